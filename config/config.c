@@ -1,0 +1,346 @@
+/*
+ * Loading the INI config file with inih, and applying command-line
+ * overrides. inih gives the handler no line number, so we hand it lines
+ * ourselves through a reader that counts them; the reader also strips
+ * indentation (so an indented key is never taken for a continuation line)
+ * and checks [section] headers, which inih does not report to the handler.
+ */
+#include "config/config.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <ini.h>
+
+#include "config/settings.h"
+
+/* inih's line buffer (INI_MAX_LINE in Debian's build), including "\r\n\0". */
+#define LINE_MAX_BYTES 200
+
+struct load {
+    struct gn_config *cfg;
+    const char *name;   /* the file, for messages */
+    FILE *file;         /* when reading a file */
+    const char *text;   /* when reading a string */
+    int lineno;         /* of the line inih is processing */
+    int error_line;     /* first line with an error we reported, or 0 */
+    char *err;
+};
+
+static void fail(struct load *ld, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void fail(struct load *ld, const char *fmt, ...)
+{
+    int n;
+    va_list ap;
+
+    if (ld->error_line != 0)
+        return;
+    ld->error_line = ld->lineno;
+    n = snprintf(ld->err, GN_ERR_LEN, "%s:%d: ", ld->name, ld->lineno);
+    va_start(ap, fmt);
+    vsnprintf(ld->err + n, GN_ERR_LEN - (size_t)n, fmt, ap);
+    va_end(ap);
+}
+
+struct gn_config *gn__config_new(void)
+{
+    struct gn_config *cfg = calloc(1, sizeof(*cfg));
+    char err[GN_ERR_LEN];
+
+    if (cfg == NULL)
+        return NULL;
+    cfg->set_line = calloc(gn__settings_count, sizeof(int));
+    if (cfg->set_line == NULL)
+        goto fail;
+    for (size_t i = 0; i < gn__settings_count; i++) {
+        const struct gn_setting *s = &gn__settings[i];
+
+        if (s->parse(cfg, s, s->defval, err, sizeof(err)) != 0)
+            goto fail;
+    }
+    return cfg;
+
+fail:
+    gn__config_free(cfg);
+    return NULL;
+}
+
+static void free_binds(struct gn_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nbinds; i++) {
+        free(cfg->binds[i].spec);
+        free(cfg->binds[i].host);
+        free(cfg->binds[i].path);
+    }
+    free(cfg->binds);
+    cfg->binds = NULL;
+    cfg->nbinds = 0;
+}
+
+void gn__config_free(struct gn_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free_binds(cfg);
+    free(cfg->file);
+    free(cfg->accesslog);
+    free(cfg->errorlog);
+    free(cfg->app.spec);
+    free(cfg->app.path);
+    free(cfg->app.symbol);
+    for (size_t i = 0; i < cfg->app.nargs; i++) {
+        free((char *)cfg->app.args[i].name);
+        free((char *)cfg->app.args[i].value);
+    }
+    free(cfg->app.args);
+    free(cfg->set_line);
+    free(cfg);
+}
+
+/* ---- the reader ------------------------------------------------------- */
+
+static char *next_raw_line(struct load *ld, char *buf, int size)
+{
+    size_t n;
+    const char *nl;
+
+    if (ld->file != NULL)
+        return fgets(buf, size, ld->file);
+    if (*ld->text == '\0')
+        return NULL;
+    nl = strchr(ld->text, '\n');
+    n = nl ? (size_t)(nl - ld->text) + 1 : strlen(ld->text);
+    if (n > (size_t)size - 1)
+        n = (size_t)size - 1;
+    memcpy(buf, ld->text, n);
+    buf[n] = '\0';
+    ld->text += n;
+    return buf;
+}
+
+static int line_complete(struct load *ld, const char *line, int size)
+{
+    size_t len = strlen(line);
+
+    if ((int)len < size - 1 || line[len - 1] == '\n')
+        return 1;
+    return ld->file ? feof(ld->file) : *ld->text == '\0';
+}
+
+static void check_section_header(struct load *ld, const char *line)
+{
+    const char *end;
+    char name[LINE_MAX_BYTES];
+
+    if (*line != '[' || (end = strchr(line, ']')) == NULL)
+        return; /* not a header, or inih reports the syntax error */
+    snprintf(name, sizeof(name), "%.*s", (int)(end - line - 1), line + 1);
+    if (!gn__section_known(name))
+        fail(ld, "[%s]: unknown section (known: [server], [workers], "
+                 "[logging], [app], [app.args])",
+             name);
+}
+
+/* inih's fgets-like reader: one call per line, so the count is exact. */
+static char *read_line(char *buf, int size, void *stream)
+{
+    struct load *ld = stream;
+    size_t skip;
+
+    if (ld->error_line != 0 || next_raw_line(ld, buf, size) == NULL)
+        return NULL;
+    ld->lineno++;
+    if (!line_complete(ld, buf, size)) {
+        fail(ld, "line is longer than %d characters", size - 3);
+        return NULL;
+    }
+    skip = strspn(buf, " \t");
+    memmove(buf, buf + skip, strlen(buf + skip) + 1);
+    check_section_header(ld, buf);
+    return ld->error_line ? NULL : buf;
+}
+
+/* ---- the handler ------------------------------------------------------ */
+
+static int add_app_arg(struct load *ld, const char *name, const char *value)
+{
+    struct gn_app_conf *app = &ld->cfg->app;
+    gn_app_arg_t *grown;
+    char *n = strdup(name), *v = strdup(value);
+
+    grown = realloc(app->args, (app->nargs + 1) * sizeof(*grown));
+    if (grown == NULL || n == NULL || v == NULL) {
+        if (grown != NULL)
+            app->args = grown;
+        free(n);
+        free(v);
+        fail(ld, "%s: out of memory", name);
+        return 0;
+    }
+    app->args = grown;
+    app->args[app->nargs].name = n;
+    app->args[app->nargs].value = v;
+    app->nargs++;
+    return 1;
+}
+
+static int unknown_key(struct load *ld, const char *section, const char *name)
+{
+    const struct gn_setting *s = gn__setting_find(name);
+    const char *hint = gn__setting_suggest(name);
+
+    if (s != NULL)
+        fail(ld, "%s: belongs in [%s], not [%s]", name, s->section, section);
+    else if (hint != NULL)
+        fail(ld, "%s: unknown key in [%s] (did you mean '%s'?)", name,
+             section, hint);
+    else
+        fail(ld, "%s: unknown key in [%s]", name, section);
+    return 0;
+}
+
+static int handle_pair(void *user, const char *section, const char *name,
+                       const char *value)
+{
+    struct load *ld = user;
+    const struct gn_setting *s;
+    int *line;
+    char why[GN_ERR_LEN / 2];
+
+    if (strpbrk(name, " \t") != NULL) {
+        /* inih split "bind 127.0.0.1:80" at the ':'. */
+        fail(ld, "syntax error: expected 'key = value' or '[section]'");
+        return 0;
+    }
+    if (*section == '\0') {
+        s = gn__setting_find(name);
+        if (s != NULL)
+            fail(ld, "%s: key outside any section (put it under [%s])",
+                 name, s->section);
+        else
+            fail(ld, "%s: unknown key outside any section", name);
+        return 0;
+    }
+    if (strcmp(section, "app.args") == 0)
+        return add_app_arg(ld, name, value);
+    s = gn__setting_find(name);
+    if (s == NULL || strcmp(s->section, section) != 0)
+        return unknown_key(ld, section, name);
+    line = &ld->cfg->set_line[gn__setting_index(s)];
+    if (*line != 0 && !s->list) {
+        fail(ld, "%s: set twice (first on line %d)", name, *line);
+        return 0;
+    }
+    if (*line == 0 && s->list)
+        free_binds(ld->cfg); /* the file's addresses replace the default */
+    *line = ld->lineno;
+    if (s->parse(ld->cfg, s, value, why, sizeof(why)) != 0) {
+        fail(ld, "%s: %s", name, why);
+        return 0;
+    }
+    return 1;
+}
+
+static int run_parser(struct load *ld)
+{
+    int rc = ini_parse_stream(read_line, ld, handle_pair, ld);
+
+    /* inih's own syntax errors carry only a line number; ours came first
+     * unless inih's line is earlier. */
+    if (rc > 0 && (ld->error_line == 0 || rc < ld->error_line)) {
+        snprintf(ld->err, GN_ERR_LEN,
+                 "%s:%d: syntax error: expected 'key = value' or "
+                 "'[section]'",
+                 ld->name, rc);
+        return -EINVAL;
+    }
+    if (rc == -2) {
+        snprintf(ld->err, GN_ERR_LEN, "%s: out of memory", ld->name);
+        return -ENOMEM;
+    }
+    return ld->error_line ? -EINVAL : 0;
+}
+
+int gn__config_load(struct gn_config *cfg, const char *path,
+                    char err[GN_ERR_LEN])
+{
+    struct load ld = {.cfg = cfg, .name = path, .err = err};
+    int rc;
+
+    ld.file = fopen(path, "r");
+    if (ld.file == NULL) {
+        rc = -errno;
+        snprintf(err, GN_ERR_LEN, "%s: cannot read the config file: %s",
+                 path, strerror(errno));
+        return rc;
+    }
+    rc = run_parser(&ld);
+    fclose(ld.file);
+    if (rc == 0) {
+        free(cfg->file);
+        cfg->file = strdup(path);
+    }
+    return rc;
+}
+
+int gn__config_load_string(struct gn_config *cfg, const char *name,
+                           const char *text, char err[GN_ERR_LEN])
+{
+    struct load ld = {.cfg = cfg, .name = name, .text = text, .err = err};
+
+    return run_parser(&ld);
+}
+
+/* ---- overrides and printing ------------------------------------------- */
+
+int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
+                   const char *origin, char err[GN_ERR_LEN])
+{
+    const struct gn_setting *s = gn__setting_find(name);
+    int *line, rc;
+    char why[GN_ERR_LEN / 2];
+
+    if (s == NULL) {
+        snprintf(err, GN_ERR_LEN, "%s: unknown setting '%s'", origin, name);
+        return -ENOENT;
+    }
+    line = &cfg->set_line[gn__setting_index(s)];
+    if (s->list && *line >= 0)
+        free_binds(cfg); /* the first flag replaces the file's list */
+    *line = -1;          /* set from the command line */
+    rc = s->parse(cfg, s, value, why, sizeof(why));
+    if (rc != 0)
+        snprintf(err, GN_ERR_LEN, "%s: %s", origin, why);
+    return rc;
+}
+
+int gn__config_set_app(struct gn_config *cfg, const char *spec,
+                       const char *origin, char err[GN_ERR_LEN])
+{
+    return gn__config_set(cfg, "module", spec, origin, err);
+}
+
+void gn__config_print(const struct gn_config *cfg, FILE *out)
+{
+    fprintf(out, "; greenicorn effective configuration%s%s\n",
+            cfg->file ? " from " : " (defaults)", cfg->file ? cfg->file : "");
+    for (const char *const *sec = gn__sections; *sec; sec++) {
+        fprintf(out, "\n[%s]\n", *sec);
+        for (size_t i = 0; i < gn__settings_count; i++) {
+            const struct gn_setting *s = &gn__settings[i];
+
+            if (strcmp(s->section, *sec) != 0)
+                continue;
+            fprintf(out, "%s = ", s->name);
+            s->print(cfg, s, out);
+            fputc('\n', out);
+        }
+    }
+    for (size_t i = 0; i < cfg->app.nargs; i++)
+        fprintf(out, "%s = %s\n", cfg->app.args[i].name,
+                cfg->app.args[i].value);
+}

@@ -1,0 +1,107 @@
+/*
+ * The effective configuration: defaults, then the INI file, then the
+ * command line. config/ never logs and never exits: every function that can
+ * fail fills the caller's `char err[GN_ERR_LEN]` with "FILE:LINE: key:
+ * reason" (or "--flag: reason") and returns a negative errno, and the caller
+ * decides (stop start-up, or keep the old config on reload).
+ */
+#ifndef GN_CONFIG_CONFIG_H
+#define GN_CONFIG_CONFIG_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "greenicorn.h"
+
+#define GN_ERR_LEN 512
+
+enum gn_bind_kind {
+    GN_BIND_TCP,  /* host:port, [v6]:port, or host alone (port 8000) */
+    GN_BIND_UNIX, /* unix:PATH */
+};
+
+/* One listening address as configured (resolved later, at bind time). */
+struct gn_bind {
+    enum gn_bind_kind kind;
+    char *spec; /* as written, for messages: "127.0.0.1:8000" */
+    char *host; /* TCP: without brackets; "" means every address */
+    int port;   /* TCP */
+    char *path; /* UNIX */
+};
+
+/* The app to load, "PATH.so[:SYMBOL]", and its [app.args] in file order. */
+struct gn_app_conf {
+    char *spec;   /* as written, NULL when none was given */
+    char *path;   /* the .so path */
+    char *symbol; /* GN_APP_SYMBOL unless named */
+    gn_app_arg_t *args;
+    size_t nargs;
+};
+
+struct gn_config {
+    char *file; /* the config file read, or NULL */
+
+    /* [server] */
+    struct gn_bind *binds;
+    size_t nbinds;
+    int backlog;
+
+    /* [workers] */
+    int workers;
+    int worker_connections;
+    int timeout;          /* seconds; 0 disables the watchdog */
+    int graceful_timeout; /* seconds */
+    int keepalive;        /* seconds an idle keep-alive connection waits */
+    int max_requests;     /* 0 disables recycling */
+    int max_requests_jitter;
+
+    /* [logging] */
+    char *accesslog; /* NULL: no access log; "-": stdout */
+    char *errorlog;  /* "-": stderr */
+    int loglevel;    /* enum gn_log_level */
+
+    /* [app] and [app.args] */
+    struct gn_app_conf app;
+
+    /* Line of the file that set each setting (0: not from the file), to
+     * refuse a key given twice. Indexed like the settings table. */
+    int *set_line;
+};
+
+/* A config holding every default. NULL on ENOMEM. Free with
+ * gn__config_free(). */
+struct gn_config *gn__config_new(void);
+void gn__config_free(struct gn_config *cfg);
+
+/*
+ * Read PATH into CFG (on top of what it holds). 0, or a negative errno with
+ * ERR set: -ENOENT/-EACCES for an unreadable file, -EINVAL for anything
+ * wrong inside it (unknown section or key, bad value, syntax, a key set
+ * twice). Stops at the first error.
+ */
+int gn__config_load(struct gn_config *cfg, const char *path,
+                    char err[GN_ERR_LEN]);
+
+/* Same, from a NUL-terminated string named NAME in messages (for tests and
+ * fuzzing). */
+int gn__config_load_string(struct gn_config *cfg, const char *name,
+                           const char *text, char err[GN_ERR_LEN]);
+
+/*
+ * Set the setting NAME (its INI key) to VALUE as a command-line flag does:
+ * it overrides the file; for `bind`, the first call drops the file's
+ * addresses and later calls add. ORIGIN names the source in ERR ("--workers").
+ * 0, -ENOENT for an unknown name, -EINVAL for a bad value.
+ */
+int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
+                   const char *origin, char err[GN_ERR_LEN]);
+
+/* Set the app spec "PATH.so[:SYMBOL]" (the APP argument). */
+int gn__config_set_app(struct gn_config *cfg, const char *spec,
+                       const char *origin, char err[GN_ERR_LEN]);
+
+/* Print every effective value as an INI file that loads back to the same
+ * configuration. */
+void gn__config_print(const struct gn_config *cfg, FILE *out);
+
+#endif /* GN_CONFIG_CONFIG_H */

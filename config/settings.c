@@ -1,0 +1,453 @@
+/*
+ * The settings table and the parsers of its value types (integers, paths,
+ * log levels, listening addresses, the app spec). Names, flags and defaults
+ * are Gunicorn's wherever Gunicorn has the setting, so its documentation
+ * carries over.
+ */
+#include "config/settings.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/un.h>
+
+#define FIELD(name) offsetof(struct gn_config, name)
+
+static void reason(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void reason(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static void *field(struct gn_config *cfg, const struct gn_setting *s)
+{
+    return (char *)cfg + s->offset;
+}
+
+static const void *cfield(const struct gn_config *cfg,
+                          const struct gn_setting *s)
+{
+    return (const char *)cfg + s->offset;
+}
+
+/* ---- integers --------------------------------------------------------- */
+
+static int parse_long(const char *value, long *out)
+{
+    char *end;
+
+    if (*value == '\0' || *value == ' ' || *value == '+')
+        return -EINVAL;
+    errno = 0;
+    *out = strtol(value, &end, 10);
+    if (errno != 0 || *end != '\0')
+        return -EINVAL;
+    return 0;
+}
+
+static int parse_int(struct gn_config *cfg, const struct gn_setting *s,
+                     const char *value, char *err, size_t errlen)
+{
+    long v;
+
+    if (parse_long(value, &v) != 0) {
+        reason(err, errlen, "'%s' is not an integer", value);
+        return -EINVAL;
+    }
+    if (v < s->min || v > s->max) {
+        if (s->max == INT_MAX)
+            reason(err, errlen, "%ld is out of range (must be >= %ld)", v,
+                   s->min);
+        else
+            reason(err, errlen, "%ld is out of range (must be %ld..%ld)", v,
+                   s->min, s->max);
+        return -EINVAL;
+    }
+    *(int *)field(cfg, s) = (int)v;
+    return 0;
+}
+
+static void print_int(const struct gn_config *cfg, const struct gn_setting *s,
+                      FILE *out)
+{
+    fprintf(out, "%d", *(const int *)cfield(cfg, s));
+}
+
+/* ---- strings ---------------------------------------------------------- */
+
+/* A file path, or "-" for the standard stream; "" switches it off when the
+ * setting allows (min == 0). */
+static int parse_path(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    char **dst = field(cfg, s);
+    char *copy = NULL;
+
+    if (*value == '\0' && s->min > 0) {
+        reason(err, errlen, "must not be empty (use - for the standard "
+                            "stream)");
+        return -EINVAL;
+    }
+    if (*value != '\0' && (copy = strdup(value)) == NULL) {
+        reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    free(*dst);
+    *dst = copy;
+    return 0;
+}
+
+static void print_path(const struct gn_config *cfg,
+                       const struct gn_setting *s, FILE *out)
+{
+    const char *v = *(char *const *)cfield(cfg, s);
+
+    fputs(v ? v : "", out);
+}
+
+/* ---- log level -------------------------------------------------------- */
+
+static const struct {
+    const char *name;
+    int level;
+} levels[] = {
+    {"debug", GN_LOG_DEBUG},     {"info", GN_LOG_INFO},
+    {"warning", GN_LOG_WARNING}, {"error", GN_LOG_ERROR},
+    {"critical", GN_LOG_CRITICAL},
+};
+
+static int parse_loglevel(struct gn_config *cfg, const struct gn_setting *s,
+                          const char *value, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+        if (strcasecmp(value, levels[i].name) == 0) {
+            *(int *)field(cfg, s) = levels[i].level;
+            return 0;
+        }
+    }
+    reason(err, errlen,
+           "'%s' is not a level (debug, info, warning, error, critical)",
+           value);
+    return -EINVAL;
+}
+
+static void print_loglevel(const struct gn_config *cfg,
+                           const struct gn_setting *s, FILE *out)
+{
+    int level = *(const int *)cfield(cfg, s);
+
+    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+        if (levels[i].level == level)
+            fputs(levels[i].name, out);
+}
+
+/* ---- listening addresses ---------------------------------------------- */
+
+static int parse_port(const char *text, int *port)
+{
+    long v;
+
+    if (parse_long(text, &v) != 0 || v < 0 || v > 65535)
+        return -EINVAL;
+    *port = (int)v;
+    return 0;
+}
+
+static int parse_unix_bind(struct gn_bind *b, const char *path, char *err,
+                           size_t errlen)
+{
+    if (*path == '\0') {
+        reason(err, errlen, "'unix:' needs a path");
+        return -EINVAL;
+    }
+    if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+        reason(err, errlen, "unix socket path is longer than %zu bytes",
+               sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        return -EINVAL;
+    }
+    b->kind = GN_BIND_UNIX;
+    b->path = strdup(path);
+    return 0;
+}
+
+/* "[v6]:port", "[v6]", "host:port", "host", ":port". */
+static int parse_tcp_bind(struct gn_bind *b, const char *spec, char *err,
+                          size_t errlen)
+{
+    const char *host = spec, *colon, *port = NULL;
+    size_t hostlen;
+
+    if (*spec == '[') {
+        const char *close = strchr(spec, ']');
+
+        if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
+            reason(err, errlen, "'%s' is not [IPv6]:PORT", spec);
+            return -EINVAL;
+        }
+        host = spec + 1;
+        hostlen = (size_t)(close - host);
+        port = close[1] == ':' ? close + 2 : NULL;
+    } else {
+        colon = strchr(spec, ':');
+        if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+            reason(err, errlen, "'%s': write IPv6 addresses in brackets, "
+                                "as [::1]:8000", spec);
+            return -EINVAL;
+        }
+        hostlen = colon ? (size_t)(colon - spec) : strlen(spec);
+        port = colon ? colon + 1 : NULL;
+    }
+    b->port = 8000;
+    if (port != NULL && parse_port(port, &b->port) != 0) {
+        reason(err, errlen, "'%s': port must be 0..65535", spec);
+        return -EINVAL;
+    }
+    b->kind = GN_BIND_TCP;
+    b->host = strndup(host, hostlen);
+    return 0;
+}
+
+static void bind_clear(struct gn_bind *b)
+{
+    free(b->spec);
+    free(b->host);
+    free(b->path);
+    memset(b, 0, sizeof(*b));
+}
+
+static int add_bind(struct gn_config *cfg, const char *spec, char *err,
+                    size_t errlen)
+{
+    struct gn_bind b = {0}, *grown;
+    int rc;
+
+    if (strncmp(spec, "unix:", 5) == 0)
+        rc = parse_unix_bind(&b, spec + 5, err, errlen);
+    else
+        rc = parse_tcp_bind(&b, spec, err, errlen);
+    if (rc != 0)
+        return rc;
+    b.spec = strdup(spec);
+    grown = realloc(cfg->binds, (cfg->nbinds + 1) * sizeof(*grown));
+    if (grown == NULL || b.spec == NULL || (b.host == NULL && b.path == NULL)) {
+        if (grown != NULL)
+            cfg->binds = grown;
+        bind_clear(&b);
+        reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    cfg->binds = grown;
+    cfg->binds[cfg->nbinds++] = b;
+    return 0;
+}
+
+/* Several addresses may share one value, separated by spaces or commas. */
+static int parse_bind(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    char *copy = strdup(value), *save = NULL, *tok;
+    int rc = 0, n = 0;
+
+    if (copy == NULL) {
+        reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    for (tok = strtok_r(copy, " \t,", &save); tok && rc == 0;
+         tok = strtok_r(NULL, " \t,", &save), n++)
+        rc = add_bind(cfg, tok, err, errlen);
+    free(copy);
+    if (rc == 0 && n == 0) {
+        reason(err, errlen, "needs at least one address");
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
+static void print_bind(const struct gn_config *cfg,
+                       const struct gn_setting *s, FILE *out)
+{
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        fprintf(out, "%s%s", i ? " " : "", cfg->binds[i].spec);
+}
+
+/* ---- the app ---------------------------------------------------------- */
+
+int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
+                       size_t errlen)
+{
+    const char *colon = strrchr(spec, ':');
+    char *path, *symbol, *copy;
+
+    if (colon != NULL && strchr(colon, '/') != NULL)
+        colon = NULL; /* a ':' inside a directory name, not a symbol */
+    if (colon == spec || (colon && colon[1] == '\0')) {
+        reason(err, errlen, "'%s' is not PATH.so[:SYMBOL]", spec);
+        return -EINVAL;
+    }
+    path = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
+    symbol = strdup(colon ? colon + 1 : GN_APP_SYMBOL);
+    copy = strdup(spec);
+    if (path == NULL || symbol == NULL || copy == NULL) {
+        free(path);
+        free(symbol);
+        free(copy);
+        reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    free(app->spec);
+    free(app->path);
+    free(app->symbol);
+    app->spec = copy;
+    app->path = path;
+    app->symbol = symbol;
+    return 0;
+}
+
+static int parse_app(struct gn_config *cfg, const struct gn_setting *s,
+                     const char *value, char *err, size_t errlen)
+{
+    if (*value == '\0') {
+        free(cfg->app.spec);
+        free(cfg->app.path);
+        free(cfg->app.symbol);
+        cfg->app.spec = cfg->app.path = cfg->app.symbol = NULL;
+        return 0;
+    }
+    return gn__app_spec_parse(&cfg->app, value, err, errlen);
+}
+
+static void print_app(const struct gn_config *cfg, const struct gn_setting *s,
+                      FILE *out)
+{
+    fputs(cfg->app.spec ? cfg->app.spec : "", out);
+}
+
+/* ---- the table -------------------------------------------------------- */
+
+#define INT_SETTING(n, sec, fl, sh, lo, hi, def, h)                            \
+    {                                                                          \
+        .name = #n, .section = sec, .flag = fl, .short_flag = sh,              \
+        .metavar = "INT", .parse = parse_int, .print = print_int,              \
+        .offset = FIELD(n), .min = lo, .max = hi, .defval = def, .help = h     \
+    }
+
+const struct gn_setting gn__settings[] = {
+    {.name = "bind", .section = "server", .flag = "bind", .short_flag = 'b',
+     .metavar = "ADDRESS", .parse = parse_bind, .print = print_bind,
+     .list = 1, .defval = "127.0.0.1:8000",
+     .help = "address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH "
+             "(repeat for several)"},
+    INT_SETTING(backlog, "server", "backlog", 0, 1, INT_MAX, "2048",
+                "the listen() backlog of each socket"),
+    INT_SETTING(workers, "workers", "workers", 'w', 1, 1024, "1",
+                "the number of worker processes"),
+    INT_SETTING(worker_connections, "workers", "worker-connections", 0, 1,
+                1000000, "1000",
+                "the most connections one worker keeps open at once"),
+    INT_SETTING(timeout, "workers", "timeout", 't', 0, 86400, "30",
+                "seconds a worker may stay silent before it is killed and "
+                "replaced (0: never); also bounds each read and write"),
+    INT_SETTING(graceful_timeout, "workers", "graceful-timeout", 0, 0, 86400,
+                "30", "seconds workers get to finish in-flight requests "
+                      "after TERM"),
+    INT_SETTING(keepalive, "workers", "keep-alive", 0, 0, 86400, "2",
+                "seconds an idle keep-alive connection is kept (0: close "
+                "after each response)"),
+    INT_SETTING(max_requests, "workers", "max-requests", 0, 0, INT_MAX, "0",
+                "requests a worker serves before it is replaced (0: "
+                "never)"),
+    INT_SETTING(max_requests_jitter, "workers", "max-requests-jitter", 0, 0,
+                INT_MAX, "0",
+                "a random 0..N added to max_requests per worker"),
+    {.name = "accesslog", .section = "logging", .flag = "access-logfile",
+     .metavar = "FILE", .parse = parse_path, .print = print_path,
+     .offset = FIELD(accesslog), .min = 0, .defval = "",
+     .help = "access log file, - for stdout, empty for none"},
+    {.name = "errorlog", .section = "logging", .flag = "error-logfile",
+     .metavar = "FILE", .parse = parse_path, .print = print_path,
+     .offset = FIELD(errorlog), .min = 1, .defval = "-",
+     .help = "error log file, - for stderr"},
+    {.name = "loglevel", .section = "logging", .flag = "log-level",
+     .metavar = "LEVEL", .parse = parse_loglevel, .print = print_loglevel,
+     .offset = FIELD(loglevel), .defval = "info",
+     .help = "debug, info, warning, error or critical"},
+    {.name = "module", .section = "app", .flag = NULL, .metavar = "APP",
+     .parse = parse_app, .print = print_app, .defval = "",
+     .help = "the app plugin, PATH.so[:SYMBOL] (the APP argument)"},
+};
+
+const size_t gn__settings_count = sizeof(gn__settings) / sizeof(gn__settings[0]);
+
+const char *const gn__sections[] = {"server", "workers", "logging", "app",
+                                    "app.args", NULL};
+
+const struct gn_setting *gn__setting_find(const char *name)
+{
+    for (size_t i = 0; i < gn__settings_count; i++)
+        if (strcmp(gn__settings[i].name, name) == 0)
+            return &gn__settings[i];
+    return NULL;
+}
+
+size_t gn__setting_index(const struct gn_setting *s)
+{
+    return (size_t)(s - gn__settings);
+}
+
+int gn__section_known(const char *name)
+{
+    for (const char *const *sec = gn__sections; *sec; sec++)
+        if (strcmp(*sec, name) == 0)
+            return 1;
+    return 0;
+}
+
+/* Levenshtein distance, capped: names are short. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64], prev, tmp;
+
+    if (la >= 64 || lb >= 64)
+        return SIZE_MAX;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            tmp = row[j];
+            row[j] = prev + (a[i - 1] != b[j - 1]);
+            if (row[j - 1] + 1 < row[j])
+                row[j] = row[j - 1] + 1;
+            if (tmp + 1 < row[j])
+                row[j] = tmp + 1;
+            prev = tmp;
+        }
+    }
+    return row[lb];
+}
+
+const char *gn__setting_suggest(const char *name)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+
+    for (size_t i = 0; i < gn__settings_count; i++) {
+        size_t d = distance(name, gn__settings[i].name);
+
+        if (d < best_d) {
+            best_d = d;
+            best = gn__settings[i].name;
+        }
+    }
+    return best;
+}

@@ -1,0 +1,65 @@
+/*
+ * The table of settings: for each one its INI section and key (Gunicorn's
+ * name), its command-line flag (Gunicorn's), its type, bounds, default and
+ * help. The loader, the command line, --print-config and --help all walk
+ * this one table, so a setting is added in one place.
+ */
+#ifndef GN_CONFIG_SETTINGS_H
+#define GN_CONFIG_SETTINGS_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include "config/config.h"
+
+struct gn_setting;
+
+/* Parse VALUE into CFG. 0 or -EINVAL with a reason (no prefix) in ERR. */
+typedef int (*gn__setting_parse_fn)(struct gn_config *cfg,
+                                    const struct gn_setting *s,
+                                    const char *value, char *err,
+                                    size_t errlen);
+
+/* Print the value as it would be written in the INI file. */
+typedef void (*gn__setting_print_fn)(const struct gn_config *cfg,
+                                     const struct gn_setting *s, FILE *out);
+
+struct gn_setting {
+    const char *name;    /* INI key and Gunicorn's setting name */
+    const char *section; /* INI section without brackets */
+    const char *flag;    /* long flag without "--" (Gunicorn's) or NULL */
+    int short_flag;      /* 'b', 'w', ... or 0 */
+    const char *metavar; /* for --help: "INT", "ADDRESS" */
+    gn__setting_parse_fn parse;
+    gn__setting_print_fn print;
+    size_t offset; /* of the field in struct gn_config */
+    long min, max; /* for integers */
+    int list;      /* several values allowed: repeated keys add */
+    const char *defval; /* default, as text the parser reads */
+    const char *help;   /* one line */
+};
+
+extern const struct gn_setting gn__settings[];
+extern const size_t gn__settings_count;
+
+/* The setting with INI key NAME, or NULL. */
+const struct gn_setting *gn__setting_find(const char *name);
+
+/* The index of S in gn__settings. */
+size_t gn__setting_index(const struct gn_setting *s);
+
+/* Whether NAME is a known section. */
+int gn__section_known(const char *name);
+
+/* The sections in the order --print-config writes them. */
+extern const char *const gn__sections[];
+
+/* The key closest to NAME (edit distance <= 2), for "did you mean", or
+ * NULL. */
+const char *gn__setting_suggest(const char *name);
+
+/* Parse a "PATH.so[:SYMBOL]" app spec into APP. */
+int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
+                       size_t errlen);
+
+#endif /* GN_CONFIG_SETTINGS_H */

@@ -1,0 +1,136 @@
+/*
+ * echo: answers 200 with what it received, so tests can see what the
+ * server parsed: the request line, every header in order, and the body.
+ *
+ *     GET /path?sleep=0.5      waits 0.5 s first (green sleep: the worker
+ *                              serves others meanwhile)
+ *     GET /path?stream=4       sends the answer in 4 flushed pieces
+ *                              (chunked transfer encoding)
+ *
+ * The answer is text/plain:
+ *
+ *     method: POST
+ *     target: /upload?x=1
+ *     path: /upload
+ *     query: x=1
+ *     version: HTTP/1.1
+ *     remote: 127.0.0.1:40312
+ *     header: Host: 127.0.0.1:8000
+ *     ...
+ *     body-length: 5
+ *
+ *     hello
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <greenicorn.h>
+
+/* The value of KEY in the query string QUERY, or NULL. Points into QUERY,
+ * ending at '&' or the end. */
+static const char *query_param(const char *query, const char *key)
+{
+    size_t klen = strlen(key);
+    const char *p = query;
+
+    while (p != NULL && *p != '\0') {
+        if (strncmp(p, key, klen) == 0 && p[klen] == '=')
+            return p + klen + 1;
+        p = strchr(p, '&');
+        if (p != NULL)
+            p++;
+    }
+    return NULL;
+}
+
+static int write_head(gn_request_t *req, gn_response_t *res)
+{
+    const char *name, *value;
+    int v = gn_request_version(req);
+
+    gn_response_printf(res, "method: %s\ntarget: %s\npath: %s\nquery: %s\n"
+                            "version: HTTP/%d.%d\nremote: %s:%d\n",
+                       gn_request_method(req), gn_request_target(req),
+                       gn_request_path(req), gn_request_query(req), v / 10,
+                       v % 10, gn_request_remote_addr(req),
+                       gn_request_remote_port(req));
+    for (size_t i = 0; gn_request_header_at(req, i, &name, &value) == 0; i++)
+        gn_response_printf(res, "header: %s: %s\n", name, value);
+    return 0;
+}
+
+/* Read the whole body into a heap buffer. */
+static ssize_t read_body(gn_request_t *req, char **out)
+{
+    size_t len = 0, cap = 16384;
+    char *buf = malloc(cap), *grown;
+    ssize_t n;
+
+    if (buf == NULL)
+        return -ENOMEM;
+    while ((n = gn_request_read(req, buf + len, cap - len)) > 0) {
+        len += (size_t)n;
+        if (len < cap)
+            continue;
+        if ((grown = realloc(buf, cap * 2)) == NULL) {
+            free(buf);
+            return -ENOMEM;
+        }
+        buf = grown;
+        cap *= 2;
+    }
+    if (n < 0) {
+        free(buf);
+        return n;
+    }
+    *out = buf;
+    return (ssize_t)len;
+}
+
+static int write_body(gn_response_t *res, const char *body, size_t len,
+                      long pieces)
+{
+    size_t step = pieces > 1 ? len / (size_t)pieces + 1 : len;
+    int rc = gn_response_printf(res, "body-length: %zu\n\n", len);
+
+    if (pieces > 1 && rc == 0)
+        rc = gn_response_flush(res);
+    for (size_t off = 0; rc == 0 && off < len; off += step) {
+        size_t n = len - off < step ? len - off : step;
+
+        rc = gn_response_write(res, body + off, n);
+        if (rc == 0 && pieces > 1)
+            rc = gn_response_flush(res);
+    }
+    return rc;
+}
+
+static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
+{
+    const char *query = gn_request_query(req);
+    const char *sleep = query_param(query, "sleep");
+    const char *stream = query_param(query, "stream");
+    char *body = NULL;
+    ssize_t len;
+    int rc;
+
+    (void)state;
+    if (sleep != NULL && gn_sleep(strtod(sleep, NULL)) != 0)
+        return -EINVAL;
+    len = read_body(req, &body);
+    if (len < 0)
+        return (int)len;
+    gn_response_header(res, "Content-Type", "text/plain");
+    write_head(req, res);
+    rc = write_body(res, body, (size_t)len, stream ? strtol(stream, NULL, 10)
+                                                   : 0);
+    free(body);
+    return rc;
+}
+
+GN_EXPORT const gn_app_t greenicorn_app = {
+    GN_APP_HEADER,
+    .name = "echo",
+    .handle = echo_handle,
+};

@@ -1,0 +1,230 @@
+/*
+ * greenicorn.h - the plugin ABI of greenicorn, a pre-forking green-worker
+ * HTTP/1.1 application server.
+ *
+ * This is the only header an app or hook plugin includes. A plugin is a
+ * shared object that exports one descriptor (an app exports `greenicorn_app`
+ * of type gn_app_t, or another symbol named as PATH.so:SYMBOL). The server
+ * resolves every gn_* function below at dlopen() time from its own binary, so
+ * a plugin links against nothing: build it with
+ *
+ *     cc -shared -fPIC $(pkg-config --cflags greenicorn) -o app.so app.c
+ *
+ * Threading: every call below is made from one worker process, on its one
+ * event-loop thread. Calls marked "may yield" suspend the calling coroutine
+ * (green thread) while they wait and let the worker serve other connections;
+ * the code reads as blocking. Called outside a coroutine (e.g. from init),
+ * they block like the libc call they replace.
+ *
+ * Errors: functions returning int return 0 (or a byte count) on success and
+ * a negative errno value on failure, libuv-style.
+ */
+#ifndef GREENICORN_H
+#define GREENICORN_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Marks the server's exported functions and a plugin's exported descriptor.
+ * Plugins built with -fvisibility=hidden still export what carries it. */
+#if defined(__GNUC__) && __GNUC__ >= 4
+#define GN_API __attribute__((visibility("default")))
+#else
+#define GN_API
+#endif
+#define GN_EXPORT GN_API
+
+/* ------------------------------------------------------------------------
+ * Versions
+ * ------------------------------------------------------------------------ */
+
+/* The server release this header ships with. */
+#define GN_VERSION_MAJOR 0
+#define GN_VERSION_MINOR 1
+#define GN_VERSION_PATCH 0
+
+/* The plugin ABI. A plugin built against a different major version is
+ * refused at load time; minor versions only add functions and append fields
+ * to the end of public structs, so an older plugin keeps working. */
+#define GN_ABI_VERSION_MAJOR 1
+#define GN_ABI_VERSION_MINOR 0
+#define GN_ABI_VERSION ((GN_ABI_VERSION_MAJOR << 16) | GN_ABI_VERSION_MINOR)
+
+/* The running server's version as "MAJOR.MINOR.PATCH"; a static string. */
+GN_API const char *gn_version(void);
+
+/* ------------------------------------------------------------------------
+ * Opaque handles
+ * ------------------------------------------------------------------------ */
+
+/* One HTTP request, valid from the call of the app's handle() until it
+ * returns. Every string a request accessor returns is NUL-terminated and
+ * stays valid until then. */
+typedef struct gn_request gn_request_t;
+
+/* The response to that request, valid for the same time. */
+typedef struct gn_response gn_response_t;
+
+/* ------------------------------------------------------------------------
+ * The app descriptor
+ * ------------------------------------------------------------------------ */
+
+/* One `NAME = VALUE` line of the app's [app.args] config section, in file
+ * order. The strings live as long as the worker. */
+typedef struct gn_app_arg {
+    const char *name;
+    const char *value;
+} gn_app_arg_t;
+
+/*
+ * What an app plugin exports (as `greenicorn_app` unless the config names
+ * another symbol). Start it with GN_APP_HEADER so the first two fields carry
+ * the ABI the plugin was built against.
+ *
+ * init    optional; called once per worker process after it forks, outside
+ *         any coroutine. Store per-worker state in *state: it is handed to
+ *         every handle() and to fini(). Return 0, or a negative errno to stop
+ *         start-up (log the reason with gn_log first).
+ * handle  required; called once per request inside the request's coroutine.
+ *         Read with gn_request_*, answer with gn_response_*. Return 0 when
+ *         the response is complete, or a negative errno: the server then
+ *         answers 500 if nothing was sent yet, or closes the connection.
+ * fini    optional; called when a worker exits gracefully.
+ */
+typedef struct gn_app {
+    uint32_t abi_version; /* GN_ABI_VERSION the plugin was built with */
+    uint32_t struct_size; /* sizeof(gn_app_t) the plugin was built with */
+    const char *name;     /* short name for logs, e.g. "hello" */
+    int (*init)(const gn_app_arg_t *args, size_t nargs, void **state);
+    int (*handle)(gn_request_t *req, gn_response_t *res, void *state);
+    void (*fini)(void *state);
+} gn_app_t;
+
+#define GN_APP_HEADER                                                          \
+    .abi_version = GN_ABI_VERSION, .struct_size = sizeof(gn_app_t)
+
+/* The symbol the server looks up when the config names none. */
+#define GN_APP_SYMBOL "greenicorn_app"
+
+/* ------------------------------------------------------------------------
+ * Requests
+ * ------------------------------------------------------------------------ */
+
+/* The method as sent, e.g. "GET". */
+GN_API const char *gn_request_method(const gn_request_t *req);
+
+/* The request target exactly as sent, e.g. "/a%20b?x=1". */
+GN_API const char *gn_request_target(const gn_request_t *req);
+
+/* The target's path, percent-decoded, without the query: "/a b". For an
+ * absolute-form target ("http://host/p") the path part; for "*", "*". */
+GN_API const char *gn_request_path(const gn_request_t *req);
+
+/* The query string after '?', not decoded; "" when there is none. */
+GN_API const char *gn_request_query(const gn_request_t *req);
+
+/* The HTTP version as 10 or 11. */
+GN_API int gn_request_version(const gn_request_t *req);
+
+/* The first value of the header NAME (matched case-insensitively), or NULL
+ * when the request has none. */
+GN_API const char *gn_request_header(const gn_request_t *req,
+                                     const char *name);
+
+/* The number of header lines, repeated names counted each time. */
+GN_API size_t gn_request_header_count(const gn_request_t *req);
+
+/* The I-th header line in the order received: 0, or -ERANGE when I is past
+ * the end. Either out-pointer may be NULL. */
+GN_API int gn_request_header_at(const gn_request_t *req, size_t i,
+                                const char **name, const char **value);
+
+/* The length the request declared in Content-Length, or -1 when the body is
+ * chunked or absent. */
+GN_API int64_t gn_request_content_length(const gn_request_t *req);
+
+/*
+ * Read up to LEN bytes of the request body into BUF. Returns the number of
+ * bytes read, 0 at the end of the body (or when there is none), or a negative
+ * errno (-ETIMEDOUT when the client stalls, -ECONNRESET when it went away,
+ * -EPROTO when the body is malformed). The first call answers a client's
+ * `Expect: 100-continue`. May yield.
+ */
+GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len);
+
+/* The client's address as text ("127.0.0.1", "::1"; "" for a unix socket)
+ * and port (0 for a unix socket). */
+GN_API const char *gn_request_remote_addr(const gn_request_t *req);
+GN_API int gn_request_remote_port(const gn_request_t *req);
+
+/* ------------------------------------------------------------------------
+ * Responses
+ * ------------------------------------------------------------------------ */
+
+/* Set the status (100..999, default 200) and optional reason phrase (NULL
+ * for the standard one). -EINVAL for a bad status or a reason with control
+ * characters; -EALREADY once the head was sent. */
+GN_API int gn_response_status(gn_response_t *res, int status,
+                              const char *reason);
+
+/*
+ * Add a header line. The name must be an HTTP token and the value free of
+ * CR, LF and NUL, else -EINVAL. The server owns the message framing:
+ * Content-Length, Transfer-Encoding and Connection are refused with -EPERM;
+ * Date and Server are added by the server. -EALREADY once the head was sent.
+ * Both strings are copied.
+ */
+GN_API int gn_response_header(gn_response_t *res, const char *name,
+                              const char *value);
+
+/* Append LEN bytes to the body. Bytes are buffered: a response whose body is
+ * complete when handle() returns is sent with Content-Length. */
+GN_API int gn_response_write(gn_response_t *res, const void *buf, size_t len);
+
+/* printf-style gn_response_write. */
+GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Send the head and everything written so far now. The response is then
+ * streamed: chunked to an HTTP/1.1 client, delimited by closing the
+ * connection for HTTP/1.0. Returns 0 or a negative errno when the client is
+ * gone or stalls. May yield.
+ */
+GN_API int gn_response_flush(gn_response_t *res);
+
+/* ------------------------------------------------------------------------
+ * Green API: cooperative calls for handlers
+ * ------------------------------------------------------------------------ */
+
+/* Sleep SECONDS (fractions allowed) while the worker serves other
+ * connections. 0, or -EINVAL for a negative or non-finite value. May yield. */
+GN_API int gn_sleep(double seconds);
+
+/* ------------------------------------------------------------------------
+ * Logging
+ * ------------------------------------------------------------------------ */
+
+enum gn_log_level {
+    GN_LOG_DEBUG = 10,
+    GN_LOG_INFO = 20,
+    GN_LOG_WARNING = 30,
+    GN_LOG_ERROR = 40,
+    GN_LOG_CRITICAL = 50,
+};
+
+/* Write a line to the server's error log at LEVEL (dropped when below the
+ * configured loglevel). No trailing newline needed. */
+GN_API void gn_log(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GREENICORN_H */

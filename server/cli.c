@@ -1,0 +1,179 @@
+/*
+ * Command-line parsing with getopt_long. The option table is built from the
+ * settings table at run time, so a new setting gets its flag for free.
+ */
+#include "server/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/settings.h"
+
+/* Options that are not settings; their values are above any setting's
+ * index. */
+enum {
+    OPT_CONFIG = 'c',
+    OPT_HELP = 'h',
+    OPT_VERSION = 'v',
+    OPT_CHECK = 1000,
+    OPT_PRINT,
+    OPT_LOG_FILE,
+    OPT_SETTING_BASE = 2000, /* + index in gn__settings */
+};
+
+static const struct option fixed_options[] = {
+    {"config", required_argument, NULL, OPT_CONFIG},
+    {"check-config", no_argument, NULL, OPT_CHECK},
+    {"print-config", no_argument, NULL, OPT_PRINT},
+    {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {"help", no_argument, NULL, OPT_HELP},
+};
+#define NFIXED (sizeof(fixed_options) / sizeof(fixed_options[0]))
+
+/* The long options, and the short option string ("c:hvb:w:t:"). */
+static struct option *build_options(char *shorts, size_t room)
+{
+    struct option *opts = calloc(NFIXED + gn__settings_count + 1,
+                                 sizeof(*opts));
+    size_t n = NFIXED;
+
+    if (opts == NULL)
+        return NULL;
+    memcpy(opts, fixed_options, sizeof(fixed_options));
+    snprintf(shorts, room, "+c:hv");
+    for (size_t i = 0; i < gn__settings_count; i++) {
+        const struct gn_setting *s = &gn__settings[i];
+
+        if (s->flag == NULL)
+            continue;
+        opts[n++] = (struct option){s->flag, required_argument, NULL,
+                                    OPT_SETTING_BASE + (int)i};
+        if (s->short_flag)
+            snprintf(shorts + strlen(shorts), room - strlen(shorts), "%c:",
+                     s->short_flag);
+    }
+    return opts;
+}
+
+static int add_override(struct gn_cli *cli, const struct gn_setting *s,
+                        const char *value)
+{
+    struct gn_cli_override *grown =
+        realloc(cli->overrides, (cli->noverrides + 1) * sizeof(*grown));
+
+    if (grown == NULL)
+        return -ENOMEM;
+    cli->overrides = grown;
+    grown += cli->noverrides++;
+    grown->name = s->name;
+    grown->value = value;
+    snprintf(grown->flag, sizeof(grown->flag), "--%s", s->flag);
+    return 0;
+}
+
+static const struct gn_setting *setting_for_short(int c)
+{
+    for (size_t i = 0; i < gn__settings_count; i++)
+        if (gn__settings[i].short_flag == c)
+            return &gn__settings[i];
+    return NULL;
+}
+
+/* Apply one option getopt returned. 0, or -EINVAL. */
+static int take_option(struct gn_cli *cli, int c, char *err)
+{
+    const struct gn_setting *s = NULL;
+
+    switch (c) {
+    case OPT_CONFIG: cli->config = optarg; return 0;
+    case OPT_CHECK: cli->check_config = 1; return 0;
+    case OPT_PRINT: cli->print_config = 1; return 0;
+    case OPT_HELP: cli->help = 1; return 0;
+    case OPT_VERSION: cli->version = 1; return 0;
+    case OPT_LOG_FILE: s = gn__setting_find("errorlog"); break;
+    case '?':
+    case ':':
+        snprintf(err, GN_ERR_LEN, "invalid or incomplete option");
+        return -EINVAL;
+    default:
+        s = c >= OPT_SETTING_BASE ? &gn__settings[c - OPT_SETTING_BASE]
+                                  : setting_for_short(c);
+    }
+    if (s == NULL) {
+        snprintf(err, GN_ERR_LEN, "unknown option");
+        return -EINVAL;
+    }
+    return add_override(cli, s, optarg) == 0 ? 0 : -ENOMEM;
+}
+
+int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
+                  char err[GN_ERR_LEN])
+{
+    char shorts[64];
+    struct option *opts = build_options(shorts, sizeof(shorts));
+    int c, rc = 0;
+
+    memset(cli, 0, sizeof(*cli));
+    if (opts == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    optind = 1;
+    opterr = 1; /* getopt names the bad option on stderr itself */
+    while (rc == 0 && (c = getopt_long(argc, argv, shorts, opts, NULL)) != -1)
+        rc = take_option(cli, c, err);
+    free(opts);
+    if (rc == 0 && optind < argc)
+        cli->app = argv[optind++];
+    if (rc == 0 && optind < argc) {
+        snprintf(err, GN_ERR_LEN, "unexpected argument '%s' (one APP only)",
+                 argv[optind]);
+        rc = -EINVAL;
+    }
+    return rc;
+}
+
+void gn__cli_free(struct gn_cli *cli)
+{
+    free(cli->overrides);
+    cli->overrides = NULL;
+    cli->noverrides = 0;
+}
+
+void gn__cli_usage(FILE *out)
+{
+    fprintf(out,
+            "usage: greenicorn [OPTIONS] [APP]\n\n"
+            "Serve the app plugin APP (PATH.so[:SYMBOL]) over HTTP/1.1 from "
+            "forked green workers.\n\n"
+            "  -c, --config FILE        the INI config file (default: "
+            "./greenicorn.conf if present)\n"
+            "      --check-config       validate the configuration and the "
+            "app, then exit\n"
+            "      --print-config       print the effective configuration "
+            "and exit\n"
+            "  -v, --version            print the version and exit\n"
+            "  -h, --help               print this help and exit\n\n"
+            "Settings (flags override the config file):\n");
+    for (size_t i = 0; i < gn__settings_count; i++) {
+        const struct gn_setting *s = &gn__settings[i];
+        char left[64];
+
+        if (s->flag == NULL)
+            continue;
+        if (s->short_flag)
+            snprintf(left, sizeof(left), "-%c, --%s %s", s->short_flag,
+                     s->flag, s->metavar);
+        else
+            snprintf(left, sizeof(left), "    --%s %s", s->flag, s->metavar);
+        fprintf(out, "  %-35s %s (default: %s)\n", left, s->help,
+                *s->defval ? s->defval : "none");
+    }
+    fprintf(out, "      --log-file FILE                 the same as "
+                 "--error-logfile\n\n"
+                 "Signals: TERM graceful stop, INT/QUIT quick stop, TTIN/TTOU "
+                 "one worker more/fewer, USR1 reopen logs.\n");
+}

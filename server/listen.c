@@ -1,0 +1,200 @@
+/*
+ * Binding the configured addresses. TCP names are resolved with
+ * getaddrinfo (the first address wins, as in Gunicorn); a stale unix
+ * socket file left by a previous run is replaced, any other file is not.
+ */
+#include "server/listen.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+static int fail_errno(char *err, const char *spec, const char *what)
+{
+    int rc = -errno;
+
+    snprintf(err, GN_ERR_LEN, "cannot %s %s: %s", what, spec,
+             strerror(errno));
+    return rc;
+}
+
+/* The bound address as text, so port 0 shows the port the kernel chose. */
+static char *describe(int fd, const struct gn_bind *b)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN], out[INET6_ADDRSTRLEN + 16];
+    int port;
+
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+        return strdup(b->spec);
+    if (ss.ss_family == AF_INET6) {
+        struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
+        port = ntohs(in6->sin6_port);
+        snprintf(out, sizeof(out), "[%s]:%d", host, port);
+    } else {
+        struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
+        port = ntohs(in->sin_port);
+        snprintf(out, sizeof(out), "%s:%d", host, port);
+    }
+    return strdup(out);
+}
+
+static int open_tcp(const struct gn_bind *b, int backlog,
+                    struct gn_listener *l, char *err)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *ai;
+    char port[8];
+    int fd, one = 1, rc;
+
+    snprintf(port, sizeof(port), "%d", b->port);
+    rc = getaddrinfo(*b->host ? b->host : NULL, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, GN_ERR_LEN, "cannot resolve %s: %s", b->spec,
+                 gai_strerror(rc));
+        return -EINVAL;
+    }
+    fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC,
+                0);
+    if (fd < 0) {
+        rc = fail_errno(err, b->spec, "create a socket for");
+        goto fail_socket;
+    }
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (ai->ai_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
+        rc = fail_errno(err, b->spec, "bind");
+        goto fail_bind;
+    }
+    if (listen(fd, backlog) != 0) {
+        rc = fail_errno(err, b->spec, "listen on");
+        goto fail_bind;
+    }
+    freeaddrinfo(ai);
+    l->fd = fd;
+    l->name = describe(fd, b);
+    return 0;
+
+fail_bind:
+    close(fd);
+fail_socket:
+    freeaddrinfo(ai);
+    return rc;
+}
+
+/* A socket file nobody listens on is a leftover: connect() says so. */
+static int unlink_stale_socket(const char *path, char *err, const char *spec)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    struct stat st;
+    int fd, live;
+
+    if (lstat(path, &st) != 0)
+        return 0;
+    if (!S_ISSOCK(st.st_mode)) {
+        snprintf(err, GN_ERR_LEN, "cannot bind %s: %s exists and is not a "
+                                  "socket", spec, path);
+        return -EEXIST;
+    }
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail_errno(err, spec, "probe");
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path);
+    live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
+    close(fd);
+    if (live) {
+        snprintf(err, GN_ERR_LEN, "cannot bind %s: another server is "
+                                  "listening on it", spec);
+        return -EADDRINUSE;
+    }
+    unlink(path);
+    return 0;
+}
+
+static int open_unix(const struct gn_bind *b, int backlog,
+                     struct gn_listener *l, char *err)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    int fd, rc;
+
+    rc = unlink_stale_socket(b->path, err, b->spec);
+    if (rc != 0)
+        return rc;
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail_errno(err, b->spec, "create a socket for");
+    snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", b->path);
+    if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+        rc = fail_errno(err, b->spec, "bind");
+        close(fd);
+        return rc;
+    }
+    if (listen(fd, backlog) != 0) {
+        rc = fail_errno(err, b->spec, "listen on");
+        close(fd);
+        unlink(b->path);
+        return rc;
+    }
+    l->fd = fd;
+    l->name = strdup(b->spec);
+    l->unix_path = strdup(b->path);
+    return 0;
+}
+
+int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
+                       size_t *n, char err[GN_ERR_LEN])
+{
+    struct gn_listener *ls = calloc(cfg->nbinds, sizeof(*ls));
+    size_t i;
+    int rc = 0;
+
+    if (ls == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    for (i = 0; i < cfg->nbinds && rc == 0; i++) {
+        const struct gn_bind *b = &cfg->binds[i];
+
+        ls[i].kind = b->kind;
+        if (b->kind == GN_BIND_UNIX)
+            rc = open_unix(b, cfg->backlog, &ls[i], err);
+        else
+            rc = open_tcp(b, cfg->backlog, &ls[i], err);
+    }
+    if (rc != 0) {
+        gn__listeners_close(ls, i - 1, 1);
+        return rc;
+    }
+    *out = ls;
+    *n = cfg->nbinds;
+    return 0;
+}
+
+void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix)
+{
+    for (size_t i = 0; i < n; i++) {
+        close(ls[i].fd);
+        if (unlink_unix && ls[i].unix_path)
+            unlink(ls[i].unix_path);
+        free(ls[i].name);
+        free(ls[i].unix_path);
+    }
+    free(ls);
+}

@@ -1,0 +1,33 @@
+/*
+ * Listening sockets: the arbiter binds every configured address before it
+ * forks, and the workers inherit the descriptors and accept on them.
+ */
+#ifndef GN_SERVER_LISTEN_H
+#define GN_SERVER_LISTEN_H
+
+#include <stddef.h>
+
+#include "config/config.h"
+
+struct gn_listener {
+    int fd;
+    enum gn_bind_kind kind;
+    char *name; /* what was bound, for logs: "127.0.0.1:8000", "unix:/p" */
+    char *unix_path; /* to unlink on a clean stop; NULL for TCP */
+};
+
+/*
+ * Bind and listen on every address of CFG, non-blocking and close-on-exec.
+ * On success *OUT is an array of *N listeners owned by the caller (free with
+ * gn__listeners_close). On failure nothing stays bound and ERR names the
+ * address and the reason ("cannot bind 127.0.0.1:8000: Address already in
+ * use"); returns a negative errno.
+ */
+int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
+                       size_t *n, char err[GN_ERR_LEN]);
+
+/* Close every listener and free the array. UNLINK removes unix socket
+ * files (the arbiter's clean stop); workers pass 0. */
+void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix);
+
+#endif /* GN_SERVER_LISTEN_H */

@@ -1,0 +1,242 @@
+/*
+ * Error and access logging. The files are plain O_APPEND descriptors kept
+ * by name so that USR1 can reopen them; each line is formatted into a stack
+ * buffer and written with one write(2).
+ */
+#include "server/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define LINE_BYTES 4096
+
+int gn__log_level = GN_LOG_INFO;
+
+static struct {
+    int err_fd;       /* error log */
+    int access_fd;    /* access log, -1 when none */
+    char *err_path;   /* NULL for stderr */
+    char *access_path; /* NULL for stdout or none */
+    int pid;
+} logs = {.err_fd = STDERR_FILENO, .access_fd = -1};
+
+static const char *level_name(int level)
+{
+    if (level >= GN_LOG_CRITICAL)
+        return "CRITICAL";
+    if (level >= GN_LOG_ERROR)
+        return "ERROR";
+    if (level >= GN_LOG_WARNING)
+        return "WARNING";
+    if (level >= GN_LOG_INFO)
+        return "INFO";
+    return "DEBUG";
+}
+
+static int open_append(const char *path)
+{
+    return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+}
+
+static void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return; /* nowhere left to report a logging failure */
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+static void vlog(int level, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void vlog(int level, const char *fmt, va_list ap)
+{
+    char line[LINE_BYTES];
+    time_t now = time(NULL);
+    struct tm tm;
+    size_t n;
+    int saved = errno;
+
+    localtime_r(&now, &tm);
+    n = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S %z] ", &tm);
+    n += (size_t)snprintf(line + n, sizeof(line) - n, "[%d] [%s] ",
+                          logs.pid ? logs.pid : getpid(), level_name(level));
+    n += (size_t)vsnprintf(line + n, sizeof(line) - n, fmt, ap);
+    if (n > sizeof(line) - 2)
+        n = sizeof(line) - 2;
+    line[n++] = '\n';
+    write_all(logs.err_fd, line, n);
+    errno = saved;
+}
+
+void gn__log_write(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+GN_API void gn_log(int level, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (level < gn__log_level)
+        return;
+    va_start(ap, fmt);
+    vlog(level, fmt, ap);
+    va_end(ap);
+}
+
+static int open_files(char *err, size_t errlen)
+{
+    int efd = STDERR_FILENO, afd = -1;
+
+    if (logs.err_path && (efd = open_append(logs.err_path)) < 0)
+        goto fail_error;
+    if (logs.access_path)
+        afd = open_append(logs.access_path);
+    if (logs.access_path && afd < 0)
+        goto fail_access;
+    if (logs.err_fd > STDERR_FILENO)
+        close(logs.err_fd);
+    if (logs.access_fd > STDERR_FILENO)
+        close(logs.access_fd);
+    logs.err_fd = efd;
+    logs.access_fd = afd >= 0 ? afd : logs.access_fd;
+    return 0;
+
+fail_access:
+    snprintf(err, errlen, "cannot open the access log %s: %s",
+             logs.access_path, strerror(errno));
+    if (efd > STDERR_FILENO)
+        close(efd);
+    return -EACCES;
+fail_error:
+    snprintf(err, errlen, "cannot open the error log %s: %s", logs.err_path,
+             strerror(errno));
+    return -EACCES;
+}
+
+int gn__log_open(const char *errorlog, const char *accesslog, int level,
+                 char *err, size_t errlen)
+{
+    gn__log_close();
+    gn__log_level = level;
+    if (strcmp(errorlog, "-") != 0 && !(logs.err_path = strdup(errorlog)))
+        goto fail_oom;
+    if (accesslog && strcmp(accesslog, "-") == 0)
+        logs.access_fd = STDOUT_FILENO;
+    else if (accesslog && !(logs.access_path = strdup(accesslog)))
+        goto fail_oom;
+    return open_files(err, errlen);
+
+fail_oom:
+    snprintf(err, errlen, "out of memory");
+    return -ENOMEM;
+}
+
+int gn__log_reopen(void)
+{
+    char err[256];
+    int rc = open_files(err, sizeof(err));
+
+    if (rc != 0)
+        gn_log_error("%s; keeping the old file", err);
+    return rc;
+}
+
+void gn__log_close(void)
+{
+    if (logs.err_fd > STDERR_FILENO)
+        close(logs.err_fd);
+    if (logs.access_fd > STDERR_FILENO)
+        close(logs.access_fd);
+    free(logs.err_path);
+    free(logs.access_path);
+    logs.err_fd = STDERR_FILENO;
+    logs.access_fd = -1;
+    logs.err_path = logs.access_path = NULL;
+}
+
+void gn__log_set_pid(int pid)
+{
+    logs.pid = pid;
+}
+
+int gn__log_access_enabled(void)
+{
+    return logs.access_fd >= 0;
+}
+
+/* Copy S into OUT escaping '"', '\\' and non-printable bytes as Apache
+ * does, so a client cannot forge log lines. Returns the bytes written. */
+static size_t escape(char *out, size_t room, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t n = 0;
+
+    for (; *s && n + 4 < room; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if (c == '"' || c == '\\') {
+            out[n++] = '\\';
+            out[n++] = (char)c;
+        } else if (c < 0x20 || c >= 0x7f) {
+            out[n++] = '\\';
+            out[n++] = 'x';
+            out[n++] = hex[c >> 4];
+            out[n++] = hex[c & 15];
+        } else {
+            out[n++] = (char)c;
+        }
+    }
+    return n;
+}
+
+#define APPEND(...)                                                            \
+    n += (size_t)snprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,  \
+                          __VA_ARGS__)
+#define APPEND_ESCAPED(s)                                                      \
+    n += escape(line + n, n < sizeof(line) ? sizeof(line) - n : 0, (s))
+
+void gn__log_access(const struct gn_access_entry *e)
+{
+    char line[LINE_BYTES], when[64];
+    struct tm tm;
+    size_t n = 0;
+
+    if (logs.access_fd < 0)
+        return;
+    localtime_r(&e->when, &tm);
+    strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
+    APPEND("%s - - [%s] \"", e->remote_addr, when);
+    if (e->method) {
+        APPEND_ESCAPED(e->method);
+        APPEND(" ");
+        APPEND_ESCAPED(e->target);
+        APPEND(" HTTP/%d.%d", e->version / 10, e->version % 10);
+    }
+    APPEND("\" %d %zu \"", e->status, e->body_bytes);
+    APPEND_ESCAPED(e->referer ? e->referer : "-");
+    APPEND("\" \"");
+    APPEND_ESCAPED(e->user_agent ? e->user_agent : "-");
+    APPEND("\"\n");
+    if (n >= sizeof(line)) {
+        n = sizeof(line);
+        line[n - 1] = '\n';
+    }
+    write_all(logs.access_fd, line, n);
+}

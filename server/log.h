@@ -1,0 +1,74 @@
+/*
+ * The error log and the access log, shared by the arbiter and its workers
+ * (the files are opened by the arbiter and inherited across fork). Lines
+ * look like Gunicorn's: "[2026-11-25 07:41:15 +0000] [812] [INFO] message".
+ * Each line is one write(2) to an O_APPEND file, so lines from several
+ * processes never interleave.
+ */
+#ifndef GN_SERVER_LOG_H
+#define GN_SERVER_LOG_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "greenicorn.h"
+
+#define GN_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GN_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+/* The configured level; messages below it are dropped before formatting. */
+extern int gn__log_level;
+
+void gn__log_write(int level, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define gn__log_at(level, ...)                                                 \
+    do {                                                                       \
+        if (GN_UNLIKELY((level) >= gn__log_level))                             \
+            gn__log_write((level), __VA_ARGS__);                               \
+    } while (0)
+
+#define gn_log_debug(...) gn__log_at(GN_LOG_DEBUG, __VA_ARGS__)
+#define gn_log_info(...) gn__log_at(GN_LOG_INFO, __VA_ARGS__)
+#define gn_log_warn(...) gn__log_at(GN_LOG_WARNING, __VA_ARGS__)
+#define gn_log_error(...) gn__log_at(GN_LOG_ERROR, __VA_ARGS__)
+#define gn_log_critical(...) gn__log_at(GN_LOG_CRITICAL, __VA_ARGS__)
+
+/*
+ * Open the logs: ERRORLOG ("-" for stderr) and ACCESSLOG (NULL for none,
+ * "-" for stdout), appending. Until this is called, errors go to stderr.
+ * 0, or a negative errno with ERR ("cannot open ...: reason") filled.
+ */
+int gn__log_open(const char *errorlog, const char *accesslog, int level,
+                 char *err, size_t errlen);
+
+/* Reopen both files by name (after logrotate moved them). 0 or -errno. */
+int gn__log_reopen(void);
+
+/* Close the files and go back to stderr. */
+void gn__log_close(void);
+
+/* Record the pid printed on each line; call after fork(). */
+void gn__log_set_pid(int pid);
+
+/* Whether an access log is configured. */
+int gn__log_access_enabled(void);
+
+/* What an access log line says about one request. */
+struct gn_access_entry {
+    const char *remote_addr; /* "127.0.0.1"; "-" when unknown */
+    const char *method;      /* NULL when the request line was unreadable */
+    const char *target;
+    int version;             /* 10 or 11 */
+    int status;
+    size_t body_bytes;       /* response body bytes sent */
+    const char *referer;     /* NULL when absent */
+    const char *user_agent;  /* NULL when absent */
+    time_t when;
+};
+
+/* Append one line in Apache's combined format (Gunicorn's default
+ * access_log_format). */
+void gn__log_access(const struct gn_access_entry *e);
+
+#endif /* GN_SERVER_LOG_H */

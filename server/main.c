@@ -1,0 +1,131 @@
+/*
+ * greenicorn's entry point: the order of start-up. Everything that can be
+ * wrong with the command line, the config file or the app is found before
+ * a socket is bound, and reported as "greenicorn: FILE:LINE: key: reason"
+ * with exit status 2 (usage) or 1 (config).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "config/config.h"
+#include "hooks/plugin.h"
+#include "server/arbiter.h"
+#include "server/cli.h"
+#include "server/listen.h"
+#include "server/log.h"
+
+#define DEFAULT_CONFIG "greenicorn.conf"
+
+static int fail(int status, const char *msg)
+{
+    fprintf(stderr, "greenicorn: %s\n", msg);
+    if (status == GN_EXIT_USAGE)
+        fprintf(stderr, "Try 'greenicorn --help'.\n");
+    return status;
+}
+
+/* Defaults, then the file, then the flags and APP. */
+static int configure(struct gn_config *cfg, const struct gn_cli *cli,
+                     char *err)
+{
+    const char *path = cli->config;
+    int rc;
+
+    if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+        path = DEFAULT_CONFIG;
+    if (path != NULL && gn__config_load(cfg, path, err) != 0)
+        return GN_EXIT_CONFIG;
+    for (size_t i = 0; i < cli->noverrides; i++) {
+        const struct gn_cli_override *o = &cli->overrides[i];
+
+        rc = gn__config_set(cfg, o->name, o->value, o->flag, err);
+        if (rc != 0)
+            return GN_EXIT_CONFIG;
+    }
+    if (cli->app && gn__config_set_app(cfg, cli->app, "APP", err) != 0)
+        return GN_EXIT_CONFIG;
+    return 0;
+}
+
+/* Load the app once in the arbiter to refuse a bad plugin before binding;
+ * workers load it again after fork, so a HUP picks up a new build. */
+static int check_app(const struct gn_config *cfg, char *err)
+{
+    struct gn_app_plugin app;
+
+    if (cfg->app.spec == NULL) {
+        snprintf(err, GN_ERR_LEN, "no app: give APP (PATH.so[:SYMBOL]) on "
+                                  "the command line or 'module' in [app]");
+        return GN_EXIT_USAGE;
+    }
+    if (gn__app_load(&app, &cfg->app, err) != 0)
+        return GN_EXIT_CONFIG;
+    gn__app_unload(&app);
+    return 0;
+}
+
+static int serve(struct gn_config *cfg, char *err)
+{
+    struct gn_listener *ls;
+    size_t nls;
+
+    if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
+                     GN_ERR_LEN) != 0)
+        return fail(GN_EXIT_CONFIG, err);
+    if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
+        gn_log_error("%s", err);
+        return GN_EXIT_CONFIG;
+    }
+    return gn__arbiter_run(cfg, ls, nls);
+}
+
+/* From the loaded configuration to a running server, or the reason not. */
+static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
+{
+    int status = configure(cfg, cli, err);
+
+    if (status == 0 && cli->print_config) {
+        gn__config_print(cfg, stdout);
+        return 0;
+    }
+    if (status == 0)
+        status = check_app(cfg, err);
+    if (status != 0)
+        return fail(status, err);
+    if (cli->check_config) {
+        printf("greenicorn: configuration%s%s OK\n", cfg->file ? " " : "",
+               cfg->file ? cfg->file : "");
+        return 0;
+    }
+    return serve(cfg, err);
+}
+
+int main(int argc, char **argv)
+{
+    struct gn_cli cli;
+    struct gn_config *cfg;
+    char err[GN_ERR_LEN];
+    int status;
+
+    if (gn__cli_parse(argc, argv, &cli, err) != 0) {
+        gn__cli_free(&cli);
+        return fail(GN_EXIT_USAGE, err);
+    }
+    if (cli.help)
+        gn__cli_usage(stdout);
+    else if (cli.version)
+        printf("greenicorn %s (plugin ABI %d.%d)\n", gn_version(),
+               GN_ABI_VERSION_MAJOR, GN_ABI_VERSION_MINOR);
+    if (cli.help || cli.version) {
+        gn__cli_free(&cli);
+        return 0;
+    }
+    cfg = gn__config_new();
+    if (cfg == NULL)
+        return fail(GN_EXIT_CONFIG, "out of memory");
+    status = start(cfg, &cli, err);
+    gn__cli_free(&cli);
+    gn__config_free(cfg);
+    return status;
+}

@@ -1,0 +1,34 @@
+/*
+ * Fuzz target: the config loader (config/config.c and the value parsers of
+ * config/settings.c) on arbitrary text, then --print-config of whatever
+ * loaded.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct gn_config *cfg = gn__config_new();
+    char err[GN_ERR_LEN], *text = malloc(size + 1);
+    FILE *sink = fopen("/dev/null", "w");
+
+    if (cfg == NULL || text == NULL || sink == NULL)
+        abort();
+    memcpy(text, data, size);
+    text[size] = '\0';
+    if (gn__config_load_string(cfg, "fuzz.conf", text, err) == 0)
+        gn__config_print(cfg, sink);
+    else if (strncmp(err, "fuzz.conf", 9) != 0)
+        abort(); /* every error names the file */
+    fclose(sink);
+    free(text);
+    gn__config_free(cfg);
+    return 0;
+}

@@ -1,0 +1,74 @@
+/*
+ * Fuzz target: the HTTP request framing (workers/http_parse.c and the head
+ * finishing of workers/request.c), driven the way workers/conn.c drives it:
+ * heads and bodies of pipelined requests, fed in pieces whose size the
+ * input's first byte chooses.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers/http_parse.h"
+#include "workers/request.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* Parse one message from BUF[*pos, len). 0 to go on with the next. */
+static int one_message(struct gn_http_parser *p, struct gn_request *req,
+                       char *buf, size_t len, size_t *pos, size_t step)
+{
+    char body[512];
+    const char *why;
+    size_t used, end;
+    enum gn_http_event ev = GN_HTTP_MORE;
+
+    gn__request_init(req, NULL, p);
+    gn__http_parser_begin(p, req);
+    while (ev != GN_HTTP_HEAD) {
+        if (*pos == len)
+            return -1;
+        end = len - *pos > step ? *pos + step : len;
+        ev = gn__http_execute(p, buf, *pos, end, &used);
+        *pos += used;
+        if (ev == GN_HTTP_ERROR)
+            return -1;
+    }
+    req->head_end = *pos;
+    if (gn__request_finish_head(req, buf, &why) != 0)
+        return -1;
+    while (!req->body_done) {
+        p->out = body;
+        p->room = sizeof(body);
+        p->got = 0;
+        end = len - *pos > sizeof(body) ? *pos + sizeof(body) : len;
+        ev = gn__http_execute(p, buf, *pos, end, &used);
+        *pos += used;
+        if (ev == GN_HTTP_ERROR || (ev == GN_HTTP_MORE && *pos == len))
+            return -1;
+    }
+    return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct gn_http_parser p;
+    struct gn_request *req = malloc(sizeof(*req));
+    size_t pos = 0, step;
+    char *buf;
+
+    if (size < 1 || req == NULL) {
+        free(req);
+        return 0;
+    }
+    step = data[0] ? data[0] : size;
+    buf = malloc(size - 1 + 1);
+    memcpy(buf, data + 1, size - 1);
+    gn__http_parser_init(&p);
+    while (one_message(&p, req, buf, size - 1, &pos, step) == 0)
+        gn__request_release(req);
+    gn__request_release(req);
+    free(buf);
+    free(req);
+    return 0;
+}

@@ -1,0 +1,470 @@
+/*
+ * Unit tests of HTTP/1.1 request framing (workers/http_parse.c and the head
+ * finishing in workers/request.c), fed raw bytes without any socket: whole,
+ * byte by byte, and pipelined.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "workers/http_parse.h"
+#include "workers/request.h"
+
+/* A request parsed from a byte string, as conn.c drives the parser. */
+struct parsed {
+    struct gn_http_parser p;
+    struct gn_request req;
+    char buf[65536];
+    size_t len, pos;
+    int status;        /* 0, or the error status */
+    char body[8192];
+    size_t body_len;
+};
+
+/* Parse the head from P->buf[pos..len) feeding STEP bytes at a time
+ * (0: all at once). Returns 0 on a complete head, else the status. */
+static int parse_head(struct parsed *x, size_t step)
+{
+    size_t end = x->pos, used;
+    enum gn_http_event ev;
+    const char *why;
+
+    gn__request_init(&x->req, NULL, &x->p);
+    gn__http_parser_begin(&x->p, &x->req);
+    while (x->pos < x->len) {
+        end = step ? (end + step < x->len ? end + step : x->len) : x->len;
+        while (x->pos < end) {
+            ev = gn__http_execute(&x->p, x->buf, x->pos, end, &used);
+            x->pos += used;
+            if (ev == GN_HTTP_ERROR)
+                return x->status = x->p.status;
+            if (ev == GN_HTTP_HEAD) {
+                x->req.head_end = x->pos;
+                return x->status = gn__request_finish_head(&x->req, x->buf,
+                                                           &why);
+            }
+        }
+    }
+    return x->status = -1; /* incomplete */
+}
+
+/* Parse the body to its end, at most STEP bytes of input per call. Returns
+ * 0 when the message completed, the status on error, -1 if incomplete. */
+static int parse_body(struct parsed *x, size_t step)
+{
+    size_t used, end;
+    enum gn_http_event ev;
+
+    for (;;) {
+        x->p.out = x->body + x->body_len;
+        x->p.room = sizeof(x->body) - x->body_len;
+        x->p.got = 0;
+        end = x->len - x->pos > step ? x->pos + step : x->len;
+        ev = gn__http_execute(&x->p, x->buf, x->pos, end, &used);
+        x->pos += used;
+        x->body_len += x->p.got;
+        if (ev == GN_HTTP_DONE)
+            return 0;
+        if (ev == GN_HTTP_ERROR)
+            return x->p.status;
+        if (x->pos == x->len)
+            return -1;
+    }
+}
+
+static struct parsed *start(const char *raw)
+{
+    struct parsed *x = calloc(1, sizeof(*x));
+
+    ck_assert_ptr_nonnull(x);
+    gn__http_parser_init(&x->p);
+    x->len = strlen(raw);
+    ck_assert_uint_lt(x->len, sizeof(x->buf));
+    memcpy(x->buf, raw, x->len);
+    return x;
+}
+
+static void finish(struct parsed *x)
+{
+    gn__request_release(&x->req);
+    free(x);
+}
+
+/* The status a raw request is refused with (0 if it is accepted). */
+static int status_of(const char *raw)
+{
+    struct parsed *x = start(raw);
+    int st = parse_head(x, 0);
+
+    if (st == 0)
+        st = parse_body(x, 1 << 20);
+    finish(x);
+    return st;
+}
+
+/* ---- well-formed requests ---------------------------------------------- */
+
+START_TEST(parse_simple_get)
+{
+    struct parsed *x = start("GET /a%20b/c?x=1&y=%20 HTTP/1.1\r\n"
+                             "Host: example.com\r\n"
+                             "X-Spaces:   padded value  \r\n"
+                             "Empty:\r\n\r\n");
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_str_eq(gn_request_method(&x->req), "GET");
+    ck_assert_str_eq(gn_request_target(&x->req), "/a%20b/c?x=1&y=%20");
+    ck_assert_str_eq(gn_request_path(&x->req), "/a b/c");
+    ck_assert_str_eq(gn_request_query(&x->req), "x=1&y=%20");
+    ck_assert_int_eq(gn_request_version(&x->req), 11);
+    ck_assert_uint_eq(gn_request_header_count(&x->req), 3);
+    ck_assert_str_eq(gn_request_header(&x->req, "host"), "example.com");
+    ck_assert_str_eq(gn_request_header(&x->req, "X-SPACES"), "padded value");
+    ck_assert_str_eq(gn_request_header(&x->req, "Empty"), "");
+    ck_assert_ptr_null(gn_request_header(&x->req, "Missing"));
+    ck_assert_int_eq(gn_request_content_length(&x->req), -1);
+    ck_assert_int_eq(x->req.keep_alive, 1);
+    ck_assert_int_eq(parse_body(x, 100), 0);
+    ck_assert_uint_eq(x->body_len, 0);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_byte_by_byte)
+{
+    const char *raw = "POST /upload HTTP/1.1\r\nHost: h\r\n"
+                      "X-Long-Header-Name: some-long-value-here\r\n"
+                      "Content-Length: 11\r\n\r\nhello world";
+    struct parsed *x = start(raw);
+
+    ck_assert_int_eq(parse_head(x, 1), 0);
+    ck_assert_str_eq(gn_request_header(&x->req, "X-Long-Header-Name"),
+                     "some-long-value-here");
+    ck_assert_int_eq(gn_request_content_length(&x->req), 11);
+    ck_assert_int_eq(parse_body(x, 1), 0);
+    ck_assert_uint_eq(x->body_len, 11);
+    ck_assert_int_eq(memcmp(x->body, "hello world", 11), 0);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_repeated_headers_in_order)
+{
+    struct parsed *x = start("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n"
+                             "A: 3\r\n\r\n");
+    const char *name, *value;
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_uint_eq(gn_request_header_count(&x->req), 4);
+    ck_assert_int_eq(gn_request_header_at(&x->req, 3, &name, &value), 0);
+    ck_assert_str_eq(name, "A");
+    ck_assert_str_eq(value, "3");
+    ck_assert_str_eq(gn_request_header(&x->req, "a"), "1");
+    ck_assert_int_lt(gn_request_header_at(&x->req, 4, &name, &value), 0);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_pipelined_in_order)
+{
+    struct parsed *x = start("GET /1 HTTP/1.1\r\nHost: h\r\n\r\n"
+                             "POST /2 HTTP/1.1\r\nHost: h\r\n"
+                             "Content-Length: 3\r\n\r\nabc"
+                             "GET /3 HTTP/1.1\r\nHost: h\r\n\r\n");
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_str_eq(gn_request_target(&x->req), "/1");
+    ck_assert_int_eq(parse_body(x, 1 << 20), 0);
+    gn__request_release(&x->req);
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_str_eq(gn_request_target(&x->req), "/2");
+    ck_assert_int_eq(parse_body(x, 1 << 20), 0);
+    ck_assert_uint_eq(x->body_len, 3);
+    gn__request_release(&x->req);
+    x->body_len = 0;
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_str_eq(gn_request_target(&x->req), "/3");
+    ck_assert_int_eq(parse_body(x, 1 << 20), 0);
+    ck_assert_uint_eq(x->pos, x->len);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_head_stops_before_body)
+{
+    struct parsed *x = start("POST / HTTP/1.1\r\nHost: h\r\n"
+                             "Content-Length: 4\r\n\r\nbody");
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_uint_eq(x->req.head_end, x->len - 4);
+    ck_assert_uint_eq(x->pos, x->len - 4);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_chunked_body)
+{
+    struct parsed *x = start("POST / HTTP/1.1\r\nHost: h\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n"
+                             "5;ext=1\r\nhello\r\n"
+                             "6\r\n world\r\n"
+                             "0\r\nTrailer-X: t\r\n\r\n");
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_int_eq(gn_request_content_length(&x->req), -1);
+    ck_assert_int_eq(x->req.chunked, 1);
+    ck_assert_int_eq(parse_body(x, 3), 0);
+    ck_assert_uint_eq(x->body_len, 11);
+    ck_assert_int_eq(memcmp(x->body, "hello world", 11), 0);
+    /* Trailers are read, never merged into the headers. */
+    ck_assert_ptr_null(gn_request_header(&x->req, "Trailer-X"));
+    ck_assert_uint_eq(gn_request_header_count(&x->req), 2);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_body_respects_room)
+{
+    struct parsed *x = start("POST / HTTP/1.1\r\nHost: h\r\n"
+                             "Content-Length: 10\r\n\r\n0123456789");
+    size_t used;
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    x->p.out = x->body;
+    x->p.room = 4;
+    x->p.got = 0;
+    ck_assert_int_eq(gn__http_execute(&x->p, x->buf, x->pos, x->pos + 4,
+                                      &used),
+                     GN_HTTP_MORE);
+    ck_assert_uint_eq(x->p.got, 4);
+    ck_assert_uint_eq(used, 4);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_http10_keep_alive)
+{
+    struct parsed *x = start("GET / HTTP/1.0\r\n\r\n");
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_int_eq(gn_request_version(&x->req), 10);
+    ck_assert_int_eq(x->req.keep_alive, 0);
+    finish(x);
+    x = start("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n");
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_int_eq(x->req.keep_alive, 1);
+    finish(x);
+    x = start("GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_int_eq(x->req.keep_alive, 0);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_absolute_form_and_asterisk)
+{
+    struct parsed *x = start("GET http://example.com/p%41th?q=1 HTTP/1.1\r\n"
+                             "Host: example.com\r\n\r\n");
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_str_eq(gn_request_path(&x->req), "/pAth");
+    ck_assert_str_eq(gn_request_query(&x->req), "q=1");
+    finish(x);
+    x = start("OPTIONS * HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_str_eq(gn_request_path(&x->req), "*");
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_expect_continue)
+{
+    struct parsed *x = start("POST / HTTP/1.1\r\nHost: h\r\n"
+                             "Expect: 100-Continue\r\n"
+                             "Content-Length: 1\r\n\r\n");
+
+    ck_assert_int_eq(parse_head(x, 0), 0);
+    ck_assert_int_eq(x->req.expect_continue, 1);
+    finish(x);
+}
+END_TEST
+
+START_TEST(parse_percent_decode)
+{
+    char out[32];
+
+    ck_assert_int_eq(gn__percent_decode(out, "/a%2Fb%zz%4", 11), 9);
+    ck_assert_str_eq(out, "/a/b%zz%4");
+    ck_assert_int_eq(gn__percent_decode(out, "/x%00", 5), -1);
+}
+END_TEST
+
+/* ---- malformed requests: status and reason ----------------------------- */
+
+START_TEST(reject_cl_and_te)
+{
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Content-Length: 3\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "0\r\n\r\n"),
+                     400);
+}
+END_TEST
+
+START_TEST(reject_bad_content_length)
+{
+    static const char *const bad[] = {"1x", "-1", "+1", "0x10", "1 2",
+                                      "99999999999999999999999"};
+
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char raw[256];
+
+        snprintf(raw, sizeof(raw),
+                 "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: %s\r\n\r\n",
+                 bad[i]);
+        ck_assert_msg(status_of(raw) == 400, "Content-Length: %s", bad[i]);
+    }
+}
+END_TEST
+
+START_TEST(reject_conflicting_content_length)
+{
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Content-Length: 3\r\n"
+                               "Content-Length: 4\r\n\r\nabcd"),
+                     400);
+}
+END_TEST
+
+START_TEST(reject_unknown_transfer_coding)
+{
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: gzip\r\n\r\n"),
+                     501);
+}
+END_TEST
+
+START_TEST(reject_obs_fold_and_bare_cr)
+{
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n"
+                               " folded\r\n\r\n"),
+                     400);
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: h\rX: a\r\n\r\n"),
+                     400);
+}
+END_TEST
+
+START_TEST(reject_bad_tokens)
+{
+    ck_assert_int_eq(status_of("G(T / HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n"), 400);
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nName : v\r\n\r\n"), 400);
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n"), 400);
+}
+END_TEST
+
+START_TEST(reject_bad_chunks)
+{
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "zz\r\nhello\r\n0\r\n\r\n"),
+                     400);
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "5\r\nhelloXX0\r\n\r\n"),
+                     400);
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "ffffffffffffffffff\r\n"),
+                     400);
+}
+END_TEST
+
+START_TEST(reject_bad_version)
+{
+    ck_assert_int_eq(status_of("GET / HTTP/1.x\r\nHost: h\r\n\r\n"), 400);
+    ck_assert_int_eq(status_of("GET / HTTP/2.0\r\nHost: h\r\n\r\n") >= 400, 1);
+}
+END_TEST
+
+START_TEST(reject_encoded_nul_in_path)
+{
+    ck_assert_int_eq(status_of("GET /a%00b HTTP/1.1\r\nHost: h\r\n\r\n"), 400);
+}
+END_TEST
+
+START_TEST(limit_too_many_headers)
+{
+    char raw[4096];
+    size_t n = (size_t)snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\n");
+
+    for (int i = 0; i <= GN_LIMIT_REQUEST_FIELDS; i++)
+        n += (size_t)snprintf(raw + n, sizeof(raw) - n, "H%d: v\r\n", i);
+    snprintf(raw + n, sizeof(raw) - n, "\r\n");
+    ck_assert_int_eq(status_of(raw), 431);
+}
+END_TEST
+
+START_TEST(limit_field_size_and_line)
+{
+    static char raw[20000];
+    size_t n;
+
+    n = (size_t)snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: h\r\nX: ");
+    memset(raw + n, 'a', GN_LIMIT_REQUEST_FIELD_SIZE);
+    snprintf(raw + n + GN_LIMIT_REQUEST_FIELD_SIZE, 8, "\r\n\r\n");
+    ck_assert_int_eq(status_of(raw), 431);
+
+    n = (size_t)snprintf(raw, sizeof(raw), "GET /");
+    memset(raw + n, 'a', GN_LIMIT_REQUEST_LINE);
+    snprintf(raw + n + GN_LIMIT_REQUEST_LINE, 40, " HTTP/1.1\r\n\r\n");
+    ck_assert_int_eq(status_of(raw), 414);
+}
+END_TEST
+
+static Suite *http_parse_suite(void)
+{
+    Suite *s = suite_create("workers/http_parse");
+    TCase *ok = tcase_create("well-formed");
+    TCase *bad = tcase_create("malformed");
+    TCase *limits = tcase_create("limits");
+
+    tcase_add_test(ok, parse_simple_get);
+    tcase_add_test(ok, parse_byte_by_byte);
+    tcase_add_test(ok, parse_repeated_headers_in_order);
+    tcase_add_test(ok, parse_pipelined_in_order);
+    tcase_add_test(ok, parse_head_stops_before_body);
+    tcase_add_test(ok, parse_chunked_body);
+    tcase_add_test(ok, parse_body_respects_room);
+    tcase_add_test(ok, parse_http10_keep_alive);
+    tcase_add_test(ok, parse_absolute_form_and_asterisk);
+    tcase_add_test(ok, parse_expect_continue);
+    tcase_add_test(ok, parse_percent_decode);
+    tcase_add_test(bad, reject_cl_and_te);
+    tcase_add_test(bad, reject_bad_content_length);
+    tcase_add_test(bad, reject_conflicting_content_length);
+    tcase_add_test(bad, reject_unknown_transfer_coding);
+    tcase_add_test(bad, reject_obs_fold_and_bare_cr);
+    tcase_add_test(bad, reject_bad_tokens);
+    tcase_add_test(bad, reject_bad_chunks);
+    tcase_add_test(bad, reject_bad_version);
+    tcase_add_test(bad, reject_encoded_nul_in_path);
+    tcase_add_test(limits, limit_too_many_headers);
+    tcase_add_test(limits, limit_field_size_and_line);
+    suite_add_tcase(s, ok);
+    suite_add_tcase(s, bad);
+    suite_add_tcase(s, limits);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(http_parse_suite());
+    int failed;
+
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? 0 : 1;
+}

@@ -1,0 +1,33 @@
+/*
+ * A growable byte buffer that starts in storage its owner provides (often
+ * on the coroutine's stack) and moves to the heap only when it outgrows it,
+ * so a small response costs no allocation.
+ */
+#ifndef GN_WORKERS_BUF_H
+#define GN_WORKERS_BUF_H
+
+#include <stdarg.h>
+#include <stddef.h>
+
+struct gn_buf {
+    char *data;
+    size_t len, cap;
+    int heap; /* data was malloc'd and is freed by gn__buf_free */
+};
+
+/* Start B empty in STORAGE[SIZE] (which must outlive B's use). */
+void gn__buf_init(struct gn_buf *b, char *storage, size_t size);
+
+/* Append N bytes. 0, or -ENOMEM (B unchanged). */
+int gn__buf_append(struct gn_buf *b, const void *p, size_t n);
+
+/* Append formatted text. 0, -ENOMEM or -EINVAL. */
+int gn__buf_vprintf(struct gn_buf *b, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+int gn__buf_printf(struct gn_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Free heap storage (if any) and leave B empty in no storage. */
+void gn__buf_free(struct gn_buf *b);
+
+#endif /* GN_WORKERS_BUF_H */

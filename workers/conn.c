@@ -1,0 +1,551 @@
+/*
+ * HTTP connections. An accepted socket waits idle on a watch; when bytes
+ * arrive it gets a coroutine and a read buffer, serves every request that
+ * is buffered (keep-alive, pipelining: strictly one after another), and
+ * when nothing is left gives both back and waits idle again, so an idle
+ * connection costs only its struct.
+ *
+ * The read buffer holds one request head at a time, at its start. The head
+ * may grow the buffer (up to GN_HEAD_MAX); once it is complete the buffer
+ * stays put until the request ends, because the request's strings point
+ * into it, and body bytes cycle through the room behind the head.
+ */
+#include "workers/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "server/log.h"
+#include "workers/coro.h"
+#include "workers/green.h"
+#include "workers/http_parse.h"
+#include "workers/request.h"
+#include "workers/response.h"
+#include "workers/worker.h"
+
+#define RBUF_INITIAL 4096
+#define BODY_ROOM_MIN 4096   /* room behind a head for body bytes */
+#define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
+#define LINGER_MS 2000       /* reading a closing client's leftovers */
+#define LINGER_MAX (256 * 1024)
+
+static void on_readable(int fd, short what, void *arg);
+
+/* ---- life cycle ------------------------------------------------------- */
+
+static void describe_peer(struct gn_conn *c, const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &in->sin_addr, c->remote_addr,
+                  sizeof(c->remote_addr));
+        c->remote_port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, c->remote_addr,
+                  sizeof(c->remote_addr));
+        c->remote_port = ntohs(in6->sin6_port);
+    }
+}
+
+static void wait_idle(struct gn_conn *c, int64_t timeout_ms)
+{
+    if (gn__watch_start(&c->watch, c->w->loop, c->fd, GN_WATCH_READ,
+                        timeout_ms, on_readable, c) != 0) {
+        gn_log_error("cannot watch connection from %s", c->remote_addr);
+        gn__conn_close(c);
+    }
+}
+
+struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
+                             const struct sockaddr *peer, socklen_t len)
+{
+    struct gn_conn *c = calloc(1, sizeof(*c));
+    int one = 1;
+
+    if (c == NULL) {
+        close(fd);
+        return NULL;
+    }
+    c->w = w;
+    c->fd = fd;
+    if (len > 0)
+        describe_peer(c, peer);
+    if (peer->sa_family != AF_UNIX)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    wait_idle(c, w->io_timeout_ms);
+    return c;
+}
+
+void gn__conn_close(struct gn_conn *c)
+{
+    struct gn_worker *w = c->w;
+
+    gn__watch_stop(&c->watch);
+    close(c->fd);
+    free(c->rbuf);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    free(c);
+    gn__worker_conn_closed(w);
+}
+
+void gn__conn_shutdown(struct gn_conn *c)
+{
+    if (c->coro == NULL)
+        gn__conn_close(c);
+    else
+        c->closing = 1;
+}
+
+const char *gn__conn_remote_addr(const struct gn_conn *c)
+{
+    return c->remote_addr;
+}
+
+int gn__conn_remote_port(const struct gn_conn *c)
+{
+    return c->remote_port;
+}
+
+/* ---- socket I/O (inside the coroutine) -------------------------------- */
+
+int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
+{
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+    ssize_t n;
+    int rc;
+
+    while (mh.msg_iovlen > 0) {
+        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN)
+            return -errno;
+        if (n < 0) {
+            rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->io_timeout_ms);
+            if (rc != 0)
+                return rc;
+            continue;
+        }
+        while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
+            n -= (ssize_t)mh.msg_iov->iov_len;
+            mh.msg_iov++;
+            mh.msg_iovlen--;
+        }
+        if (mh.msg_iovlen > 0) {
+            mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
+            mh.msg_iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+/* Read what the socket has into the free end of the buffer. The bytes read
+ * (> 0), 0 at EOF, or a negative errno (-ETIMEDOUT). */
+static ssize_t fill(struct gn_conn *c, int64_t timeout_ms)
+{
+    ssize_t n;
+    int rc;
+
+    for (;;) {
+        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        if (n > 0) {
+            c->rlen += (uint32_t)n;
+            return n;
+        }
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        rc = gn__wait_fd(c->fd, GN_WATCH_READ, timeout_ms);
+        if (rc != 0)
+            return rc;
+    }
+}
+
+static int grow(struct gn_conn *c, size_t cap)
+{
+    char *p = realloc(c->rbuf, cap);
+
+    if (p == NULL)
+        return -ENOMEM;
+    c->rbuf = p;
+    c->rcap = (uint32_t)cap;
+    return 0;
+}
+
+/* Head stage: move the unparsed bytes to the front before a new request,
+ * so the head starts at offset 0. */
+static void compact_head(struct gn_conn *c)
+{
+    if (c->rpos == 0)
+        return;
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+}
+
+/* Head stage: room to read more, growing up to the largest legal head. */
+static int head_room(struct gn_conn *c)
+{
+    size_t cap = (size_t)c->rcap * 2;
+
+    if (c->rlen < c->rcap)
+        return 0;
+    if (c->rcap >= GN_HEAD_MAX)
+        return -ENOBUFS;
+    return grow(c, cap < GN_HEAD_MAX ? cap : GN_HEAD_MAX);
+}
+
+/* Body stage: recycle the room behind the head (which must not move). */
+static void body_room(struct gn_conn *c, const struct gn_request *req)
+{
+    uint32_t keep = c->rlen - c->rpos, head = (uint32_t)req->head_end;
+
+    if (c->rlen < c->rcap || c->rpos == head)
+        return;
+    memmove(c->rbuf + head, c->rbuf + c->rpos, keep);
+    c->rpos = head;
+    c->rlen = head + keep;
+}
+
+/* ---- reading a request ------------------------------------------------ */
+
+/* Read and parse until the head is complete. 0 when it is; -1 to close
+ * without a word (the client left or sent nothing); or the HTTP status to
+ * answer before closing. */
+static int read_head(struct gn_conn *c, struct gn_http_parser *p,
+                     struct gn_request *req)
+{
+    enum gn_http_event ev;
+    size_t used;
+    ssize_t n;
+
+    compact_head(c);
+    for (;;) {
+        if (c->rpos < c->rlen) {
+            ev = gn__http_execute(p, c->rbuf, c->rpos, c->rlen, &used);
+            c->rpos += (uint32_t)used;
+            if (ev == GN_HTTP_HEAD) {
+                req->head_end = c->rpos;
+                return 0;
+            }
+            if (ev == GN_HTTP_ERROR)
+                return p->status;
+        }
+        if (head_room(c) != 0) {
+            p->reason = "request head too large";
+            return req->nheaders ? 431 : 414;
+        }
+        n = fill(c, c->w->io_timeout_ms);
+        if (n == -ETIMEDOUT && c->rlen > 0) {
+            p->reason = "timed out reading the request head";
+            return 408;
+        }
+        if (n <= 0)
+            return -1;
+    }
+}
+
+/* Make room for body bytes behind the head, then resolve the head's
+ * strings: from here on the buffer does not move until the request ends. */
+static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
+                       struct gn_request *req)
+{
+    const char *why = NULL;
+    int status;
+
+    if (c->rcap - req->head_end < BODY_ROOM_MIN &&
+        grow(c, req->head_end + BODY_ROOM_MIN) != 0) {
+        p->reason = "out of memory";
+        return 503;
+    }
+    status = gn__request_finish_head(req, c->rbuf, &why);
+    if (status != 0)
+        p->reason = why;
+    return status;
+}
+
+/* Parse body bytes into OUT (NULL: discard) until LEN are there, the body
+ * ends, or some arrived and the buffer is empty. */
+static ssize_t read_body(struct gn_conn *c, struct gn_request *req,
+                         char *out, size_t len)
+{
+    struct gn_http_parser *p = req->parser;
+    enum gn_http_event ev;
+    size_t used, end;
+    ssize_t n;
+
+    p->out = out;
+    p->room = len;
+    p->got = 0;
+    while (!req->body_done && p->got < len) {
+        end = c->rlen;
+        if (end - c->rpos > len - p->got)
+            end = c->rpos + (len - p->got);
+        /* Even with no bytes: a message without a body completes here. */
+        ev = gn__http_execute(p, c->rbuf, c->rpos, end, &used);
+        c->rpos += (uint32_t)used;
+        if (ev == GN_HTTP_ERROR) {
+            gn_log_debug("%s: bad request body: %s", c->remote_addr,
+                         p->reason);
+            c->closing = 1;
+            return -EPROTO;
+        }
+        if (ev == GN_HTTP_DONE || c->rpos < c->rlen)
+            continue;
+        if (p->got > 0)
+            break; /* give the caller what came; read more next call */
+        body_room(c, req);
+        n = fill(c, c->w->io_timeout_ms);
+        if (n <= 0) {
+            c->closing = 1;
+            return n == 0 ? -ECONNRESET : n;
+        }
+    }
+    p->out = NULL;
+    req->body_read += p->got;
+    return (ssize_t)p->got;
+}
+
+ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req,
+                           void *buf, size_t len)
+{
+    int rc;
+
+    if (req->body_done || len == 0)
+        return 0;
+    if (!req->body_started) {
+        req->body_started = 1;
+        if (c->res != NULL && (rc = gn__response_continue(c->res)) != 0)
+            return rc;
+    }
+    return read_body(c, req, buf, len);
+}
+
+/* Read past what the handler left of the body, up to DRAIN_MAX bytes, so
+ * the next request starts at a message boundary. */
+static int drain_body(struct gn_conn *c, struct gn_request *req)
+{
+    size_t total = 0;
+    ssize_t n;
+
+    while (!req->body_done) {
+        n = read_body(c, req, NULL, DRAIN_MAX - total);
+        if (n < 0)
+            return (int)n;
+        total += (size_t)n;
+        if (!req->body_done && total >= DRAIN_MAX)
+            return -E2BIG;
+    }
+    return 0;
+}
+
+int gn__conn_keep_alive(struct gn_conn *c, struct gn_request *req)
+{
+    struct gn_worker *w = c->w;
+    int drainable;
+
+    /* A client still waiting for "100 Continue" may or may not send the
+     * body now: we cannot tell its next request from it. */
+    drainable = req->body_done || (!req->chunked && req->content_length <= 0) ||
+                (!req->expect_continue &&
+                 (req->chunked ||
+                  (uint64_t)req->content_length - req->body_read <=
+                      DRAIN_MAX));
+    return req->keep_alive && drainable && !c->closing && !w->stopping &&
+           w->cfg->keepalive > 0 &&
+           !(w->max_requests && w->nrequests + 1 >= w->max_requests);
+}
+
+/* ---- serving ---------------------------------------------------------- */
+
+static void log_access(struct gn_conn *c, struct gn_request *req,
+                       struct gn_response *res)
+{
+    struct gn_access_entry e = {
+        .remote_addr = *c->remote_addr ? c->remote_addr : "-",
+        .method = req->target ? req->method : NULL,
+        .target = req->target,
+        .version = req->version,
+        .status = res->status,
+        .body_bytes = res->body_sent,
+        .when = time(NULL),
+    };
+
+    if (!gn__log_access_enabled())
+        return;
+    if (req->target) {
+        e.referer = gn_request_header(req, "Referer");
+        e.user_agent = gn_request_header(req, "User-Agent");
+    }
+    gn__log_access(&e);
+}
+
+static void call_app(struct gn_conn *c, struct gn_request *req,
+                     struct gn_response *res)
+{
+    struct gn_app_plugin *app = &c->w->app;
+    int rc = app->desc.handle(req, res, app->state);
+
+    if (rc >= 0) {
+        gn__response_finish(res);
+        return;
+    }
+    gn_log_error("app %s failed on \"%s %s\": %s", app->name, req->method,
+                 req->target, strerror(-rc));
+    if (!res->head_sent)
+        gn__response_error(res, 500, 1);
+    c->closing = 1;
+}
+
+/* Answer STATUS to a request we could not read, then close. */
+static void reject(struct gn_conn *c, struct gn_http_parser *p,
+                   struct gn_request *req, int status)
+{
+    struct gn_response res;
+
+    gn_log_debug("%s: %d %s: %s", c->remote_addr, status,
+                 gn__status_reason(status), p->reason ? p->reason : "");
+    gn__response_init(&res, c, req);
+    gn__response_error(&res, status, 1);
+    log_access(c, req, &res);
+    gn__response_release(&res);
+}
+
+/* Serve one request. 0 to go on with the next, -1 to close. */
+static int serve(struct gn_conn *c, struct gn_http_parser *p)
+{
+    struct gn_request req;
+    struct gn_response res;
+    int status;
+
+    gn__request_init(&req, c, p);
+    gn__http_parser_begin(p, &req);
+    status = read_head(c, p, &req);
+    if (status == 0)
+        status = finish_head(c, p, &req);
+    if (status != 0) {
+        if (status > 0) {
+            reject(c, p, &req, status);
+            c->linger = 1;
+        }
+        gn__request_release(&req);
+        return -1;
+    }
+    gn__response_init(&res, c, &req);
+    c->res = &res;
+    call_app(c, &req, &res);
+    c->res = NULL;
+    if (res.failed || !res.keep_alive)
+        c->closing = 1;
+    if (!c->closing && drain_body(c, &req) != 0)
+        c->closing = 1;
+    if (c->closing && !req.body_done)
+        c->linger = 1;
+    log_access(c, &req, &res);
+    gn__response_release(&res);
+    gn__request_release(&req);
+    c->nrequests++;
+    gn__worker_request_done(c->w);
+    return c->closing ? -1 : 0;
+}
+
+/* Before closing on a client that may still be sending (a rejected or
+ * half-read request), read and drop its bytes for a moment: closing with
+ * unread data makes the kernel send RST, which can destroy our response
+ * before the client reads it. */
+static void linger(struct gn_conn *c)
+{
+    int64_t deadline = gn__monotonic_ms() + LINGER_MS, left;
+    size_t total = 0;
+    ssize_t n;
+
+    if (shutdown(c->fd, SHUT_WR) != 0)
+        return;
+    while (total < LINGER_MAX && (left = deadline - gn__monotonic_ms()) > 0) {
+        c->rpos = c->rlen = 0;
+        n = fill(c, left);
+        if (n <= 0)
+            return;
+        total += (size_t)n;
+    }
+}
+
+static void conn_main(struct gn_coro *co, void *arg)
+{
+    struct gn_conn *c = arg;
+    struct gn_http_parser p;
+
+    c->rbuf = malloc(RBUF_INITIAL);
+    if (c->rbuf == NULL) {
+        c->closing = 1;
+        return;
+    }
+    c->rcap = RBUF_INITIAL;
+    c->rlen = c->rpos = 0;
+    gn__http_parser_init(&p);
+    do {
+        if (serve(c, &p) != 0) {
+            c->closing = 1;
+            if (c->linger)
+                linger(c);
+            return;
+        }
+    } while (c->rpos < c->rlen); /* pipelined requests are waiting */
+}
+
+/* Runs on the loop's stack once conn_main returned. */
+static void conn_coro_exit(struct gn_coro *co, void *arg)
+{
+    struct gn_conn *c = arg;
+
+    gn__coro_release(co);
+    c->coro = NULL;
+    free(c->rbuf);
+    c->rbuf = NULL;
+    c->rlen = c->rpos = c->rcap = 0;
+    if (c->closing || c->w->stopping)
+        gn__conn_close(c);
+    else
+        wait_idle(c, (int64_t)c->w->cfg->keepalive * 1000);
+}
+
+static void on_readable(int fd, short what, void *arg)
+{
+    struct gn_conn *c = arg;
+
+    if (what & GN_WATCH_TIMEOUT) {
+        gn__conn_close(c); /* idle too long: close quietly, as Gunicorn */
+        return;
+    }
+    c->coro = gn__coro_new(c->w->coros, conn_main, c, conn_coro_exit, c);
+    if (c->coro == NULL) {
+        gn_log_error("out of memory for a coroutine; closing connection "
+                     "from %s", c->remote_addr);
+        gn__conn_close(c);
+        return;
+    }
+    gn__coro_set_data(c->coro, c);
+    gn__coro_resume(c->coro);
+}

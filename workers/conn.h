@@ -1,0 +1,71 @@
+/*
+ * An HTTP connection: its socket, its read buffer while a request is being
+ * served, and the coroutine that serves it. While idle between keep-alive
+ * requests a connection holds neither a buffer nor a coroutine, only this
+ * struct and a watch on its socket.
+ */
+#ifndef GN_WORKERS_CONN_H
+#define GN_WORKERS_CONN_H
+
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#include "workers/loop.h"
+
+struct gn_worker;
+struct gn_request;
+struct gn_response;
+struct gn_coro;
+
+struct gn_conn {
+    struct gn_worker *w;
+    struct gn_conn *prev, *next; /* the worker's list */
+    struct gn_watch watch;       /* idle: waits for the next request */
+    struct gn_coro *coro;        /* NULL while idle */
+    struct gn_response *res;     /* the response being built, if any */
+    int fd;
+    int closing;                 /* close once the current request ends */
+    int linger;                  /* the client may still be sending */
+    uint32_t nrequests;
+    /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
+     * yet. NULL while idle. */
+    char *rbuf;
+    uint32_t rlen, rpos, rcap;
+    uint16_t remote_port;
+    char remote_addr[INET6_ADDRSTRLEN];
+};
+
+/* Start serving the accepted socket FD (non-blocking) from PEER. The
+ * connection belongs to W's list until gn__conn_close(). NULL on ENOMEM
+ * (FD is then closed). */
+struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
+                             const struct sockaddr *peer, socklen_t len);
+
+/* Close and free C: the one place a connection ends. C must be idle (no
+ * coroutine running on it). */
+void gn__conn_close(struct gn_conn *c);
+
+/* Graceful stop: close C now when idle, else after its current request. */
+void gn__conn_shutdown(struct gn_conn *c);
+
+/* Write every byte of IOV to the client, yielding while the socket is
+ * full. 0, -ETIMEDOUT, or -EPIPE/-ECONNRESET when the client went away.
+ * Call from C's coroutine. */
+int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt);
+
+/* Read up to LEN body bytes of REQ into BUF (gn_request_read). */
+ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req,
+                           void *buf, size_t len);
+
+/* Whether C may serve another request after REQ, decided when the head of
+ * REQ's response is sent. */
+int gn__conn_keep_alive(struct gn_conn *c, struct gn_request *req);
+
+const char *gn__conn_remote_addr(const struct gn_conn *c);
+int gn__conn_remote_port(const struct gn_conn *c);
+
+#endif /* GN_WORKERS_CONN_H */

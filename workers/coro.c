@@ -1,0 +1,475 @@
+/*
+ * Coroutines of a worker: a pool of mmap'd stacks with guard pages, and
+ * resume/yield between the loop and one coroutine at a time. The loop's side
+ * of a switch is a single static context, since each worker process has one
+ * loop and coroutines never resume each other, so a coroutine always yields
+ * back to it. The switch itself is coro_switch.S, or ucontext where that has
+ * no assembly. AddressSanitizer is told about every switch; otherwise it
+ * would check each access against the wrong stack.
+ */
+#include "config.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "workers/coro.h"
+
+/* Where coro_switch.S has code: keep in step with the same test there. */
+#if !defined(GN_CORO_UCONTEXT) && defined(__ELF__) && !defined(__ILP32__) &&   \
+    (defined(__x86_64__) || defined(__aarch64__))
+#define CORO_ASM 1
+#else
+#include <ucontext.h>
+#endif
+
+#if defined(__SANITIZE_ADDRESS__)
+#define CORO_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CORO_ASAN 1
+#endif
+#endif
+
+#ifdef CORO_ASAN
+#include <sanitizer/asan_interface.h>
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+#ifdef GN_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#endif
+
+#ifdef CORO_ASM
+typedef void *coro_ctx; /* the stack pointer saved by gn__ctx_switch */
+void gn__ctx_switch(void **from_sp, void *to_sp);
+void gn__ctx_trampoline(void);
+#else
+typedef ucontext_t coro_ctx;
+#endif
+
+/* The bottom frame of every coroutine; called by gn__ctx_trampoline. */
+_Noreturn void gn__coro_entry(struct gn_coro *co);
+
+enum coro_state {
+    CORO_IDLE,      /* in its pool's free list */
+    CORO_READY,     /* taken from the pool, not resumed yet */
+    CORO_RUNNING,   /* between resume and yield */
+    CORO_SUSPENDED, /* yielded */
+    CORO_DONE,      /* its function returned */
+};
+
+struct gn_coro {
+    coro_ctx ctx;
+    char *stack; /* lowest usable byte, just above the guard page */
+    size_t stack_size;
+    gn__coro_fn fn;
+    void *arg;
+    gn__coro_exit_fn exit_fn;
+    void *exit_arg;
+    void *data;
+    struct gn_coro_pool *pool;
+    struct gn_coro *next_idle;
+    enum coro_state state;
+    enum gn_yield why;
+#ifdef CORO_ASAN
+    void *fake_stack; /* ASan's use-after-return frames while suspended */
+#endif
+#ifdef GN_HAVE_VALGRIND
+    unsigned vg_stack;
+#endif
+};
+
+struct gn_coro_pool {
+    size_t stack_size;
+    size_t max_idle;
+    size_t n_idle;
+    size_t n_live; /* taken and not yet released */
+    struct gn_coro *idle;
+};
+
+static coro_ctx loop_ctx;
+static struct gn_coro *current;
+
+#ifdef CORO_ASAN
+/* The loop's stack as ASan reported it on entering a coroutine, and the
+ * loop's fake stack while a coroutine runs. */
+static const void *loop_stack;
+static size_t loop_stack_size;
+static void *loop_fake_stack;
+
+static void asan_to_coro(struct gn_coro *co)
+{
+    __sanitizer_start_switch_fiber(&loop_fake_stack, co->stack, co->stack_size);
+}
+
+static void asan_in_coro(struct gn_coro *co)
+{
+    __sanitizer_finish_switch_fiber(co->fake_stack, &loop_stack,
+                                    &loop_stack_size);
+}
+
+/* A finishing coroutine passes no save slot, so ASan frees its fake stack. */
+static void asan_to_loop(struct gn_coro *co, bool finished)
+{
+    __sanitizer_start_switch_fiber(finished ? NULL : &co->fake_stack,
+                                   loop_stack, loop_stack_size);
+}
+
+static void asan_in_loop(void)
+{
+    __sanitizer_finish_switch_fiber(loop_fake_stack, NULL, NULL);
+}
+
+/* A stack that is reused or unmapped may still carry the redzones of frames
+ * that never returned (the entry frame, or a whole abandoned coroutine). */
+static void asan_forget_stack(struct gn_coro *co)
+{
+    __asan_unpoison_memory_region(co->stack, co->stack_size);
+    co->fake_stack = NULL;
+}
+#else
+static inline void asan_to_coro(struct gn_coro *co)
+{
+    (void)co;
+}
+
+static inline void asan_in_coro(struct gn_coro *co)
+{
+    (void)co;
+}
+
+static inline void asan_to_loop(struct gn_coro *co, bool finished)
+{
+    (void)co;
+    (void)finished;
+}
+
+static inline void asan_in_loop(void)
+{
+}
+
+static inline void asan_forget_stack(struct gn_coro *co)
+{
+    (void)co;
+}
+#endif
+
+#ifdef CORO_ASM
+/*
+ * The frame gn__ctx_switch pops, lowest address first, in machine words
+ * (see coro_switch.S). Slots not named here start as zero, which also ends
+ * frame-pointer walks at the trampoline.
+ */
+#if defined(__x86_64__)
+enum { FRAME_FPU = 0, FRAME_ARG = 4 /* r12 */, FRAME_RET = 7, FRAME_WORDS = 8 };
+
+/* A fresh coroutine starts with its creator's MXCSR and x87 control word
+ * (rounding, exception masks), as a new thread would. */
+static uintptr_t fpu_control(void)
+{
+    uint32_t mxcsr;
+    uint16_t cw;
+
+    __asm__ volatile("stmxcsr %0" : "=m"(mxcsr));
+    __asm__ volatile("fnstcw %0" : "=m"(cw));
+    return mxcsr | (uintptr_t)cw << 32;
+}
+#else
+enum { FRAME_ARG = 0 /* x19 */, FRAME_RET = 11 /* x30 */, FRAME_WORDS = 20 };
+#endif
+
+/* Build a frame at the top of the stack whose "return" enters the
+ * trampoline; the stack top is page-aligned, which the trampoline needs. */
+static void init_ctx(struct gn_coro *co)
+{
+    uintptr_t *frame;
+
+    frame = (uintptr_t *)(void *)(co->stack + co->stack_size) - FRAME_WORDS;
+    memset(frame, 0, FRAME_WORDS * sizeof(*frame));
+    frame[FRAME_ARG] = (uintptr_t)co;
+    frame[FRAME_RET] = (uintptr_t)gn__ctx_trampoline;
+#if defined(__x86_64__)
+    frame[FRAME_FPU] = fpu_control();
+#endif
+    co->ctx = frame;
+}
+
+static void ctx_switch(coro_ctx *from, coro_ctx *to)
+{
+    gn__ctx_switch(from, *to);
+}
+#else
+/* makecontext passes only ints; the resumer has set current already. */
+static void uc_entry(void)
+{
+    gn__coro_entry(current);
+}
+
+static void init_ctx(struct gn_coro *co)
+{
+    int rc = getcontext(&co->ctx);
+
+    assert(rc == 0);
+    (void)rc;
+    co->ctx.uc_stack.ss_sp = co->stack;
+    co->ctx.uc_stack.ss_size = co->stack_size;
+    co->ctx.uc_link = NULL;
+    makecontext(&co->ctx, uc_entry, 0);
+}
+
+static void ctx_switch(coro_ctx *from, coro_ctx *to)
+{
+    int rc = swapcontext(from, to);
+
+    assert(rc == 0);
+    (void)rc;
+}
+#endif
+
+/* Valgrind takes a jump of the stack pointer between two registered stacks
+ * for a switch, not for a huge frame it should warn about. */
+#ifdef GN_HAVE_VALGRIND
+static void valgrind_register(struct gn_coro *co)
+{
+    co->vg_stack =
+        VALGRIND_STACK_REGISTER(co->stack, co->stack + co->stack_size - 1);
+}
+
+static void valgrind_deregister(struct gn_coro *co)
+{
+    VALGRIND_STACK_DEREGISTER(co->vg_stack);
+}
+#else
+static inline void valgrind_register(struct gn_coro *co)
+{
+    (void)co;
+}
+
+static inline void valgrind_deregister(struct gn_coro *co)
+{
+    (void)co;
+}
+#endif
+
+static size_t page_size(void)
+{
+    static size_t page;
+
+    if (page == 0)
+        page = (size_t)sysconf(_SC_PAGESIZE);
+    return page;
+}
+
+/* SIZE usable bytes with one PROT_NONE page below them: stacks grow down,
+ * so an overflow faults there. */
+static int map_stack(struct gn_coro *co, size_t size)
+{
+    size_t guard = page_size();
+    char *base;
+    int err;
+
+    base = mmap(NULL, guard + size, PROT_READ | PROT_WRITE,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+    if (base == MAP_FAILED)
+        return -errno;
+    if (mprotect(base, guard, PROT_NONE) < 0) {
+        err = errno;
+        munmap(base, guard + size);
+        return -err;
+    }
+    co->stack = base + guard;
+    co->stack_size = size;
+    return 0;
+}
+
+static void destroy_coro(struct gn_coro *co)
+{
+    size_t guard = page_size();
+
+    asan_forget_stack(co);
+    valgrind_deregister(co);
+    munmap(co->stack - guard, guard + co->stack_size);
+    free(co);
+}
+
+static struct gn_coro *make_coro(struct gn_coro_pool *pool)
+{
+    struct gn_coro *co;
+    int err;
+
+    co = calloc(1, sizeof(*co));
+    if (co == NULL)
+        return NULL;
+    err = map_stack(co, pool->stack_size);
+    if (err < 0) {
+        free(co);
+        errno = -err;
+        return NULL;
+    }
+    valgrind_register(co);
+    co->pool = pool;
+    return co;
+}
+
+/* The most recently released coroutine first: its stack is likely still in
+ * the cache. */
+static struct gn_coro *take_coro(struct gn_coro_pool *pool)
+{
+    struct gn_coro *co = pool->idle;
+
+    if (co == NULL)
+        return make_coro(pool);
+    pool->idle = co->next_idle;
+    pool->n_idle--;
+    co->next_idle = NULL;
+    return co;
+}
+
+struct gn_coro_pool *gn__coro_pool_new(size_t stack_size, size_t max_idle)
+{
+    size_t page = page_size();
+    struct gn_coro_pool *pool;
+
+    /* Leave room for rounding up and for the guard page. */
+    if (stack_size == 0 || stack_size > SIZE_MAX - 2 * page) {
+        errno = EINVAL;
+        return NULL;
+    }
+    pool = calloc(1, sizeof(*pool));
+    if (pool == NULL)
+        return NULL;
+    pool->stack_size = (stack_size + page - 1) / page * page;
+    pool->max_idle = max_idle;
+    return pool;
+}
+
+void gn__coro_pool_free(struct gn_coro_pool *pool)
+{
+    struct gn_coro *co;
+
+    if (pool == NULL)
+        return;
+    assert(pool->n_live == 0);
+    while ((co = pool->idle) != NULL) {
+        pool->idle = co->next_idle;
+        destroy_coro(co);
+    }
+    free(pool);
+}
+
+size_t gn__coro_pool_stack_size(const struct gn_coro_pool *pool)
+{
+    assert(pool != NULL);
+    return pool->stack_size;
+}
+
+struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
+                             void *arg, gn__coro_exit_fn exit_fn,
+                             void *exit_arg)
+{
+    struct gn_coro *co;
+
+    assert(pool != NULL && fn != NULL);
+    co = take_coro(pool);
+    if (co == NULL)
+        return NULL;
+    co->fn = fn;
+    co->arg = arg;
+    co->exit_fn = exit_fn;
+    co->exit_arg = exit_arg;
+    co->data = NULL;
+    co->state = CORO_READY;
+    asan_forget_stack(co);
+    init_ctx(co);
+    pool->n_live++;
+    return co;
+}
+
+void gn__coro_release(struct gn_coro *co)
+{
+    struct gn_coro_pool *pool;
+
+    assert(co != NULL && co != current);
+    assert(co->state != CORO_RUNNING && co->state != CORO_IDLE);
+    pool = co->pool;
+    pool->n_live--;
+    if (pool->n_idle >= pool->max_idle) {
+        destroy_coro(co);
+        return;
+    }
+    co->state = CORO_IDLE;
+    co->next_idle = pool->idle;
+    pool->idle = co;
+    pool->n_idle++;
+}
+
+/*
+ * Entered on the coroutine's own stack at its first resume. There is no
+ * frame below this one to return to, so when FN returns it switches back to
+ * the loop for good; gn__coro_resume() then runs the exit function.
+ */
+void gn__coro_entry(struct gn_coro *co)
+{
+    asan_in_coro(co);
+    co->fn(co, co->arg);
+    co->state = CORO_DONE;
+    asan_to_loop(co, true);
+    ctx_switch(&co->ctx, &loop_ctx);
+    abort(); /* a finished coroutine is never resumed */
+}
+
+enum gn_yield gn__coro_resume(struct gn_coro *co)
+{
+    assert(co != NULL);
+    assert(current == NULL); /* no nesting: coroutines yield to the loop */
+    assert(co->state == CORO_READY || co->state == CORO_SUSPENDED);
+
+    current = co;
+    co->state = CORO_RUNNING;
+    asan_to_coro(co);
+    ctx_switch(&loop_ctx, &co->ctx);
+    asan_in_loop();
+    current = NULL;
+
+    if (co->state != CORO_DONE)
+        return co->why;
+    if (co->exit_fn != NULL)
+        co->exit_fn(co, co->exit_arg);
+    return GN_YIELD_DONE;
+}
+
+void gn__coro_yield(enum gn_yield why)
+{
+    struct gn_coro *co = current;
+
+    assert(co != NULL && co->state == CORO_RUNNING);
+    assert(why != GN_YIELD_DONE); /* only returning from FN means done */
+    co->why = why;
+    co->state = CORO_SUSPENDED;
+    asan_to_loop(co, false);
+    ctx_switch(&co->ctx, &loop_ctx);
+    asan_in_coro(co);
+}
+
+struct gn_coro *gn__coro_current(void)
+{
+    return current;
+}
+
+void gn__coro_set_data(struct gn_coro *co, void *data)
+{
+    assert(co != NULL);
+    co->data = data;
+}
+
+void *gn__coro_data(const struct gn_coro *co)
+{
+    assert(co != NULL);
+    return co->data;
+}

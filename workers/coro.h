@@ -1,0 +1,89 @@
+/*
+ * Coroutines (green threads) of a worker: one per busy connection.
+ *
+ * A coroutine runs a function on its own stack and gives the CPU back to
+ * its resumer with gn__coro_yield(); the event loop resumes it when what it
+ * waits for happens. Stacks come from a pool (mmap'd, a PROT_NONE guard page
+ * below each so an overflow faults instead of corrupting a neighbour) and go
+ * back to it when the coroutine is released, so an idle keep-alive
+ * connection holds none.
+ *
+ * The context switch is hand-written assembly on x86-64 and aarch64
+ * (callee-saved registers and the stack pointer only, plus MXCSR and the x87
+ * control word on x86-64), with a ucontext fallback elsewhere or when built
+ * with GN_CORO_UCONTEXT defined. Everything here is single-threaded: one
+ * worker, one loop thread.
+ */
+#ifndef GN_WORKERS_CORO_H
+#define GN_WORKERS_CORO_H
+
+#include <stddef.h>
+
+struct gn_coro;
+struct gn_coro_pool;
+
+typedef void (*gn__coro_fn)(struct gn_coro *co, void *arg);
+
+/* Called by gn__coro_resume() on the resumer's stack right after the
+ * coroutine's function returned (gn__coro_current() is NULL there); it
+ * usually releases the coroutine. */
+typedef void (*gn__coro_exit_fn)(struct gn_coro *co, void *arg);
+
+/* What a suspended coroutine waits for; kept for the loop's bookkeeping. */
+enum gn_yield {
+    GN_YIELD_WAIT,  /* a loop watch is armed; its callback resumes us */
+    GN_YIELD_DONE,  /* the function returned; exit_fn releases the coroutine */
+};
+
+/* The default stack size (bytes), rounded up to whole pages. */
+#define GN_CORO_STACK_DEFAULT (256 * 1024)
+
+/*
+ * A pool of coroutines and their stacks. STACK_SIZE is rounded up to pages;
+ * MAX_IDLE bounds how many released coroutines are kept for reuse (the rest
+ * are unmapped). Returns NULL with errno set (EINVAL for a STACK_SIZE of 0
+ * or too large, ENOMEM). Freed by gn__coro_pool_free(), which requires that
+ * every coroutine taken from it has been released.
+ */
+struct gn_coro_pool *gn__coro_pool_new(size_t stack_size, size_t max_idle);
+void gn__coro_pool_free(struct gn_coro_pool *pool);
+
+/* The usable stack size of the pool's coroutines. */
+size_t gn__coro_pool_stack_size(const struct gn_coro_pool *pool);
+
+/*
+ * Take a coroutine from the pool (or make one) that will run FN(co, ARG) on
+ * its first resume and call EXIT(co, EXIT_ARG) when FN returns (EXIT may be
+ * NULL). Returns NULL with errno set (ENOMEM). The coroutine belongs to the
+ * caller until gn__coro_release().
+ */
+struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
+                             void *arg, gn__coro_exit_fn exit,
+                             void *exit_arg);
+
+/*
+ * Switch into CO until it yields or returns. Must be called from outside any
+ * coroutine (from the loop or main code), never from a coroutine. Returns
+ * GN_YIELD_WAIT when CO yielded, GN_YIELD_DONE when its function returned
+ * (after EXIT ran; CO may be released by then, so do not touch it).
+ */
+enum gn_yield gn__coro_resume(struct gn_coro *co);
+
+/* Suspend the running coroutine and return to its resumer. Must be called
+ * from inside a coroutine. Returns when it is resumed. */
+void gn__coro_yield(enum gn_yield why);
+
+/* The coroutine running now, or NULL when called outside any. */
+struct gn_coro *gn__coro_current(void);
+
+/* Give CO back to its pool. CO must not be running. Releasing a suspended
+ * coroutine abandons its stack: nothing on it runs again, so the owner must
+ * first disarm anything that points into it (prefer resuming it with an
+ * error so it unwinds). */
+void gn__coro_release(struct gn_coro *co);
+
+/* A pointer-sized slot the owner may use (e.g. the connection it serves). */
+void gn__coro_set_data(struct gn_coro *co, void *data);
+void *gn__coro_data(const struct gn_coro *co);
+
+#endif /* GN_WORKERS_CORO_H */

@@ -1,0 +1,26 @@
+/*
+ * Cooperative waiting: what makes a handler's blocking-looking call give
+ * the worker to other connections. Inside a coroutine a wait arms a loop
+ * watch and yields; outside one it blocks the way libc would.
+ */
+#ifndef GN_WORKERS_GREEN_H
+#define GN_WORKERS_GREEN_H
+
+#include <stdint.h>
+
+struct gn_loop;
+
+/* The loop green calls wait on: the worker's, set once after fork. */
+void gn__green_init(struct gn_loop *loop);
+
+/*
+ * Wait until FD is ready for EVENTS (GN_WATCH_READ and/or GN_WATCH_WRITE)
+ * or TIMEOUT_MS passes (< 0: no limit). 0 when ready, -ETIMEDOUT. May
+ * yield.
+ */
+int gn__wait_fd(int fd, int events, int64_t timeout_ms);
+
+/* Wait MS milliseconds. 0. May yield. */
+int gn__wait_ms(int64_t ms);
+
+#endif /* GN_WORKERS_GREEN_H */

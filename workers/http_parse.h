@@ -1,0 +1,75 @@
+/*
+ * HTTP/1.1 request framing over llhttp (the only file that includes
+ * llhttp.h). The parser works on a caller's buffer and never reads a
+ * socket, so the framing is unit-testable with plain byte strings.
+ *
+ * One message at a time: gn__http_execute() stops when the head is complete
+ * (GN_HTTP_HEAD) and again when the message is (GN_HTTP_DONE), so
+ * pipelined requests are never parsed before the previous one is answered.
+ * Head fields are recorded as offsets into the buffer (it may move while
+ * the head is incomplete); body bytes are copied to the caller's buffer.
+ */
+#ifndef GN_WORKERS_HTTP_PARSE_H
+#define GN_WORKERS_HTTP_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct gn_request;
+
+/* Gunicorn's default limits (configurable with issue #3). */
+#define GN_LIMIT_REQUEST_LINE 4094
+#define GN_LIMIT_REQUEST_FIELDS 100
+#define GN_LIMIT_REQUEST_FIELD_SIZE 8190
+/* The most bytes a request head can take within those limits. */
+#define GN_HEAD_MAX                                                            \
+    (GN_LIMIT_REQUEST_LINE + 2 +                                               \
+     GN_LIMIT_REQUEST_FIELDS * (GN_LIMIT_REQUEST_FIELD_SIZE + 4) + 2)
+
+enum gn_http_event {
+    GN_HTTP_MORE,  /* every byte given was consumed; feed more */
+    GN_HTTP_HEAD,  /* the head is complete: the request's fields are set */
+    GN_HTTP_DONE,  /* the message (body included) is complete */
+    GN_HTTP_ERROR, /* malformed: answer `status` and close */
+};
+
+/* Opaque storage for llhttp's parser state (checked in http_parse.c). */
+#define GN__LLHTTP_STORAGE 128
+
+struct gn_http_parser {
+    _Alignas(8) unsigned char ll[GN__LLHTTP_STORAGE];
+    struct gn_request *req; /* the message being parsed */
+    const char *base;       /* the buffer of the current call */
+    char *out;              /* body bytes go here (NULL: discard) */
+    size_t room, got;       /* out's size, and bytes put there */
+    int in_body;            /* the head is behind us */
+    int last_was_value;     /* header callbacks: a value came last */
+    int status;             /* on GN_HTTP_ERROR: 400, 413, 414, 431, 501 */
+    const char *reason;     /* on GN_HTTP_ERROR: why, for the debug log */
+};
+
+/* Prepare P for a connection's first message. */
+void gn__http_parser_init(struct gn_http_parser *p);
+
+/* Start parsing a new message into REQ (after the previous one was DONE). */
+void gn__http_parser_begin(struct gn_http_parser *p, struct gn_request *req);
+
+/*
+ * Parse BASE[START, END). *USED is set to the bytes consumed; parsing
+ * resumes from START + *USED next time. During the body, bytes go to
+ * P->out (up to P->room, counted in P->got): feed at most P->room bytes per
+ * call so they always fit. After GN_HTTP_HEAD, the request's spans are
+ * offsets into BASE.
+ */
+enum gn_http_event gn__http_execute(struct gn_http_parser *p,
+                                    const char *base, size_t start,
+                                    size_t end, size_t *used);
+
+/* Whether the connection may carry another request after this one, from
+ * the message's version and Connection header. Valid after GN_HTTP_HEAD. */
+int gn__http_keep_alive(const struct gn_http_parser *p);
+
+/* The name of METHOD as parsed, a static string. Valid after GN_HTTP_HEAD. */
+const char *gn__http_method(const struct gn_http_parser *p);
+
+#endif /* GN_WORKERS_HTTP_PARSE_H */

@@ -1,0 +1,139 @@
+/*
+ * The worker's event loop over libevent 2.1: the only file of the worker
+ * that includes <event2/...>. Watches are libevent events assigned into
+ * storage their owner embeds, so arming one allocates nothing.
+ */
+#include "workers/loop.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <event2/event.h>
+#include <event2/event_struct.h>
+
+/* gn__watch_cb is libevent's event_callback_fn where sockets are ints. */
+_Static_assert(sizeof(evutil_socket_t) == sizeof(int),
+               "gn__watch_cb assumes evutil_socket_t is int");
+_Static_assert(sizeof(struct event) <= GN__WATCH_STORAGE,
+               "struct gn_watch is too small for a libevent struct event");
+
+struct gn_loop {
+    struct event_base *base;
+};
+
+/* Our GN_WATCH_* bits are libevent's EV_* bits; keep them so. */
+_Static_assert(GN_WATCH_TIMEOUT == EV_TIMEOUT && GN_WATCH_READ == EV_READ &&
+                   GN_WATCH_WRITE == EV_WRITE &&
+                   GN_WATCH_SIGNAL == EV_SIGNAL &&
+                   GN_WATCH_PERSIST == EV_PERSIST,
+               "watch bits must match libevent's");
+
+static struct event *as_event(struct gn_watch *w)
+{
+    return (struct event *)w->ev;
+}
+
+struct gn_loop *gn__loop_new(void)
+{
+    struct gn_loop *loop = calloc(1, sizeof(*loop));
+    struct event_config *cfg;
+
+    if (loop == NULL)
+        return NULL;
+    cfg = event_config_new();
+    if (cfg == NULL)
+        goto fail_cfg;
+    /* One thread per loop: skip libevent's locking. */
+    event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+    loop->base = event_base_new_with_config(cfg);
+    event_config_free(cfg);
+    if (loop->base == NULL)
+        goto fail_cfg;
+    return loop;
+
+fail_cfg:
+    free(loop);
+    errno = ENOMEM;
+    return NULL;
+}
+
+void gn__loop_free(struct gn_loop *loop)
+{
+    if (loop == NULL)
+        return;
+    event_base_free(loop->base);
+    free(loop);
+}
+
+int gn__loop_run(struct gn_loop *loop)
+{
+    return event_base_dispatch(loop->base) < 0 ? -EIO : 0;
+}
+
+void gn__loop_break(struct gn_loop *loop)
+{
+    event_base_loopbreak(loop->base);
+}
+
+int64_t gn__loop_time(struct gn_loop *loop)
+{
+    struct timeval tv;
+
+    event_base_gettimeofday_cached(loop->base, &tv);
+    return tv.tv_sec;
+}
+
+static int arm(struct gn_watch *w, int64_t timeout_ms)
+{
+    struct timeval tv;
+
+    if (timeout_ms < 0)
+        return event_add(as_event(w), NULL) == 0 ? 0 : -EINVAL;
+    tv.tv_sec = timeout_ms / 1000;
+    tv.tv_usec = (timeout_ms % 1000) * 1000;
+    return event_add(as_event(w), &tv) == 0 ? 0 : -EINVAL;
+}
+
+int gn__watch_start(struct gn_watch *w, struct gn_loop *loop, int fd,
+                    int events, int64_t timeout_ms, gn__watch_cb cb,
+                    void *arg)
+{
+    struct event *ev = as_event(w);
+
+    /* event_assign() on a pending event corrupts libevent's lists. */
+    if (event_initialized(ev))
+        event_del(ev);
+    if (event_assign(ev, loop->base, fd, (short)events, cb, arg) != 0)
+        return -EINVAL;
+    return arm(w, timeout_ms);
+}
+
+int gn__watch_signal(struct gn_watch *w, struct gn_loop *loop, int signo,
+                     gn__watch_cb cb, void *arg)
+{
+    struct event *ev = as_event(w);
+
+    if (event_initialized(ev))
+        event_del(ev);
+    if (event_assign(ev, loop->base, signo, EV_SIGNAL | EV_PERSIST, cb,
+                     arg) != 0)
+        return -EINVAL;
+    return arm(w, -1);
+}
+
+void gn__watch_stop(struct gn_watch *w)
+{
+    struct event *ev = as_event(w);
+
+    if (event_initialized(ev))
+        event_del(ev);
+}
+
+int gn__watch_active(const struct gn_watch *w)
+{
+    const struct event *ev = (const struct event *)w->ev;
+
+    return event_initialized(ev) &&
+           event_pending(ev, EV_READ | EV_WRITE | EV_TIMEOUT | EV_SIGNAL,
+                         NULL);
+}

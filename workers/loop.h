@@ -1,0 +1,70 @@
+/*
+ * The worker's event loop: a thin layer over libevent so that the rest of
+ * the worker never includes <event2/...> (and a different back-end stays a
+ * one-file change).
+ *
+ * A gn_watch waits once for an fd to become readable or writable, or for a
+ * timeout, then calls its callback; it is re-armed by starting it again.
+ * A persistent watch (GN_WATCH_PERSIST) stays armed until stopped, for
+ * listening sockets and signals. Watches are embedded in their owner's
+ * struct; zero-initialise them before first use.
+ */
+#ifndef GN_WORKERS_LOOP_H
+#define GN_WORKERS_LOOP_H
+
+#include <stdint.h>
+
+struct gn_loop;
+
+/* What happened to a watch, as bits passed to its callback. */
+enum {
+    GN_WATCH_READ = 0x02,    /* the fd is readable (or has hung up) */
+    GN_WATCH_WRITE = 0x04,   /* the fd is writable */
+    GN_WATCH_TIMEOUT = 0x01, /* the timeout passed first */
+    GN_WATCH_SIGNAL = 0x08,  /* the signal arrived (fd is its number) */
+    GN_WATCH_PERSIST = 0x10, /* stay armed after firing */
+};
+
+typedef void (*gn__watch_cb)(int fd, short what, void *arg);
+
+/* Room for a libevent `struct event` (128 bytes on 64-bit Linux; loop.c
+ * checks at compile time that it fits). */
+#define GN__WATCH_STORAGE 136
+
+struct gn_watch {
+    _Alignas(16) unsigned char ev[GN__WATCH_STORAGE];
+};
+
+/* Create a loop; NULL with errno set. Owned by the caller, freed with
+ * gn__loop_free() once every watch on it is stopped. */
+struct gn_loop *gn__loop_new(void);
+void gn__loop_free(struct gn_loop *loop);
+
+/* Run until gn__loop_break() or until no watch is armed. 0 or -EIO. */
+int gn__loop_run(struct gn_loop *loop);
+void gn__loop_break(struct gn_loop *loop);
+
+/* The loop's cached wall-clock time in seconds (refreshed per iteration). */
+int64_t gn__loop_time(struct gn_loop *loop);
+
+/*
+ * Arm W: call CB(fd, what, ARG) once FD is ready for EVENTS
+ * (GN_WATCH_READ/WRITE, optionally | GN_WATCH_PERSIST) or TIMEOUT_MS passes
+ * (< 0: no timeout). FD = -1 with EVENTS = 0 makes a pure timer. Re-arming
+ * an armed watch replaces its previous setting. 0 or a negative errno.
+ */
+int gn__watch_start(struct gn_watch *w, struct gn_loop *loop, int fd,
+                    int events, int64_t timeout_ms, gn__watch_cb cb,
+                    void *arg);
+
+/* Arm W for signal SIGNO (persistent). 0 or a negative errno. */
+int gn__watch_signal(struct gn_watch *w, struct gn_loop *loop, int signo,
+                     gn__watch_cb cb, void *arg);
+
+/* Disarm W; harmless when it is not armed or was never started. */
+void gn__watch_stop(struct gn_watch *w);
+
+/* Whether W is armed. */
+int gn__watch_active(const struct gn_watch *w);
+
+#endif /* GN_WORKERS_LOOP_H */

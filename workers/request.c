@@ -1,0 +1,240 @@
+/*
+ * The request a handler sees: finishing the parsed head (in-place NUL
+ * termination, value trimming, path decoding), the public gn_request_*
+ * accessors, and the per-request arena.
+ */
+#include "workers/request.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "workers/conn.h"
+
+#define ARENA_BLOCK 4096
+
+struct gn_arena_block {
+    struct gn_arena_block *next;
+    size_t used, size;
+    _Alignas(16) char data[];
+};
+
+void *gn__arena_alloc(struct gn_arena *a, size_t n)
+{
+    struct gn_arena_block *b = a->blocks;
+    size_t need = (n + 15) & ~(size_t)15;
+    void *p;
+
+    if (b == NULL || b->size - b->used < need) {
+        size_t size = need > ARENA_BLOCK ? need : ARENA_BLOCK;
+
+        b = malloc(sizeof(*b) + size);
+        if (b == NULL)
+            return NULL;
+        b->next = a->blocks;
+        b->used = 0;
+        b->size = size;
+        a->blocks = b;
+    }
+    p = b->data + b->used;
+    b->used += need;
+    return p;
+}
+
+void gn__request_init(struct gn_request *req, struct gn_conn *conn,
+                      struct gn_http_parser *p)
+{
+    /* The headers array is large and rewritten as it fills: clear only the
+     * scalar fields in front of it and behind it. */
+    memset(req, 0, offsetof(struct gn_request, headers));
+    memset(&req->nheaders, 0,
+           sizeof(*req) - offsetof(struct gn_request, nheaders));
+    req->conn = conn;
+    req->parser = p;
+    req->content_length = -1;
+}
+
+void gn__request_release(struct gn_request *req)
+{
+    struct gn_arena_block *b = req->arena.blocks, *next;
+
+    for (; b != NULL; b = next) {
+        next = b->next;
+        free(b);
+    }
+    req->arena.blocks = NULL;
+}
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    c = (char)(c | 0x20);
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+long gn__percent_decode(char *dst, const char *src, size_t len)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < len; i++) {
+        int hi, lo;
+
+        if (src[i] == '%' && i + 2 < len && (hi = hexval(src[i + 1])) >= 0 &&
+            (lo = hexval(src[i + 2])) >= 0) {
+            dst[n] = (char)(hi << 4 | lo);
+            i += 2;
+        } else {
+            dst[n] = src[i];
+        }
+        if (dst[n++] == '\0')
+            return -1;
+    }
+    dst[n] = '\0';
+    return (long)n;
+}
+
+/* Terminate SPAN in place: the byte after it (' ', ':', CR) was parsed. */
+static const char *terminate(char *base, struct gn_span s)
+{
+    base[s.off + s.len] = '\0';
+    return base + s.off;
+}
+
+static void finish_headers(struct gn_request *req, char *base)
+{
+    for (size_t i = 0; i < req->nheaders; i++) {
+        struct gn_header *h = &req->headers[i];
+
+        /* llhttp strips leading whitespace; trailing OWS is ours to trim. */
+        while (h->value_span.len > 0 &&
+               (base[h->value_span.off + h->value_span.len - 1] == ' ' ||
+                base[h->value_span.off + h->value_span.len - 1] == '\t'))
+            h->value_span.len--;
+        h->name = terminate(base, h->name_span);
+        h->value = h->value_span.len ? terminate(base, h->value_span) : "";
+    }
+}
+
+/* Split the target into the decoded path and the raw query. */
+static int split_target(struct gn_request *req)
+{
+    const char *t = req->target, *q, *path = t;
+    size_t len;
+    char *dst;
+
+    if (*t != '/' && *t != '*') {
+        /* absolute-form: scheme "://" authority path */
+        const char *auth = strstr(t, "://");
+
+        path = auth ? strchr(auth + 3, '/') : NULL;
+        if (path == NULL)
+            path = "/";
+    }
+    q = strchr(path, '?');
+    req->query = q ? q + 1 : "";
+    len = q ? (size_t)(q - path) : strlen(path);
+    dst = gn__arena_alloc(&req->arena, len + 1);
+    if (dst == NULL)
+        return -ENOMEM;
+    if (gn__percent_decode(dst, path, len) < 0)
+        return -EINVAL;
+    req->path = dst;
+    return 0;
+}
+
+int gn__request_finish_head(struct gn_request *req, char *base,
+                            const char **why)
+{
+    const char *expect;
+
+    if (req->version != 10 && req->version != 11) {
+        *why = "unsupported HTTP version";
+        return 505;
+    }
+    req->target = terminate(base, req->target_span);
+    finish_headers(req, base);
+    if (split_target(req) != 0) {
+        *why = "path with an encoded NUL byte";
+        return 400;
+    }
+    expect = gn_request_header(req, "Expect");
+    req->expect_continue = req->version == 11 && expect != NULL &&
+                           strcasecmp(expect, "100-continue") == 0;
+    req->keep_alive = gn__http_keep_alive(req->parser) && !req->upgrade;
+    return 0;
+}
+
+/* ---- the public accessors --------------------------------------------- */
+
+GN_API const char *gn_request_method(const gn_request_t *req)
+{
+    return req->method;
+}
+
+GN_API const char *gn_request_target(const gn_request_t *req)
+{
+    return req->target;
+}
+
+GN_API const char *gn_request_path(const gn_request_t *req)
+{
+    return req->path;
+}
+
+GN_API const char *gn_request_query(const gn_request_t *req)
+{
+    return req->query;
+}
+
+GN_API int gn_request_version(const gn_request_t *req)
+{
+    return req->version;
+}
+
+GN_API const char *gn_request_header(const gn_request_t *req,
+                                     const char *name)
+{
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (strcasecmp(req->headers[i].name, name) == 0)
+            return req->headers[i].value;
+    return NULL;
+}
+
+GN_API size_t gn_request_header_count(const gn_request_t *req)
+{
+    return req->nheaders;
+}
+
+GN_API int gn_request_header_at(const gn_request_t *req, size_t i,
+                                const char **name, const char **value)
+{
+    if (i >= req->nheaders)
+        return -ERANGE;
+    if (name)
+        *name = req->headers[i].name;
+    if (value)
+        *value = req->headers[i].value;
+    return 0;
+}
+
+GN_API int64_t gn_request_content_length(const gn_request_t *req)
+{
+    return req->chunked ? -1 : req->content_length;
+}
+
+GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len)
+{
+    return gn__conn_read_body(req->conn, req, buf, len);
+}
+
+GN_API const char *gn_request_remote_addr(const gn_request_t *req)
+{
+    return gn__conn_remote_addr(req->conn);
+}
+
+GN_API int gn_request_remote_port(const gn_request_t *req)
+{
+    return gn__conn_remote_port(req->conn);
+}

@@ -1,0 +1,85 @@
+/*
+ * A parsed HTTP request (struct gn_request behind the public gn_request_t)
+ * and its per-request arena. The parser fills it with offsets into the
+ * connection's read buffer; gn__request_finish_head() turns them into
+ * NUL-terminated strings in place once the head is complete and the buffer
+ * can no longer move.
+ */
+#ifndef GN_WORKERS_REQUEST_H
+#define GN_WORKERS_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "greenicorn.h"
+#include "workers/http_parse.h"
+
+struct gn_conn;
+
+/* [off, off + len) of the read buffer. */
+struct gn_span {
+    uint32_t off, len;
+};
+
+struct gn_header {
+    struct gn_span name_span, value_span;
+    const char *name, *value; /* set by gn__request_finish_head */
+};
+
+/* A bump allocator whose blocks are freed when the request ends. */
+struct gn_arena {
+    struct gn_arena_block *blocks;
+};
+
+struct gn_request {
+    struct gn_conn *conn;
+    struct gn_http_parser *parser;
+
+    /* Filled by the parser. */
+    const char *method; /* static */
+    struct gn_span target_span;
+    int version;        /* 10 or 11 */
+    int64_t content_length; /* -1: none */
+    int chunked;
+    int upgrade;        /* Upgrade or CONNECT: not served past this request */
+    size_t head_end;    /* offset of the first byte after the head */
+    struct gn_header headers[GN_LIMIT_REQUEST_FIELDS];
+    size_t nheaders;
+
+    /* Set by gn__request_finish_head. */
+    const char *target, *path, *query;
+    int expect_continue;
+    int keep_alive;
+
+    /* Body progress. */
+    int body_done;     /* the parser reached the end of the message */
+    int body_started;  /* the handler asked for the body */
+    uint64_t body_read;
+
+    struct gn_arena arena;
+};
+
+/* Reset REQ for a new message on CONN parsed by P. */
+void gn__request_init(struct gn_request *req, struct gn_conn *conn,
+                      struct gn_http_parser *p);
+
+/*
+ * Resolve the spans against BASE (the read buffer, which must not move
+ * until the request ends): NUL-terminate method, target and headers, trim
+ * header values, decode the path. 0, or an HTTP status (400) with *WHY set.
+ */
+int gn__request_finish_head(struct gn_request *req, char *base,
+                            const char **why);
+
+/* Free the arena's blocks. */
+void gn__request_release(struct gn_request *req);
+
+/* Allocate N bytes that live until the request ends; NULL on ENOMEM. */
+void *gn__arena_alloc(struct gn_arena *a, size_t n);
+
+/* Decode %XX escapes of SRC[0, LEN) into DST (room for LEN + 1); invalid
+ * escapes stay as they are. Returns the decoded length, or -1 when the
+ * result would contain a NUL byte. */
+long gn__percent_decode(char *dst, const char *src, size_t len);
+
+#endif /* GN_WORKERS_REQUEST_H */

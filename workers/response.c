@@ -1,0 +1,344 @@
+/*
+ * Building and sending responses. The head is assembled once, in one
+ * buffer, and goes out with the body in a single writev. Header lines from
+ * handlers are validated here so a handler cannot inject CR/LF or take over
+ * the message framing.
+ */
+#include "workers/response.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "workers/conn.h"
+#include "workers/request.h"
+
+const char *gn__status_reason(int status)
+{
+    switch (status) {
+    case 100: return "Continue";
+    case 101: return "Switching Protocols";
+    case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 203: return "Non-Authoritative Information";
+    case 204: return "No Content";
+    case 205: return "Reset Content";
+    case 206: return "Partial Content";
+    case 300: return "Multiple Choices";
+    case 301: return "Moved Permanently";
+    case 302: return "Found";
+    case 303: return "See Other";
+    case 304: return "Not Modified";
+    case 307: return "Temporary Redirect";
+    case 308: return "Permanent Redirect";
+    case 400: return "Bad Request";
+    case 401: return "Unauthorized";
+    case 403: return "Forbidden";
+    case 404: return "Not Found";
+    case 405: return "Method Not Allowed";
+    case 406: return "Not Acceptable";
+    case 408: return "Request Timeout";
+    case 409: return "Conflict";
+    case 410: return "Gone";
+    case 411: return "Length Required";
+    case 412: return "Precondition Failed";
+    case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
+    case 415: return "Unsupported Media Type";
+    case 416: return "Range Not Satisfiable";
+    case 417: return "Expectation Failed";
+    case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
+    case 428: return "Precondition Required";
+    case 429: return "Too Many Requests";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 501: return "Not Implemented";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    case 505: return "HTTP Version Not Supported";
+    default: return "Unknown";
+    }
+}
+
+/* An IMF-fixdate, formatted again only when the second changes. */
+static const char *http_date(void)
+{
+    static char date[40];
+    static time_t cached = -1;
+    time_t now = time(NULL);
+    struct tm tm;
+
+    if (now != cached) {
+        gmtime_r(&now, &tm);
+        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        cached = now;
+    }
+    return date;
+}
+
+void gn__response_init(struct gn_response *res, struct gn_conn *c,
+                       struct gn_request *req)
+{
+    res->conn = c;
+    res->req = req;
+    res->status = 200;
+    res->reason = NULL;
+    gn__buf_init(&res->headers, res->headers_storage,
+                 sizeof(res->headers_storage));
+    gn__buf_init(&res->body, res->body_storage, sizeof(res->body_storage));
+    res->head_sent = res->chunked = res->keep_alive = res->failed = 0;
+    res->body_sent = 0;
+}
+
+void gn__response_release(struct gn_response *res)
+{
+    gn__buf_free(&res->headers);
+    gn__buf_free(&res->body);
+}
+
+/* 1xx, 204 and 304 responses never carry a body (RFC 9112 6.3). */
+static int status_has_body(int status)
+{
+    return !(status < 200 || status == 204 || status == 304);
+}
+
+static int is_head(const struct gn_response *res)
+{
+    return res->req->method && strcmp(res->req->method, "HEAD") == 0;
+}
+
+/* Write the status line, our headers, the handler's, and the framing. */
+static int build_head(struct gn_response *res, struct gn_buf *head,
+                      int streaming)
+{
+    int rc, version = res->req->version;
+
+    res->keep_alive = gn__conn_keep_alive(res->conn, res->req);
+    if (streaming && version == 10)
+        res->keep_alive = 0; /* the body ends when the connection does */
+    res->chunked = streaming && version == 11;
+    rc = gn__buf_printf(head, "HTTP/1.1 %d %s\r\nServer: greenicorn\r\n"
+                              "Date: %s\r\n",
+                        res->status,
+                        res->reason ? res->reason
+                                    : gn__status_reason(res->status),
+                        http_date());
+    rc = rc ? rc : gn__buf_append(head, res->headers.data, res->headers.len);
+    if (rc == 0 && res->chunked && status_has_body(res->status))
+        rc = gn__buf_printf(head, "Transfer-Encoding: chunked\r\n");
+    else if (rc == 0 && !streaming && status_has_body(res->status))
+        rc = gn__buf_printf(head, "Content-Length: %zu\r\n", res->body.len);
+    if (rc == 0 && !res->keep_alive)
+        rc = gn__buf_printf(head, "Connection: close\r\n");
+    else if (rc == 0 && version == 10)
+        rc = gn__buf_printf(head, "Connection: keep-alive\r\n");
+    return rc ? rc : gn__buf_append(head, "\r\n", 2);
+}
+
+static int send_iov(struct gn_response *res, struct iovec *iov, int n)
+{
+    int rc = gn__conn_writev(res->conn, iov, n);
+
+    if (rc != 0)
+        res->failed = 1;
+    return rc;
+}
+
+/* Send the head, then BODY (the buffered body, or one chunk of it). */
+static int send_head(struct gn_response *res, int streaming)
+{
+    char storage[1024];
+    struct gn_buf head;
+    struct iovec iov[4];
+    char size[24];
+    int n = 1, rc;
+    int body = status_has_body(res->status) && !is_head(res);
+
+    gn__buf_init(&head, storage, sizeof(storage));
+    rc = build_head(res, &head, streaming);
+    if (rc != 0)
+        goto out;
+    iov[0] = (struct iovec){head.data, head.len};
+    if (body && res->body.len > 0 && res->chunked) {
+        iov[n++] = (struct iovec){size, (size_t)snprintf(size, sizeof(size),
+                                                        "%zx\r\n",
+                                                        res->body.len)};
+        iov[n++] = (struct iovec){res->body.data, res->body.len};
+        iov[n++] = (struct iovec){(char *)"\r\n", 2};
+    } else if (body && res->body.len > 0) {
+        iov[n++] = (struct iovec){res->body.data, res->body.len};
+    }
+    res->head_sent = 1;
+    rc = send_iov(res, iov, n);
+    if (rc == 0 && body)
+        res->body_sent += res->body.len;
+    res->body.len = 0;
+out:
+    gn__buf_free(&head);
+    return rc;
+}
+
+/* Send the buffered body as one more chunk (or raw for HTTP/1.0). */
+static int send_chunk(struct gn_response *res, int last)
+{
+    struct iovec iov[4];
+    char size[24];
+    int n = 0, rc;
+
+    if (!status_has_body(res->status) || is_head(res)) {
+        res->body.len = 0;
+        return 0;
+    }
+    if (res->body.len > 0 && res->chunked)
+        iov[n++] = (struct iovec){size, (size_t)snprintf(size, sizeof(size),
+                                                        "%zx\r\n",
+                                                        res->body.len)};
+    if (res->body.len > 0)
+        iov[n++] = (struct iovec){res->body.data, res->body.len};
+    if (res->body.len > 0 && res->chunked)
+        iov[n++] = (struct iovec){(char *)"\r\n", 2};
+    if (last && res->chunked)
+        iov[n++] = (struct iovec){(char *)"0\r\n\r\n", 5};
+    if (n == 0)
+        return 0;
+    rc = send_iov(res, iov, n);
+    if (rc == 0)
+        res->body_sent += res->body.len;
+    res->body.len = 0;
+    return rc;
+}
+
+int gn__response_finish(struct gn_response *res)
+{
+    if (res->failed)
+        return -EPIPE;
+    if (!res->head_sent)
+        return send_head(res, 0);
+    return send_chunk(res, 1);
+}
+
+int gn__response_error(struct gn_response *res, int status, int close)
+{
+    if (res->head_sent)
+        return -EALREADY;
+    if (close)
+        res->conn->closing = 1;
+    res->status = status;
+    res->reason = NULL;
+    res->headers.len = 0;
+    res->body.len = 0;
+    gn__buf_printf(&res->headers, "Content-Type: text/plain\r\n");
+    gn__buf_printf(&res->body, "%d %s\n", status, gn__status_reason(status));
+    return send_head(res, 0);
+}
+
+int gn__response_continue(struct gn_response *res)
+{
+    static char line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct iovec iov = {line, sizeof(line) - 1};
+
+    if (res->head_sent || !res->req->expect_continue)
+        return 0;
+    res->req->expect_continue = 0;
+    return send_iov(res, &iov, 1);
+}
+
+/* ---- the public API --------------------------------------------------- */
+
+static int is_tchar(unsigned char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int valid_token(const char *s)
+{
+    if (*s == '\0')
+        return 0;
+    for (; *s; s++)
+        if (!is_tchar((unsigned char)*s))
+            return 0;
+    return 1;
+}
+
+/* Field values: visible characters, spaces and tabs, obs-text. */
+static int valid_value(const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+GN_API int gn_response_status(gn_response_t *res, int status,
+                              const char *reason)
+{
+    if (res->head_sent)
+        return -EALREADY;
+    if (status < 100 || status > 999 || (reason && !valid_value(reason)))
+        return -EINVAL;
+    if (reason) {
+        char *copy = gn__arena_alloc(&res->req->arena, strlen(reason) + 1);
+
+        if (copy == NULL)
+            return -ENOMEM;
+        reason = strcpy(copy, reason);
+    }
+    res->status = status;
+    res->reason = reason;
+    return 0;
+}
+
+GN_API int gn_response_header(gn_response_t *res, const char *name,
+                              const char *value)
+{
+    static const char *const framing[] = {"Content-Length",
+                                          "Transfer-Encoding", "Connection",
+                                          NULL};
+
+    if (res->head_sent)
+        return -EALREADY;
+    if (!valid_token(name) || !valid_value(value))
+        return -EINVAL;
+    for (const char *const *f = framing; *f; f++)
+        if (strcasecmp(name, *f) == 0)
+            return -EPERM;
+    return gn__buf_printf(&res->headers, "%s: %s\r\n", name, value);
+}
+
+GN_API int gn_response_write(gn_response_t *res, const void *buf, size_t len)
+{
+    if (res->failed)
+        return -EPIPE;
+    return gn__buf_append(&res->body, buf, len);
+}
+
+GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
+{
+    va_list ap;
+    int rc;
+
+    if (res->failed)
+        return -EPIPE;
+    va_start(ap, fmt);
+    rc = gn__buf_vprintf(&res->body, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+GN_API int gn_response_flush(gn_response_t *res)
+{
+    if (res->failed)
+        return -EPIPE;
+    if (!res->head_sent)
+        return send_head(res, 1);
+    return send_chunk(res, 0);
+}

@@ -1,0 +1,306 @@
+/*
+ * A worker process. It inherits the listening sockets, loads and
+ * initialises the app, then runs its event loop: accepting connections (up
+ * to worker_connections), beating its heartbeat, and answering signals the
+ * way a Gunicorn worker does: TERM stops gracefully (stop accepting, finish
+ * in-flight requests, close idle connections, exit), INT and QUIT stop at
+ * once, USR1 reopens the logs.
+ */
+#include "workers/worker.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "server/log.h"
+#include "workers/conn.h"
+#include "workers/coro.h"
+#include "workers/green.h"
+
+/* Released coroutines kept for reuse (their stacks stay mapped). */
+#define CORO_POOL_IDLE 256
+
+int64_t gn__monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void beat(struct gn_worker *w)
+{
+    if (w->heartbeat)
+        *w->heartbeat = gn__monotonic_ms();
+}
+
+/* ---- accepting and stopping ------------------------------------------- */
+
+static void accept_ready(int fd, short what, void *arg);
+
+static int arm_accept(struct gn_worker *w)
+{
+    for (size_t i = 0; i < w->nls; i++) {
+        int rc = gn__watch_start(&w->accept_watch[i], w->loop, w->ls[i].fd,
+                                 GN_WATCH_READ | GN_WATCH_PERSIST, -1,
+                                 accept_ready, w);
+        if (rc != 0)
+            return rc;
+    }
+    w->accepting = 1;
+    return 0;
+}
+
+static void stop_accepting(struct gn_worker *w)
+{
+    for (size_t i = 0; i < w->nls; i++)
+        gn__watch_stop(&w->accept_watch[i]);
+    w->accepting = 0;
+}
+
+static void maybe_exit(struct gn_worker *w)
+{
+    if (w->stopping && w->nconns == 0)
+        gn__loop_break(w->loop);
+}
+
+static void stop_gracefully(struct gn_worker *w, const char *why)
+{
+    struct gn_conn *c, *next;
+
+    if (w->stopping)
+        return;
+    gn_log_info("worker %d (pid %d) stopping: %s", w->id, (int)w->pid, why);
+    w->stopping = 1;
+    stop_accepting(w);
+    for (c = w->conns; c != NULL; c = next) {
+        next = c->next;
+        gn__conn_shutdown(c);
+    }
+    maybe_exit(w);
+}
+
+
+void gn__worker_conn_closed(struct gn_worker *w)
+{
+    maybe_exit(w);
+    /* Below the cap again after accept_ready paused: resume accepting. */
+    if (!w->stopping && !w->accepting &&
+        w->nconns < (size_t)w->cfg->worker_connections)
+        arm_accept(w);
+}
+
+void gn__worker_request_done(struct gn_worker *w)
+{
+    w->nrequests++;
+    if (w->max_requests && w->nrequests >= w->max_requests)
+        stop_gracefully(w, "max_requests reached");
+}
+
+/* ---- accepting -------------------------------------------------------- */
+
+static void accept_ready(int fd, short what, void *arg)
+{
+    struct gn_worker *w = arg;
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int cfd;
+
+    while (w->nconns < (size_t)w->cfg->worker_connections) {
+        len = sizeof(ss);
+        cfd = accept4(fd, (struct sockaddr *)&ss, &len,
+                      SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
+            /* The socket stays readable: pause, or we would spin. on_tick
+             * tries again. */
+            gn_log_error("accept: %s (raise the open files limit or lower "
+                         "worker_connections); pausing accept",
+                         strerror(errno));
+            break;
+        }
+        if (cfd < 0) {
+            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
+                gn_log_error("accept: %s", strerror(errno));
+            return;
+        }
+        gn__conn_new(w, cfd, (struct sockaddr *)&ss, len);
+    }
+    /* At the cap, or out of descriptors: stop accepting until a connection
+     * closes or the next tick. */
+    stop_accepting(w);
+}
+
+/* ---- signals and the heartbeat ---------------------------------------- */
+
+static void on_signal(int signo, short what, void *arg)
+{
+    struct gn_worker *w = arg;
+
+    switch (signo) {
+    case SIGTERM:
+        stop_gracefully(w, "SIGTERM");
+        break;
+    case SIGINT:
+    case SIGQUIT:
+        gn_log_info("worker %d (pid %d) exiting at once on %s", w->id,
+                    (int)w->pid, signo == SIGINT ? "SIGINT" : "SIGQUIT");
+        _exit(GN_EXIT_OK);
+    case SIGUSR1:
+        gn__log_reopen();
+        break;
+    default: /* SIGWINCH: only the arbiter acts on it */
+        break;
+    }
+}
+
+static void on_tick(int fd, short what, void *arg)
+{
+    struct gn_worker *w = arg;
+
+    beat(w);
+    if (getppid() != w->ppid)
+        stop_gracefully(w, "the arbiter is gone");
+    if (!w->stopping && !w->accepting &&
+        w->nconns < (size_t)w->cfg->worker_connections)
+        arm_accept(w);
+}
+
+static int tick_interval_ms(const struct gn_config *cfg)
+{
+    /* Beat at least four times per timeout so a busy-but-alive worker is
+     * never mistaken for a hung one. */
+    if (cfg->timeout > 0 && cfg->timeout * 250 < 1000)
+        return cfg->timeout * 250;
+    return 1000;
+}
+
+static int watch_signals(struct gn_worker *w)
+{
+    static const int signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1,
+                                  SIGWINCH};
+    int rc = 0;
+
+    for (size_t i = 0; i < 5 && rc == 0; i++)
+        rc = gn__watch_signal(&w->signal_watch[i], w->loop, signals[i],
+                              on_signal, w);
+    return rc ? rc
+              : gn__watch_start(&w->tick, w->loop, -1, GN_WATCH_PERSIST,
+                                tick_interval_ms(w->cfg), on_tick, w);
+}
+
+/* The arbiter's dispositions and mask are not ours. */
+static void reset_signals(void)
+{
+    static const int reset[] = {SIGHUP,  SIGCHLD, SIGTTIN, SIGTTOU,
+                                SIGUSR2, SIGTERM, SIGINT,  SIGQUIT,
+                                SIGUSR1, SIGWINCH};
+    sigset_t none;
+
+    for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
+        signal(reset[i], SIG_DFL);
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+/* ---- running ---------------------------------------------------------- */
+
+static int boot(struct gn_worker *w)
+{
+    char err[GN_ERR_LEN];
+
+    if (gn__app_load(&w->app, &w->cfg->app, err) != 0 ||
+        gn__app_init(&w->app, &w->cfg->app, err) != 0) {
+        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
+                     (int)w->pid, err);
+        return -1;
+    }
+    w->loop = gn__loop_new();
+    w->coros = gn__coro_pool_new(GN_CORO_STACK_DEFAULT, CORO_POOL_IDLE);
+    w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
+    if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
+        watch_signals(w) != 0 || arm_accept(w) != 0) {
+        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
+                     (int)w->pid, strerror(errno ? errno : ENOMEM));
+        return -1;
+    }
+    gn__green_init(w->loop);
+    return 0;
+}
+
+static void teardown(struct gn_worker *w)
+{
+    sigset_t stop;
+
+    /* Removing libevent's signal watches restores SIG_DFL: a second TERM
+     * (the arbiter's, after a `pkill`) would then kill us mid-exit. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGQUIT);
+    sigaddset(&stop, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &stop, NULL);
+    gn__app_unload(&w->app);
+    if (w->loop != NULL) {
+        stop_accepting(w);
+        for (size_t i = 0; i < 5; i++)
+            gn__watch_stop(&w->signal_watch[i]);
+        gn__watch_stop(&w->tick);
+    }
+    free(w->accept_watch);
+    if (w->coros != NULL)
+        gn__coro_pool_free(w->coros);
+    gn__loop_free(w->loop);
+    gn__listeners_close(w->ls, w->nls, 0);
+}
+
+static uint64_t pick_max_requests(const struct gn_config *cfg)
+{
+    if (cfg->max_requests == 0)
+        return 0;
+    /* Jitter spreads the restarts of workers started together. */
+    srandom((unsigned)(getpid() ^ time(NULL)));
+    return (uint64_t)cfg->max_requests +
+           (cfg->max_requests_jitter
+                ? (uint64_t)random() % ((uint64_t)cfg->max_requests_jitter + 1)
+                : 0);
+}
+
+int gn__worker_run(int id, const struct gn_config *cfg,
+                   struct gn_listener *ls, size_t nls,
+                   volatile int64_t *heartbeat)
+{
+    struct gn_worker w = {
+        .id = id,
+        .pid = getpid(),
+        .ppid = getppid(),
+        .cfg = cfg,
+        .ls = ls,
+        .nls = nls,
+        .heartbeat = heartbeat,
+        .io_timeout_ms = (int64_t)(cfg->timeout > 0 ? cfg->timeout : 30) *
+                         1000,
+    };
+    int status = GN_EXIT_OK;
+
+    gn__log_set_pid((int)w.pid);
+    reset_signals();
+    beat(&w);
+    w.max_requests = pick_max_requests(cfg);
+    if (boot(&w) != 0) {
+        teardown(&w);
+        return GN_EXIT_BOOT_ERROR;
+    }
+    gn_log_info("booting worker %d with pid %d", id, (int)w.pid);
+    if (gn__loop_run(w.loop) != 0) {
+        gn_log_error("worker %d (pid %d): event loop failed", id, (int)w.pid);
+        status = 1;
+    }
+    gn_log_info("worker %d (pid %d) exiting", id, (int)w.pid);
+    teardown(&w);
+    return status;
+}

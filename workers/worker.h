@@ -1,0 +1,63 @@
+/*
+ * A worker process: after the arbiter forks it, it loads the app, runs one
+ * event loop that accepts connections and serves each in a coroutine, and
+ * proves it is alive through a heartbeat the arbiter watches.
+ */
+#ifndef GN_WORKERS_WORKER_H
+#define GN_WORKERS_WORKER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config/config.h"
+#include "hooks/plugin.h"
+#include "server/listen.h"
+#include "workers/loop.h"
+
+/* Exit statuses a worker reports to the arbiter (Gunicorn's). */
+#define GN_EXIT_OK 0
+#define GN_EXIT_BOOT_ERROR 3 /* the app could not start: stop everything */
+
+struct gn_conn;
+struct gn_coro_pool;
+
+struct gn_worker {
+    int id;            /* 1..workers, stable across respawns of a slot */
+    pid_t pid, ppid;
+    const struct gn_config *cfg;
+    struct gn_listener *ls;
+    size_t nls;
+    volatile int64_t *heartbeat; /* shared with the arbiter: monotonic ms */
+
+    struct gn_loop *loop;
+    struct gn_watch *accept_watch; /* one per listener */
+    struct gn_watch signal_watch[5];
+    struct gn_watch tick;
+    struct gn_coro_pool *coros;
+    struct gn_app_plugin app;
+
+    struct gn_conn *conns; /* every open connection, a doubly-linked list */
+    size_t nconns;
+    int accepting;
+    int stopping;          /* graceful stop: finish in-flight, then exit */
+    uint64_t nrequests, max_requests; /* max 0: unlimited */
+    int64_t io_timeout_ms; /* bound on each read and write mid-request */
+};
+
+/*
+ * Run a worker in the freshly forked child and return its exit status.
+ * ID, CFG, the listeners and HEARTBEAT are the arbiter's, inherited.
+ */
+int gn__worker_run(int id, const struct gn_config *cfg,
+                   struct gn_listener *ls, size_t nls,
+                   volatile int64_t *heartbeat);
+
+/* The current monotonic time in milliseconds. */
+int64_t gn__monotonic_ms(void);
+
+/* Called by a connection when it closes, and after each response. */
+void gn__worker_conn_closed(struct gn_worker *w);
+void gn__worker_request_done(struct gn_worker *w);
+
+#endif /* GN_WORKERS_WORKER_H */
