@@ -190,7 +190,8 @@ int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
 void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix)
 {
     for (size_t i = 0; i < n; i++) {
-        close(ls[i].fd);
+        if (ls[i].fd >= 0)
+            close(ls[i].fd);
         if (unlink_unix && ls[i].unix_path)
             unlink(ls[i].unix_path);
         free(ls[i].name);

@@ -273,6 +273,7 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
                        struct gn_request *req)
 {
     const char *why = NULL;
+    size_t used;
     int status;
 
     if (c->rcap - req->head_end < BODY_ROOM_MIN &&
@@ -281,9 +282,17 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
         return 503;
     }
     status = gn__request_finish_head(req, c->rbuf, &why);
-    if (status != 0)
+    if (status != 0) {
         p->reason = why;
-    return status;
+        return status;
+    }
+    /* Let llhttp finish its checks of the head (a Transfer-Encoding
+     * without a final chunked is refused only now) and complete a message
+     * that has no body, before the handler runs. */
+    if (gn__http_execute(p, c->rbuf, c->rpos, c->rpos, &used) ==
+        GN_HTTP_ERROR)
+        return p->status;
+    return 0;
 }
 
 /* Parse body bytes into OUT (NULL: discard) until LEN are there, the body
@@ -310,6 +319,7 @@ static ssize_t read_body(struct gn_conn *c, struct gn_request *req,
             gn_log_debug("%s: bad request body: %s", c->remote_addr,
                          p->reason);
             c->closing = 1;
+            c->body_status = p->status;
             return -EPROTO;
         }
         if (ev == GN_HTTP_DONE || c->rpos < c->rlen)
@@ -408,12 +418,19 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
     struct gn_app_plugin *app = &c->w->app;
     int rc = app->desc.handle(req, res, app->state);
 
+    /* A malformed body is the client's fault, whatever the app made of
+     * it: answer the parser's status, not the app's. */
+    if (c->body_status && !res->head_sent) {
+        gn__response_error(res, c->body_status, 1);
+        return;
+    }
     if (rc >= 0) {
         gn__response_finish(res);
         return;
     }
-    gn_log_error("app %s failed on \"%s %s\": %s", app->name, req->method,
-                 req->target, strerror(-rc));
+    if (!c->body_status)
+        gn_log_error("app %s failed on \"%s %s\": %s", app->name,
+                     req->method, req->target, strerror(-rc));
     if (!res->head_sent)
         gn__response_error(res, 500, 1);
     c->closing = 1;
@@ -455,6 +472,7 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     }
     gn__response_init(&res, c, &req);
     c->res = &res;
+    c->body_status = 0;
     call_app(c, &req, &res);
     c->res = NULL;
     if (res.failed || !res.keep_alive)

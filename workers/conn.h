@@ -30,6 +30,7 @@ struct gn_conn {
     int fd;
     int closing;                 /* close once the current request ends */
     int linger;                  /* the client may still be sending */
+    int body_status;             /* HTTP status of a malformed body, or 0 */
     uint32_t nrequests;
     /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
      * yet. NULL while idle. */

@@ -162,7 +162,7 @@ static void map_error(struct gn_http_parser *p, llhttp_errno_t e)
 {
     if (e == HPE_USER)
         return; /* refuse() chose the status */
-    p->status = e == HPE_INVALID_TRANSFER_ENCODING ? 501 : 400;
+    p->status = 400;
     p->reason = llhttp_get_error_reason(ll(p));
     if (p->reason == NULL)
         p->reason = llhttp_errno_name(e);

@@ -44,7 +44,7 @@ struct gn_http_parser {
     size_t room, got;       /* out's size, and bytes put there */
     int in_body;            /* the head is behind us */
     int last_was_value;     /* header callbacks: a value came last */
-    int status;             /* on GN_HTTP_ERROR: 400, 413, 414, 431, 501 */
+    int status;             /* on GN_HTTP_ERROR: 400, 414 or 431 */
     const char *reason;     /* on GN_HTTP_ERROR: why, for the debug log */
 };
 

@@ -144,10 +144,55 @@ static int split_target(struct gn_request *req)
     return 0;
 }
 
+/* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host. */
+static int check_host(const struct gn_request *req)
+{
+    int n = 0;
+
+    for (size_t i = 0; i < req->nheaders; i++)
+        n += strcasecmp(req->headers[i].name, "Host") == 0;
+    return req->version == 11 ? n == 1 : n <= 1;
+}
+
+/* llhttp checked that chunked comes last; a coding before it (gzip,
+ * chunked) is one we do not decode (501), and chunked twice is malformed. */
+static int check_codings(const struct gn_request *req, const char **why)
+{
+    int chunked = 0;
+
+    for (size_t i = 0; i < req->nheaders; i++) {
+        const char *v = req->headers[i].value;
+
+        if (strcasecmp(req->headers[i].name, "Transfer-Encoding") != 0)
+            continue;
+        while (*v) {
+            size_t n = strcspn(v, ",");
+            size_t lead = strspn(v, " \t"), len = n - lead;
+
+            while (len > 0 && (v[lead + len - 1] == ' ' ||
+                               v[lead + len - 1] == '\t'))
+                len--;
+            if (len == 7 && strncasecmp(v + lead, "chunked", 7) == 0) {
+                chunked++;
+            } else if (len > 0) {
+                *why = "unsupported transfer coding";
+                return 501;
+            }
+            v += n + (v[n] == ',');
+        }
+    }
+    if (chunked > 1) {
+        *why = "chunked applied more than once";
+        return 400;
+    }
+    return 0;
+}
+
 int gn__request_finish_head(struct gn_request *req, char *base,
                             const char **why)
 {
     const char *expect;
+    int status;
 
     if (req->version != 10 && req->version != 11) {
         *why = "unsupported HTTP version";
@@ -155,6 +200,16 @@ int gn__request_finish_head(struct gn_request *req, char *base,
     }
     req->target = terminate(base, req->target_span);
     finish_headers(req, base);
+    if (!check_host(req)) {
+        *why = "missing or repeated Host";
+        return 400;
+    }
+    if (req->chunked && (status = check_codings(req, why)) != 0)
+        return status;
+    if (strcmp(req->target, "*") == 0 && strcmp(req->method, "OPTIONS")) {
+        *why = "'*' is a target for OPTIONS only";
+        return 400;
+    }
     if (split_target(req) != 0) {
         *why = "path with an encoded NUL byte";
         return 400;

@@ -77,6 +77,12 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
     gn_log_info("worker %d (pid %d) stopping: %s", w->id, (int)w->pid, why);
     w->stopping = 1;
     stop_accepting(w);
+    /* Close our copies so new connections are refused, not accepted into
+     * a backlog nobody reads (the arbiter closes its own). */
+    for (size_t i = 0; i < w->nls; i++) {
+        close(w->ls[i].fd);
+        w->ls[i].fd = -1;
+    }
     for (c = w->conns; c != NULL; c = next) {
         next = c->next;
         gn__conn_shutdown(c);

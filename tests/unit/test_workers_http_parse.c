@@ -337,11 +337,36 @@ START_TEST(reject_conflicting_content_length)
 }
 END_TEST
 
-START_TEST(reject_unknown_transfer_coding)
+START_TEST(reject_transfer_codings)
 {
+    /* chunked must be the final coding (RFC 9112 6.3): 400. */
     ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
                                "Transfer-Encoding: gzip\r\n\r\n"),
+                     400);
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked, gzip\r\n\r\n"),
+                     400);
+    /* A coding we do not decode before it: 501. */
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: gzip, chunked\r\n\r\n"
+                               "0\r\n\r\n"),
                      501);
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "0\r\n\r\n"),
+                     400);
+}
+END_TEST
+
+START_TEST(reject_missing_or_repeated_host)
+{
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\n\r\n"), 400);
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: a\r\nHost: a\r\n"
+                               "\r\n"),
+                     400);
+    ck_assert_int_eq(status_of("GET / HTTP/1.0\r\n\r\n"), 0);
+    ck_assert_int_eq(status_of("GET * HTTP/1.1\r\nHost: a\r\n\r\n"), 400);
 }
 END_TEST
 
@@ -444,7 +469,8 @@ static Suite *http_parse_suite(void)
     tcase_add_test(bad, reject_cl_and_te);
     tcase_add_test(bad, reject_bad_content_length);
     tcase_add_test(bad, reject_conflicting_content_length);
-    tcase_add_test(bad, reject_unknown_transfer_coding);
+    tcase_add_test(bad, reject_transfer_codings);
+    tcase_add_test(bad, reject_missing_or_repeated_host);
     tcase_add_test(bad, reject_obs_fold_and_bare_cr);
     tcase_add_test(bad, reject_bad_tokens);
     tcase_add_test(bad, reject_bad_chunks);
