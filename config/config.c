@@ -324,6 +324,18 @@ int gn__config_set_app(struct gn_config *cfg, const char *spec,
     return gn__config_set(cfg, "module", spec, origin, err);
 }
 
+void gn__config_where(const struct gn_config *cfg, const char *name,
+                      char *out, size_t len)
+{
+    const struct gn_setting *s = gn__setting_find(name);
+    int line = s ? cfg->set_line[gn__setting_index(s)] : 0;
+
+    if (line > 0 && cfg->file != NULL)
+        snprintf(out, len, "%s:%d: %s", cfg->file, line, name);
+    else
+        snprintf(out, len, "%s", name);
+}
+
 void gn__config_print(const struct gn_config *cfg, FILE *out)
 {
     fprintf(out, "; greenicorn effective configuration%s%s\n",

@@ -100,6 +100,11 @@ int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
 int gn__config_set_app(struct gn_config *cfg, const char *spec,
                        const char *origin, char err[GN_ERR_LEN]);
 
+/* Where the setting NAME was set, for messages: "FILE:LINE: NAME" when the
+ * file set it, else "NAME". */
+void gn__config_where(const struct gn_config *cfg, const char *name,
+                      char *out, size_t len);
+
 /* Print every effective value as an INI file that loads back to the same
  * configuration. */
 void gn__config_print(const struct gn_config *cfg, FILE *out);

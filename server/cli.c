@@ -43,7 +43,9 @@ static struct option *build_options(char *shorts, size_t room)
     if (opts == NULL)
         return NULL;
     memcpy(opts, fixed_options, sizeof(fixed_options));
-    snprintf(shorts, room, "+c:hv");
+    /* '+': stop at APP; ':': report a missing value apart from an
+     * unknown option. */
+    snprintf(shorts, room, "+:c:hv");
     for (size_t i = 0; i < gn__settings_count; i++) {
         const struct gn_setting *s = &gn__settings[i];
 
@@ -82,8 +84,22 @@ static const struct gn_setting *setting_for_short(int c)
     return NULL;
 }
 
+/* The option getopt just refused, as the user wrote it. */
+static void name_bad_option(char **argv, char *err, const char *what)
+{
+    const char *arg = argv[optind - 1];
+
+    /* A long option is its word; a short one may sit in a cluster ("-xw"):
+     * name its letter. */
+    if (strncmp(arg, "--", 2) == 0)
+        snprintf(err, GN_ERR_LEN, "%s: '%.*s'", what,
+                 (int)strcspn(arg, "="), arg);
+    else
+        snprintf(err, GN_ERR_LEN, "%s: '-%c'", what, optopt);
+}
+
 /* Apply one option getopt returned. 0, or -EINVAL. */
-static int take_option(struct gn_cli *cli, int c, char *err)
+static int take_option(struct gn_cli *cli, int c, char **argv, char *err)
 {
     const struct gn_setting *s = NULL;
 
@@ -95,8 +111,10 @@ static int take_option(struct gn_cli *cli, int c, char *err)
     case OPT_VERSION: cli->version = 1; return 0;
     case OPT_LOG_FILE: s = gn__setting_find("errorlog"); break;
     case '?':
+        name_bad_option(argv, err, "unrecognized option");
+        return -EINVAL;
     case ':':
-        snprintf(err, GN_ERR_LEN, "invalid or incomplete option");
+        name_bad_option(argv, err, "option needs a value");
         return -EINVAL;
     default:
         s = c >= OPT_SETTING_BASE ? &gn__settings[c - OPT_SETTING_BASE]
@@ -122,9 +140,9 @@ int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
         return -ENOMEM;
     }
     optind = 1;
-    opterr = 1; /* getopt names the bad option on stderr itself */
+    opterr = 0; /* we name the bad option ourselves */
     while (rc == 0 && (c = getopt_long(argc, argv, shorts, opts, NULL)) != -1)
-        rc = take_option(cli, c, err);
+        rc = take_option(cli, c, argv, err);
     free(opts);
     if (rc == 0 && optind < argc)
         cli->app = argv[optind++];

@@ -50,17 +50,24 @@ static int configure(struct gn_config *cfg, const struct gn_cli *cli,
 
 /* Load the app once in the arbiter to refuse a bad plugin before binding;
  * workers load it again after fork, so a HUP picks up a new build. */
-static int check_app(const struct gn_config *cfg, char *err)
+static int check_app(const struct gn_config *cfg, int from_cli, char *err)
 {
     struct gn_app_plugin app;
+    char where[128], why[GN_ERR_LEN];
 
     if (cfg->app.spec == NULL) {
         snprintf(err, GN_ERR_LEN, "no app: give APP (PATH.so[:SYMBOL]) on "
                                   "the command line or 'module' in [app]");
         return GN_EXIT_USAGE;
     }
-    if (gn__app_load(&app, &cfg->app, err) != 0)
+    if (gn__app_load(&app, &cfg->app, why) != 0) {
+        if (from_cli)
+            snprintf(where, sizeof(where), "APP");
+        else
+            gn__config_where(cfg, "module", where, sizeof(where));
+        snprintf(err, GN_ERR_LEN, "%s: %.380s", where, why);
         return GN_EXIT_CONFIG;
+    }
     gn__app_unload(&app);
     return 0;
 }
@@ -90,7 +97,7 @@ static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return 0;
     }
     if (status == 0)
-        status = check_app(cfg, err);
+        status = check_app(cfg, cli->app != NULL, err);
     if (status != 0)
         return fail(status, err);
     if (cli->check_config) {
