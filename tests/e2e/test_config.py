@@ -1,0 +1,248 @@
+#!/usr/bin/env python3
+"""Configuration as the operator meets it: errors that name FILE:LINE: key,
+--check-config, --print-config round trips, usage errors, start-up
+failures (busy port, missing app) and flags over the file."""
+import os
+import re
+import shutil
+import socket
+import tempfile
+import unittest
+
+import harness
+from harness import ServerTestCase, app_path, run_cli, run_until_exit
+
+
+class ConfigTest(ServerTestCase):
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="greenicorn-e2e-config-")
+        self.addCleanup(shutil.rmtree, self.dir, True)
+
+    def write(self, text, name="greenicorn.conf"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def good_config(self):
+        """A complete, valid config text (port 1: never bound by the
+        --check-config / --print-config tests)."""
+        return ("; a good file\n[server]\nbind = 127.0.0.1:1\n\n[workers]\nworkers = 2\n"
+                "keepalive = 3\n\n[logging]\nloglevel = warning\n\n"
+                "[app]\nmodule = %s\n" % app_path("hello"))
+
+    def check(self, text):
+        path = self.write(text)
+        return path, run_cli(["--check-config", "-c", path])
+
+    def assertConfigError(self, text, line, key, status=1):
+        """--check-config on TEXT fails with STATUS and FILE:LINE: KEY:."""
+        path, r = self.check(text)
+        self.assertEqual(r.returncode, status, "stdout=%r stderr=%r" % (r.stdout, r.stderr))
+        self.assertIn("%s:%d: %s:" % (path, line, key), r.stderr)
+        self.assertTrue(r.stderr.startswith("greenicorn: "), r.stderr)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)
+        return r
+
+    # -- errors naming the line -----------------------------------------
+
+    def test_typo_in_key(self):
+        r = self.assertConfigError(
+            "[server]\nbind = 127.0.0.1:1\n[workers]\nwokers = 2\n[app]\nmodule = %s\n"
+            % app_path("hello"), 4, "wokers")
+        self.assertIn("workers", r.stderr.split("wokers:", 1)[1], "no suggestion")
+
+    def test_negative_workers(self):
+        self.assertConfigError("[app]\nmodule = %s\n\n[workers]\nworkers = -1\n"
+                               % app_path("hello"), 5, "workers")
+
+    def test_bad_values(self):
+        cases = [
+            ("[workers]\nworkers = 0\n", 2, "workers"),
+            ("[workers]\nworkers = 2x\n", 2, "workers"),
+            ("[workers]\nworkers = 1025\n", 2, "workers"),
+            ("[workers]\ntimeout = -5\n", 2, "timeout"),
+            ("[workers]\nkeepalive = soon\n", 2, "keepalive"),
+            ("[logging]\nloglevel = loud\n", 2, "loglevel"),
+            ("[server]\nbacklog = many\n", 2, "backlog"),
+            ("[server]\nbind = 127.0.0.1:99999\n", 2, "bind"),
+            ("[workers]\nworkers = 2\nworkers = 3\n", 3, "workers"),
+        ]
+        for text, line, key in cases:
+            with self.subTest(text=text):
+                self.assertConfigError(text + "[app]\nmodule = %s\n" % app_path("hello"),
+                                       line, key)
+
+    def test_unknown_section(self):
+        path, r = self.check("[server]\nbind = 127.0.0.1:1\n[bogus]\nx = 1\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s:3:" % path, r.stderr)
+        self.assertIn("bogus", r.stderr)
+
+    def test_key_outside_sections(self):
+        self.assertConfigError("workers = 2\n[workers]\n", 1, "workers")
+
+    def test_syntax_error_line(self):
+        path, r = self.check("[workers]\nworkers = 2\nthis is not ini\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s:3:" % path, r.stderr)
+        path, r = self.check("[workers\nworkers = 2\n")
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s:1:" % path, r.stderr)
+
+    def test_missing_file(self):
+        path = os.path.join(self.dir, "nope.conf")
+        r = run_cli(["--check-config", "-c", path])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(path, r.stderr)
+        # Also when starting, not only when checking.
+        rc, _, err = run_until_exit(["-c", path])
+        self.assertEqual(rc, 1, err)
+        self.assertIn(path, err)
+
+    def test_config_error_stops_a_real_start(self):
+        port = harness.free_port()
+        path = self.write("[server]\nbind = 127.0.0.1:%d\n[workers]\nwokers = 2\n"
+                          "[app]\nmodule = %s\n" % (port, app_path("hello")))
+        rc, _, err = run_until_exit(["-c", path])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("%s:4: wokers:" % path, err)
+        self.assertNotIn("booting worker", err)
+
+    # -- check and print ------------------------------------------------
+
+    def test_check_config_good_file(self):
+        path, r = self.check(self.good_config())
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("OK", r.stdout + r.stderr)
+        self.assertNotIn("error", (r.stdout + r.stderr).lower())
+
+    def test_print_config_round_trip(self):
+        text = self.good_config() + "\n[app.args]\ngreeting = hi there\ngreeting = twice\n"
+        path = self.write(text)
+        r1 = run_cli(["--print-config", "-c", path])
+        self.assertEqual(r1.returncode, 0, r1.stderr)
+        self.assertRegex(r1.stdout, r"(?m)^workers = 2$")
+        self.assertRegex(r1.stdout, r"(?m)^keepalive = 3$")
+        self.assertRegex(r1.stdout, r"(?m)^loglevel = warning$")
+        self.assertRegex(r1.stdout, r"(?m)^greeting = hi there\ngreeting = twice$")
+        printed = self.write(r1.stdout, "printed.conf")
+        r2 = run_cli(["--check-config", "-c", printed])
+        self.assertEqual(r2.returncode, 0, r2.stderr)
+        r3 = run_cli(["--print-config", "-c", printed])
+        self.assertEqual(r3.returncode, 0, r3.stderr)
+        first1, _, rest1 = r1.stdout.partition("\n")
+        first3, _, rest3 = r3.stdout.partition("\n")
+        self.assertTrue(first1.startswith(";") and first3.startswith(";"), (first1, first3))
+        self.assertEqual(rest1, rest3)
+
+    def test_print_config_shows_flags(self):
+        path = self.write(self.good_config())
+        r = run_cli(["--print-config", "-c", path, "-w", "5", "--keep-alive", "9",
+                     "-b", "127.0.0.1:7001", "-b", "127.0.0.1:7002"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"(?m)^workers = 5$")
+        self.assertRegex(r.stdout, r"(?m)^keepalive = 9$")
+        bind = re.search(r"(?m)^bind = (.*)$", r.stdout).group(1)
+        self.assertEqual(bind.split(), ["127.0.0.1:7001", "127.0.0.1:7002"])
+
+    # -- the shipped example --------------------------------------------
+
+    def example(self):
+        path = os.path.join(harness.REPO, "greenicorn.conf.example")
+        if not os.path.exists(path):
+            self.skipTest("no greenicorn.conf.example")
+        return path
+
+    def test_example_config_checks_ok(self):
+        # Its module is relative to the repo root, where a default build
+        # dir puts hello.so; point it at $GN_APPS instead.
+        with open(self.example()) as f:
+            text = re.sub(r"(?m)^module = .*$", "module = " + app_path("hello"), f.read())
+        path, r = self.check(text)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_example_config_states_the_defaults(self):
+        # Its header says every key is set to its default except those its
+        # comments mark "example:": --print-config of it must equal the
+        # built-in defaults but for exactly those keys.
+        defaults = run_cli(["--print-config"], cwd=self.dir)
+        example = run_cli(["--print-config", "-c", self.example()], cwd=self.dir)
+        self.assertEqual(defaults.returncode, 0, defaults.stderr)
+        self.assertEqual(example.returncode, 0, example.stderr)
+        with open(self.example()) as f:
+            marked = {"workers", "accesslog", "module"}
+            text = f.read()
+            self.assertEqual(text.count("example:"), len(marked) + 1, text)
+
+        def settings(text):
+            return [line for line in text.splitlines()[1:]
+                    if line.split(" = ")[0] not in marked]
+        self.assertEqual(settings(example.stdout), settings(defaults.stdout))
+        self.assertNotEqual(example.stdout, defaults.stdout)
+
+    # -- usage errors ---------------------------------------------------
+
+    def test_unknown_flag_exits_2(self):
+        r = run_cli(["--bogus-flag"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("bogus-flag", r.stderr)
+        self.assertEqual(r.stdout, "")
+
+    def test_missing_flag_argument_exits_2(self):
+        r = run_cli(["-w"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+
+    def test_bad_flag_value_names_the_flag(self):
+        r = run_cli(["--check-config", "-w", "-1", app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--workers", r.stderr)
+
+    # -- start-up failures ----------------------------------------------
+
+    def test_busy_port(self):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen()
+            port = s.getsockname()[1]
+            rc, _, err = run_until_exit(["-b", "127.0.0.1:%d" % port, "-w", "2",
+                                         app_path("hello")])
+        self.assertNotEqual(rc, 0, err)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("127.0.0.1:%d" % port, err)
+        self.assertNotIn("booting worker", err)
+
+    def test_missing_app(self):
+        missing = os.path.join(self.dir, "no-such-app.so")
+        path, r = self.check("[app]\nmodule = %s\n" % missing)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(missing, r.stderr)
+        port = harness.free_port()
+        rc, _, err = run_until_exit(["-b", "127.0.0.1:%d" % port, missing])
+        self.assertEqual(rc, 1, err)
+        self.assertIn(missing, err)
+        self.assertNotIn("booting worker", err)
+
+    def test_app_missing_symbol(self):
+        path, r = self.check("[app]\nmodule = %s:no_such_symbol\n" % app_path("hello"))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("no_such_symbol", r.stderr)
+
+    def test_no_app_is_a_usage_error(self):
+        path, r = self.check("[workers]\nworkers = 2\n")
+        self.assertEqual(r.returncode, 2, r.stderr)
+
+    # -- flags over the file --------------------------------------------
+
+    def test_workers_flag_overrides_file(self):
+        srv = self.start_server(app="hello", workers=3, args=["--workers", "1"])
+        srv.wait_for_log(r"using 1 worker\(s\)")
+        pids = srv.wait_workers(1)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertEqual(srv.worker_pids(), pids)
+        self.assertEqual(len(re.findall(r"booting worker", srv.log())), 1, srv.log())
+
+
+if __name__ == "__main__":
+    unittest.main()
