@@ -6,6 +6,8 @@
  *                              serves others meanwhile)
  *     GET /path?stream=4       sends the answer in 4 flushed pieces
  *                              (chunked transfer encoding)
+ *     GET /path?spin=2         spins on the CPU for 2 s without yielding:
+ *                              a hung handler, for the `timeout` watchdog
  *
  * The answer is text/plain:
  *
@@ -24,6 +26,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <greenicorn.h>
 
@@ -88,6 +91,19 @@ static ssize_t read_body(gn_request_t *req, char **out)
     return (ssize_t)len;
 }
 
+/* Burn the CPU for SECONDS, never yielding: the worker's loop stalls. */
+static void spin(double seconds)
+{
+    struct timespec start, now;
+
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    } while ((double)(now.tv_sec - start.tv_sec) +
+                 (double)(now.tv_nsec - start.tv_nsec) / 1e9 <
+             seconds);
+}
+
 static int write_body(gn_response_t *res, const char *body, size_t len,
                       long pieces)
 {
@@ -111,6 +127,7 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     const char *query = gn_request_query(req);
     const char *sleep = query_param(query, "sleep");
     const char *stream = query_param(query, "stream");
+    const char *busy = query_param(query, "spin");
     char *body = NULL;
     ssize_t len;
     int rc;
@@ -118,6 +135,8 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     (void)state;
     if (sleep != NULL && gn_sleep(strtod(sleep, NULL)) != 0)
         return -EINVAL;
+    if (busy != NULL)
+        spin(strtod(busy, NULL));
     len = read_body(req, &body);
     if (len < 0)
         return (int)len;

@@ -247,9 +247,32 @@ class ArbiterTest(ServerTestCase):
         self.assertEqual(srv.get("/")[0], 200)
         self.assertIsNone(srv.proc.poll())
 
-    @unittest.skip("timeout watchdog: every contrib app yields, none can stall its worker")
-    def test_timeout_watchdog(self):
-        pass
+    def test_timeout_watchdog_replaces_a_hung_worker(self):
+        # echo's ?spin=30 holds the worker's loop for 30 s without
+        # yielding: its heartbeat stops, and after `timeout` (2 s) the
+        # arbiter aborts it and starts another.
+        srv = self.start_server(app="echo", workers=1,
+                                settings={"workers": {"timeout": 2}})
+        (hung,) = srv.wait_workers(1)
+        stalled = threading.Thread(target=lambda: self.swallow(srv, "/?spin=30"),
+                                   daemon=True)
+        stalled.start()
+        srv.wait_for_log(r"worker 1 \(pid %d\) silent for \d+ ms \(timeout 2 s\): "
+                         r"aborting it" % hung, timeout=8)
+        srv.wait_for_log(r"worker 1 \(pid %d\) exited on signal (6 \(SIGABRT\)|9 "
+                         r"\(SIGKILL\)), respawning" % hung, timeout=8)
+        (fresh,) = srv.wait_workers(1, timeout=5)
+        self.assertNotEqual(fresh, hung)
+        self.assertEqual(srv.get("/")[0], 200)
+        stalled.join(5)
+
+    @staticmethod
+    def swallow(srv, target):
+        """A request whose worker is killed under it: any outcome."""
+        try:
+            srv.get(target, timeout=20)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
