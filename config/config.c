@@ -21,11 +21,11 @@
 
 struct load {
     struct gn_config *cfg;
-    const char *name;   /* the file, for messages */
-    FILE *file;         /* when reading a file */
-    const char *text;   /* when reading a string */
-    int lineno;         /* of the line inih is processing */
-    int error_line;     /* first line with an error we reported, or 0 */
+    const char *name; /* the file, for messages */
+    FILE *file;       /* when reading a file */
+    const char *text; /* when reading a string */
+    int lineno;       /* of the line inih is processing */
+    int error_line;   /* first line with an error we reported, or 0 */
     char *err;
 };
 
@@ -140,8 +140,9 @@ static void check_section_header(struct load *ld, const char *line)
         return; /* not a header, or inih reports the syntax error */
     snprintf(name, sizeof(name), "%.*s", (int)(end - line - 1), line + 1);
     if (!gn__section_known(name))
-        fail(ld, "[%s]: unknown section (known: [server], [workers], "
-                 "[logging], [app], [app.args])",
+        fail(ld,
+             "[%s]: unknown section (known: [server], [workers], "
+             "[logging], [app], [app.args])",
              name);
 }
 
@@ -196,8 +197,8 @@ static int unknown_key(struct load *ld, const char *section, const char *name)
     if (s != NULL)
         fail(ld, "%s: belongs in [%s], not [%s]", name, s->section, section);
     else if (hint != NULL)
-        fail(ld, "%s: unknown key in [%s] (did you mean '%s'?)", name,
-             section, hint);
+        fail(ld, "%s: unknown key in [%s] (did you mean '%s'?)", name, section,
+             hint);
     else
         fail(ld, "%s: unknown key in [%s]", name, section);
     return 0;
@@ -219,8 +220,8 @@ static int handle_pair(void *user, const char *section, const char *name,
     if (*section == '\0') {
         s = gn__setting_find(name);
         if (s != NULL)
-            fail(ld, "%s: key outside any section (put it under [%s])",
-                 name, s->section);
+            fail(ld, "%s: key outside any section (put it under [%s])", name,
+                 s->section);
         else
             fail(ld, "%s: unknown key outside any section", name);
         return 0;
@@ -274,8 +275,8 @@ int gn__config_load(struct gn_config *cfg, const char *path,
     ld.file = fopen(path, "r");
     if (ld.file == NULL) {
         rc = -errno;
-        snprintf(err, GN_ERR_LEN, "%s: cannot read the config file: %s",
-                 path, strerror(errno));
+        snprintf(err, GN_ERR_LEN, "%s: cannot read the config file: %s", path,
+                 strerror(errno));
         return rc;
     }
     rc = run_parser(&ld);
@@ -324,8 +325,8 @@ int gn__config_set_app(struct gn_config *cfg, const char *spec,
     return gn__config_set(cfg, "module", spec, origin, err);
 }
 
-void gn__config_where(const struct gn_config *cfg, const char *name,
-                      char *out, size_t len)
+void gn__config_where(const struct gn_config *cfg, const char *name, char *out,
+                      size_t len)
 {
     const struct gn_setting *s = gn__setting_find(name);
     int line = s ? cfg->set_line[gn__setting_index(s)] : 0;

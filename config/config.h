@@ -102,8 +102,8 @@ int gn__config_set_app(struct gn_config *cfg, const char *spec,
 
 /* Where the setting NAME was set, for messages: "FILE:LINE: NAME" when the
  * file set it, else "NAME". */
-void gn__config_where(const struct gn_config *cfg, const char *name,
-                      char *out, size_t len);
+void gn__config_where(const struct gn_config *cfg, const char *name, char *out,
+                      size_t len);
 
 /* Print every effective value as an INI file that loads back to the same
  * configuration. */

@@ -93,8 +93,9 @@ static int parse_path(struct gn_config *cfg, const struct gn_setting *s,
     char *copy = NULL;
 
     if (*value == '\0' && s->min > 0) {
-        reason(err, errlen, "must not be empty (use - for the standard "
-                            "stream)");
+        reason(err, errlen,
+               "must not be empty (use - for the standard "
+               "stream)");
         return -EINVAL;
     }
     if (*value != '\0' && (copy = strdup(value)) == NULL) {
@@ -106,8 +107,8 @@ static int parse_path(struct gn_config *cfg, const struct gn_setting *s,
     return 0;
 }
 
-static void print_path(const struct gn_config *cfg,
-                       const struct gn_setting *s, FILE *out)
+static void print_path(const struct gn_config *cfg, const struct gn_setting *s,
+                       FILE *out)
 {
     const char *v = *(char *const *)cfield(cfg, s);
 
@@ -120,8 +121,8 @@ static const struct {
     const char *name;
     int level;
 } levels[] = {
-    {"debug", GN_LOG_DEBUG},     {"info", GN_LOG_INFO},
-    {"warning", GN_LOG_WARNING}, {"error", GN_LOG_ERROR},
+    {"debug", GN_LOG_DEBUG},       {"info", GN_LOG_INFO},
+    {"warning", GN_LOG_WARNING},   {"error", GN_LOG_ERROR},
     {"critical", GN_LOG_CRITICAL},
 };
 
@@ -199,8 +200,10 @@ static int parse_tcp_bind(struct gn_bind *b, const char *spec, char *err,
     } else {
         colon = strchr(spec, ':');
         if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-            reason(err, errlen, "'%s': write IPv6 addresses in brackets, "
-                                "as [::1]:8000", spec);
+            reason(err, errlen,
+                   "'%s': write IPv6 addresses in brackets, "
+                   "as [::1]:8000",
+                   spec);
             return -EINVAL;
         }
         hostlen = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -272,8 +275,8 @@ static int parse_bind(struct gn_config *cfg, const struct gn_setting *s,
     return rc;
 }
 
-static void print_bind(const struct gn_config *cfg,
-                       const struct gn_setting *s, FILE *out)
+static void print_bind(const struct gn_config *cfg, const struct gn_setting *s,
+                       FILE *out)
 {
     for (size_t i = 0; i < cfg->nbinds; i++)
         fprintf(out, "%s%s", i ? " " : "", cfg->binds[i].spec);
@@ -341,9 +344,15 @@ static void print_app(const struct gn_config *cfg, const struct gn_setting *s,
     }
 
 const struct gn_setting gn__settings[] = {
-    {.name = "bind", .section = "server", .flag = "bind", .short_flag = 'b',
-     .metavar = "ADDRESS", .parse = parse_bind, .print = print_bind,
-     .list = 1, .defval = "127.0.0.1:8000",
+    {.name = "bind",
+     .section = "server",
+     .flag = "bind",
+     .short_flag = 'b',
+     .metavar = "ADDRESS",
+     .parse = parse_bind,
+     .print = print_bind,
+     .list = 1,
+     .defval = "127.0.0.1:8000",
      .help = "address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH "
              "(repeat for several)"},
     INT_SETTING(backlog, "server", "backlog", 0, 1, INT_MAX, "2048",
@@ -357,8 +366,9 @@ const struct gn_setting gn__settings[] = {
                 "seconds a worker may stay silent before it is killed and "
                 "replaced (0: never); also bounds each read and write"),
     INT_SETTING(graceful_timeout, "workers", "graceful-timeout", 0, 0, 86400,
-                "30", "seconds workers get to finish in-flight requests "
-                      "after TERM"),
+                "30",
+                "seconds workers get to finish in-flight requests "
+                "after TERM"),
     INT_SETTING(keepalive, "workers", "keep-alive", 0, 0, 86400, "2",
                 "seconds an idle keep-alive connection is kept (0: close "
                 "after each response)"),
@@ -366,29 +376,51 @@ const struct gn_setting gn__settings[] = {
                 "requests a worker serves before it is replaced (0: "
                 "never)"),
     INT_SETTING(max_requests_jitter, "workers", "max-requests-jitter", 0, 0,
-                INT_MAX, "0",
-                "a random 0..N added to max_requests per worker"),
-    {.name = "accesslog", .section = "logging", .flag = "access-logfile",
-     .metavar = "FILE", .parse = parse_path, .print = print_path,
-     .offset = FIELD(accesslog), .min = 0, .defval = "",
+                INT_MAX, "0", "a random 0..N added to max_requests per worker"),
+    {.name = "accesslog",
+     .section = "logging",
+     .flag = "access-logfile",
+     .metavar = "FILE",
+     .parse = parse_path,
+     .print = print_path,
+     .offset = FIELD(accesslog),
+     .min = 0,
+     .defval = "",
      .help = "access log file, - for stdout, empty for none"},
-    {.name = "errorlog", .section = "logging", .flag = "error-logfile",
-     .metavar = "FILE", .parse = parse_path, .print = print_path,
-     .offset = FIELD(errorlog), .min = 1, .defval = "-",
+    {.name = "errorlog",
+     .section = "logging",
+     .flag = "error-logfile",
+     .metavar = "FILE",
+     .parse = parse_path,
+     .print = print_path,
+     .offset = FIELD(errorlog),
+     .min = 1,
+     .defval = "-",
      .help = "error log file, - for stderr"},
-    {.name = "loglevel", .section = "logging", .flag = "log-level",
-     .metavar = "LEVEL", .parse = parse_loglevel, .print = print_loglevel,
-     .offset = FIELD(loglevel), .defval = "info",
+    {.name = "loglevel",
+     .section = "logging",
+     .flag = "log-level",
+     .metavar = "LEVEL",
+     .parse = parse_loglevel,
+     .print = print_loglevel,
+     .offset = FIELD(loglevel),
+     .defval = "info",
      .help = "debug, info, warning, error or critical"},
-    {.name = "module", .section = "app", .flag = NULL, .metavar = "APP",
-     .parse = parse_app, .print = print_app, .defval = "",
+    {.name = "module",
+     .section = "app",
+     .flag = NULL,
+     .metavar = "APP",
+     .parse = parse_app,
+     .print = print_app,
+     .defval = "",
      .help = "the app plugin, PATH.so[:SYMBOL] (the APP argument)"},
 };
 
-const size_t gn__settings_count = sizeof(gn__settings) / sizeof(gn__settings[0]);
+const size_t gn__settings_count =
+    sizeof(gn__settings) / sizeof(gn__settings[0]);
 
-const char *const gn__sections[] = {"server", "workers", "logging", "app",
-                                    "app.args", NULL};
+const char *const gn__sections[] = {"server", "workers",  "logging",
+                                    "app",    "app.args", NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)
 {

@@ -32,9 +32,9 @@ struct gn_setting {
     const char *metavar; /* for --help: "INT", "ADDRESS" */
     gn__setting_parse_fn parse;
     gn__setting_print_fn print;
-    size_t offset; /* of the field in struct gn_config */
-    long min, max; /* for integers */
-    int list;      /* several values allowed: repeated keys add */
+    size_t offset;      /* of the field in struct gn_config */
+    long min, max;      /* for integers */
+    int list;           /* several values allowed: repeated keys add */
     const char *defval; /* default, as text the parser reads */
     const char *help;   /* one line */
 };

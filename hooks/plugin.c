@@ -25,8 +25,8 @@ static int check_desc(const gn_app_t *d, const struct gn_app_conf *conf,
         snprintf(err, GN_ERR_LEN,
                  "%s: %s was built for plugin ABI %u.%u, this greenicorn "
                  "speaks %d.%d: rebuild it against this greenicorn.h",
-                 conf->path, conf->symbol, major, minor,
-                 GN_ABI_VERSION_MAJOR, GN_ABI_VERSION_MINOR);
+                 conf->path, conf->symbol, major, minor, GN_ABI_VERSION_MAJOR,
+                 GN_ABI_VERSION_MINOR);
         return -EPROTO;
     }
     if (d->struct_size < APP_V1_0_SIZE) {
@@ -49,7 +49,9 @@ static void copy_desc(struct gn_app_plugin *app, const gn_app_t *d,
            d->struct_size < sizeof(app->desc) ? d->struct_size
                                               : sizeof(app->desc));
     snprintf(app->name, sizeof(app->name), "%s",
-             app->desc.name ? app->desc.name : base ? base + 1 : conf->path);
+             app->desc.name ? app->desc.name
+             : base         ? base + 1
+                            : conf->path);
 }
 
 int gn__app_load(struct gn_app_plugin *app, const struct gn_app_conf *conf,
@@ -71,8 +73,9 @@ int gn__app_load(struct gn_app_plugin *app, const struct gn_app_conf *conf,
     }
     d = dlsym(app->dl, conf->symbol);
     if (d == NULL) {
-        snprintf(err, GN_ERR_LEN, "%s: no symbol '%s' (export a gn_app_t "
-                                  "named %s, or name it as PATH.so:SYMBOL)",
+        snprintf(err, GN_ERR_LEN,
+                 "%s: no symbol '%s' (export a gn_app_t "
+                 "named %s, or name it as PATH.so:SYMBOL)",
                  conf->path, conf->symbol, conf->symbol);
         rc = -ENOENT;
         goto fail;
@@ -81,8 +84,8 @@ int gn__app_load(struct gn_app_plugin *app, const struct gn_app_conf *conf,
         goto fail;
     copy_desc(app, d, conf);
     if (app->desc.handle == NULL) {
-        snprintf(err, GN_ERR_LEN, "%s: %s has no handle function",
-                 conf->path, conf->symbol);
+        snprintf(err, GN_ERR_LEN, "%s: %s has no handle function", conf->path,
+                 conf->symbol);
         rc = -EPROTO;
         goto fail;
     }

@@ -9,11 +9,11 @@
 #include "greenicorn.h"
 
 struct gn_app_plugin {
-    void *dl;       /* dlopen handle */
-    gn_app_t desc;  /* the descriptor, fields the plugin lacks zeroed */
-    void *state;    /* what init stored, handed to every handle() */
+    void *dl;      /* dlopen handle */
+    gn_app_t desc; /* the descriptor, fields the plugin lacks zeroed */
+    void *state;   /* what init stored, handed to every handle() */
     int initialized;
-    char name[64];  /* desc.name, or the file name, for logs */
+    char name[64]; /* desc.name, or the file name, for logs */
 };
 
 /*

@@ -133,8 +133,7 @@ GN_API int gn_request_version(const gn_request_t *req);
 
 /* The first value of the header NAME (matched case-insensitively), or NULL
  * when the request has none. */
-GN_API const char *gn_request_header(const gn_request_t *req,
-                                     const char *name);
+GN_API const char *gn_request_header(const gn_request_t *req, const char *name);
 
 /* The number of header lines, repeated names counted each time. */
 GN_API size_t gn_request_header_count(const gn_request_t *req);

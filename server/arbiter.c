@@ -21,16 +21,16 @@
 #include "server/signals.h"
 #include "workers/worker.h"
 
-#define TICK_MS 500           /* the main loop's longest sleep */
-#define QUICK_DEATH_MS 1000   /* a worker dying this young is a crash loop */
-#define ABORT_GRACE_MS 2000   /* SIGABRT to SIGKILL for a hung worker */
+#define TICK_MS 500         /* the main loop's longest sleep */
+#define QUICK_DEATH_MS 1000 /* a worker dying this young is a crash loop */
+#define ABORT_GRACE_MS 2000 /* SIGABRT to SIGKILL for a hung worker */
 
 struct slot {
     pid_t pid;
     int id;
     int64_t spawned_ms;
-    int64_t aborted_ms;        /* when SIGABRT was sent, or 0 */
-    int retiring;              /* sent TERM by TTOU; not counted */
+    int64_t aborted_ms; /* when SIGABRT was sent, or 0 */
+    int retiring;       /* sent TERM by TTOU; not counted */
     volatile int64_t *heartbeat;
 };
 
@@ -40,9 +40,9 @@ struct arbiter {
     size_t nls;
     struct slot *slots;
     size_t nslots, cap;
-    int target;                /* workers wanted */
-    int64_t spawn_not_before;  /* back-off after a crash at start */
-    int stop;                  /* 0, or the signal that asked to stop */
+    int target;               /* workers wanted */
+    int64_t spawn_not_before; /* back-off after a crash at start */
+    int stop;                 /* 0, or the signal that asked to stop */
     int exit_status;
 };
 
@@ -110,7 +110,9 @@ static int spawn_worker(struct arbiter *a)
         return rc;
     }
     s = &a->slots[a->nslots++];
-    *s = (struct slot){.pid = pid, .id = id, .heartbeat = hb,
+    *s = (struct slot){.pid = pid,
+                       .id = id,
+                       .heartbeat = hb,
                        .spawned_ms = gn__monotonic_ms()};
     return 0;
 }
@@ -167,8 +169,8 @@ static void log_exit(struct arbiter *a, const struct slot *s, int status)
                      (int)s->pid, WTERMSIG(status),
                      gn__signal_name(WTERMSIG(status)), then);
     else if (WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
-        gn_log_error("worker %d (pid %d) failed to boot; stopping",
-                     s->id, (int)s->pid);
+        gn_log_error("worker %d (pid %d) failed to boot; stopping", s->id,
+                     (int)s->pid);
     else if (WEXITSTATUS(status) != 0)
         gn_log_error("worker %d (pid %d) exited with status %d%s", s->id,
                      (int)s->pid, WEXITSTATUS(status), then);
@@ -249,9 +251,7 @@ static void wait_for_signal(int timeout_ms)
 static void handle_signal(struct arbiter *a, int signo)
 {
     switch (signo) {
-    case SIGCHLD:
-        reap_workers(a);
-        break;
+    case SIGCHLD: reap_workers(a); break;
     case SIGTERM:
     case SIGINT:
     case SIGQUIT:
@@ -280,9 +280,7 @@ static void handle_signal(struct arbiter *a, int signo)
         gn_log_warn("SIGUSR2: binary upgrade is not available in this "
                     "version; ignoring");
         break;
-    case SIGWINCH:
-        gn_log_info("SIGWINCH ignored: not daemonized");
-        break;
+    case SIGWINCH: gn_log_info("SIGWINCH ignored: not daemonized"); break;
     }
 }
 
@@ -339,11 +337,10 @@ static void log_start(struct arbiter *a)
                 a->cfg->app.spec ? a->cfg->app.spec : "(none)");
 }
 
-int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls,
-                    size_t nls)
+int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls)
 {
-    struct arbiter a = {.cfg = cfg, .ls = ls, .nls = nls,
-                        .target = cfg->workers};
+    struct arbiter a = {
+        .cfg = cfg, .ls = ls, .nls = nls, .target = cfg->workers};
     int rc = gn__signals_install();
 
     gn__log_set_pid((int)getpid());

@@ -36,8 +36,8 @@ static const struct option fixed_options[] = {
 /* The long options, and the short option string ("c:hvb:w:t:"). */
 static struct option *build_options(char *shorts, size_t room)
 {
-    struct option *opts = calloc(NFIXED + gn__settings_count + 1,
-                                 sizeof(*opts));
+    struct option *opts =
+        calloc(NFIXED + gn__settings_count + 1, sizeof(*opts));
     size_t n = NFIXED;
 
     if (opts == NULL)
@@ -54,8 +54,8 @@ static struct option *build_options(char *shorts, size_t room)
         opts[n++] = (struct option){s->flag, required_argument, NULL,
                                     OPT_SETTING_BASE + (int)i};
         if (s->short_flag)
-            snprintf(shorts + strlen(shorts), room - strlen(shorts), "%c:",
-                     s->short_flag);
+            snprintf(shorts + strlen(shorts), room - strlen(shorts),
+                     "%c:", s->short_flag);
     }
     return opts;
 }
@@ -92,8 +92,8 @@ static void name_bad_option(char **argv, char *err, const char *what)
     /* A long option is its word; a short one may sit in a cluster ("-xw"):
      * name its letter. */
     if (strncmp(arg, "--", 2) == 0)
-        snprintf(err, GN_ERR_LEN, "%s: '%.*s'", what,
-                 (int)strcspn(arg, "="), arg);
+        snprintf(err, GN_ERR_LEN, "%s: '%.*s'", what, (int)strcspn(arg, "="),
+                 arg);
     else
         snprintf(err, GN_ERR_LEN, "%s: '-%c'", what, optopt);
 }
@@ -110,9 +110,7 @@ static int take_option(struct gn_cli *cli, int c, char **argv, char *err)
     case OPT_HELP: cli->help = 1; return 0;
     case OPT_VERSION: cli->version = 1; return 0;
     case OPT_LOG_FILE: s = gn__setting_find("errorlog"); break;
-    case '?':
-        name_bad_option(argv, err, "unrecognized option");
-        return -EINVAL;
+    case '?': name_bad_option(argv, err, "unrecognized option"); return -EINVAL;
     case ':':
         name_bad_option(argv, err, "option needs a value");
         return -EINVAL;
@@ -183,8 +181,8 @@ void gn__cli_usage(FILE *out)
         if (s->flag == NULL)
             continue;
         if (s->short_flag)
-            snprintf(left, sizeof(left), "-%c, --%s %s", s->short_flag,
-                     s->flag, s->metavar);
+            snprintf(left, sizeof(left), "-%c, --%s %s", s->short_flag, s->flag,
+                     s->metavar);
         else
             snprintf(left, sizeof(left), "    --%s %s", s->flag, s->metavar);
         fprintf(out, "  %-35s %s (default: %s)\n", left, s->help,

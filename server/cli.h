@@ -13,9 +13,9 @@
 
 /* One setting given on the command line, applied after the file. */
 struct gn_cli_override {
-    const char *name;  /* the setting (INI key) */
+    const char *name; /* the setting (INI key) */
     const char *value;
-    char flag[48];     /* "--workers", for messages */
+    char flag[48]; /* "--workers", for messages */
 };
 
 struct gn_cli {

@@ -23,8 +23,7 @@ static int fail_errno(char *err, const char *spec, const char *what)
 {
     int rc = -errno;
 
-    snprintf(err, GN_ERR_LEN, "cannot %s %s: %s", what, spec,
-             strerror(errno));
+    snprintf(err, GN_ERR_LEN, "cannot %s %s: %s", what, spec, strerror(errno));
     return rc;
 }
 
@@ -54,8 +53,8 @@ static char *describe(int fd, const struct gn_bind *b)
     return strdup(out);
 }
 
-static int open_tcp(const struct gn_bind *b, int backlog,
-                    struct gn_listener *l, char *err)
+static int open_tcp(const struct gn_bind *b, int backlog, struct gn_listener *l,
+                    char *err)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -109,8 +108,10 @@ static int unlink_stale_socket(const char *path, char *err, const char *spec)
     if (lstat(path, &st) != 0)
         return 0;
     if (!S_ISSOCK(st.st_mode)) {
-        snprintf(err, GN_ERR_LEN, "cannot bind %s: %s exists and is not a "
-                                  "socket", spec, path);
+        snprintf(err, GN_ERR_LEN,
+                 "cannot bind %s: %s exists and is not a "
+                 "socket",
+                 spec, path);
         return -EEXIST;
     }
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -120,8 +121,10 @@ static int unlink_stale_socket(const char *path, char *err, const char *spec)
     live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
     close(fd);
     if (live) {
-        snprintf(err, GN_ERR_LEN, "cannot bind %s: another server is "
-                                  "listening on it", spec);
+        snprintf(err, GN_ERR_LEN,
+                 "cannot bind %s: another server is "
+                 "listening on it",
+                 spec);
         return -EADDRINUSE;
     }
     unlink(path);

@@ -12,7 +12,7 @@
 struct gn_listener {
     int fd;
     enum gn_bind_kind kind;
-    char *name; /* what was bound, for logs: "127.0.0.1:8000", "unix:/p" */
+    char *name;      /* what was bound, for logs: "127.0.0.1:8000", "unix:/p" */
     char *unix_path; /* to unlink on a clean stop; NULL for TCP */
 };
 

@@ -18,9 +18,9 @@
 int gn__log_level = GN_LOG_INFO;
 
 static struct {
-    int err_fd;       /* error log */
-    int access_fd;    /* access log, -1 when none */
-    char *err_path;   /* NULL for stderr */
+    int err_fd;        /* error log */
+    int access_fd;     /* access log, -1 when none */
+    char *err_path;    /* NULL for stderr */
     char *access_path; /* NULL for stdout or none */
     int pid;
 } logs = {.err_fd = STDERR_FILENO, .access_fd = -1};
@@ -119,8 +119,8 @@ static int open_files(char *err, size_t errlen)
     return 0;
 
 fail_access:
-    snprintf(err, errlen, "cannot open the access log %s: %s",
-             logs.access_path, strerror(errno));
+    snprintf(err, errlen, "cannot open the access log %s: %s", logs.access_path,
+             strerror(errno));
     if (efd > STDERR_FILENO)
         close(efd);
     return -EACCES;
@@ -207,7 +207,7 @@ static size_t escape(char *out, size_t room, const char *s)
 }
 
 #define APPEND(...)                                                            \
-    n += (size_t)snprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,  \
+    n += (size_t)snprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,   \
                           __VA_ARGS__)
 #define APPEND_ESCAPED(s)                                                      \
     n += escape(line + n, n < sizeof(line) ? sizeof(line) - n : 0, (s))

@@ -59,11 +59,11 @@ struct gn_access_entry {
     const char *remote_addr; /* "127.0.0.1"; "-" when unknown */
     const char *method;      /* NULL when the request line was unreadable */
     const char *target;
-    int version;             /* 10 or 11 */
+    int version; /* 10 or 11 */
     int status;
-    size_t body_bytes;       /* response body bytes sent */
-    const char *referer;     /* NULL when absent */
-    const char *user_agent;  /* NULL when absent */
+    size_t body_bytes;      /* response body bytes sent */
+    const char *referer;    /* NULL when absent */
+    const char *user_agent; /* NULL when absent */
     time_t when;
 };
 

@@ -26,8 +26,7 @@ static int fail(int status, const char *msg)
 }
 
 /* Defaults, then the file, then the flags and APP. */
-static int configure(struct gn_config *cfg, const struct gn_cli *cli,
-                     char *err)
+static int configure(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 {
     const char *path = cli->config;
     int rc;
@@ -56,8 +55,9 @@ static int check_app(const struct gn_config *cfg, int from_cli, char *err)
     char where[128], why[GN_ERR_LEN];
 
     if (cfg->app.spec == NULL) {
-        snprintf(err, GN_ERR_LEN, "no app: give APP (PATH.so[:SYMBOL]) on "
-                                  "the command line or 'module' in [app]");
+        snprintf(err, GN_ERR_LEN,
+                 "no app: give APP (PATH.so[:SYMBOL]) on "
+                 "the command line or 'module' in [app]");
         return GN_EXIT_USAGE;
     }
     if (gn__app_load(&app, &cfg->app, why) != 0) {

@@ -29,9 +29,9 @@
 #include "workers/worker.h"
 
 #define RBUF_INITIAL 4096
-#define BODY_ROOM_MIN 4096   /* room behind a head for body bytes */
+#define BODY_ROOM_MIN 4096    /* room behind a head for body bytes */
 #define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
-#define LINGER_MS 2000       /* reading a closing client's leftovers */
+#define LINGER_MS 2000        /* reading a closing client's leftovers */
 #define LINGER_MAX (256 * 1024)
 
 static void on_readable(int fd, short what, void *arg);
@@ -57,8 +57,8 @@ static void describe_peer(struct gn_conn *c, const struct sockaddr *sa)
 
 static void wait_idle(struct gn_conn *c, int64_t timeout_ms)
 {
-    if (gn__watch_start(&c->watch, c->w->loop, c->fd, GN_WATCH_READ,
-                        timeout_ms, on_readable, c) != 0) {
+    if (gn__watch_start(&c->watch, c->w->loop, c->fd, GN_WATCH_READ, timeout_ms,
+                        on_readable, c) != 0) {
         gn_log_error("cannot watch connection from %s", c->remote_addr);
         gn__conn_close(c);
     }
@@ -289,16 +289,15 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
     /* Let llhttp finish its checks of the head (a Transfer-Encoding
      * without a final chunked is refused only now) and complete a message
      * that has no body, before the handler runs. */
-    if (gn__http_execute(p, c->rbuf, c->rpos, c->rpos, &used) ==
-        GN_HTTP_ERROR)
+    if (gn__http_execute(p, c->rbuf, c->rpos, c->rpos, &used) == GN_HTTP_ERROR)
         return p->status;
     return 0;
 }
 
 /* Parse body bytes into OUT (NULL: discard) until LEN are there, the body
  * ends, or some arrived and the buffer is empty. */
-static ssize_t read_body(struct gn_conn *c, struct gn_request *req,
-                         char *out, size_t len)
+static ssize_t read_body(struct gn_conn *c, struct gn_request *req, char *out,
+                         size_t len)
 {
     struct gn_http_parser *p = req->parser;
     enum gn_http_event ev;
@@ -316,8 +315,7 @@ static ssize_t read_body(struct gn_conn *c, struct gn_request *req,
         ev = gn__http_execute(p, c->rbuf, c->rpos, end, &used);
         c->rpos += (uint32_t)used;
         if (ev == GN_HTTP_ERROR) {
-            gn_log_debug("%s: bad request body: %s", c->remote_addr,
-                         p->reason);
+            gn_log_debug("%s: bad request body: %s", c->remote_addr, p->reason);
             c->closing = 1;
             c->body_status = p->status;
             return -EPROTO;
@@ -338,8 +336,8 @@ static ssize_t read_body(struct gn_conn *c, struct gn_request *req,
     return (ssize_t)p->got;
 }
 
-ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req,
-                           void *buf, size_t len)
+ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
+                           size_t len)
 {
     int rc;
 
@@ -381,8 +379,7 @@ int gn__conn_keep_alive(struct gn_conn *c, struct gn_request *req)
     drainable = req->body_done || (!req->chunked && req->content_length <= 0) ||
                 (!req->expect_continue &&
                  (req->chunked ||
-                  (uint64_t)req->content_length - req->body_read <=
-                      DRAIN_MAX));
+                  (uint64_t)req->content_length - req->body_read <= DRAIN_MAX));
     return req->keep_alive && drainable && !c->closing && !w->stopping &&
            w->cfg->keepalive > 0 &&
            !(w->max_requests && w->nrequests + 1 >= w->max_requests);
@@ -429,8 +426,8 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         return;
     }
     if (!c->body_status)
-        gn_log_error("app %s failed on \"%s %s\": %s", app->name,
-                     req->method, req->target, strerror(-rc));
+        gn_log_error("app %s failed on \"%s %s\": %s", app->name, req->method,
+                     req->target, strerror(-rc));
     if (!res->head_sent)
         gn__response_error(res, 500, 1);
     c->closing = 1;
@@ -560,7 +557,8 @@ static void on_readable(int fd, short what, void *arg)
     c->coro = gn__coro_new(c->w->coros, conn_main, c, conn_coro_exit, c);
     if (c->coro == NULL) {
         gn_log_error("out of memory for a coroutine; closing connection "
-                     "from %s", c->remote_addr);
+                     "from %s",
+                     c->remote_addr);
         gn__conn_close(c);
         return;
     }

@@ -28,9 +28,9 @@ struct gn_conn {
     struct gn_coro *coro;        /* NULL while idle */
     struct gn_response *res;     /* the response being built, if any */
     int fd;
-    int closing;                 /* close once the current request ends */
-    int linger;                  /* the client may still be sending */
-    int body_status;             /* HTTP status of a malformed body, or 0 */
+    int closing;     /* close once the current request ends */
+    int linger;      /* the client may still be sending */
+    int body_status; /* HTTP status of a malformed body, or 0 */
     uint32_t nrequests;
     /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
      * yet. NULL while idle. */
@@ -59,8 +59,8 @@ void gn__conn_shutdown(struct gn_conn *c);
 int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt);
 
 /* Read up to LEN body bytes of REQ into BUF (gn_request_read). */
-ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req,
-                           void *buf, size_t len);
+ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
+                           size_t len);
 
 /* Whether C may serve another request after REQ, decided when the head of
  * REQ's response is sent. */

@@ -31,8 +31,8 @@ typedef void (*gn__coro_exit_fn)(struct gn_coro *co, void *arg);
 
 /* What a suspended coroutine waits for; kept for the loop's bookkeeping. */
 enum gn_yield {
-    GN_YIELD_WAIT,  /* a loop watch is armed; its callback resumes us */
-    GN_YIELD_DONE,  /* the function returned; exit_fn releases the coroutine */
+    GN_YIELD_WAIT, /* a loop watch is armed; its callback resumes us */
+    GN_YIELD_DONE, /* the function returned; exit_fn releases the coroutine */
 };
 
 /* The default stack size (bytes), rounded up to whole pages. */
@@ -58,8 +58,7 @@ size_t gn__coro_pool_stack_size(const struct gn_coro_pool *pool);
  * caller until gn__coro_release().
  */
 struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
-                             void *arg, gn__coro_exit_fn exit,
-                             void *exit_arg);
+                             void *arg, gn__coro_exit_fn exit, void *exit_arg);
 
 /*
  * Switch into CO until it yields or returns. Must be called from outside any

@@ -168,9 +168,8 @@ static void map_error(struct gn_http_parser *p, llhttp_errno_t e)
         p->reason = llhttp_errno_name(e);
 }
 
-enum gn_http_event gn__http_execute(struct gn_http_parser *p,
-                                    const char *base, size_t start,
-                                    size_t end, size_t *used)
+enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
+                                    size_t start, size_t end, size_t *used)
 {
     llhttp_errno_t e;
 

@@ -61,9 +61,8 @@ void gn__http_parser_begin(struct gn_http_parser *p, struct gn_request *req);
  * call so they always fit. After GN_HTTP_HEAD, the request's spans are
  * offsets into BASE.
  */
-enum gn_http_event gn__http_execute(struct gn_http_parser *p,
-                                    const char *base, size_t start,
-                                    size_t end, size_t *used);
+enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
+                                    size_t start, size_t end, size_t *used);
 
 /* Whether the connection may carry another request after this one, from
  * the message's version and Connection header. Valid after GN_HTTP_HEAD. */

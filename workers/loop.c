@@ -23,8 +23,7 @@ struct gn_loop {
 
 /* Our GN_WATCH_* bits are libevent's EV_* bits; keep them so. */
 _Static_assert(GN_WATCH_TIMEOUT == EV_TIMEOUT && GN_WATCH_READ == EV_READ &&
-                   GN_WATCH_WRITE == EV_WRITE &&
-                   GN_WATCH_SIGNAL == EV_SIGNAL &&
+                   GN_WATCH_WRITE == EV_WRITE && GN_WATCH_SIGNAL == EV_SIGNAL &&
                    GN_WATCH_PERSIST == EV_PERSIST,
                "watch bits must match libevent's");
 
@@ -95,8 +94,7 @@ static int arm(struct gn_watch *w, int64_t timeout_ms)
 }
 
 int gn__watch_start(struct gn_watch *w, struct gn_loop *loop, int fd,
-                    int events, int64_t timeout_ms, gn__watch_cb cb,
-                    void *arg)
+                    int events, int64_t timeout_ms, gn__watch_cb cb, void *arg)
 {
     struct event *ev = as_event(w);
 
@@ -115,8 +113,8 @@ int gn__watch_signal(struct gn_watch *w, struct gn_loop *loop, int signo,
 
     if (event_initialized(ev))
         event_del(ev);
-    if (event_assign(ev, loop->base, signo, EV_SIGNAL | EV_PERSIST, cb,
-                     arg) != 0)
+    if (event_assign(ev, loop->base, signo, EV_SIGNAL | EV_PERSIST, cb, arg) !=
+        0)
         return -EINVAL;
     return arm(w, -1);
 }
@@ -134,6 +132,5 @@ int gn__watch_active(const struct gn_watch *w)
     const struct event *ev = (const struct event *)w->ev;
 
     return event_initialized(ev) &&
-           event_pending(ev, EV_READ | EV_WRITE | EV_TIMEOUT | EV_SIGNAL,
-                         NULL);
+           event_pending(ev, EV_READ | EV_WRITE | EV_TIMEOUT | EV_SIGNAL, NULL);
 }

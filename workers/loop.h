@@ -54,8 +54,7 @@ int64_t gn__loop_time(struct gn_loop *loop);
  * an armed watch replaces its previous setting. 0 or a negative errno.
  */
 int gn__watch_start(struct gn_watch *w, struct gn_loop *loop, int fd,
-                    int events, int64_t timeout_ms, gn__watch_cb cb,
-                    void *arg);
+                    int events, int64_t timeout_ms, gn__watch_cb cb, void *arg);
 
 /* Arm W for signal SIGNO (persistent). 0 or a negative errno. */
 int gn__watch_signal(struct gn_watch *w, struct gn_loop *loop, int signo,

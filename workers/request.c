@@ -169,8 +169,8 @@ static int check_codings(const struct gn_request *req, const char **why)
             size_t n = strcspn(v, ",");
             size_t lead = strspn(v, " \t"), len = n - lead;
 
-            while (len > 0 && (v[lead + len - 1] == ' ' ||
-                               v[lead + len - 1] == '\t'))
+            while (len > 0 &&
+                   (v[lead + len - 1] == ' ' || v[lead + len - 1] == '\t'))
                 len--;
             if (len == 7 && strncasecmp(v + lead, "chunked", 7) == 0) {
                 chunked++;
@@ -248,8 +248,7 @@ GN_API int gn_request_version(const gn_request_t *req)
     return req->version;
 }
 
-GN_API const char *gn_request_header(const gn_request_t *req,
-                                     const char *name)
+GN_API const char *gn_request_header(const gn_request_t *req, const char *name)
 {
     for (size_t i = 0; i < req->nheaders; i++)
         if (strcasecmp(req->headers[i].name, name) == 0)

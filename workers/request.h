@@ -38,11 +38,11 @@ struct gn_request {
     /* Filled by the parser. */
     const char *method; /* static */
     struct gn_span target_span;
-    int version;        /* 10 or 11 */
+    int version;            /* 10 or 11 */
     int64_t content_length; /* -1: none */
     int chunked;
-    int upgrade;        /* Upgrade or CONNECT: not served past this request */
-    size_t head_end;    /* offset of the first byte after the head */
+    int upgrade;     /* Upgrade or CONNECT: not served past this request */
+    size_t head_end; /* offset of the first byte after the head */
     struct gn_header headers[GN_LIMIT_REQUEST_FIELDS];
     size_t nheaders;
 
@@ -52,8 +52,8 @@ struct gn_request {
     int keep_alive;
 
     /* Body progress. */
-    int body_done;     /* the parser reached the end of the message */
-    int body_started;  /* the handler asked for the body */
+    int body_done;    /* the parser reached the end of the message */
+    int body_started; /* the handler asked for the body */
     uint64_t body_read;
 
     struct gn_arena arena;

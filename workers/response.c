@@ -122,12 +122,12 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
     if (streaming && version == 10)
         res->keep_alive = 0; /* the body ends when the connection does */
     res->chunked = streaming && version == 11;
-    rc = gn__buf_printf(head, "HTTP/1.1 %d %s\r\nServer: greenicorn\r\n"
-                              "Date: %s\r\n",
-                        res->status,
-                        res->reason ? res->reason
-                                    : gn__status_reason(res->status),
-                        http_date());
+    rc = gn__buf_printf(
+        head,
+        "HTTP/1.1 %d %s\r\nServer: greenicorn\r\n"
+        "Date: %s\r\n",
+        res->status, res->reason ? res->reason : gn__status_reason(res->status),
+        http_date());
     rc = rc ? rc : gn__buf_append(head, res->headers.data, res->headers.len);
     if (rc == 0 && res->chunked && status_has_body(res->status))
         rc = gn__buf_printf(head, "Transfer-Encoding: chunked\r\n");
@@ -165,9 +165,9 @@ static int send_head(struct gn_response *res, int streaming)
         goto out;
     iov[0] = (struct iovec){head.data, head.len};
     if (body && res->body.len > 0 && res->chunked) {
-        iov[n++] = (struct iovec){size, (size_t)snprintf(size, sizeof(size),
-                                                        "%zx\r\n",
-                                                        res->body.len)};
+        iov[n++] =
+            (struct iovec){size, (size_t)snprintf(size, sizeof(size), "%zx\r\n",
+                                                  res->body.len)};
         iov[n++] = (struct iovec){res->body.data, res->body.len};
         iov[n++] = (struct iovec){(char *)"\r\n", 2};
     } else if (body && res->body.len > 0) {
@@ -195,9 +195,9 @@ static int send_chunk(struct gn_response *res, int last)
         return 0;
     }
     if (res->body.len > 0 && res->chunked)
-        iov[n++] = (struct iovec){size, (size_t)snprintf(size, sizeof(size),
-                                                        "%zx\r\n",
-                                                        res->body.len)};
+        iov[n++] =
+            (struct iovec){size, (size_t)snprintf(size, sizeof(size), "%zx\r\n",
+                                                  res->body.len)};
     if (res->body.len > 0)
         iov[n++] = (struct iovec){res->body.data, res->body.len};
     if (res->body.len > 0 && res->chunked)
@@ -300,9 +300,8 @@ GN_API int gn_response_status(gn_response_t *res, int status,
 GN_API int gn_response_header(gn_response_t *res, const char *name,
                               const char *value)
 {
-    static const char *const framing[] = {"Content-Length",
-                                          "Transfer-Encoding", "Connection",
-                                          NULL};
+    static const char *const framing[] = {"Content-Length", "Transfer-Encoding",
+                                          "Connection", NULL};
 
     if (res->head_sent)
         return -EALREADY;

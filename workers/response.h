@@ -19,14 +19,14 @@ struct gn_response {
     struct gn_conn *conn;
     struct gn_request *req;
     int status;
-    const char *reason;   /* NULL: the standard phrase */
+    const char *reason;    /* NULL: the standard phrase */
     struct gn_buf headers; /* "Name: value\r\n" lines from the handler */
     struct gn_buf body;    /* written but not yet sent */
     int head_sent;
-    int chunked;          /* streaming to HTTP/1.1 */
-    int keep_alive;       /* as announced in the head */
-    int failed;           /* a write failed: the connection must close */
-    uint64_t body_sent;   /* body bytes handed to the socket */
+    int chunked;        /* streaming to HTTP/1.1 */
+    int keep_alive;     /* as announced in the head */
+    int failed;         /* a write failed: the connection must close */
+    uint64_t body_sent; /* body bytes handed to the socket */
     char headers_storage[512];
     char body_storage[1024];
 };

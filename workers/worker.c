@@ -90,7 +90,6 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
     maybe_exit(w);
 }
 
-
 void gn__worker_conn_closed(struct gn_worker *w)
 {
     maybe_exit(w);
@@ -147,19 +146,14 @@ static void on_signal(int signo, short what, void *arg)
     struct gn_worker *w = arg;
 
     switch (signo) {
-    case SIGTERM:
-        stop_gracefully(w, "SIGTERM");
-        break;
+    case SIGTERM: stop_gracefully(w, "SIGTERM"); break;
     case SIGINT:
     case SIGQUIT:
         gn_log_info("worker %d (pid %d) exiting at once on %s", w->id,
                     (int)w->pid, signo == SIGINT ? "SIGINT" : "SIGQUIT");
         _exit(GN_EXIT_OK);
-    case SIGUSR1:
-        gn__log_reopen();
-        break;
-    default: /* SIGWINCH: only the arbiter acts on it */
-        break;
+    case SIGUSR1: gn__log_reopen(); break;
+    default: /* SIGWINCH: only the arbiter acts on it */ break;
     }
 }
 
@@ -186,8 +180,7 @@ static int tick_interval_ms(const struct gn_config *cfg)
 
 static int watch_signals(struct gn_worker *w)
 {
-    static const int signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1,
-                                  SIGWINCH};
+    static const int signals[] = {SIGTERM, SIGINT, SIGQUIT, SIGUSR1, SIGWINCH};
     int rc = 0;
 
     for (size_t i = 0; i < 5 && rc == 0; i++)
@@ -201,9 +194,8 @@ static int watch_signals(struct gn_worker *w)
 /* The arbiter's dispositions and mask are not ours. */
 static void reset_signals(void)
 {
-    static const int reset[] = {SIGHUP,  SIGCHLD, SIGTTIN, SIGTTOU,
-                                SIGUSR2, SIGTERM, SIGINT,  SIGQUIT,
-                                SIGUSR1, SIGWINCH};
+    static const int reset[] = {SIGHUP,  SIGCHLD, SIGTTIN, SIGTTOU, SIGUSR2,
+                                SIGTERM, SIGINT,  SIGQUIT, SIGUSR1, SIGWINCH};
     sigset_t none;
 
     for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
@@ -276,9 +268,8 @@ static uint64_t pick_max_requests(const struct gn_config *cfg)
                 : 0);
 }
 
-int gn__worker_run(int id, const struct gn_config *cfg,
-                   struct gn_listener *ls, size_t nls,
-                   volatile int64_t *heartbeat)
+int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
+                   size_t nls, volatile int64_t *heartbeat)
 {
     struct gn_worker w = {
         .id = id,
@@ -288,8 +279,7 @@ int gn__worker_run(int id, const struct gn_config *cfg,
         .ls = ls,
         .nls = nls,
         .heartbeat = heartbeat,
-        .io_timeout_ms = (int64_t)(cfg->timeout > 0 ? cfg->timeout : 30) *
-                         1000,
+        .io_timeout_ms = (int64_t)(cfg->timeout > 0 ? cfg->timeout : 30) * 1000,
     };
     int status = GN_EXIT_OK;
 

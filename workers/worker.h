@@ -23,7 +23,7 @@ struct gn_conn;
 struct gn_coro_pool;
 
 struct gn_worker {
-    int id;            /* 1..workers, stable across respawns of a slot */
+    int id; /* 1..workers, stable across respawns of a slot */
     pid_t pid, ppid;
     const struct gn_config *cfg;
     struct gn_listener *ls;
@@ -40,7 +40,7 @@ struct gn_worker {
     struct gn_conn *conns; /* every open connection, a doubly-linked list */
     size_t nconns;
     int accepting;
-    int stopping;          /* graceful stop: finish in-flight, then exit */
+    int stopping; /* graceful stop: finish in-flight, then exit */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
     int64_t io_timeout_ms; /* bound on each read and write mid-request */
 };
@@ -49,9 +49,8 @@ struct gn_worker {
  * Run a worker in the freshly forked child and return its exit status.
  * ID, CFG, the listeners and HEARTBEAT are the arbiter's, inherited.
  */
-int gn__worker_run(int id, const struct gn_config *cfg,
-                   struct gn_listener *ls, size_t nls,
-                   volatile int64_t *heartbeat);
+int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
+                   size_t nls, volatile int64_t *heartbeat);
 
 /* The current monotonic time in milliseconds. */
 int64_t gn__monotonic_ms(void);

@@ -52,8 +52,9 @@ static int write_head(gn_request_t *req, gn_response_t *res)
     const char *name, *value;
     int v = gn_request_version(req);
 
-    gn_response_printf(res, "method: %s\ntarget: %s\npath: %s\nquery: %s\n"
-                            "version: HTTP/%d.%d\nremote: %s:%d\n",
+    gn_response_printf(res,
+                       "method: %s\ntarget: %s\npath: %s\nquery: %s\n"
+                       "version: HTTP/%d.%d\nremote: %s:%d\n",
                        gn_request_method(req), gn_request_target(req),
                        gn_request_path(req), gn_request_query(req), v / 10,
                        v % 10, gn_request_remote_addr(req),
@@ -142,8 +143,8 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
         return (int)len;
     gn_response_header(res, "Content-Type", "text/plain");
     write_head(req, res);
-    rc = write_body(res, body, (size_t)len, stream ? strtol(stream, NULL, 10)
-                                                   : 0);
+    rc = write_body(res, body, (size_t)len,
+                    stream ? strtol(stream, NULL, 10) : 0);
     free(body);
     return rc;
 }

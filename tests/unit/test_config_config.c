@@ -63,8 +63,7 @@ END_TEST
 
 START_TEST(config_syntax_error_before_key_error)
 {
-    ck_assert_int_eq(load("[workers]\nthis is not ini\nwokers = 2\n"),
-                     -EINVAL);
+    ck_assert_int_eq(load("[workers]\nthis is not ini\nwokers = 2\n"), -EINVAL);
     ck_assert_str_eq(err, "t.conf:2: syntax error: expected 'key = value' "
                           "or '[section]'");
 }
@@ -80,8 +79,7 @@ END_TEST
 
 START_TEST(config_duplicate_key)
 {
-    ck_assert_int_eq(load("[workers]\nworkers = 2\n\nworkers = 3\n"),
-                     -EINVAL);
+    ck_assert_int_eq(load("[workers]\nworkers = 2\n\nworkers = 3\n"), -EINVAL);
     ck_assert_str_eq(err, "t.conf:4: workers: set twice (first on line 2)");
 }
 END_TEST
@@ -111,26 +109,21 @@ START_TEST(config_flags_override_file)
     ck_assert_int_eq(load("[server]\nbind = 127.0.0.1:1 127.0.0.1:2\n"
                           "[workers]\nworkers = 3\n"),
                      0);
-    ck_assert_int_eq(gn__config_set(cfg, "workers", "1", "--workers", err),
-                     0);
+    ck_assert_int_eq(gn__config_set(cfg, "workers", "1", "--workers", err), 0);
     ck_assert_int_eq(cfg->workers, 1);
     /* The first -b replaces the file's list, later ones add. */
-    ck_assert_int_eq(gn__config_set(cfg, "bind", "unix:/a", "--bind", err),
-                     0);
-    ck_assert_int_eq(gn__config_set(cfg, "bind", "unix:/b", "--bind", err),
-                     0);
+    ck_assert_int_eq(gn__config_set(cfg, "bind", "unix:/a", "--bind", err), 0);
+    ck_assert_int_eq(gn__config_set(cfg, "bind", "unix:/b", "--bind", err), 0);
     ck_assert_uint_eq(cfg->nbinds, 2);
     ck_assert_str_eq(cfg->binds[0].path, "/a");
-    ck_assert_int_lt(gn__config_set(cfg, "workers", "0", "--workers", err),
-                     0);
+    ck_assert_int_lt(gn__config_set(cfg, "workers", "0", "--workers", err), 0);
     ck_assert_str_eq(err, "--workers: 0 is out of range (must be 1..1024)");
 }
 END_TEST
 
 START_TEST(config_missing_file)
 {
-    ck_assert_int_eq(gn__config_load(cfg, "/nonexistent/g.conf", err),
-                     -ENOENT);
+    ck_assert_int_eq(gn__config_load(cfg, "/nonexistent/g.conf", err), -ENOENT);
     ck_assert_str_eq(err, "/nonexistent/g.conf: cannot read the config "
                           "file: No such file or directory");
 }

@@ -144,13 +144,11 @@ START_TEST(settings_app_spec)
     ck_assert_int_eq(gn__config_set_app(cfg, "./a.so", "APP", err), 0);
     ck_assert_str_eq(cfg->app.path, "./a.so");
     ck_assert_str_eq(cfg->app.symbol, GN_APP_SYMBOL);
-    ck_assert_int_eq(gn__config_set_app(cfg, "lib/a.so:my_app", "APP", err),
-                     0);
+    ck_assert_int_eq(gn__config_set_app(cfg, "lib/a.so:my_app", "APP", err), 0);
     ck_assert_str_eq(cfg->app.path, "lib/a.so");
     ck_assert_str_eq(cfg->app.symbol, "my_app");
     /* A ':' in a directory name is not a symbol separator. */
-    ck_assert_int_eq(gn__config_set_app(cfg, "/opt/v1:2/a.so", "APP", err),
-                     0);
+    ck_assert_int_eq(gn__config_set_app(cfg, "/opt/v1:2/a.so", "APP", err), 0);
     ck_assert_str_eq(cfg->app.path, "/opt/v1:2/a.so");
     ck_assert_int_lt(gn__config_set_app(cfg, "a.so:", "APP", err), 0);
     ck_assert_int_lt(gn__config_set_app(cfg, ":sym", "APP", err), 0);

@@ -17,7 +17,7 @@ struct parsed {
     struct gn_request req;
     char buf[65536];
     size_t len, pos;
-    int status;        /* 0, or the error status */
+    int status; /* 0, or the error status */
     char body[8192];
     size_t body_len;
 };
@@ -41,8 +41,8 @@ static int parse_head(struct parsed *x, size_t step)
                 return x->status = x->p.status;
             if (ev == GN_HTTP_HEAD) {
                 x->req.head_end = x->pos;
-                return x->status = gn__request_finish_head(&x->req, x->buf,
-                                                           &why);
+                return x->status =
+                           gn__request_finish_head(&x->req, x->buf, &why);
             }
         }
     }
@@ -234,8 +234,7 @@ START_TEST(parse_body_respects_room)
     x->p.out = x->body;
     x->p.room = 4;
     x->p.got = 0;
-    ck_assert_int_eq(gn__http_execute(&x->p, x->buf, x->pos, x->pos + 4,
-                                      &used),
+    ck_assert_int_eq(gn__http_execute(&x->p, x->buf, x->pos, x->pos + 4, &used),
                      GN_HTTP_MORE);
     ck_assert_uint_eq(x->p.got, 4);
     ck_assert_uint_eq(used, 4);
@@ -314,8 +313,8 @@ END_TEST
 
 START_TEST(reject_bad_content_length)
 {
-    static const char *const bad[] = {"1x", "-1", "+1", "0x10", "1 2",
-                                      "99999999999999999999999"};
+    static const char *const bad[] = {"1x",   "-1",  "+1",
+                                      "0x10", "1 2", "99999999999999999999999"};
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         char raw[256];
@@ -375,8 +374,7 @@ START_TEST(reject_obs_fold_and_bare_cr)
     ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n"
                                " folded\r\n\r\n"),
                      400);
-    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: h\rX: a\r\n\r\n"),
-                     400);
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: h\rX: a\r\n\r\n"), 400);
 }
 END_TEST
 
