@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "run_suite.h"
 #include "config/config.h"
 
 static struct gn_config *cfg;
@@ -179,11 +180,5 @@ static Suite *config_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(config_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return gn_test_run_suite(config_suite());
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run_suite.h"
 #include "config/config.h"
 #include "config/settings.h"
 
@@ -191,11 +192,5 @@ static Suite *settings_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(settings_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return gn_test_run_suite(settings_suite());
 }

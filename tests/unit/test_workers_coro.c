@@ -20,6 +20,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "run_suite.h"
 #include "workers/coro.h"
 
 static uintptr_t page_size(void)
@@ -751,11 +752,5 @@ static Suite *coro_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(coro_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+    return gn_test_run_suite(coro_suite());
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "run_suite.h"
 #include "workers/http_parse.h"
 #include "workers/request.h"
 
@@ -484,11 +485,5 @@ static Suite *http_parse_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(http_parse_suite());
-    int failed;
-
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed == 0 ? 0 : 1;
+    return gn_test_run_suite(http_parse_suite());
 }
