@@ -89,6 +89,9 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->file);
     free(cfg->accesslog);
     free(cfg->errorlog);
+    free(cfg->server_header);
+    gn__ipset_clear(&cfg->proxy_allow_ips);
+    gn__ipset_clear(&cfg->forwarded_allow_ips);
     free(cfg->app.spec);
     free(cfg->app.path);
     free(cfg->app.symbol);
@@ -131,6 +134,20 @@ static int line_complete(struct load *ld, const char *line, int size)
     return ld->file ? feof(ld->file) : *ld->text == '\0';
 }
 
+/* "[server], [workers], ..." from the sections table. */
+static const char *known_sections(void)
+{
+    static char list[256];
+    size_t n = 0;
+
+    if (list[0] != '\0')
+        return list;
+    for (const char *const *sec = gn__sections; *sec; sec++)
+        n += (size_t)snprintf(list + n, sizeof(list) - n, "%s[%s]",
+                              n ? ", " : "", *sec);
+    return list;
+}
+
 static void check_section_header(struct load *ld, const char *line)
 {
     const char *end;
@@ -140,10 +157,7 @@ static void check_section_header(struct load *ld, const char *line)
         return; /* not a header, or inih reports the syntax error */
     snprintf(name, sizeof(name), "%.*s", (int)(end - line - 1), line + 1);
     if (!gn__section_known(name))
-        fail(ld,
-             "[%s]: unknown section (known: [server], [workers], "
-             "[logging], [app], [app.args])",
-             name);
+        fail(ld, "[%s]: unknown section (known: %s)", name, known_sections());
 }
 
 /* inih's fgets-like reader: one call per line, so the count is exact. */

@@ -9,8 +9,10 @@
 #define GN_CONFIG_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
+#include "config/ipset.h"
 #include "greenicorn.h"
 
 #define GN_ERR_LEN 512
@@ -54,6 +56,22 @@ struct gn_config {
     int keepalive;        /* seconds an idle keep-alive connection waits */
     int max_requests;     /* 0 disables recycling */
     int max_requests_jitter;
+
+    /* [http] */
+    int limit_request_line;       /* bytes; 0: the internal cap */
+    int limit_request_fields;     /* 0: the internal cap */
+    int limit_request_field_size; /* bytes; 0: the internal cap */
+    int64_t limit_request_body;   /* bytes; 0: unlimited */
+    int first_byte_timeout;       /* seconds, each */
+    int header_timeout;
+    int body_timeout;
+    int write_timeout;
+    char *server_header; /* NULL: none */
+
+    /* [proxy] */
+    int proxy_protocol;
+    struct gn_ipset proxy_allow_ips;
+    struct gn_ipset forwarded_allow_ips;
 
     /* [logging] */
     char *accesslog; /* NULL: no access log; "-": stdout */

@@ -6,6 +6,8 @@
  */
 #include "config/settings.h"
 
+#include "config/ipset.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -113,6 +115,89 @@ static void print_path(const struct gn_config *cfg, const struct gn_setting *s,
     const char *v = *(char *const *)cfield(cfg, s);
 
     fputs(v ? v : "", out);
+}
+
+/* ---- sizes ------------------------------------------------------------- */
+
+/* A byte count in an int64_t field, bounded like the integers. */
+static int parse_size(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(value, &end, 10);
+    if (*value == '\0' || *value == '+' || *value == ' ' || *end != '\0' ||
+        errno != 0) {
+        reason(err, errlen, "'%s' is not a number of bytes", value);
+        return -EINVAL;
+    }
+    if (v < s->min) {
+        reason(err, errlen, "%lld is out of range (must be >= %ld)", v, s->min);
+        return -EINVAL;
+    }
+    *(int64_t *)field(cfg, s) = v;
+    return 0;
+}
+
+static void print_size(const struct gn_config *cfg, const struct gn_setting *s,
+                       FILE *out)
+{
+    fprintf(out, "%lld", (long long)*(const int64_t *)cfield(cfg, s));
+}
+
+/* ---- switches ---------------------------------------------------------- */
+
+static int parse_bool(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    static const char *const on[] = {"on", "true", "yes", "1", NULL};
+    static const char *const off[] = {"off", "false", "no", "0", NULL};
+
+    for (int i = 0; on[i]; i++) {
+        if (strcasecmp(value, on[i]) == 0 || strcasecmp(value, off[i]) == 0) {
+            *(int *)field(cfg, s) = strcasecmp(value, on[i]) == 0;
+            return 0;
+        }
+    }
+    reason(err, errlen, "'%s' is not on or off", value);
+    return -EINVAL;
+}
+
+static void print_bool(const struct gn_config *cfg, const struct gn_setting *s,
+                       FILE *out)
+{
+    fputs(*(const int *)cfield(cfg, s) ? "on" : "off", out);
+}
+
+/* ---- text and address sets ---------------------------------------------- */
+
+/* A header value: printable, no CR, LF or other controls; "" means none. */
+static int parse_text(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    for (const char *c = value; *c; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+            reason(err, errlen, "control characters are not allowed");
+            return -EINVAL;
+        }
+    }
+    return parse_path(cfg, s, value, err, errlen);
+}
+
+static int parse_ipset(struct gn_config *cfg, const struct gn_setting *s,
+                       const char *value, char *err, size_t errlen)
+{
+    return gn__ipset_parse(field(cfg, s), value, err, errlen);
+}
+
+static void print_ipset(const struct gn_config *cfg, const struct gn_setting *s,
+                        FILE *out)
+{
+    const struct gn_ipset *set = cfield(cfg, s);
+
+    fputs(set->spec ? set->spec : "", out);
 }
 
 /* ---- log level -------------------------------------------------------- */
@@ -364,7 +449,7 @@ const struct gn_setting gn__settings[] = {
                 "the most connections one worker keeps open at once"),
     INT_SETTING(timeout, "workers", "timeout", 't', 0, 86400, "30",
                 "seconds a worker may stay silent before it is killed and "
-                "replaced (0: never); also bounds each read and write"),
+                "replaced (0: never)"),
     INT_SETTING(graceful_timeout, "workers", "graceful-timeout", 0, 0, 86400,
                 "30",
                 "seconds workers get to finish in-flight requests "
@@ -377,6 +462,79 @@ const struct gn_setting gn__settings[] = {
                 "never)"),
     INT_SETTING(max_requests_jitter, "workers", "max-requests-jitter", 0, 0,
                 INT_MAX, "0", "a random 0..N added to max_requests per worker"),
+    INT_SETTING(limit_request_line, "http", "limit-request-line", 0, 0, 65536,
+                "4094",
+                "the longest request line in bytes, else 414 (0: 65536)"),
+    INT_SETTING(limit_request_fields, "http", "limit-request-fields", 0, 0,
+                32768, "100",
+                "the most header fields in a request, else 431 (0: 32768)"),
+    INT_SETTING(limit_request_field_size, "http", "limit-request-field_size", 0,
+                0, 65536, "8190",
+                "the longest header field (name and value) in bytes, else "
+                "431 (0: 65536)"),
+    {.name = "limit_request_body",
+     .section = "http",
+     .flag = "limit-request-body",
+     .metavar = "BYTES",
+     .parse = parse_size,
+     .print = print_size,
+     .offset = FIELD(limit_request_body),
+     .min = 0,
+     .defval = "0",
+     .help = "the largest request body in bytes, else 413 (0: no limit)"},
+    INT_SETTING(first_byte_timeout, "http", "first-byte-timeout", 0, 1, 86400,
+                "10",
+                "seconds a new connection may wait before sending its first "
+                "byte"),
+    INT_SETTING(header_timeout, "http", "header-timeout", 0, 1, 86400, "20",
+                "seconds from a request's first byte to the end of its "
+                "head, else 408"),
+    INT_SETTING(body_timeout, "http", "body-timeout", 0, 1, 86400, "30",
+                "the longest pause in seconds while a request body arrives, "
+                "else 408"),
+    INT_SETTING(write_timeout, "http", "write-timeout", 0, 1, 86400, "30",
+                "the longest pause in seconds while a client takes a "
+                "response, else the connection closes"),
+    {.name = "server_header",
+     .section = "http",
+     .flag = "server-header",
+     .metavar = "TEXT",
+     .parse = parse_text,
+     .print = print_path,
+     .offset = FIELD(server_header),
+     .min = 0,
+     .defval = "greenicorn",
+     .help = "the Server header of every response (empty: none)"},
+    {.name = "proxy_protocol",
+     .section = "proxy",
+     .flag = "proxy-protocol",
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(proxy_protocol),
+     .is_switch = 1,
+     .defval = "off",
+     .help = "expect a PROXY protocol v1 or v2 header on each connection "
+             "from proxy_allow_ips"},
+    {.name = "proxy_allow_ips",
+     .section = "proxy",
+     .flag = "proxy-allow-from",
+     .metavar = "ADDRS",
+     .parse = parse_ipset,
+     .print = print_ipset,
+     .offset = FIELD(proxy_allow_ips),
+     .defval = "127.0.0.1,::1",
+     .help = "peers whose PROXY header is believed (addresses, networks, *)"},
+    {.name = "forwarded_allow_ips",
+     .section = "proxy",
+     .flag = "forwarded-allow-ips",
+     .metavar = "ADDRS",
+     .parse = parse_ipset,
+     .print = print_ipset,
+     .offset = FIELD(forwarded_allow_ips),
+     .defval = "127.0.0.1,::1",
+     .help = "peers whose X-Forwarded-For and X-Forwarded-Proto are "
+             "believed"},
     {.name = "accesslog",
      .section = "logging",
      .flag = "access-logfile",
@@ -419,8 +577,8 @@ const struct gn_setting gn__settings[] = {
 const size_t gn__settings_count =
     sizeof(gn__settings) / sizeof(gn__settings[0]);
 
-const char *const gn__sections[] = {"server", "workers",  "logging",
-                                    "app",    "app.args", NULL};
+const char *const gn__sections[] = {"server",  "workers", "http",     "proxy",
+                                    "logging", "app",     "app.args", NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)
 {

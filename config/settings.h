@@ -35,6 +35,7 @@ struct gn_setting {
     size_t offset;      /* of the field in struct gn_config */
     long min, max;      /* for integers */
     int list;           /* several values allowed: repeated keys add */
+    int is_switch;      /* on/off: the flag alone means on, as Gunicorn's */
     const char *defval; /* default, as text the parser reads */
     const char *help;   /* one line */
 };

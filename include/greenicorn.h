@@ -52,7 +52,7 @@ extern "C" {
  * refused at load time; minor versions only add functions and append fields
  * to the end of public structs, so an older plugin keeps working. */
 #define GN_ABI_VERSION_MAJOR 1
-#define GN_ABI_VERSION_MINOR 0
+#define GN_ABI_VERSION_MINOR 1
 #define GN_ABI_VERSION ((GN_ABI_VERSION_MAJOR << 16) | GN_ABI_VERSION_MINOR)
 
 /* The running server's version as "MAJOR.MINOR.PATCH"; a static string. */
@@ -157,9 +157,15 @@ GN_API int64_t gn_request_content_length(const gn_request_t *req);
 GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len);
 
 /* The client's address as text ("127.0.0.1", "::1"; "" for a unix socket)
- * and port (0 for a unix socket). */
+ * and port (0 for a unix socket, or when a proxy named the client). Behind
+ * a proxy the client is the one the PROXY protocol header or, from a peer
+ * in forwarded_allow_ips, X-Forwarded-For names. */
 GN_API const char *gn_request_remote_addr(const gn_request_t *req);
 GN_API int gn_request_remote_port(const gn_request_t *req);
+
+/* "https" when a peer in forwarded_allow_ips says so in X-Forwarded-Proto,
+ * else "http". Since ABI 1.1. */
+GN_API const char *gn_request_scheme(const gn_request_t *req);
 
 /* ------------------------------------------------------------------------
  * Responses

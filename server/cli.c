@@ -51,8 +51,9 @@ static struct option *build_options(char *shorts, size_t room)
 
         if (s->flag == NULL)
             continue;
-        opts[n++] = (struct option){s->flag, required_argument, NULL,
-                                    OPT_SETTING_BASE + (int)i};
+        opts[n++] = (struct option){
+            s->flag, s->is_switch ? no_argument : required_argument, NULL,
+            OPT_SETTING_BASE + (int)i};
         if (s->short_flag)
             snprintf(shorts + strlen(shorts), room - strlen(shorts),
                      "%c:", s->short_flag);
@@ -122,7 +123,9 @@ static int take_option(struct gn_cli *cli, int c, char **argv, char *err)
         snprintf(err, GN_ERR_LEN, "unknown option");
         return -EINVAL;
     }
-    return add_override(cli, s, optarg) == 0 ? 0 : -ENOMEM;
+    if (add_override(cli, s, s->is_switch ? "on" : optarg) != 0)
+        return -ENOMEM;
+    return 0;
 }
 
 int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
@@ -183,6 +186,8 @@ void gn__cli_usage(FILE *out)
         if (s->short_flag)
             snprintf(left, sizeof(left), "-%c, --%s %s", s->short_flag, s->flag,
                      s->metavar);
+        else if (s->is_switch)
+            snprintf(left, sizeof(left), "    --%s", s->flag);
         else
             snprintf(left, sizeof(left), "    --%s %s", s->flag, s->metavar);
         fprintf(out, "  %-35s %s (default: %s)\n", left, s->help,

@@ -6,8 +6,8 @@
  * connection costs only its struct.
  *
  * The read buffer holds one request head at a time, at its start. The head
- * may grow the buffer (up to GN_HEAD_MAX); once it is complete the buffer
- * stays put until the request ends, because the request's strings point
+ * may grow the buffer (up to what the limits allow); once it is complete the
+ * buffer stays put until the request ends, because the request's strings point
  * into it, and body bytes cycle through the room behind the head.
  */
 #include "workers/conn.h"
@@ -24,6 +24,7 @@
 #include "workers/coro.h"
 #include "workers/green.h"
 #include "workers/http_parse.h"
+#include "workers/proxy.h"
 #include "workers/request.h"
 #include "workers/response.h"
 #include "workers/worker.h"
@@ -85,7 +86,7 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    wait_idle(c, w->io_timeout_ms);
+    wait_idle(c, w->first_byte_ms);
     return c;
 }
 
@@ -115,16 +116,6 @@ void gn__conn_shutdown(struct gn_conn *c)
         c->closing = 1;
 }
 
-const char *gn__conn_remote_addr(const struct gn_conn *c)
-{
-    return c->remote_addr;
-}
-
-int gn__conn_remote_port(const struct gn_conn *c)
-{
-    return c->remote_port;
-}
-
 /* ---- socket I/O (inside the coroutine) -------------------------------- */
 
 int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
@@ -140,7 +131,7 @@ int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
         if (n < 0 && errno != EAGAIN)
             return -errno;
         if (n < 0) {
-            rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->io_timeout_ms);
+            rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->write_ms);
             if (rc != 0)
                 return rc;
             continue;
@@ -212,9 +203,9 @@ static int head_room(struct gn_conn *c)
 
     if (c->rlen < c->rcap)
         return 0;
-    if (c->rcap >= GN_HEAD_MAX)
+    if (c->rcap >= c->w->head_max)
         return -ENOBUFS;
-    return grow(c, cap < GN_HEAD_MAX ? cap : GN_HEAD_MAX);
+    return grow(c, cap < c->w->head_max ? cap : c->w->head_max);
 }
 
 /* Body stage: recycle the room behind the head (which must not move). */
@@ -231,12 +222,15 @@ static void body_room(struct gn_conn *c, const struct gn_request *req)
 
 /* ---- reading a request ------------------------------------------------ */
 
-/* Read and parse until the head is complete. 0 when it is; -1 to close
- * without a word (the client left or sent nothing); or the HTTP status to
- * answer before closing. */
+/* Read and parse until the head is complete, within header_timeout of its
+ * first byte (which is here or on its way: a coroutine starts when the
+ * socket is readable). 0 when it is; -1 to close without a word (the
+ * client left or sent nothing); or the HTTP status to answer before
+ * closing. */
 static int read_head(struct gn_conn *c, struct gn_http_parser *p,
                      struct gn_request *req)
 {
+    int64_t deadline = gn__monotonic_ms() + c->w->header_ms, left;
     enum gn_http_event ev;
     size_t used;
     ssize_t n;
@@ -257,9 +251,10 @@ static int read_head(struct gn_conn *c, struct gn_http_parser *p,
             p->reason = "request head too large";
             return req->nheaders ? 431 : 414;
         }
-        n = fill(c, c->w->io_timeout_ms);
+        left = deadline - gn__monotonic_ms();
+        n = left > 0 ? fill(c, left) : -ETIMEDOUT;
         if (n == -ETIMEDOUT && c->rlen > 0) {
-            p->reason = "timed out reading the request head";
+            p->reason = "header_timeout passed before the head was complete";
             return 408;
         }
         if (n <= 0)
@@ -285,6 +280,11 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
     if (status != 0) {
         p->reason = why;
         return status;
+    }
+    if (c->w->limits.body && req->content_length > 0 &&
+        (uint64_t)req->content_length > c->w->limits.body) {
+        p->reason = "Content-Length above limit_request_body";
+        return 413;
     }
     /* Let llhttp finish its checks of the head (a Transfer-Encoding
      * without a final chunked is refused only now) and complete a message
@@ -325,9 +325,11 @@ static ssize_t read_body(struct gn_conn *c, struct gn_request *req, char *out,
         if (p->got > 0)
             break; /* give the caller what came; read more next call */
         body_room(c, req);
-        n = fill(c, c->w->io_timeout_ms);
+        n = fill(c, c->w->body_ms);
         if (n <= 0) {
             c->closing = 1;
+            if (n == -ETIMEDOUT)
+                c->body_status = 408; /* body_timeout: the client stalled */
             return n == 0 ? -ECONNRESET : n;
         }
     }
@@ -391,7 +393,9 @@ static void log_access(struct gn_conn *c, struct gn_request *req,
                        struct gn_response *res)
 {
     struct gn_access_entry e = {
-        .remote_addr = *c->remote_addr ? c->remote_addr : "-",
+        .remote_addr = req->remote_addr && *req->remote_addr ? req->remote_addr
+                       : *c->remote_addr                     ? c->remote_addr
+                                                             : "-",
         .method = req->target ? req->method : NULL,
         .target = req->target,
         .version = req->version,
@@ -467,6 +471,8 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
         gn__request_release(&req);
         return -1;
     }
+    gn__request_set_peer(&req, c->remote_addr, c->remote_port,
+                         &c->w->cfg->forwarded_allow_ips);
     gn__response_init(&res, c, &req);
     c->res = &res;
     c->body_status = 0;
@@ -507,6 +513,40 @@ static void linger(struct gn_conn *c)
     }
 }
 
+/* With proxy_protocol on, a connection from a peer in proxy_allow_ips
+ * starts with a PROXY header naming the real client. 0 when it was read
+ * (or none is expected), -1 to drop the connection. */
+static int read_proxy_header(struct gn_conn *c)
+{
+    const struct gn_config *cfg = c->w->cfg;
+    int64_t deadline = gn__monotonic_ms() + c->w->header_ms, left;
+    struct gn_proxy_info info;
+    int n;
+
+    if (!cfg->proxy_protocol || c->proxied ||
+        !gn__ipset_match(&cfg->proxy_allow_ips, c->remote_addr))
+        return 0;
+    while ((n = gn__proxy_parse(c->rbuf + c->rpos, c->rlen - c->rpos, &info)) ==
+           0) {
+        left = deadline - gn__monotonic_ms();
+        if (head_room(c) != 0 || left <= 0 || fill(c, left) <= 0)
+            return -1;
+    }
+    if (n < 0) {
+        gn_log_debug("%s: no valid PROXY protocol header; dropping the "
+                     "connection",
+                     c->remote_addr);
+        return -1;
+    }
+    c->rpos += (uint32_t)n;
+    c->proxied = 1;
+    if (!info.local) {
+        memcpy(c->remote_addr, info.addr, sizeof(c->remote_addr));
+        c->remote_port = info.port;
+    }
+    return 0;
+}
+
 static void conn_main(struct gn_coro *co, void *arg)
 {
     struct gn_conn *c = arg;
@@ -519,7 +559,11 @@ static void conn_main(struct gn_coro *co, void *arg)
     }
     c->rcap = RBUF_INITIAL;
     c->rlen = c->rpos = 0;
-    gn__http_parser_init(&p);
+    gn__http_parser_init(&p, &c->w->limits);
+    if (read_proxy_header(c) != 0) {
+        c->closing = 1;
+        return;
+    }
     do {
         if (serve(c, &p) != 0) {
             c->closing = 1;

@@ -31,6 +31,7 @@ struct gn_conn {
     int closing;     /* close once the current request ends */
     int linger;      /* the client may still be sending */
     int body_status; /* HTTP status of a malformed body, or 0 */
+    int proxied;     /* the PROXY protocol header was read */
     uint32_t nrequests;
     /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
      * yet. NULL while idle. */
@@ -65,8 +66,5 @@ ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
 /* Whether C may serve another request after REQ, decided when the head of
  * REQ's response is sent. */
 int gn__conn_keep_alive(struct gn_conn *c, struct gn_request *req);
-
-const char *gn__conn_remote_addr(const struct gn_conn *c);
-int gn__conn_remote_port(const struct gn_conn *c);
 
 #endif /* GN_WORKERS_CONN_H */

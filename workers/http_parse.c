@@ -46,14 +46,60 @@ static void span_add(struct gn_http_parser *p, struct gn_span *span,
     span->len = fresh ? (uint32_t)len : span->len + (uint32_t)len;
 }
 
+size_t gn__http_head_max(const struct gn_http_limits *l)
+{
+    uint64_t max = (uint64_t)l->request_line + 2 +
+                   (uint64_t)l->fields * (l->field_size + 4) + 2;
+
+    return max < GN_HEAD_CAP ? (size_t)max : GN_HEAD_CAP;
+}
+
+/* The request line so far ends at AT + LEN: refuse it once it is longer
+ * than the limit, without waiting for its end. */
+static int check_line(struct gn_http_parser *p, const char *at, size_t len)
+{
+    if ((size_t)(at + len - p->base) - p->line_start > p->limits->request_line)
+        return refuse(p, 414, "request line too long");
+    return 0;
+}
+
+static int on_method(llhttp_t *l, const char *at, size_t len)
+{
+    struct gn_http_parser *p = parser_of(l);
+
+    if (!p->req->method_seen) {
+        p->req->method_seen = 1;
+        p->line_start = (uint32_t)(at - p->base);
+    }
+    return check_line(p, at, len);
+}
+
 static int on_url(llhttp_t *l, const char *at, size_t len)
 {
     struct gn_http_parser *p = parser_of(l);
     struct gn_span *t = &p->req->target_span;
 
     span_add(p, t, at, len, t->len == 0);
-    if (t->len > GN_LIMIT_REQUEST_LINE)
-        return refuse(p, 414, "request line too long");
+    return check_line(p, at, len);
+}
+
+static int on_version(llhttp_t *l, const char *at, size_t len)
+{
+    return check_line(parser_of(l), at, len);
+}
+
+/* Room for one more header line, from the request's arena past the
+ * inline array. */
+static int grow_headers(struct gn_request *req)
+{
+    size_t cap = req->hcap * 2;
+    struct gn_header *h = gn__arena_alloc(&req->arena, cap * sizeof(*h));
+
+    if (h == NULL)
+        return -1;
+    memcpy(h, req->headers, req->nheaders * sizeof(*h));
+    req->headers = h;
+    req->hcap = cap;
     return 0;
 }
 
@@ -66,14 +112,16 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
 
     if (p->in_body)
         return 0; /* a trailer: read and ignored */
-    if (fresh && req->nheaders == GN_LIMIT_REQUEST_FIELDS)
+    if (fresh && req->nheaders == p->limits->fields)
         return refuse(p, 431, "too many header fields");
+    if (fresh && req->nheaders == req->hcap && grow_headers(req) != 0)
+        return refuse(p, 503, "out of memory");
     if (fresh)
         memset(&req->headers[req->nheaders++], 0, sizeof(struct gn_header));
     h = &req->headers[req->nheaders - 1];
     span_add(p, &h->name_span, at, len, fresh);
     p->last_was_value = 0;
-    if (h->name_span.len > GN_LIMIT_REQUEST_FIELD_SIZE)
+    if (h->name_span.len > p->limits->field_size)
         return refuse(p, 431, "header field too large");
     return 0;
 }
@@ -93,7 +141,7 @@ static int on_header_value(llhttp_t *l, const char *at, size_t len)
         return refuse(p, 400, "obsolete line folding");
     span_add(p, &h->value_span, at, len, !p->last_was_value);
     p->last_was_value = 1;
-    if (h->name_span.len + h->value_span.len > GN_LIMIT_REQUEST_FIELD_SIZE)
+    if (h->name_span.len + h->value_span.len > p->limits->field_size)
         return refuse(p, 431, "header field too large");
     return 0;
 }
@@ -117,6 +165,10 @@ static int on_body(llhttp_t *l, const char *at, size_t len)
 {
     struct gn_http_parser *p = parser_of(l);
 
+    p->body_total += len;
+    if (p->limits->body && p->body_total > p->limits->body)
+        return refuse(p, 413, "request body too large");
+
     /* The caller fed at most `room` bytes, so the body always fits. */
     if (p->out != NULL)
         memcpy(p->out + p->got, at, len);
@@ -131,7 +183,9 @@ static int on_message_complete(llhttp_t *l)
 }
 
 static const llhttp_settings_t settings = {
+    .on_method = on_method,
     .on_url = on_url,
+    .on_version = on_version,
     .on_header_field = on_header_field,
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
@@ -139,9 +193,11 @@ static const llhttp_settings_t settings = {
     .on_message_complete = on_message_complete,
 };
 
-void gn__http_parser_init(struct gn_http_parser *p)
+void gn__http_parser_init(struct gn_http_parser *p,
+                          const struct gn_http_limits *limits)
 {
     memset(p, 0, sizeof(*p));
+    p->limits = limits;
     llhttp_init(ll(p), HTTP_REQUEST, &settings);
     ll(p)->data = p;
 }
@@ -149,6 +205,8 @@ void gn__http_parser_init(struct gn_http_parser *p)
 void gn__http_parser_begin(struct gn_http_parser *p, struct gn_request *req)
 {
     p->req = req;
+    p->body_total = 0;
+    p->line_start = 0;
     p->in_body = 0;
     p->last_was_value = 0;
     p->out = NULL;

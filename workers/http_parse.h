@@ -17,14 +17,26 @@
 
 struct gn_request;
 
-/* Gunicorn's default limits (configurable with issue #3). */
-#define GN_LIMIT_REQUEST_LINE 4094
-#define GN_LIMIT_REQUEST_FIELDS 100
-#define GN_LIMIT_REQUEST_FIELD_SIZE 8190
-/* The most bytes a request head can take within those limits. */
-#define GN_HEAD_MAX                                                            \
-    (GN_LIMIT_REQUEST_LINE + 2 +                                               \
-     GN_LIMIT_REQUEST_FIELDS * (GN_LIMIT_REQUEST_FIELD_SIZE + 4) + 2)
+/* Gunicorn's limits, from [http] (0 in the config means the cap). */
+struct gn_http_limits {
+    uint32_t request_line; /* bytes of "METHOD SP target SP version" */
+    uint32_t fields;       /* header lines */
+    uint32_t field_size;   /* bytes of a header's name and value */
+    uint64_t body;         /* bytes; 0: unlimited */
+};
+
+#define GN_HTTP_LIMITS_DEFAULT                                                 \
+    {                                                                          \
+        4094, 100, 8190, 0                                                     \
+    }
+#define GN_LIMIT_REQUEST_LINE_CAP 65536
+#define GN_LIMIT_REQUEST_FIELDS_CAP 32768
+#define GN_LIMIT_REQUEST_FIELD_SIZE_CAP 65536
+/* A head never takes more than this, whatever the limits say. */
+#define GN_HEAD_CAP (8u << 20)
+
+/* The most bytes a request head can take within L. */
+size_t gn__http_head_max(const struct gn_http_limits *l);
 
 enum gn_http_event {
     GN_HTTP_MORE,  /* every byte given was consumed; feed more */
@@ -38,18 +50,23 @@ enum gn_http_event {
 
 struct gn_http_parser {
     _Alignas(8) unsigned char ll[GN__LLHTTP_STORAGE];
+    const struct gn_http_limits *limits;
     struct gn_request *req; /* the message being parsed */
     const char *base;       /* the buffer of the current call */
     char *out;              /* body bytes go here (NULL: discard) */
     size_t room, got;       /* out's size, and bytes put there */
+    uint64_t body_total;    /* body bytes of this message so far */
+    uint32_t line_start;    /* offset of the request line in base */
     int in_body;            /* the head is behind us */
     int last_was_value;     /* header callbacks: a value came last */
-    int status;             /* on GN_HTTP_ERROR: 400, 414 or 431 */
+    int status;             /* on GN_HTTP_ERROR: 400, 413, 414 or 431 */
     const char *reason;     /* on GN_HTTP_ERROR: why, for the debug log */
 };
 
-/* Prepare P for a connection's first message. */
-void gn__http_parser_init(struct gn_http_parser *p);
+/* Prepare P for a connection's first message, enforcing LIMITS (which
+ * must outlive P). */
+void gn__http_parser_init(struct gn_http_parser *p,
+                          const struct gn_http_limits *limits);
 
 /* Start parsing a new message into REQ (after the previous one was DONE). */
 void gn__http_parser_begin(struct gn_http_parser *p, struct gn_request *req);

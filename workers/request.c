@@ -5,11 +5,13 @@
  */
 #include "workers/request.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "config/ipset.h"
 #include "workers/conn.h"
 
 #define ARENA_BLOCK 4096
@@ -45,11 +47,10 @@ void *gn__arena_alloc(struct gn_arena *a, size_t n)
 void gn__request_init(struct gn_request *req, struct gn_conn *conn,
                       struct gn_http_parser *p)
 {
-    /* The headers array is large and rewritten as it fills: clear only the
-     * scalar fields in front of it and behind it. */
-    memset(req, 0, offsetof(struct gn_request, headers));
-    memset(&req->nheaders, 0,
-           sizeof(*req) - offsetof(struct gn_request, nheaders));
+    /* The inline headers are rewritten as they fill: clear the rest. */
+    memset(req, 0, offsetof(struct gn_request, inline_headers));
+    req->headers = req->inline_headers;
+    req->hcap = sizeof(req->inline_headers) / sizeof(req->inline_headers[0]);
     req->conn = conn;
     req->parser = p;
     req->content_length = -1;
@@ -221,6 +222,62 @@ int gn__request_finish_head(struct gn_request *req, char *base,
     return 0;
 }
 
+/* The rightmost entry of the X-Forwarded-For list XFF that is not a
+ * trusted proxy (each proxy appends the address it saw), copied to the
+ * arena; NULL when the list holds no valid address. */
+static const char *forwarded_client(struct gn_request *req, const char *xff,
+                                    const struct gn_ipset *trusted)
+{
+    const char *end = xff + strlen(xff), *start;
+    char addr[INET6_ADDRSTRLEN], *copy;
+    unsigned char bin[16];
+    size_t len;
+
+    while (end > xff) {
+        start = end;
+        while (start > xff && start[-1] != ',')
+            start--;
+        len = (size_t)(end - start);
+        while (len && (*start == ' ' || *start == '\t'))
+            start++, len--;
+        while (len && (start[len - 1] == ' ' || start[len - 1] == '\t'))
+            len--;
+        if (len == 0 || len >= sizeof(addr))
+            return NULL;
+        memcpy(addr, start, len);
+        addr[len] = '\0';
+        if (inet_pton(AF_INET, addr, bin) != 1 &&
+            inet_pton(AF_INET6, addr, bin) != 1)
+            return NULL;
+        end = start > xff ? start - 1 : xff;
+        if (end > xff && gn__ipset_match(trusted, addr))
+            continue; /* another proxy of ours: look further left */
+        copy = gn__arena_alloc(&req->arena, len + 1);
+        return copy ? memcpy(copy, addr, len + 1) : NULL;
+    }
+    return NULL;
+}
+
+void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
+                          const struct gn_ipset *trusted)
+{
+    const char *xff, *proto, *client;
+
+    req->remote_addr = addr;
+    req->remote_port = port;
+    req->scheme = "http";
+    if (*addr == '\0' || !gn__ipset_match(trusted, addr))
+        return;
+    xff = gn_request_header(req, "X-Forwarded-For");
+    if (xff != NULL && (client = forwarded_client(req, xff, trusted))) {
+        req->remote_addr = client;
+        req->remote_port = 0; /* a proxy does not say */
+    }
+    proto = gn_request_header(req, "X-Forwarded-Proto");
+    if (proto != NULL && strcasecmp(proto, "https") == 0)
+        req->scheme = "https";
+}
+
 /* ---- the public accessors --------------------------------------------- */
 
 GN_API const char *gn_request_method(const gn_request_t *req)
@@ -285,10 +342,15 @@ GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len)
 
 GN_API const char *gn_request_remote_addr(const gn_request_t *req)
 {
-    return gn__conn_remote_addr(req->conn);
+    return req->remote_addr;
 }
 
 GN_API int gn_request_remote_port(const gn_request_t *req)
 {
-    return gn__conn_remote_port(req->conn);
+    return req->remote_port;
+}
+
+GN_API const char *gn_request_scheme(const gn_request_t *req)
+{
+    return req->scheme;
 }

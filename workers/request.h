@@ -42,12 +42,16 @@ struct gn_request {
     int64_t content_length; /* -1: none */
     int chunked;
     int upgrade;     /* Upgrade or CONNECT: not served past this request */
+    int method_seen; /* the request line has begun */
     size_t head_end; /* offset of the first byte after the head */
-    struct gn_header headers[GN_LIMIT_REQUEST_FIELDS];
-    size_t nheaders;
+    struct gn_header *headers; /* inline_headers, or a copy in the arena */
+    size_t nheaders, hcap;
 
     /* Set by gn__request_finish_head. */
     const char *target, *path, *query;
+    const char *remote_addr; /* the client, as gn__request_set_peer says */
+    int remote_port;
+    const char *scheme; /* "http", or "https" from a trusted proxy */
     int expect_continue;
     int keep_alive;
 
@@ -57,6 +61,7 @@ struct gn_request {
     uint64_t body_read;
 
     struct gn_arena arena;
+    struct gn_header inline_headers[24]; /* most requests fit */
 };
 
 /* Reset REQ for a new message on CONN parsed by P. */
@@ -70,6 +75,18 @@ void gn__request_init(struct gn_request *req, struct gn_conn *conn,
  */
 int gn__request_finish_head(struct gn_request *req, char *base,
                             const char **why);
+
+struct gn_ipset;
+
+/*
+ * Set the request's client: the connection's peer ADDR:PORT, unless ADDR
+ * is in TRUSTED and the request carries X-Forwarded-For (the rightmost
+ * address that is not itself trusted becomes the client) or
+ * X-Forwarded-Proto (http or https becomes the scheme). ADDR must outlive
+ * the request.
+ */
+void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
+                          const struct gn_ipset *trusted);
 
 /* Free the arena's blocks. */
 void gn__request_release(struct gn_request *req);

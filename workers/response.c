@@ -14,6 +14,7 @@
 
 #include "workers/conn.h"
 #include "workers/request.h"
+#include "workers/worker.h"
 
 const char *gn__status_reason(int status)
 {
@@ -116,6 +117,7 @@ static int is_head(const struct gn_response *res)
 static int build_head(struct gn_response *res, struct gn_buf *head,
                       int streaming)
 {
+    const char *server = res->conn->w->cfg->server_header;
     int rc, version = res->req->version;
 
     res->keep_alive = gn__conn_keep_alive(res->conn, res->req);
@@ -123,10 +125,9 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
         res->keep_alive = 0; /* the body ends when the connection does */
     res->chunked = streaming && version == 11;
     rc = gn__buf_printf(
-        head,
-        "HTTP/1.1 %d %s\r\nServer: greenicorn\r\n"
-        "Date: %s\r\n",
-        res->status, res->reason ? res->reason : gn__status_reason(res->status),
+        head, "HTTP/1.1 %d %s\r\n%s%s%sDate: %s\r\n", res->status,
+        res->reason ? res->reason : gn__status_reason(res->status),
+        server ? "Server: " : "", server ? server : "", server ? "\r\n" : "",
         http_date());
     rc = rc ? rc : gn__buf_append(head, res->headers.data, res->headers.len);
     if (rc == 0 && res->chunked && status_has_body(res->status))

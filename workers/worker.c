@@ -256,6 +256,28 @@ static void teardown(struct gn_worker *w)
     gn__listeners_close(w->ls, w->nls, 0);
 }
 
+/* [http] as the connections use it: 0 limits become the caps. */
+static void apply_http_settings(struct gn_worker *w,
+                                const struct gn_config *cfg)
+{
+    struct gn_http_limits *l = &w->limits;
+
+    l->request_line = cfg->limit_request_line
+                          ? (uint32_t)cfg->limit_request_line
+                          : GN_LIMIT_REQUEST_LINE_CAP;
+    l->fields = cfg->limit_request_fields ? (uint32_t)cfg->limit_request_fields
+                                          : GN_LIMIT_REQUEST_FIELDS_CAP;
+    l->field_size = cfg->limit_request_field_size
+                        ? (uint32_t)cfg->limit_request_field_size
+                        : GN_LIMIT_REQUEST_FIELD_SIZE_CAP;
+    l->body = (uint64_t)cfg->limit_request_body;
+    w->head_max = gn__http_head_max(l);
+    w->first_byte_ms = cfg->first_byte_timeout * 1000LL;
+    w->header_ms = cfg->header_timeout * 1000LL;
+    w->body_ms = cfg->body_timeout * 1000LL;
+    w->write_ms = cfg->write_timeout * 1000LL;
+}
+
 static uint64_t pick_max_requests(const struct gn_config *cfg)
 {
     if (cfg->max_requests == 0)
@@ -279,11 +301,11 @@ int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
         .ls = ls,
         .nls = nls,
         .heartbeat = heartbeat,
-        .io_timeout_ms = (int64_t)(cfg->timeout > 0 ? cfg->timeout : 30) * 1000,
     };
     int status = GN_EXIT_OK;
 
     gn__log_set_pid((int)w.pid);
+    apply_http_settings(&w, cfg);
     reset_signals();
     beat(&w);
     w.max_requests = pick_max_requests(cfg);

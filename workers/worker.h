@@ -13,6 +13,7 @@
 #include "config/config.h"
 #include "hooks/plugin.h"
 #include "server/listen.h"
+#include "workers/http_parse.h"
 #include "workers/loop.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
@@ -42,7 +43,9 @@ struct gn_worker {
     int accepting;
     int stopping; /* graceful stop: finish in-flight, then exit */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
-    int64_t io_timeout_ms; /* bound on each read and write mid-request */
+    struct gn_http_limits limits;
+    size_t head_max; /* bytes a request head may take */
+    int64_t first_byte_ms, header_ms, body_ms, write_ms; /* [http] */
 };
 
 /*

@@ -14,6 +14,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* Small limits, so the fuzzer reaches them. */
+static const struct gn_http_limits limits = {256, 16, 128, 4096};
+
 /* Parse one message from BUF[*pos, len). 0 to go on with the next. */
 static int one_message(struct gn_http_parser *p, struct gn_request *req,
                        char *buf, size_t len, size_t *pos, size_t step)
@@ -64,7 +67,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     step = data[0] ? data[0] : size;
     buf = malloc(size - 1 + 1);
     memcpy(buf, data + 1, size - 1);
-    gn__http_parser_init(&p);
+    gn__http_parser_init(&p, &limits);
     while (one_message(&p, req, buf, size - 1, &pos, step) == 0)
         gn__request_release(req);
     gn__request_release(req);

@@ -12,6 +12,9 @@
 #include "workers/http_parse.h"
 #include "workers/request.h"
 
+/* Gunicorn's defaults; a test may change them for itself (Check forks). */
+static struct gn_http_limits limits = GN_HTTP_LIMITS_DEFAULT;
+
 /* A request parsed from a byte string, as conn.c drives the parser. */
 struct parsed {
     struct gn_http_parser p;
@@ -79,7 +82,7 @@ static struct parsed *start(const char *raw)
     struct parsed *x = calloc(1, sizeof(*x));
 
     ck_assert_ptr_nonnull(x);
-    gn__http_parser_init(&x->p);
+    gn__http_parser_init(&x->p, &limits);
     x->len = strlen(raw);
     ck_assert_uint_lt(x->len, sizeof(x->buf));
     memcpy(x->buf, raw, x->len);
@@ -420,13 +423,35 @@ END_TEST
 
 START_TEST(limit_too_many_headers)
 {
-    char raw[4096];
+    char raw[8192];
     size_t n = (size_t)snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\n");
 
-    for (int i = 0; i <= GN_LIMIT_REQUEST_FIELDS; i++)
-        n += (size_t)snprintf(raw + n, sizeof(raw) - n, "H%d: v\r\n", i);
+    for (uint32_t i = 0; i <= limits.fields; i++)
+        n += (size_t)snprintf(raw + n, sizeof(raw) - n, "H%u: v\r\n", i);
     snprintf(raw + n, sizeof(raw) - n, "\r\n");
     ck_assert_int_eq(status_of(raw), 431);
+}
+END_TEST
+
+START_TEST(limit_many_headers_grow_past_inline)
+{
+    char raw[8192];
+    size_t n =
+        (size_t)snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: h\r\n");
+    struct parsed *x;
+    const char *name, *value;
+
+    for (int i = 1; i < 90; i++)
+        n += (size_t)snprintf(raw + n, sizeof(raw) - n, "H%d: v%d\r\n", i, i);
+    snprintf(raw + n, sizeof(raw) - n, "\r\n");
+    x = start(raw);
+    ck_assert_int_eq(parse_head(x, 7), 0);
+    ck_assert_uint_eq(gn_request_header_count(&x->req), 90);
+    ck_assert_int_eq(gn_request_header_at(&x->req, 89, &name, &value), 0);
+    ck_assert_str_eq(name, "H89");
+    ck_assert_str_eq(value, "v89");
+    ck_assert_str_eq(gn_request_header(&x->req, "host"), "h");
+    finish(x);
 }
 END_TEST
 
@@ -436,14 +461,44 @@ START_TEST(limit_field_size_and_line)
     size_t n;
 
     n = (size_t)snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: h\r\nX: ");
-    memset(raw + n, 'a', GN_LIMIT_REQUEST_FIELD_SIZE);
-    snprintf(raw + n + GN_LIMIT_REQUEST_FIELD_SIZE, 8, "\r\n\r\n");
+    memset(raw + n, 'a', limits.field_size);
+    snprintf(raw + n + limits.field_size, 8, "\r\n\r\n");
     ck_assert_int_eq(status_of(raw), 431);
 
+    /* The whole line counts: "GET " + target + " HTTP/1.1". */
     n = (size_t)snprintf(raw, sizeof(raw), "GET /");
-    memset(raw + n, 'a', GN_LIMIT_REQUEST_LINE);
-    snprintf(raw + n + GN_LIMIT_REQUEST_LINE, 40, " HTTP/1.1\r\n\r\n");
+    memset(raw + n, 'a', limits.request_line - 14);
+    snprintf(raw + n + limits.request_line - 14, 40,
+             " HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(status_of(raw), 0);
+    n = (size_t)snprintf(raw, sizeof(raw), "GET /");
+    memset(raw + n, 'a', limits.request_line - 13);
+    snprintf(raw + n + limits.request_line - 13, 40,
+             " HTTP/1.1\r\nHost: h\r\n\r\n");
     ck_assert_int_eq(status_of(raw), 414);
+}
+END_TEST
+
+START_TEST(limit_custom_small_limits)
+{
+    limits = (struct gn_http_limits){
+        .request_line = 20, .fields = 2, .field_size = 30, .body = 5};
+    ck_assert_int_eq(status_of("GET /012345 HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
+    ck_assert_int_eq(status_of("GET /01234567 HTTP/1.1\r\nHost: h\r\n\r\n"),
+                     414);
+    ck_assert_int_eq(
+        status_of("GET / HTTP/1.1\r\nHost: h\r\nA: b\r\nC: d\r\n\r\n"), 431);
+    ck_assert_int_eq(
+        status_of(
+            "GET / HTTP/1.1\r\nHost: 123456789012345678901234567\r\n\r\n"),
+        431);
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n"
+                               "3\r\nabc\r\n3\r\ndef\r\n0\r\n\r\n"),
+                     413);
+    ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
+                               "Content-Length: 5\r\n\r\nabcde"),
+                     0);
 }
 END_TEST
 
@@ -452,7 +507,7 @@ static Suite *http_parse_suite(void)
     Suite *s = suite_create("workers/http_parse");
     TCase *ok = tcase_create("well-formed");
     TCase *bad = tcase_create("malformed");
-    TCase *limits = tcase_create("limits");
+    TCase *lims = tcase_create("limits");
 
     tcase_add_test(ok, parse_simple_get);
     tcase_add_test(ok, parse_byte_by_byte);
@@ -475,11 +530,13 @@ static Suite *http_parse_suite(void)
     tcase_add_test(bad, reject_bad_chunks);
     tcase_add_test(bad, reject_bad_version);
     tcase_add_test(bad, reject_encoded_nul_in_path);
-    tcase_add_test(limits, limit_too_many_headers);
-    tcase_add_test(limits, limit_field_size_and_line);
+    tcase_add_test(lims, limit_too_many_headers);
+    tcase_add_test(lims, limit_many_headers_grow_past_inline);
+    tcase_add_test(lims, limit_field_size_and_line);
+    tcase_add_test(lims, limit_custom_small_limits);
     suite_add_tcase(s, ok);
     suite_add_tcase(s, bad);
-    suite_add_tcase(s, limits);
+    suite_add_tcase(s, lims);
     return s;
 }
 
