@@ -8,6 +8,8 @@
  *                              (chunked transfer encoding)
  *     GET /path?spin=2         spins on the CPU for 2 s without yielding:
  *                              a hung handler, for the `timeout` watchdog
+ *     GET /path?size=N         answers N bytes of 'x' instead, streamed in
+ *                              flushed 64 KiB pieces (a large download)
  *
  * The answer is text/plain:
  *
@@ -17,6 +19,7 @@
  *     query: x=1
  *     version: HTTP/1.1
  *     remote: 127.0.0.1:40312
+ *     scheme: http
  *     header: Host: 127.0.0.1:8000
  *     ...
  *     body-length: 5
@@ -54,11 +57,11 @@ static int write_head(gn_request_t *req, gn_response_t *res)
 
     gn_response_printf(res,
                        "method: %s\ntarget: %s\npath: %s\nquery: %s\n"
-                       "version: HTTP/%d.%d\nremote: %s:%d\n",
+                       "version: HTTP/%d.%d\nremote: %s:%d\nscheme: %s\n",
                        gn_request_method(req), gn_request_target(req),
                        gn_request_path(req), gn_request_query(req), v / 10,
                        v % 10, gn_request_remote_addr(req),
-                       gn_request_remote_port(req));
+                       gn_request_remote_port(req), gn_request_scheme(req));
     for (size_t i = 0; gn_request_header_at(req, i, &name, &value) == 0; i++)
         gn_response_printf(res, "header: %s: %s\n", name, value);
     return 0;
@@ -105,6 +108,25 @@ static void spin(double seconds)
              seconds);
 }
 
+/* N bytes of 'x', flushed every 64 KiB so memory stays flat. */
+static int write_size(gn_response_t *res, unsigned long long n)
+{
+    static char piece[65536];
+    int rc = 0;
+
+    memset(piece, 'x', sizeof(piece));
+    gn_response_header(res, "Content-Type", "text/plain");
+    while (rc == 0 && n > 0) {
+        size_t k = n < sizeof(piece) ? (size_t)n : sizeof(piece);
+
+        rc = gn_response_write(res, piece, k);
+        if (rc == 0)
+            rc = gn_response_flush(res);
+        n -= k;
+    }
+    return rc;
+}
+
 static int write_body(gn_response_t *res, const char *body, size_t len,
                       long pieces)
 {
@@ -129,6 +151,7 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     const char *sleep = query_param(query, "sleep");
     const char *stream = query_param(query, "stream");
     const char *busy = query_param(query, "spin");
+    const char *size = query_param(query, "size");
     char *body = NULL;
     ssize_t len;
     int rc;
@@ -138,6 +161,8 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
         return -EINVAL;
     if (busy != NULL)
         spin(strtod(busy, NULL));
+    if (size != NULL)
+        return write_size(res, strtoull(size, NULL, 10));
     len = read_body(req, &body);
     if (len < 0)
         return (int)len;
