@@ -5,6 +5,7 @@
  * with exit status 2 (usage) or 1 (config).
  */
 #include <stdio.h>
+#include <sys/resource.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -72,6 +73,29 @@ static int check_app(const struct gn_config *cfg, int from_cli, char *err)
     return 0;
 }
 
+/* Each worker needs a descriptor per connection: raise the soft open-files
+ * limit to the hard one (as most distributions leave it at 1024), and say
+ * so when even that is too low for worker_connections. */
+static void raise_fd_limit(const struct gn_config *cfg)
+{
+    struct rlimit rl;
+    rlim_t need = (rlim_t)cfg->worker_connections + cfg->nbinds + 64;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < need)
+        gn_log_warn("the open files limit (%llu) is below what "
+                    "worker_connections = %d needs (%llu): raise it "
+                    "(ulimit -n, LimitNOFILE=) or expect refused "
+                    "connections",
+                    (unsigned long long)rl.rlim_cur, cfg->worker_connections,
+                    (unsigned long long)need);
+}
+
 static int serve(struct gn_config *cfg, char *err)
 {
     struct gn_listener *ls;
@@ -80,6 +104,7 @@ static int serve(struct gn_config *cfg, char *err)
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
                      GN_ERR_LEN) != 0)
         return fail(GN_EXIT_CONFIG, err);
+    raise_fd_limit(cfg);
     if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
         return GN_EXIT_CONFIG;
