@@ -85,7 +85,10 @@ static int on_url(llhttp_t *l, const char *at, size_t len)
 
 static int on_version(llhttp_t *l, const char *at, size_t len)
 {
-    return check_line(parser_of(l), at, len);
+    struct gn_http_parser *p = parser_of(l);
+
+    p->version_end = (uint32_t)(at + len - p->base);
+    return check_line(p, at, len);
 }
 
 /* Room for one more header line, from the request's arena past the
@@ -126,6 +129,14 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
     return 0;
 }
 
+static int only_blanks(const char *from, const char *to)
+{
+    for (; from < to; from++)
+        if (*from != ' ' && *from != '\t')
+            return 0;
+    return 1;
+}
+
 static int on_header_value(llhttp_t *l, const char *at, size_t len)
 {
     struct gn_http_parser *p = parser_of(l);
@@ -134,10 +145,15 @@ static int on_header_value(llhttp_t *l, const char *at, size_t len)
     if (p->in_body)
         return 0;
     h = &p->req->headers[p->req->nheaders - 1];
-    /* A value's pieces are contiguous in our buffer unless llhttp joined a
-     * folded line (obs-fold), which RFC 9112 lets us refuse. */
-    if (p->last_was_value &&
-        at != p->base + h->value_span.off + h->value_span.len)
+    /* A value's pieces are contiguous in our buffer, and only blanks sit
+     * between the colon and the value, unless llhttp joined a folded line
+     * (obs-fold), which RFC 9112 lets us refuse. (An empty value comes as
+     * a zero-length piece at the start of the next line: no fold.) */
+    if (p->last_was_value
+            ? at != p->base + h->value_span.off + h->value_span.len
+            : len > 0 && !only_blanks(p->base + h->name_span.off +
+                                          h->name_span.len + 1,
+                                      at))
         return refuse(p, 400, "obsolete line folding");
     span_add(p, &h->value_span, at, len, !p->last_was_value);
     p->last_was_value = 1;
@@ -226,6 +242,17 @@ static void map_error(struct gn_http_parser *p, llhttp_errno_t e)
         p->reason = llhttp_errno_name(e);
 }
 
+/* Even in strict mode llhttp takes a bare LF after the request line and
+ * as the blank line ending the head (it checks the header lines). The head
+ * ends at HEAD_END. */
+static int crlf_endings(const struct gn_http_parser *p, size_t head_end)
+{
+    const char *b = p->base;
+
+    return b[p->version_end] == '\r' && head_end >= p->line_start + 4 &&
+           memcmp(b + head_end - 4, "\r\n\r\n", 4) == 0;
+}
+
 enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
                                     size_t start, size_t end, size_t *used)
 {
@@ -243,7 +270,14 @@ enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
             llhttp_resume(ll(p));
         else
             llhttp_resume_after_upgrade(ll(p));
-        return p->req->body_done ? GN_HTTP_DONE : GN_HTTP_HEAD;
+        if (p->req->body_done)
+            return GN_HTTP_DONE;
+        if (!crlf_endings(p, start + *used)) {
+            *used = 0;
+            refuse(p, 400, "a bare LF ends a line of the head");
+            return GN_HTTP_ERROR;
+        }
+        return GN_HTTP_HEAD;
     }
     *used = 0;
     map_error(p, e);

@@ -57,6 +57,7 @@ struct gn_http_parser {
     size_t room, got;       /* out's size, and bytes put there */
     uint64_t body_total;    /* body bytes of this message so far */
     uint32_t line_start;    /* offset of the request line in base */
+    uint32_t version_end;   /* offset just past its HTTP version */
     int in_body;            /* the head is behind us */
     int last_was_value;     /* header callbacks: a value came last */
     int status;             /* on GN_HTTP_ERROR: 400, 413, 414 or 431 */

@@ -118,25 +118,35 @@ static void finish_headers(struct gn_request *req, char *base)
     }
 }
 
+/* Where the path of the target T starts and its length, and the query
+ * after it ("" when none). An absolute-form target ("http://host/p?q")
+ * has its path after the authority, "/" when the authority ends it. */
+static const char *find_path(const char *t, size_t *len, const char **query)
+{
+    const char *path = t, *auth, *q;
+
+    if (*t != '/' && *t != '*') {
+        auth = strstr(t, "://");
+        auth = auth ? auth + 3 : t;
+        path = auth + strcspn(auth, "/?");
+    }
+    q = strchr(path, '?');
+    *query = q ? q + 1 : "";
+    *len = q ? (size_t)(q - path) : strlen(path);
+    if (*len == 0) {
+        *len = 1;
+        return "/";
+    }
+    return path;
+}
+
 /* Split the target into the decoded path and the raw query. */
 static int split_target(struct gn_request *req)
 {
-    const char *t = req->target, *q, *path = t;
     size_t len;
-    char *dst;
+    const char *path = find_path(req->target, &len, &req->query);
+    char *dst = gn__arena_alloc(&req->arena, len + 1);
 
-    if (*t != '/' && *t != '*') {
-        /* absolute-form: scheme "://" authority path */
-        const char *auth = strstr(t, "://");
-
-        path = auth ? strchr(auth + 3, '/') : NULL;
-        if (path == NULL)
-            path = "/";
-    }
-    q = strchr(path, '?');
-    req->query = q ? q + 1 : "";
-    len = q ? (size_t)(q - path) : strlen(path);
-    dst = gn__arena_alloc(&req->arena, len + 1);
     if (dst == NULL)
         return -ENOMEM;
     if (gn__percent_decode(dst, path, len) < 0)
@@ -200,6 +210,12 @@ int gn__request_finish_head(struct gn_request *req, char *base,
         return 505;
     }
     req->target = terminate(base, req->target_span);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (req->headers[i].name_span.len == 0) {
+            *why = "empty header name";
+            return 400;
+        }
+    }
     finish_headers(req, base);
     if (!check_host(req)) {
         *why = "missing or repeated Host";
