@@ -12,6 +12,13 @@ import harness
 from harness import ServerTestCase, pid_alive, wait_until
 
 
+def settled_sockets(pids):
+    """The workers' socket count once only their listeners are open: the
+    harness's start-up probe connection may still be closing."""
+    return wait_until(lambda: (sum(socket_fds(p) for p in pids) == len(pids)
+                               and len(pids)), 3, what="idle workers")
+
+
 def socket_fds(pid):
     """How many sockets PID has open."""
     n = 0
@@ -55,7 +62,7 @@ class ArbiterTest(ServerTestCase):
     def test_term_lets_inflight_request_finish(self):
         srv = self.start_server(app="echo", workers=1, settings={"workers": {"graceful_timeout": 10}})
         (worker,) = srv.wait_workers(1)
-        baseline = socket_fds(worker)
+        baseline = settled_sockets([worker])
         result = {}
 
         def client():
@@ -92,7 +99,7 @@ class ArbiterTest(ServerTestCase):
         srv = self.start_server(app="echo", workers=1,
                                 settings={"workers": {"keepalive": 30, "graceful_timeout": 20}})
         (worker,) = srv.wait_workers(1)
-        baseline = socket_fds(worker)
+        baseline = settled_sockets([worker])
         idle = srv.raw()
         self.addCleanup(idle.close)
         idle.send(b"GET /idle HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -127,7 +134,7 @@ class ArbiterTest(ServerTestCase):
         srv = self.start_server(app="echo", workers=2,
                                 settings={"workers": {"graceful_timeout": 30}})
         pids = srv.wait_workers(2)
-        baseline = sum(socket_fds(p) for p in pids)
+        baseline = settled_sockets(pids)
         # Requests that would hold a graceful stop for 20 s.
         conns = [harness.RawConn(srv.port, timeout=15) for _ in range(2)]
         for c in conns:
