@@ -25,7 +25,8 @@ static size_t v2(char *out, int cmd, int fam, const void *body, size_t n)
     out[13] = (char)fam;
     out[14] = (char)(n >> 8);
     out[15] = (char)(n & 0xff);
-    memcpy(out + 16, body, n);
+    if (n > 0)
+        memcpy(out + 16, body, n);
     return 16 + n;
 }
 
