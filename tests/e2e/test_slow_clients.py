@@ -185,7 +185,10 @@ class TimeoutsTest(ServerTestCase):
                           keepalive=60)
         worker = srv.worker_pids()[0]
         self.assertEqual(srv.get("/warm-up")[0], 200)
-        idle_sockets = socket_fds(worker)
+        # Only the listener once the warm-up (and the harness's start-up
+        # probe) connections are closed.
+        idle_sockets = wait_until(lambda: socket_fds(worker) == 1 and 1, 5,
+                                  what="the worker to close earlier connections")
         base_rss = vm_rss_kb(worker)
 
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
