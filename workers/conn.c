@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -110,10 +111,15 @@ void gn__conn_close(struct gn_conn *c)
 
 void gn__conn_shutdown(struct gn_conn *c)
 {
-    if (c->coro == NULL)
-        gn__conn_close(c);
-    else
+    int pending = 0;
+
+    /* A request already sent is in flight too: its idle watch fires at
+     * once, and it is served with Connection: close. */
+    if (c->coro != NULL ||
+        (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0))
         c->closing = 1;
+    else
+        gn__conn_close(c);
 }
 
 /* ---- socket I/O (inside the coroutine) -------------------------------- */

@@ -51,7 +51,8 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
  * coroutine running on it). */
 void gn__conn_close(struct gn_conn *c);
 
-/* Graceful stop: close C now when idle, else after its current request. */
+/* Graceful stop: close C now when idle with nothing to read, else after
+ * the request it is serving or has been sent. */
 void gn__conn_shutdown(struct gn_conn *c);
 
 /* Write every byte of IOV to the client, yielding while the socket is
