@@ -110,6 +110,29 @@ def pid_alive(pid):
         return False
 
 
+def socket_fds(pid):
+    """How many sockets the process PID holds open."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                n += 1
+        except OSError:
+            pass
+    return n
+
+
+def spawn_logged(cmd, workdir):
+    """Start CMD in WORKDIR with its stdout and stderr in WORKDIR/stdout.log
+    and stderr.log, in a session of its own (its process group is ours to
+    kill) and stopped by the kernel if this test process dies first."""
+    with open(os.path.join(workdir, "stderr.log"), "wb") as err, \
+            open(os.path.join(workdir, "stdout.log"), "wb") as out:
+        return subprocess.Popen(PDEATHSIG + cmd, stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, cwd=workdir,
+                                start_new_session=True)
+
+
 def process_age(pid):
     """Seconds since PID started (from /proc)."""
     with open("/proc/%d/stat" % pid) as f:
@@ -476,14 +499,9 @@ class Server:
                 cmd += ["-c", self.config_path]
             cmd += args
             self.cmd = cmd
-            with open(self.error_log_path, "wb") as err, open(self.stdout_path, "wb") as out:
-                # Its own session: the arbiter and its workers share a
-                # process group only this Server uses. The parent-death
-                # signal stops it even if this test process is SIGKILLed
-                # (say by meson's timeout) before it can clean up.
-                self.proc = subprocess.Popen(PDEATHSIG + cmd, stdout=out, stderr=err,
-                                             stdin=subprocess.DEVNULL, cwd=self.tmp,
-                                             start_new_session=True)
+            # The parent-death signal stops it even if this test process
+            # is SIGKILLed (say by meson's timeout) before it can clean up.
+            self.proc = spawn_logged(cmd, self.tmp)
             _live.add(self)
             try:
                 self._wait_accepting()

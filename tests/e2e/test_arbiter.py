@@ -9,7 +9,7 @@ import time
 import unittest
 
 import harness
-from harness import ServerTestCase, pid_alive, wait_until
+from harness import ServerTestCase, pid_alive, socket_fds, wait_until
 
 
 def settled_sockets(pids):
@@ -17,18 +17,6 @@ def settled_sockets(pids):
     harness's start-up probe connection may still be closing."""
     return wait_until(lambda: (sum(socket_fds(p) for p in pids) == len(pids)
                                and len(pids)), 3, what="idle workers")
-
-
-def socket_fds(pid):
-    """How many sockets PID has open."""
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
-                n += 1
-        except OSError:
-            pass
-    return n
 
 
 class ArbiterTest(ServerTestCase):

@@ -30,7 +30,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import harness
-from harness import PDEATHSIG, ServerTestCase, free_port, wait_until
+from harness import ServerTestCase, free_port, spawn_logged, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = os.path.join(HERE, "proxies")
@@ -249,11 +249,7 @@ class Proxy:
             self.ports = {name: free_port() for name in self.port_names}
             self.render()
             self.cmd = self.command()
-            with open(os.path.join(self.tmp, "stderr.log"), "wb") as err, \
-                    open(os.path.join(self.tmp, "stdout.log"), "wb") as out:
-                self.proc = subprocess.Popen(PDEATHSIG + self.cmd, stdout=out, stderr=err,
-                                             stdin=subprocess.DEVNULL, cwd=self.tmp,
-                                             start_new_session=True)
+            self.proc = spawn_logged(self.cmd, self.tmp)
             _live_proxies.add(self)
             try:
                 self._wait_listening()

@@ -15,7 +15,7 @@ import socket
 import time
 import unittest
 
-from harness import ServerTestCase, wait_until
+from harness import ServerTestCase, socket_fds, wait_until
 
 MARGIN = 3.0    # seconds a timeout may fire late
 
@@ -31,18 +31,6 @@ def time_to_close(c, timeout):
     if not c.closed_by_peer(timeout):
         raise AssertionError("connection still open after %.1f s" % timeout)
     return time.monotonic() - start
-
-
-def socket_fds(pid):
-    """How many sockets the process PID holds open."""
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
-                n += 1
-        except OSError:
-            pass
-    return n
 
 
 def vm_rss_kb(pid):
