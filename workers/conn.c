@@ -57,6 +57,15 @@ static void describe_peer(struct gn_conn *c, const struct sockaddr *sa)
     }
 }
 
+/* Whether C's peer may speak for its clients (X-Forwarded-*): decided
+ * once per connection, not per request. */
+static void trust_peer(struct gn_conn *c)
+{
+    c->forwarded_trusted =
+        *c->remote_addr != '\0' &&
+        gn__ipset_match(&c->w->cfg->forwarded_allow_ips, c->remote_addr);
+}
+
 static void wait_idle(struct gn_conn *c, int64_t timeout_ms)
 {
     if (gn__watch_start(&c->watch, c->w->loop, c->fd, GN_WATCH_READ, timeout_ms,
@@ -80,6 +89,7 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
     c->fd = fd;
     if (len > 0)
         describe_peer(c, peer);
+    trust_peer(c);
     if (peer->sa_family != AF_UNIX)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->next = w->conns;
@@ -478,7 +488,8 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
         return -1;
     }
     gn__request_set_peer(&req, c->remote_addr, c->remote_port,
-                         &c->w->cfg->forwarded_allow_ips);
+                         c->forwarded_trusted ? &c->w->cfg->forwarded_allow_ips
+                                              : NULL);
     gn__response_init(&res, c, &req);
     c->res = &res;
     c->body_status = 0;
@@ -549,6 +560,7 @@ static int read_proxy_header(struct gn_conn *c)
     if (!info.local) {
         memcpy(c->remote_addr, info.addr, sizeof(c->remote_addr));
         c->remote_port = info.port;
+        trust_peer(c);
     }
     return 0;
 }

@@ -28,10 +28,11 @@ struct gn_conn {
     struct gn_coro *coro;        /* NULL while idle */
     struct gn_response *res;     /* the response being built, if any */
     int fd;
-    int closing;     /* close once the current request ends */
-    int linger;      /* the client may still be sending */
-    int body_status; /* HTTP status of a malformed body, or 0 */
-    int proxied;     /* the PROXY protocol header was read */
+    int closing;           /* close once the current request ends */
+    int linger;            /* the client may still be sending */
+    int body_status;       /* HTTP status of a malformed body, or 0 */
+    int proxied;           /* the PROXY protocol header was read */
+    int forwarded_trusted; /* the peer is in forwarded_allow_ips */
     uint32_t nrequests;
     /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
      * yet. NULL while idle. */

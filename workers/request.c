@@ -282,7 +282,7 @@ void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
     req->remote_addr = addr;
     req->remote_port = port;
     req->scheme = "http";
-    if (*addr == '\0' || !gn__ipset_match(trusted, addr))
+    if (trusted == NULL)
         return;
     xff = gn_request_header(req, "X-Forwarded-For");
     if (xff != NULL && (client = forwarded_client(req, xff, trusted))) {

@@ -79,11 +79,11 @@ int gn__request_finish_head(struct gn_request *req, char *base,
 struct gn_ipset;
 
 /*
- * Set the request's client: the connection's peer ADDR:PORT, unless ADDR
- * is in TRUSTED and the request carries X-Forwarded-For (the rightmost
- * address that is not itself trusted becomes the client) or
- * X-Forwarded-Proto (http or https becomes the scheme). ADDR must outlive
- * the request.
+ * Set the request's client: the connection's peer ADDR:PORT, unless the
+ * peer is trusted (TRUSTED, the forwarded_allow_ips set, is then given;
+ * NULL otherwise) and the request carries X-Forwarded-For (the rightmost
+ * address not itself in TRUSTED becomes the client) or X-Forwarded-Proto
+ * (https becomes the scheme). ADDR must outlive the request.
  */
 void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
                           const struct gn_ipset *trusted);
