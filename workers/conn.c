@@ -17,7 +17,6 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/ioctl.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -35,6 +34,7 @@
 #define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
 #define LINGER_MS 2000        /* reading a closing client's leftovers */
 #define LINGER_MAX (256 * 1024)
+#define SHUTDOWN_IDLE_MS 1000 /* an idle connection's last chance at stop */
 
 static void on_readable(int fd, short what, void *arg);
 
@@ -121,15 +121,13 @@ void gn__conn_close(struct gn_conn *c)
 
 void gn__conn_shutdown(struct gn_conn *c)
 {
-    int pending = 0;
-
-    /* A request already sent is in flight too: its idle watch fires at
-     * once, and it is served with Connection: close. */
-    if (c->coro != NULL ||
-        (ioctl(c->fd, FIONREAD, &pending) == 0 && pending > 0))
-        c->closing = 1;
-    else
-        gn__conn_close(c);
+    /* Busy: finish, answering with Connection: close. Idle: wait a moment
+     * more, so that a client about to send its next request is answered
+     * (with Connection: close) instead of finding the connection shut
+     * under it and having to retry; then close. */
+    c->closing = 1;
+    if (c->coro == NULL)
+        wait_idle(c, SHUTDOWN_IDLE_MS);
 }
 
 /* ---- socket I/O (inside the coroutine) -------------------------------- */

@@ -52,8 +52,8 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
  * coroutine running on it). */
 void gn__conn_close(struct gn_conn *c);
 
-/* Graceful stop: close C now when idle with nothing to read, else after
- * the request it is serving or has been sent. */
+/* Graceful stop: C closes after the request it is serving, or the next
+ * one if it arrives while C waits idle, or when that wait times out. */
 void gn__conn_shutdown(struct gn_conn *c);
 
 /* Write every byte of IOV to the client, yielding while the socket is
