@@ -4,6 +4,10 @@
  * seconds, and act on signals. Each worker gets a shared page holding its
  * heartbeat (monotonic milliseconds), written from its event loop, so a
  * worker stuck in a handler stops beating.
+ *
+ * A reload (HUP) starts a new generation: workers forked with the new
+ * configuration, while the previous generation keeps serving until the
+ * new one has booted, then stops gracefully. Capacity never drops.
  */
 #include "server/arbiter.h"
 
@@ -24,23 +28,29 @@
 #define TICK_MS 500         /* the main loop's longest sleep */
 #define QUICK_DEATH_MS 1000 /* a worker dying this young is a crash loop */
 #define ABORT_GRACE_MS 2000 /* SIGABRT to SIGKILL for a hung worker */
+#define RELOAD_WAIT_MS 30000 /* the longest an old generation waits */
 
 struct slot {
     pid_t pid;
     int id;
+    int generation;
     int64_t spawned_ms;
     int64_t aborted_ms; /* when SIGABRT was sent, or 0 */
-    int retiring;       /* sent TERM by TTOU; not counted */
-    volatile int64_t *heartbeat;
+    int retiring;       /* sent TERM (TTOU, reload): not counted */
+    struct gn_heartbeat *heartbeat;
 };
 
 struct arbiter {
     struct gn_config *cfg;
     struct gn_listener *ls;
     size_t nls;
+    gn__reconfigure_fn reconfigure;
+    void *reconfigure_ctx;
     struct slot *slots;
     size_t nslots, cap;
     int target;               /* workers wanted */
+    int generation;           /* bumped by each reload */
+    int64_t reloaded_ms;      /* when the generation began */
     int64_t spawn_not_before; /* back-off after a crash at start */
     int stop;                 /* 0, or the signal that asked to stop */
     int exit_status;
@@ -48,12 +58,18 @@ struct arbiter {
 
 /* ---- workers ---------------------------------------------------------- */
 
+/* Whether S counts toward the target: this generation's, not retiring. */
+static int counts(const struct arbiter *a, const struct slot *s)
+{
+    return s->generation == a->generation && !s->retiring;
+}
+
 static int live_workers(const struct arbiter *a)
 {
     int n = 0;
 
     for (size_t i = 0; i < a->nslots; i++)
-        n += !a->slots[i].retiring;
+        n += counts(a, &a->slots[i]);
     return n;
 }
 
@@ -62,14 +78,15 @@ static int free_id(const struct arbiter *a)
     for (int id = 1;; id++) {
         size_t i = 0;
 
-        while (i < a->nslots && (a->slots[i].id != id || a->slots[i].retiring))
+        while (i < a->nslots &&
+               (a->slots[i].id != id || !counts(a, &a->slots[i])))
             i++;
         if (i == a->nslots)
             return id;
     }
 }
 
-static void run_child(struct arbiter *a, int id, volatile int64_t *hb)
+static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb)
 {
     int status;
 
@@ -81,7 +98,7 @@ static void run_child(struct arbiter *a, int id, volatile int64_t *hb)
 static int spawn_worker(struct arbiter *a)
 {
     struct slot *s;
-    volatile int64_t *hb;
+    struct gn_heartbeat *hb;
     int id = free_id(a);
     pid_t pid;
 
@@ -98,7 +115,8 @@ static int spawn_worker(struct arbiter *a)
               MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (hb == MAP_FAILED)
         return -errno;
-    *hb = gn__monotonic_ms();
+    hb->beat_ms = gn__monotonic_ms();
+    hb->booted = 0;
     pid = fork();
     if (pid == 0)
         run_child(a, id, hb);
@@ -106,12 +124,13 @@ static int spawn_worker(struct arbiter *a)
         int rc = -errno;
 
         gn_log_error("cannot fork worker %d: %s", id, strerror(errno));
-        munmap((void *)hb, sizeof(*hb));
+        munmap(hb, sizeof(*hb));
         return rc;
     }
     s = &a->slots[a->nslots++];
     *s = (struct slot){.pid = pid,
                        .id = id,
+                       .generation = a->generation,
                        .heartbeat = hb,
                        .spawned_ms = gn__monotonic_ms()};
     return 0;
@@ -129,13 +148,40 @@ static void retire_oldest(struct arbiter *a)
     struct slot *oldest = NULL;
 
     for (size_t i = 0; i < a->nslots; i++)
-        if (!a->slots[i].retiring &&
+        if (counts(a, &a->slots[i]) &&
             (!oldest || a->slots[i].spawned_ms < oldest->spawned_ms))
             oldest = &a->slots[i];
     if (oldest == NULL)
         return;
     oldest->retiring = 1;
     kill(oldest->pid, SIGTERM);
+}
+
+/* After a reload: once the new generation is up (every worker booted),
+ * or after RELOAD_WAIT_MS whatever, the previous one stops gracefully. */
+static void retire_previous_generation(struct arbiter *a)
+{
+    int booted = 0, waiting = 0;
+
+    for (size_t i = 0; i < a->nslots; i++) {
+        const struct slot *s = &a->slots[i];
+
+        booted += counts(a, s) && s->heartbeat->booted;
+        waiting += s->generation != a->generation && !s->retiring;
+    }
+    if (waiting == 0 || (booted < a->target &&
+                         gn__monotonic_ms() - a->reloaded_ms < RELOAD_WAIT_MS))
+        return;
+    gn_log_info("reload: %d new worker(s) up, stopping %d old one(s)",
+                booted, waiting);
+    for (size_t i = 0; i < a->nslots; i++) {
+        struct slot *s = &a->slots[i];
+
+        if (s->generation != a->generation && !s->retiring) {
+            s->retiring = 1;
+            kill(s->pid, SIGTERM);
+        }
+    }
 }
 
 static void manage_workers(struct arbiter *a)
@@ -148,6 +194,7 @@ static void manage_workers(struct arbiter *a)
            gn__monotonic_ms() >= a->spawn_not_before)
         if (spawn_worker(a) != 0)
             break;
+    retire_previous_generation(a);
 }
 
 /* ---- reaping ---------------------------------------------------------- */
@@ -162,7 +209,7 @@ static struct slot *find_slot(struct arbiter *a, pid_t pid)
 
 static void log_exit(struct arbiter *a, const struct slot *s, int status)
 {
-    const char *then = a->stop || s->retiring ? "" : ", respawning";
+    const char *then = a->stop || !counts(a, s) ? "" : ", respawning";
 
     if (WIFSIGNALED(status))
         gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s", s->id,
@@ -180,7 +227,7 @@ static void log_exit(struct arbiter *a, const struct slot *s, int status)
 
 static void forget_slot(struct arbiter *a, struct slot *s)
 {
-    munmap((void *)s->heartbeat, sizeof(*s->heartbeat));
+    munmap(s->heartbeat, sizeof(*s->heartbeat));
     *s = a->slots[--a->nslots];
 }
 
@@ -222,7 +269,7 @@ static void murder_silent_workers(struct arbiter *a)
         return;
     for (size_t i = 0; i < a->nslots; i++) {
         struct slot *s = &a->slots[i];
-        int64_t silent = now - *s->heartbeat;
+        int64_t silent = now - s->heartbeat->beat_ms;
 
         if (silent <= limit)
             continue;
@@ -246,6 +293,54 @@ static void wait_for_signal(int timeout_ms)
     struct pollfd pfd = {.fd = gn__signals_fd(), .events = POLLIN};
 
     poll(&pfd, 1, timeout_ms);
+}
+
+static void log_listeners(const struct arbiter *a)
+{
+    for (size_t i = 0; i < a->nls; i++)
+        gn_log_info("listening at: %s%s (%d)",
+                    a->ls[i].kind == GN_BIND_UNIX ? "" : "http://",
+                    a->ls[i].name, (int)getpid());
+}
+
+/* HUP, as Gunicorn: read the configuration again (file and command line)
+ * and check its app; if anything is wrong, say why and keep the running
+ * one. Else switch logs and listeners, and start a new generation of
+ * workers that replaces the old once it is up. */
+static void reload(struct arbiter *a)
+{
+    char err[GN_ERR_LEN];
+    struct gn_config *cfg;
+    struct gn_listener *ls;
+    size_t nls;
+
+    gn_log_info("SIGHUP: reloading the configuration");
+    cfg = a->reconfigure(a->reconfigure_ctx, err);
+    if (cfg == NULL) {
+        gn_log_error("reload failed, keeping the running configuration: %s",
+                     err);
+        return;
+    }
+    if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
+                     sizeof(err)) != 0 ||
+        gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
+        gn_log_error("reload failed, keeping the running configuration: %s",
+                     err);
+        gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel,
+                     err, sizeof(err));
+        gn__config_free(cfg);
+        return;
+    }
+    gn__config_free(a->cfg);
+    a->cfg = cfg;
+    a->ls = ls;
+    a->nls = nls;
+    a->target = cfg->workers;
+    a->generation++;
+    a->reloaded_ms = gn__monotonic_ms();
+    log_listeners(a);
+    gn_log_info("reload: starting %d worker(s) with app %s", a->target,
+                cfg->app.spec);
 }
 
 static void handle_signal(struct arbiter *a, int signo)
@@ -273,8 +368,7 @@ static void handle_signal(struct arbiter *a, int signo)
         signal_workers(a, SIGUSR1);
         break;
     case SIGHUP:
-        gn_log_warn("SIGHUP: configuration reload is not available in this "
-                    "version; keep running with the current one");
+        reload(a);
         break;
     case SIGUSR2:
         gn_log_warn("SIGUSR2: binary upgrade is not available in this "
@@ -329,24 +423,27 @@ static void stop_workers(struct arbiter *a)
 static void log_start(struct arbiter *a)
 {
     gn_log_info("starting greenicorn %s", gn_version());
-    for (size_t i = 0; i < a->nls; i++)
-        gn_log_info("listening at: %s%s (%d)",
-                    a->ls[i].kind == GN_BIND_UNIX ? "" : "http://",
-                    a->ls[i].name, (int)getpid());
+    log_listeners(a);
     gn_log_info("using %d worker(s), app %s", a->target,
                 a->cfg->app.spec ? a->cfg->app.spec : "(none)");
 }
 
-int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls)
+int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
+                    gn__reconfigure_fn reconfigure, void *ctx)
 {
-    struct arbiter a = {
-        .cfg = cfg, .ls = ls, .nls = nls, .target = cfg->workers};
+    struct arbiter a = {.cfg = cfg,
+                        .ls = ls,
+                        .nls = nls,
+                        .reconfigure = reconfigure,
+                        .reconfigure_ctx = ctx,
+                        .target = cfg->workers};
     int rc = gn__signals_install();
 
     gn__log_set_pid((int)getpid());
     if (rc != 0) {
         gn_log_error("cannot install signal handlers: %s", strerror(-rc));
         gn__listeners_close(ls, nls, 1);
+        gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
     log_start(&a);
@@ -363,6 +460,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls)
     gn__listeners_close(a.ls, a.nls, 1);
     stop_workers(&a);
     free(a.slots);
+    gn__config_free(a.cfg);
     gn_log_info("shutting down: arbiter");
     return a.exit_status;
 }

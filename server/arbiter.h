@@ -19,10 +19,19 @@
 #define GN_EXIT_BOOT 3   /* a worker failed to boot (as Gunicorn) */
 
 /*
- * Supervise workers serving on LS until told to stop; returns the process
- * exit status. Takes ownership of LS (closed, unix sockets unlinked, before
- * returning). CFG must outlive the call.
+ * Build the configuration afresh for a reload (HUP): defaults, the config
+ * file, the command line, the app checked. A new config owned by the
+ * caller, or NULL with ERR ("FILE:LINE: key: reason") set.
  */
-int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls);
+typedef struct gn_config *(*gn__reconfigure_fn)(void *ctx,
+                                                char err[GN_ERR_LEN]);
+
+/*
+ * Supervise workers serving on LS until told to stop; returns the process
+ * exit status. Takes ownership of CFG and LS (freed, closed and unix
+ * sockets unlinked before returning); calls RECONFIGURE(CTX) on HUP.
+ */
+int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
+                    gn__reconfigure_fn reconfigure, void *ctx);
 
 #endif /* GN_SERVER_ARBITER_H */

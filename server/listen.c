@@ -161,30 +161,94 @@ static int open_unix(const struct gn_bind *b, int backlog,
     return 0;
 }
 
+static int open_one(const struct gn_bind *b, int backlog,
+                    struct gn_listener *l, char *err)
+{
+    int rc;
+
+    l->kind = b->kind;
+    l->spec = strdup(b->spec);
+    if (b->kind == GN_BIND_UNIX)
+        rc = open_unix(b, backlog, l, err);
+    else
+        rc = open_tcp(b, backlog, l, err);
+    if (rc != 0) {
+        free(l->spec);
+        l->spec = NULL;
+    }
+    return rc;
+}
+
 int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
                        size_t *n, char err[GN_ERR_LEN])
 {
-    struct gn_listener *ls = calloc(cfg->nbinds, sizeof(*ls));
+    return gn__listeners_reopen(NULL, 0, cfg, out, n, err);
+}
+
+/* The listener of OLD serving SPEC and not yet taken, or NULL. */
+static struct gn_listener *find_kept(struct gn_listener *old, size_t nold,
+                                     const char *spec)
+{
+    for (size_t i = 0; i < nold; i++)
+        if (old[i].fd >= 0 && strcmp(old[i].spec, spec) == 0)
+            return &old[i];
+    return NULL;
+}
+
+/* Undo a failed reopen of the first N: kept listeners go back to OLD, new
+ * ones close. */
+static void give_back(struct gn_listener *ls, size_t n, const int *kept_from,
+                      struct gn_listener *old)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (kept_from[i] >= 0) {
+            old[kept_from[i]] = ls[i];
+            continue;
+        }
+        close(ls[i].fd);
+        if (ls[i].unix_path)
+            unlink(ls[i].unix_path);
+        free(ls[i].spec);
+        free(ls[i].name);
+        free(ls[i].unix_path);
+    }
+}
+
+int gn__listeners_reopen(struct gn_listener *old, size_t nold,
+                         const struct gn_config *cfg, struct gn_listener **out,
+                         size_t *n, char err[GN_ERR_LEN])
+{
+    struct gn_listener *ls = calloc(cfg->nbinds, sizeof(*ls)), *k;
+    int *kept_from = calloc(cfg->nbinds + 1, sizeof(int));
     size_t i;
     int rc = 0;
 
-    if (ls == NULL) {
+    if (ls == NULL || kept_from == NULL) {
+        free(ls);
+        free(kept_from);
         snprintf(err, GN_ERR_LEN, "out of memory");
         return -ENOMEM;
     }
     for (i = 0; i < cfg->nbinds && rc == 0; i++) {
-        const struct gn_bind *b = &cfg->binds[i];
-
-        ls[i].kind = b->kind;
-        if (b->kind == GN_BIND_UNIX)
-            rc = open_unix(b, cfg->backlog, &ls[i], err);
-        else
-            rc = open_tcp(b, cfg->backlog, &ls[i], err);
+        k = find_kept(old, nold, cfg->binds[i].spec);
+        kept_from[i] = k ? (int)(k - old) : -1;
+        if (k != NULL) {
+            ls[i] = *k;
+            *k = (struct gn_listener){.fd = -1}; /* taken, strings too */
+            listen(ls[i].fd, cfg->backlog); /* a new backlog, if any */
+        } else {
+            rc = open_one(&cfg->binds[i], cfg->backlog, &ls[i], err);
+        }
     }
     if (rc != 0) {
-        gn__listeners_close(ls, i - 1, 1);
+        give_back(ls, i - 1, kept_from, old);
+        free(ls);
+        free(kept_from);
         return rc;
     }
+    free(kept_from);
+    if (old != NULL)
+        gn__listeners_close(old, nold, 1);
     *out = ls;
     *n = cfg->nbinds;
     return 0;
@@ -195,8 +259,9 @@ void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix)
     for (size_t i = 0; i < n; i++) {
         if (ls[i].fd >= 0)
             close(ls[i].fd);
-        if (unlink_unix && ls[i].unix_path)
+        if (unlink_unix && ls[i].fd >= 0 && ls[i].unix_path)
             unlink(ls[i].unix_path);
+        free(ls[i].spec);
         free(ls[i].name);
         free(ls[i].unix_path);
     }

@@ -12,6 +12,7 @@
 struct gn_listener {
     int fd;
     enum gn_bind_kind kind;
+    char *spec;      /* the bind it serves, as configured */
     char *name;      /* what was bound, for logs: "127.0.0.1:8000", "unix:/p" */
     char *unix_path; /* to unlink on a clean stop; NULL for TCP */
 };
@@ -25,6 +26,17 @@ struct gn_listener {
  */
 int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
                        size_t *n, char err[GN_ERR_LEN]);
+
+/*
+ * For a reloaded CFG: keep each listener of OLD whose bind is still
+ * configured (same spec; its backlog updated), open the new ones, and
+ * close (unlinking unix sockets) the ones no longer configured. On success
+ * OLD is consumed and *OUT and *N hold the new set. On failure nothing changes
+ * (OLD stays open and owned by the caller) and ERR says why.
+ */
+int gn__listeners_reopen(struct gn_listener *old, size_t nold,
+                         const struct gn_config *cfg, struct gn_listener **out,
+                         size_t *n, char err[GN_ERR_LEN]);
 
 /* Close every listener and free the array. UNLINK removes unix socket
  * files (the arbiter's clean stop); workers pass 0. */

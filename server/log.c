@@ -100,61 +100,81 @@ GN_API void gn_log(int level, const char *fmt, ...)
     va_end(ap);
 }
 
-static int open_files(char *err, size_t errlen)
+/* Open the files named in PATHS (NULL: the standard stream, kept in
+ * err_fd/access_fd as given) into *OUT. 0, or -EACCES with ERR set and
+ * nothing left open. */
+static int open_set(const char *err_path, const char *access_path,
+                    int access_fd, int *efd, int *afd, char *err,
+                    size_t errlen)
 {
-    int efd = STDERR_FILENO, afd = -1;
+    *efd = STDERR_FILENO;
+    *afd = access_fd;
+    if (err_path && (*efd = open_append(err_path)) < 0) {
+        snprintf(err, errlen, "cannot open the error log %s: %s", err_path,
+                 strerror(errno));
+        return -EACCES;
+    }
+    if (access_path && (*afd = open_append(access_path)) < 0) {
+        snprintf(err, errlen, "cannot open the access log %s: %s",
+                 access_path, strerror(errno));
+        if (*efd > STDERR_FILENO)
+            close(*efd);
+        return -EACCES;
+    }
+    return 0;
+}
 
-    if (logs.err_path && (efd = open_append(logs.err_path)) < 0)
-        goto fail_error;
-    if (logs.access_path)
-        afd = open_append(logs.access_path);
-    if (logs.access_path && afd < 0)
-        goto fail_access;
-    if (logs.err_fd > STDERR_FILENO)
+/* Make EFD/AFD the log descriptors, closing the ones they replace. */
+static void swap_fds(int efd, int afd)
+{
+    if (logs.err_fd > STDERR_FILENO && logs.err_fd != efd)
         close(logs.err_fd);
-    if (logs.access_fd > STDERR_FILENO)
+    if (logs.access_fd > STDERR_FILENO && logs.access_fd != afd)
         close(logs.access_fd);
     logs.err_fd = efd;
-    logs.access_fd = afd >= 0 ? afd : logs.access_fd;
-    return 0;
-
-fail_access:
-    snprintf(err, errlen, "cannot open the access log %s: %s", logs.access_path,
-             strerror(errno));
-    if (efd > STDERR_FILENO)
-        close(efd);
-    return -EACCES;
-fail_error:
-    snprintf(err, errlen, "cannot open the error log %s: %s", logs.err_path,
-             strerror(errno));
-    return -EACCES;
+    logs.access_fd = afd;
 }
 
 int gn__log_open(const char *errorlog, const char *accesslog, int level,
                  char *err, size_t errlen)
 {
-    gn__log_close();
-    gn__log_level = level;
-    if (strcmp(errorlog, "-") != 0 && !(logs.err_path = strdup(errorlog)))
-        goto fail_oom;
-    if (accesslog && strcmp(accesslog, "-") == 0)
-        logs.access_fd = STDOUT_FILENO;
-    else if (accesslog && !(logs.access_path = strdup(accesslog)))
-        goto fail_oom;
-    return open_files(err, errlen);
+    char *ep = NULL, *ap = NULL;
+    int efd, afd, std_out = accesslog && strcmp(accesslog, "-") == 0;
 
-fail_oom:
-    snprintf(err, errlen, "out of memory");
-    return -ENOMEM;
+    if ((strcmp(errorlog, "-") != 0 && !(ep = strdup(errorlog))) ||
+        (accesslog && !std_out && !(ap = strdup(accesslog)))) {
+        free(ep);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    /* Open the new files before letting go of the old (a reload with a bad
+     * path keeps logging where it did). */
+    if (open_set(ep, ap, std_out ? STDOUT_FILENO : -1, &efd, &afd, err,
+                 errlen) != 0) {
+        free(ep);
+        free(ap);
+        return -EACCES;
+    }
+    swap_fds(efd, afd);
+    free(logs.err_path);
+    free(logs.access_path);
+    logs.err_path = ep;
+    logs.access_path = ap;
+    gn__log_level = level;
+    return 0;
 }
 
 int gn__log_reopen(void)
 {
     char err[256];
-    int rc = open_files(err, sizeof(err));
+    int efd, afd;
+    int rc = open_set(logs.err_path, logs.access_path, logs.access_fd, &efd,
+                      &afd, err, sizeof(err));
 
     if (rc != 0)
         gn_log_error("%s; keeping the old file", err);
+    else
+        swap_fds(efd, afd);
     return rc;
 }
 

@@ -96,41 +96,62 @@ static void raise_fd_limit(const struct gn_config *cfg)
                     (unsigned long long)need);
 }
 
-static int serve(struct gn_config *cfg, char *err)
+/* HUP: the configuration as a fresh start would build it. */
+static struct gn_config *reconfigure(void *ctx, char *err)
+{
+    const struct gn_cli *cli = ctx;
+    struct gn_config *cfg = gn__config_new();
+
+    if (cfg == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    if (configure(cfg, cli, err) != 0 ||
+        check_app(cfg, cli->app != NULL, err) != 0) {
+        gn__config_free(cfg);
+        return NULL;
+    }
+    return cfg;
+}
+
+/* Open the logs, bind, and run the arbiter, which takes CFG over. */
+static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 {
     struct gn_listener *ls;
     size_t nls;
 
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
-                     GN_ERR_LEN) != 0)
+                     GN_ERR_LEN) != 0) {
+        gn__config_free(cfg);
         return fail(GN_EXIT_CONFIG, err);
+    }
     raise_fd_limit(cfg);
     if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
+        gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
-    return gn__arbiter_run(cfg, ls, nls);
+    return gn__arbiter_run(cfg, ls, nls, reconfigure, (void *)cli);
 }
 
-/* From the loaded configuration to a running server, or the reason not. */
+/* From the loaded configuration to a running server, or the reason not.
+ * CFG is consumed. */
 static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 {
     int status = configure(cfg, cli, err);
 
-    if (status == 0 && cli->print_config) {
+    if (status == 0 && cli->print_config)
         gn__config_print(cfg, stdout);
-        return 0;
-    }
-    if (status == 0)
+    if (status == 0 && !cli->print_config)
         status = check_app(cfg, cli->app != NULL, err);
-    if (status != 0)
-        return fail(status, err);
-    if (cli->check_config) {
+    if (status == 0 && cli->check_config && !cli->print_config)
         printf("greenicorn: configuration%s%s OK\n", cfg->file ? " " : "",
                cfg->file ? cfg->file : "");
-        return 0;
+    if (status != 0 || cli->print_config || cli->check_config) {
+        gn__config_free(cfg);
+        return status ? fail(status, err) : 0;
     }
-    return serve(cfg, err);
+    return serve(cfg, cli, err);
 }
 
 int main(int argc, char **argv)
@@ -158,6 +179,5 @@ int main(int argc, char **argv)
         return fail(GN_EXIT_CONFIG, "out of memory");
     status = start(cfg, &cli, err);
     gn__cli_free(&cli);
-    gn__config_free(cfg);
     return status;
 }

@@ -35,7 +35,7 @@ int64_t gn__monotonic_ms(void)
 static void beat(struct gn_worker *w)
 {
     if (w->heartbeat)
-        *w->heartbeat = gn__monotonic_ms();
+        w->heartbeat->beat_ms = gn__monotonic_ms();
 }
 
 /* ---- accepting and stopping ------------------------------------------- */
@@ -291,7 +291,7 @@ static uint64_t pick_max_requests(const struct gn_config *cfg)
 }
 
 int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
-                   size_t nls, volatile int64_t *heartbeat)
+                   size_t nls, struct gn_heartbeat *heartbeat)
 {
     struct gn_worker w = {
         .id = id,
@@ -314,6 +314,8 @@ int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
         return GN_EXIT_BOOT_ERROR;
     }
     gn_log_info("booting worker %d with pid %d", id, (int)w.pid);
+    if (heartbeat)
+        heartbeat->booted = 1;
     if (gn__loop_run(w.loop) != 0) {
         gn_log_error("worker %d (pid %d): event loop failed", id, (int)w.pid);
         status = 1;

@@ -23,13 +23,20 @@
 struct gn_conn;
 struct gn_coro_pool;
 
+/* A page the arbiter maps shared before forking each worker: the worker
+ * writes it from its event loop, the arbiter reads it. */
+struct gn_heartbeat {
+    volatile int64_t beat_ms; /* monotonic ms of the loop's last tick */
+    volatile int32_t booted;  /* the app is initialised and accepting */
+};
+
 struct gn_worker {
     int id; /* 1..workers, stable across respawns of a slot */
     pid_t pid, ppid;
     const struct gn_config *cfg;
     struct gn_listener *ls;
     size_t nls;
-    volatile int64_t *heartbeat; /* shared with the arbiter: monotonic ms */
+    struct gn_heartbeat *heartbeat; /* shared with the arbiter */
 
     struct gn_loop *loop;
     struct gn_watch *accept_watch; /* one per listener */
@@ -53,7 +60,7 @@ struct gn_worker {
  * ID, CFG, the listeners and HEARTBEAT are the arbiter's, inherited.
  */
 int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
-                   size_t nls, volatile int64_t *heartbeat);
+                   size_t nls, struct gn_heartbeat *heartbeat);
 
 /* The current monotonic time in milliseconds. */
 int64_t gn__monotonic_ms(void);

@@ -4,6 +4,7 @@ stops, TTIN/TTOU, and replacing a worker after max_requests."""
 import os
 import signal
 import socket
+import sys
 import threading
 import time
 import unittest
@@ -98,7 +99,8 @@ class ArbiterTest(ServerTestCase):
         wait_until(lambda: socket_fds(worker) >= baseline + 2, 3, what="both connections accepted")
         sent_at = time.monotonic()
         srv.signal(signal.SIGTERM)
-        # The idle one is closed at once, not after keepalive (30 s).
+        # The idle one is closed within a second (its last chance to send
+        # a request), not after keepalive (30 s).
         self.assertTrue(idle.closed_by_peer(5), "idle keep-alive connection kept open")
         srv.wait_for_log(r"stopping: SIGTERM")
         upload.send(b"world")
@@ -234,13 +236,109 @@ class ArbiterTest(ServerTestCase):
             self.assertIn("/before", f.read())
         self.assertNotIn("/before", srv.access_log())
 
-    def test_hup_keeps_serving(self):
-        srv = self.start_server(app="hello")
-        srv.wait_workers(1)
+    def rewrite_config(self, srv, **changes):
+        """Write SRV's config file again with CHANGES ({section: {key:
+        value}}) on top of what it started with."""
+        sections = srv.config_sections()
+        for section, keys in changes.items():
+            sections.setdefault(section, {}).update(keys)
+        with open(srv.config_path, "w") as f:
+            f.write(harness.render_config(sections))
+
+    def test_hup_reloads_config_app_and_binds(self):
+        srv = self.start_server(app="hello", workers=2)
+        old = set(srv.wait_workers(2))
+        extra = harness.free_port()
+        self.rewrite_config(srv, workers={"workers": 3},
+                            server={"bind": ["127.0.0.1:%d" % srv.port,
+                                             "127.0.0.1:%d" % extra]},
+                            app={"module": harness.app_path("echo")})
         srv.signal(signal.SIGHUP)
-        srv.wait_for_log(r"SIGHUP")
-        self.assertEqual(srv.get("/")[0], 200)
+        srv.wait_for_log(r"reload: 3 new worker\(s\) up, stopping 2 old one\(s\)")
+        new = set(wait_until(lambda: (lambda p: p if len(p) == 3 and not set(p) & old
+                                      else None)(srv.worker_pids()), 5,
+                             what="3 workers, none of the old"))
+        self.assertFalse(new & old)
+        for pid in old:
+            wait_until(lambda: not pid_alive(pid), 5, what="old worker %d gone" % pid)
+        # The new app on the old and the new address.
+        status, _, body = srv.get("/after")
+        self.assertEqual(status, 200)
+        self.assertIn(b"target: /after\n", body)
+        conn = harness.http.client.HTTPConnection("127.0.0.1", extra, timeout=5)
+        conn.request("GET", "/extra")
+        self.assertIn(b"target: /extra\n", conn.getresponse().read())
+        conn.close()
         self.assertIsNone(srv.proc.poll())
+
+    def test_hup_with_a_bad_config_keeps_running(self):
+        srv = self.start_server(app="hello", workers=2)
+        old = set(srv.wait_workers(2))
+        self.rewrite_config(srv, workers={"workers": -1})
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                         r"\S*greenicorn.conf:\d+: workers: -1 is out of range")
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertEqual(set(srv.worker_pids()), old)
+        # A missing app is refused the same way.
+        self.rewrite_config(srv, app={"module": "/nonexistent/app.so"})
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed.*module: cannot load the app")
+        self.assertEqual(set(srv.worker_pids()), old)
+        self.assertEqual(srv.get("/")[0], 200)
+
+    def test_hup_three_times_under_load_fails_no_request(self):
+        srv = self.start_server(app="echo", workers=2)
+        srv.wait_workers(2)
+        stop = threading.Event()
+        stats = {"ok": 0, "retried": 0, "failed": []}
+
+        def client():
+            conn = srv.http(timeout=10)
+            while not stop.is_set():
+                try:
+                    conn.request("GET", "/?n=%d" % stats["ok"])
+                    r = conn.getresponse()
+                    r.read()
+                    if r.status != 200:
+                        stats["failed"].append(r.status)
+                    stats["ok"] += 1
+                    if r.getheader("Connection") == "close":
+                        conn.close()
+                        conn = srv.http(timeout=10)
+                except (harness.http.client.RemoteDisconnected,
+                        ConnectionResetError, BrokenPipeError):
+                    # The server closed an idle keep-alive connection as
+                    # its worker retired: RFC 9112 9.3.1 lets a client
+                    # retry an idempotent request on a new connection.
+                    stats["retried"] += 1
+                    conn.close()
+                    conn = srv.http(timeout=10)
+                except Exception as e:  # anything else fails the test
+                    stats["failed"].append(repr(e))
+                    conn.close()
+                    conn = srv.http(timeout=10)
+            conn.close()
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+        for t in threads:
+            t.start()
+        self.addCleanup(stop.set)
+        for n in range(3):
+            time.sleep(0.5)
+            before = set(srv.worker_pids())
+            srv.signal(signal.SIGHUP)
+            wait_until(lambda: srv.log().count("new worker(s) up") == n + 1, 10,
+                       what="reload %d" % (n + 1))
+            wait_until(lambda: not (set(srv.worker_pids()) & before), 10,
+                       what="the old workers gone after reload %d" % (n + 1))
+        time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(10)
+        sys.stderr.write("hup x3 under load: %(ok)d requests, %(retried)d retried "
+                         "after an idle close\n" % stats)
+        self.assertEqual(stats["failed"], [])
+        self.assertGreater(stats["ok"], 100)
 
     def test_timeout_watchdog_replaces_a_hung_worker(self):
         # echo's ?spin=30 holds the worker's loop for 30 s without
