@@ -91,6 +91,7 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->errorlog);
     free(cfg->server_header);
     gn__ipset_clear(&cfg->proxy_allow_ips);
+    gn__access_format_clear(&cfg->access_log_format);
     gn__ipset_clear(&cfg->forwarded_allow_ips);
     free(cfg->app.spec);
     free(cfg->app.path);

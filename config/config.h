@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "config/access_format.h"
 #include "config/ipset.h"
 #include "greenicorn.h"
 
@@ -75,6 +76,7 @@ struct gn_config {
 
     /* [logging] */
     char *accesslog; /* NULL: no access log; "-": stdout */
+    struct gn_access_format access_log_format;
     char *errorlog;  /* "-": stderr */
     int loglevel;    /* enum gn_log_level */
 

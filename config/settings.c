@@ -6,6 +6,7 @@
  */
 #include "config/settings.h"
 
+#include "config/access_format.h"
 #include "config/ipset.h"
 
 #include <errno.h>
@@ -190,6 +191,19 @@ static int parse_ipset(struct gn_config *cfg, const struct gn_setting *s,
                        const char *value, char *err, size_t errlen)
 {
     return gn__ipset_parse(field(cfg, s), value, err, errlen);
+}
+
+static int parse_access_format(struct gn_config *cfg,
+                               const struct gn_setting *s, const char *value,
+                               char *err, size_t errlen)
+{
+    return gn__access_format_parse(field(cfg, s), value, err, errlen);
+}
+
+static void print_access_format(const struct gn_config *cfg,
+                                const struct gn_setting *s, FILE *out)
+{
+    fputs(((const struct gn_access_format *)cfield(cfg, s))->spec, out);
 }
 
 static void print_ipset(const struct gn_config *cfg, const struct gn_setting *s,
@@ -545,6 +559,15 @@ const struct gn_setting gn__settings[] = {
      .min = 0,
      .defval = "",
      .help = "access log file, - for stdout, empty for none"},
+    {.name = "access_log_format",
+     .section = "logging",
+     .flag = "access-logformat",
+     .metavar = "FORMAT",
+     .parse = parse_access_format,
+     .print = print_access_format,
+     .offset = FIELD(access_log_format),
+     .defval = GN_ACCESS_FORMAT_DEFAULT,
+     .help = "the access log line, in Gunicorn's atoms"},
     {.name = "errorlog",
      .section = "logging",
      .flag = "error-logfile",

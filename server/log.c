@@ -201,62 +201,8 @@ int gn__log_access_enabled(void)
     return logs.access_fd >= 0;
 }
 
-/* Copy S into OUT escaping '"', '\\' and non-printable bytes as Apache
- * does, so a client cannot forge log lines. Returns the bytes written. */
-static size_t escape(char *out, size_t room, const char *s)
+void gn__log_access_line(const char *line, size_t len)
 {
-    static const char hex[] = "0123456789abcdef";
-    size_t n = 0;
-
-    for (; *s && n + 4 < room; s++) {
-        unsigned char c = (unsigned char)*s;
-
-        if (c == '"' || c == '\\') {
-            out[n++] = '\\';
-            out[n++] = (char)c;
-        } else if (c < 0x20 || c >= 0x7f) {
-            out[n++] = '\\';
-            out[n++] = 'x';
-            out[n++] = hex[c >> 4];
-            out[n++] = hex[c & 15];
-        } else {
-            out[n++] = (char)c;
-        }
-    }
-    return n;
-}
-
-#define APPEND(...)                                                            \
-    n += (size_t)snprintf(line + n, n < sizeof(line) ? sizeof(line) - n : 0,   \
-                          __VA_ARGS__)
-#define APPEND_ESCAPED(s)                                                      \
-    n += escape(line + n, n < sizeof(line) ? sizeof(line) - n : 0, (s))
-
-void gn__log_access(const struct gn_access_entry *e)
-{
-    char line[LINE_BYTES], when[64];
-    struct tm tm;
-    size_t n = 0;
-
-    if (logs.access_fd < 0)
-        return;
-    localtime_r(&e->when, &tm);
-    strftime(when, sizeof(when), "%d/%b/%Y:%H:%M:%S %z", &tm);
-    APPEND("%s - - [%s] \"", e->remote_addr, when);
-    if (e->method) {
-        APPEND_ESCAPED(e->method);
-        APPEND(" ");
-        APPEND_ESCAPED(e->target);
-        APPEND(" HTTP/%d.%d", e->version / 10, e->version % 10);
-    }
-    APPEND("\" %d %zu \"", e->status, e->body_bytes);
-    APPEND_ESCAPED(e->referer ? e->referer : "-");
-    APPEND("\" \"");
-    APPEND_ESCAPED(e->user_agent ? e->user_agent : "-");
-    APPEND("\"\n");
-    if (n >= sizeof(line)) {
-        n = sizeof(line);
-        line[n - 1] = '\n';
-    }
-    write_all(logs.access_fd, line, n);
+    if (logs.access_fd >= 0)
+        write_all(logs.access_fd, line, len);
 }

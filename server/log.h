@@ -54,21 +54,7 @@ void gn__log_set_pid(int pid);
 /* Whether an access log is configured. */
 int gn__log_access_enabled(void);
 
-/* What an access log line says about one request. */
-struct gn_access_entry {
-    const char *remote_addr; /* "127.0.0.1"; "-" when unknown */
-    const char *method;      /* NULL when the request line was unreadable */
-    const char *target;
-    int version; /* 10 or 11 */
-    int status;
-    size_t body_bytes;      /* response body bytes sent */
-    const char *referer;    /* NULL when absent */
-    const char *user_agent; /* NULL when absent */
-    time_t when;
-};
-
-/* Append one line in Apache's combined format (Gunicorn's default
- * access_log_format). */
-void gn__log_access(const struct gn_access_entry *e);
+/* Append one formatted access log line (ending with its newline). */
+void gn__log_access_line(const char *line, size_t len);
 
 #endif /* GN_SERVER_LOG_H */

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "server/log.h"
+#include "workers/access_log.h"
 #include "workers/coro.h"
 #include "workers/green.h"
 #include "workers/http_parse.h"
@@ -406,25 +407,7 @@ int gn__conn_keep_alive(struct gn_conn *c, struct gn_request *req)
 static void log_access(struct gn_conn *c, struct gn_request *req,
                        struct gn_response *res)
 {
-    struct gn_access_entry e = {
-        .remote_addr = req->remote_addr && *req->remote_addr ? req->remote_addr
-                       : *c->remote_addr                     ? c->remote_addr
-                                                             : "-",
-        .method = req->target ? req->method : NULL,
-        .target = req->target,
-        .version = req->version,
-        .status = res->status,
-        .body_bytes = res->body_sent,
-        .when = time(NULL),
-    };
-
-    if (!gn__log_access_enabled())
-        return;
-    if (req->target) {
-        e.referer = gn_request_header(req, "Referer");
-        e.user_agent = gn_request_header(req, "User-Agent");
-    }
-    gn__log_access(&e);
+    gn__access_log(&c->w->cfg->access_log_format, c, req, res);
 }
 
 static void call_app(struct gn_conn *c, struct gn_request *req,
@@ -473,6 +456,8 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     int status;
 
     gn__request_init(&req, c, p);
+    if (gn__log_access_enabled())
+        req.start_us = gn__monotonic_us(); /* for %(D)s and friends */
     gn__http_parser_begin(p, &req);
     status = read_head(c, p, &req);
     if (status == 0)

@@ -62,8 +62,9 @@ struct gn_worker {
 int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
                    size_t nls, struct gn_heartbeat *heartbeat);
 
-/* The current monotonic time in milliseconds. */
+/* The current monotonic time in milliseconds, and in microseconds. */
 int64_t gn__monotonic_ms(void);
+int64_t gn__monotonic_us(void);
 
 /* Called by a connection when it closes, and after each response. */
 void gn__worker_conn_closed(struct gn_worker *w);

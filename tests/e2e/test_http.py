@@ -512,6 +512,42 @@ class AccessLogTest(ServerTestCase):
         self.assertEqual(parsed[3]["bytes"], str(sizes[3]))
         self.assertEqual(parsed[4]["status"], "400")
 
+    def test_access_log_format_atoms(self):
+        fmt = ('%(h)s|%(u)s|%(m)s|%(U)s|%(q)s|%(H)s|%(s)s|%(B)s|%(b)s|%(D)s|'
+               '%(L)s|%(p)s|%({x-trace}i)s|%({content-type}o)s|%({GN_E2E}e)s|%%')
+        os.environ["GN_E2E"] = "env-value"  # inherited by the server
+        self.addCleanup(os.environ.pop, "GN_E2E", None)
+        srv = self.start_server(app="echo", accesslog=True,
+                                settings={"logging": {"access_log_format": fmt}})
+        conn = srv.http()
+        self.addCleanup(conn.close)
+        conn.request("GET", "/a%20b?x=1", headers={
+            "Authorization": "Basic YWxpY2U6c2VjcmV0",  # alice:secret
+            "X-Trace": 'has "quotes"\tand a tab'})
+        r = conn.getresponse()
+        size = len(r.read())
+        conn.request("HEAD", "/h")
+        conn.getresponse().read()
+        lines = harness.wait_until(
+            lambda: (lambda ls: ls if len(ls) >= 2 else None)(srv.access_log().splitlines()),
+            5, what="2 access log lines")
+        f = lines[0].split("|")
+        self.assertEqual(f[:9], ["127.0.0.1", "alice", "GET", "/a b", "x=1", "HTTP/1.1",
+                                 "200", str(size), str(size)])
+        self.assertRegex(f[9], r"^\d+$")                    # D: microseconds
+        self.assertRegex(f[10], r"^\d+\.\d{6}$")            # L: seconds
+        self.assertEqual(f[11], "<%d>" % srv.worker_pids()[0])
+        self.assertEqual(f[12], 'has \\"quotes\\"\\x09and a tab')  # escaped
+        self.assertEqual(f[13:], ["text/plain", "env-value", "%"])
+        h = lines[1].split("|")
+        self.assertEqual((h[1], h[2], h[7], h[8]), ("-", "HEAD", "0", "-"))
+
+    def test_bad_access_log_format_is_a_config_error(self):
+        r = harness.run_cli(["--check-config", "--access-logformat", "%(h)s %(nope)s",
+                             harness.app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("--access-logformat: unknown atom %(nope)s", r.stderr)
+
 
 class CurlTest(ServerTestCase):
 
