@@ -69,29 +69,23 @@ fail:
     return NULL;
 }
 
-static void free_binds(struct gn_config *cfg)
-{
-    for (size_t i = 0; i < cfg->nbinds; i++) {
-        free(cfg->binds[i].spec);
-        free(cfg->binds[i].host);
-        free(cfg->binds[i].path);
-    }
-    free(cfg->binds);
-    cfg->binds = NULL;
-    cfg->nbinds = 0;
-}
-
 void gn__config_free(struct gn_config *cfg)
 {
     if (cfg == NULL)
         return;
-    free_binds(cfg);
+    gn__binds_clear(cfg);
+    gn__raw_env_clear(cfg);
     free(cfg->file);
     free(cfg->accesslog);
     free(cfg->errorlog);
     free(cfg->server_header);
     gn__ipset_clear(&cfg->proxy_allow_ips);
     gn__access_format_clear(&cfg->access_log_format);
+    free(cfg->pidfile);
+    free(cfg->user);
+    free(cfg->group);
+    free(cfg->chdir);
+    free(cfg->proc_name);
     gn__ipset_clear(&cfg->forwarded_allow_ips);
     free(cfg->app.spec);
     free(cfg->app.path);
@@ -247,12 +241,12 @@ static int handle_pair(void *user, const char *section, const char *name,
     if (s == NULL || strcmp(s->section, section) != 0)
         return unknown_key(ld, section, name);
     line = &ld->cfg->set_line[gn__setting_index(s)];
-    if (*line != 0 && !s->list) {
+    if (*line != 0 && s->clear == NULL) {
         fail(ld, "%s: set twice (first on line %d)", name, *line);
         return 0;
     }
-    if (*line == 0 && s->list)
-        free_binds(ld->cfg); /* the file's addresses replace the default */
+    if (*line == 0 && s->clear != NULL)
+        s->clear(ld->cfg); /* the file's values replace the default */
     *line = ld->lineno;
     if (s->parse(ld->cfg, s, value, why, sizeof(why)) != 0) {
         fail(ld, "%s: %s", name, why);
@@ -325,9 +319,9 @@ int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
         return -ENOENT;
     }
     line = &cfg->set_line[gn__setting_index(s)];
-    if (s->list && *line >= 0)
-        free_binds(cfg); /* the first flag replaces the file's list */
-    *line = -1;          /* set from the command line */
+    if (s->clear != NULL && *line >= 0)
+        s->clear(cfg); /* the first flag replaces the file's list */
+    *line = -1;        /* set from the command line */
     rc = s->parse(cfg, s, value, why, sizeof(why));
     if (rc != 0)
         snprintf(err, GN_ERR_LEN, "%s: %s", origin, why);

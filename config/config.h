@@ -74,6 +74,18 @@ struct gn_config {
     struct gn_ipset proxy_allow_ips;
     struct gn_ipset forwarded_allow_ips;
 
+    /* [process] */
+    int daemon;
+    char *pidfile; /* NULL: none */
+    char *user;    /* as written; NULL: keep the user */
+    char *group;   /* as written; NULL: the user's group */
+    int uid, gid;  /* resolved; -1 when not set */
+    int umask;     /* -1: inherit */
+    char *chdir;   /* NULL: stay */
+    char **raw_env; /* "KEY=VALUE" each */
+    size_t nraw_env;
+    char *proc_name; /* NULL: the app's name */
+
     /* [logging] */
     char *accesslog; /* NULL: no access log; "-": stdout */
     struct gn_access_format access_log_format;

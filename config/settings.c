@@ -15,6 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #define FIELD(name) offsetof(struct gn_config, name)
@@ -374,11 +377,150 @@ static int parse_bind(struct gn_config *cfg, const struct gn_setting *s,
     return rc;
 }
 
+void gn__binds_clear(struct gn_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        bind_clear(&cfg->binds[i]);
+    free(cfg->binds);
+    cfg->binds = NULL;
+    cfg->nbinds = 0;
+}
+
 static void print_bind(const struct gn_config *cfg, const struct gn_setting *s,
                        FILE *out)
 {
     for (size_t i = 0; i < cfg->nbinds; i++)
         fprintf(out, "%s%s", i ? " " : "", cfg->binds[i].spec);
+}
+
+/* ---- process settings --------------------------------------------------- */
+
+static int parse_user(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    struct passwd *pw;
+    long id;
+
+    if (*value == '\0') {
+        cfg->uid = -1;
+        return parse_path(cfg, s, value, err, errlen);
+    }
+    pw = parse_long(value, &id) == 0 ? getpwuid((uid_t)id) : getpwnam(value);
+    if (pw == NULL) {
+        reason(err, errlen, "no such user '%s'", value);
+        return -EINVAL;
+    }
+    cfg->uid = (int)pw->pw_uid;
+    if (cfg->group == NULL)
+        cfg->gid = (int)pw->pw_gid;
+    return parse_path(cfg, s, value, err, errlen);
+}
+
+static int parse_group(struct gn_config *cfg, const struct gn_setting *s,
+                       const char *value, char *err, size_t errlen)
+{
+    struct group *gr;
+    long id;
+
+    if (*value == '\0') {
+        cfg->gid = -1;
+        return parse_path(cfg, s, value, err, errlen);
+    }
+    gr = parse_long(value, &id) == 0 ? getgrgid((gid_t)id) : getgrnam(value);
+    if (gr == NULL) {
+        reason(err, errlen, "no such group '%s'", value);
+        return -EINVAL;
+    }
+    cfg->gid = (int)gr->gr_gid;
+    return parse_path(cfg, s, value, err, errlen);
+}
+
+/* An octal mask ("022", "0o22", "0"), or "" to keep the inherited one. */
+static int parse_umask(struct gn_config *cfg, const struct gn_setting *s,
+                       const char *value, char *err, size_t errlen)
+{
+    const char *digits = value[0] == '0' && (value[1] == 'o' || value[1] == 'O')
+                             ? value + 2
+                             : value;
+    char *end;
+    long v;
+
+    if (*value == '\0') {
+        cfg->umask = -1;
+        return 0;
+    }
+    v = strtol(digits, &end, 8);
+    if (*digits == '\0' || *end != '\0' || v < 0 || v > 0777) {
+        reason(err, errlen, "'%s' is not an octal mask (0..0777)", value);
+        return -EINVAL;
+    }
+    cfg->umask = (int)v;
+    return 0;
+}
+
+static void print_umask(const struct gn_config *cfg, const struct gn_setting *s,
+                        FILE *out)
+{
+    if (cfg->umask >= 0)
+        fprintf(out, "0%03o", (unsigned)cfg->umask);
+}
+
+static int parse_dir(struct gn_config *cfg, const struct gn_setting *s,
+                     const char *value, char *err, size_t errlen)
+{
+    struct stat st;
+
+    if (*value != '\0' && (stat(value, &st) != 0 || !S_ISDIR(st.st_mode))) {
+        reason(err, errlen, "'%s' is not a directory", value);
+        return -EINVAL;
+    }
+    return parse_path(cfg, s, value, err, errlen);
+}
+
+void gn__raw_env_clear(struct gn_config *cfg)
+{
+    for (size_t i = 0; i < cfg->nraw_env; i++)
+        free(cfg->raw_env[i]);
+    free(cfg->raw_env);
+    cfg->raw_env = NULL;
+    cfg->nraw_env = 0;
+}
+
+/* One "KEY=VALUE" per line (the key may repeat to add more). */
+static int parse_raw_env(struct gn_config *cfg, const struct gn_setting *s,
+                         const char *value, char *err, size_t errlen)
+{
+    const char *eq = strchr(value, '=');
+    char **grown, *copy;
+
+    if (*value == '\0')
+        return 0;
+    if (eq == NULL || eq == value) {
+        reason(err, errlen, "'%s' is not KEY=VALUE", value);
+        return -EINVAL;
+    }
+    grown = realloc(cfg->raw_env, (cfg->nraw_env + 1) * sizeof(*grown));
+    copy = strdup(value);
+    if (grown != NULL)
+        cfg->raw_env = grown;
+    if (grown == NULL || copy == NULL) {
+        free(copy);
+        reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    cfg->raw_env[cfg->nraw_env++] = copy;
+    return 0;
+}
+
+static void print_raw_env(const struct gn_config *cfg,
+                          const struct gn_setting *s, FILE *out)
+{
+    /* Several values: the first here, the others as repeated keys. */
+    for (size_t i = 0; i < cfg->nraw_env; i++) {
+        if (i > 0)
+            fprintf(out, "\n%s = ", s->name);
+        fputs(cfg->raw_env[i], out);
+    }
 }
 
 /* ---- the app ---------------------------------------------------------- */
@@ -450,7 +592,7 @@ const struct gn_setting gn__settings[] = {
      .metavar = "ADDRESS",
      .parse = parse_bind,
      .print = print_bind,
-     .list = 1,
+     .clear = gn__binds_clear,
      .defval = "127.0.0.1:8000",
      .help = "address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH "
              "(repeat for several)"},
@@ -559,6 +701,90 @@ const struct gn_setting gn__settings[] = {
      .min = 0,
      .defval = "",
      .help = "access log file, - for stdout, empty for none"},
+    {.name = "daemon",
+     .section = "process",
+     .flag = "daemon",
+     .short_flag = 'D',
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(daemon),
+     .is_switch = 1,
+     .defval = "off",
+     .help = "detach from the terminal and run in the background"},
+    {.name = "pidfile",
+     .section = "process",
+     .flag = "pid",
+     .short_flag = 'p',
+     .metavar = "FILE",
+     .parse = parse_path,
+     .print = print_path,
+     .offset = FIELD(pidfile),
+     .min = 0,
+     .defval = "",
+     .help = "write the arbiter's pid to FILE (removed at exit)"},
+    {.name = "user",
+     .section = "process",
+     .flag = "user",
+     .short_flag = 'u',
+     .metavar = "USER",
+     .parse = parse_user,
+     .print = print_path,
+     .offset = FIELD(user),
+     .min = 0,
+     .defval = "",
+     .help = "run workers as USER (name or id), after binding"},
+    {.name = "group",
+     .section = "process",
+     .flag = "group",
+     .short_flag = 'g',
+     .metavar = "GROUP",
+     .parse = parse_group,
+     .print = print_path,
+     .offset = FIELD(group),
+     .min = 0,
+     .defval = "",
+     .help = "run workers as GROUP (default: the user's group)"},
+    {.name = "umask",
+     .section = "process",
+     .flag = "umask",
+     .short_flag = 'm',
+     .metavar = "MASK",
+     .parse = parse_umask,
+     .print = print_umask,
+     .defval = "",
+     .help = "the file mode mask, octal (default: inherited)"},
+    {.name = "chdir",
+     .section = "process",
+     .flag = "chdir",
+     .metavar = "DIR",
+     .parse = parse_dir,
+     .print = print_path,
+     .offset = FIELD(chdir),
+     .min = 0,
+     .defval = "",
+     .help = "change to DIR before loading the app"},
+    {.name = "raw_env",
+     .section = "process",
+     .flag = "env",
+     .short_flag = 'e',
+     .metavar = "KEY=VALUE",
+     .parse = parse_raw_env,
+     .print = print_raw_env,
+     .clear = gn__raw_env_clear,
+     .defval = "",
+     .help = "set an environment variable for the app (repeatable)"},
+    {.name = "proc_name",
+     .section = "process",
+     .flag = "name",
+     .short_flag = 'n',
+     .metavar = "NAME",
+     .parse = parse_text,
+     .print = print_path,
+     .offset = FIELD(proc_name),
+     .min = 0,
+     .defval = "",
+     .help = "the name in process titles (default: the app's)"},
     {.name = "access_log_format",
      .section = "logging",
      .flag = "access-logformat",
@@ -600,8 +826,9 @@ const struct gn_setting gn__settings[] = {
 const size_t gn__settings_count =
     sizeof(gn__settings) / sizeof(gn__settings[0]);
 
-const char *const gn__sections[] = {"server",  "workers", "http",     "proxy",
-                                    "logging", "app",     "app.args", NULL};
+const char *const gn__sections[] = {"server", "workers",  "http",
+                                    "proxy",  "process",  "logging",
+                                    "app",    "app.args", NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)
 {

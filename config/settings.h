@@ -32,9 +32,12 @@ struct gn_setting {
     const char *metavar; /* for --help: "INT", "ADDRESS" */
     gn__setting_parse_fn parse;
     gn__setting_print_fn print;
-    size_t offset;      /* of the field in struct gn_config */
-    long min, max;      /* for integers */
-    int list;           /* several values allowed: repeated keys add */
+    size_t offset; /* of the field in struct gn_config */
+    long min, max; /* for integers */
+    /* For settings that take several values (repeated keys add): empty
+     * the list, so the file's values replace the default and the first
+     * command-line flag replaces the file's. NULL for single values. */
+    void (*clear)(struct gn_config *cfg);
     int is_switch;      /* on/off: the flag alone means on, as Gunicorn's */
     const char *defval; /* default, as text the parser reads */
     const char *help;   /* one line */
@@ -58,6 +61,10 @@ extern const char *const gn__sections[];
 /* The key closest to NAME (edit distance <= 2), for "did you mean", or
  * NULL. */
 const char *gn__setting_suggest(const char *name);
+
+/* Empty the list settings (for gn__config_free and their .clear). */
+void gn__binds_clear(struct gn_config *cfg);
+void gn__raw_env_clear(struct gn_config *cfg);
 
 /* Parse a "PATH.so[:SYMBOL]" app spec into APP. */
 int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,

@@ -22,12 +22,14 @@
 #include <unistd.h>
 
 #include "server/log.h"
+#include "server/pidfile.h"
+#include "server/process.h"
 #include "server/signals.h"
 #include "workers/worker.h"
 
-#define TICK_MS 500         /* the main loop's longest sleep */
-#define QUICK_DEATH_MS 1000 /* a worker dying this young is a crash loop */
-#define ABORT_GRACE_MS 2000 /* SIGABRT to SIGKILL for a hung worker */
+#define TICK_MS 500          /* the main loop's longest sleep */
+#define QUICK_DEATH_MS 1000  /* a worker dying this young is a crash loop */
+#define ABORT_GRACE_MS 2000  /* SIGABRT to SIGKILL for a hung worker */
 #define RELOAD_WAIT_MS 30000 /* the longest an old generation waits */
 
 struct slot {
@@ -172,8 +174,8 @@ static void retire_previous_generation(struct arbiter *a)
     if (waiting == 0 || (booted < a->target &&
                          gn__monotonic_ms() - a->reloaded_ms < RELOAD_WAIT_MS))
         return;
-    gn_log_info("reload: %d new worker(s) up, stopping %d old one(s)",
-                booted, waiting);
+    gn_log_info("reload: %d new worker(s) up, stopping %d old one(s)", booted,
+                waiting);
     for (size_t i = 0; i < a->nslots; i++) {
         struct slot *s = &a->slots[i];
 
@@ -303,6 +305,18 @@ static void log_listeners(const struct arbiter *a)
                     a->ls[i].name, (int)getpid());
 }
 
+/* A reload may name another pidfile: write it, drop the old one. */
+static void swap_pidfile(const struct gn_config *old,
+                         const struct gn_config *cfg)
+{
+    char err[GN_ERR_LEN];
+
+    if (old->pidfile && (!cfg->pidfile || strcmp(old->pidfile, cfg->pidfile)))
+        gn__pidfile_remove(old->pidfile, getpid());
+    if (cfg->pidfile && gn__pidfile_write(cfg->pidfile, getpid(), err) != 0)
+        gn_log_error("%s", err);
+}
+
 /* HUP, as Gunicorn: read the configuration again (file and command line)
  * and check its app; if anything is wrong, say why and keep the running
  * one. Else switch logs and listeners, and start a new generation of
@@ -326,11 +340,12 @@ static void reload(struct arbiter *a)
         gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
         gn_log_error("reload failed, keeping the running configuration: %s",
                      err);
-        gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel,
-                     err, sizeof(err));
+        gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel, err,
+                     sizeof(err));
         gn__config_free(cfg);
         return;
     }
+    swap_pidfile(a->cfg, cfg);
     gn__config_free(a->cfg);
     a->cfg = cfg;
     a->ls = ls;
@@ -367,9 +382,7 @@ static void handle_signal(struct arbiter *a, int signo)
         gn__log_reopen();
         signal_workers(a, SIGUSR1);
         break;
-    case SIGHUP:
-        reload(a);
-        break;
+    case SIGHUP: reload(a); break;
     case SIGUSR2:
         gn_log_warn("SIGUSR2: binary upgrade is not available in this "
                     "version; ignoring");
@@ -439,13 +452,22 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
                         .target = cfg->workers};
     int rc = gn__signals_install();
 
+    char err[GN_ERR_LEN];
+
     gn__log_set_pid((int)getpid());
+    if (rc == 0 && cfg->pidfile &&
+        gn__pidfile_write(cfg->pidfile, getpid(), err) != 0)
+        rc = -EEXIST;
+    else if (rc != 0)
+        snprintf(err, sizeof(err), "cannot install signal handlers: %s",
+                 strerror(-rc));
     if (rc != 0) {
-        gn_log_error("cannot install signal handlers: %s", strerror(-rc));
+        gn_log_error("%s", err);
         gn__listeners_close(ls, nls, 1);
         gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
+    gn__process_title(cfg, "master");
     log_start(&a);
     while (!a.stop) {
         manage_workers(&a);
@@ -460,6 +482,8 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     gn__listeners_close(a.ls, a.nls, 1);
     stop_workers(&a);
     free(a.slots);
+    if (a.cfg->pidfile)
+        gn__pidfile_remove(a.cfg->pidfile, getpid());
     gn__config_free(a.cfg);
     gn_log_info("shutting down: arbiter");
     return a.exit_status;

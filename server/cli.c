@@ -56,7 +56,7 @@ static struct option *build_options(char *shorts, size_t room)
             OPT_SETTING_BASE + (int)i};
         if (s->short_flag)
             snprintf(shorts + strlen(shorts), room - strlen(shorts),
-                     "%c:", s->short_flag);
+                     s->is_switch ? "%c" : "%c:", s->short_flag);
     }
     return opts;
 }
@@ -131,7 +131,7 @@ static int take_option(struct gn_cli *cli, int c, char **argv, char *err)
 int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
                   char err[GN_ERR_LEN])
 {
-    char shorts[64];
+    char shorts[96];
     struct option *opts = build_options(shorts, sizeof(shorts));
     int c, rc = 0;
 

@@ -4,6 +4,7 @@
  * a socket is bound, and reported as "greenicorn: FILE:LINE: key: reason"
  * with exit status 2 (usage) or 1 (config).
  */
+#include <limits.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "server/cli.h"
 #include "server/listen.h"
 #include "server/log.h"
+#include "server/process.h"
 
 #define DEFAULT_CONFIG "greenicorn.conf"
 
@@ -96,17 +98,33 @@ static void raise_fd_limit(const struct gn_config *cfg)
                     (unsigned long long)need);
 }
 
+/* The config file by absolute path, found before any chdir: what a
+ * reload reads. Empty when there is none. */
+static char reload_path[PATH_MAX];
+
+static void remember_config_path(const struct gn_cli *cli)
+{
+    const char *path = cli->config;
+
+    if (path == NULL && access(DEFAULT_CONFIG, F_OK) == 0)
+        path = DEFAULT_CONFIG;
+    if (path != NULL && realpath(path, reload_path) == NULL)
+        snprintf(reload_path, sizeof(reload_path), "%s", path);
+}
+
 /* HUP: the configuration as a fresh start would build it. */
 static struct gn_config *reconfigure(void *ctx, char *err)
 {
-    const struct gn_cli *cli = ctx;
+    struct gn_cli again = *(const struct gn_cli *)ctx;
+    const struct gn_cli *cli = &again;
     struct gn_config *cfg = gn__config_new();
 
+    again.config = reload_path[0] ? reload_path : NULL;
     if (cfg == NULL) {
         snprintf(err, GN_ERR_LEN, "out of memory");
         return NULL;
     }
-    if (configure(cfg, cli, err) != 0 ||
+    if (configure(cfg, cli, err) != 0 || gn__process_setup(cfg, err) != 0 ||
         check_app(cfg, cli->app != NULL, err) != 0) {
         gn__config_free(cfg);
         return NULL;
@@ -131,6 +149,14 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
+    gn__process_chown(cfg, ls, nls);
+    /* Detach only now, so that a bad address is still reported here. */
+    if (cfg->daemon && gn__process_daemonize(err) != 0) {
+        gn_log_error("%s", err);
+        gn__listeners_close(ls, nls, 1);
+        gn__config_free(cfg);
+        return GN_EXIT_CONFIG;
+    }
     return gn__arbiter_run(cfg, ls, nls, reconfigure, (void *)cli);
 }
 
@@ -142,6 +168,8 @@ static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 
     if (status == 0 && cli->print_config)
         gn__config_print(cfg, stdout);
+    if (status == 0 && !cli->print_config && gn__process_setup(cfg, err) != 0)
+        status = GN_EXIT_CONFIG;
     if (status == 0 && !cli->print_config)
         status = check_app(cfg, cli->app != NULL, err);
     if (status == 0 && cli->check_config && !cli->print_config)
@@ -174,6 +202,7 @@ int main(int argc, char **argv)
         gn__cli_free(&cli);
         return 0;
     }
+    remember_config_path(&cli);
     cfg = gn__config_new();
     if (cfg == NULL)
         return fail(GN_EXIT_CONFIG, "out of memory");

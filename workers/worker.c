@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "server/log.h"
+#include "server/process.h"
 #include "workers/conn.h"
 #include "workers/coro.h"
 #include "workers/green.h"
@@ -219,7 +220,9 @@ static int boot(struct gn_worker *w)
 {
     char err[GN_ERR_LEN];
 
-    if (gn__app_load(&w->app, &w->cfg->app, err) != 0 ||
+    gn__process_title(w->cfg, "worker");
+    if (gn__process_drop_privileges(w->cfg, err) != 0 ||
+        gn__app_load(&w->app, &w->cfg->app, err) != 0 ||
         gn__app_init(&w->app, &w->cfg->app, err) != 0) {
         gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
                      (int)w->pid, err);

@@ -1,0 +1,75 @@
+/*
+ * Pidfiles. The file holds the pid and a newline, as Gunicorn writes it.
+ */
+#include "server/pidfile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The pid PATH holds, or 0. */
+static pid_t read_pid(const char *path)
+{
+    char buf[32];
+    ssize_t n;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    long pid;
+
+    if (fd < 0)
+        return 0;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    pid = strtol(buf, NULL, 10);
+    return pid > 0 ? (pid_t)pid : 0;
+}
+
+static int alive(pid_t pid)
+{
+    return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+int gn__pidfile_write(const char *path, pid_t pid, char err[GN_ERR_LEN])
+{
+    pid_t other = read_pid(path);
+    char tmp[4096], text[32];
+    int fd, n, rc;
+
+    if (other > 0 && other != pid && alive(other)) {
+        snprintf(err, GN_ERR_LEN,
+                 "pidfile %s: another server is running as pid %d", path,
+                 (int)other);
+        return -EEXIST;
+    }
+    snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)pid);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        goto fail;
+    n = snprintf(text, sizeof(text), "%d\n", (int)pid);
+    rc = write(fd, text, (size_t)n) == n ? 0 : -1;
+    if (close(fd) != 0 || rc != 0 || rename(tmp, path) != 0)
+        goto fail_tmp;
+    return 0;
+
+fail_tmp:
+    rc = -errno;
+    unlink(tmp);
+    snprintf(err, GN_ERR_LEN, "pidfile %s: %s", path, strerror(-rc));
+    return rc;
+fail:
+    rc = -errno;
+    snprintf(err, GN_ERR_LEN, "pidfile %s: %s", path, strerror(errno));
+    return rc;
+}
+
+void gn__pidfile_remove(const char *path, pid_t pid)
+{
+    if (read_pid(path) == pid)
+        unlink(path);
+}

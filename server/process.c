@@ -1,0 +1,120 @@
+/*
+ * Process settings. Titles come from libbsd's setproctitle (its ctor
+ * library saves argv and environ at start-up, so there is nothing to
+ * initialise here).
+ */
+#include "server/process.h"
+
+#include <bsd/unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int fail(char *err, const char *what, const char *arg)
+{
+    int rc = -errno;
+
+    snprintf(err, GN_ERR_LEN, "%s%s: %s", what, arg, strerror(errno));
+    return rc;
+}
+
+int gn__process_setup(const struct gn_config *cfg, char err[GN_ERR_LEN])
+{
+    if (cfg->chdir && chdir(cfg->chdir) != 0)
+        return fail(err, "chdir: cannot change to ", cfg->chdir);
+    if (cfg->umask >= 0)
+        umask((mode_t)cfg->umask);
+    for (size_t i = 0; i < cfg->nraw_env; i++) {
+        const char *kv = cfg->raw_env[i], *eq = strchr(kv, '=');
+        char key[256];
+
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - kv), kv);
+        if (setenv(key, eq + 1, 1) != 0)
+            return fail(err, "raw_env: cannot set ", key);
+    }
+    return 0;
+}
+
+static int null_stdio(void)
+{
+    int fd = open("/dev/null", O_RDWR);
+
+    if (fd < 0)
+        return -1;
+    dup2(fd, STDIN_FILENO);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    if (fd > STDERR_FILENO)
+        close(fd);
+    return 0;
+}
+
+int gn__process_daemonize(char err[GN_ERR_LEN])
+{
+    pid_t pid = fork();
+
+    if (pid < 0)
+        return fail(err, "daemon: cannot fork", "");
+    if (pid > 0)
+        _exit(0);
+    if (setsid() < 0)
+        return fail(err, "daemon: setsid", "");
+    /* A second fork: the daemon is no session leader, so it can never
+     * acquire a controlling terminal again. */
+    pid = fork();
+    if (pid < 0)
+        return fail(err, "daemon: cannot fork", "");
+    if (pid > 0)
+        _exit(0);
+    if (null_stdio() != 0)
+        return fail(err, "daemon: cannot open ", "/dev/null");
+    return 0;
+}
+
+void gn__process_chown(const struct gn_config *cfg,
+                       const struct gn_listener *ls, size_t nls)
+{
+    if (cfg->uid < 0)
+        return;
+    if (cfg->errorlog && strcmp(cfg->errorlog, "-") != 0)
+        (void)!chown(cfg->errorlog, (uid_t)cfg->uid, (gid_t)cfg->gid);
+    if (cfg->accesslog && strcmp(cfg->accesslog, "-") != 0)
+        (void)!chown(cfg->accesslog, (uid_t)cfg->uid, (gid_t)cfg->gid);
+    for (size_t i = 0; i < nls; i++)
+        if (ls[i].unix_path)
+            (void)!chown(ls[i].unix_path, (uid_t)cfg->uid, (gid_t)cfg->gid);
+}
+
+int gn__process_drop_privileges(const struct gn_config *cfg,
+                                char err[GN_ERR_LEN])
+{
+    struct passwd *pw;
+
+    if (cfg->gid >= 0 && (gid_t)cfg->gid != getgid() &&
+        setgid((gid_t)cfg->gid) != 0)
+        return fail(err, "group: cannot switch to ",
+                    cfg->group ? cfg->group : "the user's");
+    if (cfg->uid < 0 || (uid_t)cfg->uid == getuid())
+        return 0;
+    pw = getpwuid((uid_t)cfg->uid); /* the user may be given as a number */
+    if (initgroups(pw ? pw->pw_name : cfg->user, (gid_t)cfg->gid) != 0 &&
+        errno != EPERM)
+        return fail(err, "user: cannot set the groups of ", cfg->user);
+    if (setuid((uid_t)cfg->uid) != 0)
+        return fail(err, "user: cannot switch to ", cfg->user);
+    return 0;
+}
+
+void gn__process_title(const struct gn_config *cfg, const char *role)
+{
+    const char *name = cfg->proc_name ? cfg->proc_name : cfg->app.spec;
+    const char *base = name ? strrchr(name, '/') : NULL;
+
+    setproctitle("%s [%s]", role, base ? base + 1 : name ? name : "-");
+}

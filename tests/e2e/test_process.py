@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""The [process] settings: daemon and pidfile, user, chdir, umask, raw_env
+and proc_name, on the real binary."""
+import os
+import pwd
+import signal
+import stat
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+from harness import ServerTestCase, app_path, free_port, pid_alive, wait_until
+
+
+def title(pid):
+    with open("/proc/%d/cmdline" % pid, "rb") as f:
+        return f.read().split(b"\0")[0].decode()
+
+
+def uid_of(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("Uid:"):
+                return int(line.split()[1])
+    return None
+
+
+class DaemonTest(unittest.TestCase):
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="greenicorn-e2e-")
+        self.pidfile = os.path.join(self.tmp, "g.pid")
+        self.addCleanup(self.kill_daemon)
+
+    def kill_daemon(self):
+        try:
+            with open(self.pidfile) as f:
+                pid = int(f.read())
+            os.kill(pid, signal.SIGKILL)
+        except (OSError, ValueError):
+            pass
+        subprocess.run(["rm", "-rf", self.tmp])
+
+    def start(self, *extra):
+        port = free_port()
+        r = subprocess.run([
+            harness.GREENICORN, "--daemon", "--pid", self.pidfile,
+            "-b", "127.0.0.1:%d" % port, "-w", "2",
+            "--error-logfile", os.path.join(self.tmp, "error.log")] + list(extra)
+            + [app_path("echo")], capture_output=True, timeout=10)
+        return port, r
+
+    def test_daemon_returns_writes_pidfile_and_term_removes_it(self):
+        started = time.monotonic()
+        port, r = self.start("-n", "e2e-daemon")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertLess(time.monotonic() - started, 5)
+        pid = wait_until(lambda: os.path.exists(self.pidfile) and
+                         int(open(self.pidfile).read()), 5, what="the pidfile")
+        self.assertTrue(pid_alive(pid))
+        self.assertEqual(title(pid), "greenicorn: master [e2e-daemon]")
+        workers = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(
+            harness.children_of(pid)), 5, what="2 workers")
+        for w in workers:  # set as the worker boots, just after fork
+            wait_until(lambda: title(w) == "greenicorn: worker [e2e-daemon]", 5,
+                       what="the worker's title")
+        self.assertEqual(harness.raw_exchange(
+            port, b"GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:15],
+            b"HTTP/1.1 200 OK")
+        os.kill(pid, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(pid), 10, what="the daemon to exit")
+        self.assertFalse(os.path.exists(self.pidfile), "pidfile left behind")
+
+    def test_a_live_pidfile_refuses_a_second_server(self):
+        port, r = self.start()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = wait_until(lambda: os.path.exists(self.pidfile) and
+                         int(open(self.pidfile).read()), 5, what="the pidfile")
+        rc, _, err = harness.run_until_exit(
+            ["--pid", self.pidfile, "-b", "127.0.0.1:%d" % free_port(),
+             app_path("hello")])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("another server is running as pid %d" % pid, err)
+        self.assertEqual(int(open(self.pidfile).read()), pid)
+
+    def test_a_stale_pidfile_is_replaced(self):
+        with open(self.pidfile, "w") as f:
+            f.write("999999\n")  # above pid_max: nobody
+        port, r = self.start()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = wait_until(lambda: (lambda v: v if v != 999999 else None)(
+            int(open(self.pidfile).read())), 5, what="our pid in the pidfile")
+        self.assertTrue(pid_alive(pid))
+
+
+class ProcessSettingsTest(ServerTestCase):
+
+    @unittest.skipUnless(os.geteuid() == 0, "dropping privileges needs root")
+    def test_workers_run_as_user_arbiter_stays(self):
+        nobody = pwd.getpwnam("nobody")
+        srv = self.start_server(app="hello", workers=1,
+                                settings={"process": {"user": "nobody"}})
+        (worker,) = srv.wait_workers(1)
+        self.assertEqual(uid_of(worker), nobody.pw_uid)
+        self.assertEqual(uid_of(srv.pid), 0)
+        self.assertEqual(srv.get("/")[0], 200)
+
+    def test_chdir_before_loading_the_app_and_raw_env(self):
+        srv = self.start_server(app=None, workers=1, accesslog=True, settings={
+            "process": {"chdir": harness.APPS, "raw_env": ["GN_A=one", "GN_B=two=2"]},
+            "app": {"module": "echo.so"},   # relative to chdir
+            "logging": {"access_log_format": "%({GN_A}e)s %({GN_B}e)s"}})
+        srv.wait_workers(1)
+        status, _, body = srv.get("/c")
+        self.assertEqual(status, 200)
+        self.assertIn(b"target: /c\n", body)
+        lines = wait_until(lambda: srv.access_log().splitlines(), 5, what="a line")
+        self.assertEqual(lines[0], "one two=2")
+
+    def test_umask_applies_to_the_unix_socket(self):
+        path = os.path.join(tempfile.mkdtemp(prefix="gn-umask-"), "g.sock")
+        self.addCleanup(subprocess.run, ["rm", "-rf", os.path.dirname(path)])
+        srv = self.start_server(app="hello", workers=1,
+                                args=["-b", "127.0.0.1:{port}", "-b", "unix:" + path],
+                                settings={"process": {"umask": "077"}})
+        srv.wait_workers(1)
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        self.assertEqual(mode & 0o077, 0, oct(mode))
+
+    def test_bad_process_settings_are_config_errors(self):
+        for flag, value, why in [("--user", "no-such-user-e2e", "no such user"),
+                                 ("--group", "no-such-group-e2e", "no such group"),
+                                 ("--umask", "999", "not an octal mask"),
+                                 ("--chdir", "/nonexistent/dir", "is not a directory"),
+                                 ("--env", "NOEQUALS", "is not KEY=VALUE")]:
+            r = harness.run_cli(["--check-config", flag, value, app_path("hello")])
+            self.assertEqual(r.returncode, 1, (flag, r.stderr))
+            self.assertIn(why, r.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
