@@ -15,8 +15,11 @@ from harness import ServerTestCase, app_path, free_port, pid_alive, wait_until
 
 
 def title(pid):
+    """The process title. libbsd's setproctitle may leave a " " or a "."
+    after it (it marks where argv[0] ended so that Linux shows the whole
+    title), so only the text up to the first NUL, trimmed, counts."""
     with open("/proc/%d/cmdline" % pid, "rb") as f:
-        return f.read().split(b"\0")[0].decode()
+        return f.read().split(b"\0")[0].decode().rstrip()
 
 
 def uid_of(pid):
