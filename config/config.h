@@ -21,6 +21,7 @@
 enum gn_bind_kind {
     GN_BIND_TCP,  /* host:port, [v6]:port, or host alone (port 8000) */
     GN_BIND_UNIX, /* unix:PATH */
+    GN_BIND_FD,   /* fd://N: an inherited listening socket (systemd) */
 };
 
 /* One listening address as configured (resolved later, at bind time). */
@@ -30,6 +31,7 @@ struct gn_bind {
     char *host; /* TCP: without brackets; "" means every address */
     int port;   /* TCP */
     char *path; /* UNIX */
+    int fd;     /* FD */
 };
 
 /* The app to load, "PATH.so[:SYMBOL]", and its [app.args] in file order. */

@@ -321,6 +321,21 @@ static int parse_tcp_bind(struct gn_bind *b, const char *spec, char *err,
     return 0;
 }
 
+static int parse_fd_bind(struct gn_bind *b, const char *spec, char *err,
+                         size_t errlen)
+{
+    long fd;
+
+    if (parse_long(spec + 5, &fd) != 0 || fd < 0 || fd > 65535) {
+        reason(err, errlen, "'%s': fd://N needs a descriptor number", spec);
+        return -EINVAL;
+    }
+    b->kind = GN_BIND_FD;
+    b->fd = (int)fd;
+    b->host = strdup(""); /* every bind owns a string */
+    return 0;
+}
+
 static void bind_clear(struct gn_bind *b)
 {
     free(b->spec);
@@ -337,6 +352,8 @@ static int add_bind(struct gn_config *cfg, const char *spec, char *err,
 
     if (strncmp(spec, "unix:", 5) == 0)
         rc = parse_unix_bind(&b, spec + 5, err, errlen);
+    else if (strncmp(spec, "fd://", 5) == 0)
+        rc = parse_fd_bind(&b, spec, err, errlen);
     else
         rc = parse_tcp_bind(&b, spec, err, errlen);
     if (rc != 0)

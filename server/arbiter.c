@@ -19,6 +19,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
+#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "server/log.h"
@@ -52,6 +53,7 @@ struct arbiter {
     size_t nslots, cap;
     int target;               /* workers wanted */
     int generation;           /* bumped by each reload */
+    int ready_generation;     /* the last one systemd was told is ready */
     int64_t reloaded_ms;      /* when the generation began */
     int64_t spawn_not_before; /* back-off after a crash at start */
     int stop;                 /* 0, or the signal that asked to stop */
@@ -186,6 +188,22 @@ static void retire_previous_generation(struct arbiter *a)
     }
 }
 
+/* Type=notify: READY=1 once every worker of a generation has booted (a
+ * no-op without NOTIFY_SOCKET). */
+static void notify_ready(struct arbiter *a)
+{
+    int booted = 0;
+
+    if (a->ready_generation == a->generation)
+        return;
+    for (size_t i = 0; i < a->nslots; i++)
+        booted += counts(a, &a->slots[i]) && a->slots[i].heartbeat->booted;
+    if (booted < a->target)
+        return;
+    sd_notifyf(0, "READY=1\nSTATUS=serving with %d worker(s)", booted);
+    a->ready_generation = a->generation;
+}
+
 static void manage_workers(struct arbiter *a)
 {
     if (a->stop)
@@ -197,6 +215,7 @@ static void manage_workers(struct arbiter *a)
         if (spawn_worker(a) != 0)
             break;
     retire_previous_generation(a);
+    notify_ready(a);
 }
 
 /* ---- reaping ---------------------------------------------------------- */
@@ -301,7 +320,7 @@ static void log_listeners(const struct arbiter *a)
 {
     for (size_t i = 0; i < a->nls; i++)
         gn_log_info("listening at: %s%s (%d)",
-                    a->ls[i].kind == GN_BIND_UNIX ? "" : "http://",
+                    strncmp(a->ls[i].name, "unix:", 5) == 0 ? "" : "http://",
                     a->ls[i].name, (int)getpid());
 }
 
@@ -317,6 +336,12 @@ static void swap_pidfile(const struct gn_config *old,
         gn_log_error("%s", err);
 }
 
+static void keep_running(const char *why)
+{
+    gn_log_error("reload failed, keeping the running configuration: %s", why);
+    sd_notify(0, "READY=1");
+}
+
 /* HUP, as Gunicorn: read the configuration again (file and command line)
  * and check its app; if anything is wrong, say why and keep the running
  * one. Else switch logs and listeners, and start a new generation of
@@ -329,17 +354,16 @@ static void reload(struct arbiter *a)
     size_t nls;
 
     gn_log_info("SIGHUP: reloading the configuration");
+    sd_notify(0, "RELOADING=1");
     cfg = a->reconfigure(a->reconfigure_ctx, err);
     if (cfg == NULL) {
-        gn_log_error("reload failed, keeping the running configuration: %s",
-                     err);
+        keep_running(err);
         return;
     }
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
                      sizeof(err)) != 0 ||
         gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
-        gn_log_error("reload failed, keeping the running configuration: %s",
-                     err);
+        keep_running(err);
         gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel, err,
                      sizeof(err));
         gn__config_free(cfg);
@@ -449,6 +473,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
                         .nls = nls,
                         .reconfigure = reconfigure,
                         .reconfigure_ctx = ctx,
+                        .ready_generation = -1,
                         .target = cfg->workers};
     int rc = gn__signals_install();
 
@@ -478,6 +503,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     }
     gn_log_info("%s: %s stop", gn__signal_name(a.stop),
                 a.stop == SIGTERM ? "graceful" : "quick");
+    sd_notify(0, "STOPPING=1");
     /* Stop accepting at once: the workers' copies drain what they have. */
     gn__listeners_close(a.ls, a.nls, 1);
     stop_workers(&a);

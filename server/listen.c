@@ -32,12 +32,17 @@ static char *describe(int fd, const struct gn_bind *b)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN], out[INET6_ADDRSTRLEN + 16];
+    char host[INET6_ADDRSTRLEN], out[128];
     int port;
 
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return strdup(b->spec);
-    if (ss.ss_family == AF_INET6) {
+    if (ss.ss_family == AF_UNIX) {
+        struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+
+        snprintf(out, sizeof(out), "unix:%.*s", (int)sizeof(out) - 6,
+                 un->sun_path);
+    } else if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
 
         inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
@@ -161,8 +166,33 @@ static int open_unix(const struct gn_bind *b, int backlog,
     return 0;
 }
 
-static int open_one(const struct gn_bind *b, int backlog,
-                    struct gn_listener *l, char *err)
+/* fd://N: a socket someone else bound (systemd, a supervisor); we only
+ * check it listens, make it non-blocking, and never unlink its path. */
+static int adopt_fd(const struct gn_bind *b, struct gn_listener *l, char *err)
+{
+    int listening = 0, type = 0, flags;
+    socklen_t len = sizeof(int);
+
+    if (getsockopt(b->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        getsockopt(b->fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        !listening || type != SOCK_STREAM) {
+        snprintf(err, GN_ERR_LEN,
+                 "cannot use %s: not a listening stream "
+                 "socket",
+                 b->spec);
+        return -ENOTSOCK;
+    }
+    flags = fcntl(b->fd, F_GETFL);
+    fcntl(b->fd, F_SETFL, flags | O_NONBLOCK);
+    fcntl(b->fd, F_SETFD, FD_CLOEXEC);
+    l->fd = b->fd;
+    l->name = describe(b->fd, b);
+    l->kind = GN_BIND_FD;
+    return 0;
+}
+
+static int open_one(const struct gn_bind *b, int backlog, struct gn_listener *l,
+                    char *err)
 {
     int rc;
 
@@ -170,6 +200,8 @@ static int open_one(const struct gn_bind *b, int backlog,
     l->spec = strdup(b->spec);
     if (b->kind == GN_BIND_UNIX)
         rc = open_unix(b, backlog, l, err);
+    else if (b->kind == GN_BIND_FD)
+        rc = adopt_fd(b, l, err);
     else
         rc = open_tcp(b, backlog, l, err);
     if (rc != 0) {
@@ -235,7 +267,7 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
         if (k != NULL) {
             ls[i] = *k;
             *k = (struct gn_listener){.fd = -1}; /* taken, strings too */
-            listen(ls[i].fd, cfg->backlog); /* a new backlog, if any */
+            listen(ls[i].fd, cfg->backlog);      /* a new backlog, if any */
         } else {
             rc = open_one(&cfg->binds[i], cfg->backlog, &ls[i], err);
         }

@@ -104,8 +104,7 @@ GN_API void gn_log(int level, const char *fmt, ...)
  * err_fd/access_fd as given) into *OUT. 0, or -EACCES with ERR set and
  * nothing left open. */
 static int open_set(const char *err_path, const char *access_path,
-                    int access_fd, int *efd, int *afd, char *err,
-                    size_t errlen)
+                    int access_fd, int *efd, int *afd, char *err, size_t errlen)
 {
     *efd = STDERR_FILENO;
     *afd = access_fd;
@@ -115,8 +114,8 @@ static int open_set(const char *err_path, const char *access_path,
         return -EACCES;
     }
     if (access_path && (*afd = open_append(access_path)) < 0) {
-        snprintf(err, errlen, "cannot open the access log %s: %s",
-                 access_path, strerror(errno));
+        snprintf(err, errlen, "cannot open the access log %s: %s", access_path,
+                 strerror(errno));
         if (*efd > STDERR_FILENO)
             close(*efd);
         return -EACCES;

@@ -7,10 +7,12 @@
 #include <limits.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <systemd/sd-daemon.h>
 #include <stdlib.h>
 #include <unistd.h>
 
 #include "config/config.h"
+#include "config/settings.h"
 #include "hooks/plugin.h"
 #include "server/arbiter.h"
 #include "server/cli.h"
@@ -112,6 +114,29 @@ static void remember_config_path(const struct gn_cli *cli)
         snprintf(reload_path, sizeof(reload_path), "%s", path);
 }
 
+/* systemd socket activation: the sockets it passed (LISTEN_FDS, for our
+ * pid) replace the configured binds, now and at every reload. */
+static char activated[512];
+
+static void take_activated_sockets(void)
+{
+    int n = sd_listen_fds(1);
+    size_t len = 0;
+
+    for (int i = 0; i < n && len < sizeof(activated) - 16; i++)
+        len += (size_t)snprintf(activated + len, sizeof(activated) - len,
+                                "%sfd://%d", i ? " " : "",
+                                SD_LISTEN_FDS_START + i);
+}
+
+static int use_activated_sockets(struct gn_config *cfg, char *err)
+{
+    if (activated[0] == '\0')
+        return 0;
+    gn__binds_clear(cfg); /* not added to a -b: they replace every bind */
+    return gn__config_set(cfg, "bind", activated, "LISTEN_FDS", err) ? -1 : 0;
+}
+
 /* HUP: the configuration as a fresh start would build it. */
 static struct gn_config *reconfigure(void *ctx, char *err)
 {
@@ -124,7 +149,8 @@ static struct gn_config *reconfigure(void *ctx, char *err)
         snprintf(err, GN_ERR_LEN, "out of memory");
         return NULL;
     }
-    if (configure(cfg, cli, err) != 0 || gn__process_setup(cfg, err) != 0 ||
+    if (configure(cfg, cli, err) != 0 || use_activated_sockets(cfg, err) ||
+        gn__process_setup(cfg, err) != 0 ||
         check_app(cfg, cli->app != NULL, err) != 0) {
         gn__config_free(cfg);
         return NULL;
@@ -144,6 +170,9 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return fail(GN_EXIT_CONFIG, err);
     }
     raise_fd_limit(cfg);
+    if (activated[0] != '\0')
+        gn_log_info("systemd socket activation: serving %s (bind ignored)",
+                    activated);
     if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
         gn__config_free(cfg);
@@ -166,6 +195,8 @@ static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 {
     int status = configure(cfg, cli, err);
 
+    if (status == 0 && use_activated_sockets(cfg, err) != 0)
+        status = GN_EXIT_CONFIG;
     if (status == 0 && cli->print_config)
         gn__config_print(cfg, stdout);
     if (status == 0 && !cli->print_config && gn__process_setup(cfg, err) != 0)
@@ -203,6 +234,7 @@ int main(int argc, char **argv)
         return 0;
     }
     remember_config_path(&cli);
+    take_activated_sockets();
     cfg = gn__config_new();
     if (cfg == NULL)
         return fail(GN_EXIT_CONFIG, "out of memory");
