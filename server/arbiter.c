@@ -47,8 +47,8 @@ struct arbiter {
     struct gn_config *cfg;
     struct gn_listener *ls;
     size_t nls;
-    gn__reconfigure_fn reconfigure;
-    void *reconfigure_ctx;
+    const struct gn_arbiter_ops *ops;
+    pid_t reexec_pid; /* the new arbiter started by USR2, or 0 */
     struct slot *slots;
     size_t nslots, cap;
     int target;               /* workers wanted */
@@ -218,6 +218,75 @@ static void manage_workers(struct arbiter *a)
     notify_ready(a);
 }
 
+/* ---- binary upgrade (USR2) -------------------------------------------- */
+
+/* "PIDFILE.oldbin", Gunicorn's and nginx's name for the old arbiter's. */
+static void oldbin_path(const struct arbiter *a, char *out, size_t len)
+{
+    snprintf(out, len, "%s.oldbin", a->cfg->pidfile);
+}
+
+/* USR2: start a new arbiter from the binary on disk, handing it our
+ * listening sockets. Both serve until the old one is told TERM; if the
+ * new one fails, the old one goes on as if nothing happened. */
+static void upgrade(struct arbiter *a)
+{
+    char old[4096];
+    pid_t pid;
+
+    if (a->reexec_pid) {
+        gn_log_warn("SIGUSR2: a new arbiter (pid %d) is already running",
+                    (int)a->reexec_pid);
+        return;
+    }
+    /* The new arbiter writes the pidfile: move ours out of its way. */
+    if (a->cfg->pidfile) {
+        oldbin_path(a, old, sizeof(old));
+        rename(a->cfg->pidfile, old);
+    }
+    pid = a->ops->reexec(a->ops->ctx, a->ls, a->nls);
+    if (pid < 0) {
+        gn_log_error("SIGUSR2: cannot start a new arbiter: %s",
+                     strerror((int)-pid));
+        if (a->cfg->pidfile)
+            rename(old, a->cfg->pidfile);
+        return;
+    }
+    a->reexec_pid = pid;
+    gn_log_info("SIGUSR2: new arbiter started (pid %d); send TERM to this "
+                "one (pid %d) once it serves",
+                (int)pid, (int)getpid());
+}
+
+/* The new arbiter ended while we still run: it failed, we carry on. */
+static void upgrade_failed(struct arbiter *a, int status)
+{
+    char old[4096];
+
+    gn_log_error("the new arbiter (pid %d) exited (%s %d); this one (pid "
+                 "%d) keeps serving",
+                 (int)a->reexec_pid, WIFSIGNALED(status) ? "signal" : "status",
+                 WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status),
+                 (int)getpid());
+    a->reexec_pid = 0;
+    if (a->cfg->pidfile) {
+        oldbin_path(a, old, sizeof(old));
+        rename(old, a->cfg->pidfile);
+    }
+}
+
+/* At exit: the pidfile, or the .oldbin one after USR2, if still ours. */
+static void remove_pidfiles(const struct arbiter *a)
+{
+    char old[4096];
+
+    if (a->cfg->pidfile == NULL)
+        return;
+    gn__pidfile_remove(a->cfg->pidfile, getpid());
+    oldbin_path(a, old, sizeof(old));
+    gn__pidfile_remove(old, getpid());
+}
+
 /* ---- reaping ---------------------------------------------------------- */
 
 static struct slot *find_slot(struct arbiter *a, pid_t pid)
@@ -257,6 +326,8 @@ static void reap_one(struct arbiter *a, pid_t pid, int status)
     struct slot *s = find_slot(a, pid);
     int crashed;
 
+    if (pid == a->reexec_pid)
+        upgrade_failed(a, status);
     if (s == NULL)
         return;
     log_exit(a, s, status);
@@ -355,7 +426,7 @@ static void reload(struct arbiter *a)
 
     gn_log_info("SIGHUP: reloading the configuration");
     sd_notify(0, "RELOADING=1");
-    cfg = a->reconfigure(a->reconfigure_ctx, err);
+    cfg = a->ops->reconfigure(a->ops->ctx, err);
     if (cfg == NULL) {
         keep_running(err);
         return;
@@ -407,10 +478,7 @@ static void handle_signal(struct arbiter *a, int signo)
         signal_workers(a, SIGUSR1);
         break;
     case SIGHUP: reload(a); break;
-    case SIGUSR2:
-        gn_log_warn("SIGUSR2: binary upgrade is not available in this "
-                    "version; ignoring");
-        break;
+    case SIGUSR2: upgrade(a); break;
     case SIGWINCH: gn_log_info("SIGWINCH ignored: not daemonized"); break;
     }
 }
@@ -466,13 +534,12 @@ static void log_start(struct arbiter *a)
 }
 
 int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
-                    gn__reconfigure_fn reconfigure, void *ctx)
+                    const struct gn_arbiter_ops *ops)
 {
     struct arbiter a = {.cfg = cfg,
                         .ls = ls,
                         .nls = nls,
-                        .reconfigure = reconfigure,
-                        .reconfigure_ctx = ctx,
+                        .ops = ops,
                         .ready_generation = -1,
                         .target = cfg->workers};
     int rc = gn__signals_install();
@@ -504,12 +571,13 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     gn_log_info("%s: %s stop", gn__signal_name(a.stop),
                 a.stop == SIGTERM ? "graceful" : "quick");
     sd_notify(0, "STOPPING=1");
-    /* Stop accepting at once: the workers' copies drain what they have. */
-    gn__listeners_close(a.ls, a.nls, 1);
+    /* Stop accepting at once: the workers' copies drain what they have.
+     * After USR2 the new arbiter serves the same unix sockets: keep their
+     * paths. */
+    gn__listeners_close(a.ls, a.nls, a.reexec_pid == 0);
     stop_workers(&a);
     free(a.slots);
-    if (a.cfg->pidfile)
-        gn__pidfile_remove(a.cfg->pidfile, getpid());
+    remove_pidfiles(&a);
     gn__config_free(a.cfg);
     gn_log_info("shutting down: arbiter");
     return a.exit_status;

@@ -8,6 +8,7 @@
 #define GN_SERVER_ARBITER_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "config/config.h"
 #include "server/listen.h"
@@ -18,20 +19,28 @@
 #define GN_EXIT_USAGE 2  /* bad command line */
 #define GN_EXIT_BOOT 3   /* a worker failed to boot (as Gunicorn) */
 
-/*
- * Build the configuration afresh for a reload (HUP): defaults, the config
- * file, the command line, the app checked. A new config owned by the
- * caller, or NULL with ERR ("FILE:LINE: key: reason") set.
- */
-typedef struct gn_config *(*gn__reconfigure_fn)(void *ctx,
-                                                char err[GN_ERR_LEN]);
+/* What the arbiter asks of main, which knows the command line. */
+struct gn_arbiter_ops {
+    /* HUP: build the configuration afresh (defaults, the config file, the
+     * command line, the app checked). A new config owned by the caller, or
+     * NULL with ERR ("FILE:LINE: key: reason") set. */
+    struct gn_config *(*reconfigure)(void *ctx, char err[GN_ERR_LEN]);
+    /* USR2: fork and exec the binary again, as it was started, handing it
+     * the listening sockets LS. The new arbiter's pid, or -errno. */
+    pid_t (*reexec)(void *ctx, const struct gn_listener *ls, size_t nls);
+    void *ctx;
+};
+
+/* The environment variable that hands listening sockets to a new arbiter
+ * (USR2): their descriptor numbers, separated by spaces. */
+#define GN_ENV_FDS "GREENICORN_FDS"
 
 /*
  * Supervise workers serving on LS until told to stop; returns the process
  * exit status. Takes ownership of CFG and LS (freed, closed and unix
- * sockets unlinked before returning); calls RECONFIGURE(CTX) on HUP.
+ * sockets unlinked before returning, unless a new arbiter took them over).
  */
 int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
-                    gn__reconfigure_fn reconfigure, void *ctx);
+                    const struct gn_arbiter_ops *ops);
 
 #endif /* GN_SERVER_ARBITER_H */

@@ -193,8 +193,11 @@ void gn__cli_usage(FILE *out)
         fprintf(out, "  %-35s %s (default: %s)\n", left, s->help,
                 *s->defval ? s->defval : "none");
     }
-    fprintf(out, "      --log-file FILE                 the same as "
-                 "--error-logfile\n\n"
-                 "Signals: TERM graceful stop, INT/QUIT quick stop, TTIN/TTOU "
-                 "one worker more/fewer, USR1 reopen logs.\n");
+    fprintf(
+        out,
+        "      --log-file FILE                 the same as "
+        "--error-logfile\n\n"
+        "Signals: TERM graceful stop, INT/QUIT quick stop, HUP reload, USR2 "
+        "upgrade the binary, TTIN/TTOU "
+        "one worker more/fewer, USR1 reopen logs.\n");
 }

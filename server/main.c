@@ -4,7 +4,10 @@
  * a socket is bound, and reported as "greenicorn: FILE:LINE: key: reason"
  * with exit status 2 (usage) or 1 (config).
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <string.h>
 #include <stdio.h>
 #include <sys/resource.h>
 #include <systemd/sd-daemon.h>
@@ -19,6 +22,7 @@
 #include "server/listen.h"
 #include "server/log.h"
 #include "server/process.h"
+#include "server/signals.h"
 
 #define DEFAULT_CONFIG "greenicorn.conf"
 
@@ -117,12 +121,24 @@ static void remember_config_path(const struct gn_cli *cli)
 /* systemd socket activation: the sockets it passed (LISTEN_FDS, for our
  * pid) replace the configured binds, now and at every reload. */
 static char activated[512];
+static const char *activated_by = "systemd socket activation";
 
 static void take_activated_sockets(void)
 {
+    const char *inherited = getenv(GN_ENV_FDS);
     int n = sd_listen_fds(1);
     size_t len = 0;
 
+    /* After USR2, the old arbiter's sockets, as it named them. */
+    if (inherited != NULL && n <= 0) {
+        for (const char *p = inherited; *p && len < sizeof(activated) - 16;
+             p += strcspn(p, " "), p += *p == ' ')
+            len += (size_t)snprintf(activated + len, sizeof(activated) - len,
+                                    "%sfd://%d", len ? " " : "", atoi(p));
+        unsetenv(GN_ENV_FDS);
+        activated_by = "sockets inherited from the old arbiter (USR2)";
+        return;
+    }
     for (int i = 0; i < n && len < sizeof(activated) - 16; i++)
         len += (size_t)snprintf(activated + len, sizeof(activated) - len,
                                 "%sfd://%d", i ? " " : "",
@@ -158,6 +174,67 @@ static struct gn_config *reconfigure(void *ctx, char *err)
     return cfg;
 }
 
+/* ---- USR2: exec the binary again --------------------------------------- */
+
+/* How this process was started, for exec'ing the binary again: its path
+ * (found now: a relative one breaks after chdir), its arguments and the
+ * directory they are relative to. */
+static struct {
+    char exe[PATH_MAX];
+    char cwd[PATH_MAX];
+    char **argv;
+} start_ctx;
+
+static void remember_start(int argc, char **argv)
+{
+    /* A copy: setproctitle writes the title over where argv[0] was. */
+    start_ctx.argv = calloc((size_t)argc + 1, sizeof(char *));
+    for (int i = 0; start_ctx.argv && i < argc; i++)
+        start_ctx.argv[i] = strdup(argv[i]);
+    if (getcwd(start_ctx.cwd, sizeof(start_ctx.cwd)) == NULL)
+        start_ctx.cwd[0] = '\0';
+    if (strchr(argv[0], '/') == NULL ||
+        realpath(argv[0], start_ctx.exe) == NULL)
+        snprintf(start_ctx.exe, sizeof(start_ctx.exe), "%s", argv[0]);
+}
+
+/* In the child: the listeners survive exec, named in GN_ENV_FDS. */
+static void pass_listeners(const struct gn_listener *ls, size_t nls)
+{
+    char fds[512];
+    size_t n = 0;
+
+    for (size_t i = 0; i < nls && n < sizeof(fds) - 16; i++) {
+        fcntl(ls[i].fd, F_SETFD, 0);
+        n += (size_t)snprintf(fds + n, sizeof(fds) - n, "%s%d", i ? " " : "",
+                              ls[i].fd);
+    }
+    setenv(GN_ENV_FDS, fds, 1);
+}
+
+static pid_t reexec(void *ctx, const struct gn_listener *ls, size_t nls)
+{
+    pid_t pid = fork();
+
+    if (pid != 0)
+        return pid < 0 ? -errno : pid;
+    gn__signals_forget();
+    pass_listeners(ls, nls);
+    if (start_ctx.cwd[0] != '\0' && chdir(start_ctx.cwd) != 0)
+        _exit(127);
+    if (start_ctx.argv == NULL)
+        _exit(127);
+    if (strchr(start_ctx.exe, '/') != NULL)
+        execv(start_ctx.exe, start_ctx.argv);
+    else
+        execvp(start_ctx.exe, start_ctx.argv);
+    gn_log_error("USR2: cannot exec %s: %s", start_ctx.exe, strerror(errno));
+    _exit(127);
+}
+
+static struct gn_arbiter_ops ops = {.reconfigure = reconfigure,
+                                    .reexec = reexec};
+
 /* Open the logs, bind, and run the arbiter, which takes CFG over. */
 static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 {
@@ -171,8 +248,7 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     }
     raise_fd_limit(cfg);
     if (activated[0] != '\0')
-        gn_log_info("systemd socket activation: serving %s (bind ignored)",
-                    activated);
+        gn_log_info("%s: serving %s (bind ignored)", activated_by, activated);
     if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
         gn__config_free(cfg);
@@ -186,7 +262,8 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
-    return gn__arbiter_run(cfg, ls, nls, reconfigure, (void *)cli);
+    ops.ctx = (void *)cli;
+    return gn__arbiter_run(cfg, ls, nls, &ops);
 }
 
 /* From the loaded configuration to a running server, or the reason not.
@@ -233,6 +310,7 @@ int main(int argc, char **argv)
         gn__cli_free(&cli);
         return 0;
     }
+    remember_start(argc, argv);
     remember_config_path(&cli);
     take_activated_sockets();
     cfg = gn__config_new();

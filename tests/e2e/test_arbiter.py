@@ -4,13 +4,24 @@ stops, TTIN/TTOU, and replacing a worker after max_requests."""
 import os
 import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
 
 import harness
 from harness import ServerTestCase, pid_alive, socket_fds, wait_until
+
+
+def read_pid(path):
+    """The pid in the pidfile PATH, or 0 while there is none."""
+    try:
+        with open(path) as f:
+            return int(f.read() or 0)
+    except FileNotFoundError:
+        return 0
 
 
 def settled_sockets(pids):
@@ -287,9 +298,11 @@ class ArbiterTest(ServerTestCase):
         self.assertEqual(set(srv.worker_pids()), old)
         self.assertEqual(srv.get("/")[0], 200)
 
-    def test_hup_three_times_under_load_fails_no_request(self):
-        srv = self.start_server(app="echo", workers=2)
-        srv.wait_workers(2)
+    def load(self, srv, clients=4):
+        """Keep-alive GETs from CLIENTS threads until the returned event is
+        set; returns (stop event, stats, threads). A request on a
+        connection the server closed while idle is retried, as RFC 9112
+        9.3.1 allows for idempotent requests, and counted apart."""
         stop = threading.Event()
         stats = {"ok": 0, "retried": 0, "failed": []}
 
@@ -308,9 +321,6 @@ class ArbiterTest(ServerTestCase):
                         conn = srv.http(timeout=10)
                 except (harness.http.client.RemoteDisconnected,
                         ConnectionResetError, BrokenPipeError):
-                    # The server closed an idle keep-alive connection as
-                    # its worker retired: RFC 9112 9.3.1 lets a client
-                    # retry an idempotent request on a new connection.
                     stats["retried"] += 1
                     conn.close()
                     conn = srv.http(timeout=10)
@@ -319,10 +329,69 @@ class ArbiterTest(ServerTestCase):
                     conn.close()
                     conn = srv.http(timeout=10)
             conn.close()
-        threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
+        threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
         for t in threads:
             t.start()
         self.addCleanup(stop.set)
+        return stop, stats, threads
+
+    def test_usr2_upgrades_the_binary_without_failing_a_request(self):
+        pidfile = os.path.join(tempfile.mkdtemp(prefix="gn-usr2-"), "g.pid")
+        self.addCleanup(subprocess.run, ["rm", "-rf", os.path.dirname(pidfile)])
+        srv = self.start_server(app="echo", workers=2,
+                                settings={"process": {"pidfile": pidfile}})
+        old_workers = set(srv.wait_workers(2))
+        old = srv.pid
+        stop, stats, threads = self.load(srv)
+        time.sleep(0.5)
+        srv.signal(signal.SIGUSR2)
+        new = wait_until(lambda: (lambda p: p if p and p != old else None)(
+            read_pid(pidfile)), 10, what="the new arbiter's pidfile")
+        self.addCleanup(lambda: pid_alive(new) and os.kill(new, signal.SIGKILL))
+        self.assertEqual(read_pid(pidfile + ".oldbin"), old)
+        srv.wait_for_log(r"\[%d\] \[INFO\] sockets inherited from the old arbiter" % new)
+        new_workers = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(
+            harness.children_of(new)), 10, what="the new arbiter's 2 workers")
+        srv.wait_for_log(r"booting worker \d+ with pid %d\b" % new_workers[-1])
+        time.sleep(0.5)   # both generations serve side by side
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(srv.wait_exit(15), 0)
+        for pid in old_workers:
+            self.assertFalse(pid_alive(pid))
+        self.assertFalse(os.path.exists(pidfile + ".oldbin"))
+        time.sleep(0.5)   # the new one alone
+        stop.set()
+        for t in threads:
+            t.join(10)
+        sys.stderr.write("usr2 under load: %(ok)d requests, %(retried)d retried "
+                         "after an idle close\n" % stats)
+        self.assertEqual(stats["failed"], [])
+        self.assertGreater(stats["ok"], 100)
+        self.assertEqual(srv.get("/after")[0], 200)
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(new), 15, what="the new arbiter to stop")
+        wait_until(lambda: not os.path.exists(pidfile), 5, what="the pidfile removed")
+
+    def test_usr2_with_a_new_arbiter_that_fails_keeps_the_old(self):
+        pidfile = os.path.join(tempfile.mkdtemp(prefix="gn-usr2-"), "g.pid")
+        self.addCleanup(subprocess.run, ["rm", "-rf", os.path.dirname(pidfile)])
+        srv = self.start_server(app="hello", workers=1,
+                                settings={"process": {"pidfile": pidfile}})
+        workers = srv.wait_workers(1)
+        # The new arbiter reads the config file again: make it fail.
+        self.rewrite_config(srv, workers={"workers": 0})
+        srv.signal(signal.SIGUSR2)
+        srv.wait_for_log(r"the new arbiter \(pid \d+\) exited \(status 1\); "
+                         r"this one \(pid %d\) keeps serving" % srv.pid)
+        wait_until(lambda: read_pid(pidfile) == srv.pid, 5, what="the pidfile back")
+        self.assertFalse(os.path.exists(pidfile + ".oldbin"))
+        self.assertEqual(srv.worker_pids(), workers)
+        self.assertEqual(srv.get("/")[0], 200)
+
+    def test_hup_three_times_under_load_fails_no_request(self):
+        srv = self.start_server(app="echo", workers=2)
+        srv.wait_workers(2)
+        stop, stats, threads = self.load(srv)
         for n in range(3):
             time.sleep(0.5)
             before = set(srv.worker_pids())
