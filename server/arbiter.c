@@ -40,6 +40,7 @@ struct slot {
     int64_t spawned_ms;
     int64_t aborted_ms; /* when SIGABRT was sent, or 0 */
     int retiring;       /* sent TERM (TTOU, reload): not counted */
+    int killed;         /* sent SIGKILL at the end of graceful_timeout */
     struct gn_heartbeat *heartbeat;
 };
 
@@ -297,14 +298,36 @@ static struct slot *find_slot(struct arbiter *a, pid_t pid)
     return NULL;
 }
 
+/* Why a worker killed by SIGNO died, as far as we know: the watchdog,
+ * a plugin's crash, or a SIGKILL we did not send (the kernel's OOM killer
+ * sends those). Gunicorn's users ask for exact reasons. */
+static const char *death_cause(const struct slot *s, int signo)
+{
+    if (s->aborted_ms != 0)
+        return ": the watchdog aborted it (timeout)";
+    if (s->killed)
+        return ": still running when graceful_timeout ended";
+    switch (signo) {
+    case SIGSEGV:
+    case SIGBUS:
+    case SIGILL:
+    case SIGFPE:
+    case SIGABRT: return ": it crashed (the app or a plugin)";
+    case SIGKILL:
+        return ": killed from outside (the kernel's OOM killer, or kill -9)";
+    default: return "";
+    }
+}
+
 static void log_exit(struct arbiter *a, const struct slot *s, int status)
 {
     const char *then = a->stop || !counts(a, s) ? "" : ", respawning";
 
     if (WIFSIGNALED(status))
-        gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s", s->id,
+        gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s%s", s->id,
                      (int)s->pid, WTERMSIG(status),
-                     gn__signal_name(WTERMSIG(status)), then);
+                     gn__signal_name(WTERMSIG(status)),
+                     death_cause(s, WTERMSIG(status)), then);
     else if (WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
         gn_log_error("worker %d (pid %d) failed to boot; stopping", s->id,
                      (int)s->pid);
@@ -513,6 +536,8 @@ static void stop_workers(struct arbiter *a)
         gn_log_warn("killing %zu worker(s) still running after "
                     "graceful_timeout (%d s)",
                     a->nslots, a->cfg->graceful_timeout);
+        for (size_t i = 0; i < a->nslots; i++)
+            a->slots[i].killed = 1;
         signal_workers(a, SIGKILL);
     }
     while (a->nslots > 0) {

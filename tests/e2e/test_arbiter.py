@@ -2,6 +2,7 @@
 """The arbiter: respawning killed workers, TERM (graceful) and INT (quick)
 stops, TTIN/TTOU, and replacing a worker after max_requests."""
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -56,7 +57,9 @@ class ArbiterTest(ServerTestCase):
         # worker is not controllable, so hit it several times.
         for _ in range(5):
             self.assertEqual(srv.get("/")[0], 200)
-        srv.wait_for_log(r"worker \d+ \(pid %d\) exited on signal 9 \(SIGKILL\), respawning" % victim)
+        srv.wait_for_log(r"worker \d+ \(pid %d\) exited on signal 9 \(SIGKILL\): killed "
+                         r"from outside \(the kernel's OOM killer, or kill -9\), respawning"
+                         % victim)
         srv.wait_for_log(r"booting worker \d+ with pid %d\b" % new.pop())
 
     def test_term_lets_inflight_request_finish(self):
@@ -229,6 +232,25 @@ class ArbiterTest(ServerTestCase):
                    5, what="a third worker")
         self.assertFalse(pid_alive(first))
         self.assertNotRegex(srv.log(), r"signal|status [1-9]|ERROR")
+
+    def test_max_requests_with_jitter_over_1000_requests(self):
+        srv = self.start_server(app="hello", workers=2,
+                                settings={"workers": {"max_requests": 100,
+                                                      "max_requests_jitter": 10}})
+        first = set(srv.wait_workers(2))
+        stop, stats, threads = self.load(srv, clients=2)
+        wait_until(lambda: stats["ok"] >= 1000, 30, what="1,000 requests")
+        stop.set()
+        for t in threads:
+            t.join(10)
+        self.assertEqual(stats["failed"], [])
+        # Each worker retires after 100..110 requests: 1,000 requests
+        # replaced every first-generation worker, several times over.
+        retired = re.findall(r"worker \d+ \(pid (\d+)\) stopping: max_requests reached",
+                             srv.log())
+        self.assertGreaterEqual(len(retired), 1000 // 110 - 2, srv.log())
+        self.assertTrue(first <= {int(p) for p in retired}, srv.log())
+        self.assertFalse(first & set(srv.worker_pids()))
 
     def test_usr1_reopens_the_access_log(self):
         srv = self.start_server(app="hello", workers=2, accesslog=True)
@@ -422,7 +444,8 @@ class ArbiterTest(ServerTestCase):
         srv.wait_for_log(r"worker 1 \(pid %d\) silent for \d+ ms \(timeout 2 s\): "
                          r"aborting it" % hung, timeout=8)
         srv.wait_for_log(r"worker 1 \(pid %d\) exited on signal (6 \(SIGABRT\)|9 "
-                         r"\(SIGKILL\)), respawning" % hung, timeout=8)
+                         r"\(SIGKILL\)): the watchdog aborted it \(timeout\), "
+                         r"respawning" % hung, timeout=8)
         (fresh,) = srv.wait_workers(1, timeout=5)
         self.assertNotEqual(fresh, hung)
         self.assertEqual(srv.get("/")[0], 200)
