@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -648,6 +649,54 @@ class Server:
             return r.status, dict(r.getheaders()), r.read()
         finally:
             conn.close()
+
+
+class KeepAliveLoad:
+    """CLIENTS threads sending keep-alive GETs to SRV until stop(). A
+    request on a connection the server closed while idle is retried on a
+    new one, as RFC 9112 9.3.1 allows for idempotent requests, and counted
+    in stats["retried"]; any other error or a non-200 goes to
+    stats["failed"]."""
+
+    def __init__(self, srv, clients=4, target="/"):
+        self.srv = srv
+        self.target = target
+        self.stopped = threading.Event()
+        self.stats = {"ok": 0, "retried": 0, "failed": []}
+        self.threads = [threading.Thread(target=self._client, daemon=True)
+                        for _ in range(clients)]
+        for t in self.threads:
+            t.start()
+
+    def _request(self, conn):
+        conn.request("GET", self.target)
+        r = conn.getresponse()
+        r.read()
+        if r.status != 200:
+            self.stats["failed"].append(r.status)
+        self.stats["ok"] += 1
+        return r.getheader("Connection") != "close"
+
+    def _client(self):
+        conn = self.srv.http(timeout=10)
+        while not self.stopped.is_set():
+            try:
+                if self._request(conn):
+                    continue
+            except (http.client.RemoteDisconnected, ConnectionResetError,
+                    BrokenPipeError):
+                self.stats["retried"] += 1
+            except Exception as e:  # anything else is a failure
+                self.stats["failed"].append(repr(e))
+            conn.close()
+            conn = self.srv.http(timeout=10)
+        conn.close()
+
+    def stop(self):
+        self.stopped.set()
+        for t in self.threads:
+            t.join(15)
+        return self.stats
 
 
 def run_until_exit(args, timeout=10.0, cwd=None):

@@ -321,41 +321,11 @@ class ArbiterTest(ServerTestCase):
         self.assertEqual(srv.get("/")[0], 200)
 
     def load(self, srv, clients=4):
-        """Keep-alive GETs from CLIENTS threads until the returned event is
-        set; returns (stop event, stats, threads). A request on a
-        connection the server closed while idle is retried, as RFC 9112
-        9.3.1 allows for idempotent requests, and counted apart."""
-        stop = threading.Event()
-        stats = {"ok": 0, "retried": 0, "failed": []}
-
-        def client():
-            conn = srv.http(timeout=10)
-            while not stop.is_set():
-                try:
-                    conn.request("GET", "/?n=%d" % stats["ok"])
-                    r = conn.getresponse()
-                    r.read()
-                    if r.status != 200:
-                        stats["failed"].append(r.status)
-                    stats["ok"] += 1
-                    if r.getheader("Connection") == "close":
-                        conn.close()
-                        conn = srv.http(timeout=10)
-                except (harness.http.client.RemoteDisconnected,
-                        ConnectionResetError, BrokenPipeError):
-                    stats["retried"] += 1
-                    conn.close()
-                    conn = srv.http(timeout=10)
-                except Exception as e:  # anything else fails the test
-                    stats["failed"].append(repr(e))
-                    conn.close()
-                    conn = srv.http(timeout=10)
-            conn.close()
-        threads = [threading.Thread(target=client, daemon=True) for _ in range(clients)]
-        for t in threads:
-            t.start()
-        self.addCleanup(stop.set)
-        return stop, stats, threads
+        """Keep-alive GETs from CLIENTS threads until stopped: see
+        harness.KeepAliveLoad."""
+        load = harness.KeepAliveLoad(srv, clients)
+        self.addCleanup(load.stop)
+        return load.stopped, load.stats, load.threads
 
     def test_usr2_upgrades_the_binary_without_failing_a_request(self):
         pidfile = os.path.join(tempfile.mkdtemp(prefix="gn-usr2-"), "g.pid")
