@@ -122,9 +122,10 @@ static void accept_ready(int fd, short what, void *arg)
     struct gn_worker *w = arg;
     struct sockaddr_storage ss;
     socklen_t len;
-    int cfd;
+    int cfd, first = 1;
 
-    while (w->nconns < (size_t)w->cfg->worker_connections) {
+    w->wakeups++;
+    for (; w->nconns < (size_t)w->cfg->worker_connections; first = 0) {
         len = sizeof(ss);
         cfd = accept4(fd, (struct sockaddr *)&ss, &len,
                       SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -139,8 +140,10 @@ static void accept_ready(int fd, short what, void *arg)
         if (cfd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 gn_log_error("accept: %s", strerror(errno));
+            w->empty_wakeups += first; /* woken for nothing */
             return;
         }
+        w->accepted++;
         gn__conn_new(w, cfd, (struct sockaddr *)&ss, len);
     }
     /* At the cap, or out of descriptors: stop accepting until a connection
@@ -331,7 +334,12 @@ int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
         gn_log_error("worker %d (pid %d): event loop failed", id, (int)w.pid);
         status = 1;
     }
-    gn_log_info("worker %d (pid %d) exiting", id, (int)w.pid);
+    gn_log_info("worker %d (pid %d) exiting: %llu requests on %llu "
+                "connections; %llu of %llu accept wakeups found none",
+                id, (int)w.pid, (unsigned long long)w.nrequests,
+                (unsigned long long)w.accepted,
+                (unsigned long long)w.empty_wakeups,
+                (unsigned long long)w.wakeups);
     teardown(&w);
     return status;
 }

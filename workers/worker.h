@@ -48,6 +48,9 @@ struct gn_worker {
     struct gn_conn *conns; /* every open connection, a doubly-linked list */
     size_t nconns;
     int accepting;
+    uint64_t accepted;      /* connections accepted */
+    uint64_t wakeups;       /* times the loop said a listener was ready */
+    uint64_t empty_wakeups; /* ... and another worker took the connection */
     int stopping; /* graceful stop: finish in-flight, then exit */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
     struct gn_http_limits limits;
