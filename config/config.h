@@ -50,6 +50,7 @@ struct gn_config {
     struct gn_bind *binds;
     size_t nbinds;
     int backlog;
+    int reuse_port; /* a listening socket per worker (SO_REUSEPORT) */
 
     /* [workers] */
     int workers;

@@ -58,8 +58,8 @@ static char *describe(int fd, const struct gn_bind *b)
     return strdup(out);
 }
 
-static int open_tcp(const struct gn_bind *b, int backlog, struct gn_listener *l,
-                    char *err)
+static int open_tcp(const struct gn_bind *b, int backlog, int reuse_port,
+                    struct gn_listener *l, char *err)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
@@ -81,13 +81,18 @@ static int open_tcp(const struct gn_bind *b, int backlog, struct gn_listener *l,
         goto fail_socket;
     }
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    if (reuse_port)
+        setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
     if (ai->ai_family == AF_INET6)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
     if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
         rc = fail_errno(err, b->spec, "bind");
         goto fail_bind;
     }
-    if (listen(fd, backlog) != 0) {
+    /* With reuse_port the arbiter only holds the address: a listening
+     * socket here would get its share of connections and never accept. */
+    l->per_worker = reuse_port;
+    if (!reuse_port && listen(fd, backlog) != 0) {
         rc = fail_errno(err, b->spec, "listen on");
         goto fail_bind;
     }
@@ -168,14 +173,19 @@ static int open_unix(const struct gn_bind *b, int backlog,
 
 /* fd://N: a socket someone else bound (systemd, a supervisor); we only
  * check it listens, make it non-blocking, and never unlink its path. */
-static int adopt_fd(const struct gn_bind *b, struct gn_listener *l, char *err)
+static int adopt_fd(const struct gn_bind *b, int reuse_port,
+                    struct gn_listener *l, char *err)
 {
-    int listening = 0, type = 0, flags;
+    int listening = 0, type = 0, reuse = 0, flags;
     socklen_t len = sizeof(int);
 
+    getsockopt(b->fd, SOL_SOCKET, SO_REUSEPORT, &reuse, &len);
+    /* A bound, not listening SO_REUSEPORT socket: an old arbiter's with
+     * reuse_port, handed over by USR2. Its workers listen on their own. */
+    l->per_worker = reuse_port && reuse;
     if (getsockopt(b->fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
         getsockopt(b->fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
-        !listening || type != SOCK_STREAM) {
+        (!listening && !l->per_worker) || type != SOCK_STREAM) {
         snprintf(err, GN_ERR_LEN,
                  "cannot use %s: not a listening stream "
                  "socket",
@@ -191,8 +201,8 @@ static int adopt_fd(const struct gn_bind *b, struct gn_listener *l, char *err)
     return 0;
 }
 
-static int open_one(const struct gn_bind *b, int backlog, struct gn_listener *l,
-                    char *err)
+static int open_one(const struct gn_bind *b, int backlog, int reuse_port,
+                    struct gn_listener *l, char *err)
 {
     int rc;
 
@@ -201,9 +211,9 @@ static int open_one(const struct gn_bind *b, int backlog, struct gn_listener *l,
     if (b->kind == GN_BIND_UNIX)
         rc = open_unix(b, backlog, l, err);
     else if (b->kind == GN_BIND_FD)
-        rc = adopt_fd(b, l, err);
+        rc = adopt_fd(b, reuse_port, l, err);
     else
-        rc = open_tcp(b, backlog, l, err);
+        rc = open_tcp(b, backlog, reuse_port, l, err);
     if (rc != 0) {
         free(l->spec);
         l->spec = NULL;
@@ -263,13 +273,23 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
     }
     for (i = 0; i < cfg->nbinds && rc == 0; i++) {
         k = find_kept(old, nold, cfg->binds[i].spec);
-        kept_from[i] = k ? (int)(k - old) : -1;
-        if (k != NULL) {
+        kept_from[i] = -1;
+        if (k != NULL && k->kind == GN_BIND_TCP &&
+            k->per_worker != cfg->reuse_port) {
+            snprintf(err, GN_ERR_LEN,
+                     "reuse_port cannot change while %s is bound: restart "
+                     "to change it",
+                     k->spec);
+            rc = -EINVAL;
+        } else if (k != NULL) {
+            kept_from[i] = (int)(k - old);
             ls[i] = *k;
             *k = (struct gn_listener){.fd = -1}; /* taken, strings too */
-            listen(ls[i].fd, cfg->backlog);      /* a new backlog, if any */
+            if (!ls[i].per_worker)
+                listen(ls[i].fd, cfg->backlog); /* a new backlog, if any */
         } else {
-            rc = open_one(&cfg->binds[i], cfg->backlog, &ls[i], err);
+            rc = open_one(&cfg->binds[i], cfg->backlog, cfg->reuse_port, &ls[i],
+                          err);
         }
     }
     if (rc != 0) {
@@ -283,6 +303,32 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
         gn__listeners_close(old, nold, 1);
     *out = ls;
     *n = cfg->nbinds;
+    return 0;
+}
+
+int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN])
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int fd, one = 1, rc;
+
+    if (getsockname(l->fd, (struct sockaddr *)&ss, &len) != 0)
+        return fail_errno(err, l->name, "find the address of");
+    fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return fail_errno(err, l->name, "create a socket for");
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+        listen(fd, backlog) != 0) {
+        rc = fail_errno(err, l->name, "listen (reuse_port) on");
+        close(fd);
+        return rc;
+    }
+    close(l->fd); /* the arbiter's, which only holds the address */
+    l->fd = fd;
     return 0;
 }
 

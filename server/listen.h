@@ -15,6 +15,8 @@ struct gn_listener {
     char *spec;      /* the bind it serves, as configured */
     char *name;      /* what was bound, for logs: "127.0.0.1:8000", "unix:/p" */
     char *unix_path; /* to unlink on a clean stop; NULL for TCP */
+    int per_worker;  /* reuse_port: bound, not listening; each worker
+                        listens on a socket of its own (gn__listener_own) */
 };
 
 /*
@@ -37,6 +39,11 @@ int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
 int gn__listeners_reopen(struct gn_listener *old, size_t nold,
                          const struct gn_config *cfg, struct gn_listener **out,
                          size_t *n, char err[GN_ERR_LEN]);
+
+/* In a worker, with reuse_port: replace L's descriptor by a socket of the
+ * worker's own, bound to the same address with SO_REUSEPORT and
+ * listening. 0, or -errno with ERR set. */
+int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN]);
 
 /* Close every listener and free the array. UNLINK removes unix socket
  * files (the arbiter's clean stop); workers pass 0. */

@@ -87,8 +87,12 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
     w->stopping = 1;
     stop_accepting(w);
     /* Close our copies so new connections are refused, not accepted into
-     * a backlog nobody reads (the arbiter closes its own). */
+     * a backlog nobody reads (the arbiter closes its own). A socket of our
+     * own (reuse_port) holds connections no other worker can take: accept
+     * them first, they are served with Connection: close. */
     for (size_t i = 0; i < w->nls; i++) {
+        if (w->ls[i].per_worker)
+            accept_ready(w->ls[i].fd, 0, w);
         close(w->ls[i].fd);
         w->ls[i].fd = -1;
     }
@@ -224,6 +228,15 @@ static int boot(struct gn_worker *w)
     char err[GN_ERR_LEN];
 
     gn__process_title(w->cfg, "worker");
+    /* Our own sockets first: binding may need the arbiter's privileges. */
+    for (size_t i = 0; i < w->nls; i++) {
+        if (w->ls[i].per_worker &&
+            gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0) {
+            gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
+                         (int)w->pid, err);
+            return -1;
+        }
+    }
     if (gn__process_drop_privileges(w->cfg, err) != 0 ||
         gn__app_load(&w->app, &w->cfg->app, err) != 0 ||
         gn__app_init(&w->app, &w->cfg->app, err) != 0) {

@@ -233,6 +233,38 @@ class ArbiterTest(ServerTestCase):
         self.assertFalse(pid_alive(first))
         self.assertNotRegex(srv.log(), r"signal|status [1-9]|ERROR")
 
+    def listening_pids(self, port):
+        """The pids holding a LISTEN socket on PORT (ss -ltnp)."""
+        out = subprocess.run(["ss", "-ltnpH", "sport = :%d" % port],
+                             capture_output=True, text=True).stdout
+        return sorted(int(p) for p in re.findall(r"pid=(\d+)", out))
+
+    def test_reuse_port_gives_each_worker_its_own_socket(self):
+        srv = self.start_server(app="hello", workers=2, accesslog=True, settings={
+            "server": {"reuse_port": "on"},
+            "logging": {"access_log_format": "%(p)s"}})
+        workers = srv.wait_workers(2)
+        # Only the workers listen; the arbiter holds the address unlistened.
+        self.assertEqual(self.listening_pids(srv.port), sorted(workers))
+        for i in range(200):
+            self.assertEqual(srv.get("/%d" % i)[0], 200)
+        served_by = wait_until(lambda: (lambda ls: ls if len(ls) == 200 else None)(
+            srv.access_log().split()), 5, what="200 log lines")
+        # The kernel spreads connections over both sockets.
+        self.assertEqual({"<%d>" % p for p in workers}, set(served_by))
+        # A reload keeps the setup; changing reuse_port needs a restart.
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"new worker\(s\) up")
+        new = wait_until(lambda: (lambda p: p if len(p) == 2 and not set(p) & set(workers)
+                                  else None)(srv.worker_pids()), 10, what="new workers")
+        wait_until(lambda: self.listening_pids(srv.port) == sorted(new), 10,
+                   what="the new workers' sockets")
+        self.rewrite_config(srv, server={"reuse_port": "off"})
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                         r"reuse_port cannot change while 127.0.0.1:\d+ is bound")
+        self.assertEqual(srv.get("/still")[0], 200)
+
     def test_max_requests_with_jitter_over_1000_requests(self):
         srv = self.start_server(app="hello", workers=2,
                                 settings={"workers": {"max_requests": 100,
