@@ -41,6 +41,7 @@ struct slot {
     int64_t aborted_ms; /* when SIGABRT was sent, or 0 */
     int retiring;       /* sent TERM (TTOU, reload): not counted */
     int killed;         /* sent SIGKILL at the end of graceful_timeout */
+    int replacing;      /* asked to retire; TERM once its replacement is up */
     struct gn_heartbeat *heartbeat;
 };
 
@@ -122,6 +123,7 @@ static int spawn_worker(struct arbiter *a)
         return -errno;
     hb->beat_ms = gn__monotonic_ms();
     hb->booted = 0;
+    hb->retire_ms = 0;
     pid = fork();
     if (pid == 0)
         run_child(a, id, hb);
@@ -205,10 +207,46 @@ static void notify_ready(struct arbiter *a)
     a->ready_generation = a->generation;
 }
 
+/* max_requests, staggered: one worker at a time that asked to retire
+ * stops counting (so a replacement is spawned), and gets TERM once every
+ * counted worker has booted. */
+static void grant_retirement(struct arbiter *a)
+{
+    struct slot *pending = NULL, *next = NULL;
+    int booted = 0;
+
+    for (size_t i = 0; i < a->nslots; i++) {
+        if (a->slots[i].replacing)
+            pending = &a->slots[i];
+        booted += counts(a, &a->slots[i]) && a->slots[i].heartbeat->booted;
+    }
+    if (pending != NULL && booted >= a->target) {
+        kill(pending->pid, SIGTERM);
+        pending->replacing = 0;
+        return;
+    }
+    /* The worker that asked first goes first. */
+    for (size_t i = 0; pending == NULL && i < a->nslots; i++) {
+        struct slot *s = &a->slots[i];
+
+        if (counts(a, s) && s->heartbeat->retire_ms &&
+            (next == NULL ||
+             s->heartbeat->retire_ms < next->heartbeat->retire_ms))
+            next = s;
+    }
+    if (next == NULL)
+        return;
+    gn_log_info("worker %d (pid %d) reached max_requests: starting its "
+                "replacement",
+                next->id, (int)next->pid);
+    next->retiring = next->replacing = 1;
+}
+
 static void manage_workers(struct arbiter *a)
 {
     if (a->stop)
         return;
+    grant_retirement(a);
     while (live_workers(a) > a->target)
         retire_oldest(a);
     while (live_workers(a) < a->target &&

@@ -22,6 +22,9 @@
 #include "workers/coro.h"
 #include "workers/green.h"
 
+/* How long a worker past max_requests waits for the arbiter's TERM. */
+#define RETIRE_WAIT_MS 30000
+
 /* Released coroutines kept for reuse (their stacks stay mapped). */
 #define CORO_POOL_IDLE 256
 
@@ -103,20 +106,59 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
     maybe_exit(w);
 }
 
+/* Accept again after a pause (the connection cap, no descriptors left),
+ * unless we are stopping or waiting to be replaced. */
+static void resume_accepting(struct gn_worker *w)
+{
+    if (!w->stopping && !w->accepting && !w->retire_asked_ms &&
+        w->nconns < (size_t)w->cfg->worker_connections)
+        arm_accept(w);
+}
+
 void gn__worker_conn_closed(struct gn_worker *w)
 {
     maybe_exit(w);
-    /* Below the cap again after accept_ready paused: resume accepting. */
-    if (!w->stopping && !w->accepting &&
-        w->nconns < (size_t)w->cfg->worker_connections)
-        arm_accept(w);
+    resume_accepting(w);
+}
+
+static int owns_a_socket(const struct gn_worker *w)
+{
+    for (size_t i = 0; i < w->nls; i++)
+        if (w->ls[i].per_worker)
+            return 1;
+    return 0;
+}
+
+/* max_requests reached: ask the arbiter to start our replacement; it
+ * sends TERM once that one is up, one worker at a time, so recycling never
+ * takes capacity away. Meanwhile every response closes its connection. */
+static void ask_to_retire(struct gn_worker *w)
+{
+    if (w->retire_asked_ms != 0)
+        return;
+    w->retire_asked_ms = gn__monotonic_ms();
+    if (w->heartbeat == NULL) {
+        stop_gracefully(w, "max_requests reached");
+        return;
+    }
+    gn_log_info("worker %d (pid %d) reached max_requests (%llu): waiting for "
+                "its replacement",
+                w->id, (int)w->pid, (unsigned long long)w->max_requests);
+    w->heartbeat->retire_ms = w->retire_asked_ms;
+    /* Wake the arbiter now rather than at its next tick: SIGCHLD only
+     * makes it look at its workers. */
+    kill(w->ppid, SIGCHLD);
+    /* Leave new connections to the other workers (a socket of our own has
+     * no one else to take them: keep accepting there). */
+    if (!owns_a_socket(w))
+        stop_accepting(w);
 }
 
 void gn__worker_request_done(struct gn_worker *w)
 {
     w->nrequests++;
     if (w->max_requests && w->nrequests >= w->max_requests)
-        stop_gracefully(w, "max_requests reached");
+        ask_to_retire(w);
 }
 
 /* ---- accepting -------------------------------------------------------- */
@@ -180,9 +222,11 @@ static void on_tick(int fd, short what, void *arg)
     beat(w);
     if (getppid() != w->ppid)
         stop_gracefully(w, "the arbiter is gone");
-    if (!w->stopping && !w->accepting &&
-        w->nconns < (size_t)w->cfg->worker_connections)
-        arm_accept(w);
+    /* An arbiter that never answers (an old binary) must not keep us. */
+    if (w->retire_asked_ms &&
+        gn__monotonic_ms() - w->retire_asked_ms > RETIRE_WAIT_MS)
+        stop_gracefully(w, "max_requests reached");
+    resume_accepting(w);
 }
 
 static int tick_interval_ms(const struct gn_config *cfg)

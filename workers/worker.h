@@ -26,8 +26,9 @@ struct gn_coro_pool;
 /* A page the arbiter maps shared before forking each worker: the worker
  * writes it from its event loop, the arbiter reads it. */
 struct gn_heartbeat {
-    volatile int64_t beat_ms; /* monotonic ms of the loop's last tick */
-    volatile int32_t booted;  /* the app is initialised and accepting */
+    volatile int64_t beat_ms;   /* monotonic ms of the loop's last tick */
+    volatile int32_t booted;    /* the app is initialised and accepting */
+    volatile int64_t retire_ms; /* max_requests reached then: replace me */
 };
 
 struct gn_worker {
@@ -51,8 +52,9 @@ struct gn_worker {
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
     uint64_t empty_wakeups; /* ... and another worker took the connection */
-    int stopping; /* graceful stop: finish in-flight, then exit */
+    int stopping;           /* graceful stop: finish in-flight, then exit */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
+    int64_t retire_asked_ms; /* when we asked the arbiter to replace us */
     struct gn_http_limits limits;
     size_t head_max; /* bytes a request head may take */
     int64_t first_byte_ms, header_ms, body_ms, write_ms; /* [http] */

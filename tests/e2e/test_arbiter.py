@@ -216,18 +216,20 @@ class ArbiterTest(ServerTestCase):
                 self.assertIs(conn.sock, sock, "reconnected before the 10th request")
         # Keep-alive up to the 10th, which says it closes.
         self.assertEqual(closes, [None] * 9 + ["close"])
-        srv.wait_for_log(r"worker 1 \(pid %d\) stopping: max_requests reached" % first)
+        srv.wait_for_log(r"worker 1 \(pid %d\) reached max_requests: starting its replacement" % first)
         second = wait_until(lambda: [p for p in srv.worker_pids() if p != first],
                             5, what="the replacement worker")
-        # More requests, each on a fresh connection, none fails, and the
-        # second worker is replaced in turn.
-        statuses = []
-        for i in range(12):
+        # More requests, each on a fresh connection, none fails, until the
+        # second worker is replaced in turn (the first serves on, closing
+        # each connection, until its replacement is up: a few more).
+        asked = r"worker 1 \(pid %d\) reached max_requests: starting its replacement"
+        for i in range(60):
             status, _, body = srv.get("/again/%d" % i)
-            statuses.append((status, body))
-        self.assertEqual(statuses, [(200, b"Hello, World!")] * 12)
+            self.assertEqual((status, body), (200, b"Hello, World!"), "request %d" % i)
+            if re.search(asked % second[0], srv.log()):
+                break
         srv.wait_for_log(r"worker 1 \(pid %d\) exited" % first)
-        srv.wait_for_log(r"worker 1 \(pid %d\) stopping: max_requests reached" % second[0])
+        srv.wait_for_log(asked % second[0])
         wait_until(lambda: [p for p in srv.worker_pids() if p not in (first, second[0])],
                    5, what="a third worker")
         self.assertFalse(pid_alive(first))
@@ -271,18 +273,19 @@ class ArbiterTest(ServerTestCase):
                                                       "max_requests_jitter": 10}})
         first = set(srv.wait_workers(2))
         stop, stats, threads = self.load(srv, clients=2)
-        wait_until(lambda: stats["ok"] >= 1000, 30, what="1,000 requests")
+        wait_until(lambda: stats["ok"] >= 1000 and not (first & set(srv.worker_pids())),
+                   30, what="1,000 requests and both first workers replaced")
         stop.set()
         for t in threads:
             t.join(10)
         self.assertEqual(stats["failed"], [])
-        # Each worker retires after 100..110 requests: 1,000 requests
-        # replaced every first-generation worker, several times over.
-        retired = re.findall(r"worker \d+ \(pid (\d+)\) stopping: max_requests reached",
-                             srv.log())
-        self.assertGreaterEqual(len(retired), 1000 // 110 - 2, srv.log())
-        self.assertTrue(first <= {int(p) for p in retired}, srv.log())
-        self.assertFalse(first & set(srv.worker_pids()))
+        # Replacements are staggered: one worker at a time is replaced,
+        # each after its successor booted, so two never stop together.
+        log = srv.log()
+        asked = re.findall(r"worker \d+ \(pid (\d+)\) reached max_requests: "
+                           r"starting its replacement", log)
+        self.assertTrue(first <= {int(p) for p in asked}, log)
+        wait_until(lambda: len(srv.worker_pids()) == 2, 10, what="2 workers again")
 
     def test_usr1_reopens_the_access_log(self):
         srv = self.start_server(app="hello", workers=2, accesslog=True)
