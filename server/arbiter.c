@@ -357,15 +357,31 @@ static const char *death_cause(const struct slot *s, int signo)
     }
 }
 
+/* " while serving \"GET /x\"", from the worker's heartbeat page, or "". */
+static const char *serving(const struct slot *s, char *out, size_t len)
+{
+    char what[sizeof(s->heartbeat->serving)];
+
+    for (size_t i = 0; i < sizeof(what); i++)
+        what[i] = s->heartbeat->serving[i];
+    what[sizeof(what) - 1] = '\0';
+    if (what[0] == '\0')
+        return "";
+    snprintf(out, len, " while serving \"%s\"", what);
+    return out;
+}
+
 static void log_exit(struct arbiter *a, const struct slot *s, int status)
 {
     const char *then = a->stop || !counts(a, s) ? "" : ", respawning";
+    char req[200];
 
     if (WIFSIGNALED(status))
-        gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s%s", s->id,
+        gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s%s%s", s->id,
                      (int)s->pid, WTERMSIG(status),
                      gn__signal_name(WTERMSIG(status)),
-                     death_cause(s, WTERMSIG(status)), then);
+                     death_cause(s, WTERMSIG(status)),
+                     serving(s, req, sizeof(req)), then);
     else if (WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
         gn_log_error("worker %d (pid %d) failed to boot; stopping", s->id,
                      (int)s->pid);
@@ -417,6 +433,7 @@ static void reap_workers(struct arbiter *a)
 static void murder_silent_workers(struct arbiter *a)
 {
     int64_t now = gn__monotonic_ms(), limit = a->cfg->timeout * 1000LL;
+    char req[200];
 
     if (a->cfg->timeout == 0)
         return;
@@ -428,9 +445,9 @@ static void murder_silent_workers(struct arbiter *a)
             continue;
         if (s->aborted_ms == 0) {
             gn_log_critical("worker %d (pid %d) silent for %lld ms "
-                            "(timeout %d s): aborting it",
+                            "(timeout %d s)%s: aborting it",
                             s->id, (int)s->pid, (long long)silent,
-                            a->cfg->timeout);
+                            a->cfg->timeout, serving(s, req, sizeof(req)));
             kill(s->pid, SIGABRT);
             s->aborted_ms = now;
         } else if (now - s->aborted_ms > ABORT_GRACE_MS) {

@@ -414,7 +414,11 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
     struct gn_app_plugin *app = &c->w->app;
-    int rc = app->desc.handle(req, res, app->state);
+    int rc;
+
+    gn__worker_serving(c->w, req);
+    rc = app->desc.handle(req, res, app->state);
+    gn__worker_serving(c->w, NULL);
 
     /* A malformed body is the client's fault, whatever the app made of
      * it: answer the parser's status, not the app's. */

@@ -15,15 +15,17 @@
 #include "workers/loop.h"
 
 static struct gn_loop *green_loop;
+static void (*resumed)(struct gn_coro *co);
 
 struct waiter {
     struct gn_coro *co;
     int what; /* GN_WATCH_* bits the watch fired with */
 };
 
-void gn__green_init(struct gn_loop *loop)
+void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *))
 {
     green_loop = loop;
+    resumed = on_resume;
 }
 
 static void wake(int fd, short what, void *arg)
@@ -47,6 +49,8 @@ static int wait_watch(int fd, int events, int64_t timeout_ms)
         return rc;
     gn__coro_yield(GN_YIELD_WAIT);
     gn__watch_stop(&w);
+    if (resumed != NULL)
+        resumed(wt.co);
     return (wt.what & (GN_WATCH_READ | GN_WATCH_WRITE)) ? 0 : -ETIMEDOUT;
 }
 

@@ -8,10 +8,13 @@
 
 #include <stdint.h>
 
+struct gn_coro;
 struct gn_loop;
 
-/* The loop green calls wait on: the worker's, set once after fork. */
-void gn__green_init(struct gn_loop *loop);
+/* The loop green calls wait on: the worker's, set once after fork.
+ * ON_RESUME (may be NULL) is called in a coroutine each time one of its
+ * waits returns, before its code goes on. */
+void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *));
 
 /*
  * Wait until FD is ready for EVENTS (GN_WATCH_READ and/or GN_WATCH_WRITE)

@@ -151,9 +151,9 @@ static int on_header_value(llhttp_t *l, const char *at, size_t len)
      * a zero-length piece at the start of the next line: no fold.) */
     if (p->last_was_value
             ? at != p->base + h->value_span.off + h->value_span.len
-            : len > 0 && !only_blanks(p->base + h->name_span.off +
-                                          h->name_span.len + 1,
-                                      at))
+            : len > 0 &&
+                  !only_blanks(
+                      p->base + h->name_span.off + h->name_span.len + 1, at))
         return refuse(p, 400, "obsolete line folding");
     span_add(p, &h->value_span, at, len, !p->last_was_value);
     p->last_was_value = 1;

@@ -21,6 +21,8 @@
 #include "workers/conn.h"
 #include "workers/coro.h"
 #include "workers/green.h"
+#include "workers/request.h"
+#include "workers/response.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
@@ -42,6 +44,33 @@ int64_t gn__monotonic_us(void)
 
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void gn__worker_serving(struct gn_worker *w, const struct gn_request *req)
+{
+    volatile char *out;
+    size_t n = 0, room;
+
+    if (w->heartbeat == NULL)
+        return;
+    out = w->heartbeat->serving;
+    room = sizeof(w->heartbeat->serving) - 1;
+    for (const char *p = req ? req->method : ""; *p && n < room; p++)
+        out[n++] = *p;
+    if (req != NULL && n < room)
+        out[n++] = ' ';
+    for (const char *p = req ? req->target : ""; *p && n < room; p++)
+        out[n++] = *p;
+    out[n] = '\0';
+}
+
+/* A green wait resumed a request's coroutine: it is the one running. */
+static void on_resume(struct gn_coro *co)
+{
+    struct gn_conn *c = gn__coro_data(co);
+
+    if (c != NULL && c->res != NULL)
+        gn__worker_serving(c->w, c->res->req);
 }
 
 static void beat(struct gn_worker *w)
@@ -297,7 +326,7 @@ static int boot(struct gn_worker *w)
                      (int)w->pid, strerror(errno ? errno : ENOMEM));
         return -1;
     }
-    gn__green_init(w->loop);
+    gn__green_init(w->loop, on_resume);
     return 0;
 }
 

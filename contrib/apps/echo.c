@@ -10,6 +10,8 @@
  *                              a hung handler, for the `timeout` watchdog
  *     GET /path?size=N         answers N bytes of 'x' instead, streamed in
  *                              flushed 64 KiB pieces (a large download)
+ *     GET /path?crash=1        crashes the worker with SIGSEGV: a buggy
+ *                              plugin, for the isolation tests
  *
  * The answer is text/plain:
  *
@@ -27,6 +29,7 @@
  *     hello
  */
 #include <errno.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -161,6 +164,8 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
         return -EINVAL;
     if (busy != NULL)
         spin(strtod(busy, NULL));
+    if (query_param(query, "crash") != NULL)
+        raise(SIGSEGV);
     if (size != NULL)
         return write_size(res, strtoull(size, NULL, 10));
     len = read_body(req, &body);

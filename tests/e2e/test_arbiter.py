@@ -436,6 +436,25 @@ class ArbiterTest(ServerTestCase):
         self.assertEqual(stats["failed"], [])
         self.assertGreater(stats["ok"], 100)
 
+    def test_a_crashing_plugin_takes_down_only_its_worker(self):
+        # Under ASan, let SIGSEGV kill the worker as it would without it.
+        saved = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "handle_segv=0"
+        self.addCleanup(lambda: os.environ.__setitem__("ASAN_OPTIONS", saved)
+                        if saved is not None else os.environ.pop("ASAN_OPTIONS"))
+        srv = self.start_server(app="echo", workers=2)
+        before = set(srv.wait_workers(2))
+        with srv.raw() as c:
+            c.send(b"GET /boom?crash=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertTrue(c.closed_by_peer(5), "the client's connection stays open")
+        srv.wait_for_log(r"worker \d+ \(pid \d+\) exited on signal 11 \(SIGSEGV\): "
+                         r"it crashed \(the app or a plugin\) while serving "
+                         r"\"GET /boom\?crash=1\", respawning")
+        after = set(srv.wait_workers(2))
+        self.assertEqual(len(before & after), 1, "only the crashed worker was replaced")
+        for _ in range(5):
+            self.assertEqual(srv.get("/fine")[0], 200)
+
     def test_timeout_watchdog_replaces_a_hung_worker(self):
         # echo's ?spin=30 holds the worker's loop for 30 s without
         # yielding: its heartbeat stops, and after `timeout` (2 s) the
@@ -446,11 +465,12 @@ class ArbiterTest(ServerTestCase):
         stalled = threading.Thread(target=lambda: self.swallow(srv, "/?spin=30"),
                                    daemon=True)
         stalled.start()
-        srv.wait_for_log(r"worker 1 \(pid %d\) silent for \d+ ms \(timeout 2 s\): "
-                         r"aborting it" % hung, timeout=8)
+        srv.wait_for_log(r"worker 1 \(pid %d\) silent for \d+ ms \(timeout 2 s\) "
+                         r"while serving \"GET /\?spin=30\": aborting it" % hung,
+                         timeout=8)
         srv.wait_for_log(r"worker 1 \(pid %d\) exited on signal (6 \(SIGABRT\)|9 "
-                         r"\(SIGKILL\)): the watchdog aborted it \(timeout\), "
-                         r"respawning" % hung, timeout=8)
+                         r"\(SIGKILL\)): the watchdog aborted it \(timeout\) while "
+                         r"serving \"GET /\?spin=30\", respawning" % hung, timeout=8)
         (fresh,) = srv.wait_workers(1, timeout=5)
         self.assertNotEqual(fresh, hung)
         self.assertEqual(srv.get("/")[0], 200)
