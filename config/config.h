@@ -70,6 +70,7 @@ struct gn_config {
     int header_timeout;
     int body_timeout;
     int write_timeout;
+    int request_timeout; /* seconds a handler may take; 0: no limit */
     char *server_header; /* NULL: none */
 
     /* [proxy] */

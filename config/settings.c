@@ -679,6 +679,9 @@ const struct gn_setting gn__settings[] = {
     INT_SETTING(write_timeout, "http", "write-timeout", 0, 1, 86400, "30",
                 "the longest pause in seconds while a client takes a "
                 "response, else the connection closes"),
+    INT_SETTING(request_timeout, "http", "request-timeout", 0, 0, 86400, "0",
+                "seconds a request's handler may take before its green calls "
+                "are cancelled and the client gets 504 (0: no limit)"),
     {.name = "server_header",
      .section = "http",
      .flag = "server-header",

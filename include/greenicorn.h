@@ -208,7 +208,10 @@ GN_API int gn_response_flush(gn_response_t *res);
  * ------------------------------------------------------------------------ */
 
 /* Sleep SECONDS (fractions allowed) while the worker serves other
- * connections. 0, or -EINVAL for a negative or non-finite value. May yield. */
+ * connections. 0, -EINVAL for a negative or non-finite value, or
+ * -ECANCELED when the request was cancelled meanwhile (its
+ * request_timeout passed): return, the server answers 504. May yield.
+ * Every green call fails with -ECANCELED once its request is cancelled. */
 GN_API int gn_sleep(double seconds);
 
 /* ------------------------------------------------------------------------

@@ -410,15 +410,60 @@ static void log_access(struct gn_conn *c, struct gn_request *req,
     gn__access_log(&c->w->cfg->access_log_format, c, req, res);
 }
 
+/* request_timeout, armed around a handler. */
+struct deadline {
+    struct gn_conn *c;
+    struct gn_request *req;
+    int passed;
+};
+
+static void deadline_passed(int fd, short what, void *arg)
+{
+    struct deadline *d = arg;
+    struct gn_conn *c = d->c;
+
+    d->passed = 1;
+    gn_log_warn("request_timeout (%d s) passed: cancelling \"%s %s\" from %s",
+                c->w->cfg->request_timeout, d->req->method, d->req->target,
+                c->remote_addr);
+    /* D is on the coroutine's stack: not to be touched from here on. */
+    gn__green_cancel(c->coro, -ECANCELED);
+}
+
+/* Run the handler, within request_timeout if there is one. Whether the
+ * deadline passed. */
+static int run_handler(struct gn_conn *c, struct gn_request *req,
+                       struct gn_response *res, int *rc)
+{
+    struct gn_app_plugin *app = &c->w->app;
+    struct deadline d = {.c = c, .req = req};
+    struct gn_watch timer = {0};
+
+    if (c->w->cfg->request_timeout > 0)
+        gn__watch_start(&timer, c->w->loop, -1, 0,
+                        c->w->cfg->request_timeout * 1000LL, deadline_passed,
+                        &d);
+    gn__worker_serving(c->w, req);
+    *rc = app->desc.handle(req, res, app->state);
+    gn__worker_serving(c->w, NULL);
+    gn__watch_stop(&timer);
+    if (d.passed)
+        gn__coro_set_cancelled(c->coro, 0); /* to answer the client */
+    return d.passed;
+}
+
 static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
     struct gn_app_plugin *app = &c->w->app;
     int rc;
 
-    gn__worker_serving(c->w, req);
-    rc = app->desc.handle(req, res, app->state);
-    gn__worker_serving(c->w, NULL);
+    if (run_handler(c, req, res, &rc)) {
+        if (!res->head_sent)
+            gn__response_error(res, 504, 1);
+        c->closing = 1;
+        return;
+    }
 
     /* A malformed body is the client's fault, whatever the app made of
      * it: answer the parser's status, not the app's. */

@@ -73,6 +73,8 @@ struct gn_coro {
     gn__coro_exit_fn exit_fn;
     void *exit_arg;
     void *data;
+    void *waiter;  /* the green wait it is suspended in, or NULL */
+    int cancelled; /* 0, or the error its green waits now return */
     struct gn_coro_pool *pool;
     struct gn_coro *next_idle;
     enum coro_state state;
@@ -384,6 +386,8 @@ struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
     co->exit_fn = exit_fn;
     co->exit_arg = exit_arg;
     co->data = NULL;
+    co->waiter = NULL;
+    co->cancelled = 0;
     co->state = CORO_READY;
     asan_forget_stack(co);
     init_ctx(co);
@@ -472,4 +476,24 @@ void *gn__coro_data(const struct gn_coro *co)
 {
     assert(co != NULL);
     return co->data;
+}
+
+void gn__coro_set_waiter(struct gn_coro *co, void *waiter)
+{
+    co->waiter = waiter;
+}
+
+void *gn__coro_waiter(const struct gn_coro *co)
+{
+    return co->waiter;
+}
+
+void gn__coro_set_cancelled(struct gn_coro *co, int err)
+{
+    co->cancelled = err;
+}
+
+int gn__coro_cancelled(const struct gn_coro *co)
+{
+    return co->cancelled;
 }

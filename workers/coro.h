@@ -85,4 +85,13 @@ void gn__coro_release(struct gn_coro *co);
 void gn__coro_set_data(struct gn_coro *co, void *data);
 void *gn__coro_data(const struct gn_coro *co);
 
+/* The green wait CO is suspended in (green.c's business), or NULL. */
+void gn__coro_set_waiter(struct gn_coro *co, void *waiter);
+void *gn__coro_waiter(const struct gn_coro *co);
+
+/* A sticky error (a negative errno, 0 to clear) that CO's green waits
+ * return at once: how a request is cancelled. Cleared by gn__coro_new. */
+void gn__coro_set_cancelled(struct gn_coro *co, int err);
+int gn__coro_cancelled(const struct gn_coro *co);
+
 #endif /* GN_WORKERS_CORO_H */

@@ -54,6 +54,27 @@ class TimeoutsTest(ServerTestCase):
     def assert_still_serves(self, srv):
         self.assertEqual(srv.get("/still-serving")[0], 200)
 
+    # -- request_timeout --------------------------------------------------
+
+    def test_request_timeout_cancels_a_slow_handler_with_504(self):
+        srv = self.server({"request_timeout": 1})
+        start = time.monotonic()
+        with srv.raw() as c:
+            c.send(echo_get("/?sleep=30"))
+            r = c.read_response()
+            elapsed = time.monotonic() - start
+            self.assertEqual(r.status, 504, r.raw)
+            self.assertEqual(r.header("Connection"), "close")
+            self.assertTrue(c.closed_by_peer(5))
+        self.assertLess(elapsed, 1 + MARGIN)
+        self.assertGreaterEqual(elapsed, 0.9)
+        srv.wait_for_log(r"request_timeout \(1 s\) passed: cancelling "
+                         r"\"GET /\?sleep=30\" from 127\.0\.0\.1")
+        # A request within the limit is untouched, on the same worker.
+        status, _, body = srv.get("/?sleep=0.2")
+        self.assertEqual(status, 200)
+        self.assert_still_serves(srv)
+
     # -- header_timeout ---------------------------------------------------
 
     def test_slowloris_is_cut_off_by_header_timeout(self):
