@@ -13,6 +13,12 @@
  *     GET /path?crash=1        crashes the worker with SIGSEGV: a buggy
  *                              plugin, for the isolation tests
  *
+ * One app argument, for the tests of start-up failures:
+ *
+ *     [app.args]
+ *     fail_init = REASON       init fails (logging REASON): the worker
+ *                              cannot boot, and greenicorn exits 3
+ *
  * The answer is text/plain:
  *
  *     method: POST
@@ -179,8 +185,24 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     return rc;
 }
 
+static int echo_init(const gn_app_arg_t *args, size_t nargs, void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < nargs; i++) {
+        if (strcmp(args[i].name, "fail_init") == 0) {
+            gn_log(GN_LOG_ERROR, "echo: init fails as asked: %s",
+                   args[i].value);
+            return -EINVAL;
+        }
+        gn_log(GN_LOG_ERROR, "echo: unknown argument '%s'", args[i].name);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 GN_EXPORT const gn_app_t greenicorn_app = {
     GN_APP_HEADER,
     .name = "echo",
+    .init = echo_init,
     .handle = echo_handle,
 };

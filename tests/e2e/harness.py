@@ -584,12 +584,23 @@ class Server:
     # -- looking at it -----------------------------------------------------
 
     def log(self):
-        """The error log (the arbiter's stderr) so far."""
-        try:
-            with open(self.error_log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        """The error log so far: the arbiter's stderr, and the errorlog
+        file when the settings name one (rotated copies, path.N, first)."""
+        paths = [self.error_log_path]
+        errorlog = self.settings.get("logging", {}).get("errorlog", "-")
+        if errorlog != "-":
+            rotated = sorted(p for p in os.listdir(os.path.dirname(errorlog))
+                             if p.startswith(os.path.basename(errorlog) + "."))
+            paths += [os.path.join(os.path.dirname(errorlog), p) for p in rotated]
+            paths.append(errorlog)
+        text = ""
+        for path in paths:
+            try:
+                with open(path, "rb") as f:
+                    text += f.read().decode("utf-8", "replace")
+            except FileNotFoundError:
+                pass
+        return text
 
     def access_log(self):
         try:

@@ -176,9 +176,15 @@ class ArbiterTest(ServerTestCase):
         srv = self.start_server(app="hello", workers=2)
         two = srv.wait_workers(2)
         srv.signal(signal.SIGTTIN)
-        three = srv.wait_workers(3)
-        self.assertTrue(set(two) < set(three), (two, three))
         srv.wait_for_log(r"SIGTTIN: 3 workers")
+        srv.signal(signal.SIGTTIN)
+        srv.wait_for_log(r"SIGTTIN: 4 workers")
+        four = srv.wait_workers(4)
+        self.assertTrue(set(two) < set(four), (two, four))
+        srv.signal(signal.SIGTTOU)
+        srv.wait_for_log(r"SIGTTOU: 3 workers")
+        three = srv.wait_workers(3)
+        self.assertTrue(set(three) < set(four), (four, three))
         srv.signal(signal.SIGTTOU)
         srv.wait_for_log(r"SIGTTOU: 2 workers")
         after = srv.wait_workers(2)
@@ -287,6 +293,25 @@ class ArbiterTest(ServerTestCase):
         self.assertTrue(first <= {int(p) for p in asked}, log)
         wait_until(lambda: len(srv.worker_pids()) == 2, 10, what="2 workers again")
 
+    def test_an_app_whose_init_fails_stops_with_status_3(self):
+        conf = os.path.join(tempfile.mkdtemp(prefix="gn-boot-"), "g.conf")
+        self.addCleanup(subprocess.run, ["rm", "-rf", os.path.dirname(conf)])
+        with open(conf, "w") as f:
+            f.write(harness.render_config({
+                "server": {"bind": "127.0.0.1:%d" % harness.free_port()},
+                "workers": {"workers": 2},
+                "app": {"module": harness.app_path("echo")},
+                "app.args": {"fail_init": "the database is unreachable"}}))
+        started = time.monotonic()
+        rc, _, err = harness.run_until_exit(["-c", conf], timeout=10)
+        self.assertEqual(rc, 3, err)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertIn("echo: init fails as asked: the database is unreachable", err)
+        self.assertRegex(err, r"worker \d+ \(pid \d+\) failed to boot: app echo "
+                              r"\(\S+echo.so\): init failed: Invalid argument")
+        # Not respawned in a loop: each worker booted once at most.
+        self.assertLessEqual(err.count("failed to boot"), 2 * 2)
+
     def test_usr1_reopens_the_access_log(self):
         srv = self.start_server(app="hello", workers=2, accesslog=True)
         srv.wait_workers(2)
@@ -303,6 +328,40 @@ class ArbiterTest(ServerTestCase):
         with open(srv.access_log_path + ".1") as f:
             self.assertIn("/before", f.read())
         self.assertNotIn("/before", srv.access_log())
+
+    def test_usr1_under_load_loses_no_log_line(self):
+        # logrotate's way: move both logs, USR1, while requests flow.
+        errlog = os.path.join(tempfile.mkdtemp(prefix="gn-logs-"), "error.log")
+        self.addCleanup(subprocess.run, ["rm", "-rf", os.path.dirname(errlog)])
+        srv = self.start_server(app="hello", workers=2, accesslog=True,
+                                settings={"logging": {"errorlog": errlog}})
+        srv.wait_workers(2)
+        stop, stats, threads = self.load(srv, clients=3)
+        time.sleep(0.5)
+        for n in (1, 2):
+            os.rename(srv.access_log_path, "%s.%d" % (srv.access_log_path, n))
+            os.rename(errlog, "%s.%d" % (errlog, n))
+            srv.signal(signal.SIGUSR1)
+            wait_until(lambda: os.path.exists(srv.access_log_path) and
+                       os.path.exists(errlog), 5, what="the logs reopened")
+            time.sleep(0.5)
+        stop.set()
+        for t in threads:
+            t.join(10)
+        self.assertEqual(stats["failed"], [])
+        # Every request is in exactly one of the three access logs, and
+        # all three got some.
+        counts = []
+        for suffix in (".1", ".2", ""):
+            with open(srv.access_log_path + suffix) as f:
+                counts.append(len(f.read().splitlines()))
+        self.assertEqual(sum(counts), stats["ok"], counts)
+        self.assertTrue(all(counts), counts)
+        # New error log lines go to the new file.
+        srv.signal(signal.SIGTTIN)
+        wait_until(lambda: "SIGTTIN" in open(errlog).read(), 5,
+                   what="a new error log line in the new file")
+        self.assertNotIn("SIGTTIN", open(errlog + ".2").read())
 
     def rewrite_config(self, srv, **changes):
         """Write SRV's config file again with CHANGES ({section: {key:
@@ -459,20 +518,27 @@ class ArbiterTest(ServerTestCase):
         # echo's ?spin=30 holds the worker's loop for 30 s without
         # yielding: its heartbeat stops, and after `timeout` (2 s) the
         # arbiter aborts it and starts another.
-        srv = self.start_server(app="echo", workers=1,
+        srv = self.start_server(app="echo", workers=2,
                                 settings={"workers": {"timeout": 2}})
-        (hung,) = srv.wait_workers(1)
+        workers = srv.wait_workers(2)
         stalled = threading.Thread(target=lambda: self.swallow(srv, "/?spin=30"),
                                    daemon=True)
+        started = time.monotonic()
         stalled.start()
-        srv.wait_for_log(r"worker 1 \(pid %d\) silent for \d+ ms \(timeout 2 s\) "
-                         r"while serving \"GET /\?spin=30\": aborting it" % hung,
-                         timeout=8)
-        srv.wait_for_log(r"worker 1 \(pid %d\) exited on signal (6 \(SIGABRT\)|9 "
+        m = srv.wait_for_log(r"worker \d+ \(pid (\d+)\) silent for \d+ ms \(timeout 2 s\) "
+                             r"while serving \"GET /\?spin=30\": aborting it", timeout=8)
+        hung = int(m.group(1))
+        self.assertIn(hung, workers)
+        # The other worker serves meanwhile.
+        statuses = [srv.get("/meanwhile")[0] for _ in range(5)]
+        self.assertEqual(statuses, [200] * 5)
+        srv.wait_for_log(r"worker \d+ \(pid %d\) exited on signal (6 \(SIGABRT\)|9 "
                          r"\(SIGKILL\)): the watchdog aborted it \(timeout\) while "
                          r"serving \"GET /\?spin=30\", respawning" % hung, timeout=8)
-        (fresh,) = srv.wait_workers(1, timeout=5)
-        self.assertNotEqual(fresh, hung)
+        after = srv.wait_workers(2, timeout=5)
+        self.assertNotIn(hung, after)
+        # Aborted and replaced within timeout + 2 s (the spin lasts 30).
+        self.assertLess(time.monotonic() - started, 2 + 2 + 1)
         self.assertEqual(srv.get("/")[0], 200)
         stalled.join(5)
 
