@@ -30,6 +30,7 @@
 
 #define TICK_MS 500          /* the main loop's longest sleep */
 #define QUICK_DEATH_MS 1000  /* a worker dying this young is a crash loop */
+#define BACKOFF_MAX_MS 30000 /* the longest wait between crash-loop starts */
 #define ABORT_GRACE_MS 2000  /* SIGABRT to SIGKILL for a hung worker */
 #define RELOAD_WAIT_MS 30000 /* the longest an old generation waits */
 
@@ -58,6 +59,7 @@ struct arbiter {
     int ready_generation;     /* the last one systemd was told is ready */
     int64_t reloaded_ms;      /* when the generation began */
     int64_t spawn_not_before; /* back-off after a crash at start */
+    int quick_deaths;         /* crashes at start in a row */
     int stop;                 /* 0, or the signal that asked to stop */
     int exit_status;
 };
@@ -398,6 +400,25 @@ static void forget_slot(struct arbiter *a, struct slot *s)
     *s = a->slots[--a->nslots];
 }
 
+/* A worker crashed right after starting: wait before the next start,
+ * doubling each time it happens again (1 s, 2 s, 4 s... up to 30 s), and
+ * say so, rather than fork in a tight loop. */
+static void back_off(struct arbiter *a)
+{
+    int64_t wait = QUICK_DEATH_MS;
+
+    a->quick_deaths++;
+    for (int i = 1; i < a->quick_deaths && wait < BACKOFF_MAX_MS; i++)
+        wait *= 2;
+    if (wait > BACKOFF_MAX_MS)
+        wait = BACKOFF_MAX_MS;
+    a->spawn_not_before = gn__monotonic_ms() + wait;
+    if (a->quick_deaths > 1)
+        gn_log_error("workers keep crashing at start (%d in a row): next "
+                     "start in %lld ms",
+                     a->quick_deaths, (long long)wait);
+}
+
 static void reap_one(struct arbiter *a, pid_t pid, int status)
 {
     struct slot *s = find_slot(a, pid);
@@ -410,7 +431,10 @@ static void reap_one(struct arbiter *a, pid_t pid, int status)
     log_exit(a, s, status);
     crashed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
     if (crashed && gn__monotonic_ms() - s->spawned_ms < QUICK_DEATH_MS)
-        a->spawn_not_before = s->spawned_ms + QUICK_DEATH_MS;
+        back_off(a);
+    else if (!crashed ||
+             gn__monotonic_ms() - s->spawned_ms > 10 * QUICK_DEATH_MS)
+        a->quick_deaths = 0; /* it ran a while: the loop is over */
     if (WIFEXITED(status) && WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR &&
         !a->stop) {
         a->stop = SIGTERM;

@@ -13,11 +13,12 @@
  *     GET /path?crash=1        crashes the worker with SIGSEGV: a buggy
  *                              plugin, for the isolation tests
  *
- * One app argument, for the tests of start-up failures:
+ * App arguments, for the tests of start-up failures:
  *
  *     [app.args]
  *     fail_init = REASON       init fails (logging REASON): the worker
  *                              cannot boot, and greenicorn exits 3
+ *     crash_init = yes         init crashes (SIGSEGV): a crash loop
  *
  * The answer is text/plain:
  *
@@ -194,6 +195,8 @@ static int echo_init(const gn_app_arg_t *args, size_t nargs, void **state)
                    args[i].value);
             return -EINVAL;
         }
+        if (strcmp(args[i].name, "crash_init") == 0)
+            raise(SIGSEGV);
         gn_log(GN_LOG_ERROR, "echo: unknown argument '%s'", args[i].name);
         return -EINVAL;
     }

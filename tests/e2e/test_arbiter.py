@@ -312,6 +312,37 @@ class ArbiterTest(ServerTestCase):
         # Not respawned in a loop: each worker booted once at most.
         self.assertLessEqual(err.count("failed to boot"), 2 * 2)
 
+    def test_a_crash_loop_at_start_backs_off(self):
+        saved = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "handle_segv=0"
+        self.addCleanup(lambda: os.environ.__setitem__("ASAN_OPTIONS", saved)
+                        if saved is not None else os.environ.pop("ASAN_OPTIONS"))
+        conf = os.path.join(tempfile.mkdtemp(prefix="gn-crash-"), "g.conf")
+        self.addCleanup(subprocess.run, ["rm", "-rf", os.path.dirname(conf)])
+        port = harness.free_port()
+        with open(conf, "w") as f:
+            f.write(harness.render_config({
+                "server": {"bind": "127.0.0.1:%d" % port},
+                "workers": {"workers": 1},
+                "app": {"module": harness.app_path("echo")},
+                "app.args": {"crash_init": "yes"}}))
+        log = os.path.join(os.path.dirname(conf), "err.log")
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(harness.PDEATHSIG + [harness.GREENICORN, "-c", conf],
+                                    stderr=err, stdout=subprocess.DEVNULL)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        time.sleep(4.5)
+        text = open(log).read()
+        crashes = text.count("exited on signal 11 (SIGSEGV)")
+        # Starts at 0, ~1, ~3 s (waits of 1 s, 2 s, 4 s...): three or four
+        # in 4.5 s, not hundreds.
+        self.assertGreaterEqual(crashes, 2, text)
+        self.assertLessEqual(crashes, 4, text)
+        self.assertIn("workers keep crashing at start (2 in a row): next start "
+                      "in 2000 ms", text)
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(10), 0)
+
     def test_usr1_reopens_the_access_log(self):
         srv = self.start_server(app="hello", workers=2, accesslog=True)
         srv.wait_workers(2)
