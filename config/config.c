@@ -86,6 +86,9 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->group);
     free(cfg->chdir);
     free(cfg->proc_name);
+    free(cfg->syslog_addr);
+    free(cfg->syslog_prefix);
+    free(cfg->syslog_facility_name);
     gn__ipset_clear(&cfg->forwarded_allow_ips);
     free(cfg->app.spec);
     free(cfg->app.path);

@@ -95,6 +95,11 @@ struct gn_config {
     struct gn_access_format access_log_format;
     char *errorlog;  /* "-": stderr */
     int loglevel;    /* enum gn_log_level */
+    int syslog;      /* also send both logs to syslog */
+    char *syslog_addr;   /* "udp://HOST:PORT" or "unix://PATH" */
+    char *syslog_prefix; /* the program name there; NULL: "greenicorn" */
+    int syslog_facility; /* LOG_USER, LOG_DAEMON, ... */
+    char *syslog_facility_name;
 
     /* [app] and [app.args] */
     struct gn_app_conf app;

@@ -8,6 +8,7 @@
 
 #include "config/access_format.h"
 #include "config/ipset.h"
+#include "server/syslog.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -215,6 +216,42 @@ static void print_ipset(const struct gn_config *cfg, const struct gn_setting *s,
     const struct gn_ipset *set = cfield(cfg, s);
 
     fputs(set->spec ? set->spec : "", out);
+}
+
+/* ---- syslog ------------------------------------------------------------- */
+
+static int parse_syslog_addr(struct gn_config *cfg, const struct gn_setting *s,
+                             const char *value, char *err, size_t errlen)
+{
+    if (!gn__syslog_addr_valid(value)) {
+        reason(err, errlen, "'%s' is not udp://HOST:PORT or unix://PATH",
+               value);
+        return -EINVAL;
+    }
+    return parse_path(cfg, s, value, err, errlen);
+}
+
+static int parse_facility(struct gn_config *cfg, const struct gn_setting *s,
+                          const char *value, char *err, size_t errlen)
+{
+    int code = gn__syslog_facility(value);
+
+    if (code < 0) {
+        reason(err, errlen,
+               "'%s' is not a facility (user, daemon, local0..local7, ...)",
+               value);
+        return -EINVAL;
+    }
+    cfg->syslog_facility = code;
+    free(cfg->syslog_facility_name);
+    cfg->syslog_facility_name = strdup(value);
+    return cfg->syslog_facility_name ? 0 : -ENOMEM;
+}
+
+static void print_facility(const struct gn_config *cfg,
+                           const struct gn_setting *s, FILE *out)
+{
+    fputs(cfg->syslog_facility_name, out);
 }
 
 /* ---- log level -------------------------------------------------------- */
@@ -825,6 +862,44 @@ const struct gn_setting gn__settings[] = {
      .offset = FIELD(access_log_format),
      .defval = GN_ACCESS_FORMAT_DEFAULT,
      .help = "the access log line, in Gunicorn's atoms"},
+    {.name = "syslog",
+     .section = "logging",
+     .flag = "log-syslog",
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(syslog),
+     .is_switch = 1,
+     .defval = "off",
+     .help = "also send the error and access logs to syslog"},
+    {.name = "syslog_addr",
+     .section = "logging",
+     .flag = "log-syslog-to",
+     .metavar = "ADDR",
+     .parse = parse_syslog_addr,
+     .print = print_path,
+     .offset = FIELD(syslog_addr),
+     .min = 1,
+     .defval = "udp://localhost:514",
+     .help = "where syslog listens: udp://HOST:PORT or unix://PATH"},
+    {.name = "syslog_prefix",
+     .section = "logging",
+     .flag = "log-syslog-prefix",
+     .metavar = "NAME",
+     .parse = parse_text,
+     .print = print_path,
+     .offset = FIELD(syslog_prefix),
+     .min = 0,
+     .defval = "",
+     .help = "the program name in syslog (default: greenicorn)"},
+    {.name = "syslog_facility",
+     .section = "logging",
+     .flag = "log-syslog-facility",
+     .metavar = "NAME",
+     .parse = parse_facility,
+     .print = print_facility,
+     .defval = "user",
+     .help = "the syslog facility: user, daemon, local0..local7, ..."},
     {.name = "errorlog",
      .section = "logging",
      .flag = "error-logfile",

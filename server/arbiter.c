@@ -535,10 +535,12 @@ static void reload(struct arbiter *a)
     }
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
                      sizeof(err)) != 0 ||
+        gn__log_syslog(cfg, err) != 0 ||
         gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
         keep_running(err);
         gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel, err,
                      sizeof(err));
+        gn__log_syslog(a->cfg, err);
         gn__config_free(cfg);
         return;
     }

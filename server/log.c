@@ -11,7 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <unistd.h>
+
+#include "config/config.h"
+#include "server/syslog.h"
 
 #define LINE_BYTES 4096
 
@@ -36,6 +40,17 @@ static const char *level_name(int level)
     if (level >= GN_LOG_INFO)
         return "INFO";
     return "DEBUG";
+}
+
+static int syslog_severity(int level)
+{
+    if (level >= GN_LOG_CRITICAL)
+        return LOG_CRIT;
+    if (level >= GN_LOG_ERROR)
+        return LOG_ERR;
+    if (level >= GN_LOG_WARNING)
+        return LOG_WARNING;
+    return level >= GN_LOG_INFO ? LOG_INFO : LOG_DEBUG;
 }
 
 static int open_append(const char *path)
@@ -65,16 +80,19 @@ static void vlog(int level, const char *fmt, va_list ap)
     char line[LINE_BYTES];
     time_t now = time(NULL);
     struct tm tm;
-    size_t n;
+    size_t n, stamp;
     int saved = errno;
 
     localtime_r(&now, &tm);
-    n = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S %z] ", &tm);
+    stamp = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S %z] ", &tm);
+    n = stamp;
     n += (size_t)snprintf(line + n, sizeof(line) - n, "[%d] [%s] ",
                           logs.pid ? logs.pid : getpid(), level_name(level));
     n += (size_t)vsnprintf(line + n, sizeof(line) - n, fmt, ap);
     if (n > sizeof(line) - 2)
         n = sizeof(line) - 2;
+    /* syslog has a time of its own, and the pid, but not the level. */
+    gn__syslog_send(syslog_severity(level), line + stamp, n - stamp);
     line[n++] = '\n';
     write_all(logs.err_fd, line, n);
     errno = saved;
@@ -163,6 +181,18 @@ int gn__log_open(const char *errorlog, const char *accesslog, int level,
     return 0;
 }
 
+int gn__log_syslog(const struct gn_config *cfg, char *err)
+{
+    if (!cfg->syslog) {
+        gn__syslog_close();
+        return 0;
+    }
+    return gn__syslog_open(cfg->syslog_addr, cfg->syslog_facility,
+                           cfg->syslog_prefix ? cfg->syslog_prefix
+                                              : "greenicorn",
+                           err, GN_ERR_LEN);
+}
+
 int gn__log_reopen(void)
 {
     char err[256];
@@ -197,11 +227,13 @@ void gn__log_set_pid(int pid)
 
 int gn__log_access_enabled(void)
 {
-    return logs.access_fd >= 0;
+    return logs.access_fd >= 0 || gn__syslog_enabled();
 }
 
 void gn__log_access_line(const char *line, size_t len)
 {
     if (logs.access_fd >= 0)
         write_all(logs.access_fd, line, len);
+    gn__syslog_send(LOG_INFO, line,
+                    len && line[len - 1] == '\n' ? len - 1 : len);
 }

@@ -42,6 +42,12 @@ void gn__log_write(int level, const char *fmt, ...)
 int gn__log_open(const char *errorlog, const char *accesslog, int level,
                  char *err, size_t errlen);
 
+struct gn_config;
+
+/* Send both logs to syslog too, or stop, as CFG's syslog settings say.
+ * 0, or -errno with ERR (GN_ERR_LEN bytes) set. */
+int gn__log_syslog(const struct gn_config *cfg, char *err);
+
 /* Reopen both files by name (after logrotate moved them). 0 or -errno. */
 int gn__log_reopen(void);
 

@@ -246,6 +246,10 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         gn__config_free(cfg);
         return fail(GN_EXIT_CONFIG, err);
     }
+    if (gn__log_syslog(cfg, err) != 0) {
+        gn__config_free(cfg);
+        return fail(GN_EXIT_CONFIG, err);
+    }
     raise_fd_limit(cfg);
     if (activated[0] != '\0')
         gn_log_info("%s: serving %s (bind ignored)", activated_by, activated);

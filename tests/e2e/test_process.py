@@ -4,6 +4,7 @@ and proc_name, on the real binary."""
 import os
 import pwd
 import signal
+import socket
 import stat
 import subprocess
 import tempfile
@@ -132,12 +133,38 @@ class ProcessSettingsTest(ServerTestCase):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         self.assertEqual(mode & 0o077, 0, oct(mode))
 
+    def test_syslog_gets_both_logs(self):
+        listener = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        listener.bind(("127.0.0.1", 0))
+        listener.settimeout(5)
+        self.addCleanup(listener.close)
+        srv = self.start_server(app="hello", workers=1, settings={"logging": {
+            "syslog": "on",
+            "syslog_addr": "udp://127.0.0.1:%d" % listener.getsockname()[1],
+            "syslog_prefix": "e2e", "syslog_facility": "local3"}})
+        srv.wait_workers(1)
+        self.assertEqual(srv.get("/via-syslog")[0], 200)
+        messages = []
+        while not any(b"/via-syslog" in m for m in messages):
+            messages.append(listener.recv(4096))
+        text = b"\n".join(messages).decode()
+        # <PRI> is local3 (19 * 8) + info (6); the program is the prefix.
+        self.assertRegex(text, r"<158>\w{3} [ \d]\d \d\d:\d\d:\d\d e2e\[\d+\]: "
+                               r"\[\d+\] \[INFO\] listening at: http://127.0.0.1:%d"
+                               % srv.port)
+        self.assertRegex(text, r'<158>.* e2e\[\d+\]: 127\.0\.0\.1 - - \[.*\] '
+                               r'"GET /via-syslog HTTP/1\.1" 200 13')
+        # The error log still gets its lines too.
+        self.assertIn("listening at: http://127.0.0.1:%d" % srv.port, srv.log())
+
     def test_bad_process_settings_are_config_errors(self):
         for flag, value, why in [("--user", "no-such-user-e2e", "no such user"),
                                  ("--group", "no-such-group-e2e", "no such group"),
                                  ("--umask", "999", "not an octal mask"),
                                  ("--chdir", "/nonexistent/dir", "is not a directory"),
-                                 ("--env", "NOEQUALS", "is not KEY=VALUE")]:
+                                 ("--env", "NOEQUALS", "is not KEY=VALUE"),
+                                 ("--log-syslog-to", "tcp://x:1", "is not udp://"),
+                                 ("--log-syslog-facility", "nope", "is not a facility")]:
             r = harness.run_cli(["--check-config", flag, value, app_path("hello")])
             self.assertEqual(r.returncode, 1, (flag, r.stderr))
             self.assertIn(why, r.stderr)
