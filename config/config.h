@@ -60,6 +60,7 @@ struct gn_config {
     int keepalive;        /* seconds an idle keep-alive connection waits */
     int max_requests;     /* 0 disables recycling */
     int max_requests_jitter;
+    int max_blocking_ms; /* warn when code holds the loop longer; 0: off */
 
     /* [http] */
     int limit_request_line;       /* bytes; 0: the internal cap */

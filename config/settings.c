@@ -759,6 +759,10 @@ const struct gn_setting gn__settings[] = {
      .defval = "127.0.0.1,::1",
      .help = "peers whose X-Forwarded-For and X-Forwarded-Proto are "
              "believed"},
+    INT_SETTING(max_blocking_ms, "workers", "max-blocking-ms", 0, 0, 3600000,
+                "100",
+                "warn when a request's code runs this many milliseconds "
+                "without yielding (0: never)"),
     {.name = "accesslog",
      .section = "logging",
      .flag = "access-logfile",

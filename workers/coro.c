@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "workers/coro.h"
@@ -93,6 +94,8 @@ struct gn_coro_pool {
     size_t n_idle;
     size_t n_live; /* taken and not yet released */
     struct gn_coro *idle;
+    int64_t slow_us; /* a run longer than this calls slow(); 0: not timed */
+    void (*slow)(struct gn_coro *co, int64_t us);
 };
 
 static coro_ctx loop_ctx;
@@ -428,12 +431,29 @@ void gn__coro_entry(struct gn_coro *co)
     abort(); /* a finished coroutine is never resumed */
 }
 
+static int64_t now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void gn__coro_pool_watch(struct gn_coro_pool *pool, int64_t slow_us,
+                         void (*slow)(struct gn_coro *co, int64_t us))
+{
+    pool->slow_us = slow ? slow_us : 0;
+    pool->slow = slow;
+}
+
 enum gn_yield gn__coro_resume(struct gn_coro *co)
 {
+    int64_t start, ran;
+
     assert(co != NULL);
     assert(current == NULL); /* no nesting: coroutines yield to the loop */
     assert(co->state == CORO_READY || co->state == CORO_SUSPENDED);
-
+    start = co->pool->slow_us ? now_us() : 0;
     current = co;
     co->state = CORO_RUNNING;
     asan_to_coro(co);
@@ -441,6 +461,8 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
     asan_in_loop();
     current = NULL;
 
+    if (start != 0 && (ran = now_us() - start) > co->pool->slow_us)
+        co->pool->slow(co, ran);
     if (co->state != CORO_DONE)
         return co->why;
     if (co->exit_fn != NULL)

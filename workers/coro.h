@@ -18,6 +18,7 @@
 #define GN_WORKERS_CORO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct gn_coro;
 struct gn_coro_pool;
@@ -47,6 +48,13 @@ enum gn_yield {
  */
 struct gn_coro_pool *gn__coro_pool_new(size_t stack_size, size_t max_idle);
 void gn__coro_pool_free(struct gn_coro_pool *pool);
+
+/* Time every run of the pool's coroutines (from resume to yield or
+ * return): one longer than SLOW_US microseconds calls SLOW(co, us) on the
+ * resumer's side, before the coroutine's exit function. SLOW NULL stops
+ * timing. For the warning about code that blocks the loop. */
+void gn__coro_pool_watch(struct gn_coro_pool *pool, int64_t slow_us,
+                         void (*slow)(struct gn_coro *co, int64_t us));
 
 /* The usable stack size of the pool's coroutines. */
 size_t gn__coro_pool_stack_size(const struct gn_coro_pool *pool);

@@ -51,6 +51,9 @@ void gn__worker_serving(struct gn_worker *w, const struct gn_request *req)
     volatile char *out;
     size_t n = 0, room;
 
+    if (req != NULL)
+        snprintf(w->last_request, sizeof(w->last_request), "%s %s", req->method,
+                 req->target);
     if (w->heartbeat == NULL)
         return;
     out = w->heartbeat->serving;
@@ -71,6 +74,22 @@ static void on_resume(struct gn_coro *co)
 
     if (c != NULL && c->res != NULL)
         gn__worker_serving(c->w, c->res->req);
+}
+
+/* gevent's max_blocking_time: name the request whose code kept the loop
+ * (and every other connection of the worker) waiting. */
+static struct gn_worker *watched;
+
+static void blocked_too_long(struct gn_coro *co, int64_t us)
+{
+    (void)co;
+    /* The run that blocked started the last handler, or continued it. */
+    gn_log_warn("worker %d (pid %d): \"%s\" held the event loop for %lld "
+                "ms without yielding (max_blocking_ms = %d)",
+                watched->id, (int)watched->pid,
+                watched->last_request[0] ? watched->last_request
+                                         : "connection code",
+                (long long)(us / 1000), watched->cfg->max_blocking_ms);
 }
 
 static void beat(struct gn_worker *w)
@@ -327,6 +346,11 @@ static int boot(struct gn_worker *w)
         return -1;
     }
     gn__green_init(w->loop, on_resume);
+    if (w->cfg->max_blocking_ms > 0) {
+        watched = w;
+        gn__coro_pool_watch(w->coros, w->cfg->max_blocking_ms * 1000LL,
+                            blocked_too_long);
+    }
     return 0;
 }
 

@@ -59,6 +59,7 @@ struct gn_worker {
     int stopping;           /* graceful stop: finish in-flight, then exit */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
     int64_t retire_asked_ms; /* when we asked the arbiter to replace us */
+    char last_request[160];  /* "METHOD target" of the last handler run */
     struct gn_http_limits limits;
     size_t head_max; /* bytes a request head may take */
     int64_t first_byte_ms, header_ms, body_ms, write_ms; /* [http] */

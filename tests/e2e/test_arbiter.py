@@ -545,6 +545,17 @@ class ArbiterTest(ServerTestCase):
         for _ in range(5):
             self.assertEqual(srv.get("/fine")[0], 200)
 
+    def test_code_that_blocks_the_loop_is_named(self):
+        srv = self.start_server(app="echo", workers=1,
+                                settings={"workers": {"max_blocking_ms": 100}})
+        srv.wait_workers(1)
+        self.assertEqual(srv.get("/spinning?spin=0.3")[0], 200)
+        self.assertEqual(srv.get("/sleeping?sleep=0.3")[0], 200)  # yields
+        srv.wait_for_log(r"\"GET /spinning\?spin=0\.3\" held the event loop for "
+                         r"[23]\d\d ms without yielding \(max_blocking_ms = 100\)")
+        self.assertNotIn("/sleeping", "\n".join(
+            l for l in srv.log().splitlines() if "held the event loop" in l))
+
     def test_timeout_watchdog_replaces_a_hung_worker(self):
         # echo's ?spin=30 holds the worker's loop for 30 s without
         # yielding: its heartbeat stops, and after `timeout` (2 s) the

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "run_suite.h"
@@ -724,11 +725,64 @@ static bool fault_tests_apply(void)
     return fork == NULL || strcmp(fork, "no") != 0;
 }
 
+/* ---- timing runs (gn__coro_pool_watch) --------------------------------- */
+
+static int slow_calls;
+static int64_t slow_us_seen;
+
+static void on_slow(struct gn_coro *co, int64_t us)
+{
+    (void)co;
+    slow_calls++;
+    slow_us_seen = us;
+}
+
+static void busy_ms(struct gn_coro *co, void *arg)
+{
+    struct timespec start, now;
+    long ms = (long)(intptr_t)arg;
+
+    (void)co;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    do
+        clock_gettime(CLOCK_MONOTONIC, &now);
+    while ((now.tv_sec - start.tv_sec) * 1000 +
+               (now.tv_nsec - start.tv_nsec) / 1000000 <
+           ms);
+}
+
+START_TEST(coro_pool_watch_reports_slow_runs)
+{
+    struct gn_coro_pool *pool = gn__coro_pool_new(64 * 1024, 4);
+    struct gn_coro *co;
+
+    ck_assert_ptr_nonnull(pool);
+    slow_calls = 0;
+    gn__coro_pool_watch(pool, 20 * 1000, on_slow);
+    co = gn__coro_new(pool, busy_ms, (void *)(intptr_t)1, NULL, NULL);
+    ck_assert_int_eq(gn__coro_resume(co), GN_YIELD_DONE);
+    gn__coro_release(co);
+    ck_assert_int_eq(slow_calls, 0); /* 1 ms: under the limit */
+    co = gn__coro_new(pool, busy_ms, (void *)(intptr_t)40, NULL, NULL);
+    ck_assert_int_eq(gn__coro_resume(co), GN_YIELD_DONE);
+    gn__coro_release(co);
+    ck_assert_int_eq(slow_calls, 1);
+    ck_assert_int_ge(slow_us_seen, 40 * 1000);
+    gn__coro_pool_watch(pool, 0, NULL); /* off again */
+    co = gn__coro_new(pool, busy_ms, (void *)(intptr_t)40, NULL, NULL);
+    gn__coro_resume(co);
+    gn__coro_release(co);
+    ck_assert_int_eq(slow_calls, 1);
+    gn__coro_pool_free(pool);
+}
+END_TEST
+
 static Suite *coro_suite(void)
 {
     Suite *s = suite_create("workers/coro");
 
     add_case(s, "completion", coro_runs_to_completion, 0);
+    add_case(s, "pool_watch", coro_pool_watch_reports_slow_runs, 0);
     add_case(s, "ping_pong", coro_yield_ping_pong, 0);
     add_case(s, "many_switches", coro_many_switches, 0);
     add_case(s, "deep_call", coro_deep_call, 0);
