@@ -86,6 +86,7 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->group);
     free(cfg->chdir);
     free(cfg->proc_name);
+    free(cfg->worker_tmp_dir);
     free(cfg->syslog_addr);
     free(cfg->syslog_prefix);
     free(cfg->syslog_facility_name);

@@ -90,6 +90,7 @@ struct gn_config {
     char **raw_env; /* "KEY=VALUE" each */
     size_t nraw_env;
     char *proc_name; /* NULL: the app's name */
+    char *worker_tmp_dir; /* the heartbeat pages' files; NULL: memory */
 
     /* [logging] */
     char *accesslog; /* NULL: no access log; "-": stdout */

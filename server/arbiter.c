@@ -103,6 +103,37 @@ static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb)
     exit(status);
 }
 
+/* A worker's heartbeat page: anonymous shared memory, or with
+ * worker_tmp_dir (Gunicorn's) a file there, unlinked at once, mapped. NULL
+ * with errno set. */
+static struct gn_heartbeat *map_heartbeat(const struct gn_config *cfg)
+{
+    char path[4096];
+    void *hb;
+    int fd;
+
+    if (cfg->worker_tmp_dir == NULL) {
+        hb = mmap(NULL, sizeof(struct gn_heartbeat), PROT_READ | PROT_WRITE,
+                  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        return hb == MAP_FAILED ? NULL : hb;
+    }
+    snprintf(path, sizeof(path), "%s/greenicorn-heartbeat-XXXXXX",
+             cfg->worker_tmp_dir);
+    fd = mkstemp(path);
+    if (fd < 0) {
+        gn_log_error("worker_tmp_dir: cannot create %s: %s", path,
+                     strerror(errno));
+        return NULL;
+    }
+    unlink(path);
+    hb = ftruncate(fd, sizeof(struct gn_heartbeat)) == 0
+             ? mmap(NULL, sizeof(struct gn_heartbeat), PROT_READ | PROT_WRITE,
+                    MAP_SHARED, fd, 0)
+             : MAP_FAILED;
+    close(fd);
+    return hb == MAP_FAILED ? NULL : hb;
+}
+
 static int spawn_worker(struct arbiter *a)
 {
     struct slot *s;
@@ -119,9 +150,8 @@ static int spawn_worker(struct arbiter *a)
         a->slots = grown;
         a->cap = cap;
     }
-    hb = mmap(NULL, sizeof(*hb), PROT_READ | PROT_WRITE,
-              MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (hb == MAP_FAILED)
+    hb = map_heartbeat(a->cfg);
+    if (hb == NULL)
         return -errno;
     hb->beat_ms = gn__monotonic_ms();
     hb->booted = 0;

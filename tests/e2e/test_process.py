@@ -157,6 +157,21 @@ class ProcessSettingsTest(ServerTestCase):
         # The error log still gets its lines too.
         self.assertIn("listening at: http://127.0.0.1:%d" % srv.port, srv.log())
 
+    def test_worker_tmp_dir_holds_the_heartbeat_files(self):
+        tmpdir = tempfile.mkdtemp(prefix="gn-tmp-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmpdir])
+        srv = self.start_server(app="echo", workers=2, settings={
+            "process": {"worker_tmp_dir": tmpdir},
+            "workers": {"timeout": 2}})
+        workers = srv.wait_workers(2)
+        # Each worker maps an unlinked file from there; the watchdog works.
+        for pid in workers:
+            with open("/proc/%d/maps" % pid) as f:
+                self.assertIn(tmpdir + "/greenicorn-heartbeat-", f.read())
+        self.assertEqual(os.listdir(tmpdir), [])
+        time.sleep(3)  # longer than timeout: beats must arrive
+        self.assertEqual(set(srv.worker_pids()), set(workers), srv.log())
+
     def test_bad_process_settings_are_config_errors(self):
         for flag, value, why in [("--user", "no-such-user-e2e", "no such user"),
                                  ("--group", "no-such-group-e2e", "no such group"),
