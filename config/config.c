@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "config/apps.h"
 #include "config/settings.h"
 
 /* inih's line buffer (INI_MAX_LINE in Debian's build), including "\r\n\0". */
@@ -91,14 +92,8 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->syslog_prefix);
     free(cfg->syslog_facility_name);
     gn__ipset_clear(&cfg->forwarded_allow_ips);
-    free(cfg->app.spec);
-    free(cfg->app.path);
-    free(cfg->app.symbol);
-    for (size_t i = 0; i < cfg->app.nargs; i++) {
-        free((char *)cfg->app.args[i].name);
-        free((char *)cfg->app.args[i].value);
-    }
-    free(cfg->app.args);
+    gn__app_conf_clear(&cfg->app);
+    gn__named_apps_clear(cfg);
     free(cfg->set_line);
     free(cfg);
 }
@@ -147,6 +142,29 @@ static const char *known_sections(void)
     return list;
 }
 
+/* [app:NAME] and [app:NAME.args]: the app is created at its first header,
+ * so a section with no keys is still reported. */
+static void named_app_header(struct load *ld, const char *section)
+{
+    char name[LINE_MAX_BYTES];
+    int is_args;
+
+    switch (gn__app_section_name(section, name, sizeof(name), &is_args)) {
+    case 0:
+        fail(ld, "[%s]: unknown section (known: %s, [app:NAME], "
+             "[app:NAME.args])",
+             section, known_sections());
+        break;
+    case -1:
+        fail(ld, "[%s]: an app's NAME is letters, digits, '_' and '-'",
+             section);
+        break;
+    default:
+        if (gn__config_named_app(ld->cfg, name, ld->lineno) == NULL)
+            fail(ld, "[%s]: out of memory", section);
+    }
+}
+
 static void check_section_header(struct load *ld, const char *line)
 {
     const char *end;
@@ -156,7 +174,7 @@ static void check_section_header(struct load *ld, const char *line)
         return; /* not a header, or inih reports the syntax error */
     snprintf(name, sizeof(name), "%.*s", (int)(end - line - 1), line + 1);
     if (!gn__section_known(name))
-        fail(ld, "[%s]: unknown section (known: %s)", name, known_sections());
+        named_app_header(ld, name);
 }
 
 /* inih's fgets-like reader: one call per line, so the count is exact. */
@@ -180,25 +198,37 @@ static char *read_line(char *buf, int size, void *stream)
 
 /* ---- the handler ------------------------------------------------------ */
 
-static int add_app_arg(struct load *ld, const char *name, const char *value)
+static int add_app_arg(struct load *ld, struct gn_app_conf *app,
+                       const char *name, const char *value)
 {
-    struct gn_app_conf *app = &ld->cfg->app;
-    gn_app_arg_t *grown;
-    char *n = strdup(name), *v = strdup(value);
-
-    grown = realloc(app->args, (app->nargs + 1) * sizeof(*grown));
-    if (grown == NULL || n == NULL || v == NULL) {
-        if (grown != NULL)
-            app->args = grown;
-        free(n);
-        free(v);
+    if (gn__app_conf_add_arg(app, name, value) != 0) {
         fail(ld, "%s: out of memory", name);
         return 0;
     }
-    app->args = grown;
-    app->args[app->nargs].name = n;
-    app->args[app->nargs].value = v;
-    app->nargs++;
+    return 1;
+}
+
+/* A key of [app:NAME] or [app:NAME.args] (the header made the app). */
+static int handle_named_app(struct load *ld, const char *section,
+                            const char *name, const char *value)
+{
+    char app_name[LINE_MAX_BYTES], why[GN_ERR_LEN / 2];
+    struct gn_app_conf *app;
+    int is_args;
+
+    if (gn__app_section_name(section, app_name, sizeof(app_name),
+                             &is_args) != 1 ||
+        (app = gn__config_named_app(ld->cfg, app_name, 0)) == NULL) {
+        fail(ld, "[%s]: unknown section", section);
+        return 0;
+    }
+    if (is_args)
+        return add_app_arg(ld, app, name, value);
+    if (gn__named_app_set(app, name, value, ld->lineno, why, sizeof(why)) !=
+        0) {
+        fail(ld, "%s: %s", name, why);
+        return 0;
+    }
     return 1;
 }
 
@@ -240,7 +270,9 @@ static int handle_pair(void *user, const char *section, const char *name,
         return 0;
     }
     if (strcmp(section, "app.args") == 0)
-        return add_app_arg(ld, name, value);
+        return add_app_arg(ld, &ld->cfg->app, name, value);
+    if (strncmp(section, "app:", 4) == 0)
+        return handle_named_app(ld, section, name, value);
     s = gn__setting_find(name);
     if (s == NULL || strcmp(s->section, section) != 0)
         return unknown_key(ld, section, name);
@@ -338,6 +370,15 @@ int gn__config_set_app(struct gn_config *cfg, const char *spec,
     return gn__config_set(cfg, "module", spec, origin, err);
 }
 
+int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN])
+{
+    const struct gn_setting *mount = gn__setting_find("mount");
+
+    return gn__config_check_apps(cfg,
+                                 cfg->set_line[gn__setting_index(mount)],
+                                 err);
+}
+
 void gn__config_where(const struct gn_config *cfg, const char *name, char *out,
                       size_t len)
 {
@@ -348,6 +389,12 @@ void gn__config_where(const struct gn_config *cfg, const char *name, char *out,
         snprintf(out, len, "%s:%d: %s", cfg->file, line, name);
     else
         snprintf(out, len, "%s", name);
+}
+
+static void print_args(const struct gn_app_conf *app, FILE *out)
+{
+    for (size_t i = 0; i < app->nargs; i++)
+        fprintf(out, "%s = %s\n", app->args[i].name, app->args[i].value);
 }
 
 void gn__config_print(const struct gn_config *cfg, FILE *out)
@@ -366,7 +413,13 @@ void gn__config_print(const struct gn_config *cfg, FILE *out)
             fputc('\n', out);
         }
     }
-    for (size_t i = 0; i < cfg->app.nargs; i++)
-        fprintf(out, "%s = %s\n", cfg->app.args[i].name,
-                cfg->app.args[i].value);
+    print_args(&cfg->app, out);
+    for (size_t i = 0; i < cfg->nnamed_apps; i++) {
+        const struct gn_app_conf *app = &cfg->named_apps[i];
+
+        fprintf(out, "\n[app:%s]\nmodule = %s\nmount = %s\n\n[app:%s.args]\n",
+                app->name, app->spec ? app->spec : "",
+                app->mount ? app->mount : "", app->name);
+        print_args(app, out);
+    }
 }

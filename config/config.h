@@ -34,14 +34,22 @@ struct gn_bind {
     int fd;     /* FD */
 };
 
-/* The app to load, "PATH.so[:SYMBOL]", and its [app.args] in file order. */
+/* An app to load, "PATH.so[:SYMBOL]", where it is mounted, and its
+ * [app.args] (or [app:NAME.args]) in file order. */
 struct gn_app_conf {
+    char *name;   /* NULL for [app]; NAME for [app:NAME] */
     char *spec;   /* as written, NULL when none was given */
     char *path;   /* the .so path */
     char *symbol; /* GN_APP_SYMBOL unless named */
+    char *mount;  /* URL prefix: "/" or "/a/b", no trailing slash */
     gn_app_arg_t *args;
     size_t nargs;
+    int line;                    /* [app:NAME]: its first section header */
+    int module_line, mount_line; /* [app:NAME]: where each key was set */
 };
+
+/* The most apps one configuration mounts. */
+#define GN_MAX_APPS 64
 
 struct gn_config {
     char *file; /* the config file read, or NULL */
@@ -103,8 +111,11 @@ struct gn_config {
     int syslog_facility; /* LOG_USER, LOG_DAEMON, ... */
     char *syslog_facility_name;
 
-    /* [app] and [app.args] */
+    /* [app] and [app.args]: the default app (the APP argument) */
     struct gn_app_conf app;
+    /* [app:NAME] and [app:NAME.args], in the order first named */
+    struct gn_app_conf *named_apps;
+    size_t nnamed_apps;
 
     /* Line of the file that set each setting (0: not from the file), to
      * refuse a key given twice. Indexed like the settings table. */
@@ -142,6 +153,16 @@ int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
 /* Set the app spec "PATH.so[:SYMBOL]" (the APP argument). */
 int gn__config_set_app(struct gn_config *cfg, const char *spec,
                        const char *origin, char err[GN_ERR_LEN]);
+
+/* After the file and the command line: every [app:NAME] has a module and
+ * a mount, and no two apps share a mount. 0, or -EINVAL with ERR naming the
+ * file and line. */
+int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN]);
+
+/* The apps to serve, [app] first (when it names a module), into OUT (room
+ * for GN_MAX_APPS). Their number. */
+size_t gn__config_apps(const struct gn_config *cfg,
+                       const struct gn_app_conf **out);
 
 /* Where the setting NAME was set, for messages: "FILE:LINE: NAME" when the
  * file set it, else "NAME". */

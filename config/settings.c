@@ -7,6 +7,7 @@
 #include "config/settings.h"
 
 #include "config/access_format.h"
+#include "config/apps.h"
 #include "config/ipset.h"
 #include "server/syslog.h"
 
@@ -579,48 +580,26 @@ static void print_raw_env(const struct gn_config *cfg,
 
 /* ---- the app ---------------------------------------------------------- */
 
-int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
-                       size_t errlen)
-{
-    const char *colon = strrchr(spec, ':');
-    char *path, *symbol, *copy;
-
-    if (colon != NULL && strchr(colon, '/') != NULL)
-        colon = NULL; /* a ':' inside a directory name, not a symbol */
-    if (colon == spec || (colon && colon[1] == '\0')) {
-        reason(err, errlen, "'%s' is not PATH.so[:SYMBOL]", spec);
-        return -EINVAL;
-    }
-    path = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
-    symbol = strdup(colon ? colon + 1 : GN_APP_SYMBOL);
-    copy = strdup(spec);
-    if (path == NULL || symbol == NULL || copy == NULL) {
-        free(path);
-        free(symbol);
-        free(copy);
-        reason(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    free(app->spec);
-    free(app->path);
-    free(app->symbol);
-    app->spec = copy;
-    app->path = path;
-    app->symbol = symbol;
-    return 0;
-}
-
 static int parse_app(struct gn_config *cfg, const struct gn_setting *s,
                      const char *value, char *err, size_t errlen)
 {
     if (*value == '\0') {
-        free(cfg->app.spec);
-        free(cfg->app.path);
-        free(cfg->app.symbol);
-        cfg->app.spec = cfg->app.path = cfg->app.symbol = NULL;
+        gn__app_spec_clear(&cfg->app);
         return 0;
     }
     return gn__app_spec_parse(&cfg->app, value, err, errlen);
+}
+
+static int parse_mount(struct gn_config *cfg, const struct gn_setting *s,
+                       const char *value, char *err, size_t errlen)
+{
+    return gn__mount_parse(&cfg->app.mount, value, err, errlen);
+}
+
+static void print_mount(const struct gn_config *cfg,
+                        const struct gn_setting *s, FILE *out)
+{
+    fputs(cfg->app.mount, out);
 }
 
 static void print_app(const struct gn_config *cfg, const struct gn_setting *s,
@@ -942,6 +921,13 @@ const struct gn_setting gn__settings[] = {
      .print = print_app,
      .defval = "",
      .help = "the app plugin, PATH.so[:SYMBOL] (the APP argument)"},
+    {.name = "mount",
+     .section = "app",
+     .metavar = "PATH",
+     .parse = parse_mount,
+     .print = print_mount,
+     .defval = "/",
+     .help = "the URL prefix the app serves (longest mount wins)"},
 };
 
 const size_t gn__settings_count =

@@ -66,8 +66,5 @@ const char *gn__setting_suggest(const char *name);
 void gn__binds_clear(struct gn_config *cfg);
 void gn__raw_env_clear(struct gn_config *cfg);
 
-/* Parse a "PATH.so[:SYMBOL]" app spec into APP. */
-int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
-                       size_t errlen);
 
 #endif /* GN_CONFIG_SETTINGS_H */

@@ -83,6 +83,7 @@ int gn__app_load(struct gn_app_plugin *app, const struct gn_app_conf *conf,
     if ((rc = check_desc(d, conf, err)) != 0)
         goto fail;
     copy_desc(app, d, conf);
+    app->conf = conf;
     if (app->desc.handle == NULL) {
         snprintf(err, GN_ERR_LEN, "%s: %s has no handle function", conf->path,
                  conf->symbol);

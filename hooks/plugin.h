@@ -14,6 +14,9 @@ struct gn_app_plugin {
     void *state;   /* what init stored, handed to every handle() */
     int initialized;
     char name[64]; /* desc.name, or the file name, for logs */
+    const struct gn_app_conf *conf; /* what the config says of it */
+    size_t mount_len;               /* 0 for "/" */
+    int order;                      /* its place in the config */
 };
 
 /*

@@ -125,6 +125,13 @@ GN_API const char *gn_request_target(const gn_request_t *req);
  * absolute-form target ("http://host/p") the path part; for "*", "*". */
 GN_API const char *gn_request_path(const gn_request_t *req);
 
+/* The path split at the app's mount, as CGI/WSGI's SCRIPT_NAME and
+ * PATH_INFO: for an app mounted on "/api", "/api/users/7" gives "/api" and
+ * "/users/7", and "/api" gives "/api" and "". An app on "/" gets "" and the
+ * whole path. Decoded, like gn_request_path. Since ABI 1.2. */
+GN_API const char *gn_request_script_name(const gn_request_t *req);
+GN_API const char *gn_request_path_info(const gn_request_t *req);
+
 /* The query string after '?', not decoded; "" when there is none. */
 GN_API const char *gn_request_query(const gn_request_t *req);
 

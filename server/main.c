@@ -16,7 +16,7 @@
 
 #include "config/config.h"
 #include "config/settings.h"
-#include "hooks/plugin.h"
+#include "hooks/apps.h"
 #include "server/arbiter.h"
 #include "server/cli.h"
 #include "server/listen.h"
@@ -53,31 +53,30 @@ static int configure(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     }
     if (cli->app && gn__config_set_app(cfg, cli->app, "APP", err) != 0)
         return GN_EXIT_CONFIG;
-    return 0;
+    return gn__config_check(cfg, err) ? GN_EXIT_CONFIG : 0;
 }
 
-/* Load the app once in the arbiter to refuse a bad plugin before binding;
- * workers load it again after fork, so a HUP picks up a new build. */
+/* Load the apps once in the arbiter to refuse a bad plugin before
+ * binding; workers load them again after fork, so a HUP picks up a new
+ * build. */
 static int check_app(const struct gn_config *cfg, int from_cli, char *err)
 {
-    struct gn_app_plugin app;
-    char where[128], why[GN_ERR_LEN];
+    struct gn_apps apps;
+    char where[128];
 
-    if (cfg->app.spec == NULL) {
+    if (cfg->app.spec == NULL && cfg->nnamed_apps == 0) {
         snprintf(err, GN_ERR_LEN,
-                 "no app: give APP (PATH.so[:SYMBOL]) on "
-                 "the command line or 'module' in [app]");
+                 "no app: give APP (PATH.so[:SYMBOL]) on the command line, "
+                 "'module' in [app], or an [app:NAME] section");
         return GN_EXIT_USAGE;
     }
-    if (gn__app_load(&app, &cfg->app, why) != 0) {
-        if (from_cli)
-            snprintf(where, sizeof(where), "APP");
-        else
-            gn__config_where(cfg, "module", where, sizeof(where));
-        snprintf(err, GN_ERR_LEN, "%s: %.380s", where, why);
+    if (from_cli)
+        snprintf(where, sizeof(where), "APP");
+    else
+        gn__config_where(cfg, "module", where, sizeof(where));
+    if (gn__apps_load(&apps, cfg, where, err) != 0)
         return GN_EXIT_CONFIG;
-    }
-    gn__app_unload(&app);
+    gn__apps_unload(&apps);
     return 0;
 }
 

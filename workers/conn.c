@@ -432,10 +432,10 @@ static void deadline_passed(int fd, short what, void *arg)
 
 /* Run the handler, within request_timeout if there is one. Whether the
  * deadline passed. */
-static int run_handler(struct gn_conn *c, struct gn_request *req,
-                       struct gn_response *res, int *rc)
+static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
+                       struct gn_request *req, struct gn_response *res,
+                       int *rc)
 {
-    struct gn_app_plugin *app = &c->w->app;
     struct deadline d = {.c = c, .req = req};
     struct gn_watch timer = {0};
 
@@ -452,13 +452,40 @@ static int run_handler(struct gn_conn *c, struct gn_request *req,
     return d.passed;
 }
 
+/* The app mounted where REQ's path points, with SCRIPT_NAME and PATH_INFO
+ * set; NULL (after answering 404) when none is. */
+static struct gn_app_plugin *route(struct gn_conn *c, struct gn_request *req,
+                                   struct gn_response *res)
+{
+    size_t len;
+    struct gn_app_plugin *app = gn__apps_route(&c->w->apps, req->path, &len);
+    char *script;
+
+    if (app == NULL) {
+        gn__response_error(res, 404, 0);
+        return NULL;
+    }
+    script = gn__arena_alloc(&req->arena, len + 1);
+    if (script == NULL) {
+        gn__response_error(res, 503, 1);
+        return NULL;
+    }
+    memcpy(script, req->path, len);
+    script[len] = '\0';
+    req->script_name = script;
+    req->path_info = req->path + len;
+    return app;
+}
+
 static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
-    struct gn_app_plugin *app = &c->w->app;
+    struct gn_app_plugin *app = route(c, req, res);
     int rc;
 
-    if (run_handler(c, req, res, &rc)) {
+    if (app == NULL)
+        return;
+    if (run_handler(c, app, req, res, &rc)) {
         if (!res->head_sent)
             gn__response_error(res, 504, 1);
         c->closing = 1;

@@ -311,6 +311,16 @@ GN_API const char *gn_request_path(const gn_request_t *req)
     return req->path;
 }
 
+GN_API const char *gn_request_script_name(const gn_request_t *req)
+{
+    return req->script_name;
+}
+
+GN_API const char *gn_request_path_info(const gn_request_t *req)
+{
+    return req->path_info;
+}
+
 GN_API const char *gn_request_query(const gn_request_t *req)
 {
     return req->query;

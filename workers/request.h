@@ -50,6 +50,8 @@ struct gn_request {
 
     /* Set by gn__request_finish_head. */
     const char *target, *path, *query;
+    /* Set by routing: PATH split at the app's mount. */
+    const char *script_name, *path_info;
     const char *remote_addr; /* the client, as gn__request_set_peer says */
     int remote_port;
     const char *scheme; /* "http", or "https" from a trusted proxy */

@@ -330,8 +330,8 @@ static int boot(struct gn_worker *w)
         }
     }
     if (gn__process_drop_privileges(w->cfg, err) != 0 ||
-        gn__app_load(&w->app, &w->cfg->app, err) != 0 ||
-        gn__app_init(&w->app, &w->cfg->app, err) != 0) {
+        gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
+        gn__apps_init(&w->apps, err) != 0) {
         gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
                      (int)w->pid, err);
         return -1;
@@ -366,7 +366,7 @@ static void teardown(struct gn_worker *w)
     sigaddset(&stop, SIGQUIT);
     sigaddset(&stop, SIGUSR1);
     sigprocmask(SIG_BLOCK, &stop, NULL);
-    gn__app_unload(&w->app);
+    gn__apps_unload(&w->apps);
     if (w->loop != NULL) {
         stop_accepting(w);
         for (size_t i = 0; i < 5; i++)

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #include "config/config.h"
-#include "hooks/plugin.h"
+#include "hooks/apps.h"
 #include "server/listen.h"
 #include "workers/http_parse.h"
 #include "workers/loop.h"
@@ -48,7 +48,7 @@ struct gn_worker {
     struct gn_watch signal_watch[5];
     struct gn_watch tick;
     struct gn_coro_pool *coros;
-    struct gn_app_plugin app;
+    struct gn_apps apps;
 
     struct gn_conn *conns; /* every open connection, a doubly-linked list */
     size_t nconns;

@@ -13,9 +13,11 @@
  *     GET /path?crash=1        crashes the worker with SIGSEGV: a buggy
  *                              plugin, for the isolation tests
  *
- * App arguments, for the tests of start-up failures:
+ * App arguments:
  *
  *     [app.args]
+ *     label = TEXT             adds "label: TEXT" to every answer (to tell
+ *                              several mounted echo apps apart)
  *     fail_init = REASON       init fails (logging REASON): the worker
  *                              cannot boot, and greenicorn exits 3
  *     crash_init = yes         init crashes (SIGSEGV): a crash loop
@@ -25,6 +27,8 @@
  *     method: POST
  *     target: /upload?x=1
  *     path: /upload
+ *     script-name:             (the app's mount; "" on "/")
+ *     path-info: /upload
  *     query: x=1
  *     version: HTTP/1.1
  *     remote: 127.0.0.1:40312
@@ -60,18 +64,23 @@ static const char *query_param(const char *query, const char *key)
     return NULL;
 }
 
-static int write_head(gn_request_t *req, gn_response_t *res)
+static int write_head(gn_request_t *req, gn_response_t *res,
+                      const char *label)
 {
     const char *name, *value;
     int v = gn_request_version(req);
 
     gn_response_printf(res,
-                       "method: %s\ntarget: %s\npath: %s\nquery: %s\n"
-                       "version: HTTP/%d.%d\nremote: %s:%d\nscheme: %s\n",
+                       "method: %s\ntarget: %s\npath: %s\nscript-name: %s\n"
+                       "path-info: %s\nquery: %s\nversion: HTTP/%d.%d\n"
+                       "remote: %s:%d\nscheme: %s\n",
                        gn_request_method(req), gn_request_target(req),
-                       gn_request_path(req), gn_request_query(req), v / 10,
+                       gn_request_path(req), gn_request_script_name(req),
+                       gn_request_path_info(req), gn_request_query(req), v / 10,
                        v % 10, gn_request_remote_addr(req),
                        gn_request_remote_port(req), gn_request_scheme(req));
+    if (label != NULL)
+        gn_response_printf(res, "label: %s\n", label);
     for (size_t i = 0; gn_request_header_at(req, i, &name, &value) == 0; i++)
         gn_response_printf(res, "header: %s: %s\n", name, value);
     return 0;
@@ -166,7 +175,6 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     ssize_t len;
     int rc;
 
-    (void)state;
     if (sleep != NULL && gn_sleep(strtod(sleep, NULL)) != 0)
         return -EINVAL;
     if (busy != NULL)
@@ -179,7 +187,7 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     if (len < 0)
         return (int)len;
     gn_response_header(res, "Content-Type", "text/plain");
-    write_head(req, res);
+    write_head(req, res, state);
     rc = write_body(res, body, (size_t)len,
                     stream ? strtol(stream, NULL, 10) : 0);
     free(body);
@@ -188,8 +196,11 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
 
 static int echo_init(const gn_app_arg_t *args, size_t nargs, void **state)
 {
-    (void)state;
     for (size_t i = 0; i < nargs; i++) {
+        if (strcmp(args[i].name, "label") == 0) {
+            *state = (void *)args[i].value; /* lives as long as the worker */
+            continue;
+        }
         if (strcmp(args[i].name, "fail_init") == 0) {
             gn_log(GN_LOG_ERROR, "echo: init fails as asked: %s",
                    args[i].value);

@@ -1,0 +1,108 @@
+/*
+ * A worker's apps and the routing of a request path to one of them.
+ */
+#include "hooks/apps.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Where an app's module was configured, for load errors. */
+static void app_where(const struct gn_config *cfg,
+                      const struct gn_app_conf *conf, const char *dflt,
+                      char *out, size_t len)
+{
+    if (conf->name == NULL)
+        snprintf(out, len, "%s", dflt);
+    else if (cfg->file != NULL && conf->module_line > 0)
+        snprintf(out, len, "%s:%d: [app:%s] module", cfg->file,
+                 conf->module_line, conf->name);
+    else
+        snprintf(out, len, "[app:%s] module", conf->name);
+}
+
+/* Longest mount first; equal lengths keep config order (none are equal:
+ * gn__config_check refuses a mount used twice). */
+static int by_mount_length(const void *a, const void *b)
+{
+    const struct gn_app_plugin *x = a, *y = b;
+
+    if (x->mount_len != y->mount_len)
+        return x->mount_len < y->mount_len ? 1 : -1;
+    return x->order - y->order;
+}
+
+int gn__apps_load(struct gn_apps *apps, const struct gn_config *cfg,
+                  const char *where_app, char err[GN_ERR_LEN])
+{
+    const struct gn_app_conf *confs[GN_MAX_APPS];
+    size_t n = gn__config_apps(cfg, confs);
+    char where[300], why[GN_ERR_LEN];
+    int rc;
+
+    apps->n = 0;
+    apps->v = calloc(n ? n : 1, sizeof(*apps->v));
+    if (apps->v == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct gn_app_plugin *app = &apps->v[i];
+
+        if ((rc = gn__app_load(app, confs[i], why)) != 0) {
+            app_where(cfg, confs[i], where_app, where, sizeof(where));
+            snprintf(err, GN_ERR_LEN, "%s: %.380s", where, why);
+            gn__apps_unload(apps);
+            return rc;
+        }
+        app->order = (int)i;
+        app->mount_len = strcmp(confs[i]->mount, "/") ? strlen(confs[i]->mount)
+                                                      : 0;
+        apps->n++;
+    }
+    qsort(apps->v, apps->n, sizeof(*apps->v), by_mount_length);
+    return 0;
+}
+
+int gn__apps_init(struct gn_apps *apps, char err[GN_ERR_LEN])
+{
+    /* In config order: an app may count on one listed before it. */
+    for (int order = 0; order < (int)apps->n; order++) {
+        for (size_t i = 0; i < apps->n; i++) {
+            int rc;
+
+            if (apps->v[i].order != order)
+                continue;
+            rc = gn__app_init(&apps->v[i], apps->v[i].conf, err);
+            if (rc != 0)
+                return rc;
+        }
+    }
+    return 0;
+}
+
+void gn__apps_unload(struct gn_apps *apps)
+{
+    for (size_t i = 0; i < apps->n; i++)
+        gn__app_unload(&apps->v[i]);
+    free(apps->v);
+    apps->v = NULL;
+    apps->n = 0;
+}
+
+struct gn_app_plugin *gn__apps_route(const struct gn_apps *apps,
+                                     const char *path, size_t *script_len)
+{
+    for (size_t i = 0; i < apps->n; i++) {
+        struct gn_app_plugin *app = &apps->v[i];
+        size_t len = app->mount_len;
+
+        if (len == 0 || (strncmp(path, app->conf->mount, len) == 0 &&
+                         (path[len] == '\0' || path[len] == '/'))) {
+            *script_len = len;
+            return app;
+        }
+    }
+    return NULL;
+}
