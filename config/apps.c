@@ -27,11 +27,10 @@ static void reason(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- one app ---------------------------------------------------------- */
 
-int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
-                       size_t errlen)
+int gn__spec_split(const char *spec, const char *default_symbol, char **path,
+                   char **symbol, char *err, size_t errlen)
 {
     const char *colon = strrchr(spec, ':');
-    char *path, *symbol, *copy;
 
     if (colon != NULL && strchr(colon, '/') != NULL)
         colon = NULL; /* a ':' inside a directory name, not a symbol */
@@ -39,13 +38,29 @@ int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
         reason(err, errlen, "'%s' is not PATH.so[:SYMBOL]", spec);
         return -EINVAL;
     }
-    path = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
-    symbol = strdup(colon ? colon + 1 : GN_APP_SYMBOL);
+    *path = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
+    *symbol = colon ? strdup(colon + 1) : strdup(default_symbol);
+    if (*path == NULL || *symbol == NULL) {
+        free(*path);
+        free(*symbol);
+        reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
+                       size_t errlen)
+{
+    char *path, *symbol, *copy;
+    int rc = gn__spec_split(spec, GN_APP_SYMBOL, &path, &symbol, err, errlen);
+
+    if (rc != 0)
+        return rc;
     copy = strdup(spec);
-    if (path == NULL || symbol == NULL || copy == NULL) {
+    if (copy == NULL) {
         free(path);
         free(symbol);
-        free(copy);
         reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -84,8 +99,10 @@ int gn__mount_parse(char **mount, const char *value, char *err, size_t errlen)
         size_t seglen = strcspn(seg, "/");
 
         if (c <= ' ' || c == 0x7f || c == '?' || c == '#') {
-            reason(err, errlen, "'%s': a mount holds no spaces, controls, "
-                   "'?' or '#'", value);
+            reason(err, errlen,
+                   "'%s': a mount holds no spaces, controls, "
+                   "'?' or '#'",
+                   value);
             return -EINVAL;
         }
         if (c == '/' && i + 1 < len &&
@@ -196,8 +213,10 @@ int gn__named_app_set(struct gn_app_conf *app, const char *key,
     else if (strcmp(key, "mount") == 0)
         seen = &app->mount_line;
     else {
-        reason(err, errlen, "unknown key in [app:%s] (it takes module and "
-               "mount; arguments go in [app:%s.args])", app->name, app->name);
+        reason(err, errlen,
+               "unknown key in [app:%s] (it takes module and "
+               "mount; arguments go in [app:%s.args])",
+               app->name, app->name);
         return -ENOENT;
     }
     if (*seen) {
@@ -237,7 +256,8 @@ static int check_named(const struct gn_config *cfg,
     char where[300];
 
     if (app->spec == NULL || app->mount == NULL) {
-        snprintf(err, GN_ERR_LEN, "%s[app:%s]: no %s (an [app:NAME] section "
+        snprintf(err, GN_ERR_LEN,
+                 "%s[app:%s]: no %s (an [app:NAME] section "
                  "needs module and mount)",
                  at(cfg, app->line, where, sizeof(where)), app->name,
                  app->spec ? "mount" : "module");
@@ -275,12 +295,11 @@ int gn__config_check_apps(const struct gn_config *cfg, int mount_line,
         for (size_t j = 0; j < i; j++) {
             if (strcmp(apps[i]->mount, apps[j]->mount) != 0)
                 continue;
-            snprintf(err, GN_ERR_LEN,
-                     "%smount: '%s' is already the mount of %s%s%s", 
-                     at(cfg, lines[i], where, sizeof(where)), apps[i]->mount,
-                     apps[j]->name ? "[app:" : "[app]",
-                     apps[j]->name ? apps[j]->name : "",
-                     apps[j]->name ? "]" : "");
+            snprintf(
+                err, GN_ERR_LEN, "%smount: '%s' is already the mount of %s%s%s",
+                at(cfg, lines[i], where, sizeof(where)), apps[i]->mount,
+                apps[j]->name ? "[app:" : "[app]",
+                apps[j]->name ? apps[j]->name : "", apps[j]->name ? "]" : "");
             return -EINVAL;
         }
     }

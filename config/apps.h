@@ -9,6 +9,12 @@
 
 #include "config/config.h"
 
+/* Split a "PATH.so[:SYMBOL]" plugin spec into new strings *PATH and
+ * *SYMBOL (DEFAULT_SYMBOL when none is named). 0, -EINVAL or -ENOMEM with
+ * a reason in ERR. */
+int gn__spec_split(const char *spec, const char *default_symbol, char **path,
+                   char **symbol, char *err, size_t errlen);
+
 /* Parse a "PATH.so[:SYMBOL]" app spec into APP (replacing its spec). 0 or
  * -EINVAL with a reason in ERR. */
 int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
@@ -17,8 +23,7 @@ void gn__app_spec_clear(struct gn_app_conf *app);
 
 /* Parse a mount ("/" or "/a/b"; a trailing slash is dropped) into *MOUNT,
  * replacing it. 0 or -EINVAL with a reason. */
-int gn__mount_parse(char **mount, const char *value, char *err,
-                    size_t errlen);
+int gn__mount_parse(char **mount, const char *value, char *err, size_t errlen);
 
 /* Append NAME = VALUE to APP's args. 0 or -ENOMEM. */
 int gn__app_conf_add_arg(struct gn_app_conf *app, const char *name,

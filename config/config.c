@@ -88,6 +88,8 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->chdir);
     free(cfg->proc_name);
     free(cfg->worker_tmp_dir);
+    for (size_t i = 0; i < GN_HOOK_COUNT; i++)
+        free(cfg->hooks[i]);
     free(cfg->syslog_addr);
     free(cfg->syslog_prefix);
     free(cfg->syslog_facility_name);
@@ -151,7 +153,8 @@ static void named_app_header(struct load *ld, const char *section)
 
     switch (gn__app_section_name(section, name, sizeof(name), &is_args)) {
     case 0:
-        fail(ld, "[%s]: unknown section (known: %s, [app:NAME], "
+        fail(ld,
+             "[%s]: unknown section (known: %s, [app:NAME], "
              "[app:NAME.args])",
              section, known_sections());
         break;
@@ -216,8 +219,8 @@ static int handle_named_app(struct load *ld, const char *section,
     struct gn_app_conf *app;
     int is_args;
 
-    if (gn__app_section_name(section, app_name, sizeof(app_name),
-                             &is_args) != 1 ||
+    if (gn__app_section_name(section, app_name, sizeof(app_name), &is_args) !=
+            1 ||
         (app = gn__config_named_app(ld->cfg, app_name, 0)) == NULL) {
         fail(ld, "[%s]: unknown section", section);
         return 0;
@@ -374,8 +377,7 @@ int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN])
 {
     const struct gn_setting *mount = gn__setting_find("mount");
 
-    return gn__config_check_apps(cfg,
-                                 cfg->set_line[gn__setting_index(mount)],
+    return gn__config_check_apps(cfg, cfg->set_line[gn__setting_index(mount)],
                                  err);
 }
 

@@ -48,6 +48,29 @@ struct gn_app_conf {
     int module_line, mount_line; /* [app:NAME]: where each key was set */
 };
 
+/* Gunicorn's server hooks, in the order of the [hooks] section. */
+enum gn_hook_id {
+    GN_HOOK_ON_STARTING,
+    GN_HOOK_ON_RELOAD,
+    GN_HOOK_WHEN_READY,
+    GN_HOOK_PRE_FORK,
+    GN_HOOK_POST_FORK,
+    GN_HOOK_POST_WORKER_INIT,
+    GN_HOOK_WORKER_INT,
+    GN_HOOK_WORKER_ABORT,
+    GN_HOOK_PRE_EXEC,
+    GN_HOOK_PRE_REQUEST,
+    GN_HOOK_POST_REQUEST,
+    GN_HOOK_CHILD_EXIT,
+    GN_HOOK_WORKER_EXIT,
+    GN_HOOK_NWORKERS_CHANGED,
+    GN_HOOK_ON_EXIT,
+    GN_HOOK_COUNT
+};
+
+/* Their names, indexed by enum gn_hook_id: the [hooks] keys. */
+extern const char *const gn__hook_names[GN_HOOK_COUNT];
+
 /* The most apps one configuration mounts. */
 #define GN_MAX_APPS 64
 
@@ -110,6 +133,9 @@ struct gn_config {
     char *syslog_prefix; /* the program name there; NULL: "greenicorn" */
     int syslog_facility; /* LOG_USER, LOG_DAEMON, ... */
     char *syslog_facility_name;
+
+    /* [hooks]: "PATH.so[:SYMBOL]" for each hook, NULL when unset */
+    char *hooks[GN_HOOK_COUNT];
 
     /* [app] and [app.args]: the default app (the APP argument) */
     struct gn_app_conf app;

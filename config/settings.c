@@ -596,8 +596,8 @@ static int parse_mount(struct gn_config *cfg, const struct gn_setting *s,
     return gn__mount_parse(&cfg->app.mount, value, err, errlen);
 }
 
-static void print_mount(const struct gn_config *cfg,
-                        const struct gn_setting *s, FILE *out)
+static void print_mount(const struct gn_config *cfg, const struct gn_setting *s,
+                        FILE *out)
 {
     fputs(cfg->app.mount, out);
 }
@@ -608,7 +608,55 @@ static void print_app(const struct gn_config *cfg, const struct gn_setting *s,
     fputs(cfg->app.spec ? cfg->app.spec : "", out);
 }
 
+/* ---- hooks ------------------------------------------------------------ */
+
+const char *const gn__hook_names[GN_HOOK_COUNT] = {
+    "on_starting", "on_reload",        "when_ready",   "pre_fork",
+    "post_fork",   "post_worker_init", "worker_int",   "worker_abort",
+    "pre_exec",    "pre_request",      "post_request", "child_exit",
+    "worker_exit", "nworkers_changed", "on_exit",
+};
+
+static int parse_hook(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    char **spec = field(cfg, s), *path, *symbol, *copy;
+
+    if (*value == '\0') {
+        free(*spec);
+        *spec = NULL;
+        return 0;
+    }
+    if (gn__spec_split(value, "-", &path, &symbol, err, errlen) != 0)
+        return -EINVAL;
+    free(path);
+    free(symbol);
+    if ((copy = strdup(value)) == NULL) {
+        reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    free(*spec);
+    *spec = copy;
+    return 0;
+}
+
+static void print_hook(const struct gn_config *cfg, const struct gn_setting *s,
+                       FILE *out)
+{
+    char *const *spec = cfield(cfg, s);
+
+    fputs(*spec ? *spec : "", out);
+}
+
 /* ---- the table -------------------------------------------------------- */
+
+#define HOOK_SETTING(n, id)                                                    \
+    {                                                                          \
+        .name = #n, .section = "hooks", .metavar = "PATH.so[:SYMBOL]",         \
+        .parse = parse_hook, .print = print_hook,                              \
+        .offset = offsetof(struct gn_config, hooks[id]), .defval = "",         \
+        .help = "the " #n " server hook"                                       \
+    }
 
 #define INT_SETTING(n, sec, fl, sh, lo, hi, def, h)                            \
     {                                                                          \
@@ -913,6 +961,21 @@ const struct gn_setting gn__settings[] = {
      .offset = FIELD(loglevel),
      .defval = "info",
      .help = "debug, info, warning, error or critical"},
+    HOOK_SETTING(on_starting, GN_HOOK_ON_STARTING),
+    HOOK_SETTING(on_reload, GN_HOOK_ON_RELOAD),
+    HOOK_SETTING(when_ready, GN_HOOK_WHEN_READY),
+    HOOK_SETTING(pre_fork, GN_HOOK_PRE_FORK),
+    HOOK_SETTING(post_fork, GN_HOOK_POST_FORK),
+    HOOK_SETTING(post_worker_init, GN_HOOK_POST_WORKER_INIT),
+    HOOK_SETTING(worker_int, GN_HOOK_WORKER_INT),
+    HOOK_SETTING(worker_abort, GN_HOOK_WORKER_ABORT),
+    HOOK_SETTING(pre_exec, GN_HOOK_PRE_EXEC),
+    HOOK_SETTING(pre_request, GN_HOOK_PRE_REQUEST),
+    HOOK_SETTING(post_request, GN_HOOK_POST_REQUEST),
+    HOOK_SETTING(child_exit, GN_HOOK_CHILD_EXIT),
+    HOOK_SETTING(worker_exit, GN_HOOK_WORKER_EXIT),
+    HOOK_SETTING(nworkers_changed, GN_HOOK_NWORKERS_CHANGED),
+    HOOK_SETTING(on_exit, GN_HOOK_ON_EXIT),
     {.name = "module",
      .section = "app",
      .flag = NULL,
@@ -933,9 +996,9 @@ const struct gn_setting gn__settings[] = {
 const size_t gn__settings_count =
     sizeof(gn__settings) / sizeof(gn__settings[0]);
 
-const char *const gn__sections[] = {"server", "workers",  "http",
-                                    "proxy",  "process",  "logging",
-                                    "app",    "app.args", NULL};
+const char *const gn__sections[] = {"server",   "workers", "http",  "proxy",
+                                    "process",  "logging", "hooks", "app",
+                                    "app.args", NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)
 {

@@ -52,13 +52,13 @@ int gn__apps_load(struct gn_apps *apps, const struct gn_config *cfg,
 
         if ((rc = gn__app_load(app, confs[i], why)) != 0) {
             app_where(cfg, confs[i], where_app, where, sizeof(where));
-            snprintf(err, GN_ERR_LEN, "%s: %.380s", where, why);
+            snprintf(err, GN_ERR_LEN, "%.120s: %.380s", where, why);
             gn__apps_unload(apps);
             return rc;
         }
         app->order = (int)i;
-        app->mount_len = strcmp(confs[i]->mount, "/") ? strlen(confs[i]->mount)
-                                                      : 0;
+        app->mount_len =
+            strcmp(confs[i]->mount, "/") ? strlen(confs[i]->mount) : 0;
         apps->n++;
     }
     qsort(apps->v, apps->n, sizeof(*apps->v), by_mount_length);

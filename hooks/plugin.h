@@ -13,7 +13,7 @@ struct gn_app_plugin {
     gn_app_t desc; /* the descriptor, fields the plugin lacks zeroed */
     void *state;   /* what init stored, handed to every handle() */
     int initialized;
-    char name[64]; /* desc.name, or the file name, for logs */
+    char name[64];                  /* desc.name, or the file name, for logs */
     const struct gn_app_conf *conf; /* what the config says of it */
     size_t mount_len;               /* 0 for "/" */
     int order;                      /* its place in the config */

@@ -52,7 +52,7 @@ extern "C" {
  * refused at load time; minor versions only add functions and append fields
  * to the end of public structs, so an older plugin keeps working. */
 #define GN_ABI_VERSION_MAJOR 1
-#define GN_ABI_VERSION_MINOR 1
+#define GN_ABI_VERSION_MINOR 2
 #define GN_ABI_VERSION ((GN_ABI_VERSION_MAJOR << 16) | GN_ABI_VERSION_MINOR)
 
 /* The running server's version as "MAJOR.MINOR.PATCH"; a static string. */
@@ -163,6 +163,15 @@ GN_API int64_t gn_request_content_length(const gn_request_t *req);
  */
 GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len);
 
+/* The trailer fields sent after a chunked body, like the header functions
+ * above. They are known once gn_request_read returned 0; before that (and
+ * for a body that is not chunked) there are none. Since ABI 1.2. */
+GN_API const char *gn_request_trailer(const gn_request_t *req,
+                                      const char *name);
+GN_API size_t gn_request_trailer_count(const gn_request_t *req);
+GN_API int gn_request_trailer_at(const gn_request_t *req, size_t i,
+                                 const char **name, const char **value);
+
 /* The client's address as text ("127.0.0.1", "::1"; "" for a unix socket)
  * and port (0 for a unix socket, or when a proxy named the client). Behind
  * a proxy the client is the one the PROXY protocol header or, from a peer
@@ -173,6 +182,17 @@ GN_API int gn_request_remote_port(const gn_request_t *req);
 /* "https" when a peer in forwarded_allow_ips says so in X-Forwarded-Proto,
  * else "http". Since ABI 1.1. */
 GN_API const char *gn_request_scheme(const gn_request_t *req);
+
+/* The local address and port the connection arrived on ("127.0.0.1",
+ * 8000; "" and 0 on a unix socket), as WSGI's SERVER_ADDR/SERVER_PORT.
+ * Behind a proxy this is where the proxy connected. Since ABI 1.2. */
+GN_API const char *gn_request_server_addr(const gn_request_t *req);
+GN_API int gn_request_server_port(const gn_request_t *req);
+
+/* SIZE bytes (16-byte aligned) from the request's arena, freed all at once
+ * when the request ends: no free() to forget. NULL when out of memory.
+ * Since ABI 1.2. */
+GN_API void *gn_request_alloc(gn_request_t *req, size_t size);
 
 /* ------------------------------------------------------------------------
  * Responses
@@ -209,6 +229,122 @@ GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
  * gone or stalls. May yield.
  */
 GN_API int gn_response_flush(gn_response_t *res);
+
+/*
+ * Send COUNT bytes of the open file FD from OFFSET with sendfile(2): the
+ * kernel copies them, never this process. Before anything was flushed the
+ * response is sent whole, with Content-Length covering what was written
+ * plus COUNT, and is complete: later writes, flushes and sendfiles return
+ * -EALREADY. After gn_response_flush it sends one more piece (a chunk) and
+ * may be called again. FD stays the caller's to close; a HEAD request gets
+ * the head only. 0, -EINVAL for a bad FD or OFFSET, -EIO when the file
+ * ended before COUNT bytes (the connection is then closed: the length was
+ * promised), -EPIPE or -ETIMEDOUT when the client is gone or stalls. May
+ * yield. Since ABI 1.2.
+ */
+GN_API int gn_response_sendfile(gn_response_t *res, int fd, off_t offset,
+                                size_t count);
+
+/* 1 when the client has closed its end of the connection or reset it, or
+ * a write to it failed; 0 while it is there. It does not wait: a handler
+ * doing long work checks it now and then to give up on a client that left.
+ * (An HTTP/1.1 client does not half-close while waiting, so its EOF means
+ * gone.) Since ABI 1.2. */
+GN_API int gn_response_client_gone(gn_response_t *res);
+
+/* The status set so far (200 unless changed), e.g. for post_request.
+ * Since ABI 1.2. */
+GN_API int gn_response_get_status(const gn_response_t *res);
+
+/* ------------------------------------------------------------------------
+ * Server hooks
+ * ------------------------------------------------------------------------ */
+
+/*
+ * Gunicorn's server hooks. Each is a key of the [hooks] config section
+ * naming `PATH.so[:SYMBOL]`; the symbol (by default "greenicorn_" and the
+ * hook's name, e.g. greenicorn_post_fork) is a gn_hook_t, most simply
+ * defined with GN_HOOK(post_fork, my_function). The server calls it at
+ * the moment, and in the process, Gunicorn calls the hook of that name:
+ *
+ *   hook              process  when
+ *   on_starting       arbiter  before the sockets are bound
+ *   nworkers_changed  arbiter  the number of workers wanted changed (at
+ *                              start from 0, on TTIN/TTOU, on HUP)
+ *   when_ready        arbiter  the sockets are bound, before any worker
+ *   pre_fork          arbiter  before forking a worker (worker_pid is 0)
+ *   post_fork         worker   just after the fork, before the apps load
+ *   post_worker_init  worker   the apps' init ran; next, it accepts
+ *   pre_request       worker   before an app handles a request
+ *   post_request      worker   after the response was sent
+ *   worker_int        worker   on SIGINT or SIGQUIT (a quick stop)
+ *   worker_abort      worker   on SIGABRT (the arbiter's timeout): runs in
+ *                              a signal handler, so async-signal-safe calls
+ *                              only (write(2), not printf or gn_log)
+ *   worker_exit       worker   as it exits, after the apps' fini
+ *   child_exit        arbiter  a worker exited (status says how)
+ *   on_reload         arbiter  on HUP, once the new configuration loaded
+ *   pre_exec          new      on USR2, in the forked child, just before
+ *                    arbiter   it execs the new binary
+ *   on_exit           arbiter  just before it exits
+ *
+ * A hook returns 0, or a negative errno for failure: the failure is
+ * logged; in on_starting, when_ready, post_fork and post_worker_init it
+ * stops start-up (as a worker that cannot boot does: exit status 1 or 3),
+ * and in pre_request the client gets 500 and the app is not called.
+ */
+typedef struct gn_hook_args {
+    uint32_t struct_size;    /* sizeof(gn_hook_args_t) in the server */
+    const char *hook;        /* the hook's name: "post_fork" */
+    pid_t pid;               /* the calling process */
+    pid_t arbiter_pid;       /* the arbiter (for pre_exec: the old one) */
+    const char *config_file; /* the config file read, or NULL */
+    int workers;             /* the number of workers wanted */
+    int old_workers;         /* nworkers_changed: the previous number */
+    int worker_id;      /* worker hooks, pre_fork, child_exit: 1..workers, the
+                           worker's slot (a replacement reuses its id) */
+    int worker_age;     /* ...: a count of forks, new for every worker */
+    pid_t worker_pid;   /* ...: the worker's pid (0 in pre_fork) */
+    int status;         /* child_exit, worker_exit: the wait(2) status (use
+                           WIFEXITED, WEXITSTATUS, WIFSIGNALED, WTERMSIG) */
+    gn_request_t *req;  /* pre_request, post_request */
+    gn_response_t *res; /* pre_request, post_request */
+} gn_hook_args_t;
+
+/* Whether ARGS, from a server possibly older than the plugin, has FIELD:
+ * minor ABI versions only append fields. */
+#define GN_HOOK_ARGS_HAS(args, field)                                          \
+    ((args)->struct_size >=                                                    \
+     offsetof(gn_hook_args_t, field) + sizeof((args)->field))
+
+/* What a hook plugin exports, one per hook. HOOK names the hook it is
+ * written for (checked against the config key; NULL for any hook). */
+typedef struct gn_hook {
+    uint32_t abi_version; /* GN_ABI_VERSION the plugin was built with */
+    uint32_t struct_size; /* sizeof(gn_hook_t) the plugin was built with */
+    const char *hook;     /* "post_fork", or NULL */
+    int (*call)(const gn_hook_args_t *args);
+} gn_hook_t;
+
+#define GN_HOOK_HEADER                                                         \
+    .abi_version = GN_ABI_VERSION, .struct_size = sizeof(gn_hook_t)
+
+/* Export FN as the hook NAME under its default symbol. */
+#define GN_HOOK(name, fn)                                                      \
+    GN_EXPORT const gn_hook_t greenicorn_##name = {GN_HOOK_HEADER,             \
+                                                   .hook = #name, .call = fn}
+
+/* The prefix of a hook's default symbol. */
+#define GN_HOOK_SYMBOL_PREFIX "greenicorn_"
+
+/*
+ * The effective value of the setting NAME (its config key: "bind",
+ * "workers", "timeout"...) as --print-config writes it, into BUF (LEN
+ * bytes, NUL-terminated): what Gunicorn's hooks read from server.cfg. The
+ * value's length, -ENOENT for an unknown name, or -ERANGE when LEN is too
+ * small. Since ABI 1.2.
+ */
+GN_API int gn_config_get(const char *name, char *buf, size_t len);
 
 /* ------------------------------------------------------------------------
  * Green API: cooperative calls for handlers

@@ -22,6 +22,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "hooks/hooks.h"
 #include "server/log.h"
 #include "server/pidfile.h"
 #include "server/process.h"
@@ -37,6 +38,7 @@
 struct slot {
     pid_t pid;
     int id;
+    int age; /* the count of forks when it was forked */
     int generation;
     int64_t spawned_ms;
     int64_t aborted_ms; /* when SIGABRT was sent, or 0 */
@@ -55,6 +57,7 @@ struct arbiter {
     struct slot *slots;
     size_t nslots, cap;
     int target;               /* workers wanted */
+    int forks;                /* workers forked so far: their ages */
     int generation;           /* bumped by each reload */
     int ready_generation;     /* the last one systemd was told is ready */
     int64_t reloaded_ms;      /* when the generation began */
@@ -99,8 +102,38 @@ static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb)
     int status;
 
     gn__signals_forget();
-    status = gn__worker_run(id, a->cfg, a->ls, a->nls, hb);
+    status = gn__worker_run(id, a->forks, a->cfg, a->ls, a->nls, hb);
     exit(status);
+}
+
+/* A hook about worker S (pre_fork, child_exit). */
+static void worker_hook(enum gn_hook_id id, const struct slot *s, int status)
+{
+    gn_hook_args_t args;
+
+    if (!gn__hook_configured(id))
+        return;
+    gn__hook_args_init(&args, id);
+    args.worker_id = s->id;
+    args.worker_age = s->age;
+    args.worker_pid = s->pid;
+    args.status = status;
+    gn__hook_call(id, &args);
+}
+
+/* The number of workers wanted becomes N (nworkers_changed). */
+static void set_target(struct arbiter *a, int n)
+{
+    gn_hook_args_t args;
+    int old = a->target;
+
+    a->target = n;
+    gn__hooks_set_server(getpid(), a->cfg, n);
+    if (n == old || !gn__hook_configured(GN_HOOK_NWORKERS_CHANGED))
+        return;
+    gn__hook_args_init(&args, GN_HOOK_NWORKERS_CHANGED);
+    args.old_workers = old;
+    gn__hook_call(GN_HOOK_NWORKERS_CHANGED, &args);
 }
 
 /* A worker's heartbeat page: anonymous shared memory, or with
@@ -156,6 +189,9 @@ static int spawn_worker(struct arbiter *a)
     hb->beat_ms = gn__monotonic_ms();
     hb->booted = 0;
     hb->retire_ms = 0;
+    a->forks++;
+    worker_hook(GN_HOOK_PRE_FORK,
+                &(struct slot){.id = id, .age = a->forks, .pid = 0}, 0);
     pid = fork();
     if (pid == 0)
         run_child(a, id, hb);
@@ -169,6 +205,7 @@ static int spawn_worker(struct arbiter *a)
     s = &a->slots[a->nslots++];
     *s = (struct slot){.pid = pid,
                        .id = id,
+                       .age = a->forks,
                        .generation = a->generation,
                        .heartbeat = hb,
                        .spawned_ms = gn__monotonic_ms()};
@@ -459,6 +496,7 @@ static void reap_one(struct arbiter *a, pid_t pid, int status)
     if (s == NULL)
         return;
     log_exit(a, s, status);
+    worker_hook(GN_HOOK_CHILD_EXIT, s, status);
     crashed = WIFSIGNALED(status) || WEXITSTATUS(status) != 0;
     if (crashed && gn__monotonic_ms() - s->spawned_ms < QUICK_DEATH_MS)
         back_off(a);
@@ -554,6 +592,7 @@ static void reload(struct arbiter *a)
     char err[GN_ERR_LEN];
     struct gn_config *cfg;
     struct gn_listener *ls;
+    struct gn_hook_set *hooks = NULL;
     size_t nls;
 
     gn_log_info("SIGHUP: reloading the configuration");
@@ -566,8 +605,10 @@ static void reload(struct arbiter *a)
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
                      sizeof(err)) != 0 ||
         gn__log_syslog(cfg, err) != 0 ||
+        (hooks = gn__hooks_open(cfg, err)) == NULL ||
         gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
         keep_running(err);
+        gn__hooks_discard(hooks);
         gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel, err,
                      sizeof(err));
         gn__log_syslog(a->cfg, err);
@@ -575,16 +616,17 @@ static void reload(struct arbiter *a)
         return;
     }
     swap_pidfile(a->cfg, cfg);
+    gn__hooks_install(hooks);
     gn__config_free(a->cfg);
     a->cfg = cfg;
     a->ls = ls;
     a->nls = nls;
-    a->target = cfg->workers;
+    set_target(a, cfg->workers);
+    gn__hook_run(GN_HOOK_ON_RELOAD);
     a->generation++;
     a->reloaded_ms = gn__monotonic_ms();
     log_listeners(a);
-    gn_log_info("reload: starting %d worker(s) with app %s", a->target,
-                cfg->app.spec);
+    gn_log_info("reload: starting %d worker(s)", a->target);
 }
 
 static void handle_signal(struct arbiter *a, int signo)
@@ -599,12 +641,12 @@ static void handle_signal(struct arbiter *a, int signo)
             a->stop = signo;
         break;
     case SIGTTIN:
-        a->target++;
+        set_target(a, a->target + 1);
         gn_log_info("SIGTTIN: %d workers", a->target);
         break;
     case SIGTTOU:
         if (a->target > 1)
-            a->target--;
+            set_target(a, a->target - 1);
         gn_log_info("SIGTTOU: %d workers", a->target);
         break;
     case SIGUSR1:
@@ -663,10 +705,14 @@ static void stop_workers(struct arbiter *a)
 
 static void log_start(struct arbiter *a)
 {
+    const struct gn_app_conf *apps[GN_MAX_APPS];
+    size_t n = gn__config_apps(a->cfg, apps);
+
     gn_log_info("starting greenicorn %s", gn_version());
     log_listeners(a);
-    gn_log_info("using %d worker(s), app %s", a->target,
-                a->cfg->app.spec ? a->cfg->app.spec : "(none)");
+    gn_log_info("using %d worker(s)", a->cfg->workers);
+    for (size_t i = 0; i < n; i++)
+        gn_log_info("app %s on %s", apps[i]->spec, apps[i]->mount);
 }
 
 int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
@@ -697,6 +743,12 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     }
     gn__process_title(cfg, "master");
     log_start(&a);
+    a.target = 0;
+    set_target(&a, cfg->workers);
+    if (gn__hook_run(GN_HOOK_WHEN_READY) != 0) {
+        a.stop = SIGTERM;
+        a.exit_status = GN_EXIT_CONFIG;
+    }
     while (!a.stop) {
         manage_workers(&a);
         wait_for_signal(TICK_MS);
@@ -714,7 +766,10 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     stop_workers(&a);
     free(a.slots);
     remove_pidfiles(&a);
-    gn__config_free(a.cfg);
     gn_log_info("shutting down: arbiter");
+    gn__hook_run(GN_HOOK_ON_EXIT);
+    gn__hooks_set_server(getpid(), NULL, 0);
+    gn__hooks_install(NULL);
+    gn__config_free(a.cfg);
     return a.exit_status;
 }

@@ -17,6 +17,7 @@
 #include "config/config.h"
 #include "config/settings.h"
 #include "hooks/apps.h"
+#include "hooks/hooks.h"
 #include "server/arbiter.h"
 #include "server/cli.h"
 #include "server/listen.h"
@@ -219,6 +220,7 @@ static pid_t reexec(void *ctx, const struct gn_listener *ls, size_t nls)
         return pid < 0 ? -errno : pid;
     gn__signals_forget();
     pass_listeners(ls, nls);
+    gn__hook_run(GN_HOOK_PRE_EXEC);
     if (start_ctx.cwd[0] != '\0' && chdir(start_ctx.cwd) != 0)
         _exit(127);
     if (start_ctx.argv == NULL)
@@ -250,6 +252,12 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return fail(GN_EXIT_CONFIG, err);
     }
     raise_fd_limit(cfg);
+    gn__hooks_set_server(getpid(), cfg, cfg->workers);
+    if (gn__hook_run(GN_HOOK_ON_STARTING) != 0) {
+        gn__config_free(cfg);
+        return fail(GN_EXIT_CONFIG, "the on_starting hook failed: not "
+                                    "starting");
+    }
     if (activated[0] != '\0')
         gn_log_info("%s: serving %s (bind ignored)", activated_by, activated);
     if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
@@ -273,6 +281,7 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
  * CFG is consumed. */
 static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 {
+    struct gn_hook_set *hooks = NULL;
     int status = configure(cfg, cli, err);
 
     if (status == 0 && use_activated_sockets(cfg, err) != 0)
@@ -283,6 +292,13 @@ static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         status = GN_EXIT_CONFIG;
     if (status == 0 && !cli->print_config)
         status = check_app(cfg, cli->app != NULL, err);
+    if (status == 0 && !cli->print_config &&
+        (hooks = gn__hooks_open(cfg, err)) == NULL)
+        status = GN_EXIT_CONFIG;
+    if (cli->check_config || cli->print_config)
+        gn__hooks_discard(hooks);
+    else
+        gn__hooks_install(hooks);
     if (status == 0 && cli->check_config && !cli->print_config)
         printf("greenicorn: configuration%s%s OK\n", cfg->file ? " " : "",
                cfg->file ? cfg->file : "");

@@ -113,8 +113,8 @@ int gn__process_drop_privileges(const struct gn_config *cfg,
 
 void gn__process_title(const struct gn_config *cfg, const char *role)
 {
-    const char *name = cfg->proc_name   ? cfg->proc_name
-                       : cfg->app.spec ? cfg->app.spec
+    const char *name = cfg->proc_name     ? cfg->proc_name
+                       : cfg->app.spec    ? cfg->app.spec
                        : cfg->nnamed_apps ? cfg->named_apps[0].spec
                                           : NULL;
     const char *base = name ? strrchr(name, '/') : NULL;

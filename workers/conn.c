@@ -17,9 +17,11 @@
 #include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/sendfile.h>
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "hooks/hooks.h"
 #include "server/log.h"
 #include "workers/access_log.h"
 #include "workers/coro.h"
@@ -35,27 +37,57 @@
 #define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
 #define LINGER_MS 2000        /* reading a closing client's leftovers */
 #define LINGER_MAX (256 * 1024)
-#define SHUTDOWN_IDLE_MS 1000 /* an idle connection's last chance at stop */
+#define SHUTDOWN_IDLE_MS 1000  /* an idle connection's last chance at stop */
+#define SENDFILE_MAX (1 << 20) /* per call: others get the loop in between */
 
 static void on_readable(int fd, short what, void *arg);
 
 /* ---- life cycle ------------------------------------------------------- */
 
-static void describe_peer(struct gn_conn *c, const struct sockaddr *sa)
+/* SA as text into ADDR ("" for a unix socket) and its port. */
+static void describe(const struct sockaddr *sa, char addr[INET6_ADDRSTRLEN],
+                     uint16_t *port)
 {
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
 
-        inet_ntop(AF_INET, &in->sin_addr, c->remote_addr,
-                  sizeof(c->remote_addr));
-        c->remote_port = ntohs(in->sin_port);
+        inet_ntop(AF_INET, &in->sin_addr, addr, INET6_ADDRSTRLEN);
+        *port = ntohs(in->sin_port);
     } else if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
 
-        inet_ntop(AF_INET6, &in6->sin6_addr, c->remote_addr,
-                  sizeof(c->remote_addr));
-        c->remote_port = ntohs(in6->sin6_port);
+        inet_ntop(AF_INET6, &in6->sin6_addr, addr, INET6_ADDRSTRLEN);
+        *port = ntohs(in6->sin6_port);
+    } else {
+        *addr = '\0';
+        *port = 0;
     }
+}
+
+const char *gn__conn_local_addr(struct gn_conn *c, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (!c->local_known) {
+        if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+            describe((struct sockaddr *)&ss, c->local_addr, &c->local_port);
+        c->local_known = 1;
+    }
+    *port = c->local_port;
+    return c->local_addr;
+}
+
+int gn__conn_peer_gone(struct gn_conn *c)
+{
+    char byte;
+    ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+
+    /* Bytes still buffered here (a pipelined request) mean it was there. */
+    if (n > 0 || c->rpos < c->rlen)
+        return 0;
+    return n == 0 ||
+           (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 /* Whether C's peer may speak for its clients (X-Forwarded-*): decided
@@ -89,7 +121,7 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
     c->w = w;
     c->fd = fd;
     if (len > 0)
-        describe_peer(c, peer);
+        describe(peer, c->remote_addr, &c->remote_port);
     trust_peer(c);
     if (peer->sa_family != AF_UNIX)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -160,6 +192,35 @@ int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
             mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
             mh.msg_iov->iov_len -= (size_t)n;
         }
+    }
+    return 0;
+}
+
+int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
+{
+    ssize_t n;
+    int rc;
+
+    while (count > 0) {
+        size_t chunk = count < SENDFILE_MAX ? count : SENDFILE_MAX;
+
+        n = sendfile(c->fd, fd, &offset, chunk);
+        if (n > 0) {
+            count -= (size_t)n;
+            /* After a whole chunk, go through the loop so that one large
+             * file does not hold the other connections up. */
+            if ((size_t)n < chunk || count == 0)
+                continue;
+        } else if (n == 0) {
+            return -EIO; /* the file is shorter than promised */
+        } else if (errno == EINTR) {
+            continue;
+        } else if (errno != EAGAIN) {
+            return -errno;
+        }
+        rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->write_ms);
+        if (rc != 0)
+            return rc;
     }
     return 0;
 }
@@ -433,8 +494,7 @@ static void deadline_passed(int fd, short what, void *arg)
 /* Run the handler, within request_timeout if there is one. Whether the
  * deadline passed. */
 static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
-                       struct gn_request *req, struct gn_response *res,
-                       int *rc)
+                       struct gn_request *req, struct gn_response *res, int *rc)
 {
     struct deadline d = {.c = c, .req = req};
     struct gn_watch timer = {0};
@@ -477,12 +537,31 @@ static struct gn_app_plugin *route(struct gn_conn *c, struct gn_request *req,
     return app;
 }
 
+/* pre_request or post_request, with the request and its response. */
+static int request_hook(struct gn_conn *c, enum gn_hook_id id,
+                        struct gn_request *req, struct gn_response *res)
+{
+    gn_hook_args_t args;
+
+    if (!gn__hook_configured(id))
+        return 0;
+    gn__worker_hook_args(c->w, &args, id);
+    args.req = req;
+    args.res = res;
+    return gn__hook_call(id, &args);
+}
+
 static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
-    struct gn_app_plugin *app = route(c, req, res);
+    struct gn_app_plugin *app;
     int rc;
 
+    if (request_hook(c, GN_HOOK_PRE_REQUEST, req, res) != 0) {
+        gn__response_error(res, 500, 1);
+        return;
+    }
+    app = route(c, req, res);
     if (app == NULL)
         return;
     if (run_handler(c, app, req, res, &rc)) {
@@ -553,6 +632,7 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     c->res = &res;
     c->body_status = 0;
     call_app(c, &req, &res);
+    request_hook(c, GN_HOOK_POST_REQUEST, &req, &res);
     c->res = NULL;
     if (res.failed || !res.keep_alive)
         c->closing = 1;

@@ -38,8 +38,10 @@ struct gn_conn {
      * yet. NULL while idle. */
     char *rbuf;
     uint32_t rlen, rpos, rcap;
-    uint16_t remote_port;
+    uint16_t remote_port, local_port;
+    int local_known; /* local_addr was looked up */
     char remote_addr[INET6_ADDRSTRLEN];
+    char local_addr[INET6_ADDRSTRLEN];
 };
 
 /* Start serving the accepted socket FD (non-blocking) from PEER. The
@@ -60,6 +62,19 @@ void gn__conn_shutdown(struct gn_conn *c);
  * full. 0, -ETIMEDOUT, or -EPIPE/-ECONNRESET when the client went away.
  * Call from C's coroutine. */
 int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt);
+
+/* The address C arrived on (getsockname, looked up once): text ("" for a
+ * unix socket) and *PORT. */
+const char *gn__conn_local_addr(struct gn_conn *c, int *port);
+
+/* Whether C's client closed its end or reset the connection (without
+ * waiting). */
+int gn__conn_peer_gone(struct gn_conn *c);
+
+/* Send COUNT bytes of the file FD from OFFSET to the client with
+ * sendfile(2), yielding while the socket is full. 0, -EIO when the file
+ * ended first, -ETIMEDOUT, or another negative errno. */
+int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count);
 
 /* Read up to LEN body bytes of REQ into BUF (gn_request_read). */
 ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req, void *buf,

@@ -106,6 +106,35 @@ static int grow_headers(struct gn_request *req)
     return 0;
 }
 
+/* A piece of a trailer field's name or value (after a chunked body),
+ * copied: the buffer it sits in is reused for body bytes. Held to the
+ * header limits. */
+static int on_trailer_piece(struct gn_http_parser *p, const char *at,
+                            size_t len, int is_value)
+{
+    struct gn_request *req = p->req;
+    struct gn_buf *t = &req->trailer_text;
+    int rc = 0;
+
+    if (!is_value && (p->last_was_value || req->ntrailer_fields == 0)) {
+        if (req->ntrailer_fields == p->limits->fields)
+            return refuse(p, 431, "too many trailer fields");
+        if (req->ntrailer_fields > 0)
+            rc = gn__buf_append(t, "", 1); /* ends the previous value */
+        req->ntrailer_fields++;
+        p->trailer_field_len = 0;
+    } else if (is_value && !p->last_was_value) {
+        rc = gn__buf_append(t, "", 1); /* ends the name */
+    }
+    p->last_was_value = is_value;
+    p->trailer_field_len += len;
+    if (p->trailer_field_len > p->limits->field_size)
+        return refuse(p, 431, "trailer field too large");
+    if (rc == 0)
+        rc = gn__buf_append(t, at, len);
+    return rc ? refuse(p, 503, "out of memory") : 0;
+}
+
 static int on_header_field(llhttp_t *l, const char *at, size_t len)
 {
     struct gn_http_parser *p = parser_of(l);
@@ -114,7 +143,7 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
     struct gn_header *h;
 
     if (p->in_body)
-        return 0; /* a trailer: read and ignored */
+        return on_trailer_piece(p, at, len, 0);
     if (fresh && req->nheaders == p->limits->fields)
         return refuse(p, 431, "too many header fields");
     if (fresh && req->nheaders == req->hcap && grow_headers(req) != 0)
@@ -143,7 +172,7 @@ static int on_header_value(llhttp_t *l, const char *at, size_t len)
     struct gn_header *h;
 
     if (p->in_body)
-        return 0;
+        return on_trailer_piece(p, at, len, 1);
     h = &p->req->headers[p->req->nheaders - 1];
     /* A value's pieces are contiguous in our buffer, and only blanks sit
      * between the colon and the value, unless llhttp joined a folded line
@@ -194,7 +223,11 @@ static int on_body(llhttp_t *l, const char *at, size_t len)
 
 static int on_message_complete(llhttp_t *l)
 {
-    parser_of(l)->req->body_done = 1;
+    struct gn_http_parser *p = parser_of(l);
+
+    if (gn__request_finish_trailers(p->req) != 0)
+        return refuse(p, 503, "out of memory");
+    p->req->body_done = 1;
     return HPE_PAUSED;
 }
 

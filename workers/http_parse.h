@@ -51,17 +51,18 @@ enum gn_http_event {
 struct gn_http_parser {
     _Alignas(8) unsigned char ll[GN__LLHTTP_STORAGE];
     const struct gn_http_limits *limits;
-    struct gn_request *req; /* the message being parsed */
-    const char *base;       /* the buffer of the current call */
-    char *out;              /* body bytes go here (NULL: discard) */
-    size_t room, got;       /* out's size, and bytes put there */
-    uint64_t body_total;    /* body bytes of this message so far */
-    uint32_t line_start;    /* offset of the request line in base */
-    uint32_t version_end;   /* offset just past its HTTP version */
-    int in_body;            /* the head is behind us */
-    int last_was_value;     /* header callbacks: a value came last */
-    int status;             /* on GN_HTTP_ERROR: 400, 413, 414 or 431 */
-    const char *reason;     /* on GN_HTTP_ERROR: why, for the debug log */
+    struct gn_request *req;     /* the message being parsed */
+    const char *base;           /* the buffer of the current call */
+    char *out;                  /* body bytes go here (NULL: discard) */
+    size_t room, got;           /* out's size, and bytes put there */
+    uint64_t body_total;        /* body bytes of this message so far */
+    uint32_t line_start;        /* offset of the request line in base */
+    uint32_t version_end;       /* offset just past its HTTP version */
+    int in_body;                /* the head is behind us */
+    int last_was_value;         /* header callbacks: a value came last */
+    uint32_t trailer_field_len; /* bytes of the trailer field being read */
+    int status;                 /* on GN_HTTP_ERROR: 400, 413, 414 or 431 */
+    const char *reason;         /* on GN_HTTP_ERROR: why, for the debug log */
 };
 
 /* Prepare P for a connection's first message, enforcing LIMITS (which

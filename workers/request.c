@@ -28,6 +28,8 @@ void *gn__arena_alloc(struct gn_arena *a, size_t n)
     size_t need = (n + 15) & ~(size_t)15;
     void *p;
 
+    if (n > SIZE_MAX / 2)
+        return NULL;
     if (b == NULL || b->size - b->used < need) {
         size_t size = need > ARENA_BLOCK ? need : ARENA_BLOCK;
 
@@ -65,6 +67,41 @@ void gn__request_release(struct gn_request *req)
         free(b);
     }
     req->arena.blocks = NULL;
+    gn__buf_free(&req->trailer_text);
+}
+
+int gn__request_finish_trailers(struct gn_request *req)
+{
+    char *s, *end;
+    size_t n = 0;
+
+    if (req->ntrailer_fields == 0)
+        return 0;
+    /* End the last record, whose value may even be missing. */
+    if (gn__buf_append(&req->trailer_text, "\0\0", 2) != 0)
+        return -ENOMEM;
+    req->trailers = gn__arena_alloc(&req->arena, req->ntrailer_fields *
+                                                     sizeof(struct gn_header));
+    if (req->trailers == NULL)
+        return -ENOMEM;
+    s = req->trailer_text.data;
+    end = s + req->trailer_text.len - 2;
+    while (s < end && n < req->ntrailer_fields) {
+        struct gn_header *h = &req->trailers[n++];
+        char *value;
+        size_t len, whole;
+
+        memset(h, 0, sizeof(*h));
+        h->name = s;
+        value = s + strlen(s) + 1;
+        len = whole = strlen(value);
+        while (len > 0 && (value[len - 1] == ' ' || value[len - 1] == '\t'))
+            value[--len] = '\0';
+        h->value = value;
+        s = value + whole + 1;
+    }
+    req->ntrailers = n;
+    return 0;
 }
 
 static int hexval(char c)
@@ -296,6 +333,15 @@ void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
 
 /* ---- the public accessors --------------------------------------------- */
 
+static const char *find_field(const struct gn_header *h, size_t n,
+                              const char *name)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcasecmp(h[i].name, name) == 0)
+            return h[i].value;
+    return NULL;
+}
+
 GN_API const char *gn_request_method(const gn_request_t *req)
 {
     return req->method;
@@ -333,10 +379,7 @@ GN_API int gn_request_version(const gn_request_t *req)
 
 GN_API const char *gn_request_header(const gn_request_t *req, const char *name)
 {
-    for (size_t i = 0; i < req->nheaders; i++)
-        if (strcasecmp(req->headers[i].name, name) == 0)
-            return req->headers[i].value;
-    return NULL;
+    return find_field(req->headers, req->nheaders, name);
 }
 
 GN_API size_t gn_request_header_count(const gn_request_t *req)
@@ -353,6 +396,28 @@ GN_API int gn_request_header_at(const gn_request_t *req, size_t i,
         *name = req->headers[i].name;
     if (value)
         *value = req->headers[i].value;
+    return 0;
+}
+
+GN_API const char *gn_request_trailer(const gn_request_t *req, const char *name)
+{
+    return find_field(req->trailers, req->ntrailers, name);
+}
+
+GN_API size_t gn_request_trailer_count(const gn_request_t *req)
+{
+    return req->ntrailers;
+}
+
+GN_API int gn_request_trailer_at(const gn_request_t *req, size_t i,
+                                 const char **name, const char **value)
+{
+    if (i >= req->ntrailers)
+        return -ERANGE;
+    if (name)
+        *name = req->trailers[i].name;
+    if (value)
+        *value = req->trailers[i].value;
     return 0;
 }
 
@@ -374,6 +439,26 @@ GN_API const char *gn_request_remote_addr(const gn_request_t *req)
 GN_API int gn_request_remote_port(const gn_request_t *req)
 {
     return req->remote_port;
+}
+
+GN_API const char *gn_request_server_addr(const gn_request_t *req)
+{
+    int port;
+
+    return gn__conn_local_addr(req->conn, &port);
+}
+
+GN_API int gn_request_server_port(const gn_request_t *req)
+{
+    int port;
+
+    gn__conn_local_addr(req->conn, &port);
+    return port;
+}
+
+GN_API void *gn_request_alloc(gn_request_t *req, size_t size)
+{
+    return gn__arena_alloc(&req->arena, size ? size : 1);
 }
 
 GN_API const char *gn_request_scheme(const gn_request_t *req)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "greenicorn.h"
+#include "workers/buf.h"
 #include "workers/http_parse.h"
 
 struct gn_conn;
@@ -63,6 +64,14 @@ struct gn_request {
     int body_started; /* the handler asked for the body */
     uint64_t body_read;
 
+    /* Trailer fields after a chunked body: copied as they arrive (the read
+     * buffer is reused for the body) as "name\0value\0" records, then
+     * indexed in TRAILERS (in the arena) when the message is complete. */
+    struct gn_buf trailer_text;
+    size_t ntrailer_fields; /* records begun in trailer_text */
+    struct gn_header *trailers;
+    size_t ntrailers;
+
     struct gn_arena arena;
     struct gn_header inline_headers[24]; /* most requests fit */
 };
@@ -90,6 +99,9 @@ struct gn_ipset;
  */
 void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
                           const struct gn_ipset *trusted);
+
+/* Index the trailer records (at the end of the message). 0 or -ENOMEM. */
+int gn__request_finish_trailers(struct gn_request *req);
 
 /* Free the arena's blocks. */
 void gn__request_release(struct gn_request *req);

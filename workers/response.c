@@ -28,6 +28,8 @@ const char *gn__status_reason(int status)
     case 204: return "No Content";
     case 205: return "Reset Content";
     case 206: return "Partial Content";
+    case 207: return "Multi-Status";
+    case 208: return "Already Reported";
     case 300: return "Multiple Choices";
     case 301: return "Moved Permanently";
     case 302: return "Found";
@@ -51,7 +53,11 @@ const char *gn__status_reason(int status)
     case 415: return "Unsupported Media Type";
     case 416: return "Range Not Satisfiable";
     case 417: return "Expectation Failed";
+    case 421: return "Misdirected Request";
     case 422: return "Unprocessable Content";
+    case 423: return "Locked";
+    case 424: return "Failed Dependency";
+    case 425: return "Too Early";
     case 426: return "Upgrade Required";
     case 428: return "Precondition Required";
     case 429: return "Too Many Requests";
@@ -62,6 +68,8 @@ const char *gn__status_reason(int status)
     case 503: return "Service Unavailable";
     case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
+    case 507: return "Insufficient Storage";
+    case 511: return "Network Authentication Required";
     default: return "Unknown";
     }
 }
@@ -93,6 +101,8 @@ void gn__response_init(struct gn_response *res, struct gn_conn *c,
                  sizeof(res->headers_storage));
     gn__buf_init(&res->body, res->body_storage, sizeof(res->body_storage));
     res->head_sent = res->chunked = res->keep_alive = res->failed = 0;
+    res->sealed = 0;
+    res->declared = 0;
     res->body_sent = 0;
 }
 
@@ -133,7 +143,9 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
     if (rc == 0 && res->chunked && status_has_body(res->status))
         rc = gn__buf_printf(head, "Transfer-Encoding: chunked\r\n");
     else if (rc == 0 && !streaming && status_has_body(res->status))
-        rc = gn__buf_printf(head, "Content-Length: %zu\r\n", res->body.len);
+        rc = gn__buf_printf(
+            head, "Content-Length: %llu\r\n",
+            (unsigned long long)(res->sealed ? res->declared : res->body.len));
     if (rc == 0 && !res->keep_alive)
         rc = gn__buf_printf(head, "Connection: close\r\n");
     else if (rc == 0 && version == 10)
@@ -147,6 +159,19 @@ static int send_iov(struct gn_response *res, struct iovec *iov, int n)
 
     if (rc != 0)
         res->failed = 1;
+    return rc;
+}
+
+/* COUNT bytes of FD from OFFSET, counted as body. */
+static int sendfile_range(struct gn_response *res, int fd, off_t offset,
+                          size_t count)
+{
+    int rc = gn__conn_sendfile(res->conn, fd, offset, count);
+
+    if (rc != 0)
+        res->failed = 1;
+    else
+        res->body_sent += count;
     return rc;
 }
 
@@ -218,6 +243,8 @@ int gn__response_finish(struct gn_response *res)
 {
     if (res->failed)
         return -EPIPE;
+    if (res->sealed)
+        return 0;
     if (!res->head_sent)
         return send_head(res, 0);
     return send_chunk(res, 1);
@@ -298,6 +325,11 @@ GN_API int gn_response_status(gn_response_t *res, int status,
     return 0;
 }
 
+GN_API int gn_response_get_status(const gn_response_t *res)
+{
+    return res->status;
+}
+
 GN_API int gn_response_header(gn_response_t *res, const char *name,
                               const char *value)
 {
@@ -314,20 +346,27 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
     return gn__buf_printf(&res->headers, "%s: %s\r\n", name, value);
 }
 
+/* Whether the body may still grow: -EPIPE once a write failed, -EALREADY
+ * once sendfile sent the declared length. */
+static int writable(const struct gn_response *res)
+{
+    return res->failed ? -EPIPE : res->sealed ? -EALREADY : 0;
+}
+
 GN_API int gn_response_write(gn_response_t *res, const void *buf, size_t len)
 {
-    if (res->failed)
-        return -EPIPE;
-    return gn__buf_append(&res->body, buf, len);
+    int rc = writable(res);
+
+    return rc ? rc : gn__buf_append(&res->body, buf, len);
 }
 
 GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
 {
     va_list ap;
-    int rc;
+    int rc = writable(res);
 
-    if (res->failed)
-        return -EPIPE;
+    if (rc != 0)
+        return rc;
     va_start(ap, fmt);
     rc = gn__buf_vprintf(&res->body, fmt, ap);
     va_end(ap);
@@ -336,9 +375,69 @@ GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
 
 GN_API int gn_response_flush(gn_response_t *res)
 {
-    if (res->failed)
-        return -EPIPE;
+    int rc = writable(res);
+
+    if (rc != 0)
+        return rc;
     if (!res->head_sent)
         return send_head(res, 1);
     return send_chunk(res, 0);
+}
+
+/* Before the head: it goes out with Content-Length covering what was
+ * written and the file range, and the response is complete after it. */
+static int sendfile_whole(struct gn_response *res, int fd, off_t offset,
+                          size_t count)
+{
+    int body = status_has_body(res->status) && !is_head(res);
+    int rc;
+
+    res->sealed = 1;
+    res->declared = res->body.len + count;
+    rc = send_head(res, 0);
+    if (rc != 0 || !body)
+        return rc;
+    return sendfile_range(res, fd, offset, count);
+}
+
+/* While streaming: one more chunk (or raw bytes to HTTP/1.0). */
+static int sendfile_chunk(struct gn_response *res, int fd, off_t offset,
+                          size_t count)
+{
+    char size[24];
+    struct iovec iov = {size, 0};
+    int rc = send_chunk(res, 0);
+
+    if (rc != 0 || count == 0 || !status_has_body(res->status) || is_head(res))
+        return rc;
+    if (res->chunked) {
+        iov.iov_len = (size_t)snprintf(size, sizeof(size), "%zx\r\n", count);
+        if ((rc = send_iov(res, &iov, 1)) != 0)
+            return rc;
+    }
+    rc = sendfile_range(res, fd, offset, count);
+    if (rc == 0 && res->chunked) {
+        iov = (struct iovec){(char *)"\r\n", 2};
+        rc = send_iov(res, &iov, 1);
+    }
+    return rc;
+}
+
+GN_API int gn_response_sendfile(gn_response_t *res, int fd, off_t offset,
+                                size_t count)
+{
+    int rc = writable(res);
+
+    if (rc != 0)
+        return rc;
+    if (fd < 0 || offset < 0)
+        return -EINVAL;
+    if (!res->head_sent)
+        return sendfile_whole(res, fd, offset, count);
+    return sendfile_chunk(res, fd, offset, count);
+}
+
+GN_API int gn_response_client_gone(gn_response_t *res)
+{
+    return res->failed || gn__conn_peer_gone(res->conn);
 }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hooks/hooks.h"
 #include "server/log.h"
 #include "server/process.h"
 #include "workers/conn.h"
@@ -247,6 +248,51 @@ static void accept_ready(int fd, short what, void *arg)
 
 /* ---- signals and the heartbeat ---------------------------------------- */
 
+void gn__worker_hook_args(const struct gn_worker *w, gn_hook_args_t *args,
+                          enum gn_hook_id id)
+{
+    gn__hook_args_init(args, id);
+    args->worker_id = w->id;
+    args->worker_age = w->age;
+    args->worker_pid = w->pid;
+}
+
+/* Hook ID with W's fields and STATUS (worker_exit's). */
+static int run_hook(const struct gn_worker *w, enum gn_hook_id id, int status)
+{
+    gn_hook_args_t args;
+
+    if (!gn__hook_configured(id))
+        return 0;
+    gn__worker_hook_args(w, &args, id);
+    args.status = status;
+    return gn__hook_call(id, &args);
+}
+
+/* worker_abort: the arbiter's watchdog sends SIGABRT to a worker stuck in
+ * code that does not yield, so the hook runs in the signal handler (the
+ * loop is not turning); then the signal kills us as it would have, and
+ * the arbiter logs it. */
+static gn_hook_args_t abort_args;
+
+static void on_abort(int signo)
+{
+    gn__hook_call(GN_HOOK_WORKER_ABORT, &abort_args);
+    signal(SIGABRT, SIG_DFL);
+    raise(SIGABRT);
+}
+
+static void catch_abort(const struct gn_worker *w)
+{
+    struct sigaction sa = {.sa_handler = on_abort};
+
+    if (!gn__hook_configured(GN_HOOK_WORKER_ABORT))
+        return;
+    gn__worker_hook_args(w, &abort_args, GN_HOOK_WORKER_ABORT);
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGABRT, &sa, NULL);
+}
+
 static void on_signal(int signo, short what, void *arg)
 {
     struct gn_worker *w = arg;
@@ -257,6 +303,8 @@ static void on_signal(int signo, short what, void *arg)
     case SIGQUIT:
         gn_log_info("worker %d (pid %d) exiting at once on %s", w->id,
                     (int)w->pid, signo == SIGINT ? "SIGINT" : "SIGQUIT");
+        run_hook(w, GN_HOOK_WORKER_INT, 0);
+        run_hook(w, GN_HOOK_WORKER_EXIT, 0);
         _exit(GN_EXIT_OK);
     case SIGUSR1: gn__log_reopen(); break;
     default: /* SIGWINCH: only the arbiter acts on it */ break;
@@ -414,11 +462,13 @@ static uint64_t pick_max_requests(const struct gn_config *cfg)
                 : 0);
 }
 
-int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
-                   size_t nls, struct gn_heartbeat *heartbeat)
+int gn__worker_run(int id, int age, const struct gn_config *cfg,
+                   struct gn_listener *ls, size_t nls,
+                   struct gn_heartbeat *heartbeat)
 {
     struct gn_worker w = {
         .id = id,
+        .age = age,
         .pid = getpid(),
         .ppid = getppid(),
         .cfg = cfg,
@@ -433,8 +483,12 @@ int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
     reset_signals();
     beat(&w);
     w.max_requests = pick_max_requests(cfg);
-    if (boot(&w) != 0) {
+    catch_abort(&w);
+    /* A failing start-up hook stops everything, as a bad app does. */
+    if (run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 || boot(&w) != 0 ||
+        run_hook(&w, GN_HOOK_POST_WORKER_INIT, 0) != 0) {
         teardown(&w);
+        run_hook(&w, GN_HOOK_WORKER_EXIT, GN_EXIT_BOOT_ERROR << 8);
         return GN_EXIT_BOOT_ERROR;
     }
     gn_log_info("booting worker %d with pid %d", id, (int)w.pid);
@@ -451,5 +505,6 @@ int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
                 (unsigned long long)w.empty_wakeups,
                 (unsigned long long)w.wakeups);
     teardown(&w);
+    run_hook(&w, GN_HOOK_WORKER_EXIT, status << 8);
     return status;
 }

@@ -36,7 +36,8 @@ struct gn_heartbeat {
 };
 
 struct gn_worker {
-    int id; /* 1..workers, stable across respawns of a slot */
+    int id;  /* 1..workers, stable across respawns of a slot */
+    int age; /* the arbiter's count of forks: unique to this worker */
     pid_t pid, ppid;
     const struct gn_config *cfg;
     struct gn_listener *ls;
@@ -69,8 +70,13 @@ struct gn_worker {
  * Run a worker in the freshly forked child and return its exit status.
  * ID, CFG, the listeners and HEARTBEAT are the arbiter's, inherited.
  */
-int gn__worker_run(int id, const struct gn_config *cfg, struct gn_listener *ls,
-                   size_t nls, struct gn_heartbeat *heartbeat);
+int gn__worker_run(int id, int age, const struct gn_config *cfg,
+                   struct gn_listener *ls, size_t nls,
+                   struct gn_heartbeat *heartbeat);
+
+/* ARGS for hook ID called in worker W: its id, age and pid set. */
+void gn__worker_hook_args(const struct gn_worker *w, gn_hook_args_t *args,
+                          enum gn_hook_id id);
 
 /* The current monotonic time in milliseconds, and in microseconds. */
 int64_t gn__monotonic_ms(void);

@@ -12,6 +12,9 @@
  *                              flushed 64 KiB pieces (a large download)
  *     GET /path?crash=1        crashes the worker with SIGSEGV: a buggy
  *                              plugin, for the isolation tests
+ *     GET /path?wait_gone=S    waits up to S seconds for the client to go
+ *                              away (gn_response_client_gone), logs
+ *                              "echo: client gone" when it does
  *
  * App arguments:
  *
@@ -32,9 +35,12 @@
  *     query: x=1
  *     version: HTTP/1.1
  *     remote: 127.0.0.1:40312
+ *     server: 127.0.0.1:8000
  *     scheme: http
+ *     pid: 4242                (the worker's)
  *     header: Host: 127.0.0.1:8000
  *     ...
+ *     trailer: Checksum: abc   (after a chunked body with trailers)
  *     body-length: 5
  *
  *     hello
@@ -44,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <greenicorn.h>
 
@@ -64,25 +71,27 @@ static const char *query_param(const char *query, const char *key)
     return NULL;
 }
 
-static int write_head(gn_request_t *req, gn_response_t *res,
-                      const char *label)
+static int write_head(gn_request_t *req, gn_response_t *res, const char *label)
 {
     const char *name, *value;
     int v = gn_request_version(req);
 
-    gn_response_printf(res,
-                       "method: %s\ntarget: %s\npath: %s\nscript-name: %s\n"
-                       "path-info: %s\nquery: %s\nversion: HTTP/%d.%d\n"
-                       "remote: %s:%d\nscheme: %s\n",
-                       gn_request_method(req), gn_request_target(req),
-                       gn_request_path(req), gn_request_script_name(req),
-                       gn_request_path_info(req), gn_request_query(req), v / 10,
-                       v % 10, gn_request_remote_addr(req),
-                       gn_request_remote_port(req), gn_request_scheme(req));
+    gn_response_printf(
+        res,
+        "method: %s\ntarget: %s\npath: %s\nscript-name: %s\n"
+        "path-info: %s\nquery: %s\nversion: HTTP/%d.%d\n"
+        "remote: %s:%d\nserver: %s:%d\nscheme: %s\npid: %d\n",
+        gn_request_method(req), gn_request_target(req), gn_request_path(req),
+        gn_request_script_name(req), gn_request_path_info(req),
+        gn_request_query(req), v / 10, v % 10, gn_request_remote_addr(req),
+        gn_request_remote_port(req), gn_request_server_addr(req),
+        gn_request_server_port(req), gn_request_scheme(req), (int)getpid());
     if (label != NULL)
         gn_response_printf(res, "label: %s\n", label);
     for (size_t i = 0; gn_request_header_at(req, i, &name, &value) == 0; i++)
         gn_response_printf(res, "header: %s: %s\n", name, value);
+    for (size_t i = 0; gn_request_trailer_at(req, i, &name, &value) == 0; i++)
+        gn_response_printf(res, "trailer: %s: %s\n", name, value);
     return 0;
 }
 
@@ -125,6 +134,20 @@ static void spin(double seconds)
     } while ((double)(now.tv_sec - start.tv_sec) +
                  (double)(now.tv_nsec - start.tv_nsec) / 1e9 <
              seconds);
+}
+
+/* Poll for the client leaving, for up to SECONDS. */
+static int wait_gone(gn_response_t *res, double seconds)
+{
+    for (double waited = 0; waited < seconds; waited += 0.05) {
+        if (gn_response_client_gone(res)) {
+            gn_log(GN_LOG_INFO, "echo: client gone after %.2f s", waited);
+            return -ECONNRESET;
+        }
+        if (gn_sleep(0.05) != 0)
+            return -ECANCELED;
+    }
+    return 0;
 }
 
 /* N bytes of 'x', flushed every 64 KiB so memory stays flat. */
@@ -171,6 +194,7 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     const char *stream = query_param(query, "stream");
     const char *busy = query_param(query, "spin");
     const char *size = query_param(query, "size");
+    const char *gone = query_param(query, "wait_gone");
     char *body = NULL;
     ssize_t len;
     int rc;
@@ -181,6 +205,8 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
         spin(strtod(busy, NULL));
     if (query_param(query, "crash") != NULL)
         raise(SIGSEGV);
+    if (gone != NULL && (rc = wait_gone(res, strtod(gone, NULL))) != 0)
+        return rc;
     if (size != NULL)
         return write_size(res, strtoull(size, NULL, 10));
     len = read_body(req, &body);

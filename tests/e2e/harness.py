@@ -10,8 +10,9 @@ its own port of 127.0.0.1 picked at run time, so test modules can run in
 parallel. Whatever a Server started is stopped on exit, even when the test
 failed: TERM, then KILL after a timeout, then KILL of any worker left over.
 
-The binary comes from $GREENICORN and the apps from $GN_APPS; both default
-to the meson build dir of the repo (build/greenicorn, build/contrib/apps).
+The binary comes from $GREENICORN, the apps from $GN_APPS, the hook plugins
+from $GN_HOOKS and the test plugins from $GN_TEST_PLUGINS; all default to
+the meson build dir of the repo (build/greenicorn, build/contrib/apps, ...).
 """
 import atexit
 import http.client
@@ -30,6 +31,9 @@ import unittest
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 GREENICORN = os.environ.get("GREENICORN") or os.path.join(REPO, "build", "greenicorn")
 APPS = os.environ.get("GN_APPS") or os.path.join(REPO, "build", "contrib", "apps")
+HOOKS = os.environ.get("GN_HOOKS") or os.path.join(REPO, "build", "contrib", "hooks")
+TEST_PLUGINS = (os.environ.get("GN_TEST_PLUGINS")
+                or os.path.join(REPO, "build", "tests", "plugins"))
 
 START_TIMEOUT = 10.0   # seconds for the port to accept connections
 STOP_TIMEOUT = 10.0    # seconds between TERM and KILL on clean-up
@@ -54,6 +58,16 @@ def _stop_leftovers():
 def app_path(name):
     """The .so of the contrib app NAME ("hello", "echo")."""
     return os.path.join(APPS, name + ".so")
+
+
+def hook_path(name="log_hooks"):
+    """The .so of the contrib hook plugin NAME."""
+    return os.path.join(HOOKS, name + ".so")
+
+
+def test_plugin_path(name="bad_plugins"):
+    """The .so of the test plugin NAME (tests/plugins)."""
+    return os.path.join(TEST_PLUGINS, name + ".so")
 
 
 def free_port():

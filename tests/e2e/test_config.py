@@ -181,6 +181,11 @@ class ConfigTest(ServerTestCase):
                     if line.split(" = ")[0] not in marked]
         self.assertEqual(settings(example.stdout), settings(defaults.stdout))
         self.assertNotEqual(example.stdout, defaults.stdout)
+        # And it documents every key: each is written out, value and all.
+        keys = {line.split(" = ")[0] for line in defaults.stdout.splitlines()
+                if " = " in line}
+        for key in keys:
+            self.assertRegex(text, r"(?m)^%s =" % re.escape(key))
 
     # -- usage errors ---------------------------------------------------
 

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <errno.h>
 #include <string.h>
 
 #include "run_suite.h"
@@ -225,6 +226,39 @@ START_TEST(parse_chunked_body)
     ck_assert_ptr_null(gn_request_header(&x->req, "Trailer-X"));
     ck_assert_uint_eq(gn_request_header_count(&x->req), 2);
     finish(x);
+}
+END_TEST
+
+/* Trailer fields in pieces of every size: names and values whole, in
+ * order, trailing blanks trimmed, an empty value kept. */
+START_TEST(parse_trailers)
+{
+    static const char raw[] = "POST / HTTP/1.1\r\nHost: h\r\n"
+                              "Transfer-Encoding: chunked\r\n\r\n"
+                              "5\r\nhello\r\n0\r\n"
+                              "Checksum: abc  \r\nX-Empty:\r\n"
+                              "X-Note:  two words\r\n\r\n";
+    const char *name, *value;
+
+    for (size_t step = 1; step <= sizeof(raw); step++) {
+        struct parsed *x = start(raw);
+
+        ck_assert_int_eq(parse_head(x, 0), 0);
+        ck_assert_uint_eq(gn_request_trailer_count(&x->req), 0);
+        ck_assert_int_eq(parse_body(x, step), 0);
+        ck_assert_uint_eq(gn_request_trailer_count(&x->req), 3);
+        ck_assert_int_eq(gn_request_trailer_at(&x->req, 0, &name, &value), 0);
+        ck_assert_str_eq(name, "Checksum");
+        ck_assert_str_eq(value, "abc");
+        ck_assert_int_eq(gn_request_trailer_at(&x->req, 1, &name, &value), 0);
+        ck_assert_str_eq(name, "X-Empty");
+        ck_assert_str_eq(value, "");
+        ck_assert_str_eq(gn_request_trailer(&x->req, "x-note"), "two words");
+        ck_assert_int_eq(gn_request_trailer_at(&x->req, 3, NULL, NULL),
+                         -ERANGE);
+        ck_assert_ptr_null(gn_request_header(&x->req, "Checksum"));
+        finish(x);
+    }
 }
 END_TEST
 
@@ -515,6 +549,7 @@ static Suite *http_parse_suite(void)
     tcase_add_test(ok, parse_pipelined_in_order);
     tcase_add_test(ok, parse_head_stops_before_body);
     tcase_add_test(ok, parse_chunked_body);
+    tcase_add_test(ok, parse_trailers);
     tcase_add_test(ok, parse_body_respects_room);
     tcase_add_test(ok, parse_http10_keep_alive);
     tcase_add_test(ok, parse_absolute_form_and_asterisk);

@@ -1,0 +1,229 @@
+/*
+ * Server hooks. Like an app, a hook plugin is trusted code; what we check
+ * is that the symbol is a hook descriptor of our ABI major version,
+ * written for the hook it is configured as. Failures are logged here, so
+ * every call point only decides what a failure means there.
+ */
+#include "hooks/hooks.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config/apps.h"
+#include "config/settings.h"
+#include "server/log.h"
+
+/* The descriptor size of ABI 1.2, where hooks appeared. */
+#define HOOK_V1_2_SIZE (offsetof(gn_hook_t, call) + sizeof(void (*)(void)))
+
+struct hook {
+    void *dl;
+    gn_hook_t desc;
+    char *spec; /* as configured, for logs */
+};
+
+struct gn_hook_set {
+    struct hook v[GN_HOOK_COUNT];
+};
+
+/* This process's hooks (never NULL: an empty set to start with). */
+static struct gn_hook_set none;
+static struct gn_hook_set *installed = &none;
+
+static struct {
+    pid_t arbiter_pid;
+    const struct gn_config *cfg;
+    int workers;
+} server;
+
+static int check_desc(const gn_hook_t *d, const char *name, const char *path,
+                      const char *symbol, char *why, size_t len)
+{
+    unsigned major = d->abi_version >> 16, minor = d->abi_version & 0xffff;
+
+    if (major != GN_ABI_VERSION_MAJOR) {
+        snprintf(why, len,
+                 "%s: %s was built for plugin ABI %u.%u, this greenicorn "
+                 "speaks %d.%d: rebuild it against this greenicorn.h",
+                 path, symbol, major, minor, GN_ABI_VERSION_MAJOR,
+                 GN_ABI_VERSION_MINOR);
+        return -EPROTO;
+    }
+    if (d->struct_size < HOOK_V1_2_SIZE || d->call == NULL) {
+        snprintf(why, len, "%s: %s is not a gn_hook_t (define it with GN_HOOK)",
+                 path, symbol);
+        return -EPROTO;
+    }
+    if (d->hook != NULL && strcmp(d->hook, name) != 0) {
+        snprintf(why, len, "%s: %s is written for the %s hook, not %s", path,
+                 symbol, d->hook, name);
+        return -EPROTO;
+    }
+    return 0;
+}
+
+/* dlopen and check the hook ID's plugin SPEC into H. */
+static int load_one(struct hook *h, enum gn_hook_id id, const char *spec,
+                    char *why, size_t len)
+{
+    const char *name = gn__hook_names[id];
+    char dflt[64], file[PATH_MAX], *path, *symbol;
+    const gn_hook_t *d;
+    int rc;
+
+    snprintf(dflt, sizeof(dflt), GN_HOOK_SYMBOL_PREFIX "%s", name);
+    if ((rc = gn__spec_split(spec, dflt, &path, &symbol, why, len)) != 0)
+        return rc;
+    /* dlopen("x.so") searches the library path; users mean ./x.so. */
+    snprintf(file, sizeof(file), "%s%s", strchr(path, '/') ? "" : "./", path);
+    h->dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
+    if (h->dl == NULL) {
+        snprintf(why, len, "cannot load the hook: %s", dlerror());
+        rc = -ENOENT;
+    } else if ((d = dlsym(h->dl, symbol)) == NULL) {
+        snprintf(why, len,
+                 "%s: no symbol '%s' (export it with GN_HOOK(%s, fn), or "
+                 "name it as PATH.so:SYMBOL)",
+                 path, symbol, name);
+        rc = -ENOENT;
+    } else if ((rc = check_desc(d, name, path, symbol, why, len)) == 0) {
+        memcpy(&h->desc, d, HOOK_V1_2_SIZE);
+        h->spec = strdup(spec);
+    }
+    if (rc != 0 && h->dl != NULL) {
+        dlclose(h->dl);
+        h->dl = NULL;
+    }
+    free(path);
+    free(symbol);
+    return rc;
+}
+
+void gn__hooks_discard(struct gn_hook_set *set)
+{
+    if (set == NULL || set == &none)
+        return;
+    for (size_t i = 0; i < GN_HOOK_COUNT; i++) {
+        if (set->v[i].dl != NULL)
+            dlclose(set->v[i].dl);
+        free(set->v[i].spec);
+    }
+    free(set);
+}
+
+struct gn_hook_set *gn__hooks_open(const struct gn_config *cfg,
+                                   char err[GN_ERR_LEN])
+{
+    struct gn_hook_set *set = calloc(1, sizeof(*set));
+    char where[300], why[GN_ERR_LEN];
+
+    if (set == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    for (size_t i = 0; i < GN_HOOK_COUNT; i++) {
+        if (cfg->hooks[i] == NULL)
+            continue;
+        if (load_one(&set->v[i], (enum gn_hook_id)i, cfg->hooks[i], why,
+                     sizeof(why)) != 0) {
+            gn__config_where(cfg, gn__hook_names[i], where, sizeof(where));
+            snprintf(err, GN_ERR_LEN, "%.100s: %.400s", where, why);
+            gn__hooks_discard(set);
+            return NULL;
+        }
+    }
+    return set;
+}
+
+void gn__hooks_install(struct gn_hook_set *set)
+{
+    struct gn_hook_set *old = installed;
+
+    /* The new set was loaded before the old one is closed: a plugin kept
+     * from one configuration to the next stays mapped throughout. */
+    installed = set ? set : &none;
+    gn__hooks_discard(old);
+}
+
+void gn__hooks_set_server(pid_t arbiter_pid, const struct gn_config *cfg,
+                          int workers)
+{
+    server.arbiter_pid = arbiter_pid;
+    server.cfg = cfg;
+    server.workers = workers;
+}
+
+int gn__hook_configured(enum gn_hook_id id)
+{
+    return installed->v[id].dl != NULL;
+}
+
+void gn__hook_args_init(gn_hook_args_t *args, enum gn_hook_id id)
+{
+    memset(args, 0, sizeof(*args));
+    args->struct_size = sizeof(*args);
+    args->hook = gn__hook_names[id];
+    args->pid = getpid();
+    args->arbiter_pid = server.arbiter_pid ? server.arbiter_pid : getpid();
+    args->config_file = server.cfg ? server.cfg->file : NULL;
+    args->workers = server.workers;
+}
+
+int gn__hook_call(enum gn_hook_id id, gn_hook_args_t *args)
+{
+    const struct hook *h = &installed->v[id];
+    int rc;
+
+    if (h->dl == NULL)
+        return 0;
+    rc = h->desc.call(args);
+    if (rc == 0)
+        return 0;
+    if (rc > 0)
+        rc = -rc;
+    gn_log_error("hook %s (%s) failed: %s", gn__hook_names[id], h->spec,
+                 strerror(-rc));
+    return rc;
+}
+
+int gn__hook_run(enum gn_hook_id id)
+{
+    gn_hook_args_t args;
+
+    if (installed->v[id].dl == NULL)
+        return 0;
+    gn__hook_args_init(&args, id);
+    return gn__hook_call(id, &args);
+}
+
+/* ---- the public API --------------------------------------------------- */
+
+GN_API int gn_config_get(const char *name, char *buf, size_t len)
+{
+    const struct gn_setting *s = gn__setting_find(name);
+    char *text = NULL;
+    size_t n = 0;
+    FILE *out;
+
+    if (s == NULL || server.cfg == NULL)
+        return -ENOENT;
+    out = open_memstream(&text, &n);
+    if (out == NULL)
+        return -ENOMEM;
+    s->print(server.cfg, s, out);
+    fclose(out);
+    if (text == NULL)
+        return -ENOMEM;
+    if (n + 1 > len) {
+        free(text);
+        return -ERANGE;
+    }
+    memcpy(buf, text, n + 1);
+    free(text);
+    return (int)n;
+}
