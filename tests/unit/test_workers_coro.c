@@ -744,11 +744,13 @@ static void busy_ms(struct gn_coro *co, void *arg)
 
     (void)co;
     clock_gettime(CLOCK_MONOTONIC, &start);
+    /* In nanoseconds: a millisecond count truncated toward zero could
+     * stop short when the seconds change. */
     do
         clock_gettime(CLOCK_MONOTONIC, &now);
-    while ((now.tv_sec - start.tv_sec) * 1000 +
-               (now.tv_nsec - start.tv_nsec) / 1000000 <
-           ms);
+    while ((now.tv_sec - start.tv_sec) * 1000000000LL +
+               (now.tv_nsec - start.tv_nsec) <
+           ms * 1000000LL);
 }
 
 START_TEST(coro_pool_watch_reports_slow_runs)
