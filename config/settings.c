@@ -790,6 +790,17 @@ const struct gn_setting gn__settings[] = {
                 "100",
                 "warn when a request's code runs this many milliseconds "
                 "without yielding (0: never)"),
+    {.name = "preload_app",
+     .section = "workers",
+     .flag = "preload",
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(preload_app),
+     .is_switch = 1,
+     .defval = "off",
+     .help = "load the apps and run their init in the arbiter, before "
+             "forking: workers share the memory; HUP keeps them"},
     {.name = "accesslog",
      .section = "logging",
      .flag = "access-logfile",

@@ -50,6 +50,11 @@ struct slot {
 
 struct arbiter {
     struct gn_config *cfg;
+    /* preload_app: the apps loaded and inited here, and the configuration
+     * they were loaded from (they point into it; it may be an older one
+     * than CFG, as a HUP keeps preloaded apps). NULL without preload. */
+    struct gn_apps *apps;
+    struct gn_config *apps_cfg;
     struct gn_listener *ls;
     size_t nls;
     const struct gn_arbiter_ops *ops;
@@ -99,11 +104,16 @@ static int free_id(const struct arbiter *a)
 
 static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb)
 {
-    int status;
+    struct gn_worker_spec spec = {.id = id,
+                                  .age = a->forks,
+                                  .cfg = a->cfg,
+                                  .ls = a->ls,
+                                  .nls = a->nls,
+                                  .heartbeat = hb,
+                                  .preloaded = a->apps};
 
     gn__signals_forget();
-    status = gn__worker_run(id, a->forks, a->cfg, a->ls, a->nls, hb);
-    exit(status);
+    exit(gn__worker_run(&spec));
 }
 
 /* A hook about worker S (pre_fork, child_exit). */
@@ -583,6 +593,70 @@ static void keep_running(const char *why)
     sd_notify(0, "READY=1");
 }
 
+/* ---- preload_app ------------------------------------------------------ */
+
+/* Load and init CFG's apps here. NULL (with ERR) when one fails. */
+struct gn_apps *gn__arbiter_preload(const struct gn_config *cfg,
+                                    char err[GN_ERR_LEN])
+{
+    struct gn_apps *apps = calloc(1, sizeof(*apps));
+    char where[128];
+
+    if (apps == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    gn__config_where(cfg, "module", where, sizeof(where));
+    if (gn__apps_load(apps, cfg, where, err) != 0) {
+        free(apps);
+        return NULL;
+    }
+    if (gn__apps_init(apps, err) != 0) {
+        gn__apps_unload(apps);
+        free(apps);
+        return NULL;
+    }
+    return apps;
+}
+
+/* Run the preloaded apps' fini here and drop them (and their config,
+ * unless it is the running one). */
+static void drop_preloaded(struct arbiter *a)
+{
+    if (a->apps == NULL)
+        return;
+    gn__apps_unload(a->apps);
+    free(a->apps);
+    if (a->apps_cfg != a->cfg)
+        gn__config_free(a->apps_cfg);
+    a->apps = NULL;
+    a->apps_cfg = NULL;
+}
+
+/* The running configuration is replaced by CFG: free the old one unless
+ * preloaded apps still point into it. */
+static void replace_config(struct arbiter *a, struct gn_config *cfg)
+{
+    if (a->cfg != a->apps_cfg)
+        gn__config_free(a->cfg);
+    a->cfg = cfg;
+}
+
+/* What a reload to CFG does to preloaded apps. Gunicorn's HUP keeps a
+ * preloaded app as it is; so do we (USR2 loads new code). 0, or -1 with
+ * ERR when CFG turns preload_app on and its apps fail. */
+static int reload_preloaded(struct arbiter *a, const struct gn_config *cfg,
+                            struct gn_apps **fresh, char err[GN_ERR_LEN])
+{
+    *fresh = NULL;
+    if (cfg->preload_app && a->apps == NULL)
+        return (*fresh = gn__arbiter_preload(cfg, err)) ? 0 : -1;
+    if (cfg->preload_app)
+        gn_log_info("reload: preload_app keeps the apps loaded at start "
+                    "(their mounts and args too); USR2 loads new ones");
+    return 0;
+}
+
 /* HUP, as Gunicorn: read the configuration again (file and command line)
  * and check its app; if anything is wrong, say why and keep the running
  * one. Else switch logs and listeners, and start a new generation of
@@ -593,6 +667,7 @@ static void reload(struct arbiter *a)
     struct gn_config *cfg;
     struct gn_listener *ls;
     struct gn_hook_set *hooks = NULL;
+    struct gn_apps *fresh = NULL;
     size_t nls;
 
     gn_log_info("SIGHUP: reloading the configuration");
@@ -606,9 +681,14 @@ static void reload(struct arbiter *a)
                      sizeof(err)) != 0 ||
         gn__log_syslog(cfg, err) != 0 ||
         (hooks = gn__hooks_open(cfg, err)) == NULL ||
+        reload_preloaded(a, cfg, &fresh, err) != 0 ||
         gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
         keep_running(err);
         gn__hooks_discard(hooks);
+        if (fresh != NULL) {
+            gn__apps_unload(fresh);
+            free(fresh);
+        }
         gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel, err,
                      sizeof(err));
         gn__log_syslog(a->cfg, err);
@@ -617,8 +697,13 @@ static void reload(struct arbiter *a)
     }
     swap_pidfile(a->cfg, cfg);
     gn__hooks_install(hooks);
-    gn__config_free(a->cfg);
-    a->cfg = cfg;
+    if (!cfg->preload_app)
+        drop_preloaded(a);
+    replace_config(a, cfg);
+    if (fresh != NULL) {
+        a->apps = fresh;
+        a->apps_cfg = cfg;
+    }
     a->ls = ls;
     a->nls = nls;
     set_target(a, cfg->workers);
@@ -716,9 +801,11 @@ static void log_start(struct arbiter *a)
 }
 
 int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
-                    const struct gn_arbiter_ops *ops)
+                    struct gn_apps *apps, const struct gn_arbiter_ops *ops)
 {
     struct arbiter a = {.cfg = cfg,
+                        .apps = apps,
+                        .apps_cfg = apps ? cfg : NULL,
                         .ls = ls,
                         .nls = nls,
                         .ops = ops,
@@ -738,6 +825,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     if (rc != 0) {
         gn_log_error("%s", err);
         gn__listeners_close(ls, nls, 1);
+        drop_preloaded(&a);
         gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
@@ -770,6 +858,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     gn__hook_run(GN_HOOK_ON_EXIT);
     gn__hooks_set_server(getpid(), NULL, 0);
     gn__hooks_install(NULL);
+    drop_preloaded(&a);
     gn__config_free(a.cfg);
     return a.exit_status;
 }

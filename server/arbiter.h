@@ -11,6 +11,7 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "hooks/apps.h"
 #include "server/listen.h"
 
 /* Exit statuses of the arbiter. */
@@ -37,10 +38,16 @@ struct gn_arbiter_ops {
 
 /*
  * Supervise workers serving on LS until told to stop; returns the process
- * exit status. Takes ownership of CFG and LS (freed, closed and unix
- * sockets unlinked before returning, unless a new arbiter took them over).
+ * exit status. Takes ownership of CFG, LS and APPS (the preloaded apps, or
+ * NULL): freed, closed (unix sockets unlinked, unless a new arbiter took
+ * them over) and fini'd before returning.
  */
 int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
-                    const struct gn_arbiter_ops *ops);
+                    struct gn_apps *apps, const struct gn_arbiter_ops *ops);
+
+/* preload_app: load CFG's apps and run their init in this process, to be
+ * handed to gn__arbiter_run. NULL with ERR naming the app when one fails. */
+struct gn_apps *gn__arbiter_preload(const struct gn_config *cfg,
+                                    char err[GN_ERR_LEN]);
 
 #endif /* GN_SERVER_ARBITER_H */

@@ -236,10 +236,33 @@ static pid_t reexec(void *ctx, const struct gn_listener *ls, size_t nls)
 static struct gn_arbiter_ops ops = {.reconfigure = reconfigure,
                                     .reexec = reexec};
 
-/* Open the logs, bind, and run the arbiter, which takes CFG over. */
+/* preload_app: the apps, loaded and inited here; NULL otherwise, or
+ * when one failed (the caller exits with GN_EXIT_BOOT, as a worker that
+ * cannot boot makes the arbiter do). */
+static int preload(const struct gn_config *cfg, struct gn_apps **apps,
+                   char *err)
+{
+    *apps = NULL;
+    if (!cfg->preload_app)
+        return 0;
+    *apps = gn__arbiter_preload(cfg, err);
+    return *apps ? 0 : -1;
+}
+
+static void unload(struct gn_apps *apps)
+{
+    if (apps != NULL) {
+        gn__apps_unload(apps);
+        free(apps);
+    }
+}
+
+/* Open the logs, preload, bind, and run the arbiter, which takes CFG
+ * over. */
 static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
 {
     struct gn_listener *ls;
+    struct gn_apps *apps;
     size_t nls;
 
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
@@ -252,8 +275,15 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return fail(GN_EXIT_CONFIG, err);
     }
     raise_fd_limit(cfg);
+    /* Gunicorn loads a preloaded app before on_starting. */
+    if (preload(cfg, &apps, err) != 0) {
+        gn_log_error("preload_app: %s", err);
+        gn__config_free(cfg);
+        return GN_EXIT_BOOT;
+    }
     gn__hooks_set_server(getpid(), cfg, cfg->workers);
     if (gn__hook_run(GN_HOOK_ON_STARTING) != 0) {
+        unload(apps);
         gn__config_free(cfg);
         return fail(GN_EXIT_CONFIG, "the on_starting hook failed: not "
                                     "starting");
@@ -262,6 +292,7 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         gn_log_info("%s: serving %s (bind ignored)", activated_by, activated);
     if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
+        unload(apps);
         gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
@@ -270,11 +301,12 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     if (cfg->daemon && gn__process_daemonize(err) != 0) {
         gn_log_error("%s", err);
         gn__listeners_close(ls, nls, 1);
+        unload(apps);
         gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
     ops.ctx = (void *)cli;
-    return gn__arbiter_run(cfg, ls, nls, &ops);
+    return gn__arbiter_run(cfg, ls, nls, apps, &ops);
 }
 
 /* From the loaded configuration to a running server, or the reason not.

@@ -378,8 +378,9 @@ static int boot(struct gn_worker *w)
         }
     }
     if (gn__process_drop_privileges(w->cfg, err) != 0 ||
-        gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
-        gn__apps_init(&w->apps, err) != 0) {
+        (!w->preloaded &&
+         (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
+          gn__apps_init(&w->apps, err) != 0))) {
         gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
                      (int)w->pid, err);
         return -1;
@@ -462,20 +463,20 @@ static uint64_t pick_max_requests(const struct gn_config *cfg)
                 : 0);
 }
 
-int gn__worker_run(int id, int age, const struct gn_config *cfg,
-                   struct gn_listener *ls, size_t nls,
-                   struct gn_heartbeat *heartbeat)
+int gn__worker_run(const struct gn_worker_spec *spec)
 {
+    const struct gn_config *cfg = spec->cfg;
     struct gn_worker w = {
-        .id = id,
-        .age = age,
+        .id = spec->id,
+        .age = spec->age,
         .pid = getpid(),
         .ppid = getppid(),
         .cfg = cfg,
-        .ls = ls,
-        .nls = nls,
-        .heartbeat = heartbeat,
+        .ls = spec->ls,
+        .nls = spec->nls,
+        .heartbeat = spec->heartbeat,
     };
+    int id = spec->id;
     int status = GN_EXIT_OK;
 
     gn__log_set_pid((int)w.pid);
@@ -483,6 +484,10 @@ int gn__worker_run(int id, int age, const struct gn_config *cfg,
     reset_signals();
     beat(&w);
     w.max_requests = pick_max_requests(cfg);
+    if (spec->preloaded) {
+        w.apps = *spec->preloaded; /* our copy now: fini runs here too */
+        w.preloaded = 1;
+    }
     catch_abort(&w);
     /* A failing start-up hook stops everything, as a bad app does. */
     if (run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 || boot(&w) != 0 ||
@@ -492,8 +497,8 @@ int gn__worker_run(int id, int age, const struct gn_config *cfg,
         return GN_EXIT_BOOT_ERROR;
     }
     gn_log_info("booting worker %d with pid %d", id, (int)w.pid);
-    if (heartbeat)
-        heartbeat->booted = 1;
+    if (w.heartbeat)
+        w.heartbeat->booted = 1;
     if (gn__loop_run(w.loop) != 0) {
         gn_log_error("worker %d (pid %d): event loop failed", id, (int)w.pid);
         status = 1;

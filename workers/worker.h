@@ -50,6 +50,7 @@ struct gn_worker {
     struct gn_watch tick;
     struct gn_coro_pool *coros;
     struct gn_apps apps;
+    int preloaded; /* apps came inited from the arbiter */
 
     struct gn_conn *conns; /* every open connection, a doubly-linked list */
     size_t nconns;
@@ -66,13 +67,20 @@ struct gn_worker {
     int64_t first_byte_ms, header_ms, body_ms, write_ms; /* [http] */
 };
 
-/*
- * Run a worker in the freshly forked child and return its exit status.
- * ID, CFG, the listeners and HEARTBEAT are the arbiter's, inherited.
- */
-int gn__worker_run(int id, int age, const struct gn_config *cfg,
-                   struct gn_listener *ls, size_t nls,
-                   struct gn_heartbeat *heartbeat);
+/* What the arbiter hands a worker it forks (all of it inherited memory). */
+struct gn_worker_spec {
+    int id, age;
+    const struct gn_config *cfg;
+    struct gn_listener *ls;
+    size_t nls;
+    struct gn_heartbeat *heartbeat;
+    /* preload_app: the apps the arbiter loaded and inited; NULL: the
+     * worker loads CFG's apps itself. */
+    const struct gn_apps *preloaded;
+};
+
+/* Run a worker in the freshly forked child and return its exit status. */
+int gn__worker_run(const struct gn_worker_spec *spec);
 
 /* ARGS for hook ID called in worker W: its id, age and pid set. */
 void gn__worker_hook_args(const struct gn_worker *w, gn_hook_args_t *args,

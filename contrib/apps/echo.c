@@ -38,6 +38,8 @@
  *     server: 127.0.0.1:8000
  *     scheme: http
  *     pid: 4242                (the worker's)
+ *     init-pid: 4242           (the process that ran init: the arbiter's
+ *                              with preload_app)
  *     header: Host: 127.0.0.1:8000
  *     ...
  *     trailer: Checksum: abc   (after a chunked body with trailers)
@@ -53,6 +55,12 @@
 #include <unistd.h>
 
 #include <greenicorn.h>
+
+/* Per-worker state (or, with preload_app, the arbiter's, inherited). */
+struct echo {
+    const char *label; /* the label arg, or NULL */
+    int init_pid;      /* the process that ran init */
+};
 
 /* The value of KEY in the query string QUERY, or NULL. Points into QUERY,
  * ending at '&' or the end. */
@@ -71,7 +79,8 @@ static const char *query_param(const char *query, const char *key)
     return NULL;
 }
 
-static int write_head(gn_request_t *req, gn_response_t *res, const char *label)
+static int write_head(gn_request_t *req, gn_response_t *res,
+                      const struct echo *echo)
 {
     const char *name, *value;
     int v = gn_request_version(req);
@@ -86,8 +95,9 @@ static int write_head(gn_request_t *req, gn_response_t *res, const char *label)
         gn_request_query(req), v / 10, v % 10, gn_request_remote_addr(req),
         gn_request_remote_port(req), gn_request_server_addr(req),
         gn_request_server_port(req), gn_request_scheme(req), (int)getpid());
-    if (label != NULL)
-        gn_response_printf(res, "label: %s\n", label);
+    if (echo->label != NULL)
+        gn_response_printf(res, "label: %s\n", echo->label);
+    gn_response_printf(res, "init-pid: %d\n", echo->init_pid);
     for (size_t i = 0; gn_request_header_at(req, i, &name, &value) == 0; i++)
         gn_response_printf(res, "header: %s: %s\n", name, value);
     for (size_t i = 0; gn_request_trailer_at(req, i, &name, &value) == 0; i++)
@@ -222,27 +232,36 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
 
 static int echo_init(const gn_app_arg_t *args, size_t nargs, void **state)
 {
+    struct echo *echo = calloc(1, sizeof(*echo));
+
+    if (echo == NULL)
+        return -ENOMEM;
+    echo->init_pid = (int)getpid();
     for (size_t i = 0; i < nargs; i++) {
         if (strcmp(args[i].name, "label") == 0) {
-            *state = (void *)args[i].value; /* lives as long as the worker */
+            echo->label = args[i].value; /* lives as long as the worker */
             continue;
         }
-        if (strcmp(args[i].name, "fail_init") == 0) {
+        if (strcmp(args[i].name, "fail_init") == 0)
             gn_log(GN_LOG_ERROR, "echo: init fails as asked: %s",
                    args[i].value);
-            return -EINVAL;
-        }
-        if (strcmp(args[i].name, "crash_init") == 0)
+        else if (strcmp(args[i].name, "crash_init") == 0)
             raise(SIGSEGV);
-        gn_log(GN_LOG_ERROR, "echo: unknown argument '%s'", args[i].name);
+        else
+            gn_log(GN_LOG_ERROR, "echo: unknown argument '%s'", args[i].name);
+        free(echo);
         return -EINVAL;
     }
+    *state = echo;
     return 0;
 }
 
+static void echo_fini(void *state)
+{
+    free(state);
+}
+
 GN_EXPORT const gn_app_t greenicorn_app = {
-    GN_APP_HEADER,
-    .name = "echo",
-    .init = echo_init,
-    .handle = echo_handle,
+    GN_APP_HEADER,         .name = "echo",    .init = echo_init,
+    .handle = echo_handle, .fini = echo_fini,
 };

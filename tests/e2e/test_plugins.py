@@ -464,6 +464,52 @@ class RefusedPluginsTest(ServerTestCase):
         return err
 
 
+class PreloadTest(ServerTestCase):
+    """preload_app: init runs once, in the arbiter, before the fork; a HUP
+    keeps the apps as they are (Gunicorn's)."""
+
+    def test_init_runs_in_the_arbiter_and_hup_keeps_it(self):
+        srv = self.start_server(app="echo", workers=2, settings={
+            "workers": {"preload_app": "on"}, "app.args": {"label": "first"}})
+        workers = set(srv.wait_workers(2))
+        f = echo_get(srv, "/").echo_fields()
+        self.assertEqual(int(f["init-pid"]), srv.pid)
+        self.assertIn(int(f["pid"]), workers)
+        self.assertEqual(f["label"], "first")
+        # A HUP with another label: new workers, the same preloaded app.
+        with open(srv.config_path) as conf:
+            text = conf.read().replace("label = first", "label = second")
+        with open(srv.config_path, "w") as conf:
+            conf.write(text)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"preload_app keeps the apps loaded at start")
+        wait_until(lambda: not (set(srv.worker_pids()) & workers), 10,
+                   what="the old workers gone")
+        f = echo_get(srv, "/").echo_fields()
+        self.assertEqual((int(f["init-pid"]), f["label"]), (srv.pid, "first"))
+        self.assertNotIn(int(f["pid"]), workers)
+
+    def test_without_preload_each_worker_runs_init(self):
+        srv = self.start_server(app="echo", workers=1)
+        f = echo_get(srv, "/").echo_fields()
+        self.assertEqual(f["init-pid"], f["pid"])
+
+    def test_a_failing_preloaded_init_stops_start_up_before_binding(self):
+        port = harness.free_port()
+        conf = os.path.join(tempfile.mkdtemp(prefix="gn-preload-"), "g.conf")
+        self.addCleanup(shutil.rmtree, os.path.dirname(conf), True)
+        with open(conf, "w") as f:
+            f.write(render_config({"server": {"bind": "127.0.0.1:%d" % port},
+                                   "workers": {"preload_app": "on"},
+                                   "app": {"module": app_path("echo")},
+                                   "app.args": {"fail_init": "no database"}}))
+        rc, _out, err = run_until_exit(["-c", conf])
+        self.assertEqual(rc, 3, err)
+        self.assertIn("echo: init fails as asked: no database", err)
+        self.assertIn("preload_app: app echo (%s): init failed" % app_path("echo"), err)
+        self.assertNotIn("listening at", err)
+
+
 class CrashIsolationTest(ServerTestCase):
     """Acceptance: a SIGSEGV in a handler closes that request's connection;
     connections on the other worker go on; the worker is replaced; the log
