@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""The example apps of contrib/apps beyond hello and echo: json_api (a
+JSON REST API with routing, per-worker state and a strict body parser),
+mounted on /api beside hello on /, and hello_cpp (an app written in C++)."""
+import contextlib
+import json
+import os
+import tempfile
+import unittest
+
+import harness
+from harness import RawConn, ServerTestCase, app_path, chunked, run_until_exit
+
+MAX_BODY = 64 * 1024
+JSON = {"Content-Type": "application/json"}
+
+
+def call(srv, method, target, body=None, headers=None):
+    """One request on a fresh connection: (status, headers dict, body
+    bytes). A dict or list BODY is sent as JSON."""
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        headers = dict(JSON, **(headers or {}))
+    conn = srv.http()
+    try:
+        conn.request(method, target, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, dict(r.getheaders()), r.read()
+    finally:
+        conn.close()
+
+
+def sanitized():
+    """True when the binary under test was built with AddressSanitizer."""
+    with open(harness.GREENICORN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+@contextlib.contextmanager
+def environ(**changes):
+    """os.environ with CHANGES for the processes started meanwhile."""
+    saved = {k: os.environ.get(k) for k in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class JsonApiTest(ServerTestCase):
+    """json_api on /api, hello on /. The tests share the one worker's
+    store, so each looks only at the items it made."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.start_class_server(app="hello", workers=1, settings={
+            "app:api": {"module": app_path("json_api"), "mount": "/api"}})
+
+    def api(self, method, path, body=None, headers=None):
+        return call(self.srv, method, "/api" + path, body, headers)
+
+    def assert_json(self, status, headers, body, want_status):
+        """The answer is WANT_STATUS with a JSON body: that body, parsed."""
+        self.assertEqual(status, want_status, body[:300])
+        self.assertEqual(headers.get("Content-Type"), "application/json")
+        return json.loads(body)
+
+    def assert_error(self, answer, want_status):
+        doc = self.assert_json(*answer, want_status)
+        self.assertEqual(list(doc), ["error"], doc)
+        self.assertIsInstance(doc["error"], str)
+        return doc["error"]
+
+    def create(self, title):
+        doc = self.assert_json(*self.api("POST", "/items", {"title": title}), 201)
+        self.assertEqual(doc["title"], title)
+        return doc
+
+    def titles(self):
+        doc = self.assert_json(*self.api("GET", "/items"), 200)
+        self.assertIsInstance(doc, list)
+        return [item["title"] for item in doc]
+
+    # -- the happy path ----------------------------------------------------
+
+    def test_crud_round_trip(self):
+        status, headers, body = self.api("POST", "/items", {"title": "milk"})
+        item = self.assert_json(status, headers, body, 201)
+        self.assertEqual(set(item), {"id", "title"})
+        self.assertEqual(item["title"], "milk")
+        self.assertEqual(headers["Location"], "/api/items/%d" % item["id"])
+
+        self.assertEqual(self.assert_json(*call(self.srv, "GET", headers["Location"]), 200),
+                         item)
+        other = self.create("eggs")
+        self.assertGreater(other["id"], item["id"])
+        listed = self.assert_json(*self.api("GET", "/items"), 200)
+        self.assertIn(item, listed)
+        self.assertLess(listed.index(item), listed.index(other))  # oldest first
+
+        status, headers, body = self.api("DELETE", "/items/%d" % item["id"])
+        self.assertEqual((status, body), (204, b""))
+        self.assert_error(self.api("GET", "/items/%d" % item["id"]), 404)
+        self.assert_error(self.api("DELETE", "/items/%d" % item["id"]), 404)
+        listed = self.assert_json(*self.api("GET", "/items"), 200)
+        self.assertNotIn(item, listed)
+        self.assertIn(other, listed)
+
+    def test_ids_are_not_reused(self):
+        first = self.create("first")
+        self.api("DELETE", "/items/%d" % first["id"])
+        self.assertGreater(self.create("second")["id"], first["id"])
+
+    def test_health_names_the_worker(self):
+        doc = self.assert_json(*self.api("GET", "/health"), 200)
+        self.assertEqual(doc, {"status": "ok", "pid": self.srv.worker_pids()[0]})
+
+    def test_head_answers_the_head_of_get(self):
+        status, headers, body = self.api("HEAD", "/items")
+        self.assertEqual((status, body), (200, b""))
+        self.assertEqual(headers["Content-Type"], "application/json")
+
+    def test_accepted_json_forms(self):
+        cases = [
+            (b' \r\n\t{ "title" : "spaced" } \n', "spaced"),
+            (b'{"\\u0074itle":"escaped name"}', "escaped name"),
+            (b'{"title":"\\/\\b\\f\\n\\r\\t\\"\\\\"}', '/\b\f\n\r\t"\\'),
+            (b'{"title":"\\u00e9\\u20AC\\ud83d\\ude00"}', "\u00e9\u20ac\U0001F600"),
+            ('{"title":"é€😀"}'.encode(), "é€😀"),
+            (b'{"title":""}', ""),
+        ]
+        for body, title in cases:
+            with self.subTest(body=body):
+                status, headers, got = self.api("POST", "/items", body, JSON)
+                self.assertEqual(self.assert_json(status, headers, got, 201)["title"], title)
+        charset = {"Content-Type": "application/json; charset=utf-8"}
+        self.assertEqual(self.api("POST", "/items", b'{"title":"x"}', charset)[0], 201)
+
+    def test_titles_are_escaped(self):
+        title = 'say "hi"\\ to\nthe\r\tworld \x01\x1f\x7f é 😀'
+        for ensure_ascii in (True, False):  # sent as \u escapes, or raw UTF-8
+            with self.subTest(ensure_ascii=ensure_ascii):
+                body = json.dumps({"title": title}, ensure_ascii=ensure_ascii).encode()
+                status, headers, raw = self.api("POST", "/items", body, JSON)
+                self.assertEqual(status, 201, raw)
+                item_id = json.loads(raw)["id"]
+                want = (b'{"id":%d,"title":"say \\"hi\\"\\\\ to\\u000athe\\u000d'
+                        b'\\u0009world \\u0001\\u001f\x7f \xc3\xa9 \xf0\x9f\x98\x80"}\n'
+                        % item_id)
+                self.assertEqual(raw, want)
+                status, _, raw = self.api("GET", "/items/%d" % item_id)
+                self.assertEqual(raw, want)
+                self.assertEqual(json.loads(raw)["title"], title)
+        self.assertIn(title, self.titles())
+
+    # -- errors ------------------------------------------------------------
+
+    def test_unknown_routes_are_404(self):
+        for path in ["", "/", "/items/", "/items/x", "/items/01", "/items/-1",
+                     "/items/1/", "/items/1/more", "/items/99999999999999999999",
+                     "/Items", "/health/", "/nothing"]:
+            with self.subTest(path=path):
+                self.assertEqual(self.assert_error(self.api("GET", path), 404),
+                                 "no such route")
+        self.assertEqual(self.assert_error(self.api("GET", "/items/123456789"), 404),
+                         "no such item")
+
+    def test_wrong_method_is_405_with_allow(self):
+        cases = [
+            ("PUT", "/items", "GET, HEAD, POST"),
+            ("DELETE", "/items", "GET, HEAD, POST"),
+            ("POST", "/items/1", "GET, HEAD, DELETE"),
+            ("PATCH", "/items/1", "GET, HEAD, DELETE"),
+            ("POST", "/health", "GET, HEAD"),
+        ]
+        for method, path, allow in cases:
+            with self.subTest(method=method, path=path):
+                status, headers, body = self.api(method, path)
+                self.assert_error((status, headers, body), 405)
+                self.assertEqual(headers["Allow"], allow)
+
+    def test_malformed_bodies_are_400(self):
+        bodies = [
+            b"", b"   ", b"{", b"[]", b'"title"', b"null",
+            b'{"title":1}', b'{"title":null}', b'{"title":["a"]}', b'{"title":{}}',
+            b'{"title":"a"', b'{"title":"a",}', b'{"title":"a"} x', b'{"title":"a"}{}',
+            b'{"title" "a"}', b"{title:\"a\"}", b"{'title':'a'}", b'{,"title":"a"}',
+            b'{"title":"a","title":"b"}', b'{"other":"x"}', b'{"title":"a","x":"y"}',
+            b"{}",
+            b'{"title":"a\\', b'{"title":"a', b'{"title":"\\x"}', b'{"title":"\\U0041"}',
+            b'{"title":"\\u12"}', b'{"title":"\\u12', b'{"title":"\\u00zz"}',
+            b'{"title":"\\ud800"}', b'{"title":"\\ud800\\u0041"}', b'{"title":"\\udc00"}',
+            b'{"title":"\\ud800\\ud800"}', b'{"title":"\\u0000"}',
+            b'{"title":"a\nb"}', b'{"title":"\x00"}', b'{"title":"a"}\x00',
+            b'{"title":"\xff"}', b'{"title":"\xc0\xaf"}', b'{"title":"\xe0\x80\xaf"}',
+            b'{"title":"\xed\xa0\x80"}', b'{"title":"\xf4\x90\x80\x80"}',
+            b'{"title":"\xe2\x82"}', b'{"title":"\xe2\x82', b'{"title":"\x80"}',
+        ]
+        before = self.titles()
+        for body in bodies:
+            with self.subTest(body=body):
+                error = self.assert_error(self.api("POST", "/items", body, JSON), 400)
+                self.assertRegex(error, r"^bad JSON at byte \d+: ")
+        self.assertEqual(self.titles(), before)
+
+    def test_error_names_the_byte(self):
+        error = self.assert_error(self.api("POST", "/items", b'{"title" 1}', JSON), 400)
+        self.assertEqual(error, "bad JSON at byte 9: expected ':'")
+
+    def test_a_body_that_is_not_json_is_415(self):
+        for headers in [{}, {"Content-Type": "text/plain"},
+                        {"Content-Type": "application/jsonx"}]:
+            with self.subTest(headers=headers):
+                self.assert_error(self.api("POST", "/items", b'{"title":"a"}', headers), 415)
+
+    def test_a_body_over_64k_is_413(self):
+        status, headers, body = self.api("POST", "/items", b"x" * (MAX_BODY + 1), JSON)
+        self.assertEqual(self.assert_error((status, headers, body), 413), "body over 64 KiB")
+
+    def test_a_chunked_body_over_64k_is_413(self):
+        pieces = [b'{"title":"'] + [b"y" * 4096] * 16 + [b'"}']
+        with RawConn(self.srv.port) as c:
+            c.send(b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                   b"Transfer-Encoding: chunked\r\n\r\n" + chunked(pieces))
+            r = c.read_response()
+        self.assertEqual(r.status, 413, r)
+        self.assertEqual(json.loads(r.body), {"error": "body over 64 KiB"})
+
+    def test_a_body_of_exactly_64k_is_read(self):
+        title = "z" * (MAX_BODY - len('{"title":""}'))
+        body = json.dumps({"title": title}, separators=(",", ":")).encode()
+        self.assertEqual(len(body), MAX_BODY)
+        for framing in ("content-length", "chunked"):
+            with self.subTest(framing=framing):
+                with RawConn(self.srv.port) as c:
+                    head = b"POST /api/items HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    if framing == "chunked":
+                        pieces = [body[i:i + 1000] for i in range(0, len(body), 1000)]
+                        c.send(head + b"Transfer-Encoding: chunked\r\n\r\n" + chunked(pieces))
+                    else:
+                        c.send(head + b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                    r = c.read_response()
+                self.assertEqual(r.status, 201, r)
+                self.assertEqual(json.loads(r.body)["title"], title)
+
+    # -- the mount ---------------------------------------------------------
+
+    def test_routes_under_the_mount_and_hello_beside_it(self):
+        for target in ["/", "/items", "/health", "/apix/items"]:
+            with self.subTest(target=target):
+                status, headers, body = call(self.srv, "GET", target)
+                self.assertEqual((status, body), (200, b"Hello, World!"))
+                self.assertEqual(headers["Content-Type"], "text/plain")
+        self.assert_json(*call(self.srv, "GET", "/api/health"), 200)
+        self.assert_json(*call(self.srv, "GET", "/api%2Fitems"), 200)  # decoded first
+
+    def test_keep_alive_across_the_two_apps(self):
+        conn = self.srv.http()
+        self.addCleanup(conn.close)
+        for target, want in [("/api/health", b'"status":"ok"'), ("/", b"Hello"),
+                             ("/api/items/999999", b'"no such item"'), ("/x", b"Hello")]:
+            conn.request("GET", target)
+            r = conn.getresponse()
+            self.assertIn(want, r.read())
+        self.assertEqual(len(self.srv.worker_pids()), 1)
+
+
+class JsonApiArgsTest(ServerTestCase):
+
+    def test_max_items_answers_507_when_full(self):
+        srv = self.start_server(app="json_api", settings={"app.args": {"max_items": 2}})
+        ids = [json.loads(call(srv, "POST", "/items", {"title": t})[2])["id"]
+               for t in ("a", "b")]
+        status, headers, body = call(srv, "POST", "/items", {"title": "c"})
+        self.assertEqual(status, 507, body)
+        self.assertEqual(headers["Content-Type"], "application/json")
+        self.assertEqual(json.loads(body), {"error": "the store is full"})
+        self.assertEqual(call(srv, "DELETE", "/items/%d" % ids[0])[0], 204)
+        self.assertEqual(call(srv, "POST", "/items", {"title": "c"})[0], 201)
+        listed = json.loads(call(srv, "GET", "/items")[2])
+        self.assertEqual([i["title"] for i in listed], ["b", "c"])
+
+    def boot_fails(self, args):
+        """Start json_api with ARGS: the start-up must fail (status 3);
+        its stderr."""
+        tmp = tempfile.TemporaryDirectory(prefix="gn-examples-")
+        self.addCleanup(tmp.cleanup)
+        conf = os.path.join(tmp.name, "g.conf")
+        with open(conf, "w") as f:
+            f.write(harness.render_config({
+                "server": {"bind": "127.0.0.1:%d" % harness.free_port()},
+                "workers": {"workers": 1},
+                "app": {"module": app_path("json_api")},
+                "app.args": args}))
+        rc, _, err = run_until_exit(["-c", conf], timeout=10)
+        self.assertEqual(rc, 3, err)
+        return err
+
+    def test_an_unknown_argument_fails_init(self):
+        err = self.boot_fails({"max_itemz": "3"})
+        self.assertIn("json_api: unknown argument 'max_itemz' (max_items)", err)
+
+    def test_a_bad_max_items_fails_init(self):
+        for value in ["0", "-1", "ten", "10x", "99999999999"]:
+            with self.subTest(value=value):
+                err = self.boot_fails({"max_items": value})
+                self.assertIn("json_api: max_items '%s' is not a number" % value, err)
+
+
+HELLO_CPP = app_path("hello_cpp")
+
+
+@unittest.skipUnless(os.path.exists(HELLO_CPP), "no %s: built only with a C++ compiler"
+                     % HELLO_CPP)
+class HelloCppTest(ServerTestCase):
+
+    @classmethod
+    def setUpClass(cls):
+        # ASan intercepts __cxa_throw only when the C++ runtime is there
+        # at start-up; the server is C and loads it with the plugin, too
+        # late (google/sanitizers#934): preload it.
+        preload = {"LD_PRELOAD": "libstdc++.so.6"} if sanitized() else {}
+        with environ(**preload):
+            cls.srv = cls.start_class_server(app=HELLO_CPP, workers=1)
+
+    def test_answers_hello(self):
+        status, headers, body = self.srv.get("/anything")
+        self.assertEqual((status, body), (200, b"Hello, World!"))
+        self.assertEqual(headers["Content-Type"], "text/plain")
+
+    def test_an_exception_is_a_500_not_a_crash(self):
+        pids = self.srv.worker_pids()
+        status, _, body = self.srv.get("/?throw=1")
+        self.assertEqual(status, 500, body)
+        self.srv.wait_for_log(r"hello_cpp: asked to throw by 127\.0\.0\.1")
+        self.srv.wait_for_log(r'app hello_cpp failed on "GET /\?throw=1"')
+        self.assertEqual(self.srv.get("/")[0], 200)
+        self.assertEqual(self.srv.worker_pids(), pids)
+
+
+if __name__ == "__main__":
+    unittest.main()
