@@ -675,8 +675,8 @@ const struct gn_setting gn__settings[] = {
      .print = print_bind,
      .clear = gn__binds_clear,
      .defval = "127.0.0.1:8000",
-     .help = "address to listen on: HOST:PORT, [IPv6]:PORT or unix:PATH "
-             "(repeat for several)"},
+     .help = "address to listen on: HOST:PORT, [IPv6]:PORT, HOST, :PORT, "
+             "unix:PATH or fd://N (repeat for several)"},
     INT_SETTING(backlog, "server", "backlog", 0, 1, INT_MAX, "2048",
                 "the listen() backlog of each socket"),
     {.name = "reuse_port",

@@ -740,7 +740,16 @@ static void handle_signal(struct arbiter *a, int signo)
         break;
     case SIGHUP: reload(a); break;
     case SIGUSR2: upgrade(a); break;
-    case SIGWINCH: gn_log_info("SIGWINCH ignored: not daemonized"); break;
+    case SIGWINCH:
+        /* Gunicorn's: a daemon's workers stop (TTIN or HUP brings them
+         * back); a foreground server is resized by its terminal, so no. */
+        if (!a->cfg->daemon) {
+            gn_log_debug("SIGWINCH ignored: not daemonized");
+            break;
+        }
+        gn_log_info("SIGWINCH: stopping every worker gracefully");
+        set_target(a, 0);
+        break;
     }
 }
 

@@ -183,15 +183,20 @@ void gn__cli_usage(FILE *out)
 
         if (s->flag == NULL)
             continue;
+        /* A switch takes no value on the command line. */
         if (s->short_flag)
-            snprintf(left, sizeof(left), "-%c, --%s %s", s->short_flag, s->flag,
-                     s->metavar);
+            snprintf(left, sizeof(left), "-%c, --%s%s%s", s->short_flag,
+                     s->flag, s->is_switch ? "" : " ",
+                     s->is_switch ? "" : s->metavar);
         else if (s->is_switch)
             snprintf(left, sizeof(left), "    --%s", s->flag);
         else
             snprintf(left, sizeof(left), "    --%s %s", s->flag, s->metavar);
-        fprintf(out, "  %-35s %s (default: %s)\n", left, s->help,
-                *s->defval ? s->defval : "none");
+        if (strstr(s->help, "(default:") != NULL) /* says it better */
+            fprintf(out, "  %-35s %s\n", left, s->help);
+        else
+            fprintf(out, "  %-35s %s (default: %s)\n", left, s->help,
+                    *s->defval ? s->defval : "none");
     }
     fprintf(
         out,
