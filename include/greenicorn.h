@@ -108,6 +108,14 @@ typedef struct gn_app {
 #define GN_APP_HEADER                                                          \
     .abi_version = GN_ABI_VERSION, .struct_size = sizeof(gn_app_t)
 
+/* From C++: define the descriptor as `extern "C" GN_EXPORT const gn_app_t
+ * greenicorn_app = {GN_ABI_VERSION, sizeof(gn_app_t), "name", init,
+ * handle, fini};` -- `extern "C"` in front of the definition (a const
+ * object is otherwise private to its file in C++), the fields in order
+ * (GN_APP_HEADER's designated initializers are C, and C++20's must not
+ * be mixed with positional ones), and never let an exception out of a
+ * callback: catch it and return a negative errno. */
+
 /* The symbol the server looks up when the config names none. */
 #define GN_APP_SYMBOL "greenicorn_app"
 
@@ -215,10 +223,13 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
                               const char *value);
 
 /* Append LEN bytes to the body. Bytes are buffered: a response whose body is
- * complete when handle() returns is sent with Content-Length. */
+ * complete when handle() returns is sent with Content-Length. 0, -ENOMEM,
+ * -EPIPE once a write to the client failed, or -EALREADY after a whole
+ * gn_response_sendfile. */
 GN_API int gn_response_write(gn_response_t *res, const void *buf, size_t len);
 
-/* printf-style gn_response_write. */
+/* printf-style gn_response_write: 0 (not a byte count), or a negative
+ * errno. */
 GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
