@@ -7,23 +7,12 @@
  */
 #include "config/apps.h"
 
+#include "config/settings.h"
+
 #include <ctype.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void reason(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void reason(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- one app ---------------------------------------------------------- */
 
@@ -35,7 +24,7 @@ int gn__spec_split(const char *spec, const char *default_symbol, char **path,
     if (colon != NULL && strchr(colon, '/') != NULL)
         colon = NULL; /* a ':' inside a directory name, not a symbol */
     if (colon == spec || (colon && colon[1] == '\0') || *spec == '\0') {
-        reason(err, errlen, "'%s' is not PATH.so[:SYMBOL]", spec);
+        gn__reason(err, errlen, "'%s' is not PATH.so[:SYMBOL]", spec);
         return -EINVAL;
     }
     *path = colon ? strndup(spec, (size_t)(colon - spec)) : strdup(spec);
@@ -43,7 +32,7 @@ int gn__spec_split(const char *spec, const char *default_symbol, char **path,
     if (*path == NULL || *symbol == NULL) {
         free(*path);
         free(*symbol);
-        reason(err, errlen, "out of memory");
+        gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
     return 0;
@@ -61,7 +50,7 @@ int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
     if (copy == NULL) {
         free(path);
         free(symbol);
-        reason(err, errlen, "out of memory");
+        gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
     gn__app_spec_clear(app);
@@ -87,8 +76,8 @@ int gn__mount_parse(char **mount, const char *value, char *err, size_t errlen)
     char *copy;
 
     if (*value != '/') {
-        reason(err, errlen, "'%s' is not a URL path (it must start with /)",
-               value);
+        gn__reason(err, errlen, "'%s' is not a URL path (it must start with /)",
+                   value);
         return -EINVAL;
     }
     while (len > 1 && value[len - 1] == '/')
@@ -99,22 +88,22 @@ int gn__mount_parse(char **mount, const char *value, char *err, size_t errlen)
         size_t seglen = strcspn(seg, "/");
 
         if (c <= ' ' || c == 0x7f || c == '?' || c == '#') {
-            reason(err, errlen,
-                   "'%s': a mount holds no spaces, controls, "
-                   "'?' or '#'",
-                   value);
+            gn__reason(err, errlen,
+                       "'%s': a mount holds no spaces, controls, "
+                       "'?' or '#'",
+                       value);
             return -EINVAL;
         }
         if (c == '/' && i + 1 < len &&
             (seglen == 0 || (seglen == 1 && seg[0] == '.') ||
              (seglen == 2 && seg[0] == '.' && seg[1] == '.'))) {
-            reason(err, errlen, "'%s': empty, '.' or '..' segment", value);
+            gn__reason(err, errlen, "'%s': empty, '.' or '..' segment", value);
             return -EINVAL;
         }
     }
     copy = strndup(value, len);
     if (copy == NULL) {
-        reason(err, errlen, "out of memory");
+        gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
     free(*mount);
@@ -213,14 +202,14 @@ int gn__named_app_set(struct gn_app_conf *app, const char *key,
     else if (strcmp(key, "mount") == 0)
         seen = &app->mount_line;
     else {
-        reason(err, errlen,
-               "unknown key in [app:%s] (it takes module and "
-               "mount; arguments go in [app:%s.args])",
-               app->name, app->name);
+        gn__reason(err, errlen,
+                   "unknown key in [app:%s] (it takes module and "
+                   "mount; arguments go in [app:%s.args])",
+                   app->name, app->name);
         return -ENOENT;
     }
     if (*seen) {
-        reason(err, errlen, "set twice (first on line %d)", *seen);
+        gn__reason(err, errlen, "set twice (first on line %d)", *seen);
         return -EINVAL;
     }
     *seen = line;

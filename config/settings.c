@@ -24,10 +24,7 @@
 
 #define FIELD(name) offsetof(struct gn_config, name)
 
-static void reason(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void reason(char *err, size_t errlen, const char *fmt, ...)
+void gn__reason(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -68,16 +65,16 @@ static int parse_int(struct gn_config *cfg, const struct gn_setting *s,
     long v;
 
     if (parse_long(value, &v) != 0) {
-        reason(err, errlen, "'%s' is not an integer", value);
+        gn__reason(err, errlen, "'%s' is not an integer", value);
         return -EINVAL;
     }
     if (v < s->min || v > s->max) {
         if (s->max == INT_MAX)
-            reason(err, errlen, "%ld is out of range (must be >= %ld)", v,
-                   s->min);
+            gn__reason(err, errlen, "%ld is out of range (must be >= %ld)", v,
+                       s->min);
         else
-            reason(err, errlen, "%ld is out of range (must be %ld..%ld)", v,
-                   s->min, s->max);
+            gn__reason(err, errlen, "%ld is out of range (must be %ld..%ld)", v,
+                       s->min, s->max);
         return -EINVAL;
     }
     *(int *)field(cfg, s) = (int)v;
@@ -101,13 +98,13 @@ static int parse_path(struct gn_config *cfg, const struct gn_setting *s,
     char *copy = NULL;
 
     if (*value == '\0' && s->min > 0) {
-        reason(err, errlen,
-               "must not be empty (use - for the standard "
-               "stream)");
+        gn__reason(err, errlen,
+                   "must not be empty (use - for the standard "
+                   "stream)");
         return -EINVAL;
     }
     if (*value != '\0' && (copy = strdup(value)) == NULL) {
-        reason(err, errlen, "out of memory");
+        gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
     free(*dst);
@@ -136,11 +133,12 @@ static int parse_size(struct gn_config *cfg, const struct gn_setting *s,
     v = strtoll(value, &end, 10);
     if (*value == '\0' || *value == '+' || *value == ' ' || *end != '\0' ||
         errno != 0) {
-        reason(err, errlen, "'%s' is not a number of bytes", value);
+        gn__reason(err, errlen, "'%s' is not a number of bytes", value);
         return -EINVAL;
     }
     if (v < s->min) {
-        reason(err, errlen, "%lld is out of range (must be >= %ld)", v, s->min);
+        gn__reason(err, errlen, "%lld is out of range (must be >= %ld)", v,
+                   s->min);
         return -EINVAL;
     }
     *(int64_t *)field(cfg, s) = v;
@@ -167,7 +165,7 @@ static int parse_bool(struct gn_config *cfg, const struct gn_setting *s,
             return 0;
         }
     }
-    reason(err, errlen, "'%s' is not on or off", value);
+    gn__reason(err, errlen, "'%s' is not on or off", value);
     return -EINVAL;
 }
 
@@ -185,7 +183,7 @@ static int parse_text(struct gn_config *cfg, const struct gn_setting *s,
 {
     for (const char *c = value; *c; c++) {
         if ((unsigned char)*c < 0x20 || *c == 0x7f) {
-            reason(err, errlen, "control characters are not allowed");
+            gn__reason(err, errlen, "control characters are not allowed");
             return -EINVAL;
         }
     }
@@ -225,8 +223,8 @@ static int parse_syslog_addr(struct gn_config *cfg, const struct gn_setting *s,
                              const char *value, char *err, size_t errlen)
 {
     if (!gn__syslog_addr_valid(value)) {
-        reason(err, errlen, "'%s' is not udp://HOST:PORT or unix://PATH",
-               value);
+        gn__reason(err, errlen, "'%s' is not udp://HOST:PORT or unix://PATH",
+                   value);
         return -EINVAL;
     }
     return parse_path(cfg, s, value, err, errlen);
@@ -238,9 +236,9 @@ static int parse_facility(struct gn_config *cfg, const struct gn_setting *s,
     int code = gn__syslog_facility(value);
 
     if (code < 0) {
-        reason(err, errlen,
-               "'%s' is not a facility (user, daemon, local0..local7, ...)",
-               value);
+        gn__reason(err, errlen,
+                   "'%s' is not a facility (user, daemon, local0..local7, ...)",
+                   value);
         return -EINVAL;
     }
     cfg->syslog_facility = code;
@@ -275,9 +273,9 @@ static int parse_loglevel(struct gn_config *cfg, const struct gn_setting *s,
             return 0;
         }
     }
-    reason(err, errlen,
-           "'%s' is not a level (debug, info, warning, error, critical)",
-           value);
+    gn__reason(err, errlen,
+               "'%s' is not a level (debug, info, warning, error, critical)",
+               value);
     return -EINVAL;
 }
 
@@ -307,12 +305,12 @@ static int parse_unix_bind(struct gn_bind *b, const char *path, char *err,
                            size_t errlen)
 {
     if (*path == '\0') {
-        reason(err, errlen, "'unix:' needs a path");
+        gn__reason(err, errlen, "'unix:' needs a path");
         return -EINVAL;
     }
     if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-        reason(err, errlen, "unix socket path is longer than %zu bytes",
-               sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+        gn__reason(err, errlen, "unix socket path is longer than %zu bytes",
+                   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
         return -EINVAL;
     }
     b->kind = GN_BIND_UNIX;
@@ -331,7 +329,7 @@ static int parse_tcp_bind(struct gn_bind *b, const char *spec, char *err,
         const char *close = strchr(spec, ']');
 
         if (close == NULL || (close[1] != '\0' && close[1] != ':')) {
-            reason(err, errlen, "'%s' is not [IPv6]:PORT", spec);
+            gn__reason(err, errlen, "'%s' is not [IPv6]:PORT", spec);
             return -EINVAL;
         }
         host = spec + 1;
@@ -340,10 +338,10 @@ static int parse_tcp_bind(struct gn_bind *b, const char *spec, char *err,
     } else {
         colon = strchr(spec, ':');
         if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-            reason(err, errlen,
-                   "'%s': write IPv6 addresses in brackets, "
-                   "as [::1]:8000",
-                   spec);
+            gn__reason(err, errlen,
+                       "'%s': write IPv6 addresses in brackets, "
+                       "as [::1]:8000",
+                       spec);
             return -EINVAL;
         }
         hostlen = colon ? (size_t)(colon - spec) : strlen(spec);
@@ -351,7 +349,7 @@ static int parse_tcp_bind(struct gn_bind *b, const char *spec, char *err,
     }
     b->port = 8000;
     if (port != NULL && parse_port(port, &b->port) != 0) {
-        reason(err, errlen, "'%s': port must be 0..65535", spec);
+        gn__reason(err, errlen, "'%s': port must be 0..65535", spec);
         return -EINVAL;
     }
     b->kind = GN_BIND_TCP;
@@ -365,7 +363,7 @@ static int parse_fd_bind(struct gn_bind *b, const char *spec, char *err,
     long fd;
 
     if (parse_long(spec + 5, &fd) != 0 || fd < 0 || fd > 65535) {
-        reason(err, errlen, "'%s': fd://N needs a descriptor number", spec);
+        gn__reason(err, errlen, "'%s': fd://N needs a descriptor number", spec);
         return -EINVAL;
     }
     b->kind = GN_BIND_FD;
@@ -402,7 +400,7 @@ static int add_bind(struct gn_config *cfg, const char *spec, char *err,
         if (grown != NULL)
             cfg->binds = grown;
         bind_clear(&b);
-        reason(err, errlen, "out of memory");
+        gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
     cfg->binds = grown;
@@ -418,7 +416,7 @@ static int parse_bind(struct gn_config *cfg, const struct gn_setting *s,
     int rc = 0, n = 0;
 
     if (copy == NULL) {
-        reason(err, errlen, "out of memory");
+        gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
     for (tok = strtok_r(copy, " \t,", &save); tok && rc == 0;
@@ -426,7 +424,7 @@ static int parse_bind(struct gn_config *cfg, const struct gn_setting *s,
         rc = add_bind(cfg, tok, err, errlen);
     free(copy);
     if (rc == 0 && n == 0) {
-        reason(err, errlen, "needs at least one address");
+        gn__reason(err, errlen, "needs at least one address");
         rc = -EINVAL;
     }
     return rc;
@@ -462,7 +460,7 @@ static int parse_user(struct gn_config *cfg, const struct gn_setting *s,
     }
     pw = parse_long(value, &id) == 0 ? getpwuid((uid_t)id) : getpwnam(value);
     if (pw == NULL) {
-        reason(err, errlen, "no such user '%s'", value);
+        gn__reason(err, errlen, "no such user '%s'", value);
         return -EINVAL;
     }
     cfg->uid = (int)pw->pw_uid;
@@ -483,7 +481,7 @@ static int parse_group(struct gn_config *cfg, const struct gn_setting *s,
     }
     gr = parse_long(value, &id) == 0 ? getgrgid((gid_t)id) : getgrnam(value);
     if (gr == NULL) {
-        reason(err, errlen, "no such group '%s'", value);
+        gn__reason(err, errlen, "no such group '%s'", value);
         return -EINVAL;
     }
     cfg->gid = (int)gr->gr_gid;
@@ -506,7 +504,7 @@ static int parse_umask(struct gn_config *cfg, const struct gn_setting *s,
     }
     v = strtol(digits, &end, 8);
     if (*digits == '\0' || *end != '\0' || v < 0 || v > 0777) {
-        reason(err, errlen, "'%s' is not an octal mask (0..0777)", value);
+        gn__reason(err, errlen, "'%s' is not an octal mask (0..0777)", value);
         return -EINVAL;
     }
     cfg->umask = (int)v;
@@ -526,7 +524,7 @@ static int parse_dir(struct gn_config *cfg, const struct gn_setting *s,
     struct stat st;
 
     if (*value != '\0' && (stat(value, &st) != 0 || !S_ISDIR(st.st_mode))) {
-        reason(err, errlen, "'%s' is not a directory", value);
+        gn__reason(err, errlen, "'%s' is not a directory", value);
         return -EINVAL;
     }
     return parse_path(cfg, s, value, err, errlen);
@@ -551,7 +549,7 @@ static int parse_raw_env(struct gn_config *cfg, const struct gn_setting *s,
     if (*value == '\0')
         return 0;
     if (eq == NULL || eq == value) {
-        reason(err, errlen, "'%s' is not KEY=VALUE", value);
+        gn__reason(err, errlen, "'%s' is not KEY=VALUE", value);
         return -EINVAL;
     }
     grown = realloc(cfg->raw_env, (cfg->nraw_env + 1) * sizeof(*grown));
@@ -560,7 +558,7 @@ static int parse_raw_env(struct gn_config *cfg, const struct gn_setting *s,
         cfg->raw_env = grown;
     if (grown == NULL || copy == NULL) {
         free(copy);
-        reason(err, errlen, "out of memory");
+        gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
     cfg->raw_env[cfg->nraw_env++] = copy;
@@ -617,35 +615,20 @@ const char *const gn__hook_names[GN_HOOK_COUNT] = {
     "worker_exit", "nworkers_changed", "on_exit",
 };
 
+/* PATH.so[:SYMBOL], checked for its shape; empty: no hook. Stored as
+ * written (the loader splits it, with the hook's default symbol). */
 static int parse_hook(struct gn_config *cfg, const struct gn_setting *s,
                       const char *value, char *err, size_t errlen)
 {
-    char **spec = field(cfg, s), *path, *symbol, *copy;
+    char *path, *symbol;
 
-    if (*value == '\0') {
-        free(*spec);
-        *spec = NULL;
-        return 0;
+    if (*value != '\0') {
+        if (gn__spec_split(value, "-", &path, &symbol, err, errlen) != 0)
+            return -EINVAL;
+        free(path);
+        free(symbol);
     }
-    if (gn__spec_split(value, "-", &path, &symbol, err, errlen) != 0)
-        return -EINVAL;
-    free(path);
-    free(symbol);
-    if ((copy = strdup(value)) == NULL) {
-        reason(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    free(*spec);
-    *spec = copy;
-    return 0;
-}
-
-static void print_hook(const struct gn_config *cfg, const struct gn_setting *s,
-                       FILE *out)
-{
-    char *const *spec = cfield(cfg, s);
-
-    fputs(*spec ? *spec : "", out);
+    return parse_path(cfg, s, value, err, errlen);
 }
 
 /* ---- the table -------------------------------------------------------- */
@@ -653,7 +636,7 @@ static void print_hook(const struct gn_config *cfg, const struct gn_setting *s,
 #define HOOK_SETTING(n, id)                                                    \
     {                                                                          \
         .name = #n, .section = "hooks", .metavar = "PATH.so[:SYMBOL]",         \
-        .parse = parse_hook, .print = print_hook,                              \
+        .parse = parse_hook, .print = print_path,                              \
         .offset = offsetof(struct gn_config, hooks[id]), .defval = "",         \
         .help = "the " #n " server hook"                                       \
     }

@@ -62,6 +62,10 @@ extern const char *const gn__sections[];
  * NULL. */
 const char *gn__setting_suggest(const char *name);
 
+/* Write a reason (no "FILE:LINE: key: " prefix) into ERR[ERRLEN]. */
+void gn__reason(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* Empty the list settings (for gn__config_free and their .clear). */
 void gn__binds_clear(struct gn_config *cfg);
 void gn__raw_env_clear(struct gn_config *cfg);

@@ -333,6 +333,8 @@ void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
 
 /* ---- the public accessors --------------------------------------------- */
 
+/* Header and trailer fields alike: the first value of NAME, and the I-th
+ * field of N. */
 static const char *find_field(const struct gn_header *h, size_t n,
                               const char *name)
 {
@@ -340,6 +342,18 @@ static const char *find_field(const struct gn_header *h, size_t n,
         if (strcasecmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
+}
+
+static int field_at(const struct gn_header *h, size_t n, size_t i,
+                    const char **name, const char **value)
+{
+    if (i >= n)
+        return -ERANGE;
+    if (name)
+        *name = h[i].name;
+    if (value)
+        *value = h[i].value;
+    return 0;
 }
 
 GN_API const char *gn_request_method(const gn_request_t *req)
@@ -390,13 +404,7 @@ GN_API size_t gn_request_header_count(const gn_request_t *req)
 GN_API int gn_request_header_at(const gn_request_t *req, size_t i,
                                 const char **name, const char **value)
 {
-    if (i >= req->nheaders)
-        return -ERANGE;
-    if (name)
-        *name = req->headers[i].name;
-    if (value)
-        *value = req->headers[i].value;
-    return 0;
+    return field_at(req->headers, req->nheaders, i, name, value);
 }
 
 GN_API const char *gn_request_trailer(const gn_request_t *req, const char *name)
@@ -412,13 +420,7 @@ GN_API size_t gn_request_trailer_count(const gn_request_t *req)
 GN_API int gn_request_trailer_at(const gn_request_t *req, size_t i,
                                  const char **name, const char **value)
 {
-    if (i >= req->ntrailers)
-        return -ERANGE;
-    if (name)
-        *name = req->trailers[i].name;
-    if (value)
-        *value = req->trailers[i].value;
-    return 0;
+    return field_at(req->trailers, req->ntrailers, i, name, value);
 }
 
 GN_API int64_t gn_request_content_length(const gn_request_t *req)

@@ -16,7 +16,7 @@ import time
 import unittest
 
 import harness
-from harness import (RawConn, ServerTestCase, app_path, chunked, hook_path,
+from harness import (RawConn, ServerTestCase, app_path, hook_path,
                      render_config, run_until_exit, test_plugin_path, wait_until)
 
 HOOKS = ["on_starting", "on_reload", "when_ready", "pre_fork", "post_fork",
