@@ -9,6 +9,7 @@ temporary DESTDIR, and pkg-config finds it there through
 PKG_CONFIG_SYSROOT_DIR, as a cross-compiling packager would."""
 import glob
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -63,6 +64,11 @@ class InstallTest(ServerTestCase):
         cflags = self.pkg_config("--cflags")
         self.assertTrue(any(f.startswith("-I" + self.dest) for f in cflags), cflags)
         self.assertEqual(self.pkg_config("--libs"), [])  # plugins link nothing
+        with open(os.path.join(harness.REPO, "include", "greenicorn.h")) as f:
+            header = f.read()
+        abi = "%s.%s" % tuple(re.search(r"#define GN_ABI_VERSION_%s (\d+)" % part, header).group(1)
+                              for part in ("MAJOR", "MINOR"))
+        self.assertEqual(self.pkg_config("--variable=abi_version"), [abi])
         r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror"] + cflags +
                            ["-o", "hello.so", "hello.c"], cwd=work,
                            capture_output=True, text=True, timeout=60)
