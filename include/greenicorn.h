@@ -87,14 +87,19 @@ typedef struct gn_app_arg {
  * the ABI the plugin was built against.
  *
  * init    optional; called once per worker process after it forks, outside
- *         any coroutine. Store per-worker state in *state: it is handed to
+ *         any coroutine (with preload_app: once, in the arbiter, before the
+ *         workers fork). Store per-worker state in *state: it is handed to
  *         every handle() and to fini(). Return 0, or a negative errno to stop
- *         start-up (log the reason with gn_log first).
+ *         start-up (log the reason with gn_log first); a positive value
+ *         counts as a failure too.
  * handle  required; called once per request inside the request's coroutine.
  *         Read with gn_request_*, answer with gn_response_*. Return 0 when
- *         the response is complete, or a negative errno: the server then
- *         answers 500 if nothing was sent yet, or closes the connection.
- * fini    optional; called when a worker exits gracefully.
+ *         the response is complete (any value >= 0 counts as that), or a
+ *         negative errno: the server then answers 500 if nothing was sent
+ *         yet, or closes the connection.
+ * fini    optional; called when a worker exits gracefully, on its copy of
+ *         the state (with preload_app, also in the arbiter as it exits).
+ *         Not called on a quick stop (INT, QUIT) or a crash.
  */
 typedef struct gn_app {
     uint32_t abi_version; /* GN_ABI_VERSION the plugin was built with */
@@ -164,7 +169,8 @@ GN_API int64_t gn_request_content_length(const gn_request_t *req);
 
 /*
  * Read up to LEN bytes of the request body into BUF. Returns the number of
- * bytes read, 0 at the end of the body (or when there is none), or a negative
+ * bytes read, 0 at the end of the body (or when there is none, or LEN is 0:
+ * pass a LEN above 0), or a negative
  * errno (-ETIMEDOUT when the client stalls, -ECONNRESET when it went away,
  * -EPROTO when the body is malformed). The first call answers a client's
  * `Expect: 100-continue`. May yield.
@@ -197,9 +203,9 @@ GN_API const char *gn_request_scheme(const gn_request_t *req);
 GN_API const char *gn_request_server_addr(const gn_request_t *req);
 GN_API int gn_request_server_port(const gn_request_t *req);
 
-/* SIZE bytes (16-byte aligned) from the request's arena, freed all at once
- * when the request ends: no free() to forget. NULL when out of memory.
- * Since ABI 1.2. */
+/* SIZE bytes (16-byte aligned; SIZE 0 is taken as 1) from the request's
+ * arena, freed all at once when the request ends: no free() to forget.
+ * NULL when out of memory. Since ABI 1.2. */
 GN_API void *gn_request_alloc(gn_request_t *req, size_t size);
 
 /* ------------------------------------------------------------------------
@@ -214,10 +220,11 @@ GN_API int gn_response_status(gn_response_t *res, int status,
 
 /*
  * Add a header line. The name must be an HTTP token and the value free of
- * CR, LF and NUL, else -EINVAL. The server owns the message framing:
- * Content-Length, Transfer-Encoding and Connection are refused with -EPERM;
- * Date and Server are added by the server. -EALREADY once the head was sent.
- * Both strings are copied.
+ * control characters other than tab, else -EINVAL. The server owns the
+ * message framing and adds Date and Server itself (the server_header
+ * setting): Content-Length, Transfer-Encoding, Connection, Date and Server
+ * are refused with -EPERM. -EALREADY once the head was sent. Both strings
+ * are copied.
  */
 GN_API int gn_response_header(gn_response_t *res, const char *name,
                               const char *value);
@@ -248,10 +255,11 @@ GN_API int gn_response_flush(gn_response_t *res);
  * plus COUNT, and is complete: later writes, flushes and sendfiles return
  * -EALREADY. After gn_response_flush it sends one more piece (a chunk) and
  * may be called again. FD stays the caller's to close; a HEAD request gets
- * the head only. 0, -EINVAL for a bad FD or OFFSET, -EIO when the file
- * ended before COUNT bytes (the connection is then closed: the length was
- * promised), -EPIPE or -ETIMEDOUT when the client is gone or stalls. May
- * yield. Since ABI 1.2.
+ * the head only. 0; before anything is sent, -EBADF for a descriptor that is
+ * not open and -EINVAL for a negative OFFSET or a range past the end of a
+ * regular file; -EIO when the file shrank under us before COUNT bytes (the
+ * connection is then closed: the length was promised), -EPIPE or
+ * -ETIMEDOUT when the client is gone or stalls. May yield. Since ABI 1.2.
  */
 GN_API int gn_response_sendfile(gn_response_t *res, int fd, off_t offset,
                                 size_t count);
@@ -292,7 +300,8 @@ GN_API int gn_response_get_status(const gn_response_t *res);
  *   worker_abort      worker   on SIGABRT (the arbiter's timeout): runs in
  *                              a signal handler, so async-signal-safe calls
  *                              only (write(2), not printf or gn_log)
- *   worker_exit       worker   as it exits, after the apps' fini
+ *   worker_exit       worker   as it exits, after the apps' fini (on a
+ *                              quick stop, after worker_int, without fini)
  *   child_exit        arbiter  a worker exited (status says how)
  *   on_reload         arbiter  on HUP, once the new configuration loaded
  *   pre_exec          new      on USR2, in the forked child, just before
@@ -365,7 +374,8 @@ GN_API int gn_config_get(const char *name, char *buf, size_t len);
  * connections. 0, -EINVAL for a negative or non-finite value, or
  * -ECANCELED when the request was cancelled meanwhile (its
  * request_timeout passed): return, the server answers 504. May yield.
- * Every green call fails with -ECANCELED once its request is cancelled. */
+ * Once its request is cancelled, every green call that has to wait fails
+ * with -ECANCELED (one that completes at once still succeeds). */
 GN_API int gn_sleep(double seconds);
 
 /* ------------------------------------------------------------------------

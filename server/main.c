@@ -275,13 +275,15 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return fail(GN_EXIT_CONFIG, err);
     }
     raise_fd_limit(cfg);
+    /* gn_config_get works from a preloaded init too. */
+    gn__hooks_set_server(getpid(), cfg, cfg->workers);
     /* Gunicorn loads a preloaded app before on_starting. */
     if (preload(cfg, &apps, err) != 0) {
         gn_log_error("preload_app: %s", err);
+        gn__hooks_set_server(getpid(), NULL, 0);
         gn__config_free(cfg);
         return GN_EXIT_BOOT;
     }
-    gn__hooks_set_server(getpid(), cfg, cfg->workers);
     if (gn__hook_run(GN_HOOK_ON_STARTING) != 0) {
         unload(apps);
         gn__config_free(cfg);

@@ -512,23 +512,18 @@ static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
     return d.passed;
 }
 
-/* The app mounted where REQ's path points, with SCRIPT_NAME and PATH_INFO
- * set; NULL (after answering 404) when none is. */
-static struct gn_app_plugin *route(struct gn_conn *c, struct gn_request *req,
-                                   struct gn_response *res)
+/* The app mounted where REQ's path points, or NULL when none is; either
+ * way SCRIPT_NAME and PATH_INFO are set (to "" and the path without an
+ * app), so hooks always find them. */
+static struct gn_app_plugin *route(struct gn_conn *c, struct gn_request *req)
 {
-    size_t len;
+    size_t len = 0;
     struct gn_app_plugin *app = gn__apps_route(&c->w->apps, req->path, &len);
-    char *script;
+    char *script = gn__arena_alloc(&req->arena, len + 1);
 
-    if (app == NULL) {
-        gn__response_error(res, 404, 0);
-        return NULL;
-    }
-    script = gn__arena_alloc(&req->arena, len + 1);
     if (script == NULL) {
-        gn__response_error(res, 503, 1);
-        return NULL;
+        len = 0;
+        script = (char *)"";
     }
     memcpy(script, req->path, len);
     script[len] = '\0';
@@ -554,16 +549,17 @@ static int request_hook(struct gn_conn *c, enum gn_hook_id id,
 static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
-    struct gn_app_plugin *app;
+    struct gn_app_plugin *app = route(c, req);
     int rc;
 
     if (request_hook(c, GN_HOOK_PRE_REQUEST, req, res) != 0) {
         gn__response_error(res, 500, 1);
         return;
     }
-    app = route(c, req, res);
-    if (app == NULL)
+    if (app == NULL) {
+        gn__response_error(res, 404, 0);
         return;
+    }
     if (run_handler(c, app, req, res, &rc)) {
         if (!res->head_sent)
             gn__response_error(res, 504, 1);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "workers/conn.h"
@@ -333,8 +334,10 @@ GN_API int gn_response_get_status(const gn_response_t *res)
 GN_API int gn_response_header(gn_response_t *res, const char *name,
                               const char *value)
 {
+    /* The framing, and what the server adds itself (sent twice else). */
     static const char *const framing[] = {"Content-Length", "Transfer-Encoding",
-                                          "Connection", NULL};
+                                          "Connection",     "Date",
+                                          "Server",         NULL};
 
     if (res->head_sent)
         return -EALREADY;
@@ -423,6 +426,22 @@ static int sendfile_chunk(struct gn_response *res, int fd, off_t offset,
     return rc;
 }
 
+/* Before promising a length: FD is open, and a regular file holds the
+ * range (a pipe or socket cannot be checked, and sendfile refuses most). */
+static int check_range(int fd, off_t offset, size_t count)
+{
+    struct stat st;
+
+    if (offset < 0)
+        return -EINVAL;
+    if (fstat(fd, &st) != 0)
+        return -errno;
+    if (S_ISREG(st.st_mode) &&
+        (offset > st.st_size || count > (uint64_t)(st.st_size - offset)))
+        return -EINVAL;
+    return 0;
+}
+
 GN_API int gn_response_sendfile(gn_response_t *res, int fd, off_t offset,
                                 size_t count)
 {
@@ -430,8 +449,8 @@ GN_API int gn_response_sendfile(gn_response_t *res, int fd, off_t offset,
 
     if (rc != 0)
         return rc;
-    if (fd < 0 || offset < 0)
-        return -EINVAL;
+    if ((rc = check_range(fd, offset, count)) != 0)
+        return rc;
     if (!res->head_sent)
         return sendfile_whole(res, fd, offset, count);
     return sendfile_chunk(res, fd, offset, count);

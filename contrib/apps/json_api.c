@@ -153,9 +153,7 @@ static int write_json_string(gn_response_t *res, const char *s)
 
 static void json_head(gn_response_t *res, int status)
 {
-    /* The server knows no reason phrase for 507. */
-    gn_response_status(res, status,
-                       status == 507 ? "Insufficient Storage" : NULL);
+    gn_response_status(res, status, NULL);
     gn_response_header(res, "Content-Type", "application/json");
 }
 

@@ -21,8 +21,8 @@
  *     worker_age=1 worker_pid=4242 (one line)
  *
  * plus old_workers=N for nworkers_changed, status=N for child_exit and
- * worker_exit, request=METHOD PATH and http_status=N for the request
- * hooks, and bind=... for on_starting (read with gn_config_get).
+ * worker_exit, request=METHOD:PATH, path_info=... and http_status=N for the
+ * request hooks, and bind=... for on_starting (read with gn_config_get).
  *
  * worker_abort runs inside a signal handler, so every hook here formats
  * its line by hand and writes it with one write(2): no stdio, no malloc,
@@ -125,6 +125,8 @@ static int log_hook(const gn_hook_args_t *a)
         put(&l, gn_request_method(a->req));
         put(&l, ":");
         put(&l, gn_request_path(a->req));
+        put(&l, " path_info=");
+        put(&l, gn_request_path_info(a->req));
     }
     if (a->res != NULL && strcmp(a->hook, "post_request") == 0)
         put_int(&l, "http_status", gn_response_get_status(a->res));

@@ -323,8 +323,10 @@ class HooksTest(ServerTestCase, HookEnv):
             births = [i for i, (h, f) in enumerate(log)
                       if h == "post_fork" and f["worker_pid"] == str(pid)]
             self.assertLess(forks[0], births[0])
-        served = [f for h, f in log if h == "post_request"]
-        self.assertEqual([(f["request"], f["http_status"]) for f in served], [("GET:/x", "200")])
+        served = [(h, f["request"], f["path_info"], f.get("http_status"))
+                  for h, f in log if h in ("pre_request", "post_request")]
+        self.assertEqual(served, [("pre_request", "GET:/x", "/x", None),
+                                  ("post_request", "GET:/x", "/x", "200")])
         exits = [f["status"] for h, f in log if h in ("child_exit", "worker_exit")]
         self.assertEqual(set(exits), {"0"})
 
