@@ -1,0 +1,85 @@
+#!/usr/bin/env python3
+"""The plugin guide's API reference against the header it documents.
+
+Every function, type and macro that include/greenicorn.h offers plugins
+must be in the reference of docs/plugins.md, with the signature the header
+gives it; every gn_* / GN_* name the guide mentions must exist in the
+header; and the hooks of the guide's table must be the [hooks] keys of
+greenicorn.conf.example. Run from anywhere:
+
+    python3 tests/docs/check_api_docs.py
+"""
+import os
+import re
+import sys
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def read(*path):
+    with open(os.path.join(REPO, *path)) as f:
+        return f.read()
+
+
+def header_api(text):
+    """{name: normalised declaration} of the header's public API."""
+    body = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    api = {}
+    # A declaration starts its line with GN_API: "#define GN_API ..." and
+    # "#define GN_EXPORT GN_API" do not.
+    for m in re.finditer(r"^GN_API\s+([^;{]*?\b(gn_\w+)\s*\([^;]*?\))", body,
+                         re.S | re.M):
+        decl = m.group(1)
+        decl = re.sub(r"__attribute__\s*\(\(.*?\)\)", "", decl)
+        api[m.group(2)] = " ".join(decl.split())
+    for m in re.finditer(r"typedef\s+(?:struct|enum)?\s*\w*\s*(?:\{.*?\})?\s*(gn_\w+_t)\s*;",
+                         body, re.S):
+        api[m.group(1)] = None
+    for m in re.finditer(r"#define\s+(GN_[A-Z0-9_]+)", body):
+        if not m.group(1).startswith(("GN_API", "GREENICORN_H")) and m.group(1) != "GN_API":
+            api[m.group(1)] = None
+    for m in re.finditer(r"\b(GN_LOG_[A-Z]+)\s*=", body):
+        api[m.group(1)] = None
+    return api
+
+
+def main():
+    header = read("include", "greenicorn.h")
+    guide = read("docs", "plugins.md")
+    if "## API reference" not in guide:
+        print("docs/plugins.md: no '## API reference' section")
+        return 1
+    reference = guide.split("## API reference", 1)[1]
+    api = header_api(header)
+    problems = []
+    flat_ref = " ".join(reference.split())
+    for name, decl in sorted(api.items()):
+        if name in ("GN_API",):
+            continue
+        if not re.search(r"\b%s\b" % re.escape(name), reference):
+            problems.append("%s: in greenicorn.h, missing from the API reference" % name)
+        elif decl is not None and decl not in flat_ref:
+            problems.append("%s: the reference does not show the header's signature:\n    %s"
+                            % (name, decl))
+    for name in sorted(set(re.findall(r"\b(gn_\w+|GN_[A-Z0-9_]+)\b", guide))):
+        if name.startswith(("gn__",)) or name.endswith("_"):
+            continue
+        known = name in api or name in ("GN_API",)
+        known = known or re.search(r"\b%s\b" % re.escape(name), header)
+        if not known:
+            problems.append("%s: mentioned in docs/plugins.md, not in greenicorn.h" % name)
+    table = guide.split("<!-- hooks-table", 1)[1].split("<!-- end hooks-table", 1)[0]
+    hooks = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
+    example = read("greenicorn.conf.example").split("[hooks]", 1)[1].split("\n[", 1)[0]
+    keys = set(re.findall(r"(?m)^(\w+) =", example))
+    if hooks != keys:
+        problems.append("hooks table %s != [hooks] keys of greenicorn.conf.example %s"
+                        % (sorted(hooks ^ keys), sorted(keys)))
+    for p in problems:
+        print(p)
+    print("%d public names checked, %d problem(s)" % (len(api), len(problems)))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
