@@ -773,6 +773,9 @@ const struct gn_setting gn__settings[] = {
                 "100",
                 "warn when a request's code runs this many milliseconds "
                 "without yielding (0: never)"),
+    INT_SETTING(stack_size, "workers", "stack-size", 0, 16, 65536, "256",
+                "KiB of stack for each request's coroutine and green "
+                "thread (an overflow is caught and logged)"),
     {.name = "preload_app",
      .section = "workers",
      .flag = "preload",

@@ -26,6 +26,7 @@
 #include "workers/access_log.h"
 #include "workers/coro.h"
 #include "workers/green.h"
+#include "workers/green_sync.h"
 #include "workers/http_parse.h"
 #include "workers/proxy.h"
 #include "workers/request.h"
@@ -179,7 +180,7 @@ int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
             return -errno;
         if (n < 0) {
             rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->write_ms);
-            if (rc != 0)
+            if (rc < 0)
                 return rc;
             continue;
         }
@@ -219,7 +220,7 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
             return -errno;
         }
         rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->write_ms);
-        if (rc != 0)
+        if (rc < 0)
             return rc;
     }
     return 0;
@@ -245,7 +246,7 @@ static ssize_t fill(struct gn_conn *c, int64_t timeout_ms)
         if (errno != EAGAIN)
             return -errno;
         rc = gn__wait_fd(c->fd, GN_WATCH_READ, timeout_ms);
-        if (rc != 0)
+        if (rc < 0)
             return rc;
     }
 }
@@ -491,21 +492,38 @@ static void deadline_passed(int fd, short what, void *arg)
     gn__green_cancel(c->coro, -ECANCELED);
 }
 
-/* Run the handler, within request_timeout if there is one. Whether the
- * deadline passed. */
+/* The client closed its end while its handler runs: nobody will read the
+ * answer, so the handler's waits are cancelled (nginx's 499 case). */
+static void client_left(int fd, short what, void *arg)
+{
+    struct deadline *d = arg;
+    struct gn_conn *c = d->c;
+
+    gn_log_debug("%s went away: cancelling \"%s %s\"", c->remote_addr,
+                 d->req->method, d->req->target);
+    gn__green_cancel(c->coro, -ECANCELED);
+}
+
+/* Run the handler, within request_timeout if there is one, and cancelled
+ * if the client leaves; then end the green threads it spawned. Whether
+ * the deadline passed. */
 static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
                        struct gn_request *req, struct gn_response *res, int *rc)
 {
     struct deadline d = {.c = c, .req = req};
-    struct gn_watch timer = {0};
+    struct gn_watch timer = {0}, closed = {0};
 
     if (c->w->cfg->request_timeout > 0)
         gn__watch_start(&timer, c->w->loop, -1, 0,
                         c->w->cfg->request_timeout * 1000LL, deadline_passed,
                         &d);
+    gn__watch_start(&closed, c->w->loop, c->fd, GN_WATCH_CLOSED, -1,
+                    client_left, &d);
     gn__worker_serving(c->w, req);
     *rc = app->desc.handle(req, res, app->state);
+    gn__threads_reap(c->coro);
     gn__worker_serving(c->w, NULL);
+    gn__watch_stop(&closed);
     gn__watch_stop(&timer);
     if (d.passed)
         gn__coro_set_cancelled(c->coro, 0); /* to answer the client */

@@ -2,12 +2,18 @@
  * The green API's waits. A waiting coroutine keeps its watch on its own
  * stack: libevent drops a one-shot event before calling back, so nothing
  * points into the stack once the coroutine runs again.
+ *
+ * Only the loop may resume a coroutine, so whoever wakes a waiter (another
+ * coroutine setting an event, a cancellation) re-arms the waiter's own
+ * watch as an immediate timer: the loop resumes it on its next turn, with
+ * the result the waker left in it.
  */
 #include "workers/green.h"
 
 #include <errno.h>
 #include <math.h>
 #include <poll.h>
+#include <sched.h>
 #include <time.h>
 
 #include "greenicorn.h"
@@ -17,22 +23,25 @@
 static struct gn_loop *green_loop;
 static void (*resumed)(struct gn_coro *co);
 
-struct waiter {
-    struct gn_coro *co;
-    struct gn_watch *watch;
-    int what;   /* GN_WATCH_* bits the watch fired with */
-    int result; /* set by gn__green_cancel */
-};
-
 void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *))
 {
     green_loop = loop;
     resumed = on_resume;
 }
 
-static void wake(int fd, short what, void *arg)
+struct gn_loop *gn__green_loop(void)
 {
-    struct waiter *wt = arg;
+    return green_loop;
+}
+
+int gn__green_can_wait(void)
+{
+    return gn__coro_current() != NULL && green_loop != NULL;
+}
+
+static void fire(int fd, short what, void *arg)
+{
+    struct gn_waiter *wt = arg;
 
     wt->what = what;
     /* Not a byte of WT may be touched after this: it lives on the
@@ -40,45 +49,61 @@ static void wake(int fd, short what, void *arg)
     gn__coro_resume(wt->co);
 }
 
-static int wait_watch(int fd, int events, int64_t timeout_ms)
+int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
 {
     struct gn_watch w = {0};
-    struct waiter wt = {.co = gn__coro_current(), .watch = &w};
-    int rc = gn__coro_cancelled(wt.co);
+    int rc;
 
+    wt->co = gn__coro_current();
+    wt->watch = &w;
+    wt->what = 0;
+    wt->woken = 0;
+    wt->result = gn__coro_cancelled(wt->co);
+    if (wt->result != 0)
+        return wt->result;
+    rc = gn__watch_start(&w, green_loop, fd, events, timeout_ms, fire, wt);
     if (rc != 0)
         return rc;
-    rc = gn__watch_start(&w, green_loop, fd, events, timeout_ms, wake, &wt);
-    if (rc != 0)
-        return rc;
-    gn__coro_set_waiter(wt.co, &wt);
+    gn__coro_set_waiter(wt->co, wt);
     gn__coro_yield(GN_YIELD_WAIT);
-    gn__coro_set_waiter(wt.co, NULL);
+    gn__coro_set_waiter(wt->co, NULL);
     gn__watch_stop(&w);
+    wt->watch = NULL;
     if (resumed != NULL)
-        resumed(wt.co);
-    if (wt.result != 0)
-        return wt.result;
-    return (wt.what & (GN_WATCH_READ | GN_WATCH_WRITE)) ? 0 : -ETIMEDOUT;
+        resumed(wt->co);
+    if (wt->woken)
+        return wt->result;
+    if (wt->what & (GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED))
+        return wt->what & (GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED);
+    return -ETIMEDOUT;
+}
+
+void gn__green_wake(struct gn_waiter *wt, int result)
+{
+    if (wt->woken || wt->watch == NULL)
+        return; /* already on its way back with a result */
+    wt->woken = 1;
+    wt->result = result;
+    /* Its own watch, as a timer that fires on the loop's next turn. */
+    if (gn__watch_start(wt->watch, green_loop, -1, 0, 0, fire, wt) != 0)
+        gn__coro_resume(wt->co); /* cannot happen on a valid loop */
 }
 
 void gn__green_cancel(struct gn_coro *co, int err)
 {
-    struct waiter *wt = gn__coro_waiter(co);
+    struct gn_waiter *wt = gn__coro_waiter(co);
 
     gn__coro_set_cancelled(co, err);
-    if (wt == NULL)
-        return; /* not waiting: its next wait returns ERR at once */
-    gn__watch_stop(wt->watch);
-    wt->result = err;
-    /* WT is on CO's stack: not to be touched once CO runs. */
-    gn__coro_resume(co);
+    if (wt != NULL)
+        gn__green_wake(wt, err); /* else its next wait returns ERR at once */
 }
+
+/* ---- outside a coroutine: what libc would do -------------------------- */
 
 static int poll_fd(int fd, int events, int64_t timeout_ms)
 {
     struct pollfd pfd = {.fd = fd};
-    int n;
+    int n, ready = 0;
 
     pfd.events = (short)(((events & GN_WATCH_READ) ? POLLIN : 0) |
                          ((events & GN_WATCH_WRITE) ? POLLOUT : 0));
@@ -87,30 +112,58 @@ static int poll_fd(int fd, int events, int64_t timeout_ms)
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;
-    return n == 0 ? -ETIMEDOUT : 0;
+    if (n == 0)
+        return -ETIMEDOUT;
+    if (pfd.revents & POLLNVAL)
+        return -EBADF;
+    /* A hang-up or an error is for reading (and writing) to find out. */
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+        ready |= GN_WATCH_READ & events;
+    if (pfd.revents & (POLLOUT | POLLHUP | POLLERR))
+        ready |= GN_WATCH_WRITE & events;
+    return ready ? ready : events;
 }
 
 int gn__wait_fd(int fd, int events, int64_t timeout_ms)
 {
-    if (gn__coro_current() == NULL || green_loop == NULL)
+    struct gn_waiter wt;
+    int rc;
+
+    if (!gn__green_can_wait())
         return poll_fd(fd, events, timeout_ms);
-    return wait_watch(fd, events, timeout_ms);
+    rc = gn__green_park(&wt, fd, events, timeout_ms);
+    return rc < 0 ? rc : rc & events;
 }
 
 int gn__wait_ms(int64_t ms)
 {
     struct timespec ts = {.tv_sec = ms / 1000,
                           .tv_nsec = (ms % 1000) * 1000000};
+    struct gn_waiter wt;
     int rc;
 
-    if (gn__coro_current() == NULL || green_loop == NULL) {
+    if (!gn__green_can_wait()) {
         while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
             ;
         return 0;
     }
-    rc = wait_watch(-1, 0, ms);
+    rc = gn__green_park(&wt, -1, 0, ms);
     return rc == -ETIMEDOUT ? 0 : rc; /* the timer firing is the point */
 }
+
+int gn__timeout_ms(double seconds, int64_t *ms)
+{
+    if (isnan(seconds))
+        return -EINVAL;
+    if (seconds < 0 || seconds > 1e9) {
+        *ms = -1; /* no limit */
+        return 0;
+    }
+    *ms = (int64_t)ceil(seconds * 1000.0);
+    return 0;
+}
+
+/* ---- the public calls ------------------------------------------------- */
 
 GN_API int gn_sleep(double seconds)
 {
@@ -119,4 +172,35 @@ GN_API int gn_sleep(double seconds)
     if (seconds > 1e9)
         seconds = 1e9;
     return gn__wait_ms((int64_t)llround(seconds * 1000.0));
+}
+
+GN_API int gn_wait_fd(int fd, int events, double timeout)
+{
+    int64_t ms;
+    int want = ((events & GN_WAIT_READ) ? GN_WATCH_READ : 0) |
+               ((events & GN_WAIT_WRITE) ? GN_WATCH_WRITE : 0);
+    int rc;
+
+    if (fd < 0 || want == 0 || (events & ~(GN_WAIT_READ | GN_WAIT_WRITE)) ||
+        gn__timeout_ms(timeout, &ms) != 0)
+        return -EINVAL;
+    rc = gn__wait_fd(fd, want, ms);
+    if (rc < 0)
+        return rc;
+    return ((rc & GN_WATCH_READ) ? GN_WAIT_READ : 0) |
+           ((rc & GN_WATCH_WRITE) ? GN_WAIT_WRITE : 0);
+}
+
+GN_API int gn_yield(void)
+{
+    struct gn_waiter wt;
+    int rc;
+
+    if (!gn__green_can_wait()) {
+        sched_yield();
+        return 0;
+    }
+    /* A timer due now: every coroutine already ready runs first. */
+    rc = gn__green_park(&wt, -1, 0, 0);
+    return rc == -ETIMEDOUT ? 0 : rc;
 }

@@ -10,16 +10,56 @@
 
 struct gn_coro;
 struct gn_loop;
+struct gn_watch;
 
 /* The loop green calls wait on: the worker's, set once after fork.
  * ON_RESUME (may be NULL) is called in a coroutine each time one of its
  * waits returns, before its code goes on. */
 void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *));
 
+/* That loop (NULL before gn__green_init). */
+struct gn_loop *gn__green_loop(void);
+
+/* Whether the caller may wait cooperatively: it runs in a coroutine of a
+ * worker whose loop is set. */
+int gn__green_can_wait(void);
+
+/*
+ * A coroutine parked in a green wait. It lives on the waiting coroutine's
+ * stack; the sync primitives link it into their lists (NEXT, PREV) and
+ * hand items over through ITEM.
+ */
+struct gn_waiter {
+    struct gn_coro *co;
+    struct gn_watch *watch; /* while parked; NULL once it returned */
+    int what;               /* GN_WATCH_* bits its watch fired with */
+    int woken;              /* gn__green_wake ran: RESULT is the outcome */
+    int result;
+    struct gn_waiter *next, *prev;
+    void *item;
+};
+
+/*
+ * Park the running coroutine in WT until FD is ready for EVENTS
+ * (GN_WATCH_* bits; FD -1 and EVENTS 0 for a pure timer), TIMEOUT_MS
+ * passes (< 0: no limit) or someone calls gn__green_wake(WT). Returns the
+ * ready GN_WATCH_* bits (> 0), -ETIMEDOUT, or the waker's result (0 or a
+ * negative errno, the cancellation error among them). Call only when
+ * gn__green_can_wait().
+ */
+int gn__green_park(struct gn_waiter *wt, int fd, int events,
+                   int64_t timeout_ms);
+
+/* Make WT's gn__green_park return RESULT on the loop's next turn; a no-op
+ * when it is already on its way back. Callable from anywhere in the
+ * worker (a coroutine or the loop). */
+void gn__green_wake(struct gn_waiter *wt, int result);
+
 /*
  * Wait until FD is ready for EVENTS (GN_WATCH_READ and/or GN_WATCH_WRITE)
- * or TIMEOUT_MS passes (< 0: no limit). 0 when ready, -ETIMEDOUT, or the
- * error the wait was cancelled with. May yield.
+ * or TIMEOUT_MS passes (< 0: no limit). The ready bits (> 0), -ETIMEDOUT,
+ * or the error the wait was cancelled with. May yield; outside a coroutine
+ * it polls.
  */
 int gn__wait_fd(int fd, int events, int64_t timeout_ms);
 
@@ -27,8 +67,12 @@ int gn__wait_fd(int fd, int events, int64_t timeout_ms);
 int gn__wait_ms(int64_t ms);
 
 /* Cancel CO's green waits with ERR (a negative errno): the one it is
- * suspended in returns ERR now, and every later one at once, until
- * gn__coro_set_cancelled(co, 0). Call from the loop, not from CO. */
+ * parked in returns ERR on the loop's next turn, and every later one at
+ * once, until gn__coro_set_cancelled(co, 0). */
 void gn__green_cancel(struct gn_coro *co, int err);
+
+/* A public timeout in seconds as milliseconds (< 0 or huge: -1, no limit).
+ * 0, or -EINVAL for NaN. */
+int gn__timeout_ms(double seconds, int64_t *ms);
 
 #endif /* GN_WORKERS_GREEN_H */

@@ -24,7 +24,7 @@ struct gn_loop {
 /* Our GN_WATCH_* bits are libevent's EV_* bits; keep them so. */
 _Static_assert(GN_WATCH_TIMEOUT == EV_TIMEOUT && GN_WATCH_READ == EV_READ &&
                    GN_WATCH_WRITE == EV_WRITE && GN_WATCH_SIGNAL == EV_SIGNAL &&
-                   GN_WATCH_PERSIST == EV_PERSIST,
+                   GN_WATCH_PERSIST == EV_PERSIST && GN_WATCH_CLOSED == EV_CLOSED,
                "watch bits must match libevent's");
 
 static struct event *as_event(struct gn_watch *w)
@@ -67,6 +67,11 @@ void gn__loop_free(struct gn_loop *loop)
 int gn__loop_run(struct gn_loop *loop)
 {
     return event_base_dispatch(loop->base) < 0 ? -EIO : 0;
+}
+
+struct event_base *gn__loop_event_base(struct gn_loop *loop)
+{
+    return loop->base;
 }
 
 void gn__loop_break(struct gn_loop *loop)

@@ -1,7 +1,7 @@
 /*
  * The worker's event loop: a thin layer over libevent so that the rest of
  * the worker never includes <event2/...> (and a different back-end stays a
- * one-file change).
+ * small change: this and dns.c, the resolver).
  *
  * A gn_watch waits once for an fd to become readable or writable, or for a
  * timeout, then calls its callback; it is re-armed by starting it again.
@@ -23,6 +23,7 @@ enum {
     GN_WATCH_TIMEOUT = 0x01, /* the timeout passed first */
     GN_WATCH_SIGNAL = 0x08,  /* the signal arrived (fd is its number) */
     GN_WATCH_PERSIST = 0x10, /* stay armed after firing */
+    GN_WATCH_CLOSED = 0x80,  /* the peer closed its end (EPOLLRDHUP) */
 };
 
 typedef void (*gn__watch_cb)(int fd, short what, void *arg);
@@ -39,6 +40,10 @@ struct gn_watch {
  * gn__loop_free() once every watch on it is stopped. */
 struct gn_loop *gn__loop_new(void);
 void gn__loop_free(struct gn_loop *loop);
+
+/* The libevent base under LOOP, for the one other libevent user, dns.c. */
+struct event_base;
+struct event_base *gn__loop_event_base(struct gn_loop *loop);
 
 /* Run until gn__loop_break() or until no watch is armed. 0 or -EIO. */
 int gn__loop_run(struct gn_loop *loop);

@@ -21,7 +21,9 @@
 #include "server/process.h"
 #include "workers/conn.h"
 #include "workers/coro.h"
+#include "workers/dns.h"
 #include "workers/green.h"
+#include "workers/green_sync.h"
 #include "workers/request.h"
 #include "workers/response.h"
 
@@ -123,9 +125,11 @@ static void stop_accepting(struct gn_worker *w)
     w->accepting = 0;
 }
 
+/* Stopping ends the loop once the last connection closed and the green
+ * threads of the worker's own (killed when it began) have returned. */
 static void maybe_exit(struct gn_worker *w)
 {
-    if (w->stopping && w->nconns == 0)
+    if (w->stopping && w->nconns == 0 && gn__threads_live() == 0)
         gn__loop_break(w->loop);
 }
 
@@ -152,6 +156,7 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
         next = c->next;
         gn__conn_shutdown(c);
     }
+    gn__threads_stop();
     maybe_exit(w);
 }
 
@@ -318,6 +323,7 @@ static void on_tick(int fd, short what, void *arg)
     beat(w);
     if (getppid() != w->ppid)
         stop_gracefully(w, "the arbiter is gone");
+    maybe_exit(w); /* the worker's own green threads may be done now */
     /* An arbiter that never answers (an old binary) must not keep us. */
     if (w->retire_asked_ms &&
         gn__monotonic_ms() - w->retire_asked_ms > RETIRE_WAIT_MS)
@@ -363,6 +369,27 @@ static void reset_signals(void)
 
 /* ---- running ---------------------------------------------------------- */
 
+/* The loop, the coroutine pool, and what waits on them. 0, or -1 with
+ * errno set. */
+static int start_loop(struct gn_worker *w)
+{
+    w->loop = gn__loop_new();
+    w->coros =
+        gn__coro_pool_new((size_t)w->cfg->stack_size * 1024, CORO_POOL_IDLE);
+    w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
+    if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
+        watch_signals(w) != 0 || arm_accept(w) != 0)
+        return -1;
+    gn__green_init(w->loop, on_resume);
+    gn__threads_init(w->coros);
+    if (w->cfg->max_blocking_ms > 0) {
+        watched = w;
+        gn__coro_pool_watch(w->coros, w->cfg->max_blocking_ms * 1000LL,
+                            blocked_too_long);
+    }
+    return 0;
+}
+
 static int boot(struct gn_worker *w)
 {
     char err[GN_ERR_LEN];
@@ -377,28 +404,22 @@ static int boot(struct gn_worker *w)
             return -1;
         }
     }
-    if (gn__process_drop_privileges(w->cfg, err) != 0 ||
-        (!w->preloaded &&
-         (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
-          gn__apps_init(&w->apps, err) != 0))) {
+    if (gn__process_drop_privileges(w->cfg, err) != 0) {
         gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
                      (int)w->pid, err);
         return -1;
     }
-    w->loop = gn__loop_new();
-    w->coros = gn__coro_pool_new(GN_CORO_STACK_DEFAULT, CORO_POOL_IDLE);
-    w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
-    if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
-        watch_signals(w) != 0 || arm_accept(w) != 0) {
+    /* The loop before the apps: their init may spawn green threads. */
+    if (start_loop(w) != 0) {
         gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
                      (int)w->pid, strerror(errno ? errno : ENOMEM));
         return -1;
     }
-    gn__green_init(w->loop, on_resume);
-    if (w->cfg->max_blocking_ms > 0) {
-        watched = w;
-        gn__coro_pool_watch(w->coros, w->cfg->max_blocking_ms * 1000LL,
-                            blocked_too_long);
+    if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
+                          gn__apps_init(&w->apps, err) != 0)) {
+        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
+                     (int)w->pid, err);
+        return -1;
     }
     return 0;
 }
@@ -423,6 +444,8 @@ static void teardown(struct gn_worker *w)
         gn__watch_stop(&w->tick);
     }
     free(w->accept_watch);
+    gn__threads_free();
+    gn__dns_shutdown();
     if (w->coros != NULL)
         gn__coro_pool_free(w->coros);
     gn__loop_free(w->loop);
