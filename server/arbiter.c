@@ -199,6 +199,7 @@ static int spawn_worker(struct arbiter *a)
     hb->beat_ms = gn__monotonic_ms();
     hb->booted = 0;
     hb->retire_ms = 0;
+    hb->stack_overflow = 0;
     a->forks++;
     worker_hook(GN_HOOK_PRE_FORK,
                 &(struct slot){.id = id, .age = a->forks, .pid = 0}, 0);
@@ -416,10 +417,19 @@ static struct slot *find_slot(struct arbiter *a, pid_t pid)
 }
 
 /* Why a worker killed by SIGNO died, as far as we know: the watchdog,
- * a plugin's crash, or a SIGKILL we did not send (the kernel's OOM killer
- * sends those). Gunicorn's users ask for exact reasons. */
-static const char *death_cause(const struct slot *s, int signo)
+ * a stack overflow, a plugin's crash, or a SIGKILL we did not send (the
+ * kernel's OOM killer sends those). Gunicorn's users ask for exact
+ * reasons. */
+static const char *death_cause(const struct arbiter *a, const struct slot *s,
+                               int signo, char *out, size_t len)
 {
+    if (s->heartbeat->stack_overflow) {
+        snprintf(out, len,
+                 ": a coroutine overflowed its stack (stack_size = %d "
+                 "KiB: raise it, or move large buffers to the heap)",
+                 a->cfg->stack_size);
+        return out;
+    }
     if (s->aborted_ms != 0)
         return ": the watchdog aborted it (timeout)";
     if (s->killed)
@@ -453,13 +463,13 @@ static const char *serving(const struct slot *s, char *out, size_t len)
 static void log_exit(struct arbiter *a, const struct slot *s, int status)
 {
     const char *then = a->stop || !counts(a, s) ? "" : ", respawning";
-    char req[200];
+    char req[200], cause[160];
 
     if (WIFSIGNALED(status))
         gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s%s%s", s->id,
                      (int)s->pid, WTERMSIG(status),
                      gn__signal_name(WTERMSIG(status)),
-                     death_cause(s, WTERMSIG(status)),
+                     death_cause(a, s, WTERMSIG(status), cause, sizeof(cause)),
                      serving(s, req, sizeof(req)), then);
     else if (WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
         gn_log_error("worker %d (pid %d) failed to boot; stopping", s->id,

@@ -501,6 +501,8 @@ static void client_left(int fd, short what, void *arg)
 
     gn_log_debug("%s went away: cancelling \"%s %s\"", c->remote_addr,
                  d->req->method, d->req->target);
+    c->client_left = 1;
+    c->closing = 1;
     gn__green_cancel(c->coro, -ECANCELED);
 }
 
@@ -595,7 +597,8 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         gn__response_finish(res);
         return;
     }
-    if (!c->body_status)
+    /* A handler giving up on a client that left did the right thing. */
+    if (!c->body_status && !c->client_left)
         gn_log_error("app %s failed on \"%s %s\": %s", app->name, req->method,
                      req->target, strerror(-rc));
     if (!res->head_sent)

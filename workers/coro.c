@@ -271,11 +271,23 @@ static size_t page_size(void)
     return page;
 }
 
-/* SIZE usable bytes with one PROT_NONE page below them: stacks grow down,
- * so an overflow faults there. */
+/* The PROT_NONE region below each stack. Wider than a page, so that a
+ * frame larger than a page (a big local array) still lands in it instead
+ * of jumping over it into another mapping; it costs address space only. */
+#define GUARD_BYTES (64 * 1024)
+
+static size_t guard_size(void)
+{
+    size_t page = page_size();
+
+    return (GUARD_BYTES + page - 1) / page * page;
+}
+
+/* SIZE usable bytes with the guard below them: stacks grow down, so an
+ * overflow faults there. */
 static int map_stack(struct gn_coro *co, size_t size)
 {
-    size_t guard = page_size();
+    size_t guard = guard_size();
     char *base;
     int err;
 
@@ -295,7 +307,7 @@ static int map_stack(struct gn_coro *co, size_t size)
 
 static void destroy_coro(struct gn_coro *co)
 {
-    size_t guard = page_size();
+    size_t guard = guard_size();
 
     asan_forget_stack(co);
     valgrind_deregister(co);
@@ -518,4 +530,14 @@ void gn__coro_set_cancelled(struct gn_coro *co, int err)
 int gn__coro_cancelled(const struct gn_coro *co)
 {
     return co->cancelled;
+}
+
+int gn__coro_overflowed(const struct gn_coro *co, const void *addr)
+{
+    const char *a = addr;
+
+    /* The guard, or just under the stack's lowest byte (a fault reported
+     * at the first byte of a frame that straddles the boundary). */
+    return co != NULL && a >= co->stack - guard_size() &&
+           a < co->stack + page_size();
 }

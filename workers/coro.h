@@ -3,7 +3,7 @@
  *
  * A coroutine runs a function on its own stack and gives the CPU back to
  * its resumer with gn__coro_yield(); the event loop resumes it when what it
- * waits for happens. Stacks come from a pool (mmap'd, a PROT_NONE guard page
+ * waits for happens. Stacks come from a pool (mmap'd, a 64 KiB PROT_NONE guard
  * below each so an overflow faults instead of corrupting a neighbour) and go
  * back to it when the coroutine is released, so an idle keep-alive
  * connection holds none.
@@ -96,6 +96,10 @@ void *gn__coro_data(const struct gn_coro *co);
 /* The green wait CO is suspended in (green.c's business), or NULL. */
 void gn__coro_set_waiter(struct gn_coro *co, void *waiter);
 void *gn__coro_waiter(const struct gn_coro *co);
+
+/* Whether a fault at ADDR is CO overflowing its stack (ADDR in the guard
+ * below it). Async-signal-safe. */
+int gn__coro_overflowed(const struct gn_coro *co, const void *addr);
 
 /* A sticky error (a negative errno, 0 to clear) that CO's green waits
  * return at once: how a request is cancelled. Cleared by gn__coro_new. */

@@ -274,6 +274,40 @@ static int run_hook(const struct gn_worker *w, enum gn_hook_id id, int status)
     return gn__hook_call(id, &args);
 }
 
+/* A coroutine that overflows its stack faults in the guard below it. The
+ * handler (on an alternate stack: the faulting one is full) notes it on
+ * the heartbeat page for the arbiter's log, then lets the fault kill us
+ * as before (or reach whoever handled SIGSEGV before us, ASan say). */
+static struct sigaction segv_before;
+static volatile struct gn_heartbeat *segv_page;
+
+static void on_segv(int signo, siginfo_t *info, void *uctx)
+{
+    if (segv_page != NULL &&
+        gn__coro_overflowed(gn__coro_current(), info->si_addr))
+        segv_page->stack_overflow = 1;
+    sigaction(SIGSEGV, &segv_before, NULL);
+    /* Returning re-runs a faulting instruction: it faults again, now with
+     * the previous disposition. A SIGSEGV sent (kill, raise) is sent again,
+     * delivered when we return. */
+    if (info->si_code <= 0)
+        raise(signo);
+}
+
+static void catch_overflow(struct gn_worker *w)
+{
+    static char alt[64 * 1024];
+    stack_t ss = {.ss_sp = alt, .ss_size = sizeof(alt)};
+    struct sigaction sa = {.sa_sigaction = on_segv,
+                           .sa_flags = SA_SIGINFO | SA_ONSTACK};
+
+    if (w->heartbeat == NULL || sigaltstack(&ss, NULL) != 0)
+        return;
+    segv_page = w->heartbeat;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &segv_before);
+}
+
 /* worker_abort: the arbiter's watchdog sends SIGABRT to a worker stuck in
  * code that does not yield, so the hook runs in the signal handler (the
  * loop is not turning); then the signal kills us as it would have, and
@@ -512,6 +546,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
         w.preloaded = 1;
     }
     catch_abort(&w);
+    catch_overflow(&w);
     /* A failing start-up hook stops everything, as a bad app does. */
     if (run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 || boot(&w) != 0 ||
         run_hook(&w, GN_HOOK_POST_WORKER_INIT, 0) != 0) {

@@ -29,6 +29,7 @@ struct gn_heartbeat {
     volatile int64_t beat_ms;   /* monotonic ms of the loop's last tick */
     volatile int32_t booted;    /* the app is initialised and accepting */
     volatile int64_t retire_ms; /* max_requests reached then: replace me */
+    volatile int32_t stack_overflow; /* it died overflowing a stack */
     /* "METHOD target" of the request whose code runs now ("" between
      * requests), so a hung or crashed worker's death names it. Written
      * as the loop switches into a request; may be cut short. */

@@ -12,6 +12,8 @@
  *                              flushed 64 KiB pieces (a large download)
  *     GET /path?crash=1        crashes the worker with SIGSEGV: a buggy
  *                              plugin, for the isolation tests
+ *     GET /path?recurse=N      recurses N frames of 1 KiB each: a deep
+ *                              recursion, for the stack overflow report
  *     GET /path?wait_gone=S    waits up to S seconds for the client to go
  *                              away (gn_response_client_gone), logs
  *                              "echo: client gone" when it does
@@ -146,6 +148,16 @@ static void spin(double seconds)
              seconds);
 }
 
+/* N frames of stack, 1 KiB each (volatile: the compiler keeps them). */
+static int recurse(long n)
+{
+    volatile char frame[1024];
+
+    frame[0] = (char)n;
+    frame[sizeof(frame) - 1] = (char)n;
+    return n <= 0 ? frame[0] : recurse(n - 1) + frame[sizeof(frame) - 1];
+}
+
 /* Poll for the client leaving, for up to SECONDS. */
 static int wait_gone(gn_response_t *res, double seconds)
 {
@@ -206,6 +218,7 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     const char *busy = query_param(query, "spin");
     const char *size = query_param(query, "size");
     const char *gone = query_param(query, "wait_gone");
+    const char *depth = query_param(query, "recurse");
     char *body = NULL;
     ssize_t len;
     int rc;
@@ -216,6 +229,9 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
         spin(strtod(busy, NULL));
     if (query_param(query, "crash") != NULL)
         raise(SIGSEGV);
+    if (depth != NULL)
+        gn_response_printf(res, "recursed: %d\n",
+                           recurse(strtol(depth, NULL, 10)));
     if (gone != NULL && (rc = wait_gone(res, strtod(gone, NULL))) != 0)
         return rc;
     if (size != NULL)
