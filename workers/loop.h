@@ -23,6 +23,7 @@ enum {
     GN_WATCH_TIMEOUT = 0x01, /* the timeout passed first */
     GN_WATCH_SIGNAL = 0x08,  /* the signal arrived (fd is its number) */
     GN_WATCH_PERSIST = 0x10, /* stay armed after firing */
+    GN_WATCH_ET = 0x20,      /* edge-triggered (with PERSIST) */
     GN_WATCH_CLOSED = 0x80,  /* the peer closed its end (EPOLLRDHUP) */
 };
 
