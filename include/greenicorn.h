@@ -417,8 +417,10 @@ GN_API int gn_wait_fd(int fd, int events, double timeout);
  * IPv4 or IPv6 address) on PORT over TCP, trying each address in turn,
  * all within TIMEOUT. The connected socket (non-blocking, close-on-exec,
  * TCP_NODELAY; the caller closes it), or -ETIMEDOUT, -ECONNREFUSED,
- * -EHOSTUNREACH when the name has no address, -ECANCELED... May yield.
- * Since ABI 1.3.
+ * -EHOSTUNREACH when the name has no address, -EAGAIN when the name
+ * servers could not say (try again later), -ECANCELED... May yield.
+ * Outside a green thread the name is resolved by getaddrinfo(3), which
+ * does not honour TIMEOUT. Since ABI 1.3.
  */
 GN_API int gn_connect_tcp(const char *host, int port, double timeout);
 
@@ -427,18 +429,23 @@ GN_API int gn_connect_tcp(const char *host, int port, double timeout);
  * 1.3. */
 GN_API int gn_connect_unix(const char *path, double timeout);
 
-/* Read up to LEN bytes from FD (a socket, pipe or anything poll(2) takes;
- * blocking or not). The bytes read (> 0), 0 at end of file, or a negative
- * errno. May yield. Since ABI 1.3. */
+/* Read up to LEN bytes from FD (a socket, pipe, tty or regular file;
+ * blocking or not). The bytes read (> 0), 0 at end of file (or when LEN is
+ * 0), or a negative errno. Regular files are read directly (the disk
+ * never says "not ready"). A blocking pipe or tty is only read once poll
+ * says it is ready, so the worker never blocks on it. May yield. Since ABI
+ * 1.3. */
 GN_API ssize_t gn_read(int fd, void *buf, size_t len, double timeout);
 
 /* Write all LEN bytes of BUF to FD. LEN, or a negative errno (-EPIPE when
  * the peer is gone; SIGPIPE is never raised), in which case an unknown
- * part may have gone out. May yield. Since ABI 1.3. */
+ * part may have gone out. A blocking pipe is written PIPE_BUF bytes at a
+ * time, each once poll says it fits. May yield. Since ABI 1.3. */
 GN_API ssize_t gn_write(int fd, const void *buf, size_t len, double timeout);
 
-/* gn_read and gn_write over IOVCNT buffers: readv reads what is there (up
- * to their total), writev writes them all. May yield. Since ABI 1.3. */
+/* gn_read and gn_write over IOVCNT buffers (at most 64: -EINVAL beyond):
+ * readv reads what is there (up to their total), writev writes them all.
+ * May yield. Since ABI 1.3. */
 GN_API ssize_t gn_readv(int fd, const struct iovec *iov, int iovcnt,
                         double timeout);
 GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
@@ -446,7 +453,10 @@ GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
 
 /* Accept a connection on the listening socket LFD (one the app owns). The
  * new socket (non-blocking, close-on-exec), its peer in ADDR and *ADDRLEN
- * when they are not NULL, or a negative errno. May yield. Since ABI 1.3. */
+ * when they are not NULL, or a negative errno. Make LFD non-blocking when
+ * other processes accept on it too: a blocking one is accepted from once
+ * poll says a connection waits, and another process may take it first.
+ * May yield. Since ABI 1.3. */
 GN_API int gn_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                      double timeout);
 

@@ -63,7 +63,7 @@ static int resolve_green(const char *host, const char *port,
                          const struct evutil_addrinfo *hints,
                          int64_t timeout_ms, struct addrinfo **out)
 {
-    struct gn_waiter wt;
+    struct gn_waiter wt = {0};
     struct lookup *lk = calloc(1, sizeof(*lk));
     struct evdns_getaddrinfo_request *req;
     int rc;
@@ -73,7 +73,6 @@ static int resolve_green(const char *host, const char *port,
         return -ENOMEM;
     }
     lk->wt = &wt;
-    wt.watch = NULL;
     req = evdns_getaddrinfo(dns, host, port, hints, answered, lk);
     if (!lk->done) {
         rc = gn__green_park(&wt, -1, 0, timeout_ms);

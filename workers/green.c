@@ -4,9 +4,10 @@
  * points into the stack once the coroutine runs again.
  *
  * Only the loop may resume a coroutine, so whoever wakes a waiter (another
- * coroutine setting an event, a cancellation) re-arms the waiter's own
- * watch as an immediate timer: the loop resumes it on its next turn, with
- * the result the waker left in it.
+ * coroutine setting an event, a cancellation, a yield) puts it on the run
+ * queue with the result it is to return: on the loop's next turn, after
+ * polling for I/O, the queue's coroutines run in the order they were
+ * woken.
  */
 #include "workers/green.h"
 
@@ -22,6 +23,44 @@
 
 static struct gn_loop *green_loop;
 static void (*resumed)(struct gn_coro *co);
+
+/* Waiters woken, in order, and the timer that resumes them. */
+static struct {
+    struct gn_waiter *head, *tail;
+    struct gn_watch timer;
+} runq;
+
+static void run_queue(int fd, short what, void *arg)
+{
+    struct gn_waiter *wt = runq.head, *next;
+
+    /* This batch only: those it wakes run on the next turn. */
+    runq.head = runq.tail = NULL;
+    for (; wt != NULL; wt = next) {
+        next = wt->run_next; /* WT is gone once its coroutine runs */
+        gn__coro_resume(wt->co);
+    }
+}
+
+static void schedule(struct gn_waiter *wt)
+{
+    wt->run_next = NULL;
+    if (runq.tail)
+        runq.tail->run_next = wt;
+    else
+        runq.head = wt;
+    runq.tail = wt;
+    if (!gn__watch_active(&runq.timer) &&
+        gn__watch_start(&runq.timer, green_loop, -1, 0, 0, run_queue, NULL) !=
+            0)
+        run_queue(-1, 0, NULL); /* cannot happen on a valid loop */
+}
+
+void gn__green_shutdown(void)
+{
+    gn__watch_stop(&runq.timer);
+    runq.head = runq.tail = NULL;
+}
 
 void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *))
 {
@@ -61,9 +100,15 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
     wt->result = gn__coro_cancelled(wt->co);
     if (wt->result != 0)
         return wt->result;
-    rc = gn__watch_start(&w, green_loop, fd, events, timeout_ms, fire, wt);
-    if (rc != 0)
-        return rc;
+    if (fd < 0 && timeout_ms == 0) {
+        /* A yield: to the back of the run queue, no watch needed. */
+        wt->woken = 1;
+        schedule(wt);
+    } else {
+        rc = gn__watch_start(&w, green_loop, fd, events, timeout_ms, fire, wt);
+        if (rc != 0)
+            return rc;
+    }
     gn__coro_set_waiter(wt->co, wt);
     gn__coro_yield(GN_YIELD_WAIT);
     gn__coro_set_waiter(wt->co, NULL);
@@ -84,9 +129,18 @@ void gn__green_wake(struct gn_waiter *wt, int result)
         return; /* already on its way back with a result */
     wt->woken = 1;
     wt->result = result;
-    /* Its own watch, as a timer that fires on the loop's next turn. */
-    if (gn__watch_start(wt->watch, green_loop, -1, 0, 0, fire, wt) != 0)
-        gn__coro_resume(wt->co); /* cannot happen on a valid loop */
+    gn__watch_stop(wt->watch);
+    schedule(wt);
+}
+
+void gn__green_wake_now(struct gn_waiter *wt, int result)
+{
+    if (wt->woken || wt->watch == NULL)
+        return;
+    wt->woken = 1;
+    wt->result = result;
+    gn__watch_stop(wt->watch);
+    gn__coro_resume(wt->co);
 }
 
 void gn__green_cancel(struct gn_coro *co, int err)
@@ -129,10 +183,14 @@ int gn__wait_fd(int fd, int events, int64_t timeout_ms)
     struct gn_waiter wt;
     int rc;
 
-    if (!gn__green_can_wait())
+    /* No wait at all: ask now (libevent would report a zero timeout
+     * before the readiness it saw in the same turn). */
+    if (!gn__green_can_wait() || timeout_ms == 0)
         return poll_fd(fd, events, timeout_ms);
     rc = gn__green_park(&wt, fd, events, timeout_ms);
-    return rc < 0 ? rc : rc & events;
+    if (rc < 0)
+        return rc;
+    return (rc & events) ? rc & events : events; /* a hang-up: let I/O say */
 }
 
 int gn__wait_ms(int64_t ms)

@@ -17,6 +17,9 @@ struct gn_watch;
  * waits returns, before its code goes on. */
 void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *));
 
+/* The worker exits: drop the run queue (its coroutines are abandoned). */
+void gn__green_shutdown(void);
+
 /* That loop (NULL before gn__green_init). */
 struct gn_loop *gn__green_loop(void);
 
@@ -37,6 +40,7 @@ struct gn_waiter {
     int result;
     struct gn_waiter *next, *prev;
     void *item;
+    struct gn_waiter *run_next; /* on the run queue */
 };
 
 /*
@@ -54,6 +58,10 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events,
  * when it is already on its way back. Callable from anywhere in the
  * worker (a coroutine or the loop). */
 void gn__green_wake(struct gn_waiter *wt, int result);
+
+/* Resume WT's coroutine now with RESULT: only from the loop (a watch's
+ * callback), never from a coroutine. */
+void gn__green_wake_now(struct gn_waiter *wt, int result);
 
 /*
  * Wait until FD is ready for EVENTS (GN_WATCH_READ and/or GN_WATCH_WRITE)

@@ -8,10 +8,14 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -20,6 +24,9 @@
 #include "workers/green.h"
 #include "workers/loop.h"
 #include "workers/worker.h"
+
+/* The most buffers gn_readv and gn_writev take. */
+#define GN_IOV_MAX 64
 
 /* A deadline for the loops below: what is left of the caller's timeout. */
 struct deadline {
@@ -56,58 +63,126 @@ static int wait_ready(int fd, int events, const struct deadline *d)
 
 /* ---- reading and writing ---------------------------------------------- */
 
-/* One non-blocking read: bytes, 0 at EOF, -EAGAIN, or another error.
- * *SOCK learns whether FD is a socket. */
-static ssize_t try_readv(int fd, struct iovec *iov, int iovcnt, int *sock)
+/* How a descriptor is read and written without blocking the worker:
+ * sockets with MSG_DONTWAIT whatever their flags; regular files directly
+ * (they never wait, and epoll refuses them); other descriptors (pipes,
+ * ttys) directly when non-blocking, else only after poll says ready, and
+ * then at most PIPE_BUF bytes at a time (what a ready pipe takes whole). */
+enum fd_kind { FD_SOCKET, FD_FILE, FD_NONBLOCKING, FD_BLOCKING };
+
+static enum fd_kind classify(int fd)
+{
+    struct stat st;
+    int flags;
+
+    if (fstat(fd, &st) != 0)
+        return FD_NONBLOCKING; /* the I/O call will report EBADF */
+    if (S_ISSOCK(st.st_mode))
+        return FD_SOCKET;
+    if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
+        return FD_FILE;
+    flags = fcntl(fd, F_GETFL);
+    return flags >= 0 && (flags & O_NONBLOCK) ? FD_NONBLOCKING : FD_BLOCKING;
+}
+
+/* The prefix of IOV holding at most MAX bytes: its buffer count. The last
+ * buffer may be shortened; its length is kept in *CUT_LEN (0: none was)
+ * for the caller to restore. */
+static int clip(struct iovec *iov, int iovcnt, size_t max, size_t *cut_len)
+{
+    size_t total = 0;
+
+    for (int i = 0; i < iovcnt; i++) {
+        if (total + iov[i].iov_len > max) {
+            *cut_len = iov[i].iov_len;
+            iov[i].iov_len = max - total;
+            return i + 1;
+        }
+        total += iov[i].iov_len;
+    }
+    *cut_len = 0;
+    return iovcnt;
+}
+
+/* writev(2) on a pipe whose reader left raises SIGPIPE: hold it blocked
+ * for the call and take it back if it came. */
+static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
+{
+    sigset_t pipe_set, old;
+    struct timespec zero = {0, 0};
+    ssize_t n;
+    int err;
+
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    n = writev(fd, iov, iovcnt);
+    err = errno;
+    if (n < 0 && err == EPIPE)
+        sigtimedwait(&pipe_set, NULL, &zero);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = err;
+    return n;
+}
+
+/* One read or write that does not block: bytes, 0 at EOF, -EAGAIN when it
+ * would wait, or another error. */
+static ssize_t try_io(int fd, enum fd_kind kind, struct iovec *iov, int iovcnt,
+                      int writing)
 {
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
     ssize_t n;
 
-    if (*sock) {
-        n = recvmsg(fd, &mh, MSG_DONTWAIT);
-        if (n >= 0 || errno != ENOTSOCK)
-            return n < 0 ? -errno : n;
-        *sock = 0;
-        return -EAGAIN; /* wait for it to be readable, then read */
-    }
-    n = readv(fd, iov, iovcnt);
+    if (kind == FD_SOCKET)
+        n = writing ? sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : recvmsg(fd, &mh, MSG_DONTWAIT);
+    else
+        n = writing ? writev_nosigpipe(fd, iov, iovcnt)
+                    : readv(fd, iov, iovcnt);
     return n < 0 ? -errno : n;
 }
 
-static ssize_t try_writev(int fd, struct iovec *iov, int iovcnt, int *sock)
+/* One step of I/O on FD within D: the bytes moved, 0 at EOF, or a
+ * negative errno (never -EAGAIN: it waits instead). */
+static ssize_t io_step(int fd, enum fd_kind kind, struct iovec *iov, int iovcnt,
+                       int writing, const struct deadline *d)
 {
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+    int event = writing ? GN_WATCH_WRITE : GN_WATCH_READ, rc, n_iov;
+    size_t cut = 0;
     ssize_t n;
 
-    if (*sock) {
-        n = sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
-        if (n >= 0 || errno != ENOTSOCK)
-            return n < 0 ? -errno : n;
-        *sock = 0;
-        return -EAGAIN;
+    for (;;) {
+        if (kind == FD_BLOCKING) {
+            /* Only once poll says so, and no more than a ready pipe
+             * takes, so the call cannot block. */
+            if ((rc = wait_ready(fd, event, d)) != 0)
+                return rc;
+            n_iov = writing ? clip(iov, iovcnt, PIPE_BUF, &cut) : iovcnt;
+            n = try_io(fd, kind, iov, n_iov, writing);
+            if (cut)
+                iov[n_iov - 1].iov_len = cut;
+        } else {
+            n = try_io(fd, kind, iov, iovcnt, writing);
+        }
+        if (n != -EAGAIN && n != -EINTR)
+            return n;
+        if (n == -EAGAIN && kind != FD_BLOCKING &&
+            (rc = wait_ready(fd, event, d)) != 0)
+            return rc;
     }
-    n = writev(fd, iov, iovcnt);
-    return n < 0 ? -errno : n;
 }
 
 GN_API ssize_t gn_readv(int fd, const struct iovec *iov, int iovcnt,
                         double timeout)
 {
-    struct iovec copy[64];
+    struct iovec copy[GN_IOV_MAX];
     struct deadline d;
-    int sock = 1, rc;
-    ssize_t n;
 
-    if (fd < 0 || iovcnt < 0 || iovcnt > 64 || deadline_start(&d, timeout))
+    if (fd < 0 || iovcnt < 0 || iovcnt > GN_IOV_MAX ||
+        deadline_start(&d, timeout))
         return -EINVAL;
     memcpy(copy, iov, (size_t)iovcnt * sizeof(*iov));
-    for (;;) {
-        n = try_readv(fd, copy, iovcnt, &sock);
-        if (n != -EAGAIN && n != -EINTR)
-            return n;
-        if (n == -EAGAIN && (rc = wait_ready(fd, GN_WATCH_READ, &d)) != 0)
-            return rc;
-    }
+    return io_step(fd, classify(fd), copy, iovcnt, 0, &d);
 }
 
 GN_API ssize_t gn_read(int fd, void *buf, size_t len, double timeout)
@@ -135,27 +210,26 @@ static int advance(struct iovec **iov, int iovcnt, size_t n)
 GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
                          double timeout)
 {
-    struct iovec copy[64], *at = copy;
+    struct iovec copy[GN_IOV_MAX], *at = copy;
     struct deadline d;
+    enum fd_kind kind;
     size_t total = 0;
-    int sock = 1, rc;
     ssize_t n;
 
-    if (fd < 0 || iovcnt < 0 || iovcnt > 64 || deadline_start(&d, timeout))
+    if (fd < 0 || iovcnt < 0 || iovcnt > GN_IOV_MAX ||
+        deadline_start(&d, timeout))
         return -EINVAL;
     memcpy(copy, iov, (size_t)iovcnt * sizeof(*iov));
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
+    kind = classify(fd);
     while ((iovcnt = advance(&at, iovcnt, 0)) > 0) {
-        n = try_writev(fd, at, iovcnt, &sock);
-        if (n >= 0) {
-            iovcnt = advance(&at, iovcnt, (size_t)n);
-            continue;
-        }
-        if (n != -EAGAIN && n != -EINTR)
+        n = io_step(fd, kind, at, iovcnt, 1, &d);
+        if (n < 0)
             return n;
-        if (n == -EAGAIN && (rc = wait_ready(fd, GN_WATCH_WRITE, &d)) != 0)
-            return rc;
+        if (n == 0)
+            return -EIO; /* a write that takes nothing: no progress */
+        iovcnt = advance(&at, iovcnt, (size_t)n);
     }
     return (ssize_t)total;
 }
@@ -176,10 +250,20 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len,
     int err = 0, rc;
     socklen_t elen = sizeof(err);
 
-    if (connect(fd, sa, len) == 0)
-        return 0;
-    if (errno != EINPROGRESS && errno != EAGAIN && errno != EINTR)
-        return -errno;
+    for (;;) {
+        if (connect(fd, sa, len) == 0)
+            return 0;
+        if (errno == EINPROGRESS || errno == EINTR || errno == EALREADY)
+            break; /* in flight: wait for it below */
+        /* A unix socket's EAGAIN is a full backlog, not a connect in
+         * flight: nothing was started, so try again every 10 ms. */
+        if (errno != EAGAIN || sa->sa_family != AF_UNIX)
+            return -errno;
+        if (d->end_ms >= 0 && deadline_left(d) == 0)
+            return -ETIMEDOUT;
+        if ((rc = gn__wait_ms(10)) != 0)
+            return rc;
+    }
     if ((rc = wait_ready(fd, GN_WATCH_WRITE, d)) != 0)
         return rc;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
@@ -254,11 +338,15 @@ GN_API int gn_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
                      double timeout)
 {
     struct deadline d;
-    int fd, rc;
+    int fd, rc, blocking;
 
     if (lfd < 0 || deadline_start(&d, timeout) != 0)
         return -EINVAL;
+    blocking = (fcntl(lfd, F_GETFL) & O_NONBLOCK) == 0;
     for (;;) {
+        /* A blocking listener is accepted from only once it is ready. */
+        if (blocking && (rc = wait_ready(lfd, GN_WATCH_READ, &d)) != 0)
+            return rc;
         fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
             return fd;
@@ -266,7 +354,7 @@ GN_API int gn_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
             continue;
         if (errno != EAGAIN)
             return -errno;
-        if ((rc = wait_ready(lfd, GN_WATCH_READ, &d)) != 0)
+        if (!blocking && (rc = wait_ready(lfd, GN_WATCH_READ, &d)) != 0)
             return rc;
     }
 }

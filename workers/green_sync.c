@@ -56,13 +56,19 @@ static void q_remove(struct waitq *q, struct gn_waiter *wt)
     wt->next = wt->prev = NULL;
 }
 
+/* The longest-waiting waiter that can still take something. One already
+ * woken (cancelled, or timed out, and not yet run) returns an error: a
+ * unit or an item handed to it would be lost. */
 static struct gn_waiter *q_pop(struct waitq *q)
 {
-    struct gn_waiter *wt = q->head;
+    struct gn_waiter *wt;
 
-    if (wt != NULL)
+    while ((wt = q->head) != NULL) {
         q_remove(q, wt);
-    return wt;
+        if (!wt->woken)
+            return wt;
+    }
+    return NULL;
 }
 
 /* Park on Q until woken (0 or the waker's error), TIMEOUT or a cancel;
