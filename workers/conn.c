@@ -1,9 +1,16 @@
 /*
- * HTTP connections. An accepted socket waits idle on a watch; when bytes
- * arrive it gets a coroutine and a read buffer, serves every request that
- * is buffered (keep-alive, pipelining: strictly one after another), and
- * when nothing is left gives both back and waits idle again, so an idle
- * connection costs only its struct.
+ * HTTP connections. An accepted socket is registered once with the loop,
+ * edge-triggered, for reading, writing and the peer's close, and stays so
+ * until it closes: serving a request costs no epoll_ctl. When bytes arrive
+ * on an idle connection it gets a coroutine and a read buffer, serves
+ * every request that is buffered (keep-alive, pipelining: strictly one
+ * after another), and when nothing is left gives both back and waits idle
+ * again, so an idle connection costs only its struct and a timer.
+ *
+ * Edge-triggered means the socket's readiness is ours to remember: `ready`
+ * keeps the edges seen, and a read or write that finds the socket drained
+ * (EAGAIN, or fewer bytes than asked) clears its bit; the coroutine then
+ * parks until the next edge wakes it (conn_wait).
  *
  * The read buffer holds one request head at a time, at its start. The head
  * may grow the buffer (up to what the limits allow); once it is complete the
@@ -41,7 +48,9 @@
 #define SHUTDOWN_IDLE_MS 1000  /* an idle connection's last chance at stop */
 #define SENDFILE_MAX (1 << 20) /* per call: others get the loop in between */
 
-static void on_readable(int fd, short what, void *arg);
+static void on_io(int fd, short what, void *arg);
+static void on_idle_timer(int fd, short what, void *arg);
+static void client_left(struct gn_conn *c);
 
 /* ---- life cycle ------------------------------------------------------- */
 
@@ -82,13 +91,16 @@ const char *gn__conn_local_addr(struct gn_conn *c, int *port)
 int gn__conn_peer_gone(struct gn_conn *c)
 {
     char byte;
-    ssize_t n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    ssize_t n;
 
     /* Bytes still buffered here (a pipelined request) mean it was there. */
-    if (n > 0 || c->rpos < c->rlen)
+    if (c->rpos < c->rlen)
         return 0;
+    if (c->rdhup)
+        return 1;
+    n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 ||
-           (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+           (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
 /* Whether C's peer may speak for its clients (X-Forwarded-*): decided
@@ -100,13 +112,33 @@ static void trust_peer(struct gn_conn *c)
         gn__ipset_match(&c->w->cfg->forwarded_allow_ips, c->remote_addr);
 }
 
-static void wait_idle(struct gn_conn *c, int64_t timeout_ms)
+/* Idle for at most TIMEOUT_MS, or serve at once if an edge came while the
+ * connection was busy (a timer due now: never a nested resume). */
+static void go_idle(struct gn_conn *c, int64_t timeout_ms)
 {
-    if (gn__watch_start(&c->watch, c->w->loop, c->fd, GN_WATCH_READ, timeout_ms,
-                        on_readable, c) != 0) {
+    if (gn__watch_start(&c->idle, c->w->loop, -1, 0,
+                        (c->ready & GN_WATCH_READ) ? 0 : timeout_ms,
+                        on_idle_timer, c) != 0) {
         gn_log_error("cannot watch connection from %s", c->remote_addr);
         gn__conn_close(c);
     }
+}
+
+/* Wait for an edge that makes C's socket ready for EVENTS, within
+ * TIMEOUT_MS: the ready bits, -ETIMEDOUT, or the cancellation error.
+ * From the coroutine serving C. */
+static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
+{
+    struct gn_waiter wt;
+    int rc;
+
+    if (c->ready & events)
+        return c->ready & events;
+    c->io_waiter = &wt;
+    c->io_events = events;
+    rc = gn__green_park(&wt, -1, 0, timeout_ms);
+    c->io_waiter = NULL;
+    return rc;
 }
 
 struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
@@ -131,7 +163,17 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
         w->conns->prev = c;
     w->conns = c;
     w->nconns++;
-    wait_idle(c, w->first_byte_ms);
+    /* Registered once, for the connection's life (the kernel reports a
+     * request that is already there at once). */
+    if (gn__watch_start(&c->io, w->loop, fd,
+                        GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
+                            GN_WATCH_PERSIST | GN_WATCH_ET,
+                        -1, on_io, c) != 0) {
+        gn_log_error("cannot watch connection from %s", c->remote_addr);
+        gn__conn_close(c);
+        return NULL;
+    }
+    go_idle(c, w->first_byte_ms);
     return c;
 }
 
@@ -139,7 +181,8 @@ void gn__conn_close(struct gn_conn *c)
 {
     struct gn_worker *w = c->w;
 
-    gn__watch_stop(&c->watch);
+    gn__watch_stop(&c->io);
+    gn__watch_stop(&c->idle);
     close(c->fd);
     free(c->rbuf);
     if (c->prev)
@@ -161,7 +204,7 @@ void gn__conn_shutdown(struct gn_conn *c)
      * under it and having to retry; then close. */
     c->closing = 1;
     if (c->coro == NULL)
-        wait_idle(c, SHUTDOWN_IDLE_MS);
+        go_idle(c, SHUTDOWN_IDLE_MS);
 }
 
 /* ---- socket I/O (inside the coroutine) -------------------------------- */
@@ -179,7 +222,8 @@ int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
         if (n < 0 && errno != EAGAIN)
             return -errno;
         if (n < 0) {
-            rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->write_ms);
+            c->ready &= ~GN_WATCH_WRITE;
+            rc = conn_wait(c, GN_WATCH_WRITE, c->w->write_ms);
             if (rc < 0)
                 return rc;
             continue;
@@ -208,34 +252,44 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
         n = sendfile(c->fd, fd, &offset, chunk);
         if (n > 0) {
             count -= (size_t)n;
-            /* After a whole chunk, go through the loop so that one large
-             * file does not hold the other connections up. */
             if ((size_t)n < chunk || count == 0)
                 continue;
-        } else if (n == 0) {
-            return -EIO; /* the file is shorter than promised */
-        } else if (errno == EINTR) {
+            /* After a whole chunk, a turn of the loop, so that one large
+             * file does not hold the other connections up. */
+            if ((rc = gn__wait_ms(0)) < 0)
+                return rc;
             continue;
-        } else if (errno != EAGAIN) {
-            return -errno;
         }
-        rc = gn__wait_fd(c->fd, GN_WATCH_WRITE, c->w->write_ms);
+        if (n == 0)
+            return -EIO; /* the file is shorter than promised */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        c->ready &= ~GN_WATCH_WRITE;
+        rc = conn_wait(c, GN_WATCH_WRITE, c->w->write_ms);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
 
-/* Read what the socket has into the free end of the buffer. The bytes read
- * (> 0), 0 at EOF, or a negative errno (-ETIMEDOUT). */
+/* Read what the socket has into the free end of the buffer, waiting up
+ * to TIMEOUT_MS for it (0: not at all). The bytes read (> 0), 0 at EOF, or
+ * a negative errno (-ETIMEDOUT; -EAGAIN when TIMEOUT_MS is 0). */
 static ssize_t fill(struct gn_conn *c, int64_t timeout_ms)
 {
+    size_t room = c->rcap - c->rlen;
     ssize_t n;
     int rc;
 
     for (;;) {
-        n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+        n = recv(c->fd, c->rbuf + c->rlen, room, 0);
         if (n > 0) {
+            /* Less than asked: the socket is drained; a new edge will
+             * say when more arrives. */
+            if ((size_t)n < room)
+                c->ready &= ~GN_WATCH_READ;
             c->rlen += (uint32_t)n;
             return n;
         }
@@ -245,7 +299,10 @@ static ssize_t fill(struct gn_conn *c, int64_t timeout_ms)
             continue;
         if (errno != EAGAIN)
             return -errno;
-        rc = gn__wait_fd(c->fd, GN_WATCH_READ, timeout_ms);
+        c->ready &= ~GN_WATCH_READ;
+        if (timeout_ms == 0)
+            return -EAGAIN;
+        rc = conn_wait(c, GN_WATCH_READ, timeout_ms);
         if (rc < 0)
             return rc;
     }
@@ -299,11 +356,14 @@ static void body_room(struct gn_conn *c, const struct gn_request *req)
 
 /* ---- reading a request ------------------------------------------------ */
 
+/* read_head's "nothing came after all": the connection goes back to idle. */
+#define HEAD_NONE (-2)
+
 /* Read and parse until the head is complete, within header_timeout of its
  * first byte (which is here or on its way: a coroutine starts when the
- * socket is readable). 0 when it is; -1 to close without a word (the
- * client left or sent nothing); or the HTTP status to answer before
- * closing. */
+ * socket is readable). 0 when it is; HEAD_NONE when no byte is there (an
+ * edge that had already been read); -1 to close without a word (the client
+ * left or sent nothing); or the HTTP status to answer before closing. */
 static int read_head(struct gn_conn *c, struct gn_http_parser *p,
                      struct gn_request *req)
 {
@@ -313,6 +373,13 @@ static int read_head(struct gn_conn *c, struct gn_http_parser *p,
     ssize_t n;
 
     compact_head(c);
+    if (c->rlen == 0) {
+        n = fill(c, 0);
+        if (n == -EAGAIN)
+            return HEAD_NONE;
+        if (n <= 0)
+            return -1;
+    }
     for (;;) {
         if (c->rpos < c->rlen) {
             ev = gn__http_execute(p, c->rbuf, c->rpos, c->rlen, &used);
@@ -494,13 +561,12 @@ static void deadline_passed(int fd, short what, void *arg)
 
 /* The client closed its end while its handler runs: nobody will read the
  * answer, so the handler's waits are cancelled (nginx's 499 case). */
-static void client_left(int fd, short what, void *arg)
+static void client_left(struct gn_conn *c)
 {
-    struct deadline *d = arg;
-    struct gn_conn *c = d->c;
+    struct gn_request *req = c->handling;
 
     gn_log_debug("%s went away: cancelling \"%s %s\"", c->remote_addr,
-                 d->req->method, d->req->target);
+                 req->method, req->target);
     c->client_left = 1;
     c->closing = 1;
     gn__green_cancel(c->coro, -ECANCELED);
@@ -513,19 +579,20 @@ static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
                        struct gn_request *req, struct gn_response *res, int *rc)
 {
     struct deadline d = {.c = c, .req = req};
-    struct gn_watch timer = {0}, closed = {0};
+    struct gn_watch timer = {0};
 
     if (c->w->cfg->request_timeout > 0)
         gn__watch_start(&timer, c->w->loop, -1, 0,
                         c->w->cfg->request_timeout * 1000LL, deadline_passed,
                         &d);
-    gn__watch_start(&closed, c->w->loop, c->fd, GN_WATCH_CLOSED, -1,
-                    client_left, &d);
+    c->handling = req;
+    if (c->rdhup) /* it left before we began */
+        client_left(c);
     gn__worker_serving(c->w, req);
     *rc = app->desc.handle(req, res, app->state);
     gn__threads_reap(c->coro);
     gn__worker_serving(c->w, NULL);
-    gn__watch_stop(&closed);
+    c->handling = NULL;
     gn__watch_stop(&timer);
     if (d.passed)
         gn__coro_set_cancelled(c->coro, 0); /* to answer the client */
@@ -620,7 +687,8 @@ static void reject(struct gn_conn *c, struct gn_http_parser *p,
     gn__response_release(&res);
 }
 
-/* Serve one request. 0 to go on with the next, -1 to close. */
+/* Serve one request. 0 to go on with the next, 1 to go idle (nothing
+ * came), -1 to close. */
 static int serve(struct gn_conn *c, struct gn_http_parser *p)
 {
     struct gn_request req;
@@ -632,6 +700,10 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
         req.start_us = gn__monotonic_us(); /* for %(D)s and friends */
     gn__http_parser_begin(p, &req);
     status = read_head(c, p, &req);
+    if (status == HEAD_NONE) {
+        gn__request_release(&req);
+        return 1;
+    }
     if (status == 0)
         status = finish_head(c, p, &req);
     if (status != 0) {
@@ -725,6 +797,7 @@ static void conn_main(struct gn_coro *co, void *arg)
 {
     struct gn_conn *c = arg;
     struct gn_http_parser p;
+    int rc;
 
     c->rbuf = malloc(RBUF_INITIAL);
     if (c->rbuf == NULL) {
@@ -739,7 +812,10 @@ static void conn_main(struct gn_coro *co, void *arg)
         return;
     }
     do {
-        if (serve(c, &p) != 0) {
+        rc = serve(c, &p);
+        if (rc > 0)
+            return; /* idle again */
+        if (rc < 0) {
             c->closing = 1;
             if (c->linger)
                 linger(c);
@@ -761,17 +837,12 @@ static void conn_coro_exit(struct gn_coro *co, void *arg)
     if (c->closing || c->w->stopping)
         gn__conn_close(c);
     else
-        wait_idle(c, (int64_t)c->w->cfg->keepalive * 1000);
+        go_idle(c, (int64_t)c->w->cfg->keepalive * 1000);
 }
 
-static void on_readable(int fd, short what, void *arg)
+static void start_serving(struct gn_conn *c)
 {
-    struct gn_conn *c = arg;
-
-    if (what & GN_WATCH_TIMEOUT) {
-        gn__conn_close(c); /* idle too long: close quietly, as Gunicorn */
-        return;
-    }
+    gn__watch_stop(&c->idle);
     c->coro = gn__coro_new(c->w->coros, conn_main, c, conn_coro_exit, c);
     if (c->coro == NULL) {
         gn_log_error("out of memory for a coroutine; closing connection "
@@ -782,4 +853,39 @@ static void on_readable(int fd, short what, void *arg)
     }
     gn__coro_set_data(c->coro, c);
     gn__coro_resume(c->coro);
+}
+
+/* An edge on C's socket: remember it; start serving an idle connection
+ * that became readable; wake the coroutine waiting for it; tell a running
+ * handler its client left. */
+static void on_io(int fd, short what, void *arg)
+{
+    struct gn_conn *c = arg;
+
+    c->ready |= what & (GN_WATCH_READ | GN_WATCH_WRITE);
+    if (what & GN_WATCH_CLOSED) {
+        c->rdhup = 1;
+        c->ready |= GN_WATCH_READ; /* a read will see the end */
+    }
+    if (c->coro == NULL) {
+        if (c->ready & GN_WATCH_READ)
+            start_serving(c);
+        return;
+    }
+    if (c->io_waiter != NULL && (c->ready & c->io_events))
+        gn__green_wake_now(c->io_waiter, c->ready & c->io_events);
+    else if ((what & GN_WATCH_CLOSED) && c->handling != NULL)
+        client_left(c);
+}
+
+/* Idle too long (close quietly, as Gunicorn), or an edge came while the
+ * connection was busy (serve it). */
+static void on_idle_timer(int fd, short what, void *arg)
+{
+    struct gn_conn *c = arg;
+
+    if ((c->ready & GN_WATCH_READ) && !c->w->stopping)
+        start_serving(c);
+    else
+        gn__conn_close(c);
 }

@@ -20,11 +20,18 @@ struct gn_worker;
 struct gn_request;
 struct gn_response;
 struct gn_coro;
+struct gn_waiter;
 
 struct gn_conn {
     struct gn_worker *w;
     struct gn_conn *prev, *next; /* the worker's list */
-    struct gn_watch watch;       /* idle: waits for the next request */
+    struct gn_watch io;          /* the socket's edges, for its whole life */
+    struct gn_watch idle;        /* idle: keepalive / first byte timer */
+    struct gn_waiter *io_waiter; /* the coroutine waiting for an edge */
+    int io_events;               /* ... for these GN_WATCH_* bits */
+    int ready;                   /* edges seen and not yet drained */
+    int rdhup;                   /* the peer closed its end */
+    struct gn_request *handling; /* the request whose handler runs */
     struct gn_coro *coro;        /* NULL while idle */
     struct gn_response *res;     /* the response being built, if any */
     int fd;

@@ -51,6 +51,10 @@ struct gn_request {
 
     /* Set by gn__request_finish_head. */
     const char *target, *path, *query;
+    /* "METHOD target", cut to fit the heartbeat page, made on first use:
+     * what the worker writes there each time the request's code runs. */
+    const char *label;
+    size_t label_len;
     /* Set by routing: PATH split at the app's mount. */
     const char *script_name, *path_info;
     const char *remote_addr; /* the client, as gn__request_set_peer says */

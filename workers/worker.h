@@ -26,14 +26,14 @@ struct gn_coro_pool;
 /* A page the arbiter maps shared before forking each worker: the worker
  * writes it from its event loop, the arbiter reads it. */
 struct gn_heartbeat {
-    volatile int64_t beat_ms;   /* monotonic ms of the loop's last tick */
-    volatile int32_t booted;    /* the app is initialised and accepting */
-    volatile int64_t retire_ms; /* max_requests reached then: replace me */
+    volatile int64_t beat_ms;        /* monotonic ms of the loop's last tick */
+    volatile int32_t booted;         /* the app is initialised and accepting */
+    volatile int64_t retire_ms;      /* max_requests reached then: replace me */
     volatile int32_t stack_overflow; /* it died overflowing a stack */
     /* "METHOD target" of the request whose code runs now ("" between
      * requests), so a hung or crashed worker's death names it. Written
      * as the loop switches into a request; may be cut short. */
-    volatile char serving[160];
+    char serving[160];
 };
 
 struct gn_worker {
@@ -94,7 +94,7 @@ int64_t gn__monotonic_us(void);
 struct gn_request;
 
 /* Record that REQ's code runs now (NULL: none) for the arbiter's logs. */
-void gn__worker_serving(struct gn_worker *w, const struct gn_request *req);
+void gn__worker_serving(struct gn_worker *w, struct gn_request *req);
 
 /* Called by a connection when it closes, and after each response. */
 void gn__worker_conn_closed(struct gn_worker *w);
