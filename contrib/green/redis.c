@@ -1,0 +1,361 @@
+/*
+ * gn_redis: hiredis driven cooperatively. hiredis 0.14 has no hook for
+ * waiting, but its non-blocking context splits a command into steps we
+ * can interleave with waits: append the command to the output buffer,
+ * write what the socket takes, read what it has, ask the reader for a
+ * reply. Each time a step would block we call the installed wait
+ * function, which in a worker with green_db's hook is gn_wait_fd: only
+ * the calling request waits. One deadline covers the whole command, so
+ * a server that trickles bytes cannot stretch TIMEOUT.
+ *
+ * The pool keeps idle connections on a stack and counts the connections
+ * handed out with a greenicorn semaphore, so a request finding all SIZE
+ * in use waits in line (first come, first served) instead of opening
+ * more.
+ */
+#include "redis.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <greenicorn.h>
+
+/* ---- waiting ------------------------------------------------------------ */
+
+static double now(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* The deadline TIMEOUT seconds from now, in CLOCK_MONOTONIC seconds;
+ * INFINITY for none (a negative TIMEOUT). */
+static double deadline_after(double timeout)
+{
+    return timeout < 0 || isnan(timeout) ? INFINITY : now() + timeout;
+}
+
+/* Seconds left until END (0 once passed), or -1 for no limit: a timeout
+ * for the wait functions. */
+static double left(double end)
+{
+    double t;
+
+    if (isinf(end))
+        return -1;
+    t = end - now();
+    return t > 0 ? t : 0;
+}
+
+/* The default wait, for a process where nobody installed gn_wait_fd:
+ * poll(2), which blocks the whole process, as hiredis itself would. */
+static int poll_wait(int fd, int events, double timeout)
+{
+    struct pollfd pfd = {.fd = fd};
+    double end = deadline_after(timeout), t;
+    int n, ready = 0;
+
+    if (fd < 0 || (events & (GN_WAIT_READ | GN_WAIT_WRITE)) == 0)
+        return -EINVAL;
+    pfd.events = (short)(((events & GN_WAIT_READ) ? POLLIN : 0) |
+                         ((events & GN_WAIT_WRITE) ? POLLOUT : 0));
+    do {
+        t = left(end);
+        n = poll(&pfd, 1, t < 0 ? -1 : (int)ceil(t * 1000.0));
+    } while (n < 0 && errno == EINTR);
+    if (n < 0)
+        return -errno;
+    if (n == 0)
+        return -ETIMEDOUT;
+    if (pfd.revents & POLLNVAL)
+        return -EBADF;
+    /* A hang-up or an error is for the next read or write to report. */
+    if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
+        ready |= GN_WAIT_READ & events;
+    if (pfd.revents & (POLLOUT | POLLHUP | POLLERR))
+        ready |= GN_WAIT_WRITE & events;
+    return ready ? ready : events;
+}
+
+static gn_green_wait_fn wait_fn = poll_wait;
+
+GN_API void gn_redis_set_wait(gn_green_wait_fn wait)
+{
+    wait_fn = wait != NULL ? wait : poll_wait;
+}
+
+/* ---- commands ------------------------------------------------------------ */
+
+/* Mark C unusable with a message, as hiredis's own errors do. */
+static void set_error(redisContext *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void set_error(redisContext *c, const char *fmt, ...)
+{
+    va_list ap;
+
+    c->err = REDIS_ERR_IO;
+    va_start(ap, fmt);
+    vsnprintf(c->errstr, sizeof(c->errstr), fmt, ap);
+    va_end(ap);
+}
+
+/* Wait for C's socket within END; 0, or -errno with C marked broken.
+ * DOING names the step for the message ("sending", "a reply"). */
+static int wait_step(redisContext *c, int events, double end, const char *doing,
+                     double timeout)
+{
+    int rc = wait_fn(c->fd, events, left(end));
+
+    /* Ready; a wait that saw nothing ready (0) lets the next read or
+     * write tell, unless the time is up. */
+    if (rc > 0 || (rc == 0 && now() < end))
+        return 0;
+    if (rc == 0)
+        rc = -ETIMEDOUT;
+    if (rc == -ETIMEDOUT)
+        set_error(c, "timed out after %.3g s waiting for %s", timeout, doing);
+    else if (rc == -ECANCELED)
+        set_error(c, "cancelled while waiting for %s", doing);
+    else
+        set_error(c, "waiting for %s: %s", doing, strerror(-rc));
+    return rc;
+}
+
+/* The errno for C's error, for the caller to act on. SYS is errno right
+ * after the failing hiredis call (REDIS_ERR_IO leaves its cause there), or
+ * 0 when it is stale. */
+static int hiredis_errno(const redisContext *c, int sys)
+{
+    switch (c->err) {
+    case REDIS_ERR_IO: return sys > 0 ? sys : EIO;
+    case REDIS_ERR_EOF: return ECONNRESET;
+    case REDIS_ERR_PROTOCOL: return EPROTO;
+    case REDIS_ERR_OOM: return ENOMEM;
+    default: return EIO;
+    }
+}
+
+static int send_all(redisContext *c, double end, double timeout)
+{
+    int done = 0, rc;
+
+    for (;;) {
+        if (redisBufferWrite(c, &done) != REDIS_OK)
+            return -hiredis_errno(c, errno);
+        if (done)
+            return 0;
+        if ((rc = wait_step(c, GN_WAIT_WRITE, end, "sending", timeout)) < 0)
+            return rc;
+    }
+}
+
+static redisReply *receive(redisContext *c, double end, double timeout)
+{
+    void *reply = NULL;
+    int rc;
+
+    for (;;) {
+        if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
+            errno = hiredis_errno(c, 0);
+            return NULL;
+        }
+        if (reply != NULL)
+            return reply;
+        if ((rc = wait_step(c, GN_WAIT_READ, end, "a reply", timeout)) < 0) {
+            errno = -rc;
+            return NULL;
+        }
+        if (redisBufferRead(c) != REDIS_OK) {
+            errno = hiredis_errno(c, errno);
+            return NULL;
+        }
+    }
+}
+
+GN_API redisContext *gn_redis_connect(const char *host, int port,
+                                      double timeout, char *err, size_t errlen)
+{
+    redisContext *c;
+    int fd;
+
+    assert(host != NULL && err != NULL);
+    if (host[0] == '/')
+        fd = gn_connect_unix(host, timeout);
+    else
+        fd = gn_connect_tcp(host, port, timeout);
+    if (fd < 0) {
+        if (fd == -ETIMEDOUT)
+            snprintf(err, errlen, "could not connect within %.3g s", timeout);
+        else
+            snprintf(err, errlen, "%s", strerror(-fd));
+        errno = -fd;
+        return NULL;
+    }
+    if ((c = redisConnectFd(fd)) == NULL) {
+        close(fd);
+        snprintf(err, errlen, "out of memory");
+        errno = ENOMEM;
+        return NULL;
+    }
+    /* The socket is non-blocking: make hiredis take EAGAIN for "later". */
+    c->flags &= ~REDIS_BLOCK;
+    return c;
+}
+
+GN_API redisReply *gn_redis_command(redisContext *c, double timeout,
+                                    const char *fmt, ...)
+{
+    double end = deadline_after(timeout);
+    va_list ap;
+    int rc;
+
+    assert(c != NULL && fmt != NULL);
+    if (c->err) {
+        errno = hiredis_errno(c, 0);
+        return NULL;
+    }
+    va_start(ap, fmt);
+    rc = redisvAppendCommand(c, fmt, ap);
+    va_end(ap);
+    if (rc != REDIS_OK) {
+        errno = hiredis_errno(c, errno);
+        return NULL;
+    }
+    if ((rc = send_all(c, end, timeout)) < 0) {
+        errno = -rc;
+        return NULL;
+    }
+    return receive(c, end, timeout);
+}
+
+/* ---- the pool ------------------------------------------------------------ */
+
+struct gn_redis_pool {
+    char *host;
+    int port;
+    int size;
+    gn_sem_t *slots;     /* SIZE units, one taken per connection out */
+    redisContext **idle; /* a stack of SIZE at most: the last put first */
+    int nidle;
+};
+
+GN_API gn_redis_pool_t *gn_redis_pool_new(const char *host, int port, int size)
+{
+    struct gn_redis_pool *p;
+
+    if (host == NULL || size < 1) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if ((p = calloc(1, sizeof(*p))) == NULL)
+        return NULL;
+    if ((p->host = strdup(host)) == NULL)
+        goto fail_host;
+    if ((p->idle = calloc((size_t)size, sizeof(*p->idle))) == NULL)
+        goto fail_idle;
+    if ((p->slots = gn_sem_new((unsigned)size)) == NULL)
+        goto fail_slots;
+    p->port = port;
+    p->size = size;
+    return p;
+
+fail_slots:
+    free(p->idle);
+fail_idle:
+    free(p->host);
+fail_host:
+    free(p);
+    errno = ENOMEM;
+    return NULL;
+}
+
+/* Whether the idle connection C still looks usable: an idle connection
+ * has nothing to read, so a readable one was closed by the server (it
+ * restarted, or timed us out) or is out of step. No wait: poll(2) with 0. */
+static int still_open(const redisContext *c)
+{
+    struct pollfd pfd = {.fd = c->fd, .events = POLLIN};
+
+    return c->err == 0 && poll(&pfd, 1, 0) == 0;
+}
+
+/* The most recently put idle connection that is still open, or NULL;
+ * the dead ones on the way are closed. */
+static redisContext *take_idle(struct gn_redis_pool *p)
+{
+    redisContext *c;
+
+    while (p->nidle > 0) {
+        c = p->idle[--p->nidle];
+        if (still_open(c))
+            return c;
+        redisFree(c);
+    }
+    return NULL;
+}
+
+GN_API redisContext *gn_redis_pool_get(gn_redis_pool_t *p, double timeout,
+                                       char *err, size_t errlen)
+{
+    double end = deadline_after(timeout);
+    redisContext *c;
+    int rc;
+
+    assert(p != NULL && err != NULL);
+    if ((rc = gn_sem_acquire(p->slots, timeout)) != 0) {
+        if (rc == -ETIMEDOUT)
+            snprintf(err, errlen,
+                     "all %d connections busy for %.3g s (pool size)", p->size,
+                     timeout);
+        else if (rc == -EWOULDBLOCK)
+            snprintf(err, errlen, "all %d connections busy", p->size);
+        else
+            snprintf(err, errlen, "%s", strerror(-rc));
+        errno = -rc;
+        return NULL;
+    }
+    if ((c = take_idle(p)) != NULL)
+        return c;
+    c = gn_redis_connect(p->host, p->port, left(end), err, errlen);
+    if (c == NULL) {
+        rc = errno;
+        gn_sem_release(p->slots);
+        errno = rc;
+    }
+    return c;
+}
+
+GN_API void gn_redis_pool_put(gn_redis_pool_t *p, redisContext *c, int broken)
+{
+    assert(p != NULL);
+    if (c == NULL)
+        return;
+    if (broken || c->err != 0 || p->nidle >= p->size)
+        redisFree(c);
+    else
+        p->idle[p->nidle++] = c;
+    gn_sem_release(p->slots);
+}
+
+GN_API void gn_redis_pool_free(gn_redis_pool_t *p)
+{
+    if (p == NULL)
+        return;
+    while (p->nidle > 0)
+        redisFree(p->idle[--p->nidle]);
+    gn_sem_free(p->slots);
+    free(p->idle);
+    free(p->host);
+    free(p);
+}
