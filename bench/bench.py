@@ -1,0 +1,684 @@
+#!/usr/bin/env python3
+"""greenicorn against the servers users would pick instead, in one run.
+
+    bench/run                       # every scenario, every peer installed
+    bench/run sleep plaintext-50    # some scenarios
+    bench/run --duration 3          # shorter runs (a smoke test)
+    bench/run --peers greenicorn,nginx
+
+Each peer serves an equivalent handler on its own 127.0.0.1 port with the
+same number of workers; wrk drives it. On a machine with 2 or more CPUs the
+server runs on CPU 0 and wrk on CPU 1 (taskset), so a peer's requests/s is
+capped by what one wrk thread drives: the server's CPU time per request
+(user + system of all its processes over the run, from /proc, divided by
+the requests) is the figure that shows the design. Every scenario prints
+requests/s, p50/p99 latency, errors, CPU per request and the ratio
+greenicorn/peer, and the targets of issue #7 as met or not met.
+
+Peers: nginx (return 200), Gunicorn + gevent (a WSGI hello), h2o (a static
+small file), lwan (not packaged in Debian 12: said so). Network load stays
+on loopback, bounded in connections and time; everything started is
+stopped, even on failure.
+"""
+import argparse
+import contextlib
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+BUILD = os.environ.get("GN_BUILD") or os.path.join(REPO, "build")
+GREENICORN = os.path.join(BUILD, "greenicorn")
+APPS = os.path.join(BUILD, "contrib", "apps")
+HELLO = b"Hello, World!"
+CPUS = os.cpu_count() or 1
+SERVER_CPUS = "0"
+CLIENT_CPUS = "1" if CPUS >= 2 else "0"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def log(msg):
+    sys.stderr.write(msg + "\n")
+    sys.stderr.flush()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.05)
+    return False
+
+
+def descendants(pid):
+    """PID and every process below it (from /proc)."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+        except OSError:
+            pass
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo.extend(children.get(p, []))
+    return out
+
+
+def cpu_ticks(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/stat" % p) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime + stime
+        except OSError:
+            pass
+    return total
+
+
+def rss_kb(pids):
+    total = 0
+    for p in pids:
+        try:
+            with open("/proc/%d/status" % p) as f:
+                m = re.search(r"VmRSS:\s+(\d+) kB", f.read())
+            total += int(m.group(1)) if m else 0
+        except OSError:
+            pass
+    return total
+
+
+# ---------------------------------------------------------------------------
+# Peers
+# ---------------------------------------------------------------------------
+
+class Peer:
+    """A server under test, started for one scenario."""
+    name = "?"
+    needs = ()
+
+    def __init__(self, workdir, workers=1, cpus=SERVER_CPUS):
+        self.dir = tempfile.mkdtemp(prefix="bench-%s-" % self.name, dir=workdir)
+        # nginx's and h2o's workers drop root for nobody: let them in.
+        os.chmod(self.dir, 0o755)
+        self.port = free_port()
+        self.workers = workers
+        self.cpus = cpus
+        self.proc = None
+
+    @classmethod
+    def available(cls):
+        missing = [n for n in cls.needs if not (shutil.which(n) or os.path.exists(n))]
+        return None if not missing else "not installed (%s)" % ", ".join(missing)
+
+    def command(self, scenario):
+        raise NotImplementedError
+
+    def supports(self, scenario):
+        return True
+
+    def start(self, scenario):
+        cmd = ["taskset", "-c", self.cpus] + self.command(scenario)
+        self.log_path = os.path.join(self.dir, "server.log")
+        self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL,
+                                     stdout=open(self.log_path, "wb"),
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        if not wait_port(self.port):
+            self.stop()
+            with open(self.log_path, errors="replace") as f:
+                raise RuntimeError("%s did not start:\n%s" % (self.name, f.read()[-2000:]))
+        time.sleep(0.5)  # its workers up, not only the socket
+
+    def pids(self):
+        return descendants(self.proc.pid) if self.proc else []
+
+    def stop(self):
+        if self.proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+        self.proc = None
+
+    def url(self, scenario):
+        return "http://127.0.0.1:%d%s" % (self.port, scenario.path_for(self))
+
+
+class Greenicorn(Peer):
+    name = "greenicorn"
+    needs = (GREENICORN,)
+
+    def command(self, scenario):
+        conf = os.path.join(self.dir, "greenicorn.conf")
+        app = scenario.greenicorn_app
+        args = dict(scenario.greenicorn_args)
+        if app == "static":
+            with open(os.path.join(self.dir, "big.bin"), "wb") as f:
+                f.write(b"x" * (1 << 20))
+            args["root"] = self.dir
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent("""\
+                [server]
+                bind = 127.0.0.1:%d
+                backlog = 8192
+                [workers]
+                workers = %d
+                worker_connections = 12000
+                keepalive = 60
+                timeout = 60
+                max_blocking_ms = 0
+                [logging]
+                loglevel = warning
+                [app]
+                module = %s
+                """ % (self.port, self.workers, os.path.join(APPS, app + ".so"))))
+            if args:
+                f.write("[app.args]\n")
+            for key, value in args.items():
+                f.write("%s = %s\n" % (key, value))
+        return [GREENICORN, "-c", conf]
+
+
+class Nginx(Peer):
+    name = "nginx"
+    needs = ("nginx",)
+
+    def supports(self, scenario):
+        return scenario.nginx_ok
+
+    def command(self, scenario):
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(os.path.join(self.dir, "big.bin"), "wb") as f:
+            f.write(b"x" * (1 << 20))
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent("""\
+                daemon off;
+                master_process on;
+                worker_processes %d;
+                error_log %s/error.log warn;
+                pid %s/nginx.pid;
+                events { worker_connections 12000; }
+                http {
+                    access_log off;
+                    keepalive_timeout 60s;
+                    keepalive_requests 100000000;
+                    client_body_temp_path %s;
+                    proxy_temp_path %s;
+                    fastcgi_temp_path %s;
+                    uwsgi_temp_path %s;
+                    scgi_temp_path %s;
+                    server {
+                        listen 127.0.0.1:%d backlog=8192;
+                        location = / { default_type text/plain; return 200 "Hello, World!"; }
+                        location = /big.bin { root %s; }
+                    }
+                }
+                """ % (self.workers, self.dir, self.dir, self.dir, self.dir,
+                       self.dir, self.dir, self.dir, self.port, self.dir)))
+        return ["nginx", "-c", conf, "-p", self.dir]
+
+
+GUNICORN_APP = """\
+import gevent
+
+HELLO = b"Hello, World!"
+BIG = b"x" * (1 << 20)
+
+
+def app(environ, start_response):
+    path = environ.get("PATH_INFO", "/")
+    if path == "/sleep":
+        gevent.sleep(0.1)
+    body = BIG if path == "/big" else HELLO
+    start_response("200 OK", [("Content-Type", "text/plain"),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+"""
+
+
+class GunicornGevent(Peer):
+    name = "gunicorn+gevent"
+    needs = ("gunicorn",)
+
+    @classmethod
+    def available(cls):
+        missing = super().available()
+        if missing:
+            return missing
+        # gevent must be importable by the Python gunicorn runs on.
+        with open(shutil.which("gunicorn")) as f:
+            python = f.readline()[2:].strip() or "python3"
+        try:
+            subprocess.run([python, "-c", "import gevent"], check=True,
+                           capture_output=True)
+        except (subprocess.CalledProcessError, OSError):
+            return "not installed (python3-gevent for %s)" % python
+        return None
+
+    def command(self, scenario):
+        with open(os.path.join(self.dir, "benchapp.py"), "w") as f:
+            f.write(GUNICORN_APP)
+        return ["gunicorn", "-k", "gevent", "-w", str(self.workers),
+                "--worker-connections", "12000", "--backlog", "8192",
+                "--keep-alive", "60", "--log-level", "warning",
+                "--chdir", self.dir, "-b", "127.0.0.1:%d" % self.port, "benchapp:app"]
+
+
+class H2o(Peer):
+    name = "h2o"
+    needs = ("h2o",)
+
+    def supports(self, scenario):
+        return scenario.static_ok
+
+    def command(self, scenario):
+        docroot = os.path.join(self.dir, "www")
+        os.mkdir(docroot)
+        with open(os.path.join(docroot, "index.txt"), "wb") as f:
+            f.write(HELLO)
+        with open(os.path.join(docroot, "big.bin"), "wb") as f:
+            f.write(b"x" * (1 << 20))
+        conf = os.path.join(self.dir, "h2o.conf")
+        with open(conf, "w") as f:
+            f.write(textwrap.dedent("""\
+                listen:
+                  host: 127.0.0.1
+                  port: %d
+                num-threads: %d
+                max-connections: 12000
+                http1-request-timeout: 60
+                access-log: /dev/null
+                error-log: %s/error.log
+                hosts:
+                  default:
+                    paths:
+                      /:
+                        file.dir: %s
+                        file.index: [index.txt]
+                """ % (self.port, self.workers, self.dir, docroot)))
+        return ["h2o", "-c", conf]
+
+
+class Lwan(Peer):
+    name = "lwan"
+    needs = ("lwan",)
+
+    @classmethod
+    def available(cls):
+        return None if shutil.which("lwan") else "not packaged in Debian 12"
+
+
+PEERS = [Greenicorn, Nginx, GunicornGevent, H2o, Lwan]
+
+
+# ---------------------------------------------------------------------------
+# Load
+# ---------------------------------------------------------------------------
+
+PIPELINE_LUA = """\
+init = function(args)
+   local r = {}
+   for i = 1, %d do r[i] = wrk.format(nil, "%s") end
+   req = table.concat(r)
+end
+request = function() return req end
+"""
+
+
+def run_wrk(url, connections, duration, threads=1, script=None, headers=()):
+    cmd = ["taskset", "-c", CLIENT_CPUS, "wrk", "-t%d" % threads,
+           "-c%d" % connections, "-d%ds" % duration, "--latency", "--timeout", "10s"]
+    for h in headers:
+        cmd += ["-H", h]
+    if script:
+        cmd += ["-s", script]
+    cmd.append(url)
+    out = subprocess.run(cmd, capture_output=True, text=True,
+                         timeout=duration + 60).stdout
+    return parse_wrk(out)
+
+
+def to_ms(text):
+    m = re.match(r"([\d.]+)(us|ms|s)", text)
+    if not m:
+        return None
+    value, unit = float(m.group(1)), m.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def parse_wrk(out):
+    r = {"raw": out}
+    m = re.search(r"(\d+) requests in", out)
+    r["requests"] = int(m.group(1)) if m else 0
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    r["rps"] = float(m.group(1)) if m else 0.0
+    for pct in ("50", "99"):
+        m = re.search(r"^\s+%s%%\s+(\S+)" % pct, out, re.M)
+        r["p" + pct] = to_ms(m.group(1)) if m else None
+    errors = 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
+    if m:
+        errors += sum(int(x) for x in m.groups())
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if m:
+        errors += int(m.group(1))
+    r["errors"] = errors
+    return r
+
+
+def idle_connections(port, n, settle=2.0):
+    """Open N keep-alive connections that each made one request, and
+    return them (the caller closes them)."""
+    socks = []
+    req = b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n"
+    for _ in range(n):
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.connect(("127.0.0.1", port))
+        s.sendall(req)
+        socks.append(s)
+    for s in socks:  # read each answer so nothing stays buffered
+        s.settimeout(10)
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(HELLO):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    time.sleep(settle)
+    return socks
+
+
+# ---------------------------------------------------------------------------
+# Scenarios
+# ---------------------------------------------------------------------------
+
+class Scenario:
+    name = "?"
+    title = "?"
+    connections = 50
+    greenicorn_app = "hello"
+    greenicorn_args = {}
+    nginx_ok = True
+    static_ok = True
+    workers = 1
+    server_cpus = SERVER_CPUS
+    peers = None  # None: every peer; else names
+    headers = ()
+    pipeline = 0
+
+    def path_for(self, peer):
+        if isinstance(peer, H2o):
+            return "/index.txt"
+        return "/"
+
+    def measure(self, peer, duration, workdir):
+        pids = peer.pids()
+        script = None
+        if self.pipeline:
+            script = os.path.join(workdir, "pipeline.lua")
+            with open(script, "w") as f:
+                f.write(PIPELINE_LUA % (self.pipeline, self.path_for(peer)))
+        # A short warm-up, then the measured run.
+        run_wrk(peer.url(self), self.connections, 1, script=script, headers=self.headers)
+        t0 = cpu_ticks(pids)
+        r = run_wrk(peer.url(self), self.connections, duration, script=script,
+                    headers=self.headers)
+        ticks = cpu_ticks(peer.pids()) - t0
+        r["cpu_us"] = ticks * 1e6 / CLK_TCK / r["requests"] if r["requests"] else None
+        return r
+
+
+class Plaintext50(Scenario):
+    name = "plaintext-50"
+    title = "plaintext keep-alive, 50 connections, 1 worker"
+
+
+class Plaintext1000(Scenario):
+    name = "plaintext-1000"
+    title = "plaintext keep-alive, 1,000 connections, 1 worker"
+    connections = 1000
+
+
+class Pipelined16(Scenario):
+    name = "pipelined-16"
+    title = "plaintext pipelined, depth 16, 50 connections"
+    pipeline = 16
+    peers = ("greenicorn", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
+
+
+class NewConnection(Scenario):
+    name = "new-connection"
+    title = "a new connection per request, 50 clients"
+    headers = ("Connection: close",)
+
+
+class Big(Scenario):
+    name = "1mb"
+    title = "1 MB responses (a file), 50 connections"
+    greenicorn_app = "static"  # gn_response_sendfile, as nginx's sendfile
+
+    def path_for(self, peer):
+        if isinstance(peer, GunicornGevent):
+            return "/big"
+        return "/big.bin"
+
+
+class Sleep(Scenario):
+    name = "sleep"
+    title = "a 100 ms green sleep per request, 5,000 connections, 1 worker"
+    connections = 5000
+    greenicorn_app = "echo"
+    peers = ("greenicorn", "gunicorn+gevent")
+
+    def path_for(self, peer):
+        return "/sleep" if isinstance(peer, GunicornGevent) else "/?sleep=0.1"
+
+
+class TwoWorkers(Scenario):
+    name = "plaintext-2workers"
+    title = "plaintext keep-alive, 50 connections, 2 workers on 2 cores (wrk shares them)"
+    workers = 2
+    server_cpus = "0-1"
+
+
+class Idle(Scenario):
+    name = "idle-10000"
+    title = "10,000 idle keep-alive connections: RSS each above baseline"
+    connections = 10000
+    peers = ("greenicorn", "nginx", "gunicorn+gevent", "h2o")
+
+    def measure(self, peer, duration, workdir):
+        base = rss_kb(peer.pids())
+        socks = idle_connections(peer.port, self.connections)
+        try:
+            after = rss_kb(peer.pids())
+            alive = sum(1 for p in peer.pids())
+        finally:
+            for s in socks:
+                s.close()
+        return {"rss_kb_each": (after - base) / self.connections, "processes": alive,
+                "errors": 0}
+
+
+SCENARIOS = [Plaintext50(), Plaintext1000(), Pipelined16(), NewConnection(), Big(),
+             Sleep(), TwoWorkers(), Idle()]
+
+# Issue #7's targets: (scenario, check(results) -> (met, text)).
+
+
+def nginx_ratio(results, key):
+    g, n = results.get("greenicorn"), results.get("nginx")
+    if not g or not n or not g.get(key) or not n.get(key):
+        return None
+    return g[key] / n[key]
+
+
+def targets(all_results):
+    out = []
+
+    def add(what, met, detail):
+        # A scenario that did not run (not chosen, peer missing) is n/a.
+        if detail == "-":
+            met = None
+        out.append((what, "met" if met else "NOT met" if met is not None else "n/a", detail))
+
+    r = all_results.get("plaintext-50", {})
+    ratio = nginx_ratio(r, "rps")
+    add("plaintext-50: req/s >= 1.0x nginx", ratio is not None and ratio >= 1.0,
+        "%.2fx" % ratio if ratio else "-")
+    ratio = nginx_ratio(r, "cpu_us")
+    add("plaintext-50: CPU/request <= 1.0x nginx", ratio is not None and ratio <= 1.0,
+        "%.2fx" % ratio if ratio else "-")
+    ratio = nginx_ratio(r, "p99")
+    add("plaintext-50: p99 no worse than nginx", ratio is not None and ratio <= 1.0,
+        "%.2fx" % ratio if ratio else "-")
+    r = all_results.get("pipelined-16", {})
+    ratio = nginx_ratio(r, "cpu_us")
+    add("pipelined-16: CPU/request <= 1.0x nginx", ratio is not None and ratio <= 1.0,
+        "%.2fx" % ratio if ratio else "-")
+    r = all_results.get("idle-10000", {}).get("greenicorn")
+    each = r and r.get("rss_kb_each")
+    add("idle: <= 1 KB RSS per connection", each is not None and each <= 1.0,
+        "%.2f KB" % each if each is not None else "-")
+    r = all_results.get("sleep", {})
+    g, gu = r.get("greenicorn"), r.get("gunicorn+gevent")
+    add("sleep: >= 45,000 req/s (90% of 50,000)", bool(g and g.get("rps", 0) >= 45000),
+        "%.0f req/s" % g["rps"] if g and g.get("rps") else "-")
+    ratio = (g["rps"] / gu["rps"] if g and gu and g.get("rps") and gu.get("rps")
+             else None)
+    add("sleep: >= 4x Gunicorn + gevent", ratio is not None and ratio >= 4,
+        "%.1fx" % ratio if ratio else "-")
+    errors = sum(res.get("errors", 0) for sc in all_results.values()
+                 for name, res in sc.items() if name == "greenicorn")
+    add("no request errors (greenicorn)", errors == 0, "%d" % errors)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+# ---------------------------------------------------------------------------
+
+def fmt(v, spec):
+    return spec % v if v is not None else "-"
+
+
+def print_table(scenario, results, out):
+    out.write("\n### %s\n\n" % scenario.title)
+    if isinstance(scenario, Idle):
+        out.write("| server | KB RSS per idle connection | greenicorn/peer |\n|---|---|---|\n")
+        g = results.get("greenicorn", {}).get("rss_kb_each")
+        for name, r in results.items():
+            if "skipped" in r:
+                out.write("| %s | %s | |\n" % (name, r["skipped"]))
+                continue
+            ratio = "%.2f" % (g / r["rss_kb_each"]) if g and r["rss_kb_each"] else "-"
+            out.write("| %s | %.2f | %s |\n" % (name, r["rss_kb_each"], ratio))
+        return
+    out.write("| server | req/s | p50 ms | p99 ms | errors | CPU µs/req | req/s greenicorn/peer | CPU greenicorn/peer |\n")
+    out.write("|---|---|---|---|---|---|---|---|\n")
+    g = results.get("greenicorn", {})
+    for name, r in results.items():
+        if "skipped" in r:
+            out.write("| %s | %s | | | | | | |\n" % (name, r["skipped"]))
+            continue
+        rps_ratio = g.get("rps") / r["rps"] if g.get("rps") and r.get("rps") else None
+        cpu_ratio = (g.get("cpu_us") / r["cpu_us"]
+                     if g.get("cpu_us") and r.get("cpu_us") else None)
+        out.write("| %s | %s | %s | %s | %d | %s | %s | %s |\n" % (
+            name, fmt(r.get("rps"), "%.0f"), fmt(r.get("p50"), "%.2f"), fmt(r.get("p99"), "%.2f"),
+            r.get("errors", 0), fmt(r.get("cpu_us"), "%.2f"), fmt(rps_ratio, "%.2f"),
+            fmt(cpu_ratio, "%.2f")))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("scenarios", nargs="*", help="names (default: all): %s"
+                    % ", ".join(s.name for s in SCENARIOS))
+    ap.add_argument("--duration", type=int, default=8, help="seconds per run (default 8)")
+    ap.add_argument("--peers", help="comma-separated peer names (default: all installed)")
+    args = ap.parse_args()
+
+    chosen = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios]
+    unknown = set(args.scenarios) - {s.name for s in SCENARIOS}
+    if unknown:
+        ap.error("unknown scenario(s): %s" % ", ".join(sorted(unknown)))
+    wanted = set(args.peers.split(",")) if args.peers else None
+    if not shutil.which("wrk"):
+        sys.exit("bench: wrk is not installed (scripts/install-deps --bench)")
+
+    out = sys.stdout
+    out.write("# greenicorn benchmark, %s\n\n" % time.strftime("%Y-%m-%d %H:%M %Z"))
+    out.write("Machine: %d CPUs (%s), %s. Server on CPU %s, wrk on CPU %s; %d s per run.\n"
+              % (CPUS, cpu_model(), os.uname().release, SERVER_CPUS, CLIENT_CPUS, args.duration))
+    all_results = {}
+    with tempfile.TemporaryDirectory(prefix="greenicorn-bench-") as workdir:
+        os.chmod(workdir, 0o755)
+        for sc in chosen:
+            results = {}
+            for cls in PEERS:
+                if wanted and cls.name not in wanted:
+                    continue
+                if sc.peers and cls.name not in sc.peers:
+                    continue
+                why = cls.available()
+                if why:
+                    results[cls.name] = {"skipped": why}
+                    continue
+                peer = cls(workdir, workers=sc.workers, cpus=sc.server_cpus)
+                if not peer.supports(sc):
+                    continue
+                log("bench: %s / %s" % (sc.name, cls.name))
+                try:
+                    peer.start(sc)
+                    results[cls.name] = sc.measure(peer, args.duration, workdir)
+                except Exception as e:  # a peer failing is a row, not the end
+                    results[cls.name] = {"skipped": "failed: %s" % str(e).splitlines()[0]}
+                finally:
+                    peer.stop()
+            all_results[sc.name] = results
+            print_table(sc, results, out)
+            out.flush()
+    out.write("\n### Targets (issue #7)\n\n| target | | measured |\n|---|---|---|\n")
+    for what, met, detail in targets(all_results):
+        out.write("| %s | %s | %s |\n" % (what, met, detail))
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            m = re.search(r"model name\s*:\s*(.+)", f.read())
+        return m.group(1).strip() if m else "unknown CPU"
+    except OSError:
+        return "unknown CPU"
+
+
+if __name__ == "__main__":
+    main()
