@@ -4,7 +4,8 @@
 Every function, type and macro that include/greenicorn.h offers plugins
 must be in the reference of docs/plugins.md, with the signature the header
 gives it; every gn_* / GN_* name the guide mentions must exist in the
-header; and the hooks of the guide's table must be the [hooks] keys of
+header (or, for the database clients of section 9, in contrib/green's
+headers); and the hooks of the guide's table must be the [hooks] keys of
 greenicorn.conf.example. Run from anywhere:
 
     python3 tests/docs/check_api_docs.py
@@ -61,13 +62,17 @@ def main():
         elif decl is not None and decl not in flat_ref:
             problems.append("%s: the reference does not show the header's signature:\n    %s"
                             % (name, decl))
+    green = " ".join(read("contrib", "green", h) for h in ("pq.h", "redis.h", "wait.h"))
     for name in sorted(set(re.findall(r"\b(gn_\w+|GN_[A-Z0-9_]+)\b", guide))):
         if name.startswith(("gn__",)) or name.endswith("_"):
             continue
         known = name in api or name in ("GN_API",)
         known = known or re.search(r"\b%s\b" % re.escape(name), header)
+        # The contrib clients' names ("gn_pq", a library: its prefix).
+        known = known or re.search(r"\b%s(\b|_)" % re.escape(name), green)
         if not known:
-            problems.append("%s: mentioned in docs/plugins.md, not in greenicorn.h" % name)
+            problems.append("%s: mentioned in docs/plugins.md, in neither greenicorn.h "
+                            "nor contrib/green" % name)
     table = guide.split("<!-- hooks-table", 1)[1].split("<!-- end hooks-table", 1)[0]
     hooks = set(re.findall(r"^\| `(\w+)` \|", table, re.M))
     example = read("greenicorn.conf.example").split("[hooks]", 1)[1].split("\n[", 1)[0]
