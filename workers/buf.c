@@ -50,6 +50,23 @@ int gn__buf_append(struct gn_buf *b, const void *p, size_t n)
     return 0;
 }
 
+int gn__buf_append_str(struct gn_buf *b, const char *s)
+{
+    return gn__buf_append(b, s, strlen(s));
+}
+
+int gn__buf_append_u64(struct gn_buf *b, unsigned long long v)
+{
+    char digits[20], *p = digits + sizeof(digits);
+
+    /* What every response head needs (status, Content-Length): printf's
+     * machinery costs ten times more. */
+    do
+        *--p = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    return gn__buf_append(b, p, (size_t)(digits + sizeof(digits) - p));
+}
+
 int gn__buf_vprintf(struct gn_buf *b, const char *fmt, va_list ap)
 {
     va_list again;

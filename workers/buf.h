@@ -21,6 +21,12 @@ void gn__buf_init(struct gn_buf *b, char *storage, size_t size);
 /* Append N bytes. 0, or -ENOMEM (B unchanged). */
 int gn__buf_append(struct gn_buf *b, const void *p, size_t n);
 
+/* Append the string S (without its NUL). 0, or -ENOMEM (B unchanged). */
+int gn__buf_append_str(struct gn_buf *b, const char *s);
+
+/* Append V in decimal. 0, or -ENOMEM (B unchanged). */
+int gn__buf_append_u64(struct gn_buf *b, unsigned long long v);
+
 /* Append formatted text. 0, -ENOMEM or -EINVAL. */
 int gn__buf_vprintf(struct gn_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));

@@ -42,6 +42,7 @@
 
 #define RBUF_INITIAL 4096
 #define BODY_ROOM_MIN 4096    /* room behind a head for body bytes */
+#define RBUF_SPARES 64        /* RBUF_INITIAL buffers kept for reuse */
 #define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
 #define LINGER_MS 2000        /* reading a closing client's leftovers */
 #define LINGER_MAX (256 * 1024)
@@ -415,7 +416,10 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
     size_t used;
     int status;
 
-    if (c->rcap - req->head_end < BODY_ROOM_MIN &&
+    /* Only a request with a body needs that room (a GET grew its buffer
+     * for nothing, a realloc per request). */
+    if ((req->content_length > 0 || req->chunked) &&
+        c->rcap - req->head_end < BODY_ROOM_MIN &&
         grow(c, req->head_end + BODY_ROOM_MIN) != 0) {
         p->reason = "out of memory";
         return 503;
@@ -793,13 +797,45 @@ static int read_proxy_header(struct gn_conn *c)
     return 0;
 }
 
+/* A read buffer of RBUF_INITIAL bytes. A connection takes one when a
+ * request arrives and gives it back when it goes idle, so a few are kept
+ * for the next (a malloc and a free per keep-alive request otherwise);
+ * idle connections hold none. */
+static char *rbuf_get(struct gn_worker *w)
+{
+    char *buf = w->spare_rbufs;
+
+    if (buf == NULL)
+        return malloc(RBUF_INITIAL);
+    memcpy(&w->spare_rbufs, buf, sizeof(void *)); /* the next one */
+    w->nspare_rbufs--;
+    return buf;
+}
+
+static void rbuf_put(struct gn_worker *w, char *buf, size_t cap)
+{
+    if (buf == NULL || cap != RBUF_INITIAL || w->nspare_rbufs >= RBUF_SPARES) {
+        free(buf); /* grown for a large head or body: not kept */
+        return;
+    }
+    memcpy(buf, &w->spare_rbufs, sizeof(void *));
+    w->spare_rbufs = buf;
+    w->nspare_rbufs++;
+}
+
+void gn__conn_free_spares(struct gn_worker *w)
+{
+    while (w->spare_rbufs != NULL)
+        free(rbuf_get(w));
+}
+
 static void conn_main(struct gn_coro *co, void *arg)
 {
     struct gn_conn *c = arg;
     struct gn_http_parser p;
     int rc;
 
-    c->rbuf = malloc(RBUF_INITIAL);
+    c->rbuf = rbuf_get(c->w);
     if (c->rbuf == NULL) {
         c->closing = 1;
         return;
@@ -831,7 +867,7 @@ static void conn_coro_exit(struct gn_coro *co, void *arg)
 
     gn__coro_release(co);
     c->coro = NULL;
-    free(c->rbuf);
+    rbuf_put(c->w, c->rbuf, c->rcap);
     c->rbuf = NULL;
     c->rlen = c->rpos = c->rcap = 0;
     if (c->closing || c->w->stopping)

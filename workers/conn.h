@@ -62,6 +62,9 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
  * coroutine running on it). */
 void gn__conn_close(struct gn_conn *c);
 
+/* Free the read buffers W keeps for reuse (at worker exit). */
+void gn__conn_free_spares(struct gn_worker *w);
+
 /* Graceful stop: C closes after the request it is serving, or the next
  * one if it arrives while C waits idle, or when that wait times out. */
 void gn__conn_shutdown(struct gn_conn *c);

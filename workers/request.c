@@ -30,6 +30,11 @@ void *gn__arena_alloc(struct gn_arena *a, size_t n)
 
     if (n > SIZE_MAX / 2)
         return NULL;
+    if (a->inline_size - a->inline_used >= need) {
+        p = a->inline_data + a->inline_used;
+        a->inline_used += need;
+        return p;
+    }
     if (b == NULL || b->size - b->used < need) {
         size_t size = need > ARENA_BLOCK ? need : ARENA_BLOCK;
 
@@ -56,6 +61,8 @@ void gn__request_init(struct gn_request *req, struct gn_conn *conn,
     req->conn = conn;
     req->parser = p;
     req->content_length = -1;
+    req->arena.inline_data = req->arena_storage;
+    req->arena.inline_size = sizeof(req->arena_storage);
 }
 
 void gn__request_release(struct gn_request *req)
@@ -67,6 +74,7 @@ void gn__request_release(struct gn_request *req)
         free(b);
     }
     req->arena.blocks = NULL;
+    req->arena.inline_used = 0;
     gn__buf_free(&req->trailer_text);
 }
 

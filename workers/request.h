@@ -30,6 +30,10 @@ struct gn_header {
 /* A bump allocator whose blocks are freed when the request ends. */
 struct gn_arena {
     struct gn_arena_block *blocks;
+    /* The first bytes come from storage in the request itself (the
+     * decoded path, SCRIPT_NAME...), so most requests malloc nothing. */
+    char *inline_data;
+    size_t inline_used, inline_size;
 };
 
 struct gn_request {
@@ -51,10 +55,7 @@ struct gn_request {
 
     /* Set by gn__request_finish_head. */
     const char *target, *path, *query;
-    /* "METHOD target", cut to fit the heartbeat page, made on first use:
-     * what the worker writes there each time the request's code runs. */
-    const char *label;
-    size_t label_len;
+    size_t label_len; /* of label below; 0: not made yet */
     /* Set by routing: PATH split at the app's mount. */
     const char *script_name, *path_info;
     const char *remote_addr; /* the client, as gn__request_set_peer says */
@@ -78,6 +79,11 @@ struct gn_request {
 
     struct gn_arena arena;
     struct gn_header inline_headers[24]; /* most requests fit */
+    /* "METHOD target", cut to fit the heartbeat page, made on first use:
+     * what the worker writes there each time the request's code runs.
+     * Here, not in the arena: most requests then allocate nothing. */
+    char label[160];
+    _Alignas(16) char arena_storage[512]; /* the arena's inline part */
 };
 
 /* Reset REQ for a new message on CONN parsed by P. */

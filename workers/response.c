@@ -76,19 +76,23 @@ const char *gn__status_reason(int status)
 }
 
 /* An IMF-fixdate, formatted again only when the second changes. */
-static const char *http_date(void)
+/* "Date: ...\r\n" for this second, made once a second. */
+static const char *date_line(size_t *len)
 {
-    static char date[40];
+    static char line[48];
+    static size_t line_len;
     static time_t cached = -1;
     time_t now = time(NULL);
     struct tm tm;
 
     if (now != cached) {
         gmtime_r(&now, &tm);
-        strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+        line_len = strftime(line, sizeof(line),
+                            "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
         cached = now;
     }
-    return date;
+    *len = line_len;
+    return line;
 }
 
 void gn__response_init(struct gn_response *res, struct gn_conn *c,
@@ -128,29 +132,47 @@ static int is_head(const struct gn_response *res)
 static int build_head(struct gn_response *res, struct gn_buf *head,
                       int streaming)
 {
-    const char *server = res->conn->w->cfg->server_header;
+    const char *server = res->conn->w->cfg->server_header, *date;
     int rc, version = res->req->version;
+    size_t date_len;
 
     res->keep_alive = gn__conn_keep_alive(res->conn, res->req);
     if (streaming && version == 10)
         res->keep_alive = 0; /* the body ends when the connection does */
     res->chunked = streaming && version == 11;
-    rc = gn__buf_printf(
-        head, "HTTP/1.1 %d %s\r\n%s%s%sDate: %s\r\n", res->status,
-        res->reason ? res->reason : gn__status_reason(res->status),
-        server ? "Server: " : "", server ? server : "", server ? "\r\n" : "",
-        http_date());
+    /* Appends, not printf: the head is built for every response, and
+     * printf made a third of a small response's instructions. Each append
+     * leaves HEAD as it was when it fails, and the first -ENOMEM sticks. */
+    rc = gn__buf_append(head, "HTTP/1.1 ", 9);
+    rc = rc ? rc : gn__buf_append_u64(head, (unsigned)res->status);
+    rc = rc ? rc : gn__buf_append(head, " ", 1);
+    rc = rc ? rc
+            : gn__buf_append_str(head, res->reason
+                                           ? res->reason
+                                           : gn__status_reason(res->status));
+    rc = rc ? rc : gn__buf_append(head, "\r\n", 2);
+    if (server != NULL) {
+        rc = rc ? rc : gn__buf_append(head, "Server: ", 8);
+        rc = rc ? rc : gn__buf_append_str(head, server);
+        rc = rc ? rc : gn__buf_append(head, "\r\n", 2);
+    }
+    date = date_line(&date_len);
+    rc = rc ? rc : gn__buf_append(head, date, date_len);
     rc = rc ? rc : gn__buf_append(head, res->headers.data, res->headers.len);
-    if (rc == 0 && res->chunked && status_has_body(res->status))
-        rc = gn__buf_printf(head, "Transfer-Encoding: chunked\r\n");
-    else if (rc == 0 && !streaming && status_has_body(res->status))
-        rc = gn__buf_printf(
-            head, "Content-Length: %llu\r\n",
-            (unsigned long long)(res->sealed ? res->declared : res->body.len));
-    if (rc == 0 && !res->keep_alive)
-        rc = gn__buf_printf(head, "Connection: close\r\n");
-    else if (rc == 0 && version == 10)
-        rc = gn__buf_printf(head, "Connection: keep-alive\r\n");
+    if (res->chunked && status_has_body(res->status)) {
+        rc = rc ? rc
+                : gn__buf_append_str(head, "Transfer-Encoding: chunked\r\n");
+    } else if (!streaming && status_has_body(res->status)) {
+        rc = rc ? rc : gn__buf_append(head, "Content-Length: ", 16);
+        rc = rc ? rc
+                : gn__buf_append_u64(head, res->sealed ? res->declared
+                                                       : res->body.len);
+        rc = rc ? rc : gn__buf_append(head, "\r\n", 2);
+    }
+    if (!res->keep_alive)
+        rc = rc ? rc : gn__buf_append_str(head, "Connection: close\r\n");
+    else if (version == 10)
+        rc = rc ? rc : gn__buf_append_str(head, "Connection: keep-alive\r\n");
     return rc ? rc : gn__buf_append(head, "\r\n", 2);
 }
 
@@ -285,26 +307,35 @@ static int is_tchar(unsigned char c)
            (c >= '0' && c <= '9') || (c && strchr("!#$%&'*+-.^_`|~", c));
 }
 
-static int valid_token(const char *s)
+/* S's length when it is a token, else 0. */
+static size_t token_len(const char *s)
 {
-    if (*s == '\0')
-        return 0;
-    for (; *s; s++)
-        if (!is_tchar((unsigned char)*s))
+    const char *p = s;
+
+    for (; *p; p++)
+        if (!is_tchar((unsigned char)*p))
             return 0;
-    return 1;
+    return (size_t)(p - s);
 }
 
-/* Field values: visible characters, spaces and tabs, obs-text. */
-static int valid_value(const char *s)
+/* Field values: visible characters, spaces and tabs, obs-text. S's
+ * length when it is one, else (size_t)-1. */
+static size_t value_len(const char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
+    const char *p = s;
+
+    for (; *p; p++) {
+        unsigned char c = (unsigned char)*p;
 
         if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return 0;
+            return (size_t)-1;
     }
-    return 1;
+    return (size_t)(p - s);
+}
+
+static int valid_value(const char *s)
+{
+    return value_len(s) != (size_t)-1;
 }
 
 GN_API int gn_response_status(gn_response_t *res, int status,
@@ -335,18 +366,34 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
                               const char *value)
 {
     /* The framing, and what the server adds itself (sent twice else). */
-    static const char *const framing[] = {"Content-Length", "Transfer-Encoding",
-                                          "Connection",     "Date",
-                                          "Server",         NULL};
+    static const struct {
+        const char *name;
+        size_t len;
+    } framing[] = {{"Content-Length", 14},
+                   {"Transfer-Encoding", 17},
+                   {"Connection", 10},
+                   {"Date", 4},
+                   {"Server", 6}};
+    size_t nlen, vlen, before;
+    int rc;
 
     if (res->head_sent)
         return -EALREADY;
-    if (!valid_token(name) || !valid_value(value))
+    nlen = token_len(name);
+    vlen = value_len(value);
+    if (nlen == 0 || vlen == (size_t)-1)
         return -EINVAL;
-    for (const char *const *f = framing; *f; f++)
-        if (strcasecmp(name, *f) == 0)
+    for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)
+        if (nlen == framing[i].len && strcasecmp(name, framing[i].name) == 0)
             return -EPERM;
-    return gn__buf_printf(&res->headers, "%s: %s\r\n", name, value);
+    before = res->headers.len;
+    rc = gn__buf_append(&res->headers, name, nlen);
+    rc = rc ? rc : gn__buf_append(&res->headers, ": ", 2);
+    rc = rc ? rc : gn__buf_append(&res->headers, value, vlen);
+    rc = rc ? rc : gn__buf_append(&res->headers, "\r\n", 2);
+    if (rc != 0)
+        res->headers.len = before; /* no half a line */
+    return rc;
 }
 
 /* Whether the body may still grow: -EPIPE once a write failed, -EALREADY

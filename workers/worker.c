@@ -62,17 +62,20 @@ int64_t gn__monotonic_us(void)
  * heartbeat page holds. */
 static void make_label(struct gn_request *req)
 {
-    size_t room = sizeof(((struct gn_heartbeat *)0)->serving);
-    char *label = gn__arena_alloc(&req->arena, room);
-    int n;
+    char *label = req->label;
+    size_t room = sizeof(req->label), n, m;
 
-    if (label == NULL) {
-        req->label = "";
-        return;
-    }
-    n = snprintf(label, room, "%s %s", req->method, req->target);
-    req->label = label;
-    req->label_len = n < 0 ? 0 : (size_t)n >= room ? room - 1 : (size_t)n;
+    _Static_assert(sizeof(req->label) <=
+                       sizeof(((struct gn_heartbeat *)0)->serving),
+                   "the label must fit the heartbeat page");
+    /* memcpy, not snprintf: this runs for every request. */
+    n = strnlen(req->method, room - 2);
+    memcpy(label, req->method, n);
+    label[n++] = ' ';
+    m = strnlen(req->target, room - 1 - n);
+    memcpy(label + n, req->target, m);
+    label[n + m] = '\0';
+    req->label_len = n + m;
 }
 
 void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
@@ -81,7 +84,7 @@ void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
     size_t len;
 
     /* Called each time a request's code resumes: two short copies. */
-    if (req != NULL && req->label == NULL)
+    if (req != NULL && req->label_len == 0)
         make_label(req);
     len = req ? req->label_len : 0;
     if (req != NULL) {
@@ -509,6 +512,7 @@ static void teardown(struct gn_worker *w)
     gn__threads_free();
     gn__dns_shutdown();
     gn__green_shutdown();
+    gn__conn_free_spares(w);
     if (w->coros != NULL)
         gn__coro_pool_free(w->coros);
     gn__loop_free(w->loop);

@@ -50,6 +50,8 @@ struct gn_worker {
     struct gn_watch signal_watch[5];
     struct gn_watch tick;
     struct gn_coro_pool *coros;
+    void *spare_rbufs; /* read buffers kept for reuse (conn.c) */
+    size_t nspare_rbufs;
     struct gn_apps apps;
     int preloaded; /* apps came inited from the arbiter */
 
