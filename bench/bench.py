@@ -227,6 +227,7 @@ class Nginx(Peer):
                 events { worker_connections 12000; }
                 http {
                     access_log off;
+                    sendfile on;  # as deployments do; greenicorn's static app sends files so
                     keepalive_timeout 60s;
                     keepalive_requests 100000000;
                     client_body_temp_path %s;
