@@ -10,93 +10,27 @@
  */
 #include <assert.h>
 #include <errno.h>
-#include <limits.h>
-#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <greenicorn.h>
 #include <libpq-events.h>
 
+#include "deadline.h"
 #include "pq.h"
 
 #define ERR_LEN 512 /* room for gn_pq_error's line */
 
 /* ---- waiting ---------------------------------------------------------- */
 
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The moment TIMEOUT seconds from now, or -1 for none (TIMEOUT < 0). */
-static double deadline(double timeout)
-{
-    return timeout >= 0 ? now() + timeout : -1;
-}
-
-/* Seconds left until END: >= 0, or -1 for no limit. */
-static double left(double end)
-{
-    double rest;
-
-    if (end < 0)
-        return -1;
-    rest = end - now();
-    return rest > 0 ? rest : 0;
-}
-
-static int poll_ms(double seconds)
-{
-    if (seconds < 0)
-        return -1;
-    if (seconds * 1000.0 >= (double)INT_MAX)
-        return INT_MAX;
-    return (int)(seconds * 1000.0 + 0.999); /* rounded up: never early */
-}
-
-/* gn_wait_fd's contract with poll(2), for a process without the green
- * calls (or before the post_fork hook ran). */
-static int poll_wait(int fd, int events, double timeout)
-{
-    struct pollfd p = {.fd = fd};
-    double end = deadline(timeout);
-    int n, ready = 0;
-
-    if (fd < 0 || (events & (GN_WAIT_READ | GN_WAIT_WRITE)) == 0 ||
-        isnan(timeout))
-        return -EINVAL;
-    p.events = (short)(((events & GN_WAIT_READ) ? POLLIN : 0) |
-                       ((events & GN_WAIT_WRITE) ? POLLOUT : 0));
-    do {
-        n = poll(&p, 1, poll_ms(left(end)));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
-    if (n == 0)
-        return -ETIMEDOUT;
-    if (p.revents & POLLNVAL)
-        return -EBADF;
-    /* A hang-up or an error is for libpq's next read or write to report. */
-    if (p.revents & (POLLIN | POLLHUP | POLLERR))
-        ready |= GN_WAIT_READ & events;
-    if (p.revents & (POLLOUT | POLLHUP | POLLERR))
-        ready |= GN_WAIT_WRITE & events;
-    return ready ? ready : events;
-}
-
-static gn_green_wait_fn wait_fn = poll_wait;
+static gn_green_wait_fn wait_fn = gn_green_poll_wait;
 
 GN_API void gn_pq_set_wait(gn_green_wait_fn wait)
 {
-    wait_fn = wait != NULL ? wait : poll_wait;
+    wait_fn = wait != NULL ? wait : gn_green_poll_wait;
 }
 
 /* Wait until CONN's socket is ready for EVENTS, until END: the ready ones,
@@ -108,7 +42,7 @@ static int wait_for(PGconn *conn, int events, double end)
 
     if (fd < 0)
         return -EIO; /* libpq dropped it: PQerrorMessage says why */
-    rc = wait_fn(fd, events, left(end));
+    rc = wait_fn(fd, events, gn_green_left(end));
     return rc == 0 ? events : rc; /* nothing said: let libpq find out */
 }
 
@@ -274,7 +208,7 @@ static int connect_poll(PGconn *conn, double end)
 GN_API PGconn *gn_pq_connect(const char *conninfo, double timeout, char *err,
                              size_t errlen)
 {
-    double end = deadline(timeout);
+    double end = gn_green_deadline(timeout);
     PGconn *conn;
     int rc;
 
@@ -363,7 +297,7 @@ static int send_query(PGconn *conn, const char *sql, int nparams,
 GN_API PGresult *gn_pq_exec(PGconn *conn, const char *sql, int nparams,
                             const char *const *params, double timeout)
 {
-    double end = deadline(timeout);
+    double end = gn_green_deadline(timeout);
     struct conn_error *e;
     PGresult *last = NULL;
     int rc = -EIO;
@@ -462,7 +396,7 @@ static void describe_slot_wait(gn_pq_pool_t *pool, int rc, double timeout,
 GN_API PGconn *gn_pq_pool_get(gn_pq_pool_t *pool, double timeout, char *err,
                               size_t errlen)
 {
-    double end = deadline(timeout);
+    double end = gn_green_deadline(timeout);
     PGconn *conn;
     int rc;
 
@@ -477,7 +411,7 @@ GN_API PGconn *gn_pq_pool_get(gn_pq_pool_t *pool, double timeout, char *err,
             return conn;
         PQfinish(conn);
     }
-    conn = gn_pq_connect(pool->conninfo, left(end), err, errlen);
+    conn = gn_pq_connect(pool->conninfo, gn_green_left(end), err, errlen);
     if (conn == NULL)
         gn_sem_release(pool->slots);
     return conn;

@@ -17,81 +17,24 @@
 
 #include <assert.h>
 #include <errno.h>
-#include <math.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <greenicorn.h>
 
+#include "deadline.h"
+
 /* ---- waiting ------------------------------------------------------------ */
 
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* The deadline TIMEOUT seconds from now, in CLOCK_MONOTONIC seconds;
- * INFINITY for none (a negative TIMEOUT). */
-static double deadline_after(double timeout)
-{
-    return timeout < 0 || isnan(timeout) ? INFINITY : now() + timeout;
-}
-
-/* Seconds left until END (0 once passed), or -1 for no limit: a timeout
- * for the wait functions. */
-static double left(double end)
-{
-    double t;
-
-    if (isinf(end))
-        return -1;
-    t = end - now();
-    return t > 0 ? t : 0;
-}
-
-/* The default wait, for a process where nobody installed gn_wait_fd:
- * poll(2), which blocks the whole process, as hiredis itself would. */
-static int poll_wait(int fd, int events, double timeout)
-{
-    struct pollfd pfd = {.fd = fd};
-    double end = deadline_after(timeout), t;
-    int n, ready = 0;
-
-    if (fd < 0 || (events & (GN_WAIT_READ | GN_WAIT_WRITE)) == 0)
-        return -EINVAL;
-    pfd.events = (short)(((events & GN_WAIT_READ) ? POLLIN : 0) |
-                         ((events & GN_WAIT_WRITE) ? POLLOUT : 0));
-    do {
-        t = left(end);
-        n = poll(&pfd, 1, t < 0 ? -1 : (int)ceil(t * 1000.0));
-    } while (n < 0 && errno == EINTR);
-    if (n < 0)
-        return -errno;
-    if (n == 0)
-        return -ETIMEDOUT;
-    if (pfd.revents & POLLNVAL)
-        return -EBADF;
-    /* A hang-up or an error is for the next read or write to report. */
-    if (pfd.revents & (POLLIN | POLLHUP | POLLERR))
-        ready |= GN_WAIT_READ & events;
-    if (pfd.revents & (POLLOUT | POLLHUP | POLLERR))
-        ready |= GN_WAIT_WRITE & events;
-    return ready ? ready : events;
-}
-
-static gn_green_wait_fn wait_fn = poll_wait;
+static gn_green_wait_fn wait_fn = gn_green_poll_wait;
 
 GN_API void gn_redis_set_wait(gn_green_wait_fn wait)
 {
-    wait_fn = wait != NULL ? wait : poll_wait;
+    wait_fn = wait != NULL ? wait : gn_green_poll_wait;
 }
 
 /* ---- commands ------------------------------------------------------------ */
@@ -115,11 +58,11 @@ static void set_error(redisContext *c, const char *fmt, ...)
 static int wait_step(redisContext *c, int events, double end, const char *doing,
                      double timeout)
 {
-    int rc = wait_fn(c->fd, events, left(end));
+    int rc = wait_fn(c->fd, events, gn_green_left(end));
 
     /* Ready; a wait that saw nothing ready (0) lets the next read or
      * write tell, unless the time is up. */
-    if (rc > 0 || (rc == 0 && now() < end))
+    if (rc > 0 || (rc == 0 && gn_green_left(end) != 0))
         return 0;
     if (rc == 0)
         rc = -ETIMEDOUT;
@@ -216,7 +159,7 @@ GN_API redisContext *gn_redis_connect(const char *host, int port,
 GN_API redisReply *gn_redis_command(redisContext *c, double timeout,
                                     const char *fmt, ...)
 {
-    double end = deadline_after(timeout);
+    double end = gn_green_deadline(timeout);
     va_list ap;
     int rc;
 
@@ -308,7 +251,7 @@ static redisContext *take_idle(struct gn_redis_pool *p)
 GN_API redisContext *gn_redis_pool_get(gn_redis_pool_t *p, double timeout,
                                        char *err, size_t errlen)
 {
-    double end = deadline_after(timeout);
+    double end = gn_green_deadline(timeout);
     redisContext *c;
     int rc;
 
@@ -327,7 +270,7 @@ GN_API redisContext *gn_redis_pool_get(gn_redis_pool_t *p, double timeout,
     }
     if ((c = take_idle(p)) != NULL)
         return c;
-    c = gn_redis_connect(p->host, p->port, left(end), err, errlen);
+    c = gn_redis_connect(p->host, p->port, gn_green_left(end), err, errlen);
     if (c == NULL) {
         rc = errno;
         gn_sem_release(p->slots);
