@@ -40,7 +40,8 @@ static char *outcome(const char *ini)
     size_t len = 0;
     FILE *out = open_memstream(&text, &len);
 
-    if (gn__config_load(cfg, ini, err) != 0 || gn__config_check(cfg, err) != 0) {
+    if (gn__config_load(cfg, ini, err) != 0 ||
+        gn__config_check(cfg, err) != 0) {
         p = strstr(err, ini);
         if (p == err)
             fprintf(out, "error: FILE%s\n", err + strlen(ini));

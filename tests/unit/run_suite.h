@@ -7,6 +7,10 @@
 #define GN_TESTS_RUN_SUITE_H
 
 #include <check.h>
+#include <stdint.h>
+
+/* CLOCK_MONOTONIC in milliseconds: for tests that time a wait. */
+int64_t gn_test_now_ms(void);
 
 /* Run S (taking ownership) and return 0 when every test passed, else 1. */
 int gn_test_run_suite(Suite *s);

@@ -46,14 +46,6 @@ static int looping; /* run() is in gn__loop_run */
 static struct gn_watch timers[MAX_TIMERS];
 static int ntimers;
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void setup(void)
 {
     loop = gn__loop_new();
@@ -276,10 +268,10 @@ struct fd_wait {
 static void wait_fd_task(struct gn_coro *co, void *arg)
 {
     struct fd_wait *w = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     w->rc = gn_wait_fd(w->fd, w->events, w->timeout);
-    w->took_ms = now_ms() - start;
+    w->took_ms = gn_test_now_ms() - start;
 }
 
 struct ready_mask {
@@ -398,11 +390,11 @@ END_TEST
 START_TEST(wait_fd_outside_a_coroutine_polls)
 {
     int p[2];
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
     ck_assert_int_eq(gn_wait_fd(p[0], GN_WAIT_READ, 0.05), -ETIMEDOUT);
-    ck_assert_int_ge(now_ms() - start, 45);
+    ck_assert_int_ge(gn_test_now_ms() - start, 45);
     ck_assert_int_eq(gn_wait_fd(p[1], GN_WAIT_WRITE, 1), GN_WAIT_WRITE);
     ck_assert_int_eq(write(p[1], "x", 1), 1);
     ck_assert_int_eq(gn_wait_fd(p[0], GN_WAIT_READ | GN_WAIT_WRITE, 1),
@@ -533,11 +525,11 @@ struct rw {
 static void read_task(struct gn_coro *co, void *arg)
 {
     struct rw *r = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     r->rc =
         gn_read(r->fd, r->buf, r->len ? r->len : sizeof(r->buf), r->timeout);
-    r->took_ms = now_ms() - start;
+    r->took_ms = gn_test_now_ms() - start;
 }
 
 static void write_hello_later(struct gn_coro *co, void *arg)
@@ -685,10 +677,10 @@ struct big_write {
 static void big_write_task(struct gn_coro *co, void *arg)
 {
     struct big_write *w = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     w->rc = gn_write(w->fd, w->buf, w->len, w->timeout);
-    w->took_ms = now_ms() - start;
+    w->took_ms = gn_test_now_ms() - start;
 }
 
 START_TEST(io_write_times_out)
@@ -922,9 +914,9 @@ START_TEST(io_outside_a_coroutine)
     ck_assert_int_eq(gn_writev(fds[1], iov, 2, 1), 5);
     ck_assert_int_eq(gn_read(fds[0], buf, sizeof(buf), 1), 5);
     ck_assert_mem_eq(buf, "hello", 5);
-    start = now_ms();
+    start = gn_test_now_ms();
     ck_assert_int_eq(gn_read(fds[0], buf, sizeof(buf), 0.05), -ETIMEDOUT);
-    ck_assert_int_ge(now_ms() - start, 45);
+    ck_assert_int_ge(gn_test_now_ms() - start, 45);
     close(fds[1]);
     ck_assert_int_eq(gn_read(fds[0], buf, sizeof(buf), 1), 0);
     close(fds[0]);
@@ -963,11 +955,11 @@ struct conn {
 static void connect_task(struct gn_coro *co, void *arg)
 {
     struct conn *c = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     c->rc = c->path ? gn_connect_unix(c->path, c->timeout)
                     : gn_connect_tcp(c->host, c->port, c->timeout);
-    c->took_ms = now_ms() - start;
+    c->took_ms = gn_test_now_ms() - start;
 }
 
 /* C connected to the listener LFD: check the socket and pass a byte. */
@@ -1080,9 +1072,9 @@ START_TEST(connect_tcp_times_out)
     ck_assert_int_eq(c.rc, -ETIMEDOUT);
     ck_assert_int_ge(c.took_ms, 180);
     ck_assert_int_lt(c.took_ms, 5000);
-    start = now_ms(); /* and blocking, outside a coroutine */
+    start = gn_test_now_ms(); /* and blocking, outside a coroutine */
     ck_assert_int_eq(gn_connect_tcp("127.0.0.1", port, 0.2), -ETIMEDOUT);
-    ck_assert_int_ge(now_ms() - start, 180);
+    ck_assert_int_ge(gn_test_now_ms() - start, 180);
     for (int i = 0; i < 3; i++)
         close(fill[i]);
     close(lfd);
@@ -1205,12 +1197,12 @@ struct acceptor {
 static void accept_task(struct gn_coro *co, void *arg)
 {
     struct acceptor *a = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     a->peer_len = sizeof(a->peer);
     a->rc = gn_accept(a->lfd, (struct sockaddr *)&a->peer, &a->peer_len,
                       a->timeout);
-    a->took_ms = now_ms() - start;
+    a->took_ms = gn_test_now_ms() - start;
     if (a->rc >= 0)
         ck_assert_int_eq(gn_read(a->rc, &a->got, 1, 5), 1);
 }
@@ -1526,13 +1518,13 @@ static void kill_sleeper_task(struct gn_coro *co, void *arg)
     struct kill_case *k = arg;
     struct sleeper s = {.seconds = 10};
     gn_thread_t *t = gn_spawn(sleeper_fn, &s);
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     ck_assert_ptr_nonnull(t);
     gn_sleep(0.02); /* T sleeps now */
     k->kill_rc = gn_kill(t);
     k->join_rc = gn_join(t, 5, &k->result);
-    k->took_ms = now_ms() - start;
+    k->took_ms = gn_test_now_ms() - start;
     ck_assert_int_eq(s.rc, -ECANCELED);
 }
 
@@ -1619,9 +1611,9 @@ static void reap_task(struct gn_coro *co, void *arg)
     r->live_before = gn__threads_live();
     if (r->cancel_self) /* a request that timed out: reaped all the same */
         gn__green_cancel(co, -ECANCELED);
-    start = now_ms();
+    start = gn_test_now_ms();
     gn__threads_reap(co);
-    r->took_ms = now_ms() - start;
+    r->took_ms = gn_test_now_ms() - start;
     r->live_after = gn__threads_live();
 }
 
@@ -1690,7 +1682,7 @@ START_TEST(worker_threads_are_cancelled_when_the_worker_stops)
 {
     struct sleeper s = {.seconds = 10, .ret = 1};
     gn_thread_t *t = gn_spawn(sleeper_fn, &s);
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
     int result = 0;
 
     ck_assert_ptr_nonnull(t);
@@ -1698,7 +1690,7 @@ START_TEST(worker_threads_are_cancelled_when_the_worker_stops)
     gn__threads_stop();
     drain();
     ck_assert_int_eq(s.rc, -ECANCELED);
-    ck_assert_int_lt(now_ms() - start, 5000);
+    ck_assert_int_lt(gn_test_now_ms() - start, 5000);
     ck_assert_int_eq(gn_join(t, 1, &result), 0);
     ck_assert_int_eq(result, 1);
 }
@@ -1717,10 +1709,10 @@ struct ev_waiter {
 static void ev_wait_task(struct gn_coro *co, void *arg)
 {
     struct ev_waiter *w = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     w->rc = gn_event_wait(w->e, w->timeout);
-    w->took_ms = now_ms() - start;
+    w->took_ms = gn_test_now_ms() - start;
 }
 
 static void ev_set_later(struct gn_coro *co, void *arg)
@@ -1830,11 +1822,11 @@ struct sem_case {
 static void sem_count_task(struct gn_coro *co, void *arg)
 {
     struct sem_case *c = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     c->rc[0] = gn_sem_acquire(c->s, 5);
     c->rc[1] = gn_sem_acquire(c->s, 5);
-    c->took_ms = now_ms() - start;
+    c->took_ms = gn_test_now_ms() - start;
     c->rc[2] = gn_sem_acquire(c->s, 0.1); /* none left */
     gn_sem_release(c->s);
     c->rc[3] = gn_sem_acquire(c->s, 5);
@@ -1927,10 +1919,10 @@ struct sem_waiter {
 static void sem_wait_task(struct gn_coro *co, void *arg)
 {
     struct sem_waiter *w = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     w->rc = gn_sem_acquire(w->s, w->timeout);
-    w->took_ms = now_ms() - start;
+    w->took_ms = gn_test_now_ms() - start;
 }
 
 START_TEST(sem_acquire_times_out)
@@ -2074,7 +2066,7 @@ static void producer(struct gn_coro *co, void *arg)
 
     p->put_rc[0] = gn_queue_put(p->q, &item[0], 5); /* room: at once */
     p->put_rc[1] = gn_queue_put(p->q, &item[1], 5); /* full: waits */
-    p->second_put_ms = now_ms() - p->start;
+    p->second_put_ms = gn_test_now_ms() - p->start;
     p->put_rc[2] = gn_queue_put(p->q, &item[2], 5);
 }
 
@@ -2089,7 +2081,7 @@ static void late_consumer(struct gn_coro *co, void *arg)
 
 START_TEST(queue_put_waits_while_full)
 {
-    struct pc p = {.q = gn_queue_new(1), .start = now_ms()};
+    struct pc p = {.q = gn_queue_new(1), .start = gn_test_now_ms()};
 
     ck_assert_ptr_nonnull(p.q);
     go(producer, &p);
@@ -2118,10 +2110,10 @@ struct getter {
 static void get_task(struct gn_coro *co, void *arg)
 {
     struct getter *g = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     g->rc = gn_queue_get(g->q, &g->got, g->timeout);
-    g->took_ms = now_ms() - start;
+    g->took_ms = gn_test_now_ms() - start;
 }
 
 struct putter {
@@ -2136,10 +2128,10 @@ struct putter {
 static void put_task(struct gn_coro *co, void *arg)
 {
     struct putter *p = arg;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     p->rc = gn_queue_put(p->q, p->what, p->timeout);
-    p->took_ms = now_ms() - start;
+    p->took_ms = gn_test_now_ms() - start;
 }
 
 static void put_two_later(struct gn_coro *co, void *arg)

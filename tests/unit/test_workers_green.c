@@ -19,14 +19,6 @@ static struct gn_loop *loop;
 static struct gn_coro_pool *pool;
 static int done; /* coroutines finished */
 
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void setup(void)
 {
     loop = gn__loop_new();
@@ -74,14 +66,14 @@ static void sleep_fn(struct gn_coro *co, void *arg)
     struct sleeper *s = arg;
 
     s->rc = gn_sleep(s->seconds);
-    s->woke_ms = now_ms();
+    s->woke_ms = gn_test_now_ms();
 }
 
 START_TEST(green_sleeps_overlap)
 {
     struct sleeper s[50];
     int want = 50;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     for (int i = 0; i < 50; i++) {
         s[i] = (struct sleeper){.seconds = 0.1};
@@ -90,7 +82,7 @@ START_TEST(green_sleeps_overlap)
     gn__loop_run(loop);
     ck_assert_int_eq(done, 50);
     /* Fifty 100 ms sleeps in one thread take about 100 ms, not 5 s. */
-    ck_assert_int_lt(now_ms() - start, 1000);
+    ck_assert_int_lt(gn_test_now_ms() - start, 1000);
     for (int i = 0; i < 50; i++) {
         ck_assert_int_eq(s[i].rc, 0);
         ck_assert_int_ge(s[i].woke_ms - start, 95);
@@ -107,10 +99,10 @@ END_TEST
 
 START_TEST(green_sleep_outside_a_coroutine_blocks)
 {
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
 
     ck_assert_int_eq(gn_sleep(0.05), 0);
-    ck_assert_int_ge(now_ms() - start, 45);
+    ck_assert_int_ge(gn_test_now_ms() - start, 45);
 }
 END_TEST
 
@@ -157,7 +149,7 @@ END_TEST
 START_TEST(green_wait_fd_times_out)
 {
     int p[2], want = 1;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
     struct fd_waiter w;
 
     ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
@@ -166,7 +158,7 @@ START_TEST(green_wait_fd_times_out)
     spawn(wait_fn, &w, &want);
     gn__loop_run(loop);
     ck_assert_int_eq(w.rc, -ETIMEDOUT);
-    ck_assert_int_ge(now_ms() - start, 55);
+    ck_assert_int_ge(gn_test_now_ms() - start, 55);
     close(p[0]);
     close(p[1]);
 }
@@ -197,13 +189,13 @@ START_TEST(green_cancel_wakes_a_waiting_coroutine)
     struct sleeper s = {.seconds = 10};
     struct gn_watch timer = {0};
     int want = 1;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
     struct gn_coro *co = spawn(sleep_fn, &s, &want);
 
     gn__watch_start(&timer, loop, -1, 0, 50, cancel_later, co);
     gn__loop_run(loop);
     ck_assert_int_eq(s.rc, -ECANCELED);
-    ck_assert_int_lt(now_ms() - start, 2000);
+    ck_assert_int_lt(gn_test_now_ms() - start, 2000);
 }
 END_TEST
 
@@ -224,14 +216,14 @@ START_TEST(green_cancel_is_sticky_until_cleared)
     struct twice t = {1, 1};
     struct gn_watch timer = {0};
     int want = 1;
-    int64_t start = now_ms();
+    int64_t start = gn_test_now_ms();
     struct gn_coro *co = spawn(sleep_twice, &t, &want);
 
     gn__watch_start(&timer, loop, -1, 0, 30, cancel_later, co);
     gn__loop_run(loop);
     ck_assert_int_eq(t.first, -ECANCELED);
     ck_assert_int_eq(t.second, -ECANCELED);
-    ck_assert_int_lt(now_ms() - start, 2000);
+    ck_assert_int_lt(gn_test_now_ms() - start, 2000);
 }
 END_TEST
 
