@@ -70,6 +70,9 @@ static int wait_ready(int fd, int events, const struct deadline *d)
  * then at most PIPE_BUF bytes at a time (what a ready pipe takes whole). */
 enum fd_kind { FD_SOCKET, FD_FILE, FD_NONBLOCKING, FD_BLOCKING };
 
+/* What a descriptor that is not a socket is (sockets, the common case,
+ * are assumed first: sendmsg/recvmsg saying ENOTSOCK costs no syscall
+ * more than the I/O itself). */
 static enum fd_kind classify(int fd)
 {
     struct stat st;
@@ -144,9 +147,10 @@ static ssize_t try_io(int fd, enum fd_kind kind, struct iovec *iov, int iovcnt,
 
 /* One step of I/O on FD within D: the bytes moved, 0 at EOF, or a
  * negative errno (never -EAGAIN: it waits instead). */
-static ssize_t io_step(int fd, enum fd_kind kind, struct iovec *iov, int iovcnt,
-                       int writing, const struct deadline *d)
+static ssize_t io_step(int fd, enum fd_kind *kindp, struct iovec *iov,
+                       int iovcnt, int writing, const struct deadline *d)
 {
+    enum fd_kind kind = *kindp;
     int event = writing ? GN_WATCH_WRITE : GN_WATCH_READ, rc, n_iov;
     size_t cut = 0;
     ssize_t n;
@@ -164,6 +168,11 @@ static ssize_t io_step(int fd, enum fd_kind kind, struct iovec *iov, int iovcnt,
         } else {
             n = try_io(fd, kind, iov, iovcnt, writing);
         }
+        if (n == -ENOTSOCK && kind == FD_SOCKET) {
+            kind = *kindp = classify(fd); /* not a socket after all */
+            if (kind != FD_SOCKET)
+                continue;
+        }
         if (n != -EAGAIN && n != -EINTR)
             return n;
         if (n == -EAGAIN && kind != FD_BLOCKING &&
@@ -177,12 +186,13 @@ GN_API ssize_t gn_readv(int fd, const struct iovec *iov, int iovcnt,
 {
     struct iovec copy[GN_IOV_MAX];
     struct deadline d;
+    enum fd_kind kind = FD_SOCKET;
 
     if (fd < 0 || iovcnt < 0 || iovcnt > GN_IOV_MAX ||
         deadline_start(&d, timeout))
         return -EINVAL;
     memcpy(copy, iov, (size_t)iovcnt * sizeof(*iov));
-    return io_step(fd, classify(fd), copy, iovcnt, 0, &d);
+    return io_step(fd, &kind, copy, iovcnt, 0, &d);
 }
 
 GN_API ssize_t gn_read(int fd, void *buf, size_t len, double timeout)
@@ -212,7 +222,7 @@ GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
 {
     struct iovec copy[GN_IOV_MAX], *at = copy;
     struct deadline d;
-    enum fd_kind kind;
+    enum fd_kind kind = FD_SOCKET;
     size_t total = 0;
     ssize_t n;
 
@@ -222,9 +232,8 @@ GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
     memcpy(copy, iov, (size_t)iovcnt * sizeof(*iov));
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
-    kind = classify(fd);
     while ((iovcnt = advance(&at, iovcnt, 0)) > 0) {
-        n = io_step(fd, kind, at, iovcnt, 1, &d);
+        n = io_step(fd, &kind, at, iovcnt, 1, &d);
         if (n < 0)
             return n;
         if (n == 0)
