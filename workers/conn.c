@@ -43,6 +43,8 @@
 #define RBUF_INITIAL 4096
 #define BODY_ROOM_MIN 4096    /* room behind a head for body bytes */
 #define RBUF_SPARES 64        /* RBUF_INITIAL buffers kept for reuse */
+#define OUT_CAP RBUF_INITIAL  /* responses held back for one write */
+#define CONN_IOV_MAX 8        /* buffers gn__conn_writev adds to them */
 #define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
 #define LINGER_MS 2000        /* reading a closing client's leftovers */
 #define LINGER_MAX (256 * 1024)
@@ -186,6 +188,7 @@ void gn__conn_close(struct gn_conn *c)
     gn__watch_stop(&c->idle);
     close(c->fd);
     free(c->rbuf);
+    free(c->out);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -210,7 +213,11 @@ void gn__conn_shutdown(struct gn_conn *c)
 
 /* ---- socket I/O (inside the coroutine) -------------------------------- */
 
-int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
+static char *rbuf_get(struct gn_worker *w);
+static void rbuf_put(struct gn_worker *w, char *buf, size_t cap);
+
+/* Send every byte of IOV. */
+static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
 {
     struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
     ssize_t n;
@@ -242,11 +249,77 @@ int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt)
     return 0;
 }
 
+/* Hold IOV back when more requests are already buffered behind this one
+ * and it fits: 1 when held. One write for many pipelined responses costs
+ * the kernel one send instead of many. */
+static int hold(struct gn_conn *c, const struct iovec *iov, int iovcnt)
+{
+    size_t total = 0;
+
+    if (c->rpos >= c->rlen)
+        return 0; /* nothing pipelined behind: the client waits for it */
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total > OUT_CAP - c->outlen)
+        return 0;
+    if (c->out == NULL && (c->out = rbuf_get(c->w)) == NULL)
+        return 0;
+    for (int i = 0; i < iovcnt; i++) {
+        memcpy(c->out + c->outlen, iov[i].iov_base, iov[i].iov_len);
+        c->outlen += (uint32_t)iov[i].iov_len;
+    }
+    return 1;
+}
+
+/* Send what is held back, waiting as long as it takes. */
+static int flush_held(struct gn_conn *c)
+{
+    struct iovec iov = {c->out, c->outlen};
+
+    if (c->outlen == 0)
+        return 0;
+    c->outlen = 0; /* before any wait: the park hook finds nothing */
+    return send_all(c, &iov, 1);
+}
+
+void gn__conn_push(struct gn_conn *c)
+{
+    ssize_t n;
+
+    if (c->outlen == 0)
+        return;
+    n = send(c->fd, c->out, c->outlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0)
+        return; /* full (or failed): the next write or flush_held says */
+    memmove(c->out, c->out + n, c->outlen - (size_t)n);
+    c->outlen -= (uint32_t)n;
+}
+
+int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt, int last)
+{
+    struct iovec all[1 + CONN_IOV_MAX];
+    int rc;
+
+    if (last && hold(c, iov, iovcnt))
+        return 0;
+    if (c->outlen == 0)
+        return send_all(c, iov, iovcnt);
+    if (iovcnt > CONN_IOV_MAX)
+        return (rc = flush_held(c)) != 0 ? rc : send_all(c, iov, iovcnt);
+    /* What was held, then IOV, in one write. */
+    all[0] = (struct iovec){c->out, c->outlen};
+    memcpy(all + 1, iov, (size_t)iovcnt * sizeof(*iov));
+    c->outlen = 0;
+    return send_all(c, all, iovcnt + 1);
+}
+
 int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
 {
     ssize_t n;
     int rc;
 
+    if ((rc = flush_held(c)) != 0) /* what was held goes first */
+        return rc;
     while (count > 0) {
         size_t chunk = count < SENDFILE_MAX ? count : SENDFILE_MAX;
 
@@ -303,6 +376,9 @@ static ssize_t fill(struct gn_conn *c, int64_t timeout_ms)
         c->ready &= ~GN_WATCH_READ;
         if (timeout_ms == 0)
             return -EAGAIN;
+        /* The client may wait for the answers before it sends more. */
+        if ((rc = flush_held(c)) != 0)
+            return rc;
         rc = conn_wait(c, GN_WATCH_READ, timeout_ms);
         if (rc < 0)
             return rc;
@@ -849,15 +925,13 @@ static void conn_main(struct gn_coro *co, void *arg)
     }
     do {
         rc = serve(c, &p);
-        if (rc > 0)
-            return; /* idle again */
-        if (rc < 0) {
-            c->closing = 1;
-            if (c->linger)
-                linger(c);
-            return;
-        }
-    } while (c->rpos < c->rlen); /* pipelined requests are waiting */
+    } while (rc == 0 && c->rpos < c->rlen); /* pipelined requests wait */
+    /* Idle again (rc >= 0) or closing: the held answers go out first. */
+    if (flush_held(c) != 0 || rc < 0) {
+        c->closing = 1;
+        if (rc < 0 && c->linger)
+            linger(c);
+    }
 }
 
 /* Runs on the loop's stack once conn_main returned. */
@@ -869,6 +943,9 @@ static void conn_coro_exit(struct gn_coro *co, void *arg)
     c->coro = NULL;
     rbuf_put(c->w, c->rbuf, c->rcap);
     c->rbuf = NULL;
+    rbuf_put(c->w, c->out, RBUF_INITIAL);
+    c->out = NULL;
+    c->outlen = 0;
     c->rlen = c->rpos = c->rcap = 0;
     if (c->closing || c->w->stopping)
         gn__conn_close(c);

@@ -46,6 +46,10 @@ struct gn_conn {
      * yet. NULL while idle. */
     char *rbuf;
     uint32_t rlen, rpos, rcap;
+    /* Responses held back while pipelined requests are served: OUTLEN
+     * bytes in OUT (a spare read buffer, taken when first needed). */
+    char *out;
+    uint32_t outlen;
     uint16_t remote_port, local_port;
     int local_known; /* local_addr was looked up */
     char remote_addr[INET6_ADDRSTRLEN];
@@ -71,8 +75,15 @@ void gn__conn_shutdown(struct gn_conn *c);
 
 /* Write every byte of IOV to the client, yielding while the socket is
  * full. 0, -ETIMEDOUT, or -EPIPE/-ECONNRESET when the client went away.
- * Call from C's coroutine. */
-int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt);
+ * Call from C's coroutine. LAST: IOV ends a response, which may then be
+ * held back while pipelined requests wait behind it, to go out with their
+ * responses in one write; held bytes go out before the coroutine waits
+ * for anything, and before the connection goes idle or closes. */
+int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt, int last);
+
+/* Send what C holds back, without waiting (what the socket takes now):
+ * for the worker, when C's coroutine is about to wait. */
+void gn__conn_push(struct gn_conn *c);
 
 /* The address C arrived on (getsockname, looked up once): text ("" for a
  * unix socket) and *PORT. */

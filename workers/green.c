@@ -23,6 +23,7 @@
 
 static struct gn_loop *green_loop;
 static void (*resumed)(struct gn_coro *co);
+static void (*parking)(struct gn_coro *co);
 
 /* Waiters woken, in order, and the timer that resumes them. */
 static struct {
@@ -68,6 +69,11 @@ void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *))
     resumed = on_resume;
 }
 
+void gn__green_on_park(void (*on_park)(struct gn_coro *))
+{
+    parking = on_park;
+}
+
 struct gn_loop *gn__green_loop(void)
 {
     return green_loop;
@@ -100,6 +106,8 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
     wt->result = gn__coro_cancelled(wt->co);
     if (wt->result != 0)
         return wt->result;
+    if (parking != NULL)
+        parking(wt->co); /* must not wait: WT is not armed yet */
     if (fd < 0 && timeout_ms == 0) {
         /* A yield: to the back of the run queue, no watch needed. */
         wt->woken = 1;

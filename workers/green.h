@@ -20,6 +20,10 @@ void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *));
 /* The worker exits: drop the run queue (its coroutines are abandoned). */
 void gn__green_shutdown(void);
 
+/* Call ON_PARK(co) each time a coroutine is about to wait (NULL: none):
+ * the worker sends what a connection held back, without waiting itself. */
+void gn__green_on_park(void (*on_park)(struct gn_coro *));
+
 /* That loop (NULL before gn__green_init). */
 struct gn_loop *gn__green_loop(void);
 

@@ -106,6 +106,7 @@ void gn__response_init(struct gn_response *res, struct gn_conn *c,
                  sizeof(res->headers_storage));
     gn__buf_init(&res->body, res->body_storage, sizeof(res->body_storage));
     res->head_sent = res->chunked = res->keep_alive = res->failed = 0;
+    res->finishing = 0;
     res->sealed = 0;
     res->declared = 0;
     res->body_sent = 0;
@@ -178,7 +179,7 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
 
 static int send_iov(struct gn_response *res, struct iovec *iov, int n)
 {
-    int rc = gn__conn_writev(res->conn, iov, n);
+    int rc = gn__conn_writev(res->conn, iov, n, res->finishing);
 
     if (rc != 0)
         res->failed = 1;
@@ -268,6 +269,7 @@ int gn__response_finish(struct gn_response *res)
         return -EPIPE;
     if (res->sealed)
         return 0;
+    res->finishing = 1;
     if (!res->head_sent)
         return send_head(res, 0);
     return send_chunk(res, 1);

@@ -26,6 +26,7 @@ struct gn_response {
     int chunked;        /* streaming to HTTP/1.1 */
     int keep_alive;     /* as announced in the head */
     int failed;         /* a write failed: the connection must close */
+    int finishing;      /* the handler returned: the last write may wait */
     int sealed;         /* sendfile declared the whole length: no more */
     uint64_t declared;  /* with sealed: the Content-Length sent */
     uint64_t body_sent; /* body bytes handed to the socket */

@@ -110,6 +110,16 @@ static void on_resume(struct gn_coro *co)
         gn__worker_serving(c->w, c->res->req);
 }
 
+/* A connection's coroutine is about to wait: the answers it held back
+ * for pipelined requests must not wait with it. */
+static void on_park(struct gn_coro *co)
+{
+    struct gn_conn *c = gn__coro_data(co);
+
+    if (c != NULL)
+        gn__conn_push(c);
+}
+
 /* gevent's max_blocking_time: name the request whose code kept the loop
  * (and every other connection of the worker) waiting. */
 static struct gn_worker *watched;
@@ -446,6 +456,7 @@ static int start_loop(struct gn_worker *w)
         watch_signals(w) != 0 || arm_accept(w) != 0)
         return -1;
     gn__green_init(w->loop, on_resume);
+    gn__green_on_park(on_park);
     gn__threads_init(w->coros);
     if (w->cfg->max_blocking_ms > 0) {
         watched = w;

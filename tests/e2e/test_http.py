@@ -86,6 +86,42 @@ class HttpTest(ServerTestCase):
             self.assertEqual([r.echo_fields()["target"] for r in rs],
                              ["/p/%d" % i for i in range(100)])
 
+    # Answers to pipelined requests are held back to go out in one write;
+    # none may wait for anything but the handlers before it.
+
+    def test_held_answer_does_not_wait_for_a_slow_handler(self):
+        with self.srv.raw() as c:
+            start = time.monotonic()
+            c.send(echo_request("GET", "/fast") + echo_request("GET", "/slow?sleep=1.5"))
+            first = c.read_response()
+            took = time.monotonic() - start
+            self.assertEqual(first.echo_fields()["target"], "/fast")
+            self.assertLess(took, 1.0, "the first answer waited for the second handler")
+            self.assertEqual(c.read_response().echo_fields()["target"], "/slow?sleep=1.5")
+
+    def test_held_answers_go_out_before_waiting_for_the_rest_of_a_request(self):
+        with self.srv.raw() as c:
+            partial = echo_request("GET", "/4")
+            c.send(b"".join(echo_request("GET", "/%d" % i) for i in range(1, 4))
+                   + partial[:10])
+            rs = c.read_responses(3)  # the fourth is not complete yet
+            self.assertEqual([r.echo_fields()["target"] for r in rs], ["/1", "/2", "/3"])
+            c.send(partial[10:])
+            self.assertEqual(c.read_response().echo_fields()["target"], "/4")
+
+    def test_held_answers_keep_their_order_around_streams_and_close(self):
+        with self.srv.raw() as c:
+            c.send(echo_request("GET", "/a")
+                   + echo_request("GET", "/b?stream=3")
+                   + echo_request("GET", "/c", [("Connection", "close")])
+                   + echo_request("GET", "/never"))
+            rs = c.read_responses(3)
+            self.assertEqual([r.status for r in rs], [200, 200, 200])
+            self.assertEqual(rs[0].echo_fields()["target"], "/a")
+            self.assertEqual(rs[1].header("Transfer-Encoding"), "chunked")
+            self.assertEqual(rs[2].echo_fields()["target"], "/c")
+            self.assertTrue(c.closed_by_peer(), "the connection stays open after close")
+
     def test_request_sent_byte_by_byte(self):
         data = echo_request("POST", "/slowly?x=1", [("X-Split", "yes")], body=b"tiny body")
         with self.srv.raw() as c:
