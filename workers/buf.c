@@ -40,7 +40,7 @@ static int reserve(struct gn_buf *b, size_t more)
     return 0;
 }
 
-int gn__buf_append(struct gn_buf *b, const void *p, size_t n)
+int gn__buf_append_grow(struct gn_buf *b, const void *p, size_t n)
 {
     if (reserve(b, n) != 0)
         return -ENOMEM;

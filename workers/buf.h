@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <string.h>
 
 struct gn_buf {
     char *data;
@@ -18,8 +19,20 @@ struct gn_buf {
 /* Start B empty in STORAGE[SIZE] (which must outlive B's use). */
 void gn__buf_init(struct gn_buf *b, char *storage, size_t size);
 
-/* Append N bytes. 0, or -ENOMEM (B unchanged). */
-int gn__buf_append(struct gn_buf *b, const void *p, size_t n);
+/* gn__buf_append's way when B must grow. */
+int gn__buf_append_grow(struct gn_buf *b, const void *p, size_t n);
+
+/* Append N bytes. 0, or -ENOMEM (B unchanged). Inline: a response head is
+ * a dozen appends that nearly always fit. */
+static inline int gn__buf_append(struct gn_buf *b, const void *p, size_t n)
+{
+    if (n > b->cap - b->len)
+        return gn__buf_append_grow(b, p, n);
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return 0;
+}
 
 /* Append the string S (without its NUL). 0, or -ENOMEM (B unchanged). */
 int gn__buf_append_str(struct gn_buf *b, const char *s);

@@ -137,11 +137,30 @@ static int arm(struct gn_loop *loop, struct gn_watch *w, int64_t timeout_ms)
     return event_add(as_event(w), &tv) == 0 ? 0 : -EINVAL;
 }
 
+static int same_assignment(struct event *ev, struct gn_loop *loop, int fd,
+                           int events, gn__watch_cb cb, void *arg)
+{
+    struct event_base *base;
+    evutil_socket_t efd;
+    short eevents;
+    event_callback_fn ecb;
+    void *earg;
+
+    event_get_assignment(ev, &base, &efd, &eevents, &ecb, &earg);
+    return base == loop->base && efd == fd && eevents == (short)events &&
+           ecb == cb && earg == arg;
+}
+
 int gn__watch_start(struct gn_watch *w, struct gn_loop *loop, int fd,
                     int events, int64_t timeout_ms, gn__watch_cb cb, void *arg)
 {
     struct event *ev = as_event(w);
 
+    /* A watch stopped and started again as it was (a connection's idle
+     * timer, once per request) is only re-added. */
+    if (event_initialized(ev) && !gn__watch_active(w) &&
+        same_assignment(ev, loop, fd, events, cb, arg))
+        return arm(loop, w, timeout_ms);
     /* event_assign() on a pending event corrupts libevent's lists. */
     if (event_initialized(ev))
         event_del(ev);

@@ -346,8 +346,13 @@ void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
 static const char *find_field(const struct gn_header *h, size_t n,
                               const char *name)
 {
+    /* The first letters, case folded, rule out most fields cheaply (the
+     * server asks for a few on every request). */
+    int first = (unsigned char)name[0] | 0x20;
+
     for (size_t i = 0; i < n; i++)
-        if (strcasecmp(h[i].name, name) == 0)
+        if (((unsigned char)h[i].name[0] | 0x20) == first &&
+            strcasecmp(h[i].name, name) == 0)
             return h[i].value;
     return NULL;
 }
