@@ -128,9 +128,9 @@ static struct conn_error *conn_error(PGconn *conn, int create)
 }
 
 /* A failed wait (RC) during a query on CONN, for gn_pq_error. The query
- * is left to run: TODO: cancel it with libpq 17's PQcancelStart and
- * PQcancelPoll, which do not block; libpq 15 has only PQcancel, which
- * connects and waits for the server in the calling thread. */
+ * is left to run on the server: Debian 12's libpq 15 cancels only with
+ * PQcancel, which connects and waits in the calling thread (the whole
+ * worker). libpq 17's PQcancelStart and PQcancelPoll would not block. */
 static void set_wait_error(PGconn *conn, int rc, double timeout)
 {
     struct conn_error *e = conn_error(conn, 1);
