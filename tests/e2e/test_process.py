@@ -3,6 +3,7 @@
 and proc_name, on the real binary."""
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -104,8 +105,15 @@ class ProcessSettingsTest(ServerTestCase):
     @unittest.skipUnless(os.geteuid() == 0, "dropping privileges needs root")
     def test_workers_run_as_user_arbiter_stays(self):
         nobody = pwd.getpwnam("nobody")
-        srv = self.start_server(app="hello", workers=1,
-                                settings={"process": {"user": "nobody"}})
+        # The worker loads the app as nobody: from a directory nobody may
+        # enter (a checkout under a 0700 mktemp -d is not one).
+        appdir = tempfile.mkdtemp(prefix="gn-nobody-")
+        self.addCleanup(shutil.rmtree, appdir, True)
+        os.chmod(appdir, 0o755)
+        module = shutil.copy(app_path("hello"), appdir)
+        srv = self.start_server(app=None, workers=1,
+                                settings={"process": {"user": "nobody"},
+                                          "app": {"module": module}})
         (worker,) = srv.wait_workers(1)
         self.assertEqual(uid_of(worker), nobody.pw_uid)
         self.assertEqual(uid_of(srv.pid), 0)
