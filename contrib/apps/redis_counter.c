@@ -19,6 +19,11 @@
  *     [app]
  *     module = build/contrib/apps/redis-counter.so
  *
+ * (built in this tree; out of it, against an installed greenicorn:
+ * cc -shared -fPIC -o redis-counter.so redis_counter.c
+ *    $(pkg-config --cflags --libs greenicorn-redis), docs/plugins.md
+ * section 9)
+ *
  *     [app.args]
  *     host = 127.0.0.1         Redis's address or name, or the path of
  *                              its unix socket (starting with '/')
@@ -51,7 +56,7 @@
 
 #include <greenicorn.h>
 
-#include "redis.h"
+#include <greenicorn/redis.h>
 
 struct counter {
     const char *host; /* the args' strings live as long as the worker */
