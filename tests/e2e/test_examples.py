@@ -5,7 +5,10 @@ mounted on /api beside hello on /, and hello_cpp (an app written in C++)."""
 import contextlib
 import json
 import os
+import re
+import shutil
 import tempfile
+import time
 import unittest
 
 import harness
@@ -309,6 +312,229 @@ class JsonApiArgsTest(ServerTestCase):
             with self.subTest(value=value):
                 err = self.boot_fails({"max_items": value})
                 self.assertIn("json_api: max_items '%s' is not a number" % value, err)
+
+
+def http_dates(t):
+    """The time T as the three HTTP-date formats of RFC 9110 5.6.7, written
+    without the locale: IMF-fixdate, RFC 850, asctime."""
+    days = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun",
+              "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    tm = time.gmtime(t)
+    day, mon = days[tm.tm_wday], months[tm.tm_mon - 1]
+    hms = "%02d:%02d:%02d" % (tm.tm_hour, tm.tm_min, tm.tm_sec)
+    return ("%s, %02d %s %d %s GMT" % (day[:3], tm.tm_mday, mon, tm.tm_year, hms),
+            "%s, %02d-%s-%02d %s GMT" % (day, tm.tm_mday, mon, tm.tm_year % 100, hms),
+            "%s %s %2d %s %d" % (day[:3], mon, tm.tm_mday, hms, tm.tm_year))
+
+
+class StaticTest(ServerTestCase):
+    """contrib/apps/static.c on / with one worker: what issue 11 item 15
+    found (conditional requests, ranges, MIME types, special files)."""
+
+    MTIME = 1700000000  # Tue, 14 Nov 2023 22:13:20 GMT
+
+    @classmethod
+    def setUpClass(cls):
+        cls.root = tempfile.mkdtemp(prefix="gn-static-ex-")
+        cls.addClassCleanup(shutil.rmtree, cls.root, True)
+        cls.data = bytes(range(256)) * 4
+        for name in ["page.html", "logo.svg", "mod.wasm", "pic.webp", "data.bin",
+                     "notes.txt", "noext", "font.woff2", "clip.mp4", "README.md",
+                     "photo.AVIF"]:
+            with open(os.path.join(cls.root, name), "wb") as f:
+                f.write(cls.data)
+            os.utime(os.path.join(cls.root, name), (cls.MTIME, cls.MTIME))
+        cls.srv = cls.start_class_server(app="static", workers=1, settings={
+            "app.args": {"root": cls.root}})
+
+    def get(self, target, headers=b"", method=b"GET"):
+        with RawConn(self.srv.port, timeout=10) as c:
+            c.send(method + b" " + target.encode() + b" HTTP/1.1\r\nHost: x\r\n" +
+                   headers + b"\r\n")
+            return c.read_response(method=method.decode())
+
+    def etag(self):
+        r = self.get("/data.bin", method=b"HEAD")
+        self.assertEqual(r.status, 200)
+        self.assertRegex(r.header("ETag"), r'^"[^"]+"$')
+        return r.header("ETag")
+
+    def test_if_none_match_compares_entity_tag_lists(self):
+        etag = self.etag()
+        inner = etag.strip('"')
+        cases = [
+            (etag, 304),
+            ("W/" + etag, 304),                      # weak comparison
+            ('"x", ' + etag, 304),
+            ('"x" ,  W/"y",' + etag + ' , "z"', 304),
+            (',' + etag + ',', 304),                 # empty list elements
+            ("*", 304),
+            ('"x", W/"y"', 200),
+            ('"' + inner + 'x"', 200),
+            ('"x' + inner + '"', 200),
+            ('W/"x"' + inner + '"', 200),          # the ETag only as a substring
+            ('"x"' + inner + '"', 200),
+            (etag + ' "x"', 200),                    # not a list: ignored
+        ]
+        for value, want in cases:
+            with self.subTest(value=value):
+                r = self.get("/data.bin", b"If-None-Match: " + value.encode() + b"\r\n")
+                self.assertEqual(r.status, want, r)
+                if want == 304:
+                    self.assertEqual(r.body, b"")
+                    self.assertEqual(r.header("ETag"), etag)
+                else:
+                    self.assertEqual(r.body, self.data)
+
+    def test_if_modified_since_is_a_date(self):
+        lm = self.get("/data.bin", method=b"HEAD").header("Last-Modified")
+        self.assertEqual(lm, "Tue, 14 Nov 2023 22:13:20 GMT")
+        imf, rfc850, asctime = http_dates(self.MTIME)
+        self.assertEqual(imf, lm)
+        later = http_dates(self.MTIME + 86400 * 400)
+        earlier = http_dates(self.MTIME - 1)
+        cases = [(imf, 304), (rfc850, 304), (asctime, 304),
+                 (later[0], 304), (later[1], 304), (later[2], 304),
+                 (earlier[0], 200), (earlier[1], 200), (earlier[2], 200),
+                 ("garbage", 200), ("", 200), (imf + "x", 200),
+                 (imf.replace("Nov", "Xyz"), 200), (imf.replace("14", "31"), 200),
+                 (imf.replace("22:", "24:"), 200), (imf + ", " + imf, 200),
+                 ("Tue, 14 Nov 2023 22:13:20 UTC", 200),
+                 ("Thu, 01 Jan 1970 00:00:00 GMT", 200)]
+        for value, want in cases:
+            with self.subTest(value=value):
+                r = self.get("/data.bin", b"If-Modified-Since: " + value.encode() + b"\r\n")
+                self.assertEqual(r.status, want, r)
+                self.assertEqual(r.body, b"" if want == 304 else self.data)
+
+    def test_if_modified_since_is_ignored_beside_if_none_match(self):
+        imf = http_dates(self.MTIME)[0]
+        r = self.get("/data.bin", b'If-None-Match: "other"\r\nIf-Modified-Since: ' +
+                     imf.encode() + b"\r\n")
+        self.assertEqual((r.status, r.body), (200, self.data))
+
+    def test_an_invalid_range_is_ignored(self):
+        for value in ["bytes=1--2", "bytes=-1-2", "bytes=1-2-3", "bytes=+1-2",
+                      "bytes=1-+2", "bytes= 1-2", "bytes=1 -2", "bytes=x-2",
+                      "bytes=5-3", "bytes=-", "bytes=", "bytes=0x1-2", "lines=1-2",
+                      "bytes"]:
+            with self.subTest(value=value):
+                r = self.get("/data.bin", b"Range: " + value.encode() + b"\r\n")
+                self.assertEqual((r.status, r.header("Content-Range")), (200, None), r)
+                self.assertEqual(r.body, self.data)
+
+    def test_valid_and_unsatisfiable_ranges(self):
+        size = len(self.data)
+        for value, first, last in [("bytes=1-2", 1, 2), ("BYTES=10-", 10, size - 1),
+                                   ("bytes=-5", size - 5, size - 1),
+                                   ("bytes=0-99999999999999999999999", 0, size - 1),
+                                   ("bytes=-99999", 0, size - 1)]:
+            with self.subTest(value=value):
+                r = self.get("/data.bin", b"Range: " + value.encode() + b"\r\n")
+                self.assertEqual(r.status, 206, r)
+                self.assertEqual(r.header("Content-Range"),
+                                 "bytes %d-%d/%d" % (first, last, size))
+                self.assertEqual(r.body, self.data[first:last + 1])
+        for value in ["bytes=%d-" % size, "bytes=%d-%d" % (size, size + 5), "bytes=-0",
+                      "bytes=99999999999999999999999-"]:
+            with self.subTest(value=value):
+                r = self.get("/data.bin", b"Range: " + value.encode() + b"\r\n")
+                self.assertEqual(r.status, 416, r)
+                self.assertEqual(r.header("Content-Range"), "bytes */%d" % size)
+
+    def test_if_range(self):
+        etag = self.etag()
+        lm = http_dates(self.MTIME)[0]
+        for value, want in [(etag, 206), (lm, 206), ('"other"', 200), ("W/" + etag, 200),
+                            (http_dates(self.MTIME + 1)[0], 200), ("junk", 200)]:
+            with self.subTest(value=value):
+                r = self.get("/data.bin", b"Range: bytes=1-2\r\nIf-Range: " +
+                             value.encode() + b"\r\n")
+                self.assertEqual(r.status, want, r)
+                self.assertEqual(r.body, self.data[1:3] if want == 206 else self.data)
+
+    def test_mime_types_come_from_mime_types(self):
+        with open("/etc/mime.types") as f:
+            table = f.read()
+        for ext, want in [("svg", "image/svg+xml"), ("wasm", "application/wasm"),
+                          ("webp", "image/webp"), ("woff2", "font/woff2"),
+                          ("mp4", "video/mp4"), ("md", "text/markdown"),
+                          ("avif", "image/avif")]:
+            self.assertRegex(table, r"(?m)^%s\s.*\b%s\b" % (re.escape(want), ext))
+        for name, want in [("logo.svg", "image/svg+xml"), ("mod.wasm", "application/wasm"),
+                           ("pic.webp", "image/webp"), ("data.bin", "application/octet-stream"),
+                           ("page.html", "text/html; charset=utf-8"),
+                           ("notes.txt", "text/plain; charset=utf-8"),
+                           ("noext", "application/octet-stream"),
+                           ("font.woff2", "font/woff2"), ("clip.mp4", "video/mp4"),
+                           ("README.md", "text/markdown; charset=utf-8"),
+                           ("photo.AVIF", "image/avif")]:
+            with self.subTest(name=name):
+                self.assertEqual(self.get("/" + name).header("Content-Type"), want)
+
+
+class StaticOwnServerTest(ServerTestCase):
+    """static.c cases that each need a server of their own."""
+
+    def make_root(self):
+        root = tempfile.mkdtemp(prefix="gn-static-ex-")
+        self.addCleanup(shutil.rmtree, root, True)
+        with open(os.path.join(root, "ok.txt"), "w") as f:
+            f.write("ok\n")
+        return root
+
+    def test_a_fifo_is_refused_at_once_and_the_worker_goes_on(self):
+        root = self.make_root()
+        os.mkfifo(os.path.join(root, "pipe"))
+        os.mkdir(os.path.join(root, "dir"))
+        os.mkfifo(os.path.join(root, "dir", "index.html"))
+        srv = self.start_server(app="static", workers=1, settings={
+            "app.args": {"root": root, "index": "index.html"}})
+        pids = srv.worker_pids()
+        self.assertEqual(len(pids), 1)
+        for target in ["/pipe", "/dir/"]:
+            with self.subTest(target=target):
+                started = time.monotonic()
+                with RawConn(srv.port, timeout=5) as c:
+                    c.send(b"GET " + target.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+                    r = c.read_response()
+                self.assertIn(r.status, (403, 404), r)
+                self.assertLess(time.monotonic() - started, 3)
+                status, _, body = srv.get("/ok.txt", timeout=5)
+                self.assertEqual((status, body), (200, b"ok\n"))
+                self.assertEqual(srv.worker_pids(), pids)
+
+    def test_mime_types_from_a_named_file(self):
+        root = self.make_root()
+        with open(os.path.join(root, "x.greenie"), "w") as f:
+            f.write("g\n")
+        with open(os.path.join(root, "y.GREENIE2"), "w") as f:
+            f.write("g\n")
+        types = os.path.join(root, "my.types")
+        with open(types, "w") as f:
+            f.write("# a comment line\n\napplication/x-first\tgreenie\n"
+                    "text/x-second greenie2 other\napplication/x-late greenie\n")
+        srv = self.start_server(app="static", workers=1, settings={
+            "app.args": {"root": root, "mime_types": types}})
+        self.assertEqual(srv.get("/x.greenie")[1]["Content-Type"], "application/x-first")
+        self.assertEqual(srv.get("/y.GREENIE2")[1]["Content-Type"],
+                         "text/x-second; charset=utf-8")
+        self.assertEqual(srv.get("/ok.txt")[1]["Content-Type"], "application/octet-stream")
+
+    def test_an_unreadable_mime_types_file_fails_init(self):
+        root = self.make_root()
+        conf = os.path.join(root, "g.conf")
+        with open(conf, "w") as f:
+            f.write(harness.render_config({
+                "server": {"bind": "127.0.0.1:%d" % harness.free_port()},
+                "workers": {"workers": 1},
+                "app": {"module": app_path("static")},
+                "app.args": {"root": root, "mime_types": os.path.join(root, "nope")}}))
+        rc, _, err = run_until_exit(["-c", conf], timeout=10)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("static: mime_types %s: No such file or directory"
+                      % os.path.join(root, "nope"), err)
 
 
 HELLO_CPP = app_path("hello_cpp")
