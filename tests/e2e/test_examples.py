@@ -151,14 +151,75 @@ class JsonApiTest(ServerTestCase):
                 status, headers, raw = self.api("POST", "/items", body, JSON)
                 self.assertEqual(status, 201, raw)
                 item_id = json.loads(raw)["id"]
-                want = (b'{"id":%d,"title":"say \\"hi\\"\\\\ to\\u000athe\\u000d'
-                        b'\\u0009world \\u0001\\u001f\x7f \xc3\xa9 \xf0\x9f\x98\x80"}\n'
+                want = (b'{"id":%d,"title":"say \\"hi\\"\\\\ to\\nthe\\r'
+                        b'\\tworld \\u0001\\u001F\x7f \xc3\xa9 \xf0\x9f\x98\x80"}\n'
                         % item_id)
                 self.assertEqual(raw, want)
                 status, _, raw = self.api("GET", "/items/%d" % item_id)
                 self.assertEqual(raw, want)
                 self.assertEqual(json.loads(raw)["title"], title)
         self.assertIn(title, self.titles())
+
+    # -- any valid JSON (issue 11 item 16) ---------------------------------
+
+    def test_any_valid_json_object_with_a_string_title(self):
+        deep = b'{"title":"deep","x":' + b"[" * 63 + b"]" * 63 + b"}"  # 64 levels
+        cases = [
+            (b'{"title":"a","done":false}', "a"),
+            (b'{"done":true,"title":"b","due":null}', "b"),
+            (b'{"title":"nested","meta":{"tags":["x",{"y":[1,2.5e3,-0.1,true,null]}],'
+             b'"empty":{},"list":[]}}', "nested"),
+            (b'{"note":"\\u00e9\\ud83d\\ude00\\u0000","title":"\\u0041\\u00DF"}', "A\u00df"),
+            (b'{"n":-0,"m":1E+2,"k":-12.5e-3,"big":123456789012345678901234567890,'
+             b'"title":"numbers"}', "numbers"),
+            (b'{"title":"nul \\u0000 inside"}', "nul \x00 inside"),
+            (b'{ "title" : "a" , "x" : [ 1 , { } ] }', "a"),
+            (deep, "deep"),
+        ]
+        for body, title in cases:
+            with self.subTest(body=body[:60]):
+                status, headers, got = self.api("POST", "/items", body, JSON)
+                item = self.assert_json(status, headers, got, 201)
+                self.assertEqual(item, {"id": item["id"], "title": title})
+                self.assertEqual(json.loads(self.api("GET", "/items/%d" % item["id"])[2]),
+                                 item)
+
+    def test_valid_json_of_another_shape_is_400(self):
+        cases = [
+            (b"[]", "expected a JSON object"),
+            (b'"title"', "expected a JSON object"),
+            (b"null", "expected a JSON object"),
+            (b"17", "expected a JSON object"),
+            (b"{}", 'missing "title"'),
+            (b'{"other":"x"}', 'missing "title"'),
+            (b'{"Title":"x"}', 'missing "title"'),
+            (b'{"title":1}', '"title" must be a string'),
+            (b'{"title":null}', '"title" must be a string'),
+            (b'{"title":false}', '"title" must be a string'),
+            (b'{"title":["a"]}', '"title" must be a string'),
+            (b'{"title":{}}', '"title" must be a string'),
+        ]
+        before = self.titles()
+        for body, want in cases:
+            with self.subTest(body=body):
+                error = self.assert_error(self.api("POST", "/items", body, JSON), 400)
+                self.assertEqual(error, want)
+        self.assertEqual(self.titles(), before)
+
+    def test_invalid_json_is_400_naming_the_byte(self):
+        cases = [b'{"title":"a",}', b'{"title":"a"} {}', b"{'title':'a'}",
+                 b'{"title":"a","done":False}', b'{"title":"a","n":01}',
+                 b'{"title":"a","n":.5}', b'{"title":"a","n":1.}', b'{"title":"a","n":NaN}',
+                 b'{"title":"a"/*c*/}', b'{"title":"a","t":tru}',
+                 b'\xef\xbb\xbf{"title":"bom"}',
+                 # Past the app's nesting limit, 64 (RFC 8259 9 allows one).
+                 b'{"title":"deep","x":' + b"[" * 64 + b"]" * 64 + b"}"]
+        before = self.titles()
+        for body in cases:
+            with self.subTest(body=body[:60]):
+                error = self.assert_error(self.api("POST", "/items", body, JSON), 400)
+                self.assertRegex(error, r"^bad JSON at byte \d+: \S")
+        self.assertEqual(self.titles(), before)
 
     # -- errors ------------------------------------------------------------
 
@@ -187,17 +248,16 @@ class JsonApiTest(ServerTestCase):
                 self.assertEqual(headers["Allow"], allow)
 
     def test_malformed_bodies_are_400(self):
+        # Valid JSON of another shape: test_valid_json_of_another_shape_is_400.
         bodies = [
-            b"", b"   ", b"{", b"[]", b'"title"', b"null",
-            b'{"title":1}', b'{"title":null}', b'{"title":["a"]}', b'{"title":{}}',
+            b"", b"   ", b"{",
             b'{"title":"a"', b'{"title":"a",}', b'{"title":"a"} x', b'{"title":"a"}{}',
             b'{"title" "a"}', b"{title:\"a\"}", b"{'title':'a'}", b'{,"title":"a"}',
-            b'{"title":"a","title":"b"}', b'{"other":"x"}', b'{"title":"a","x":"y"}',
-            b"{}",
+            b'{"title":"a","title":"b"}',
             b'{"title":"a\\', b'{"title":"a', b'{"title":"\\x"}', b'{"title":"\\U0041"}',
             b'{"title":"\\u12"}', b'{"title":"\\u12', b'{"title":"\\u00zz"}',
             b'{"title":"\\ud800"}', b'{"title":"\\ud800\\u0041"}', b'{"title":"\\udc00"}',
-            b'{"title":"\\ud800\\ud800"}', b'{"title":"\\u0000"}',
+            b'{"title":"\\ud800\\ud800"}',
             b'{"title":"a\nb"}', b'{"title":"\x00"}', b'{"title":"a"}\x00',
             b'{"title":"\xff"}', b'{"title":"\xc0\xaf"}', b'{"title":"\xe0\x80\xaf"}',
             b'{"title":"\xed\xa0\x80"}', b'{"title":"\xf4\x90\x80\x80"}',
@@ -212,7 +272,8 @@ class JsonApiTest(ServerTestCase):
 
     def test_error_names_the_byte(self):
         error = self.assert_error(self.api("POST", "/items", b'{"title" 1}', JSON), 400)
-        self.assertEqual(error, "bad JSON at byte 9: expected ':'")
+        # jansson's message, at the byte it had read up to.
+        self.assertEqual(error, "bad JSON at byte 10: ':' expected near '1'")
 
     def test_a_body_that_is_not_json_is_415(self):
         for headers in [{}, {"Content-Type": "text/plain"},
@@ -286,6 +347,24 @@ class JsonApiArgsTest(ServerTestCase):
         self.assertEqual(call(srv, "POST", "/items", {"title": "c"})[0], 201)
         listed = json.loads(call(srv, "GET", "/items")[2])
         self.assertEqual([i["title"] for i in listed], ["b", "c"])
+
+    def test_deep_json_cannot_overflow_the_smallest_stack(self):
+        # jansson recurses once per level: 2,000 levels need ~200 KiB of
+        # the coroutine's stack. The app refuses past 64, which fits in the
+        # smallest stack_size.
+        srv = self.start_server(app="json_api", workers=1,
+                                settings={"workers": {"stack_size": 16}})
+        pids = srv.worker_pids()
+        for depth, want in [(63, 201), (64, 400), (2000, 400), (20000, 400)]:
+            with self.subTest(depth=depth):
+                body = b'{"title":"t","x":' + b"[" * depth + b"]" * depth + b"}"
+                status, _, got = call(srv, "POST", "/items", body, JSON)
+                self.assertEqual(status, want, got[:200])
+                if want == 400:
+                    self.assertEqual(json.loads(got), {
+                        "error": "bad JSON at byte %d: nested deeper than 64"
+                                 % (len('{"title":"t","x":') + 63)})
+        self.assertEqual(srv.worker_pids(), pids)
 
     def boot_fails(self, args):
         """Start json_api with ARGS: the start-up must fail (status 3);
