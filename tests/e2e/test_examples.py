@@ -7,6 +7,7 @@ import json
 import os
 import re
 import shutil
+import subprocess
 import tempfile
 import time
 import unittest
@@ -614,6 +615,90 @@ class StaticOwnServerTest(ServerTestCase):
         self.assertEqual(rc, 3, err)
         self.assertIn("static: mime_types %s: No such file or directory"
                       % os.path.join(root, "nope"), err)
+
+
+SETLOCALE_APP = r"""
+#include <errno.h>
+#include <locale.h>
+#include <time.h>
+
+#include <greenicorn.h>
+
+/* Switches its worker to the locale of its one argument, as an app calling
+ * setlocale(LC_ALL, "") does, and answers 2023-11-14 as strftime's %a and
+ * %b write it there. */
+static int init(const gn_app_arg_t *args, size_t nargs, void **state)
+{
+    (void)state;
+    return nargs == 1 && setlocale(LC_ALL, args[0].value) != NULL ? 0 : -ENOENT;
+}
+
+static int handle(gn_request_t *req, gn_response_t *res, void *state)
+{
+    struct tm tm = {.tm_year = 123, .tm_mon = 10, .tm_mday = 14, .tm_wday = 2};
+    char text[64];
+    size_t n = strftime(text, sizeof(text), "%a %b", &tm);
+
+    (void)req;
+    (void)state;
+    return gn_response_write(res, text, n);
+}
+
+GN_EXPORT const gn_app_t greenicorn_app = {
+    GN_APP_HEADER, .name = "setlocale", .init = init, .handle = handle,
+};
+"""
+
+
+class StaticLocaleTest(ServerTestCase):
+    """Item 9 in static.c: another app of the worker calls setlocale, and
+    Last-Modified and If-Modified-Since stay in English all the same."""
+
+    MTIME = 1700000000  # Tue, 14 Nov 2023 22:13:20 GMT
+
+    def build(self, work):
+        """The de_DE.UTF-8 locale (from Debian's locales sources, for
+        LOCPATH) and the app above, made in WORK: the app's path."""
+        r = subprocess.run(["localedef", "-i", "de_DE", "-f", "UTF-8",
+                            os.path.join(work, "de_DE.UTF-8")],
+                           capture_output=True, text=True, timeout=120)
+        # localedef exits 1 on warnings with the locale written anyway.
+        self.assertTrue(os.path.exists(os.path.join(work, "de_DE.UTF-8", "LC_TIME")),
+                        r.stderr)
+        with open(os.path.join(work, "setlocale.c"), "w") as f:
+            f.write(SETLOCALE_APP)
+        r = subprocess.run(["cc", "-shared", "-fPIC", "-Wall", "-Werror",
+                            "-I" + os.path.join(harness.REPO, "include"),
+                            "-o", "setlocale.so", "setlocale.c"], cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return os.path.join(work, "setlocale.so")
+
+    def test_dates_ignore_the_locale_another_app_set(self):
+        work = tempfile.mkdtemp(prefix="gn-static-locale-")
+        self.addCleanup(shutil.rmtree, work, True)
+        app = self.build(work)
+        os.mkdir(os.path.join(work, "www"))
+        path = os.path.join(work, "www", "f.txt")
+        with open(path, "w") as f:
+            f.write("f\n")
+        os.utime(path, (self.MTIME, self.MTIME))
+        with environ(LOCPATH=work):
+            srv = self.start_server(app=None, workers=1, settings={
+                "app:loc": {"module": app, "mount": "/loc"},
+                "app:loc.args": {"locale": "de_DE.UTF-8"},
+                "app:files": {"module": app_path("static"), "mount": "/"},
+                "app:files.args": {"root": os.path.join(work, "www")}})
+        # The locale is in force in the worker...
+        self.assertEqual(srv.get("/loc")[2].decode(), "Di Nov")
+        # ...and static.c writes and reads its dates in English.
+        status, headers, _ = srv.get("/f.txt")
+        self.assertEqual(status, 200)
+        self.assertEqual(headers["Last-Modified"], "Tue, 14 Nov 2023 22:13:20 GMT")
+        for value in http_dates(self.MTIME):
+            with self.subTest(value=value):
+                status = srv.get("/f.txt", {"If-Modified-Since": value})[0]
+                self.assertEqual(status, 304)
 
 
 HELLO_CPP = app_path("hello_cpp")
