@@ -724,7 +724,7 @@ class HelloCppTest(ServerTestCase):
         self.assertEqual(headers["Content-Type"], "text/plain")
 
     def test_an_exception_is_a_500_not_a_crash(self):
-        pids = self.srv.worker_pids()
+        pids = self.srv.wait_workers(1)
         status, _, body = self.srv.get("/?throw=1")
         self.assertEqual(status, 500, body)
         self.srv.wait_for_log(r"hello_cpp: asked to throw by 127\.0\.0\.1")
