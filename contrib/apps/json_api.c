@@ -60,7 +60,7 @@
 #include <jansson.h>
 
 #define MAX_BODY (64 * 1024) /* a POST body over this is 413 */
-#define MAX_DEPTH 64          /* JSON nested deeper is 400 */
+#define MAX_DEPTH 64         /* JSON nested deeper is 400 */
 #define DEFAULT_MAX_ITEMS 1000
 #define LIMIT_MAX_ITEMS 10000000
 
@@ -120,8 +120,8 @@ static struct item *store_add(struct store *st, json_t *title, int *err)
     it = &st->items[st->len];
     /* "O" takes a new reference to TITLE; jansson keeps the keys in the
      * order they were set, so the item is written as {"id":..,"title":..}. */
-    it->json = json_pack("{s:I,s:O}", "id", (json_int_t)st->next_id, "title",
-                         title);
+    it->json =
+        json_pack("{s:I,s:O}", "id", (json_int_t)st->next_id, "title", title);
     if (it->json == NULL)
         goto fail_nomem;
     it->id = st->next_id++;
@@ -299,8 +299,9 @@ static json_t *read_title(struct call *c, int *rc)
         return NULL;
     }
     if ((deep = too_deep(body, (size_t)len)) >= 0) {
-        snprintf(why, sizeof(why), "bad JSON at byte %zd: nested deeper than %d",
-                 deep, MAX_DEPTH);
+        snprintf(why, sizeof(why),
+                 "bad JSON at byte %zd: nested deeper than %d", deep,
+                 MAX_DEPTH);
         *rc = reply_error(c->res, 400, why);
         return NULL;
     }
@@ -388,8 +389,9 @@ static int delete_item(struct call *c)
 
 static int health(struct call *c)
 {
-    return reply(c->res, 200, json_pack("{s:s,s:I}", "status", "ok", "pid",
-                                        (json_int_t)getpid()));
+    return reply(
+        c->res, 200,
+        json_pack("{s:s,s:I}", "status", "ok", "pid", (json_int_t)getpid()));
 }
 
 /* ---- routing ---------------------------------------------------------- */

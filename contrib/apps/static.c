@@ -130,8 +130,8 @@ static const char *content_type(const struct mime *m, const char *path)
  * taken to be UTF-8, as the fallback table always did. */
 static const char *mime_keep_type(struct mime *m, const char *type)
 {
-    const char *charset = strncasecmp(type, "text/", 5) == 0
-                              ? "; charset=utf-8" : "";
+    const char *charset =
+        strncasecmp(type, "text/", 5) == 0 ? "; charset=utf-8" : "";
     size_t n = strlen(type) + strlen(charset) + 1;
     char *copy;
 
@@ -182,7 +182,8 @@ static int mime_line(struct mime *m, char *text, size_t line)
     const char *kept;
     int rc = 0;
 
-    if (type == NULL || type[0] == '#' || (ext = strtok_r(NULL, space, &save)) == NULL)
+    if (type == NULL || type[0] == '#' ||
+        (ext = strtok_r(NULL, space, &save)) == NULL)
         return 0;
     if ((kept = mime_keep_type(m, type)) == NULL)
         return -ENOMEM;
@@ -226,7 +227,8 @@ static int mime_load(struct mime *m, const char *path)
     }
     qsort(m->entries, m->len, sizeof(*m->entries), mime_entry_cmp);
     for (size_t i = 0; i < m->len; i++) {
-        if (out > 0 && strcasecmp(m->entries[out - 1].ext, m->entries[i].ext) == 0)
+        if (out > 0 &&
+            strcasecmp(m->entries[out - 1].ext, m->entries[i].ext) == 0)
             free(m->entries[i].ext);
         else
             m->entries[out++] = m->entries[i];
@@ -254,8 +256,8 @@ static int safe_path(const char *p)
 /* Open REL under ROOT, never leaving it (not even through a symlink). */
 static int open_beneath(int root, const char *rel)
 {
-    struct open_how how = {.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK |
-                                    O_NOCTTY,
+    struct open_how how = {.flags =
+                               O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
                            .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS};
     long fd = syscall(SYS_openat2, root, *rel ? rel : ".", &how, sizeof(how));
 
@@ -275,7 +277,7 @@ static int answer(gn_response_t *res, int status, const char *text)
  * calls setlocale(LC_ALL, "") would make this send "Di, 14 Nov" under
  * de_DE. The names are English by the protocol, so they are spelt here. */
 
-static const char day_names[7][10] = {"Sunday",   "Monday", "Tuesday",
+static const char day_names[7][10] = {"Sunday",    "Monday",   "Tuesday",
                                       "Wednesday", "Thursday", "Friday",
                                       "Saturday"};
 static const char month_names[12][4] = {"Jan", "Feb", "Mar", "Apr",
@@ -497,8 +499,7 @@ static int not_modified(gn_request_t *req, const char *etag, time_t mtime)
 /* If-Range (RFC 9110 13.1.5): the range is served only when the validator
  * still names this file, by the strong comparison of an ETag or by the
  * exact Last-Modified date; otherwise the whole file is. */
-static int range_still_valid(gn_request_t *req, const char *etag,
-                             time_t mtime)
+static int range_still_valid(gn_request_t *req, const char *etag, time_t mtime)
 {
     const char *ir = gn_request_header(req, "If-Range");
     time_t t;
@@ -571,8 +572,8 @@ static int parse_range(const char *h, uint64_t size, uint64_t *from,
 
 /* The validators every answer about the file carries (a 304 and a 416
  * too); ETAG is set to the file's. */
-static void describe_file(gn_response_t *res, const struct stat *st,
-                          char *etag, size_t etag_len)
+static void describe_file(gn_response_t *res, const struct stat *st, char *etag,
+                          size_t etag_len)
 {
     char lm[40];
 
