@@ -278,6 +278,14 @@ static ssize_t too_deep(const char *body, size_t len)
     return -1;
 }
 
+/* Why DOC, valid JSON, is not an item; TITLE is its "title" or NULL. */
+static const char *shape_error(const json_t *doc, const json_t *title)
+{
+    if (!json_is_object(doc))
+        return "expected a JSON object";
+    return title == NULL ? "missing \"title\"" : "\"title\" must be a string";
+}
+
 /* The "title" of a POST body, a JSON string (a new reference, which the
  * caller drops), or NULL once the error was answered (*RC is then what
  * handle returns). The body may be any JSON text: members other than
@@ -317,13 +325,13 @@ static json_t *read_title(struct call *c, int *rc)
         *rc = reply_error(c->res, 400, why);
         return NULL;
     }
-    title = json_incref(json_object_get(doc, "title"));
-    if (!json_is_object(doc) || !json_is_string(title)) {
-        *rc = reply_error(c->res, 400,
-                          !json_is_object(doc) ? "expected a JSON object"
-                          : title == NULL      ? "missing \"title\""
-                                               : "\"title\" must be a string");
-        title = (json_decref(title), NULL);
+    /* The title outlives the document: a reference of its own. */
+    title = json_object_get(doc, "title");
+    if (json_is_string(title)) {
+        json_incref(title);
+    } else {
+        *rc = reply_error(c->res, 400, shape_error(doc, title));
+        title = NULL;
     }
     json_decref(doc);
     return title;
