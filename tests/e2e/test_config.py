@@ -5,12 +5,13 @@ failures (busy port, missing app) and flags over the file."""
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import unittest
 
 import harness
-from harness import ServerTestCase, app_path, run_cli, run_until_exit
+from harness import ServerTestCase, app_path, run_cli, run_until_exit, wait_until
 
 
 class ConfigTest(ServerTestCase):
@@ -100,6 +101,50 @@ class ConfigTest(ServerTestCase):
         rc, _, err = run_until_exit(["-c", path])
         self.assertEqual(rc, 1, err)
         self.assertIn(path, err)
+
+    # -- a config path that is not a readable text file ------------------
+
+    def assertUnreadable(self, path, why, check_only=False, timeout=10.0):
+        """Starting (or --check-config) with -c PATH exits 1 promptly,
+        names PATH and WHY, and binds nothing."""
+        r = run_cli(["--check-config", "-c", path, app_path("hello")], timeout=timeout)
+        self.assertEqual(r.returncode, 1, "stdout=%r stderr=%r" % (r.stdout, r.stderr))
+        self.assertNotIn("OK", r.stdout)
+        self.assertIn("greenicorn: %s: " % path, r.stderr)
+        self.assertRegex(r.stderr, why)
+        if check_only:
+            return
+        port = harness.free_port()
+        rc, _, err = run_until_exit(["-c", path, "-b", "127.0.0.1:%d" % port,
+                                     app_path("hello")], timeout=timeout)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("greenicorn: %s: " % path, err)
+        self.assertRegex(err, why)
+        self.assertNotIn("listening at", err)
+        self.assertNotIn("booting worker", err)
+
+    def test_config_path_is_a_directory(self):
+        self.assertUnreadable(self.dir, r"is a directory")
+
+    def test_config_path_is_dev_zero(self):
+        # Was an endless read of NUL bytes; now refused at once.
+        self.assertUnreadable("/dev/zero", r"not a regular file.*character device",
+                              timeout=5.0)
+
+    def test_config_path_is_a_fifo(self):
+        fifo = os.path.join(self.dir, "fifo.conf")
+        os.mkfifo(fifo)
+        self.assertUnreadable(fifo, r"not a regular file.*FIFO", timeout=5.0)
+
+    def test_config_read_error(self):
+        # /proc/self/mem is a regular file whose first read fails (EIO):
+        # was taken as an empty file and "OK".
+        self.assertUnreadable("/proc/self/mem", r"cannot read.*Input/output error",
+                              check_only=True)
+
+    def test_config_file_too_large(self):
+        path = self.write("; padding\n" * 200000)
+        self.assertUnreadable(path, r"larger than")
 
     def test_config_error_stops_a_real_start(self):
         port = harness.free_port()
@@ -237,6 +282,37 @@ class ConfigTest(ServerTestCase):
     def test_no_app_is_a_usage_error(self):
         path, r = self.check("[workers]\nworkers = 2\n")
         self.assertEqual(r.returncode, 2, r.stderr)
+
+    # -- reloads ----------------------------------------------------------
+
+    def test_hup_when_the_config_became_a_directory_keeps_it(self):
+        # Was: the directory read as an empty file, so the HUP reloaded the
+        # defaults: 127.0.0.1:8000 bound, the configured port dropped,
+        # workers 2 -> 1.
+        srv = self.start_server(app="hello", workers=2)
+        old = set(srv.wait_workers(2))
+        os.rename(srv.config_path, srv.config_path + ".saved")
+        os.mkdir(srv.config_path)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                         r"%s: .*is a directory" % re.escape(srv.config_path),
+                         timeout=10)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertEqual(set(srv.worker_pids()), old)
+        log = srv.log()
+        self.assertNotIn("reload: starting", log)
+        self.assertNotIn("127.0.0.1:8000", log)
+        # The next HUP, with the file back, reloads it.
+        os.rmdir(srv.config_path)
+        os.rename(srv.config_path + ".saved", srv.config_path)
+        with open(srv.config_path) as f:
+            text = f.read().replace("workers = 2", "workers = 3")
+        with open(srv.config_path, "w") as f:
+            f.write(text)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload: 3 new worker\(s\) up", timeout=10)
+        wait_until(lambda: len(srv.worker_pids()) == 3, 10, what="3 workers")
+        self.assertEqual(srv.get("/")[0], 200)
 
     # -- flags over the file --------------------------------------------
 
