@@ -5,8 +5,8 @@
  * is an error rather than an empty config. inih gives the handler no line
  * number, so we hand it lines ourselves through a reader that counts them;
  * the reader also strips indentation (so an indented key is never taken for
- * a continuation line) and checks [section] headers, which inih does not
- * report to the handler.
+ * a continuation line), refuses NUL bytes, and checks [section] headers,
+ * which inih does not report to the handler.
  */
 #include "config/config.h"
 
@@ -31,6 +31,7 @@ struct load {
     const char *name; /* the file, for messages */
     const char *text; /* what is left to read, up to END */
     const char *end;
+    int has_nul;      /* the line just read held a NUL byte */
     int lineno;       /* of the line inih is processing */
     int error_line;   /* first line with an error we reported, or 0 */
     char *err;
@@ -108,7 +109,8 @@ void gn__config_free(struct gn_config *cfg)
 
 /* ---- the reader ------------------------------------------------------- */
 
-/* The next line into BUF (as much as fits). */
+/* The next line into BUF (as much as fits), noting whether it held a NUL
+ * byte, which would end it early without a word. */
 static char *next_raw_line(struct load *ld, char *buf, int size)
 {
     size_t n;
@@ -118,6 +120,7 @@ static char *next_raw_line(struct load *ld, char *buf, int size)
         return NULL;
     nl = memchr(ld->text, '\n', (size_t)(ld->end - ld->text));
     n = nl ? (size_t)(nl - ld->text) + 1 : (size_t)(ld->end - ld->text);
+    ld->has_nul = memchr(ld->text, '\0', n) != NULL;
     if (n > (size_t)size - 1)
         n = (size_t)size - 1;
     memcpy(buf, ld->text, n);
@@ -194,6 +197,10 @@ static char *read_line(char *buf, int size, void *stream)
     if (ld->error_line != 0 || next_raw_line(ld, buf, size) == NULL)
         return NULL;
     ld->lineno++;
+    if (ld->has_nul) {
+        fail(ld, "a NUL byte in the line (is this a text file?)");
+        return NULL;
+    }
     if (!line_complete(ld, buf, size)) {
         fail(ld, "line is longer than %d characters", size - 3);
         return NULL;

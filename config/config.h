@@ -165,14 +165,14 @@ void gn__config_free(struct gn_config *cfg);
  * error (-ENOENT, -EACCES, -EIO...), -EISDIR or -EINVAL for what is not a
  * regular file (a directory, a device, a FIFO), -EFBIG past
  * GN_CONFIG_MAX_BYTES; -EINVAL for anything wrong inside it (unknown
- * section or key, bad value, syntax, a key set twice). Stops at the first
- * error. Never blocks on a FIFO or a device.
+ * section or key, bad value, syntax, a NUL byte, a key set twice). Stops at
+ * the first error. Never blocks on a FIFO or a device.
  */
 int gn__config_load(struct gn_config *cfg, const char *path,
                     char err[GN_ERR_LEN]);
 
-/* Same, from LEN bytes at TEXT named NAME in messages (for tests and
- * fuzzing). */
+/* Same, from LEN bytes at TEXT (NUL bytes in it are refused, as in a
+ * file) named NAME in messages (for tests and fuzzing). */
 int gn__config_load_buffer(struct gn_config *cfg, const char *name,
                            const char *text, size_t len, char err[GN_ERR_LEN]);
 
