@@ -5,8 +5,8 @@
  * is an error rather than an empty config. inih gives the handler no line
  * number, so we hand it lines ourselves through a reader that counts them;
  * the reader also strips indentation (so an indented key is never taken for
- * a continuation line), refuses NUL bytes, and checks [section] headers,
- * which inih does not report to the handler.
+ * a continuation line) and inline comments, refuses NUL bytes, and checks
+ * [section] headers, which inih does not report to the handler.
  */
 #include "config/config.h"
 
@@ -138,6 +138,20 @@ static int line_complete(struct load *ld, const char *line, int size)
     return ld->text == ld->end;
 }
 
+/* A ';' or '#' after a space or tab starts a comment, as one at the start
+ * of a line does: inih alone would keep "# note" in the value. So a value
+ * cannot hold " #" or " ;" (the man page says so). */
+static void strip_inline_comment(char *line)
+{
+    for (char *p = line; *p != '\0'; p++) {
+        if ((*p == ';' || *p == '#') && p > line &&
+            (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
 /* "[server], [workers], ..." from the sections table. */
 static const char *known_sections(void)
 {
@@ -207,6 +221,7 @@ static char *read_line(char *buf, int size, void *stream)
     }
     skip = strspn(buf, " \t");
     memmove(buf, buf + skip, strlen(buf + skip) + 1);
+    strip_inline_comment(buf);
     check_section_header(ld, buf);
     return ld->error_line ? NULL : buf;
 }
