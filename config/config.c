@@ -277,13 +277,27 @@ static int unknown_key(struct load *ld, const char *section, const char *name)
     return 0;
 }
 
+/* Say where the binds from FROM on were set: a bind error at start-up or
+ * on HUP names the line (or the flag) as every other config error does. */
+static int label_binds(struct gn_config *cfg, size_t from,
+                       const char *origin)
+{
+    for (size_t i = from; i < cfg->nbinds; i++) {
+        free(cfg->binds[i].origin);
+        if ((cfg->binds[i].origin = strdup(origin)) == NULL)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static int handle_pair(void *user, const char *section, const char *name,
                        const char *value)
 {
     struct load *ld = user;
     const struct gn_setting *s;
     int *line;
-    char why[GN_ERR_LEN / 2];
+    size_t nbinds;
+    char why[GN_ERR_LEN / 2], origin[GN_ERR_LEN / 2];
 
     if (strpbrk(name, " \t") != NULL) {
         /* inih split "bind 127.0.0.1:80" at the ':'. */
@@ -314,8 +328,14 @@ static int handle_pair(void *user, const char *section, const char *name,
     if (*line == 0 && s->clear != NULL)
         s->clear(ld->cfg); /* the file's values replace the default */
     *line = ld->lineno;
+    nbinds = ld->cfg->nbinds;
     if (s->parse(ld->cfg, s, value, why, sizeof(why)) != 0) {
         fail(ld, "%s: %s", name, why);
+        return 0;
+    }
+    snprintf(origin, sizeof(origin), "%s:%d: bind", ld->name, ld->lineno);
+    if (label_binds(ld->cfg, nbinds, origin) != 0) {
+        fail(ld, "%s: out of memory", name);
         return 0;
     }
     return 1;
@@ -485,7 +505,8 @@ int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
 {
     const struct gn_setting *s = gn__setting_find(name);
     int *line, rc;
-    char why[GN_ERR_LEN / 2];
+    size_t nbinds;
+    char why[GN_ERR_LEN / 2], label[GN_ERR_LEN / 2];
 
     if (s == NULL) {
         snprintf(err, GN_ERR_LEN, "%s: unknown setting '%s'", origin, name);
@@ -495,9 +516,16 @@ int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
     if (s->clear != NULL && *line >= 0)
         s->clear(cfg); /* the first flag replaces the file's list */
     *line = -1;        /* set from the command line */
+    nbinds = cfg->nbinds;
     rc = s->parse(cfg, s, value, why, sizeof(why));
+    /* "--bind (command line)"; "LISTEN_FDS" says where it is from. */
+    snprintf(label, sizeof(label), "%s%s", origin,
+             *origin == '-' ? " (command line)" : "");
+    if (rc == 0)
+        rc = label_binds(cfg, nbinds, label);
     if (rc != 0)
-        snprintf(err, GN_ERR_LEN, "%s: %s", origin, why);
+        snprintf(err, GN_ERR_LEN, "%s: %s", origin,
+                 rc == -ENOMEM ? "out of memory" : why);
     return rc;
 }
 

@@ -32,6 +32,9 @@ struct gn_bind {
     int port;   /* TCP */
     char *path; /* UNIX */
     int fd;     /* FD */
+    /* Where it was set, for messages: "FILE:LINE: bind", "--bind (command
+     * line)", "LISTEN_FDS"; NULL for the default. */
+    char *origin;
 };
 
 /* An app to load, "PATH.so[:SYMBOL]", where it is mounted, and its

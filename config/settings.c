@@ -377,6 +377,7 @@ static void bind_clear(struct gn_bind *b)
     free(b->spec);
     free(b->host);
     free(b->path);
+    free(b->origin);
     memset(b, 0, sizeof(*b));
 }
 

@@ -263,6 +263,30 @@ class ConfigTest(ServerTestCase):
         self.assertIn("127.0.0.1:%d" % port, err)
         self.assertNotIn("booting worker", err)
 
+    def busy_port(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        return s.getsockname()[1]
+
+    def test_busy_port_names_the_line(self):
+        port, free = self.busy_port(), harness.free_port()
+        path = self.write("[server]\nbind = 127.0.0.1:%d\nbind = 127.0.0.1:%d\n"
+                          "[app]\nmodule = %s\n" % (free, port, app_path("hello")))
+        rc, _, err = run_until_exit(["-c", path])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("%s:3: bind: cannot bind 127.0.0.1:%d: Address already in use"
+                      % (path, port), err)
+        self.assertNotIn("booting worker", err)
+
+    def test_busy_port_from_the_command_line_says_so(self):
+        port = self.busy_port()
+        rc, _, err = run_until_exit(["-b", "127.0.0.1:%d" % port, app_path("hello")])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("--bind (command line): cannot bind 127.0.0.1:%d: "
+                      "Address already in use" % port, err)
+
     def test_missing_app(self):
         missing = os.path.join(self.dir, "no-such-app.so")
         path, r = self.check("[app]\nmodule = %s\n" % missing)
