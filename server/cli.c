@@ -128,6 +128,28 @@ static int take_option(struct gn_cli *cli, int c, char **argv, char *err)
     return 0;
 }
 
+/* Each flag's value (and APP) checked now, before the config file is
+ * read: a bad one is a bad command line (exit 2), whatever the file
+ * holds. */
+static int check_values(const struct gn_cli *cli, char *err)
+{
+    struct gn_config *scratch = gn__config_new();
+    int rc = 0;
+
+    if (scratch == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cli->noverrides && rc == 0; i++)
+        rc = gn__config_set(scratch, cli->overrides[i].name,
+                            cli->overrides[i].value, cli->overrides[i].flag,
+                            err);
+    if (rc == 0 && cli->app != NULL)
+        rc = gn__config_set_app(scratch, cli->app, "APP", err);
+    gn__config_free(scratch);
+    return rc;
+}
+
 int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
                   char err[GN_ERR_LEN])
 {
@@ -152,7 +174,7 @@ int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
                  argv[optind]);
         rc = -EINVAL;
     }
-    return rc;
+    return rc == 0 ? check_values(cli, err) : rc;
 }
 
 void gn__cli_free(struct gn_cli *cli)

@@ -245,9 +245,27 @@ class ConfigTest(ServerTestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
 
     def test_bad_flag_value_names_the_flag(self):
-        r = run_cli(["--check-config", "-w", "-1", app_path("hello")])
-        self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("--workers", r.stderr)
+        # A bad command line exits 2, as the man page says; the file is
+        # not even read (it would fail with 1).
+        path = self.write("[workers]\nwokers = 2\n")
+        for args, flag in [(["-w", "-1"], "--workers"), (["-w", "many"], "--workers"),
+                           (["--workers=many"], "--workers"), (["-t", "soon"], "--timeout"),
+                           (["-b", "127.0.0.1:99999"], "--bind"),
+                           (["--log-level", "loud"], "--log-level"),
+                           (["--keep-alive", "-3"], "--keep-alive"),
+                           (["--limit-request-body", "lots"], "--limit-request-body"),
+                           (["-m", "999"], "--umask")]:
+            for mode in (["--check-config"], []):
+                with self.subTest(args=args, mode=mode):
+                    rc, _, err = run_until_exit(mode + ["-c", path] + args + [app_path("hello")])
+                    self.assertEqual(rc, 2, err)
+                    self.assertTrue(err.startswith("greenicorn: %s: " % flag), err)
+                    self.assertIn("Try 'greenicorn --help'", err)
+                    self.assertNotIn("wokers", err)
+        # A bad APP argument too.
+        r = run_cli(["--check-config", app_path("hello") + ":"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertTrue(r.stderr.startswith("greenicorn: APP: "), r.stderr)
 
     # -- start-up failures ----------------------------------------------
 
