@@ -267,6 +267,51 @@ class ConfigTest(ServerTestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertTrue(r.stderr.startswith("greenicorn: APP: "), r.stderr)
 
+    def test_worker_class_gevent_is_accepted(self):
+        path = self.write(self.good_config())
+        for args in (["-k", "gevent"], ["--worker-class", "gevent"],
+                     ["--worker-class=gevent"],
+                     ["-k", "gunicorn.workers.ggevent.GeventWorker"],
+                     ["-k", "egg:gunicorn#gevent"]):
+            with self.subTest(args=args):
+                r = run_cli(["--check-config", "-c", path] + args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("OK", r.stdout)
+        srv = self.start_server(app="hello", workers=1, args=["-k", "gevent"])
+        self.assertEqual(srv.get("/")[0], 200)
+
+    def test_other_worker_classes_are_refused(self):
+        path = self.write(self.good_config())
+        for cls in ("sync", "gthread", "eventlet", "tornado",
+                    "uvicorn.workers.UvicornWorker", ""):
+            with self.subTest(cls=cls):
+                r = run_cli(["--check-config", "-c", path, "-k", cls])
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("--worker-class", r.stderr)
+                self.assertIn("'%s'" % cls, r.stderr)
+                self.assertIn("gevent", r.stderr)
+                self.assertIn("Try 'greenicorn --help'", r.stderr)
+
+    def test_gunicorn_options_not_supported_yet(self):
+        path = self.write(self.good_config())
+        for args in (["--certfile", "c.pem"], ["--keyfile=k.pem"], ["--ca-certs", "ca"],
+                     ["--statsd-host", "127.0.0.1:8125"], ["--threads", "4"],
+                     ["--paste", "x.ini"], ["--ssl-version", "TLSv1_2"],
+                     ["--log-config", "log.ini"], ["--capture-output"]):
+            with self.subTest(args=args):
+                r = run_cli(["--check-config", "-c", path] + args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                opt = args[0].split("=")[0]
+                self.assertIn("'%s'" % opt, r.stderr)
+                self.assertIn("not supported yet", r.stderr)
+                self.assertIn("README", r.stderr)
+                self.assertIn("Deployment", r.stderr)
+                self.assertNotIn("unrecognized option", r.stderr)
+        # A real typo still says so.
+        r = run_cli(["--check-config", "-c", path, "--certfilez", "x"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unrecognized option", r.stderr)
+
     # -- start-up failures ----------------------------------------------
 
     def test_busy_port(self):
