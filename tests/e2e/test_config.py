@@ -232,6 +232,49 @@ class ConfigTest(ServerTestCase):
         for key in keys:
             self.assertRegex(text, r"(?m)^%s =" % re.escape(key))
 
+    # -- the man page ---------------------------------------------------
+
+    def man_page(self):
+        with open(os.path.join(harness.REPO, "docs", "greenicorn.1")) as f:
+            return f.read().replace("\\-", "-")
+
+    def test_man_page_documents_every_flag_and_key(self):
+        # The settings table feeds --help and --print-config; the man page
+        # is written by hand, so check it against both.
+        man = self.man_page()
+        options = man.split(".SH OPTIONS", 1)[1].split(".SH ", 1)[0]
+        config = man.split(".SH CONFIGURATION", 1)[1].split(".SH ", 1)[0]
+        usage = run_cli(["--help"])
+        self.assertEqual(usage.returncode, 0, usage.stderr)
+        flags = set(re.findall(r"(?m)^\s+(?:-\w, )?(--[a-z][\w-]*)", usage.stdout))
+        self.assertIn("--bind", flags)
+        self.assertIn("--stack-size", flags)
+        missing = [flag for flag in sorted(flags)
+                   if not re.search(r"(?m)^\.B[IR]? .*%s\b" % re.escape(flag), options)]
+        self.assertEqual(missing, [], "in --help, not in the man page's OPTIONS")
+        with open(os.path.join(harness.REPO, "README.md")) as f:
+            readme = f.read()
+        missing = [flag for flag in sorted(flags - {"--help", "--version"})
+                   if not re.search(r"[`/]%s\b" % re.escape(flag), readme)]
+        self.assertEqual(missing, [], "in --help, not in the README's list of flags")
+        printed = run_cli(["--print-config"], cwd=self.dir)
+        self.assertEqual(printed.returncode, 0, printed.stderr)
+        keys = set(re.findall(r"(?m)^(\w+) =", printed.stdout))
+        self.assertIn("stack_size", keys)
+        missing = [key for key in sorted(keys) if not re.search(r"\b%s\b" % key, config)]
+        self.assertEqual(missing, [], "keys not in the man page's CONFIGURATION")
+
+    def test_man_page_hooks_section_points_at_the_guide(self):
+        man = self.man_page()
+        hooks = man.split(".SH HOOKS", 1)[1].split(".SH ", 1)[0]
+        m = re.search(r"docs/plugins\.md\s+section (\d+)", hooks)
+        self.assertIsNotNone(m, hooks)
+        with open(os.path.join(harness.REPO, "docs", "plugins.md")) as f:
+            guide = f.read()
+        self.assertTrue(re.search(r"(?m)^## %s\. Server hooks$" % m.group(1), guide),
+                        "the man page's HOOKS points at section %s of docs/plugins.md, "
+                        "which is not 'Server hooks'" % m.group(1))
+
     # -- usage errors ---------------------------------------------------
 
     def test_unknown_flag_exits_2(self):
