@@ -444,6 +444,47 @@ class ConfigTest(ServerTestCase):
         wait_until(lambda: len(srv.worker_pids()) == 3, 10, what="3 workers")
         self.assertEqual(srv.get("/")[0], 200)
 
+    def test_hup_when_the_config_cannot_be_read_keeps_it(self):
+        # A FIFO used to block the arbiter in fopen() for good; a read error
+        # (EIO) read as an empty file.
+        srv = self.start_server(app="hello", workers=2)
+        old = set(srv.wait_workers(2))
+        os.rename(srv.config_path, srv.config_path + ".saved")
+        for target, why in [(None, r"not a regular file \(it is a FIFO\)"),
+                            ("/proc/self/mem", r"Input/output error")]:
+            with self.subTest(target=target):
+                if target is None:
+                    os.mkfifo(srv.config_path)
+                else:
+                    os.symlink(target, srv.config_path)
+                try:
+                    srv.signal(signal.SIGHUP)
+                    srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                                     r"%s: cannot read the config file: %s"
+                                     % (re.escape(srv.config_path), why), timeout=10)
+                finally:
+                    os.unlink(srv.config_path)
+                self.assertEqual(srv.get("/")[0], 200)
+                self.assertEqual(set(srv.worker_pids()), old)
+        self.assertNotIn("reload: starting", srv.log())
+
+    def test_hup_bind_error_names_the_line(self):
+        srv = self.start_server(app="hello", workers=1)
+        old = set(srv.wait_workers(1))
+        port = self.busy_port()
+        with open(srv.config_path) as f:
+            lines = f.read().splitlines()
+        at = lines.index("bind = 127.0.0.1:%d" % srv.port)
+        lines.insert(at + 1, "bind = 127.0.0.1:%d" % port)
+        with open(srv.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                         r"%s:%d: bind: cannot bind 127.0.0.1:%d: Address already in use"
+                         % (re.escape(srv.config_path), at + 2, port), timeout=10)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertEqual(set(srv.worker_pids()), old)
+
     # -- flags over the file --------------------------------------------
 
     def test_workers_flag_overrides_file(self):
