@@ -214,9 +214,13 @@ GN_API void *gn_request_alloc(gn_request_t *req, size_t size);
  * Responses
  * ------------------------------------------------------------------------ */
 
-/* Set the status (100..999, default 200) and optional reason phrase (NULL
- * for the standard one). -EINVAL for a bad status or a reason with control
- * characters; -EALREADY once the head was sent. */
+/* Set the final status (200..999, default 200) and optional reason phrase
+ * (NULL for the standard one). -EINVAL for a bad status or a reason with
+ * control characters; -EALREADY once the head was sent. A 1xx (100..199)
+ * is refused with -EINVAL: it is an interim answer, and a client given one
+ * as the answer waits for another (or takes it for the next request's).
+ * The server sends "100 Continue" itself; 101 will come with an upgrade
+ * call, when there is one. */
 GN_API int gn_response_status(gn_response_t *res, int status,
                               const char *reason);
 

@@ -345,7 +345,10 @@ GN_API int gn_response_status(gn_response_t *res, int status,
 {
     if (res->head_sent)
         return -EALREADY;
-    if (status < 100 || status > 999 || (reason && !valid_value(reason)))
+    /* A 1xx is interim: the client waits for a final answer after it, so
+     * one sent as the answer would stall it, or shift every pipelined
+     * answer behind it by one. 101 would need an upgrade to follow. */
+    if (status < 200 || status > 999 || (reason && !valid_value(reason)))
         return -EINVAL;
     if (reason) {
         char *copy = gn__arena_alloc(&res->req->arena, strlen(reason) + 1);
