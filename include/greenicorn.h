@@ -14,7 +14,11 @@
  * event-loop thread. Calls marked "may yield" suspend the calling coroutine
  * (green thread) while they wait and let the worker serve other connections;
  * the code reads as blocking. Called outside a coroutine (e.g. from init),
- * they block like the libc call they replace.
+ * they block like the libc call they replace. Called from a thread the app
+ * started, a call that touches a request, a response or green state fails
+ * and changes nothing: -EPERM, NULL for gn_request_alloc and gn_spawn, and
+ * gn_event_set, gn_event_clear and gn_sem_release do nothing. Getters,
+ * the _new/_free calls and gn_log are not checked.
  *
  * Errors: functions returning int return 0 (or a byte count) on success and
  * a negative errno value on failure, libuv-style.

@@ -14,6 +14,7 @@
 
 #include "config/ipset.h"
 #include "workers/conn.h"
+#include "workers/green.h"
 
 #define ARENA_BLOCK 4096
 
@@ -532,6 +533,8 @@ GN_API int64_t gn_request_content_length(const gn_request_t *req)
 
 GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     return gn__conn_read_body(req->conn, req, buf, len);
 }
 
@@ -562,6 +565,8 @@ GN_API int gn_request_server_port(const gn_request_t *req)
 
 GN_API void *gn_request_alloc(gn_request_t *req, size_t size)
 {
+    if (!gn__on_loop_thread())
+        return NULL; /* the arena is the loop thread's */
     return gn__arena_alloc(&req->arena, size ? size : 1);
 }
 

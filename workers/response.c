@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "workers/conn.h"
+#include "workers/green.h"
 #include "workers/request.h"
 #include "workers/worker.h"
 
@@ -343,6 +344,8 @@ static int valid_value(const char *s)
 GN_API int gn_response_status(gn_response_t *res, int status,
                               const char *reason)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (res->head_sent)
         return -EALREADY;
     /* A 1xx is interim: the client waits for a final answer after it, so
@@ -382,6 +385,8 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
     size_t nlen, vlen, before;
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (res->head_sent)
         return -EALREADY;
     nlen = token_len(name);
@@ -401,10 +406,13 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
     return rc;
 }
 
-/* Whether the body may still grow: -EPIPE once a write failed, -EALREADY
- * once sendfile sent the declared length. */
+/* Whether the body may still grow: -EPERM off the loop's thread, -EPIPE
+ * once a write failed (or the client left), -EALREADY once sendfile sent
+ * the declared length. */
 static int writable(const struct gn_response *res)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     return res->failed ? -EPIPE : res->sealed ? -EALREADY : 0;
 }
 

@@ -463,6 +463,33 @@ class ResponseRefusalTest(ServerTestCase):
         self.assertEqual(second.status, 204, second)
 
 
+class ForeignThreadTest(ServerTestCase):
+    """A thread the app started may not call the request, response or
+    green API: each call returns -EPERM (or NULL) and changes nothing."""
+
+    def test_every_call_from_an_app_thread_is_refused(self):
+        srv = self.start_server(app=test_plugin_path("contract"), workers=1)
+        with RawConn(srv.port) as c:
+            c.send(b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        codes = dict(line.rsplit(" ", 1) for line in r.body.decode().splitlines())
+        pointers = {"gn_request_alloc", "gn_spawn"}  # noted 1 unless NULL
+        calls = [k for k in codes if k.startswith("gn_")]
+        self.assertEqual(len(calls), 23, codes)
+        for call in calls:
+            want = 0 if call in pointers else -errno.EPERM
+            self.assertEqual(int(codes[call]), want, call)
+        self.assertEqual(codes["event-set-ignored"], "1")
+        self.assertEqual(codes["sem-left"], "0")  # its one unit, still there
+        # Nothing the thread wrote or set reached the client: the body is
+        # the handler's report alone.
+        self.assertIsNone(r.header("X-T"))
+        self.assertTrue(r.body.startswith(b"gn_response_write "), r.body)
+        self.assertRegex(r.body.decode(), r"\A([a-z_-]+ -?\d+\n)+\Z")
+        self.assertEqual(srv.get("/status?code=200")[0], 200)
+
+
 class RefusedPluginsTest(ServerTestCase):
     """Acceptance: a plugin built for another ABI, a .so without the
     symbol, a missing file: exit 1 before binding, naming file and why."""
