@@ -108,6 +108,7 @@ struct gn_config {
     int body_timeout;
     int write_timeout;
     int request_timeout; /* seconds a handler may take; 0: no limit */
+    int cancel_on_disconnect; /* a client that leaves cancels its handler */
     char *server_header; /* NULL: none */
 
     /* [proxy] */

@@ -386,12 +386,14 @@ GN_API int gn_config_get(const char *name, char *buf, size_t len);
  * seconds (fractions allowed; a negative one means no limit) and returns
  * -ETIMEDOUT when it passes.
  *
- * Cancellation: a request is cancelled when its request_timeout passes or
- * its client goes away (closes or resets the connection). From then on
- * every green call of the request that has to wait returns -ECANCELED at
- * once (one that completes without waiting still succeeds): return, and
- * the server answers 504 (or, to a client that left, nothing). gn_kill
- * cancels one green thread the same way.
+ * Cancellation: a request is cancelled when its request_timeout passes,
+ * and when its client goes away (closes or resets the connection) if the
+ * cancel_on_disconnect setting is on; by default such a handler runs to
+ * its end and only its writes to the client fail (-EPIPE). Once a request
+ * is cancelled every green call of it that has to wait returns -ECANCELED
+ * at once (one that completes without waiting still succeeds): return,
+ * and the server answers 504 (or, to a client that left, nothing; the
+ * access log says 499). gn_kill cancels one green thread the same way.
  *
  * Outside a green thread (in init, in a hook) the calls block like the
  * libc calls they stand for, with the same timeouts; the ones that only
