@@ -77,8 +77,8 @@ static double now(void)
 }
 
 /* Redis failed this request for REASON (errno ERR): 503, and one line in
- * the log. A cancelled request (its client left, or request_timeout
- * passed) is the server's to answer and log. */
+ * the log. A cancelled request (request_timeout passed, or its client
+ * left with cancel_on_disconnect on) is the server's to answer and log. */
 static int unavailable(gn_response_t *res, const struct counter *st, int err,
                        const char *reason)
 {
