@@ -466,7 +466,8 @@ GN_API int gn_queue_put(gn_queue_t *q, void *item, double timeout)
 
     if (!gn__on_loop_thread())
         return -EPERM;
-    if ((getter = q_pop(&q->getters)) != NULL) { /* straight into a waiting getter's hands */
+    if ((getter = q_pop(&q->getters)) != NULL) {
+        /* straight into a waiting getter's hands */
         getter->item = item;
         gn__green_wake(getter, 0);
         return 0;

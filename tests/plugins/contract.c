@@ -34,8 +34,8 @@ static double param(const char *query, const char *key, double def)
 
 /* ---- /refuse ---------------------------------------------------------- */
 
-static void header_case(gn_response_t *res, const char *what,
-                        const char *name, const char *value)
+static void header_case(gn_response_t *res, const char *what, const char *name,
+                        const char *value)
 {
     gn_response_printf(res, "%s %d\n", what,
                        gn_response_header(res, name, value));
@@ -107,8 +107,8 @@ struct probe {
 
 static void note(struct probe *p, const char *call, long rc)
 {
-    int n = snprintf(p->out + p->len, sizeof(p->out) - p->len, "%s %ld\n",
-                     call, rc);
+    int n = snprintf(p->out + p->len, sizeof(p->out) - p->len, "%s %ld\n", call,
+                     rc);
 
     if (n > 0 && (size_t)n < sizeof(p->out) - p->len)
         p->len += (size_t)n;
