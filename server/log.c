@@ -16,6 +16,7 @@
 
 #include "config/config.h"
 #include "server/syslog.h"
+#include "server/timefmt.h"
 
 #define LINE_BYTES 4096
 
@@ -78,13 +79,13 @@ static void vlog(int level, const char *fmt, va_list ap)
 static void vlog(int level, const char *fmt, va_list ap)
 {
     char line[LINE_BYTES];
-    time_t now = time(NULL);
-    struct tm tm;
     size_t n, stamp;
     int saved = errno;
 
-    localtime_r(&now, &tm);
-    stamp = strftime(line, sizeof(line), "[%Y-%m-%d %H:%M:%S %z] ", &tm);
+    line[0] = '[';
+    stamp = 1 + gn__time_iso(line + 1, time(NULL));
+    line[stamp++] = ']';
+    line[stamp++] = ' ';
     n = stamp;
     n += (size_t)snprintf(line + n, sizeof(line) - n, "[%d] [%s] ",
                           logs.pid ? logs.pid : getpid(), level_name(level));

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "server/timefmt.h"
 #include "workers/conn.h"
 #include "workers/green.h"
 #include "workers/request.h"
@@ -76,20 +77,20 @@ const char *gn__status_reason(int status)
     }
 }
 
-/* An IMF-fixdate, formatted again only when the second changes. */
-/* "Date: ...\r\n" for this second, made once a second. */
+/* "Date: ...\r\n" for this second, made once a second (and without the
+ * locale: an app's setlocale must not reach the header). */
 static const char *date_line(size_t *len)
 {
-    static char line[48];
+    static char line[sizeof("Date: \r\n") + GN_TIME_IMF_LEN];
     static size_t line_len;
     static time_t cached = -1;
     time_t now = time(NULL);
-    struct tm tm;
 
     if (now != cached) {
-        gmtime_r(&now, &tm);
-        line_len = strftime(line, sizeof(line),
-                            "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        memcpy(line, "Date: ", 6);
+        line_len = 6 + gn__time_imf(line + 6, now);
+        memcpy(line + line_len, "\r\n", 2);
+        line_len += 2;
         cached = now;
     }
     *len = line_len;
