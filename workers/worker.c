@@ -396,6 +396,7 @@ static void on_tick(int fd, short what, void *arg)
     struct gn_worker *w = arg;
 
     beat(w);
+    gn__log_report_lost(0); /* access lines a full disk refused */
     if (getppid() != w->ppid)
         stop_gracefully(w, "the arbiter is gone");
     maybe_exit(w); /* the worker's own green threads may be done now */
@@ -611,6 +612,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
                 (unsigned long long)w.accepted,
                 (unsigned long long)w.empty_wakeups,
                 (unsigned long long)w.wakeups);
+    gn__log_report_lost(1);
     teardown(&w);
     run_hook(&w, GN_HOOK_WORKER_EXIT, status << 8);
     return status;
