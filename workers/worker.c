@@ -9,6 +9,7 @@
 #include "workers/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -258,6 +259,42 @@ void gn__worker_request_done(struct gn_worker *w)
 
 /* ---- accepting -------------------------------------------------------- */
 
+/* Out of descriptors (ERR): said once when an episode starts; the tick
+ * tries again each second, and those failures are only counted. */
+static void accept_starved(struct gn_worker *w, int err)
+{
+    w->emfile_this_tick = 1;
+    if (w->accept_emfile++ == 0)
+        gn_log_error("accept: %s (raise the open files limit or lower "
+                     "worker_connections); pausing accept",
+                     strerror(err));
+}
+
+/* From the tick, in an episode: it is over once a whole tick went by
+ * without EMFILE and a descriptor can be had (not at the first accept
+ * that works: at the limit descriptors come and go, and each flip would
+ * be logged); say so with its count. */
+static void accept_check_starved(struct gn_worker *w)
+{
+    int fd;
+
+    if (GN_LIKELY(w->accept_emfile == 0))
+        return;
+    if (w->emfile_this_tick) {
+        w->emfile_this_tick = 0;
+        return;
+    }
+    fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    close(fd);
+    gn_log_warn("accept: descriptors available again after %llu failed "
+                "accept%s",
+                (unsigned long long)w->accept_emfile,
+                w->accept_emfile == 1 ? "" : "s");
+    w->accept_emfile = 0;
+}
+
 static void accept_ready(int fd, short what, void *arg)
 {
     struct gn_worker *w = arg;
@@ -273,9 +310,7 @@ static void accept_ready(int fd, short what, void *arg)
         if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
             /* The socket stays readable: pause, or we would spin. on_tick
              * tries again. */
-            gn_log_error("accept: %s (raise the open files limit or lower "
-                         "worker_connections); pausing accept",
-                         strerror(errno));
+            accept_starved(w, errno);
             break;
         }
         if (cfd < 0) {
@@ -397,6 +432,7 @@ static void on_tick(int fd, short what, void *arg)
 
     beat(w);
     gn__log_report_lost(0); /* access lines a full disk refused */
+    accept_check_starved(w);
     if (getppid() != w->ppid)
         stop_gracefully(w, "the arbiter is gone");
     maybe_exit(w); /* the worker's own green threads may be done now */

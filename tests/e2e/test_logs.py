@@ -289,5 +289,36 @@ class FullDiskTest(ServerTestCase):
         self.assertGreater(self.reported(srv) - before, 0)
 
 
+@unittest.skipUnless(shutil.which("prlimit"), "prlimit (util-linux) is missing")
+class OutOfDescriptorsTest(ServerTestCase):
+    """Accept failing with EMFILE is logged once when it starts and once,
+    with the count, when it ends, not about every second."""
+
+    def test_emfile_logged_once_per_episode_with_a_count(self):
+        srv = self.start_server(workers=1)
+        (worker,) = srv.wait_workers(1)
+        nfds = len(os.listdir("/proc/%d/fd" % worker))
+        subprocess.run(["prlimit", "--pid", str(worker), "--nofile=%d:%d"
+                        % (nfds + 4, nfds + 4)], check=True, timeout=10)
+        conns = []
+        try:
+            for _ in range(12):  # more than the worker can take
+                c = srv.raw()
+                conns.append(c)
+            srv.wait_for_log(r"accept: Too many open files .*pausing accept")
+            time.sleep(3.5)  # ticks that try again and fail again
+            self.assertEqual(len(re.findall(r"accept: Too many open files", srv.log())),
+                             1, srv.log())
+        finally:
+            for c in conns:
+                c.close()
+        m = srv.wait_for_log(r"accept: descriptors available again after "
+                             r"(\d+) failed accepts?", timeout=10)
+        self.assertGreaterEqual(int(m.group(1)), 3)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertEqual(len(re.findall(r"accept: Too many open files", srv.log())), 1,
+                         srv.log())
+
+
 if __name__ == "__main__":
     unittest.main()
