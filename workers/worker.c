@@ -10,6 +10,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,10 +322,38 @@ static void accept_ready(int fd, short what, void *arg)
         }
         w->accepted++;
         gn__conn_new(w, cfd, (struct sockaddr *)&ss, len);
+        if (w->nconns > w->conns_peak)
+            w->conns_peak = w->nconns;
     }
     /* At the cap, or out of descriptors: stop accepting until a connection
      * closes or the next tick. */
     stop_accepting(w);
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+#define IDLE_CORO_KEEP 64          /* idle coroutine stacks kept past a burst */
+#define HEAP_TRIM_MIN (256 * 1024) /* free heap bytes worth a malloc_trim */
+
+/* From the tick: once a burst is over (the connections fell to under half
+ * their peak, or to none after some were accepted), give back what it left:
+ * the stacks of idle coroutines beyond what is in use and a few, and the
+ * free pages glibc keeps in its heap (its mmap threshold rises with large
+ * frees, so 1 MB bodies end up there). A steady load never triggers it. */
+static void release_memory(struct gn_worker *w)
+{
+    size_t keep = w->nconns > IDLE_CORO_KEEP ? w->nconns : IDLE_CORO_KEEP;
+
+    if (w->conns_peak < 2 * w->nconns + 16 &&
+        (w->nconns > 0 || w->accepted == w->accepted_at_trim))
+        return;
+    w->conns_peak = w->nconns;
+    w->accepted_at_trim = w->accepted;
+    gn__coro_pool_trim(w->coros, keep);
+#ifdef __GLIBC__
+    if (mallinfo2().fordblks >= HEAP_TRIM_MIN)
+        malloc_trim(0);
+#endif
 }
 
 /* ---- signals and the heartbeat ---------------------------------------- */
@@ -433,6 +462,7 @@ static void on_tick(int fd, short what, void *arg)
     beat(w);
     gn__log_report_lost(0); /* access lines a full disk refused */
     accept_check_starved(w);
+    release_memory(w);
     if (getppid() != w->ppid)
         stop_gracefully(w, "the arbiter is gone");
     maybe_exit(w); /* the worker's own green threads may be done now */
