@@ -332,6 +332,16 @@ static void lost_line(int err)
             LOST_REPORT_SECS) " s");
 }
 
+/* A line of LEN bytes of which SENT went out failed with ERR. A line cut
+ * short is ended by the next write; one that lacks only its newline is
+ * then whole, so it is not counted as lost. */
+static void write_failed(size_t len, size_t sent, int err)
+{
+    logs.torn |= sent > 0;
+    if (sent + 1 != len)
+        lost_line(err);
+}
+
 /* The way after a failure: end a torn line first, and once a line goes
  * out whole again, report what was lost. */
 static void write_after_failure(const char *line, size_t len)
@@ -344,13 +354,12 @@ static void write_after_failure(const char *line, size_t len)
     if (rc == 0)
         rc = write_all_of(logs.access_fd, line, len, &sent);
     if (rc != 0) {
-        logs.torn |= sent > 0;
-        lost_line(-rc);
+        write_failed(len, sent, -rc);
         return;
     }
     if (logs.lost)
         report_lost("; writing again");
-    else
+    else if (logs.failing)
         gn_log_warn("access log %s: writing again",
                     logs.access_path ? logs.access_path : "(stdout)");
     logs.failing = 0;
@@ -367,8 +376,7 @@ void gn__log_access_line(const char *line, size_t len)
         write_after_failure(line, len);
     } else if (GN_UNLIKELY((rc = write_all_of(logs.access_fd, line, len,
                                               &sent)) != 0)) {
-        logs.torn = sent > 0;
-        lost_line(-rc);
+        write_failed(len, sent, -rc);
     }
     gn__syslog_send(LOG_INFO, line,
                     len && line[len - 1] == '\n' ? len - 1 : len);
