@@ -8,7 +8,7 @@
  * Each call logs one line with gn_log at INFO:
  *
  *     compat-hook: post_request n=3 pid=4242 arbiter=4240 workers=1
- *     worker_id=1 worker_pid=4242 request=GET:/compat/request
+ *     worker_id=1 worker_age=1 worker_pid=4242 request=GET:/compat/request
  *     http_status=200 (one line)
  *
  * where n counts the calls of that hook in the calling process. The
@@ -101,9 +101,10 @@ static int compat_hook(const gn_hook_args_t *a)
     describe_extra(a, extra, sizeof(extra));
     gn_log(GN_LOG_INFO,
            "compat-hook: %s n=%d pid=%d arbiter=%d workers=%d worker_id=%d "
-           "worker_pid=%d%s%s",
+           "worker_age=%d worker_pid=%d%s%s",
            a->hook, count(a->hook), (int)a->pid, (int)a->arbiter_pid,
-           a->workers, a->worker_id, (int)a->worker_pid, request, extra);
+           a->workers, a->worker_id, a->worker_age, (int)a->worker_pid,
+           request, extra);
     return denied(a) ? -EACCES : 0;
 }
 

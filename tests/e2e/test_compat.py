@@ -19,6 +19,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import tempfile
 import time
 import unittest
@@ -170,6 +171,13 @@ class CompatServeTest(ServerTestCase):
         cls.srv = cls.start_class_server(
             app=None, workers=1, settings=compat_settings(1, {"file": cls.file}))
         cls.srv.wait_workers(1, timeout=20)
+        # One request first: when the app cannot serve at all (its
+        # descriptor read at the wrong offsets, say), every test of the
+        # class fails here at once instead of each waiting for a worker.
+        r = request(cls.srv, "GET", "/request")
+        if r.status != 200:
+            raise AssertionError("the ABI 1.3 app does not serve: %r\n%s"
+                                 % (r, cls.srv.log()))
 
     def ok(self, resp):
         self.assertEqual(resp.status, 200, resp)
@@ -361,63 +369,90 @@ class CompatServeTest(ServerTestCase):
 
 
 class CompatLifecycleTest(ServerTestCase):
-    """Two workers: the 1.3 hooks at start and stop, init and fini."""
+    """Two workers, one of them replaced: the 1.3 hooks at start, on the
+    replacement and at stop, and the app's init and fini in each."""
 
-    def test_start_and_stop_hooks_and_app_life(self):
+    def one(self, log, hook, **want):
+        lines = [d for d in hook_lines(log, hook)
+                 if all(d.get(k) == v for k, v in want.items())]
+        self.assertEqual(len(lines), 1, "%s %s in\n%s" % (hook, want, log))
+        return lines[0]
+
+    def check_worker_start(self, log, arbiter, pid, worker_id, worker_age):
+        """post_fork, the app's init and post_worker_init, in that order,
+        each once in worker PID, which has slot WORKER_ID and age
+        WORKER_AGE."""
+        post_fork = self.one(log, "post_fork", pid=pid)
+        self.assertEqual(post_fork, {
+            "hook": "post_fork", "n": "1", "pid": pid, "arbiter": arbiter,
+            "workers": "2", "worker_id": worker_id, "worker_age": worker_age,
+            "worker_pid": pid})
+        self.one(log, "post_worker_init", pid=pid, n="1", worker_id=worker_id,
+                 worker_age=worker_age)
+        order = [m.group(1) for m in re.finditer(
+            r"compat-(hook: post_fork|app: init|hook: post_worker_init)"
+            r"(?: n=1)? pid=%s " % pid, log)]
+        self.assertEqual(order, ["hook: post_fork", "app: init",
+                                 "hook: post_worker_init"], log)
+
+    def test_start_replace_and_stop(self):
         srv = self.start_server(app=None, workers=2, settings=compat_settings(2))
-        workers = sorted(srv.wait_workers(2, timeout=20))
-        for w in workers:
+        first = sorted(srv.wait_workers(2, timeout=20))
+        for w in first:
             srv.wait_for_log(r"compat-hook: post_worker_init n=1 pid=%d " % w, timeout=10)
         for path in ("/request", "/green", "/request"):
             self.assertEqual(request(srv, "GET", path).status, 200)
+        # Replace the worker in slot 1: its successor keeps the slot but
+        # gets a new age, so the two fields differ in its hooks.
+        slot1 = int(self.one(srv.log(), "post_fork", worker_id="1")["pid"])
+        os.kill(slot1, signal.SIGTERM)
+        wait_until(lambda: slot1 not in srv.worker_pids()
+                   and len(srv.worker_pids()) == 2, 20, what="a replacement worker")
+        (third,) = set(srv.worker_pids()) - set(first)
+        srv.wait_for_log(r"compat-hook: post_worker_init n=1 pid=%d " % third, timeout=10)
         self.assertEqual(srv.stop(), 0)
         log = srv.log()
         arbiter = str(srv.pid)
 
-        def one(hook, **want):
-            lines = [d for d in hook_lines(log, hook)
-                     if all(d.get(k) == v for k, v in want.items())]
-            self.assertEqual(len(lines), 1, "%s %s in\n%s" % (hook, want, log))
-            return lines[0]
-
-        self.assertEqual(one("on_starting", pid=arbiter)["config_workers"], "2")
-        one("when_ready", pid=arbiter, n="1")
-        one("nworkers_changed", pid=arbiter, n="1", old_workers="0", workers="2")
-        forks = hook_lines(log, "pre_fork")
-        self.assertEqual([(d["pid"], d["n"], d["worker_pid"]) for d in forks],
-                         [(arbiter, "1", "0"), (arbiter, "2", "0")])
-        self.assertEqual(sorted(d["worker_id"] for d in forks), ["1", "2"])
-        ids = set()
-        for w in map(str, workers):
-            post_fork = one("post_fork", pid=w)
-            self.assertEqual((post_fork["n"], post_fork["arbiter"],
-                              post_fork["worker_pid"]), ("1", arbiter, w))
-            ids.add(post_fork["worker_id"])
-            one("post_worker_init", pid=w, n="1")
-            # post_fork, then the app's init, then post_worker_init.
-            order = [m.group(0) for m in re.finditer(
-                r"compat-hook: (post_fork|post_worker_init) n=1 pid=%s |"
-                r"compat-app: init pid=%s " % (w, w), log)]
-            self.assertEqual(len(order), 3, log)
-            self.assertTrue(order[0].startswith("compat-hook: post_fork"), order)
-            self.assertTrue(order[1].startswith("compat-app: init"), order)
-            self.assertTrue(order[2].startswith("compat-hook: post_worker_init"), order)
-            self.assertEqual(one("worker_exit", pid=w)["status"], "0")
-        self.assertEqual(ids, {"1", "2"})
+        self.assertEqual(self.one(log, "on_starting", pid=arbiter)["config_workers"], "2")
+        self.one(log, "when_ready", pid=arbiter, n="1")
+        self.one(log, "nworkers_changed", pid=arbiter, n="1", old_workers="0",
+                 workers="2")
+        forks = [(d["pid"], d["n"], d["worker_id"], d["worker_age"], d["worker_pid"])
+                 for d in hook_lines(log, "pre_fork")]
+        ages = sorted(f[3] for f in forks)
+        self.assertEqual(len(set(ages)), 3, forks)
+        self.assertEqual(sorted(forks, key=lambda f: f[1]), [
+            (arbiter, "1", forks[0][2], forks[0][3], "0"),
+            (arbiter, "2", forks[1][2], forks[1][3], "0"),
+            (arbiter, "3", "1", ages[2], "0")])
+        self.assertEqual(sorted(f[2] for f in forks), ["1", "1", "2"])
+        by_pid = {d["pid"]: d for d in hook_lines(log, "post_fork")}
+        for pid in map(str, first + [third]):
+            self.check_worker_start(log, arbiter, pid, by_pid[pid]["worker_id"],
+                                    by_pid[pid]["worker_age"])
+        self.assertEqual((by_pid[str(third)]["worker_id"], by_pid[str(third)]["worker_age"]),
+                         ("1", ages[2]))
+        self.assertNotEqual(ages[2], "1")
+        for pid in map(str, first + [third]):
+            self.assertEqual(self.one(log, "worker_exit", pid=pid)["status"], "0")
         inits = re.findall(r"compat-app: init pid=(\d+) nargs=(\d+) functions=(\d+)", log)
-        self.assertEqual(sorted(int(p) for p, _, _ in inits), workers)
+        self.assertEqual(sorted(int(p) for p, _, _ in inits), sorted(first + [third]))
         self.assertEqual({(n, f) for _, n, f in inits}, {("2", str(len(pinned_functions())))})
         finis = re.findall(r"compat-app: fini pid=(\d+) after (\d+) requests", log)
-        self.assertEqual(sorted(int(p) for p, _ in finis), workers)
+        self.assertEqual(sorted(int(p) for p, _ in finis), sorted(first + [third]))
         self.assertEqual(sum(int(n) for _, n in finis), 3)
         self.assertEqual(len(hook_lines(log, "pre_request")), 3)
         self.assertEqual(len(hook_lines(log, "post_request")), 3)
         exits = hook_lines(log, "child_exit")
-        self.assertEqual(sorted(d["worker_pid"] for d in exits), [str(w) for w in workers])
-        self.assertTrue(all(d["pid"] == arbiter and d["status"] == "0" for d in exits), exits)
-        on_exit = one("on_exit", pid=arbiter, n="1")
-        self.assertGreater(log.index("compat-hook: on_exit "), log.rindex("compat-hook: child_exit "))
-        self.assertTrue(on_exit)
+        self.assertEqual(sorted(int(d["worker_pid"]) for d in exits), sorted(first + [third]))
+        for d in exits:
+            self.assertEqual((d["pid"], d["status"]), (arbiter, "0"), d)
+            self.assertEqual(d["worker_id"], by_pid[d["worker_pid"]]["worker_id"], d)
+            self.assertEqual(d["worker_age"], by_pid[d["worker_pid"]]["worker_age"], d)
+        self.one(log, "on_exit", pid=arbiter, n="1")
+        self.assertGreater(log.index("compat-hook: on_exit "),
+                           log.rindex("compat-hook: child_exit "))
 
 
 if __name__ == "__main__":
