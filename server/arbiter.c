@@ -7,7 +7,10 @@
  *
  * A reload (HUP) starts a new generation: workers forked with the new
  * configuration, while the previous generation keeps serving until the
- * new one has booted, then stops gracefully. Capacity never drops.
+ * new one has booted, then stops gracefully. Capacity never drops. Until
+ * then the previous configuration and hooks are kept: if a new worker
+ * cannot boot (its app's init fails), the new generation is dropped and
+ * the previous one goes on serving with them (Gunicorn halts instead).
  */
 #include "server/arbiter.h"
 
@@ -70,6 +73,12 @@ struct arbiter {
     int quick_deaths;         /* crashes at start in a row */
     int stop;                 /* 0, or the signal that asked to stop */
     int exit_status;
+    /* A reload in progress: the configuration and hooks the previous
+     * generation runs, kept until the new generation is up. NULL when
+     * none is pending. */
+    struct gn_config *prev_cfg;
+    struct gn_hook_set *prev_hooks;
+    int prev_generation;
 };
 
 /* ---- workers ---------------------------------------------------------- */
@@ -200,6 +209,7 @@ static int spawn_worker(struct arbiter *a)
     hb->booted = 0;
     hb->retire_ms = 0;
     hb->stack_overflow = 0;
+    hb->boot_error[0] = '\0';
     a->forks++;
     worker_hook(GN_HOOK_PRE_FORK,
                 &(struct slot){.id = id, .age = a->forks, .pid = 0}, 0);
@@ -244,8 +254,11 @@ static void retire_oldest(struct arbiter *a)
     kill(oldest->pid, SIGTERM);
 }
 
+static void commit_reload(struct arbiter *a);
+
 /* After a reload: once the new generation is up (every worker booted),
- * or after RELOAD_WAIT_MS whatever, the previous one stops gracefully. */
+ * or after RELOAD_WAIT_MS whatever, the previous one stops gracefully, and
+ * its configuration is dropped. */
 static void retire_previous_generation(struct arbiter *a)
 {
     int booted = 0, waiting = 0;
@@ -256,8 +269,11 @@ static void retire_previous_generation(struct arbiter *a)
         booted += counts(a, s) && s->heartbeat->booted;
         waiting += s->generation != a->generation && !s->retiring;
     }
-    if (waiting == 0 || (booted < a->target &&
-                         gn__monotonic_ms() - a->reloaded_ms < RELOAD_WAIT_MS))
+    if (booted < a->target &&
+        gn__monotonic_ms() - a->reloaded_ms < RELOAD_WAIT_MS)
+        return;
+    commit_reload(a);
+    if (waiting == 0)
         return;
     gn_log_info("reload: %d new worker(s) up, stopping %d old one(s)", booted,
                 waiting);
@@ -460,10 +476,20 @@ static const char *serving(const struct slot *s, char *out, size_t len)
     return out;
 }
 
+/* Why S failed to boot, from its heartbeat page. */
+static const char *boot_error(const struct slot *s, char *out, size_t len)
+{
+    for (size_t i = 0; i + 1 < len && i < sizeof(s->heartbeat->boot_error);
+         i++)
+        out[i] = s->heartbeat->boot_error[i];
+    out[len - 1] = '\0';
+    return out[0] ? out : "see the worker's line above";
+}
+
 static void log_exit(struct arbiter *a, const struct slot *s, int status)
 {
     const char *then = a->stop || !counts(a, s) ? "" : ", respawning";
-    char req[200], cause[160];
+    char req[200], cause[160], why[sizeof(s->heartbeat->boot_error)];
 
     if (WIFSIGNALED(status))
         gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s%s%s", s->id,
@@ -472,8 +498,8 @@ static void log_exit(struct arbiter *a, const struct slot *s, int status)
                      death_cause(a, s, WTERMSIG(status), cause, sizeof(cause)),
                      serving(s, req, sizeof(req)), then);
     else if (WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
-        gn_log_error("worker %d (pid %d) failed to boot; stopping", s->id,
-                     (int)s->pid);
+        gn_log_error("worker %d (pid %d) failed to boot: %s", s->id,
+                     (int)s->pid, boot_error(s, why, sizeof(why)));
     else if (WEXITSTATUS(status) != 0)
         gn_log_error("worker %d (pid %d) exited with status %d%s", s->id,
                      (int)s->pid, WEXITSTATUS(status), then);
@@ -506,6 +532,32 @@ static void back_off(struct arbiter *a)
                      a->quick_deaths, (long long)wait);
 }
 
+static void roll_back(struct arbiter *a, const struct slot *failed);
+
+/* Whether the previous generation of a pending reload still serves. */
+static int previous_serves(const struct arbiter *a)
+{
+    for (size_t i = 0; a->prev_cfg != NULL && i < a->nslots; i++)
+        if (a->slots[i].generation == a->prev_generation &&
+            !a->slots[i].retiring)
+            return 1;
+    return 0;
+}
+
+/* Worker S, counted, could not boot. After a reload whose previous
+ * generation still serves, that one goes on; else the server stops, as
+ * Gunicorn's does (status 3): a respawn will fail the same way. */
+static void boot_failed(struct arbiter *a, const struct slot *s)
+{
+    if (s->generation != a->prev_generation && previous_serves(a)) {
+        roll_back(a, s);
+        return;
+    }
+    gn_log_error("a worker cannot boot: stopping");
+    a->stop = SIGTERM;
+    a->exit_status = GN_EXIT_BOOT;
+}
+
 static void reap_one(struct arbiter *a, pid_t pid, int status)
 {
     struct slot *s = find_slot(a, pid);
@@ -524,10 +576,8 @@ static void reap_one(struct arbiter *a, pid_t pid, int status)
              gn__monotonic_ms() - s->spawned_ms > 10 * QUICK_DEATH_MS)
         a->quick_deaths = 0; /* it ran a while: the loop is over */
     if (WIFEXITED(status) && WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR &&
-        !a->stop) {
-        a->stop = SIGTERM;
-        a->exit_status = GN_EXIT_BOOT;
-    }
+        !a->stop && counts(a, s))
+        boot_failed(a, s);
     forget_slot(a, s);
 }
 
@@ -629,27 +679,121 @@ struct gn_apps *gn__arbiter_preload(const struct gn_config *cfg,
     return apps;
 }
 
+/* Free CFG unless it is still the running configuration, the one the
+ * preloaded apps point into, or a pending reload's previous one. */
+static void release_config(struct arbiter *a, struct gn_config *cfg)
+{
+    if (cfg != NULL && cfg != a->cfg && cfg != a->apps_cfg &&
+        cfg != a->prev_cfg)
+        gn__config_free(cfg);
+}
+
 /* Run the preloaded apps' fini here and drop them (and their config,
- * unless it is the running one). */
+ * unless still in use). */
 static void drop_preloaded(struct arbiter *a)
 {
+    struct gn_config *cfg = a->apps_cfg;
+
     if (a->apps == NULL)
         return;
     gn__apps_unload(a->apps);
     free(a->apps);
-    if (a->apps_cfg != a->cfg)
-        gn__config_free(a->apps_cfg);
     a->apps = NULL;
     a->apps_cfg = NULL;
+    release_config(a, cfg);
 }
 
-/* The running configuration is replaced by CFG: free the old one unless
- * preloaded apps still point into it. */
+/* The running configuration is replaced by CFG: the old one is freed
+ * unless still in use. */
 static void replace_config(struct arbiter *a, struct gn_config *cfg)
 {
-    if (a->cfg != a->apps_cfg)
-        gn__config_free(a->cfg);
+    struct gn_config *old = a->cfg;
+
     a->cfg = cfg;
+    release_config(a, old);
+}
+
+/* A reload switches to CFG and HOOKS. The first of a row keeps what the
+ * running generation uses, for a roll-back; a reload while one is still
+ * pending drops the pending one's (its workers have their own copies). */
+static void switch_config(struct arbiter *a, struct gn_config *cfg,
+                          struct gn_hook_set *hooks)
+{
+    if (a->prev_cfg != NULL) {
+        gn__hooks_install(hooks);
+        replace_config(a, cfg);
+        return;
+    }
+    a->prev_hooks = gn__hooks_swap(hooks);
+    a->prev_cfg = a->cfg;
+    a->prev_generation = a->generation;
+    a->cfg = cfg;
+}
+
+/* The new generation is up: the previous configuration goes. */
+static void commit_reload(struct arbiter *a)
+{
+    struct gn_config *old = a->prev_cfg;
+
+    if (old == NULL)
+        return;
+    a->prev_cfg = NULL;
+    release_config(a, old);
+    gn__hooks_discard(a->prev_hooks);
+    a->prev_hooks = NULL;
+}
+
+/* The logs of CFG, or the reason in the log. */
+static void open_logs(const struct gn_config *cfg)
+{
+    char err[GN_ERR_LEN];
+
+    if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
+                     sizeof(err)) != 0 ||
+        gn__log_syslog(cfg, err) != 0)
+        gn_log_error("%s", err);
+}
+
+static void swap_pidfile(const struct gn_config *old,
+                         const struct gn_config *cfg);
+
+/* A worker of the new generation FAILED to boot while the previous one
+ * still serves: stop the new generation and go back to the previous
+ * configuration and hooks, so that a HUP with a fixed configuration
+ * starts over from there. The listeners stay as the reload left them. */
+static void roll_back(struct arbiter *a, const struct slot *failed)
+{
+    struct gn_config *cfg = a->prev_cfg;
+    char why[sizeof(failed->heartbeat->boot_error)];
+
+    gn_log_error("reload failed: worker %d of the new configuration cannot "
+                 "boot (%s); the previous workers keep serving with the "
+                 "previous configuration: fix it and send HUP again",
+                 failed->id, boot_error(failed, why, sizeof(why)));
+    for (size_t i = 0; i < a->nslots; i++) {
+        struct slot *s = &a->slots[i];
+
+        if (s->pid != failed->pid && s->generation != a->prev_generation &&
+            !s->retiring) {
+            s->retiring = 1;
+            kill(s->pid, SIGTERM);
+        }
+    }
+    /* The previous workers are this generation again. */
+    for (size_t i = 0; i < a->nslots; i++)
+        if (a->slots[i].generation == a->prev_generation)
+            a->slots[i].generation = a->generation;
+    swap_pidfile(a->cfg, cfg);
+    gn__hooks_discard(gn__hooks_swap(a->prev_hooks));
+    if (a->apps != NULL && a->apps_cfg == a->cfg)
+        drop_preloaded(a); /* loaded for the failed configuration */
+    a->prev_cfg = NULL;
+    a->prev_hooks = NULL;
+    replace_config(a, cfg);
+    open_logs(cfg);
+    set_target(a, cfg->workers);
+    a->quick_deaths = 0;
+    a->spawn_not_before = 0;
 }
 
 /* What a reload to CFG does to preloaded apps. Gunicorn's HUP keeps a
@@ -706,10 +850,9 @@ static void reload(struct arbiter *a)
         return;
     }
     swap_pidfile(a->cfg, cfg);
-    gn__hooks_install(hooks);
+    switch_config(a, cfg, hooks);
     if (!cfg->preload_app)
         drop_preloaded(a);
-    replace_config(a, cfg);
     if (fresh != NULL) {
         a->apps = fresh;
         a->apps_cfg = cfg;

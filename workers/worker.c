@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -466,6 +467,18 @@ static int start_loop(struct gn_worker *w)
     return 0;
 }
 
+/* The worker cannot start: log ERR and leave it on the heartbeat page
+ * for the arbiter. -1. */
+static int boot_failed(struct gn_worker *w, const char *err)
+{
+    gn_log_error("worker %d (pid %d) failed to boot: %s", w->id, (int)w->pid,
+                 err);
+    if (w->heartbeat != NULL)
+        snprintf(w->heartbeat->boot_error, sizeof(w->heartbeat->boot_error),
+                 "%.*s", (int)sizeof(w->heartbeat->boot_error) - 1, err);
+    return -1;
+}
+
 static int boot(struct gn_worker *w)
 {
     char err[GN_ERR_LEN];
@@ -474,29 +487,17 @@ static int boot(struct gn_worker *w)
     /* Our own sockets first: binding may need the arbiter's privileges. */
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].per_worker &&
-            gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0) {
-            gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                         (int)w->pid, err);
-            return -1;
-        }
+            gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0)
+            return boot_failed(w, err);
     }
-    if (gn__process_drop_privileges(w->cfg, err) != 0) {
-        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                     (int)w->pid, err);
-        return -1;
-    }
+    if (gn__process_drop_privileges(w->cfg, err) != 0)
+        return boot_failed(w, err);
     /* The loop before the apps: their init may spawn green threads. */
-    if (start_loop(w) != 0) {
-        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                     (int)w->pid, strerror(errno ? errno : ENOMEM));
-        return -1;
-    }
+    if (start_loop(w) != 0)
+        return boot_failed(w, strerror(errno ? errno : ENOMEM));
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
-                          gn__apps_init(&w->apps, err) != 0)) {
-        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                     (int)w->pid, err);
-        return -1;
-    }
+                          gn__apps_init(&w->apps, err) != 0))
+        return boot_failed(w, err);
     return 0;
 }
 
@@ -592,8 +593,11 @@ int gn__worker_run(const struct gn_worker_spec *spec)
     catch_abort(&w);
     catch_overflow(&w);
     /* A failing start-up hook stops everything, as a bad app does. */
-    if (run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 || boot(&w) != 0 ||
-        run_hook(&w, GN_HOOK_POST_WORKER_INIT, 0) != 0) {
+    if ((run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 &&
+         boot_failed(&w, "the post_fork hook failed")) ||
+        boot(&w) != 0 ||
+        (run_hook(&w, GN_HOOK_POST_WORKER_INIT, 0) != 0 &&
+         boot_failed(&w, "the post_worker_init hook failed"))) {
         teardown(&w);
         run_hook(&w, GN_HOOK_WORKER_EXIT, GN_EXIT_BOOT_ERROR << 8);
         return GN_EXIT_BOOT_ERROR;

@@ -34,6 +34,10 @@ struct gn_heartbeat {
      * requests), so a hung or crashed worker's death names it. Written
      * as the loop switches into a request; may be cut short. */
     char serving[160];
+    /* Why the worker failed to boot (its app's init, a hook, a socket),
+     * written before it exits GN_EXIT_BOOT_ERROR, so the arbiter can say
+     * why a reload's new workers never came up. */
+    char boot_error[240];
 };
 
 struct gn_worker {
