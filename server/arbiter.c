@@ -111,9 +111,11 @@ static int free_id(const struct arbiter *a)
     }
 }
 
-static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb)
+static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb,
+                      pid_t arbiter)
 {
     struct gn_worker_spec spec = {.id = id,
+                                  .arbiter = arbiter,
                                   .age = a->forks,
                                   .cfg = a->cfg,
                                   .ls = a->ls,
@@ -191,7 +193,7 @@ static int spawn_worker(struct arbiter *a)
     struct slot *s;
     struct gn_heartbeat *hb;
     int id = free_id(a);
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     if (a->nslots == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 8;
@@ -215,7 +217,7 @@ static int spawn_worker(struct arbiter *a)
                 &(struct slot){.id = id, .age = a->forks, .pid = 0}, 0);
     pid = fork();
     if (pid == 0)
-        run_child(a, id, hb);
+        run_child(a, id, hb, self); /* our pid, read before the fork */
     if (pid < 0) {
         int rc = -errno;
 

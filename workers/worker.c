@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -479,6 +480,21 @@ static int boot_failed(struct gn_worker *w, const char *err)
     return -1;
 }
 
+/* Ask the kernel for SIGTERM (a graceful stop) when the arbiter dies,
+ * and check it has not died already: its death before this call sends
+ * nothing. Set again after dropping privileges, which clears it. 0, or -1
+ * when the arbiter is gone. */
+static int watch_arbiter(struct gn_worker *w)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == w->ppid)
+        return 0;
+    gn_log_info("worker %d (pid %d): the arbiter (pid %d) is gone before "
+                "the worker booted: exiting",
+                w->id, (int)w->pid, (int)w->ppid);
+    return -1;
+}
+
 static int boot(struct gn_worker *w)
 {
     char err[GN_ERR_LEN];
@@ -492,6 +508,8 @@ static int boot(struct gn_worker *w)
     }
     if (gn__process_drop_privileges(w->cfg, err) != 0)
         return boot_failed(w, err);
+    if (watch_arbiter(w) != 0)
+        return -1;
     /* The loop before the apps: their init may spawn green threads. */
     if (start_loop(w) != 0)
         return boot_failed(w, strerror(errno ? errno : ENOMEM));
@@ -572,7 +590,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
         .id = spec->id,
         .age = spec->age,
         .pid = getpid(),
-        .ppid = getppid(),
+        .ppid = spec->arbiter,
         .cfg = cfg,
         .ls = spec->ls,
         .nls = spec->nls,
@@ -582,6 +600,8 @@ int gn__worker_run(const struct gn_worker_spec *spec)
     int status = GN_EXIT_OK;
 
     gn__log_set_pid((int)w.pid);
+    if (watch_arbiter(&w) != 0)
+        return GN_EXIT_OK;
     apply_http_settings(&w, cfg);
     reset_signals();
     beat(&w);

@@ -77,6 +77,9 @@ struct gn_worker {
 /* What the arbiter hands a worker it forks (all of it inherited memory). */
 struct gn_worker_spec {
     int id, age;
+    /* The arbiter's pid, read before the fork: after it, getppid() may
+     * already name init if the arbiter died in between. */
+    pid_t arbiter;
     const struct gn_config *cfg;
     struct gn_listener *ls;
     size_t nls;

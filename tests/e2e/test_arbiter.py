@@ -32,6 +32,22 @@ def settled_sockets(pids):
                                and len(pids)), 3, what="idle workers")
 
 
+def session_members(sid):
+    """The live processes of session SID."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(name))
+    return found
+
+
 class ArbiterTest(ServerTestCase):
 
     def test_killed_worker_is_replaced_within_1s(self):
@@ -171,6 +187,30 @@ class ArbiterTest(ServerTestCase):
         # Orphaned workers notice their parent is gone and leave.
         wait_until(lambda: not any(pid_alive(p) for p in pids), 10,
                    what="orphaned workers %s to exit" % pids)
+
+    def test_workers_forked_just_before_the_arbiter_dies_exit(self):
+        # A worker forked as the arbiter is SIGKILLed must not take init
+        # for its arbiter. TTINs make the arbiter fork; the kill lands in
+        # the middle of those forks. Every process of the server's session
+        # (the arbiter made it: start_new_session) must end.
+        survivors = []
+        for attempt in range(6):
+            srv = self.start_server(app="hello", workers=1)
+            srv.wait_workers(1)
+            for _ in range(6):
+                srv.signal(signal.SIGTTIN)
+            time.sleep(0.002 * attempt)
+            os.kill(srv.pid, signal.SIGKILL)
+            srv.proc.wait(5)
+            session = srv.pid
+            try:
+                wait_until(lambda: not session_members(session), 10,
+                           what="every worker of arbiter %d to exit" % session)
+            except AssertionError:
+                survivors += session_members(session)
+                for pid in session_members(session):
+                    os.kill(pid, signal.SIGKILL)
+        self.assertEqual(survivors, [], "workers outlived their arbiter")
 
     def test_ttin_ttou(self):
         srv = self.start_server(app="hello", workers=2)
