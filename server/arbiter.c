@@ -890,6 +890,7 @@ static void handle_signal(struct arbiter *a, int signo)
         gn_log_info("SIGTTOU: %d workers", a->target);
         break;
     case SIGUSR1:
+        gn_log_info("SIGUSR1: reopening the log files");
         gn__log_reopen();
         signal_workers(a, SIGUSR1);
         break;
@@ -899,7 +900,8 @@ static void handle_signal(struct arbiter *a, int signo)
         /* Gunicorn's: a daemon's workers stop (TTIN or HUP brings them
          * back); a foreground server is resized by its terminal, so no. */
         if (!a->cfg->daemon) {
-            gn_log_debug("SIGWINCH ignored: not daemonized");
+            gn_log_info("SIGWINCH ignored: not daemonized (the terminal "
+                        "was resized)");
             break;
         }
         gn_log_info("SIGWINCH: stopping every worker gracefully");

@@ -383,6 +383,17 @@ class ArbiterTest(ServerTestCase):
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(10), 0)
 
+    def test_usr1_and_winch_are_logged(self):
+        srv = self.start_server(app="hello", workers=1)
+        workers = srv.wait_workers(1)
+        srv.signal(signal.SIGUSR1)
+        srv.wait_for_log(r"\[%d\] \[INFO\] SIGUSR1: reopening the log files" % srv.pid)
+        srv.signal(signal.SIGWINCH)
+        srv.wait_for_log(r"\[%d\] \[INFO\] SIGWINCH ignored: not daemonized" % srv.pid)
+        # Not daemonized: the workers stay.
+        self.assertEqual(srv.worker_pids(), workers)
+        self.assertEqual(srv.get("/")[0], 200)
+
     def test_usr1_reopens_the_access_log(self):
         srv = self.start_server(app="hello", workers=2, accesslog=True)
         srv.wait_workers(2)
