@@ -301,7 +301,13 @@ static void notify_ready(struct arbiter *a)
         booted += counts(a, &a->slots[i]) && a->slots[i].heartbeat->booted;
     if (booted < a->target)
         return;
-    sd_notifyf(0, "READY=1\nSTATUS=serving with %d worker(s)", booted);
+    /* After USR2, systemd's main pid (the old arbiter) is about to go:
+     * we are the service now (the unit needs NotifyAccess=all). */
+    if (a->ops->upgraded && a->ready_generation < 0)
+        sd_notifyf(0, "MAINPID=%d\nREADY=1\nSTATUS=serving with %d worker(s)",
+                   (int)getpid(), booted);
+    else
+        sd_notifyf(0, "READY=1\nSTATUS=serving with %d worker(s)", booted);
     a->ready_generation = a->generation;
 }
 
@@ -1012,7 +1018,9 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     }
     gn_log_info("%s: %s stop", gn__signal_name(a.stop),
                 a.stop == SIGTERM ? "graceful" : "quick");
-    sd_notify(0, "STOPPING=1");
+    /* After USR2 the new arbiter is the service: not stopping. */
+    if (a.reexec_pid == 0)
+        sd_notify(0, "STOPPING=1");
     /* Stop accepting at once: the workers' copies drain what they have.
      * After USR2 the new arbiter serves the same unix sockets: keep their
      * paths. */

@@ -122,6 +122,7 @@ static void remember_config_path(const struct gn_cli *cli)
  * pid) replace the configured binds, now and at every reload. */
 static char activated[512];
 static const char *activated_by = "systemd socket activation";
+static int upgraded; /* started by an old arbiter's USR2 */
 
 static void take_activated_sockets(void)
 {
@@ -137,6 +138,7 @@ static void take_activated_sockets(void)
                                     "%sfd://%d", len ? " " : "", atoi(p));
         unsetenv(GN_ENV_FDS);
         activated_by = "sockets inherited from the old arbiter (USR2)";
+        upgraded = 1;
         return;
     }
     for (int i = 0; i < n && len < sizeof(activated) - 16; i++)
@@ -299,8 +301,11 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return GN_EXIT_CONFIG;
     }
     gn__process_chown(cfg, ls, nls);
-    /* Detach only now, so that a bad address is still reported here. */
-    if (cfg->daemon && gn__process_daemonize(err) != 0) {
+    /* Detach only now, so that a bad address is still reported here.
+     * After USR2 the old arbiter, a daemon already, is our parent and
+     * must stay so: it watches us, and hands the pidfile over (as
+     * Gunicorn's new arbiter does not daemonize either). */
+    if (cfg->daemon && !upgraded && gn__process_daemonize(err) != 0) {
         gn_log_error("%s", err);
         gn__listeners_close(ls, nls, 1);
         unload(apps);
@@ -308,6 +313,7 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return GN_EXIT_CONFIG;
     }
     ops.ctx = (void *)cli;
+    ops.upgraded = upgraded;
     return gn__arbiter_run(cfg, ls, nls, apps, &ops);
 }
 
