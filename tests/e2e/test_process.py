@@ -98,7 +98,22 @@ class DaemonTest(unittest.TestCase):
              app_path("hello")])
         self.assertEqual(rc, 1, err)
         self.assertIn("another server is running as pid %d" % pid, err)
+        self.assertIn("a live greenicorn", err)
         self.assertEqual(int(open(self.pidfile).read()), pid)
+
+    def test_a_pidfile_naming_a_live_process_that_is_no_greenicorn_is_stale(self):
+        with open(self.pidfile, "w") as f:
+            f.write("1\n")  # init: alive, but not a greenicorn
+        port, r = self.start()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = wait_until(lambda: (lambda v: v if v != 1 else None)(
+            read_pid(self.pidfile)), 5, what="our pid in the pidfile")
+        self.assertTrue(pid_alive(pid))
+        log = wait_until(lambda: open(os.path.join(self.tmp, "error.log")).read(),
+                         5, what="the error log")
+        self.assertRegex(log, r"\[WARNING\] pidfile %s: pid 1 is not a greenicorn "
+                              r"\(it is '[^']+'\): replacing the stale pidfile"
+                         % re.escape(self.pidfile))
 
     def test_a_stale_pidfile_is_replaced(self):
         with open(self.pidfile, "w") as f:
