@@ -18,9 +18,8 @@ from harness import ServerTestCase, app_path, free_port, pid_alive, wait_until
 
 
 def title(pid):
-    """The process title. libbsd's setproctitle may leave a " " or a "."
-    after it (it marks where argv[0] ended so that Linux shows the whole
-    title), so only the text up to the first NUL, trimmed, counts."""
+    """The process title: the text up to the first NUL, trimmed (what
+    follows is checked by test_the_process_title_has_nothing_after_it)."""
     with open("/proc/%d/cmdline" % pid, "rb") as f:
         return f.read().split(b"\0")[0].decode().rstrip()
 
@@ -234,6 +233,19 @@ class ProcessSettingsTest(ServerTestCase):
         self.assertEqual(uid_of(worker), nobody.pw_uid)
         self.assertEqual(uid_of(srv.pid), 0)
         self.assertEqual(srv.get("/")[0], 200)
+
+    def test_the_process_title_has_nothing_after_it(self):
+        srv = self.start_server(app="hello", workers=1, args=["-n", "e2e-title"])
+        (worker,) = srv.wait_workers(1)
+        for pid, role in ((srv.pid, "master"), (worker, "worker")):
+            want = "greenicorn: %s [e2e-title]" % role
+            wait_until(lambda: title(pid) == want, 5, what="the title of %d" % pid)
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                raw = f.read()
+            self.assertIn(raw, (want.encode(), want.encode() + b"\0"))
+            ps = subprocess.run(["ps", "-o", "args=", "-p", str(pid)],
+                                capture_output=True, text=True, timeout=10).stdout
+            self.assertEqual(ps, want + "\n")
 
     def test_chdir_before_loading_the_app_and_raw_env(self):
         srv = self.start_server(app=None, workers=1, accesslog=True, settings={
