@@ -352,6 +352,45 @@ class ArbiterTest(ServerTestCase):
         # Not respawned in a loop: each worker booted once at most.
         self.assertLessEqual(err.count("failed to boot"), 2 * 2)
 
+    def test_check_config_runs_each_apps_init_and_fini_in_a_child(self):
+        tmp = tempfile.mkdtemp(prefix="gn-check-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        conf = os.path.join(tmp, "g.conf")
+        sections = {"server": {"bind": "127.0.0.1:%d" % harness.free_port()},
+                    "app": {"module": harness.app_path("echo")},
+                    "app.args": {"fail_init": "the database is unreachable"}}
+        with open(conf, "w") as f:
+            f.write(harness.render_config(sections))
+        r = harness.run_cli(["--check-config", "-c", conf])
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertNotIn("OK", r.stdout)
+        self.assertIn("echo: init fails as asked: the database is unreachable", r.stderr)
+        self.assertRegex(r.stderr, r"greenicorn: app echo \(\S+echo.so\): init "
+                                   r"failed: Invalid argument")
+        # A crash in init is caught too, and reported.
+        sections["app.args"] = {"crash_init": "yes"}
+        with open(conf, "w") as f:
+            f.write(harness.render_config(sections))
+        env_asan = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (env_asan + ":" if env_asan else "") + "handle_segv=0"
+        try:
+            r = harness.run_cli(["--check-config", "-c", conf])
+        finally:
+            if env_asan is None:
+                del os.environ["ASAN_OPTIONS"]
+            else:
+                os.environ["ASAN_OPTIONS"] = env_asan
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("signal 11 (SIGSEGV)", r.stderr)
+        # A good app: init and fini ran, in a child that is gone.
+        del sections["app.args"]
+        with open(conf, "w") as f:
+            f.write(harness.render_config(sections))
+        r = harness.run_cli(["--check-config", "-c", conf])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration %s OK" % conf, r.stdout)
+        self.assertIn("init and fini", harness.run_cli(["--help"]).stdout)
+
     def test_a_crash_loop_at_start_backs_off(self):
         saved = os.environ.get("ASAN_OPTIONS")
         os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "handle_segv=0"
