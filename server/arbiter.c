@@ -29,6 +29,7 @@
 #include "server/log.h"
 #include "server/pidfile.h"
 #include "server/process.h"
+#include "server/reloader.h"
 #include "server/signals.h"
 #include "workers/worker.h"
 
@@ -37,6 +38,7 @@
 #define BACKOFF_MAX_MS 30000 /* the longest wait between crash-loop starts */
 #define ABORT_GRACE_MS 2000  /* SIGABRT to SIGKILL for a hung worker */
 #define RELOAD_WAIT_MS 30000 /* the longest an old generation waits */
+#define SETTLE_MS 300        /* `reload`: quiet time after a change */
 
 struct slot {
     pid_t pid;
@@ -79,6 +81,8 @@ struct arbiter {
     struct gn_config *prev_cfg;
     struct gn_hook_set *prev_hooks;
     int prev_generation;
+    struct gn_reloader *reloader; /* `reload`: the watched files, or NULL */
+    int64_t changed_ms;           /* when one last changed, or 0 */
 };
 
 /* ---- workers ---------------------------------------------------------- */
@@ -628,11 +632,58 @@ static void murder_silent_workers(struct arbiter *a)
 
 /* ---- signals and the loop --------------------------------------------- */
 
-static void wait_for_signal(int timeout_ms)
+/* Until a signal, a watched file's change, or TIMEOUT_MS. */
+static void wait_for_signal(const struct arbiter *a, int timeout_ms)
 {
-    struct pollfd pfd = {.fd = gn__signals_fd(), .events = POLLIN};
+    struct pollfd pfd[2] = {{.fd = gn__signals_fd(), .events = POLLIN},
+                            {.fd = -1, .events = POLLIN}};
 
-    poll(&pfd, 1, timeout_ms);
+    if (a->reloader != NULL)
+        pfd[1].fd = gn__reloader_fd(a->reloader);
+    poll(pfd, 2, timeout_ms);
+}
+
+/* ---- reload (the setting) --------------------------------------------- */
+
+/* Watch the running configuration's files, if it asks to. */
+static void watch_files(struct arbiter *a)
+{
+    char err[GN_ERR_LEN];
+
+    gn__reloader_free(a->reloader);
+    a->reloader = NULL;
+    a->changed_ms = 0;
+    if (!a->cfg->reload)
+        return;
+    a->reloader = gn__reloader_new(a->cfg, a->ops->config_path, err);
+    if (a->reloader == NULL)
+        gn_log_error("%s", err);
+    else if (a->cfg->preload_app)
+        gn_log_warn("reload: preload_app keeps the apps loaded at start; "
+                    "a changed app .so is loaded by USR2 or a restart");
+}
+
+static void reload(struct arbiter *a, const char *why);
+
+/* A watched file changed: reload once they have been quiet for
+ * SETTLE_MS (a build writes several times). */
+static void reload_on_change(struct arbiter *a)
+{
+    const char *path;
+
+    if (a->reloader == NULL)
+        return;
+    path = gn__reloader_changed(a->reloader);
+    if (path != NULL) {
+        if (a->changed_ms == 0)
+            gn_log_info("reload: %s changed", path);
+        a->changed_ms = gn__monotonic_ms();
+    }
+    if (a->changed_ms != 0 &&
+        gn__monotonic_ms() - a->changed_ms >= SETTLE_MS) {
+        a->changed_ms = 0;
+        reload(a, "reload");
+    }
 }
 
 static void log_listeners(const struct arbiter *a)
@@ -800,6 +851,7 @@ static void roll_back(struct arbiter *a, const struct slot *failed)
     replace_config(a, cfg);
     open_logs(cfg);
     set_target(a, cfg->workers);
+    watch_files(a);
     a->quick_deaths = 0;
     a->spawn_not_before = 0;
 }
@@ -823,7 +875,7 @@ static int reload_preloaded(struct arbiter *a, const struct gn_config *cfg,
  * and check its app; if anything is wrong, say why and keep the running
  * one. Else switch logs and listeners, and start a new generation of
  * workers that replaces the old once it is up. */
-static void reload(struct arbiter *a)
+static void reload(struct arbiter *a, const char *why)
 {
     char err[GN_ERR_LEN];
     struct gn_config *cfg;
@@ -832,7 +884,7 @@ static void reload(struct arbiter *a)
     struct gn_apps *fresh = NULL;
     size_t nls;
 
-    gn_log_info("SIGHUP: reloading the configuration");
+    gn_log_info("%s: reloading the configuration", why);
     sd_notify(0, "RELOADING=1");
     cfg = a->ops->reconfigure(a->ops->ctx, err);
     if (cfg == NULL) {
@@ -872,6 +924,7 @@ static void reload(struct arbiter *a)
     a->generation++;
     a->reloaded_ms = gn__monotonic_ms();
     log_listeners(a);
+    watch_files(a);
     gn_log_info("reload: starting %d worker(s)", a->target);
 }
 
@@ -900,7 +953,7 @@ static void handle_signal(struct arbiter *a, int signo)
         gn__log_reopen();
         signal_workers(a, SIGUSR1);
         break;
-    case SIGHUP: reload(a); break;
+    case SIGHUP: reload(a, "SIGHUP"); break;
     case SIGUSR2: upgrade(a); break;
     case SIGWINCH:
         /* Gunicorn's: a daemon's workers stop (TTIN or HUP brings them
@@ -934,7 +987,7 @@ static void stop_workers(struct arbiter *a)
 
     signal_workers(a, sent);
     while (a->nslots > 0 && gn__monotonic_ms() < deadline) {
-        wait_for_signal(100);
+        wait_for_signal(a, 100);
         drain_signals(a);
         reap_workers(a);
         if (a->stop != SIGTERM && sent == SIGTERM) {
@@ -1003,6 +1056,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     }
     gn__process_title(cfg, "master");
     log_start(&a);
+    watch_files(&a);
     a.target = 0;
     set_target(&a, cfg->workers);
     if (gn__hook_run(GN_HOOK_WHEN_READY) != 0) {
@@ -1011,8 +1065,9 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     }
     while (!a.stop) {
         manage_workers(&a);
-        wait_for_signal(TICK_MS);
+        wait_for_signal(&a, a.changed_ms ? SETTLE_MS / 3 : TICK_MS);
         drain_signals(&a);
+        reload_on_change(&a);
         reap_workers(&a); /* a SIGCHLD byte may have been dropped */
         murder_silent_workers(&a);
     }
@@ -1027,6 +1082,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     gn__listeners_close(a.ls, a.nls, a.reexec_pid == 0);
     stop_workers(&a);
     free(a.slots);
+    gn__reloader_free(a.reloader);
     remove_pidfiles(&a);
     gn_log_info("shutting down: arbiter");
     gn__hook_run(GN_HOOK_ON_EXIT);

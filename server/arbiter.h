@@ -33,6 +33,9 @@ struct gn_arbiter_ops {
     /* This arbiter was started by an old one's USR2: under systemd it
      * tells its pid (MAINPID=) with its first readiness. */
     int upgraded;
+    /* The config file a reload reads (absolute), or NULL: watched with
+     * `reload`. */
+    const char *config_path;
 };
 
 /* The environment variable that hands listening sockets to a new arbiter

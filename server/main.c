@@ -403,6 +403,7 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     }
     ops.ctx = (void *)cli;
     ops.upgraded = upgraded;
+    ops.config_path = reload_path[0] ? reload_path : NULL;
     return gn__arbiter_run(cfg, ls, nls, apps, &ops);
 }
 

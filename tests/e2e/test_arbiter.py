@@ -3,6 +3,7 @@
 stops, TTIN/TTOU, and replacing a worker after max_requests."""
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -615,6 +616,39 @@ class ArbiterTest(ServerTestCase):
                          "after an idle close\n" % stats)
         self.assertEqual(stats["failed"], [])
         self.assertGreater(stats["ok"], 100)
+
+    def test_reload_setting_restarts_workers_when_the_app_or_config_changes(self):
+        appdir = tempfile.mkdtemp(prefix="gn-reload-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", appdir])
+        app = os.path.join(appdir, "app.so")
+        shutil.copyfile(harness.app_path("hello"), app)
+        srv = self.start_server(app=app, workers=2, args=["--reload"])
+        old = set(srv.wait_workers(2))
+        self.assertEqual(srv.get("/")[2], b"Hello, World!")
+        # A new build replaces the file (as install or a linker does).
+        shutil.copyfile(harness.app_path("echo"), app + ".new")
+        os.replace(app + ".new", app)
+        srv.wait_for_log(r"reload: %s changed" % re.escape(app))
+        srv.wait_for_log(r"reload: 2 new worker\(s\) up, stopping 2 old one\(s\)",
+                         timeout=10)
+        new = set(wait_until(lambda: (lambda p: p if len(p) == 2 and not set(p) & old
+                                      else None)(srv.worker_pids()), 10,
+                             what="2 new workers"))
+        status, _, body = srv.get("/changed")
+        self.assertEqual(status, 200)
+        self.assertIn(b"target: /changed\n", body)
+        # The config file is watched too.
+        self.rewrite_config(srv, workers={"workers": 3},
+                            app={"module": app})
+        srv.wait_for_log(r"reload: %s changed" % re.escape(os.path.realpath(srv.config_path)))
+        srv.wait_for_log(r"reload: 3 new worker\(s\) up, stopping 2 old one\(s\)",
+                         timeout=10)
+        wait_until(lambda: (lambda p: len(p) == 3 and not set(p) & new)(
+            srv.worker_pids()), 10, what="3 new workers")
+        self.assertIsNone(srv.proc.poll())
+        # A setting like any other.
+        r = harness.run_cli(["--print-config", "--reload", app])
+        self.assertIn("reload = on\n", r.stdout)
 
     def test_code_that_blocks_the_loop_is_named(self):
         srv = self.start_server(app="echo", workers=1,
