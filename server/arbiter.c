@@ -544,7 +544,8 @@ static void back_off(struct arbiter *a)
                      a->quick_deaths, (long long)wait);
 }
 
-static void roll_back(struct arbiter *a, const struct slot *failed);
+static void roll_back(struct arbiter *a, const struct slot *failed,
+                      const char *why);
 
 /* Whether the previous generation of a pending reload still serves. */
 static int previous_serves(const struct arbiter *a)
@@ -556,15 +557,36 @@ static int previous_serves(const struct arbiter *a)
     return 0;
 }
 
-/* Worker S, counted, could not boot. After a reload whose previous
- * generation still serves, that one goes on; else the server stops, as
- * Gunicorn's does (status 3): a respawn will fail the same way. */
-static void boot_failed(struct arbiter *a, const struct slot *s)
+/* Why S, which ended with STATUS before it booted, did. */
+static const char *boot_death(const struct slot *s, int status, char *out,
+                              size_t len)
 {
+    if (WIFEXITED(status) && WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
+        return boot_error(s, out, len);
+    if (WIFSIGNALED(status))
+        snprintf(out, len, "it died on signal %d (%s) while booting",
+                 WTERMSIG(status), gn__signal_name(WTERMSIG(status)));
+    else
+        snprintf(out, len, "it exited with status %d while booting",
+                 WEXITSTATUS(status));
+    return out;
+}
+
+/* Worker S, counted, ended with STATUS before it booted. After a reload
+ * whose previous generation still serves, that one goes on. Else a worker
+ * that failed to boot stops the server, as Gunicorn's does (status 3): a
+ * respawn would fail the same way; one that crashed is respawned, with
+ * back-off. */
+static void boot_failed(struct arbiter *a, const struct slot *s, int status)
+{
+    char why[sizeof(s->heartbeat->boot_error)];
+
     if (s->generation != a->prev_generation && previous_serves(a)) {
-        roll_back(a, s);
+        roll_back(a, s, boot_death(s, status, why, sizeof(why)));
         return;
     }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != GN_EXIT_BOOT_ERROR)
+        return;
     gn_log_error("a worker cannot boot: stopping");
     a->stop = SIGTERM;
     a->exit_status = GN_EXIT_BOOT;
@@ -587,9 +609,8 @@ static void reap_one(struct arbiter *a, pid_t pid, int status)
     else if (!crashed ||
              gn__monotonic_ms() - s->spawned_ms > 10 * QUICK_DEATH_MS)
         a->quick_deaths = 0; /* it ran a while: the loop is over */
-    if (WIFEXITED(status) && WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR &&
-        !a->stop && counts(a, s))
-        boot_failed(a, s);
+    if (!a->stop && counts(a, s) && !s->heartbeat->booted)
+        boot_failed(a, s, status);
     forget_slot(a, s);
 }
 
@@ -816,19 +837,19 @@ static void open_logs(const struct gn_config *cfg)
 static void swap_pidfile(const struct gn_config *old,
                          const struct gn_config *cfg);
 
-/* A worker of the new generation FAILED to boot while the previous one
- * still serves: stop the new generation and go back to the previous
+/* A worker of the new generation FAILED to boot (WHY) while the previous
+ * one still serves: stop the new generation and go back to the previous
  * configuration and hooks, so that a HUP with a fixed configuration
  * starts over from there. The listeners stay as the reload left them. */
-static void roll_back(struct arbiter *a, const struct slot *failed)
+static void roll_back(struct arbiter *a, const struct slot *failed,
+                      const char *why)
 {
     struct gn_config *cfg = a->prev_cfg;
-    char why[sizeof(failed->heartbeat->boot_error)];
 
     gn_log_error("reload failed: worker %d of the new configuration cannot "
                  "boot (%s); the previous workers keep serving with the "
                  "previous configuration: fix it and send HUP again",
-                 failed->id, boot_error(failed, why, sizeof(why)));
+                 failed->id, why);
     for (size_t i = 0; i < a->nslots; i++) {
         struct slot *s = &a->slots[i];
 

@@ -520,6 +520,28 @@ class ArbiterTest(ServerTestCase):
         conn.close()
         self.assertIsNone(srv.proc.poll())
 
+    def test_hup_whose_new_workers_crash_in_init_keeps_the_old_ones(self):
+        saved = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "handle_segv=0"
+        self.addCleanup(lambda: os.environ.__setitem__("ASAN_OPTIONS", saved)
+                        if saved is not None else os.environ.pop("ASAN_OPTIONS"))
+        srv = self.start_server(app="echo", workers=2)
+        old = set(srv.wait_workers(2))
+        self.rewrite_config(srv, **{"app.args": {"crash_init": "yes"}})
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed: worker \d+ of the new configuration cannot "
+                         r"boot \(it died on signal 11 \(SIGSEGV\) while booting\); "
+                         r"the previous workers keep serving", timeout=10)
+        time.sleep(1.5)  # no crash loop of new workers, the old ones stay
+        self.assertEqual(set(srv.worker_pids()), old)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertLessEqual(srv.log().count("SIGSEGV"), 2 * 2)
+        # The next HUP, fixed, reloads.
+        self.rewrite_config(srv)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload: 2 new worker\(s\) up, stopping 2 old one\(s\)",
+                         timeout=10)
+
     def test_hup_with_a_bad_config_keeps_running(self):
         srv = self.start_server(app="hello", workers=2)
         old = set(srv.wait_workers(2))
