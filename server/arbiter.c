@@ -1108,6 +1108,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     gn_log_info("shutting down: arbiter");
     gn__hook_run(GN_HOOK_ON_EXIT);
     gn__hooks_set_server(getpid(), NULL, 0);
+    commit_reload(&a); /* a reload still pending: its previous config */
     gn__hooks_install(NULL);
     drop_preloaded(&a);
     gn__config_free(a.cfg);
