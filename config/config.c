@@ -1,16 +1,22 @@
 /*
  * Loading the INI config file with inih, and applying command-line
- * overrides. inih gives the handler no line number, so we hand it lines
- * ourselves through a reader that counts them; the reader also strips
- * indentation (so an indented key is never taken for a continuation line)
- * and checks [section] headers, which inih does not report to the handler.
+ * overrides. The file is read whole first, so that what is not a readable
+ * text file of a sane size (a directory, /dev/zero, a FIFO, a read error)
+ * is an error rather than an empty config. inih gives the handler no line
+ * number, so we hand it lines ourselves through a reader that counts them;
+ * the reader also strips indentation (so an indented key is never taken for
+ * a continuation line) and inline comments, refuses NUL bytes, and checks
+ * [section] headers, which inih does not report to the handler.
  */
 #include "config/config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <ini.h>
 
@@ -23,8 +29,9 @@
 struct load {
     struct gn_config *cfg;
     const char *name; /* the file, for messages */
-    FILE *file;       /* when reading a file */
-    const char *text; /* when reading a string */
+    const char *text; /* what is left to read, up to END */
+    const char *end;
+    int has_nul;      /* the line just read held a NUL byte */
     int lineno;       /* of the line inih is processing */
     int error_line;   /* first line with an error we reported, or 0 */
     char *err;
@@ -102,17 +109,18 @@ void gn__config_free(struct gn_config *cfg)
 
 /* ---- the reader ------------------------------------------------------- */
 
+/* The next line into BUF (as much as fits), noting whether it held a NUL
+ * byte, which would end it early without a word. */
 static char *next_raw_line(struct load *ld, char *buf, int size)
 {
     size_t n;
     const char *nl;
 
-    if (ld->file != NULL)
-        return fgets(buf, size, ld->file);
-    if (*ld->text == '\0')
+    if (ld->text == ld->end)
         return NULL;
-    nl = strchr(ld->text, '\n');
-    n = nl ? (size_t)(nl - ld->text) + 1 : strlen(ld->text);
+    nl = memchr(ld->text, '\n', (size_t)(ld->end - ld->text));
+    n = nl ? (size_t)(nl - ld->text) + 1 : (size_t)(ld->end - ld->text);
+    ld->has_nul = memchr(ld->text, '\0', n) != NULL;
     if (n > (size_t)size - 1)
         n = (size_t)size - 1;
     memcpy(buf, ld->text, n);
@@ -127,7 +135,21 @@ static int line_complete(struct load *ld, const char *line, int size)
 
     if ((int)len < size - 1 || line[len - 1] == '\n')
         return 1;
-    return ld->file ? feof(ld->file) : *ld->text == '\0';
+    return ld->text == ld->end;
+}
+
+/* A ';' or '#' after a space or tab starts a comment, as one at the start
+ * of a line does: inih alone would keep "# note" in the value. So a value
+ * cannot hold " #" or " ;" (the man page says so). */
+static void strip_inline_comment(char *line)
+{
+    for (char *p = line; *p != '\0'; p++) {
+        if ((*p == ';' || *p == '#') && p > line &&
+            (p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
+    }
 }
 
 /* "[server], [workers], ..." from the sections table. */
@@ -189,12 +211,17 @@ static char *read_line(char *buf, int size, void *stream)
     if (ld->error_line != 0 || next_raw_line(ld, buf, size) == NULL)
         return NULL;
     ld->lineno++;
+    if (ld->has_nul) {
+        fail(ld, "a NUL byte in the line (is this a text file?)");
+        return NULL;
+    }
     if (!line_complete(ld, buf, size)) {
         fail(ld, "line is longer than %d characters", size - 3);
         return NULL;
     }
     skip = strspn(buf, " \t");
     memmove(buf, buf + skip, strlen(buf + skip) + 1);
+    strip_inline_comment(buf);
     check_section_header(ld, buf);
     return ld->error_line ? NULL : buf;
 }
@@ -250,13 +277,27 @@ static int unknown_key(struct load *ld, const char *section, const char *name)
     return 0;
 }
 
+/* Say where the binds from FROM on were set: a bind error at start-up or
+ * on HUP names the line (or the flag) as every other config error does. */
+static int label_binds(struct gn_config *cfg, size_t from,
+                       const char *origin)
+{
+    for (size_t i = from; i < cfg->nbinds; i++) {
+        free(cfg->binds[i].origin);
+        if ((cfg->binds[i].origin = strdup(origin)) == NULL)
+            return -ENOMEM;
+    }
+    return 0;
+}
+
 static int handle_pair(void *user, const char *section, const char *name,
                        const char *value)
 {
     struct load *ld = user;
     const struct gn_setting *s;
     int *line;
-    char why[GN_ERR_LEN / 2];
+    size_t nbinds;
+    char why[GN_ERR_LEN / 2], origin[GN_ERR_LEN / 2];
 
     if (strpbrk(name, " \t") != NULL) {
         /* inih split "bind 127.0.0.1:80" at the ':'. */
@@ -287,8 +328,14 @@ static int handle_pair(void *user, const char *section, const char *name,
     if (*line == 0 && s->clear != NULL)
         s->clear(ld->cfg); /* the file's values replace the default */
     *line = ld->lineno;
+    nbinds = ld->cfg->nbinds;
     if (s->parse(ld->cfg, s, value, why, sizeof(why)) != 0) {
         fail(ld, "%s: %s", name, why);
+        return 0;
+    }
+    snprintf(origin, sizeof(origin), "%s:%d: bind", ld->name, ld->lineno);
+    if (label_binds(ld->cfg, nbinds, origin) != 0) {
+        fail(ld, "%s: out of memory", name);
         return 0;
     }
     return 1;
@@ -314,21 +361,121 @@ static int run_parser(struct load *ld)
     return ld->error_line ? -EINVAL : 0;
 }
 
+/* ---- reading the file ------------------------------------------------- */
+
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISFIFO(mode))
+        return "a FIFO";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a plain file";
+}
+
+static int cannot_read(const char *path, int rc, const char *why,
+                       char err[GN_ERR_LEN])
+{
+    snprintf(err, GN_ERR_LEN, "%s: cannot read the config file: %s", path,
+             why);
+    return rc;
+}
+
+static int too_large(const char *path, char err[GN_ERR_LEN])
+{
+    snprintf(err, GN_ERR_LEN,
+             "%s: cannot read the config file: larger than %d bytes (is it "
+             "a config file?)",
+             path, GN_CONFIG_MAX_BYTES);
+    return -EFBIG;
+}
+
+/* Read the open FD (at most GN_CONFIG_MAX_BYTES) into *TEXT, which the
+ * caller frees. Reads to the end whatever st_size says: files under /proc
+ * say 0. */
+static int read_all(int fd, const char *path, char **text, size_t *len,
+                    char err[GN_ERR_LEN])
+{
+    size_t room = 4096;
+    char *buf = malloc(room), *grown;
+    ssize_t n;
+
+    *len = 0;
+    while (buf != NULL) {
+        if (*len == room) {
+            room = room * 2 > GN_CONFIG_MAX_BYTES + 1 ? GN_CONFIG_MAX_BYTES + 1
+                                                      : room * 2;
+            if ((grown = realloc(buf, room)) == NULL)
+                break;
+            buf = grown;
+        }
+        n = read(fd, buf + *len, room - *len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int e = errno;
+
+            free(buf);
+            return cannot_read(path, -e, strerror(e), err);
+        }
+        if (n == 0) {
+            *text = buf;
+            return 0;
+        }
+        *len += (size_t)n;
+        if (*len > GN_CONFIG_MAX_BYTES) {
+            free(buf);
+            return too_large(path, err);
+        }
+    }
+    free(buf);
+    return cannot_read(path, -ENOMEM, "out of memory", err);
+}
+
+/* PATH whole into *TEXT (*LEN bytes; the caller frees it), if it is a
+ * regular file we can read. O_NONBLOCK: opening a FIFO must not wait for a
+ * writer; fstat then refuses it. */
+static int read_config_file(const char *path, char **text, size_t *len,
+                            char err[GN_ERR_LEN])
+{
+    struct stat st;
+    char why[64];
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), rc;
+
+    if (fd < 0)
+        return cannot_read(path, -errno, strerror(errno), err);
+    if (fstat(fd, &st) != 0) {
+        rc = cannot_read(path, -errno, strerror(errno), err);
+    } else if (!S_ISREG(st.st_mode)) {
+        snprintf(why, sizeof(why), "not a regular file (it is %s)",
+                 file_kind(st.st_mode));
+        rc = cannot_read(path, S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL, why,
+                         err);
+    } else if (st.st_size > GN_CONFIG_MAX_BYTES) {
+        rc = too_large(path, err);
+    } else {
+        rc = read_all(fd, path, text, len, err);
+    }
+    close(fd);
+    return rc;
+}
+
 int gn__config_load(struct gn_config *cfg, const char *path,
                     char err[GN_ERR_LEN])
 {
-    struct load ld = {.cfg = cfg, .name = path, .err = err};
-    int rc;
+    char *text = NULL;
+    size_t len = 0;
+    int rc = read_config_file(path, &text, &len, err);
 
-    ld.file = fopen(path, "r");
-    if (ld.file == NULL) {
-        rc = -errno;
-        snprintf(err, GN_ERR_LEN, "%s: cannot read the config file: %s", path,
-                 strerror(errno));
+    if (rc != 0)
         return rc;
-    }
-    rc = run_parser(&ld);
-    fclose(ld.file);
+    rc = gn__config_load_buffer(cfg, path, text, len, err);
+    free(text);
     if (rc == 0) {
         free(cfg->file);
         cfg->file = strdup(path);
@@ -336,12 +483,19 @@ int gn__config_load(struct gn_config *cfg, const char *path,
     return rc;
 }
 
+int gn__config_load_buffer(struct gn_config *cfg, const char *name,
+                           const char *text, size_t len, char err[GN_ERR_LEN])
+{
+    struct load ld = {
+        .cfg = cfg, .name = name, .text = text, .end = text + len, .err = err};
+
+    return run_parser(&ld);
+}
+
 int gn__config_load_string(struct gn_config *cfg, const char *name,
                            const char *text, char err[GN_ERR_LEN])
 {
-    struct load ld = {.cfg = cfg, .name = name, .text = text, .err = err};
-
-    return run_parser(&ld);
+    return gn__config_load_buffer(cfg, name, text, strlen(text), err);
 }
 
 /* ---- overrides and printing ------------------------------------------- */
@@ -351,7 +505,8 @@ int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
 {
     const struct gn_setting *s = gn__setting_find(name);
     int *line, rc;
-    char why[GN_ERR_LEN / 2];
+    size_t nbinds;
+    char why[GN_ERR_LEN / 2], label[GN_ERR_LEN / 2];
 
     if (s == NULL) {
         snprintf(err, GN_ERR_LEN, "%s: unknown setting '%s'", origin, name);
@@ -361,9 +516,16 @@ int gn__config_set(struct gn_config *cfg, const char *name, const char *value,
     if (s->clear != NULL && *line >= 0)
         s->clear(cfg); /* the first flag replaces the file's list */
     *line = -1;        /* set from the command line */
+    nbinds = cfg->nbinds;
     rc = s->parse(cfg, s, value, why, sizeof(why));
+    /* "--bind (command line)"; "LISTEN_FDS" says where it is from. */
+    snprintf(label, sizeof(label), "%s%s", origin,
+             *origin == '-' ? " (command line)" : "");
+    if (rc == 0)
+        rc = label_binds(cfg, nbinds, label);
     if (rc != 0)
-        snprintf(err, GN_ERR_LEN, "%s: %s", origin, why);
+        snprintf(err, GN_ERR_LEN, "%s: %s", origin,
+                 rc == -ENOMEM ? "out of memory" : why);
     return rc;
 }
 

@@ -32,6 +32,9 @@ struct gn_bind {
     int port;   /* TCP */
     char *path; /* UNIX */
     int fd;     /* FD */
+    /* Where it was set, for messages: "FILE:LINE: bind", "--bind (command
+     * line)", "LISTEN_FDS"; NULL for the default. */
+    char *origin;
 };
 
 /* An app to load, "PATH.so[:SYMBOL]", where it is mounted, and its
@@ -106,6 +109,7 @@ struct gn_config {
     int body_timeout;
     int write_timeout;
     int request_timeout; /* seconds a handler may take; 0: no limit */
+    int cancel_on_disconnect; /* a client that leaves cancels its handler */
     char *server_header; /* NULL: none */
 
     /* [proxy] */
@@ -156,17 +160,28 @@ struct gn_config {
 struct gn_config *gn__config_new(void);
 void gn__config_free(struct gn_config *cfg);
 
+/* The largest config file read (the example is about 20 KiB): a path
+ * given by mistake (a log, a disk image) is refused at once. */
+#define GN_CONFIG_MAX_BYTES (1024 * 1024)
+
 /*
  * Read PATH into CFG (on top of what it holds). 0, or a negative errno with
- * ERR set: -ENOENT/-EACCES for an unreadable file, -EINVAL for anything
- * wrong inside it (unknown section or key, bad value, syntax, a key set
- * twice). Stops at the first error.
+ * ERR set ("PATH: cannot read the config file: why"): the open or read
+ * error (-ENOENT, -EACCES, -EIO...), -EISDIR or -EINVAL for what is not a
+ * regular file (a directory, a device, a FIFO), -EFBIG past
+ * GN_CONFIG_MAX_BYTES; -EINVAL for anything wrong inside it (unknown
+ * section or key, bad value, syntax, a NUL byte, a key set twice). Stops at
+ * the first error. Never blocks on a FIFO or a device.
  */
 int gn__config_load(struct gn_config *cfg, const char *path,
                     char err[GN_ERR_LEN]);
 
-/* Same, from a NUL-terminated string named NAME in messages (for tests and
- * fuzzing). */
+/* Same, from LEN bytes at TEXT (NUL bytes in it are refused, as in a
+ * file) named NAME in messages (for tests and fuzzing). */
+int gn__config_load_buffer(struct gn_config *cfg, const char *name,
+                           const char *text, size_t len, char err[GN_ERR_LEN]);
+
+/* Same, from a NUL-terminated string. */
 int gn__config_load_string(struct gn_config *cfg, const char *name,
                            const char *text, char err[GN_ERR_LEN]);
 

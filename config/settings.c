@@ -377,6 +377,7 @@ static void bind_clear(struct gn_bind *b)
     free(b->spec);
     free(b->host);
     free(b->path);
+    free(b->origin);
     memset(b, 0, sizeof(*b));
 }
 
@@ -729,6 +730,17 @@ const struct gn_setting gn__settings[] = {
     INT_SETTING(request_timeout, "http", "request-timeout", 0, 0, 86400, "0",
                 "seconds a request's handler may take before its green calls "
                 "are cancelled and the client gets 504 (0: no limit)"),
+    {.name = "cancel_on_disconnect",
+     .section = "http",
+     .flag = "cancel-on-disconnect",
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(cancel_on_disconnect),
+     .is_switch = 1,
+     .defval = "off",
+     .help = "cancel a handler's green calls when its client leaves (off: "
+             "it runs to the end and only its writes fail)"},
     {.name = "server_header",
      .section = "http",
      .flag = "server-header",

@@ -14,7 +14,11 @@
  * event-loop thread. Calls marked "may yield" suspend the calling coroutine
  * (green thread) while they wait and let the worker serve other connections;
  * the code reads as blocking. Called outside a coroutine (e.g. from init),
- * they block like the libc call they replace.
+ * they block like the libc call they replace. Called from a thread the app
+ * started, a call that touches a request, a response or green state fails
+ * and changes nothing: -EPERM, NULL for gn_request_alloc and gn_spawn, and
+ * gn_event_set, gn_event_clear and gn_sem_release do nothing. Getters,
+ * the _new/_free calls and gn_log are not checked.
  *
  * Errors: functions returning int return 0 (or a byte count) on success and
  * a negative errno value on failure, libuv-style.
@@ -214,9 +218,13 @@ GN_API void *gn_request_alloc(gn_request_t *req, size_t size);
  * Responses
  * ------------------------------------------------------------------------ */
 
-/* Set the status (100..999, default 200) and optional reason phrase (NULL
- * for the standard one). -EINVAL for a bad status or a reason with control
- * characters; -EALREADY once the head was sent. */
+/* Set the final status (200..999, default 200) and optional reason phrase
+ * (NULL for the standard one). -EINVAL for a bad status or a reason with
+ * control characters; -EALREADY once the head was sent. A 1xx (100..199)
+ * is refused with -EINVAL: it is an interim answer, and a client given one
+ * as the answer waits for another (or takes it for the next request's).
+ * The server sends "100 Continue" itself; 101 will come with an upgrade
+ * call, when there is one. */
 GN_API int gn_response_status(gn_response_t *res, int status,
                               const char *reason);
 
@@ -378,12 +386,14 @@ GN_API int gn_config_get(const char *name, char *buf, size_t len);
  * seconds (fractions allowed; a negative one means no limit) and returns
  * -ETIMEDOUT when it passes.
  *
- * Cancellation: a request is cancelled when its request_timeout passes or
- * its client goes away (closes or resets the connection). From then on
- * every green call of the request that has to wait returns -ECANCELED at
- * once (one that completes without waiting still succeeds): return, and
- * the server answers 504 (or, to a client that left, nothing). gn_kill
- * cancels one green thread the same way.
+ * Cancellation: a request is cancelled when its request_timeout passes,
+ * and when its client goes away (closes or resets the connection) if the
+ * cancel_on_disconnect setting is on; by default such a handler runs to
+ * its end and only its writes to the client fail (-EPIPE). Once a request
+ * is cancelled every green call of it that has to wait returns -ECANCELED
+ * at once (one that completes without waiting still succeeds): return,
+ * and the server answers 504 (or, to a client that left, nothing; the
+ * access log says 499). gn_kill cancels one green thread the same way.
  *
  * Outside a green thread (in init, in a hook) the calls block like the
  * libc calls they stand for, with the same timeouts; the ones that only

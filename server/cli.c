@@ -1,6 +1,9 @@
 /*
  * Command-line parsing with getopt_long. The option table is built from the
  * settings table at run time, so a new setting gets its flag for free.
+ * Gunicorn's command lines are what users bring: its worker class flag is
+ * accepted for the one class greenicorn is, and its options greenicorn
+ * lacks are named as such, with what to do instead, not as typos.
  */
 #include "server/cli.h"
 
@@ -17,10 +20,12 @@ enum {
     OPT_CONFIG = 'c',
     OPT_HELP = 'h',
     OPT_VERSION = 'v',
+    OPT_WORKER_CLASS = 'k',
     OPT_CHECK = 1000,
     OPT_PRINT,
     OPT_LOG_FILE,
-    OPT_SETTING_BASE = 2000, /* + index in gn__settings */
+    OPT_SETTING_BASE = 2000,     /* + index in gn__settings */
+    OPT_UNSUPPORTED_BASE = 3000, /* + index in unsupported[] */
 };
 
 static const struct option fixed_options[] = {
@@ -28,24 +33,75 @@ static const struct option fixed_options[] = {
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"print-config", no_argument, NULL, OPT_PRINT},
     {"log-file", required_argument, NULL, OPT_LOG_FILE},
+    {"worker-class", required_argument, NULL, OPT_WORKER_CLASS},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, OPT_HELP},
 };
 #define NFIXED (sizeof(fixed_options) / sizeof(fixed_options[0]))
 
+/* Gunicorn's spellings of the one worker class greenicorn has. */
+static const char *const gevent_names[] = {
+    "gevent", "gunicorn.workers.ggevent.GeventWorker", "egg:gunicorn#gevent",
+    NULL};
+
+/* Gunicorn options users bring that greenicorn lacks, and what to do
+ * instead. Their value is optional, so "--certfile=x" and "--certfile x"
+ * both land here rather than at "unrecognized option". */
+static const struct {
+    const char *name;
+    const char *instead;
+} unsupported[] = {
+    {"certfile", "terminate TLS in a reverse proxy such as nginx"},
+    {"keyfile", "terminate TLS in a reverse proxy such as nginx"},
+    {"ca-certs", "terminate TLS in a reverse proxy such as nginx"},
+    {"cert-reqs", "terminate TLS in a reverse proxy such as nginx"},
+    {"ssl-version", "terminate TLS in a reverse proxy such as nginx"},
+    {"ciphers", "terminate TLS in a reverse proxy such as nginx"},
+    {"do-handshake-on-connect",
+     "terminate TLS in a reverse proxy such as nginx"},
+    {"suppress-ragged-eofs", "terminate TLS in a reverse proxy such as nginx"},
+    {"statsd-host", "time requests in the access log (%(D)s, %(L)s) or in "
+                    "a pre_request/post_request hook"},
+    {"statsd-prefix", "time requests in the access log (%(D)s, %(L)s) or in "
+                      "a pre_request/post_request hook"},
+    {"dogstatsd-tags", "time requests in the access log (%(D)s, %(L)s) or "
+                       "in a pre_request/post_request hook"},
+    {"threads", "each worker serves --worker-connections requests at once "
+                "on coroutines; raise that, or -w"},
+    {"log-config", "use --error-logfile, --access-logfile and --log-syslog"},
+    {"log-config-dict",
+     "use --error-logfile, --access-logfile and --log-syslog"},
+    {"log-config-json",
+     "use --error-logfile, --access-logfile and --log-syslog"},
+    {"logger-class", "use --error-logfile, --access-logfile and --log-syslog"},
+    {"capture-output", "an app's standard error goes to the error log's "
+                       "stream; point --error-logfile at a file"},
+    {"enable-stdio-inheritance", "standard streams are inherited already"},
+    {"paste", "greenicorn serves C plugins (APP is PATH.so[:SYMBOL]), not "
+              "WSGI apps"},
+    {"pythonpath", "greenicorn serves C plugins (APP is PATH.so[:SYMBOL]), "
+                   "not Python modules"},
+    {"tmp-upload-dir", "an app reads a request body as it arrives"},
+    {"initgroups", "-u/-g set the user and its group"},
+};
+#define NUNSUPPORTED (sizeof(unsupported) / sizeof(unsupported[0]))
+
 /* The long options, and the short option string ("c:hvb:w:t:"). */
 static struct option *build_options(char *shorts, size_t room)
 {
-    struct option *opts =
-        calloc(NFIXED + gn__settings_count + 1, sizeof(*opts));
+    struct option *opts = calloc(NFIXED + NUNSUPPORTED + gn__settings_count + 1,
+                                 sizeof(*opts));
     size_t n = NFIXED;
 
     if (opts == NULL)
         return NULL;
     memcpy(opts, fixed_options, sizeof(fixed_options));
+    for (size_t i = 0; i < NUNSUPPORTED; i++)
+        opts[n++] = (struct option){unsupported[i].name, optional_argument,
+                                    NULL, OPT_UNSUPPORTED_BASE + (int)i};
     /* '+': stop at APP; ':': report a missing value apart from an
      * unknown option. */
-    snprintf(shorts, room, "+:c:hv");
+    snprintf(shorts, room, "+:c:hvk:");
     for (size_t i = 0; i < gn__settings_count; i++) {
         const struct gn_setting *s = &gn__settings[i];
 
@@ -99,17 +155,45 @@ static void name_bad_option(char **argv, char *err, const char *what)
         snprintf(err, GN_ERR_LEN, "%s: '-%c'", what, optopt);
 }
 
+/* -k/--worker-class: greenicorn's workers are what Gunicorn calls gevent
+ * workers, so that class is accepted (and changes nothing); any other is
+ * refused rather than silently served differently. */
+static int take_worker_class(const char *value, char *err)
+{
+    for (const char *const *name = gevent_names; *name; name++)
+        if (strcmp(value, *name) == 0)
+            return 0;
+    snprintf(err, GN_ERR_LEN,
+             "--worker-class: '%s': greenicorn has one worker class, "
+             "green workers (coroutines on libevent) as Gunicorn's gevent; "
+             "give gevent or leave the flag out",
+             value);
+    return -EINVAL;
+}
+
+static int refuse_unsupported(int i, char *err)
+{
+    snprintf(err, GN_ERR_LEN,
+             "'--%s': this Gunicorn option is not supported yet: %s (see "
+             "the README's Deployment section)",
+             unsupported[i].name, unsupported[i].instead);
+    return -EINVAL;
+}
+
 /* Apply one option getopt returned. 0, or -EINVAL. */
 static int take_option(struct gn_cli *cli, int c, char **argv, char *err)
 {
     const struct gn_setting *s = NULL;
 
+    if (c >= OPT_UNSUPPORTED_BASE)
+        return refuse_unsupported(c - OPT_UNSUPPORTED_BASE, err);
     switch (c) {
     case OPT_CONFIG: cli->config = optarg; return 0;
     case OPT_CHECK: cli->check_config = 1; return 0;
     case OPT_PRINT: cli->print_config = 1; return 0;
     case OPT_HELP: cli->help = 1; return 0;
     case OPT_VERSION: cli->version = 1; return 0;
+    case OPT_WORKER_CLASS: return take_worker_class(optarg, err);
     case OPT_LOG_FILE: s = gn__setting_find("errorlog"); break;
     case '?': name_bad_option(argv, err, "unrecognized option"); return -EINVAL;
     case ':':
@@ -126,6 +210,28 @@ static int take_option(struct gn_cli *cli, int c, char **argv, char *err)
     if (add_override(cli, s, s->is_switch ? "on" : optarg) != 0)
         return -ENOMEM;
     return 0;
+}
+
+/* Each flag's value (and APP) checked now, before the config file is
+ * read: a bad one is a bad command line (exit 2), whatever the file
+ * holds. */
+static int check_values(const struct gn_cli *cli, char *err)
+{
+    struct gn_config *scratch = gn__config_new();
+    int rc = 0;
+
+    if (scratch == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cli->noverrides && rc == 0; i++)
+        rc = gn__config_set(scratch, cli->overrides[i].name,
+                            cli->overrides[i].value, cli->overrides[i].flag,
+                            err);
+    if (rc == 0 && cli->app != NULL)
+        rc = gn__config_set_app(scratch, cli->app, "APP", err);
+    gn__config_free(scratch);
+    return rc;
 }
 
 int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
@@ -152,7 +258,7 @@ int gn__cli_parse(int argc, char **argv, struct gn_cli *cli,
                  argv[optind]);
         rc = -EINVAL;
     }
-    return rc;
+    return rc == 0 ? check_values(cli, err) : rc;
 }
 
 void gn__cli_free(struct gn_cli *cli)
@@ -170,6 +276,8 @@ void gn__cli_usage(FILE *out)
             "forked green workers.\n\n"
             "  -c, --config FILE        the INI config file (default: "
             "./greenicorn.conf if present)\n"
+            "  -k, --worker-class CLASS gevent only, for Gunicorn command "
+            "lines: the workers are green\n"
             "      --check-config       validate the configuration, load the "
             "apps and hooks,\n"
             "                           run each app's init and fini in a "

@@ -201,6 +201,23 @@ static int adopt_fd(const struct gn_bind *b, int reuse_port,
     return 0;
 }
 
+/* "FILE:LINE: bind: " (or the flag) before ERR, as every config error
+ * names where it was set. */
+static void name_origin(const struct gn_bind *b, char *err)
+{
+    const char *origin = b->origin ? b->origin : "bind (the default)";
+    size_t n = strlen(origin) + 2, len = strlen(err);
+
+    if (n >= GN_ERR_LEN / 2)
+        return; /* config/ keeps origins shorter */
+    if (n + len >= GN_ERR_LEN)
+        len = GN_ERR_LEN - n - 1;
+    memmove(err + n, err, len);
+    err[n + len] = '\0';
+    memcpy(err, origin, n - 2);
+    memcpy(err + n - 2, ": ", 2);
+}
+
 static int open_one(const struct gn_bind *b, int backlog, int reuse_port,
                     struct gn_listener *l, char *err)
 {
@@ -215,6 +232,7 @@ static int open_one(const struct gn_bind *b, int backlog, int reuse_port,
     else
         rc = open_tcp(b, backlog, reuse_port, l, err);
     if (rc != 0) {
+        name_origin(b, err);
         free(l->spec);
         l->spec = NULL;
     }

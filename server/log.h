@@ -51,6 +51,11 @@ int gn__log_syslog(const struct gn_config *cfg, char *err);
 /* Reopen both files by name (after logrotate moved them). 0 or -errno. */
 int gn__log_reopen(void);
 
+/* Give the files (and those created by later opens) to UID:GID, the user
+ * the workers run as, so they can reopen them after a rotation; UID -1
+ * leaves owners alone. Only root can: elsewhere it does nothing. */
+void gn__log_set_owner(int uid, int gid);
+
 /* Close the files and go back to stderr. */
 void gn__log_close(void);
 
@@ -60,7 +65,13 @@ void gn__log_set_pid(int pid);
 /* Whether an access log is configured. */
 int gn__log_access_enabled(void);
 
-/* Append one formatted access log line (ending with its newline). */
+/* Append one formatted access log line (ending with its newline). A line
+ * that cannot be written (ENOSPC, EIO) is counted and the count reported
+ * in the error log (at most every 10 s, and when writing works again). */
 void gn__log_access_line(const char *line, size_t len);
+
+/* Report the access lines lost and not reported yet: NOW, or only when the
+ * last report is old enough (from a periodic tick). */
+void gn__log_report_lost(int now);
 
 #endif /* GN_SERVER_LOG_H */

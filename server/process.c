@@ -17,6 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "server/log.h"
+
 static int fail(char *err, const char *what, const char *arg)
 {
     int rc = -errno;
@@ -83,10 +85,8 @@ void gn__process_chown(const struct gn_config *cfg,
 {
     if (cfg->uid < 0)
         return;
-    if (cfg->errorlog && strcmp(cfg->errorlog, "-") != 0)
-        (void)!chown(cfg->errorlog, (uid_t)cfg->uid, (gid_t)cfg->gid);
-    if (cfg->accesslog && strcmp(cfg->accesslog, "-") != 0)
-        (void)!chown(cfg->accesslog, (uid_t)cfg->uid, (gid_t)cfg->gid);
+    /* The log files now, and those a USR1 or a HUP creates later. */
+    gn__log_set_owner(cfg->uid, cfg->gid);
     for (size_t i = 0; i < nls; i++)
         if (ls[i].unix_path)
             (void)!chown(ls[i].unix_path, (uid_t)cfg->uid, (gid_t)cfg->gid);

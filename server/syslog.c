@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server/timefmt.h"
+
 static struct {
     int fd;
     int facility;
@@ -123,16 +125,12 @@ int gn__syslog_open(const char *addr, int facility, const char *tag, char *err,
 
 void gn__syslog_send(int severity, const char *msg, size_t len)
 {
-    char line[4096], when[32];
-    time_t now;
-    struct tm tm;
+    char line[4096], when[GN_TIME_SYSLOG_LEN + 1];
     int n;
 
     if (sl.fd < 0)
         return;
-    now = time(NULL);
-    localtime_r(&now, &tm);
-    strftime(when, sizeof(when), "%b %e %H:%M:%S", &tm);
+    gn__time_syslog(when, time(NULL));
     n = snprintf(line, sizeof(line), "<%d>%s %s[%d]: %.*s",
                  sl.facility | severity, when, sl.tag, (int)getpid(), (int)len,
                  msg);

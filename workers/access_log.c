@@ -15,6 +15,7 @@
 
 #include "config/access_format.h"
 #include "server/log.h"
+#include "server/timefmt.h"
 #include "workers/conn.h"
 #include "workers/request.h"
 #include "workers/response.h"
@@ -128,15 +129,22 @@ static const char *basic_user(const struct gn_request *req, char *out,
     return n ? out : NULL;
 }
 
+/* "[05/Dec/2026:07:41:15 +0000]", made once a second: localtime_r is the
+ * dearest part of a line. Without the locale (an app may have set one). */
 static void put_time(struct line *l)
 {
-    char when[64];
+    static char when[GN_TIME_CLF_LEN + 3];
+    static size_t len;
+    static time_t cached = -1;
     time_t now = time(NULL);
-    struct tm tm;
 
-    localtime_r(&now, &tm);
-    strftime(when, sizeof(when), "[%d/%b/%Y:%H:%M:%S %z]", &tm);
-    put_raw(l, when, strlen(when));
+    if (now != cached) {
+        when[0] = '[';
+        len = 1 + gn__time_clf(when + 1, now);
+        when[len++] = ']';
+        cached = now;
+    }
+    put_raw(l, when, len);
 }
 
 static void put_request_line(struct line *l, const struct gn_request *req)

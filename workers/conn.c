@@ -640,21 +640,31 @@ static void deadline_passed(int fd, short what, void *arg)
 }
 
 /* The client closed its end while its handler runs: nobody will read the
- * answer, so the handler's waits are cancelled (nginx's 499 case). */
+ * answer (nginx's 499 case). By default the handler runs on to its end,
+ * as under gevent, so that its work is not cut between two writes (an
+ * INCR done, its SET not); only its writes to the client fail. With
+ * cancel_on_disconnect its green calls are cancelled instead. */
 static void client_left(struct gn_conn *c)
 {
     struct gn_request *req = c->handling;
+    int cancel = c->w->cfg->cancel_on_disconnect;
 
-    gn_log_debug("%s went away: cancelling \"%s %s\"", c->remote_addr,
-                 req->method, req->target);
+    gn_log_debug("%s went away: %s \"%s %s\"", c->remote_addr,
+                 cancel ? "cancelling" : "letting it finish", req->method,
+                 req->target);
     c->client_left = 1;
     c->closing = 1;
-    gn__green_cancel(c->coro, -ECANCELED);
+    if (c->res != NULL) {
+        c->unanswered = !c->res->head_sent;
+        c->res->failed = 1; /* its writes return -EPIPE from now on */
+    }
+    if (cancel)
+        gn__green_cancel(c->coro, -ECANCELED);
 }
 
-/* Run the handler, within request_timeout if there is one, and cancelled
- * if the client leaves; then end the green threads it spawned. Whether
- * the deadline passed. */
+/* Run the handler, within request_timeout if there is one (and cancelled
+ * if the client leaves, with cancel_on_disconnect); then end the green
+ * threads it spawned. Whether the deadline passed. */
 static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
                        struct gn_request *req, struct gn_response *res, int *rc)
 {
@@ -717,7 +727,7 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
     struct gn_app_plugin *app = route(c, req);
-    int rc;
+    int rc, late;
 
     if (request_hook(c, GN_HOOK_PRE_REQUEST, req, res) != 0) {
         gn__response_error(res, 500, 1);
@@ -727,7 +737,15 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         gn__response_error(res, 404, 0);
         return;
     }
-    if (run_handler(c, app, req, res, &rc)) {
+    late = run_handler(c, app, req, res, &rc);
+    if (c->client_left) {
+        /* Nobody to answer: the access log says 499, as nginx's does,
+         * unless the head had gone out before it left. */
+        if (c->unanswered)
+            res->status = 499;
+        return;
+    }
+    if (late) {
         if (!res->head_sent)
             gn__response_error(res, 504, 1);
         c->closing = 1;
@@ -744,8 +762,7 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         gn__response_finish(res);
         return;
     }
-    /* A handler giving up on a client that left did the right thing. */
-    if (!c->body_status && !c->client_left)
+    if (!c->body_status)
         gn_log_error("app %s failed on \"%s %s\": %s", app->name, req->method,
                      req->target, strerror(-rc));
     if (!res->head_sent)

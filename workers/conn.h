@@ -41,6 +41,7 @@ struct gn_conn {
     int proxied;           /* the PROXY protocol header was read */
     int forwarded_trusted; /* the peer is in forwarded_allow_ips */
     int client_left;       /* it closed its end while a handler ran */
+    int unanswered;        /* ... before the head of the answer was sent */
     uint32_t nrequests;
     /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
      * yet. NULL while idle. */

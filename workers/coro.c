@@ -386,6 +386,26 @@ size_t gn__coro_pool_stack_size(const struct gn_coro_pool *pool)
     return pool->stack_size;
 }
 
+size_t gn__coro_pool_trim(struct gn_coro_pool *pool, size_t keep)
+{
+    struct gn_coro **link = &pool->idle, *co;
+    size_t n = 0, gone = 0;
+
+    assert(pool != NULL);
+    /* The list is most recent first: keep its head, still in the cache. */
+    while (*link != NULL && n < keep) {
+        link = &(*link)->next_idle;
+        n++;
+    }
+    while ((co = *link) != NULL) {
+        *link = co->next_idle;
+        destroy_coro(co);
+        pool->n_idle--;
+        gone++;
+    }
+    return gone;
+}
+
 struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
                              void *arg, gn__coro_exit_fn exit_fn,
                              void *exit_arg)

@@ -21,6 +21,14 @@
 #include "workers/coro.h"
 #include "workers/loop.h"
 
+_Thread_local int gn__loop_thread;
+
+/* Before main, on the main thread: threads started later see 0. */
+__attribute__((constructor)) static void mark_loop_thread(void)
+{
+    gn__loop_thread = 1;
+}
+
 static struct gn_loop *green_loop;
 static void (*resumed)(struct gn_coro *co);
 static void (*parking)(struct gn_coro *co);
@@ -233,6 +241,8 @@ int gn__timeout_ms(double seconds, int64_t *ms)
 
 GN_API int gn_sleep(double seconds)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (!isfinite(seconds) || seconds < 0)
         return -EINVAL;
     if (seconds > 1e9)
@@ -247,6 +257,8 @@ GN_API int gn_wait_fd(int fd, int events, double timeout)
                ((events & GN_WAIT_WRITE) ? GN_WATCH_WRITE : 0);
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (fd < 0 || want == 0 || (events & ~(GN_WAIT_READ | GN_WAIT_WRITE)) ||
         gn__timeout_ms(timeout, &ms) != 0)
         return -EINVAL;
@@ -262,6 +274,8 @@ GN_API int gn_yield(void)
     struct gn_waiter wt;
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (!gn__green_can_wait()) {
         sched_yield();
         return 0;

@@ -12,6 +12,21 @@ struct gn_coro;
 struct gn_loop;
 struct gn_watch;
 
+/* 1 on the thread the gn_* calls may come from: the process's main
+ * thread, which runs a worker's loop (set at load by a constructor in
+ * green.c; a fork keeps it). 0 on any thread an app starts. */
+extern _Thread_local int gn__loop_thread
+    __attribute__((tls_model("initial-exec")));
+
+/* Whether the caller runs on the loop's thread. A public call that
+ * touches a request, a response or green state returns -EPERM when it
+ * does not: from another thread it would race the loop over memory
+ * nothing locks. One TLS load, so every call can afford it. */
+static inline int gn__on_loop_thread(void)
+{
+    return __builtin_expect(gn__loop_thread, 1);
+}
+
 /* The loop green calls wait on: the worker's, set once after fork.
  * ON_RESUME (may be NULL) is called in a coroutine each time one of its
  * waits returns, before its code goes on. */

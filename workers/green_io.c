@@ -188,6 +188,8 @@ GN_API ssize_t gn_readv(int fd, const struct iovec *iov, int iovcnt,
     struct deadline d;
     enum fd_kind kind = FD_SOCKET;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (fd < 0 || iovcnt < 0 || iovcnt > GN_IOV_MAX ||
         deadline_start(&d, timeout))
         return -EINVAL;
@@ -226,6 +228,8 @@ GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
     size_t total = 0;
     ssize_t n;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (fd < 0 || iovcnt < 0 || iovcnt > GN_IOV_MAX ||
         deadline_start(&d, timeout))
         return -EINVAL;
@@ -313,6 +317,8 @@ GN_API int gn_connect_tcp(const char *host, int port, double timeout)
     struct addrinfo *ai;
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (host == NULL || port <= 0 || port > 65535 ||
         deadline_start(&d, timeout) != 0)
         return -EINVAL;
@@ -329,6 +335,8 @@ GN_API int gn_connect_unix(const char *path, double timeout)
     struct deadline d;
     int fd, rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (path == NULL || strlen(path) >= sizeof(sun.sun_path) ||
         deadline_start(&d, timeout) != 0)
         return -EINVAL;
@@ -349,6 +357,8 @@ GN_API int gn_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
     struct deadline d;
     int fd, rc, blocking;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (lfd < 0 || deadline_start(&d, timeout) != 0)
         return -EINVAL;
     blocking = (fcntl(lfd, F_GETFL) & O_NONBLOCK) == 0;

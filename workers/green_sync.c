@@ -174,6 +174,8 @@ GN_API gn_thread_t *gn_spawn(int (*fn)(void *arg), void *arg)
 {
     struct gn_thread *t;
 
+    if (!gn__on_loop_thread())
+        return NULL;
     if (fn == NULL || threads.pool == NULL || gn__green_loop() == NULL)
         return NULL;
     t = calloc(1, sizeof(*t));
@@ -207,6 +209,8 @@ static void free_thread(struct gn_thread *t)
 
 GN_API int gn_kill(gn_thread_t *t)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (t->done)
         return -ESRCH;
     t->killed = 1;
@@ -220,6 +224,8 @@ GN_API int gn_join(gn_thread_t *t, double timeout, int *result)
     int64_t ms;
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (t->co != NULL && t->co == gn__coro_current())
         return -EDEADLK;
     if (gn__timeout_ms(timeout, &ms) != 0)
@@ -332,6 +338,8 @@ GN_API void gn_event_set(gn_event_t *e)
 {
     struct gn_waiter *wt;
 
+    if (!gn__on_loop_thread())
+        return; /* the waiters are the loop's: not to be woken from here */
     e->set = 1;
     while ((wt = q_pop(&e->waiters)) != NULL)
         gn__green_wake(wt, 0);
@@ -339,7 +347,8 @@ GN_API void gn_event_set(gn_event_t *e)
 
 GN_API void gn_event_clear(gn_event_t *e)
 {
-    e->set = 0;
+    if (gn__on_loop_thread())
+        e->set = 0;
 }
 
 GN_API int gn_event_is_set(const gn_event_t *e)
@@ -351,6 +360,8 @@ GN_API int gn_event_wait(gn_event_t *e, double timeout)
 {
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (e->set)
         return 0;
     rc = q_wait(&e->waiters, timeout, NULL);
@@ -380,6 +391,8 @@ GN_API gn_sem_t *gn_sem_new(unsigned count)
 
 GN_API int gn_sem_acquire(gn_sem_t *s, double timeout)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     /* Waiters first: a unit released while they wait is theirs. */
     if (s->count > 0 && s->waiters.head == NULL) {
         s->count--;
@@ -391,9 +404,11 @@ GN_API int gn_sem_acquire(gn_sem_t *s, double timeout)
 
 GN_API void gn_sem_release(gn_sem_t *s)
 {
-    struct gn_waiter *wt = q_pop(&s->waiters);
+    struct gn_waiter *wt;
 
-    if (wt != NULL)
+    if (!gn__on_loop_thread())
+        return; /* as gn_event_set */
+    if ((wt = q_pop(&s->waiters)) != NULL)
         gn__green_wake(wt, 0);
     else
         s->count++;
@@ -447,9 +462,12 @@ static void *ring_pop(struct gn_queue *q)
 
 GN_API int gn_queue_put(gn_queue_t *q, void *item, double timeout)
 {
-    struct gn_waiter *getter = q_pop(&q->getters);
+    struct gn_waiter *getter;
 
-    if (getter != NULL) { /* straight into a waiting getter's hands */
+    if (!gn__on_loop_thread())
+        return -EPERM;
+    if ((getter = q_pop(&q->getters)) != NULL) {
+        /* straight into a waiting getter's hands */
         getter->item = item;
         gn__green_wake(getter, 0);
         return 0;
@@ -468,6 +486,8 @@ GN_API int gn_queue_get(gn_queue_t *q, void **item, double timeout)
     void *got = NULL;
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (q->len > 0) {
         *item = ring_pop(q);
         /* Room now: the longest-waiting putter's item goes in. */

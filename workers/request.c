@@ -1,6 +1,7 @@
 /*
  * The request a handler sees: finishing the parsed head (in-place NUL
- * termination, value trimming, path decoding), the public gn_request_*
+ * termination, value trimming, path decoding), the client behind trusted
+ * proxies (X-Forwarded-For read from the right), the public gn_request_*
  * accessors, and the per-request arena.
  */
 #include "workers/request.h"
@@ -13,6 +14,7 @@
 
 #include "config/ipset.h"
 #include "workers/conn.h"
+#include "workers/green.h"
 
 #define ARENA_BLOCK 4096
 
@@ -283,54 +285,142 @@ int gn__request_finish_head(struct gn_request *req, char *base,
     return 0;
 }
 
-/* The rightmost entry of the X-Forwarded-For list XFF that is not a
- * trusted proxy (each proxy appends the address it saw), copied to the
- * arena; NULL when the list holds no valid address. */
-static const char *forwarded_client(struct gn_request *req, const char *xff,
+/* ---- the client behind trusted proxies ------------------------------- */
+
+/* Between X-Forwarded-For entries: nginx splits at spaces as well as at
+ * commas, so "a, b", "a,b" and "a b" are the same two entries. */
+static int xff_sep(char ch)
+{
+    return ch == ',' || ch == ' ' || ch == '\t';
+}
+
+/* Whether [S, S + LEN) is a port from 1 to 65535. */
+static int xff_port(const char *s, size_t len)
+{
+    unsigned port = 0;
+
+    if (len == 0 || len > 5)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+        port = port * 10 + (unsigned)(s[i] - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+/* The address of the X-Forwarded-For entry [S, S + LEN) as text in OUT
+ * (INET6_ADDRSTRLEN bytes): a bare IPv4 or IPv6 address, or either with
+ * the port some proxies append ("192.0.2.1:4711", "[2001:db8::1]:4711";
+ * the forms nginx's ngx_parse_addr_port takes), the port dropped. 0, or
+ * -EINVAL when the entry is no address ("unknown", a name, garbage). */
+static int xff_entry(const char *s, size_t len, char *out)
+{
+    const char *end = s + len, *colon;
+    unsigned char bin[16];
+    int family = 0;
+
+    if (len > 0 && s[0] == '[') { /* [v6]:port */
+        const char *close = memchr(s, ']', len);
+
+        if (close == NULL || end - close < 2 || close[1] != ':' ||
+            !xff_port(close + 2, (size_t)(end - close - 2)))
+            return -EINVAL;
+        s++;
+        end = close;
+        family = AF_INET6;
+    } else if ((colon = memchr(s, ':', len)) != NULL &&
+               memchr(colon + 1, ':', (size_t)(end - colon - 1)) == NULL) {
+        /* One colon: v4:port (IPv6 has at least two). */
+        if (!xff_port(colon + 1, (size_t)(end - colon - 1)))
+            return -EINVAL;
+        end = colon;
+        family = AF_INET;
+    }
+    len = (size_t)(end - s);
+    if (len == 0 || len >= INET6_ADDRSTRLEN)
+        return -EINVAL;
+    memcpy(out, s, len);
+    out[len] = '\0';
+    if (family != AF_INET6 && inet_pton(AF_INET, out, bin) == 1)
+        return 0;
+    if (family != AF_INET && inet_pton(AF_INET6, out, bin) == 1)
+        return 0;
+    return -EINVAL;
+}
+
+/* Walk the X-Forwarded-For field VALUE from its right end, as nginx's
+ * realip module does with real_ip_recursive on: each entry read goes to
+ * ADDR (and *FOUND is set) until one is not in TRUSTED. Returns 1 when the
+ * walk is over (an entry outside TRUSTED, or one that is no address: the
+ * last address reached then stands), 0 when every entry of VALUE was a
+ * trusted proxy and the walk goes on into the field line before. */
+static int xff_walk(const char *value, const struct gn_ipset *trusted,
+                    char *addr, int *found)
+{
+    const char *end = value + strlen(value), *start;
+    char next[INET6_ADDRSTRLEN];
+
+    for (;;) {
+        while (end > value && xff_sep(end[-1]))
+            end--; /* empty list elements are allowed (RFC 9110 5.6.1) */
+        if (end == value)
+            return 0;
+        start = end;
+        while (start > value && !xff_sep(start[-1]))
+            start--;
+        if (xff_entry(start, (size_t)(end - start), next) != 0)
+            return 1;
+        memcpy(addr, next, sizeof(next));
+        *found = 1;
+        if (!gn__ipset_match(trusted, addr))
+            return 1;
+        end = start;
+    }
+}
+
+/*
+ * The client the X-Forwarded-For field lines of REQ name, copied to the
+ * arena; NULL to keep the peer. Each proxy appends the address it saw, so
+ * only the right end can be believed: the rightmost address that is not
+ * itself a trusted proxy (every hop trusted: the leftmost). The lines make
+ * one list in order (RFC 9110 5.3; HAProxy appends a line of its own), so
+ * they are walked from the last. An entry that is no address stops the
+ * walk at the last address reached, the peer if it was the first.
+ */
+static const char *forwarded_client(struct gn_request *req,
                                     const struct gn_ipset *trusted)
 {
-    const char *end = xff + strlen(xff), *start;
     char addr[INET6_ADDRSTRLEN], *copy;
-    unsigned char bin[16];
+    int found = 0;
     size_t len;
 
-    while (end > xff) {
-        start = end;
-        while (start > xff && start[-1] != ',')
-            start--;
-        len = (size_t)(end - start);
-        while (len && (*start == ' ' || *start == '\t'))
-            start++, len--;
-        while (len && (start[len - 1] == ' ' || start[len - 1] == '\t'))
-            len--;
-        if (len == 0 || len >= sizeof(addr))
-            return NULL;
-        memcpy(addr, start, len);
-        addr[len] = '\0';
-        if (inet_pton(AF_INET, addr, bin) != 1 &&
-            inet_pton(AF_INET6, addr, bin) != 1)
-            return NULL;
-        end = start > xff ? start - 1 : xff;
-        if (end > xff && gn__ipset_match(trusted, addr))
-            continue; /* another proxy of ours: look further left */
-        copy = gn__arena_alloc(&req->arena, len + 1);
-        return copy ? memcpy(copy, addr, len + 1) : NULL;
+    for (size_t i = req->nheaders; i-- > 0;) {
+        const struct gn_header *h = &req->headers[i];
+
+        if ((h->name[0] | 0x20) == 'x' &&
+            strcasecmp(h->name, "X-Forwarded-For") == 0 &&
+            xff_walk(h->value, trusted, addr, &found))
+            break;
     }
-    return NULL;
+    if (!found)
+        return NULL;
+    len = strlen(addr) + 1;
+    copy = gn__arena_alloc(&req->arena, len);
+    return copy ? memcpy(copy, addr, len) : NULL;
 }
 
 void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
                           const struct gn_ipset *trusted)
 {
-    const char *xff, *proto, *client;
+    const char *proto, *client;
 
     req->remote_addr = addr;
     req->remote_port = port;
     req->scheme = "http";
     if (trusted == NULL)
         return;
-    xff = gn_request_header(req, "X-Forwarded-For");
-    if (xff != NULL && (client = forwarded_client(req, xff, trusted))) {
+    if ((client = forwarded_client(req, trusted)) != NULL) {
         req->remote_addr = client;
         req->remote_port = 0; /* a proxy does not say */
     }
@@ -443,6 +533,8 @@ GN_API int64_t gn_request_content_length(const gn_request_t *req)
 
 GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     return gn__conn_read_body(req->conn, req, buf, len);
 }
 
@@ -473,6 +565,8 @@ GN_API int gn_request_server_port(const gn_request_t *req)
 
 GN_API void *gn_request_alloc(gn_request_t *req, size_t size)
 {
+    if (!gn__on_loop_thread())
+        return NULL; /* the arena is the loop thread's */
     return gn__arena_alloc(&req->arena, size ? size : 1);
 }
 

@@ -104,8 +104,9 @@ struct gn_ipset;
  * Set the request's client: the connection's peer ADDR:PORT, unless the
  * peer is trusted (TRUSTED, the forwarded_allow_ips set, is then given;
  * NULL otherwise) and the request carries X-Forwarded-For (the rightmost
- * address not itself in TRUSTED becomes the client) or X-Forwarded-Proto
- * (https becomes the scheme). ADDR must outlive the request.
+ * address not itself in TRUSTED, every field line read as one list, becomes
+ * the client) or X-Forwarded-Proto (https becomes the scheme). ADDR must
+ * outlive the request.
  */
 void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
                           const struct gn_ipset *trusted);

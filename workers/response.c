@@ -13,7 +13,9 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "server/timefmt.h"
 #include "workers/conn.h"
+#include "workers/green.h"
 #include "workers/request.h"
 #include "workers/worker.h"
 
@@ -75,20 +77,20 @@ const char *gn__status_reason(int status)
     }
 }
 
-/* An IMF-fixdate, formatted again only when the second changes. */
-/* "Date: ...\r\n" for this second, made once a second. */
+/* "Date: ...\r\n" for this second, made once a second (and without the
+ * locale: an app's setlocale must not reach the header). */
 static const char *date_line(size_t *len)
 {
-    static char line[48];
+    static char line[sizeof("Date: \r\n") + GN_TIME_IMF_LEN];
     static size_t line_len;
     static time_t cached = -1;
     time_t now = time(NULL);
-    struct tm tm;
 
     if (now != cached) {
-        gmtime_r(&now, &tm);
-        line_len = strftime(line, sizeof(line),
-                            "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+        memcpy(line, "Date: ", 6);
+        line_len = 6 + gn__time_imf(line + 6, now);
+        memcpy(line + line_len, "\r\n", 2);
+        line_len += 2;
         cached = now;
     }
     *len = line_len;
@@ -343,9 +345,14 @@ static int valid_value(const char *s)
 GN_API int gn_response_status(gn_response_t *res, int status,
                               const char *reason)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (res->head_sent)
         return -EALREADY;
-    if (status < 100 || status > 999 || (reason && !valid_value(reason)))
+    /* A 1xx is interim: the client waits for a final answer after it, so
+     * one sent as the answer would stall it, or shift every pipelined
+     * answer behind it by one. 101 would need an upgrade to follow. */
+    if (status < 200 || status > 999 || (reason && !valid_value(reason)))
         return -EINVAL;
     if (reason) {
         char *copy = gn__arena_alloc(&res->req->arena, strlen(reason) + 1);
@@ -379,6 +386,8 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
     size_t nlen, vlen, before;
     int rc;
 
+    if (!gn__on_loop_thread())
+        return -EPERM;
     if (res->head_sent)
         return -EALREADY;
     nlen = token_len(name);
@@ -398,10 +407,13 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
     return rc;
 }
 
-/* Whether the body may still grow: -EPIPE once a write failed, -EALREADY
- * once sendfile sent the declared length. */
+/* Whether the body may still grow: -EPERM off the loop's thread, -EPIPE
+ * once a write failed (or the client left), -EALREADY once sendfile sent
+ * the declared length. */
 static int writable(const struct gn_response *res)
 {
+    if (!gn__on_loop_thread())
+        return -EPERM;
     return res->failed ? -EPIPE : res->sealed ? -EALREADY : 0;
 }
 

@@ -9,6 +9,8 @@
 #include "workers/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <stdio.h>
@@ -260,6 +262,42 @@ void gn__worker_request_done(struct gn_worker *w)
 
 /* ---- accepting -------------------------------------------------------- */
 
+/* Out of descriptors (ERR): said once when an episode starts; the tick
+ * tries again each second, and those failures are only counted. */
+static void accept_starved(struct gn_worker *w, int err)
+{
+    w->emfile_this_tick = 1;
+    if (w->accept_emfile++ == 0)
+        gn_log_error("accept: %s (raise the open files limit or lower "
+                     "worker_connections); pausing accept",
+                     strerror(err));
+}
+
+/* From the tick, in an episode: it is over once a whole tick went by
+ * without EMFILE and a descriptor can be had (not at the first accept
+ * that works: at the limit descriptors come and go, and each flip would
+ * be logged); say so with its count. */
+static void accept_check_starved(struct gn_worker *w)
+{
+    int fd;
+
+    if (GN_LIKELY(w->accept_emfile == 0))
+        return;
+    if (w->emfile_this_tick) {
+        w->emfile_this_tick = 0;
+        return;
+    }
+    fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    close(fd);
+    gn_log_warn("accept: descriptors available again after %llu failed "
+                "accept%s",
+                (unsigned long long)w->accept_emfile,
+                w->accept_emfile == 1 ? "" : "s");
+    w->accept_emfile = 0;
+}
+
 static void accept_ready(int fd, short what, void *arg)
 {
     struct gn_worker *w = arg;
@@ -275,9 +313,7 @@ static void accept_ready(int fd, short what, void *arg)
         if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
             /* The socket stays readable: pause, or we would spin. on_tick
              * tries again. */
-            gn_log_error("accept: %s (raise the open files limit or lower "
-                         "worker_connections); pausing accept",
-                         strerror(errno));
+            accept_starved(w, errno);
             break;
         }
         if (cfd < 0) {
@@ -288,10 +324,38 @@ static void accept_ready(int fd, short what, void *arg)
         }
         w->accepted++;
         gn__conn_new(w, cfd, (struct sockaddr *)&ss, len);
+        if (w->nconns > w->conns_peak)
+            w->conns_peak = w->nconns;
     }
     /* At the cap, or out of descriptors: stop accepting until a connection
      * closes or the next tick. */
     stop_accepting(w);
+}
+
+/* ---- memory ----------------------------------------------------------- */
+
+#define IDLE_CORO_KEEP 64          /* idle coroutine stacks kept past a burst */
+#define HEAP_TRIM_MIN (256 * 1024) /* free heap bytes worth a malloc_trim */
+
+/* From the tick: once a burst is over (the connections fell to under half
+ * their peak, or to none after some were accepted), give back what it left:
+ * the stacks of idle coroutines beyond what is in use and a few, and the
+ * free pages glibc keeps in its heap (its mmap threshold rises with large
+ * frees, so 1 MB bodies end up there). A steady load never triggers it. */
+static void release_memory(struct gn_worker *w)
+{
+    size_t keep = w->nconns > IDLE_CORO_KEEP ? w->nconns : IDLE_CORO_KEEP;
+
+    if (w->conns_peak < 2 * w->nconns + 16 &&
+        (w->nconns > 0 || w->accepted == w->accepted_at_trim))
+        return;
+    w->conns_peak = w->nconns;
+    w->accepted_at_trim = w->accepted;
+    gn__coro_pool_trim(w->coros, keep);
+#ifdef __GLIBC__
+    if (mallinfo2().fordblks >= HEAP_TRIM_MIN)
+        malloc_trim(0);
+#endif
 }
 
 /* ---- signals and the heartbeat ---------------------------------------- */
@@ -398,6 +462,9 @@ static void on_tick(int fd, short what, void *arg)
     struct gn_worker *w = arg;
 
     beat(w);
+    gn__log_report_lost(0); /* access lines a full disk refused */
+    accept_check_starved(w);
+    release_memory(w);
     if (getppid() != w->ppid)
         stop_gracefully(w, "the arbiter is gone");
     maybe_exit(w); /* the worker's own green threads may be done now */
@@ -635,6 +702,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
                 (unsigned long long)w.accepted,
                 (unsigned long long)w.empty_wakeups,
                 (unsigned long long)w.wakeups);
+    gn__log_report_lost(1);
     teardown(&w);
     run_hook(&w, GN_HOOK_WORKER_EXIT, status << 8);
     return status;

@@ -65,6 +65,11 @@ struct gn_worker {
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
     uint64_t empty_wakeups; /* ... and another worker took the connection */
+    uint64_t accept_emfile; /* accepts failed for want of descriptors, this
+                               episode (0: not in one) */
+    int emfile_this_tick;   /* ... and one failed since the last tick */
+    size_t conns_peak;      /* most connections at once since the last trim */
+    uint64_t accepted_at_trim; /* `accepted` then */
     int stopping;           /* graceful stop: finish in-flight, then exit */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
     int64_t retire_asked_ms; /* when we asked the arbiter to replace us */

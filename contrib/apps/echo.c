@@ -162,8 +162,8 @@ static int recurse(long n)
 static int wait_gone(gn_response_t *res, double seconds)
 {
     for (double waited = 0; waited < seconds; waited += 0.05) {
-        /* The server cancels a request whose client left: the sleep
-         * returns -ECANCELED, and client_gone says why. */
+        /* client_gone says when the client left (with
+         * cancel_on_disconnect the sleep also returns -ECANCELED). */
         if (gn_sleep(0.05) != 0 || gn_response_client_gone(res)) {
             if (gn_response_client_gone(res))
                 gn_log(GN_LOG_INFO, "echo: client gone after %.2f s", waited);

@@ -11,6 +11,9 @@
  *     [app]
  *     module = build/contrib/apps/pgcount.so
  *
+ * (out of this tree: cc -shared -fPIC -o pgcount.so pgcount.c
+ *    $(pkg-config --cflags --libs greenicorn-pq))
+ *
  *     [app.args]
  *     conninfo = host=127.0.0.1 port=5432 dbname=postgres user=postgres
  *
@@ -50,7 +53,7 @@
 
 #include <greenicorn.h>
 
-#include "pq.h"
+#include <greenicorn/pq.h>
 
 #define DEFAULT_QUERY "SELECT count(*) FROM pg_stat_activity"
 #define DEFAULT_POOL 16

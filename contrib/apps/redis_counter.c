@@ -19,6 +19,11 @@
  *     [app]
  *     module = build/contrib/apps/redis-counter.so
  *
+ * (built in this tree; out of it, against an installed greenicorn:
+ * cc -shared -fPIC -o redis-counter.so redis_counter.c
+ *    $(pkg-config --cflags --libs greenicorn-redis), docs/plugins.md
+ * section 9)
+ *
  *     [app.args]
  *     host = 127.0.0.1         Redis's address or name, or the path of
  *                              its unix socket (starting with '/')
@@ -51,7 +56,7 @@
 
 #include <greenicorn.h>
 
-#include "redis.h"
+#include <greenicorn/redis.h>
 
 struct counter {
     const char *host; /* the args' strings live as long as the worker */
@@ -72,8 +77,8 @@ static double now(void)
 }
 
 /* Redis failed this request for REASON (errno ERR): 503, and one line in
- * the log. A cancelled request (its client left, or request_timeout
- * passed) is the server's to answer and log. */
+ * the log. A cancelled request (request_timeout passed, or its client
+ * left with cancel_on_disconnect on) is the server's to answer and log. */
 static int unavailable(gn_response_t *res, const struct counter *st, int err,
                        const char *reason)
 {

@@ -6,7 +6,9 @@ must be in the reference of docs/plugins.md, with the signature the header
 gives it; every gn_* / GN_* name the guide mentions must exist in the
 header (or, for the database clients of section 9, in contrib/green's
 headers); and the hooks of the guide's table must be the [hooks] keys of
-greenicorn.conf.example. Run from anywhere:
+greenicorn.conf.example; and what the guide quotes the server saying about
+its own ABI version ("plugin ABI X.Y", "speaks X.Y") is the header's.
+Run from anywhere:
 
     python3 tests/docs/check_api_docs.py
 """
@@ -42,6 +44,20 @@ def header_api(text):
     for m in re.finditer(r"\b(GN_LOG_[A-Z]+)\s*=", body):
         api[m.group(1)] = None
     return api
+
+
+def abi_quotes(header, guide):
+    """Problems with the ABI version the guide quotes the server printing
+    (--version, the major-version loading error)."""
+    major = re.search(r"#define GN_ABI_VERSION_MAJOR (\d+)", header).group(1)
+    minor = re.search(r"#define GN_ABI_VERSION_MINOR (\d+)", header).group(1)
+    current = "%s.%s" % (major, minor)
+    quotes = re.findall(r"\(plugin ABI (\d+\.\d+)\)", guide)
+    quotes += re.findall(r"this greenicorn speaks (\d+\.\d+)", guide)
+    if not quotes:
+        return ["docs/plugins.md quotes no '(plugin ABI X.Y)' or 'speaks X.Y'"]
+    return ["docs/plugins.md quotes ABI %s where the server says %s" % (q, current)
+            for q in quotes if q != current]
 
 
 def main():
@@ -80,6 +96,7 @@ def main():
     if hooks != keys:
         problems.append("hooks table %s != [hooks] keys of greenicorn.conf.example %s"
                         % (sorted(hooks ^ keys), sorted(keys)))
+    problems += abi_quotes(header, guide)
     for p in problems:
         print(p)
     print("%d public names checked, %d problem(s)" % (len(api), len(problems)))

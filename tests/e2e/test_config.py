@@ -5,12 +5,13 @@ failures (busy port, missing app) and flags over the file."""
 import os
 import re
 import shutil
+import signal
 import socket
 import tempfile
 import unittest
 
 import harness
-from harness import ServerTestCase, app_path, run_cli, run_until_exit
+from harness import ServerTestCase, app_path, run_cli, run_until_exit, wait_until
 
 
 class ConfigTest(ServerTestCase):
@@ -101,6 +102,50 @@ class ConfigTest(ServerTestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn(path, err)
 
+    # -- a config path that is not a readable text file ------------------
+
+    def assertUnreadable(self, path, why, check_only=False, timeout=10.0):
+        """Starting (or --check-config) with -c PATH exits 1 promptly,
+        names PATH and WHY, and binds nothing."""
+        r = run_cli(["--check-config", "-c", path, app_path("hello")], timeout=timeout)
+        self.assertEqual(r.returncode, 1, "stdout=%r stderr=%r" % (r.stdout, r.stderr))
+        self.assertNotIn("OK", r.stdout)
+        self.assertIn("greenicorn: %s: " % path, r.stderr)
+        self.assertRegex(r.stderr, why)
+        if check_only:
+            return
+        port = harness.free_port()
+        rc, _, err = run_until_exit(["-c", path, "-b", "127.0.0.1:%d" % port,
+                                     app_path("hello")], timeout=timeout)
+        self.assertEqual(rc, 1, err)
+        self.assertIn("greenicorn: %s: " % path, err)
+        self.assertRegex(err, why)
+        self.assertNotIn("listening at", err)
+        self.assertNotIn("booting worker", err)
+
+    def test_config_path_is_a_directory(self):
+        self.assertUnreadable(self.dir, r"is a directory")
+
+    def test_config_path_is_dev_zero(self):
+        # Was an endless read of NUL bytes; now refused at once.
+        self.assertUnreadable("/dev/zero", r"not a regular file.*character device",
+                              timeout=5.0)
+
+    def test_config_path_is_a_fifo(self):
+        fifo = os.path.join(self.dir, "fifo.conf")
+        os.mkfifo(fifo)
+        self.assertUnreadable(fifo, r"not a regular file.*FIFO", timeout=5.0)
+
+    def test_config_read_error(self):
+        # /proc/self/mem is a regular file whose first read fails (EIO):
+        # was taken as an empty file and "OK".
+        self.assertUnreadable("/proc/self/mem", r"cannot read.*Input/output error",
+                              check_only=True)
+
+    def test_config_file_too_large(self):
+        path = self.write("; padding\n" * 200000)
+        self.assertUnreadable(path, r"larger than")
+
     def test_config_error_stops_a_real_start(self):
         port = harness.free_port()
         path = self.write("[server]\nbind = 127.0.0.1:%d\n[workers]\nwokers = 2\n"
@@ -187,6 +232,49 @@ class ConfigTest(ServerTestCase):
         for key in keys:
             self.assertRegex(text, r"(?m)^%s =" % re.escape(key))
 
+    # -- the man page ---------------------------------------------------
+
+    def man_page(self):
+        with open(os.path.join(harness.REPO, "docs", "greenicorn.1")) as f:
+            return f.read().replace("\\-", "-")
+
+    def test_man_page_documents_every_flag_and_key(self):
+        # The settings table feeds --help and --print-config; the man page
+        # is written by hand, so check it against both.
+        man = self.man_page()
+        options = man.split(".SH OPTIONS", 1)[1].split(".SH ", 1)[0]
+        config = man.split(".SH CONFIGURATION", 1)[1].split(".SH ", 1)[0]
+        usage = run_cli(["--help"])
+        self.assertEqual(usage.returncode, 0, usage.stderr)
+        flags = set(re.findall(r"(?m)^\s+(?:-\w, )?(--[a-z][\w-]*)", usage.stdout))
+        self.assertIn("--bind", flags)
+        self.assertIn("--stack-size", flags)
+        missing = [flag for flag in sorted(flags)
+                   if not re.search(r"(?m)^\.B[IR]? .*%s\b" % re.escape(flag), options)]
+        self.assertEqual(missing, [], "in --help, not in the man page's OPTIONS")
+        with open(os.path.join(harness.REPO, "README.md")) as f:
+            readme = f.read()
+        missing = [flag for flag in sorted(flags - {"--help", "--version"})
+                   if not re.search(r"[`/]%s\b" % re.escape(flag), readme)]
+        self.assertEqual(missing, [], "in --help, not in the README's list of flags")
+        printed = run_cli(["--print-config"], cwd=self.dir)
+        self.assertEqual(printed.returncode, 0, printed.stderr)
+        keys = set(re.findall(r"(?m)^(\w+) =", printed.stdout))
+        self.assertIn("stack_size", keys)
+        missing = [key for key in sorted(keys) if not re.search(r"\b%s\b" % key, config)]
+        self.assertEqual(missing, [], "keys not in the man page's CONFIGURATION")
+
+    def test_man_page_hooks_section_points_at_the_guide(self):
+        man = self.man_page()
+        hooks = man.split(".SH HOOKS", 1)[1].split(".SH ", 1)[0]
+        m = re.search(r"docs/plugins\.md\s+section (\d+)", hooks)
+        self.assertIsNotNone(m, hooks)
+        with open(os.path.join(harness.REPO, "docs", "plugins.md")) as f:
+            guide = f.read()
+        self.assertTrue(re.search(r"(?m)^## %s\. Server hooks$" % m.group(1), guide),
+                        "the man page's HOOKS points at section %s of docs/plugins.md, "
+                        "which is not 'Server hooks'" % m.group(1))
+
     # -- usage errors ---------------------------------------------------
 
     def test_unknown_flag_exits_2(self):
@@ -200,9 +288,72 @@ class ConfigTest(ServerTestCase):
         self.assertEqual(r.returncode, 2, r.stderr)
 
     def test_bad_flag_value_names_the_flag(self):
-        r = run_cli(["--check-config", "-w", "-1", app_path("hello")])
-        self.assertEqual(r.returncode, 1, r.stderr)
-        self.assertIn("--workers", r.stderr)
+        # A bad command line exits 2, as the man page says; the file is
+        # not even read (it would fail with 1).
+        path = self.write("[workers]\nwokers = 2\n")
+        for args, flag in [(["-w", "-1"], "--workers"), (["-w", "many"], "--workers"),
+                           (["--workers=many"], "--workers"), (["-t", "soon"], "--timeout"),
+                           (["-b", "127.0.0.1:99999"], "--bind"),
+                           (["--log-level", "loud"], "--log-level"),
+                           (["--keep-alive", "-3"], "--keep-alive"),
+                           (["--limit-request-body", "lots"], "--limit-request-body"),
+                           (["-m", "999"], "--umask")]:
+            for mode in (["--check-config"], []):
+                with self.subTest(args=args, mode=mode):
+                    rc, _, err = run_until_exit(mode + ["-c", path] + args + [app_path("hello")])
+                    self.assertEqual(rc, 2, err)
+                    self.assertTrue(err.startswith("greenicorn: %s: " % flag), err)
+                    self.assertIn("Try 'greenicorn --help'", err)
+                    self.assertNotIn("wokers", err)
+        # A bad APP argument too.
+        r = run_cli(["--check-config", app_path("hello") + ":"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertTrue(r.stderr.startswith("greenicorn: APP: "), r.stderr)
+
+    def test_worker_class_gevent_is_accepted(self):
+        path = self.write(self.good_config())
+        for args in (["-k", "gevent"], ["--worker-class", "gevent"],
+                     ["--worker-class=gevent"],
+                     ["-k", "gunicorn.workers.ggevent.GeventWorker"],
+                     ["-k", "egg:gunicorn#gevent"]):
+            with self.subTest(args=args):
+                r = run_cli(["--check-config", "-c", path] + args)
+                self.assertEqual(r.returncode, 0, r.stderr)
+                self.assertIn("OK", r.stdout)
+        srv = self.start_server(app="hello", workers=1, args=["-k", "gevent"])
+        self.assertEqual(srv.get("/")[0], 200)
+
+    def test_other_worker_classes_are_refused(self):
+        path = self.write(self.good_config())
+        for cls in ("sync", "gthread", "eventlet", "tornado",
+                    "uvicorn.workers.UvicornWorker", ""):
+            with self.subTest(cls=cls):
+                r = run_cli(["--check-config", "-c", path, "-k", cls])
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn("--worker-class", r.stderr)
+                self.assertIn("'%s'" % cls, r.stderr)
+                self.assertIn("gevent", r.stderr)
+                self.assertIn("Try 'greenicorn --help'", r.stderr)
+
+    def test_gunicorn_options_not_supported_yet(self):
+        path = self.write(self.good_config())
+        for args in (["--certfile", "c.pem"], ["--keyfile=k.pem"], ["--ca-certs", "ca"],
+                     ["--statsd-host", "127.0.0.1:8125"], ["--threads", "4"],
+                     ["--paste", "x.ini"], ["--ssl-version", "TLSv1_2"],
+                     ["--log-config", "log.ini"], ["--capture-output"]):
+            with self.subTest(args=args):
+                r = run_cli(["--check-config", "-c", path] + args)
+                self.assertEqual(r.returncode, 2, r.stderr)
+                opt = args[0].split("=")[0]
+                self.assertIn("'%s'" % opt, r.stderr)
+                self.assertIn("not supported yet", r.stderr)
+                self.assertIn("README", r.stderr)
+                self.assertIn("Deployment", r.stderr)
+                self.assertNotIn("unrecognized option", r.stderr)
+        # A real typo still says so.
+        r = run_cli(["--check-config", "-c", path, "--certfilez", "x"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unrecognized option", r.stderr)
 
     # -- start-up failures ----------------------------------------------
 
@@ -217,6 +368,30 @@ class ConfigTest(ServerTestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("127.0.0.1:%d" % port, err)
         self.assertNotIn("booting worker", err)
+
+    def busy_port(self):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(s.close)
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        return s.getsockname()[1]
+
+    def test_busy_port_names_the_line(self):
+        port, free = self.busy_port(), harness.free_port()
+        path = self.write("[server]\nbind = 127.0.0.1:%d\nbind = 127.0.0.1:%d\n"
+                          "[app]\nmodule = %s\n" % (free, port, app_path("hello")))
+        rc, _, err = run_until_exit(["-c", path])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("%s:3: bind: cannot bind 127.0.0.1:%d: Address already in use"
+                      % (path, port), err)
+        self.assertNotIn("booting worker", err)
+
+    def test_busy_port_from_the_command_line_says_so(self):
+        port = self.busy_port()
+        rc, _, err = run_until_exit(["-b", "127.0.0.1:%d" % port, app_path("hello")])
+        self.assertEqual(rc, 1, err)
+        self.assertIn("--bind (command line): cannot bind 127.0.0.1:%d: "
+                      "Address already in use" % port, err)
 
     def test_missing_app(self):
         missing = os.path.join(self.dir, "no-such-app.so")
@@ -237,6 +412,78 @@ class ConfigTest(ServerTestCase):
     def test_no_app_is_a_usage_error(self):
         path, r = self.check("[workers]\nworkers = 2\n")
         self.assertEqual(r.returncode, 2, r.stderr)
+
+    # -- reloads ----------------------------------------------------------
+
+    def test_hup_when_the_config_became_a_directory_keeps_it(self):
+        # Was: the directory read as an empty file, so the HUP reloaded the
+        # defaults: 127.0.0.1:8000 bound, the configured port dropped,
+        # workers 2 -> 1.
+        srv = self.start_server(app="hello", workers=2)
+        old = set(srv.wait_workers(2))
+        os.rename(srv.config_path, srv.config_path + ".saved")
+        os.mkdir(srv.config_path)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                         r"%s: .*is a directory" % re.escape(srv.config_path),
+                         timeout=10)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertEqual(set(srv.worker_pids()), old)
+        log = srv.log()
+        self.assertNotIn("reload: starting", log)
+        self.assertNotIn("127.0.0.1:8000", log)
+        # The next HUP, with the file back, reloads it.
+        os.rmdir(srv.config_path)
+        os.rename(srv.config_path + ".saved", srv.config_path)
+        with open(srv.config_path) as f:
+            text = f.read().replace("workers = 2", "workers = 3")
+        with open(srv.config_path, "w") as f:
+            f.write(text)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload: 3 new worker\(s\) up", timeout=10)
+        wait_until(lambda: len(srv.worker_pids()) == 3, 10, what="3 workers")
+        self.assertEqual(srv.get("/")[0], 200)
+
+    def test_hup_when_the_config_cannot_be_read_keeps_it(self):
+        # A FIFO used to block the arbiter in fopen() for good; a read error
+        # (EIO) read as an empty file.
+        srv = self.start_server(app="hello", workers=2)
+        old = set(srv.wait_workers(2))
+        os.rename(srv.config_path, srv.config_path + ".saved")
+        for target, why in [(None, r"not a regular file \(it is a FIFO\)"),
+                            ("/proc/self/mem", r"Input/output error")]:
+            with self.subTest(target=target):
+                if target is None:
+                    os.mkfifo(srv.config_path)
+                else:
+                    os.symlink(target, srv.config_path)
+                try:
+                    srv.signal(signal.SIGHUP)
+                    srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                                     r"%s: cannot read the config file: %s"
+                                     % (re.escape(srv.config_path), why), timeout=10)
+                finally:
+                    os.unlink(srv.config_path)
+                self.assertEqual(srv.get("/")[0], 200)
+                self.assertEqual(set(srv.worker_pids()), old)
+        self.assertNotIn("reload: starting", srv.log())
+
+    def test_hup_bind_error_names_the_line(self):
+        srv = self.start_server(app="hello", workers=1)
+        old = set(srv.wait_workers(1))
+        port = self.busy_port()
+        with open(srv.config_path) as f:
+            lines = f.read().splitlines()
+        at = lines.index("bind = 127.0.0.1:%d" % srv.port)
+        lines.insert(at + 1, "bind = 127.0.0.1:%d" % port)
+        with open(srv.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                         r"%s:%d: bind: cannot bind 127.0.0.1:%d: Address already in use"
+                         % (re.escape(srv.config_path), at + 2, port), timeout=10)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertEqual(set(srv.worker_pids()), old)
 
     # -- flags over the file --------------------------------------------
 

@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The green worker as a handler author meets it: a stack overflow is
-reported as one (with the setting to raise), a client that leaves cancels
-its handler's waits quietly, and waits overlap."""
+reported as one (with the setting to raise), a client that leaves is
+logged 499 and its handler runs to its end (or is cancelled, with
+cancel_on_disconnect), and waits overlap."""
+import errno
 import os
 import socket
 import threading
 import time
 import unittest
 
-from harness import RawConn, ServerTestCase, wait_until
+from harness import RawConn, ServerTestCase, test_plugin_path, wait_until
 
 
 class StackOverflowTest(ServerTestCase):
@@ -53,10 +55,53 @@ class StackOverflowTest(ServerTestCase):
 
 
 class CancellationTest(ServerTestCase):
+    """A client that leaves mid-handler is logged 499 (as nginx logs it);
+    its handler runs to its end with its writes failing, unless
+    cancel_on_disconnect is on."""
+
+    def leave_during(self, srv, target, wait=0.3):
+        with RawConn(srv.port) as c:
+            c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
+            time.sleep(wait)
+
+    def wait_for_access(self, srv, target, status):
+        line = '"GET %s HTTP/1.1" %d ' % (target, status)
+        wait_until(lambda: line in srv.access_log(), 5,
+                   what="access log line %s\n%s" % (line, srv.access_log()))
+
+    def test_a_client_that_leaves_lets_its_handler_finish(self):
+        srv = self.start_server(app=test_plugin_path("contract"), workers=1,
+                                accesslog=True)
+        self.leave_during(srv, "/finish?sleep=1.5")
+        # Not cancelled: the sleep ran out, then the writes failed quietly.
+        srv.wait_for_log(r"contract: finished \(sleep 0, write %d, flush %d\)"
+                         % (-errno.EPIPE, -errno.EPIPE), timeout=10)
+        self.wait_for_access(srv, "/finish?sleep=1.5", 499)
+        self.assertNotIn(" 500 ", srv.access_log())
+        self.assertNotIn("failed on", srv.log())
+        self.assertEqual(srv.get("/status?code=200")[0], 200)
+
+    def test_an_echo_client_that_leaves_is_logged_499(self):
+        srv = self.start_server(app="echo", workers=1, accesslog=True)
+        self.leave_during(srv, "/long?sleep=1")
+        self.wait_for_access(srv, "/long?sleep=1", 499)
+        self.assertNotIn("app echo failed", srv.log())
+
+    def test_cancel_on_disconnect_cancels_its_waits(self):
+        srv = self.start_server(app=test_plugin_path("contract"), workers=1,
+                                accesslog=True,
+                                settings={"http": {"cancel_on_disconnect": "on"}})
+        self.leave_during(srv, "/finish?sleep=30")
+        started = time.monotonic()
+        srv.wait_for_log(r"contract: finished \(sleep %d, write %d, flush %d\)"
+                         % (-errno.ECANCELED, -errno.EPIPE, -errno.EPIPE), timeout=5)
+        self.assertLess(time.monotonic() - started, 3)
+        self.wait_for_access(srv, "/finish?sleep=30", 499)
 
     def test_a_client_that_leaves_cancels_its_handler(self):
-        srv = self.start_server(app="echo", workers=1,
-                                settings={"logging": {"loglevel": "debug"}})
+        srv = self.start_server(app="echo", workers=1, accesslog=True,
+                                settings={"logging": {"loglevel": "debug"},
+                                          "http": {"cancel_on_disconnect": "on"}})
         with RawConn(srv.port) as c:
             c.send(b"GET /long?sleep=30 HTTP/1.1\r\nHost: x\r\n\r\n")
             time.sleep(0.3)
@@ -66,6 +111,7 @@ class CancellationTest(ServerTestCase):
         self.assertLess(time.monotonic() - started, 2)
         self.assertEqual(srv.get("/after")[0], 200)
         self.assertNotIn("app echo failed", srv.log())
+        self.wait_for_access(srv, "/long?sleep=30", 499)
 
     def test_a_client_that_stays_is_served(self):
         srv = self.start_server(app="echo", workers=1)

@@ -579,9 +579,10 @@ class AccessLogTest(ServerTestCase):
         self.assertEqual((h[1], h[2], h[7], h[8]), ("-", "HEAD", "0", "-"))
 
     def test_bad_access_log_format_is_a_config_error(self):
+        # From the command line it is a bad command line: exit 2.
         r = harness.run_cli(["--check-config", "--access-logformat", "%(h)s %(nope)s",
                              harness.app_path("hello")])
-        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--access-logformat: unknown atom %(nope)s", r.stderr)
 
 

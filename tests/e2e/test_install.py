@@ -6,7 +6,17 @@ installed server loads and serves.
 
 The build dir is the one $GREENICORN lives in; it is installed under a
 temporary DESTDIR, and pkg-config finds it there through
-PKG_CONFIG_SYSROOT_DIR, as a cross-compiling packager would."""
+PKG_CONFIG_SYSROOT_DIR, as a cross-compiling packager would.
+
+Apps on the cooperative database clients (contrib/green) are built out of
+tree the same way with `pkg-config greenicorn-redis` / `greenicorn-pq`, as
+docs/plugins.md section 9 does: the Redis example serves requests against
+a redis-server of the test's own, the PostgreSQL one loads and answers
+503 without a database. Their Libs carry a run path to the installed
+clients, which only exists once the files are where the prefix says:
+pkg-config reads them from copies of the installed .pc files with the
+prefix moved into DESTDIR, as if greenicorn had been configured with
+--prefix=DESTDIR/PREFIX."""
 import glob
 import os
 import re
@@ -14,9 +24,11 @@ import shutil
 import subprocess
 import tempfile
 import unittest
+from unittest import mock
 
 import harness
-from harness import RawConn, Server, ServerTestCase
+from harness import RawConn, Server, ServerTestCase, free_port
+from test_redis import REDIS_SERVER, RedisServer
 
 BUILD_DIR = os.path.dirname(os.path.abspath(harness.GREENICORN))
 HAVE_TOOLS = all(shutil.which(t) for t in ("meson", "cc", "pkg-config"))
@@ -49,10 +61,89 @@ class InstallTest(ServerTestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         return r.stdout.split()
 
+    def relocated_pc_dir(self):
+        """A directory of greenicorn's installed .pc files with their prefix
+        moved into DESTDIR: what `meson setup --prefix=DESTDIR/PREFIX` would
+        have installed. (PKG_CONFIG_SYSROOT_DIR would move libpq's and
+        hiredis's paths into DESTDIR too, and --define-variable=prefix
+        applies to every package.)"""
+        if getattr(self, "_pc_dir", None):
+            return self._pc_dir
+        installed = os.path.dirname(self.installed("greenicorn.pc"))
+        self._pc_dir = tempfile.mkdtemp(prefix="gn-pc-")
+        self.addCleanup(shutil.rmtree, self._pc_dir, True)
+        for name in os.listdir(installed):
+            if not name.startswith("greenicorn"):
+                continue
+            with open(os.path.join(installed, name)) as f:
+                text = f.read()
+            prefix = re.findall(r"^prefix=(/.*)$", text, re.M)
+            self.assertEqual(len(prefix), 1, "%s: %s" % (name, text))
+            text = text.replace("prefix=" + prefix[0], "prefix=" + self.dest + prefix[0], 1)
+            with open(os.path.join(self._pc_dir, name), "w") as f:
+                f.write(text)
+        return self._pc_dir
+
+    def pkg_config_relocated(self, package, *args):
+        """pkg-config ARGS PACKAGE, with the relocated .pc files."""
+        env = dict(os.environ, PKG_CONFIG_PATH=self.relocated_pc_dir())
+        env.pop("PKG_CONFIG_SYSROOT_DIR", None)
+        r = subprocess.run(["pkg-config"] + list(args) + [package], env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.split()
+
+    def build_example(self, source, package, text=None):
+        """contrib/apps/SOURCE (or TEXT, when given) alone in an empty folder,
+        built with `cc $(pkg-config --cflags --libs PACKAGE)`: the .so's
+        path."""
+        work = tempfile.mkdtemp(prefix="gn-plugin-")
+        self.addCleanup(shutil.rmtree, work, True)
+        if text is None:
+            shutil.copy(os.path.join(harness.REPO, "contrib", "apps", source), work)
+        else:
+            with open(os.path.join(work, source), "w") as f:
+                f.write(text)
+        flags = self.pkg_config_relocated(package, "--cflags", "--libs")
+        green = os.path.dirname(self.installed("libgn_*.so"))
+        self.assertTrue(green.startswith(self.dest), green)
+        self.assertIn("-Wl,-rpath," + green, flags)
+        out = os.path.join(work, os.path.splitext(source)[0] + ".so")
+        r = subprocess.run(["cc", "-shared", "-fPIC", "-O2", "-Wall", "-Werror", "-o", out,
+                            source] + flags, cwd=work,
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, "cc %s: %s" % (" ".join(flags), r.stderr))
+        return out
+
+    def use_installed_binary(self):
+        """Start servers from the installed binary, in the environment a
+        user has: without the LD_LIBRARY_PATH `meson test` sets to the
+        build tree (whose libgn_*.so would then be loaded instead)."""
+        binary = self.installed("bin/greenicorn")
+        old = harness.GREENICORN
+        harness.GREENICORN = binary
+        self.addCleanup(setattr, harness, "GREENICORN", old)
+        env = mock.patch.dict(os.environ)
+        env.start()
+        self.addCleanup(env.stop)
+        os.environ.pop("LD_LIBRARY_PATH", None)
+
+    def mapped_client(self, srv, name):
+        """The path of the library NAME a worker of SRV has mapped."""
+        pid = srv.worker_pids()[0]
+        with open("/proc/%d/maps" % pid) as f:
+            paths = {line.split()[-1] for line in f if line.rstrip().endswith("/" + name)}
+        self.assertEqual(len(paths), 1, "worker %d maps %s" % (pid, paths))
+        return paths.pop()
+
     def test_the_prefix_holds_everything(self):
         for pattern in ["bin/greenicorn", "include/greenicorn.h", "greenicorn.pc",
                         "man1/greenicorn.1", "greenicorn.conf.example",
-                        "greenicorn/apps/hello.so", "greenicorn/hooks/log_hooks.so"]:
+                        "greenicorn/apps/hello.so", "greenicorn/hooks/log_hooks.so",
+                        # the database clients, for apps built out of tree
+                        "greenicorn-redis.pc", "greenicorn-pq.pc", "include/greenicorn/redis.h",
+                        "include/greenicorn/pq.h", "include/greenicorn/wait.h",
+                        "greenicorn/green/libgn_redis.so", "greenicorn/green/libgn_pq.so"]:
             with self.subTest(pattern=pattern):
                 self.installed(pattern)
 
@@ -81,6 +172,83 @@ class InstallTest(ServerTestCase):
         srv = self.start_server(app=os.path.join(work, "hello.so"))
         status, _headers, body = srv.get("/")
         self.assertEqual((status, body), (200, b"Hello, World!"))
+
+    @unittest.skipUnless(REDIS_SERVER, "needs redis-server")
+    def test_a_redis_app_built_out_of_tree_serves(self):
+        # docs/plugins.md section 9: redis_counter.c alone in an empty
+        # folder, `pkg-config --cflags --libs greenicorn-redis`, and the
+        # installed server with the installed green_db hook.
+        flags = self.pkg_config_relocated("greenicorn-redis", "--cflags", "--libs")
+        for flag in ("-lgn_redis", "-lhiredis"):
+            self.assertIn(flag, flags)
+        self.assertTrue(any(f.startswith("-I" + self.dest) for f in flags), flags)
+        app = self.build_example("redis_counter.c", "greenicorn-redis")
+        redis = RedisServer()
+        self.addCleanup(redis.close)
+        redis.start()
+        self.use_installed_binary()
+        srv = self.start_server(app=app, settings={
+            "app.args": {"port": redis.port, "key": "gn:install"},
+            "hooks": {"post_fork": self.installed("greenicorn/hooks/green_db.so")}})
+        srv.wait_workers(1)
+        for n in (1, 2, 3):
+            status, headers, body = srv.get("/")
+            self.assertEqual((status, body), (200, b"%d\n" % n), srv.log())
+        self.assertEqual(redis.get("gn:install"), b"3")
+        # The client the app runs is the installed one, found through the
+        # run path pkg-config gave it (not the build tree's).
+        self.assertEqual(self.mapped_client(srv, "libgn_redis.so"),
+                         self.installed("libgn_redis.so"))
+        self.assertNotIn("[ERROR]", srv.log())
+
+    @unittest.skipUnless(REDIS_SERVER, "needs redis-server")
+    def test_the_redis_app_of_the_docs_serves(self):
+        # docs/plugins.md section 9 "A Redis app from an empty folder":
+        # its visits.c and its cc line, as written there.
+        with open(os.path.join(harness.REPO, "docs", "plugins.md")) as f:
+            doc = f.read()
+        section = doc.split("### A Redis app from an empty folder", 1)[1]
+        m = re.search(r"```c\n(/\* visits\.c \*/\n.*?)```", section, re.S)
+        self.assertIsNotNone(m, "no visits.c in docs/plugins.md section 9")
+        self.assertIn("    cc -shared -fPIC -o visits.so visits.c "
+                      "$(pkg-config --cflags --libs greenicorn-redis)\n", section)
+        app = self.build_example("visits.c", "greenicorn-redis", text=m.group(1))
+        redis = RedisServer()
+        self.addCleanup(redis.close)
+        redis.start()
+        self.use_installed_binary()
+        srv = self.start_server(app=app, workers=2, settings={
+            "app.args": {"port": redis.port},
+            "hooks": {"post_fork": self.installed("greenicorn/hooks/green_db.so")}})
+        srv.wait_workers(2)
+        for n in (1, 2, 3):
+            status, _headers, body = srv.get("/home")
+            self.assertEqual((status, body), (200, b"/home: visit %d\n" % n), srv.log())
+        self.assertEqual(srv.get("/about")[::2], (200, b"/about: visit 1\n"))
+        self.assertEqual(redis.get("visits:/home"), b"3")
+        # Redis gone: 503 and a line saying why, and the worker serves on.
+        redis.stop()
+        self.assertEqual(srv.get("/home")[::2], (503, b"redis unavailable\n"))
+        harness.wait_until(lambda: "visits: " in srv.log(), 5, what="the error line")
+        self.assertEqual(self.mapped_client(srv, "libgn_redis.so"),
+                         self.installed("libgn_redis.so"))
+
+    def test_a_postgres_app_built_out_of_tree_loads(self):
+        flags = self.pkg_config_relocated("greenicorn-pq", "--cflags", "--libs")
+        self.assertIn("-lgn_pq", flags)
+        self.assertIn("-lpq", flags)
+        app = self.build_example("pgcount.c", "greenicorn-pq")
+        self.use_installed_binary()
+        # Nothing listens on the port: the app is loaded and answers 503.
+        srv = self.start_server(app=app, settings={
+            "app.args": {"conninfo": "host=127.0.0.1 port=%d connect_timeout=5" % free_port(),
+                         "timeout": 5}})
+        srv.wait_workers(1)
+        status, _headers, body = srv.get("/")
+        self.assertEqual((status, body), (503, b"database unavailable\n"), srv.log())
+        self.assertIn("pgcount: ", srv.log())
+        self.assertEqual(self.mapped_client(srv, "libgn_pq.so"),
+                         self.installed("libgn_pq.so"))
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ gone); every server hook, in its process and order, against the table in
 docs/plugins.md; plugins refused at start-up (wrong ABI, missing symbol,
 missing file) with a message naming the file and the reason; and a
 crashing plugin taking down only its worker."""
+import errno
 import os
 import re
 import shutil
@@ -395,6 +396,98 @@ class HooksTest(ServerTestCase, HookEnv):
         self.assertEqual(srv.get("/")[0], 200)
         srv.wait_for_log(r"hook post_request \(.*\) failed: Operation not permitted")
         srv.wait_for_log(r"hook pre_fork \(.*\) failed")
+
+
+class ResponseRefusalTest(ServerTestCase):
+    """What gn_response_header and gn_response_status refuse, called from
+    a real handler (tests/plugins/contract.c reports each return code)."""
+
+    EINVAL, EPERM, EALREADY = -errno.EINVAL, -errno.EPERM, -errno.EALREADY
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.start_class_server(app=test_plugin_path("contract"),
+                                         workers=1)
+
+    def codes(self, target):
+        with RawConn(self.srv.port) as c:
+            c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % target.encode())
+            r = c.read_response(allow_interim=True)
+        self.assertEqual(r.status, 200, r)
+        return r, dict(line.rsplit(" ", 1) for line in r.body.decode().splitlines())
+
+    def test_control_characters_and_non_tokens_are_refused(self):
+        r, codes = self.codes("/refuse")
+        for case in ["value-cr", "value-lf", "value-crlf", "value-del", "name-cr",
+                     "name-lf", "name-colon", "name-space", "name-empty", "name-at",
+                     "name-paren", "name-8bit", "reason-crlf", "reason-lf"]:
+            self.assertEqual(int(codes[case]), self.EINVAL, case)
+        # What is allowed goes through, and only that reaches the client.
+        for case in ["value-nul-prefix", "value-tab", "value-obs-text",
+                     "status-299", "status-200"]:
+            self.assertEqual(int(codes[case]), 0, case)
+        self.assertEqual(r.header("X-Nul"), "ok")
+        self.assertIsNone(r.header("X-Evil"))
+        self.assertIsNone(r.header("Set-Cookie"))
+        self.assertIsNone(r.header("X-A"))
+        self.assertEqual(r.reason, "OK")
+
+    def test_the_framing_headers_are_the_servers(self):
+        r, codes = self.codes("/refuse")
+        for name in ["Content-Length", "content-length", "Transfer-Encoding",
+                     "Connection", "Date", "Server"]:
+            self.assertEqual(int(codes["framing-" + name]), self.EPERM, name)
+        self.assertEqual(r.header_all("Server"), ["greenicorn"])
+        self.assertEqual(r.header("Transfer-Encoding"), "chunked")
+        self.assertIsNone(r.header("Content-Length"))
+
+    def test_nothing_changes_once_the_head_is_sent(self):
+        r, codes = self.codes("/refuse")
+        self.assertEqual(int(codes["after-header"]), self.EALREADY)
+        self.assertEqual(int(codes["after-status"]), self.EALREADY)
+        self.assertIsNone(r.header("X-Late"))
+
+    def test_an_interim_status_is_never_the_answer(self):
+        _r, codes = self.codes("/refuse")
+        for status in (100, 101, 103, 199, 99, 1000):
+            self.assertEqual(int(codes["status-%d" % status]), self.EINVAL, status)
+        # Sent alone: the client gets the 200 (no bare 103), and the next
+        # answer on the connection is the next request's.
+        with RawConn(self.srv.port) as c:
+            c.send(b"GET /status?code=103 HTTP/1.1\r\nHost: x\r\n\r\n"
+                   b"GET /status?code=204 HTTP/1.1\r\nHost: x\r\n\r\n")
+            first = c.read_response(allow_interim=True)
+            second = c.read_response(allow_interim=True)
+        self.assertEqual(first.status, 200, first)
+        self.assertEqual(first.body, b"status 103 %d\n" % self.EINVAL)
+        self.assertEqual(second.status, 204, second)
+
+
+class ForeignThreadTest(ServerTestCase):
+    """A thread the app started may not call the request, response or
+    green API: each call returns -EPERM (or NULL) and changes nothing."""
+
+    def test_every_call_from_an_app_thread_is_refused(self):
+        srv = self.start_server(app=test_plugin_path("contract"), workers=1)
+        with RawConn(srv.port) as c:
+            c.send(b"GET /thread HTTP/1.1\r\nHost: x\r\n\r\n")
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r)
+        codes = dict(line.rsplit(" ", 1) for line in r.body.decode().splitlines())
+        pointers = {"gn_request_alloc", "gn_spawn"}  # noted 1 unless NULL
+        calls = [k for k in codes if k.startswith("gn_")]
+        self.assertEqual(len(calls), 23, codes)
+        for call in calls:
+            want = 0 if call in pointers else -errno.EPERM
+            self.assertEqual(int(codes[call]), want, call)
+        self.assertEqual(codes["event-set-ignored"], "1")
+        self.assertEqual(codes["sem-left"], "0")  # its one unit, still there
+        # Nothing the thread wrote or set reached the client: the body is
+        # the handler's report alone.
+        self.assertIsNone(r.header("X-T"))
+        self.assertTrue(r.body.startswith(b"gn_response_write "), r.body)
+        self.assertRegex(r.body.decode(), r"\A([a-z_-]+ -?\d+\n)+\Z")
+        self.assertEqual(srv.get("/status?code=200")[0], 200)
 
 
 class RefusedPluginsTest(ServerTestCase):

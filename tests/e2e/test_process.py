@@ -316,8 +316,9 @@ class ProcessSettingsTest(ServerTestCase):
                                  ("--env", "NOEQUALS", "is not KEY=VALUE"),
                                  ("--log-syslog-to", "tcp://x:1", "is not udp://"),
                                  ("--log-syslog-facility", "nope", "is not a facility")]:
+            # A value refused on the command line is a usage error.
             r = harness.run_cli(["--check-config", flag, value, app_path("hello")])
-            self.assertEqual(r.returncode, 1, (flag, r.stderr))
+            self.assertEqual(r.returncode, 2, (flag, r.stderr))
             self.assertIn(why, r.stderr)
 
 

@@ -34,6 +34,7 @@ from harness import ServerTestCase, free_port, spawn_logged, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TEMPLATES = os.path.join(HERE, "proxies")
+README = os.path.join(HERE, "..", "..", "README.md")
 SBIN = "/usr/local/sbin:/usr/sbin:/sbin"
 
 
@@ -49,7 +50,9 @@ NGINX_CLIENT = "127.0.0.2"    # where clients of nginx connect from
 HAPROXY_CLIENT = "127.0.0.3"  # where clients of HAProxy connect from
 DIRECT_CLIENT = "127.0.0.4"   # a direct client outside proxy_allow_ips
 OTHER_CLIENT = "127.0.0.5"    # a second client of HAProxy
+HOP = "127.0.0.6"             # where HAProxy behind nginx connects from
 SPOOFED = "203.0.113.9"       # an address a client claims for itself
+FORGED = "6.6.6.6"            # another
 
 IO_TIMEOUT = 10.0
 
@@ -194,6 +197,7 @@ class Proxy:
     template = None        # file under tests/e2e/proxies/
     port_names = ()        # the @PLACEHOLDER@s of the ports it listens on
     log_names = ()         # its own log files in the temp dir
+    fill = {}              # other @PLACEHOLDER@s and their values
 
     def __init__(self, upstream_port):
         self.upstream_port = upstream_port
@@ -226,10 +230,14 @@ class Proxy:
     def command(self):
         raise NotImplementedError
 
-    def render(self):
+    def template_text(self):
         with open(os.path.join(TEMPLATES, self.template)) as f:
-            text = f.read()
-        values = dict(self.ports, TMP=self.tmp, UPSTREAM=str(self.upstream_port))
+            return f.read()
+
+    def render(self):
+        text = self.template_text()
+        values = dict(self.ports, TMP=self.tmp, UPSTREAM=str(self.upstream_port),
+                      **self.fill)
         for key, value in values.items():
             text = text.replace("@%s@" % key, str(value))
         left = re.findall(r"@[A-Z0-9_]+@", text)
@@ -344,6 +352,52 @@ class HAProxy(Proxy):
     @property
     def v1_port(self):
         return self.ports["V1_PORT"]
+
+    def command(self):
+        return [HAPROXY, "-db", "-f", self.config_path]
+
+
+def readme_nginx_example():
+    """The ```nginx block of README.md's "Deployment" section, verbatim."""
+    with open(README) as f:
+        text = f.read()
+    m = re.search(r"^## Deployment\n.*?^```nginx\n(.*?)^```", text, re.S | re.M)
+    if m is None:
+        raise AssertionError("README.md: no ```nginx block under ## Deployment")
+    return m.group(1)
+
+
+class ReadmeNginx(Nginx):
+    """nginx running the README's example, only its ports changed."""
+
+    template = "nginx-readme.conf.in"
+
+    def template_text(self):
+        example = readme_nginx_example()
+        for old, new in (("listen 80;", "listen 127.0.0.1:@PORT@;"),
+                         ("server 127.0.0.1:8000;", "server 127.0.0.1:@UPSTREAM@;")):
+            if example.count(old) != 1:
+                raise AssertionError("README.md's nginx example: expected one %r in\n%s"
+                                     % (old, example))
+            example = example.replace(old, new)
+        return super().template_text().replace("@README_EXAMPLE@", example)
+
+
+class HAProxyForwardFor(Proxy):
+    """haproxy -db -f TMP/haproxy-forwardfor.cfg: an HTTP-mode frontend on
+    PORT with option forwardfor, connecting to greenicorn from SOURCE."""
+
+    name = "haproxy"
+    template = "haproxy-forwardfor.cfg.in"
+    port_names = ("PORT",)
+
+    def __init__(self, upstream_port, source="127.0.0.1"):
+        super().__init__(upstream_port)
+        self.fill = {"SOURCE": source}
+
+    @property
+    def port(self):
+        return self.ports["PORT"]
 
     def command(self):
         return [HAPROXY, "-db", "-f", self.config_path]
@@ -768,6 +822,120 @@ class HAProxyTest(ProxyTestCase):
         log = self.srv.access_log()
         self.assertNotIn(SPOOFED, log)
         self.assertNotIn("/spoofed", log)
+
+# ---------------------------------------------------------------------------
+# A client's own X-Forwarded-For (issue #11): the README's nginx example,
+# HAProxy's option forwardfor, and both in a chain
+# ---------------------------------------------------------------------------
+
+def xff_lines(fields):
+    """The X-Forwarded-For values the echo app got, one per field line."""
+    return [h.partition(": ")[2] for h in fields["header"]
+            if h.partition(": ")[0].lower() == "x-forwarded-for"]
+
+
+@unittest.skipIf(NGINX is None, "nginx is not installed (scripts/install-deps --test)")
+class ReadmeNginxTest(ProxyTestCase):
+    """The README's nginx example as users copy it, greenicorn with its
+    defaults (forwarded_allow_ips = 127.0.0.1,::1): a client of nginx on
+    127.0.0.2 that sends its own X-Forwarded-For and X-Forwarded-Proto is
+    still logged as 127.0.0.2 over http. (The client cannot be 127.0.0.1:
+    that address is a trusted proxy, so greenicorn, like nginx's
+    real_ip_recursive, would look past it.)"""
+
+    proxy_class = ReadmeNginx
+
+    def test_forged_headers_do_not_name_the_client(self):
+        status, f, _, _ = fetch(NGINX_CLIENT, self.proxy.port, "/readme/forged",
+                                headers={"X-Forwarded-For": FORGED,
+                                         "X-Forwarded-Proto": "https"})
+        self.assertEqual(status, 200, self.diag())
+        self.assertEqual(xff_lines(f), ["%s, %s" % (FORGED, NGINX_CLIENT)], self.diag())
+        self.assert_header(f, "X-Forwarded-Proto: http")
+        self.assert_remote(f, NGINX_CLIENT, 0)
+        self.assertEqual(f["scheme"], "http")
+        self.assert_logged("/readme/", [(NGINX_CLIENT, "GET", "/readme/forged", 200)])
+
+    def test_forged_header_lines_do_not_name_the_client(self):
+        # Two lines of the client's, with a trusted address among them.
+        with RawFrom(self.proxy.port, NGINX_CLIENT) as c:
+            c.send(("GET /readme2/lines HTTP/1.1\r\nHost: x\r\n"
+                    "X-Forwarded-For: %s\r\nX-Forwarded-For: 127.0.0.1\r\n"
+                    "Connection: close\r\n\r\n" % FORGED).encode())
+            r = c.read_response()
+        self.assertEqual(r.status, 200, self.diag())
+        f = r.echo_fields()
+        self.assertEqual(xff_lines(f), ["%s, 127.0.0.1, %s" % (FORGED, NGINX_CLIENT)])
+        self.assert_remote(f, NGINX_CLIENT, 0)
+        self.assert_logged("/readme2/", [(NGINX_CLIENT, "GET", "/readme2/lines", 200)])
+
+    def test_without_a_forged_header(self):
+        status, f, _, _ = fetch(NGINX_CLIENT, self.proxy.port, "/readme3/plain")
+        self.assertEqual(status, 200, self.diag())
+        self.assertEqual(xff_lines(f), [NGINX_CLIENT])
+        self.assert_remote(f, NGINX_CLIENT, 0)
+        self.assert_logged("/readme3/", [(NGINX_CLIENT, "GET", "/readme3/plain", 200)])
+
+
+@unittest.skipIf(HAPROXY is None, "haproxy is not installed (scripts/install-deps --test)")
+class HAProxyForwardForTest(ProxyTestCase):
+    """HAProxy's option forwardfor adds a line of its own after the
+    client's X-Forwarded-For: the lines are one list, and greenicorn reads
+    its right end, not the client's first line."""
+
+    proxy_class = HAProxyForwardFor
+
+    def test_forged_line_does_not_name_the_client(self):
+        status, f, _, _ = fetch(HAPROXY_CLIENT, self.proxy.port, "/haxff/forged",
+                                headers={"X-Forwarded-For": FORGED})
+        self.assertEqual(status, 200, self.diag())
+        self.assertEqual(xff_lines(f), [FORGED, HAPROXY_CLIENT], self.diag())
+        self.assert_remote(f, HAPROXY_CLIENT, 0)
+        self.assert_logged("/haxff/", [(HAPROXY_CLIENT, "GET", "/haxff/forged", 200)])
+
+
+@unittest.skipIf(NGINX is None or HAPROXY is None,
+                 "nginx or haproxy is not installed (scripts/install-deps --test)")
+class ProxyChainTest(ProxyTestCase):
+    """client 127.0.0.2 -> nginx (the README's example, on 127.0.0.1) ->
+    HAProxy (option forwardfor, from 127.0.0.6) -> greenicorn, which gets
+    "X-Forwarded-For: 6.6.6.6, 127.0.0.2" from nginx and
+    "X-Forwarded-For: 127.0.0.1" from HAProxy. With both proxies in
+    forwarded_allow_ips, the client is 127.0.0.2; ProxyChainPartTest trusts
+    HAProxy alone, so nginx (127.0.0.1) is the client."""
+
+    settings = {"proxy": {"forwarded_allow_ips": "127.0.0.1, %s" % HOP}}
+    expected = NGINX_CLIENT
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.start_class_server(app="echo", workers=2, accesslog=True,
+                                         settings=cls.settings)
+        cls.inner = HAProxyForwardFor(cls.srv.port, source=HOP)
+        cls.inner.__enter__()
+        cls.addClassCleanup(cls.inner.__exit__, None, None, None)
+        cls.proxy = ReadmeNginx(cls.inner.port)
+        cls.proxy.__enter__()
+        cls.addClassCleanup(cls.proxy.__exit__, None, None, None)
+
+    def diag(self):
+        return "\n%s%s" % (self.inner.log(), super().diag())
+
+    def test_the_rightmost_untrusted_hop_is_the_client(self):
+        status, f, _, _ = fetch(NGINX_CLIENT, self.proxy.port, "/chain/forged",
+                                headers={"X-Forwarded-For": FORGED})
+        self.assertEqual(status, 200, self.diag())
+        self.assertEqual(xff_lines(f), ["%s, %s" % (FORGED, NGINX_CLIENT), "127.0.0.1"],
+                         self.diag())
+        self.assert_remote(f, self.expected, 0)
+        self.assert_logged("/chain/", [(self.expected, "GET", "/chain/forged", 200)])
+
+
+class ProxyChainPartTest(ProxyChainTest):
+    __doc__ = ProxyChainTest.__doc__
+    settings = {"proxy": {"forwarded_allow_ips": HOP}}
+    expected = "127.0.0.1"
+
 
 
 if __name__ == "__main__":

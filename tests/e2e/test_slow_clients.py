@@ -78,8 +78,8 @@ class TimeoutsTest(ServerTestCase):
     # -- header_timeout ---------------------------------------------------
 
     def test_slowloris_is_cut_off_by_header_timeout(self):
-        # One byte a second of a head that never ends: 408 (or a close)
-        # about header_timeout after the first byte, never an answer.
+        # One byte a second of a head that never ends: 408 about
+        # header_timeout after the first byte, never another answer.
         srv = self.server({"header_timeout": 3, "first_byte_timeout": 30})
         data = b"GET /slow HTTP/1.1\r\nHost: x\r\nX-Slow: " + b"a" * 60
         with srv.raw() as c:
@@ -104,9 +104,31 @@ class TimeoutsTest(ServerTestCase):
                 got = c.buf
         self.assertGreaterEqual(elapsed, 2.0, "cut off before header_timeout: %r" % got)
         self.assertLessEqual(elapsed, 3 + MARGIN)
-        if got:
-            self.assertTrue(got.startswith(b"HTTP/1.1 408 "), got[:200])
-            self.assertIn(b"\r\nConnection: close\r\n", got)
+        # A silent close is no pass: the client is told why.
+        self.assertTrue(got.startswith(b"HTTP/1.1 408 "), got[:200])
+        self.assertIn(b"\r\nConnection: close\r\n", got)
+        self.assert_still_serves(srv)
+
+    def test_part_of_a_head_then_silence_gets_408_at_header_timeout(self):
+        # The case header_timeout is for: a head begun, then nothing. No
+        # other limit can end it (first_byte_timeout is past, the head is
+        # short), so only the header timer answers 408 and closes.
+        srv = self.server({"header_timeout": 2, "first_byte_timeout": 30})
+        with srv.raw() as c:
+            c.send(b"GET /half HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n")
+            start = time.monotonic()
+            c.sock.settimeout(2 + MARGIN + 2)
+            try:
+                r = c.read_response()
+            except socket.timeout:
+                self.fail("no answer %.1f s into a half-sent head"
+                          % (time.monotonic() - start))
+            elapsed = time.monotonic() - start
+            self.assertEqual(r.status, 408, r.raw)
+            self.assertEqual(r.header("Connection"), "close")
+            self.assertTrue(c.closed_by_peer(5), "left open after 408")
+        self.assertGreaterEqual(elapsed, 1.5, "408 before header_timeout")
+        self.assertLessEqual(elapsed, 2 + MARGIN)
         self.assert_still_serves(srv)
 
     def test_slow_but_complete_head_is_served(self):
