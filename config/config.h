@@ -96,6 +96,7 @@ struct gn_config {
     int max_requests_jitter;
     int max_blocking_ms; /* warn when code holds the loop longer; 0: off */
     int preload_app;     /* apps loaded and inited in the arbiter */
+    int reload;          /* reload when a plugin or the config changes */
     int stack_size;      /* KiB per coroutine */
 
     /* [http] */

@@ -799,6 +799,17 @@ const struct gn_setting gn__settings[] = {
      .defval = "off",
      .help = "load the apps and run their init in the arbiter, before "
              "forking: workers share the memory; HUP keeps them"},
+    {.name = "reload",
+     .section = "workers",
+     .flag = "reload",
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(reload),
+     .is_switch = 1,
+     .defval = "off",
+     .help = "for development: reload as on HUP when an app's or a hook's "
+             ".so or the config file changes (inotify)"},
     {.name = "accesslog",
      .section = "logging",
      .flag = "access-logfile",

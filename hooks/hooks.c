@@ -150,6 +150,14 @@ void gn__hooks_install(struct gn_hook_set *set)
     gn__hooks_discard(old);
 }
 
+struct gn_hook_set *gn__hooks_swap(struct gn_hook_set *set)
+{
+    struct gn_hook_set *old = installed;
+
+    installed = set ? set : &none;
+    return old;
+}
+
 void gn__hooks_set_server(pid_t arbiter_pid, const struct gn_config *cfg,
                           int workers)
 {

@@ -22,6 +22,10 @@ struct gn_hook_set *gn__hooks_open(const struct gn_config *cfg,
  * previous ones are unloaded. */
 void gn__hooks_install(struct gn_hook_set *set);
 
+/* Make SET this process's hooks and return the previous ones, still
+ * loaded: the caller owns them (to install again, or discard). */
+struct gn_hook_set *gn__hooks_swap(struct gn_hook_set *set);
+
 /* Unload SET without installing it. */
 void gn__hooks_discard(struct gn_hook_set *set);
 

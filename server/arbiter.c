@@ -7,7 +7,10 @@
  *
  * A reload (HUP) starts a new generation: workers forked with the new
  * configuration, while the previous generation keeps serving until the
- * new one has booted, then stops gracefully. Capacity never drops.
+ * new one has booted, then stops gracefully. Capacity never drops. Until
+ * then the previous configuration and hooks are kept: if a new worker
+ * cannot boot (its app's init fails), the new generation is dropped and
+ * the previous one goes on serving with them (Gunicorn halts instead).
  */
 #include "server/arbiter.h"
 
@@ -26,6 +29,7 @@
 #include "server/log.h"
 #include "server/pidfile.h"
 #include "server/process.h"
+#include "server/reloader.h"
 #include "server/signals.h"
 #include "workers/worker.h"
 
@@ -34,6 +38,7 @@
 #define BACKOFF_MAX_MS 30000 /* the longest wait between crash-loop starts */
 #define ABORT_GRACE_MS 2000  /* SIGABRT to SIGKILL for a hung worker */
 #define RELOAD_WAIT_MS 30000 /* the longest an old generation waits */
+#define SETTLE_MS 300        /* `reload`: quiet time after a change */
 
 struct slot {
     pid_t pid;
@@ -70,6 +75,14 @@ struct arbiter {
     int quick_deaths;         /* crashes at start in a row */
     int stop;                 /* 0, or the signal that asked to stop */
     int exit_status;
+    /* A reload in progress: the configuration and hooks the previous
+     * generation runs, kept until the new generation is up. NULL when
+     * none is pending. */
+    struct gn_config *prev_cfg;
+    struct gn_hook_set *prev_hooks;
+    int prev_generation;
+    struct gn_reloader *reloader; /* `reload`: the watched files, or NULL */
+    int64_t changed_ms;           /* when one last changed, or 0 */
 };
 
 /* ---- workers ---------------------------------------------------------- */
@@ -102,9 +115,11 @@ static int free_id(const struct arbiter *a)
     }
 }
 
-static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb)
+static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb,
+                      pid_t arbiter)
 {
     struct gn_worker_spec spec = {.id = id,
+                                  .arbiter = arbiter,
                                   .age = a->forks,
                                   .cfg = a->cfg,
                                   .ls = a->ls,
@@ -182,7 +197,7 @@ static int spawn_worker(struct arbiter *a)
     struct slot *s;
     struct gn_heartbeat *hb;
     int id = free_id(a);
-    pid_t pid;
+    pid_t pid, self = getpid();
 
     if (a->nslots == a->cap) {
         size_t cap = a->cap ? a->cap * 2 : 8;
@@ -200,12 +215,13 @@ static int spawn_worker(struct arbiter *a)
     hb->booted = 0;
     hb->retire_ms = 0;
     hb->stack_overflow = 0;
+    hb->boot_error[0] = '\0';
     a->forks++;
     worker_hook(GN_HOOK_PRE_FORK,
                 &(struct slot){.id = id, .age = a->forks, .pid = 0}, 0);
     pid = fork();
     if (pid == 0)
-        run_child(a, id, hb);
+        run_child(a, id, hb, self); /* our pid, read before the fork */
     if (pid < 0) {
         int rc = -errno;
 
@@ -244,8 +260,11 @@ static void retire_oldest(struct arbiter *a)
     kill(oldest->pid, SIGTERM);
 }
 
+static void commit_reload(struct arbiter *a);
+
 /* After a reload: once the new generation is up (every worker booted),
- * or after RELOAD_WAIT_MS whatever, the previous one stops gracefully. */
+ * or after RELOAD_WAIT_MS whatever, the previous one stops gracefully, and
+ * its configuration is dropped. */
 static void retire_previous_generation(struct arbiter *a)
 {
     int booted = 0, waiting = 0;
@@ -256,8 +275,11 @@ static void retire_previous_generation(struct arbiter *a)
         booted += counts(a, s) && s->heartbeat->booted;
         waiting += s->generation != a->generation && !s->retiring;
     }
-    if (waiting == 0 || (booted < a->target &&
-                         gn__monotonic_ms() - a->reloaded_ms < RELOAD_WAIT_MS))
+    if (booted < a->target &&
+        gn__monotonic_ms() - a->reloaded_ms < RELOAD_WAIT_MS)
+        return;
+    commit_reload(a);
+    if (waiting == 0)
         return;
     gn_log_info("reload: %d new worker(s) up, stopping %d old one(s)", booted,
                 waiting);
@@ -283,7 +305,13 @@ static void notify_ready(struct arbiter *a)
         booted += counts(a, &a->slots[i]) && a->slots[i].heartbeat->booted;
     if (booted < a->target)
         return;
-    sd_notifyf(0, "READY=1\nSTATUS=serving with %d worker(s)", booted);
+    /* After USR2, systemd's main pid (the old arbiter) is about to go:
+     * we are the service now (the unit needs NotifyAccess=all). */
+    if (a->ops->upgraded && a->ready_generation < 0)
+        sd_notifyf(0, "MAINPID=%d\nREADY=1\nSTATUS=serving with %d worker(s)",
+                   (int)getpid(), booted);
+    else
+        sd_notifyf(0, "READY=1\nSTATUS=serving with %d worker(s)", booted);
     a->ready_generation = a->generation;
 }
 
@@ -460,10 +488,20 @@ static const char *serving(const struct slot *s, char *out, size_t len)
     return out;
 }
 
+/* Why S failed to boot, from its heartbeat page. */
+static const char *boot_error(const struct slot *s, char *out, size_t len)
+{
+    for (size_t i = 0; i + 1 < len && i < sizeof(s->heartbeat->boot_error);
+         i++)
+        out[i] = s->heartbeat->boot_error[i];
+    out[len - 1] = '\0';
+    return out[0] ? out : "see the worker's line above";
+}
+
 static void log_exit(struct arbiter *a, const struct slot *s, int status)
 {
     const char *then = a->stop || !counts(a, s) ? "" : ", respawning";
-    char req[200], cause[160];
+    char req[200], cause[160], why[sizeof(s->heartbeat->boot_error)];
 
     if (WIFSIGNALED(status))
         gn_log_error("worker %d (pid %d) exited on signal %d (%s)%s%s%s", s->id,
@@ -472,8 +510,8 @@ static void log_exit(struct arbiter *a, const struct slot *s, int status)
                      death_cause(a, s, WTERMSIG(status), cause, sizeof(cause)),
                      serving(s, req, sizeof(req)), then);
     else if (WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
-        gn_log_error("worker %d (pid %d) failed to boot; stopping", s->id,
-                     (int)s->pid);
+        gn_log_error("worker %d (pid %d) failed to boot: %s", s->id,
+                     (int)s->pid, boot_error(s, why, sizeof(why)));
     else if (WEXITSTATUS(status) != 0)
         gn_log_error("worker %d (pid %d) exited with status %d%s", s->id,
                      (int)s->pid, WEXITSTATUS(status), then);
@@ -506,6 +544,54 @@ static void back_off(struct arbiter *a)
                      a->quick_deaths, (long long)wait);
 }
 
+static void roll_back(struct arbiter *a, const struct slot *failed,
+                      const char *why);
+
+/* Whether the previous generation of a pending reload still serves. */
+static int previous_serves(const struct arbiter *a)
+{
+    for (size_t i = 0; a->prev_cfg != NULL && i < a->nslots; i++)
+        if (a->slots[i].generation == a->prev_generation &&
+            !a->slots[i].retiring)
+            return 1;
+    return 0;
+}
+
+/* Why S, which ended with STATUS before it booted, did. */
+static const char *boot_death(const struct slot *s, int status, char *out,
+                              size_t len)
+{
+    if (WIFEXITED(status) && WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR)
+        return boot_error(s, out, len);
+    if (WIFSIGNALED(status))
+        snprintf(out, len, "it died on signal %d (%s) while booting",
+                 WTERMSIG(status), gn__signal_name(WTERMSIG(status)));
+    else
+        snprintf(out, len, "it exited with status %d while booting",
+                 WEXITSTATUS(status));
+    return out;
+}
+
+/* Worker S, counted, ended with STATUS before it booted. After a reload
+ * whose previous generation still serves, that one goes on. Else a worker
+ * that failed to boot stops the server, as Gunicorn's does (status 3): a
+ * respawn would fail the same way; one that crashed is respawned, with
+ * back-off. */
+static void boot_failed(struct arbiter *a, const struct slot *s, int status)
+{
+    char why[sizeof(s->heartbeat->boot_error)];
+
+    if (s->generation != a->prev_generation && previous_serves(a)) {
+        roll_back(a, s, boot_death(s, status, why, sizeof(why)));
+        return;
+    }
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != GN_EXIT_BOOT_ERROR)
+        return;
+    gn_log_error("a worker cannot boot: stopping");
+    a->stop = SIGTERM;
+    a->exit_status = GN_EXIT_BOOT;
+}
+
 static void reap_one(struct arbiter *a, pid_t pid, int status)
 {
     struct slot *s = find_slot(a, pid);
@@ -523,11 +609,8 @@ static void reap_one(struct arbiter *a, pid_t pid, int status)
     else if (!crashed ||
              gn__monotonic_ms() - s->spawned_ms > 10 * QUICK_DEATH_MS)
         a->quick_deaths = 0; /* it ran a while: the loop is over */
-    if (WIFEXITED(status) && WEXITSTATUS(status) == GN_EXIT_BOOT_ERROR &&
-        !a->stop) {
-        a->stop = SIGTERM;
-        a->exit_status = GN_EXIT_BOOT;
-    }
+    if (!a->stop && counts(a, s) && !s->heartbeat->booted)
+        boot_failed(a, s, status);
     forget_slot(a, s);
 }
 
@@ -570,11 +653,58 @@ static void murder_silent_workers(struct arbiter *a)
 
 /* ---- signals and the loop --------------------------------------------- */
 
-static void wait_for_signal(int timeout_ms)
+/* Until a signal, a watched file's change, or TIMEOUT_MS. */
+static void wait_for_signal(const struct arbiter *a, int timeout_ms)
 {
-    struct pollfd pfd = {.fd = gn__signals_fd(), .events = POLLIN};
+    struct pollfd pfd[2] = {{.fd = gn__signals_fd(), .events = POLLIN},
+                            {.fd = -1, .events = POLLIN}};
 
-    poll(&pfd, 1, timeout_ms);
+    if (a->reloader != NULL)
+        pfd[1].fd = gn__reloader_fd(a->reloader);
+    poll(pfd, 2, timeout_ms);
+}
+
+/* ---- reload (the setting) --------------------------------------------- */
+
+/* Watch the running configuration's files, if it asks to. */
+static void watch_files(struct arbiter *a)
+{
+    char err[GN_ERR_LEN];
+
+    gn__reloader_free(a->reloader);
+    a->reloader = NULL;
+    a->changed_ms = 0;
+    if (!a->cfg->reload)
+        return;
+    a->reloader = gn__reloader_new(a->cfg, a->ops->config_path, err);
+    if (a->reloader == NULL)
+        gn_log_error("%s", err);
+    else if (a->cfg->preload_app)
+        gn_log_warn("reload: preload_app keeps the apps loaded at start; "
+                    "a changed app .so is loaded by USR2 or a restart");
+}
+
+static void reload(struct arbiter *a, const char *why);
+
+/* A watched file changed: reload once they have been quiet for
+ * SETTLE_MS (a build writes several times). */
+static void reload_on_change(struct arbiter *a)
+{
+    const char *path;
+
+    if (a->reloader == NULL)
+        return;
+    path = gn__reloader_changed(a->reloader);
+    if (path != NULL) {
+        if (a->changed_ms == 0)
+            gn_log_info("reload: %s changed", path);
+        a->changed_ms = gn__monotonic_ms();
+    }
+    if (a->changed_ms != 0 &&
+        gn__monotonic_ms() - a->changed_ms >= SETTLE_MS) {
+        a->changed_ms = 0;
+        reload(a, "reload");
+    }
 }
 
 static void log_listeners(const struct arbiter *a)
@@ -629,27 +759,122 @@ struct gn_apps *gn__arbiter_preload(const struct gn_config *cfg,
     return apps;
 }
 
+/* Free CFG unless it is still the running configuration, the one the
+ * preloaded apps point into, or a pending reload's previous one. */
+static void release_config(struct arbiter *a, struct gn_config *cfg)
+{
+    if (cfg != NULL && cfg != a->cfg && cfg != a->apps_cfg &&
+        cfg != a->prev_cfg)
+        gn__config_free(cfg);
+}
+
 /* Run the preloaded apps' fini here and drop them (and their config,
- * unless it is the running one). */
+ * unless still in use). */
 static void drop_preloaded(struct arbiter *a)
 {
+    struct gn_config *cfg = a->apps_cfg;
+
     if (a->apps == NULL)
         return;
     gn__apps_unload(a->apps);
     free(a->apps);
-    if (a->apps_cfg != a->cfg)
-        gn__config_free(a->apps_cfg);
     a->apps = NULL;
     a->apps_cfg = NULL;
+    release_config(a, cfg);
 }
 
-/* The running configuration is replaced by CFG: free the old one unless
- * preloaded apps still point into it. */
+/* The running configuration is replaced by CFG: the old one is freed
+ * unless still in use. */
 static void replace_config(struct arbiter *a, struct gn_config *cfg)
 {
-    if (a->cfg != a->apps_cfg)
-        gn__config_free(a->cfg);
+    struct gn_config *old = a->cfg;
+
     a->cfg = cfg;
+    release_config(a, old);
+}
+
+/* A reload switches to CFG and HOOKS. The first of a row keeps what the
+ * running generation uses, for a roll-back; a reload while one is still
+ * pending drops the pending one's (its workers have their own copies). */
+static void switch_config(struct arbiter *a, struct gn_config *cfg,
+                          struct gn_hook_set *hooks)
+{
+    if (a->prev_cfg != NULL) {
+        gn__hooks_install(hooks);
+        replace_config(a, cfg);
+        return;
+    }
+    a->prev_hooks = gn__hooks_swap(hooks);
+    a->prev_cfg = a->cfg;
+    a->prev_generation = a->generation;
+    a->cfg = cfg;
+}
+
+/* The new generation is up: the previous configuration goes. */
+static void commit_reload(struct arbiter *a)
+{
+    struct gn_config *old = a->prev_cfg;
+
+    if (old == NULL)
+        return;
+    a->prev_cfg = NULL;
+    release_config(a, old);
+    gn__hooks_discard(a->prev_hooks);
+    a->prev_hooks = NULL;
+}
+
+/* The logs of CFG, or the reason in the log. */
+static void open_logs(const struct gn_config *cfg)
+{
+    char err[GN_ERR_LEN];
+
+    if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
+                     sizeof(err)) != 0 ||
+        gn__log_syslog(cfg, err) != 0)
+        gn_log_error("%s", err);
+}
+
+static void swap_pidfile(const struct gn_config *old,
+                         const struct gn_config *cfg);
+
+/* A worker of the new generation FAILED to boot (WHY) while the previous
+ * one still serves: stop the new generation and go back to the previous
+ * configuration and hooks, so that a HUP with a fixed configuration
+ * starts over from there. The listeners stay as the reload left them. */
+static void roll_back(struct arbiter *a, const struct slot *failed,
+                      const char *why)
+{
+    struct gn_config *cfg = a->prev_cfg;
+
+    gn_log_error("reload failed: worker %d of the new configuration cannot "
+                 "boot (%s); the previous workers keep serving with the "
+                 "previous configuration: fix it and send HUP again",
+                 failed->id, why);
+    for (size_t i = 0; i < a->nslots; i++) {
+        struct slot *s = &a->slots[i];
+
+        if (s->pid != failed->pid && s->generation != a->prev_generation &&
+            !s->retiring) {
+            s->retiring = 1;
+            kill(s->pid, SIGTERM);
+        }
+    }
+    /* The previous workers are this generation again. */
+    for (size_t i = 0; i < a->nslots; i++)
+        if (a->slots[i].generation == a->prev_generation)
+            a->slots[i].generation = a->generation;
+    swap_pidfile(a->cfg, cfg);
+    gn__hooks_discard(gn__hooks_swap(a->prev_hooks));
+    if (a->apps != NULL && a->apps_cfg == a->cfg)
+        drop_preloaded(a); /* loaded for the failed configuration */
+    a->prev_cfg = NULL;
+    a->prev_hooks = NULL;
+    replace_config(a, cfg);
+    open_logs(cfg);
+    set_target(a, cfg->workers);
+    watch_files(a);
+    a->quick_deaths = 0;
+    a->spawn_not_before = 0;
 }
 
 /* What a reload to CFG does to preloaded apps. Gunicorn's HUP keeps a
@@ -671,7 +896,7 @@ static int reload_preloaded(struct arbiter *a, const struct gn_config *cfg,
  * and check its app; if anything is wrong, say why and keep the running
  * one. Else switch logs and listeners, and start a new generation of
  * workers that replaces the old once it is up. */
-static void reload(struct arbiter *a)
+static void reload(struct arbiter *a, const char *why)
 {
     char err[GN_ERR_LEN];
     struct gn_config *cfg;
@@ -680,7 +905,7 @@ static void reload(struct arbiter *a)
     struct gn_apps *fresh = NULL;
     size_t nls;
 
-    gn_log_info("SIGHUP: reloading the configuration");
+    gn_log_info("%s: reloading the configuration", why);
     sd_notify(0, "RELOADING=1");
     cfg = a->ops->reconfigure(a->ops->ctx, err);
     if (cfg == NULL) {
@@ -706,10 +931,9 @@ static void reload(struct arbiter *a)
         return;
     }
     swap_pidfile(a->cfg, cfg);
-    gn__hooks_install(hooks);
+    switch_config(a, cfg, hooks);
     if (!cfg->preload_app)
         drop_preloaded(a);
-    replace_config(a, cfg);
     if (fresh != NULL) {
         a->apps = fresh;
         a->apps_cfg = cfg;
@@ -721,6 +945,7 @@ static void reload(struct arbiter *a)
     a->generation++;
     a->reloaded_ms = gn__monotonic_ms();
     log_listeners(a);
+    watch_files(a);
     gn_log_info("reload: starting %d worker(s)", a->target);
 }
 
@@ -745,16 +970,18 @@ static void handle_signal(struct arbiter *a, int signo)
         gn_log_info("SIGTTOU: %d workers", a->target);
         break;
     case SIGUSR1:
+        gn_log_info("SIGUSR1: reopening the log files");
         gn__log_reopen();
         signal_workers(a, SIGUSR1);
         break;
-    case SIGHUP: reload(a); break;
+    case SIGHUP: reload(a, "SIGHUP"); break;
     case SIGUSR2: upgrade(a); break;
     case SIGWINCH:
         /* Gunicorn's: a daemon's workers stop (TTIN or HUP brings them
          * back); a foreground server is resized by its terminal, so no. */
         if (!a->cfg->daemon) {
-            gn_log_debug("SIGWINCH ignored: not daemonized");
+            gn_log_info("SIGWINCH ignored: not daemonized (the terminal "
+                        "was resized)");
             break;
         }
         gn_log_info("SIGWINCH: stopping every worker gracefully");
@@ -781,7 +1008,7 @@ static void stop_workers(struct arbiter *a)
 
     signal_workers(a, sent);
     while (a->nslots > 0 && gn__monotonic_ms() < deadline) {
-        wait_for_signal(100);
+        wait_for_signal(a, 100);
         drain_signals(a);
         reap_workers(a);
         if (a->stop != SIGTERM && sent == SIGTERM) {
@@ -850,6 +1077,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     }
     gn__process_title(cfg, "master");
     log_start(&a);
+    watch_files(&a);
     a.target = 0;
     set_target(&a, cfg->workers);
     if (gn__hook_run(GN_HOOK_WHEN_READY) != 0) {
@@ -858,24 +1086,29 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     }
     while (!a.stop) {
         manage_workers(&a);
-        wait_for_signal(TICK_MS);
+        wait_for_signal(&a, a.changed_ms ? SETTLE_MS / 3 : TICK_MS);
         drain_signals(&a);
+        reload_on_change(&a);
         reap_workers(&a); /* a SIGCHLD byte may have been dropped */
         murder_silent_workers(&a);
     }
     gn_log_info("%s: %s stop", gn__signal_name(a.stop),
                 a.stop == SIGTERM ? "graceful" : "quick");
-    sd_notify(0, "STOPPING=1");
+    /* After USR2 the new arbiter is the service: not stopping. */
+    if (a.reexec_pid == 0)
+        sd_notify(0, "STOPPING=1");
     /* Stop accepting at once: the workers' copies drain what they have.
      * After USR2 the new arbiter serves the same unix sockets: keep their
      * paths. */
     gn__listeners_close(a.ls, a.nls, a.reexec_pid == 0);
     stop_workers(&a);
     free(a.slots);
+    gn__reloader_free(a.reloader);
     remove_pidfiles(&a);
     gn_log_info("shutting down: arbiter");
     gn__hook_run(GN_HOOK_ON_EXIT);
     gn__hooks_set_server(getpid(), NULL, 0);
+    commit_reload(&a); /* a reload still pending: its previous config */
     gn__hooks_install(NULL);
     drop_preloaded(&a);
     gn__config_free(a.cfg);

@@ -30,6 +30,12 @@ struct gn_arbiter_ops {
      * the listening sockets LS. The new arbiter's pid, or -errno. */
     pid_t (*reexec)(void *ctx, const struct gn_listener *ls, size_t nls);
     void *ctx;
+    /* This arbiter was started by an old one's USR2: under systemd it
+     * tells its pid (MAINPID=) with its first readiness. */
+    int upgraded;
+    /* The config file a reload reads (absolute), or NULL: watched with
+     * `reload`. */
+    const char *config_path;
 };
 
 /* The environment variable that hands listening sockets to a new arbiter

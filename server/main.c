@@ -7,9 +7,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
+#include <signal.h>
 #include <string.h>
 #include <stdio.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -24,8 +27,10 @@
 #include "server/log.h"
 #include "server/process.h"
 #include "server/signals.h"
+#include "workers/worker.h"
 
 #define DEFAULT_CONFIG "greenicorn.conf"
+#define TRIAL_TIMEOUT_MS 30000 /* --check-config: an app's init and fini */
 
 static int fail(int status, const char *msg)
 {
@@ -81,6 +86,90 @@ static int check_app(const struct gn_config *cfg, int from_cli, char *err)
     return 0;
 }
 
+/* The trial's child: what a worker does with the apps (as its user,
+ * unless preload_app inits them in the arbiter), then fini. Its exit
+ * status; the reason written to FD. */
+static int trial_child(const struct gn_config *cfg, int fd)
+{
+    char err[GN_ERR_LEN];
+    struct gn_apps *apps = NULL;
+
+    if ((cfg->preload_app || gn__process_drop_privileges(cfg, err) == 0) &&
+        (apps = gn__arbiter_preload(cfg, err)) != NULL) {
+        gn__apps_unload(apps); /* runs fini */
+        free(apps);
+        return 0;
+    }
+    (void)!write(fd, err, strnlen(err, GN_ERR_LEN - 1));
+    return 1;
+}
+
+/* How the trial's child PID ended, into ERR unless it said why. */
+static int trial_status(pid_t pid, char *err)
+{
+    int status;
+
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return GN_EXIT_BOOT;
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+        return 0;
+    if (err[0] == '\0' && WIFSIGNALED(status))
+        snprintf(err, GN_ERR_LEN, "an app's init or fini died on signal %d (%s)",
+                 WTERMSIG(status), gn__signal_name(WTERMSIG(status)));
+    else if (err[0] == '\0')
+        snprintf(err, GN_ERR_LEN, "an app's init or fini exited %d",
+                 WEXITSTATUS(status));
+    return GN_EXIT_BOOT;
+}
+
+/* --check-config: run each app's init and fini as a worker will, in a
+ * throw-away child, so nothing they do (threads, connections, memory)
+ * stays here. 0, or GN_EXIT_BOOT with ERR. */
+static int trial_init(const struct gn_config *cfg, char *err)
+{
+    struct pollfd pfd = {.events = POLLIN};
+    int fds[2], left = TRIAL_TIMEOUT_MS;
+    int64_t start = gn__monotonic_ms();
+    size_t got = 0;
+    ssize_t n = 1;
+    pid_t pid;
+
+    err[0] = '\0';
+    if (pipe2(fds, O_CLOEXEC) != 0) {
+        snprintf(err, GN_ERR_LEN, "cannot check the apps' init: %s",
+                 strerror(errno));
+        return GN_EXIT_BOOT;
+    }
+    fflush(NULL);
+    pid = fork();
+    if (pid == 0) {
+        close(fds[0]);
+        _exit(trial_child(cfg, fds[1]));
+    }
+    close(fds[1]);
+    if (pid < 0) {
+        snprintf(err, GN_ERR_LEN, "cannot fork to check the apps' init: %s",
+                 strerror(errno));
+        close(fds[0]);
+        return GN_EXIT_BOOT;
+    }
+    pfd.fd = fds[0];
+    while (n > 0 && left > 0 && poll(&pfd, 1, left) != 0) {
+        n = read(fds[0], err + got, GN_ERR_LEN - 1 - got);
+        got += n > 0 ? (size_t)n : 0;
+        err[got] = '\0';
+        left = TRIAL_TIMEOUT_MS - (int)(gn__monotonic_ms() - start);
+    }
+    close(fds[0]);
+    if (n != 0) { /* no end of file: still in init */
+        kill(pid, SIGKILL);
+        snprintf(err, GN_ERR_LEN, "an app's init or fini did not return "
+                                  "within %d s", TRIAL_TIMEOUT_MS / 1000);
+    }
+    return trial_status(pid, err);
+}
+
 /* Each worker needs a descriptor per connection: raise the soft open-files
  * limit to the hard one (as most distributions leave it at 1024), and say
  * so when even that is too low for worker_connections. */
@@ -122,6 +211,7 @@ static void remember_config_path(const struct gn_cli *cli)
  * pid) replace the configured binds, now and at every reload. */
 static char activated[512];
 static const char *activated_by = "systemd socket activation";
+static int upgraded; /* started by an old arbiter's USR2 */
 
 static void take_activated_sockets(void)
 {
@@ -137,6 +227,7 @@ static void take_activated_sockets(void)
                                     "%sfd://%d", len ? " " : "", atoi(p));
         unsetenv(GN_ENV_FDS);
         activated_by = "sockets inherited from the old arbiter (USR2)";
+        upgraded = 1;
         return;
     }
     for (int i = 0; i < n && len < sizeof(activated) - 16; i++)
@@ -299,8 +390,11 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return GN_EXIT_CONFIG;
     }
     gn__process_chown(cfg, ls, nls);
-    /* Detach only now, so that a bad address is still reported here. */
-    if (cfg->daemon && gn__process_daemonize(err) != 0) {
+    /* Detach only now, so that a bad address is still reported here.
+     * After USR2 the old arbiter, a daemon already, is our parent and
+     * must stay so: it watches us, and hands the pidfile over (as
+     * Gunicorn's new arbiter does not daemonize either). */
+    if (cfg->daemon && !upgraded && gn__process_daemonize(err) != 0) {
         gn_log_error("%s", err);
         gn__listeners_close(ls, nls, 1);
         unload(apps);
@@ -308,6 +402,8 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return GN_EXIT_CONFIG;
     }
     ops.ctx = (void *)cli;
+    ops.upgraded = upgraded;
+    ops.config_path = reload_path[0] ? reload_path : NULL;
     return gn__arbiter_run(cfg, ls, nls, apps, &ops);
 }
 
@@ -326,6 +422,8 @@ static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         status = GN_EXIT_CONFIG;
     if (status == 0 && !cli->print_config)
         status = check_app(cfg, cli->app != NULL, err);
+    if (status == 0 && cli->check_config && !cli->print_config)
+        status = trial_init(cfg, err);
     if (status == 0 && !cli->print_config &&
         (hooks = gn__hooks_open(cfg, err)) == NULL)
         status = GN_EXIT_CONFIG;

@@ -1,5 +1,7 @@
 /*
  * Pidfiles. The file holds the pid and a newline, as Gunicorn writes it.
+ * A pidfile left by a server that died without removing it may name a pid
+ * reused since by another program: only a live greenicorn counts.
  */
 #include "server/pidfile.h"
 
@@ -10,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "server/log.h"
 
 /* The pid PATH holds, or 0. */
 static pid_t read_pid(const char *path)
@@ -35,17 +39,55 @@ static int alive(pid_t pid)
     return kill(pid, 0) == 0 || errno == EPERM;
 }
 
+/* The first NUL-terminated string of /proc/PID/NAME into OUT ("" if none),
+ * a trailing newline cut. */
+static void proc_text(pid_t pid, const char *name, char *out, size_t len)
+{
+    char path[64];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, name);
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    n = fd < 0 ? -1 : read(fd, out, len - 1);
+    if (fd >= 0)
+        close(fd);
+    out[n > 0 ? n : 0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+}
+
+/* Whether PID runs greenicorn: the same command name as ours (the
+ * binary's), or a process title of greenicorn's. When unsure (no /proc),
+ * yes. */
+static int is_greenicorn(pid_t pid, char *comm, size_t len)
+{
+    char self[64], cmdline[256];
+
+    proc_text(pid, "comm", comm, len);
+    proc_text(getpid(), "comm", self, sizeof(self));
+    proc_text(pid, "cmdline", cmdline, sizeof(cmdline));
+    return comm[0] == '\0' || strcmp(comm, self) == 0 ||
+           strstr(cmdline, "greenicorn") != NULL;
+}
+
 int gn__pidfile_write(const char *path, pid_t pid, char err[GN_ERR_LEN])
 {
     pid_t other = read_pid(path);
-    char tmp[4096], text[32];
+    char tmp[4096], text[32], comm[64];
     int fd, n, rc;
 
     if (other > 0 && other != pid && alive(other)) {
-        snprintf(err, GN_ERR_LEN,
-                 "pidfile %s: another server is running as pid %d", path,
-                 (int)other);
-        return -EEXIST;
+        if (is_greenicorn(other, comm, sizeof(comm))) {
+            snprintf(err, GN_ERR_LEN,
+                     "pidfile %s: another server is running as pid %d (a "
+                     "live greenicorn: stop it first, or use another "
+                     "pidfile)",
+                     path, (int)other);
+            return -EEXIST;
+        }
+        gn_log_warn("pidfile %s: pid %d is not a greenicorn (it is '%s'): "
+                    "replacing the stale pidfile",
+                    path, (int)other, comm);
     }
     snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)pid);
     fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);

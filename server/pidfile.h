@@ -11,9 +11,10 @@
 #include "config/config.h"
 
 /*
- * Write PID to PATH. A pidfile naming a live process other than PID means
- * another server runs: -EEXIST with ERR saying so. A stale one (its
- * process is gone) is replaced. 0, or -errno with ERR set.
+ * Write PID to PATH. A pidfile naming a live greenicorn other than PID
+ * means another server runs: -EEXIST with ERR saying so. A stale one (its
+ * process is gone, or the pid now runs another program) is replaced, with
+ * a warning in the log. 0, or -errno with ERR set.
  */
 int gn__pidfile_write(const char *path, pid_t pid, char err[GN_ERR_LEN]);
 

@@ -13,7 +13,9 @@
 #include <malloc.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -533,6 +535,33 @@ static int start_loop(struct gn_worker *w)
     return 0;
 }
 
+/* The worker cannot start: log ERR and leave it on the heartbeat page
+ * for the arbiter. -1. */
+static int boot_failed(struct gn_worker *w, const char *err)
+{
+    gn_log_error("worker %d (pid %d) failed to boot: %s", w->id, (int)w->pid,
+                 err);
+    if (w->heartbeat != NULL)
+        snprintf(w->heartbeat->boot_error, sizeof(w->heartbeat->boot_error),
+                 "%.*s", (int)sizeof(w->heartbeat->boot_error) - 1, err);
+    return -1;
+}
+
+/* Ask the kernel for SIGTERM (a graceful stop) when the arbiter dies,
+ * and check it has not died already: its death before this call sends
+ * nothing. Set again after dropping privileges, which clears it. 0, or -1
+ * when the arbiter is gone. */
+static int watch_arbiter(struct gn_worker *w)
+{
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() == w->ppid)
+        return 0;
+    gn_log_info("worker %d (pid %d): the arbiter (pid %d) is gone before "
+                "the worker booted: exiting",
+                w->id, (int)w->pid, (int)w->ppid);
+    return -1;
+}
+
 static int boot(struct gn_worker *w)
 {
     char err[GN_ERR_LEN];
@@ -541,29 +570,19 @@ static int boot(struct gn_worker *w)
     /* Our own sockets first: binding may need the arbiter's privileges. */
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].per_worker &&
-            gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0) {
-            gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                         (int)w->pid, err);
-            return -1;
-        }
+            gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0)
+            return boot_failed(w, err);
     }
-    if (gn__process_drop_privileges(w->cfg, err) != 0) {
-        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                     (int)w->pid, err);
+    if (gn__process_drop_privileges(w->cfg, err) != 0)
+        return boot_failed(w, err);
+    if (watch_arbiter(w) != 0)
         return -1;
-    }
     /* The loop before the apps: their init may spawn green threads. */
-    if (start_loop(w) != 0) {
-        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                     (int)w->pid, strerror(errno ? errno : ENOMEM));
-        return -1;
-    }
+    if (start_loop(w) != 0)
+        return boot_failed(w, strerror(errno ? errno : ENOMEM));
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
-                          gn__apps_init(&w->apps, err) != 0)) {
-        gn_log_error("worker %d (pid %d) failed to boot: %s", w->id,
-                     (int)w->pid, err);
-        return -1;
-    }
+                          gn__apps_init(&w->apps, err) != 0))
+        return boot_failed(w, err);
     return 0;
 }
 
@@ -638,7 +657,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
         .id = spec->id,
         .age = spec->age,
         .pid = getpid(),
-        .ppid = getppid(),
+        .ppid = spec->arbiter,
         .cfg = cfg,
         .ls = spec->ls,
         .nls = spec->nls,
@@ -648,6 +667,8 @@ int gn__worker_run(const struct gn_worker_spec *spec)
     int status = GN_EXIT_OK;
 
     gn__log_set_pid((int)w.pid);
+    if (watch_arbiter(&w) != 0)
+        return GN_EXIT_OK;
     apply_http_settings(&w, cfg);
     reset_signals();
     beat(&w);
@@ -659,8 +680,11 @@ int gn__worker_run(const struct gn_worker_spec *spec)
     catch_abort(&w);
     catch_overflow(&w);
     /* A failing start-up hook stops everything, as a bad app does. */
-    if (run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 || boot(&w) != 0 ||
-        run_hook(&w, GN_HOOK_POST_WORKER_INIT, 0) != 0) {
+    if ((run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 &&
+         boot_failed(&w, "the post_fork hook failed")) ||
+        boot(&w) != 0 ||
+        (run_hook(&w, GN_HOOK_POST_WORKER_INIT, 0) != 0 &&
+         boot_failed(&w, "the post_worker_init hook failed"))) {
         teardown(&w);
         run_hook(&w, GN_HOOK_WORKER_EXIT, GN_EXIT_BOOT_ERROR << 8);
         return GN_EXIT_BOOT_ERROR;

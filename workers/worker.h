@@ -34,6 +34,10 @@ struct gn_heartbeat {
      * requests), so a hung or crashed worker's death names it. Written
      * as the loop switches into a request; may be cut short. */
     char serving[160];
+    /* Why the worker failed to boot (its app's init, a hook, a socket),
+     * written before it exits GN_EXIT_BOOT_ERROR, so the arbiter can say
+     * why a reload's new workers never came up. */
+    char boot_error[240];
 };
 
 struct gn_worker {
@@ -78,6 +82,9 @@ struct gn_worker {
 /* What the arbiter hands a worker it forks (all of it inherited memory). */
 struct gn_worker_spec {
     int id, age;
+    /* The arbiter's pid, read before the fork: after it, getppid() may
+     * already name init if the arbiter died in between. */
+    pid_t arbiter;
     const struct gn_config *cfg;
     struct gn_listener *ls;
     size_t nls;

@@ -3,6 +3,7 @@
 stops, TTIN/TTOU, and replacing a worker after max_requests."""
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +31,22 @@ def settled_sockets(pids):
     harness's start-up probe connection may still be closing."""
     return wait_until(lambda: (sum(socket_fds(p) for p in pids) == len(pids)
                                and len(pids)), 3, what="idle workers")
+
+
+def session_members(sid):
+    """The live processes of session SID."""
+    found = []
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % name) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":
+            found.append(int(name))
+    return found
 
 
 class ArbiterTest(ServerTestCase):
@@ -172,6 +189,30 @@ class ArbiterTest(ServerTestCase):
         wait_until(lambda: not any(pid_alive(p) for p in pids), 10,
                    what="orphaned workers %s to exit" % pids)
 
+    def test_workers_forked_just_before_the_arbiter_dies_exit(self):
+        # A worker forked as the arbiter is SIGKILLed must not take init
+        # for its arbiter. TTINs make the arbiter fork; the kill lands in
+        # the middle of those forks. Every process of the server's session
+        # (the arbiter made it: start_new_session) must end.
+        survivors = []
+        for attempt in range(6):
+            srv = self.start_server(app="hello", workers=1)
+            srv.wait_workers(1)
+            for _ in range(6):
+                srv.signal(signal.SIGTTIN)
+            time.sleep(0.002 * attempt)
+            os.kill(srv.pid, signal.SIGKILL)
+            srv.proc.wait(5)
+            session = srv.pid
+            try:
+                wait_until(lambda: not session_members(session), 10,
+                           what="every worker of arbiter %d to exit" % session)
+            except AssertionError:
+                survivors += session_members(session)
+                for pid in session_members(session):
+                    os.kill(pid, signal.SIGKILL)
+        self.assertEqual(survivors, [], "workers outlived their arbiter")
+
     def test_ttin_ttou(self):
         srv = self.start_server(app="hello", workers=2)
         two = srv.wait_workers(2)
@@ -312,6 +353,45 @@ class ArbiterTest(ServerTestCase):
         # Not respawned in a loop: each worker booted once at most.
         self.assertLessEqual(err.count("failed to boot"), 2 * 2)
 
+    def test_check_config_runs_each_apps_init_and_fini_in_a_child(self):
+        tmp = tempfile.mkdtemp(prefix="gn-check-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", tmp])
+        conf = os.path.join(tmp, "g.conf")
+        sections = {"server": {"bind": "127.0.0.1:%d" % harness.free_port()},
+                    "app": {"module": harness.app_path("echo")},
+                    "app.args": {"fail_init": "the database is unreachable"}}
+        with open(conf, "w") as f:
+            f.write(harness.render_config(sections))
+        r = harness.run_cli(["--check-config", "-c", conf])
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertNotIn("OK", r.stdout)
+        self.assertIn("echo: init fails as asked: the database is unreachable", r.stderr)
+        self.assertRegex(r.stderr, r"greenicorn: app echo \(\S+echo.so\): init "
+                                   r"failed: Invalid argument")
+        # A crash in init is caught too, and reported.
+        sections["app.args"] = {"crash_init": "yes"}
+        with open(conf, "w") as f:
+            f.write(harness.render_config(sections))
+        env_asan = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (env_asan + ":" if env_asan else "") + "handle_segv=0"
+        try:
+            r = harness.run_cli(["--check-config", "-c", conf])
+        finally:
+            if env_asan is None:
+                del os.environ["ASAN_OPTIONS"]
+            else:
+                os.environ["ASAN_OPTIONS"] = env_asan
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("signal 11 (SIGSEGV)", r.stderr)
+        # A good app: init and fini ran, in a child that is gone.
+        del sections["app.args"]
+        with open(conf, "w") as f:
+            f.write(harness.render_config(sections))
+        r = harness.run_cli(["--check-config", "-c", conf])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration %s OK" % conf, r.stdout)
+        self.assertIn("init and fini", harness.run_cli(["--help"]).stdout)
+
     def test_a_crash_loop_at_start_backs_off(self):
         saved = os.environ.get("ASAN_OPTIONS")
         os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "handle_segv=0"
@@ -342,6 +422,17 @@ class ArbiterTest(ServerTestCase):
                       "in 2000 ms", text)
         proc.send_signal(signal.SIGTERM)
         self.assertEqual(proc.wait(10), 0)
+
+    def test_usr1_and_winch_are_logged(self):
+        srv = self.start_server(app="hello", workers=1)
+        workers = srv.wait_workers(1)
+        srv.signal(signal.SIGUSR1)
+        srv.wait_for_log(r"\[%d\] \[INFO\] SIGUSR1: reopening the log files" % srv.pid)
+        srv.signal(signal.SIGWINCH)
+        srv.wait_for_log(r"\[%d\] \[INFO\] SIGWINCH ignored: not daemonized" % srv.pid)
+        # Not daemonized: the workers stay.
+        self.assertEqual(srv.worker_pids(), workers)
+        self.assertEqual(srv.get("/")[0], 200)
 
     def test_usr1_reopens_the_access_log(self):
         srv = self.start_server(app="hello", workers=2, accesslog=True)
@@ -428,6 +519,28 @@ class ArbiterTest(ServerTestCase):
         self.assertIn(b"target: /extra\n", conn.getresponse().read())
         conn.close()
         self.assertIsNone(srv.proc.poll())
+
+    def test_hup_whose_new_workers_crash_in_init_keeps_the_old_ones(self):
+        saved = os.environ.get("ASAN_OPTIONS")
+        os.environ["ASAN_OPTIONS"] = (saved + ":" if saved else "") + "handle_segv=0"
+        self.addCleanup(lambda: os.environ.__setitem__("ASAN_OPTIONS", saved)
+                        if saved is not None else os.environ.pop("ASAN_OPTIONS"))
+        srv = self.start_server(app="echo", workers=2)
+        old = set(srv.wait_workers(2))
+        self.rewrite_config(srv, **{"app.args": {"crash_init": "yes"}})
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed: worker \d+ of the new configuration cannot "
+                         r"boot \(it died on signal 11 \(SIGSEGV\) while booting\); "
+                         r"the previous workers keep serving", timeout=10)
+        time.sleep(1.5)  # no crash loop of new workers, the old ones stay
+        self.assertEqual(set(srv.worker_pids()), old)
+        self.assertEqual(srv.get("/")[0], 200)
+        self.assertLessEqual(srv.log().count("SIGSEGV"), 2 * 2)
+        # The next HUP, fixed, reloads.
+        self.rewrite_config(srv)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload: 2 new worker\(s\) up, stopping 2 old one\(s\)",
+                         timeout=10)
 
     def test_hup_with_a_bad_config_keeps_running(self):
         srv = self.start_server(app="hello", workers=2)
@@ -525,6 +638,39 @@ class ArbiterTest(ServerTestCase):
                          "after an idle close\n" % stats)
         self.assertEqual(stats["failed"], [])
         self.assertGreater(stats["ok"], 100)
+
+    def test_reload_setting_restarts_workers_when_the_app_or_config_changes(self):
+        appdir = tempfile.mkdtemp(prefix="gn-reload-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", appdir])
+        app = os.path.join(appdir, "app.so")
+        shutil.copyfile(harness.app_path("hello"), app)
+        srv = self.start_server(app=app, workers=2, args=["--reload"])
+        old = set(srv.wait_workers(2))
+        self.assertEqual(srv.get("/")[2], b"Hello, World!")
+        # A new build replaces the file (as install or a linker does).
+        shutil.copyfile(harness.app_path("echo"), app + ".new")
+        os.replace(app + ".new", app)
+        srv.wait_for_log(r"reload: %s changed" % re.escape(app))
+        srv.wait_for_log(r"reload: 2 new worker\(s\) up, stopping 2 old one\(s\)",
+                         timeout=10)
+        new = set(wait_until(lambda: (lambda p: p if len(p) == 2 and not set(p) & old
+                                      else None)(srv.worker_pids()), 10,
+                             what="2 new workers"))
+        status, _, body = srv.get("/changed")
+        self.assertEqual(status, 200)
+        self.assertIn(b"target: /changed\n", body)
+        # The config file is watched too.
+        self.rewrite_config(srv, workers={"workers": 3},
+                            app={"module": app})
+        srv.wait_for_log(r"reload: %s changed" % re.escape(os.path.realpath(srv.config_path)))
+        srv.wait_for_log(r"reload: 3 new worker\(s\) up, stopping 2 old one\(s\)",
+                         timeout=10)
+        wait_until(lambda: (lambda p: len(p) == 3 and not set(p) & new)(
+            srv.worker_pids()), 10, what="3 new workers")
+        self.assertIsNone(srv.proc.poll())
+        # A setting like any other.
+        r = harness.run_cli(["--print-config", "--reload", app])
+        self.assertIn("reload = on\n", r.stdout)
 
     def test_code_that_blocks_the_loop_is_named(self):
         srv = self.start_server(app="echo", workers=1,

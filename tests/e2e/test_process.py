@@ -3,6 +3,7 @@
 and proc_name, on the real binary."""
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -17,11 +18,19 @@ from harness import ServerTestCase, app_path, free_port, pid_alive, wait_until
 
 
 def title(pid):
-    """The process title. libbsd's setproctitle may leave a " " or a "."
-    after it (it marks where argv[0] ended so that Linux shows the whole
-    title), so only the text up to the first NUL, trimmed, counts."""
+    """The process title: the text up to the first NUL, trimmed (what
+    follows is checked by test_the_process_title_has_nothing_after_it)."""
     with open("/proc/%d/cmdline" % pid, "rb") as f:
         return f.read().split(b"\0")[0].decode().rstrip()
+
+
+def read_pid(path):
+    """The pid in the pidfile PATH, or 0 while there is none."""
+    try:
+        with open(path) as f:
+            return int(f.read() or 0)
+    except FileNotFoundError:
+        return 0
 
 
 def uid_of(pid):
@@ -88,7 +97,22 @@ class DaemonTest(unittest.TestCase):
              app_path("hello")])
         self.assertEqual(rc, 1, err)
         self.assertIn("another server is running as pid %d" % pid, err)
+        self.assertIn("a live greenicorn", err)
         self.assertEqual(int(open(self.pidfile).read()), pid)
+
+    def test_a_pidfile_naming_a_live_process_that_is_no_greenicorn_is_stale(self):
+        with open(self.pidfile, "w") as f:
+            f.write("1\n")  # init: alive, but not a greenicorn
+        port, r = self.start()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        pid = wait_until(lambda: (lambda v: v if v != 1 else None)(
+            read_pid(self.pidfile)), 5, what="our pid in the pidfile")
+        self.assertTrue(pid_alive(pid))
+        log = wait_until(lambda: open(os.path.join(self.tmp, "error.log")).read(),
+                         5, what="the error log")
+        self.assertRegex(log, r"\[WARNING\] pidfile %s: pid 1 is not a greenicorn "
+                              r"\(it is '[^']+'\): replacing the stale pidfile"
+                         % re.escape(self.pidfile))
 
     def test_a_stale_pidfile_is_replaced(self):
         with open(self.pidfile, "w") as f:
@@ -98,6 +122,97 @@ class DaemonTest(unittest.TestCase):
         pid = wait_until(lambda: (lambda v: v if v != 999999 else None)(
             int(open(self.pidfile).read())), 5, what="our pid in the pidfile")
         self.assertTrue(pid_alive(pid))
+
+
+class DaemonUpgradeTest(unittest.TestCase):
+    """USR2 with daemon = on, with and without a pidfile: the new arbiter
+    serves, the old one is told TERM, and no request fails."""
+
+    class Target:
+        """What harness.KeepAliveLoad needs of a server."""
+
+        def __init__(self, port):
+            self.port = port
+
+        def http(self, timeout=10):
+            return harness.http.client.HTTPConnection("127.0.0.1", self.port,
+                                                      timeout=timeout)
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="greenicorn-e2e-")
+        self.addCleanup(subprocess.run, ["rm", "-rf", self.tmp])
+        self.errlog = os.path.join(self.tmp, "error.log")
+        self.pids = []
+        self.addCleanup(self.kill_arbiters)
+
+    def kill_arbiters(self):
+        for pid in self.pids:
+            if pid_alive(pid):
+                os.kill(pid, signal.SIGKILL)
+
+    def log(self):
+        with open(self.errlog) as f:
+            return f.read()
+
+    def arbiters(self, port):
+        """The pids that logged listening on PORT, in order."""
+        return [int(p) for p in re.findall(
+            r"listening at: http://127\.0\.0\.1:%d \((\d+)\)" % port, self.log())]
+
+    def upgrade(self, pidfile):
+        port = free_port()
+        r = subprocess.run([harness.GREENICORN, "--daemon", "-b",
+                            "127.0.0.1:%d" % port, "-w", "2", "--error-logfile",
+                            self.errlog] + (["--pid", pidfile] if pidfile else [])
+                           + [app_path("echo")], capture_output=True, timeout=10)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        (old,) = wait_until(lambda: self.arbiters(port), 5, what="the daemon")
+        self.pids.append(old)
+        wait_until(lambda: len(harness.children_of(old)) == 2, 5, what="2 workers")
+        load = harness.KeepAliveLoad(self.Target(port), 4)
+        self.addCleanup(load.stop)
+        time.sleep(0.5)
+        os.kill(old, signal.SIGUSR2)
+        new = wait_until(lambda: (lambda a: a[1] if len(a) > 1 else None)(
+            self.arbiters(port)), 10, what="the new arbiter\n" + self.log())
+        self.pids.append(new)
+        if pidfile:
+            wait_until(lambda: read_pid(pidfile) == new, 5, what="the new pidfile")
+            self.assertEqual(read_pid(pidfile + ".oldbin"), old)
+        workers = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(
+            harness.children_of(new)), 10, what="the new arbiter's 2 workers")
+        for w in workers:
+            wait_until(lambda: re.search(r"booting worker \d+ with pid %d\b" % w, self.log()),
+                       10, what="worker %d booted" % w)
+        time.sleep(0.5)  # both generations serve
+        self.assertTrue(pid_alive(old) and pid_alive(new), self.log())
+        # The old arbiter still knows its successor (a detached one would
+        # look to it as if it had exited).
+        self.assertNotRegex(self.log(), r"the new arbiter \(pid \d+\) exited")
+        self.assertIn("SIGUSR2: new arbiter started (pid %d)" % new, self.log())
+        os.kill(old, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(old), 15, what="the old arbiter to stop")
+        time.sleep(0.5)  # the new one alone
+        stats = load.stop()
+        self.assertEqual(stats["failed"], [], self.log())
+        self.assertGreater(stats["ok"], 50)
+        self.assertTrue(pid_alive(new), self.log())
+        self.assertEqual(harness.raw_exchange(
+            port, b"GET /new HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:15],
+            b"HTTP/1.1 200 OK")
+        if pidfile:
+            self.assertEqual(read_pid(pidfile), new)
+            self.assertFalse(os.path.exists(pidfile + ".oldbin"))
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not pid_alive(new), 15, what="the new arbiter to stop")
+        if pidfile:
+            self.assertFalse(os.path.exists(pidfile))
+
+    def test_usr2_when_daemonized_with_a_pidfile(self):
+        self.upgrade(os.path.join(self.tmp, "g.pid"))
+
+    def test_usr2_when_daemonized_without_a_pidfile(self):
+        self.upgrade(None)
 
 
 class ProcessSettingsTest(ServerTestCase):
@@ -118,6 +233,19 @@ class ProcessSettingsTest(ServerTestCase):
         self.assertEqual(uid_of(worker), nobody.pw_uid)
         self.assertEqual(uid_of(srv.pid), 0)
         self.assertEqual(srv.get("/")[0], 200)
+
+    def test_the_process_title_has_nothing_after_it(self):
+        srv = self.start_server(app="hello", workers=1, args=["-n", "e2e-title"])
+        (worker,) = srv.wait_workers(1)
+        for pid, role in ((srv.pid, "master"), (worker, "worker")):
+            want = "greenicorn: %s [e2e-title]" % role
+            wait_until(lambda: title(pid) == want, 5, what="the title of %d" % pid)
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                raw = f.read()
+            self.assertIn(raw, (want.encode(), want.encode() + b"\0"))
+            ps = subprocess.run(["ps", "-o", "args=", "-p", str(pid)],
+                                capture_output=True, text=True, timeout=10).stdout
+            self.assertEqual(ps, want + "\n")
 
     def test_chdir_before_loading_the_app_and_raw_env(self):
         srv = self.start_server(app=None, workers=1, accesslog=True, settings={

@@ -2,8 +2,15 @@
 """Issue #4's first acceptance test: under load (50 busy keep-alive
 clients and 2,000 more connections held idle), HUP three times, then
 USR2 and TERM to the old arbiter: no request fails, and the pids show the
-workers really were replaced."""
+workers really were replaced.
+
+Issue #11's: a HUP that cannot succeed (the new workers' app init fails,
+the config file cannot be read, the config path became a directory)
+leaves the old workers serving on their port under wrk's load with no
+failed request, and the log says why."""
 import os
+import re
+import shutil
 import resource
 import signal
 import socket
@@ -101,6 +108,111 @@ class ReloadUnderLoadTest(ServerTestCase):
             self.assertFalse(pid_alive(pid))
         os.kill(new, signal.SIGTERM)
         wait_until(lambda: not pid_alive(new), 30, what="the new arbiter to stop")
+
+
+WRK_SECONDS = 4
+
+
+def run_wrk(port):
+    """wrk against PORT for WRK_SECONDS, started now (a Popen)."""
+    return subprocess.Popen(
+        ["wrk", "-t", "2", "-c", "16", "-d", "%ds" % WRK_SECONDS,
+         "--timeout", "3s", "http://127.0.0.1:%d/wrk" % port],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def wrk_result(proc):
+    """(requests, failed, output) of a finished wrk: failed counts the
+    non-2xx/3xx answers and every socket error (connect, read, write,
+    timeout)."""
+    out, _ = proc.communicate(timeout=WRK_SECONDS + 30)
+    assert proc.returncode == 0, out
+    done = re.search(r"(\d+) requests in", out)
+    assert done, out
+    failed = 0
+    errors = re.search(r"Socket errors: connect (\d+), read (\d+), "
+                       r"write (\d+), timeout (\d+)", out)
+    if errors:
+        failed += sum(int(x) for x in errors.groups())
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    if non2xx:
+        failed += int(non2xx.group(1))
+    return int(done.group(1)), failed, out
+
+
+class FailedHupUnderWrkTest(ServerTestCase):
+    """Each case: wrk runs, the config is broken, HUP; the old workers go
+    on serving on the configured port and the log names the reason."""
+
+    def hup_under_wrk(self, srv, break_config, reason):
+        old = set(srv.wait_workers(2))
+        wrk = run_wrk(srv.port)
+        self.addCleanup(lambda: wrk.poll() is None and wrk.kill())
+        time.sleep(1)
+        break_config()
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(reason, timeout=10)
+        requests, failed, out = wrk_result(wrk)
+        sys.stderr.write("failed HUP under wrk: %d requests, %d failed\n"
+                         % (requests, failed))
+        self.assertEqual(failed, 0, out + srv.log())
+        self.assertGreater(requests, 100, out)
+        # The same workers, still on the configured port.
+        self.assertEqual(set(srv.worker_pids()), old, srv.log())
+        status, _, body = srv.get("/after")
+        self.assertEqual(status, 200)
+        self.assertIn(b"target: /after\n", body)
+        self.assertIsNone(srv.proc.poll())
+        self.assertNotIn("stopping", srv.log().split("SIGHUP")[-1])
+        return old
+
+    def rewrite(self, srv, **changes):
+        sections = srv.config_sections()
+        for section, keys in changes.items():
+            sections.setdefault(section, {}).update(keys)
+        with open(srv.config_path, "w") as f:
+            f.write(harness.render_config(sections))
+
+    def test_hup_whose_app_init_fails_keeps_the_old_workers(self):
+        srv = self.start_server(app="echo", workers=2)
+        old = self.hup_under_wrk(
+            srv, lambda: self.rewrite(srv, **{"app.args": {"fail_init": "typo"}}),
+            r"reload failed: worker \d+ of the new configuration cannot boot "
+            r"\(app echo \(\S+echo.so\): init failed: Invalid argument\); "
+            r"the previous workers keep serving")
+        self.assertIn("echo: init fails as asked: typo", srv.log())
+        # The next HUP, with the config fixed, reloads.
+        self.rewrite(srv)
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload: 2 new worker\(s\) up, stopping 2 old one\(s\)",
+                         timeout=10)
+        wait_until(lambda: (lambda p: len(p) == 2 and not set(p) & old)(
+            srv.worker_pids()), 10, what="2 new workers")
+        self.assertEqual(srv.get("/fixed")[0], 200)
+
+    def test_hup_with_an_unreadable_config_keeps_the_old_workers(self):
+        srv = self.start_server(app="echo", workers=2)
+
+        def unreadable():
+            # Root reads a mode 000 file: a file whose read fails instead.
+            os.unlink(srv.config_path)
+            os.symlink("/proc/self/mem", srv.config_path)
+        self.hup_under_wrk(
+            srv, unreadable,
+            r"reload failed, keeping the running configuration: "
+            r"\S*greenicorn.conf\b")
+
+    def test_hup_with_the_config_path_now_a_directory_keeps_the_old_workers(self):
+        srv = self.start_server(app="echo", workers=2)
+
+        def directory():
+            os.unlink(srv.config_path)
+            os.mkdir(srv.config_path)
+        self.addCleanup(shutil.rmtree, srv.config_path, True)
+        self.hup_under_wrk(
+            srv, directory,
+            r"reload failed, keeping the running configuration: "
+            r"\S*greenicorn.conf\b")
 
 
 if __name__ == "__main__":

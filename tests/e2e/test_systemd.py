@@ -35,6 +35,14 @@ class SystemdTest(unittest.TestCase):
                 return msg
         self.fail("no %s message" % first_line)
 
+    def wait_message_with(self, text):
+        """The next notify message containing TEXT."""
+        for _ in range(10):
+            msg = self.message()
+            if text in msg:
+                return msg
+        self.fail("no message with %s" % text)
+
     def start(self, listener, busy_port):
         fd = listener.fileno()
         # The shell's pid becomes greenicorn's (exec), so LISTEN_PID=$$ is
@@ -84,6 +92,50 @@ class SystemdTest(unittest.TestCase):
         proc.send_signal(signal.SIGTERM)
         self.wait_message("STOPPING=1")
         self.assertEqual(proc.wait(15), 0, self.log())
+
+    def test_usr2_tells_systemd_the_new_main_pid(self):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        port = listener.getsockname()[1]
+        busy = socket.socket()
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        self.addCleanup(busy.close)
+        proc = self.start(listener, busy.getsockname()[1])
+        # Run before proc's own clean-up: the new arbiter is its child.
+        self.addCleanup(lambda: [os.kill(p, signal.SIGKILL)
+                                 for p in harness.children_of(proc.pid)]
+                        if harness.pid_alive(proc.pid) else None)
+        listener.close()
+        self.wait_message("READY=1")
+
+        proc.send_signal(signal.SIGUSR2)
+        msg = self.wait_message_with("MAINPID=")
+        new = int(msg.split("MAINPID=")[1].split("\n")[0])
+        self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+        self.assertIn("READY=1", msg)
+        self.assertNotEqual(new, proc.pid)
+        self.assertIn(new, harness.children_of(proc.pid))
+        wait_until(lambda: "SIGUSR2: new arbiter started (pid %d)" % new in self.log(),
+                   5, what="the old arbiter's word")
+        # The old arbiter stops: systemd must not hear STOPPING=1 from it,
+        # the service goes on in the new one.
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(15), 0, self.log())
+        self.notify.settimeout(0.5)
+        late = []
+        try:
+            while True:
+                late.append(self.message())
+        except socket.timeout:
+            pass
+        self.assertFalse([m for m in late if "STOPPING=1" in m], late)
+        reply = harness.raw_exchange(
+            port, b"GET /new HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"target: /new\n", reply)
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not harness.pid_alive(new), 15, what="the new arbiter to stop")
 
     def test_fd_bind_must_be_a_listening_socket(self):
         with open(os.path.join(self.tmp, "file"), "w") as f:
