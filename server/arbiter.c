@@ -127,7 +127,6 @@ static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb,
                                   .heartbeat = hb,
                                   .preloaded = a->apps};
 
-    gn__signals_forget();
     exit(gn__worker_run(&spec));
 }
 
@@ -219,7 +218,7 @@ static int spawn_worker(struct arbiter *a)
     a->forks++;
     worker_hook(GN_HOOK_PRE_FORK,
                 &(struct slot){.id = id, .age = a->forks, .pid = 0}, 0);
-    pid = fork();
+    pid = gn__signals_fork();
     if (pid == 0)
         run_child(a, id, hb, self); /* our pid, read before the fork */
     if (pid < 0) {

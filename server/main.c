@@ -305,11 +305,10 @@ static void pass_listeners(const struct gn_listener *ls, size_t nls)
 
 static pid_t reexec(void *ctx, const struct gn_listener *ls, size_t nls)
 {
-    pid_t pid = fork();
+    pid_t pid = gn__signals_fork();
 
     if (pid != 0)
         return pid < 0 ? -errno : pid;
-    gn__signals_forget();
     pass_listeners(ls, nls);
     gn__hook_run(GN_HOOK_PRE_EXEC);
     if (start_ctx.cwd[0] != '\0' && chdir(start_ctx.cwd) != 0)

@@ -61,13 +61,39 @@ int gn__signals_next(void)
     return n == 1 ? b : 0;
 }
 
-void gn__signals_forget(void)
+/* In the child: default handlers, and the pipe closed. */
+static void forget(void)
 {
     for (size_t i = 0; i < NHANDLED; i++)
         signal(handled[i], SIG_DFL);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
     pipe_fds[0] = pipe_fds[1] = -1;
+}
+
+/* The handlers stay blocked across fork until the child has dropped
+ * them: a child forked with our handler and our pipe would, if signalled
+ * before its first instructions (a roll-back TERMs a new worker at once),
+ * write that signal into the arbiter's pipe, and the arbiter would act on
+ * it as its own (a TERM stopped the whole server). Held back, the signal
+ * stays pending and meets the child's default disposition. */
+pid_t gn__signals_fork(void)
+{
+    sigset_t held, old;
+    pid_t pid;
+    int saved;
+
+    sigemptyset(&held);
+    for (size_t i = 0; i < NHANDLED; i++)
+        sigaddset(&held, handled[i]);
+    sigprocmask(SIG_BLOCK, &held, &old);
+    pid = fork();
+    saved = errno;
+    if (pid == 0)
+        forget();
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return pid;
 }
 
 const char *gn__signal_name(int signo)
