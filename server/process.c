@@ -149,17 +149,22 @@ static int arg_area(char **start, char **end)
  * argv[0] ended, for Linux to show the title alone; but Linux looks at the
  * last byte of the whole argument area, so ps showed the title, blanks
  * for the NULs and the '.'. Clear the rest of the area and mark its last
- * byte instead: Linux then shows the title up to its NUL. */
-static void mark_title_end(void)
+ * byte instead: Linux then shows the title up to its NUL. Only when the
+ * area holds the TITLE libbsd just wrote: under valgrind (bench/
+ * instructions) the kernel's area is valgrind's own argv, which it still
+ * reads, and it must not be touched. */
+static void mark_title_end(const char *title)
 {
+    size_t len, tlen = strlen(title);
     char *start, *end;
-    size_t len;
 
     if (arg_area(&start, &end) != 0)
         return;
     len = strnlen(start, (size_t)(end - start));
     if (start + len + 1 >= end)
         return; /* the title fills the area, or runs past it */
+    if (len < tlen || memcmp(start + len - tlen, title, tlen) != 0)
+        return; /* not the title: libbsd wrote it elsewhere */
     memset(start + len, 0, (size_t)(end - start) - len);
     end[-1] = '.';
 }
@@ -172,6 +177,10 @@ void gn__process_title(const struct gn_config *cfg, const char *role)
                                           : NULL;
     const char *base = name ? strrchr(name, '/') : NULL;
 
-    setproctitle("%s [%s]", role, base ? base + 1 : name ? name : "-");
-    mark_title_end();
+    char title[256];
+
+    snprintf(title, sizeof(title), "%s [%s]", role,
+             base ? base + 1 : name ? name : "-");
+    setproctitle("%s", title);
+    mark_title_end(title);
 }
