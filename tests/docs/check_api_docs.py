@@ -1,17 +1,18 @@
 #!/usr/bin/env python3
 """The plugin guide's API reference against the header it documents.
 
-Every function, type and macro that include/greenicorn.h offers plugins
-must be in the reference of docs/plugins.md, with the signature the header
-gives it; every gn_* / GN_* name the guide mentions must exist in the
-header (or, for the database clients of section 9, in contrib/green's
-headers); and the hooks of the guide's table must be the [hooks] keys of
-greenicorn.conf.example; and what the guide quotes the server saying about
-its own ABI version ("plugin ABI X.Y", "speaks X.Y") is the header's.
-Run from anywhere:
+Every function, type and macro that include/greenicorn.h and its parts
+(include/greenicorn/*.h) offer plugins must be in the reference of
+docs/plugins.md, with the signature the header gives it; every gn_* /
+GN_* name the guide mentions must exist in the header (or, for the
+database clients of section 9, in contrib/green's headers); and the hooks
+of the guide's table must be the [hooks] keys of greenicorn.conf.example;
+and what the guide quotes the server saying about its own ABI version
+("plugin ABI X.Y", "speaks X.Y") is the header's. Run from anywhere:
 
     python3 tests/docs/check_api_docs.py
 """
+import glob
 import os
 import re
 import sys
@@ -22,6 +23,14 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 def read(*path):
     with open(os.path.join(REPO, *path)) as f:
         return f.read()
+
+
+def headers():
+    """{path under include/: text} of the umbrella and each of its parts."""
+    paths = ["greenicorn.h"] + sorted(
+        os.path.relpath(p, os.path.join(REPO, "include"))
+        for p in glob.glob(os.path.join(REPO, "include", "greenicorn", "*.h")))
+    return {p: read("include", p) for p in paths}
 
 
 def header_api(text):
@@ -61,7 +70,7 @@ def abi_quotes(header, guide):
 
 
 def main():
-    header = read("include", "greenicorn.h")
+    header = "\n".join(headers().values())
     guide = read("docs", "plugins.md")
     if "## API reference" not in guide:
         print("docs/plugins.md: no '## API reference' section")

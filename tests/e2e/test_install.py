@@ -155,7 +155,7 @@ class InstallTest(ServerTestCase):
         cflags = self.pkg_config("--cflags")
         self.assertTrue(any(f.startswith("-I" + self.dest) for f in cflags), cflags)
         self.assertEqual(self.pkg_config("--libs"), [])  # plugins link nothing
-        with open(os.path.join(harness.REPO, "include", "greenicorn.h")) as f:
+        with open(os.path.join(harness.REPO, "include", "greenicorn", "version.h")) as f:
             header = f.read()
         abi = "%s.%s" % tuple(re.search(r"#define GN_ABI_VERSION_%s (\d+)" % part, header).group(1)
                               for part in ("MAJOR", "MINOR"))
