@@ -38,8 +38,10 @@ def header_api(text):
     body = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
     api = {}
     # A declaration starts its line with GN_API: "#define GN_API ..." and
-    # "#define GN_EXPORT GN_API" do not.
-    for m in re.finditer(r"^GN_API\s+([^;{]*?\b(gn_\w+)\s*\([^;]*?\))", body,
+    # "#define GN_EXPORT GN_API" do not. It runs to the semicolon, past
+    # parentheses inside (a function pointer parameter) and an attribute.
+    for m in re.finditer(r"^GN_API\s+([^;{]*?\b(gn_\w+)\s*\([^;]*?\))"
+                         r"\s*(?:__attribute__\s*\(\(.*?\)\)\s*)?;", body,
                          re.S | re.M):
         decl = m.group(1)
         decl = re.sub(r"__attribute__\s*\(\(.*?\)\)", "", decl)
