@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""What `meson install` gives a plugin author: the binary, greenicorn.h,
-greenicorn.pc, the example config and the man page in the prefix, and an
-app built out of tree with nothing but `pkg-config greenicorn` that the
-installed server loads and serves.
+"""What `meson install` gives a plugin author: the binary, greenicorn.h
+and its parts (greenicorn/*.h), greenicorn.pc, the example config and the
+man page in the prefix, and apps built out of tree with nothing but
+`pkg-config greenicorn` and `#include <greenicorn.h>` (in C, and in C++)
+that the installed server loads and serves.
 
 The build dir is the one $GREENICORN lives in; it is installed under a
 temporary DESTDIR, and pkg-config finds it there through
@@ -23,6 +24,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+import textwrap
 import unittest
 from unittest import mock
 
@@ -172,6 +174,100 @@ class InstallTest(ServerTestCase):
         srv = self.start_server(app=os.path.join(work, "hello.so"))
         status, _headers, body = srv.get("/")
         self.assertEqual((status, body), (200, b"Hello, World!"))
+
+    def test_the_header_is_installed_with_its_parts(self):
+        # greenicorn.h and each part it includes, as they are in the tree,
+        # and in the parts' directory only them and contrib/green's client
+        # headers: no name is installed twice.
+        include = os.path.dirname(self.installed("include/greenicorn.h"))
+        source = os.path.join(harness.REPO, "include")
+        parts = sorted(os.path.basename(p)
+                       for p in glob.glob(os.path.join(source, "greenicorn", "*.h")))
+        self.assertIn("version.h", parts)
+        self.assertEqual(sorted(os.listdir(os.path.join(include, "greenicorn"))),
+                         sorted(parts + ["pq.h", "redis.h", "wait.h"]))
+        for rel in ["greenicorn.h"] + ["greenicorn/" + p for p in parts]:
+            with self.subTest(header=rel):
+                with open(os.path.join(source, rel), "rb") as a, \
+                        open(os.path.join(include, rel), "rb") as b:
+                    self.assertEqual(a.read(), b.read())
+
+    def build_with_cflags(self, compiler, source, text, std):
+        """TEXT as SOURCE alone in an empty folder, built with COMPILER
+        -std=STD and `pkg-config --cflags greenicorn`, warnings as errors:
+        the .so's path."""
+        work = tempfile.mkdtemp(prefix="gn-plugin-")
+        self.addCleanup(shutil.rmtree, work, True)
+        with open(os.path.join(work, source), "w") as f:
+            f.write(text)
+        out = os.path.join(work, os.path.splitext(source)[0] + ".so")
+        cmd = ([compiler, "-shared", "-fPIC", "-O2", "-std=" + std, "-pedantic",
+                "-Wall", "-Wextra", "-Werror"] + self.pkg_config("--cflags") +
+               ["-o", out, source])
+        r = subprocess.run(cmd, cwd=work, capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, "%s: %s" % (" ".join(cmd), r.stderr))
+        return out
+
+    def test_a_plugin_using_every_part_through_the_umbrella_serves(self):
+        # One name of each part of the header, with only <greenicorn.h>
+        # included: an app (http.h) answering with the versions
+        # (version.h) after a green sleep (green.h), and a post_fork hook
+        # (hooks.h) that logs (log.h), in one .so.
+        source = textwrap.dedent("""\
+            #include <greenicorn.h>
+
+            static int handle(gn_request_t *req, gn_response_t *res, void *state)
+            {
+                (void)req;
+                (void)state;
+                int rc = gn_sleep(0);
+                if (rc < 0)
+                    return rc;
+                return gn_response_printf(res, "%s %d.%d\\n", gn_version(),
+                                          GN_ABI_VERSION_MAJOR, GN_ABI_VERSION_MINOR);
+            }
+
+            static int log_fork(const gn_hook_args_t *args)
+            {
+                gn_log(GN_LOG_INFO, "every_part: %s in worker %d", args->hook,
+                       args->worker_id);
+                return 0;
+            }
+
+            GN_EXPORT const gn_app_t greenicorn_app = {
+                GN_APP_HEADER, .name = "every_part", .handle = handle};
+            GN_HOOK(post_fork, log_fork);
+            """)
+        plugin = self.build_with_cflags("cc", "every_part.c", source, "c11")
+        with open(os.path.join(harness.REPO, "include", "greenicorn", "version.h")) as f:
+            header = f.read()
+        numbers = {m.group(1): m.group(2) for m in
+                   re.finditer(r"#define GN_(\w+_(?:MAJOR|MINOR|PATCH)) (\d+)", header)}
+        expected = "%s.%s.%s %s.%s\n" % tuple(numbers[k] for k in (
+            "VERSION_MAJOR", "VERSION_MINOR", "VERSION_PATCH",
+            "ABI_VERSION_MAJOR", "ABI_VERSION_MINOR"))
+        self.use_installed_binary()
+        srv = self.start_server(app=plugin, settings={"hooks": {"post_fork": plugin}})
+        srv.wait_workers(1)
+        status, _headers, body = srv.get("/")
+        self.assertEqual((status, body.decode()), (200, expected), srv.log())
+        harness.wait_until(lambda: "every_part: post_fork in worker 1" in srv.log(), 10,
+                           what="the post_fork hook's line")
+
+    @unittest.skipUnless(shutil.which("c++"), "needs a C++ compiler")
+    def test_a_cpp_app_built_out_of_tree_serves(self):
+        # contrib/apps/hello_cpp.cc, which includes only <greenicorn.h>, as
+        # C++17 (the language plugins in C++ are written in here).
+        with open(os.path.join(harness.REPO, "contrib", "apps", "hello_cpp.cc")) as f:
+            source = f.read()
+        self.assertIn("#include <greenicorn.h>\n", source)
+        self.assertEqual(re.findall(r"#include <greenicorn\S*>", source),
+                         ["#include <greenicorn.h>"])
+        plugin = self.build_with_cflags("c++", "hello_cpp.cc", source, "c++17")
+        self.use_installed_binary()
+        srv = self.start_server(app=plugin)
+        status, _headers, body = srv.get("/")
+        self.assertEqual((status, body), (200, b"Hello, World!"), srv.log())
 
     @unittest.skipUnless(REDIS_SERVER, "needs redis-server")
     def test_a_redis_app_built_out_of_tree_serves(self):
