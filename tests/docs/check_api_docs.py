@@ -1,14 +1,16 @@
 #!/usr/bin/env python3
 """The plugin guide's API reference against the header it documents.
 
-Every function, type and macro that include/greenicorn.h and its parts
-(include/greenicorn/*.h) offer plugins must be in the reference of
-docs/plugins.md, with the signature the header gives it; every gn_* /
-GN_* name the guide mentions must exist in the header (or, for the
-database clients of section 9, in contrib/green's headers); and the hooks
-of the guide's table must be the [hooks] keys of greenicorn.conf.example;
-and what the guide quotes the server saying about its own ABI version
-("plugin ABI X.Y", "speaks X.Y") is the header's. Run from anywhere:
+The header is include/greenicorn.h and the parts it includes,
+include/greenicorn/*.h, all read here. Every function, type and macro they
+offer plugins must be in the reference of docs/plugins.md, with the
+signature the header gives it, in a section that names the part declaring
+it ("In `greenicorn/http.h`."); every gn_* / GN_* name the guide mentions
+must exist in the header (or, for the database clients of section 9, in
+contrib/green's headers); and the hooks of the guide's table must be the
+[hooks] keys of greenicorn.conf.example; and what the guide quotes the
+server saying about its own ABI version ("plugin ABI X.Y", "speaks X.Y")
+is the header's. Run from anywhere:
 
     python3 tests/docs/check_api_docs.py
 """
@@ -71,15 +73,65 @@ def abi_quotes(header, guide):
             for q in quotes if q != current]
 
 
+def declared_names(section):
+    """The names SECTION of the reference declares: in its C blocks, the
+    functions, typedefs, enums and macros defined there (not the types
+    their parameters use); in its text, the `GN_X`, `GN_Y(...)`: lists
+    that open a paragraph."""
+    names = set()
+    for block in re.findall(r"```c\n(.*?)```", section, re.S):
+        names.update(re.findall(r"\b(gn_\w+)\s*\(", block))
+        names.update(re.findall(r"\}\s*(gn_\w+_t)\s*;", block))
+        names.update(re.findall(r"typedef\s+struct\s+\w+\s+(gn_\w+_t)\s*;", block))
+        names.update(re.findall(r"#define\s+(GN_\w+)", block))
+        names.update(re.findall(r"\b(GN_LOG_[A-Z]+)\s*=", block))
+    for m in re.finditer(r"(?:^|\n\n)((?:`[^`\n]+`,\s*)*`[^`\n]+`):", section):
+        names.update(re.findall(r"`(GN_\w+|gn_\w+)", m.group(1)))
+    return names
+
+
+def part_problems(parts, reference):
+    """Problems with the reference's sections against the header's parts:
+    each section names the part it documents, each part has a section, and
+    what a section declares is declared by that part."""
+    problems = []
+    home = {}
+    for path, text in parts.items():
+        if path == "greenicorn.h":
+            continue
+        names = header_api(text)
+        if not names:
+            problems.append("include/%s declares no public name" % path)
+        for name in names:
+            home[name] = path
+    named = set()
+    for section in reference.split("\n### ")[1:]:
+        title = section.split("\n", 1)[0]
+        says = re.findall(r"^In `(greenicorn/\w+\.h)`\.$", section, re.M)
+        if len(says) != 1:
+            problems.append("API reference, %s: names %d part(s) of the header "
+                            "(one 'In `greenicorn/X.h`.' line wanted)" % (title, len(says)))
+            continue
+        named.add(says[0])
+        for name in sorted(declared_names(section)):
+            if name in home and home[name] != says[0]:
+                problems.append("API reference, %s: %s is in %s, not %s"
+                                % (title, name, home[name], says[0]))
+    for path in sorted(set(parts) - named - {"greenicorn.h"}):
+        problems.append("include/%s: no section of the API reference names it" % path)
+    return problems
+
+
 def main():
-    header = "\n".join(headers().values())
+    parts = headers()
+    header = "\n".join(parts.values())
     guide = read("docs", "plugins.md")
     if "## API reference" not in guide:
         print("docs/plugins.md: no '## API reference' section")
         return 1
     reference = guide.split("## API reference", 1)[1]
     api = header_api(header)
-    problems = []
+    problems = part_problems(parts, reference)
     flat_ref = " ".join(reference.split())
     for name, decl in sorted(api.items()):
         if name in ("GN_API",):
