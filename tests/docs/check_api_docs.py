@@ -60,13 +60,17 @@ def header_api(text):
 
 
 def abi_quotes(header, guide):
-    """Problems with the ABI version the guide quotes the server printing
-    (--version, the major-version loading error)."""
+    """Problems with the ABI version the guide quotes: the server printing
+    it (--version, the major-version loading error), and the reference
+    giving the header's."""
     major = re.search(r"#define GN_ABI_VERSION_MAJOR (\d+)", header).group(1)
     minor = re.search(r"#define GN_ABI_VERSION_MINOR (\d+)", header).group(1)
     current = "%s.%s" % (major, minor)
     quotes = re.findall(r"\(plugin ABI (\d+\.\d+)\)", guide)
     quotes += re.findall(r"this greenicorn speaks (\d+\.\d+)", guide)
+    # The reference's "the plugin ABI of the header (1, 3)".
+    quotes += ["%s.%s" % m for m in
+               re.findall(r"plugin ABI of the\s+header \((\d+), (\d+)\)", guide)]
     if not quotes:
         return ["docs/plugins.md quotes no '(plugin ABI X.Y)' or 'speaks X.Y'"]
     return ["docs/plugins.md quotes ABI %s where the server says %s" % (q, current)
