@@ -25,7 +25,7 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
-#include "hooks/hooks.h"
+#include "plugins/hooks.h"
 #include "server/log.h"
 #include "server/pidfile.h"
 #include "server/process.h"

@@ -11,7 +11,7 @@
 #include <sys/types.h>
 
 #include "config/config.h"
-#include "hooks/apps.h"
+#include "plugins/appset.h"
 #include "server/listen.h"
 
 /* Exit statuses of the arbiter. */

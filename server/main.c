@@ -19,8 +19,8 @@
 
 #include "config/config.h"
 #include "config/settings.h"
-#include "hooks/apps.h"
-#include "hooks/hooks.h"
+#include "plugins/appset.h"
+#include "plugins/hooks.h"
 #include "server/arbiter.h"
 #include "server/cli.h"
 #include "server/listen.h"

@@ -28,7 +28,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "hooks/hooks.h"
+#include "plugins/hooks.h"
 #include "server/log.h"
 #include "workers/access_log.h"
 #include "workers/coro.h"

@@ -20,7 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "hooks/hooks.h"
+#include "plugins/hooks.h"
 #include "server/log.h"
 #include "server/process.h"
 #include "workers/conn.h"

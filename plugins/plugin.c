@@ -5,7 +5,7 @@
  * and it carries a handler. Anything else is refused with a message naming
  * the file, before any socket is bound.
  */
-#include "hooks/plugin.h"
+#include "plugins/plugin.h"
 
 #include <dlfcn.h>
 #include <errno.h>

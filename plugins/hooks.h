@@ -3,8 +3,8 @@
  * once in the arbiter (workers inherit them through fork), and the calls
  * the arbiter and the workers make at Gunicorn's moments.
  */
-#ifndef GN_HOOKS_HOOKS_H
-#define GN_HOOKS_HOOKS_H
+#ifndef GN_PLUGINS_HOOKS_H
+#define GN_PLUGINS_HOOKS_H
 
 #include <sys/types.h>
 
@@ -49,4 +49,4 @@ int gn__hook_call(enum gn_hook_id id, gn_hook_args_t *args);
 /* Call hook ID with only the server's fields. */
 int gn__hook_run(enum gn_hook_id id);
 
-#endif /* GN_HOOKS_HOOKS_H */
+#endif /* GN_PLUGINS_HOOKS_H */

@@ -2,13 +2,13 @@
  * The apps a worker serves: every app of the configuration loaded, in the
  * order routing tries them (longest mount first), and the routing itself.
  */
-#ifndef GN_HOOKS_APPS_H
-#define GN_HOOKS_APPS_H
+#ifndef GN_PLUGINS_APPSET_H
+#define GN_PLUGINS_APPSET_H
 
 #include <stddef.h>
 
 #include "config/config.h"
-#include "hooks/plugin.h"
+#include "plugins/plugin.h"
 
 struct gn_apps {
     struct gn_app_plugin *v; /* longest mount first */
@@ -40,4 +40,4 @@ void gn__apps_unload(struct gn_apps *apps);
 struct gn_app_plugin *gn__apps_route(const struct gn_apps *apps,
                                      const char *path, size_t *script_len);
 
-#endif /* GN_HOOKS_APPS_H */
+#endif /* GN_PLUGINS_APPSET_H */

@@ -4,7 +4,7 @@
  * written for the hook it is configured as. Failures are logged here, so
  * every call point only decides what a failure means there.
  */
-#include "hooks/hooks.h"
+#include "plugins/hooks.h"
 
 #include <dlfcn.h>
 #include <errno.h>

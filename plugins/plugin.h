@@ -2,8 +2,8 @@
  * Loading app plugins: dlopen the .so, find its descriptor, check the ABI
  * it was built for, and call its init/fini.
  */
-#ifndef GN_HOOKS_PLUGIN_H
-#define GN_HOOKS_PLUGIN_H
+#ifndef GN_PLUGINS_PLUGIN_H
+#define GN_PLUGINS_PLUGIN_H
 
 #include "config/config.h"
 #include "greenicorn.h"
@@ -36,4 +36,4 @@ int gn__app_init(struct gn_app_plugin *app, const struct gn_app_conf *conf,
 /* Call fini (when init succeeded), then dlclose. */
 void gn__app_unload(struct gn_app_plugin *app);
 
-#endif /* GN_HOOKS_PLUGIN_H */
+#endif /* GN_PLUGINS_PLUGIN_H */

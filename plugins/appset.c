@@ -1,7 +1,7 @@
 /*
  * A worker's apps and the routing of a request path to one of them.
  */
-#include "hooks/apps.h"
+#include "plugins/appset.h"
 
 #include <errno.h>
 #include <stdio.h>
