@@ -1,14 +1,12 @@
 /*
- * Server hooks. Like an app, a hook plugin is trusted code; what we check
- * is that the symbol is a hook descriptor of our ABI major version,
- * written for the hook it is configured as. Failures are logged here, so
- * every call point only decides what a failure means there.
+ * Server hooks. The plugin loader checks that each configured symbol is a
+ * hook descriptor of our ABI major version, written for the hook it is
+ * configured as. Failures of the calls are logged here, so every call
+ * point only decides what a failure means there.
  */
 #include "plugins/hooks.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +14,8 @@
 
 #include "config/apps.h"
 #include "config/settings.h"
+#include "plugins/loader.h"
 #include "server/log.h"
-
-/* The descriptor size of ABI 1.2, where hooks appeared. */
-#define HOOK_V1_2_SIZE (offsetof(gn_hook_t, call) + sizeof(void (*)(void)))
 
 struct hook {
     void *dl;
@@ -41,64 +37,20 @@ static struct {
     int workers;
 } server;
 
-static int check_desc(const gn_hook_t *d, const char *name, const char *path,
-                      const char *symbol, char *why, size_t len)
-{
-    unsigned major = d->abi_version >> 16, minor = d->abi_version & 0xffff;
-
-    if (major != GN_ABI_VERSION_MAJOR) {
-        snprintf(why, len,
-                 "%s: %s was built for plugin ABI %u.%u, this greenicorn "
-                 "speaks %d.%d: rebuild it against this greenicorn.h",
-                 path, symbol, major, minor, GN_ABI_VERSION_MAJOR,
-                 GN_ABI_VERSION_MINOR);
-        return -EPROTO;
-    }
-    if (d->struct_size < HOOK_V1_2_SIZE || d->call == NULL) {
-        snprintf(why, len, "%s: %s is not a gn_hook_t (define it with GN_HOOK)",
-                 path, symbol);
-        return -EPROTO;
-    }
-    if (d->hook != NULL && strcmp(d->hook, name) != 0) {
-        snprintf(why, len, "%s: %s is written for the %s hook, not %s", path,
-                 symbol, d->hook, name);
-        return -EPROTO;
-    }
-    return 0;
-}
-
-/* dlopen and check the hook ID's plugin SPEC into H. */
+/* Load and check the hook ID's plugin SPEC into H. */
 static int load_one(struct hook *h, enum gn_hook_id id, const char *spec,
                     char *why, size_t len)
 {
     const char *name = gn__hook_names[id];
-    char dflt[64], file[PATH_MAX], *path, *symbol;
-    const gn_hook_t *d;
+    char dflt[64], *path, *symbol;
     int rc;
 
     snprintf(dflt, sizeof(dflt), GN_HOOK_SYMBOL_PREFIX "%s", name);
     if ((rc = gn__spec_split(spec, dflt, &path, &symbol, why, len)) != 0)
         return rc;
-    /* dlopen("x.so") searches the library path; users mean ./x.so. */
-    snprintf(file, sizeof(file), "%s%s", strchr(path, '/') ? "" : "./", path);
-    h->dl = dlopen(file, RTLD_NOW | RTLD_LOCAL);
-    if (h->dl == NULL) {
-        snprintf(why, len, "cannot load the hook: %s", dlerror());
-        rc = -ENOENT;
-    } else if ((d = dlsym(h->dl, symbol)) == NULL) {
-        snprintf(why, len,
-                 "%s: no symbol '%s' (export it with GN_HOOK(%s, fn), or "
-                 "name it as PATH.so:SYMBOL)",
-                 path, symbol, name);
-        rc = -ENOENT;
-    } else if ((rc = check_desc(d, name, path, symbol, why, len)) == 0) {
-        memcpy(&h->desc, d, HOOK_V1_2_SIZE);
+    rc = gn__plugin_open_hook(&h->dl, &h->desc, path, symbol, name, why, len);
+    if (rc == 0)
         h->spec = strdup(spec);
-    }
-    if (rc != 0 && h->dl != NULL) {
-        dlclose(h->dl);
-        h->dl = NULL;
-    }
     free(path);
     free(symbol);
     return rc;
@@ -109,8 +61,7 @@ void gn__hooks_discard(struct gn_hook_set *set)
     if (set == NULL || set == &none)
         return;
     for (size_t i = 0; i < GN_HOOK_COUNT; i++) {
-        if (set->v[i].dl != NULL)
-            dlclose(set->v[i].dl);
+        gn__plugin_close(set->v[i].dl);
         free(set->v[i].spec);
     }
     free(set);

@@ -1,53 +1,20 @@
 /*
- * App plugins. A plugin is trusted code in the worker's address space; what
- * we can check is that it is the kind of object we expect: the symbol
- * exists, its first fields say it was built against our ABI major version,
- * and it carries a handler. Anything else is refused with a message naming
- * the file, before any socket is bound.
+ * App plugins: loaded and checked by plugins/loader.c, then inited and
+ * finished here.
  */
 #include "plugins/plugin.h"
 
-#include <dlfcn.h>
 #include <errno.h>
-#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
-/* The descriptor size of ABI 1.0, the smallest we accept. */
-#define APP_V1_0_SIZE (offsetof(gn_app_t, fini) + sizeof(void (*)(void *)))
+#include "plugins/loader.h"
 
-static int check_desc(const gn_app_t *d, const struct gn_app_conf *conf,
-                      char *err)
-{
-    unsigned major = d->abi_version >> 16, minor = d->abi_version & 0xffff;
-
-    if (major != GN_ABI_VERSION_MAJOR) {
-        snprintf(err, GN_ERR_LEN,
-                 "%s: %s was built for plugin ABI %u.%u, this greenicorn "
-                 "speaks %d.%d: rebuild it against this greenicorn.h",
-                 conf->path, conf->symbol, major, minor, GN_ABI_VERSION_MAJOR,
-                 GN_ABI_VERSION_MINOR);
-        return -EPROTO;
-    }
-    if (d->struct_size < APP_V1_0_SIZE) {
-        snprintf(err, GN_ERR_LEN,
-                 "%s: %s is %u bytes, smaller than any gn_app_t: is it an "
-                 "app descriptor?",
-                 conf->path, conf->symbol, d->struct_size);
-        return -EPROTO;
-    }
-    return 0;
-}
-
-static void copy_desc(struct gn_app_plugin *app, const gn_app_t *d,
-                      const struct gn_app_conf *conf)
+/* The name logs give APP: its own, or its file's. */
+static void name_app(struct gn_app_plugin *app, const struct gn_app_conf *conf)
 {
     const char *base = strrchr(conf->path, '/');
 
-    memset(&app->desc, 0, sizeof(app->desc));
-    memcpy(&app->desc, d,
-           d->struct_size < sizeof(app->desc) ? d->struct_size
-                                              : sizeof(app->desc));
     snprintf(app->name, sizeof(app->name), "%s",
              app->desc.name ? app->desc.name
              : base         ? base + 1
@@ -57,45 +24,16 @@ static void copy_desc(struct gn_app_plugin *app, const gn_app_t *d,
 int gn__app_load(struct gn_app_plugin *app, const struct gn_app_conf *conf,
                  char err[GN_ERR_LEN])
 {
-    const gn_app_t *d;
-    char path[PATH_MAX];
     int rc;
 
     memset(app, 0, sizeof(*app));
-    /* dlopen("x.so") searches the library path; users mean ./x.so. */
-    snprintf(path, sizeof(path), "%s%s", strchr(conf->path, '/') ? "" : "./",
-             conf->path);
-    app->dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
-    if (app->dl == NULL) {
-        /* dlerror() already names the file. */
-        snprintf(err, GN_ERR_LEN, "cannot load the app: %s", dlerror());
-        return -ENOENT;
-    }
-    d = dlsym(app->dl, conf->symbol);
-    if (d == NULL) {
-        snprintf(err, GN_ERR_LEN,
-                 "%s: no symbol '%s' (export a gn_app_t "
-                 "named %s, or name it as PATH.so:SYMBOL)",
-                 conf->path, conf->symbol, conf->symbol);
-        rc = -ENOENT;
-        goto fail;
-    }
-    if ((rc = check_desc(d, conf, err)) != 0)
-        goto fail;
-    copy_desc(app, d, conf);
+    rc = gn__plugin_open_app(&app->dl, &app->desc, conf->path, conf->symbol,
+                             err, GN_ERR_LEN);
+    if (rc != 0)
+        return rc;
+    name_app(app, conf);
     app->conf = conf;
-    if (app->desc.handle == NULL) {
-        snprintf(err, GN_ERR_LEN, "%s: %s has no handle function", conf->path,
-                 conf->symbol);
-        rc = -EPROTO;
-        goto fail;
-    }
     return 0;
-
-fail:
-    dlclose(app->dl);
-    app->dl = NULL;
-    return rc;
 }
 
 int gn__app_init(struct gn_app_plugin *app, const struct gn_app_conf *conf,
@@ -122,7 +60,6 @@ void gn__app_unload(struct gn_app_plugin *app)
     if (app->initialized && app->desc.fini)
         app->desc.fini(app->state);
     app->initialized = 0;
-    if (app->dl)
-        dlclose(app->dl);
+    gn__plugin_close(app->dl);
     app->dl = NULL;
 }

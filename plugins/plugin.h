@@ -1,6 +1,6 @@
 /*
- * Loading app plugins: dlopen the .so, find its descriptor, check the ABI
- * it was built for, and call its init/fini.
+ * App plugins: loaded and checked by the plugin loader (plugins/loader.h),
+ * then their init and fini called.
  */
 #ifndef GN_PLUGINS_PLUGIN_H
 #define GN_PLUGINS_PLUGIN_H
@@ -20,8 +20,8 @@ struct gn_app_plugin {
 };
 
 /*
- * dlopen CONF->path (RTLD_NOW | RTLD_LOCAL), find CONF->symbol and check
- * it: ABI major version, struct size, a handle function. On failure ERR
+ * Load CONF->path and check its CONF->symbol (gn__plugin_open_app: ABI
+ * major version, struct size, a handle function). On failure ERR
  * names the file and the reason, nothing stays loaded, and a negative errno
  * is returned. The caller owns APP until gn__app_unload().
  */
