@@ -1,5 +1,7 @@
 /*
- * A worker's apps and the routing of a request path to one of them.
+ * A configuration's apps, loaded, and the routing of a request path to
+ * one of them. The plugin loader checks each app is one; here it is
+ * named, inited and finished.
  */
 #include "plugins/appset.h"
 
@@ -7,6 +9,67 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "plugins/loader.h"
+
+/* The name logs give APP: its own, or its file's. */
+static void name_app(struct gn_app_plugin *app, const struct gn_app_conf *conf)
+{
+    const char *base = strrchr(conf->path, '/');
+
+    snprintf(app->name, sizeof(app->name), "%s",
+             app->desc.name ? app->desc.name
+             : base         ? base + 1
+                            : conf->path);
+}
+
+/* Load and check CONF's app into APP: 0, or a negative errno with ERR
+ * naming the file and the reason and nothing loaded. */
+static int load_app(struct gn_app_plugin *app, const struct gn_app_conf *conf,
+                    char err[GN_ERR_LEN])
+{
+    int rc;
+
+    memset(app, 0, sizeof(*app));
+    rc = gn__plugin_open_app(&app->dl, &app->desc, conf->path, conf->symbol,
+                             err, GN_ERR_LEN);
+    if (rc != 0)
+        return rc;
+    name_app(app, conf);
+    app->conf = conf;
+    return 0;
+}
+
+/* Call the app's init (when it has one) with CONF's args. 0, or the
+ * negative errno init returned, with ERR naming the app. */
+static int init_app(struct gn_app_plugin *app, const struct gn_app_conf *conf,
+                    char err[GN_ERR_LEN])
+{
+    int rc;
+
+    if (app->desc.init == NULL) {
+        app->initialized = 1;
+        return 0;
+    }
+    rc = app->desc.init(conf->args, conf->nargs, &app->state);
+    if (rc != 0) {
+        snprintf(err, GN_ERR_LEN, "app %s (%s): init failed: %s", app->name,
+                 conf->path, strerror(rc < 0 ? -rc : rc));
+        return rc < 0 ? rc : -rc;
+    }
+    app->initialized = 1;
+    return 0;
+}
+
+/* Call fini (when init succeeded), then dlclose. */
+static void unload_app(struct gn_app_plugin *app)
+{
+    if (app->initialized && app->desc.fini)
+        app->desc.fini(app->state);
+    app->initialized = 0;
+    gn__plugin_close(app->dl);
+    app->dl = NULL;
+}
 
 /* Where an app's module was configured, for load errors. */
 static void app_where(const struct gn_config *cfg,
@@ -50,7 +113,7 @@ int gn__apps_load(struct gn_apps *apps, const struct gn_config *cfg,
     for (size_t i = 0; i < n; i++) {
         struct gn_app_plugin *app = &apps->v[i];
 
-        if ((rc = gn__app_load(app, confs[i], why)) != 0) {
+        if ((rc = load_app(app, confs[i], why)) != 0) {
             app_where(cfg, confs[i], where_app, where, sizeof(where));
             snprintf(err, GN_ERR_LEN, "%.120s: %.380s", where, why);
             gn__apps_unload(apps);
@@ -74,7 +137,7 @@ int gn__apps_init(struct gn_apps *apps, char err[GN_ERR_LEN])
 
             if (apps->v[i].order != order)
                 continue;
-            rc = gn__app_init(&apps->v[i], apps->v[i].conf, err);
+            rc = init_app(&apps->v[i], apps->v[i].conf, err);
             if (rc != 0)
                 return rc;
         }
@@ -85,7 +148,7 @@ int gn__apps_init(struct gn_apps *apps, char err[GN_ERR_LEN])
 void gn__apps_unload(struct gn_apps *apps)
 {
     for (size_t i = 0; i < apps->n; i++)
-        gn__app_unload(&apps->v[i]);
+        unload_app(&apps->v[i]);
     free(apps->v);
     apps->v = NULL;
     apps->n = 0;
