@@ -125,6 +125,15 @@ def pid_alive(pid):
         return False
 
 
+def read_pid(path):
+    """The pid in the pidfile PATH, or 0 while there is none."""
+    try:
+        with open(path) as f:
+            return int(f.read() or 0)
+    except FileNotFoundError:
+        return 0
+
+
 def socket_fds(pid):
     """How many sockets the process PID holds open."""
     n = 0

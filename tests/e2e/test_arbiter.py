@@ -14,16 +14,7 @@ import time
 import unittest
 
 import harness
-from harness import ServerTestCase, pid_alive, socket_fds, wait_until
-
-
-def read_pid(path):
-    """The pid in the pidfile PATH, or 0 while there is none."""
-    try:
-        with open(path) as f:
-            return int(f.read() or 0)
-    except FileNotFoundError:
-        return 0
+from harness import ServerTestCase, pid_alive, read_pid, socket_fds, wait_until
 
 
 def settled_sockets(pids):

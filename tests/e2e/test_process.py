@@ -14,7 +14,8 @@ import time
 import unittest
 
 import harness
-from harness import ServerTestCase, app_path, free_port, pid_alive, wait_until
+from harness import (ServerTestCase, app_path, free_port, pid_alive, read_pid,
+                     wait_until)
 
 
 def title(pid):
@@ -22,15 +23,6 @@ def title(pid):
     follows is checked by test_the_process_title_has_nothing_after_it)."""
     with open("/proc/%d/cmdline" % pid, "rb") as f:
         return f.read().split(b"\0")[0].decode().rstrip()
-
-
-def read_pid(path):
-    """The pid in the pidfile PATH, or 0 while there is none."""
-    try:
-        with open(path) as f:
-            return int(f.read() or 0)
-    except FileNotFoundError:
-        return 0
 
 
 def uid_of(pid):

@@ -21,18 +21,10 @@ import time
 import unittest
 
 import harness
-from harness import ServerTestCase, pid_alive, wait_until
+from harness import ServerTestCase, pid_alive, read_pid, wait_until
 
 BUSY = 50
 IDLE = 2000
-
-
-def read_pid(path):
-    try:
-        with open(path) as f:
-            return int(f.read() or 0)
-    except FileNotFoundError:
-        return 0
 
 
 class ReloadUnderLoadTest(ServerTestCase):
