@@ -649,6 +649,14 @@ static int parse_hook(struct gn_config *cfg, const struct gn_setting *s,
         .offset = FIELD(n), .min = lo, .max = hi, .defval = def, .help = h     \
     }
 
+/* An on|off switch: --FLAG turns it on, INI takes on/off/yes/no/... */
+#define BOOL_SETTING(n, sec, fl, sh, def, h)                                  \
+    {                                                                          \
+        .name = #n, .section = sec, .flag = fl, .short_flag = sh,              \
+        .metavar = "on|off", .parse = parse_bool, .print = print_bool,         \
+        .offset = FIELD(n), .is_switch = 1, .defval = def, .help = h           \
+    }
+
 const struct gn_setting gn__settings[] = {
     {.name = "bind",
      .section = "server",
@@ -663,17 +671,9 @@ const struct gn_setting gn__settings[] = {
              "unix:PATH or fd://N (repeat for several)"},
     INT_SETTING(backlog, "server", "backlog", 0, 1, INT_MAX, "2048",
                 "the listen() backlog of each socket"),
-    {.name = "reuse_port",
-     .section = "server",
-     .flag = "reuse-port",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(reuse_port),
-     .is_switch = 1,
-     .defval = "off",
-     .help = "give each worker its own listening socket on TCP addresses "
-             "(SO_REUSEPORT): the kernel spreads connections, no herd"},
+    BOOL_SETTING(reuse_port, "server", "reuse-port", 0, "off",
+                 "give each worker its own listening socket on TCP addresses "
+                 "(SO_REUSEPORT): the kernel spreads connections, no herd"),
     INT_SETTING(workers, "workers", "workers", 'w', 1, 1024, "1",
                 "the number of worker processes"),
     INT_SETTING(worker_connections, "workers", "worker-connections", 0, 1,
@@ -730,17 +730,9 @@ const struct gn_setting gn__settings[] = {
     INT_SETTING(request_timeout, "http", "request-timeout", 0, 0, 86400, "0",
                 "seconds a request's handler may take before its green calls "
                 "are cancelled and the client gets 504 (0: no limit)"),
-    {.name = "cancel_on_disconnect",
-     .section = "http",
-     .flag = "cancel-on-disconnect",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(cancel_on_disconnect),
-     .is_switch = 1,
-     .defval = "off",
-     .help = "cancel a handler's green calls when its client leaves (off: "
-             "it runs to the end and only its writes fail)"},
+    BOOL_SETTING(cancel_on_disconnect, "http", "cancel-on-disconnect", 0, "off",
+                 "cancel a handler's green calls when its client leaves (off: "
+                 "it runs to the end and only its writes fail)"),
     {.name = "server_header",
      .section = "http",
      .flag = "server-header",
@@ -751,17 +743,9 @@ const struct gn_setting gn__settings[] = {
      .min = 0,
      .defval = "greenicorn",
      .help = "the Server header of every response (empty: none)"},
-    {.name = "proxy_protocol",
-     .section = "proxy",
-     .flag = "proxy-protocol",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(proxy_protocol),
-     .is_switch = 1,
-     .defval = "off",
-     .help = "expect a PROXY protocol v1 or v2 header on each connection "
-             "from proxy_allow_ips"},
+    BOOL_SETTING(proxy_protocol, "proxy", "proxy-protocol", 0, "off",
+                 "expect a PROXY protocol v1 or v2 header on each connection "
+                 "from proxy_allow_ips"),
     {.name = "proxy_allow_ips",
      .section = "proxy",
      .flag = "proxy-allow-from",
@@ -788,28 +772,12 @@ const struct gn_setting gn__settings[] = {
     INT_SETTING(stack_size, "workers", "stack-size", 0, 16, 65536, "256",
                 "KiB of stack for each request's coroutine and green "
                 "thread (an overflow is caught and logged)"),
-    {.name = "preload_app",
-     .section = "workers",
-     .flag = "preload",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(preload_app),
-     .is_switch = 1,
-     .defval = "off",
-     .help = "load the apps and run their init in the arbiter, before "
-             "forking: workers share the memory; HUP keeps them"},
-    {.name = "reload",
-     .section = "workers",
-     .flag = "reload",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(reload),
-     .is_switch = 1,
-     .defval = "off",
-     .help = "for development: reload as on HUP when an app's or a hook's "
-             ".so or the config file changes (inotify)"},
+    BOOL_SETTING(preload_app, "workers", "preload", 0, "off",
+                 "load the apps and run their init in the arbiter, before "
+                 "forking: workers share the memory; HUP keeps them"),
+    BOOL_SETTING(reload, "workers", "reload", 0, "off",
+                 "for development: reload as on HUP when an app's or a hook's "
+                 ".so or the config file changes (inotify)"),
     {.name = "accesslog",
      .section = "logging",
      .flag = "access-logfile",
@@ -820,17 +788,8 @@ const struct gn_setting gn__settings[] = {
      .min = 0,
      .defval = "",
      .help = "access log file, - for stdout, empty for none"},
-    {.name = "daemon",
-     .section = "process",
-     .flag = "daemon",
-     .short_flag = 'D',
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(daemon),
-     .is_switch = 1,
-     .defval = "off",
-     .help = "detach from the terminal and run in the background"},
+    BOOL_SETTING(daemon, "process", "daemon", 'D', "off",
+                 "detach from the terminal and run in the background"),
     {.name = "pidfile",
      .section = "process",
      .flag = "pid",
@@ -924,16 +883,8 @@ const struct gn_setting gn__settings[] = {
      .offset = FIELD(access_log_format),
      .defval = GN_ACCESS_FORMAT_DEFAULT,
      .help = "the access log line, in Gunicorn's atoms"},
-    {.name = "syslog",
-     .section = "logging",
-     .flag = "log-syslog",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(syslog),
-     .is_switch = 1,
-     .defval = "off",
-     .help = "also send the error and access logs to syslog"},
+    BOOL_SETTING(syslog, "logging", "log-syslog", 0, "off",
+                 "also send the error and access logs to syslog"),
     {.name = "syslog_addr",
      .section = "logging",
      .flag = "log-syslog-to",
