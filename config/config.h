@@ -14,9 +14,8 @@
 
 #include "config/access_format.h"
 #include "config/ipset.h"
+#include "core/macros.h"
 #include "greenicorn.h"
-
-#define GN_ERR_LEN 512
 
 enum gn_bind_kind {
     GN_BIND_TCP,  /* host:port, [v6]:port, or host alone (port 8000) */

@@ -9,7 +9,7 @@
 #include "config/access_format.h"
 #include "config/apps.h"
 #include "config/ipset.h"
-#include "server/syslog.h"
+#include "core/syslog.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -14,8 +14,8 @@
 
 #include "config/apps.h"
 #include "config/settings.h"
+#include "core/log.h"
 #include "plugins/loader.h"
-#include "server/log.h"
 
 struct hook {
     void *dl;

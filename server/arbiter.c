@@ -25,8 +25,9 @@
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/log.h"
 #include "plugins/hooks.h"
-#include "server/log.h"
 #include "server/pidfile.h"
 #include "server/process.h"
 #include "server/reloader.h"
@@ -822,6 +823,14 @@ static void commit_reload(struct arbiter *a)
     a->prev_hooks = NULL;
 }
 
+int gn__arbiter_syslog(const struct gn_config *cfg, char *err)
+{
+    return gn__log_syslog(cfg->syslog ? cfg->syslog_addr : NULL,
+                          cfg->syslog_facility,
+                          cfg->syslog_prefix ? cfg->syslog_prefix : "greenicorn",
+                          err);
+}
+
 /* The logs of CFG, or the reason in the log. */
 static void open_logs(const struct gn_config *cfg)
 {
@@ -829,7 +838,7 @@ static void open_logs(const struct gn_config *cfg)
 
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
                      sizeof(err)) != 0 ||
-        gn__log_syslog(cfg, err) != 0)
+        gn__arbiter_syslog(cfg, err) != 0)
         gn_log_error("%s", err);
 }
 
@@ -913,7 +922,7 @@ static void reload(struct arbiter *a, const char *why)
     }
     if (gn__log_open(cfg->errorlog, cfg->accesslog, cfg->loglevel, err,
                      sizeof(err)) != 0 ||
-        gn__log_syslog(cfg, err) != 0 ||
+        gn__arbiter_syslog(cfg, err) != 0 ||
         (hooks = gn__hooks_open(cfg, err)) == NULL ||
         reload_preloaded(a, cfg, &fresh, err) != 0 ||
         gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
@@ -925,7 +934,7 @@ static void reload(struct arbiter *a, const char *why)
         }
         gn__log_open(a->cfg->errorlog, a->cfg->accesslog, a->cfg->loglevel, err,
                      sizeof(err));
-        gn__log_syslog(a->cfg, err);
+        gn__arbiter_syslog(a->cfg, err);
         gn__config_free(cfg);
         return;
     }

@@ -56,4 +56,8 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
 struct gn_apps *gn__arbiter_preload(const struct gn_config *cfg,
                                     char err[GN_ERR_LEN]);
 
+/* Send the logs to syslog too, or stop, as CFG's syslog settings say.
+ * 0, or -errno with ERR (GN_ERR_LEN bytes) set. */
+int gn__arbiter_syslog(const struct gn_config *cfg, char *err);
+
 #endif /* GN_SERVER_ARBITER_H */

@@ -19,12 +19,13 @@
 
 #include "config/config.h"
 #include "config/settings.h"
+#include "core/clock.h"
+#include "core/log.h"
 #include "plugins/appset.h"
 #include "plugins/hooks.h"
 #include "server/arbiter.h"
 #include "server/cli.h"
 #include "server/listen.h"
-#include "server/log.h"
 #include "server/process.h"
 #include "server/signals.h"
 #include "workers/worker.h"
@@ -360,7 +361,7 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         gn__config_free(cfg);
         return fail(GN_EXIT_CONFIG, err);
     }
-    if (gn__log_syslog(cfg, err) != 0) {
+    if (gn__arbiter_syslog(cfg, err) != 0) {
         gn__config_free(cfg);
         return fail(GN_EXIT_CONFIG, err);
     }

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "server/log.h"
+#include "core/log.h"
 
 /* The pid PATH holds, or 0. */
 static pid_t read_pid(const char *path)

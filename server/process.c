@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "server/log.h"
+#include "core/log.h"
 
 static int fail(char *err, const char *what, const char *arg)
 {

@@ -14,8 +14,9 @@
 #include <unistd.h>
 
 #include "config/access_format.h"
-#include "server/log.h"
-#include "server/timefmt.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/timefmt.h"
 #include "workers/conn.h"
 #include "workers/request.h"
 #include "workers/response.h"

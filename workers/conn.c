@@ -28,8 +28,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/log.h"
 #include "plugins/hooks.h"
-#include "server/log.h"
 #include "workers/access_log.h"
 #include "workers/coro.h"
 #include "workers/green.h"

@@ -19,6 +19,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "core/clock.h"
 #include "greenicorn.h"
 #include "workers/dns.h"
 #include "workers/green.h"

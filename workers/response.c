@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
-#include "server/timefmt.h"
+#include "core/timefmt.h"
 #include "workers/conn.h"
 #include "workers/green.h"
 #include "workers/request.h"

@@ -20,8 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/clock.h"
+#include "core/log.h"
 #include "plugins/hooks.h"
-#include "server/log.h"
 #include "server/process.h"
 #include "workers/conn.h"
 #include "workers/coro.h"
@@ -44,22 +45,6 @@
 static size_t pool_idle(const struct gn_config *cfg)
 {
     return (size_t)cfg->worker_connections;
-}
-
-int64_t gn__monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-int64_t gn__monotonic_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 /* REQ's label, made once (in its arena): "METHOD target", cut to what the

@@ -101,9 +101,6 @@ int gn__worker_run(const struct gn_worker_spec *spec);
 void gn__worker_hook_args(const struct gn_worker *w, gn_hook_args_t *args,
                           enum gn_hook_id id);
 
-/* The current monotonic time in milliseconds, and in microseconds. */
-int64_t gn__monotonic_ms(void);
-int64_t gn__monotonic_us(void);
 
 struct gn_request;
 

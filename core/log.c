@@ -10,7 +10,7 @@
  * once per LOST_REPORT_SECS; the same descriptor works again once space
  * returns, and USR1 opens a fresh one.
  */
-#include "server/log.h"
+#include "core/log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -22,9 +22,8 @@
 #include <syslog.h>
 #include <unistd.h>
 
-#include "config/config.h"
-#include "server/syslog.h"
-#include "server/timefmt.h"
+#include "core/syslog.h"
+#include "core/timefmt.h"
 
 #define LINE_BYTES 4096
 #define LOST_REPORT_SECS 10 /* lost access lines: at most one report per */
@@ -229,16 +228,14 @@ int gn__log_open(const char *errorlog, const char *accesslog, int level,
     return 0;
 }
 
-int gn__log_syslog(const struct gn_config *cfg, char *err)
+int gn__log_syslog(const char *addr, int facility, const char *prefix,
+                   char *err)
 {
-    if (!cfg->syslog) {
+    if (!addr) {
         gn__syslog_close();
         return 0;
     }
-    return gn__syslog_open(cfg->syslog_addr, cfg->syslog_facility,
-                           cfg->syslog_prefix ? cfg->syslog_prefix
-                                              : "greenicorn",
-                           err, GN_ERR_LEN);
+    return gn__syslog_open(addr, facility, prefix, err, GN_ERR_LEN);
 }
 
 static int same_file(int a, int b)

@@ -3,7 +3,7 @@
  * cannot be pointed at a UDP address, hence our own: format the RFC 3164
  * header, send(2) with MSG_DONTWAIT on a connected datagram socket.
  */
-#include "server/syslog.h"
+#include "core/syslog.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "server/timefmt.h"
+#include "core/timefmt.h"
 
 static struct {
     int fd;

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the locale-free timestamps (server/timefmt.c): each format
+ * Unit tests of the locale-free timestamps (core/timefmt.c): each format
  * against known instants, in zones east and west of UTC, and the same
  * bytes whatever LC_TIME says (the process may be in de_DE if the system
  * has it; the C library's own formatting is the reference only in "C").
@@ -10,8 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "core/timefmt.h"
 #include "run_suite.h"
-#include "server/timefmt.h"
 
 /* 2026-12-05 07:41:15 UTC, a Saturday */
 static const time_t when = 1796456475;
@@ -85,7 +85,7 @@ END_TEST
 
 static Suite *timefmt_suite(void)
 {
-    Suite *s = suite_create("server/timefmt");
+    Suite *s = suite_create("core/timefmt");
     TCase *tc = tcase_create("formats");
 
     tcase_add_test(tc, timefmt_imf);

@@ -3,7 +3,7 @@
  * written by hand, so the output is the same in every locale (and costs
  * less than strftime, which consults the locale on every call).
  */
-#include "server/timefmt.h"
+#include "core/timefmt.h"
 
 #include <string.h>
 

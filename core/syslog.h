@@ -4,8 +4,8 @@
  * never blocking: a full or missing syslog drops the line, it never
  * stalls a worker.
  */
-#ifndef GN_SERVER_SYSLOG_H
-#define GN_SERVER_SYSLOG_H
+#ifndef GN_CORE_SYSLOG_H
+#define GN_CORE_SYSLOG_H
 
 #include <stddef.h>
 
@@ -30,4 +30,4 @@ void gn__syslog_close(void);
 /* Whether lines are being sent. */
 int gn__syslog_enabled(void);
 
-#endif /* GN_SERVER_SYSLOG_H */
+#endif /* GN_CORE_SYSLOG_H */

@@ -5,16 +5,14 @@
  * Each line is one write(2) to an O_APPEND file, so lines from several
  * processes never interleave.
  */
-#ifndef GN_SERVER_LOG_H
-#define GN_SERVER_LOG_H
+#ifndef GN_CORE_LOG_H
+#define GN_CORE_LOG_H
 
 #include <stddef.h>
 #include <time.h>
 
+#include "core/macros.h"
 #include "greenicorn.h"
-
-#define GN_LIKELY(x) __builtin_expect(!!(x), 1)
-#define GN_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 /* The configured level; messages below it are dropped before formatting. */
 extern int gn__log_level;
@@ -42,11 +40,11 @@ void gn__log_write(int level, const char *fmt, ...)
 int gn__log_open(const char *errorlog, const char *accesslog, int level,
                  char *err, size_t errlen);
 
-struct gn_config;
-
-/* Send both logs to syslog too, or stop, as CFG's syslog settings say.
+/* Send both logs to syslog too (ADDR as the syslog_addr setting, FACILITY
+ * a LOG_* code, each line tagged PREFIX), or stop when ADDR is NULL.
  * 0, or -errno with ERR (GN_ERR_LEN bytes) set. */
-int gn__log_syslog(const struct gn_config *cfg, char *err);
+int gn__log_syslog(const char *addr, int facility, const char *prefix,
+                   char *err);
 
 /* Reopen both files by name (after logrotate moved them). 0 or -errno. */
 int gn__log_reopen(void);
@@ -74,4 +72,4 @@ void gn__log_access_line(const char *line, size_t len);
  * last report is old enough (from a periodic tick). */
 void gn__log_report_lost(int now);
 
-#endif /* GN_SERVER_LOG_H */
+#endif /* GN_CORE_LOG_H */

@@ -5,8 +5,8 @@
  * parsers. These format with English names and ASCII digits whatever the
  * locale is. Each writes exactly the length it returns, plus a NUL.
  */
-#ifndef GN_SERVER_TIMEFMT_H
-#define GN_SERVER_TIMEFMT_H
+#ifndef GN_CORE_TIMEFMT_H
+#define GN_CORE_TIMEFMT_H
 
 #include <stddef.h>
 #include <time.h>
@@ -31,4 +31,4 @@ size_t gn__time_iso(char *out, time_t t);
 #define GN_TIME_SYSLOG_LEN 15
 size_t gn__time_syslog(char *out, time_t t);
 
-#endif /* GN_SERVER_TIMEFMT_H */
+#endif /* GN_CORE_TIMEFMT_H */
