@@ -543,6 +543,14 @@ int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN])
                                  err);
 }
 
+const char *gn__config_proc_name(const struct gn_config *cfg)
+{
+    return cfg->proc_name     ? cfg->proc_name
+           : cfg->app.spec    ? cfg->app.spec
+           : cfg->nnamed_apps ? cfg->named_apps[0].spec
+                              : NULL;
+}
+
 void gn__config_where(const struct gn_config *cfg, const char *name, char *out,
                       size_t len)
 {

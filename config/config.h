@@ -14,27 +14,9 @@
 
 #include "config/access_format.h"
 #include "config/ipset.h"
+#include "core/listen.h"
 #include "core/macros.h"
 #include "greenicorn.h"
-
-enum gn_bind_kind {
-    GN_BIND_TCP,  /* host:port, [v6]:port, or host alone (port 8000) */
-    GN_BIND_UNIX, /* unix:PATH */
-    GN_BIND_FD,   /* fd://N: an inherited listening socket (systemd) */
-};
-
-/* One listening address as configured (resolved later, at bind time). */
-struct gn_bind {
-    enum gn_bind_kind kind;
-    char *spec; /* as written, for messages: "127.0.0.1:8000" */
-    char *host; /* TCP: without brackets; "" means every address */
-    int port;   /* TCP */
-    char *path; /* UNIX */
-    int fd;     /* FD */
-    /* Where it was set, for messages: "FILE:LINE: bind", "--bind (command
-     * line)", "LISTEN_FDS"; NULL for the default. */
-    char *origin;
-};
 
 /* An app to load, "PATH.so[:SYMBOL]", where it is mounted, and its
  * [app.args] (or [app:NAME.args]) in file order. */
@@ -206,6 +188,10 @@ int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN]);
  * for GN_MAX_APPS). Their number. */
 size_t gn__config_apps(const struct gn_config *cfg,
                        const struct gn_app_conf **out);
+
+/* The name in process titles: proc_name, else the first app's spec; NULL
+ * when there is none. */
+const char *gn__config_proc_name(const struct gn_config *cfg);
 
 /* Where the setting NAME was set, for messages: "FILE:LINE: NAME" when the
  * file set it, else "NAME". */

@@ -27,6 +27,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/proctitle.h"
 #include "plugins/hooks.h"
 #include "server/pidfile.h"
 #include "server/process.h"
@@ -925,7 +926,9 @@ static void reload(struct arbiter *a, const char *why)
         gn__arbiter_syslog(cfg, err) != 0 ||
         (hooks = gn__hooks_open(cfg, err)) == NULL ||
         reload_preloaded(a, cfg, &fresh, err) != 0 ||
-        gn__listeners_reopen(a->ls, a->nls, cfg, &ls, &nls, err) != 0) {
+        gn__listeners_reopen(a->ls, a->nls, cfg->binds, cfg->nbinds,
+                             cfg->backlog, cfg->reuse_port, &ls, &nls,
+                             err) != 0) {
         keep_running(err);
         gn__hooks_discard(hooks);
         if (fresh != NULL) {
@@ -1083,7 +1086,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
         gn__config_free(cfg);
         return GN_EXIT_CONFIG;
     }
-    gn__process_title(cfg, "master");
+    gn__proctitle_set("master", gn__config_proc_name(cfg));
     log_start(&a);
     watch_files(&a);
     a.target = 0;

@@ -11,8 +11,8 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "core/listen.h"
 #include "plugins/appset.h"
-#include "server/listen.h"
 
 /* Exit statuses of the arbiter. */
 #define GN_EXIT_CLEAN 0

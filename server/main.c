@@ -20,12 +20,12 @@
 #include "config/config.h"
 #include "config/settings.h"
 #include "core/clock.h"
+#include "core/listen.h"
 #include "core/log.h"
 #include "plugins/appset.h"
 #include "plugins/hooks.h"
 #include "server/arbiter.h"
 #include "server/cli.h"
-#include "server/listen.h"
 #include "server/process.h"
 #include "server/signals.h"
 #include "workers/worker.h"
@@ -383,7 +383,8 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     }
     if (activated[0] != '\0')
         gn_log_info("%s: serving %s (bind ignored)", activated_by, activated);
-    if (gn__listeners_open(cfg, &ls, &nls, err) != 0) {
+    if (gn__listeners_open(cfg->binds, cfg->nbinds, cfg->backlog,
+                           cfg->reuse_port, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
         unload(apps);
         gn__config_free(cfg);

@@ -1,7 +1,7 @@
 /*
  * The process settings of [process]: what the arbiter does to itself
- * before serving (chdir, umask, environment, detaching), what a worker
- * does after fork (dropping privileges), and process titles.
+ * before serving (chdir, umask, environment, detaching) and what a worker
+ * does after fork (dropping privileges).
  */
 #ifndef GN_SERVER_PROCESS_H
 #define GN_SERVER_PROCESS_H
@@ -9,7 +9,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
-#include "server/listen.h"
+#include "core/listen.h"
 
 /* chdir, umask and raw_env, as CFG says. 0, or -errno with ERR set. */
 int gn__process_setup(const struct gn_config *cfg, char err[GN_ERR_LEN]);
@@ -28,8 +28,5 @@ void gn__process_chown(const struct gn_config *cfg,
  * groups). 0, or -errno with ERR set. */
 int gn__process_drop_privileges(const struct gn_config *cfg,
                                 char err[GN_ERR_LEN]);
-
-/* Set the process title to "greenicorn: ROLE [NAME]" (ps, top). */
-void gn__process_title(const struct gn_config *cfg, const char *role);
 
 #endif /* GN_SERVER_PROCESS_H */

@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/proctitle.h"
 #include "plugins/hooks.h"
 #include "server/process.h"
 #include "workers/conn.h"
@@ -551,7 +552,7 @@ static int boot(struct gn_worker *w)
 {
     char err[GN_ERR_LEN];
 
-    gn__process_title(w->cfg, "worker");
+    gn__proctitle_set("worker", gn__config_proc_name(w->cfg));
     /* Our own sockets first: binding may need the arbiter's privileges. */
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].per_worker &&

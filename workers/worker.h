@@ -11,8 +11,8 @@
 #include <sys/types.h>
 
 #include "config/config.h"
+#include "core/listen.h"
 #include "plugins/appset.h"
-#include "server/listen.h"
 #include "workers/http_parse.h"
 #include "workers/loop.h"
 

@@ -2,12 +2,31 @@
  * Listening sockets: the arbiter binds every configured address before it
  * forks, and the workers inherit the descriptors and accept on them.
  */
-#ifndef GN_SERVER_LISTEN_H
-#define GN_SERVER_LISTEN_H
+#ifndef GN_CORE_LISTEN_H
+#define GN_CORE_LISTEN_H
 
 #include <stddef.h>
 
-#include "config/config.h"
+#include "core/macros.h"
+
+enum gn_bind_kind {
+    GN_BIND_TCP,  /* host:port, [v6]:port, or host alone (port 8000) */
+    GN_BIND_UNIX, /* unix:PATH */
+    GN_BIND_FD,   /* fd://N: an inherited listening socket (systemd) */
+};
+
+/* One listening address as configured (resolved later, at bind time). */
+struct gn_bind {
+    enum gn_bind_kind kind;
+    char *spec; /* as written, for messages: "127.0.0.1:8000" */
+    char *host; /* TCP: without brackets; "" means every address */
+    int port;   /* TCP */
+    char *path; /* UNIX */
+    int fd;     /* FD */
+    /* Where it was set, for messages: "FILE:LINE: bind", "--bind (command
+     * line)", "LISTEN_FDS"; NULL for the default. */
+    char *origin;
+};
 
 struct gn_listener {
     int fd;
@@ -20,25 +39,29 @@ struct gn_listener {
 };
 
 /*
- * Bind and listen on every address of CFG, non-blocking and close-on-exec.
+ * Bind and listen on the NBINDS addresses of BINDS (BACKLOG; with
+ * REUSE_PORT bound only, see per_worker), non-blocking and close-on-exec.
  * On success *OUT is an array of *N listeners owned by the caller (free with
  * gn__listeners_close). On failure nothing stays bound and ERR names the
  * address and the reason ("cannot bind 127.0.0.1:8000: Address already in
  * use"); returns a negative errno.
  */
-int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
-                       size_t *n, char err[GN_ERR_LEN]);
+int gn__listeners_open(const struct gn_bind *binds, size_t nbinds, int backlog,
+                       int reuse_port, struct gn_listener **out, size_t *n,
+                       char err[GN_ERR_LEN]);
 
 /*
- * For a reloaded CFG: keep each listener of OLD whose bind is still
+ * For a reloaded config (BINDS, BACKLOG, REUSE_PORT as for
+ * gn__listeners_open): keep each listener of OLD whose bind is still
  * configured (same spec; its backlog updated), open the new ones, and
  * close (unlinking unix sockets) the ones no longer configured. On success
  * OLD is consumed and *OUT and *N hold the new set. On failure nothing changes
  * (OLD stays open and owned by the caller) and ERR says why.
  */
 int gn__listeners_reopen(struct gn_listener *old, size_t nold,
-                         const struct gn_config *cfg, struct gn_listener **out,
-                         size_t *n, char err[GN_ERR_LEN]);
+                         const struct gn_bind *binds, size_t nbinds, int backlog,
+                         int reuse_port, struct gn_listener **out, size_t *n,
+                         char err[GN_ERR_LEN]);
 
 /* In a worker, with reuse_port: replace L's descriptor by a socket of the
  * worker's own, bound to the same address with SO_REUSEPORT and
@@ -49,4 +72,4 @@ int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN]);
  * files (the arbiter's clean stop); workers pass 0. */
 void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix);
 
-#endif /* GN_SERVER_LISTEN_H */
+#endif /* GN_CORE_LISTEN_H */

@@ -3,7 +3,7 @@
  * getaddrinfo (the first address wins, as in Gunicorn); a stale unix
  * socket file left by a previous run is replaced, any other file is not.
  */
-#include "server/listen.h"
+#include "core/listen.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -239,10 +239,12 @@ static int open_one(const struct gn_bind *b, int backlog, int reuse_port,
     return rc;
 }
 
-int gn__listeners_open(const struct gn_config *cfg, struct gn_listener **out,
-                       size_t *n, char err[GN_ERR_LEN])
+int gn__listeners_open(const struct gn_bind *binds, size_t nbinds, int backlog,
+                       int reuse_port, struct gn_listener **out, size_t *n,
+                       char err[GN_ERR_LEN])
 {
-    return gn__listeners_reopen(NULL, 0, cfg, out, n, err);
+    return gn__listeners_reopen(NULL, 0, binds, nbinds, backlog, reuse_port,
+                                out, n, err);
 }
 
 /* The listener of OLD serving SPEC and not yet taken, or NULL. */
@@ -275,11 +277,12 @@ static void give_back(struct gn_listener *ls, size_t n, const int *kept_from,
 }
 
 int gn__listeners_reopen(struct gn_listener *old, size_t nold,
-                         const struct gn_config *cfg, struct gn_listener **out,
-                         size_t *n, char err[GN_ERR_LEN])
+                         const struct gn_bind *binds, size_t nbinds, int backlog,
+                         int reuse_port, struct gn_listener **out, size_t *n,
+                         char err[GN_ERR_LEN])
 {
-    struct gn_listener *ls = calloc(cfg->nbinds, sizeof(*ls)), *k;
-    int *kept_from = calloc(cfg->nbinds + 1, sizeof(int));
+    struct gn_listener *ls = calloc(nbinds, sizeof(*ls)), *k;
+    int *kept_from = calloc(nbinds + 1, sizeof(int));
     size_t i;
     int rc = 0;
 
@@ -289,11 +292,11 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
         snprintf(err, GN_ERR_LEN, "out of memory");
         return -ENOMEM;
     }
-    for (i = 0; i < cfg->nbinds && rc == 0; i++) {
-        k = find_kept(old, nold, cfg->binds[i].spec);
+    for (i = 0; i < nbinds && rc == 0; i++) {
+        k = find_kept(old, nold, binds[i].spec);
         kept_from[i] = -1;
         if (k != NULL && k->kind == GN_BIND_TCP &&
-            k->per_worker != cfg->reuse_port) {
+            k->per_worker != reuse_port) {
             snprintf(err, GN_ERR_LEN,
                      "reuse_port cannot change while %s is bound: restart "
                      "to change it",
@@ -304,10 +307,9 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
             ls[i] = *k;
             *k = (struct gn_listener){.fd = -1}; /* taken, strings too */
             if (!ls[i].per_worker)
-                listen(ls[i].fd, cfg->backlog); /* a new backlog, if any */
+                listen(ls[i].fd, backlog); /* a new backlog, if any */
         } else {
-            rc = open_one(&cfg->binds[i], cfg->backlog, cfg->reuse_port, &ls[i],
-                          err);
+            rc = open_one(&binds[i], backlog, reuse_port, &ls[i], err);
         }
     }
     if (rc != 0) {
@@ -320,7 +322,7 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
     if (old != NULL)
         gn__listeners_close(old, nold, 1);
     *out = ls;
-    *n = cfg->nbinds;
+    *n = nbinds;
     return 0;
 }
 
