@@ -6,12 +6,20 @@
  */
 #include "core/proctitle.h"
 
+#include "config.h"
+
 #include <bsd/unistd.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+
+#ifdef GN_HAVE_VALGRIND
+#include <valgrind/valgrind.h>
+#else
+#define RUNNING_ON_VALGRIND 0
+#endif
 
 /* The kernel's bounds of our argument area: /proc/self/stat's fields 48
  * and 49 (arg_start, arg_end). 0, or -1. */
@@ -50,13 +58,16 @@ static int arg_area(char **start, char **end)
  * argv[0] ended, for Linux to show the title alone; but Linux looks at the
  * last byte of the whole argument area, so ps showed the title, blanks
  * for the NULs and the '.'. Clear the rest of the area and mark its last
- * byte instead: Linux then shows the title up to its NUL. */
+ * byte instead: Linux then shows the title up to its NUL. Under valgrind
+ * the kernel's area is valgrind's own command line (its options, which
+ * callgrind reads again in a forked worker to name its output), not the
+ * argv libbsd rewrote: leave it alone there. */
 static void mark_title_end(void)
 {
     char *start, *end;
     size_t len;
 
-    if (arg_area(&start, &end) != 0)
+    if (RUNNING_ON_VALGRIND || arg_area(&start, &end) != 0)
         return;
     len = strnlen(start, (size_t)(end - start));
     if (start + len + 1 >= end)
