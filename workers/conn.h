@@ -14,7 +14,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "workers/loop.h"
+#include "green/loop.h"
 
 struct gn_worker;
 struct gn_request;

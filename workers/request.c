@@ -13,8 +13,8 @@
 #include <strings.h>
 
 #include "config/ipset.h"
+#include "green/park.h"
 #include "workers/conn.h"
-#include "workers/green.h"
 
 #define ARENA_BLOCK 4096
 

@@ -14,8 +14,8 @@
 #include <time.h>
 
 #include "core/timefmt.h"
+#include "green/park.h"
 #include "workers/conn.h"
-#include "workers/green.h"
 #include "workers/request.h"
 #include "workers/worker.h"
 

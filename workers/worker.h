@@ -12,9 +12,9 @@
 
 #include "config/config.h"
 #include "core/listen.h"
+#include "green/loop.h"
 #include "plugins/appset.h"
 #include "workers/http_parse.h"
-#include "workers/loop.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
 #define GN_EXIT_OK 0

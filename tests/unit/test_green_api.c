@@ -26,13 +26,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "green/coro.h"
+#include "green/dns.h"
+#include "green/loop.h"
+#include "green/park.h"
+#include "green/sync.h"
 #include "greenicorn.h"
 #include "run_suite.h"
-#include "workers/coro.h"
-#include "workers/dns.h"
-#include "workers/green.h"
-#include "workers/green_sync.h"
-#include "workers/loop.h"
 
 /* ---- fixture: a loop, a pool, tasks ------------------------------------- */
 

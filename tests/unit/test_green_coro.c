@@ -1,5 +1,5 @@
 /*
- * Unit tests of workers/coro.c: a coroutine's life from the pool to its exit
+ * Unit tests of green/coro.c: a coroutine's life from the pool to its exit
  * function, yield/resume in both directions, many coroutines taking turns,
  * what runs on a coroutine's stack (deep recursion, floating point, stack
  * alignment), reuse and unmapping by the pool, and the guard page below each
@@ -21,8 +21,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "green/coro.h"
 #include "run_suite.h"
-#include "workers/coro.h"
 
 static uintptr_t page_size(void)
 {
@@ -781,7 +781,7 @@ END_TEST
 
 static Suite *coro_suite(void)
 {
-    Suite *s = suite_create("workers/coro");
+    Suite *s = suite_create("green/coro");
 
     add_case(s, "completion", coro_runs_to_completion, 0);
     add_case(s, "pool_watch", coro_pool_watch_reports_slow_runs, 0);

@@ -20,11 +20,10 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "green/dns.h"
+#include "green/loop.h"
+#include "green/park.h"
 #include "greenicorn.h"
-#include "workers/dns.h"
-#include "workers/green.h"
-#include "workers/loop.h"
-#include "workers/worker.h"
 
 /* The most buffers gn_readv and gn_writev take. */
 #define GN_IOV_MAX 64

@@ -1,5 +1,5 @@
 /*
- * The coroutine context switch of workers/coro.c, for x86-64 (SysV) and
+ * The coroutine context switch of green/coro.c, for x86-64 (SysV) and
  * aarch64 (AAPCS64). A context is nothing but a stack pointer: switching
  * pushes the callee-saved registers on the current stack, stores the stack
  * pointer, loads the other one and pops the same frame off it, so the C

@@ -14,8 +14,8 @@
  * with GN_CORO_UCONTEXT defined. Everything here is single-threaded: one
  * worker, one loop thread.
  */
-#ifndef GN_WORKERS_CORO_H
-#define GN_WORKERS_CORO_H
+#ifndef GN_GREEN_CORO_H
+#define GN_GREEN_CORO_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -97,7 +97,7 @@ void gn__coro_release(struct gn_coro *co);
 void gn__coro_set_data(struct gn_coro *co, void *data);
 void *gn__coro_data(const struct gn_coro *co);
 
-/* The green wait CO is suspended in (green.c's business), or NULL. */
+/* The green wait CO is suspended in (park.c's business), or NULL. */
 void gn__coro_set_waiter(struct gn_coro *co, void *waiter);
 void *gn__coro_waiter(const struct gn_coro *co);
 
@@ -110,4 +110,4 @@ int gn__coro_overflowed(const struct gn_coro *co, const void *addr);
 void gn__coro_set_cancelled(struct gn_coro *co, int err);
 int gn__coro_cancelled(const struct gn_coro *co);
 
-#endif /* GN_WORKERS_CORO_H */
+#endif /* GN_GREEN_CORO_H */

@@ -13,16 +13,16 @@
  * into a resume. A waiter that returns on its own (timeout, cancel)
  * unlinks itself.
  */
-#include "workers/green_sync.h"
+#include "green/sync.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "green/coro.h"
+#include "green/loop.h"
+#include "green/park.h"
 #include "greenicorn.h"
-#include "workers/coro.h"
-#include "workers/green.h"
-#include "workers/loop.h"
 
 /* ---- FIFO lists of waiters -------------------------------------------- */
 

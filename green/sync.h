@@ -2,8 +2,8 @@
  * Green threads (gn_spawn and friends) as the worker manages them: the
  * pool they take coroutines from, and their end with their owner.
  */
-#ifndef GN_WORKERS_GREEN_SYNC_H
-#define GN_WORKERS_GREEN_SYNC_H
+#ifndef GN_GREEN_SYNC_H
+#define GN_GREEN_SYNC_H
 
 #include <stddef.h>
 
@@ -27,4 +27,4 @@ void gn__threads_stop(void);
 /* The worker exits: release every thread's coroutine and record. */
 void gn__threads_free(void);
 
-#endif /* GN_WORKERS_GREEN_SYNC_H */
+#endif /* GN_GREEN_SYNC_H */

@@ -3,7 +3,7 @@
  * that includes <event2/...>. Watches are libevent events assigned into
  * storage their owner embeds, so arming one allocates nothing.
  */
-#include "workers/loop.h"
+#include "green/loop.h"
 
 #include <errno.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * waiting coroutine's stack: a coroutine that gives up (timeout, cancel)
  * leaves the record to evdns's callback, which frees it.
  */
-#include "workers/dns.h"
+#include "green/dns.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -13,8 +13,8 @@
 #include <event2/dns.h>
 #include <event2/util.h>
 
-#include "workers/green.h"
-#include "workers/loop.h"
+#include "green/loop.h"
+#include "green/park.h"
 
 static struct evdns_base *dns;
 

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the green waits (workers/green.c) on a real event loop:
+ * Unit tests of the green waits (green/park.c) on a real event loop:
  * sleeping and fd waits yield to other coroutines, time out, and are
  * cancelled, and outside any coroutine they block as libc would.
  */
@@ -9,11 +9,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "green/coro.h"
+#include "green/loop.h"
+#include "green/park.h"
 #include "greenicorn.h"
 #include "run_suite.h"
-#include "workers/coro.h"
-#include "workers/green.h"
-#include "workers/loop.h"
 
 static struct gn_loop *loop;
 static struct gn_coro_pool *pool;
@@ -229,7 +229,7 @@ END_TEST
 
 static Suite *green_suite(void)
 {
-    Suite *s = suite_create("workers/green");
+    Suite *s = suite_create("green/park");
     TCase *sleeping = tcase_create("sleep");
     TCase *fds = tcase_create("fd waits");
     TCase *cancel = tcase_create("cancellation");

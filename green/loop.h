@@ -9,8 +9,8 @@
  * listening sockets and signals. Watches are embedded in their owner's
  * struct; zero-initialise them before first use.
  */
-#ifndef GN_WORKERS_LOOP_H
-#define GN_WORKERS_LOOP_H
+#ifndef GN_GREEN_LOOP_H
+#define GN_GREEN_LOOP_H
 
 #include <stdint.h>
 
@@ -72,4 +72,4 @@ void gn__watch_stop(struct gn_watch *w);
 /* Whether W is armed. */
 int gn__watch_active(const struct gn_watch *w);
 
-#endif /* GN_WORKERS_LOOP_H */
+#endif /* GN_GREEN_LOOP_H */

@@ -3,8 +3,8 @@
  * the worker to other connections. Inside a coroutine a wait arms a loop
  * watch and yields; outside one it blocks the way libc would.
  */
-#ifndef GN_WORKERS_GREEN_H
-#define GN_WORKERS_GREEN_H
+#ifndef GN_GREEN_PARK_H
+#define GN_GREEN_PARK_H
 
 #include <stdint.h>
 
@@ -14,7 +14,7 @@ struct gn_watch;
 
 /* 1 on the thread the gn_* calls may come from: the process's main
  * thread, which runs a worker's loop (set at load by a constructor in
- * green.c; a fork keeps it). 0 on any thread an app starts. */
+ * park.c; a fork keeps it). 0 on any thread an app starts. */
 extern _Thread_local int gn__loop_thread
     __attribute__((tls_model("initial-exec")));
 
@@ -102,4 +102,4 @@ void gn__green_cancel(struct gn_coro *co, int err);
  * 0, or -EINVAL for NaN. */
 int gn__timeout_ms(double seconds, int64_t *ms);
 
-#endif /* GN_WORKERS_GREEN_H */
+#endif /* GN_GREEN_PARK_H */

@@ -3,7 +3,7 @@
  * resume/yield between the loop and one coroutine at a time. The loop's side
  * of a switch is a single static context, since each worker process has one
  * loop and coroutines never resume each other, so a coroutine always yields
- * back to it. The switch itself is coro_switch.S, or ucontext where that has
+ * back to it. The switch itself is switch.S, or ucontext where that has
  * no assembly. AddressSanitizer is told about every switch; otherwise it
  * would check each access against the wrong stack.
  */
@@ -19,9 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "workers/coro.h"
+#include "green/coro.h"
 
-/* Where coro_switch.S has code: keep in step with the same test there. */
+/* Where switch.S has code: keep in step with the same test there. */
 #if !defined(GN_CORO_UCONTEXT) && defined(__ELF__) && !defined(__ILP32__) &&   \
     (defined(__x86_64__) || defined(__aarch64__))
 #define CORO_ASM 1
@@ -168,7 +168,7 @@ static inline void asan_forget_stack(struct gn_coro *co)
 #ifdef CORO_ASM
 /*
  * The frame gn__ctx_switch pops, lowest address first, in machine words
- * (see coro_switch.S). Slots not named here start as zero, which also ends
+ * (see switch.S). Slots not named here start as zero, which also ends
  * frame-pointer walks at the trampoline.
  */
 #if defined(__x86_64__)

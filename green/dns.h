@@ -3,8 +3,8 @@
  * reading of /etc/resolv.conf and /etc/hosts) inside a green thread,
  * getaddrinfo(3) outside one.
  */
-#ifndef GN_WORKERS_DNS_H
-#define GN_WORKERS_DNS_H
+#ifndef GN_GREEN_DNS_H
+#define GN_GREEN_DNS_H
 
 #include <netdb.h>
 #include <stdint.h>
@@ -22,4 +22,4 @@ void gn__resolve_free(struct addrinfo *ai);
 /* Drop the worker's resolver (at exit), failing requests in flight. */
 void gn__dns_shutdown(void);
 
-#endif /* GN_WORKERS_DNS_H */
+#endif /* GN_GREEN_DNS_H */

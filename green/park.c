@@ -9,7 +9,7 @@
  * polling for I/O, the queue's coroutines run in the order they were
  * woken.
  */
-#include "workers/green.h"
+#include "green/park.h"
 
 #include <errno.h>
 #include <math.h>
@@ -17,9 +17,9 @@
 #include <sched.h>
 #include <time.h>
 
+#include "green/coro.h"
+#include "green/loop.h"
 #include "greenicorn.h"
-#include "workers/coro.h"
-#include "workers/loop.h"
 
 _Thread_local int gn__loop_thread;
 
