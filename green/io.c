@@ -23,6 +23,7 @@
 #include "green/dns.h"
 #include "green/loop.h"
 #include "green/park.h"
+#include "green/sys.h"
 #include "greenicorn.h"
 
 /* The most buffers gn_readv and gn_writev take. */
@@ -119,7 +120,7 @@ static ssize_t writev_nosigpipe(int fd, const struct iovec *iov, int iovcnt)
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    n = writev(fd, iov, iovcnt);
+    n = gn__sys_writev(fd, iov, iovcnt);
     err = errno;
     if (n < 0 && err == EPIPE)
         sigtimedwait(&pipe_set, NULL, &zero);
@@ -137,11 +138,11 @@ static ssize_t try_io(int fd, enum fd_kind kind, struct iovec *iov, int iovcnt,
     ssize_t n;
 
     if (kind == FD_SOCKET)
-        n = writing ? sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)
-                    : recvmsg(fd, &mh, MSG_DONTWAIT);
+        n = writing ? gn__sys_sendmsg(fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL)
+                    : gn__sys_recvmsg(fd, &mh, MSG_DONTWAIT);
     else
         n = writing ? writev_nosigpipe(fd, iov, iovcnt)
-                    : readv(fd, iov, iovcnt);
+                    : gn__sys_readv(fd, iov, iovcnt);
     return n < 0 ? -errno : n;
 }
 
@@ -264,7 +265,7 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len,
     socklen_t elen = sizeof(err);
 
     for (;;) {
-        if (connect(fd, sa, len) == 0)
+        if (gn__sys_connect(fd, sa, len) == 0)
             return 0;
         if (errno == EINPROGRESS || errno == EINTR || errno == EALREADY)
             break; /* in flight: wait for it below */
@@ -279,14 +280,15 @@ static int connect_within(int fd, const struct sockaddr *sa, socklen_t len,
     }
     if ((rc = wait_ready(fd, GN_WATCH_WRITE, d)) != 0)
         return rc;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
+    if (gn__sys_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) != 0)
         return -errno;
     return -err;
 }
 
 static int open_socket(int family)
 {
-    int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd =
+        gn__sys_socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 
     return fd < 0 ? -errno : fd;
 }
@@ -301,10 +303,11 @@ static int connect_any(const struct addrinfo *ai, const struct deadline *d)
             return fd;
         rc = connect_within(fd, ai->ai_addr, ai->ai_addrlen, d);
         if (rc == 0) {
-            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+            gn__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                               sizeof(one));
             return fd;
         }
-        close(fd);
+        gn__sys_close(fd);
         if (rc == -ETIMEDOUT || rc == -ECANCELED)
             break; /* no time left for the others */
     }
@@ -345,7 +348,7 @@ GN_API int gn_connect_unix(const char *path, double timeout)
         return fd;
     rc = connect_within(fd, (struct sockaddr *)&sun, sizeof(sun), &d);
     if (rc != 0) {
-        close(fd);
+        gn__sys_close(fd);
         return rc;
     }
     return fd;
@@ -366,7 +369,7 @@ GN_API int gn_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         /* A blocking listener is accepted from only once it is ready. */
         if (blocking && (rc = wait_ready(lfd, GN_WATCH_READ, &d)) != 0)
             return rc;
-        fd = accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        fd = gn__sys_accept4(lfd, addr, addrlen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0)
             return fd;
         if (errno == EINTR || errno == ECONNABORTED)

@@ -19,6 +19,7 @@
 
 #include "green/coro.h"
 #include "green/loop.h"
+#include "green/sys.h"
 #include "greenicorn.h"
 
 _Thread_local int gn__loop_thread;
@@ -178,7 +179,7 @@ static int poll_fd(int fd, int events, int64_t timeout_ms)
     pfd.events = (short)(((events & GN_WATCH_READ) ? POLLIN : 0) |
                          ((events & GN_WATCH_WRITE) ? POLLOUT : 0));
     do {
-        n = poll(&pfd, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
+        n = gn__sys_poll(&pfd, 1, timeout_ms < 0 ? -1 : (int)timeout_ms);
     } while (n < 0 && errno == EINTR);
     if (n < 0)
         return -errno;

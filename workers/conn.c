@@ -33,6 +33,7 @@
 #include "green/coro.h"
 #include "green/park.h"
 #include "green/sync.h"
+#include "green/sys.h"
 #include "plugins/hooks.h"
 #include "workers/access_log.h"
 #include "workers/http_parse.h"
@@ -102,7 +103,7 @@ int gn__conn_peer_gone(struct gn_conn *c)
         return 0;
     if (c->rdhup)
         return 1;
-    n = recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    n = gn__sys_recv(c->fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
     return n == 0 ||
            (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
@@ -152,7 +153,7 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
     int one = 1;
 
     if (c == NULL) {
-        close(fd);
+        gn__sys_close(fd);
         return NULL;
     }
     c->w = w;
@@ -161,7 +162,7 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
         describe(peer, c->remote_addr, &c->remote_port);
     trust_peer(c);
     if (peer->sa_family != AF_UNIX)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        gn__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
@@ -187,7 +188,7 @@ void gn__conn_close(struct gn_conn *c)
 
     gn__watch_stop(&c->io);
     gn__watch_stop(&c->idle);
-    close(c->fd);
+    gn__sys_close(c->fd);
     free(c->rbuf);
     free(c->out);
     if (c->prev)
@@ -225,7 +226,7 @@ static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
     int rc;
 
     while (mh.msg_iovlen > 0) {
-        n = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
+        n = gn__sys_sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && errno != EAGAIN)
@@ -289,7 +290,7 @@ void gn__conn_push(struct gn_conn *c)
 
     if (c->outlen == 0)
         return;
-    n = send(c->fd, c->out, c->outlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+    n = gn__sys_send(c->fd, c->out, c->outlen, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n <= 0)
         return; /* full (or failed): the next write or flush_held says */
     memmove(c->out, c->out + n, c->outlen - (size_t)n);
@@ -324,7 +325,7 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
     while (count > 0) {
         size_t chunk = count < SENDFILE_MAX ? count : SENDFILE_MAX;
 
-        n = sendfile(c->fd, fd, &offset, chunk);
+        n = gn__sys_sendfile(c->fd, fd, &offset, chunk);
         if (n > 0) {
             count -= (size_t)n;
             if ((size_t)n < chunk || count == 0)
@@ -359,7 +360,7 @@ static ssize_t fill(struct gn_conn *c, int64_t timeout_ms)
     int rc;
 
     for (;;) {
-        n = recv(c->fd, c->rbuf + c->rlen, room, 0);
+        n = gn__sys_recv(c->fd, c->rbuf + c->rlen, room, 0);
         if (n > 0) {
             /* Less than asked: the socket is drained; a new edge will
              * say when more arrives. */
@@ -845,7 +846,7 @@ static void linger(struct gn_conn *c)
     size_t total = 0;
     ssize_t n;
 
-    if (shutdown(c->fd, SHUT_WR) != 0)
+    if (gn__sys_shutdown(c->fd, SHUT_WR) != 0)
         return;
     while (total < LINGER_MAX && (left = deadline - gn__monotonic_ms()) > 0) {
         c->rpos = c->rlen = 0;

@@ -27,6 +27,7 @@
 #include "green/dns.h"
 #include "green/park.h"
 #include "green/sync.h"
+#include "green/sys.h"
 #include "plugins/hooks.h"
 #include "server/process.h"
 #include "workers/conn.h"
@@ -180,7 +181,7 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].per_worker)
             accept_ready(w->ls[i].fd, 0, w);
-        close(w->ls[i].fd);
+        gn__sys_close(w->ls[i].fd);
         w->ls[i].fd = -1;
     }
     for (c = w->conns; c != NULL; c = next) {
@@ -276,7 +277,7 @@ static void accept_check_starved(struct gn_worker *w)
     fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return;
-    close(fd);
+    gn__sys_close(fd);
     gn_log_warn("accept: descriptors available again after %llu failed "
                 "accept%s",
                 (unsigned long long)w->accept_emfile,
@@ -294,8 +295,8 @@ static void accept_ready(int fd, short what, void *arg)
     w->wakeups++;
     for (; w->nconns < (size_t)w->cfg->worker_connections; first = 0) {
         len = sizeof(ss);
-        cfd = accept4(fd, (struct sockaddr *)&ss, &len,
-                      SOCK_NONBLOCK | SOCK_CLOEXEC);
+        cfd = gn__sys_accept4(fd, (struct sockaddr *)&ss, &len,
+                              SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (cfd < 0 && (errno == EMFILE || errno == ENFILE)) {
             /* The socket stays readable: pause, or we would spin. on_tick
              * tries again. */
