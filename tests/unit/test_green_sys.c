@@ -43,7 +43,7 @@ static void *next_fn(const char *name)
  * (Default visibility: the project builds with -fvisibility=hidden, and
  * an interposer must be exported, as patch_all's will be.) */
 #define INTERPOSE(ret, name, params, args)                                     \
-    __attribute__((visibility("default"))) ret name params;                   \
+    __attribute__((visibility("default"))) ret name params;                    \
     ret name params                                                            \
     {                                                                          \
         static ret(*real) params;                                              \
@@ -66,8 +66,7 @@ INTERPOSE(ssize_t, send, (int fd, const void *buf, size_t len, int flags),
           (fd, buf, len, flags))
 INTERPOSE(ssize_t, sendmsg, (int fd, const struct msghdr *mh, int flags),
           (fd, mh, flags))
-INTERPOSE(ssize_t, write, (int fd, const void *buf, size_t len),
-          (fd, buf, len))
+INTERPOSE(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len))
 INTERPOSE(ssize_t, writev, (int fd, const struct iovec *iov, int n),
           (fd, iov, n))
 INTERPOSE(int, connect, (int fd, const struct sockaddr *sa, socklen_t len),
@@ -77,7 +76,7 @@ INTERPOSE(int, accept4,
           (fd, sa, len, flags))
 INTERPOSE(int, shutdown, (int fd, int how), (fd, how))
 INTERPOSE(int, close, (int fd), (fd))
-INTERPOSE(int, poll, (struct pollfd *fds, nfds_t n, int timeout),
+INTERPOSE(int, poll, (struct pollfd * fds, nfds_t n, int timeout),
           (fds, n, timeout))
 INTERPOSE(int, socket, (int domain, int type, int protocol),
           (domain, type, protocol))
@@ -85,10 +84,10 @@ INTERPOSE(int, socket, (int domain, int type, int protocol),
 /* The number of interposer calls so far. */
 static int total_calls(void)
 {
-    return calls.recv + calls.recvmsg + calls.read + calls.readv +
-           calls.send + calls.sendmsg + calls.write + calls.writev +
-           calls.connect + calls.accept4 + calls.shutdown + calls.close +
-           calls.poll + calls.socket;
+    return calls.recv + calls.recvmsg + calls.read + calls.readv + calls.send +
+           calls.sendmsg + calls.write + calls.writev + calls.connect +
+           calls.accept4 + calls.shutdown + calls.close + calls.poll +
+           calls.socket;
 }
 
 START_TEST(plain_calls_reach_the_interposer)
@@ -134,9 +133,9 @@ START_TEST(sys_calls_bypass_the_interposer)
     mh.msg_iov = &(struct iovec){&c, 1};
     ck_assert_int_eq(gn__sys_recvmsg(sv[1], &mh, 0), 1);
     ck_assert_int_eq(c, 'z');
-    ck_assert_int_eq(gn__sys_setsockopt(sv[0], SOL_SOCKET, SO_KEEPALIVE, &on,
-                                        sizeof(on)),
-                     0);
+    ck_assert_int_eq(
+        gn__sys_setsockopt(sv[0], SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)),
+        0);
     ck_assert_int_eq(gn__sys_shutdown(sv[0], SHUT_WR), 0);
     ck_assert_int_eq(gn__sys_recv(sv[1], &c, 1, 0), 0);
     fd = gn__sys_socket(AF_UNIX, SOCK_STREAM, 0);
