@@ -277,9 +277,9 @@ static void give_back(struct gn_listener *ls, size_t n, const int *kept_from,
 }
 
 int gn__listeners_reopen(struct gn_listener *old, size_t nold,
-                         const struct gn_bind *binds, size_t nbinds, int backlog,
-                         int reuse_port, struct gn_listener **out, size_t *n,
-                         char err[GN_ERR_LEN])
+                         const struct gn_bind *binds, size_t nbinds,
+                         int backlog, int reuse_port, struct gn_listener **out,
+                         size_t *n, char err[GN_ERR_LEN])
 {
     struct gn_listener *ls = calloc(nbinds, sizeof(*ls)), *k;
     int *kept_from = calloc(nbinds + 1, sizeof(int));

@@ -59,9 +59,9 @@ int gn__listeners_open(const struct gn_bind *binds, size_t nbinds, int backlog,
  * (OLD stays open and owned by the caller) and ERR says why.
  */
 int gn__listeners_reopen(struct gn_listener *old, size_t nold,
-                         const struct gn_bind *binds, size_t nbinds, int backlog,
-                         int reuse_port, struct gn_listener **out, size_t *n,
-                         char err[GN_ERR_LEN]);
+                         const struct gn_bind *binds, size_t nbinds,
+                         int backlog, int reuse_port, struct gn_listener **out,
+                         size_t *n, char err[GN_ERR_LEN]);
 
 /* In a worker, with reuse_port: replace L's descriptor by a socket of the
  * worker's own, bound to the same address with SO_REUSEPORT and

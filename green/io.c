@@ -303,8 +303,7 @@ static int connect_any(const struct addrinfo *ai, const struct deadline *d)
             return fd;
         rc = connect_within(fd, ai->ai_addr, ai->ai_addrlen, d);
         if (rc == 0) {
-            gn__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                               sizeof(one));
+            gn__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
             return fd;
         }
         gn__sys_close(fd);

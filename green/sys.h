@@ -54,8 +54,8 @@ static inline int gn__sys_connect(int fd, const struct sockaddr *sa,
     return gn__sys.connect(fd, sa, len);
 }
 
-static inline int gn__sys_accept4(int fd, struct sockaddr *sa,
-                                  socklen_t *len, int flags)
+static inline int gn__sys_accept4(int fd, struct sockaddr *sa, socklen_t *len,
+                                  int flags)
 {
     return gn__sys.accept4(fd, sa, len, flags);
 }

@@ -826,10 +826,9 @@ static void commit_reload(struct arbiter *a)
 
 int gn__arbiter_syslog(const struct gn_config *cfg, char *err)
 {
-    return gn__log_syslog(cfg->syslog ? cfg->syslog_addr : NULL,
-                          cfg->syslog_facility,
-                          cfg->syslog_prefix ? cfg->syslog_prefix : "greenicorn",
-                          err);
+    return gn__log_syslog(
+        cfg->syslog ? cfg->syslog_addr : NULL, cfg->syslog_facility,
+        cfg->syslog_prefix ? cfg->syslog_prefix : "greenicorn", err);
 }
 
 /* The logs of CFG, or the reason in the log. */
