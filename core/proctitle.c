@@ -6,7 +6,6 @@
  */
 #include "core/proctitle.h"
 
-#include "config.h"
 
 #include <bsd/unistd.h>
 #include <fcntl.h>
@@ -15,11 +14,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#ifdef GN_HAVE_VALGRIND
-#include <valgrind/valgrind.h>
-#else
-#define RUNNING_ON_VALGRIND 0
-#endif
 
 /* The kernel's bounds of our argument area: /proc/self/stat's fields 48
  * and 49 (arg_start, arg_end). 0, or -1. */
@@ -58,20 +52,22 @@ static int arg_area(char **start, char **end)
  * argv[0] ended, for Linux to show the title alone; but Linux looks at the
  * last byte of the whole argument area, so ps showed the title, blanks
  * for the NULs and the '.'. Clear the rest of the area and mark its last
- * byte instead: Linux then shows the title up to its NUL. Under valgrind
- * the kernel's area is valgrind's own command line (its options, which
- * callgrind reads again in a forked worker to name its output), not the
- * argv libbsd rewrote: leave it alone there. */
-static void mark_title_end(void)
+ * byte instead: Linux then shows the title up to its NUL. Only where the
+ * area holds the TITLE libbsd just wrote: under valgrind the kernel's area
+ * is valgrind's own command line (its options, which callgrind reads again
+ * in a forked worker to name its output), and it must stay as it is. */
+static void mark_title_end(const char *title)
 {
+    size_t len, tlen = strlen(title);
     char *start, *end;
-    size_t len;
 
-    if (RUNNING_ON_VALGRIND || arg_area(&start, &end) != 0)
+    if (arg_area(&start, &end) != 0)
         return;
     len = strnlen(start, (size_t)(end - start));
     if (start + len + 1 >= end)
         return; /* the title fills the area, or runs past it */
+    if (len < tlen || memcmp(start + len - tlen, title, tlen) != 0)
+        return; /* not our title: libbsd wrote it elsewhere */
     memset(start + len, 0, (size_t)(end - start) - len);
     end[-1] = '.';
 }
@@ -79,7 +75,10 @@ static void mark_title_end(void)
 void gn__proctitle_set(const char *role, const char *name)
 {
     const char *base = name ? strrchr(name, '/') : NULL;
+    char title[256];
 
-    setproctitle("%s [%s]", role, base ? base + 1 : name ? name : "-");
-    mark_title_end();
+    snprintf(title, sizeof(title), "%s [%s]", role,
+             base ? base + 1 : name ? name : "-");
+    setproctitle("%s", title);
+    mark_title_end(title);
 }
