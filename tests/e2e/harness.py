@@ -39,6 +39,43 @@ START_TIMEOUT = 10.0   # seconds for the port to accept connections
 STOP_TIMEOUT = 10.0    # seconds between TERM and KILL on clean-up
 IO_TIMEOUT = 10.0      # default socket timeout of the helpers
 
+# A skipped test shows as a pass in meson's summary, so a missing peer
+# (curl, nginx, PostgreSQL...) would quietly drop tests. With
+# GN_E2E_NO_SKIP=1 (scripts/test sets it) or CI=true every skip is counted
+# as a failure; otherwise skips stay skips, but each module says how many.
+NO_SKIP = (os.environ.get("GN_E2E_NO_SKIP") == "1"
+           or os.environ.get("CI", "").lower() == "true")
+
+
+class SkipCountingResult(unittest.TextTestResult):
+    """unittest's text result, with skips counted and, under NO_SKIP,
+    failed (a class or module skip fails each test it skipped)."""
+
+    def addSkip(self, test, reason):
+        if NO_SKIP:
+            err = AssertionError("skipped, and skips fail here (GN_E2E_NO_SKIP=1 "
+                                 "or CI=true): %s" % reason)
+            self.addFailure(test, (AssertionError, err, None))
+            self.skips_failed = getattr(self, "skips_failed", 0) + 1
+        else:
+            super().addSkip(test, reason)
+
+    def stopTestRun(self):
+        super().stopTestRun()
+        failed = getattr(self, "skips_failed", 0)
+        if failed:
+            self.stream.writeln("harness: %d skip(s) counted as failures" % failed)
+        elif self.skipped:
+            self.stream.writeln("harness: %d test(s) SKIPPED (GN_E2E_NO_SKIP=1 fails them):"
+                                % len(self.skipped))
+            for test, reason in self.skipped:
+                self.stream.writeln("  %s: %s" % (test.id(), reason))
+        self.stream.flush()
+
+
+# Every module ends in unittest.main(), whose runner takes its result
+# class from here.
+unittest.TextTestRunner.resultclass = SkipCountingResult
 
 # setpriv execs the binary with a parent-death signal set (same pid).
 PDEATHSIG = (["setpriv", "--pdeathsig", "TERM", "--"]
