@@ -196,8 +196,7 @@ class ConfigTest(ServerTestCase):
 
     def example(self):
         path = os.path.join(harness.REPO, "greenicorn.conf.example")
-        if not os.path.exists(path):
-            self.skipTest("no greenicorn.conf.example")
+        self.assertTrue(os.path.exists(path), "no %s" % path)
         return path
 
     def test_example_config_checks_ok(self):

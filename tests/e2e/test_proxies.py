@@ -425,8 +425,7 @@ class ProxyTestCase(ServerTestCase):
             self.proxy.log(), self.srv.log()[-4000:], self.srv.access_log()[-4000:])
 
     def need_curl(self):
-        if CURL is None:
-            self.skipTest("curl is not installed")
+        self.assertIsNotNone(CURL, "curl is not installed (scripts/install-deps --test)")
 
     def assert_remote(self, fields, addr, port=None):
         """The echo app saw the client ADDR (and PORT, when given)."""
@@ -797,18 +796,17 @@ class HAProxyTest(ProxyTestCase):
         status, f, _, local = fetch(DIRECT_CLIENT, self.srv.port, "/untrusted-direct/hc")
         self.assertEqual(status, 200, self.diag())
         self.assert_remote(f, DIRECT_CLIENT, local)
-        if CURL is not None:
-            r = curl("-w", "\n[%{local_port}]", "http://127.0.0.1:%d/untrusted-direct/curl"
-                     % self.srv.port, source=DIRECT_CLIENT)
-            self.assertEqual(r.returncode, 0, r.stderr)
-            m = re.fullmatch(rb"(.*)\n\[(\d+)\]", r.stdout, re.S)
-            self.assertIsNotNone(m, r.stdout[-200:])
-            body, local = m.groups()
-            self.assert_remote(echo_fields(body), DIRECT_CLIENT, int(local))
-        expected = [(DIRECT_CLIENT, "GET", "/untrusted-direct/hc", 200)]
-        if CURL is not None:
-            expected.append((DIRECT_CLIENT, "GET", "/untrusted-direct/curl", 200))
-        self.assert_logged("/untrusted-direct/", expected)
+        self.need_curl()
+        r = curl("-w", "\n[%{local_port}]", "http://127.0.0.1:%d/untrusted-direct/curl"
+                 % self.srv.port, source=DIRECT_CLIENT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        m = re.fullmatch(rb"(.*)\n\[(\d+)\]", r.stdout, re.S)
+        self.assertIsNotNone(m, r.stdout[-200:])
+        body, local = m.groups()
+        self.assert_remote(echo_fields(body), DIRECT_CLIENT, int(local))
+        self.assert_logged("/untrusted-direct/", [
+            (DIRECT_CLIENT, "GET", "/untrusted-direct/hc", 200),
+            (DIRECT_CLIENT, "GET", "/untrusted-direct/curl", 200)])
 
     def test_untrusted_direct_client_cannot_send_a_header(self):
         # From 127.0.0.4 a PROXY line is not a header but a bad request.

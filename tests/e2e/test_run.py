@@ -11,8 +11,7 @@ from harness import ServerTestCase, app_path, run_cli
 
 
 def curl(*args, timeout=15):
-    if shutil.which("curl") is None:
-        raise unittest.SkipTest("curl is not installed")
+    assert shutil.which("curl"), "curl is not installed (scripts/install-deps --test)"
     return subprocess.run(["curl", "--max-time", "10"] + list(args),
                           capture_output=True, timeout=timeout)
 
