@@ -1,16 +1,15 @@
 #!/usr/bin/env python3
 """The logs and the dates the server writes: times without the app's
 locale, rotation by logrotate with workers running as another user, a
-full disk, running out of file descriptors, and memory after a burst."""
+full disk, and running out of file descriptors (memory after a burst
+is test_memory.py)."""
 import email.utils
 import gzip
-import http.client
 import os
 import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -318,66 +317,6 @@ class OutOfDescriptorsTest(ServerTestCase):
         self.assertEqual(srv.get("/")[0], 200)
         self.assertEqual(len(re.findall(r"accept: Too many open files", srv.log())), 1,
                          srv.log())
-
-
-def rss_kb(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for %d" % pid)
-
-
-def built_with_asan():
-    with open(harness.GREENICORN, "rb") as f:
-        return b"__asan_init" in f.read()
-
-
-@unittest.skipIf(built_with_asan(), "ASan's allocator and shadow memory keep "
-                 "what glibc's gives back: RSS says nothing there")
-class MemoryAfterBurstTest(ServerTestCase):
-    """After a burst of large uploads the worker gives the memory back:
-    idle coroutine stacks and glibc's free heap pages (1 MB bodies land in
-    the heap once its mmap threshold has risen)."""
-
-    UPLOADS = 400
-    SIZE = 1 << 20
-    BOUND_KB = 6 * 1024  # above the worker's RSS before the burst (+11-16 MB unfixed)
-
-    def upload_burst(self, srv):
-        socks = []
-        try:
-            for _ in range(self.UPLOADS):
-                s = socket.create_connection(("127.0.0.1", srv.port), timeout=60)
-                socks.append(s)
-                s.sendall(b"POST /u HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n"
-                          % self.SIZE)
-            piece = b"x" * (64 * 1024)
-            for _ in range(self.SIZE // len(piece)):  # all in flight at once
-                for s in socks:
-                    s.sendall(piece)
-            for s in socks:  # echo answers with the body: read it whole
-                r = http.client.HTTPResponse(s)
-                r.begin()
-                self.assertEqual(r.status, 200)
-                self.assertIn(b"body-length: %d" % self.SIZE, r.read())
-        finally:
-            for s in socks:
-                s.close()
-
-    def test_rss_returns_after_a_burst_of_large_uploads(self):
-        srv = self.start_server(app="echo", workers=1)
-        (worker,) = srv.wait_workers(1)
-        self.assertEqual(srv.get("/")[0], 200)
-        before = rss_kb(worker)
-        self.upload_burst(srv)
-        try:
-            wait_until(lambda: rss_kb(worker) < before + self.BOUND_KB, 15,
-                       what="the worker's RSS back under %d KB" % (before + self.BOUND_KB))
-        except AssertionError as e:
-            raise AssertionError("%s: %d KB before the burst, %d KB after"
-                                 % (e, before, rss_kb(worker))) from None
-        self.assertEqual(srv.get("/")[0], 200)
 
 
 if __name__ == "__main__":
