@@ -22,6 +22,7 @@
 #include "core/clock.h"
 #include "core/listen.h"
 #include "core/log.h"
+#include "core/privileges.h"
 #include "plugins/appset.h"
 #include "plugins/hooks.h"
 #include "server/arbiter.h"
@@ -95,7 +96,8 @@ static int trial_child(const struct gn_config *cfg, int fd)
     char err[GN_ERR_LEN];
     struct gn_apps *apps = NULL;
 
-    if ((cfg->preload_app || gn__process_drop_privileges(cfg, err) == 0) &&
+    if ((cfg->preload_app || gn__privileges_drop(cfg->uid, cfg->gid, cfg->user,
+                                                 cfg->group, err) == 0) &&
         (apps = gn__arbiter_preload(cfg, err)) != NULL) {
         gn__apps_unload(apps); /* runs fini */
         free(apps);

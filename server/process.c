@@ -1,13 +1,12 @@
 /*
- * Process settings: what the arbiter does to itself before serving, and
- * the privileges a worker drops. Titles are core/proctitle.c's.
+ * Process settings: what the arbiter does to itself before serving.
+ * Titles are core/proctitle.c's; the privileges a worker drops,
+ * core/privileges.c's.
  */
 #include "server/process.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,24 +86,4 @@ void gn__process_chown(const struct gn_config *cfg,
     for (size_t i = 0; i < nls; i++)
         if (ls[i].unix_path)
             (void)!chown(ls[i].unix_path, (uid_t)cfg->uid, (gid_t)cfg->gid);
-}
-
-int gn__process_drop_privileges(const struct gn_config *cfg,
-                                char err[GN_ERR_LEN])
-{
-    struct passwd *pw;
-
-    if (cfg->gid >= 0 && (gid_t)cfg->gid != getgid() &&
-        setgid((gid_t)cfg->gid) != 0)
-        return fail(err, "group: cannot switch to ",
-                    cfg->group ? cfg->group : "the user's");
-    if (cfg->uid < 0 || (uid_t)cfg->uid == getuid())
-        return 0;
-    pw = getpwuid((uid_t)cfg->uid); /* the user may be given as a number */
-    if (initgroups(pw ? pw->pw_name : cfg->user, (gid_t)cfg->gid) != 0 &&
-        errno != EPERM)
-        return fail(err, "user: cannot set the groups of ", cfg->user);
-    if (setuid((uid_t)cfg->uid) != 0)
-        return fail(err, "user: cannot switch to ", cfg->user);
-    return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * The process settings of [process]: what the arbiter does to itself
- * before serving (chdir, umask, environment, detaching) and what a worker
- * does after fork (dropping privileges).
+ * before serving (chdir, umask, environment, detaching, ownership of
+ * what workers reopen). A worker drops its privileges with
+ * core/privileges.h.
  */
 #ifndef GN_SERVER_PROCESS_H
 #define GN_SERVER_PROCESS_H
@@ -23,10 +24,5 @@ int gn__process_daemonize(char err[GN_ERR_LEN]);
  * files and unix sockets. */
 void gn__process_chown(const struct gn_config *cfg,
                        const struct gn_listener *ls, size_t nls);
-
-/* In a worker: become CFG's group and user (with its supplementary
- * groups). 0, or -errno with ERR set. */
-int gn__process_drop_privileges(const struct gn_config *cfg,
-                                char err[GN_ERR_LEN]);
 
 #endif /* GN_SERVER_PROCESS_H */

@@ -22,6 +22,7 @@
 
 #include "core/clock.h"
 #include "core/log.h"
+#include "core/privileges.h"
 #include "core/proctitle.h"
 #include "green/coro.h"
 #include "green/dns.h"
@@ -29,7 +30,6 @@
 #include "green/sync.h"
 #include "green/sys.h"
 #include "plugins/hooks.h"
-#include "server/process.h"
 #include "workers/conn.h"
 #include "workers/request.h"
 #include "workers/response.h"
@@ -560,7 +560,8 @@ static int boot(struct gn_worker *w)
             gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0)
             return boot_failed(w, err);
     }
-    if (gn__process_drop_privileges(w->cfg, err) != 0)
+    if (gn__privileges_drop(w->cfg->uid, w->cfg->gid, w->cfg->user,
+                            w->cfg->group, err) != 0)
         return boot_failed(w, err);
     if (watch_arbiter(w) != 0)
         return -1;
