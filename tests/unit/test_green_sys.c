@@ -69,10 +69,12 @@ INTERPOSE(ssize_t, sendmsg, (int fd, const struct msghdr *mh, int flags),
 INTERPOSE(ssize_t, write, (int fd, const void *buf, size_t len), (fd, buf, len))
 INTERPOSE(ssize_t, writev, (int fd, const struct iovec *iov, int n),
           (fd, iov, n))
-INTERPOSE(int, connect, (int fd, const struct sockaddr *sa, socklen_t len),
+/* The address as glibc declares it (a transparent union under _GNU_SOURCE
+ * in GNU C): a plain pointer would be a type -Wpedantic calls not truly
+ * compatible with the header's. */
+INTERPOSE(int, connect, (int fd, __CONST_SOCKADDR_ARG sa, socklen_t len),
           (fd, sa, len))
-INTERPOSE(int, accept4,
-          (int fd, struct sockaddr *sa, socklen_t *len, int flags),
+INTERPOSE(int, accept4, (int fd, __SOCKADDR_ARG sa, socklen_t *len, int flags),
           (fd, sa, len, flags))
 INTERPOSE(int, shutdown, (int fd, int how), (fd, how))
 INTERPOSE(int, close, (int fd), (fd))
