@@ -2,18 +2,27 @@
  * Process titles (ps, top), for the arbiter and its workers alike. They
  * come from libbsd's setproctitle (its ctor library saves argv and environ
  * at start-up, so there is nothing to initialise here), with one
- * correction: see mark_title_end.
+ * correction: see mark_title_end. A build without libbsd sets only the
+ * kernel's command name (comm, 15 bytes: what top and ps -o comm show).
  */
 #include "core/proctitle.h"
 
+#include "config.h"
 
+#if GN_HAVE_LIBBSD
 #include <bsd/unistd.h>
+#else
+#include <sys/prctl.h>
+#endif
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "core/log.h"
+
+#if GN_HAVE_LIBBSD
 
 /* The kernel's bounds of our argument area: /proc/self/stat's fields 48
  * and 49 (arg_start, arg_end). 0, or -1. */
@@ -72,6 +81,29 @@ static void mark_title_end(const char *title)
     end[-1] = '.';
 }
 
+static void set_title(const char *title)
+{
+    setproctitle("%s", title);
+    mark_title_end(title);
+}
+
+#else
+
+/* The command name, cut by the kernel to 15 bytes ("worker [myapp]");
+ * /proc/PID/cmdline keeps the command line. */
+static void set_title(const char *title)
+{
+    static int said;
+
+    prctl(PR_SET_NAME, (unsigned long)title, 0, 0, 0);
+    if (!said++)
+        gn_log_info("process titles: the command name only (\"%.15s\"); "
+                    "full titles need a build with libbsd",
+                    title);
+}
+
+#endif
+
 void gn__proctitle_set(const char *role, const char *name)
 {
     const char *base = name ? strrchr(name, '/') : NULL;
@@ -79,6 +111,5 @@ void gn__proctitle_set(const char *role, const char *name)
 
     snprintf(title, sizeof(title), "%s [%s]", role,
              base ? base + 1 : name ? name : "-");
-    setproctitle("%s", title);
-    mark_title_end(title);
+    set_title(title);
 }

@@ -22,12 +22,12 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
-#include <systemd/sd-daemon.h>
 #include <unistd.h>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/proctitle.h"
+#include "core/systemd.h"
 #include "plugins/hooks.h"
 #include "server/pidfile.h"
 #include "server/process.h"
@@ -309,10 +309,10 @@ static void notify_ready(struct arbiter *a)
     /* After USR2, systemd's main pid (the old arbiter) is about to go:
      * we are the service now (the unit needs NotifyAccess=all). */
     if (a->ops->upgraded && a->ready_generation < 0)
-        sd_notifyf(0, "MAINPID=%d\nREADY=1\nSTATUS=serving with %d worker(s)",
+        gn__notify("MAINPID=%d\nREADY=1\nSTATUS=serving with %d worker(s)",
                    (int)getpid(), booted);
     else
-        sd_notifyf(0, "READY=1\nSTATUS=serving with %d worker(s)", booted);
+        gn__notify("READY=1\nSTATUS=serving with %d worker(s)", booted);
     a->ready_generation = a->generation;
 }
 
@@ -731,7 +731,7 @@ static void swap_pidfile(const struct gn_config *old,
 static void keep_running(const char *why)
 {
     gn_log_error("reload failed, keeping the running configuration: %s", why);
-    sd_notify(0, "READY=1");
+    gn__notify("READY=1");
 }
 
 /* ---- preload_app ------------------------------------------------------ */
@@ -914,7 +914,7 @@ static void reload(struct arbiter *a, const char *why)
     size_t nls;
 
     gn_log_info("%s: reloading the configuration", why);
-    sd_notify(0, "RELOADING=1");
+    gn__notify("RELOADING=1");
     cfg = a->ops->reconfigure(a->ops->ctx, err);
     if (cfg == NULL) {
         keep_running(err);
@@ -1106,7 +1106,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
                 a.stop == SIGTERM ? "graceful" : "quick");
     /* After USR2 the new arbiter is the service: not stopping. */
     if (a.reexec_pid == 0)
-        sd_notify(0, "STOPPING=1");
+        gn__notify("STOPPING=1");
     /* Stop accepting at once: the workers' copies drain what they have.
      * After USR2 the new arbiter serves the same unix sockets: keep their
      * paths. */

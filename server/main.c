@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
-#include <systemd/sd-daemon.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -23,6 +22,7 @@
 #include "core/listen.h"
 #include "core/log.h"
 #include "core/privileges.h"
+#include "core/systemd.h"
 #include "plugins/appset.h"
 #include "plugins/hooks.h"
 #include "server/arbiter.h"
@@ -219,7 +219,7 @@ static int upgraded; /* started by an old arbiter's USR2 */
 static void take_activated_sockets(void)
 {
     const char *inherited = getenv(GN_ENV_FDS);
-    int n = sd_listen_fds(1);
+    int n = gn__listen_fds();
     size_t len = 0;
 
     /* After USR2, the old arbiter's sockets, as it named them. */
@@ -236,7 +236,7 @@ static void take_activated_sockets(void)
     for (int i = 0; i < n && len < sizeof(activated) - 16; i++)
         len += (size_t)snprintf(activated + len, sizeof(activated) - len,
                                 "%sfd://%d", i ? " " : "",
-                                SD_LISTEN_FDS_START + i);
+                                GN_LISTEN_FDS_START + i);
 }
 
 static int use_activated_sockets(struct gn_config *cfg, char *err)
