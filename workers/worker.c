@@ -522,18 +522,6 @@ static int start_loop(struct gn_worker *w)
     return 0;
 }
 
-/* The worker cannot start: log ERR and leave it on the heartbeat page
- * for the arbiter. -1. */
-static int boot_failed(struct gn_worker *w, const char *err)
-{
-    gn_log_error("worker %d (pid %d) failed to boot: %s", w->id, (int)w->pid,
-                 err);
-    if (w->heartbeat != NULL)
-        snprintf(w->heartbeat->boot_error, sizeof(w->heartbeat->boot_error),
-                 "%.*s", (int)sizeof(w->heartbeat->boot_error) - 1, err);
-    return -1;
-}
-
 /* Ask the kernel for SIGTERM (a graceful stop) when the arbiter dies,
  * and check it has not died already: its death before this call sends
  * nothing. Set again after dropping privileges, which clears it. 0, or -1
@@ -549,29 +537,57 @@ static int watch_arbiter(struct gn_worker *w)
     return -1;
 }
 
+/* Everything between fork and serving, from the post_fork hook to the
+ * post_worker_init one. 0, or -1 when the worker cannot start: then the
+ * reason is logged and left on the heartbeat page for the arbiter, once,
+ * at the one exit below. */
 static int boot(struct gn_worker *w)
 {
-    char err[GN_ERR_LEN];
+    char err[GN_ERR_LEN] = "";
+    const char *why = err;
 
+    /* A failing start-up hook stops everything, as a bad app does. */
+    if (run_hook(w, GN_HOOK_POST_FORK, 0) != 0) {
+        why = "the post_fork hook failed";
+        goto failed;
+    }
     gn__proctitle_set("worker", gn__config_proc_name(w->cfg));
     /* Our own sockets first: binding may need the arbiter's privileges. */
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].per_worker &&
             gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0)
-            return boot_failed(w, err);
+            goto failed;
     }
     if (gn__privileges_drop(w->cfg->uid, w->cfg->gid, w->cfg->user,
                             w->cfg->group, err) != 0)
-        return boot_failed(w, err);
-    if (watch_arbiter(w) != 0)
-        return -1;
+        goto failed;
+    if (watch_arbiter(w) != 0) {
+        why = NULL; /* logged: an orphan's exit, not a boot error */
+        goto failed;
+    }
     /* The loop before the apps: their init may spawn green threads. */
-    if (start_loop(w) != 0)
-        return boot_failed(w, strerror(errno ? errno : ENOMEM));
+    if (start_loop(w) != 0) {
+        why = strerror(errno ? errno : ENOMEM);
+        goto failed;
+    }
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
                           gn__apps_init(&w->apps, err) != 0))
-        return boot_failed(w, err);
+        goto failed;
+    if (run_hook(w, GN_HOOK_POST_WORKER_INIT, 0) != 0) {
+        why = "the post_worker_init hook failed";
+        goto failed;
+    }
     return 0;
+
+failed:
+    if (why == NULL)
+        return -1;
+    gn_log_error("worker %d (pid %d) failed to boot: %s", w->id, (int)w->pid,
+                 why);
+    if (w->heartbeat != NULL)
+        snprintf(w->heartbeat->boot_error, sizeof(w->heartbeat->boot_error),
+                 "%.*s", (int)sizeof(w->heartbeat->boot_error) - 1, why);
+    return -1;
 }
 
 static void teardown(struct gn_worker *w)
@@ -667,12 +683,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
     }
     catch_abort(&w);
     catch_overflow(&w);
-    /* A failing start-up hook stops everything, as a bad app does. */
-    if ((run_hook(&w, GN_HOOK_POST_FORK, 0) != 0 &&
-         boot_failed(&w, "the post_fork hook failed")) ||
-        boot(&w) != 0 ||
-        (run_hook(&w, GN_HOOK_POST_WORKER_INIT, 0) != 0 &&
-         boot_failed(&w, "the post_worker_init hook failed"))) {
+    if (boot(&w) != 0) {
         teardown(&w);
         run_hook(&w, GN_HOOK_WORKER_EXIT, GN_EXIT_BOOT_ERROR << 8);
         return GN_EXIT_BOOT_ERROR;

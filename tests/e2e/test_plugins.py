@@ -376,6 +376,9 @@ class HooksTest(ServerTestCase, HookEnv):
                               % (hook, hook_path()), err)
                 if hook == "on_starting":  # before any socket was bound
                     self.assertNotIn("listening at", err)
+                if status == 3:  # a worker's: its boot error, as the arbiter saw it
+                    self.assertRegex(err, r"worker \d+ \(pid \d+\) failed to boot: "
+                                     r"the %s hook failed" % hook)
 
     def test_a_failing_pre_request_answers_500_without_the_app(self):
         self.setUpHookLog(fail="pre_request")
