@@ -98,7 +98,10 @@ class DaemonTest(unittest.TestCase):
         pid = wait_until(lambda: os.path.exists(self.pidfile) and
                          int(open(self.pidfile).read()), 5, what="the pidfile")
         self.assertTrue(pid_alive(pid))
-        self.assertEqual(shown(pid), as_shown("master", "e2e-daemon"))
+        # The pidfile is written before the title is set: wait for both.
+        want = as_shown("master", "e2e-daemon")
+        wait_until(lambda: shown(pid) == want, 5,
+                   what="the title %r" % want)
         workers = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(
             harness.children_of(pid)), 5, what="2 workers")
         for w in workers:  # set as the worker boots, just after fork
