@@ -227,8 +227,10 @@ class RedisCounterTest(ServerTestCase):
         for counter_status, echo_status, took in served:
             self.assertEqual((counter_status, echo_status), (200, 200))
             self.assertLess(took, 0.5)
+        # The reply gets what is left of the request's 1.5 s once a
+        # connection is had: 1.5, or 1.49 on a slow (sanitized) build.
         srv.wait_for_log(r"\[ERROR\] redis-counter: 127\.0\.0\.1:%d: timed out "
-                         r"after 1\.5 s waiting for a reply" % silent_port)
+                         r"after 1\.(5|4\d) s waiting for a reply" % silent_port)
 
     def test_without_the_hook_a_silent_redis_blocks_the_worker(self):
         # The contrast to the test above: poll(2) holds the whole worker.
