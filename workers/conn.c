@@ -34,12 +34,12 @@
 #include "green/park.h"
 #include "green/sync.h"
 #include "green/sys.h"
+#include "http/access_log.h"
+#include "http/parse.h"
+#include "http/proxy.h"
+#include "http/request.h"
+#include "http/response.h"
 #include "plugins/hooks.h"
-#include "workers/access_log.h"
-#include "workers/http_parse.h"
-#include "workers/proxy.h"
-#include "workers/request.h"
-#include "workers/response.h"
 #include "workers/worker.h"
 
 #define RBUF_INITIAL 4096

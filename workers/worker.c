@@ -29,10 +29,10 @@
 #include "green/park.h"
 #include "green/sync.h"
 #include "green/sys.h"
+#include "http/request.h"
+#include "http/response.h"
 #include "plugins/hooks.h"
 #include "workers/conn.h"
-#include "workers/request.h"
-#include "workers/response.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000

@@ -13,8 +13,8 @@
 #include "config/config.h"
 #include "core/listen.h"
 #include "green/loop.h"
+#include "http/parse.h"
 #include "plugins/appset.h"
-#include "workers/http_parse.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
 #define GN_EXIT_OK 0

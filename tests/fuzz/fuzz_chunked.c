@@ -1,5 +1,5 @@
 /*
- * Fuzz target: the chunked body decoder (llhttp behind workers/http_parse.c,
+ * Fuzz target: the chunked body decoder (llhttp behind http/parse.c,
  * with limit_request_body) on arbitrary body bytes after a fixed chunked
  * head. The first two input bytes choose how many bytes are fed per call
  * and how much room the reader offers, as gn_request_read callers vary.
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "workers/http_parse.h"
-#include "workers/request.h"
+#include "http/parse.h"
+#include "http/request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,6 +1,6 @@
 /*
- * Fuzz target: the HTTP request framing (workers/http_parse.c and the head
- * finishing of workers/request.c), driven the way workers/conn.c drives it:
+ * Fuzz target: the HTTP request framing (http/parse.c and the head
+ * finishing of http/request.c), driven the way workers/conn.c drives it:
  * heads and bodies of pipelined requests, fed in pieces whose size the
  * input's first byte chooses.
  */
@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "workers/http_parse.h"
-#include "workers/request.h"
+#include "http/parse.h"
+#include "http/request.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

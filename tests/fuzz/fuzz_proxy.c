@@ -1,6 +1,6 @@
 /*
- * Fuzz target: the PROXY protocol header parser (workers/proxy.c) on
- * arbitrary bytes at the start of a connection. workers/conn.c calls it on
+ * Fuzz target: the PROXY protocol header parser (http/proxy.c) on
+ * arbitrary bytes at the start of a connection. http/serve.c calls it on
  * whatever has arrived so far and reads more while it answers 0, so beside
  * memory safety the target checks that the answer is consistent across
  * prefixes of the same bytes: a header is complete at exactly one length,
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "workers/proxy.h"
+#include "http/proxy.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -4,13 +4,13 @@
  * (sent with Content-Length) or flushes (then streamed, chunked for
  * HTTP/1.1). The server adds Date, Server and the framing headers.
  */
-#ifndef GN_WORKERS_RESPONSE_H
-#define GN_WORKERS_RESPONSE_H
+#ifndef GN_HTTP_RESPONSE_H
+#define GN_HTTP_RESPONSE_H
 
 #include <stdint.h>
 
 #include "greenicorn.h"
-#include "workers/buf.h"
+#include "net/buf.h"
 
 struct gn_conn;
 struct gn_request;
@@ -55,4 +55,4 @@ int gn__response_continue(struct gn_response *res);
 /* The standard reason phrase of STATUS ("Unknown" when none). */
 const char *gn__status_reason(int status);
 
-#endif /* GN_WORKERS_RESPONSE_H */
+#endif /* GN_HTTP_RESPONSE_H */

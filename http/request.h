@@ -5,15 +5,15 @@
  * NUL-terminated strings in place once the head is complete and the buffer
  * can no longer move.
  */
-#ifndef GN_WORKERS_REQUEST_H
-#define GN_WORKERS_REQUEST_H
+#ifndef GN_HTTP_REQUEST_H
+#define GN_HTTP_REQUEST_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "greenicorn.h"
-#include "workers/buf.h"
-#include "workers/http_parse.h"
+#include "http/parse.h"
+#include "net/buf.h"
 
 struct gn_conn;
 
@@ -125,4 +125,4 @@ void *gn__arena_alloc(struct gn_arena *a, size_t n);
  * result would contain a NUL byte. */
 long gn__percent_decode(char *dst, const char *src, size_t len);
 
-#endif /* GN_WORKERS_REQUEST_H */
+#endif /* GN_HTTP_REQUEST_H */

@@ -8,13 +8,13 @@
  * on_message_complete pause the parser so the caller handles one message
  * at a time.
  */
-#include "workers/http_parse.h"
+#include "http/parse.h"
 
 #include <string.h>
 
 #include <llhttp.h>
 
-#include "workers/request.h"
+#include "http/request.h"
 
 _Static_assert(sizeof(llhttp_t) <= GN__LLHTTP_STORAGE,
                "GN__LLHTTP_STORAGE is too small for this llhttp");

@@ -3,7 +3,7 @@
  * text line ("PROXY TCP4 src dst sport dport\r\n"); version 2 a binary
  * header behind a 12-byte signature, whose TLVs we skip.
  */
-#include "workers/proxy.h"
+#include "http/proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

@@ -9,8 +9,8 @@
  * Head fields are recorded as offsets into the buffer (it may move while
  * the head is incomplete); body bytes are copied to the caller's buffer.
  */
-#ifndef GN_WORKERS_HTTP_PARSE_H
-#define GN_WORKERS_HTTP_PARSE_H
+#ifndef GN_HTTP_PARSE_H
+#define GN_HTTP_PARSE_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -90,4 +90,4 @@ int gn__http_keep_alive(const struct gn_http_parser *p);
 /* The name of METHOD as parsed, a static string. Valid after GN_HTTP_HEAD. */
 const char *gn__http_method(const struct gn_http_parser *p);
 
-#endif /* GN_WORKERS_HTTP_PARSE_H */
+#endif /* GN_HTTP_PARSE_H */

@@ -3,8 +3,8 @@
  * sends at the start of a connection to say who the real client is.
  * Parsing works on a buffer and never reads a socket.
  */
-#ifndef GN_WORKERS_PROXY_H
-#define GN_WORKERS_PROXY_H
+#ifndef GN_HTTP_PROXY_H
+#define GN_HTTP_PROXY_H
 
 #include <netinet/in.h>
 #include <stddef.h>
@@ -27,4 +27,4 @@ struct gn_proxy_info {
  */
 int gn__proxy_parse(const char *buf, size_t len, struct gn_proxy_info *info);
 
-#endif /* GN_WORKERS_PROXY_H */
+#endif /* GN_HTTP_PROXY_H */

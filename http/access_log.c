@@ -3,7 +3,7 @@
  * backslashes and control bytes as \xHH), so a client can neither forge a
  * line nor break the format's quoting.
  */
-#include "workers/access_log.h"
+#include "http/access_log.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,9 +17,9 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/timefmt.h"
+#include "http/request.h"
+#include "http/response.h"
 #include "workers/conn.h"
-#include "workers/request.h"
-#include "workers/response.h"
 #include "workers/worker.h"
 
 #define LINE_BYTES 4096

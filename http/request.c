@@ -4,7 +4,7 @@
  * proxies (X-Forwarded-For read from the right), the public gn_request_*
  * accessors, and the per-request arena.
  */
-#include "workers/request.h"
+#include "http/request.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

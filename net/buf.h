@@ -3,8 +3,8 @@
  * on the coroutine's stack) and moves to the heap only when it outgrows it,
  * so a small response costs no allocation.
  */
-#ifndef GN_WORKERS_BUF_H
-#define GN_WORKERS_BUF_H
+#ifndef GN_NET_BUF_H
+#define GN_NET_BUF_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,4 +49,4 @@ int gn__buf_printf(struct gn_buf *b, const char *fmt, ...)
 /* Free heap storage (if any) and leave B empty in no storage. */
 void gn__buf_free(struct gn_buf *b);
 
-#endif /* GN_WORKERS_BUF_H */
+#endif /* GN_NET_BUF_H */

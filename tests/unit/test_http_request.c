@@ -1,6 +1,6 @@
 /*
  * Unit tests of the client a request names (gn__request_set_peer in
- * workers/request.c): behind proxies in forwarded_allow_ips, the rightmost
+ * http/request.c): behind proxies in forwarded_allow_ips, the rightmost
  * X-Forwarded-For address that is not itself a trusted proxy, as nginx's
  * realip module finds it with real_ip_recursive on; never an address a
  * client wrote for itself. Requests are parsed from raw bytes as conn.c
@@ -12,9 +12,9 @@
 #include <string.h>
 
 #include "config/ipset.h"
+#include "http/parse.h"
+#include "http/request.h"
 #include "run_suite.h"
-#include "workers/http_parse.h"
-#include "workers/request.h"
 
 static struct gn_http_limits limits = GN_HTTP_LIMITS_DEFAULT;
 
@@ -280,7 +280,7 @@ END_TEST
 
 static Suite *request_suite(void)
 {
-    Suite *s = suite_create("workers/request");
+    Suite *s = suite_create("http/request");
     TCase *peer = tcase_create("peer");
 
     tcase_add_test(peer, one_proxy_names_the_client);

@@ -1,6 +1,6 @@
 /*
- * Unit tests of HTTP/1.1 request framing (workers/http_parse.c and the head
- * finishing in workers/request.c), fed raw bytes without any socket: whole,
+ * Unit tests of HTTP/1.1 request framing (http/parse.c and the head
+ * finishing in http/request.c), fed raw bytes without any socket: whole,
  * byte by byte, and pipelined.
  */
 #include <check.h>
@@ -9,9 +9,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "http/parse.h"
+#include "http/request.h"
 #include "run_suite.h"
-#include "workers/http_parse.h"
-#include "workers/request.h"
 
 /* Gunicorn's defaults; a test may change them for itself (Check forks). */
 static struct gn_http_limits limits = GN_HTTP_LIMITS_DEFAULT;
@@ -538,7 +538,7 @@ END_TEST
 
 static Suite *http_parse_suite(void)
 {
-    Suite *s = suite_create("workers/http_parse");
+    Suite *s = suite_create("http/parse");
     TCase *ok = tcase_create("well-formed");
     TCase *bad = tcase_create("malformed");
     TCase *lims = tcase_create("limits");

@@ -2,7 +2,7 @@
  * Growable buffers for response heads and bodies. Growth doubles, so a
  * body written in many small pieces costs O(log n) copies.
  */
-#include "workers/buf.h"
+#include "net/buf.h"
 
 #include <errno.h>
 #include <stdint.h>

@@ -1,5 +1,5 @@
 /*
- * Unit tests of the PROXY protocol parser (workers/proxy.c): versions 1
+ * Unit tests of the PROXY protocol parser (http/proxy.c): versions 1
  * and 2, incomplete input, and malformed headers.
  */
 #include <arpa/inet.h>
@@ -7,8 +7,8 @@
 #include <errno.h>
 #include <string.h>
 
+#include "http/proxy.h"
 #include "run_suite.h"
-#include "workers/proxy.h"
 
 static const char sig[] = "\r\n\r\n\0\r\nQUIT\n";
 
@@ -172,7 +172,7 @@ END_TEST
 
 static Suite *proxy_suite(void)
 {
-    Suite *s = suite_create("workers/proxy");
+    Suite *s = suite_create("http/proxy");
     TCase *v1 = tcase_create("v1");
     TCase *v2c = tcase_create("v2");
 

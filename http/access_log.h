@@ -2,8 +2,8 @@
  * The access log line of one request, in the configured
  * access_log_format (Gunicorn's atoms).
  */
-#ifndef GN_WORKERS_ACCESS_LOG_H
-#define GN_WORKERS_ACCESS_LOG_H
+#ifndef GN_HTTP_ACCESS_LOG_H
+#define GN_HTTP_ACCESS_LOG_H
 
 #include <stdint.h>
 
@@ -18,4 +18,4 @@ void gn__access_log(const struct gn_access_format *f, const struct gn_conn *c,
                     const struct gn_request *req,
                     const struct gn_response *res);
 
-#endif /* GN_WORKERS_ACCESS_LOG_H */
+#endif /* GN_HTTP_ACCESS_LOG_H */

@@ -4,7 +4,7 @@
  * handlers are validated here so a handler cannot inject CR/LF or take over
  * the message framing.
  */
-#include "workers/response.h"
+#include "http/response.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -15,8 +15,8 @@
 
 #include "core/timefmt.h"
 #include "green/park.h"
+#include "http/request.h"
 #include "workers/conn.h"
-#include "workers/request.h"
 #include "workers/worker.h"
 
 const char *gn__status_reason(int status)
