@@ -19,7 +19,7 @@
 #include "core/timefmt.h"
 #include "http/request.h"
 #include "http/response.h"
-#include "workers/conn.h"
+#include "net/conn.h"
 #include "workers/worker.h"
 
 #define LINE_BYTES 4096

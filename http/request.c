@@ -14,7 +14,8 @@
 
 #include "config/ipset.h"
 #include "green/park.h"
-#include "workers/conn.h"
+#include "http/serve.h"
+#include "net/conn.h"
 
 #define ARENA_BLOCK 4096
 
@@ -535,7 +536,7 @@ GN_API ssize_t gn_request_read(gn_request_t *req, void *buf, size_t len)
 {
     if (!gn__on_loop_thread())
         return -EPERM;
-    return gn__conn_read_body(req->conn, req, buf, len);
+    return gn__http_read_body(req->conn, req, buf, len);
 }
 
 GN_API const char *gn_request_remote_addr(const gn_request_t *req)

@@ -16,7 +16,8 @@
 #include "core/timefmt.h"
 #include "green/park.h"
 #include "http/request.h"
-#include "workers/conn.h"
+#include "http/serve.h"
+#include "net/conn.h"
 #include "workers/worker.h"
 
 const char *gn__status_reason(int status)
@@ -139,7 +140,7 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
     int rc, version = res->req->version;
     size_t date_len;
 
-    res->keep_alive = gn__conn_keep_alive(res->conn, res->req);
+    res->keep_alive = gn__http_conn_keep_alive(res->conn, res->req);
     if (streaming && version == 10)
         res->keep_alive = 0; /* the body ends when the connection does */
     res->chunked = streaming && version == 11;

@@ -31,8 +31,9 @@
 #include "green/sys.h"
 #include "http/request.h"
 #include "http/response.h"
+#include "http/serve.h"
+#include "net/conn.h"
 #include "plugins/hooks.h"
-#include "workers/conn.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
@@ -310,7 +311,7 @@ static void accept_ready(int fd, short what, void *arg)
             return;
         }
         w->accepted++;
-        gn__conn_new(w, cfd, (struct sockaddr *)&ss, len);
+        gn__conn_new(w, cfd, (struct sockaddr *)&ss, len, &gn__http1);
         if (w->nconns > w->conns_peak)
             w->conns_peak = w->nconns;
     }

@@ -1,11 +1,11 @@
 /*
- * An HTTP connection: its socket, its read buffer while a request is being
- * served, and the coroutine that serves it. While idle between keep-alive
- * requests a connection holds neither a buffer nor a coroutine, only this
- * struct and a watch on its socket.
+ * A connection: its socket and transport, its read buffer while a request
+ * is being served, and the coroutine that serves it with its protocol. While
+ * idle between keep-alive requests a connection holds neither a buffer nor a
+ * coroutine, only this struct and a watch on its socket.
  */
-#ifndef GN_WORKERS_CONN_H
-#define GN_WORKERS_CONN_H
+#ifndef GN_NET_CONN_H
+#define GN_NET_CONN_H
 
 #include <netinet/in.h>
 #include <stddef.h>
@@ -21,10 +21,25 @@ struct gn_request;
 struct gn_response;
 struct gn_coro;
 struct gn_waiter;
+struct gn_conn;
+struct gn_transport;
+
+/* What is spoken on a connection (HTTP/1.1 today: http/serve.c), chosen
+ * per listener. */
+struct gn_conn_proto {
+    /* Serve C from its coroutine, its read buffer set up, while it has
+     * input: >= 0 to go idle, < 0 to close (after lingering when C->linger
+     * is set). */
+    int (*serve)(struct gn_conn *c);
+    /* C's client closed its end while C->handling was set. */
+    void (*client_left)(struct gn_conn *c);
+};
 
 struct gn_conn {
     struct gn_worker *w;
-    struct gn_conn *prev, *next; /* the worker's list */
+    const struct gn_transport *tp;     /* how its bytes cross the socket */
+    const struct gn_conn_proto *proto; /* what is spoken on it */
+    struct gn_conn *prev, *next;       /* the worker's list */
     struct gn_watch io;          /* the socket's edges, for its whole life */
     struct gn_watch idle;        /* idle: keepalive / first byte timer */
     struct gn_waiter *io_waiter; /* the coroutine waiting for an edge */
@@ -40,6 +55,7 @@ struct gn_conn {
     int body_status;       /* HTTP status of a malformed body, or 0 */
     int proxied;           /* the PROXY protocol header was read */
     int forwarded_trusted; /* the peer is in forwarded_allow_ips */
+    int peer_checked;      /* ... which was looked up */
     int client_left;       /* it closed its end while a handler ran */
     int unanswered;        /* ... before the head of the answer was sent */
     uint32_t nrequests;
@@ -57,11 +73,12 @@ struct gn_conn {
     char local_addr[INET6_ADDRSTRLEN];
 };
 
-/* Start serving the accepted socket FD (non-blocking) from PEER. The
- * connection belongs to W's list until gn__conn_close(). NULL on ENOMEM
- * (FD is then closed). */
+/* Start serving the accepted socket FD (non-blocking) from PEER with
+ * PROTO. The connection belongs to W's list until gn__conn_close(). NULL
+ * on ENOMEM (FD is then closed). */
 struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
-                             const struct sockaddr *peer, socklen_t len);
+                             const struct sockaddr *peer, socklen_t len,
+                             const struct gn_conn_proto *proto);
 
 /* Close and free C: the one place a connection ends. C must be idle (no
  * coroutine running on it). */
@@ -99,12 +116,29 @@ int gn__conn_peer_gone(struct gn_conn *c);
  * ended first, -ETIMEDOUT, or another negative errno. */
 int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count);
 
-/* Read up to LEN body bytes of REQ into BUF (gn_request_read). */
-ssize_t gn__conn_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
-                           size_t len);
+/* Send what C holds back, waiting as long as it takes: 0 or a negative
+ * errno as gn__conn_writev. */
+int gn__conn_flush(struct gn_conn *c);
 
-/* Whether C may serve another request after REQ, decided when the head of
- * REQ's response is sent. */
-int gn__conn_keep_alive(struct gn_conn *c, struct gn_request *req);
+/* Read what the transport has into the free end of C's read buffer,
+ * waiting up to TIMEOUT_MS for it (0: not at all); held answers go out
+ * before it waits. The bytes read (> 0), 0 at EOF, or a negative errno
+ * (-ETIMEDOUT; -EAGAIN when TIMEOUT_MS is 0). */
+ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms);
 
-#endif /* GN_WORKERS_CONN_H */
+/* Grow C's read buffer to CAP bytes: 0 or -ENOMEM. */
+int gn__conn_grow(struct gn_conn *c, size_t cap);
+
+/* Head stage: move the unparsed bytes to the front before a new request,
+ * so the head starts at offset 0. */
+void gn__conn_compact(struct gn_conn *c);
+
+/* Head stage: room to read more when the buffer is full, growing it up to
+ * MAX bytes (the largest legal head): 0, -ENOBUFS or -ENOMEM. */
+int gn__conn_head_room(struct gn_conn *c, size_t max);
+
+/* Body stage: recycle the room behind the head that ends at HEAD (which
+ * must not move) once the buffer is full. */
+void gn__conn_body_room(struct gn_conn *c, uint32_t head);
+
+#endif /* GN_NET_CONN_H */

@@ -1,0 +1,503 @@
+/*
+ * HTTP/1.1 over a connection (net/conn.c): the serve loop that reads a head
+ * within header_timeout, checks it against the limits, routes it to an app
+ * between the pre_request and post_request hooks, reads or drains its body,
+ * and decides keep-alive; the PROXY protocol header before the first
+ * request. Bytes come and go only through the connection's calls
+ * (gn__conn_fill, gn__conn_writev ...), never a socket call of its own.
+ */
+#include "http/serve.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/ipset.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "green/coro.h"
+#include "green/park.h"
+#include "green/sync.h"
+#include "http/access_log.h"
+#include "http/parse.h"
+#include "http/proxy.h"
+#include "http/request.h"
+#include "http/response.h"
+#include "net/conn.h"
+#include "plugins/hooks.h"
+#include "workers/worker.h"
+
+#define BODY_ROOM_MIN 4096    /* room behind a head for body bytes */
+#define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
+
+/* Whether C's peer may speak for its clients (X-Forwarded-*): decided
+ * once per connection, not per request. */
+static void trust_peer(struct gn_conn *c)
+{
+    c->forwarded_trusted =
+        *c->remote_addr != '\0' &&
+        gn__ipset_match(&c->w->cfg->forwarded_allow_ips, c->remote_addr);
+}
+
+/* ---- reading a request ------------------------------------------------ */
+
+/* read_head's "nothing came after all": the connection goes back to idle. */
+#define HEAD_NONE (-2)
+
+/* Read and parse until the head is complete, within header_timeout of its
+ * first byte (which is here or on its way: a coroutine starts when the
+ * socket is readable). 0 when it is; HEAD_NONE when no byte is there (an
+ * edge that had already been read); -1 to close without a word (the client
+ * left or sent nothing); or the HTTP status to answer before closing. */
+static int read_head(struct gn_conn *c, struct gn_http_parser *p,
+                     struct gn_request *req)
+{
+    int64_t deadline = gn__monotonic_ms() + c->w->header_ms, left;
+    enum gn_http_event ev;
+    size_t used;
+    ssize_t n;
+
+    gn__conn_compact(c);
+    if (c->rlen == 0) {
+        n = gn__conn_fill(c, 0);
+        if (n == -EAGAIN)
+            return HEAD_NONE;
+        if (n <= 0)
+            return -1;
+    }
+    for (;;) {
+        if (c->rpos < c->rlen) {
+            ev = gn__http_execute(p, c->rbuf, c->rpos, c->rlen, &used);
+            c->rpos += (uint32_t)used;
+            if (ev == GN_HTTP_HEAD) {
+                req->head_end = c->rpos;
+                return 0;
+            }
+            if (ev == GN_HTTP_ERROR)
+                return p->status;
+        }
+        if (gn__conn_head_room(c, c->w->head_max) != 0) {
+            p->reason = "request head too large";
+            return req->nheaders ? 431 : 414;
+        }
+        left = deadline - gn__monotonic_ms();
+        n = left > 0 ? gn__conn_fill(c, left) : -ETIMEDOUT;
+        if (n == -ETIMEDOUT && c->rlen > 0) {
+            p->reason = "header_timeout passed before the head was complete";
+            return 408;
+        }
+        if (n <= 0)
+            return -1;
+    }
+}
+
+/* Make room for body bytes behind the head, then resolve the head's
+ * strings: from here on the buffer does not move until the request ends. */
+static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
+                       struct gn_request *req)
+{
+    const char *why = NULL;
+    size_t used;
+    int status;
+
+    /* Only a request with a body needs that room (a GET grew its buffer
+     * for nothing, a realloc per request). */
+    if ((req->content_length > 0 || req->chunked) &&
+        c->rcap - req->head_end < BODY_ROOM_MIN &&
+        gn__conn_grow(c, req->head_end + BODY_ROOM_MIN) != 0) {
+        p->reason = "out of memory";
+        return 503;
+    }
+    status = gn__request_finish_head(req, c->rbuf, &why);
+    if (status != 0) {
+        p->reason = why;
+        return status;
+    }
+    if (c->w->limits.body && req->content_length > 0 &&
+        (uint64_t)req->content_length > c->w->limits.body) {
+        p->reason = "Content-Length above limit_request_body";
+        return 413;
+    }
+    /* Let llhttp finish its checks of the head (a Transfer-Encoding
+     * without a final chunked is refused only now) and complete a message
+     * that has no body, before the handler runs. */
+    if (gn__http_execute(p, c->rbuf, c->rpos, c->rpos, &used) == GN_HTTP_ERROR)
+        return p->status;
+    return 0;
+}
+
+/* Parse body bytes into OUT (NULL: discard) until LEN are there, the body
+ * ends, or some arrived and the buffer is empty. */
+static ssize_t read_body(struct gn_conn *c, struct gn_request *req, char *out,
+                         size_t len)
+{
+    struct gn_http_parser *p = req->parser;
+    enum gn_http_event ev;
+    size_t used, end;
+    ssize_t n;
+
+    p->out = out;
+    p->room = len;
+    p->got = 0;
+    while (!req->body_done && p->got < len) {
+        end = c->rlen;
+        if (end - c->rpos > len - p->got)
+            end = c->rpos + (len - p->got);
+        /* Even with no bytes: a message without a body completes here. */
+        ev = gn__http_execute(p, c->rbuf, c->rpos, end, &used);
+        c->rpos += (uint32_t)used;
+        if (ev == GN_HTTP_ERROR) {
+            gn_log_debug("%s: bad request body: %s", c->remote_addr, p->reason);
+            c->closing = 1;
+            c->body_status = p->status;
+            return -EPROTO;
+        }
+        if (ev == GN_HTTP_DONE || c->rpos < c->rlen)
+            continue;
+        if (p->got > 0)
+            break; /* give the caller what came; read more next call */
+        gn__conn_body_room(c, (uint32_t)req->head_end);
+        n = gn__conn_fill(c, c->w->body_ms);
+        if (n <= 0) {
+            c->closing = 1;
+            if (n == -ETIMEDOUT)
+                c->body_status = 408; /* body_timeout: the client stalled */
+            return n == 0 ? -ECONNRESET : n;
+        }
+    }
+    p->out = NULL;
+    req->body_read += p->got;
+    return (ssize_t)p->got;
+}
+
+ssize_t gn__http_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
+                           size_t len)
+{
+    int rc;
+
+    if (req->body_done || len == 0)
+        return 0;
+    if (!req->body_started) {
+        req->body_started = 1;
+        if (c->res != NULL && (rc = gn__response_continue(c->res)) != 0)
+            return rc;
+    }
+    return read_body(c, req, buf, len);
+}
+
+/* Read past what the handler left of the body, up to DRAIN_MAX bytes, so
+ * the next request starts at a message boundary. */
+static int drain_body(struct gn_conn *c, struct gn_request *req)
+{
+    size_t total = 0;
+    ssize_t n;
+
+    while (!req->body_done) {
+        n = read_body(c, req, NULL, DRAIN_MAX - total);
+        if (n < 0)
+            return (int)n;
+        total += (size_t)n;
+        if (!req->body_done && total >= DRAIN_MAX)
+            return -E2BIG;
+    }
+    return 0;
+}
+
+int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req)
+{
+    struct gn_worker *w = c->w;
+    int drainable;
+
+    /* A client still waiting for "100 Continue" may or may not send the
+     * body now: we cannot tell its next request from it. */
+    drainable = req->body_done || (!req->chunked && req->content_length <= 0) ||
+                (!req->expect_continue &&
+                 (req->chunked ||
+                  (uint64_t)req->content_length - req->body_read <= DRAIN_MAX));
+    return req->keep_alive && drainable && !c->closing && !w->stopping &&
+           w->cfg->keepalive > 0 &&
+           !(w->max_requests && w->nrequests + 1 >= w->max_requests);
+}
+
+/* ---- serving ---------------------------------------------------------- */
+
+static void log_access(struct gn_conn *c, struct gn_request *req,
+                       struct gn_response *res)
+{
+    gn__access_log(&c->w->cfg->access_log_format, c, req, res);
+}
+
+/* request_timeout, armed around a handler. */
+struct deadline {
+    struct gn_conn *c;
+    struct gn_request *req;
+    int passed;
+};
+
+static void deadline_passed(int fd, short what, void *arg)
+{
+    struct deadline *d = arg;
+    struct gn_conn *c = d->c;
+
+    d->passed = 1;
+    gn_log_warn("request_timeout (%d s) passed: cancelling \"%s %s\" from %s",
+                c->w->cfg->request_timeout, d->req->method, d->req->target,
+                c->remote_addr);
+    /* D is on the coroutine's stack: not to be touched from here on. */
+    gn__green_cancel(c->coro, -ECANCELED);
+}
+
+/* The client closed its end while its handler runs: nobody will read the
+ * answer (nginx's 499 case). By default the handler runs on to its end,
+ * as under gevent, so that its work is not cut between two writes (an
+ * INCR done, its SET not); only its writes to the client fail. With
+ * cancel_on_disconnect its green calls are cancelled instead. */
+static void client_left(struct gn_conn *c)
+{
+    struct gn_request *req = c->handling;
+    int cancel = c->w->cfg->cancel_on_disconnect;
+
+    gn_log_debug("%s went away: %s \"%s %s\"", c->remote_addr,
+                 cancel ? "cancelling" : "letting it finish", req->method,
+                 req->target);
+    c->client_left = 1;
+    c->closing = 1;
+    if (c->res != NULL) {
+        c->unanswered = !c->res->head_sent;
+        c->res->failed = 1; /* its writes return -EPIPE from now on */
+    }
+    if (cancel)
+        gn__green_cancel(c->coro, -ECANCELED);
+}
+
+/* Run the handler, within request_timeout if there is one (and cancelled
+ * if the client leaves, with cancel_on_disconnect); then end the green
+ * threads it spawned. Whether the deadline passed. */
+static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
+                       struct gn_request *req, struct gn_response *res, int *rc)
+{
+    struct deadline d = {.c = c, .req = req};
+    struct gn_watch timer = {0};
+
+    if (c->w->cfg->request_timeout > 0)
+        gn__watch_start(&timer, c->w->loop, -1, 0,
+                        c->w->cfg->request_timeout * 1000LL, deadline_passed,
+                        &d);
+    c->handling = req;
+    if (c->rdhup) /* it left before we began */
+        client_left(c);
+    gn__worker_serving(c->w, req);
+    *rc = app->desc.handle(req, res, app->state);
+    gn__threads_reap(c->coro);
+    gn__worker_serving(c->w, NULL);
+    c->handling = NULL;
+    gn__watch_stop(&timer);
+    if (d.passed)
+        gn__coro_set_cancelled(c->coro, 0); /* to answer the client */
+    return d.passed;
+}
+
+/* The app mounted where REQ's path points, or NULL when none is; either
+ * way SCRIPT_NAME and PATH_INFO are set (to "" and the path without an
+ * app), so hooks always find them. */
+static struct gn_app_plugin *route(struct gn_conn *c, struct gn_request *req)
+{
+    size_t len = 0;
+    struct gn_app_plugin *app = gn__apps_route(&c->w->apps, req->path, &len);
+    char *script = gn__arena_alloc(&req->arena, len + 1);
+
+    if (script == NULL) {
+        len = 0;
+        script = (char *)"";
+    }
+    memcpy(script, req->path, len);
+    script[len] = '\0';
+    req->script_name = script;
+    req->path_info = req->path + len;
+    return app;
+}
+
+/* pre_request or post_request, with the request and its response. */
+static int request_hook(struct gn_conn *c, enum gn_hook_id id,
+                        struct gn_request *req, struct gn_response *res)
+{
+    gn_hook_args_t args;
+
+    if (!gn__hook_configured(id))
+        return 0;
+    gn__worker_hook_args(c->w, &args, id);
+    args.req = req;
+    args.res = res;
+    return gn__hook_call(id, &args);
+}
+
+static void call_app(struct gn_conn *c, struct gn_request *req,
+                     struct gn_response *res)
+{
+    struct gn_app_plugin *app = route(c, req);
+    int rc, late;
+
+    if (request_hook(c, GN_HOOK_PRE_REQUEST, req, res) != 0) {
+        gn__response_error(res, 500, 1);
+        return;
+    }
+    if (app == NULL) {
+        gn__response_error(res, 404, 0);
+        return;
+    }
+    late = run_handler(c, app, req, res, &rc);
+    if (c->client_left) {
+        /* Nobody to answer: the access log says 499, as nginx's does,
+         * unless the head had gone out before it left. */
+        if (c->unanswered)
+            res->status = 499;
+        return;
+    }
+    if (late) {
+        if (!res->head_sent)
+            gn__response_error(res, 504, 1);
+        c->closing = 1;
+        return;
+    }
+
+    /* A malformed body is the client's fault, whatever the app made of
+     * it: answer the parser's status, not the app's. */
+    if (c->body_status && !res->head_sent) {
+        gn__response_error(res, c->body_status, 1);
+        return;
+    }
+    if (rc >= 0) {
+        gn__response_finish(res);
+        return;
+    }
+    if (!c->body_status)
+        gn_log_error("app %s failed on \"%s %s\": %s", app->name, req->method,
+                     req->target, strerror(-rc));
+    if (!res->head_sent)
+        gn__response_error(res, 500, 1);
+    c->closing = 1;
+}
+
+/* Answer STATUS to a request we could not read, then close. */
+static void reject(struct gn_conn *c, struct gn_http_parser *p,
+                   struct gn_request *req, int status)
+{
+    struct gn_response res;
+
+    gn_log_debug("%s: %d %s: %s", c->remote_addr, status,
+                 gn__status_reason(status), p->reason ? p->reason : "");
+    gn__response_init(&res, c, req);
+    gn__response_error(&res, status, 1);
+    log_access(c, req, &res);
+    gn__response_release(&res);
+}
+
+/* Serve one request. 0 to go on with the next, 1 to go idle (nothing
+ * came), -1 to close. */
+static int serve(struct gn_conn *c, struct gn_http_parser *p)
+{
+    struct gn_request req;
+    struct gn_response res;
+    int status;
+
+    gn__request_init(&req, c, p);
+    if (gn__log_access_enabled())
+        req.start_us = gn__monotonic_us(); /* for %(D)s and friends */
+    gn__http_parser_begin(p, &req);
+    status = read_head(c, p, &req);
+    if (status == HEAD_NONE) {
+        gn__request_release(&req);
+        return 1;
+    }
+    if (status == 0)
+        status = finish_head(c, p, &req);
+    if (status != 0) {
+        if (status > 0) {
+            reject(c, p, &req, status);
+            c->linger = 1;
+        }
+        gn__request_release(&req);
+        return -1;
+    }
+    gn__request_set_peer(&req, c->remote_addr, c->remote_port,
+                         c->forwarded_trusted ? &c->w->cfg->forwarded_allow_ips
+                                              : NULL);
+    gn__response_init(&res, c, &req);
+    c->res = &res;
+    c->body_status = 0;
+    call_app(c, &req, &res);
+    request_hook(c, GN_HOOK_POST_REQUEST, &req, &res);
+    c->res = NULL;
+    if (res.failed || !res.keep_alive)
+        c->closing = 1;
+    if (!c->closing && drain_body(c, &req) != 0)
+        c->closing = 1;
+    if (c->closing && !req.body_done)
+        c->linger = 1;
+    log_access(c, &req, &res);
+    gn__response_release(&res);
+    gn__request_release(&req);
+    c->nrequests++;
+    gn__worker_request_done(c->w);
+    return c->closing ? -1 : 0;
+}
+
+/* With proxy_protocol on, a connection from a peer in proxy_allow_ips
+ * starts with a PROXY header naming the real client. 0 when it was read
+ * (or none is expected), -1 to drop the connection. */
+static int read_proxy_header(struct gn_conn *c)
+{
+    const struct gn_config *cfg = c->w->cfg;
+    int64_t deadline = gn__monotonic_ms() + c->w->header_ms, left;
+    struct gn_proxy_info info;
+    int n;
+
+    if (!cfg->proxy_protocol || c->proxied ||
+        !gn__ipset_match(&cfg->proxy_allow_ips, c->remote_addr))
+        return 0;
+    while ((n = gn__proxy_parse(c->rbuf + c->rpos, c->rlen - c->rpos, &info)) ==
+           0) {
+        left = deadline - gn__monotonic_ms();
+        if (gn__conn_head_room(c, c->w->head_max) != 0 || left <= 0 ||
+            gn__conn_fill(c, left) <= 0)
+            return -1;
+    }
+    if (n < 0) {
+        gn_log_debug("%s: no valid PROXY protocol header; dropping the "
+                     "connection",
+                     c->remote_addr);
+        return -1;
+    }
+    c->rpos += (uint32_t)n;
+    c->proxied = 1;
+    if (!info.local) {
+        memcpy(c->remote_addr, info.addr, sizeof(c->remote_addr));
+        c->remote_port = info.port;
+        trust_peer(c);
+    }
+    return 0;
+}
+
+/* Serve C while it has input: its protocol's serve (struct gn_conn_proto). */
+static int http_serve(struct gn_conn *c)
+{
+    struct gn_http_parser p;
+    int rc;
+
+    if (!c->peer_checked) {
+        trust_peer(c);
+        c->peer_checked = 1;
+    }
+    gn__http_parser_init(&p, &c->w->limits);
+    if (read_proxy_header(c) != 0)
+        return -1;
+    do {
+        rc = serve(c, &p);
+    } while (rc == 0 && c->rpos < c->rlen); /* pipelined requests wait */
+    return rc;
+}
+
+const struct gn_conn_proto gn__http1 = {
+    .serve = http_serve,
+    .client_left = client_left,
+};

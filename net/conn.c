@@ -1,0 +1,562 @@
+/*
+ * Connections. An accepted socket is registered once with the loop,
+ * edge-triggered, for reading, writing and the peer's close, and stays so
+ * until it closes: serving a request costs no epoll_ctl. When bytes arrive
+ * on an idle connection it gets a coroutine and a read buffer, and its
+ * protocol (c->proto, chosen per listener) serves what is buffered; when
+ * nothing is left both go back and the connection waits idle again, so an
+ * idle connection costs only its struct and a timer.
+ *
+ * Edge-triggered means the socket's readiness is ours to remember: `ready`
+ * keeps the edges seen, and a read or write that finds the socket drained
+ * (EAGAIN, or for a read fewer bytes than asked with nothing pending in the
+ * transport) clears its bit; the coroutine then parks until the next edge
+ * wakes it (conn_wait). Bytes cross the socket through the transport
+ * (net/transport.c), never by a system call of this file's own.
+ *
+ * The read buffer holds one request head at a time, at its start. The head
+ * may grow the buffer (up to what the limits allow); once it is complete the
+ * buffer stays put until the request ends, because the request's strings point
+ * into it, and body bytes cycle through the room behind the head.
+ */
+#include "net/conn.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "green/coro.h"
+#include "green/park.h"
+#include "green/sync.h"
+#include "green/sys.h"
+#include "net/transport.h"
+#include "workers/worker.h"
+
+#define RBUF_INITIAL 4096
+#define RBUF_SPARES 64       /* RBUF_INITIAL buffers kept for reuse */
+#define OUT_CAP RBUF_INITIAL /* responses held back for one write */
+#define CONN_IOV_MAX 8       /* buffers gn__conn_writev adds to them */
+#define LINGER_MS 2000       /* reading a closing client's leftovers */
+#define LINGER_MAX (256 * 1024)
+#define SHUTDOWN_IDLE_MS 1000  /* an idle connection's last chance at stop */
+#define SENDFILE_MAX (1 << 20) /* per call: others get the loop in between */
+
+static void on_io(int fd, short what, void *arg);
+static void on_idle_timer(int fd, short what, void *arg);
+
+/* ---- life cycle ------------------------------------------------------- */
+
+/* SA as text into ADDR ("" for a unix socket) and its port. */
+static void describe(const struct sockaddr *sa, char addr[INET6_ADDRSTRLEN],
+                     uint16_t *port)
+{
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+        inet_ntop(AF_INET, &in->sin_addr, addr, INET6_ADDRSTRLEN);
+        *port = ntohs(in->sin_port);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+        inet_ntop(AF_INET6, &in6->sin6_addr, addr, INET6_ADDRSTRLEN);
+        *port = ntohs(in6->sin6_port);
+    } else {
+        *addr = '\0';
+        *port = 0;
+    }
+}
+
+const char *gn__conn_local_addr(struct gn_conn *c, int *port)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+
+    if (!c->local_known) {
+        if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
+            describe((struct sockaddr *)&ss, c->local_addr, &c->local_port);
+        c->local_known = 1;
+    }
+    *port = c->local_port;
+    return c->local_addr;
+}
+
+int gn__conn_peer_gone(struct gn_conn *c)
+{
+    char byte;
+    ssize_t n;
+
+    /* Bytes still buffered here (a pipelined request) mean it was there. */
+    if (c->rpos < c->rlen)
+        return 0;
+    if (c->rdhup)
+        return 1;
+    n = c->tp->recv(c, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 ||
+           (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Idle for at most TIMEOUT_MS, or serve at once if an edge came while the
+ * connection was busy (a timer due now: never a nested resume). */
+static void go_idle(struct gn_conn *c, int64_t timeout_ms)
+{
+    if (gn__watch_start(&c->idle, c->w->loop, -1, 0,
+                        (c->ready & GN_WATCH_READ) ? 0 : timeout_ms,
+                        on_idle_timer, c) != 0) {
+        gn_log_error("cannot watch connection from %s", c->remote_addr);
+        gn__conn_close(c);
+    }
+}
+
+/* Wait for an edge that makes C's socket ready for EVENTS, within
+ * TIMEOUT_MS: the ready bits, -ETIMEDOUT, or the cancellation error.
+ * From the coroutine serving C. */
+static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
+{
+    struct gn_waiter wt;
+    int rc;
+
+    if (c->ready & events)
+        return c->ready & events;
+    c->io_waiter = &wt;
+    c->io_events = events;
+    rc = gn__green_park(&wt, -1, 0, timeout_ms);
+    c->io_waiter = NULL;
+    return rc;
+}
+
+struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
+                             const struct sockaddr *peer, socklen_t len,
+                             const struct gn_conn_proto *proto)
+{
+    struct gn_conn *c = calloc(1, sizeof(*c));
+    int one = 1;
+
+    if (c == NULL) {
+        gn__sys_close(fd);
+        return NULL;
+    }
+    c->w = w;
+    c->fd = fd;
+    c->tp = &gn__transport_tcp;
+    c->proto = proto;
+    if (len > 0)
+        describe(peer, c->remote_addr, &c->remote_port);
+    if (peer->sa_family != AF_UNIX)
+        gn__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->nconns++;
+    /* Registered once, for the connection's life (the kernel reports a
+     * request that is already there at once). */
+    if (gn__watch_start(&c->io, w->loop, fd,
+                        GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
+                            GN_WATCH_PERSIST | GN_WATCH_ET,
+                        -1, on_io, c) != 0) {
+        gn_log_error("cannot watch connection from %s", c->remote_addr);
+        gn__conn_close(c);
+        return NULL;
+    }
+    go_idle(c, w->first_byte_ms);
+    return c;
+}
+
+void gn__conn_close(struct gn_conn *c)
+{
+    struct gn_worker *w = c->w;
+
+    gn__watch_stop(&c->io);
+    gn__watch_stop(&c->idle);
+    gn__sys_close(c->fd);
+    free(c->rbuf);
+    free(c->out);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->nconns--;
+    free(c);
+    gn__worker_conn_closed(w);
+}
+
+void gn__conn_shutdown(struct gn_conn *c)
+{
+    /* Busy: finish, answering with Connection: close. Idle: wait a moment
+     * more, so that a client about to send its next request is answered
+     * (with Connection: close) instead of finding the connection shut
+     * under it and having to retry; then close. */
+    c->closing = 1;
+    if (c->coro == NULL)
+        go_idle(c, SHUTDOWN_IDLE_MS);
+}
+
+/* ---- socket I/O (inside the coroutine) -------------------------------- */
+
+static char *rbuf_get(struct gn_worker *w);
+static void rbuf_put(struct gn_worker *w, char *buf, size_t cap);
+
+/* Send every byte of IOV. */
+static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
+{
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)iovcnt};
+    ssize_t n;
+    int rc;
+
+    while (mh.msg_iovlen > 0) {
+        n = c->tp->sendmsg(c, &mh, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN)
+            return -errno;
+        if (n < 0) {
+            c->ready &= ~GN_WATCH_WRITE;
+            rc = conn_wait(c, GN_WATCH_WRITE, c->w->write_ms);
+            if (rc < 0)
+                return rc;
+            continue;
+        }
+        while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
+            n -= (ssize_t)mh.msg_iov->iov_len;
+            mh.msg_iov++;
+            mh.msg_iovlen--;
+        }
+        if (mh.msg_iovlen > 0) {
+            mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
+            mh.msg_iov->iov_len -= (size_t)n;
+        }
+    }
+    return 0;
+}
+
+/* Hold IOV back when more requests are already buffered behind this one
+ * and it fits: 1 when held. One write for many pipelined responses costs
+ * the kernel one send instead of many. */
+static int hold(struct gn_conn *c, const struct iovec *iov, int iovcnt)
+{
+    size_t total = 0;
+
+    if (c->rpos >= c->rlen)
+        return 0; /* nothing pipelined behind: the client waits for it */
+    for (int i = 0; i < iovcnt; i++)
+        total += iov[i].iov_len;
+    if (total > OUT_CAP - c->outlen)
+        return 0;
+    if (c->out == NULL && (c->out = rbuf_get(c->w)) == NULL)
+        return 0;
+    for (int i = 0; i < iovcnt; i++) {
+        memcpy(c->out + c->outlen, iov[i].iov_base, iov[i].iov_len);
+        c->outlen += (uint32_t)iov[i].iov_len;
+    }
+    return 1;
+}
+
+/* Send what is held back, waiting as long as it takes. */
+int gn__conn_flush(struct gn_conn *c)
+{
+    struct iovec iov = {c->out, c->outlen};
+
+    if (c->outlen == 0)
+        return 0;
+    c->outlen = 0; /* before any wait: the park hook finds nothing */
+    return send_all(c, &iov, 1);
+}
+
+void gn__conn_push(struct gn_conn *c)
+{
+    struct iovec iov;
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    ssize_t n;
+
+    if (c->outlen == 0)
+        return;
+    iov = (struct iovec){c->out, c->outlen};
+    n = c->tp->sendmsg(c, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (n <= 0)
+        return; /* full (or failed): the next write or flush_held says */
+    memmove(c->out, c->out + n, c->outlen - (size_t)n);
+    c->outlen -= (uint32_t)n;
+}
+
+int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt, int last)
+{
+    struct iovec all[1 + CONN_IOV_MAX];
+    int rc;
+
+    if (last && hold(c, iov, iovcnt))
+        return 0;
+    if (c->outlen == 0)
+        return send_all(c, iov, iovcnt);
+    if (iovcnt > CONN_IOV_MAX)
+        return (rc = gn__conn_flush(c)) != 0 ? rc : send_all(c, iov, iovcnt);
+    /* What was held, then IOV, in one write. */
+    all[0] = (struct iovec){c->out, c->outlen};
+    memcpy(all + 1, iov, (size_t)iovcnt * sizeof(*iov));
+    c->outlen = 0;
+    return send_all(c, all, iovcnt + 1);
+}
+
+int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
+{
+    ssize_t n;
+    int rc;
+
+    if ((rc = gn__conn_flush(c)) != 0) /* what was held goes first */
+        return rc;
+    while (count > 0) {
+        size_t chunk = count < SENDFILE_MAX ? count : SENDFILE_MAX;
+
+        n = c->tp->sendfile(c, fd, &offset, chunk);
+        if (n > 0) {
+            count -= (size_t)n;
+            if ((size_t)n < chunk || count == 0)
+                continue;
+            /* After a whole chunk, a turn of the loop, so that one large
+             * file does not hold the other connections up. */
+            if ((rc = gn__wait_ms(0)) < 0)
+                return rc;
+            continue;
+        }
+        if (n == 0)
+            return -EIO; /* the file is shorter than promised */
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        c->ready &= ~GN_WATCH_WRITE;
+        rc = conn_wait(c, GN_WATCH_WRITE, c->w->write_ms);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Read what the socket has into the free end of the buffer, waiting up
+ * to TIMEOUT_MS for it (0: not at all). The bytes read (> 0), 0 at EOF, or
+ * a negative errno (-ETIMEDOUT; -EAGAIN when TIMEOUT_MS is 0). */
+ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms)
+{
+    size_t room = c->rcap - c->rlen;
+    ssize_t n;
+    int rc;
+
+    for (;;) {
+        n = c->tp->recv(c, c->rbuf + c->rlen, room, 0);
+        if (n > 0) {
+            /* Less than asked, and the transport holds nothing more: the
+             * socket is drained; a new edge will say when more arrives. */
+            if ((size_t)n < room && c->tp->pending(c) == 0)
+                c->ready &= ~GN_WATCH_READ;
+            c->rlen += (uint32_t)n;
+            return n;
+        }
+        if (n == 0)
+            return 0;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return -errno;
+        c->ready &= ~GN_WATCH_READ;
+        if (timeout_ms == 0)
+            return -EAGAIN;
+        /* The client may wait for the answers before it sends more. */
+        if ((rc = gn__conn_flush(c)) != 0)
+            return rc;
+        rc = conn_wait(c, GN_WATCH_READ, timeout_ms);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+int gn__conn_grow(struct gn_conn *c, size_t cap)
+{
+    char *p = realloc(c->rbuf, cap);
+
+    if (p == NULL)
+        return -ENOMEM;
+    c->rbuf = p;
+    c->rcap = (uint32_t)cap;
+    return 0;
+}
+
+void gn__conn_compact(struct gn_conn *c)
+{
+    if (c->rpos == 0)
+        return;
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+}
+
+int gn__conn_head_room(struct gn_conn *c, size_t max)
+{
+    size_t cap = (size_t)c->rcap * 2;
+
+    if (c->rlen < c->rcap)
+        return 0;
+    if (c->rcap >= max)
+        return -ENOBUFS;
+    return gn__conn_grow(c, cap < max ? cap : max);
+}
+
+void gn__conn_body_room(struct gn_conn *c, uint32_t head)
+{
+    uint32_t keep = c->rlen - c->rpos;
+
+    if (c->rlen < c->rcap || c->rpos == head)
+        return;
+    memmove(c->rbuf + head, c->rbuf + c->rpos, keep);
+    c->rpos = head;
+    c->rlen = head + keep;
+}
+
+/* Before closing on a client that may still be sending (a rejected or
+ * half-read request), read and drop its bytes for a moment: closing with
+ * unread data makes the kernel send RST, which can destroy our response
+ * before the client reads it. */
+static void linger(struct gn_conn *c)
+{
+    int64_t deadline = gn__monotonic_ms() + LINGER_MS, left;
+    size_t total = 0;
+    ssize_t n;
+
+    if (c->tp->shutdown(c, SHUT_WR) != 0)
+        return;
+    while (total < LINGER_MAX && (left = deadline - gn__monotonic_ms()) > 0) {
+        c->rpos = c->rlen = 0;
+        n = gn__conn_fill(c, left);
+        if (n <= 0)
+            return;
+        total += (size_t)n;
+    }
+}
+
+/* A read buffer of RBUF_INITIAL bytes. A connection takes one when a
+ * request arrives and gives it back when it goes idle, so a few are kept
+ * for the next (a malloc and a free per keep-alive request otherwise);
+ * idle connections hold none. */
+static char *rbuf_get(struct gn_worker *w)
+{
+    char *buf = w->spare_rbufs;
+
+    if (buf == NULL)
+        return malloc(RBUF_INITIAL);
+    memcpy(&w->spare_rbufs, buf, sizeof(void *)); /* the next one */
+    w->nspare_rbufs--;
+    return buf;
+}
+
+static void rbuf_put(struct gn_worker *w, char *buf, size_t cap)
+{
+    if (buf == NULL || cap != RBUF_INITIAL || w->nspare_rbufs >= RBUF_SPARES) {
+        free(buf); /* grown for a large head or body: not kept */
+        return;
+    }
+    memcpy(buf, &w->spare_rbufs, sizeof(void *));
+    w->spare_rbufs = buf;
+    w->nspare_rbufs++;
+}
+
+void gn__conn_free_spares(struct gn_worker *w)
+{
+    while (w->spare_rbufs != NULL)
+        free(rbuf_get(w));
+}
+
+static void conn_main(struct gn_coro *co, void *arg)
+{
+    struct gn_conn *c = arg;
+    int rc;
+
+    c->rbuf = rbuf_get(c->w);
+    if (c->rbuf == NULL) {
+        c->closing = 1;
+        return;
+    }
+    c->rcap = RBUF_INITIAL;
+    c->rlen = c->rpos = 0;
+    rc = c->proto->serve(c);
+    /* Idle again (rc >= 0) or closing: the held answers go out first. */
+    if (gn__conn_flush(c) != 0 || rc < 0) {
+        c->closing = 1;
+        if (rc < 0 && c->linger)
+            linger(c);
+    }
+}
+
+/* Runs on the loop's stack once conn_main returned. */
+static void conn_coro_exit(struct gn_coro *co, void *arg)
+{
+    struct gn_conn *c = arg;
+
+    gn__coro_release(co);
+    c->coro = NULL;
+    rbuf_put(c->w, c->rbuf, c->rcap);
+    c->rbuf = NULL;
+    rbuf_put(c->w, c->out, RBUF_INITIAL);
+    c->out = NULL;
+    c->outlen = 0;
+    c->rlen = c->rpos = c->rcap = 0;
+    if (c->closing || c->w->stopping)
+        gn__conn_close(c);
+    else
+        go_idle(c, (int64_t)c->w->cfg->keepalive * 1000);
+}
+
+static void start_serving(struct gn_conn *c)
+{
+    gn__watch_stop(&c->idle);
+    c->coro = gn__coro_new(c->w->coros, conn_main, c, conn_coro_exit, c);
+    if (c->coro == NULL) {
+        gn_log_error("out of memory for a coroutine; closing connection "
+                     "from %s",
+                     c->remote_addr);
+        gn__conn_close(c);
+        return;
+    }
+    gn__coro_set_data(c->coro, c);
+    gn__coro_resume(c->coro);
+}
+
+/* An edge on C's socket: remember it; start serving an idle connection
+ * that became readable; wake the coroutine waiting for it; tell a running
+ * handler its client left. */
+static void on_io(int fd, short what, void *arg)
+{
+    struct gn_conn *c = arg;
+
+    c->ready |= what & (GN_WATCH_READ | GN_WATCH_WRITE);
+    if (what & GN_WATCH_CLOSED) {
+        c->rdhup = 1;
+        c->ready |= GN_WATCH_READ; /* a read will see the end */
+    }
+    if (c->coro == NULL) {
+        if (c->ready & GN_WATCH_READ)
+            start_serving(c);
+        return;
+    }
+    if (c->io_waiter != NULL && (c->ready & c->io_events))
+        gn__green_wake_now(c->io_waiter, c->ready & c->io_events);
+    else if ((what & GN_WATCH_CLOSED) && c->handling != NULL)
+        c->proto->client_left(c);
+}
+
+/* Idle too long (close quietly, as Gunicorn), or an edge came while the
+ * connection was busy (serve it). */
+static void on_idle_timer(int fd, short what, void *arg)
+{
+    struct gn_conn *c = arg;
+
+    if ((c->ready & GN_WATCH_READ) && !c->w->stopping)
+        start_serving(c);
+    else
+        gn__conn_close(c);
+}
