@@ -20,7 +20,6 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "net/conn.h"
-#include "workers/worker.h"
 
 #define LINE_BYTES 4096
 

@@ -18,7 +18,6 @@
 #include "http/request.h"
 #include "http/serve.h"
 #include "net/conn.h"
-#include "workers/worker.h"
 
 const char *gn__status_reason(int status)
 {
@@ -136,7 +135,8 @@ static int is_head(const struct gn_response *res)
 static int build_head(struct gn_response *res, struct gn_buf *head,
                       int streaming)
 {
-    const char *server = res->conn->w->cfg->server_header, *date;
+    const struct gn_http_ctx *x = res->conn->ctx;
+    const char *server = x->server_header, *date;
     int rc, version = res->req->version;
     size_t date_len;
 

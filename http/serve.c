@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/access_format.h"
 #include "config/ipset.h"
 #include "core/clock.h"
 #include "core/log.h"
@@ -24,11 +25,14 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "net/conn.h"
-#include "plugins/hooks.h"
-#include "workers/worker.h"
 
 #define BODY_ROOM_MIN 4096    /* room behind a head for body bytes */
 #define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
+
+static inline const struct gn_http_ctx *ctx_of(const struct gn_conn *c)
+{
+    return c->ctx;
+}
 
 /* Whether C's peer may speak for its clients (X-Forwarded-*): decided
  * once per connection, not per request. */
@@ -36,7 +40,7 @@ static void trust_peer(struct gn_conn *c)
 {
     c->forwarded_trusted =
         *c->remote_addr != '\0' &&
-        gn__ipset_match(&c->w->cfg->forwarded_allow_ips, c->remote_addr);
+        gn__ipset_match(ctx_of(c)->forwarded_allow_ips, c->remote_addr);
 }
 
 /* ---- reading a request ------------------------------------------------ */
@@ -52,7 +56,7 @@ static void trust_peer(struct gn_conn *c)
 static int read_head(struct gn_conn *c, struct gn_http_parser *p,
                      struct gn_request *req)
 {
-    int64_t deadline = gn__monotonic_ms() + c->w->header_ms, left;
+    int64_t deadline = gn__monotonic_ms() + ctx_of(c)->header_ms, left;
     enum gn_http_event ev;
     size_t used;
     ssize_t n;
@@ -76,7 +80,7 @@ static int read_head(struct gn_conn *c, struct gn_http_parser *p,
             if (ev == GN_HTTP_ERROR)
                 return p->status;
         }
-        if (gn__conn_head_room(c, c->w->head_max) != 0) {
+        if (gn__conn_head_room(c, ctx_of(c)->head_max) != 0) {
             p->reason = "request head too large";
             return req->nheaders ? 431 : 414;
         }
@@ -113,8 +117,8 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
         p->reason = why;
         return status;
     }
-    if (c->w->limits.body && req->content_length > 0 &&
-        (uint64_t)req->content_length > c->w->limits.body) {
+    if (ctx_of(c)->limits.body && req->content_length > 0 &&
+        (uint64_t)req->content_length > ctx_of(c)->limits.body) {
         p->reason = "Content-Length above limit_request_body";
         return 413;
     }
@@ -157,7 +161,7 @@ static ssize_t read_body(struct gn_conn *c, struct gn_request *req, char *out,
         if (p->got > 0)
             break; /* give the caller what came; read more next call */
         gn__conn_body_room(c, (uint32_t)req->head_end);
-        n = gn__conn_fill(c, c->w->body_ms);
+        n = gn__conn_fill(c, ctx_of(c)->body_ms);
         if (n <= 0) {
             c->closing = 1;
             if (n == -ETIMEDOUT)
@@ -205,7 +209,7 @@ static int drain_body(struct gn_conn *c, struct gn_request *req)
 
 int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req)
 {
-    struct gn_worker *w = c->w;
+    const struct gn_http_ctx *x = ctx_of(c);
     int drainable;
 
     /* A client still waiting for "100 Continue" may or may not send the
@@ -214,9 +218,8 @@ int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req)
                 (!req->expect_continue &&
                  (req->chunked ||
                   (uint64_t)req->content_length - req->body_read <= DRAIN_MAX));
-    return req->keep_alive && drainable && !c->closing && !w->stopping &&
-           w->cfg->keepalive > 0 &&
-           !(w->max_requests && w->nrequests + 1 >= w->max_requests);
+    return req->keep_alive && drainable && !c->closing && !c->set->stopping &&
+           x->keepalive > 0 && x->may_serve_more(x->owner);
 }
 
 /* ---- serving ---------------------------------------------------------- */
@@ -224,7 +227,7 @@ int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req)
 static void log_access(struct gn_conn *c, struct gn_request *req,
                        struct gn_response *res)
 {
-    gn__access_log(&c->w->cfg->access_log_format, c, req, res);
+    gn__access_log(ctx_of(c)->access_format, c, req, res);
 }
 
 /* request_timeout, armed around a handler. */
@@ -241,7 +244,7 @@ static void deadline_passed(int fd, short what, void *arg)
 
     d->passed = 1;
     gn_log_warn("request_timeout (%d s) passed: cancelling \"%s %s\" from %s",
-                c->w->cfg->request_timeout, d->req->method, d->req->target,
+                ctx_of(c)->request_timeout, d->req->method, d->req->target,
                 c->remote_addr);
     /* D is on the coroutine's stack: not to be touched from here on. */
     gn__green_cancel(c->coro, -ECANCELED);
@@ -255,7 +258,7 @@ static void deadline_passed(int fd, short what, void *arg)
 static void client_left(struct gn_conn *c)
 {
     struct gn_request *req = c->handling;
-    int cancel = c->w->cfg->cancel_on_disconnect;
+    int cancel = ctx_of(c)->cancel_on_disconnect;
 
     gn_log_debug("%s went away: %s \"%s %s\"", c->remote_addr,
                  cancel ? "cancelling" : "letting it finish", req->method,
@@ -273,23 +276,23 @@ static void client_left(struct gn_conn *c)
 /* Run the handler, within request_timeout if there is one (and cancelled
  * if the client leaves, with cancel_on_disconnect); then end the green
  * threads it spawned. Whether the deadline passed. */
-static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
+static int run_handler(struct gn_conn *c, const struct gn_http_app *app,
                        struct gn_request *req, struct gn_response *res, int *rc)
 {
+    const struct gn_http_ctx *x = ctx_of(c);
     struct deadline d = {.c = c, .req = req};
     struct gn_watch timer = {0};
 
-    if (c->w->cfg->request_timeout > 0)
-        gn__watch_start(&timer, c->w->loop, -1, 0,
-                        c->w->cfg->request_timeout * 1000LL, deadline_passed,
-                        &d);
+    if (x->request_timeout > 0)
+        gn__watch_start(&timer, c->set->loop, -1, 0,
+                        x->request_timeout * 1000LL, deadline_passed, &d);
     c->handling = req;
     if (c->rdhup) /* it left before we began */
         client_left(c);
-    gn__worker_serving(c->w, req);
-    *rc = app->desc.handle(req, res, app->state);
+    x->serving(x->owner, req);
+    *rc = app->desc->handle(req, res, app->state);
     gn__threads_reap(c->coro);
-    gn__worker_serving(c->w, NULL);
+    x->serving(x->owner, NULL);
     c->handling = NULL;
     gn__watch_stop(&timer);
     if (d.passed)
@@ -297,13 +300,15 @@ static int run_handler(struct gn_conn *c, struct gn_app_plugin *app,
     return d.passed;
 }
 
-/* The app mounted where REQ's path points, or NULL when none is; either
- * way SCRIPT_NAME and PATH_INFO are set (to "" and the path without an
- * app), so hooks always find them. */
-static struct gn_app_plugin *route(struct gn_conn *c, struct gn_request *req)
+/* The app mounted where REQ's path points into *APP: 1, or 0 when none
+ * is; either way SCRIPT_NAME and PATH_INFO are set (to "" and the path
+ * without an app), so hooks always find them. */
+static int route(struct gn_conn *c, struct gn_request *req,
+                 struct gn_http_app *app)
 {
+    const struct gn_http_ctx *x = ctx_of(c);
     size_t len = 0;
-    struct gn_app_plugin *app = gn__apps_route(&c->w->apps, req->path, &len);
+    int found = x->route(x->owner, req->path, &len, app);
     char *script = gn__arena_alloc(&req->arena, len + 1);
 
     if (script == NULL) {
@@ -314,38 +319,34 @@ static struct gn_app_plugin *route(struct gn_conn *c, struct gn_request *req)
     script[len] = '\0';
     req->script_name = script;
     req->path_info = req->path + len;
-    return app;
+    return found;
 }
 
-/* pre_request or post_request, with the request and its response. */
-static int request_hook(struct gn_conn *c, enum gn_hook_id id,
-                        struct gn_request *req, struct gn_response *res)
+/* pre_request (POST 0) or post_request, with the request and its
+ * response. */
+static int request_hook(struct gn_conn *c, int post, struct gn_request *req,
+                        struct gn_response *res)
 {
-    gn_hook_args_t args;
+    const struct gn_http_ctx *x = ctx_of(c);
 
-    if (!gn__hook_configured(id))
-        return 0;
-    gn__worker_hook_args(c->w, &args, id);
-    args.req = req;
-    args.res = res;
-    return gn__hook_call(id, &args);
+    return x->hook(x->owner, post, req, res);
 }
 
 static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
-    struct gn_app_plugin *app = route(c, req);
-    int rc, late;
+    struct gn_http_app app;
+    int found = route(c, req, &app), rc, late;
 
-    if (request_hook(c, GN_HOOK_PRE_REQUEST, req, res) != 0) {
+    if (request_hook(c, 0, req, res) != 0) {
         gn__response_error(res, 500, 1);
         return;
     }
-    if (app == NULL) {
+    if (!found) {
         gn__response_error(res, 404, 0);
         return;
     }
-    late = run_handler(c, app, req, res, &rc);
+    late = run_handler(c, &app, req, res, &rc);
     if (c->client_left) {
         /* Nobody to answer: the access log says 499, as nginx's does,
          * unless the head had gone out before it left. */
@@ -371,7 +372,7 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         return;
     }
     if (!c->body_status)
-        gn_log_error("app %s failed on \"%s %s\": %s", app->name, req->method,
+        gn_log_error("app %s failed on \"%s %s\": %s", app.name, req->method,
                      req->target, strerror(-rc));
     if (!res->head_sent)
         gn__response_error(res, 500, 1);
@@ -420,13 +421,13 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
         return -1;
     }
     gn__request_set_peer(&req, c->remote_addr, c->remote_port,
-                         c->forwarded_trusted ? &c->w->cfg->forwarded_allow_ips
+                         c->forwarded_trusted ? ctx_of(c)->forwarded_allow_ips
                                               : NULL);
     gn__response_init(&res, c, &req);
     c->res = &res;
     c->body_status = 0;
     call_app(c, &req, &res);
-    request_hook(c, GN_HOOK_POST_REQUEST, &req, &res);
+    request_hook(c, 1, &req, &res);
     c->res = NULL;
     if (res.failed || !res.keep_alive)
         c->closing = 1;
@@ -438,7 +439,7 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     gn__response_release(&res);
     gn__request_release(&req);
     c->nrequests++;
-    gn__worker_request_done(c->w);
+    ctx_of(c)->request_done(ctx_of(c)->owner);
     return c->closing ? -1 : 0;
 }
 
@@ -447,18 +448,18 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
  * (or none is expected), -1 to drop the connection. */
 static int read_proxy_header(struct gn_conn *c)
 {
-    const struct gn_config *cfg = c->w->cfg;
-    int64_t deadline = gn__monotonic_ms() + c->w->header_ms, left;
+    const struct gn_http_ctx *x = ctx_of(c);
+    int64_t deadline = gn__monotonic_ms() + x->header_ms, left;
     struct gn_proxy_info info;
     int n;
 
-    if (!cfg->proxy_protocol || c->proxied ||
-        !gn__ipset_match(&cfg->proxy_allow_ips, c->remote_addr))
+    if (!x->proxy_protocol || c->proxied ||
+        !gn__ipset_match(x->proxy_allow_ips, c->remote_addr))
         return 0;
     while ((n = gn__proxy_parse(c->rbuf + c->rpos, c->rlen - c->rpos, &info)) ==
            0) {
         left = deadline - gn__monotonic_ms();
-        if (gn__conn_head_room(c, c->w->head_max) != 0 || left <= 0 ||
+        if (gn__conn_head_room(c, x->head_max) != 0 || left <= 0 ||
             gn__conn_fill(c, left) <= 0)
             return -1;
     }
@@ -488,7 +489,7 @@ static int http_serve(struct gn_conn *c)
         trust_peer(c);
         c->peer_checked = 1;
     }
-    gn__http_parser_init(&p, &c->w->limits);
+    gn__http_parser_init(&p, &ctx_of(c)->limits);
     if (read_proxy_header(c) != 0)
         return -1;
     do {

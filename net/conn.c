@@ -22,6 +22,7 @@
 #include "net/conn.h"
 
 #include <arpa/inet.h>
+#include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -36,7 +37,6 @@
 #include "green/sync.h"
 #include "green/sys.h"
 #include "net/transport.h"
-#include "workers/worker.h"
 
 #define RBUF_INITIAL 4096
 #define RBUF_SPARES 64       /* RBUF_INITIAL buffers kept for reuse */
@@ -105,7 +105,7 @@ int gn__conn_peer_gone(struct gn_conn *c)
  * connection was busy (a timer due now: never a nested resume). */
 static void go_idle(struct gn_conn *c, int64_t timeout_ms)
 {
-    if (gn__watch_start(&c->idle, c->w->loop, -1, 0,
+    if (gn__watch_start(&c->idle, c->set->loop, -1, 0,
                         (c->ready & GN_WATCH_READ) ? 0 : timeout_ms,
                         on_idle_timer, c) != 0) {
         gn_log_error("cannot watch connection from %s", c->remote_addr);
@@ -130,9 +130,9 @@ static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
     return rc;
 }
 
-struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
+struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
                              const struct sockaddr *peer, socklen_t len,
-                             const struct gn_conn_proto *proto)
+                             const struct gn_conn_proto *proto, const void *ctx)
 {
     struct gn_conn *c = calloc(1, sizeof(*c));
     int one = 1;
@@ -141,7 +141,8 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
         gn__sys_close(fd);
         return NULL;
     }
-    c->w = w;
+    c->set = set;
+    c->ctx = ctx;
     c->fd = fd;
     c->tp = &gn__transport_tcp;
     c->proto = proto;
@@ -149,14 +150,14 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
         describe(peer, c->remote_addr, &c->remote_port);
     if (peer->sa_family != AF_UNIX)
         gn__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->nconns++;
+    c->next = set->list;
+    if (set->list)
+        set->list->prev = c;
+    set->list = c;
+    set->n++;
     /* Registered once, for the connection's life (the kernel reports a
      * request that is already there at once). */
-    if (gn__watch_start(&c->io, w->loop, fd,
+    if (gn__watch_start(&c->io, set->loop, fd,
                         GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
                             GN_WATCH_PERSIST | GN_WATCH_ET,
                         -1, on_io, c) != 0) {
@@ -164,14 +165,15 @@ struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
         gn__conn_close(c);
         return NULL;
     }
-    go_idle(c, w->first_byte_ms);
+    go_idle(c, set->first_byte_ms);
     return c;
 }
 
 void gn__conn_close(struct gn_conn *c)
 {
-    struct gn_worker *w = c->w;
+    struct gn_conns *set = c->set;
 
+    assert(c->coro == NULL); /* idle: nobody runs on it */
     gn__watch_stop(&c->io);
     gn__watch_stop(&c->idle);
     gn__sys_close(c->fd);
@@ -180,12 +182,12 @@ void gn__conn_close(struct gn_conn *c)
     if (c->prev)
         c->prev->next = c->next;
     else
-        w->conns = c->next;
+        set->list = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    w->nconns--;
+    set->n--;
     free(c);
-    gn__worker_conn_closed(w);
+    set->closed(set->owner);
 }
 
 void gn__conn_shutdown(struct gn_conn *c)
@@ -201,8 +203,8 @@ void gn__conn_shutdown(struct gn_conn *c)
 
 /* ---- socket I/O (inside the coroutine) -------------------------------- */
 
-static char *rbuf_get(struct gn_worker *w);
-static void rbuf_put(struct gn_worker *w, char *buf, size_t cap);
+static char *rbuf_get(struct gn_conns *set);
+static void rbuf_put(struct gn_conns *set, char *buf, size_t cap);
 
 /* Send every byte of IOV. */
 static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
@@ -219,7 +221,7 @@ static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
             return -errno;
         if (n < 0) {
             c->ready &= ~GN_WATCH_WRITE;
-            rc = conn_wait(c, GN_WATCH_WRITE, c->w->write_ms);
+            rc = conn_wait(c, GN_WATCH_WRITE, c->set->write_ms);
             if (rc < 0)
                 return rc;
             continue;
@@ -250,7 +252,7 @@ static int hold(struct gn_conn *c, const struct iovec *iov, int iovcnt)
         total += iov[i].iov_len;
     if (total > OUT_CAP - c->outlen)
         return 0;
-    if (c->out == NULL && (c->out = rbuf_get(c->w)) == NULL)
+    if (c->out == NULL && (c->out = rbuf_get(c->set)) == NULL)
         return 0;
     for (int i = 0; i < iovcnt; i++) {
         memcpy(c->out + c->outlen, iov[i].iov_base, iov[i].iov_len);
@@ -332,7 +334,7 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
         if (errno != EAGAIN)
             return -errno;
         c->ready &= ~GN_WATCH_WRITE;
-        rc = conn_wait(c, GN_WATCH_WRITE, c->w->write_ms);
+        rc = conn_wait(c, GN_WATCH_WRITE, c->set->write_ms);
         if (rc < 0)
             return rc;
     }
@@ -443,32 +445,33 @@ static void linger(struct gn_conn *c)
  * request arrives and gives it back when it goes idle, so a few are kept
  * for the next (a malloc and a free per keep-alive request otherwise);
  * idle connections hold none. */
-static char *rbuf_get(struct gn_worker *w)
+static char *rbuf_get(struct gn_conns *set)
 {
-    char *buf = w->spare_rbufs;
+    char *buf = set->spare_rbufs;
 
     if (buf == NULL)
         return malloc(RBUF_INITIAL);
-    memcpy(&w->spare_rbufs, buf, sizeof(void *)); /* the next one */
-    w->nspare_rbufs--;
+    memcpy(&set->spare_rbufs, buf, sizeof(void *)); /* the next one */
+    set->nspare_rbufs--;
     return buf;
 }
 
-static void rbuf_put(struct gn_worker *w, char *buf, size_t cap)
+static void rbuf_put(struct gn_conns *set, char *buf, size_t cap)
 {
-    if (buf == NULL || cap != RBUF_INITIAL || w->nspare_rbufs >= RBUF_SPARES) {
+    if (buf == NULL || cap != RBUF_INITIAL ||
+        set->nspare_rbufs >= RBUF_SPARES) {
         free(buf); /* grown for a large head or body: not kept */
         return;
     }
-    memcpy(buf, &w->spare_rbufs, sizeof(void *));
-    w->spare_rbufs = buf;
-    w->nspare_rbufs++;
+    memcpy(buf, &set->spare_rbufs, sizeof(void *));
+    set->spare_rbufs = buf;
+    set->nspare_rbufs++;
 }
 
-void gn__conn_free_spares(struct gn_worker *w)
+void gn__conn_free_spares(struct gn_conns *set)
 {
-    while (w->spare_rbufs != NULL)
-        free(rbuf_get(w));
+    while (set->spare_rbufs != NULL)
+        free(rbuf_get(set));
 }
 
 static void conn_main(struct gn_coro *co, void *arg)
@@ -476,7 +479,7 @@ static void conn_main(struct gn_coro *co, void *arg)
     struct gn_conn *c = arg;
     int rc;
 
-    c->rbuf = rbuf_get(c->w);
+    c->rbuf = rbuf_get(c->set);
     if (c->rbuf == NULL) {
         c->closing = 1;
         return;
@@ -499,22 +502,22 @@ static void conn_coro_exit(struct gn_coro *co, void *arg)
 
     gn__coro_release(co);
     c->coro = NULL;
-    rbuf_put(c->w, c->rbuf, c->rcap);
+    rbuf_put(c->set, c->rbuf, c->rcap);
     c->rbuf = NULL;
-    rbuf_put(c->w, c->out, RBUF_INITIAL);
+    rbuf_put(c->set, c->out, RBUF_INITIAL);
     c->out = NULL;
     c->outlen = 0;
     c->rlen = c->rpos = c->rcap = 0;
-    if (c->closing || c->w->stopping)
+    if (c->closing || c->set->stopping)
         gn__conn_close(c);
     else
-        go_idle(c, (int64_t)c->w->cfg->keepalive * 1000);
+        go_idle(c, c->set->keepalive_ms);
 }
 
 static void start_serving(struct gn_conn *c)
 {
     gn__watch_stop(&c->idle);
-    c->coro = gn__coro_new(c->w->coros, conn_main, c, conn_coro_exit, c);
+    c->coro = gn__coro_new(c->set->coros, conn_main, c, conn_coro_exit, c);
     if (c->coro == NULL) {
         gn_log_error("out of memory for a coroutine; closing connection "
                      "from %s",
@@ -555,7 +558,7 @@ static void on_idle_timer(int fd, short what, void *arg)
 {
     struct gn_conn *c = arg;
 
-    if ((c->ready & GN_WATCH_READ) && !c->w->stopping)
+    if ((c->ready & GN_WATCH_READ) && !c->set->stopping)
         start_serving(c);
     else
         gn__conn_close(c);

@@ -16,7 +16,7 @@
 
 #include "green/loop.h"
 
-struct gn_worker;
+struct gn_coro_pool;
 struct gn_request;
 struct gn_response;
 struct gn_coro;
@@ -35,8 +35,26 @@ struct gn_conn_proto {
     void (*client_left)(struct gn_conn *c);
 };
 
+/* What the connections of a process share, set up by its owner (the
+ * worker; net/ knows none): the loop, the coroutines, the list, the spare
+ * read buffers, the timeouts. */
+struct gn_conns {
+    struct gn_loop *loop;
+    struct gn_coro_pool *coros;
+    struct gn_conn *list; /* every open connection, a doubly-linked list */
+    size_t n;
+    void *spare_rbufs; /* read buffers kept for reuse */
+    size_t nspare_rbufs;
+    int64_t first_byte_ms, keepalive_ms, write_ms;
+    int stopping; /* graceful stop: finish in-flight, serve no idle one */
+    /* Called when a connection closed, with OWNER. */
+    void (*closed)(void *owner);
+    void *owner;
+};
+
 struct gn_conn {
-    struct gn_worker *w;
+    struct gn_conns *set;
+    const void *ctx; /* the protocol's context (http/: struct gn_http_ctx) */
     const struct gn_transport *tp;     /* how its bytes cross the socket */
     const struct gn_conn_proto *proto; /* what is spoken on it */
     struct gn_conn *prev, *next;       /* the worker's list */
@@ -74,18 +92,19 @@ struct gn_conn {
 };
 
 /* Start serving the accepted socket FD (non-blocking) from PEER with
- * PROTO. The connection belongs to W's list until gn__conn_close(). NULL
- * on ENOMEM (FD is then closed). */
-struct gn_conn *gn__conn_new(struct gn_worker *w, int fd,
+ * PROTO and its context CTX. The connection belongs to SET's list until
+ * gn__conn_close(). NULL on ENOMEM (FD is then closed). */
+struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
                              const struct sockaddr *peer, socklen_t len,
-                             const struct gn_conn_proto *proto);
+                             const struct gn_conn_proto *proto,
+                             const void *ctx);
 
 /* Close and free C: the one place a connection ends. C must be idle (no
  * coroutine running on it). */
 void gn__conn_close(struct gn_conn *c);
 
-/* Free the read buffers W keeps for reuse (at worker exit). */
-void gn__conn_free_spares(struct gn_worker *w);
+/* Free the read buffers SET keeps for reuse (at exit). */
+void gn__conn_free_spares(struct gn_conns *set);
 
 /* Graceful stop: C closes after the request it is serving, or the next
  * one if it arrives while C waits idle, or when that wait times out. */

@@ -99,7 +99,7 @@ static void on_resume(struct gn_coro *co)
     struct gn_conn *c = gn__coro_data(co);
 
     if (c != NULL && c->res != NULL)
-        gn__worker_serving(c->w, c->res->req);
+        gn__worker_serving(c->set->owner, c->res->req);
 }
 
 /* A connection's coroutine is about to wait: the answers it held back
@@ -162,7 +162,7 @@ static void stop_accepting(struct gn_worker *w)
  * threads of the worker's own (killed when it began) have returned. */
 static void maybe_exit(struct gn_worker *w)
 {
-    if (w->stopping && w->nconns == 0 && gn__threads_live() == 0)
+    if (w->net.stopping && w->net.n == 0 && gn__threads_live() == 0)
         gn__loop_break(w->loop);
 }
 
@@ -170,10 +170,10 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
 {
     struct gn_conn *c, *next;
 
-    if (w->stopping)
+    if (w->net.stopping)
         return;
     gn_log_info("worker %d (pid %d) stopping: %s", w->id, (int)w->pid, why);
-    w->stopping = 1;
+    w->net.stopping = 1;
     stop_accepting(w);
     /* Close our copies so new connections are refused, not accepted into
      * a backlog nobody reads (the arbiter closes its own). A socket of our
@@ -185,7 +185,7 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
         gn__sys_close(w->ls[i].fd);
         w->ls[i].fd = -1;
     }
-    for (c = w->conns; c != NULL; c = next) {
+    for (c = w->net.list; c != NULL; c = next) {
         next = c->next;
         gn__conn_shutdown(c);
     }
@@ -197,8 +197,8 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
  * unless we are stopping or waiting to be replaced. */
 static void resume_accepting(struct gn_worker *w)
 {
-    if (!w->stopping && !w->accepting && !w->retire_asked_ms &&
-        w->nconns < (size_t)w->cfg->worker_connections)
+    if (!w->net.stopping && !w->accepting && !w->retire_asked_ms &&
+        w->net.n < (size_t)w->cfg->worker_connections)
         arm_accept(w);
 }
 
@@ -294,7 +294,7 @@ static void accept_ready(int fd, short what, void *arg)
     int cfd, first = 1;
 
     w->wakeups++;
-    for (; w->nconns < (size_t)w->cfg->worker_connections; first = 0) {
+    for (; w->net.n < (size_t)w->cfg->worker_connections; first = 0) {
         len = sizeof(ss);
         cfd = gn__sys_accept4(fd, (struct sockaddr *)&ss, &len,
                               SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -311,9 +311,10 @@ static void accept_ready(int fd, short what, void *arg)
             return;
         }
         w->accepted++;
-        gn__conn_new(w, cfd, (struct sockaddr *)&ss, len, &gn__http1);
-        if (w->nconns > w->conns_peak)
-            w->conns_peak = w->nconns;
+        gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, &gn__http1,
+                     &w->http);
+        if (w->net.n > w->conns_peak)
+            w->conns_peak = w->net.n;
     }
     /* At the cap, or out of descriptors: stop accepting until a connection
      * closes or the next tick. */
@@ -332,12 +333,12 @@ static void accept_ready(int fd, short what, void *arg)
  * frees, so 1 MB bodies end up there). A steady load never triggers it. */
 static void release_memory(struct gn_worker *w)
 {
-    size_t keep = w->nconns > IDLE_CORO_KEEP ? w->nconns : IDLE_CORO_KEEP;
+    size_t keep = w->net.n > IDLE_CORO_KEEP ? w->net.n : IDLE_CORO_KEEP;
 
-    if (w->conns_peak < 2 * w->nconns + 16 &&
-        (w->nconns > 0 || w->accepted == w->accepted_at_trim))
+    if (w->conns_peak < 2 * w->net.n + 16 &&
+        (w->net.n > 0 || w->accepted == w->accepted_at_trim))
         return;
-    w->conns_peak = w->nconns;
+    w->conns_peak = w->net.n;
     w->accepted_at_trim = w->accepted;
     gn__coro_pool_trim(w->coros, keep);
 #ifdef __GLIBC__
@@ -512,6 +513,8 @@ static int start_loop(struct gn_worker *w)
     if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
         watch_signals(w) != 0 || arm_accept(w) != 0)
         return -1;
+    w->net.loop = w->loop;
+    w->net.coros = w->coros;
     gn__green_init(w->loop, on_resume);
     gn__green_on_park(on_park);
     gn__threads_init(w->coros);
@@ -614,18 +617,70 @@ static void teardown(struct gn_worker *w)
     gn__threads_free();
     gn__dns_shutdown();
     gn__green_shutdown();
-    gn__conn_free_spares(w);
+    gn__conn_free_spares(&w->net);
     if (w->coros != NULL)
         gn__coro_pool_free(w->coros);
     gn__loop_free(w->loop);
     gn__listeners_close(w->ls, w->nls, 0);
 }
 
+/* ---- what http/ and net/ call up for -------------------------------- */
+
+static int http_route(void *owner, const char *path, size_t *mount_len,
+                      struct gn_http_app *app)
+{
+    struct gn_worker *w = owner;
+    struct gn_app_plugin *p = gn__apps_route(&w->apps, path, mount_len);
+
+    if (p == NULL)
+        return 0;
+    app->desc = &p->desc;
+    app->state = p->state;
+    app->name = p->name;
+    return 1;
+}
+
+static int http_hook(void *owner, int post, struct gn_request *req,
+                     struct gn_response *res)
+{
+    enum gn_hook_id id = post ? GN_HOOK_POST_REQUEST : GN_HOOK_PRE_REQUEST;
+    gn_hook_args_t args;
+
+    if (!gn__hook_configured(id))
+        return 0;
+    gn__worker_hook_args(owner, &args, id);
+    args.req = req;
+    args.res = res;
+    return gn__hook_call(id, &args);
+}
+
+static void http_serving(void *owner, struct gn_request *req)
+{
+    gn__worker_serving(owner, req);
+}
+
+static void http_request_done(void *owner)
+{
+    gn__worker_request_done(owner);
+}
+
+static int http_may_serve_more(void *owner)
+{
+    const struct gn_worker *w = owner;
+
+    return !(w->max_requests && w->nrequests + 1 >= w->max_requests);
+}
+
+static void conn_closed(void *owner)
+{
+    gn__worker_conn_closed(owner);
+}
+
 /* [http] as the connections use it: 0 limits become the caps. */
 static void apply_http_settings(struct gn_worker *w,
                                 const struct gn_config *cfg)
 {
-    struct gn_http_limits *l = &w->limits;
+    struct gn_http_limits *l = &w->http.limits;
 
     l->request_line = cfg->limit_request_line
                           ? (uint32_t)cfg->limit_request_line
@@ -636,11 +691,28 @@ static void apply_http_settings(struct gn_worker *w,
                         ? (uint32_t)cfg->limit_request_field_size
                         : GN_LIMIT_REQUEST_FIELD_SIZE_CAP;
     l->body = (uint64_t)cfg->limit_request_body;
-    w->head_max = gn__http_head_max(l);
-    w->first_byte_ms = cfg->first_byte_timeout * 1000LL;
-    w->header_ms = cfg->header_timeout * 1000LL;
-    w->body_ms = cfg->body_timeout * 1000LL;
-    w->write_ms = cfg->write_timeout * 1000LL;
+    w->http.head_max = gn__http_head_max(l);
+    w->http.header_ms = cfg->header_timeout * 1000LL;
+    w->http.body_ms = cfg->body_timeout * 1000LL;
+    w->http.keepalive = cfg->keepalive;
+    w->http.request_timeout = cfg->request_timeout;
+    w->http.cancel_on_disconnect = cfg->cancel_on_disconnect;
+    w->http.proxy_protocol = cfg->proxy_protocol;
+    w->http.proxy_allow_ips = &cfg->proxy_allow_ips;
+    w->http.forwarded_allow_ips = &cfg->forwarded_allow_ips;
+    w->http.server_header = cfg->server_header;
+    w->http.access_format = &cfg->access_log_format;
+    w->http.owner = w;
+    w->http.route = http_route;
+    w->http.hook = http_hook;
+    w->http.serving = http_serving;
+    w->http.request_done = http_request_done;
+    w->http.may_serve_more = http_may_serve_more;
+    w->net.first_byte_ms = cfg->first_byte_timeout * 1000LL;
+    w->net.keepalive_ms = (int64_t)cfg->keepalive * 1000;
+    w->net.write_ms = cfg->write_timeout * 1000LL;
+    w->net.closed = conn_closed;
+    w->net.owner = w;
 }
 
 static uint64_t pick_max_requests(const struct gn_config *cfg)

@@ -13,7 +13,8 @@
 #include "config/config.h"
 #include "core/listen.h"
 #include "green/loop.h"
-#include "http/parse.h"
+#include "http/serve.h"
+#include "net/conn.h"
 #include "plugins/appset.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
@@ -54,13 +55,11 @@ struct gn_worker {
     struct gn_watch signal_watch[5];
     struct gn_watch tick;
     struct gn_coro_pool *coros;
-    void *spare_rbufs; /* read buffers kept for reuse (conn.c) */
-    size_t nspare_rbufs;
     struct gn_apps apps;
     int preloaded; /* apps came inited from the arbiter */
 
-    struct gn_conn *conns; /* every open connection, a doubly-linked list */
-    size_t nconns;
+    struct gn_conns net;     /* the connections, what net/ needs of us */
+    struct gn_http_ctx http; /* what http/ needs of us */
     int accepting;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
@@ -70,13 +69,9 @@ struct gn_worker {
     int emfile_this_tick;   /* ... and one failed since the last tick */
     size_t conns_peak;      /* most connections at once since the last trim */
     uint64_t accepted_at_trim; /* `accepted` then */
-    int stopping;           /* graceful stop: finish in-flight, then exit */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
     int64_t retire_asked_ms; /* when we asked the arbiter to replace us */
     char last_request[160];  /* "METHOD target" of the last handler run */
-    struct gn_http_limits limits;
-    size_t head_max; /* bytes a request head may take */
-    int64_t first_byte_ms, header_ms, body_ms, write_ms; /* [http] */
 };
 
 /* What the arbiter hands a worker it forks (all of it inherited memory). */
