@@ -137,7 +137,7 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
 {
     const struct gn_http_ctx *x = res->conn->ctx;
     const char *server = x->server_header, *date;
-    int rc, version = res->req->version;
+    int version = res->req->version;
     size_t date_len;
 
     res->keep_alive = gn__http_conn_keep_alive(res->conn, res->req);
@@ -145,39 +145,35 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
         res->keep_alive = 0; /* the body ends when the connection does */
     res->chunked = streaming && version == 11;
     /* Appends, not printf: the head is built for every response, and
-     * printf made a third of a small response's instructions. Each append
-     * leaves HEAD as it was when it fails, and the first -ENOMEM sticks. */
-    rc = gn__buf_append(head, "HTTP/1.1 ", 9);
-    rc = rc ? rc : gn__buf_append_u64(head, (unsigned)res->status);
-    rc = rc ? rc : gn__buf_append(head, " ", 1);
-    rc = rc ? rc
-            : gn__buf_append_str(head, res->reason
-                                           ? res->reason
-                                           : gn__status_reason(res->status));
-    rc = rc ? rc : gn__buf_append(head, "\r\n", 2);
+     * printf made a third of a small response's instructions. HEAD keeps
+     * the first append's failure: one check at the end. */
+    gn__buf_append(head, "HTTP/1.1 ", 9);
+    gn__buf_append_u64(head, (unsigned)res->status);
+    gn__buf_append(head, " ", 1);
+    gn__buf_append_str(head, res->reason ? res->reason
+                                         : gn__status_reason(res->status));
+    gn__buf_append(head, "\r\n", 2);
     if (server != NULL) {
-        rc = rc ? rc : gn__buf_append(head, "Server: ", 8);
-        rc = rc ? rc : gn__buf_append_str(head, server);
-        rc = rc ? rc : gn__buf_append(head, "\r\n", 2);
+        gn__buf_append(head, "Server: ", 8);
+        gn__buf_append_str(head, server);
+        gn__buf_append(head, "\r\n", 2);
     }
     date = date_line(&date_len);
-    rc = rc ? rc : gn__buf_append(head, date, date_len);
-    rc = rc ? rc : gn__buf_append(head, res->headers.data, res->headers.len);
+    gn__buf_append(head, date, date_len);
+    gn__buf_append(head, res->headers.data, res->headers.len);
     if (res->chunked && status_has_body(res->status)) {
-        rc = rc ? rc
-                : gn__buf_append_str(head, "Transfer-Encoding: chunked\r\n");
+        gn__buf_append_str(head, "Transfer-Encoding: chunked\r\n");
     } else if (!streaming && status_has_body(res->status)) {
-        rc = rc ? rc : gn__buf_append(head, "Content-Length: ", 16);
-        rc = rc ? rc
-                : gn__buf_append_u64(head, res->sealed ? res->declared
-                                                       : res->body.len);
-        rc = rc ? rc : gn__buf_append(head, "\r\n", 2);
+        gn__buf_append(head, "Content-Length: ", 16);
+        gn__buf_append_u64(head, res->sealed ? res->declared : res->body.len);
+        gn__buf_append(head, "\r\n", 2);
     }
     if (!res->keep_alive)
-        rc = rc ? rc : gn__buf_append_str(head, "Connection: close\r\n");
+        gn__buf_append_str(head, "Connection: close\r\n");
     else if (version == 10)
-        rc = rc ? rc : gn__buf_append_str(head, "Connection: keep-alive\r\n");
-    return rc ? rc : gn__buf_append(head, "\r\n", 2);
+        gn__buf_append_str(head, "Connection: keep-alive\r\n");
+    gn__buf_append(head, "\r\n", 2);
+    return head->err;
 }
 
 static int send_iov(struct gn_response *res, struct iovec *iov, int n)

@@ -16,6 +16,15 @@ void gn__buf_init(struct gn_buf *b, char *storage, size_t size)
     b->len = 0;
     b->cap = size;
     b->heap = 0;
+    b->err = 0;
+}
+
+/* Record RC, B's first error if it has none yet. */
+static int fail(struct gn_buf *b, int rc)
+{
+    if (b->err == 0)
+        b->err = rc;
+    return rc;
 }
 
 static int reserve(struct gn_buf *b, size_t more)
@@ -43,7 +52,7 @@ static int reserve(struct gn_buf *b, size_t more)
 int gn__buf_append_grow(struct gn_buf *b, const void *p, size_t n)
 {
     if (reserve(b, n) != 0)
-        return -ENOMEM;
+        return fail(b, -ENOMEM);
     if (n)
         memcpy(b->data + b->len, p, n);
     b->len += n;
@@ -77,13 +86,13 @@ int gn__buf_vprintf(struct gn_buf *b, const char *fmt, va_list ap)
     if (n >= 0 && (size_t)n >= b->cap - b->len) {
         if (reserve(b, (size_t)n + 1) != 0) {
             va_end(again);
-            return -ENOMEM;
+            return fail(b, -ENOMEM);
         }
         n = vsnprintf(b->data + b->len, b->cap - b->len, fmt, again);
     }
     va_end(again);
     if (n < 0)
-        return -EINVAL;
+        return fail(b, -EINVAL);
     b->len += (size_t)n;
     return 0;
 }

@@ -1,7 +1,8 @@
 /*
  * A growable byte buffer that starts in storage its owner provides (often
  * on the coroutine's stack) and moves to the heap only when it outgrows it,
- * so a small response costs no allocation.
+ * so a small response costs no allocation. A buffer keeps its first error
+ * (err), so a run of appends needs one check at its end.
  */
 #ifndef GN_NET_BUF_H
 #define GN_NET_BUF_H
@@ -14,6 +15,8 @@ struct gn_buf {
     char *data;
     size_t len, cap;
     int heap; /* data was malloc'd and is freed by gn__buf_free */
+    int err;  /* the first append that failed (negative errno), or 0: once
+                 set, the content is not to be used */
 };
 
 /* Start B empty in STORAGE[SIZE] (which must outlive B's use). */
@@ -22,8 +25,8 @@ void gn__buf_init(struct gn_buf *b, char *storage, size_t size);
 /* gn__buf_append's way when B must grow. */
 int gn__buf_append_grow(struct gn_buf *b, const void *p, size_t n);
 
-/* Append N bytes. 0, or -ENOMEM (B unchanged). Inline: a response head is
- * a dozen appends that nearly always fit. */
+/* Append N bytes. 0, or -ENOMEM (B unchanged, B->err set). Inline: a response
+ * head is a dozen appends that nearly always fit. */
 static inline int gn__buf_append(struct gn_buf *b, const void *p, size_t n)
 {
     if (n > b->cap - b->len)
@@ -34,13 +37,13 @@ static inline int gn__buf_append(struct gn_buf *b, const void *p, size_t n)
     return 0;
 }
 
-/* Append the string S (without its NUL). 0, or -ENOMEM (B unchanged). */
+/* Append the string S (without its NUL). 0, or -ENOMEM as above. */
 int gn__buf_append_str(struct gn_buf *b, const char *s);
 
-/* Append V in decimal. 0, or -ENOMEM (B unchanged). */
+/* Append V in decimal. 0, or -ENOMEM as above. */
 int gn__buf_append_u64(struct gn_buf *b, unsigned long long v);
 
-/* Append formatted text. 0, -ENOMEM or -EINVAL. */
+/* Append formatted text. 0, -ENOMEM or -EINVAL (B->err set). */
 int gn__buf_vprintf(struct gn_buf *b, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 int gn__buf_printf(struct gn_buf *b, const char *fmt, ...)
