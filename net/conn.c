@@ -105,6 +105,8 @@ int gn__conn_peer_gone(struct gn_conn *c)
  * connection was busy (a timer due now: never a nested resume). */
 static void go_idle(struct gn_conn *c, int64_t timeout_ms)
 {
+    /* Idle, a connection holds neither a buffer nor a coroutine. */
+    assert(c->coro == NULL && c->rbuf == NULL && c->out == NULL);
     if (gn__watch_start(&c->idle, c->set->loop, -1, 0,
                         (c->ready & GN_WATCH_READ) ? 0 : timeout_ms,
                         on_idle_timer, c) != 0) {
@@ -290,6 +292,7 @@ void gn__conn_push(struct gn_conn *c)
 
 int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt, int last)
 {
+    assert(c->coro != NULL && c->outlen <= OUT_CAP);
     struct iovec all[1 + CONN_IOV_MAX];
     int rc;
 
@@ -346,6 +349,7 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
  * a negative errno (-ETIMEDOUT; -EAGAIN when TIMEOUT_MS is 0). */
 ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms)
 {
+    assert(c->rbuf != NULL && c->rpos <= c->rlen && c->rlen <= c->rcap);
     size_t room = c->rcap - c->rlen;
     ssize_t n;
     int rc;
