@@ -219,7 +219,7 @@ int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req)
                  (req->chunked ||
                   (uint64_t)req->content_length - req->body_read <= DRAIN_MAX));
     return req->keep_alive && drainable && !c->closing && !c->set->stopping &&
-           x->keepalive > 0 && x->may_serve_more(x->owner);
+           x->keepalive > 0 && x->serve_more;
 }
 
 /* ---- serving ---------------------------------------------------------- */
@@ -329,7 +329,7 @@ static int request_hook(struct gn_conn *c, int post, struct gn_request *req,
 {
     const struct gn_http_ctx *x = ctx_of(c);
 
-    return x->hook(x->owner, post, req, res);
+    return x->hook ? x->hook(x->owner, post, req, res) : 0;
 }
 
 static void call_app(struct gn_conn *c, struct gn_request *req,

@@ -48,16 +48,16 @@ struct gn_http_ctx {
     int (*route)(void *owner, const char *path, size_t *mount_len,
                  struct gn_http_app *app);
     /* The pre_request (POST 0) or post_request (1) hook: 0, or nonzero
-     * when pre_request refused the request. */
+     * when pre_request refused the request. NULL when neither is set. */
     int (*hook)(void *owner, int post, struct gn_request *req,
                 struct gn_response *res);
     /* REQ's code runs now (NULL: none), for the owner's logs. */
     void (*serving)(void *owner, struct gn_request *req);
-    /* A request was served. */
+    /* A request was served (the owner updates serve_more). */
     void (*request_done)(void *owner);
     /* Whether a request after the current one may be served (the owner's
-     * max_requests). */
-    int (*may_serve_more)(void *owner);
+     * max_requests): read for every response, so kept as a value. */
+    int serve_more;
 };
 
 extern const struct gn_conn_proto gn__http1;

@@ -241,9 +241,17 @@ static void ask_to_retire(struct gn_worker *w)
         stop_accepting(w);
 }
 
+/* Whether a request after the current one may be served, for http/. */
+static void update_serve_more(struct gn_worker *w)
+{
+    w->http.serve_more =
+        !(w->max_requests && w->nrequests + 1 >= w->max_requests);
+}
+
 void gn__worker_request_done(struct gn_worker *w)
 {
     w->nrequests++;
+    update_serve_more(w);
     if (w->max_requests && w->nrequests >= w->max_requests)
         ask_to_retire(w);
 }
@@ -664,13 +672,6 @@ static void http_request_done(void *owner)
     gn__worker_request_done(owner);
 }
 
-static int http_may_serve_more(void *owner)
-{
-    const struct gn_worker *w = owner;
-
-    return !(w->max_requests && w->nrequests + 1 >= w->max_requests);
-}
-
 static void conn_closed(void *owner)
 {
     gn__worker_conn_closed(owner);
@@ -704,10 +705,13 @@ static void apply_http_settings(struct gn_worker *w,
     w->http.access_format = &cfg->access_log_format;
     w->http.owner = w;
     w->http.route = http_route;
-    w->http.hook = http_hook;
+    /* Hooks are installed before the fork: none set, no call per request. */
+    w->http.hook = gn__hook_configured(GN_HOOK_PRE_REQUEST) ||
+                           gn__hook_configured(GN_HOOK_POST_REQUEST)
+                       ? http_hook
+                       : NULL;
     w->http.serving = http_serving;
     w->http.request_done = http_request_done;
-    w->http.may_serve_more = http_may_serve_more;
     w->net.first_byte_ms = cfg->first_byte_timeout * 1000LL;
     w->net.keepalive_ms = (int64_t)cfg->keepalive * 1000;
     w->net.write_ms = cfg->write_timeout * 1000LL;
@@ -750,6 +754,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
     reset_signals();
     beat(&w);
     w.max_requests = pick_max_requests(cfg);
+    update_serve_more(&w);
     if (spec->preloaded) {
         w.apps = *spec->preloaded; /* our copy now: fini runs here too */
         w.preloaded = 1;
