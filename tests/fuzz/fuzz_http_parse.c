@@ -1,6 +1,6 @@
 /*
  * Fuzz target: the HTTP request framing (http/parse.c and the head
- * finishing of http/request.c), driven the way workers/conn.c drives it:
+ * finishing of http/request.c), driven the way http/serve.c drives it:
  * heads and bodies of pipelined requests, fed in pieces whose size the
  * input's first byte chooses.
  */

@@ -3,8 +3,11 @@
  * http/request.c): behind proxies in forwarded_allow_ips, the rightmost
  * X-Forwarded-For address that is not itself a trusted proxy, as nginx's
  * realip module finds it with real_ip_recursive on; never an address a
- * client wrote for itself. Requests are parsed from raw bytes as conn.c
- * parses them, without a socket.
+ * client wrote for itself. Requests are parsed from raw bytes as
+ * http/serve.c parses them, without a socket. And requests as an app
+ * reads them over a socketpair served by http/serve.c, without a worker or
+ * a config (http_fixture.c): headers, bodies with a length or chunked,
+ * Expect: 100-continue.
  */
 #include <check.h>
 #include <stdio.h>
@@ -12,8 +15,10 @@
 #include <string.h>
 
 #include "config/ipset.h"
+#include "green_fixture.h"
 #include "http/parse.h"
 #include "http/request.h"
+#include "http_fixture.h"
 #include "run_suite.h"
 
 static struct gn_http_limits limits = GN_HTTP_LIMITS_DEFAULT;
@@ -278,10 +283,109 @@ START_TEST(forwarded_proto)
 }
 END_TEST
 
+/* ---- over a socketpair ------------------------------------------------- */
+
+static char out[65536];
+
+/* What the app saw, answered as its body: method, target, path, query,
+ * version, a header, the body read in small pieces. */
+static int echo(gn_request_t *req, gn_response_t *res, void *state)
+{
+    const char *x = gn_request_header(req, "x-thing");
+    char buf[3];
+    ssize_t n;
+
+    gn_response_printf(res, "%s %s %s %s %d [%s] len=%lld body=",
+                       gn_request_method(req), gn_request_target(req),
+                       gn_request_path(req), gn_request_query(req),
+                       gn_request_version(req), x ? x : "-",
+                       (long long)gn_request_content_length(req));
+    while ((n = gn_request_read(req, buf, sizeof(buf))) > 0)
+        gn_response_write(res, buf, (size_t)n);
+    ck_assert_int_eq(n, 0);
+    return 0;
+}
+
+static const char *body_of(const char *response)
+{
+    const char *end = strstr(response, "\r\n\r\n");
+
+    ck_assert_ptr_nonnull(end);
+    return end + 4;
+}
+
+START_TEST(head_fields_reach_the_app)
+{
+    http_app = echo;
+    http_exchange("GET /a%20b?q=1 HTTP/1.1\r\nHost: x\r\nX-Thing: yes\r\n"
+                  "Connection: close\r\n\r\n",
+                  out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    ck_assert_str_eq(body_of(out), "GET /a%20b?q=1 /a b q=1 11 [yes] len=-1 "
+                                   "body=");
+}
+END_TEST
+
+START_TEST(body_with_a_length_is_read)
+{
+    http_app = echo;
+    http_exchange("POST /p HTTP/1.1\r\nHost: x\r\nContent-Length: 11\r\n"
+                  "Connection: close\r\n\r\nhello world",
+                  out, sizeof(out));
+    ck_assert_str_eq(body_of(out), "POST /p /p  11 [-] len=11 body=hello world");
+}
+END_TEST
+
+START_TEST(chunked_body_is_read)
+{
+    http_app = echo;
+    http_exchange("POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+                  "Connection: close\r\n\r\n5\r\nhello\r\n6\r\n world\r\n"
+                  "0\r\n\r\n",
+                  out, sizeof(out));
+    ck_assert_str_eq(body_of(out), "POST / /  11 [-] len=-1 body=hello world");
+}
+END_TEST
+
+START_TEST(expect_continue_is_answered_before_the_body)
+{
+    http_app = echo;
+    http_exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+                  "Expect: 100-continue\r\nConnection: close\r\n\r\nok",
+                  out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\n",
+                          42) == 0,
+                  "%s", out);
+    ck_assert_str_eq(body_of(out + 25), "POST / /  11 [-] len=2 body=ok");
+}
+END_TEST
+
+START_TEST(unread_body_is_drained_for_the_next_request)
+{
+    const char *second;
+
+    http_app = NULL; /* 404s, reading nothing */
+    http_exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+                  "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                  out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 404 ", 13) == 0, "%s", out);
+    second = strstr(out + 1, "HTTP/1.1 404 ");
+    ck_assert_ptr_nonnull(second);
+    ck_assert_int_eq(http_served, 2);
+}
+END_TEST
+
+static void reset(void)
+{
+    http_app = NULL;
+    http_served = http_pre_hooks = http_post_hooks = 0;
+    memset(out, 0, sizeof(out));
+}
+
 static Suite *request_suite(void)
 {
     Suite *s = suite_create("http/request");
-    TCase *peer = tcase_create("peer");
+    TCase *peer = tcase_create("peer"), *tc;
 
     tcase_add_test(peer, one_proxy_names_the_client);
     tcase_add_test(peer, forged_entries_left_of_the_proxy_are_ignored);
@@ -294,6 +398,13 @@ static Suite *request_suite(void)
     tcase_add_test(peer, an_untrusted_peer_is_not_believed);
     tcase_add_test(peer, forwarded_proto);
     suite_add_tcase(s, peer);
+    tc = test_case(s, "over a socketpair");
+    tcase_add_checked_fixture(tc, reset, NULL);
+    tcase_add_test(tc, head_fields_reach_the_app);
+    tcase_add_test(tc, body_with_a_length_is_read);
+    tcase_add_test(tc, chunked_body_is_read);
+    tcase_add_test(tc, expect_continue_is_answered_before_the_body);
+    tcase_add_test(tc, unread_body_is_drained_for_the_next_request);
     return s;
 }
 

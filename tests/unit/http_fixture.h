@@ -1,0 +1,27 @@
+/*
+ * What the HTTP unit tests share (test_http_request.c, _response.c): a
+ * connection served by http/serve.c over a socketpair, with a context of
+ * their own instead of a worker's and no config, its app a function of the
+ * test. Built on green_fixture (a loop and a coroutine pool).
+ */
+#ifndef GN_TESTS_HTTP_FIXTURE_H
+#define GN_TESTS_HTTP_FIXTURE_H
+
+#include <stddef.h>
+
+#include "greenicorn.h"
+
+/* The app every request is routed to (NULL: none is mounted, a 404). */
+extern int (*http_app)(gn_request_t *req, gn_response_t *res, void *state);
+
+/* Requests served (the context's request_done) and hooks called. */
+extern int http_served, http_pre_hooks, http_post_hooks;
+
+/* Write the bytes REQUEST to a new connection and read what it answers
+ * until the server closes it (REQUEST must end with a "Connection: close"
+ * request, or a bad one), into OUT (NUL-terminated, at most CAP - 1
+ * bytes). The bytes read. Fails the test when the connection is not
+ * closed within a few seconds. */
+size_t http_exchange(const char *request, char *out, size_t cap);
+
+#endif /* GN_TESTS_HTTP_FIXTURE_H */

@@ -1,0 +1,194 @@
+/*
+ * Unit tests of responses (http/response.c) as a client reads them: heads,
+ * Content-Length or chunked framing, HEAD, keep-alive and pipelining, over
+ * a socketpair served by http/serve.c without a worker or a config
+ * (http_fixture.c).
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "green_fixture.h"
+#include "greenicorn.h"
+#include "http_fixture.h"
+#include "net/buf.h"
+#include "run_suite.h"
+
+static char out[65536];
+
+/* The body after the head of the one response in OUT. */
+static const char *body_of(const char *response)
+{
+    const char *end = strstr(response, "\r\n\r\n");
+
+    ck_assert_ptr_nonnull(end);
+    return end + 4;
+}
+
+static int hello(gn_request_t *req, gn_response_t *res, void *state)
+{
+    ck_assert_int_eq(gn_response_header(res, "X-Test", "1"), 0);
+    return gn_response_write(res, "hello", 5);
+}
+
+START_TEST(buffered_body_gets_content_length)
+{
+    http_app = hello;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nServer: greenicorn-test\r\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nDate: "));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nX-Test: 1\r\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 5\r\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nConnection: close\r\n"));
+    ck_assert_ptr_null(strstr(out, "Transfer-Encoding"));
+    ck_assert_str_eq(body_of(out), "hello");
+    ck_assert_int_eq(http_served, 1);
+    ck_assert_int_eq(http_pre_hooks, 1);
+    ck_assert_int_eq(http_post_hooks, 1);
+}
+END_TEST
+
+static int streamed(gn_request_t *req, gn_response_t *res, void *state)
+{
+    ck_assert_int_eq(gn_response_write(res, "ab", 2), 0);
+    ck_assert_int_eq(gn_response_flush(res), 0);
+    return gn_response_write(res, "cde", 3);
+}
+
+START_TEST(flushed_body_is_chunked)
+{
+    http_app = streamed;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nTransfer-Encoding: chunked\r\n"));
+    ck_assert_ptr_null(strstr(out, "Content-Length"));
+    ck_assert_str_eq(body_of(out), "2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n");
+}
+END_TEST
+
+START_TEST(http10_stream_ends_with_the_connection)
+{
+    http_app = streamed;
+    http_exchange("GET / HTTP/1.0\r\n\r\n", out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    ck_assert_ptr_null(strstr(out, "Transfer-Encoding"));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nConnection: close\r\n"));
+    ck_assert_str_eq(body_of(out), "abcde");
+}
+END_TEST
+
+START_TEST(head_gets_length_without_body)
+{
+    http_app = hello;
+    http_exchange("HEAD / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                  out, sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 5\r\n"));
+    ck_assert_str_eq(body_of(out), "");
+}
+END_TEST
+
+static int teapot(gn_request_t *req, gn_response_t *res, void *state)
+{
+    return gn_response_status(res, 418, "Short And Stout");
+}
+
+START_TEST(status_and_reason)
+{
+    http_app = teapot;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 418 Short And Stout\r\n", 30) == 0,
+                  "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 0\r\n"));
+}
+END_TEST
+
+START_TEST(no_app_is_404)
+{
+    http_app = NULL;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 404 ", 13) == 0, "%s", out);
+}
+END_TEST
+
+START_TEST(pipelined_answers_in_order)
+{
+    const char *first, *second;
+
+    http_app = hello;
+    http_exchange("GET /1 HTTP/1.1\r\nHost: x\r\n\r\n"
+                  "GET /2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                  out, sizeof(out));
+    first = strstr(out, "HTTP/1.1 200 OK\r\n");
+    ck_assert_ptr_eq(first, out);
+    second = strstr(first + 1, "HTTP/1.1 200 OK\r\n");
+    ck_assert_ptr_nonnull(second);
+    /* The first keeps the connection open, the second closes it. */
+    ck_assert_ptr_null(
+        memmem(first, (size_t)(second - first), "Connection: close", 17));
+    ck_assert_ptr_nonnull(strstr(second, "\r\nConnection: close\r\n"));
+    ck_assert_str_eq(body_of(second), "hello");
+    ck_assert_int_eq(http_served, 2);
+}
+END_TEST
+
+START_TEST(bad_request_is_400_and_closes)
+{
+    http_app = hello;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nBad Header: y\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 400 ", 13) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nConnection: close\r\n"));
+    ck_assert_int_eq(http_served, 0);
+}
+END_TEST
+
+/* The head builder's buffer: the first failure sticks, so a run of
+ * appends is checked once at its end. */
+START_TEST(buf_keeps_its_first_error)
+{
+    char storage[16];
+    struct gn_buf b;
+    volatile size_t huge = SIZE_MAX / 2 + 1; /* more than can be had */
+
+    gn__buf_init(&b, storage, sizeof(storage));
+    ck_assert_int_eq(gn__buf_append(&b, "ab", 2), 0);
+    ck_assert_int_eq(b.err, 0);
+    ck_assert_int_eq(gn__buf_append(&b, "x", huge), -ENOMEM);
+    ck_assert_uint_eq(b.len, 2); /* unchanged */
+    ck_assert_int_eq(gn__buf_append_str(&b, "cd"), 0);
+    ck_assert_int_eq(b.err, -ENOMEM); /* still the first error */
+    gn__buf_free(&b);
+}
+END_TEST
+
+static void reset(void)
+{
+    http_app = NULL;
+    http_served = http_pre_hooks = http_post_hooks = 0;
+    memset(out, 0, sizeof(out));
+}
+
+int main(void)
+{
+    Suite *s = suite_create("http/response");
+    TCase *tc = test_case(s, "over a socketpair");
+    TCase *buf = tcase_create("buffer");
+
+    tcase_add_checked_fixture(tc, reset, NULL);
+    tcase_add_test(tc, buffered_body_gets_content_length);
+    tcase_add_test(tc, flushed_body_is_chunked);
+    tcase_add_test(tc, http10_stream_ends_with_the_connection);
+    tcase_add_test(tc, head_gets_length_without_body);
+    tcase_add_test(tc, status_and_reason);
+    tcase_add_test(tc, no_app_is_404);
+    tcase_add_test(tc, pipelined_answers_in_order);
+    tcase_add_test(tc, bad_request_is_400_and_closes);
+    tcase_add_test(buf, buf_keeps_its_first_error);
+    suite_add_tcase(s, buf);
+    return gn_test_run_suite(s);
+}
