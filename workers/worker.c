@@ -294,12 +294,25 @@ static void accept_check_starved(struct gn_worker *w)
     w->accept_emfile = 0;
 }
 
+/* What the connections of the listener LFD speak, and its context:
+ * HTTP/1.1 on every listener today; a listener for another protocol
+ * (streams, WebSocket) will get its own here. */
+static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
+                                                  const void **ctx)
+{
+    (void)lfd;
+    *ctx = &w->http;
+    return &gn__http1;
+}
+
 static void accept_ready(int fd, short what, void *arg)
 {
     struct gn_worker *w = arg;
     struct sockaddr_storage ss;
     socklen_t len;
     int cfd, first = 1;
+    const void *ctx;
+    const struct gn_conn_proto *proto = listener_proto(w, fd, &ctx);
 
     w->wakeups++;
     for (; w->net.n < (size_t)w->cfg->worker_connections; first = 0) {
@@ -319,8 +332,7 @@ static void accept_ready(int fd, short what, void *arg)
             return;
         }
         w->accepted++;
-        gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, &gn__http1,
-                     &w->http);
+        gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto, ctx);
         if (w->net.n > w->conns_peak)
             w->conns_peak = w->net.n;
     }
