@@ -20,7 +20,7 @@ root and include/):
 An include the script cannot place fails too: a new folder must be given
 a row before anything may include it. So must a folder that holds sources.
 An angle include (<...>) is a system or public header and is read only
-when it names a file of the tree from the root (<workers/conn.h>): <net/if.h>
+when it names a file of the tree from the root (<green/coro.h>): <net/if.h>
 is the system's, not net/'s.
 
     python3 tests/layers/check_layers.py [--root DIR]
