@@ -79,13 +79,13 @@ static enum fd_kind classify(int fd)
     struct stat st;
     int flags;
 
-    if (fstat(fd, &st) != 0)
+    if (gn__sys_fstat(fd, &st) != 0)
         return FD_NONBLOCKING; /* the I/O call will report EBADF */
     if (S_ISSOCK(st.st_mode))
         return FD_SOCKET;
     if (S_ISREG(st.st_mode) || S_ISBLK(st.st_mode))
         return FD_FILE;
-    flags = fcntl(fd, F_GETFL);
+    flags = gn__sys_fcntl(fd, F_GETFL, 0);
     return flags >= 0 && (flags & O_NONBLOCK) ? FD_NONBLOCKING : FD_BLOCKING;
 }
 
@@ -363,7 +363,7 @@ GN_API int gn_accept(int lfd, struct sockaddr *addr, socklen_t *addrlen,
         return -EPERM;
     if (lfd < 0 || deadline_start(&d, timeout) != 0)
         return -EINVAL;
-    blocking = (fcntl(lfd, F_GETFL) & O_NONBLOCK) == 0;
+    blocking = (gn__sys_fcntl(lfd, F_GETFL, 0) & O_NONBLOCK) == 0;
     for (;;) {
         /* A blocking listener is accepted from only once it is ready. */
         if (blocking && (rc = wait_ready(lfd, GN_WATCH_READ, &d)) != 0)

@@ -80,5 +80,7 @@ __attribute__((constructor)) void gn__sys_init(void)
     BIND(poll);
     BIND(getsockopt);
     BIND(setsockopt);
+    BIND(fstat);
+    BIND(fcntl);
     BIND(close); /* last: marks the table done */
 }

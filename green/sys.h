@@ -13,6 +13,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
 
@@ -36,6 +37,8 @@ struct gn_sys_table {
     int (*poll)(struct pollfd *, nfds_t, int);
     int (*getsockopt)(int, int, int, void *, socklen_t *);
     int (*setsockopt)(int, int, int, const void *, socklen_t);
+    int (*fstat)(int, struct stat *);
+    int (*fcntl)(int, int, ...);
 };
 
 extern struct gn_sys_table gn__sys;
@@ -133,6 +136,19 @@ static inline int gn__sys_setsockopt(int fd, int level, int name,
                                      const void *val, socklen_t len)
 {
     return gn__sys.setsockopt(fd, level, name, val, len);
+}
+
+static inline int gn__sys_fstat(int fd, struct stat *st)
+{
+    return gn__sys.fstat(fd, st);
+}
+
+/* fcntl with an int argument (F_GETFL, F_SETFL, F_DUPFD_CLOEXEC ...): a
+ * patch_all interposer keeps its own view of O_NONBLOCK, as libco's hook
+ * does, and greenicorn must see the descriptor's real flags. */
+static inline int gn__sys_fcntl(int fd, int cmd, int arg)
+{
+    return gn__sys.fcntl(fd, cmd, arg);
 }
 
 #endif /* GN_GREEN_SYS_H */

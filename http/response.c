@@ -15,6 +15,7 @@
 
 #include "core/timefmt.h"
 #include "green/park.h"
+#include "green/sys.h"
 #include "http/request.h"
 #include "http/serve.h"
 #include "net/conn.h"
@@ -492,7 +493,7 @@ static int check_range(int fd, off_t offset, size_t count)
 
     if (offset < 0)
         return -EINVAL;
-    if (fstat(fd, &st) != 0)
+    if (gn__sys_fstat(fd, &st) != 0)
         return -errno;
     if (S_ISREG(st.st_mode) &&
         (offset > st.st_size || count > (uint64_t)(st.st_size - offset)))

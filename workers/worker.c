@@ -283,7 +283,7 @@ static void accept_check_starved(struct gn_worker *w)
         w->emfile_this_tick = 0;
         return;
     }
-    fd = fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
+    fd = gn__sys_fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 0);
     if (fd < 0)
         return;
     gn__sys_close(fd);

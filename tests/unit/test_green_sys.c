@@ -1,7 +1,7 @@
 /*
  * Unit tests of the system-call seam (green/sys.c). This executable, like
  * greenicorn itself, is linked with export_dynamic and defines recv,
- * read, sendmsg, connect, close ... of its own: the interposers a future
+ * read, sendmsg, connect, close, fstat, fcntl ... of its own: the interposers a future
  * patch_all would add, here counting their calls and passing them on.
  * A plain call from this file reaches them; greenicorn's own calls, the
  * gn__sys_* wrappers and the green I/O built on them, must not.
@@ -11,10 +11,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -26,7 +28,7 @@
 /* How many times each interposer ran. */
 static struct {
     int recv, recvmsg, read, readv, send, sendmsg, write, writev, connect,
-        accept4, shutdown, close, poll, socket;
+        accept4, shutdown, close, poll, socket, fstat, fcntl;
 } calls;
 
 /* The next definition of NAME (libc's), for an interposer to pass on to. */
@@ -82,6 +84,26 @@ INTERPOSE(int, poll, (struct pollfd * fds, nfds_t n, int timeout),
           (fds, n, timeout))
 INTERPOSE(int, socket, (int domain, int type, int protocol),
           (domain, type, protocol))
+INTERPOSE(int, fstat, (int fd, struct stat *st), (fd, st))
+
+/* fcntl is variadic: the commands used here take an int or nothing. */
+__attribute__((visibility("default"))) int fcntl(int fd, int cmd, ...);
+int fcntl(int fd, int cmd, ...)
+{
+    static int (*real)(int, int, ...);
+    va_list ap;
+    int arg;
+
+    if (real == NULL) {
+        void *fn_ = next_fn("fcntl");
+        memcpy(&real, &fn_, sizeof(real));
+    }
+    va_start(ap, cmd);
+    arg = va_arg(ap, int);
+    va_end(ap);
+    calls.fcntl++;
+    return real(fd, cmd, arg);
+}
 
 /* The number of interposer calls so far. */
 static int total_calls(void)
@@ -89,11 +111,12 @@ static int total_calls(void)
     return calls.recv + calls.recvmsg + calls.read + calls.readv + calls.send +
            calls.sendmsg + calls.write + calls.writev + calls.connect +
            calls.accept4 + calls.shutdown + calls.close + calls.poll +
-           calls.socket;
+           calls.socket + calls.fstat + calls.fcntl;
 }
 
 START_TEST(plain_calls_reach_the_interposer)
 {
+    struct stat st;
     int sv[2], before;
     char c;
 
@@ -106,6 +129,10 @@ START_TEST(plain_calls_reach_the_interposer)
     ck_assert_int_eq(write(sv[0], "y", 1), 1);
     ck_assert_int_eq(read(sv[1], &c, 1), 1);
     ck_assert_int_eq(calls.write + calls.read - before, 2);
+    before = calls.fstat + calls.fcntl;
+    ck_assert_int_eq(fstat(sv[0], &st), 0);
+    ck_assert_int_ge(fcntl(sv[0], F_GETFL), 0);
+    ck_assert_int_eq(calls.fstat + calls.fcntl - before, 2);
     gn__sys_close(sv[0]);
     gn__sys_close(sv[1]);
 }
@@ -116,6 +143,7 @@ START_TEST(sys_calls_bypass_the_interposer)
     struct iovec iov = {.iov_base = "z", .iov_len = 1};
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     struct pollfd pfd;
+    struct stat st;
     int sv[2], before = total_calls(), on = 1, fd;
     char c;
 
@@ -138,6 +166,8 @@ START_TEST(sys_calls_bypass_the_interposer)
     ck_assert_int_eq(
         gn__sys_setsockopt(sv[0], SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)),
         0);
+    ck_assert_int_eq(gn__sys_fstat(sv[0], &st), 0);
+    ck_assert_int_ne(gn__sys_fcntl(sv[0], F_GETFL, 0) & O_RDWR, 0);
     ck_assert_int_eq(gn__sys_shutdown(sv[0], SHUT_WR), 0);
     ck_assert_int_eq(gn__sys_recv(sv[1], &c, 1, 0), 0);
     fd = gn__sys_socket(AF_UNIX, SOCK_STREAM, 0);
