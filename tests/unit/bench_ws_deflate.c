@@ -3,7 +3,7 @@
  * JSON-ish messages of about 1 KB and 64 KB: MB/s of message bytes
  * compressed and inflated per CPU second, with and without context
  * takeover, the compressed size, the bytes a connection holds idle and
- * after a message, and zlib's levels 1/6/9 on the same messages (the
+ * after a message (counted, and as RSS over many connections), and zlib's levels 1/6/9 on the same messages (the
  * reason for LEVEL in deflate.c). Built beside the unit tests, not run by
  * them:
  *
@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include "websocket/deflate.h"
@@ -172,6 +173,53 @@ static void bench_level(struct set *s, int level, double secs)
     free(out);
 }
 
+static long rss_kb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, rss = 0;
+
+    if (f == NULL || fscanf(f, "%ld %ld", &pages, &rss) != 2)
+        die("/proc/self/statm");
+    fclose(f);
+    return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* RSS per connection, malloc's overhead included: N connections that
+ * each sent and received one message (no takeover: then idle). */
+static void rss_figures(struct set *s)
+{
+    for (int takeover = 0; takeover <= 1; takeover++) {
+        size_t n = takeover ? 1000 : 10000;
+        struct gn_ws_deflate **c = calloc(n, sizeof(*c));
+        struct gn_ws_zbuf z = {0}, out = {0};
+        long before;
+
+        if (c == NULL)
+            die("calloc");
+        /* The shared streams and the buffers exist before the count. */
+        gn__ws_deflate_compress(c[0] = conn(takeover), s->msg[0], s->len[0], &z);
+        gn__ws_deflate_free(c[0]);
+        before = rss_kb();
+        for (size_t i = 0; i < n; i++) {
+            c[i] = conn(takeover);
+            z.len = 0;
+            out.len = 0;
+            if (c[i] == NULL ||
+                gn__ws_deflate_compress(c[i], s->msg[i % NMSG], s->len[i % NMSG], &z) < 0 ||
+                gn__ws_deflate_decompress(c[i], z.data, z.len, true, 1 << 24, &out) < 0)
+                die("message");
+        }
+        printf("| %s | %zu | %.2f KB |\n",
+               takeover ? "context takeover" : "no context takeover (default)",
+               n, (double)(rss_kb() - before) / (double)n);
+        for (size_t i = 0; i < n; i++)
+            gn__ws_deflate_free(c[i]);
+        free(c);
+        free(z.data);
+        free(out.data);
+    }
+}
+
 static void memory_figures(struct set *s)
 {
     struct gn_ws_zbuf z = {0}, out = {0};
@@ -235,6 +283,8 @@ int main(int argc, char **argv)
             printf("### Bytes a connection holds (gn__ws_deflate_memory)\n\n");
             printf("| policy | idle | after a message |\n|---|---|---|\n");
             memory_figures(&s);
+            printf("\n| policy | connections | RSS per connection after a message |\n|---|---|---|\n");
+            rss_figures(&s);
             printf("\n");
         }
     }
