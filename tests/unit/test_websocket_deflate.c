@@ -269,6 +269,9 @@ START_TEST(deflate_inflate_rfc7692_examples)
                                            'H', 'e', 'l', 'l', 'o', 0x00};
     static const unsigned char final[] = {0xf3, 0x48, 0xcd, 0xc9, 0xc9,
                                           0x07, 0x00, 0x00};
+    static const unsigned char more[] = {0xf3, 0x48, 0xcd, 0xc9, 0xc9, 0x07,
+                                         0x00, 0xd2, 0x51, 0xf0, 0x00, 0x51,
+                                         0x00, 0x00};
     struct gn_ws_deflate *d = state(true);
     struct gn_ws_zbuf b = {0};
 
@@ -292,6 +295,13 @@ START_TEST(deflate_inflate_rfc7692_examples)
     /* ... after which the context still carries over. */
     ck_assert_int_eq(inflate_msg(d, again, sizeof(again), 0, 100, &b), 0);
     assert_msg(&b, "Hello", 5);
+    /* Blocks after a final block belong to the message, and may refer
+     * back across it (Python: "Hello" by Z_FINISH, then ", Hello" by a
+     * compressor given "Hello" as its dictionary). */
+    for (size_t step = 0; step <= 7; step += 7) {
+        ck_assert_int_eq(inflate_msg(d, more, sizeof(more), step, 100, &b), 0);
+        assert_msg(&b, "Hello, Hello", 12);
+    }
     /* The empty message (7.2.3.6). */
     ck_assert_int_eq(inflate_msg(d, "\x00", 1, 0, 100, &b), 0);
     ck_assert_uint_eq(b.len, 0);
