@@ -222,12 +222,12 @@ static bool lex_param(struct lex *x, struct offer *o, bool deflate)
         } else {
             if (!lex_token(x, &vtok, &vn))
                 return false;
-            if (vn >= sizeof(val))
-                vn = sizeof(val) - 1; /* long: no valid value anyway */
-            memcpy(val, vtok, vn);
-            val[vn] = '\0';
-            if (vn == sizeof(val) - 1)
-                val[0] = '!';
+            if (vn < sizeof(val)) {
+                memcpy(val, vtok, vn);
+                val[vn] = '\0';
+            } else {
+                strcpy(val, "!"); /* no value of ours is that long */
+            }
         }
         has_val = true;
     }
