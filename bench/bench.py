@@ -19,11 +19,19 @@ Peers: nginx (return 200), Gunicorn + gevent (a WSGI hello), h2o (a static
 small file), lwan (not packaged in Debian 12: said so). Network load stays
 on loopback, bounded in connections and time; everything started is
 stopped, even on failure.
+
+The ws-* scenarios drive WebSocket servers with bench/wsload (C, epoll, on
+the load CPU): greenicorn with ws_echo.so (ws_broadcast.so for the
+broadcast), Node's ws (bench/ws_node.js) and gevent-websocket under
+Gunicorn (bench/ws_gevent.py); echo round trips/s and server CPU per
+message, KB of RSS per idle WebSocket, time until the last of 5,000
+sockets receives a broadcast, and the targets of issue #13.
 """
 import argparse
 import contextlib
 import os
 import re
+import selectors
 import shutil
 import signal
 import socket
@@ -42,6 +50,9 @@ CPUS = os.cpu_count() or 1
 SERVER_CPUS = "0"
 CLIENT_CPUS = "1" if CPUS >= 2 else "0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+BENCH = os.path.dirname(os.path.abspath(__file__))
+WSLOAD = os.path.join(BUILD, "bench", "wsload")
+BENCH_APPS = os.path.join(BUILD, "bench")
 
 
 def log(msg):
@@ -118,6 +129,7 @@ class Peer:
     """A server under test, started for one scenario."""
     name = "?"
     needs = ()
+    kinds = ("http",)  # the scenarios' kinds it serves: "http", "ws"
 
     def __init__(self, workdir, workers=1, cpus=SERVER_CPUS):
         self.dir = tempfile.mkdtemp(prefix="bench-%s-" % self.name, dir=workdir)
@@ -132,6 +144,11 @@ class Peer:
     def available(cls):
         missing = [n for n in cls.needs if not (shutil.which(n) or os.path.exists(n))]
         return None if not missing else "not installed (%s)" % ", ".join(missing)
+
+    @classmethod
+    def missing_for(cls, scenario):
+        """Why this peer cannot run SCENARIO although installed, or None."""
+        return None
 
     def command(self, scenario):
         raise NotImplementedError
@@ -174,6 +191,14 @@ class Peer:
 class Greenicorn(Peer):
     name = "greenicorn"
     needs = (GREENICORN,)
+    kinds = ("http", "ws")
+
+    @classmethod
+    def missing_for(cls, scenario):
+        module = scenario.greenicorn_module()
+        if os.path.exists(module):
+            return None
+        return "not built (%s; %s)" % (os.path.relpath(module, BUILD), scenario.greenicorn_needs)
 
     def command(self, scenario):
         conf = os.path.join(self.dir, "greenicorn.conf")
@@ -198,7 +223,7 @@ class Greenicorn(Peer):
                 loglevel = warning
                 [app]
                 module = %s
-                """ % (self.port, self.workers, os.path.join(APPS, app + ".so"))))
+                """ % (self.port, self.workers, scenario.greenicorn_module())))
             if args:
                 f.write("[app.args]\n")
             for key, value in args.items():
@@ -336,7 +361,59 @@ class Lwan(Peer):
         return None if shutil.which("lwan") else "not packaged in Debian 12"
 
 
-PEERS = [Greenicorn, Nginx, GunicornGevent, H2o, Lwan]
+class NodeWs(Peer):
+    """Node's ws (Debian node-ws): bench/ws_node.js, one process."""
+    name = "node-ws"
+    needs = ("node",)
+    kinds = ("ws",)
+
+    @classmethod
+    def available(cls):
+        missing = super().available()
+        if missing:
+            return missing
+        try:  # as ws_node.js finds it: NODE_PATH, else Debian's copy
+            subprocess.run(["node", "-e", "try { require('ws') } catch (e) "
+                            "{ require('/usr/share/nodejs/ws') }"],
+                           check=True, capture_output=True, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+            return "not installed (node-ws)"
+        return None
+
+    def command(self, scenario):
+        return ["node", os.path.join(BENCH, "ws_node.js"), str(self.port)]
+
+
+class GeventWebsocket(Peer):
+    """gevent-websocket (Debian python3-gevent-websocket) as the seed ran
+    it: Gunicorn with its GeventWebSocketWorker, bench/ws_gevent.py."""
+    name = "gevent-websocket"
+    needs = ("gunicorn",)
+    kinds = ("ws",)
+
+    @classmethod
+    def available(cls):
+        missing = super().available()
+        if missing:
+            return missing
+        with open(shutil.which("gunicorn")) as f:
+            python = f.readline()[2:].strip() or "python3"
+        try:
+            subprocess.run([python, "-c", "import geventwebsocket.gunicorn.workers"],
+                           check=True, capture_output=True, timeout=30)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+            return "not installed (python3-gevent-websocket for %s)" % python
+        return None
+
+    def command(self, scenario):
+        shutil.copy(os.path.join(BENCH, "ws_gevent.py"), self.dir)
+        return ["gunicorn", "-k", "geventwebsocket.gunicorn.workers.GeventWebSocketWorker",
+                "-w", str(self.workers), "--worker-connections", "12000",
+                "--backlog", "8192", "--timeout", "60", "--log-level", "warning",
+                "--chdir", self.dir, "-b", "127.0.0.1:%d" % self.port, "ws_gevent:app"]
+
+
+PEERS = [Greenicorn, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket]
 
 
 # ---------------------------------------------------------------------------
@@ -417,6 +494,73 @@ def idle_connections(port, n, settle=2.0):
     return socks
 
 
+def wsload_path(workdir):
+    """bench/wsload as meson built it (bench/meson.build), or compiled here
+    with cc for a build directory from before it."""
+    if os.path.exists(WSLOAD):
+        return WSLOAD
+    out = os.path.join(workdir, "wsload")
+    if not os.path.exists(out):
+        cc = os.environ.get("CC") or "cc"
+        subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE", "-o", out,
+                        os.path.join(BENCH, "wsload.c")], check=True, timeout=120)
+    return out
+
+
+def wsload_lines(proc, deadline):
+    """wsload's stdout, a line at a time, until it closes or DEADLINE."""
+    buf = b""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        while True:
+            while b"\n" in buf:
+                line, buf = buf.split(b"\n", 1)
+                yield line.decode()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError("wsload: no result in time")
+            if not sel.select(left):
+                continue
+            chunk = os.read(proc.stdout.fileno(), 65536)
+            if not chunk:
+                return
+            buf += chunk
+
+
+def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300):
+    """Run bench/wsload MODE against PORT on the load CPU; call
+    ON_PHASE(words, proc) on each "phase ..." line (the moment to read the
+    server's CPU or RSS) and return its "result KEY VALUE" lines as a dict.
+    A run wsload fails (a wrong answer, a closed socket) raises."""
+    err_path = os.path.join(workdir, "wsload-%s.err" % mode)
+    cmd = ["taskset", "-c", CLIENT_CPUS, wsload_path(workdir), mode,
+           "-p", str(port)] + [str(a) for a in args]
+    results = {}
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=err)
+    try:
+        deadline = time.monotonic() + timeout
+        for line in wsload_lines(proc, deadline):
+            words = line.split()
+            if words and words[0] == "phase" and on_phase:
+                on_phase(words[1:], proc)
+            elif words and words[0] == "result":
+                results[words[1]] = float(words[2])
+        rc = proc.wait(max(1.0, deadline - time.monotonic()))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        with contextlib.suppress(OSError):
+            proc.stdin.close()
+        proc.stdout.close()
+    if rc != 0:
+        with open(err_path, errors="replace") as f:
+            raise RuntimeError("wsload %s: %s" % (mode, f.read().strip()[-300:]))
+    return results
+
+
 # ---------------------------------------------------------------------------
 # Scenarios
 # ---------------------------------------------------------------------------
@@ -424,8 +568,10 @@ def idle_connections(port, n, settle=2.0):
 class Scenario:
     name = "?"
     title = "?"
+    kind = "http"  # or "ws": which peers serve it (Peer.kinds)
     connections = 50
     greenicorn_app = "hello"
+    greenicorn_needs = ""
     greenicorn_args = {}
     nginx_ok = True
     static_ok = True
@@ -434,6 +580,9 @@ class Scenario:
     peers = None  # None: every peer; else names
     headers = ()
     pipeline = 0
+
+    def greenicorn_module(self):
+        return os.path.join(APPS, self.greenicorn_app + ".so")
 
     def path_for(self, peer):
         if isinstance(peer, H2o):
@@ -529,8 +678,108 @@ class Idle(Scenario):
                 "errors": 0}
 
 
+class WsEcho(Scenario):
+    """Each connection sends a 32-byte text message and waits for its echo
+    (wsload echo); the server's CPU is read when wsload starts and ends its
+    measured window."""
+    name = "ws-echo-50"
+    title = "WebSocket echo, 32-byte text messages, 50 connections, 1 worker"
+    kind = "ws"
+    greenicorn_app = "ws_echo"
+    greenicorn_needs = "contrib/apps/ws_echo.c comes with issue #13's WebSocket work"
+    size = 32
+
+    def measure(self, peer, duration, workdir):
+        marks = {}
+
+        def on_phase(words, proc):
+            if words[0] in ("measure", "end"):
+                marks[words[0]] = (cpu_ticks(peer.pids()), time.monotonic())
+
+        r = run_wsload(workdir, "echo", peer.port,
+                       ["-c", self.connections, "-d", duration, "-w", 1, "-s", self.size],
+                       on_phase, timeout=duration + 180)
+        ticks = marks["end"][0] - marks["measure"][0]
+        wall = marks["end"][1] - marks["measure"][1]
+        n = r["messages"]
+        return {"rps": r["rps"], "p50": r["p50_ms"], "p99": r["p99_ms"], "errors": 0,
+                "messages": n, "cpu_us": ticks * 1e6 / CLK_TCK / n if n else None,
+                "client_cpu_us": r["client_cpu_us"],
+                "server_busy": ticks / CLK_TCK / wall,
+                "client_busy": r["client_cpu_s"] / r["seconds"]}
+
+
+class WsIdle(Scenario):
+    """K WebSockets open, each has echoed one message and its handler is
+    parked in receive: the growth of the server's RSS (all its processes)
+    over its RSS before, divided by K; then one more echo on each, to show
+    they were all alive."""
+    name = "ws-idle-10000"
+    title = "10,000 idle WebSockets: RSS each above baseline"
+    kind = "ws"
+    connections = 10000
+    greenicorn_app = "ws_echo"
+    greenicorn_needs = WsEcho.greenicorn_needs
+    settle = 2.0
+
+    def measure(self, peer, duration, workdir):
+        base = rss_kb(peer.pids())
+        got = {}
+
+        def on_phase(words, proc):
+            if words[0] == "ready":
+                time.sleep(self.settle)
+                got["after"] = rss_kb(peer.pids())
+                proc.stdin.write(b"check\n")
+                proc.stdin.flush()
+            elif words[0] == "checked":
+                got["checked"] = int(words[1])
+                proc.stdin.close()
+
+        run_wsload(workdir, "idle", peer.port, ["-c", self.connections], on_phase,
+                   timeout=600)
+        if got.get("checked") != self.connections:
+            raise RuntimeError("only %s of %d idle WebSockets answered"
+                               % (got.get("checked"), self.connections))
+        return {"rss_kb_each": (got["after"] - base) / self.connections, "errors": 0}
+
+
+class WsBroadcast(Scenario):
+    """K WebSockets open; a round sends "broadcast:<payload>" on one of them
+    and the server sends <payload> to all K (bench/README.md); the time from
+    that send until the last socket has it, median of the rounds after a
+    warm-up one, and the server's CPU per round."""
+    name = "ws-broadcast-5000"
+    title = "WebSocket broadcast of one message to 5,000 sockets, 1 worker"
+    kind = "ws"
+    connections = 5000
+    rounds = 10
+    greenicorn_app = "ws_broadcast"
+    greenicorn_needs = ("bench/apps/ws_broadcast.c builds once "
+                        "include/greenicorn/websocket.h is merged")
+
+    def greenicorn_module(self):
+        return os.path.join(BENCH_APPS, "ws_broadcast.so")
+
+    def measure(self, peer, duration, workdir):
+        marks = {}
+
+        def on_phase(words, proc):
+            if words[0] in ("measure", "end"):
+                marks[words[0]] = cpu_ticks(peer.pids())
+
+        r = run_wsload(workdir, "broadcast", peer.port,
+                       ["-c", self.connections, "-r", self.rounds], on_phase, timeout=600)
+        ticks = marks["end"] - marks["measure"]
+        return {"last_ms": r["last_ms"], "last_ms_min": r["last_ms_min"],
+                "last_ms_max": r["last_ms_max"], "first_ms": r["first_ms"],
+                "cpu_ms": ticks * 1e3 / CLK_TCK / self.rounds,
+                "client_cpu_ms": r["client_cpu_us"] * self.connections / 1e3,
+                "errors": 0}
+
+
 SCENARIOS = [Plaintext50(), Plaintext1000(), Pipelined16(), NewConnection(), Big(),
-             Sleep(), TwoWorkers(), Idle()]
+             Sleep(), TwoWorkers(), Idle(), WsEcho(), WsIdle(), WsBroadcast()]
 
 # Issue #7's targets: (scenario, check(results) -> (met, text)).
 
@@ -583,6 +832,34 @@ def targets(all_results):
     return out
 
 
+def peer_ratio(results, peer, key):
+    g, p = results.get("greenicorn"), results.get(peer)
+    if not g or not p or not g.get(key) or not p.get(key):
+        return None
+    return g[key] / p[key]
+
+
+def ws_targets(all_results):
+    """Issue #13's targets (acceptance 6)."""
+    out = []
+
+    def add(what, ratio, limit):
+        met = "n/a" if ratio is None else "met" if ratio <= limit else "NOT met"
+        out.append((what, met, "%.2fx" % ratio if ratio is not None else "-"))
+
+    r = all_results.get("ws-echo-50", {})
+    add("ws-echo-50: CPU/message <= 0.6x Node ws", peer_ratio(r, "node-ws", "cpu_us"), 0.6)
+    add("ws-echo-50: CPU/message <= 0.25x gevent-websocket",
+        peer_ratio(r, "gevent-websocket", "cpu_us"), 0.25)
+    r = all_results.get("ws-idle-10000", {})
+    add("ws-idle-10000: KB per idle WebSocket <= Node ws",
+        peer_ratio(r, "node-ws", "rss_kb_each"), 1.0)
+    r = all_results.get("ws-broadcast-5000", {})
+    add("ws-broadcast-5000: time to the last socket <= Node ws",
+        peer_ratio(r, "node-ws", "last_ms"), 1.0)
+    return out
+
+
 # ---------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------
@@ -591,8 +868,52 @@ def fmt(v, spec):
     return spec % v if v is not None else "-"
 
 
+def print_ws_table(scenario, results, out):
+    """The ws-* tables: each figure, and greenicorn's over each peer's."""
+    g = results.get("greenicorn", {})
+
+    def ratio(r, key):
+        return fmt(g[key] / r[key] if g.get(key) and r.get(key) else None, "%.2f")
+
+    if isinstance(scenario, WsEcho):
+        head = ["round trips/s", "p50 ms", "p99 ms", "server CPU µs/msg",
+                "wsload CPU µs/msg", "server busy", "wsload busy",
+                "rt/s greenicorn/peer", "CPU greenicorn/peer"]
+        row = lambda r: [fmt(r.get("rps"), "%.0f"), fmt(r.get("p50"), "%.3f"),
+                         fmt(r.get("p99"), "%.3f"), fmt(r.get("cpu_us"), "%.2f"),
+                         fmt(r.get("client_cpu_us"), "%.2f"),
+                         fmt(r.get("server_busy", 0) * 100, "%.0f %%"),
+                         fmt(r.get("client_busy", 0) * 100, "%.0f %%"),
+                         ratio(r, "rps"), ratio(r, "cpu_us")]
+    elif isinstance(scenario, WsIdle):
+        head = ["KB RSS per idle WebSocket", "greenicorn/peer"]
+        row = lambda r: [fmt(r.get("rss_kb_each"), "%.2f"), ratio(r, "rss_kb_each")]
+    else:
+        head = ["ms to the last socket (median)", "min", "max", "ms to the first",
+                "server CPU ms/broadcast", "wsload CPU ms/broadcast",
+                "time greenicorn/peer", "CPU greenicorn/peer"]
+        row = lambda r: [fmt(r.get("last_ms"), "%.1f"), fmt(r.get("last_ms_min"), "%.1f"),
+                         fmt(r.get("last_ms_max"), "%.1f"), fmt(r.get("first_ms"), "%.2f"),
+                         fmt(r.get("cpu_ms"), "%.1f"), fmt(r.get("client_cpu_ms"), "%.1f"),
+                         ratio(r, "last_ms"), ratio(r, "cpu_ms")]
+    out.write("| server | %s |\n|---|%s\n" % (" | ".join(head), "---|" * len(head)))
+    for name, r in results.items():
+        cells = [r["skipped"]] + [""] * (len(head) - 1) if "skipped" in r else row(r)
+        out.write("| %s | %s |\n" % (name, " | ".join(cells)))
+    if isinstance(scenario, WsEcho):
+        capped = [n for n, r in results.items()
+                  if r.get("client_busy", 0) >= r.get("server_busy", 1)]
+        if capped:
+            out.write("\nwsload was as busy as the server against %s: round trips/s "
+                      "there may be wsload's limit; CPU per message is not.\n"
+                      % ", ".join(capped))
+
+
 def print_table(scenario, results, out):
     out.write("\n### %s\n\n" % scenario.title)
+    if scenario.kind == "ws":
+        print_ws_table(scenario, results, out)
+        return
     if isinstance(scenario, Idle):
         out.write("| server | KB RSS per idle connection | greenicorn/peer |\n|---|---|---|\n")
         g = results.get("greenicorn", {}).get("rss_kb_each")
@@ -632,12 +953,12 @@ def main():
     if unknown:
         ap.error("unknown scenario(s): %s" % ", ".join(sorted(unknown)))
     wanted = set(args.peers.split(",")) if args.peers else None
-    if not shutil.which("wrk"):
+    if any(s.kind == "http" for s in chosen) and not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (scripts/install-deps --bench)")
 
     out = sys.stdout
     out.write("# greenicorn benchmark, %s\n\n" % time.strftime("%Y-%m-%d %H:%M %Z"))
-    out.write("Machine: %d CPUs (%s), %s. Server on CPU %s, wrk on CPU %s; %d s per run.\n"
+    out.write("Machine: %d CPUs (%s), %s. Server on CPU %s, wrk/wsload on CPU %s; %d s per run.\n"
               % (CPUS, cpu_model(), os.uname().release, SERVER_CPUS, CLIENT_CPUS, args.duration))
     all_results = {}
     with tempfile.TemporaryDirectory(prefix="greenicorn-bench-") as workdir:
@@ -649,7 +970,9 @@ def main():
                     continue
                 if sc.peers and cls.name not in sc.peers:
                     continue
-                why = cls.available()
+                if sc.kind not in cls.kinds:
+                    continue
+                why = cls.available() or cls.missing_for(sc)
                 if why:
                     results[cls.name] = {"skipped": why}
                     continue
@@ -667,9 +990,13 @@ def main():
             all_results[sc.name] = results
             print_table(sc, results, out)
             out.flush()
-    out.write("\n### Targets (issue #7)\n\n| target | | measured |\n|---|---|---|\n")
-    for what, met, detail in targets(all_results):
-        out.write("| %s | %s | %s |\n" % (what, met, detail))
+    tables = [("issue #7", "http", targets), ("issue #13", "ws", ws_targets)]
+    for issue, kind, check in tables:
+        if not any(s.kind == kind for s in chosen):
+            continue
+        out.write("\n### Targets (%s)\n\n| target | | measured |\n|---|---|---|\n" % issue)
+        for what, met, detail in check(all_results):
+            out.write("| %s | %s | %s |\n" % (what, met, detail))
 
 
 def cpu_model():
