@@ -201,6 +201,14 @@ class WsloadTest(unittest.TestCase):
         self.assertIn("phase ready 60", r.stdout)
         self.assertIn("phase checked 60", r.stdout)
 
+    def test_idle_handshake_only_holds_without_a_message(self):
+        r = self.run_against("close-idle", "idle", "-c", 20, "-n", stdin="check\n")
+        # close-idle drops a socket at its second message: with -n the
+        # check is the first, so every socket answers it.
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("phase ready 20", r.stdout)
+        self.assertIn("phase checked 20", r.stdout)
+
     def test_idle_fails_when_the_server_drops_a_socket(self):
         self.assert_fails("close-idle", "closed the connection", "idle", "-c", 5,
                           stdin="check\n")

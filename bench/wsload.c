@@ -6,7 +6,7 @@
  * own CPU time so that claim can be checked on every run.
  *
  *     wsload echo      -p PORT [-c 50] [-d 8] [-w 1] [-s 32]
- *     wsload idle      -p PORT [-c 10000]
+ *     wsload idle      -p PORT [-c 10000] [-n]
  *     wsload broadcast -p PORT [-c 5000] [-r 10]
  *
  * (-H HOST, default 127.0.0.1; -t: seconds any one step may take, 60.)
@@ -14,11 +14,12 @@
  * echo: each connection sends a masked text message of -s bytes and waits
  * for its echo, for -w seconds of warm-up and then -d measured seconds;
  * round trips/s, latency p50/p99. idle: -c WebSockets open, each exchanges
- * one message, then all are held until stdin closes ("check" on stdin
- * echoes once more on every one). broadcast: -c WebSockets open; a round
- * sends "broadcast:<payload>" on one of them and times until the last one
- * received <payload> (the protocol is in bench/README.md); one warm-up
- * round, then -r rounds, median reported.
+ * one message (none with -n: handshake only), then all are held until
+ * stdin closes ("check" on stdin echoes once more on every one).
+ * broadcast: -c WebSockets open; a round sends "broadcast:<payload>" on
+ * one of them and times until the last one received <payload> (the
+ * protocol is in bench/README.md); one warm-up round, then -r rounds,
+ * median reported.
  *
  * Everything received is checked (handshake accept key, unmasked frames,
  * opcode, length, payload, exactly once), so a broken server fails the run
@@ -78,6 +79,7 @@ static struct {
     int conns;
     double duration, warmup;
     int size, rounds;
+    int no_prime;        /* idle -n: hold without a first echo */
     double step_timeout; /* seconds any one phase may take */
     int ep;
     struct conn *c;
@@ -711,7 +713,10 @@ static void run_idle(void)
     char line[64];
 
     open_all();
-    echo_each("ready");
+    if (g.no_prime)
+        phase("ready %d", g.conns);
+    else
+        echo_each("ready");
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
 
     if (epoll_ctl(g.ep, EPOLL_CTL_ADD, 0, &ev) < 0)
@@ -811,7 +816,7 @@ static void parse_args(int argc, char **argv)
     else
         usage();
     optind = 2;
-    while ((opt = getopt(argc, argv, "p:H:c:d:w:s:r:t:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:H:c:d:w:s:r:t:n")) != -1) {
         switch (opt) {
         case 'p': g.port = atoi(optarg); break;
         case 'H': g.host = optarg; break;
@@ -821,6 +826,7 @@ static void parse_args(int argc, char **argv)
         case 's': g.size = atoi(optarg); break;
         case 'r': g.rounds = atoi(optarg); break;
         case 't': g.step_timeout = atof(optarg); break;
+        case 'n': g.no_prime = 1; break;
         default: usage();
         }
     }
