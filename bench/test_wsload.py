@@ -33,6 +33,7 @@ class Server:
     def __init__(self, fault=None):
         self.fault = fault
         self.clients = []
+        self.payloads = []  # what each broadcast asked to send
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -117,6 +118,7 @@ class Server:
         writer.write(self.frame(opcode, data))
 
     def broadcast(self, payload):
+        self.payloads.append(payload)
         for i, w in enumerate(self.clients):
             if self.fault == "skip-one" and i == len(self.clients) // 2:
                 continue
@@ -138,7 +140,7 @@ def results(out):
 
 class WsloadTest(unittest.TestCase):
     def run_against(self, fault, *args, stdin=None):
-        server = Server(fault)
+        server = self.server = Server(fault)
         try:
             return wsload(server.port, *args, stdin=stdin)
         finally:
@@ -187,6 +189,10 @@ class WsloadTest(unittest.TestCase):
         self.assertLessEqual(res["last_ms"], res["last_ms_max"])
         rounds = [line for line in r.stdout.splitlines() if line.startswith("phase round")]
         self.assertEqual(len(rounds), 3)
+        # A warm-up round and 3 measured, each a new 32-byte text payload.
+        self.assertEqual(len(self.server.payloads), 4)
+        self.assertEqual(len(set(self.server.payloads)), 4)
+        self.assertEqual({len(p) for p in self.server.payloads}, {32})
 
     def test_broadcast_fails_when_a_socket_misses_it(self):
         self.assert_fails("skip-one", "got the broadcast", "broadcast", "-c", 10,

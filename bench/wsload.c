@@ -738,8 +738,9 @@ static void broadcast_round(int r)
     struct conn *sender = &g.c[(r * 7919) % g.conns];
     char msg[96];
 
-    g.bpayload_len = (size_t)snprintf((char *)g.bpayload, sizeof(g.bpayload),
-                                      "round %d of wsload, 32+ bytes", r);
+    g.bpayload_len =
+        (size_t)snprintf((char *)g.bpayload, sizeof(g.bpayload),
+                         "round %04d of wsload's broadcast", r % 10000);
     int n = snprintf(msg, sizeof(msg), "broadcast:%s", (char *)g.bpayload);
     for (int i = 0; i < g.conns; i++)
         g.c[i].got = 0;
