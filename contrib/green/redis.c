@@ -17,6 +17,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@
 #include <greenicorn.h>
 
 #include "deadline.h"
+#include "redis_io.h"
 
 /* ---- waiting ------------------------------------------------------------ */
 
@@ -55,10 +57,10 @@ static void set_error(redisContext *c, const char *fmt, ...)
 
 /* Wait for C's socket within END; 0, or -errno with C marked broken.
  * DOING names the step for the message ("sending", "a reply"). */
-static int wait_step(redisContext *c, int events, double end, const char *doing,
-                     double timeout)
+static int wait_step(redisContext *c, gn_green_wait_fn wait, int events,
+                     double end, const char *doing, double timeout)
 {
-    int rc = wait_fn(c->fd, events, gn_green_left(end));
+    int rc = wait(c->fd, events, gn_green_left(end));
 
     /* Ready; a wait that saw nothing ready (0) lets the next read or
      * write tell, unless the time is up. */
@@ -75,10 +77,7 @@ static int wait_step(redisContext *c, int events, double end, const char *doing,
     return rc;
 }
 
-/* The errno for C's error, for the caller to act on. SYS is errno right
- * after the failing hiredis call (REDIS_ERR_IO leaves its cause there), or
- * 0 when it is stale. */
-static int hiredis_errno(const redisContext *c, int sys)
+int gn__redis_errno(const redisContext *c, int sys)
 {
     switch (c->err) {
     case REDIS_ERR_IO: return sys > 0 ? sys : EIO;
@@ -89,16 +88,18 @@ static int hiredis_errno(const redisContext *c, int sys)
     }
 }
 
-static int send_all(redisContext *c, double end, double timeout)
+int gn__redis_send(redisContext *c, gn_green_wait_fn wait, double end,
+                   double timeout)
 {
     int done = 0, rc;
 
     for (;;) {
         if (redisBufferWrite(c, &done) != REDIS_OK)
-            return -hiredis_errno(c, errno);
+            return -gn__redis_errno(c, errno);
         if (done)
             return 0;
-        if ((rc = wait_step(c, GN_WAIT_WRITE, end, "sending", timeout)) < 0)
+        rc = wait_step(c, wait, GN_WAIT_WRITE, end, "sending", timeout);
+        if (rc < 0)
             return rc;
     }
 }
@@ -110,17 +111,18 @@ static redisReply *receive(redisContext *c, double end, double timeout)
 
     for (;;) {
         if (redisGetReplyFromReader(c, &reply) != REDIS_OK) {
-            errno = hiredis_errno(c, 0);
+            errno = gn__redis_errno(c, 0);
             return NULL;
         }
         if (reply != NULL)
             return reply;
-        if ((rc = wait_step(c, GN_WAIT_READ, end, "a reply", timeout)) < 0) {
+        rc = wait_step(c, wait_fn, GN_WAIT_READ, end, "a reply", timeout);
+        if (rc < 0) {
             errno = -rc;
             return NULL;
         }
         if (redisBufferRead(c) != REDIS_OK) {
-            errno = hiredis_errno(c, errno);
+            errno = gn__redis_errno(c, errno);
             return NULL;
         }
     }
@@ -156,6 +158,24 @@ GN_API redisContext *gn_redis_connect(const char *host, int port,
     return c;
 }
 
+/* Send what C has queued (APPENDED, the redisAppend... result) and read
+ * the reply, all within END. */
+static redisReply *run_command(redisContext *c, int appended, double end,
+                               double timeout)
+{
+    int rc;
+
+    if (appended != REDIS_OK) {
+        errno = gn__redis_errno(c, errno);
+        return NULL;
+    }
+    if ((rc = gn__redis_send(c, wait_fn, end, timeout)) < 0) {
+        errno = -rc;
+        return NULL;
+    }
+    return receive(c, end, timeout);
+}
+
 GN_API redisReply *gn_redis_command(redisContext *c, double timeout,
                                     const char *fmt, ...)
 {
@@ -165,21 +185,28 @@ GN_API redisReply *gn_redis_command(redisContext *c, double timeout,
 
     assert(c != NULL && fmt != NULL);
     if (c->err) {
-        errno = hiredis_errno(c, 0);
+        errno = gn__redis_errno(c, 0);
         return NULL;
     }
     va_start(ap, fmt);
     rc = redisvAppendCommand(c, fmt, ap);
     va_end(ap);
-    if (rc != REDIS_OK) {
-        errno = hiredis_errno(c, errno);
+    return run_command(c, rc, end, timeout);
+}
+
+GN_API redisReply *gn_redis_command_argv(redisContext *c, double timeout,
+                                         int argc, const char **argv,
+                                         const size_t *argvlen)
+{
+    double end = gn_green_deadline(timeout);
+
+    assert(c != NULL && argc > 0 && argv != NULL);
+    if (c->err) {
+        errno = gn__redis_errno(c, 0);
         return NULL;
     }
-    if ((rc = send_all(c, end, timeout)) < 0) {
-        errno = -rc;
-        return NULL;
-    }
-    return receive(c, end, timeout);
+    return run_command(c, redisAppendCommandArgv(c, argc, argv, argvlen), end,
+                       timeout);
 }
 
 /* ---- the pool ------------------------------------------------------------ */
@@ -301,4 +328,43 @@ GN_API void gn_redis_pool_free(gn_redis_pool_t *p)
     free(p->idle);
     free(p->host);
     free(p);
+}
+
+/* ---- publishing ---------------------------------------------------------- */
+
+GN_API int gn_redis_publish(gn_redis_pool_t *p, const char *channel,
+                            const void *data, size_t len, double timeout,
+                            char *err, size_t errlen)
+{
+    double end = gn_green_deadline(timeout);
+    /* Arguments with their lengths: the message is bytes, NULs and all. */
+    const char *argv[] = {"PUBLISH", channel, data != NULL ? data : ""};
+    const size_t argvlen[] = {7, strlen(channel), len};
+    redisContext *c;
+    redisReply *r;
+    int rc;
+
+    assert(p != NULL && channel != NULL && err != NULL);
+    assert(data != NULL || len == 0);
+    if ((c = gn_redis_pool_get(p, timeout, err, errlen)) == NULL)
+        return -errno;
+    r = gn_redis_command_argv(c, gn_green_left(end), 3, argv, argvlen);
+    if (r == NULL) {
+        rc = -errno;
+        snprintf(err, errlen, "%s", c->errstr);
+        gn_redis_pool_put(p, c, 1);
+        return rc;
+    }
+    if (r->type == REDIS_REPLY_INTEGER) {
+        rc = r->integer > INT_MAX ? INT_MAX : (int)r->integer;
+    } else {
+        /* Redis said no ("READONLY...", "NOAUTH..."): the connection is
+         * fine, the message was not sent. */
+        snprintf(err, errlen, "PUBLISH %s: %s", channel,
+                 r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+        rc = -EPROTO;
+    }
+    freeReplyObject(r);
+    gn_redis_pool_put(p, c, 0);
+    return rc;
 }

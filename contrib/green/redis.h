@@ -42,6 +42,12 @@ redisContext *gn_redis_connect(const char *host, int port, double timeout,
 redisReply *gn_redis_command(redisContext *c, double timeout, const char *fmt,
                              ...) __attribute__((format(printf, 3, 4)));
 
+/* gn_redis_command with the command as ARGC arguments, each ARGV[i] of
+ * ARGVLEN[i] bytes (binary-safe; ARGVLEN NULL: NUL-terminated strings),
+ * as redisCommandArgv. Since ABI 1.4. */
+redisReply *gn_redis_command_argv(redisContext *c, double timeout, int argc,
+                                  const char **argv, const size_t *argvlen);
+
 /* A pool of at most SIZE connections to HOST:PORT (HOST copied), for one
  * worker: create it in an app's init (it connects nothing until asked)
  * and free it in fini. NULL when out of memory or SIZE < 1. */
@@ -64,5 +70,17 @@ void gn_redis_pool_put(gn_redis_pool_t *pool, redisContext *c, int broken);
 /* Close the idle connections and free POOL (NULL is fine), once every
  * connection got was put back. */
 void gn_redis_pool_free(gn_redis_pool_t *pool);
+
+/* PUBLISH LEN bytes of DATA (binary-safe) on CHANNEL through a
+ * connection of POOL, within TIMEOUT seconds in all (waiting for a
+ * connection included). The number of subscribers Redis delivered it to
+ * (>= 0: Redis counts each subscribed connection, so one per worker
+ * running a gn_redis_sub on CHANNEL, see redis_sub.h), or a negative
+ * errno with ERR (ERRLEN bytes) saying why: as gn_redis_pool_get and
+ * gn_redis_command, or -EPROTO when Redis answered with an error (the
+ * message was not published). May yield. Since ABI 1.4. */
+int gn_redis_publish(gn_redis_pool_t *pool, const char *channel,
+                     const void *data, size_t len, double timeout, char *err,
+                     size_t errlen);
 
 #endif /* GN_GREEN_REDIS_H */

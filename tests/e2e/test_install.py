@@ -145,6 +145,7 @@ class InstallTest(ServerTestCase):
                         # the database clients, for apps built out of tree
                         "greenicorn-redis.pc", "greenicorn-pq.pc", "include/greenicorn/redis.h",
                         "include/greenicorn/pq.h", "include/greenicorn/wait.h",
+                        "include/greenicorn/redis_sub.h",
                         "greenicorn/green/libgn_redis.so", "greenicorn/green/libgn_pq.so"]:
             with self.subTest(pattern=pattern):
                 self.installed(pattern)
@@ -185,7 +186,7 @@ class InstallTest(ServerTestCase):
                        for p in glob.glob(os.path.join(source, "greenicorn", "*.h")))
         self.assertIn("version.h", parts)
         self.assertEqual(sorted(os.listdir(os.path.join(include, "greenicorn"))),
-                         sorted(parts + ["pq.h", "redis.h", "wait.h"]))
+                         sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "wait.h"]))
         for rel in ["greenicorn.h"] + ["greenicorn/" + p for p in parts]:
             with self.subTest(header=rel):
                 with open(os.path.join(source, rel), "rb") as a, \
