@@ -280,6 +280,11 @@ class RedisSubTest(ServerTestCase):
         pids = sorted(srv.worker_pids())
         workers = self.workers(srv)
         self.wait_subscribed(redis)
+        # A live Redis answers every PING: a few intervals lose nothing.
+        time.sleep(2)
+        for w in workers:
+            self.assertEqual(w.state(), {"up": 1, "messages": 0, "losses": 0})
+        self.assertNotIn("lost", srv.log())
         os.kill(redis.proc.pid, signal.SIGSTOP)
         try:
             lost = (r"sub_probe: redis subscription to 127\.0\.0\.1:%d lost: "
@@ -331,7 +336,7 @@ class RedisSubTest(ServerTestCase):
         wait_until(lambda: victim not in srv.worker_pids(), WAIT, interval=0.05,
                    what="worker %d to exit" % victim)
         took = time.monotonic() - started
-        self.assertLess(took, 5, "a worker took %.1f s to stop" % took)
+        self.assertLess(took, 10, "a worker took %.1f s to stop" % took)
         stopped = self.lines(srv, r"\[INFO\] sub_probe: subscription stopped "
                                   r"after 1 message\(s\)$")
         self.assertIn(victim, stopped)
@@ -340,7 +345,7 @@ class RedisSubTest(ServerTestCase):
         self.wait_subscribed(redis)
         started = time.monotonic()
         self.assertEqual(srv.stop(), 0)
-        self.assertLess(time.monotonic() - started, 5)
+        self.assertLess(time.monotonic() - started, 10)
         wait_until(lambda: numsub(redis, "chat") == 0, WAIT, what="no subscriber left")
         self.assertNotIn("[ERROR]", srv.log())
 
