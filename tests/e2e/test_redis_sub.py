@@ -52,6 +52,26 @@ def _read_reply(f):
     raise AssertionError("unexpected reply %r" % line)
 
 
+class RedisConn:
+    """A connection of our own to the Redis on PORT, for many commands."""
+
+    def __init__(self, port, timeout=WAIT):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.f = self.sock.makefile("rb")
+
+    def command(self, *args):
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        self.sock.sendall(out)
+        return _read_reply(self.f)
+
+    def close(self):
+        self.f.close()
+        self.sock.close()
+
+
 def numsub(redis, channel):
     """How many connections are subscribed to CHANNEL (0 while Redis is
     down)."""
@@ -83,20 +103,22 @@ class Worker:
         words = body.decode().split()
         return dict(zip(words[::2], (int(w) for w in words[1::2])))
 
-    def poll(self, wait):
-        """The messages after those seen, waiting up to WAIT s for one."""
+    def poll(self, wait, raw=False):
+        """The messages after those seen, waiting up to WAIT s for one;
+        RAW: their data as bytes (sent in hex), else as text."""
         status, body = self.request(
-            "GET", "/messages?after=%d&wait=%g" % (len(self.seen), wait))
+            "GET", "/messages?after=%d&wait=%g%s"
+            % (len(self.seen), wait, "&hex=1" if raw else ""))
         assert status == 200, (status, body)
         new = []
         for line in body.decode().splitlines():
             seq, channel, data = line.split(" ", 2)
             assert int(seq) == len(self.seen) + len(new) + 1, (seq, body)
-            new.append((channel, data))
+            new.append((channel, bytes.fromhex(data) if raw else data))
         self.seen += new
         return new
 
-    def collect(self, total, timeout=WAIT):
+    def collect(self, total, timeout=WAIT, raw=False):
         """Poll until TOTAL messages were seen in all."""
         deadline = time.monotonic() + timeout
         while len(self.seen) < total:
@@ -104,7 +126,7 @@ class Worker:
             if left <= 0:
                 raise AssertionError("worker %d received %d of %d messages"
                                      % (self.pid, len(self.seen), total))
-            self.poll(min(left, 5))
+            self.poll(min(left, 5), raw)
         return self.seen
 
 
@@ -212,9 +234,77 @@ class RedisSubTest(ServerTestCase):
         # Nothing more comes: no message twice.
         for w in workers:
             self.assertEqual(w.poll(0.5), [])
-            self.assertEqual(w.state(), {"up": 1, "messages": 240, "losses": 0})
+            self.assertEqual(w.state(), {"up": 1, "messages": 240, "losses": 0, "stopped": 0})
         self.assertNotIn("[ERROR]", srv.log())
         self.assertNotIn("[WARNING]", srv.log())
+
+    def test_a_thousand_messages_from_ten_publishers(self):
+        # Straight to Redis, 10 connections at once, 100 messages each.
+        redis = self.start_redis()
+        srv = self.start_probe(redis)
+        workers = self.workers(srv)
+        self.wait_subscribed(redis)
+        replies = []
+
+        def sender(k):
+            conn = RedisConn(redis.port)
+            try:
+                for i in range(100):
+                    replies.append(conn.command("PUBLISH", "news", "p%d-%d" % (k, i)))
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=sender, args=(k,)) for k in range(10)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(2 * WAIT)
+        self.assertEqual(replies, [2] * 1000)
+        first, second = (w.collect(1000) for w in workers)
+        self.assertEqual(first, second)
+        self.assertEqual(len(set(first)), 1000)
+        for k in range(10):
+            self.assertEqual([d for _c, d in first if d.startswith("p%d-" % k)],
+                             ["p%d-%d" % (k, i) for i in range(100)])
+        for w in workers:
+            self.assertEqual(w.poll(0.3), [])
+
+    def test_bytes_arrive_as_they_were_published(self):
+        redis = self.start_redis()
+        srv = self.start_probe(redis)
+        workers = self.workers(srv)
+        self.wait_subscribed(redis)
+        payloads = [b"", b"a\x00b\nc\r\n\xff", bytes(range(256)) * 1024]
+        for data in payloads:
+            self.assertEqual(self.publish(srv, data), (200, b"2\n"))
+        for w in workers:
+            self.assertEqual(w.collect(3, raw=True), [("chat", d) for d in payloads])
+
+    def test_stopping_from_a_request_and_from_on_message(self):
+        redis = self.start_redis()
+        srv = self.start_probe(redis)
+        pids = sorted(srv.worker_pids())
+        a, b = self.workers(srv)
+        self.wait_subscribed(redis)
+        # A request stops worker a's subscription (kill and join).
+        self.assertEqual(a.request("POST", "/stop"), (200, b"stopped\n"))
+        self.wait_subscribed(redis, 1)
+        self.assertEqual(a.state(), {"up": 0, "messages": 0, "losses": 0, "stopped": 1})
+        self.assertEqual(self.publish(srv, "one"), (200, b"1\n"))
+        self.assertEqual(b.collect(1), [("chat", "one")])
+        self.assertEqual(a.poll(0.3), [])
+        # Worker b's on_message stops its own subscription.
+        self.assertEqual(self.publish(srv, "probe:stop"), (200, b"1\n"))
+        self.wait_subscribed(redis, 0)
+        self.assertEqual(b.collect(2)[1], ("chat", "probe:stop"))
+        self.assertEqual(b.state(), {"up": 0, "messages": 2, "losses": 0, "stopped": 1})
+        self.assertEqual(self.publish(srv, "nobody"), (200, b"0\n"))
+        self.assertEqual(b.poll(0.3), [])
+        self.assertEqual(sorted(srv.worker_pids()), pids)
+        self.assertEqual(srv.stop(), 0)
+        self.assertNotIn("[ERROR]", srv.log())
+        stopped = self.lines(srv, r"\[INFO\] sub_probe: subscription stopped")
+        self.assertEqual(sorted(stopped), pids)
 
     def test_a_redis_restart_is_one_logged_gap_per_worker(self):
         redis = self.start_redis()
@@ -249,7 +339,7 @@ class RedisSubTest(ServerTestCase):
         for w in workers:
             self.assertEqual(w.collect(51)[1:], [("chat", "after-%d" % i) for i in range(50)])
             self.assertEqual(w.poll(0.3), [])
-            self.assertEqual(w.state(), {"up": 1, "messages": 51, "losses": 1})
+            self.assertEqual(w.state(), {"up": 1, "messages": 51, "losses": 1, "stopped": 0})
 
         # One line when the gap began and one when it ended, per worker,
         # however many attempts failed in between.
@@ -283,7 +373,7 @@ class RedisSubTest(ServerTestCase):
         # A live Redis answers every PING: a few intervals lose nothing.
         time.sleep(2)
         for w in workers:
-            self.assertEqual(w.state(), {"up": 1, "messages": 0, "losses": 0})
+            self.assertEqual(w.state(), {"up": 1, "messages": 0, "losses": 0, "stopped": 0})
         self.assertNotIn("lost", srv.log())
         os.kill(redis.proc.pid, signal.SIGSTOP)
         try:
@@ -327,10 +417,13 @@ class RedisSubTest(ServerTestCase):
         # would show.
         redis = self.start_redis()
         srv = self.start_probe(redis)
-        pids = srv.worker_pids()
+        workers = self.workers(srv)
         self.wait_subscribed(redis)
         self.assertEqual(self.publish(srv, "one"), (200, b"2\n"))
-        victim = pids[0]
+        victim = workers[0].pid
+        self.assertEqual(workers[0].collect(1), [("chat", "one")])
+        for w in workers:
+            w.conn.close()  # no connection of ours holds a worker up
         started = time.monotonic()
         os.kill(victim, signal.SIGTERM)
         wait_until(lambda: victim not in srv.worker_pids(), WAIT, interval=0.05,

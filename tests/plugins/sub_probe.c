@@ -8,10 +8,16 @@
  *                                     "NUMBER CHANNEL DATA" line each,
  *                                     waiting up to S seconds (default 0)
  *                                     for the first when there is none
- *     GET  /state                     "up 1 messages 12 losses 0"
+ *     GET  /messages?...&hex=1        the same with DATA in hex (bytes)
+ *     GET  /state                     "up 1 messages 12 losses 0
+ *                                     stopped 0"
  *     POST /publish?channel=C         PUBLISH the body on C (default: the
  *                                     first channel): "RECEIVERS\n", or
  *                                     503 with why
+ *     POST /stop                      gn_redis_sub_stop from a request
+ *
+ * A message whose data is "probe:stop" makes on_message stop the
+ * subscription itself (it is kept first).
  *
  * Every answer carries X-Worker-Pid, so a test holding one keep-alive
  * connection per worker reads each worker's own messages.
@@ -38,7 +44,13 @@
 
 #define MAX_CHANNELS 8
 #define MAX_MESSAGES 1000000
-#define MAX_BODY 65536
+#define MAX_BODY (1 << 20)
+
+struct message {
+    char *channel;
+    char *data;
+    size_t len;
+};
 
 struct probe {
     const char *host;
@@ -48,7 +60,7 @@ struct probe {
     gn_redis_sub_opts_t opts;
     gn_redis_sub_t *sub;
     gn_redis_pool_t *pool;
-    char **msgs; /* "CHANNEL DATA", the first at [0] */
+    struct message *msgs; /* the first at [0] */
     size_t n, cap;
     gn_event_t *arrived; /* set and cleared at each message */
 };
@@ -59,7 +71,7 @@ static void on_message(const char *channel, const void *data, size_t len,
                        void *arg)
 {
     struct probe *p = arg;
-    char *m, **grown;
+    struct message *grown, *m;
 
     if (p->n == MAX_MESSAGES) {
         gn_log(GN_LOG_ERROR, "sub_probe: more than %d messages", MAX_MESSAGES);
@@ -71,12 +83,17 @@ static void on_message(const char *channel, const void *data, size_t len,
             abort();
         p->msgs = grown;
     }
-    if ((m = malloc(strlen(channel) + len + 2)) == NULL)
+    m = &p->msgs[p->n++];
+    m->channel = strdup(channel);
+    m->data = malloc(len + 1);
+    if (m->channel == NULL || m->data == NULL)
         abort();
-    sprintf(m, "%s ", channel);
-    memcpy(m + strlen(channel) + 1, data, len);
-    m[strlen(channel) + 1 + len] = '\0';
-    p->msgs[p->n++] = m;
+    memcpy(m->data, data, len + 1); /* the NUL after it too */
+    m->len = len;
+    if (len == 10 && memcmp(data, "probe:stop", 10) == 0) {
+        gn_redis_sub_stop(p->sub); /* from the subscription's own thread */
+        p->sub = NULL;
+    }
     /* Wake every long poll waiting now; later ones wait for the next. */
     gn_event_set(p->arrived);
     gn_event_clear(p->arrived);
@@ -126,6 +143,20 @@ static int plain(gn_response_t *res, int status)
     return gn_response_header(res, "X-Worker-Pid", pid);
 }
 
+/* Message I as "NUMBER CHANNEL DATA\n", DATA in hex when HEX. */
+static int write_message(gn_response_t *res, const struct probe *p, size_t i,
+                         int hex)
+{
+    const struct message *m = &p->msgs[i];
+    int rc = gn_response_printf(res, "%zu %s ", i + 1, m->channel);
+
+    if (rc == 0 && !hex)
+        rc = gn_response_write(res, m->data, m->len);
+    for (size_t k = 0; rc == 0 && hex && k < m->len; k++)
+        rc = gn_response_printf(res, "%02x", (unsigned char)m->data[k]);
+    return rc != 0 ? rc : gn_response_write(res, "\n", 1);
+}
+
 static int get_messages(struct probe *p, gn_request_t *req,
                         gn_response_t *res)
 {
@@ -133,7 +164,7 @@ static int get_messages(struct probe *p, gn_request_t *req,
     const char *q = gn_request_query(req);
     size_t after = 0;
     double wait = 0;
-    int rc;
+    int hex = param(q, "hex", buf, sizeof(buf)) != NULL, rc;
 
     if (param(q, "after", buf, sizeof(buf)))
         after = strtoul(buf, NULL, 10);
@@ -159,7 +190,7 @@ static int get_messages(struct probe *p, gn_request_t *req,
     }
     plain(res, 200);
     for (size_t i = after; i < p->n; i++)
-        if ((rc = gn_response_printf(res, "%zu %s\n", i + 1, p->msgs[i])) != 0)
+        if ((rc = write_message(res, p, i, hex)) != 0)
             return rc;
     return 0;
 }
@@ -169,15 +200,20 @@ static int publish(struct probe *p, gn_request_t *req, gn_response_t *res)
     char channel[128], err[256];
     char *body = gn_request_alloc(req, MAX_BODY);
     size_t len = 0;
-    ssize_t n;
+    ssize_t n = 0;
     int rc;
 
     if (body == NULL)
         return -ENOMEM;
-    while ((n = gn_request_read(req, body + len, MAX_BODY - len)) > 0)
+    while (len < MAX_BODY &&
+           (n = gn_request_read(req, body + len, MAX_BODY - len)) > 0)
         len += (size_t)n;
     if (n < 0)
         return (int)n;
+    if (len == MAX_BODY) {
+        plain(res, 413);
+        return gn_response_printf(res, "under %d bytes only\n", MAX_BODY);
+    }
     if (!param(gn_request_query(req), "channel", channel, sizeof(channel)))
         snprintf(channel, sizeof(channel), "%s", p->channels[0]);
     rc = gn_redis_publish(p->pool, channel, body, len, p->opts.timeout, err,
@@ -202,9 +238,19 @@ static int probe_handle(gn_request_t *req, gn_response_t *res, void *state)
         return get_messages(p, req, res);
     if (strcmp(path, "/publish") == 0 && strcmp(method, "POST") == 0)
         return publish(p, req, res);
+    if (strcmp(path, "/stop") == 0 && strcmp(method, "POST") == 0) {
+        gn_redis_sub_stop(p->sub); /* kills and joins it, from a request */
+        p->sub = NULL;
+        plain(res, 200);
+        return gn_response_printf(res, "stopped\n");
+    }
     if (strcmp(path, "/state") == 0) {
         plain(res, 200);
-        return gn_response_printf(res, "up %d messages %llu losses %u\n",
+        if (p->sub == NULL)
+            return gn_response_printf(res, "up 0 messages %zu losses 0 "
+                                           "stopped 1\n", p->n);
+        return gn_response_printf(res, "up %d messages %llu losses %u "
+                                       "stopped 0\n",
                                   gn_redis_sub_up(p->sub),
                                   gn_redis_sub_messages(p->sub),
                                   gn_redis_sub_losses(p->sub));
@@ -254,8 +300,10 @@ static int parse_arg(struct probe *p, const gn_app_arg_t *a)
 
 static void free_probe(struct probe *p)
 {
-    for (size_t i = 0; i < p->n; i++)
-        free(p->msgs[i]);
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->msgs[i].channel);
+        free(p->msgs[i].data);
+    }
     free(p->msgs);
     for (size_t i = 0; i < p->nchannels; i++)
         free(p->channels[i]);
@@ -307,10 +355,10 @@ fail:
 static void probe_fini(void *state)
 {
     struct probe *p = state;
-    unsigned long long n = gn_redis_sub_messages(p->sub);
+    size_t n = p->n;
 
     gn_redis_sub_stop(p->sub);
-    gn_log(GN_LOG_INFO, "sub_probe: subscription stopped after %llu message(s)",
+    gn_log(GN_LOG_INFO, "sub_probe: subscription stopped after %zu message(s)",
            n);
     free_probe(p);
 }
