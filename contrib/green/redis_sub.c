@@ -39,7 +39,7 @@
 struct gn_redis_sub {
     char *host;
     int port;
-    char where[300]; /* "host:port" or the socket's path, for the log */
+    char where[300];   /* "host:port" or the socket's path, for the log */
     const char **argv; /* "SUBSCRIBE", then the channels (copied) */
     size_t *argvlen;
     size_t nchannels;
@@ -94,9 +94,8 @@ static void set_state(struct gn_redis_sub *s, int up)
 static void came_up(struct gn_redis_sub *s)
 {
     if (s->gap)
-        gn_log(GN_LOG_INFO,
-               "%s: redis subscription to %s %s after %.1f s%s", s->opts.name,
-               s->where, s->ever_up ? "back" : "established",
+        gn_log(GN_LOG_INFO, "%s: redis subscription to %s %s after %.1f s%s",
+               s->opts.name, s->where, s->ever_up ? "back" : "established",
                now() - s->gap_start,
                s->ever_up ? " (messages published meanwhile were not received)"
                           : "");
@@ -263,9 +262,10 @@ static int listen_to(struct gn_redis_sub *s, char *why, size_t len)
     redisReply *r;
 
     for (;;) {
-        rc = next_reply(s, gn_green_deadline(pinged ? s->opts.timeout
-                                                    : s->opts.ping_interval),
-                        &r, why, len);
+        rc = next_reply(
+            s,
+            gn_green_deadline(pinged ? s->opts.timeout : s->opts.ping_interval),
+            &r, why, len);
         if (rc == -ETIMEDOUT && pinged) {
             snprintf(why, len, "no answer to PING within %.3g s",
                      s->opts.timeout);
@@ -387,12 +387,10 @@ static int bad_args(const char *host, const char *const *channels, size_t n,
     return 0;
 }
 
-GN_API gn_redis_sub_t *gn_redis_sub_start(const char *host, int port,
-                                          const char *const *channels,
-                                          size_t nchannels,
-                                          gn_redis_message_fn on_message,
-                                          void *arg,
-                                          const gn_redis_sub_opts_t *opts)
+GN_API gn_redis_sub_t *
+gn_redis_sub_start(const char *host, int port, const char *const *channels,
+                   size_t nchannels, gn_redis_message_fn on_message, void *arg,
+                   const gn_redis_sub_opts_t *opts)
 {
     struct gn_redis_sub *s;
 

@@ -157,8 +157,7 @@ static int write_message(gn_response_t *res, const struct probe *p, size_t i,
     return rc != 0 ? rc : gn_response_write(res, "\n", 1);
 }
 
-static int get_messages(struct probe *p, gn_request_t *req,
-                        gn_response_t *res)
+static int get_messages(struct probe *p, gn_request_t *req, gn_response_t *res)
 {
     char buf[32];
     const char *q = gn_request_query(req);
@@ -247,10 +246,13 @@ static int probe_handle(gn_request_t *req, gn_response_t *res, void *state)
     if (strcmp(path, "/state") == 0) {
         plain(res, 200);
         if (p->sub == NULL)
-            return gn_response_printf(res, "up 0 messages %zu losses 0 "
-                                           "stopped 1\n", p->n);
-        return gn_response_printf(res, "up %d messages %llu losses %u "
-                                       "stopped 0\n",
+            return gn_response_printf(res,
+                                      "up 0 messages %zu losses 0 "
+                                      "stopped 1\n",
+                                      p->n);
+        return gn_response_printf(res,
+                                  "up %d messages %llu losses %u "
+                                  "stopped 0\n",
                                   gn_redis_sub_up(p->sub),
                                   gn_redis_sub_messages(p->sub),
                                   gn_redis_sub_losses(p->sub));
@@ -320,8 +322,8 @@ static int probe_init(const gn_app_arg_t *args, size_t nargs, void **state)
         return -ENOMEM;
     p->host = "127.0.0.1";
     p->port = 6379;
-    p->opts = (gn_redis_sub_opts_t){.name = "sub_probe", .timeout = 2,
-                                    .on_state = on_state};
+    p->opts = (gn_redis_sub_opts_t){
+        .name = "sub_probe", .timeout = 2, .on_state = on_state};
     for (size_t i = 0; i < nargs; i++) {
         if (parse_arg(p, &args[i]) != 0) {
             gn_log(GN_LOG_ERROR, "sub_probe: bad argument %s = '%s'",
@@ -336,9 +338,9 @@ static int probe_init(const gn_app_arg_t *args, size_t nargs, void **state)
     p->pool = gn_redis_pool_new(p->host, p->port, 4);
     if (p->arrived == NULL || p->pool == NULL)
         goto fail;
-    p->sub = gn_redis_sub_start(p->host, p->port,
-                                (const char *const *)p->channels,
-                                p->nchannels, on_message, p, &p->opts);
+    p->sub =
+        gn_redis_sub_start(p->host, p->port, (const char *const *)p->channels,
+                           p->nchannels, on_message, p, &p->opts);
     if (p->sub == NULL) {
         gn_log(GN_LOG_ERROR, "sub_probe: cannot start the subscription: %s",
                strerror(errno));
@@ -364,9 +366,6 @@ static void probe_fini(void *state)
 }
 
 GN_EXPORT const gn_app_t greenicorn_app = {
-    GN_APP_HEADER,
-    .name = "sub_probe",
-    .init = probe_init,
-    .handle = probe_handle,
-    .fini = probe_fini,
+    GN_APP_HEADER,          .name = "sub_probe", .init = probe_init,
+    .handle = probe_handle, .fini = probe_fini,
 };
