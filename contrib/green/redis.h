@@ -3,7 +3,9 @@
  * non-blocking context (the socket connected with gn_connect_tcp or
  * gn_connect_unix); whenever the socket would block, the installed wait
  * function waits (poll(2), or gn_wait_fd once green_db's post_fork hook
- * ran). A small per-worker pool hands connections to requests.
+ * ran). A small per-worker pool hands connections to requests, and
+ * publishes (gn_redis_publish); redis_sub.h keeps one subscription per
+ * worker.
  *
  * Failures: a call that returns NULL also sets errno -- ETIMEDOUT when
  * its TIMEOUT passed, ECANCELED when the calling green thread was

@@ -8,12 +8,15 @@ again; a Redis missing at start-up is waited for; a stopping worker ends
 its subscription at once."""
 import os
 import re
+import shutil
 import signal
 import socket
+import tempfile
 import threading
 import time
 import unittest
 
+import harness
 from harness import ServerTestCase, test_plugin_path, wait_until
 from test_redis import REDIS_SERVER, RedisServer
 
@@ -441,6 +444,22 @@ class RedisSubTest(ServerTestCase):
         self.assertLess(time.monotonic() - started, 10)
         wait_until(lambda: numsub(redis, "chat") == 0, WAIT, what="no subscriber left")
         self.assertNotIn("[ERROR]", srv.log())
+
+    def test_preload_app_cannot_start_a_subscription(self):
+        # init runs in the arbiter there: no worker loop, no green thread.
+        tmp = tempfile.mkdtemp(prefix="greenicorn-redis-sub-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        config = os.path.join(tmp, "greenicorn.conf")
+        with open(config, "w") as f:
+            f.write(harness.render_config({
+                "server": {"bind": "127.0.0.1:%d" % harness.free_port()},
+                "workers": {"preload_app": "on"},
+                "app": {"module": PROBE},
+                "app.args": {"port": harness.free_port()}}))
+        rc, _out, err = harness.run_until_exit(["-c", config], timeout=WAIT)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("sub_probe: cannot start the subscription: "
+                      "Resource temporarily unavailable", err)
 
 
 if __name__ == "__main__":
