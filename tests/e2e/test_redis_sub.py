@@ -3,9 +3,10 @@
 the sub_probe test plugin, against a real redis-server each test starts on
 a port of its own: with 2 workers every worker receives every message
 once, in the order Redis sent them; a Redis killed and started again (or
-frozen) costs one logged gap per worker and no worker, and messages flow
-again; a Redis missing at start-up is waited for; a stopping worker ends
-its subscription at once."""
+frozen, or dropping a subscriber too slow for it) costs one logged gap
+per worker and no worker, and messages flow again; a Redis missing at
+start-up is waited for; a stopping worker ends its subscription at once,
+and so does gn_redis_sub_stop from a request or from on_message."""
 import os
 import re
 import shutil
@@ -364,6 +365,44 @@ class RedisSubTest(ServerTestCase):
             self.assertLess(took, WAIT)
         self.assertEqual(sorted(srv.worker_pids()), pids)
         self.assertNotIn("[ERROR]", srv.log())
+
+    def test_a_consumer_too_slow_for_redis_is_dropped_and_comes_back(self):
+        # on_message sleeps 6 s on the first message while 24 MB are
+        # published: Redis's pubsub output limit (1 MB here) drops the
+        # subscriber. The worker serves requests meanwhile, then drains
+        # what reached it, logs the loss, and subscribes again.
+        redis = self.start_redis()
+        self.assertEqual(resp(redis.port, "CONFIG", "SET", "client-output-buffer-limit",
+                              "pubsub 1mb 0 0"), b"OK")
+        srv = self.start_probe(redis, workers=1, args={"slow_first": 6})
+        (w,) = self.workers(srv, 1)
+        self.wait_subscribed(redis, 1)
+        conn = RedisConn(redis.port)
+        self.addCleanup(conn.close)
+        self.assertEqual(conn.command("PUBLISH", "chat", "first"), 1)
+        big = b"x" * (512 * 1024)
+        started = time.monotonic()
+        for _ in range(48):
+            conn.command("PUBLISH", "chat", big)
+        self.assertLess(time.monotonic() - started, 5, "published too slowly to test")
+        served = time.monotonic()
+        self.assertEqual(w.state()["up"], 1)  # parked in on_message
+        self.assertLess(time.monotonic() - served, 1)
+        lost = (r"\[WARNING\] sub_probe: redis subscription to 127\.0\.0\.1:%d lost: "
+                r"Server closed the connection; reconnecting" % redis.port)
+        srv.wait_for_log(lost, timeout=WAIT)
+        self.wait_subscribed(redis, 1)
+        wait_until(lambda: w.state()["up"] == 1, WAIT, what="up again")
+        self.assertEqual(conn.command("PUBLISH", "chat", "after"), 1)
+        deadline = time.monotonic() + WAIT
+        while not w.seen or w.seen[-1] != ("chat", "after"):
+            self.assertLess(time.monotonic(), deadline, "'after' never came")
+            w.poll(2)
+        got = len(w.seen) - 2  # the big ones that reached the worker
+        self.assertLess(got, 48)  # Redis dropped the rest
+        self.assertEqual(w.seen[0], ("chat", "first"))
+        self.assertTrue(all(m == ("chat", big.decode()) for m in w.seen[1:-1]))
+        self.assertEqual(w.state()["losses"], 1)
 
     def test_a_frozen_redis_is_noticed_by_its_ping(self):
         # SIGSTOP: the connection stays open and silent; only the PING

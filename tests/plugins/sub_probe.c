@@ -28,6 +28,8 @@
  *     channels = a,b        the channels subscribed (comma-separated)
  *     timeout = 2           the subscription's and PUBLISH's timeout
  *     ping_interval = 5
+ *     slow_first = 0        seconds on_message sleeps (green) after
+ *                           keeping the first message: a slow consumer
  */
 #include <errno.h>
 #include <math.h>
@@ -63,6 +65,7 @@ struct probe {
     struct message *msgs; /* the first at [0] */
     size_t n, cap;
     gn_event_t *arrived; /* set and cleared at each message */
+    double slow_first;
 };
 
 /* ---- what the subscription delivers ------------------------------------- */
@@ -97,6 +100,8 @@ static void on_message(const char *channel, const void *data, size_t len,
     /* Wake every long poll waiting now; later ones wait for the next. */
     gn_event_set(p->arrived);
     gn_event_clear(p->arrived);
+    if (p->n == 1 && p->slow_first > 0)
+        gn_sleep(p->slow_first); /* -ECANCELED when the worker stops */
 }
 
 static void on_state(int up, void *arg)
@@ -295,6 +300,8 @@ static int parse_arg(struct probe *p, const gn_app_arg_t *a)
         p->opts.timeout = strtod(a->value, &end);
     else if (strcmp(a->name, "ping_interval") == 0)
         p->opts.ping_interval = strtod(a->value, &end);
+    else if (strcmp(a->name, "slow_first") == 0)
+        p->slow_first = strtod(a->value, &end);
     else
         return -EINVAL;
     return 0;
