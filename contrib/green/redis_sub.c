@@ -306,9 +306,16 @@ static int run(void *arg)
     while (!s->stopping) {
         why[0] = '\0';
         if ((rc = subscribe(s, why, sizeof(why))) == 0) {
+            double up_at = now();
+
             came_up(s);
-            delay = s->opts.backoff_min;
             rc = listen_to(s, why, sizeof(why));
+            /* A connection that held starts the backoff afresh; one lost
+             * at once (a Redis that drops us as soon as we subscribe, a
+             * flood past its output limit) keeps it growing, so the log
+             * gets two lines per backoff_max at most. */
+            if (now() - up_at >= s->opts.backoff_max)
+                delay = s->opts.backoff_min;
         }
         drop_connection(s);
         s->up = 0;

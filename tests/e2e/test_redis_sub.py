@@ -15,6 +15,7 @@ import socket
 import tempfile
 import threading
 import time
+import types
 import unittest
 
 import harness
@@ -403,6 +404,47 @@ class RedisSubTest(ServerTestCase):
         self.assertEqual(w.seen[0], ("chat", "first"))
         self.assertTrue(all(m == ("chat", big.decode()) for m in w.seen[1:-1]))
         self.assertEqual(w.state()["losses"], 1)
+
+    def test_a_redis_that_drops_every_subscriber_at_once_is_backed_off(self):
+        # A "Redis" that confirms the SUBSCRIBE and hangs up straight away:
+        # each attempt succeeds for an instant, which must not reset the
+        # backoff (0.1, 0.2 ... 2 s), or the worker would knock (and log)
+        # ten times a second.
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(64)
+        self.addCleanup(lsock.close)
+        accepted = []
+
+        def serve():
+            while True:
+                try:
+                    c, _addr = lsock.accept()
+                except OSError:
+                    return
+                accepted.append(time.monotonic())
+                with c:
+                    c.settimeout(5)
+                    try:
+                        c.recv(4096)  # the SUBSCRIBE
+                        c.sendall(b"*3\r\n$9\r\nsubscribe\r\n$4\r\nchat\r\n:1\r\n")
+                    except OSError:
+                        pass
+
+        threading.Thread(target=serve, daemon=True).start()
+        fake = types.SimpleNamespace(port=lsock.getsockname()[1])
+        srv = self.start_probe(fake, workers=1, args={"channels": "chat"})
+        wait_until(lambda: accepted, WAIT, what="a first attempt")
+        time.sleep(4)
+        window = [t for t in accepted if t - accepted[0] <= 4]
+        # 0.1 + 0.2 + 0.4 + 0.8 + 1.6 (less up to 25% each) fit in 4 s:
+        # 6 attempts, 7 at most with scheduling; 40 without the backoff.
+        self.assertLessEqual(len(window), 7, window)
+        self.assertGreaterEqual(len(window), 4, window)
+        lost = self.lines(srv, "sub_probe: redis subscription to .* lost: Server "
+                               "closed the connection")
+        self.assertLessEqual(sum(len(v) for v in lost.values()), 8)
+        self.assertNotIn("[ERROR]", srv.log())
 
     def test_a_frozen_redis_is_noticed_by_its_ping(self):
         # SIGSTOP: the connection stays open and silent; only the PING
