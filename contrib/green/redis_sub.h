@@ -64,7 +64,8 @@ typedef struct gn_redis_sub_opts {
     double ping_interval;
     /* The first wait before reconnecting, doubled after each failed
      * attempt up to the last (with up to 25% taken off at random, so the
-     * workers do not all knock at once). 0: 0.1 and 2. */
+     * workers do not all knock at once); it starts over once a
+     * connection held for backoff_max. 0: 0.1 and 2. */
     double backoff_min, backoff_max;
     /* Called in the thread when the subscription is up (UP = 1: every
      * channel subscribed) and when it is lost (0), each time it changes;
