@@ -145,7 +145,8 @@ def main():
         elif decl is not None and decl not in flat_ref:
             problems.append("%s: the reference does not show the header's signature:\n    %s"
                             % (name, decl))
-    green = " ".join(read("contrib", "green", h) for h in ("pq.h", "redis.h", "wait.h"))
+    green = " ".join(read("contrib", "green", os.path.basename(h)) for h in
+                     sorted(glob.glob(os.path.join(REPO, "contrib", "green", "*.h"))))
     for name in sorted(set(re.findall(r"\b(gn_\w+|GN_[A-Z0-9_]+)\b", guide))):
         if name.startswith(("gn__",)) or name.endswith("_"):
             continue
