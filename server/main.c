@@ -72,10 +72,12 @@ static int check_app(const struct gn_config *cfg, int from_cli, char *err)
     struct gn_apps apps;
     char where[128];
 
-    if (cfg->app.spec == NULL && cfg->nnamed_apps == 0) {
+    if (cfg->app.spec == NULL && cfg->nnamed_apps == 0 &&
+        cfg->nstreams == 0) {
         snprintf(err, GN_ERR_LEN,
                  "no app: give APP (PATH.so[:SYMBOL]) on the command line, "
-                 "'module' in [app], or an [app:NAME] section");
+                 "'module' in [app], an [app:NAME] or a [stream:NAME] "
+                 "section");
         return GN_EXIT_USAGE;
     }
     if (from_cli)
@@ -350,6 +352,24 @@ static void unload(struct gn_apps *apps)
     }
 }
 
+/* Bind CFG's addresses, HTTP's and the streams'. */
+static int open_listeners(const struct gn_config *cfg, struct gn_listener **ls,
+                          size_t *nls, char *err)
+{
+    size_t n;
+    struct gn_bind *binds = gn__config_listen_binds(cfg, &n);
+    int rc;
+
+    if (binds == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    rc = gn__listeners_open(binds, n, cfg->backlog, cfg->reuse_port, ls, nls,
+                            err);
+    free(binds);
+    return rc;
+}
+
 /* Open the logs, preload, bind, and run the arbiter, which takes CFG
  * over. */
 static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
@@ -385,8 +405,7 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     }
     if (activated[0] != '\0')
         gn_log_info("%s: serving %s (bind ignored)", activated_by, activated);
-    if (gn__listeners_open(cfg->binds, cfg->nbinds, cfg->backlog,
-                           cfg->reuse_port, &ls, &nls, err) != 0) {
+    if (open_listeners(cfg, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
         unload(apps);
         gn__config_free(cfg);
