@@ -187,5 +187,292 @@ class LineEchoLoadTest(unittest.TestCase):
         self.assertGreaterEqual(sum(served.values()), self.CLIENTS)
 
 
+def probe_path():
+    return harness.test_plugin_path("stream_probe")
+
+
+class Probe:
+    """A client of tests/plugins/stream_probe.c: one command per line."""
+
+    def __init__(self, port, timeout=IO):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+
+    def ask(self, cmd):
+        self.sock.sendall(cmd.encode() + b"\n")
+        return read_line(self.sock).decode().strip()
+
+    def pid(self):
+        return int(self.ask("pid").split("=")[1])
+
+    def send(self, cmd):
+        self.sock.sendall(cmd.encode() + b"\n")
+
+    def wait_closed(self, timeout):
+        """Seconds until the server closed the connection (EOF or reset)."""
+        start = time.monotonic()
+        self.sock.settimeout(timeout)
+        try:
+            while self.sock.recv(4096):
+                pass
+        except ConnectionResetError:
+            pass
+        return time.monotonic() - start
+
+    def close(self):
+        self.sock.close()
+
+
+def listen_inode(port):
+    """The inode of the socket listening on 127.0.0.1:PORT, or None."""
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == "0100007F:%04X" % port and fields[3] == "0A":
+                return int(fields[9])
+    return None
+
+
+def refused(port):
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return False
+    except (ConnectionRefusedError, ConnectionResetError):
+        return True
+
+
+class LifecycleTest(unittest.TestCase):
+    """Graceful stops, reloads, upgrades and max_requests with a stream
+    handler running: as for HTTP, and -ECANCELED near graceful_timeout."""
+
+    def server(self, graceful=4, workers=1, extra=None, app="hello"):
+        self.port = free_port()
+        settings = {"stream:probe": {"bind": "127.0.0.1:%d" % self.port,
+                                     "module": probe_path()},
+                    "workers": {"graceful_timeout": graceful}}
+        for section, keys in (extra or {}).items():
+            settings.setdefault(section, {}).update(keys)
+        srv = Server(app=app, workers=workers, settings=settings)
+        srv.__enter__()
+        self.addCleanup(srv.__exit__, None, None, None)
+        srv.wait_for_log(r"listening at: 127\.0\.0\.1:%d for \[stream:probe\]" % self.port)
+        srv.wait_workers(workers, timeout=10)
+        return srv
+
+    def probe(self):
+        p = Probe(self.port)
+        self.addCleanup(p.close)
+        return p
+
+    def test_term_lets_the_handler_run_then_cancels_it_before_the_kill(self):
+        srv = self.server(graceful=4)
+        p = self.probe()
+        worker = p.pid()
+        self.assertEqual(p.ask("stopping"), "stopping=0")
+        srv.signal(signal.SIGTERM)
+        srv.wait_for_log(r"worker \d+ \(pid %d\) stopping: SIGTERM" % worker)
+        # Still served, and told; new connections are refused.
+        self.assertEqual(p.ask("stopping"), "stopping=1")
+        self.assertEqual(p.ask("hello"), "hello")
+        self.assertTrue(wait_until(lambda: refused(self.port), 5, what="refusal"))
+        p.send("park")
+        took = p.wait_closed(15)
+        self.assertEqual(srv.wait_exit(15), 0)
+        log = srv.log()
+        self.assertIn("stream_probe: parked read returned -125 (Operation canceled)", log)
+        self.assertIn("cancelling 1 connection still being served", log)
+        self.assertNotIn("still running after graceful_timeout", log)
+        self.assertNotIn("killing", log)
+        # Cancelled about a second before graceful_timeout (4 s after TERM).
+        self.assertLess(took, 4.0, log)
+
+    def test_handler_that_ends_by_itself_ends_the_stop_early(self):
+        srv = self.server(graceful=20)
+        p = self.probe()
+        p.pid()
+        start = time.monotonic()
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(p.ask("sleep 1"), "slept")
+        p.close()
+        self.assertEqual(srv.wait_exit(15), 0)
+        self.assertLess(time.monotonic() - start, 10)
+        self.assertNotIn("cancelling", srv.log())
+
+    def test_hup_keeps_the_running_handler_and_new_connections_go_to_new_workers(self):
+        srv = self.server(graceful=30)
+        p = self.probe()
+        old = p.pid()
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"new worker\(s\) up", timeout=15)
+        new = wait_until(lambda: [w for w in srv.worker_pids() if w != old], 10,
+                         what="a new worker")
+        # The old worker still serves its stream, and knows it is stopping.
+        srv.wait_for_log(r"worker \d+ \(pid %d\) stopping: SIGTERM" % old, 15)
+        self.assertEqual(p.ask("stopping"), "stopping=1")
+        self.assertEqual(p.pid(), old)
+        for _ in range(3):
+            q = Probe(self.port)
+            self.assertIn(q.pid(), new)
+            self.assertEqual(q.ask("stopping"), "stopping=0")
+            q.close()
+        # Once its client leaves, the old worker exits: no wait for the
+        # timeout.
+        p.close()
+        wait_until(lambda: not harness.pid_alive(old), 10, what="the old worker to exit")
+
+    def test_hup_adds_removes_and_keeps_stream_binds(self):
+        srv = self.server(graceful=5)
+        keep, drop, add = self.port, free_port(), free_port()
+        kept_inode = listen_inode(keep)
+        self.assertIsNotNone(kept_inode)
+        sections = srv.config_sections()
+        sections["stream:drop"] = {"bind": "127.0.0.1:%d" % drop,
+                                   "module": app_path("whoami")}
+        with open(srv.config_path, "w") as f:
+            f.write(harness.render_config(sections))
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"listening at: 127\.0\.0\.1:%d for \[stream:drop\]" % drop, 15)
+        with socket.create_connection(("127.0.0.1", drop), timeout=IO) as s:
+            self.assertEqual(recv_all(s), b"Your address is 127.0.0.1\n")
+        del sections["stream:drop"]
+        sections["stream:add"] = {"bind": "127.0.0.1:%d" % add,
+                                  "module": app_path("whoami")}
+        with open(srv.config_path, "w") as f:
+            f.write(harness.render_config(sections))
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"listening at: 127\.0\.0\.1:%d for \[stream:add\]" % add, 15)
+        self.assertTrue(wait_until(lambda: refused(drop), 10, what="drop's socket closed"))
+        with socket.create_connection(("127.0.0.1", add), timeout=IO) as s:
+            self.assertEqual(recv_all(s), b"Your address is 127.0.0.1\n")
+        q = Probe(keep)
+        self.assertEqual(q.ask("x"), "x")
+        q.close()
+        # The kept stream's socket is the one bound at start.
+        self.assertEqual(listen_inode(keep), kept_inode)
+
+    def test_usr2_hands_the_stream_socket_to_the_new_arbiter(self):
+        tmp = tempfile.mkdtemp(prefix="gn-usr2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        srv = self.server(graceful=4, extra={"process": {"pidfile": pidfile}})
+        p = self.probe()
+        old_worker = p.pid()
+        old = srv.pid
+        srv.signal(signal.SIGUSR2)
+        new = wait_until(lambda: (lambda x: x if x and x != old else None)(
+            harness.read_pid(pidfile)), 15, what="the new arbiter's pidfile")
+        self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+        srv.wait_for_log(r"\[%d\] \[INFO\] sockets inherited from the old arbiter "
+                         r"\(USR2\): \[stream:probe\] on fd://\d+" % new, 10)
+        srv.wait_for_log(r"\[%d\] \[INFO\] listening at: 127\.0\.0\.1:%d for "
+                         r"\[stream:probe\]" % (new, self.port), 10)
+        new_workers = wait_until(lambda: harness.children_of(new), 15,
+                                 what="the new arbiter's worker")
+        srv.wait_for_log(r"booting worker \d+ with pid %d\b" % new_workers[-1], 10)
+        # The old generation goes; its handler runs on until cancelled.
+        srv.signal(signal.SIGTERM)
+        srv.wait_for_log(r"worker \d+ \(pid %d\) stopping: SIGTERM" % old_worker)
+        self.assertEqual(p.ask("stopping"), "stopping=1")
+        self.assertEqual(p.pid(), old_worker)
+        for _ in range(3):
+            q = Probe(self.port)
+            self.assertIn(q.pid(), new_workers)
+            q.close()
+        p.send("park")
+        self.assertLess(p.wait_closed(15), 4.0)
+        self.assertEqual(srv.wait_exit(15), 0)
+        self.assertIn("parked read returned -125", srv.log())
+        q = Probe(self.port)
+        self.assertIn(q.pid(), new_workers)
+        q.close()
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not harness.pid_alive(new), 15, what="the new arbiter to stop")
+
+    def test_max_requests_counts_stream_connections(self):
+        srv = self.server(extra={"workers": {"max_requests": 3,
+                                             "max_requests_jitter": 0}})
+        pids = []
+        for n in range(2):
+            q = Probe(self.port)
+            pids.append(q.pid())
+            q.close()
+            wait_until(lambda: srv.log().count("stream_probe: handle returns") == n + 1,
+                       10, what="handler %d done" % n)
+        self.assertNotIn("reached max_requests", srv.log())
+        q = Probe(self.port)
+        pids.append(q.pid())
+        q.close()
+        srv.wait_for_log(r"worker \d+ \(pid %d\) reached max_requests \(3\)" % pids[0], 10)
+        wait_until(lambda: not harness.pid_alive(pids[0]), 15, what="the worker to retire")
+        self.assertEqual(len(set(pids)), 1)
+        q = Probe(self.port)
+        self.assertNotEqual(q.pid(), pids[0])
+        q.close()
+
+
+class ConfigErrorTest(unittest.TestCase):
+    """Stream config mistakes name FILE:LINE, at start and --check-config."""
+
+    def check(self, text, *args):
+        tmp = tempfile.mkdtemp(prefix="greenicorn-e2e-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        conf = os.path.join(tmp, "g.conf")
+        with open(conf, "w") as f:
+            f.write(text)
+        return conf, run_cli(["--check-config", "-c", conf] + list(args))
+
+    def test_bad_section_name(self):
+        conf, r = self.check("[stream:a b]\nbind = 127.0.0.1:1\n")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:1: [stream:a b]: a stream's NAME is letters" % conf, r.stderr)
+
+    def test_missing_module(self):
+        conf, r = self.check("[app]\nmodule = %s\n\n[stream:w]\nbind = 127.0.0.1:1\n"
+                             % app_path("hello"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:4: [stream:w]: no module" % conf, r.stderr)
+
+    def test_duplicate_bind(self):
+        port = free_port()
+        conf, r = self.check(
+            "[app]\nmodule = %s\n[server]\nbind = 127.0.0.1:%d\n"
+            "[stream:w]\nmodule = %s\nbind = 127.0.0.1:%d\n"
+            % (app_path("hello"), port, app_path("whoami"), port))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:7: bind: '127.0.0.1:%d' is already an HTTP bind (line 4: bind)"
+                      % (conf, port), r.stderr)
+
+    def test_bad_module(self):
+        conf, r = self.check("[stream:w]\nbind = 127.0.0.1:%d\nmodule = %s\n"
+                             % (free_port(), app_path("hello")))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:3: [stream:w] module: %s: no symbol 'greenicorn_stream_app' "
+                      "(export a gn_stream_app_t" % (conf, app_path("hello")), r.stderr)
+        conf, r = self.check("[stream:w]\nbind = 127.0.0.1:%d\nmodule = /nonexistent.so\n"
+                             % free_port())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:3: [stream:w] module: cannot load the stream app" % conf, r.stderr)
+
+    def test_check_config_runs_the_stream_apps_init(self):
+        conf, r = self.check("[stream:e]\nbind = 127.0.0.1:%d\nmodule = %s\n"
+                             "[stream:e.args]\nmax_line = 0\n"
+                             % (free_port(), app_path("line_echo")))
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn("[stream:e] (%s): init failed: Invalid argument"
+                      % app_path("line_echo"), r.stderr)
+        conf, r = self.check("[stream:e]\nbind = 127.0.0.1:%d\nmodule = %s\n"
+                             % (free_port(), app_path("line_echo")))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration %s OK" % conf, r.stdout)
+
+    def test_print_config_shows_streams(self):
+        port = free_port()
+        conf, _ = self.check("[stream:w]\nbind = 127.0.0.1:%d\nmodule = %s\n"
+                             "[stream:w.args]\nk = v\n" % (port, app_path("whoami")))
+        r = run_cli(["--print-config", "-c", conf])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("\n[stream:w]\nbind = 127.0.0.1:%d\nmodule = %s\n\n[stream:w.args]\n"
+                      "k = v\n" % (port, app_path("whoami")), r.stdout)
+
+
 if __name__ == "__main__":
     unittest.main()
