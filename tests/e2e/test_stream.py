@@ -409,6 +409,61 @@ class LifecycleTest(unittest.TestCase):
         q.close()
 
 
+class SystemdActivationTest(unittest.TestCase):
+    """A socket systemd passes with FileDescriptorName= a stream's NAME
+    serves that stream; the others serve HTTP (both binds ignored)."""
+
+    def test_named_socket_serves_the_stream(self):
+        tmp = tempfile.mkdtemp(prefix="greenicorn-e2e-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        web, stream = socket.socket(), socket.socket()
+        for s in (web, stream):
+            s.bind(("127.0.0.1", 0))
+            s.listen(64)
+        busy = []  # what the config names is taken: never bound
+        for _ in range(2):
+            b = socket.socket()
+            b.bind(("127.0.0.1", 0))
+            b.listen(1)
+            self.addCleanup(b.close)
+            busy.append(b.getsockname()[1])
+        conf = os.path.join(tmp, "g.conf")
+        with open(conf, "w") as f:
+            f.write(harness.render_config({
+                "server": {"bind": "127.0.0.1:%d" % busy[0]},
+                "logging": {"errorlog": os.path.join(tmp, "error.log")},
+                "app": {"module": app_path("hello")},
+                "stream:probe": {"bind": "127.0.0.1:%d" % busy[1],
+                                 "module": probe_path()}}))
+        cmd = harness.PDEATHSIG + [
+            "sh", "-c", 'exec 3<&%d 4<&%d; LISTEN_PID=$$ LISTEN_FDS=2 '
+            'LISTEN_FDNAMES=web.socket:probe exec "$@"' % (web.fileno(), stream.fileno()),
+            "sh", harness.GREENICORN, "-c", conf]
+        proc = subprocess.Popen(cmd, pass_fds=(web.fileno(), stream.fileno()),
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        web_port, stream_port = web.getsockname()[1], stream.getsockname()[1]
+        web.close()
+        stream.close()
+
+        def log():
+            try:
+                with open(os.path.join(tmp, "error.log")) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return ""
+        wait_until(lambda: "booting worker" in log(), 10, what="a worker\n" + log())
+        self.assertIn("[stream:probe] on fd://4", log())
+        p = Probe(stream_port)
+        self.assertEqual(p.ask("hello"), "hello")
+        p.close()
+        reply = harness.raw_exchange(
+            web_port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertTrue(reply.startswith(b"HTTP/1.1 200 OK"), reply[:200])
+        proc.send_signal(signal.SIGTERM)
+        self.assertEqual(proc.wait(15), 0)
+
+
 class ConfigErrorTest(unittest.TestCase):
     """Stream config mistakes name FILE:LINE, at start and --check-config."""
 
