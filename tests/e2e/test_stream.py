@@ -297,6 +297,42 @@ class LifecycleTest(unittest.TestCase):
         self.assertLess(time.monotonic() - start, 10)
         self.assertNotIn("cancelling", srv.log())
 
+    def test_ttou_retires_a_worker_whose_handler_runs_on(self):
+        srv = self.server(graceful=30, workers=2)
+        probes = []
+        pids = set()
+        for _ in range(40):  # until both workers hold one
+            p = self.probe()
+            probes.append(p)
+            pids.add(p.pid())
+            if len(pids) == 2:
+                break
+        self.assertEqual(len(pids), 2)
+        srv.signal(signal.SIGTTOU)
+        m = srv.wait_for_log(r"worker \d+ \(pid (\d+)\) stopping: SIGTERM", 10)
+        retired = int(m.group(1))
+        self.assertIn(retired, pids)
+        for p in probes:  # every handler still answers
+            if p.pid() == retired:
+                self.assertEqual(p.ask("stopping"), "stopping=1")
+        self.assertTrue(harness.pid_alive(retired))
+        for p in probes:
+            p.close()
+        wait_until(lambda: not harness.pid_alive(retired), 10, what="the retired worker")
+        self.assertEqual(len(srv.worker_pids()), 1)
+
+    def test_busy_http_handler_is_cancelled_before_the_kill_too(self):
+        srv = self.server(graceful=3, app="echo")
+        conn = srv.http(timeout=IO)
+        conn.request("GET", "/?sleep=60")
+        time.sleep(0.5)
+        srv.signal(signal.SIGTERM)
+        status = conn.getresponse().status
+        conn.close()
+        self.assertEqual(srv.wait_exit(15), 0)
+        self.assertIn(status, (500, 503, 504))
+        self.assertNotIn("killing", srv.log())
+
     def test_hup_keeps_the_running_handler_and_new_connections_go_to_new_workers(self):
         srv = self.server(graceful=30)
         p = self.probe()
