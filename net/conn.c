@@ -391,7 +391,9 @@ int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms)
 {
     int rc;
 
-    if (c->ready & GN_WATCH_READ)
+    /* The peer's end may have come with the last bytes read, on the edge
+     * that read consumed: no edge will follow, and a read sees the end. */
+    if ((c->ready & GN_WATCH_READ) || c->rdhup)
         return GN_WATCH_READ;
     if (c->rbuf != NULL && c->rpos == c->rlen) {
         rbuf_put(c->set, c->rbuf, c->rcap);

@@ -104,6 +104,18 @@ class WhoamiTest(unittest.TestCase):
                                  stdin=subprocess.DEVNULL, timeout=IO)
             self.assertEqual(out.stdout, b"Your address is 127.0.0.1\n", out.stderr)
 
+    def test_preload_app_inits_the_stream_app_in_the_arbiter(self):
+        port = free_port()
+        with StreamServer({"echo": ("line_echo", port, {"max_line": 4})}, workers=2,
+                          settings={"workers": {"preload_app": "on"}}) as srv:
+            # max_line = 4 came through init: a longer line in pieces.
+            with socket.create_connection(("127.0.0.1", port), timeout=IO) as s:
+                s.sendall(b"abcdefgh\n")
+                s.shutdown(socket.SHUT_WR)
+                self.assertEqual(recv_all(s), b"abcdefgh\n")
+            srv.stop()
+            self.assertEqual(srv.returncode, 0)
+
     def test_stream_only_config_serves_no_http(self):
         """No [app], only a stream: nothing listens on HTTP's bind."""
         port = free_port()
@@ -170,6 +182,19 @@ class LineEchoLoadTest(unittest.TestCase):
         await asyncio.sleep(0.1)
         ev.set()
         return await asyncio.gather(*tasks)
+
+    def test_last_line_and_end_of_input_in_one_packet(self):
+        """The client's end arrives with its last bytes: the handler
+        sees it (no edge follows to wake a read that waits)."""
+        port = free_port()
+        with StreamServer({"echo": ("line_echo", port, None)}):
+            for data in (b"one\n", b"one\ntwo\n", b"no newline", b"one\nno newline"):
+                with socket.create_connection(("127.0.0.1", port), timeout=IO) as s:
+                    s.sendall(data)
+                    s.shutdown(socket.SHUT_WR)
+                    start = time.monotonic()
+                    self.assertEqual(recv_all(s, timeout=10), data)
+                    self.assertLess(time.monotonic() - start, 5)
 
     def test_500_clients_10000_lines(self):
         port = free_port()
