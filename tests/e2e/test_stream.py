@@ -358,6 +358,29 @@ class LifecycleTest(unittest.TestCase):
         self.assertIn(status, (500, 503, 504))
         self.assertNotIn("killing", srv.log())
 
+    def test_reload_setting_watches_the_stream_apps_module(self):
+        tmp = tempfile.mkdtemp(prefix="gn-reload-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        mod = os.path.join(tmp, "s.so")
+        shutil.copyfile(app_path("whoami"), mod)
+        port = free_port()
+        with Server(app="hello", workers=1, args=["--reload"], settings={
+                "stream:s": {"bind": "127.0.0.1:%d" % port, "module": mod}}) as srv:
+            srv.wait_workers(1, timeout=10)
+            with socket.create_connection(("127.0.0.1", port), timeout=IO) as s:
+                self.assertEqual(recv_all(s), b"Your address is 127.0.0.1\n")
+            shutil.copyfile(app_path("line_echo"), mod + ".new")
+            os.rename(mod + ".new", mod)  # as install and mv replace it
+            srv.wait_for_log(r"reload: %s changed" % re.escape(mod), 10)
+            srv.wait_for_log(r"new worker\(s\) up", 15)
+
+            def echoed():
+                with socket.create_connection(("127.0.0.1", port), timeout=IO) as s:
+                    s.sendall(b"ping\n")
+                    s.shutdown(socket.SHUT_WR)
+                    return recv_all(s) == b"ping\n"
+            wait_until(echoed, 10, what="line_echo served after the reload")
+
     def test_hup_keeps_the_running_handler_and_new_connections_go_to_new_workers(self):
         srv = self.server(graceful=30)
         p = self.probe()
