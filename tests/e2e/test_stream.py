@@ -381,6 +381,20 @@ class LifecycleTest(unittest.TestCase):
                     return recv_all(s) == b"ping\n"
             wait_until(echoed, 10, what="line_echo served after the reload")
 
+    def test_stream_connections_count_toward_worker_connections(self):
+        srv = self.server(extra={"workers": {"worker_connections": 2}})
+        first, second = self.probe(), self.probe()
+        self.assertEqual(first.ask("a"), "a")
+        self.assertEqual(second.ask("b"), "b")
+        third = self.probe()  # queued in the backlog, not accepted
+        third.send("pid")
+        third.sock.settimeout(1.5)
+        with self.assertRaises(socket.timeout):
+            third.sock.recv(100)
+        first.close()  # room again: the worker accepts it
+        third.sock.settimeout(IO)
+        self.assertTrue(read_line(third.sock).startswith(b"pid="))
+
     def test_hup_keeps_the_running_handler_and_new_connections_go_to_new_workers(self):
         srv = self.server(graceful=30)
         p = self.probe()
