@@ -46,7 +46,9 @@ static int stream_serve(struct gn_conn *c)
                      ctx->name);
         return -1;
     }
+    ctx->serving(ctx->owner, ctx->label, ctx->label_len);
     rc = ctx->desc->handle(&s, ctx->state);
+    ctx->serving(ctx->owner, NULL, 0);
     if (rc < 0 && rc != -ECANCELED)
         gn_log_debug("[stream:%s]: handle returned %s for %s", ctx->name,
                      strerror(-rc), c->remote_addr);

@@ -14,11 +14,16 @@
  * ctx), set up by the worker: net/ knows no plugin or worker. */
 struct gn_stream_ctx {
     const char *name;            /* [stream:NAME] */
+    char label[80];              /* "[stream:NAME]", for the worker's logs */
+    size_t label_len;
     const gn_stream_app_t *desc; /* NULL: none loaded (closed at once) */
     void *state;                 /* what its init stored */
     void *owner;
     /* A connection's handler returned (max_requests counts them). */
     void (*done)(void *owner);
+    /* The handler runs now (LABEL), or no longer (NULL): for the worker's
+     * heartbeat and its max_blocking_ms warning. */
+    void (*serving)(void *owner, const char *label, size_t len);
 };
 
 /* The protocol of stream listeners: serve runs handle() once, then the

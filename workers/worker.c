@@ -78,17 +78,13 @@ static void make_label(struct gn_request *req)
     req->label_len = n + m;
 }
 
-void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
+/* LABEL (LEN bytes, NULL: none) is the code that runs now. */
+static void serving(struct gn_worker *w, const char *label, size_t len)
 {
     char *out;
-    size_t len;
 
-    /* Called each time a request's code resumes: two short copies. */
-    if (req != NULL && req->label_len == 0)
-        make_label(req);
-    len = req ? req->label_len : 0;
-    if (req != NULL) {
-        memcpy(w->last_request, req->label, len);
+    if (label != NULL) {
+        memcpy(w->last_request, label, len);
         w->last_request[len] = '\0';
     }
     if (w->heartbeat == NULL)
@@ -96,9 +92,17 @@ void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
     /* The arbiter reads it only once we are dead or stuck. */
     out = w->heartbeat->serving;
     if (len)
-        memcpy(out, req->label, len);
+        memcpy(out, label, len);
     out[len] = '\0';
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
+{
+    /* Called each time a request's code resumes: two short copies. */
+    if (req != NULL && req->label_len == 0)
+        make_label(req);
+    serving(w, req ? req->label : NULL, req ? req->label_len : 0);
 }
 
 /* A green wait resumed a request's coroutine: it is the one running. */
@@ -108,6 +112,14 @@ static void on_resume(struct gn_coro *co)
 
     if (c != NULL && c->res != NULL)
         gn__worker_serving(c->set->owner, c->res->req);
+    else if (c != NULL && c->proto == &gn__stream_proto)
+        serving(c->set->owner, ((const struct gn_stream_ctx *)c->ctx)->label,
+                ((const struct gn_stream_ctx *)c->ctx)->label_len);
+}
+
+static void stream_serving(void *owner, const char *label, size_t len)
+{
+    serving(owner, label, len);
 }
 
 /* A connection's coroutine is about to wait: the answers it held back
@@ -635,10 +647,15 @@ static int set_up_streams(struct gn_worker *w)
             continue;
         p = gn__apps_stream(&w->apps, w->ls[i].stream);
         ctx->name = w->ls[i].stream;
+        ctx->label_len = (size_t)snprintf(ctx->label, sizeof(ctx->label),
+                                          "[stream:%s]", ctx->name);
+        if (ctx->label_len >= sizeof(ctx->label))
+            ctx->label_len = sizeof(ctx->label) - 1;
         ctx->desc = p ? &p->desc : NULL;
         ctx->state = p ? p->state : NULL;
         ctx->owner = w;
         ctx->done = stream_done;
+        ctx->serving = stream_serving;
     }
     return 0;
 }

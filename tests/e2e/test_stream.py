@@ -395,6 +395,12 @@ class LifecycleTest(unittest.TestCase):
         third.sock.settimeout(IO)
         self.assertTrue(read_line(third.sock).startswith(b"pid="))
 
+    def test_a_handler_that_holds_the_loop_is_named(self):
+        srv = self.server(extra={"workers": {"max_blocking_ms": 100}})
+        p = self.probe()
+        self.assertEqual(p.ask("spin 0.4"), "spun")
+        srv.wait_for_log(r'"\[stream:probe\]" held the event loop for \d+ ms', 10)
+
     def test_hup_keeps_the_running_handler_and_new_connections_go_to_new_workers(self):
         srv = self.server(graceful=30)
         p = self.probe()

@@ -8,6 +8,7 @@
  *                "stream_probe: parked read returned N (strerror)" and
  *                returns (a worker past graceful_timeout cancels it)
  *     sleep S    sleeps S seconds (gn_sleep), then "slept\n"
+ *     spin S     spins S seconds without yielding, then "spun\n"
  *     anything   echoed back
  *
  * and logs "stream_probe: handle returns N" as it returns.
@@ -16,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <greenicorn.h>
@@ -43,6 +45,18 @@ static ssize_t command(gn_stream_t *s, char *line)
         gn_log(GN_LOG_INFO, "stream_probe: parked read returned %zd (%s)", n,
                n < 0 ? strerror((int)-n) : "data");
         return n < 0 ? n : -EPIPE;
+    }
+    if (strncmp(line, "spin ", 5) == 0) {
+        struct timespec t0, t;
+        double secs = atof(line + 5);
+
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        do
+            clock_gettime(CLOCK_MONOTONIC, &t);
+        while ((double)(t.tv_sec - t0.tv_sec) +
+                   (double)(t.tv_nsec - t0.tv_nsec) / 1e9 <
+               secs);
+        return reply(s, "spun\n");
     }
     if (strncmp(line, "sleep ", 6) == 0) {
         int rc = gn_sleep(atof(line + 6));
