@@ -275,6 +275,20 @@ static void take_activated_sockets(void)
     }
 }
 
+/* After USR2, the socket of a stream the configuration no longer has:
+ * closed (its clients are refused, rather than left in a backlog nobody
+ * accepts from), and forgotten, so that no later reload takes whatever
+ * reuses its number for it. */
+static void drop_inherited(size_t i)
+{
+    gn_log_warn("the old arbiter's socket fd://%d of [stream:%s] is closed: "
+                "the configuration has no [stream:%s]",
+                activated_fds[i].fd, activated_fds[i].name,
+                activated_fds[i].name);
+    close(activated_fds[i].fd);
+    activated_fds[i].fd = -1;
+}
+
 static int use_activated_sockets(struct gn_config *cfg, char *err)
 {
     size_t len = 0;
@@ -282,6 +296,8 @@ static int use_activated_sockets(struct gn_config *cfg, char *err)
 
     activated[0] = '\0';
     for (size_t i = 0; i < nactivated; i++) {
+        if (activated_fds[i].fd < 0)
+            continue; /* dropped below */
         rc = activated_fds[i].name[0] == '\0'
                  ? 0
                  : gn__config_stream_adopt(cfg, activated_fds[i].name,
@@ -289,6 +305,10 @@ static int use_activated_sockets(struct gn_config *cfg, char *err)
         if (rc < 0) {
             snprintf(err, GN_ERR_LEN, "LISTEN_FDS: out of memory");
             return -1;
+        }
+        if (rc == 0 && upgraded && activated_fds[i].name[0] != '\0') {
+            drop_inherited(i);
+            continue;
         }
         if (rc == 0 && len < sizeof(activated) - 16)
             len += (size_t)snprintf(activated + len, sizeof(activated) - len,

@@ -491,6 +491,35 @@ class LifecycleTest(unittest.TestCase):
         os.kill(new, signal.SIGTERM)
         wait_until(lambda: not harness.pid_alive(new), 15, what="the new arbiter to stop")
 
+    def test_usr2_to_a_config_without_the_stream_closes_its_socket(self):
+        tmp = tempfile.mkdtemp(prefix="gn-usr2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        srv = self.server(graceful=4, extra={"process": {"pidfile": pidfile}})
+        sections = srv.config_sections()
+        del sections["stream:probe"]
+        with open(srv.config_path, "w") as f:
+            f.write(harness.render_config(sections))
+        old = srv.pid
+        srv.signal(signal.SIGUSR2)
+        new = wait_until(lambda: (lambda x: x if x and x != old else None)(
+            harness.read_pid(pidfile)), 15, what="the new arbiter's pidfile")
+        self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+        srv.wait_for_log(r"\[%d\] \[WARNING\] the old arbiter's socket fd://\d+ of "
+                         r"\[stream:probe\] is closed: the configuration has no "
+                         r"\[stream:probe\]" % new, 10)
+        new_workers = wait_until(lambda: harness.children_of(new), 15,
+                                 what="the new arbiter's worker")
+        srv.wait_for_log(r"booting worker \d+ with pid %d\b" % new_workers[-1], 10)
+        srv.signal(signal.SIGTERM)
+        self.assertEqual(srv.wait_exit(15), 0)
+        self.assertTrue(refused(self.port))
+        self.assertEqual(harness.raw_exchange(
+            srv.port, b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")[:15],
+            b"HTTP/1.1 200 OK")
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not harness.pid_alive(new), 15, what="the new arbiter to stop")
+
     def test_max_requests_counts_stream_connections(self):
         srv = self.server(extra={"workers": {"max_requests": 3,
                                              "max_requests_jitter": 0}})
