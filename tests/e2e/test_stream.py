@@ -4,6 +4,7 @@ line_echo.so served beside HTTP, under load, through graceful stops,
 reloads, upgrades and max_requests, and the config errors that name
 FILE:LINE."""
 import asyncio
+import sys
 import os
 import re
 import shutil
@@ -208,6 +209,7 @@ class LineEchoLoadTest(unittest.TestCase):
         # Both workers took some (the harness's own probe of the HTTP port
         # counts too).
         self.assertEqual(len(served), 2, served)
+        sys.stderr.write("line_echo: connections per worker: %s\n" % served)
         self.assertTrue(all(n > 0 for n in served.values()), served)
         self.assertGreaterEqual(sum(served.values()), self.CLIENTS)
 
