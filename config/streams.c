@@ -241,8 +241,7 @@ static int check_one(const struct gn_config *cfg, size_t i, char *err)
     return 0;
 }
 
-int gn__config_check_streams(const struct gn_config *cfg,
-                             char err[GN_ERR_LEN])
+int gn__config_check_streams(const struct gn_config *cfg, char err[GN_ERR_LEN])
 {
     for (size_t i = 0; i < cfg->nstreams; i++)
         if (check_one(cfg, i, err) != 0)
@@ -257,7 +256,8 @@ void gn__streams_print(const struct gn_config *cfg, FILE *out)
     for (size_t i = 0; i < cfg->nstreams; i++) {
         const struct gn_stream_conf *st = &cfg->streams[i];
 
-        fprintf(out, "\n[stream:%s]\nbind = %s\nmodule = %s\n\n[stream:%s.args]\n",
+        fprintf(out,
+                "\n[stream:%s]\nbind = %s\nmodule = %s\n\n[stream:%s.args]\n",
                 st->name, st->bind.spec ? st->bind.spec : "",
                 st->spec ? st->spec : "", st->name);
         for (size_t j = 0; j < st->nargs; j++)

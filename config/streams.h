@@ -33,8 +33,7 @@ int gn__stream_add_arg(struct gn_stream_conf *st, const char *name,
 /* Once everything is read: every stream has a module and a bind, and no
  * address is bound twice (by two streams, or by a stream and HTTP). 0, or
  * -EINVAL with ERR naming the file and line. */
-int gn__config_check_streams(const struct gn_config *cfg,
-                             char err[GN_ERR_LEN]);
+int gn__config_check_streams(const struct gn_config *cfg, char err[GN_ERR_LEN]);
 
 /* Make stream NAME listen on the inherited socket fd://FD instead of
  * its configured bind (systemd activation, USR2): 1 when CFG has a

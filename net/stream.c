@@ -195,8 +195,7 @@ ssize_t gn_stream_read_until(gn_stream_t *s, void *buf, size_t len,
 
     if (rc != 0)
         return rc;
-    if (buf == NULL || delim == NULL || (dlen = strlen(delim)) == 0 ||
-        len == 0)
+    if (buf == NULL || delim == NULL || (dlen = strlen(delim)) == 0 || len == 0)
         return -EINVAL;
     if ((rc = deadline_of(timeout, &deadline)) != 0)
         return rc;

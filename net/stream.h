@@ -13,8 +13,8 @@
 /* What a stream listener's connections are served with (the connection's
  * ctx), set up by the worker: net/ knows no plugin or worker. */
 struct gn_stream_ctx {
-    const char *name;            /* [stream:NAME] */
-    char label[80];              /* "[stream:NAME]", for the worker's logs */
+    const char *name; /* [stream:NAME] */
+    char label[80];   /* "[stream:NAME]", for the worker's logs */
     size_t label_len;
     const gn_stream_app_t *desc; /* NULL: none loaded (closed at once) */
     void *state;                 /* what its init stored */

@@ -74,8 +74,7 @@ static int handle(gn_stream_t *s, void *state)
     if (line == NULL)
         return -ENOMEM;
     for (;;) {
-        n = gn_stream_read_until(s, line, le->max_line, "\n",
-                                 le->idle_timeout);
+        n = gn_stream_read_until(s, line, le->max_line, "\n", le->idle_timeout);
         if (n == -ENOBUFS) /* a longer line: echo a piece of it */
             n = gn_stream_read(s, line, le->max_line, le->idle_timeout);
         if (n == -EPIPE) /* the last line had no '\n': echo it as is */
