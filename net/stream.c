@@ -52,7 +52,7 @@ static int stream_serve(struct gn_conn *c)
     if (rc < 0 && rc != -ECANCELED)
         gn_log_debug("[stream:%s]: handle returned %s for %s", ctx->name,
                      strerror(-rc), c->remote_addr);
-    gn__coro_set_cancelled(c->coro, 0);
+    gn__coro_set_cancelled(c->coro, 0); /* the close may still write */
     ctx->done(ctx->owner);
     return -1; /* the connection ends with its handler */
 }
