@@ -22,6 +22,7 @@
 
 #include "config/apps.h"
 #include "config/settings.h"
+#include "config/streams.h"
 
 /* inih's line buffer (INI_MAX_LINE in Debian's build), including "\r\n\0". */
 #define LINE_MAX_BYTES 200
@@ -103,6 +104,7 @@ void gn__config_free(struct gn_config *cfg)
     gn__ipset_clear(&cfg->forwarded_allow_ips);
     gn__app_conf_clear(&cfg->app);
     gn__named_apps_clear(cfg);
+    gn__streams_clear(cfg);
     free(cfg->set_line);
     free(cfg);
 }
@@ -173,11 +175,21 @@ static void named_app_header(struct load *ld, const char *section)
     char name[LINE_MAX_BYTES];
     int is_args;
 
+    switch (gn__stream_section_name(section, name, sizeof(name), &is_args)) {
+    case 1:
+        if (gn__config_stream(ld->cfg, name, ld->lineno) == NULL)
+            fail(ld, "[%s]: out of memory", section);
+        return;
+    case -1:
+        fail(ld, "[%s]: a stream's NAME is letters, digits, '_' and '-'",
+             section);
+        return;
+    }
     switch (gn__app_section_name(section, name, sizeof(name), &is_args)) {
     case 0:
         fail(ld,
              "[%s]: unknown section (known: %s, [app:NAME], "
-             "[app:NAME.args])",
+             "[app:NAME.args], [stream:NAME], [stream:NAME.args])",
              section, known_sections());
         break;
     case -1:
@@ -262,6 +274,42 @@ static int handle_named_app(struct load *ld, const char *section,
     return 1;
 }
 
+/* A key of [stream:NAME] or [stream:NAME.args] (the header made it). */
+static int handle_stream(struct load *ld, const char *section,
+                         const char *name, const char *value)
+{
+    char st_name[LINE_MAX_BYTES], why[GN_ERR_LEN / 2], origin[GN_ERR_LEN / 2];
+    struct gn_stream_conf *st;
+    int is_args;
+
+    if (gn__stream_section_name(section, st_name, sizeof(st_name),
+                                &is_args) != 1 ||
+        (st = gn__config_stream(ld->cfg, st_name, 0)) == NULL) {
+        fail(ld, "[%s]: unknown section", section);
+        return 0;
+    }
+    if (is_args) {
+        if (gn__stream_add_arg(st, name, value) != 0) {
+            fail(ld, "%s: out of memory", name);
+            return 0;
+        }
+        return 1;
+    }
+    if (gn__stream_set(st, name, value, ld->lineno, why, sizeof(why)) != 0) {
+        fail(ld, "%s: %s", name, why);
+        return 0;
+    }
+    if (strcmp(name, "bind") == 0) {
+        snprintf(origin, sizeof(origin), "%s:%d: [stream:%s] bind", ld->name,
+                 ld->lineno, st->name);
+        if ((st->bind.origin = strdup(origin)) == NULL) {
+            fail(ld, "%s: out of memory", name);
+            return 0;
+        }
+    }
+    return 1;
+}
+
 static int unknown_key(struct load *ld, const char *section, const char *name)
 {
     const struct gn_setting *s = gn__setting_find(name);
@@ -317,6 +365,8 @@ static int handle_pair(void *user, const char *section, const char *name,
         return add_app_arg(ld, &ld->cfg->app, name, value);
     if (strncmp(section, "app:", 4) == 0)
         return handle_named_app(ld, section, name, value);
+    if (strncmp(section, "stream:", 7) == 0)
+        return handle_stream(ld, section, name, value);
     s = gn__setting_find(name);
     if (s == NULL || strcmp(s->section, section) != 0)
         return unknown_key(ld, section, name);
@@ -540,7 +590,34 @@ int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN])
     const struct gn_setting *mount = gn__setting_find("mount");
 
     return gn__config_check_apps(cfg, cfg->set_line[gn__setting_index(mount)],
-                                 err);
+                                 err) ||
+                   gn__config_check_streams(cfg, err)
+               ? -EINVAL
+               : 0;
+}
+
+int gn__config_serves_http(const struct gn_config *cfg)
+{
+    return cfg->app.spec != NULL || cfg->nnamed_apps > 0 ||
+           cfg->nstreams == 0;
+}
+
+struct gn_bind *gn__config_listen_binds(const struct gn_config *cfg,
+                                        size_t *n)
+{
+    size_t nhttp = gn__config_serves_http(cfg) ? cfg->nbinds : 0;
+    struct gn_bind *all = calloc(nhttp + cfg->nstreams + 1, sizeof(*all));
+
+    if (all == NULL)
+        return NULL;
+    if (nhttp > 0)
+        memcpy(all, cfg->binds, nhttp * sizeof(*all));
+    for (size_t i = 0; i < cfg->nstreams; i++) {
+        all[nhttp + i] = cfg->streams[i].bind;
+        all[nhttp + i].stream = cfg->streams[i].name;
+    }
+    *n = nhttp + cfg->nstreams;
+    return all;
 }
 
 const char *gn__config_proc_name(const struct gn_config *cfg)
@@ -548,6 +625,7 @@ const char *gn__config_proc_name(const struct gn_config *cfg)
     return cfg->proc_name     ? cfg->proc_name
            : cfg->app.spec    ? cfg->app.spec
            : cfg->nnamed_apps ? cfg->named_apps[0].spec
+           : cfg->nstreams    ? cfg->streams[0].spec
                               : NULL;
 }
 
@@ -594,4 +672,5 @@ void gn__config_print(const struct gn_config *cfg, FILE *out)
                 app->mount ? app->mount : "", app->name);
         print_args(app, out);
     }
+    gn__streams_print(cfg, out);
 }

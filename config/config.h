@@ -32,6 +32,19 @@ struct gn_app_conf {
     int module_line, mount_line; /* [app:NAME]: where each key was set */
 };
 
+/* A stream app ([stream:NAME]): its plugin "PATH.so[:SYMBOL]", the one
+ * address it listens on, and its [stream:NAME.args] in file order. */
+struct gn_stream_conf {
+    char *name;
+    char *spec, *path, *symbol; /* as gn_app_conf's; symbol defaults to
+                                   GN_STREAM_APP_SYMBOL */
+    struct gn_bind bind;        /* bind.spec NULL until set */
+    gn_app_arg_t *args;
+    size_t nargs;
+    int line;                   /* its first section header */
+    int module_line, bind_line; /* where each key was set */
+};
+
 /* Gunicorn's server hooks, in the order of the [hooks] section. */
 enum gn_hook_id {
     GN_HOOK_ON_STARTING,
@@ -130,6 +143,9 @@ struct gn_config {
     /* [app:NAME] and [app:NAME.args], in the order first named */
     struct gn_app_conf *named_apps;
     size_t nnamed_apps;
+    /* [stream:NAME] and [stream:NAME.args], in the order first named */
+    struct gn_stream_conf *streams;
+    size_t nstreams;
 
     /* Line of the file that set each setting (0: not from the file), to
      * refuse a key given twice. Indexed like the settings table. */
@@ -188,6 +204,16 @@ int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN]);
  * for GN_MAX_APPS). Their number. */
 size_t gn__config_apps(const struct gn_config *cfg,
                        const struct gn_app_conf **out);
+
+/* Every address to listen on, HTTP's first (none when CFG has no HTTP app
+ * but has streams), then each stream's, tagged with its name: a new array
+ * of *N shallow copies (the strings stay CFG's), freed with free(). NULL
+ * on ENOMEM. */
+struct gn_bind *gn__config_listen_binds(const struct gn_config *cfg,
+                                        size_t *n);
+
+/* Whether CFG serves HTTP: it has an app. */
+int gn__config_serves_http(const struct gn_config *cfg);
 
 /* The name in process titles: proc_name, else the first app's spec; NULL
  * when there is none. */

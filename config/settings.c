@@ -372,7 +372,7 @@ static int parse_fd_bind(struct gn_bind *b, const char *spec, char *err,
     return 0;
 }
 
-static void bind_clear(struct gn_bind *b)
+void gn__bind_clear(struct gn_bind *b)
 {
     free(b->spec);
     free(b->host);
@@ -381,26 +381,42 @@ static void bind_clear(struct gn_bind *b)
     memset(b, 0, sizeof(*b));
 }
 
+int gn__bind_parse(struct gn_bind *b, const char *spec, char *err,
+                   size_t errlen)
+{
+    int rc;
+
+    memset(b, 0, sizeof(*b));
+    if (strncmp(spec, "unix:", 5) == 0)
+        rc = parse_unix_bind(b, spec + 5, err, errlen);
+    else if (strncmp(spec, "fd://", 5) == 0)
+        rc = parse_fd_bind(b, spec, err, errlen);
+    else
+        rc = parse_tcp_bind(b, spec, err, errlen);
+    if (rc != 0)
+        return rc;
+    b->spec = strdup(spec);
+    if (b->spec == NULL || (b->host == NULL && b->path == NULL)) {
+        gn__bind_clear(b);
+        gn__reason(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    return 0;
+}
+
 static int add_bind(struct gn_config *cfg, const char *spec, char *err,
                     size_t errlen)
 {
-    struct gn_bind b = {0}, *grown;
-    int rc;
+    struct gn_bind b, *grown;
+    int rc = gn__bind_parse(&b, spec, err, errlen);
 
-    if (strncmp(spec, "unix:", 5) == 0)
-        rc = parse_unix_bind(&b, spec + 5, err, errlen);
-    else if (strncmp(spec, "fd://", 5) == 0)
-        rc = parse_fd_bind(&b, spec, err, errlen);
-    else
-        rc = parse_tcp_bind(&b, spec, err, errlen);
     if (rc != 0)
         return rc;
-    b.spec = strdup(spec);
     grown = realloc(cfg->binds, (cfg->nbinds + 1) * sizeof(*grown));
-    if (grown == NULL || b.spec == NULL || (b.host == NULL && b.path == NULL)) {
+    if (grown == NULL) {
         if (grown != NULL)
             cfg->binds = grown;
-        bind_clear(&b);
+        gn__bind_clear(&b);
         gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -434,7 +450,7 @@ static int parse_bind(struct gn_config *cfg, const struct gn_setting *s,
 void gn__binds_clear(struct gn_config *cfg)
 {
     for (size_t i = 0; i < cfg->nbinds; i++)
-        bind_clear(&cfg->binds[i]);
+        gn__bind_clear(&cfg->binds[i]);
     free(cfg->binds);
     cfg->binds = NULL;
     cfg->nbinds = 0;

@@ -70,5 +70,12 @@ void gn__reason(char *err, size_t errlen, const char *fmt, ...)
 void gn__binds_clear(struct gn_config *cfg);
 void gn__raw_env_clear(struct gn_config *cfg);
 
+/* Parse one address SPEC ("HOST:PORT", "unix:PATH", "fd://N") into B,
+ * which then owns its strings (free with gn__bind_clear). 0, -EINVAL or
+ * -ENOMEM with a reason in ERR. */
+int gn__bind_parse(struct gn_bind *b, const char *spec, char *err,
+                   size_t errlen);
+void gn__bind_clear(struct gn_bind *b);
+
 
 #endif /* GN_CONFIG_SETTINGS_H */

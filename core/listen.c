@@ -225,6 +225,7 @@ static int open_one(const struct gn_bind *b, int backlog, int reuse_port,
 
     l->kind = b->kind;
     l->spec = strdup(b->spec);
+    l->stream = b->stream ? strdup(b->stream) : NULL;
     if (b->kind == GN_BIND_UNIX)
         rc = open_unix(b, backlog, l, err);
     else if (b->kind == GN_BIND_FD)
@@ -234,7 +235,9 @@ static int open_one(const struct gn_bind *b, int backlog, int reuse_port,
     if (rc != 0) {
         name_origin(b, err);
         free(l->spec);
+        free(l->stream);
         l->spec = NULL;
+        l->stream = NULL;
     }
     return rc;
 }
@@ -257,6 +260,22 @@ static struct gn_listener *find_kept(struct gn_listener *old, size_t nold,
     return NULL;
 }
 
+/* A kept socket may now serve another protocol (HTTP, or another
+ * stream): the address is the same, what is spoken on it follows the new
+ * config. */
+static int relabel(struct gn_listener *l, const char *stream, char *err)
+{
+    char *copy = NULL;
+
+    if (stream != NULL && (copy = strdup(stream)) == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    free(l->stream);
+    l->stream = copy;
+    return 0;
+}
+
 /* Undo a failed reopen of the first N: kept listeners go back to OLD, new
  * ones close. */
 static void give_back(struct gn_listener *ls, size_t n, const int *kept_from,
@@ -273,6 +292,7 @@ static void give_back(struct gn_listener *ls, size_t n, const int *kept_from,
         free(ls[i].spec);
         free(ls[i].name);
         free(ls[i].unix_path);
+        free(ls[i].stream);
     }
 }
 
@@ -303,6 +323,8 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
                      k->spec);
             rc = -EINVAL;
         } else if (k != NULL) {
+            if ((rc = relabel(k, binds[i].stream, err)) != 0)
+                continue;
             kept_from[i] = (int)(k - old);
             ls[i] = *k;
             *k = (struct gn_listener){.fd = -1}; /* taken, strings too */
@@ -362,6 +384,7 @@ void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix)
         free(ls[i].spec);
         free(ls[i].name);
         free(ls[i].unix_path);
+        free(ls[i].stream);
     }
     free(ls);
 }

@@ -26,6 +26,8 @@ struct gn_bind {
     /* Where it was set, for messages: "FILE:LINE: bind", "--bind (command
      * line)", "LISTEN_FDS"; NULL for the default. */
     char *origin;
+    /* The [stream:NAME] it serves (borrowed from the config); NULL: HTTP. */
+    const char *stream;
 };
 
 struct gn_listener {
@@ -36,6 +38,7 @@ struct gn_listener {
     char *unix_path; /* to unlink on a clean stop; NULL for TCP */
     int per_worker;  /* reuse_port: bound, not listening; each worker
                         listens on a socket of its own (gn__listener_own) */
+    char *stream;    /* the [stream:NAME] served here; NULL: HTTP */
 };
 
 /*

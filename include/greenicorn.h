@@ -33,6 +33,8 @@
  *   greenicorn/green.h    cooperative calls: sleep, descriptor waits,
  *                         sockets, green threads and their synchronisation
  *   greenicorn/log.h      gn_log and its levels
+ *   greenicorn/stream.h   stream apps (gn_stream_app_t) and the calls on
+ *                         their connections (gn_stream_*)
  */
 #ifndef GREENICORN_H
 #define GREENICORN_H
@@ -43,5 +45,6 @@
 #include "greenicorn/hooks.h"
 #include "greenicorn/green.h"
 #include "greenicorn/log.h"
+#include "greenicorn/stream.h"
 
 #endif /* GREENICORN_H */

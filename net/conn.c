@@ -132,6 +132,11 @@ static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
     return rc;
 }
 
+int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
+{
+    return conn_wait(c, events, timeout_ms);
+}
+
 struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
                              const struct sockaddr *peer, socklen_t len,
                              const struct gn_conn_proto *proto, const void *ctx)
@@ -382,6 +387,28 @@ ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms)
     }
 }
 
+int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms)
+{
+    int rc;
+
+    /* The peer's end may have come with the last bytes read, on the edge
+     * that read consumed: no edge will follow, and a read sees the end. */
+    if ((c->ready & GN_WATCH_READ) || c->rdhup)
+        return GN_WATCH_READ;
+    if (c->rbuf != NULL && c->rpos == c->rlen) {
+        rbuf_put(c->set, c->rbuf, c->rcap);
+        c->rbuf = NULL;
+        c->rlen = c->rpos = c->rcap = 0;
+    }
+    rc = conn_wait(c, GN_WATCH_READ, timeout_ms);
+    if (c->rbuf == NULL) {
+        if ((c->rbuf = rbuf_get(c->set)) == NULL)
+            return -ENOMEM;
+        c->rcap = RBUF_INITIAL;
+    }
+    return rc;
+}
+
 int gn__conn_grow(struct gn_conn *c, size_t cap)
 {
     char *p = realloc(c->rbuf, cap);
@@ -531,6 +558,12 @@ static void start_serving(struct gn_conn *c)
     }
     gn__coro_set_data(c->coro, c);
     gn__coro_resume(c->coro);
+}
+
+void gn__conn_start(struct gn_conn *c)
+{
+    if (c->coro == NULL)
+        start_serving(c);
 }
 
 /* An edge on C's socket: remember it; start serving an idle connection

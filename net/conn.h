@@ -145,6 +145,20 @@ int gn__conn_flush(struct gn_conn *c);
  * (-ETIMEDOUT; -EAGAIN when TIMEOUT_MS is 0). */
 ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms);
 
+/* Start serving C now, before its client sends anything (a stream app
+ * speaks first: whoami). From the loop, right after gn__conn_new. */
+void gn__conn_start(struct gn_conn *c);
+
+/* Wait up to TIMEOUT_MS (< 0: no limit) for an edge that makes C's socket
+ * ready for EVENTS (GN_WATCH_READ, GN_WATCH_WRITE): the ready bits (> 0),
+ * -ETIMEDOUT or the cancellation error. From C's coroutine. */
+int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms);
+
+/* Wait as gn__conn_wait for input, giving C's read buffer back meanwhile
+ * when nothing unread is in it (a connection parked in a read holds no
+ * buffer); it has one again when this returns, unless -ENOMEM. */
+int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms);
+
 /* Grow C's read buffer to CAP bytes: 0 or -ENOMEM. */
 int gn__conn_grow(struct gn_conn *c, size_t cap);
 

@@ -96,6 +96,41 @@ static int by_mount_length(const void *a, const void *b)
     return x->order - y->order;
 }
 
+/* CFG's stream apps into APPS->streams: 0, or a negative errno with ERR
+ * naming the section and the reason (what was loaded stays for unload). */
+static int load_streams(struct gn_apps *apps, const struct gn_config *cfg,
+                        char err[GN_ERR_LEN])
+{
+    char why[GN_ERR_LEN];
+    int rc;
+
+    apps->streams = calloc(cfg->nstreams + 1, sizeof(*apps->streams));
+    if (apps->streams == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    for (size_t i = 0; i < cfg->nstreams; i++) {
+        const struct gn_stream_conf *conf = &cfg->streams[i];
+        struct gn_stream_plugin *st = &apps->streams[i];
+
+        rc = gn__plugin_open_stream(&st->dl, &st->desc, conf->path,
+                                    conf->symbol, why, sizeof(why));
+        if (rc != 0) {
+            if (cfg->file != NULL && conf->module_line > 0)
+                snprintf(err, GN_ERR_LEN, "%.100s:%d: [stream:%.60s] module: "
+                         "%.300s", cfg->file, conf->module_line, conf->name,
+                         why);
+            else
+                snprintf(err, GN_ERR_LEN, "[stream:%.60s] module: %.400s",
+                         conf->name, why);
+            return rc;
+        }
+        st->conf = conf;
+        apps->nstreams++;
+    }
+    return 0;
+}
+
 int gn__apps_load(struct gn_apps *apps, const struct gn_config *cfg,
                   const char *where_app, char err[GN_ERR_LEN])
 {
@@ -104,7 +139,8 @@ int gn__apps_load(struct gn_apps *apps, const struct gn_config *cfg,
     char where[300], why[GN_ERR_LEN];
     int rc;
 
-    apps->n = 0;
+    apps->n = apps->nstreams = 0;
+    apps->streams = NULL;
     apps->v = calloc(n ? n : 1, sizeof(*apps->v));
     if (apps->v == NULL) {
         snprintf(err, GN_ERR_LEN, "out of memory");
@@ -125,6 +161,10 @@ int gn__apps_load(struct gn_apps *apps, const struct gn_config *cfg,
         apps->n++;
     }
     qsort(apps->v, apps->n, sizeof(*apps->v), by_mount_length);
+    if ((rc = load_streams(apps, cfg, err)) != 0) {
+        gn__apps_unload(apps);
+        return rc;
+    }
     return 0;
 }
 
@@ -142,6 +182,21 @@ int gn__apps_init(struct gn_apps *apps, char err[GN_ERR_LEN])
                 return rc;
         }
     }
+    for (size_t i = 0; i < apps->nstreams; i++) {
+        struct gn_stream_plugin *st = &apps->streams[i];
+        int rc = st->desc.init ? st->desc.init(st->conf->args,
+                                               st->conf->nargs, &st->state)
+                               : 0;
+
+        if (rc != 0) {
+            snprintf(err, GN_ERR_LEN,
+                     "stream app [stream:%s] (%s): init failed: %s",
+                     st->conf->name, st->conf->path,
+                     strerror(rc < 0 ? -rc : rc));
+            return rc < 0 ? rc : -rc;
+        }
+        st->initialized = 1;
+    }
     return 0;
 }
 
@@ -152,6 +207,25 @@ void gn__apps_unload(struct gn_apps *apps)
     free(apps->v);
     apps->v = NULL;
     apps->n = 0;
+    for (size_t i = 0; i < apps->nstreams; i++) {
+        struct gn_stream_plugin *st = &apps->streams[i];
+
+        if (st->initialized && st->desc.fini)
+            st->desc.fini(st->state);
+        gn__plugin_close(st->dl);
+    }
+    free(apps->streams);
+    apps->streams = NULL;
+    apps->nstreams = 0;
+}
+
+struct gn_stream_plugin *gn__apps_stream(const struct gn_apps *apps,
+                                         const char *name)
+{
+    for (size_t i = 0; i < apps->nstreams; i++)
+        if (strcmp(apps->streams[i].conf->name, name) == 0)
+            return &apps->streams[i];
+    return NULL;
 }
 
 struct gn_app_plugin *gn__apps_route(const struct gn_apps *apps,

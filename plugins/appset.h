@@ -24,14 +24,26 @@ struct gn_app_plugin {
     int order;                      /* its place in the config */
 };
 
+/* A stream app ([stream:NAME]), loaded. */
+struct gn_stream_plugin {
+    void *dl;
+    gn_stream_app_t desc; /* fields the plugin lacks zeroed */
+    void *state;          /* what init stored, handed to every handle() */
+    int initialized;
+    const struct gn_stream_conf *conf;
+};
+
 struct gn_apps {
     struct gn_app_plugin *v; /* longest mount first */
     size_t n;
+    struct gn_stream_plugin *streams; /* in config order */
+    size_t nstreams;
 };
 
 /*
  * Load every app of CFG into APPS (gn__plugin_open_app: ABI major version,
- * struct size, a handle function). APP_WHERE names where [app]'s module
+ * struct size, a handle function), then its stream apps
+ * (gn__plugin_open_stream). APP_WHERE names where [app]'s module
  * was set, for messages ("APP", or "FILE:LINE: module"). 0, or a negative
  * errno with ERR naming the file and the reason and nothing loaded. The
  * caller owns APPS until gn__apps_unload().
@@ -39,7 +51,7 @@ struct gn_apps {
 int gn__apps_load(struct gn_apps *apps, const struct gn_config *cfg,
                   const char *app_where, char err[GN_ERR_LEN]);
 
-/* Call each app's init, in config order. 0, or the first failure's
+/* Call each app's init, in config order, then each stream app's. 0, or the first failure's
  * negative errno with ERR set (the apps inited so far stay inited: unload
  * calls their fini). */
 int gn__apps_init(struct gn_apps *apps, char err[GN_ERR_LEN]);
@@ -57,6 +69,10 @@ void gn__apps_unload(struct gn_apps *apps);
  * later step of issue #12). http/ sits below plugins/, so there the
  * mounts will be handed down to it rather than this header included.
  */
+/* The stream app of [stream:NAME], or NULL. */
+struct gn_stream_plugin *gn__apps_stream(const struct gn_apps *apps,
+                                         const char *name);
+
 struct gn_app_plugin *gn__apps_route(const struct gn_apps *apps,
                                      const char *path, size_t *script_len);
 

@@ -22,6 +22,10 @@
 /* The descriptor size of ABI 1.2, where hooks appeared. */
 #define HOOK_V1_2_SIZE (offsetof(gn_hook_t, call) + sizeof(void (*)(void)))
 
+/* The descriptor size of ABI 1.4, where stream apps appeared. */
+#define STREAM_V1_4_SIZE                                                       \
+    (offsetof(gn_stream_app_t, fini) + sizeof(void (*)(void *)))
+
 /* What every descriptor starts with (GN_APP_HEADER, GN_HOOK_HEADER). */
 struct header {
     uint32_t abi_version;
@@ -34,6 +38,7 @@ struct load {
     const char *path;   /* as configured: the messages name it */
     const char *symbol; /* the descriptor's name */
     const char *hook;   /* the hook it is configured as; NULL for an app */
+    int stream;         /* a stream app */
     char *why;
     size_t len;
     void *dl;        /* NULL while nothing is loaded */
@@ -45,9 +50,10 @@ static void say_no_symbol(const struct load *l)
 {
     if (l->hook == NULL)
         snprintf(l->why, l->len,
-                 "%s: no symbol '%s' (export a gn_app_t "
+                 "%s: no symbol '%s' (export a %s "
                  "named %s, or name it as PATH.so:SYMBOL)",
-                 l->path, l->symbol, l->symbol);
+                 l->path, l->symbol,
+                 l->stream ? "gn_stream_app_t" : "gn_app_t", l->symbol);
     else
         snprintf(l->why, l->len,
                  "%s: no symbol '%s' (export it with GN_HOOK(%s, fn), or "
@@ -83,7 +89,10 @@ static int open_symbol(struct load *l)
     if (l->dl == NULL) {
         /* dlerror() already names the file. */
         snprintf(l->why, l->len, "cannot load the %s: %s",
-                 l->hook ? "hook" : "app", dlerror());
+                 l->hook     ? "hook"
+                 : l->stream ? "stream app"
+                             : "app",
+                 dlerror());
         return -ENOENT;
     }
     l->sym = dlsym(l->dl, l->symbol);
@@ -105,6 +114,24 @@ static int check_app(const struct load *l)
         snprintf(l->why, l->len,
                  "%s: %s is %u bytes, smaller than any gn_app_t: is it an "
                  "app descriptor?",
+                 l->path, l->symbol, l->h.struct_size);
+    else if (d->handle == NULL)
+        snprintf(l->why, l->len, "%s: %s has no handle function", l->path,
+                 l->symbol);
+    else
+        return 0;
+    return -EPROTO;
+}
+
+/* A stream app's checks beyond its version. */
+static int check_stream(const struct load *l)
+{
+    const gn_stream_app_t *d = l->sym;
+
+    if (l->h.struct_size < STREAM_V1_4_SIZE)
+        snprintf(l->why, l->len,
+                 "%s: %s is %u bytes, smaller than any gn_stream_app_t: is "
+                 "it a stream app descriptor?",
                  l->path, l->symbol, l->h.struct_size);
     else if (d->handle == NULL)
         snprintf(l->why, l->len, "%s: %s has no handle function", l->path,
@@ -157,6 +184,16 @@ int gn__plugin_open_app(void **dl, gn_app_t *desc, const char *path,
     int rc = open_symbol(&l);
 
     return finish(&l, rc ? rc : check_app(&l), dl, desc, sizeof(*desc));
+}
+
+int gn__plugin_open_stream(void **dl, gn_stream_app_t *desc, const char *path,
+                           const char *symbol, char *why, size_t len)
+{
+    struct load l = {
+        .path = path, .symbol = symbol, .stream = 1, .why = why, .len = len};
+    int rc = open_symbol(&l);
+
+    return finish(&l, rc ? rc : check_stream(&l), dl, desc, sizeof(*desc));
 }
 
 int gn__plugin_open_hook(void **dl, gn_hook_t *desc, const char *path,

@@ -33,6 +33,13 @@ int gn__plugin_open_hook(void **dl, gn_hook_t *desc, const char *path,
                          const char *symbol, const char *hook, char *why,
                          size_t len);
 
+/*
+ * The same for a stream app ([stream:NAME]): a gn_stream_app_t of our
+ * major version, at least ABI 1.4's size, with a handle function.
+ */
+int gn__plugin_open_stream(void **dl, gn_stream_app_t *desc, const char *path,
+                           const char *symbol, char *why, size_t len);
+
 /* dlclose DL (a handle from gn__plugin_open_*, or NULL). */
 void gn__plugin_close(void *dl);
 

@@ -711,9 +711,14 @@ static void reload_on_change(struct arbiter *a)
 static void log_listeners(const struct arbiter *a)
 {
     for (size_t i = 0; i < a->nls; i++)
-        gn_log_info("listening at: %s%s (%d)",
-                    strncmp(a->ls[i].name, "unix:", 5) == 0 ? "" : "http://",
-                    a->ls[i].name, (int)getpid());
+        if (a->ls[i].stream != NULL)
+            gn_log_info("listening at: %s for [stream:%s] (%d)",
+                        a->ls[i].name, a->ls[i].stream, (int)getpid());
+        else
+            gn_log_info("listening at: %s%s (%d)",
+                        strncmp(a->ls[i].name, "unix:", 5) == 0 ? ""
+                                                                : "http://",
+                        a->ls[i].name, (int)getpid());
 }
 
 /* A reload may name another pidfile: write it, drop the old one. */
@@ -900,6 +905,25 @@ static int reload_preloaded(struct arbiter *a, const struct gn_config *cfg,
     return 0;
 }
 
+/* The listeners for CFG, HTTP's and the streams', keeping the sockets
+ * whose address stays (gn__listeners_reopen). */
+static int reopen_listeners(struct arbiter *a, const struct gn_config *cfg,
+                            struct gn_listener **ls, size_t *nls, char *err)
+{
+    size_t n;
+    struct gn_bind *binds = gn__config_listen_binds(cfg, &n);
+    int rc;
+
+    if (binds == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    rc = gn__listeners_reopen(a->ls, a->nls, binds, n, cfg->backlog,
+                              cfg->reuse_port, ls, nls, err);
+    free(binds);
+    return rc;
+}
+
 /* HUP, as Gunicorn: read the configuration again (file and command line)
  * and check its app; if anything is wrong, say why and keep the running
  * one. Else switch logs and listeners, and start a new generation of
@@ -925,9 +949,7 @@ static void reload(struct arbiter *a, const char *why)
         gn__arbiter_syslog(cfg, err) != 0 ||
         (hooks = gn__hooks_open(cfg, err)) == NULL ||
         reload_preloaded(a, cfg, &fresh, err) != 0 ||
-        gn__listeners_reopen(a->ls, a->nls, cfg->binds, cfg->nbinds,
-                             cfg->backlog, cfg->reuse_port, &ls, &nls,
-                             err) != 0) {
+        reopen_listeners(a, cfg, &ls, &nls, err) != 0) {
         keep_running(err);
         gn__hooks_discard(hooks);
         if (fresh != NULL) {
@@ -1054,6 +1076,9 @@ static void log_start(struct arbiter *a)
     gn_log_info("using %d worker(s)", a->cfg->workers);
     for (size_t i = 0; i < n; i++)
         gn_log_info("app %s on %s", apps[i]->spec, apps[i]->mount);
+    for (size_t i = 0; i < a->cfg->nstreams; i++)
+        gn_log_info("stream app %s on [stream:%s]", a->cfg->streams[i].spec,
+                    a->cfg->streams[i].name);
 }
 
 int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,

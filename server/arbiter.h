@@ -39,7 +39,8 @@ struct gn_arbiter_ops {
 };
 
 /* The environment variable that hands listening sockets to a new arbiter
- * (USR2): their descriptor numbers, separated by spaces. */
+ * (USR2): their descriptor numbers, separated by spaces, each followed by
+ * ":NAME" when it is the socket of [stream:NAME]. */
 #define GN_ENV_FDS "GREENICORN_FDS"
 
 /*

@@ -18,6 +18,7 @@
 
 #include "config/config.h"
 #include "config/settings.h"
+#include "config/streams.h"
 #include "core/clock.h"
 #include "core/listen.h"
 #include "core/log.h"
@@ -72,10 +73,12 @@ static int check_app(const struct gn_config *cfg, int from_cli, char *err)
     struct gn_apps apps;
     char where[128];
 
-    if (cfg->app.spec == NULL && cfg->nnamed_apps == 0) {
+    if (cfg->app.spec == NULL && cfg->nnamed_apps == 0 &&
+        cfg->nstreams == 0) {
         snprintf(err, GN_ERR_LEN,
                  "no app: give APP (PATH.so[:SYMBOL]) on the command line, "
-                 "'module' in [app], or an [app:NAME] section");
+                 "'module' in [app], an [app:NAME] or a [stream:NAME] "
+                 "section");
         return GN_EXIT_USAGE;
     }
     if (from_cli)
@@ -210,39 +213,110 @@ static void remember_config_path(const struct gn_cli *cli)
         snprintf(reload_path, sizeof(reload_path), "%s", path);
 }
 
-/* systemd socket activation: the sockets it passed (LISTEN_FDS, for our
- * pid) replace the configured binds, now and at every reload. */
-static char activated[512];
+/*
+ * systemd socket activation: the sockets it passed (LISTEN_FDS, for our
+ * pid) replace the configured binds, now and at every reload. A socket
+ * whose name (FileDescriptorName=, in LISTEN_FDNAMES) is the NAME of a
+ * [stream:NAME] serves that stream instead of its bind; the others serve
+ * HTTP. After USR2 the old arbiter's sockets come the same way, in
+ * GREENICORN_FDS: "FD" for HTTP, "FD:NAME" for a stream's.
+ */
+#define MAX_ACTIVATED 64
+static struct {
+    int fd;
+    char name[64]; /* "" for HTTP, or systemd's name for it */
+} activated_fds[MAX_ACTIVATED];
+static size_t nactivated;
+static char activated[512]; /* the HTTP ones, as binds: "fd://3 fd://4" */
 static const char *activated_by = "systemd socket activation";
 static int upgraded; /* started by an old arbiter's USR2 */
+
+static void add_activated(int fd, const char *name, size_t len)
+{
+    if (nactivated == MAX_ACTIVATED || fd < 0)
+        return;
+    activated_fds[nactivated].fd = fd;
+    snprintf(activated_fds[nactivated].name,
+             sizeof(activated_fds[nactivated].name), "%.*s", (int)len, name);
+    nactivated++;
+}
 
 static void take_activated_sockets(void)
 {
     const char *inherited = getenv(GN_ENV_FDS);
-    int n = gn__listen_fds();
-    size_t len = 0;
+    char names[1024];
+    const char *p = names;
+    int n;
 
+    /* Before gn__listen_fds drops it from the environment. */
+    snprintf(names, sizeof(names), "%s",
+             getenv("LISTEN_FDNAMES") ? getenv("LISTEN_FDNAMES") : "");
+    n = gn__listen_fds();
     /* After USR2, the old arbiter's sockets, as it named them. */
     if (inherited != NULL && n <= 0) {
-        for (const char *p = inherited; *p && len < sizeof(activated) - 16;
-             p += strcspn(p, " "), p += *p == ' ')
-            len += (size_t)snprintf(activated + len, sizeof(activated) - len,
-                                    "%sfd://%d", len ? " " : "", atoi(p));
+        for (p = inherited; *p; p += strcspn(p, " "), p += *p == ' ') {
+            const char *colon = strchr(p, ':'), *end = p + strcspn(p, " ");
+
+            if (colon != NULL && colon < end)
+                add_activated(atoi(p), colon + 1, (size_t)(end - colon - 1));
+            else
+                add_activated(atoi(p), "", 0);
+        }
         unsetenv(GN_ENV_FDS);
         activated_by = "sockets inherited from the old arbiter (USR2)";
         upgraded = 1;
         return;
     }
-    for (int i = 0; i < n && len < sizeof(activated) - 16; i++)
-        len += (size_t)snprintf(activated + len, sizeof(activated) - len,
-                                "%sfd://%d", i ? " " : "",
-                                GN_LISTEN_FDS_START + i);
+    for (int i = 0; i < n; i++) {
+        size_t len = strcspn(p, ":");
+
+        add_activated(GN_LISTEN_FDS_START + i, p, len);
+        p += len + (p[len] == ':');
+    }
+}
+
+/* After USR2, the socket of a stream the configuration no longer has:
+ * closed (its clients are refused, rather than left in a backlog nobody
+ * accepts from), and forgotten, so that no later reload takes whatever
+ * reuses its number for it. */
+static void drop_inherited(size_t i)
+{
+    gn_log_warn("the old arbiter's socket fd://%d of [stream:%s] is closed: "
+                "the configuration has no [stream:%s]",
+                activated_fds[i].fd, activated_fds[i].name,
+                activated_fds[i].name);
+    close(activated_fds[i].fd);
+    activated_fds[i].fd = -1;
 }
 
 static int use_activated_sockets(struct gn_config *cfg, char *err)
 {
+    size_t len = 0;
+    int rc;
+
+    activated[0] = '\0';
+    for (size_t i = 0; i < nactivated; i++) {
+        if (activated_fds[i].fd < 0)
+            continue; /* dropped below */
+        rc = activated_fds[i].name[0] == '\0'
+                 ? 0
+                 : gn__config_stream_adopt(cfg, activated_fds[i].name,
+                                           activated_fds[i].fd);
+        if (rc < 0) {
+            snprintf(err, GN_ERR_LEN, "LISTEN_FDS: out of memory");
+            return -1;
+        }
+        if (rc == 0 && upgraded && activated_fds[i].name[0] != '\0') {
+            drop_inherited(i);
+            continue;
+        }
+        if (rc == 0 && len < sizeof(activated) - 16)
+            len += (size_t)snprintf(activated + len, sizeof(activated) - len,
+                                    "%sfd://%d", len ? " " : "",
+                                    activated_fds[i].fd);
+    }
     if (activated[0] == '\0')
-        return 0;
+        return 0; /* only streams' sockets: HTTP's binds stay */
     gn__binds_clear(cfg); /* not added to a -b: they replace every bind */
     return gn__config_set(cfg, "bind", activated, "LISTEN_FDS", err) ? -1 : 0;
 }
@@ -295,13 +369,14 @@ static void remember_start(int argc, char **argv)
 /* In the child: the listeners survive exec, named in GN_ENV_FDS. */
 static void pass_listeners(const struct gn_listener *ls, size_t nls)
 {
-    char fds[512];
+    char fds[2048];
     size_t n = 0;
 
-    for (size_t i = 0; i < nls && n < sizeof(fds) - 16; i++) {
+    for (size_t i = 0; i < nls && n < sizeof(fds) - 80; i++) {
         fcntl(ls[i].fd, F_SETFD, 0);
-        n += (size_t)snprintf(fds + n, sizeof(fds) - n, "%s%d", i ? " " : "",
-                              ls[i].fd);
+        n += (size_t)snprintf(fds + n, sizeof(fds) - n, "%s%d%s%.64s",
+                              i ? " " : "", ls[i].fd, ls[i].stream ? ":" : "",
+                              ls[i].stream ? ls[i].stream : "");
     }
     setenv(GN_ENV_FDS, fds, 1);
 }
@@ -350,6 +425,24 @@ static void unload(struct gn_apps *apps)
     }
 }
 
+/* Bind CFG's addresses, HTTP's and the streams'. */
+static int open_listeners(const struct gn_config *cfg, struct gn_listener **ls,
+                          size_t *nls, char *err)
+{
+    size_t n;
+    struct gn_bind *binds = gn__config_listen_binds(cfg, &n);
+    int rc;
+
+    if (binds == NULL) {
+        snprintf(err, GN_ERR_LEN, "out of memory");
+        return -ENOMEM;
+    }
+    rc = gn__listeners_open(binds, n, cfg->backlog, cfg->reuse_port, ls, nls,
+                            err);
+    free(binds);
+    return rc;
+}
+
 /* Open the logs, preload, bind, and run the arbiter, which takes CFG
  * over. */
 static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
@@ -385,8 +478,11 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     }
     if (activated[0] != '\0')
         gn_log_info("%s: serving %s (bind ignored)", activated_by, activated);
-    if (gn__listeners_open(cfg->binds, cfg->nbinds, cfg->backlog,
-                           cfg->reuse_port, &ls, &nls, err) != 0) {
+    for (size_t i = 0; i < cfg->nstreams; i++)
+        if (cfg->streams[i].bind.kind == GN_BIND_FD && nactivated > 0)
+            gn_log_info("%s: [stream:%s] on %s", activated_by,
+                        cfg->streams[i].name, cfg->streams[i].bind.spec);
+    if (open_listeners(cfg, &ls, &nls, err) != 0) {
         gn_log_error("%s", err);
         unload(apps);
         gn__config_free(cfg);

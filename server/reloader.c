@@ -94,6 +94,10 @@ struct gn_reloader *gn__reloader_new(const struct gn_config *cfg,
     for (size_t i = 0; rc == 0 && i < napps; i++)
         if (apps[i]->path != NULL)
             rc = watch_file(r, apps[i]->path, strlen(apps[i]->path), err);
+    for (size_t i = 0; rc == 0 && i < cfg->nstreams; i++)
+        if (cfg->streams[i].path != NULL)
+            rc = watch_file(r, cfg->streams[i].path,
+                            strlen(cfg->streams[i].path), err);
     for (size_t i = 0; rc == 0 && i < GN_HOOK_COUNT; i++)
         if (cfg->hooks[i] != NULL)
             rc = watch_file(r, cfg->hooks[i], spec_path_len(cfg->hooks[i]),

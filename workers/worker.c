@@ -38,6 +38,14 @@
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
 
+/* A stopping worker cancels what its connections still wait for this long
+ * before graceful_timeout ends (a quarter of it when that is shorter): the
+ * handlers see -ECANCELED, return, and the worker exits before the
+ * arbiter's SIGKILL at graceful_timeout. One second is many turns of the
+ * loop even on a loaded machine; what a handler does on -ECANCELED (a last
+ * write, a log line) must fit in it. */
+#define CANCEL_MARGIN_MS 1000
+
 /* Released coroutines kept for reuse (their stacks stay mapped): as many
  * as connections may be served at once, so a worker at its peak
  * concurrency reuses stacks instead of mapping and unmapping one per
@@ -70,17 +78,13 @@ static void make_label(struct gn_request *req)
     req->label_len = n + m;
 }
 
-void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
+/* LABEL (LEN bytes, NULL: none) is the code that runs now. */
+static void serving(struct gn_worker *w, const char *label, size_t len)
 {
     char *out;
-    size_t len;
 
-    /* Called each time a request's code resumes: two short copies. */
-    if (req != NULL && req->label_len == 0)
-        make_label(req);
-    len = req ? req->label_len : 0;
-    if (req != NULL) {
-        memcpy(w->last_request, req->label, len);
+    if (label != NULL) {
+        memcpy(w->last_request, label, len);
         w->last_request[len] = '\0';
     }
     if (w->heartbeat == NULL)
@@ -88,9 +92,17 @@ void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
     /* The arbiter reads it only once we are dead or stuck. */
     out = w->heartbeat->serving;
     if (len)
-        memcpy(out, req->label, len);
+        memcpy(out, label, len);
     out[len] = '\0';
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
+}
+
+void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
+{
+    /* Called each time a request's code resumes: two short copies. */
+    if (req != NULL && req->label_len == 0)
+        make_label(req);
+    serving(w, req ? req->label : NULL, req ? req->label_len : 0);
 }
 
 /* A green wait resumed a request's coroutine: it is the one running. */
@@ -100,6 +112,14 @@ static void on_resume(struct gn_coro *co)
 
     if (c != NULL && c->res != NULL)
         gn__worker_serving(c->set->owner, c->res->req);
+    else if (c != NULL && c->proto == &gn__stream_proto)
+        serving(c->set->owner, ((const struct gn_stream_ctx *)c->ctx)->label,
+                ((const struct gn_stream_ctx *)c->ctx)->label_len);
+}
+
+static void stream_serving(void *owner, const char *label, size_t len)
+{
+    serving(owner, label, len);
 }
 
 /* A connection's coroutine is about to wait: the answers it held back
@@ -166,6 +186,42 @@ static void maybe_exit(struct gn_worker *w)
         gn__loop_break(w->loop);
 }
 
+/* graceful_timeout is nearly over: every green call of a connection
+ * still being served returns -ECANCELED from now on (the one it is
+ * parked in too), so its handler returns while we can still exit. */
+static void cancel_busy(int fd, short what, void *arg)
+{
+    struct gn_worker *w = arg;
+    size_t n = 0;
+
+    (void)fd;
+    (void)what;
+    for (struct gn_conn *c = w->net.list; c != NULL; c = c->next) {
+        if (c->coro == NULL)
+            continue;
+        gn__green_cancel(c->coro, -ECANCELED);
+        n++;
+    }
+    if (n > 0)
+        gn_log_warn("worker %d (pid %d): graceful_timeout (%d s) nearly "
+                    "over: cancelling %zu connection%s still being served",
+                    w->id, (int)w->pid, w->cfg->graceful_timeout, n,
+                    n == 1 ? "" : "s");
+}
+
+static void arm_cancel(struct gn_worker *w)
+{
+    int64_t graceful = w->cfg->graceful_timeout * 1000LL;
+    int64_t margin =
+        graceful / 4 < CANCEL_MARGIN_MS ? graceful / 4 : CANCEL_MARGIN_MS;
+
+    if (gn__watch_start(&w->cancel_timer, w->loop, -1, 0, graceful - margin,
+                        cancel_busy, w) != 0)
+        gn_log_error("worker %d (pid %d): cannot arm the graceful_timeout "
+                     "timer",
+                     w->id, (int)w->pid);
+}
+
 static void stop_gracefully(struct gn_worker *w, const char *why)
 {
     struct gn_conn *c, *next;
@@ -189,6 +245,7 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
         next = c->next;
         gn__conn_shutdown(c);
     }
+    arm_cancel(w);
     gn__threads_stop();
     maybe_exit(w);
 }
@@ -294,13 +351,17 @@ static void accept_check_starved(struct gn_worker *w)
     w->accept_emfile = 0;
 }
 
-/* What the connections of the listener LFD speak, and its context:
- * HTTP/1.1 on every listener today; a listener for another protocol
- * (streams, WebSocket) will get its own here. */
+/* What the connections of the listener LFD speak, and its context: the
+ * stream app of a [stream:NAME] listener, HTTP/1.1 on the others. */
 static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
                                                   const void **ctx)
 {
-    (void)lfd;
+    for (size_t i = 0; i < w->nls; i++) {
+        if (w->ls[i].fd != lfd || w->ls[i].stream == NULL)
+            continue;
+        *ctx = &w->stream_ctx[i];
+        return &gn__stream_proto;
+    }
     *ctx = &w->http;
     return &gn__http1;
 }
@@ -312,6 +373,7 @@ static void accept_ready(int fd, short what, void *arg)
     socklen_t len;
     int cfd, first = 1;
     const void *ctx;
+    struct gn_conn *c;
     const struct gn_conn_proto *proto = listener_proto(w, fd, &ctx);
 
     w->wakeups++;
@@ -332,7 +394,11 @@ static void accept_ready(int fd, short what, void *arg)
             return;
         }
         w->accepted++;
-        gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto, ctx);
+        c = gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto,
+                         ctx);
+        /* A stream app may speak first: its handler starts at once. */
+        if (c != NULL && proto == &gn__stream_proto)
+            gn__conn_start(c);
         if (w->net.n > w->conns_peak)
             w->conns_peak = w->net.n;
     }
@@ -561,6 +627,39 @@ static int watch_arbiter(struct gn_worker *w)
     return -1;
 }
 
+static void stream_done(void *owner)
+{
+    gn__worker_request_done(owner);
+}
+
+/* What each [stream:NAME] listener's connections are served with: its
+ * loaded stream app (none when a reload with preload_app added it). */
+static int set_up_streams(struct gn_worker *w)
+{
+    w->stream_ctx = calloc(w->nls + 1, sizeof(*w->stream_ctx));
+    if (w->stream_ctx == NULL)
+        return -1;
+    for (size_t i = 0; i < w->nls; i++) {
+        struct gn_stream_ctx *ctx = &w->stream_ctx[i];
+        struct gn_stream_plugin *p;
+
+        if (w->ls[i].stream == NULL)
+            continue;
+        p = gn__apps_stream(&w->apps, w->ls[i].stream);
+        ctx->name = w->ls[i].stream;
+        ctx->label_len = (size_t)snprintf(ctx->label, sizeof(ctx->label),
+                                          "[stream:%s]", ctx->name);
+        if (ctx->label_len >= sizeof(ctx->label))
+            ctx->label_len = sizeof(ctx->label) - 1;
+        ctx->desc = p ? &p->desc : NULL;
+        ctx->state = p ? p->state : NULL;
+        ctx->owner = w;
+        ctx->done = stream_done;
+        ctx->serving = stream_serving;
+    }
+    return 0;
+}
+
 /* Everything between fork and serving, from the post_fork hook to the
  * post_worker_init one. 0, or -1 when the worker cannot start: then the
  * reason is logged and left on the heartbeat page for the arbiter, once,
@@ -597,6 +696,10 @@ static int boot(struct gn_worker *w)
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
                           gn__apps_init(&w->apps, err) != 0))
         goto failed;
+    if (set_up_streams(w) != 0) {
+        why = "out of memory";
+        goto failed;
+    }
     if (run_hook(w, GN_HOOK_POST_WORKER_INIT, 0) != 0) {
         why = "the post_worker_init hook failed";
         goto failed;
@@ -632,8 +735,10 @@ static void teardown(struct gn_worker *w)
         for (size_t i = 0; i < 5; i++)
             gn__watch_stop(&w->signal_watch[i]);
         gn__watch_stop(&w->tick);
+        gn__watch_stop(&w->cancel_timer);
     }
     free(w->accept_watch);
+    free(w->stream_ctx);
     gn__threads_free();
     gn__dns_shutdown();
     gn__green_shutdown();

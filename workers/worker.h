@@ -15,6 +15,7 @@
 #include "green/loop.h"
 #include "http/serve.h"
 #include "net/conn.h"
+#include "net/stream.h"
 #include "plugins/appset.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
@@ -60,6 +61,10 @@ struct gn_worker {
 
     struct gn_conns net;     /* the connections, what net/ needs of us */
     struct gn_http_ctx http; /* what http/ needs of us */
+    /* Per listener, what a [stream:NAME] one's connections are served
+     * with (unused for HTTP listeners). */
+    struct gn_stream_ctx *stream_ctx;
+    struct gn_watch cancel_timer; /* graceful_timeout nearly over */
     int accepting;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */

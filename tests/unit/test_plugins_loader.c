@@ -19,17 +19,17 @@
 #include "plugins/loader.h"
 #include "run_suite.h"
 
-enum plugin_file { BAD_PLUGINS, HELLO, LOG_HOOKS };
+enum plugin_file { BAD_PLUGINS, HELLO, LOG_HOOKS, WHOAMI };
 
 /* Where FILE was built: the folder its variable names, and the file. The
  * test fails when the variable is not set or the file is not there. */
 static const char *plugin_path(enum plugin_file file)
 {
     static const char *const vars[] = {"GN_TEST_PLUGINS", "GN_APPS",
-                                       "GN_HOOKS"};
+                                       "GN_HOOKS", "GN_APPS"};
     static const char *const names[] = {"bad_plugins.so", "hello.so",
-                                        "log_hooks.so"};
-    static char paths[3][4096];
+                                        "log_hooks.so", "whoami.so"};
+    static char paths[4][4096];
     const char *dir = getenv(vars[file]);
 
     ck_assert_msg(dir != NULL, "%s is not set (see tests/unit/meson.build)",
@@ -154,6 +154,57 @@ START_TEST(refuses)
 }
 END_TEST
 
+START_TEST(loads_a_stream_app)
+{
+    const char *path = plugin_path(WHOAMI);
+    char why[GN_ERR_LEN] = "";
+    gn_stream_app_t desc;
+    void *dl = NULL;
+
+    ck_assert_msg(gn__plugin_open_stream(&dl, &desc, path,
+                                         GN_STREAM_APP_SYMBOL, why,
+                                         sizeof(why)) == 0,
+                  "%s", why);
+    ck_assert_ptr_nonnull(dl);
+    ck_assert_str_eq(desc.name, "whoami");
+    ck_assert(desc.handle != NULL);
+    ck_assert_uint_eq(desc.struct_size, sizeof(gn_stream_app_t));
+    gn__plugin_close(dl);
+    ck_assert(!is_loaded(path));
+}
+END_TEST
+
+/* What the loader must refuse as a stream app, after "PATH: ". */
+static const struct refusal stream_refusals[] = {
+    {BAD_PLUGINS, "future_app", NULL, -EPROTO, OTHER_ABI("future_app", "2.0")},
+    {BAD_PLUGINS, "tiny_app", NULL, -EPROTO,
+     "tiny_app is 8 bytes, smaller than any gn_stream_app_t: is it a "
+     "stream app descriptor?"},
+    {BAD_PLUGINS, "no_handler_app", NULL, -EPROTO,
+     "no_handler_app has no handle function"},
+    {HELLO, GN_STREAM_APP_SYMBOL, NULL, -ENOENT,
+     "no symbol 'greenicorn_stream_app' (export a gn_stream_app_t named "
+     "greenicorn_stream_app, or name it as PATH.so:SYMBOL)"},
+};
+
+START_TEST(refuses_as_a_stream_app)
+{
+    const struct refusal *r = &stream_refusals[_i];
+    const char *path = plugin_path(r->file);
+    char why[GN_ERR_LEN] = "", want[GN_ERR_LEN];
+    gn_stream_app_t desc;
+    void *dl = why;
+
+    snprintf(want, sizeof(want), "%s: %s", path, r->why);
+    ck_assert_int_eq(gn__plugin_open_stream(&dl, &desc, path, r->symbol, why,
+                                            sizeof(why)),
+                     r->rc);
+    ck_assert_ptr_null(dl);
+    ck_assert_str_eq(why, want);
+    ck_assert_msg(!is_loaded(path), "%s stayed loaded", path);
+}
+END_TEST
+
 /* FILE opened as an app and as a hook: refused with ours, then dlerror()'s
  * message, which names the file dlopen was given, DLOPENED, and says why. */
 static void check_cannot_load(const char *file, const char *dlopened)
@@ -210,6 +261,9 @@ static Suite *loader_suite(void)
     tcase_add_test(tc, loads_an_app);
     tcase_add_test(tc, loads_a_hook);
     tcase_add_loop_test(tc, refuses, 0, sizeof(refusals) / sizeof(refusals[0]));
+    tcase_add_test(tc, loads_a_stream_app);
+    tcase_add_loop_test(tc, refuses_as_a_stream_app, 0,
+                        sizeof(stream_refusals) / sizeof(stream_refusals[0]));
     tcase_add_test(tc, refuses_a_file_that_is_no_shared_object);
     tcase_add_test(tc, a_bare_name_is_in_the_current_directory);
     suite_add_tcase(s, tc);
