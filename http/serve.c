@@ -286,15 +286,19 @@ static int run_handler(struct gn_conn *c, const struct gn_http_app *app,
     if (x->request_timeout > 0)
         gn__watch_start(&timer, c->set->loop, -1, 0,
                         x->request_timeout * 1000LL, deadline_passed, &d);
+    res->deadline = x->request_timeout > 0 ? &timer : NULL;
     c->handling = req;
     if (c->rdhup) /* it left before we began */
         client_left(c);
     x->serving(x->owner, req);
     *rc = app->desc->handle(req, res, app->state);
     gn__threads_reap(c->coro);
+    if (res->upgraded && res->upgrade_end != NULL)
+        res->upgrade_end(res, *rc); /* its threads no longer use it */
     x->serving(x->owner, NULL);
     c->handling = NULL;
     gn__watch_stop(&timer);
+    res->deadline = NULL;
     if (d.passed)
         gn__coro_set_cancelled(c->coro, 0); /* to answer the client */
     return d.passed;
@@ -347,6 +351,8 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         return;
     }
     late = run_handler(c, &app, req, res, &rc);
+    if (res->upgraded)
+        return; /* the upgraded protocol ended with the handler */
     if (c->client_left) {
         /* Nobody to answer: the access log says 499, as nginx's does,
          * unless the head had gone out before it left. */

@@ -33,6 +33,8 @@
  *   greenicorn/green.h    cooperative calls: sleep, descriptor waits,
  *                         sockets, green threads and their synchronisation
  *   greenicorn/log.h      gn_log and its levels
+ *   greenicorn/websocket.h WebSocket from a handler: gn_ws_accept,
+ *                         gn_ws_recv, gn_ws_send, ...
  */
 #ifndef GREENICORN_H
 #define GREENICORN_H
@@ -43,5 +45,6 @@
 #include "greenicorn/hooks.h"
 #include "greenicorn/green.h"
 #include "greenicorn/log.h"
+#include "greenicorn/websocket.h"
 
 #endif /* GREENICORN_H */

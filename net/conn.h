@@ -33,6 +33,13 @@ struct gn_conn_proto {
     int (*serve)(struct gn_conn *c);
     /* C's client closed its end while C->handling was set. */
     void (*client_left)(struct gn_conn *c);
+    /* C's socket took bytes again (an edge) while its coroutine runs: an
+     * upgraded protocol sends what it queued, from the loop. NULL:
+     * nothing to do. */
+    void (*writable)(struct gn_conn *c);
+    /* The worker began a graceful stop while C's coroutine runs (a stream
+     * handler, a WebSocket): tell it. NULL: nothing to do. */
+    void (*stop)(struct gn_conn *c);
 };
 
 /* What the connections of a process share, set up by its owner (the
@@ -67,6 +74,7 @@ struct gn_conn {
     struct gn_request *handling; /* the request whose handler runs */
     struct gn_coro *coro;        /* NULL while idle */
     struct gn_response *res;     /* the response being built, if any */
+    void *proto_data; /* an upgraded protocol's state (websocket/: gn_ws) */
     int fd;
     int closing;           /* close once the current request ends */
     int linger;            /* the client may still be sending */
@@ -144,6 +152,29 @@ int gn__conn_flush(struct gn_conn *c);
  * before it waits. The bytes read (> 0), 0 at EOF, or a negative errno
  * (-ETIMEDOUT; -EAGAIN when TIMEOUT_MS is 0). */
 ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms);
+
+/* Wait until C's socket is ready for EVENTS (GN_WATCH_READ and/or
+ * GN_WATCH_WRITE), within TIMEOUT_MS (< 0: no limit): the ready bits,
+ * 0 when gn__green_wake() woke the waiter, -ETIMEDOUT, or the
+ * cancellation error. From C's coroutine; one waiter at a time. */
+int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms);
+
+/* With nothing unread in C's read buffer: give the buffer back (an idle
+ * upgraded connection then holds none), wait as gn__conn_wait for input,
+ * and take a buffer again (before returning, whatever the result). The
+ * result of the wait, or -ENOMEM. */
+int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms);
+
+/* One non-blocking recv into BUF[0, LEN), past C's read buffer (which the
+ * caller emptied first): the bytes read (> 0), 0 at EOF, -EAGAIN when the
+ * socket has none, or a negative errno. Remembers a drained socket. */
+ssize_t gn__conn_recv(struct gn_conn *c, void *buf, size_t len);
+
+/* One non-blocking sendmsg of IOV: the bytes sent (>= 0), -EAGAIN when
+ * the socket is full, or a negative errno. Remembers a full socket, so an
+ * edge says when it takes bytes again. Callable from the loop. */
+ssize_t gn__conn_send_nowait(struct gn_conn *c, const struct iovec *iov,
+                             int iovcnt);
 
 /* Grow C's read buffer to CAP bytes: 0 or -ENOMEM. */
 int gn__conn_grow(struct gn_conn *c, size_t cap);

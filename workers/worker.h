@@ -16,6 +16,7 @@
 #include "http/serve.h"
 #include "net/conn.h"
 #include "plugins/appset.h"
+#include "websocket/ws.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
 #define GN_EXIT_OK 0
@@ -60,6 +61,7 @@ struct gn_worker {
 
     struct gn_conns net;     /* the connections, what net/ needs of us */
     struct gn_http_ctx http; /* what http/ needs of us */
+    struct gn_ws_settings ws; /* what websocket/ needs of us */
     int accepting;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
