@@ -11,6 +11,7 @@ must then close the TCP connection.
 import os
 import socket
 import struct
+import subprocess
 import sys
 import time
 import unittest
@@ -390,6 +391,82 @@ class Limits(EchoServer):
             ws.send_frame(OP_BINARY, b"x" * half, fin=False)
             ws.send(frame(OP_CONT, b"", length=half))
             self.assertEqual(ws.expect_close(), 1009)
+
+
+# Message sizes the library clients exchange: every length encoding, and
+# 16 MiB (websocket_max_message's default is exactly that).
+CLIENT_SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1 << 20, 16 << 20]
+
+PYTHON_CLIENT = r"""
+import asyncio, os, sys, websockets
+sizes = [int(a) for a in sys.argv[2:]]
+async def main():
+    async with websockets.connect(sys.argv[1], max_size=None, compression=None,
+                                  open_timeout=20, close_timeout=20) as ws:
+        for n in sizes:
+            for msg in (os.urandom(n), "\u00e9" * (n // 2) + "a" * (n % 2)):
+                await ws.send(msg)
+                got = await asyncio.wait_for(ws.recv(), 120)
+                assert type(got) is type(msg) and got == msg, (n, type(got), len(got))
+        await ws.close(code=1000)
+        assert ws.close_code == 1000, ws.close_code
+    print("exchanged", len(sizes) * 2)
+asyncio.run(main())
+"""
+
+NODE_CLIENT = r"""
+const WebSocket = require('/usr/share/nodejs/ws');
+const crypto = require('crypto');
+const sizes = process.argv.slice(2).map(Number);  // node -e: no script path
+const ws = new WebSocket(process.argv[1], {perMessageDeflate: false, maxPayload: 0});
+const expect = [];
+for (const n of sizes) {
+  expect.push({bin: true, data: crypto.randomBytes(n)});
+  expect.push({bin: false, data: Buffer.from('\u00e9'.repeat(n >> 1) + 'a'.repeat(n & 1))});
+}
+let i = 0;
+function next() {
+  if (i === expect.length) { ws.close(1000); return; }
+  ws.send(expect[i].data, {binary: expect[i].bin});
+}
+ws.on('open', next);
+ws.on('message', (data, isBinary) => {
+  const want = expect[i];
+  if (isBinary !== want.bin || !Buffer.from(data).equals(want.data)) {
+    console.error('mismatch at', i, isBinary, data.length, want.data.length);
+    process.exit(1);
+  }
+  i++;
+  next();
+});
+ws.on('close', (code) => {
+  if (i !== expect.length || code !== 1000) {
+    console.error('closed early', i, code);
+    process.exit(1);
+  }
+  console.log('exchanged', i);
+});
+ws.on('error', (e) => { console.error(e); process.exit(1); });
+"""
+
+
+class LibraryClients(EchoServer):
+    """python3-websockets and Node's ws exchange 0 B to 16 MiB."""
+
+    settings = {}
+
+    def run_client(self, cmd):
+        url = "ws://127.0.0.1:%d/echo" % self.srv.port
+        out = subprocess.run(cmd + [url] + [str(n) for n in CLIENT_SIZES],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("exchanged %d" % (2 * len(CLIENT_SIZES)), out.stdout)
+
+    def test_python_websockets(self):
+        self.run_client(["/usr/bin/python3", "-c", PYTHON_CLIENT])
+
+    def test_node_ws(self):
+        self.run_client(["node", "-e", NODE_CLIENT])
 
 
 if __name__ == "__main__":
