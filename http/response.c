@@ -116,6 +116,7 @@ void gn__response_init(struct gn_response *res, struct gn_conn *c,
     res->upgraded = 0;
     res->deadline = NULL;
     res->upgrade_end = NULL;
+    res->log_extra = NULL;
 }
 
 void gn__response_release(struct gn_response *res)

@@ -37,6 +37,9 @@ struct gn_response {
      * returned), before the access log line; the upgraded protocol ends
      * there (websocket/: the closing handshake). NULL: nothing to do. */
     void (*upgrade_end)(struct gn_response *res, int rc);
+    /* Appended to the access log line, after a space (NULL: nothing):
+     * what an upgraded protocol adds (websocket/: its figures). */
+    const char *log_extra;
     char headers_storage[512];
     char body_storage[1024];
 };

@@ -29,6 +29,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -83,6 +84,7 @@ struct gn_ws {
 
     /* For the access log. */
     uint64_t in_bytes, out_bytes, in_msgs, out_msgs;
+    int64_t start_us;
 };
 
 static const struct gn_ws_settings defaults = {
@@ -895,6 +897,30 @@ static void drain_queue(struct gn_ws *ws, int64_t deadline)
     }
 }
 
+/* The access log line of the upgrade request is written once the
+ * WebSocket ended: %(b)s counts the message bytes sent over it, and the
+ * line ends with "websocket in=MSGS/BYTES out=MSGS/BYTES close=PEER/OURS
+ * time=SECONDS" (a code 0: none was sent). */
+static void log_figures(struct gn_ws *ws, struct gn_response *res)
+{
+    struct gn_request *req = res->req;
+    char *line = gn__arena_alloc(&req->arena, 128);
+    int64_t us = gn__monotonic_us() - ws->start_us;
+
+    res->body_sent = ws->out_bytes;
+    if (line == NULL)
+        return;
+    snprintf(line, 128,
+             "websocket in=%llu/%llu out=%llu/%llu close=%d/%d time=%lld.%03lld",
+             (unsigned long long)ws->in_msgs,
+             (unsigned long long)ws->in_bytes,
+             (unsigned long long)ws->out_msgs,
+             (unsigned long long)ws->out_bytes, gn_ws_close_code(ws),
+             ws->sent_code, (long long)(us / 1000000),
+             (long long)(us / 1000 % 1000));
+    res->log_extra = line;
+}
+
 /* The handler returned: finish the closing handshake, log, free. */
 static void ws_end(struct gn_response *res, int rc)
 {
@@ -913,11 +939,7 @@ static void ws_end(struct gn_response *res, int rc)
     /* A client that may still be sending is read out before the close,
      * so our close frame is not lost to a reset. */
     c->linger = !ws->close_rcvd;
-    res->body_sent = ws->out_bytes;
-    gn_log_debug("WebSocket from %s closed: %llu messages in, %llu out, "
-                 "close %d",
-                 c->remote_addr, (unsigned long long)ws->in_msgs,
-                 (unsigned long long)ws->out_msgs, gn_ws_close_code(ws));
+    log_figures(ws, res);
     set_gone(ws);
     free(ws->msg);
     c->proto_data = NULL;
@@ -933,6 +955,7 @@ struct gn_ws *gn__ws_start(struct gn_conn *c, struct gn_response *res)
     ws->c = c;
     ws->res = res;
     ws->last_in_ms = gn__monotonic_ms();
+    ws->start_us = gn__monotonic_us();
     c->proto_data = ws;
     c->proto = &ws_proto;
     res->upgrade_end = ws_end;

@@ -12,6 +12,8 @@
  *
  *     [app.args]
  *     subprotocol = NAME   choose NAME when the client offers it
+ *     send_timeout = S     how long an echo may wait for room in the
+ *                          socket's queue (default 60 s)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -19,17 +21,37 @@
 
 #include <greenicorn.h>
 
+struct echo {
+    const char *subprotocol; /* NULL: none */
+    double send_timeout;
+};
+
 static int init(const gn_app_arg_t *args, size_t nargs, void **state)
 {
-    for (size_t i = 0; i < nargs; i++)
+    struct echo *e = calloc(1, sizeof(*e));
+
+    if (e == NULL)
+        return -ENOMEM;
+    e->send_timeout = 60;
+    for (size_t i = 0; i < nargs; i++) {
         if (strcmp(args[i].name, "subprotocol") == 0)
-            *state = (void *)args[i].value; /* lives as long as the worker */
+            e->subprotocol = args[i].value; /* lives as long as the worker */
+        else if (strcmp(args[i].name, "send_timeout") == 0)
+            e->send_timeout = atof(args[i].value);
+    }
+    *state = e;
     return 0;
+}
+
+static void fini(void *state)
+{
+    free(state);
 }
 
 static int handle(gn_request_t *req, gn_response_t *res, void *state)
 {
-    const char *sub = state;
+    const struct echo *e = state;
+    const char *sub = e->subprotocol;
     const void *data;
     size_t len;
     gn_ws_t *ws;
@@ -47,9 +69,10 @@ static int handle(gn_request_t *req, gn_response_t *res, void *state)
     if (ws == NULL)
         return 0; /* refused: the server answered */
     while ((rc = gn_ws_recv(ws, &type, &data, &len, -1)) == 0)
-        if ((rc = gn_ws_send(ws, type, data, len, 60)) != 0)
+        if ((rc = gn_ws_send(ws, type, data, len, e->send_timeout)) != 0)
             break;
-    return rc == -EPIPE ? 0 : rc;
+    /* Closed (-EPIPE), or closed at the queue limit (-ENOBUFS). */
+    return rc == -EPIPE || rc == -ENOBUFS ? 0 : rc;
 }
 
 GN_EXPORT const gn_app_t greenicorn_app = {
@@ -57,4 +80,5 @@ GN_EXPORT const gn_app_t greenicorn_app = {
     .name = "ws_echo",
     .init = init,
     .handle = handle,
+    .fini = fini,
 };

@@ -9,6 +9,8 @@ must then close the TCP connection.
     python3 tests/e2e/test_websocket.py -v
 """
 import os
+import re
+import signal
 import socket
 import struct
 import subprocess
@@ -467,6 +469,108 @@ class LibraryClients(EchoServer):
 
     def test_node_ws(self):
         self.run_client(["node", "-e", NODE_CLIENT])
+
+
+class Lifecycle(unittest.TestCase):
+    """Stopping, keep-alive pings, the queue limit, the access log."""
+
+    def test_graceful_stop_sends_1001_to_every_websocket(self):
+        with Server(app="ws_echo", workers=1) as srv:
+            clients = [WsClient(srv.port) for _ in range(20)]
+            for i, ws in enumerate(clients):
+                ws.send_frame(OP_TEXT, b"%d" % i)
+                self.assertEqual(ws.recv_message(), (OP_TEXT, b"%d" % i))
+            os.kill(srv.pid, signal.SIGTERM)
+            for ws in clients:
+                self.assertEqual(ws.expect_close(), 1001)
+                ws.close()
+            self.assertEqual(srv.wait_exit(15), 0)
+
+    def test_stop_waits_for_a_handler_until_its_client_answers(self):
+        with Server(app="ws_echo", workers=1) as srv:
+            ws = WsClient(srv.port)
+            os.kill(srv.pid, signal.SIGTERM)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((op, struct.unpack("!H", data[:2])[0]), (OP_CLOSE, 1001))
+            time.sleep(1)
+            self.assertIsNone(srv.proc.poll(), "exited before the handshake ended")
+            ws.send_close(1001)
+            ws.expect_eof()
+            ws.close()
+            self.assertEqual(srv.wait_exit(15), 0)
+
+    def test_idle_websocket_is_pinged_and_closed_1011_without_pong(self):
+        settings = {"websocket": {"websocket_ping_interval": 1}}
+        with Server(app="ws_echo", settings=settings) as srv, WsClient(srv.port) as ws:
+            for _ in range(3):  # answered pings keep it open
+                t0 = time.monotonic()
+                fin, rsv, op, data = ws.recv_frame()
+                self.assertEqual(op, OP_PING)
+                self.assertGreater(time.monotonic() - t0, 0.5)
+                ws.send_frame(OP_PONG, data)
+            self.echo_ok(ws)
+            t0 = time.monotonic()
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual(op, OP_PING)  # not answered this time
+            self.assertEqual(ws.expect_close(), 1011)
+            self.assertLess(time.monotonic() - t0, 5)
+
+    def echo_ok(self, ws):
+        ws.send_frame(OP_TEXT, b"alive")
+        self.assertEqual(ws.recv_message(), (OP_TEXT, b"alive"))
+
+    def test_client_that_stops_reading_is_closed_1013_at_the_queue_limit(self):
+        settings = {"websocket": {"websocket_max_queue": 65536},
+                    "app.args": {"send_timeout": "0.5"}}
+        with Server(app="ws_echo", settings=settings) as srv:
+            ws = WsClient(srv.port)
+            other = WsClient(srv.port)
+            msg = frame(OP_BINARY, os.urandom(16384))
+            ws.sock.settimeout(0.2)
+            sent, deadline = 0, time.monotonic() + 20
+            # Send without reading until the server stops taking bytes.
+            while time.monotonic() < deadline:
+                try:
+                    ws.sock.sendall(msg)
+                    sent += 1
+                except socket.timeout:
+                    break
+                except OSError:
+                    break
+            self.assertLess(time.monotonic(), deadline, "the server never pushed back")
+            # Another client is served meanwhile.
+            self.echo_ok(other)
+            # Not a byte read until the echo had no room for send_timeout.
+            srv.wait_for_log(r"above websocket_max_queue", timeout=15)
+            ws.sock.settimeout(15)
+            self.assertEqual(ws.expect_close(), 1013)
+            self.echo_ok(other)
+            other.close()
+            ws.close()
+            log = srv.log()
+            self.assertEqual(log.count("above websocket_max_queue"), 1, log)
+            # The queue never held more than its limit plus one message.
+            self.assertGreater(sent, 65536 // 16384)
+
+    def test_access_log_line_when_the_websocket_closes(self):
+        with Server(app="ws_echo", accesslog=True) as srv:
+            with WsClient(srv.port, path="/chat") as ws:
+                for m in (b"a", b"bb", b"ccc"):
+                    ws.send_frame(OP_TEXT, m)
+                    self.assertEqual(ws.recv_message(), (OP_TEXT, m))
+                ws.send_close(1000)
+                self.assertEqual(ws.expect_close(answer=False), 1000)
+
+            def line():
+                with open(srv.access_log_path) as f:
+                    return re.search(r'"GET /chat HTTP/1.1" 101 6 .* websocket '
+                                     r'in=3/6 out=3/6 close=1000/1000 time=\d+\.\d{3}$',
+                                     f.read(), re.M)
+            deadline = time.monotonic() + 10
+            while not line() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with open(srv.access_log_path) as f:
+                self.assertTrue(line(), f.read())
 
 
 if __name__ == "__main__":
