@@ -638,6 +638,7 @@ static void teardown(struct gn_worker *w)
     gn__dns_shutdown();
     gn__green_shutdown();
     gn__conn_free_spares(&w->net);
+    gn__http_free_spares();
     if (w->coros != NULL)
         gn__coro_pool_free(w->coros);
     gn__loop_free(w->loop);
