@@ -5,6 +5,11 @@
  * conformance suite (tests/e2e/test_websocket.py) and the benchmarks run
  * against it.
  *
+ *     ws://host/any?ticks=N   also sends "tick 0" ... "tick N-1" from a
+ *                             green thread of its own, one every 20 ms,
+ *                             while the handler waits in gn_ws_recv: a
+ *                             sender that is not the receiver (fan-out)
+ *
  *     [app]
  *     module = ws_echo.so
  *
@@ -16,6 +21,7 @@
  *                          socket's queue (default 60 s)
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,6 +49,28 @@ static int init(const gn_app_arg_t *args, size_t nargs, void **state)
     return 0;
 }
 
+struct ticker {
+    gn_ws_t *ws;
+    int n;
+};
+
+/* Send T->n ticks, from a green thread that is not the handler's. */
+static int tick(void *arg)
+{
+    struct ticker *t = arg;
+    char msg[32];
+    int len;
+
+    for (int i = 0; i < t->n; i++) {
+        if (gn_sleep(0.02) != 0)
+            return 0;
+        len = snprintf(msg, sizeof(msg), "tick %d", i);
+        if (gn_ws_send(t->ws, GN_WS_TEXT, msg, (size_t)len, 5) != 0)
+            return 0;
+    }
+    return 0;
+}
+
 static void fini(void *state)
 {
     free(state);
@@ -52,6 +80,9 @@ static int handle(gn_request_t *req, gn_response_t *res, void *state)
 {
     const struct echo *e = state;
     const char *sub = e->subprotocol;
+    const char *query = gn_request_query(req);
+    struct ticker ticker = {NULL, 0};
+    gn_thread_t *thread = NULL;
     const void *data;
     size_t len;
     gn_ws_t *ws;
@@ -68,9 +99,17 @@ static int handle(gn_request_t *req, gn_response_t *res, void *state)
     ws = gn_ws_accept(req, res, sub && gn_ws_offers(req, sub) ? sub : NULL);
     if (ws == NULL)
         return 0; /* refused: the server answered */
+    if (query != NULL && strncmp(query, "ticks=", 6) == 0) {
+        ticker = (struct ticker){ws, atoi(query + 6)};
+        thread = gn_spawn(tick, &ticker);
+    }
     while ((rc = gn_ws_recv(ws, &type, &data, &len, -1)) == 0)
         if ((rc = gn_ws_send(ws, type, data, len, e->send_timeout)) != 0)
             break;
+    if (thread != NULL) { /* it must not outlive WS */
+        gn_kill(thread);
+        gn_join(thread, -1, NULL);
+    }
     /* Closed (-EPIPE), or closed at the queue limit (-ENOBUFS). */
     return rc == -EPIPE || rc == -ENOBUFS ? 0 : rc;
 }

@@ -471,6 +471,32 @@ class LibraryClients(EchoServer):
         self.run_client(["node", "-e", NODE_CLIENT])
 
 
+class OtherSenders(EchoServer):
+    """gn_ws_send from a green thread that is not the receiver."""
+
+    def test_ticks_from_another_thread_interleave_with_echoes(self):
+        with self.ws(path="/t?ticks=30") as ws:
+            echoes, ticks = [], []
+            for i in range(10):
+                ws.send_frame(OP_BINARY, b"echo %d" % i)
+                time.sleep(0.03)
+            while len(ticks) < 30 or len(echoes) < 10:
+                op, data = ws.recv_message()
+                (ticks if op == OP_TEXT else echoes).append(data)
+            self.assertEqual(ticks, [b"tick %d" % i for i in range(30)])
+            self.assertEqual(echoes, [b"echo %d" % i for i in range(10)])
+            ws.send_close(1000)
+            self.assertEqual(ws.expect_close(answer=False), 1000)
+
+    def test_handler_leaving_stops_its_sender(self):
+        with self.ws(path="/t?ticks=100000") as ws:
+            self.assertEqual(ws.recv_message(), (OP_TEXT, b"tick 0"))
+            ws.send_close(1000)
+            self.assertEqual(ws.expect_close(answer=False), 1000)
+        with self.ws() as ws:  # the worker is fine
+            self.echo(ws, OP_TEXT, b"after")
+
+
 class Lifecycle(unittest.TestCase):
     """Stopping, keep-alive pings, the queue limit, the access log."""
 
@@ -485,6 +511,22 @@ class Lifecycle(unittest.TestCase):
                 self.assertEqual(ws.expect_close(), 1001)
                 ws.close()
             self.assertEqual(srv.wait_exit(15), 0)
+
+    def test_hup_old_worker_says_1001_and_clients_reconnect(self):
+        with Server(app="ws_echo", workers=2) as srv:
+            old = set(srv.wait_workers(2))
+            clients = [WsClient(srv.port) for _ in range(20)]
+            for ws in clients:
+                self.echo_ok(ws)
+            os.kill(srv.pid, signal.SIGHUP)
+            for ws in clients:
+                self.assertEqual(ws.expect_close(), 1001)
+                ws.close()
+            new = set(srv.wait_workers(2, timeout=15))
+            self.assertFalse(old & new, "the old generation still runs")
+            for _ in range(5):
+                with WsClient(srv.port) as ws:
+                    self.echo_ok(ws)
 
     def test_stop_waits_for_a_handler_until_its_client_answers(self):
         with Server(app="ws_echo", workers=1) as srv:
