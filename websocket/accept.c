@@ -91,6 +91,9 @@ GN_API gn_ws_t *gn_ws_accept(gn_request_t *req, gn_response_t *res,
         (subprotocol != NULL &&
          gn_response_header(res, "Sec-WebSocket-Protocol", subprotocol) != 0))
         return NULL;
+    /* Extensions (permessage-deflate) are agreed on here: their
+     * Sec-WebSocket-Extensions answer goes in the 101, and
+     * gn__ws_set_ext() hands the WebSocket their transform. */
     c = gn__http_upgrade(res, "websocket");
     if (c == NULL)
         return NULL;

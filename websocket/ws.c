@@ -57,8 +57,13 @@ struct gn_ws {
     struct gn_response *res;
     void *app_data;
 
+    /* An extension (permessage-deflate), or NULL. */
+    const struct gn_ws_ext *ext;
+    void *ext_state;
+
     /* Receiving. */
     struct gn_ws_seq seq;
+    unsigned msg_rsv;  /* the RSV bits of the message's first frame */
     uint32_t utf8;     /* the open text message's validation state */
     char *msg;         /* the message being reassembled, or the last one */
     size_t msglen, msgcap;
@@ -335,11 +340,11 @@ static int write_through(struct gn_ws *ws, struct iovec *iov, int n,
  * close) are never refused for room: they are small, and the protocol
  * needs them out. Waits for room up to DEADLINE.
  */
-static int send_frame(struct gn_ws *ws, unsigned opcode, const void *p,
-                      size_t n, int control, int64_t deadline)
+static int send_frame(struct gn_ws *ws, unsigned opcode, unsigned rsv,
+                      const void *p, size_t n, int control, int64_t deadline)
 {
     uint8_t head[GN_WS_HEAD_MAX];
-    size_t hl = gn__ws_frame_head(head, 1, 0, opcode, n);
+    size_t hl = gn__ws_frame_head(head, 1, rsv, opcode, n);
     struct iovec iov[2] = {{head, hl}, {(void *)p, n}};
     size_t total = hl + n;
     ssize_t k;
@@ -391,7 +396,7 @@ static void send_close_frame(struct gn_ws *ws, unsigned code,
     ws->close_sent_ms = gn__monotonic_ms();
     if (code != GN_WS_CLOSE_NO_STATUS)
         len = gn__ws_close_payload(payload, code, reason);
-    send_frame(ws, GN_WS_OP_CLOSE, payload, len, 1, -1);
+    send_frame(ws, GN_WS_OP_CLOSE, 0, payload, len, 1, -1);
 }
 
 /* A protocol error: close with CODE and give the connection up. */
@@ -488,7 +493,7 @@ static int timed_out(struct gn_ws *ws, int64_t deadline)
         }
         if (!ws->ping_sent_ms && now >= ws->last_in_ms + settings->ping_ms) {
             ws->ping_sent_ms = now;
-            send_frame(ws, GN_WS_OP_PING, NULL, 0, 1, -1);
+            send_frame(ws, GN_WS_OP_PING, 0, NULL, 0, 1, -1);
         }
     }
     if (deadline >= 0 && now >= deadline)
@@ -600,7 +605,7 @@ static int on_control(struct gn_ws *ws, const struct gn_ws_frame *f,
     switch (f->opcode) {
     case GN_WS_OP_PING:
         if (!ws->close_sent)
-            send_frame(ws, GN_WS_OP_PONG, p, f->len, 1, -1);
+            send_frame(ws, GN_WS_OP_PONG, 0, p, f->len, 1, -1);
         return 0;
     case GN_WS_OP_PONG:
         ws->ping_sent_ms = 0;
@@ -666,6 +671,24 @@ static int check_text(struct gn_ws *ws, const void *p, size_t n, int last)
     return 0;
 }
 
+/* A message sent with the extension's RSV bits: decoded in place of
+ * *OUT and *OUTLEN, text checked whole. 0, or the error. */
+static int decode(struct gn_ws *ws, const void **out, size_t *outlen)
+{
+    int rc = ws->ext->decode(ws->ext_state, *out, *outlen,
+                             settings->max_message, out, outlen);
+
+    if (rc == -EMSGSIZE)
+        return fail(ws, GN_WS_CLOSE_TOO_BIG);
+    if (rc < 0)
+        return fail(ws, GN_WS_CLOSE_BAD_DATA);
+    if (ws->seq.opcode == GN_WS_OP_TEXT) {
+        ws->utf8 = GN_UTF8_ACCEPT;
+        return check_text(ws, *out, *outlen, 1);
+    }
+    return 0;
+}
+
 /* The next message into *OUT, *OUTLEN and *TYPE: 0, or the error. */
 static int next_message(struct gn_ws *ws, int *type, const void **out,
                         size_t *outlen, int64_t deadline)
@@ -677,7 +700,8 @@ static int next_message(struct gn_ws *ws, int *type, const void **out,
 
     for (;;) {
         rc = gn__ws_frame_parse((uint8_t *)c->rbuf + c->rpos,
-                                c->rlen - c->rpos, 0, &f);
+                                c->rlen - c->rpos, ws->ext ? ws->ext->rsv : 0,
+                                &f);
         if (rc < 0)
             return fail(ws, (unsigned)-rc);
         if (rc == 0) {
@@ -703,6 +727,9 @@ static int next_message(struct gn_ws *ws, int *type, const void **out,
         if (first) {
             ws->msglen = 0;
             ws->utf8 = GN_UTF8_ACCEPT;
+            ws->msg_rsv = f.rsv;
+        } else if (f.rsv) {
+            return fail(ws, GN_WS_CLOSE_PROTOCOL); /* first frame only */
         }
         if (first && f.fin && f.head + f.len <= c->rcap) {
             /* The common case: one frame, read and unmasked in place. */
@@ -711,18 +738,18 @@ static int next_message(struct gn_ws *ws, int *type, const void **out,
             p = (uint8_t *)c->rbuf + c->rpos + f.head;
             gn__ws_unmask(p, f.len, f.mask, 0);
             c->rpos += (uint32_t)(f.head + f.len);
-            if (f.opcode == GN_WS_OP_TEXT &&
-                (rc = check_text(ws, p, f.len, 1)) != 0)
-                return rc;
             *out = p;
             *outlen = f.len;
+            if (ws->msg_rsv == 0 && f.opcode == GN_WS_OP_TEXT &&
+                (rc = check_text(ws, p, f.len, 1)) != 0)
+                return rc;
         } else {
             size_t at = ws->msglen;
 
             c->rpos += (uint32_t)f.head;
             if ((rc = append_frame(ws, &f, deadline)) != 0)
                 return rc;
-            if (ws->seq.opcode == GN_WS_OP_TEXT &&
+            if (ws->msg_rsv == 0 && ws->seq.opcode == GN_WS_OP_TEXT &&
                 (rc = check_text(ws, ws->msg + at, f.len, f.fin)) != 0)
                 return rc;
             if (!f.fin)
@@ -730,6 +757,8 @@ static int next_message(struct gn_ws *ws, int *type, const void **out,
             *out = ws->msg;
             *outlen = ws->msglen;
         }
+        if (ws->msg_rsv != 0 && (rc = decode(ws, out, outlen)) != 0)
+            return rc;
         *type = ws->seq.opcode == GN_WS_OP_TEXT ? GN_WS_TEXT : GN_WS_BINARY;
         return 0;
     }
@@ -788,6 +817,7 @@ GN_API int gn_ws_recv(gn_ws_t *ws, int *type, const void **data, size_t *len,
 GN_API int gn_ws_send(gn_ws_t *ws, int type, const void *data, size_t len,
                       double timeout)
 {
+    unsigned rsv = 0;
     int64_t ms;
     int rc = check_ws(ws);
 
@@ -801,8 +831,14 @@ GN_API int gn_ws_send(gn_ws_t *ws, int type, const void *data, size_t len,
         return -EINVAL;
     if (ws->gone || ws->close_sent)
         return -EPIPE;
+    if (ws->ext != NULL) {
+        rc = ws->ext->encode(ws->ext_state, data, len, &data, &len);
+        if (rc < 0)
+            return rc;
+        rsv = rc == 0 ? ws->ext->rsv : 0;
+    }
     rc = send_frame(ws, type == GN_WS_TEXT ? GN_WS_OP_TEXT : GN_WS_OP_BINARY,
-                    data, len, 0, deadline_of(ms));
+                    rsv, data, len, 0, deadline_of(ms));
     if (rc == 0) {
         ws->out_msgs++;
         ws->out_bytes += len;
@@ -823,7 +859,7 @@ GN_API int gn_ws_ping(gn_ws_t *ws, const void *data, size_t len,
         return -EINVAL;
     if (ws->gone || ws->close_sent)
         return -EPIPE;
-    return send_frame(ws, GN_WS_OP_PING, data, len, 1, deadline_of(ms));
+    return send_frame(ws, GN_WS_OP_PING, 0, data, len, 1, deadline_of(ms));
 }
 
 /* Read (and drop) until the client's close frame, up to DEADLINE. */
@@ -942,8 +978,17 @@ static void ws_end(struct gn_response *res, int rc)
     log_figures(ws, res);
     set_gone(ws);
     free(ws->msg);
+    if (ws->ext != NULL && ws->ext->free != NULL)
+        ws->ext->free(ws->ext_state);
     c->proto_data = NULL;
     free(ws);
+}
+
+void gn__ws_set_ext(struct gn_ws *ws, const struct gn_ws_ext *ext,
+                    void *state)
+{
+    ws->ext = ext;
+    ws->ext_state = state;
 }
 
 struct gn_ws *gn__ws_start(struct gn_conn *c, struct gn_response *res)
