@@ -627,8 +627,8 @@ static int msg_room(struct gn_ws *ws, size_t cap)
 {
     char *p;
 
-    if (cap <= ws->msgcap)
-        return 0;
+    if (cap <= ws->msgcap && ws->msg != NULL)
+        return 0; /* (an empty first fragment still gets a buffer) */
     p = realloc(ws->msg, cap ? cap : 1);
     if (p == NULL)
         return -ENOMEM;
