@@ -377,6 +377,7 @@ struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
     res->head_sent = 1;
     res->status = 101;
     res->upgraded = 1;
+    res->sealed = 1; /* no HTTP body bytes into the new protocol's stream */
     res->keep_alive = 0;
     c->closing = 1;
     if (res->deadline != NULL)
