@@ -117,6 +117,13 @@ static int64_t deadline_of(int64_t timeout_ms)
     return timeout_ms < 0 ? -1 : gn__monotonic_ms() + timeout_ms;
 }
 
+/* Whether DUE (-1: none) has passed. Checked before every wait: a green
+ * wait of 0 ms is a yield that returns 0, not a timeout. */
+static int expired(int64_t due)
+{
+    return due >= 0 && due <= gn__monotonic_ms();
+}
+
 /* Milliseconds left until DEADLINE (-1: none), at least 0. */
 static int64_t left_of(int64_t deadline)
 {
@@ -241,6 +248,8 @@ static int wait_writable(struct gn_ws *ws, int64_t deadline)
 
     if (ws->c->ready & GN_WATCH_WRITE)
         return 0;
+    if (expired(deadline))
+        return -ETIMEDOUT;
     ws->wr_waiter = &wt;
     rc = gn__green_park(&wt, -1, 0, left_of(deadline));
     ws->wr_waiter = NULL;
@@ -253,6 +262,8 @@ static int wait_space(struct gn_ws *ws, int64_t deadline)
     struct gn_waiter wt = {0};
     int rc;
 
+    if (expired(deadline))
+        return -ETIMEDOUT;
     wt.next = ws->space;
     if (ws->space)
         ws->space->prev = &wt;
@@ -481,6 +492,8 @@ static int timed_out(struct gn_ws *ws, int64_t deadline)
 {
     int64_t now = gn__monotonic_ms();
 
+    if (deadline >= 0 && now >= deadline)
+        return -ETIMEDOUT; /* the caller's: the WebSocket stays as it is */
     if (ws->close_sent && now >= ws->close_sent_ms + settings->close_ms) {
         ws->gone = 1; /* the client never answered our close */
         return -EPIPE;
@@ -496,8 +509,6 @@ static int timed_out(struct gn_ws *ws, int64_t deadline)
             send_frame(ws, GN_WS_OP_PING, 0, NULL, 0, 1, -1);
         }
     }
-    if (deadline >= 0 && now >= deadline)
-        return -ETIMEDOUT;
     return 0;
 }
 
@@ -506,57 +517,44 @@ static int timed_out(struct gn_ws *ws, int64_t deadline)
 static int need(struct gn_ws *ws, size_t n, int64_t deadline)
 {
     struct gn_conn *c = ws->c;
+    int64_t due;
     ssize_t got;
     int rc;
 
     while (c->rlen - c->rpos < n) {
         if (ws->gone || ws->failed)
             return -EPIPE;
-        if (c->rpos == c->rlen) {
+        if (c->rpos == c->rlen)
             c->rpos = c->rlen = 0;
-            rc = gn__conn_wait_input(c, left_of(next_due(ws, deadline)));
-        } else {
-            if (c->rpos + n > c->rcap)
-                gn__conn_compact(c);
+        else if (c->rpos + n > c->rcap)
+            gn__conn_compact(c);
+        /* Read only after an edge: a drained socket costs no syscall. */
+        if (c->ready & GN_WATCH_READ) {
             got = gn__conn_fill(c, 0);
             if (got > 0) {
                 ws->last_in_ms = gn__monotonic_ms();
                 continue;
             }
-            if (got == 0) {
-                ws->gone = 1;
-                return -EPIPE;
-            }
-            if (got != -EAGAIN) {
+            if (got == 0 || got != -EAGAIN) {
                 set_gone(ws);
                 return -EPIPE;
             }
-            rc = gn__conn_wait(c, GN_WATCH_READ,
-                               left_of(next_due(ws, deadline)));
         }
+        due = next_due(ws, deadline);
+        if (expired(due))
+            rc = -ETIMEDOUT;
+        else if (c->rpos == c->rlen) /* nothing held: the buffer goes back */
+            rc = gn__conn_wait_input(c, left_of(due));
+        else
+            rc = gn__conn_wait(c, GN_WATCH_READ, left_of(due));
         if (rc == -ENOMEM) {
             set_gone(ws);
             return -EPIPE;
         }
-        if (rc == -ETIMEDOUT) {
-            if ((rc = timed_out(ws, deadline)) != 0)
-                return rc;
+        if (rc == -ETIMEDOUT && (rc = timed_out(ws, deadline)) == 0)
             continue;
-        }
         if (rc < 0)
-            return rc; /* cancelled */
-        if (c->rpos == c->rlen) {
-            got = gn__conn_fill(c, 0);
-            if (got > 0)
-                ws->last_in_ms = gn__monotonic_ms();
-            else if (got == 0) {
-                ws->gone = 1;
-                return -EPIPE;
-            } else if (got != -EAGAIN) {
-                set_gone(ws);
-                return -EPIPE;
-            }
-        }
+            return rc; /* a timeout of the caller's, a closing, a cancel */
     }
     return 0;
 }
@@ -582,8 +580,10 @@ static int read_into(struct gn_ws *ws, char *dst, size_t len, int64_t deadline)
             set_gone(ws);
             return -EPIPE;
         }
-        rc = gn__conn_wait(ws->c, GN_WATCH_READ,
-                           left_of(next_due(ws, deadline)));
+        rc = expired(next_due(ws, deadline))
+                 ? -ETIMEDOUT
+                 : gn__conn_wait(ws->c, GN_WATCH_READ,
+                                 left_of(next_due(ws, deadline)));
         if (rc == -ETIMEDOUT) {
             if ((rc = timed_out(ws, deadline)) != 0)
                 return rc;

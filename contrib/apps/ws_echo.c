@@ -9,6 +9,10 @@
  *                             green thread of its own, one every 20 ms,
  *                             while the handler waits in gn_ws_recv: a
  *                             sender that is not the receiver (fan-out)
+ *     ws://host/any?close_after=N
+ *                             after N echoes, pings ("ping?") and closes
+ *                             itself with 4000 "enough" (gn_ws_ping,
+ *                             gn_ws_close)
  *
  *     [app]
  *     module = ws_echo.so
@@ -86,7 +90,7 @@ static int handle(gn_request_t *req, gn_response_t *res, void *state)
     const void *data;
     size_t len;
     gn_ws_t *ws;
-    int type, rc;
+    int type, rc = 0, left = -1; /* echoes before closing; -1: no end */
 
     if (!gn_ws_is_upgrade(req)) {
         gn_response_status(res, 426, NULL);
@@ -103,9 +107,20 @@ static int handle(gn_request_t *req, gn_response_t *res, void *state)
         ticker = (struct ticker){ws, atoi(query + 6)};
         thread = gn_spawn(tick, &ticker);
     }
-    while ((rc = gn_ws_recv(ws, &type, &data, &len, -1)) == 0)
+    if (query != NULL && strncmp(query, "close_after=", 12) == 0)
+        left = atoi(query + 12);
+    while (left != 0 && (rc = gn_ws_recv(ws, &type, &data, &len, -1)) == 0) {
         if ((rc = gn_ws_send(ws, type, data, len, e->send_timeout)) != 0)
             break;
+        if (left > 0)
+            left--;
+    }
+    if (left == 0) { /* our turn to end it */
+        if ((rc = gn_ws_ping(ws, "ping?", 5, 5)) == 0)
+            rc = gn_ws_close(ws, 4000, "enough", 5);
+        gn_log(GN_LOG_INFO, "ws_echo: closed with 4000: %d, client said %d",
+               rc, gn_ws_close_code(ws));
+    }
     if (thread != NULL) { /* it must not outlive WS */
         gn_kill(thread);
         gn_join(thread, -1, NULL);

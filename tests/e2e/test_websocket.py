@@ -471,6 +471,31 @@ class LibraryClients(EchoServer):
         self.run_client(["node", "-e", NODE_CLIENT])
 
 
+class ServerSide(EchoServer):
+    """The app's own ping and close (gn_ws_ping, gn_ws_close)."""
+
+    def test_app_pings_then_closes_with_its_code_and_reason(self):
+        with self.ws(path="/c?close_after=2") as ws:
+            self.echo(ws, OP_TEXT, b"one")
+            self.echo(ws, OP_BINARY, b"two")
+            self.assertEqual(ws.recv_frame(), (True, 0, OP_PING, b"ping?"))
+            ws.send_frame(OP_PONG, b"ping?")
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((op, data), (OP_CLOSE, struct.pack("!H", 4000) + b"enough"))
+            ws.send_close(4000)
+            ws.expect_eof()
+        self.srv.wait_for_log(r"ws_echo: closed with 4000: 0, client said 4000")
+
+    def test_app_close_times_out_without_an_answer(self):
+        with self.ws(path="/c?close_after=0") as ws:
+            self.assertEqual(ws.recv_frame()[2], OP_PING)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual(op, OP_CLOSE)
+            ws.expect_eof(timeout=15)  # gn_ws_close's 5 s, then the end
+        self.srv.wait_for_log(r"ws_echo: closed with 4000: -110, client said 0",
+                              timeout=10)
+
+
 class OtherSenders(EchoServer):
     """gn_ws_send from a green thread that is not the receiver."""
 
@@ -562,8 +587,13 @@ class Lifecycle(unittest.TestCase):
         self.assertEqual(ws.recv_message(), (OP_TEXT, b"alive"))
 
     def test_client_that_stops_reading_is_closed_1013_at_the_queue_limit(self):
+        for timeout in ("0.5", "0"):  # 0: a fan-out sender that never waits
+            with self.subTest(send_timeout=timeout):
+                self.slow_reader(timeout)
+
+    def slow_reader(self, send_timeout):
         settings = {"websocket": {"websocket_max_queue": 65536},
-                    "app.args": {"send_timeout": "0.5"}}
+                    "app.args": {"send_timeout": send_timeout}}
         with Server(app="ws_echo", settings=settings) as srv:
             ws = WsClient(srv.port)
             other = WsClient(srv.port)

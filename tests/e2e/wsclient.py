@@ -191,6 +191,8 @@ class WsClient:
                 chunk = self.sock.recv(65536)
             except ConnectionResetError:
                 return
+            except socket.timeout:
+                break
             if not chunk:
                 return
         raise AssertionError("the server kept the TCP connection open")
