@@ -3,8 +3,10 @@
 builds (tests/e2e/meson.build): ASan's allocator and shadow memory keep
 what glibc's gives back, so RSS says nothing there."""
 import http.client
+import os
 import resource
 import socket
+import sys
 import time
 import unittest
 
@@ -70,7 +72,9 @@ class IdleWebSocketTest(ServerTestCase):
     its struct, its WebSocket state, its response, and one page of stack;
     no read buffer and no message buffer while it waits."""
 
-    SOCKETS = 3000
+    # GN_WS_IDLE_SOCKETS=5000 measures as the issue did (the figure is
+    # printed); 3000 keep the test quick.
+    SOCKETS = int(os.environ.get("GN_WS_IDLE_SOCKETS", "3000"))
     BOUND_KB = 8.4  # per socket (9.0 with the response on the stack)
 
     def test_idle_websockets_cost_at_most_node_ws(self):
@@ -105,6 +109,8 @@ class IdleWebSocketTest(ServerTestCase):
             socks += open_many(self.SOCKETS)
             time.sleep(3)  # the worker's tick gives back what the burst took
             per = (rss_kb(worker) - before) / self.SOCKETS
+            sys.stderr.write("\n%.2f KB per idle WebSocket (%d sockets, worker RSS "
+                             "%d KB before them)\n" % (per, self.SOCKETS, before))
             self.assertLessEqual(per, self.BOUND_KB,
                                  "%.2f KB per idle WebSocket" % per)
         finally:
