@@ -23,7 +23,9 @@
  *
  * Only the receiving coroutine waits on the connection (gn__conn_wait);
  * senders wait on waiters of their own that the loop wakes, so a fan-out
- * thread can send while the handler is parked in gn_ws_recv.
+ * thread can send while the handler is parked in gn_ws_recv. The sending
+ * half lives in websocket/send.c; this file receives, closes, and holds
+ * the public calls and the connection's protocol after the upgrade.
  */
 #include "websocket/ws.h"
 
@@ -41,56 +43,8 @@
 #include "http/response.h"
 #include "net/conn.h"
 #include "websocket/frame.h"
+#include "websocket/session.h"
 #include "websocket/utf8.h"
-
-#define QUEUE_IOV 16 /* queued chunks per write */
-
-/* What a queued frame (or the rest of one) holds. */
-struct chunk {
-    struct chunk *next;
-    size_t len, off; /* DATA[off, len) is still to go */
-    char data[];
-};
-
-struct gn_ws {
-    struct gn_conn *c;
-    struct gn_response *res;
-    void *app_data;
-
-    /* An extension (permessage-deflate), or NULL. */
-    const struct gn_ws_ext *ext;
-    void *ext_state;
-
-    /* Receiving. */
-    struct gn_ws_seq seq;
-    unsigned msg_rsv;  /* the RSV bits of the message's first frame */
-    uint32_t utf8;     /* the open text message's validation state */
-    char *msg;         /* the message being reassembled, or the last one */
-    size_t msglen, msgcap;
-    int receiving;     /* a green thread is in gn_ws_recv */
-    int64_t last_in_ms;
-    int64_t ping_sent_ms; /* our keep-alive ping is unanswered since; 0 */
-
-    /* Sending. */
-    struct chunk *qhead, *qtail;
-    size_t qlen;
-    int writing;                 /* a sender holds the socket mid-frame */
-    struct gn_waiter *wr_waiter; /* ... waiting for a write edge */
-    struct gn_waiter *space;     /* senders waiting for the queue to drain */
-
-    /* Closing. */
-    int close_sent, close_rcvd;
-    int gone;   /* the connection broke: nothing goes in or out */
-    int failed; /* we failed the WebSocket: nothing more is read */
-    int peer_code;
-    int sent_code;
-    int64_t close_sent_ms;
-    int overflow_logged;
-
-    /* For the access log. */
-    uint64_t in_bytes, out_bytes, in_msgs, out_msgs;
-    int64_t start_us;
-};
 
 static const struct gn_ws_settings defaults = {
     .max_message = 16u << 20,
@@ -112,310 +66,12 @@ const struct gn_ws_settings *gn__ws_settings(void)
     return settings;
 }
 
-static int64_t deadline_of(int64_t timeout_ms)
-{
-    return timeout_ms < 0 ? -1 : gn__monotonic_ms() + timeout_ms;
-}
-
-/* Whether DUE (-1: none) has passed. Checked before every wait: a green
- * wait of 0 ms is a yield that returns 0, not a timeout. */
-static int expired(int64_t due)
-{
-    return due >= 0 && due <= gn__monotonic_ms();
-}
-
-/* Milliseconds left until DEADLINE (-1: none), at least 0. */
-static int64_t left_of(int64_t deadline)
-{
-    int64_t left;
-
-    if (deadline < 0)
-        return -1;
-    left = deadline - gn__monotonic_ms();
-    return left > 0 ? left : 0;
-}
-
-/* ---- the queue and the write side -------------------------------------- */
-
-static void wake_all(struct gn_waiter **list, int result)
-{
-    struct gn_waiter *w = *list, *next;
-
-    *list = NULL;
-    for (; w != NULL; w = next) {
-        next = w->next;
-        w->next = w->prev = NULL;
-        gn__green_wake(w, result);
-    }
-}
-
-/* The connection broke (or we gave it up): nothing more goes out. */
-static void set_gone(struct gn_ws *ws)
-{
-    struct chunk *ch, *next;
-
-    ws->gone = 1;
-    for (ch = ws->qhead; ch != NULL; ch = next) {
-        next = ch->next;
-        free(ch);
-    }
-    ws->qhead = ws->qtail = NULL;
-    ws->qlen = 0;
-    if (ws->wr_waiter != NULL)
-        gn__green_wake(ws->wr_waiter, -EPIPE);
-    wake_all(&ws->space, -EPIPE);
-}
-
-/* Append IOV[0, N) from byte SKIP on to the queue. */
-static void enqueue(struct gn_ws *ws, const struct iovec *iov, int n,
-                    size_t skip)
-{
-    size_t total = 0, at = 0;
-    struct chunk *ch;
-
-    for (int i = 0; i < n; i++)
-        total += iov[i].iov_len;
-    ch = malloc(sizeof(*ch) + total - skip);
-    if (ch == NULL) {
-        gn_log_error("out of memory queueing a WebSocket frame to %s",
-                     ws->c->remote_addr);
-        abort();
-    }
-    for (int i = 0; i < n; i++) {
-        size_t len = iov[i].iov_len, from = 0;
-
-        if (skip >= len) {
-            skip -= len;
-            continue;
-        }
-        from = skip;
-        skip = 0;
-        memcpy(ch->data + at, (char *)iov[i].iov_base + from, len - from);
-        at += len - from;
-    }
-    ch->next = NULL;
-    ch->len = at;
-    ch->off = 0;
-    if (ws->qtail)
-        ws->qtail->next = ch;
-    else
-        ws->qhead = ch;
-    ws->qtail = ch;
-    ws->qlen += at;
-}
-
-/* Send what is queued, as much as the socket takes now. From the loop or
- * any coroutine: it never waits. */
-static void flush_queue(struct gn_ws *ws)
-{
-    struct iovec iov[QUEUE_IOV];
-    size_t before = ws->qlen;
-    ssize_t n;
-    int k;
-
-    while (ws->qhead != NULL && !ws->writing && !ws->gone) {
-        struct chunk *ch = ws->qhead;
-
-        for (k = 0; ch != NULL && k < QUEUE_IOV; ch = ch->next, k++)
-            iov[k] = (struct iovec){ch->data + ch->off, ch->len - ch->off};
-        n = gn__conn_send_nowait(ws->c, iov, k);
-        if (n == -EAGAIN)
-            break;
-        if (n < 0) {
-            set_gone(ws);
-            return;
-        }
-        ws->qlen -= (size_t)n;
-        while ((ch = ws->qhead) != NULL && (size_t)n >= ch->len - ch->off) {
-            n -= (ssize_t)(ch->len - ch->off);
-            ws->qhead = ch->next;
-            free(ch);
-        }
-        if (ws->qhead == NULL)
-            ws->qtail = NULL;
-        else
-            ws->qhead->off += (size_t)n;
-    }
-    if (ws->qlen < before)
-        wake_all(&ws->space, 0);
-}
-
-/* Wait for a write edge (or a wake-up) until DEADLINE: 0 or an error. */
-static int wait_writable(struct gn_ws *ws, int64_t deadline)
-{
-    struct gn_waiter wt;
-    int rc;
-
-    if (ws->c->ready & GN_WATCH_WRITE)
-        return 0;
-    if (expired(deadline))
-        return -ETIMEDOUT;
-    ws->wr_waiter = &wt;
-    rc = gn__green_park(&wt, -1, 0, left_of(deadline));
-    ws->wr_waiter = NULL;
-    return rc < 0 ? rc : 0;
-}
-
-/* Wait until the queue drains (or a wake-up) until DEADLINE. */
-static int wait_space(struct gn_ws *ws, int64_t deadline)
-{
-    struct gn_waiter wt = {0};
-    int rc;
-
-    if (expired(deadline))
-        return -ETIMEDOUT;
-    wt.next = ws->space;
-    if (ws->space)
-        ws->space->prev = &wt;
-    ws->space = &wt;
-    rc = gn__green_park(&wt, -1, 0, left_of(deadline));
-    if (ws->space == &wt || wt.prev != NULL || wt.next != NULL) {
-        /* Still linked (a timeout): unlink. */
-        if (wt.prev)
-            wt.prev->next = wt.next;
-        else if (ws->space == &wt)
-            ws->space = wt.next;
-        if (wt.next)
-            wt.next->prev = wt.prev;
-    }
-    return rc < 0 ? rc : 0;
-}
-
-static void send_close_frame(struct gn_ws *ws, unsigned code,
-                             const char *reason);
-
-/* The queue is full for a sender: close with 1013 (logged once). */
-static void overflow(struct gn_ws *ws)
-{
-    if (!ws->overflow_logged) {
-        ws->overflow_logged = 1;
-        gn_log_warn("WebSocket from %s: outgoing queue above "
-                    "websocket_max_queue (%llu bytes): closing with 1013",
-                    ws->c->remote_addr,
-                    (unsigned long long)settings->max_queue);
-    }
-    send_close_frame(ws, GN_WS_CLOSE_TRY_LATER, "queue full");
-}
-
-/* Hold the socket and write IOV[0, N) from byte DONE on, from the
- * caller's buffers, until DEADLINE. 0, -EPIPE, or -ENOBUFS (the rest was
- * queued and the socket closes with 1013: a frame once begun must end). */
-static int write_through(struct gn_ws *ws, struct iovec *iov, int n,
-                         size_t done, size_t total, int64_t deadline)
-{
-    struct iovec rest[2];
-    ssize_t k;
-    int rc = 0;
-
-    ws->writing = 1;
-    while (done < total && !ws->gone) {
-        size_t skip = done;
-        int m = 0;
-
-        for (int i = 0; i < n; i++) {
-            if (skip >= iov[i].iov_len) {
-                skip -= iov[i].iov_len;
-                continue;
-            }
-            rest[m++] = (struct iovec){(char *)iov[i].iov_base + skip,
-                                       iov[i].iov_len - skip};
-            skip = 0;
-        }
-        k = gn__conn_send_nowait(ws->c, rest, m);
-        if (k > 0) {
-            done += (size_t)k;
-            continue;
-        }
-        if (k != -EAGAIN) {
-            set_gone(ws);
-            break;
-        }
-        if ((rc = wait_writable(ws, deadline)) == -ETIMEDOUT ||
-            rc == -ECANCELED) {
-            ws->writing = 0;
-            enqueue(ws, iov, n, done);
-            overflow(ws);
-            return -ENOBUFS;
-        }
-    }
-    ws->writing = 0;
-    if (ws->gone)
-        return -EPIPE;
-    flush_queue(ws); /* what others queued behind us */
-    wake_all(&ws->space, 0);
-    return 0;
-}
-
-/*
- * Send one frame: HEAD and P[0, N). CONTROL frames (and the server's own
- * close) are never refused for room: they are small, and the protocol
- * needs them out. Waits for room up to DEADLINE.
- */
-static int send_frame(struct gn_ws *ws, unsigned opcode, unsigned rsv,
-                      const void *p, size_t n, int control, int64_t deadline)
-{
-    uint8_t head[GN_WS_HEAD_MAX];
-    size_t hl = gn__ws_frame_head(head, 1, rsv, opcode, n);
-    struct iovec iov[2] = {{head, hl}, {(void *)p, n}};
-    size_t total = hl + n;
-    ssize_t k;
-    int rc;
-
-    for (;;) {
-        if (ws->gone)
-            return -EPIPE;
-        if (!ws->writing && ws->qlen == 0)
-            break;
-        if (control || ws->qlen + total <= settings->max_queue) {
-            enqueue(ws, iov, 2, 0);
-            return 0;
-        }
-        rc = wait_space(ws, deadline);
-        if (rc == -ETIMEDOUT) {
-            overflow(ws);
-            return -ENOBUFS;
-        }
-        if (rc < 0)
-            return rc;
-    }
-    k = gn__conn_send_nowait(ws->c, iov, 2);
-    if (k == -EAGAIN)
-        k = 0;
-    if (k < 0) {
-        set_gone(ws);
-        return -EPIPE;
-    }
-    if ((size_t)k == total)
-        return 0;
-    if (control || total - (size_t)k <= settings->max_queue) {
-        enqueue(ws, iov, 2, (size_t)k);
-        return 0;
-    }
-    return write_through(ws, iov, 2, (size_t)k, total, deadline);
-}
-
-static void send_close_frame(struct gn_ws *ws, unsigned code,
-                             const char *reason)
-{
-    uint8_t payload[GN_WS_CONTROL_MAX];
-    size_t len = 0;
-
-    if (ws->close_sent || ws->gone)
-        return;
-    ws->close_sent = 1;
-    ws->sent_code = (int)code;
-    ws->close_sent_ms = gn__monotonic_ms();
-    if (code != GN_WS_CLOSE_NO_STATUS)
-        len = gn__ws_close_payload(payload, code, reason);
-    send_frame(ws, GN_WS_OP_CLOSE, 0, payload, len, 1, -1);
-}
-
 /* A protocol error: close with CODE and give the connection up. */
 static int fail(struct gn_ws *ws, unsigned code)
 {
     gn_log_debug("WebSocket from %s: closing with %u", ws->c->remote_addr,
                  code);
-    send_close_frame(ws, code, NULL);
+    gn__ws_send_close(ws, code, NULL);
     ws->failed = 1; /* no more reading; the queue drains at the end */
     return -EPIPE;
 }
@@ -426,12 +82,8 @@ static void ws_writable(struct gn_conn *c)
 {
     struct gn_ws *ws = c->proto_data;
 
-    if (ws == NULL)
-        return; /* ended: the connection closes */
-    if (ws->wr_waiter != NULL)
-        gn__green_wake(ws->wr_waiter, 0);
-    else
-        flush_queue(ws);
+    if (ws != NULL) /* (NULL: ended, the connection closes) */
+        gn__ws_writable(ws);
 }
 
 /* The worker stops: say 1001 and let the receiver see it. */
@@ -441,7 +93,7 @@ static void ws_stop(struct gn_conn *c)
 
     if (ws == NULL)
         return;
-    send_close_frame(ws, GN_WS_CLOSE_GOING_AWAY, "server stopping");
+    gn__ws_send_close(ws, GN_WS_CLOSE_GOING_AWAY, "server stopping");
     if (ws->receiving && c->io_waiter != NULL)
         gn__green_wake(c->io_waiter, 0);
 }
@@ -506,10 +158,26 @@ static int timed_out(struct gn_ws *ws, int64_t deadline)
         }
         if (!ws->ping_sent_ms && now >= ws->last_in_ms + settings->ping_ms) {
             ws->ping_sent_ms = now;
-            send_frame(ws, GN_WS_OP_PING, 0, NULL, 0, 1, -1);
+            gn__ws_send_frame(ws, GN_WS_OP_PING, 0, NULL, 0, 1, -1);
         }
     }
     return 0;
+}
+
+/* A client that sends without pause (a flood of pings, or of messages
+ * dropped while closing) must not keep the worker from the others: after
+ * this many bytes read without a wait, the reader yields a turn. */
+#define YIELD_BYTES (256 * 1024)
+
+/* N bytes were read: 0, or the cancellation error of the turn given. */
+static int took(struct gn_ws *ws, size_t n)
+{
+    ws->last_in_ms = gn__monotonic_ms();
+    ws->streak += n;
+    if (ws->streak < YIELD_BYTES)
+        return 0;
+    ws->streak = 0;
+    return gn__wait_ms(0);
 }
 
 /* Have at least N unread bytes in the read buffer (N <= its size). 0, or
@@ -531,24 +199,25 @@ static int need(struct gn_ws *ws, size_t n, int64_t deadline)
         /* Read only after an edge: a drained socket costs no syscall. */
         if (c->ready & GN_WATCH_READ) {
             got = gn__conn_fill(c, 0);
-            if (got > 0) {
-                ws->last_in_ms = gn__monotonic_ms();
+            if (got > 0 && (rc = took(ws, (size_t)got)) != 0)
+                return rc;
+            if (got > 0)
                 continue;
-            }
             if (got == 0 || got != -EAGAIN) {
-                set_gone(ws);
+                gn__ws_set_gone(ws);
                 return -EPIPE;
             }
         }
         due = next_due(ws, deadline);
-        if (expired(due))
+        ws->streak = 0; /* it waits, or returns */
+        if (gn__ws_expired(due))
             rc = -ETIMEDOUT;
         else if (c->rpos == c->rlen) /* nothing held: the buffer goes back */
-            rc = gn__conn_wait_input(c, left_of(due));
+            rc = gn__conn_wait_input(c, gn__ws_left(due));
         else
-            rc = gn__conn_wait(c, GN_WATCH_READ, left_of(due));
+            rc = gn__conn_wait(c, GN_WATCH_READ, gn__ws_left(due));
         if (rc == -ENOMEM) {
-            set_gone(ws);
+            gn__ws_set_gone(ws);
             return -EPIPE;
         }
         if (rc == -ETIMEDOUT && (rc = timed_out(ws, deadline)) == 0)
@@ -570,20 +239,21 @@ static int read_into(struct gn_ws *ws, char *dst, size_t len, int64_t deadline)
         if (ws->gone || ws->failed)
             return -EPIPE;
         got = gn__conn_recv(ws->c, dst, len);
+        if (got > 0 && (rc = took(ws, (size_t)got)) != 0)
+            return rc;
         if (got > 0) {
-            ws->last_in_ms = gn__monotonic_ms();
             dst += got;
             len -= (size_t)got;
             continue;
         }
         if (got == 0 || got != -EAGAIN) {
-            set_gone(ws);
+            gn__ws_set_gone(ws);
             return -EPIPE;
         }
-        rc = expired(next_due(ws, deadline))
+        rc = gn__ws_expired(next_due(ws, deadline))
                  ? -ETIMEDOUT
                  : gn__conn_wait(ws->c, GN_WATCH_READ,
-                                 left_of(next_due(ws, deadline)));
+                                 gn__ws_left(next_due(ws, deadline)));
         if (rc == -ETIMEDOUT) {
             if ((rc = timed_out(ws, deadline)) != 0)
                 return rc;
@@ -604,8 +274,11 @@ static int on_control(struct gn_ws *ws, const struct gn_ws_frame *f,
 
     switch (f->opcode) {
     case GN_WS_OP_PING:
-        if (!ws->close_sent)
-            send_frame(ws, GN_WS_OP_PONG, 0, p, f->len, 1, -1);
+        /* Past the queue's limit only the latest pings are answered (RFC
+         * 6455 5.5.3 allows it): a client that floods pings and reads
+         * nothing cannot grow the queue without bound. */
+        if (!ws->close_sent && ws->qlen <= settings->max_queue)
+            gn__ws_send_frame(ws, GN_WS_OP_PONG, 0, p, f->len, 1, -1);
         return 0;
     case GN_WS_OP_PONG:
         ws->ping_sent_ms = 0;
@@ -617,7 +290,7 @@ static int on_control(struct gn_ws *ws, const struct gn_ws_frame *f,
         ws->peer_code = (int)code;
         ws->close_rcvd = 1;
         /* Echo the code (RFC 6455 5.5.1); none when none came. */
-        send_close_frame(ws, code, NULL);
+        gn__ws_send_close(ws, code, NULL);
         return -EPIPE;
     }
 }
@@ -802,7 +475,7 @@ GN_API int gn_ws_recv(gn_ws_t *ws, int *type, const void **data, size_t *len,
     drop_message(ws);
     ws->receiving = 1;
     do
-        rc = next_message(ws, type, data, len, deadline_of(ms));
+        rc = next_message(ws, type, data, len, gn__ws_deadline(ms));
     while (rc == 0 && ws->close_sent); /* closing: messages are dropped */
     ws->receiving = 0;
     if (rc == 0) {
@@ -837,8 +510,8 @@ GN_API int gn_ws_send(gn_ws_t *ws, int type, const void *data, size_t len,
             return rc;
         rsv = rc == 0 ? ws->ext->rsv : 0;
     }
-    rc = send_frame(ws, type == GN_WS_TEXT ? GN_WS_OP_TEXT : GN_WS_OP_BINARY,
-                    rsv, data, len, 0, deadline_of(ms));
+    rc = gn__ws_send_frame(ws, type == GN_WS_TEXT ? GN_WS_OP_TEXT : GN_WS_OP_BINARY,
+                    rsv, data, len, 0, gn__ws_deadline(ms));
     if (rc == 0) {
         ws->out_msgs++;
         ws->out_bytes += len;
@@ -859,7 +532,7 @@ GN_API int gn_ws_ping(gn_ws_t *ws, const void *data, size_t len,
         return -EINVAL;
     if (ws->gone || ws->close_sent)
         return -EPIPE;
-    return send_frame(ws, GN_WS_OP_PING, 0, data, len, 1, deadline_of(ms));
+    return gn__ws_send_frame(ws, GN_WS_OP_PING, 0, data, len, 1, gn__ws_deadline(ms));
 }
 
 /* Read (and drop) until the client's close frame, up to DEADLINE. */
@@ -895,10 +568,10 @@ GN_API int gn_ws_close(gn_ws_t *ws, int code, const char *reason,
         return -EINVAL;
     if (ws->close_sent || ws->gone)
         return -EPIPE;
-    send_close_frame(ws, (unsigned)code, reason);
+    gn__ws_send_close(ws, (unsigned)code, reason);
     if (!gn__green_can_wait())
         return 0;
-    return await_close(ws, deadline_of(ms));
+    return await_close(ws, gn__ws_deadline(ms));
 }
 
 GN_API int gn_ws_close_code(const gn_ws_t *ws)
@@ -919,19 +592,6 @@ GN_API void *gn_ws_data(const gn_ws_t *ws)
 }
 
 /* ---- start and end ---------------------------------------------------- */
-
-/* Send everything queued, up to DEADLINE. */
-static void drain_queue(struct gn_ws *ws, int64_t deadline)
-{
-    while ((ws->qlen > 0 || ws->writing) && !ws->gone) {
-        flush_queue(ws);
-        if (ws->qlen == 0 && !ws->writing)
-            break;
-        if ((ws->writing ? wait_space(ws, deadline)
-                         : wait_writable(ws, deadline)) < 0)
-            break;
-    }
-}
 
 /* The access log line of the upgrade request is written once the
  * WebSocket ended: %(b)s counts the message bytes sent over it, and the
@@ -962,12 +622,12 @@ static void ws_end(struct gn_response *res, int rc)
 {
     struct gn_conn *c = res->conn;
     struct gn_ws *ws = c->proto_data;
-    int64_t deadline = deadline_of(settings->close_ms);
+    int64_t deadline = gn__ws_deadline(settings->close_ms);
 
     if (!ws->gone && !ws->close_sent)
-        send_close_frame(ws, rc >= 0 ? GN_WS_CLOSE_NORMAL : GN_WS_CLOSE_ERROR,
+        gn__ws_send_close(ws, rc >= 0 ? GN_WS_CLOSE_NORMAL : GN_WS_CLOSE_ERROR,
                          NULL);
-    drain_queue(ws, deadline_of(settings->write_ms));
+    gn__ws_drain(ws, gn__ws_deadline(settings->write_ms));
     if (!ws->gone && !ws->failed && !ws->close_rcvd) {
         ws->receiving = 0;
         await_close(ws, deadline);
@@ -976,7 +636,7 @@ static void ws_end(struct gn_response *res, int rc)
      * so our close frame is not lost to a reset. */
     c->linger = !ws->close_rcvd;
     log_figures(ws, res);
-    set_gone(ws);
+    gn__ws_set_gone(ws);
     free(ws->msg);
     if (ws->ext != NULL && ws->ext->free != NULL)
         ws->ext->free(ws->ext_state);
