@@ -522,6 +522,20 @@ class OtherSenders(EchoServer):
             self.echo(ws, OP_TEXT, b"after")
 
 
+def wait_workers_other_than(srv, old, timeout=20):
+    """Two workers run and none of them is in OLD (a reload completed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            now = set(srv.wait_workers(2, timeout=2))
+        except AssertionError:
+            continue
+        if not now & old:
+            return now
+        time.sleep(0.1)
+    raise AssertionError("the old workers %s still run" % sorted(old))
+
+
 class Lifecycle(unittest.TestCase):
     """Stopping, keep-alive pings, the queue limit, the access log."""
 
@@ -552,6 +566,30 @@ class Lifecycle(unittest.TestCase):
             for _ in range(5):
                 with WsClient(srv.port) as ws:
                     self.echo_ok(ws)
+
+    def test_two_hups_with_2000_websockets_each_one_gets_1001(self):
+        import resource
+        n = 2000
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, n + 500)), hard))
+        settings = {"workers": {"worker_connections": n + 100}}
+        with Server(app="ws_echo", workers=2, settings=settings) as srv:
+            srv.wait_workers(2)
+            for round_ in range(2):
+                clients = []
+                try:
+                    for i in range(n):
+                        clients.append(WsClient(srv.port, first=frame(OP_TEXT, b"%d" % i)))
+                    for i, ws in enumerate(clients):
+                        self.assertEqual(ws.recv_message(), (OP_TEXT, b"%d" % i))
+                    before = set(srv.wait_workers(2))
+                    os.kill(srv.pid, signal.SIGHUP)
+                    codes = [ws.expect_close() for ws in clients]  # no reset
+                    self.assertEqual(codes, [1001] * n, "round %d" % round_)
+                finally:
+                    for ws in clients:
+                        ws.close()
+                wait_workers_other_than(srv, before)
 
     def test_stop_waits_for_a_handler_until_its_client_answers(self):
         with Server(app="ws_echo", workers=1) as srv:
