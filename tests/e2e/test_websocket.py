@@ -10,11 +10,13 @@ must then close the TCP connection.
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -590,6 +592,42 @@ class Lifecycle(unittest.TestCase):
                     for ws in clients:
                         ws.close()
                 wait_workers_other_than(srv, before)
+
+    def test_usr2_then_term_old_arbiter_says_1001_and_the_new_one_serves(self):
+        import harness
+        tmp = tempfile.mkdtemp(prefix="gn-ws-usr2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        with Server(app="ws_echo", workers=2,
+                    settings={"process": {"pidfile": pidfile}}) as srv:
+            srv.wait_workers(2)
+            old = srv.pid
+            clients = [WsClient(srv.port) for _ in range(200)]
+            for ws in clients:
+                self.echo_ok(ws)
+            os.kill(old, signal.SIGUSR2)
+            new = harness.wait_until(
+                lambda: (lambda p: p if p and p != old else None)(harness.read_pid(pidfile)),
+                10, what="the new arbiter's pidfile")
+            self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+            workers = harness.wait_until(
+                lambda: (lambda p: p if len(p) == 2 else None)(harness.children_of(new)),
+                10, what="the new arbiter's 2 workers")
+            srv.wait_for_log(r"booting worker \d+ with pid %d\b" % workers[-1])
+            sys.stderr.write("usr2: old arbiter %d, new %d with workers %s\n" % (old, new, workers))
+            for ws in clients[:20]:  # both generations serve meanwhile
+                self.echo_ok(ws)
+            os.kill(old, signal.SIGTERM)
+            for ws in clients:
+                self.assertEqual(ws.expect_close(), 1001)
+                ws.close()
+            self.assertEqual(srv.wait_exit(15), 0)
+            for _ in range(20):  # reconnecting clients land on the new one
+                with WsClient(srv.port) as ws:
+                    self.echo_ok(ws)
+            os.kill(new, signal.SIGTERM)
+            harness.wait_until(lambda: not harness.pid_alive(new), 15,
+                               what="the new arbiter to stop")
 
     def test_stop_waits_for_a_handler_until_its_client_answers(self):
         with Server(app="ws_echo", workers=1) as srv:
