@@ -106,6 +106,12 @@ struct gn_config {
     int cancel_on_disconnect; /* a client that leaves cancels its handler */
     char *server_header; /* NULL: none */
 
+    /* [websocket] */
+    int64_t websocket_max_message; /* bytes a message may have, else 1009 */
+    int64_t websocket_max_queue;   /* bytes queued per socket, else 1013 */
+    int websocket_ping_interval;   /* seconds; 0: no keep-alive pings */
+    char *websocket_allowed_origins; /* NULL or "": any Origin */
+
     /* [proxy] */
     int proxy_protocol;
     struct gn_ipset proxy_allow_ips;

@@ -759,6 +759,47 @@ const struct gn_setting gn__settings[] = {
      .min = 0,
      .defval = "greenicorn",
      .help = "the Server header of every response (empty: none)"},
+    {.name = "websocket_max_message",
+     .section = "websocket",
+     .flag = "websocket-max-message",
+     .metavar = "BYTES",
+     .parse = parse_size,
+     .print = print_size,
+     .offset = FIELD(websocket_max_message),
+     .min = 1,
+     .defval = "16777216",
+     .help = "the largest WebSocket message in bytes (all its fragments): "
+             "a larger one is refused with close code 1009 before it is "
+             "stored"},
+    {.name = "websocket_max_queue",
+     .section = "websocket",
+     .flag = "websocket-max-queue",
+     .metavar = "BYTES",
+     .parse = parse_size,
+     .print = print_size,
+     .offset = FIELD(websocket_max_queue),
+     .min = 1,
+     .defval = "1048576",
+     .help = "bytes queued for a WebSocket client that reads slower than "
+             "it is sent to: past them (after the sender's timeout) the "
+             "socket is closed with 1013"},
+    INT_SETTING(websocket_ping_interval, "websocket", "websocket-ping-interval",
+                0, 0, 86400, "0",
+                "seconds a WebSocket may stay silent before the server pings "
+                "it; no pong within as long again closes it with 1011 (0: no "
+                "pings)"),
+    {.name = "websocket_allowed_origins",
+     .section = "websocket",
+     .flag = "websocket-allowed-origins",
+     .metavar = "ORIGINS",
+     .parse = parse_text,
+     .print = print_path,
+     .offset = FIELD(websocket_allowed_origins),
+     .min = 0,
+     .defval = "",
+     .help = "the Origins a browser may open a WebSocket from, "
+             "comma-separated (e.g. https://example.com); others get 403 "
+             "(empty or *: any)"},
     BOOL_SETTING(proxy_protocol, "proxy", "proxy-protocol", 0, "off",
                  "expect a PROXY protocol v1 or v2 header on each connection "
                  "from proxy_allow_ips"),
@@ -983,9 +1024,9 @@ const struct gn_setting gn__settings[] = {
 const size_t gn__settings_count =
     sizeof(gn__settings) / sizeof(gn__settings[0]);
 
-const char *const gn__sections[] = {"server",   "workers", "http",  "proxy",
-                                    "process",  "logging", "hooks", "app",
-                                    "app.args", NULL};
+const char *const gn__sections[] = {
+    "server",  "workers", "http", "websocket", "proxy",    "process",
+    "logging", "hooks",   "app",  "app.args",  NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)
 {

@@ -220,6 +220,10 @@ void gn__access_log(const struct gn_access_format *f, const struct gn_conn *c,
         else
             put_atom(&l, &f->parts[i], c, req, res, us);
     }
+    if (res->log_extra != NULL) { /* an upgraded protocol's own figures */
+        put_raw(&l, " ", 1);
+        put_raw(&l, res->log_extra, strlen(res->log_extra));
+    }
     l.buf[l.n++] = '\n';
     gn__log_access_line(l.buf, l.n);
 }

@@ -286,6 +286,35 @@ int gn__request_finish_head(struct gn_request *req, char *base,
     return 0;
 }
 
+/* P moved by DELTA when it points into [BASE, BASE + LEN). */
+static void rebase(const char **p, const char *base, size_t len,
+                   const char *to)
+{
+    if (*p != NULL && *p >= base && *p < base + len)
+        *p = to + (*p - base);
+}
+
+int gn__request_detach(struct gn_request *req, const char *base, size_t len)
+{
+    char *copy = gn__arena_alloc(&req->arena, len ? len : 1);
+
+    if (copy == NULL)
+        return -ENOMEM;
+    memcpy(copy, base, len);
+    rebase(&req->target, base, len, copy);
+    rebase(&req->path, base, len, copy);
+    rebase(&req->query, base, len, copy);
+    rebase(&req->script_name, base, len, copy);
+    rebase(&req->path_info, base, len, copy);
+    rebase(&req->remote_addr, base, len, copy);
+    rebase(&req->scheme, base, len, copy);
+    for (size_t i = 0; i < req->nheaders; i++) {
+        rebase(&req->headers[i].name, base, len, copy);
+        rebase(&req->headers[i].value, base, len, copy);
+    }
+    return 0;
+}
+
 /* ---- the client behind trusted proxies ------------------------------- */
 
 /* Between X-Forwarded-For entries: nginx splits at spaces as well as at

@@ -114,6 +114,11 @@ void gn__request_set_peer(struct gn_request *req, const char *addr, int port,
 /* Index the trailer records (at the end of the message). 0 or -ENOMEM. */
 int gn__request_finish_trailers(struct gn_request *req);
 
+/* Move REQ's strings out of BASE[0, LEN) (the read buffer, which an
+ * upgraded protocol takes over) into its arena: every pointer into that
+ * range is moved with them. 0 or -ENOMEM. */
+int gn__request_detach(struct gn_request *req, const char *base, size_t len);
+
 /* Free the arena's blocks. */
 void gn__request_release(struct gn_request *req);
 

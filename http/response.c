@@ -113,6 +113,10 @@ void gn__response_init(struct gn_response *res, struct gn_conn *c,
     res->sealed = 0;
     res->declared = 0;
     res->body_sent = 0;
+    res->upgraded = 0;
+    res->deadline = NULL;
+    res->upgrade_end = NULL;
+    res->log_extra = NULL;
 }
 
 void gn__response_release(struct gn_response *res)
@@ -299,6 +303,99 @@ int gn__response_continue(struct gn_response *res)
         return 0;
     res->req->expect_continue = 0;
     return send_iov(res, &iov, 1);
+}
+
+/* ---- upgrade ---------------------------------------------------------- */
+
+/* The handler's header lines but Upgrade ones (the 101's is ours). */
+static void append_headers_but_upgrade(struct gn_buf *head,
+                                       const struct gn_buf *h)
+{
+    const char *p = h->data, *end = h->data + h->len, *eol;
+
+    for (; p < end; p = eol + 2) {
+        eol = memchr(p, '\r', (size_t)(end - p));
+        if (eol == NULL)
+            break;
+        if (!(eol - p > 8 && strncasecmp(p, "Upgrade:", 8) == 0))
+            gn__buf_append(head, p, (size_t)(eol - p) + 2);
+    }
+}
+
+static int build_101(struct gn_response *res, struct gn_buf *head,
+                     const char *protocol)
+{
+    const struct gn_http_ctx *x = res->conn->ctx;
+    size_t date_len;
+    const char *date = date_line(&date_len);
+
+    gn__buf_append_str(head, "HTTP/1.1 101 Switching Protocols\r\n");
+    if (x->server_header != NULL) {
+        gn__buf_append(head, "Server: ", 8);
+        gn__buf_append_str(head, x->server_header);
+        gn__buf_append(head, "\r\n", 2);
+    }
+    gn__buf_append(head, date, date_len);
+    append_headers_but_upgrade(head, &res->headers);
+    gn__buf_append_str(head, "Connection: Upgrade\r\nUpgrade: ");
+    gn__buf_append_str(head, protocol);
+    gn__buf_append(head, "\r\n\r\n", 4);
+    return head->err;
+}
+
+static size_t token_len(const char *s);
+
+struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
+{
+    struct gn_conn *c = res->conn;
+    struct gn_request *req = res->req;
+    char storage[1024];
+    struct gn_buf head;
+    struct iovec iov;
+    int rc;
+
+    if (!gn__on_loop_thread()) {
+        errno = EPERM;
+        return NULL;
+    }
+    if (res->head_sent || res->failed) {
+        errno = res->failed ? EPIPE : EALREADY;
+        return NULL;
+    }
+    /* Bytes after the head are the new protocol's only if no body is. */
+    if (protocol == NULL || token_len(protocol) == 0 || req->version != 11 ||
+        !req->body_done) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (gn__request_detach(req, c->rbuf, req->head_end) != 0) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    gn__buf_init(&head, storage, sizeof(storage));
+    rc = build_101(res, &head, protocol);
+    res->head_sent = 1;
+    res->status = 101;
+    res->upgraded = 1;
+    res->sealed = 1; /* no HTTP body bytes into the new protocol's stream */
+    res->keep_alive = 0;
+    c->closing = 1;
+    if (res->deadline != NULL)
+        gn__watch_stop(res->deadline);
+    iov = (struct iovec){head.data, head.len};
+    if (rc == 0)
+        rc = gn__conn_writev(c, &iov, 1, 0);
+    gn__buf_free(&head);
+    if (rc != 0) {
+        res->failed = 1;
+        errno = rc == -ENOMEM ? ENOMEM : EPIPE;
+        return NULL;
+    }
+    /* The head is copied out: the buffer is the new protocol's. */
+    memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+    c->rlen -= c->rpos;
+    c->rpos = 0;
+    return c;
 }
 
 /* ---- the public API --------------------------------------------------- */

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "greenicorn.h"
+#include "green/loop.h"
 #include "net/buf.h"
 
 struct gn_conn;
@@ -30,6 +31,15 @@ struct gn_response {
     int sealed;         /* sendfile declared the whole length: no more */
     uint64_t declared;  /* with sealed: the Content-Length sent */
     uint64_t body_sent; /* body bytes handed to the socket */
+    int upgraded;       /* a 101 went out: the connection is the handler's */
+    struct gn_watch *deadline; /* request_timeout's timer, while armed */
+    /* With upgraded: called when the handler returned (RC, what it
+     * returned), before the access log line; the upgraded protocol ends
+     * there (websocket/: the closing handshake). NULL: nothing to do. */
+    void (*upgrade_end)(struct gn_response *res, int rc);
+    /* Appended to the access log line, after a space (NULL: nothing):
+     * what an upgraded protocol adds (websocket/: its figures). */
+    const char *log_extra;
     char headers_storage[512];
     char body_storage[1024];
 };
@@ -51,6 +61,21 @@ void gn__response_release(struct gn_response *res);
 
 /* Send "100 Continue" when REQ asked for it and nothing was sent yet. */
 int gn__response_continue(struct gn_response *res);
+
+/*
+ * Switch RES's connection to PROTOCOL (an HTTP token, e.g. "websocket"):
+ * send "101 Switching Protocols" with the server's Connection: Upgrade and
+ * Upgrade: PROTOCOL, Date, Server and the handler's own headers (an
+ * Upgrade of its own is dropped), and hand the connection to the caller.
+ * The request's strings stay valid (moved out of the read buffer), and the
+ * read buffer then holds, from its start, what the client sent after the
+ * head: the new protocol's first bytes. request_timeout no longer applies.
+ * The connection closes after the handler returns; it never serves HTTP
+ * again. Returns the connection, or NULL with errno: EALREADY when a head
+ * was sent, EINVAL for a request with a body or a bad PROTOCOL, ENOMEM,
+ * EPIPE when the client is gone (or the 101 could not be sent).
+ */
+struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol);
 
 /* The standard reason phrase of STATUS ("Unknown" when none). */
 const char *gn__status_reason(int status);

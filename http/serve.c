@@ -286,15 +286,19 @@ static int run_handler(struct gn_conn *c, const struct gn_http_app *app,
     if (x->request_timeout > 0)
         gn__watch_start(&timer, c->set->loop, -1, 0,
                         x->request_timeout * 1000LL, deadline_passed, &d);
+    res->deadline = x->request_timeout > 0 ? &timer : NULL;
     c->handling = req;
     if (c->rdhup) /* it left before we began */
         client_left(c);
     x->serving(x->owner, req);
     *rc = app->desc->handle(req, res, app->state);
     gn__threads_reap(c->coro);
+    if (res->upgraded && res->upgrade_end != NULL)
+        res->upgrade_end(res, *rc); /* its threads no longer use it */
     x->serving(x->owner, NULL);
     c->handling = NULL;
     gn__watch_stop(&timer);
+    res->deadline = NULL;
     if (d.passed)
         gn__coro_set_cancelled(c->coro, 0); /* to answer the client */
     return d.passed;
@@ -347,6 +351,8 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         return;
     }
     late = run_handler(c, &app, req, res, &rc);
+    if (res->upgraded)
+        return; /* the upgraded protocol ended with the handler */
     if (c->client_left) {
         /* Nobody to answer: the access log says 499, as nginx's does,
          * unless the head had gone out before it left. */
@@ -380,17 +386,53 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
 }
 
 /* Answer STATUS to a request we could not read, then close. */
+static struct gn_response *res_get(void);
+static void res_put(struct gn_response *res);
+
 static void reject(struct gn_conn *c, struct gn_http_parser *p,
                    struct gn_request *req, int status)
 {
-    struct gn_response res;
+    struct gn_response *res = res_get();
 
     gn_log_debug("%s: %d %s: %s", c->remote_addr, status,
                  gn__status_reason(status), p->reason ? p->reason : "");
-    gn__response_init(&res, c, req);
-    gn__response_error(&res, status, 1);
-    log_access(c, req, &res);
-    gn__response_release(&res);
+    if (res == NULL)
+        return; /* out of memory: the connection closes without a word */
+    gn__response_init(res, c, req);
+    gn__response_error(res, status, 1);
+    log_access(c, req, res);
+    gn__response_release(res);
+    res_put(res);
+}
+
+/* Responses kept for reuse. A response (1.7 KiB, most of it the inline
+ * storage for its headers and body) lives off the coroutine's stack, so
+ * that a handler that waits long (a WebSocket parked in gn_ws_recv) keeps
+ * one stack page resident rather than two; a few are kept so that serving
+ * a request allocates nothing. */
+#define RES_SPARES 64
+static struct gn_response *res_spares[RES_SPARES];
+static size_t nres_spares;
+
+static struct gn_response *res_get(void)
+{
+    if (nres_spares > 0)
+        return res_spares[--nres_spares];
+    return malloc(sizeof(struct gn_response));
+}
+
+static void res_put(struct gn_response *res)
+{
+    if (nres_spares < RES_SPARES)
+        res_spares[nres_spares++] = res;
+    else
+        free(res);
+}
+
+void gn__http_free_spares(void)
+{
+    while (nres_spares > 0)
+        free(res_spares[--nres_spares]);
 }
 
 /* Serve one request. 0 to go on with the next, 1 to go idle (nothing
@@ -398,7 +440,7 @@ static void reject(struct gn_conn *c, struct gn_http_parser *p,
 static int serve(struct gn_conn *c, struct gn_http_parser *p)
 {
     struct gn_request req;
-    struct gn_response res;
+    struct gn_response *res;
     int status;
 
     gn__request_init(&req, c, p);
@@ -423,20 +465,28 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     gn__request_set_peer(&req, c->remote_addr, c->remote_port,
                          c->forwarded_trusted ? ctx_of(c)->forwarded_allow_ips
                                               : NULL);
-    gn__response_init(&res, c, &req);
-    c->res = &res;
+    if ((res = res_get()) == NULL) {
+        gn_log_error("out of memory for a response; closing connection "
+                     "from %s",
+                     c->remote_addr);
+        gn__request_release(&req);
+        return -1;
+    }
+    gn__response_init(res, c, &req);
+    c->res = res;
     c->body_status = 0;
-    call_app(c, &req, &res);
-    request_hook(c, 1, &req, &res);
+    call_app(c, &req, res);
+    request_hook(c, 1, &req, res);
     c->res = NULL;
-    if (res.failed || !res.keep_alive)
+    if (res->failed || !res->keep_alive)
         c->closing = 1;
     if (!c->closing && drain_body(c, &req) != 0)
         c->closing = 1;
     if (c->closing && !req.body_done)
         c->linger = 1;
-    log_access(c, &req, &res);
-    gn__response_release(&res);
+    log_access(c, &req, res);
+    gn__response_release(res);
+    res_put(res);
     gn__request_release(&req);
     c->nrequests++;
     ctx_of(c)->request_done(ctx_of(c)->owner);

@@ -66,6 +66,9 @@ extern const struct gn_conn_proto gn__http1;
 ssize_t gn__http_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
                            size_t len);
 
+/* Free the responses kept for reuse (at exit). */
+void gn__http_free_spares(void);
+
 /* Whether C may serve another request after REQ, decided when the head of
  * REQ's response is sent. */
 int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req);

@@ -35,6 +35,8 @@
  *   greenicorn/log.h      gn_log and its levels
  *   greenicorn/stream.h   stream apps (gn_stream_app_t) and the calls on
  *                         their connections (gn_stream_*)
+ *   greenicorn/websocket.h WebSocket from a handler: gn_ws_accept,
+ *                         gn_ws_recv, gn_ws_send, ...
  */
 #ifndef GREENICORN_H
 #define GREENICORN_H
@@ -46,5 +48,6 @@
 #include "greenicorn/green.h"
 #include "greenicorn/log.h"
 #include "greenicorn/stream.h"
+#include "greenicorn/websocket.h"
 
 #endif /* GREENICORN_H */

@@ -120,6 +120,7 @@ static void go_idle(struct gn_conn *c, int64_t timeout_ms)
  * From the coroutine serving C. */
 static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
 {
+    assert(c->io_waiter == NULL);
     struct gn_waiter wt;
     int rc;
 
@@ -206,6 +207,8 @@ void gn__conn_shutdown(struct gn_conn *c)
     c->closing = 1;
     if (c->coro == NULL)
         go_idle(c, SHUTDOWN_IDLE_MS);
+    else if (c->proto->stop != NULL)
+        c->proto->stop(c);
 }
 
 /* ---- socket I/O (inside the coroutine) -------------------------------- */
@@ -409,6 +412,43 @@ int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms)
     return rc;
 }
 
+ssize_t gn__conn_recv(struct gn_conn *c, void *buf, size_t len)
+{
+    ssize_t n;
+
+    do
+        n = c->tp->recv(c, buf, len, 0);
+    while (n < 0 && errno == EINTR);
+    if (n > 0 && (size_t)n < len && c->tp->pending(c) == 0)
+        c->ready &= ~GN_WATCH_READ;
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->ready &= ~GN_WATCH_READ;
+        return -EAGAIN;
+    }
+    return -errno;
+}
+
+ssize_t gn__conn_send_nowait(struct gn_conn *c, const struct iovec *iov,
+                             int iovcnt)
+{
+    struct msghdr mh = {.msg_iov = (struct iovec *)iov,
+                        .msg_iovlen = (size_t)iovcnt};
+    ssize_t n;
+
+    do
+        n = c->tp->sendmsg(c, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    while (n < 0 && errno == EINTR);
+    if (n >= 0)
+        return n;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->ready &= ~GN_WATCH_WRITE;
+        return -EAGAIN;
+    }
+    return -errno;
+}
+
 int gn__conn_grow(struct gn_conn *c, size_t cap)
 {
     char *p = realloc(c->rbuf, cap);
@@ -583,6 +623,8 @@ static void on_io(int fd, short what, void *arg)
             start_serving(c);
         return;
     }
+    if ((what & GN_WATCH_WRITE) && c->proto->writable != NULL)
+        c->proto->writable(c);
     if (c->io_waiter != NULL && (c->ready & c->io_events))
         gn__green_wake_now(c->io_waiter, c->ready & c->io_events);
     else if ((what & GN_WATCH_CLOSED) && c->handling != NULL)

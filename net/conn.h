@@ -33,6 +33,13 @@ struct gn_conn_proto {
     int (*serve)(struct gn_conn *c);
     /* C's client closed its end while C->handling was set. */
     void (*client_left)(struct gn_conn *c);
+    /* C's socket took bytes again (an edge) while its coroutine runs: an
+     * upgraded protocol sends what it queued, from the loop. NULL:
+     * nothing to do. */
+    void (*writable)(struct gn_conn *c);
+    /* The worker began a graceful stop while C's coroutine runs (a stream
+     * handler, a WebSocket): tell it. NULL: nothing to do. */
+    void (*stop)(struct gn_conn *c);
 };
 
 /* What the connections of a process share, set up by its owner (the
@@ -67,6 +74,7 @@ struct gn_conn {
     struct gn_request *handling; /* the request whose handler runs */
     struct gn_coro *coro;        /* NULL while idle */
     struct gn_response *res;     /* the response being built, if any */
+    void *proto_data; /* an upgraded protocol's state (websocket/: gn_ws) */
     int fd;
     int closing;           /* close once the current request ends */
     int linger;            /* the client may still be sending */
@@ -151,13 +159,25 @@ void gn__conn_start(struct gn_conn *c);
 
 /* Wait up to TIMEOUT_MS (< 0: no limit) for an edge that makes C's socket
  * ready for EVENTS (GN_WATCH_READ, GN_WATCH_WRITE): the ready bits (> 0),
- * -ETIMEDOUT or the cancellation error. From C's coroutine. */
+ * 0 when gn__green_wake() woke the waiter, -ETIMEDOUT or the cancellation
+ * error. From C's coroutine; one waiter at a time. */
 int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms);
 
 /* Wait as gn__conn_wait for input, giving C's read buffer back meanwhile
  * when nothing unread is in it (a connection parked in a read holds no
  * buffer); it has one again when this returns, unless -ENOMEM. */
 int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms);
+
+/* One non-blocking recv into BUF[0, LEN), past C's read buffer (which the
+ * caller emptied first): the bytes read (> 0), 0 at EOF, -EAGAIN when the
+ * socket has none, or a negative errno. Remembers a drained socket. */
+ssize_t gn__conn_recv(struct gn_conn *c, void *buf, size_t len);
+
+/* One non-blocking sendmsg of IOV: the bytes sent (>= 0), -EAGAIN when
+ * the socket is full, or a negative errno. Remembers a full socket, so an
+ * edge says when it takes bytes again. Callable from the loop. */
+ssize_t gn__conn_send_nowait(struct gn_conn *c, const struct iovec *iov,
+                             int iovcnt);
 
 /* Grow C's read buffer to CAP bytes: 0 or -ENOMEM. */
 int gn__conn_grow(struct gn_conn *c, size_t cap);

@@ -743,6 +743,7 @@ static void teardown(struct gn_worker *w)
     gn__dns_shutdown();
     gn__green_shutdown();
     gn__conn_free_spares(&w->net);
+    gn__http_free_spares();
     if (w->coros != NULL)
         gn__coro_pool_free(w->coros);
     gn__loop_free(w->loop);
@@ -834,6 +835,14 @@ static void apply_http_settings(struct gn_worker *w,
     w->net.write_ms = cfg->write_timeout * 1000LL;
     w->net.closed = conn_closed;
     w->net.owner = w;
+    w->ws.max_message = (uint64_t)cfg->websocket_max_message;
+    w->ws.max_queue = (uint64_t)cfg->websocket_max_queue;
+    w->ws.ping_ms = cfg->websocket_ping_interval * 1000LL;
+    w->ws.close_ms = 5000; /* a closing handshake's time */
+    w->ws.write_ms = cfg->write_timeout * 1000LL;
+    w->ws.allowed_origins =
+        cfg->websocket_allowed_origins ? cfg->websocket_allowed_origins : "";
+    gn__ws_setup(&w->ws);
 }
 
 static uint64_t pick_max_requests(const struct gn_config *cfg)

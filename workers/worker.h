@@ -17,6 +17,7 @@
 #include "net/conn.h"
 #include "net/stream.h"
 #include "plugins/appset.h"
+#include "websocket/ws.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
 #define GN_EXIT_OK 0
@@ -65,6 +66,7 @@ struct gn_worker {
      * with (unused for HTTP listeners). */
     struct gn_stream_ctx *stream_ctx;
     struct gn_watch cancel_timer; /* graceful_timeout nearly over */
+    struct gn_ws_settings ws; /* what websocket/ needs of us */
     int accepting;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */

@@ -43,7 +43,7 @@ LAYERS = [
     ("green", "coroutines, the loop, park/wake, green I/O, sync, DNS, sys"),
     ("net", "a connection: life, readiness, timers, buffers, transport"),
     ("http", "HTTP/1.1 over a connection"),
-    ("websocket", "RFC 6455 over an upgraded HTTP connection"),
+    ("websocket", "RFC 6455 over an upgraded connection"),
     ("plugins", "the one loader, app sets, hook dispatch"),
     ("workers", "the worker process"),
     ("server", "the arbiter"),

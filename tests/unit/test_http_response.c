@@ -11,8 +11,10 @@
 
 #include "green_fixture.h"
 #include "greenicorn.h"
+#include "http/response.h"
 #include "http_fixture.h"
 #include "net/buf.h"
+#include "net/conn.h"
 #include "run_suite.h"
 
 static char out[65536];
@@ -166,6 +168,70 @@ START_TEST(buf_keeps_its_first_error)
 }
 END_TEST
 
+/* Takes the connection over and echoes, raw, what the client sent after
+ * the head, then the path (the request's strings outlive the buffer). */
+static int upgrader(gn_request_t *req, gn_response_t *res, void *state)
+{
+    struct gn_conn *c;
+    struct iovec iov[2];
+
+    ck_assert_int_eq(gn_response_header(res, "X-App", "1"), 0);
+    ck_assert_int_eq(gn_response_header(res, "Upgrade", "not-this"), 0);
+    c = gn__http_upgrade(res, "echo-proto");
+    ck_assert_ptr_nonnull(c);
+    ck_assert_ptr_null(gn__http_upgrade(res, "echo-proto")); /* once */
+    ck_assert_int_eq(errno, EALREADY);
+    ck_assert_uint_eq(c->rpos, 0);
+    /* The buffer is the new protocol's: scribbling on it is allowed. */
+    memset(c->rbuf + c->rlen, '#', c->rcap - c->rlen);
+    iov[0] = (struct iovec){c->rbuf, c->rlen};
+    iov[1] = (struct iovec){(void *)gn_request_path(req),
+                            strlen(gn_request_path(req))};
+    ck_assert_int_eq(gn__conn_writev(c, iov, 2, 0), 0);
+    /* No HTTP body may follow into the new protocol's bytes. */
+    ck_assert_int_eq(gn_response_write(res, "x", 1), -EALREADY);
+    ck_assert_int_eq(gn_response_flush(res), -EALREADY);
+    return 0;
+}
+
+START_TEST(upgrade_sends_101_and_hands_over_the_bytes_after_the_head)
+{
+    const char *body;
+
+    http_app = upgrader;
+    http_exchange("GET /the/path HTTP/1.1\r\nHost: x\r\nUpgrade: echo-proto\r\n"
+                  "Connection: Upgrade\r\n\r\nEARLY BYTES",
+                  out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 101 Switching Protocols\r\n", 34) == 0,
+                  "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nX-App: 1\r\n"));
+    ck_assert_ptr_nonnull(
+        strstr(out, "\r\nConnection: Upgrade\r\nUpgrade: echo-proto\r\n\r\n"));
+    ck_assert_ptr_null(strstr(out, "not-this"));
+    ck_assert_ptr_null(strstr(out, "Content-Length"));
+    body = strstr(out, "\r\n\r\n") + 4;
+    ck_assert_str_eq(body, "EARLY BYTES/the/path");
+    ck_assert_int_eq(http_served, 1);
+}
+END_TEST
+
+static int upgrade_with_body(gn_request_t *req, gn_response_t *res, void *state)
+{
+    ck_assert_ptr_null(gn__http_upgrade(res, "echo-proto"));
+    ck_assert_int_eq(errno, EINVAL);
+    return gn_response_write(res, "no", 2);
+}
+
+START_TEST(upgrade_refused_while_a_body_is_unread)
+{
+    http_app = upgrade_with_body;
+    http_exchange("POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                  "Connection: close\r\n\r\nabc",
+                  out, sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+}
+END_TEST
+
 static void reset(void)
 {
     http_app = NULL;
@@ -188,6 +254,8 @@ int main(void)
     tcase_add_test(tc, no_app_is_404);
     tcase_add_test(tc, pipelined_answers_in_order);
     tcase_add_test(tc, bad_request_is_400_and_closes);
+    tcase_add_test(tc, upgrade_sends_101_and_hands_over_the_bytes_after_the_head);
+    tcase_add_test(tc, upgrade_refused_while_a_body_is_unread);
     tcase_add_test(buf, buf_keeps_its_first_error);
     suite_add_tcase(s, buf);
     return gn_test_run_suite(s);

@@ -1,0 +1,773 @@
+"""WebSocket conformance against ws_echo.so, with raw frames.
+
+Modelled on the Autobahn|Testsuite's categories: the handshake and its
+errors, framing, fragmentation, ping/pong, UTF-8 (code points split
+across fragments among them), close codes and limits. Every protocol
+error must close with exactly the code RFC 6455 gives it, and the server
+must then close the TCP connection.
+
+    python3 tests/e2e/test_websocket.py -v
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(__file__))
+from harness import Server  # noqa: E402
+from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
+                      OP_TEXT, WsClient, accept_for, close_payload, frame,
+                      handshake_request, read_head)
+
+MAX_MESSAGE = 256 * 1024
+
+
+class EchoServer(unittest.TestCase):
+    """One ws_echo server for the class."""
+
+    settings = {"websocket": {"websocket_max_message": MAX_MESSAGE}}
+    app_args = None
+
+    @classmethod
+    def setUpClass(cls):
+        settings = dict(cls.settings)
+        if cls.app_args:
+            settings["app.args"] = cls.app_args
+        cls.srv = Server(app="ws_echo", settings=settings)
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def ws(self, **kw):
+        return WsClient(self.srv.port, **kw)
+
+    def echo(self, ws, opcode, payload):
+        ws.send_frame(opcode, payload)
+        self.assertEqual(ws.recv_message(), (opcode, payload))
+
+    def assert_closes(self, code, *frames):
+        """Send FRAMES on a new WebSocket: the server closes with CODE."""
+        with self.ws() as ws:
+            for f in frames:
+                ws.send(f)
+            self.assertEqual(ws.expect_close(), code)
+
+    def raw_handshake(self, request):
+        with socket.create_connection(("127.0.0.1", self.srv.port), timeout=10) as s:
+            s.sendall(request)
+            status, headers, _ = read_head(s)
+            return status, headers
+
+
+class Handshake(EchoServer):
+    app_args = {"subprotocol": "chat"}
+
+    def request(self, **kw):
+        return handshake_request(port=self.srv.port, **kw)
+
+    def test_rfc_example_key_gets_its_accept(self):
+        key = "dGhlIHNhbXBsZSBub25jZQ=="
+        status, h = self.raw_handshake(self.request(key=key))
+        self.assertEqual(status, 101)
+        self.assertEqual(h["sec-websocket-accept"], "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        self.assertEqual(accept_for(key), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+        self.assertEqual(h["upgrade"], "websocket")
+        self.assertEqual(h["connection"], "Upgrade")
+        self.assertNotIn("content-length", h)
+        self.assertNotIn("sec-websocket-protocol", h)
+
+    def test_plain_get_gets_426(self):
+        with socket.create_connection(("127.0.0.1", self.srv.port), timeout=10) as s:
+            s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            status, h, _ = read_head(s)
+        self.assertEqual(status, 426)
+        self.assertEqual(h["upgrade"], "websocket")
+        self.assertEqual(h["sec-websocket-version"], "13")
+
+    def test_not_get_is_400(self):
+        self.assertEqual(self.raw_handshake(self.request(method="POST"))[0], 400)
+
+    def test_http10_is_400(self):
+        self.assertEqual(self.raw_handshake(self.request(version="HTTP/1.0"))[0], 400)
+
+    def test_connection_without_upgrade_is_400(self):
+        for value in ("keep-alive", None, "upgrades"):
+            with self.subTest(connection=value):
+                status, _ = self.raw_handshake(self.request(headers={"Connection": value}))
+                self.assertEqual(status, 400)
+
+    def test_connection_token_list_is_read(self):
+        status, _ = self.raw_handshake(
+            self.request(headers={"Connection": "keep-alive, Upgrade"}))
+        self.assertEqual(status, 101)
+
+    def test_bad_keys_are_400(self):
+        for key in (None, "", "abc", "dGhlIHNhbXBsZSBub25jZQ", "dGhlIHNhbXBsZSBub25jZQ=",
+                    "dGhlIHNhbXBsZSBub25jZR==", "dGhlIHNhbXBs*SBub25jZQ==",
+                    "dGhlIHNhbXBsZSBub25jZSE="):
+            with self.subTest(key=key):
+                status, _ = self.raw_handshake(
+                    self.request(headers={"Sec-WebSocket-Key": key}))
+                self.assertEqual(status, 400)
+
+    def test_other_versions_get_426_naming_13(self):
+        for version in ("8", "12", "14", None):
+            with self.subTest(version=version):
+                status, h = self.raw_handshake(
+                    self.request(headers={"Sec-WebSocket-Version": version}))
+                self.assertEqual(status, 426)
+                self.assertEqual(h["sec-websocket-version"], "13")
+
+    def test_subprotocol_chosen_from_offers(self):
+        status, h = self.raw_handshake(
+            self.request(headers={"Sec-WebSocket-Protocol": "superchat, chat"}))
+        self.assertEqual(status, 101)
+        self.assertEqual(h["sec-websocket-protocol"], "chat")
+        status, h = self.raw_handshake(
+            self.request(headers={"Sec-WebSocket-Protocol": "superchat"}))
+        self.assertEqual(status, 101)
+        self.assertNotIn("sec-websocket-protocol", h)
+
+    def test_bytes_after_the_head_belong_to_the_websocket(self):
+        first = frame(OP_TEXT, b"early") + frame(OP_BINARY, b"\x00bird")
+        with self.ws(first=first) as ws:
+            self.assertEqual(ws.recv_message(), (OP_TEXT, b"early"))
+            self.assertEqual(ws.recv_message(), (OP_BINARY, b"\x00bird"))
+
+
+class Origins(EchoServer):
+    settings = {"websocket": {"websocket_allowed_origins":
+                              "https://good.example, https://also.example"}}
+
+    def test_origin_outside_the_list_is_403(self):
+        status, _ = self.raw_handshake(handshake_request(
+            port=self.srv.port, headers={"Origin": "https://evil.example"}))
+        self.assertEqual(status, 403)
+
+    def test_listed_origins_are_accepted(self):
+        for origin in ("https://good.example", "https://also.example", None):
+            with self.subTest(origin=origin):
+                status, _ = self.raw_handshake(handshake_request(
+                    port=self.srv.port, headers={"Origin": origin}))
+                self.assertEqual(status, 101)
+
+
+class Framing(EchoServer):
+    def test_echo_keeps_type_at_every_length_encoding(self):
+        with self.ws() as ws:
+            for n in (0, 1, 125, 126, 127, 65535, 65536, 200000):
+                with self.subTest(n=n):
+                    self.echo(ws, OP_BINARY, os.urandom(n))
+                    self.echo(ws, OP_TEXT, b"a" * n)
+
+    def test_frames_sent_a_byte_at_a_time(self):
+        with self.ws() as ws:
+            for b in frame(OP_TEXT, "héllo wörld".encode()):
+                ws.send(bytes([b]))
+                time.sleep(0.002)
+            self.assertEqual(ws.recv_message(), (OP_TEXT, "héllo wörld".encode()))
+
+    def test_many_frames_in_one_write_come_back_in_order(self):
+        with self.ws() as ws:
+            msgs = [os.urandom(i * 37 % 3000) for i in range(200)]
+            ws.send(b"".join(frame(OP_BINARY, m) for m in msgs))
+            for m in msgs:
+                self.assertEqual(ws.recv_message(), (OP_BINARY, m))
+
+    def test_unmasked_client_frame_is_1002(self):
+        self.assert_closes(1002, frame(OP_TEXT, b"hi", mask=False))
+
+    def test_rsv_bits_without_extension_are_1002(self):
+        for rsv in (1, 2, 3, 4, 5, 6, 7):
+            with self.subTest(rsv=rsv):
+                self.assert_closes(1002, frame(OP_TEXT, b"hi", rsv=rsv))
+
+    def test_rsv_on_a_ping_is_1002(self):
+        self.assert_closes(1002, frame(OP_PING, b"", rsv=4))
+
+    def test_reserved_opcodes_are_1002(self):
+        for op in (3, 4, 5, 6, 7, 0xB, 0xC, 0xD, 0xE, 0xF):
+            with self.subTest(opcode=op):
+                self.assert_closes(1002, frame(op, b""))
+
+    def test_reserved_opcode_after_a_good_message(self):
+        with self.ws() as ws:
+            self.echo(ws, OP_TEXT, b"fine")
+            ws.send_frame(5, b"x")
+            self.assertEqual(ws.expect_close(), 1002)
+
+    def test_length_with_top_bit_is_1002(self):
+        head = bytes([0x82, 0xFF]) + struct.pack("!Q", 1 << 63) + b"\0\0\0\0"
+        self.assert_closes(1002, head)
+
+
+class Fragmentation(EchoServer):
+    def test_text_in_fragments_is_one_message(self):
+        with self.ws() as ws:
+            ws.send_frame(OP_TEXT, b"frag", fin=False)
+            ws.send_frame(OP_CONT, b"men", fin=False)
+            ws.send_frame(OP_CONT, b"ted")
+            self.assertEqual(ws.recv_message(), (OP_TEXT, b"fragmented"))
+
+    def test_binary_in_empty_and_large_fragments(self):
+        parts = [b"", os.urandom(70000), b"", os.urandom(5)]
+        with self.ws() as ws:
+            ws.send_frame(OP_BINARY, parts[0], fin=False)
+            ws.send_frame(OP_CONT, parts[1], fin=False)
+            ws.send_frame(OP_CONT, parts[2], fin=False)
+            ws.send_frame(OP_CONT, parts[3])
+            self.assertEqual(ws.recv_message(), (OP_BINARY, b"".join(parts)))
+
+    def test_ping_between_fragments_is_answered_first(self):
+        with self.ws() as ws:
+            ws.send_frame(OP_TEXT, b"one ", fin=False)
+            ws.send_frame(OP_PING, b"mid")
+            ws.send_frame(OP_CONT, b"two")
+            self.assertEqual(ws.recv_frame()[2:], (OP_PONG, b"mid"))
+            self.assertEqual(ws.recv_message(), (OP_TEXT, b"one two"))
+
+    def test_continuation_without_start_is_1002(self):
+        self.assert_closes(1002, frame(OP_CONT, b"orphan"))
+
+    def test_continuation_after_a_whole_message_is_1002(self):
+        self.assert_closes(1002, frame(OP_TEXT, b"done"), frame(OP_CONT, b"more"))
+
+    def test_new_message_inside_a_fragmented_one_is_1002(self):
+        for op in (OP_TEXT, OP_BINARY):
+            with self.subTest(opcode=op):
+                self.assert_closes(1002, frame(OP_TEXT, b"a", fin=False), frame(op, b"b"))
+
+    def test_fragmented_control_frames_are_1002(self):
+        for op in (OP_PING, OP_PONG, OP_CLOSE):
+            with self.subTest(opcode=op):
+                self.assert_closes(1002, frame(op, b"", fin=False))
+
+
+class PingPong(EchoServer):
+    def test_ping_answered_with_its_payload(self):
+        with self.ws() as ws:
+            for payload in (b"", b"x", os.urandom(125)):
+                ws.send_frame(OP_PING, payload)
+                self.assertEqual(ws.recv_frame(), (True, 0, OP_PONG, payload))
+
+    def test_ten_pings_ten_pongs_in_order(self):
+        with self.ws() as ws:
+            ws.send(b"".join(frame(OP_PING, b"%d" % i) for i in range(10)))
+            for i in range(10):
+                self.assertEqual(ws.recv_frame()[2:], (OP_PONG, b"%d" % i))
+
+    def test_unsolicited_pong_is_ignored(self):
+        with self.ws() as ws:
+            ws.send_frame(OP_PONG, b"unasked")
+            self.echo(ws, OP_TEXT, b"still here")
+
+    def test_ping_over_125_bytes_is_1002(self):
+        self.assert_closes(1002, frame(OP_PING, b"x" * 126))
+
+    def test_pong_over_125_bytes_is_1002(self):
+        self.assert_closes(1002, frame(OP_PONG, b"x" * 126))
+
+
+class Utf8(EchoServer):
+    VALID = ["κόσμε", "\u0080", "\u07ff", "\u0800", "\uffff", "\U00010000",
+             "\U0010ffff", "\ufeff", "Hello-µ@ßöäüàá-UTF-8!!"]
+    INVALID = [b"\xce\xba\xe1\xbd\xb9\xcf\x83\xce\xbc\xce\xb5\xed\xa0\x80edited",
+               b"\xc0\x80", b"\xc1\xbf", b"\xe0\x80\xaf", b"\xf0\x80\x80\xaf",
+               b"\xed\xa0\x80", b"\xed\xbf\xbf", b"\xf4\x90\x80\x80", b"\xf5\x80\x80\x80",
+               b"\xff", b"\xfe", b"\x80", b"\xbf", b"a\xc2", b"\xe2\x82", b"\xf0\x9f\x98"]
+
+    def test_valid_text_echoes(self):
+        with self.ws() as ws:
+            for text in self.VALID:
+                with self.subTest(text=text):
+                    self.echo(ws, OP_TEXT, text.encode())
+
+    def test_invalid_text_is_1007(self):
+        for data in self.INVALID:
+            with self.subTest(data=data):
+                self.assert_closes(1007, frame(OP_TEXT, data))
+
+    def test_code_points_split_across_fragments(self):
+        text = "a€b😀c".encode()
+        with self.ws() as ws:
+            for cut in range(1, len(text)):
+                with self.subTest(cut=cut):
+                    ws.send_frame(OP_TEXT, text[:cut], fin=False)
+                    ws.send_frame(OP_CONT, text[cut:])
+                    self.assertEqual(ws.recv_message(), (OP_TEXT, text))
+            # Byte by byte: every code point split.
+            ws.send_frame(OP_TEXT, text[:1], fin=False)
+            for i in range(1, len(text) - 1):
+                ws.send_frame(OP_CONT, text[i:i + 1], fin=False)
+            ws.send_frame(OP_CONT, text[-1:])
+            self.assertEqual(ws.recv_message(), (OP_TEXT, text))
+
+    def test_invalid_split_across_fragments_is_1007(self):
+        self.assert_closes(1007, frame(OP_TEXT, b"ok\xed", fin=False),
+                           frame(OP_CONT, b"\xa0\x80"))
+
+    def test_message_ending_mid_code_point_is_1007(self):
+        self.assert_closes(1007, frame(OP_TEXT, b"ok\xe2\x82", fin=False),
+                           frame(OP_CONT, b""))
+
+    def test_binary_is_not_checked(self):
+        with self.ws() as ws:
+            self.echo(ws, OP_BINARY, b"\xff\xfe\xed\xa0\x80")
+
+
+class Close(EchoServer):
+    VALID = [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013,
+             1014, 3000, 3999, 4000, 4999]
+    INVALID = [0, 999, 1004, 1005, 1006, 1015, 1016, 1100, 2000, 2999, 5000, 65535]
+
+    def test_close_is_answered_with_its_code_and_tcp_closed(self):
+        for code in self.VALID:
+            with self.subTest(code=code), self.ws() as ws:
+                ws.send_close(code, b"bye")
+                self.assertEqual(ws.expect_close(answer=False), code)
+
+    def test_empty_close_is_answered(self):
+        with self.ws() as ws:
+            ws.send_close(None)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual(op, OP_CLOSE)
+            self.assertIn(len(data), (0, 2))
+            if data:
+                self.assertEqual(struct.unpack("!H", data)[0], 1000)
+            ws.expect_eof()
+
+    def test_invalid_close_codes_are_1002(self):
+        for code in self.INVALID:
+            with self.subTest(code=code):
+                self.assert_closes(1002, frame(OP_CLOSE, struct.pack("!H", code)))
+
+    def test_one_byte_close_payload_is_1002(self):
+        self.assert_closes(1002, frame(OP_CLOSE, b"\x03"))
+
+    def test_close_reason_not_utf8_is_1007(self):
+        self.assert_closes(1007, frame(OP_CLOSE, close_payload(1000, b"\xed\xa0\x80")))
+
+    def test_close_with_longest_reason(self):
+        with self.ws() as ws:
+            ws.send_close(1000, b"r" * 123)
+            self.assertEqual(ws.expect_close(answer=False), 1000)
+
+    def test_frames_after_close_are_ignored(self):
+        with self.ws() as ws:
+            ws.send(frame(OP_CLOSE, close_payload(1000)) + frame(OP_TEXT, b"late")
+                    + frame(OP_PING, b"late"))
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((op, data[:2]), (OP_CLOSE, struct.pack("!H", 1000)))
+            ws.expect_eof()
+            self.assertEqual(ws.buf, b"")
+
+
+class Limits(EchoServer):
+    def test_message_at_the_limit_echoes(self):
+        with self.ws() as ws:
+            self.echo(ws, OP_BINARY, os.urandom(MAX_MESSAGE))
+
+    def test_frame_over_the_limit_is_1009_before_its_payload(self):
+        # Only the head is sent: the server refuses without waiting for
+        # a byte of the payload.
+        head = frame(OP_BINARY, b"", length=MAX_MESSAGE + 1)
+        with self.ws() as ws:
+            ws.send(head)
+            self.assertEqual(ws.expect_close(), 1009)
+
+    def test_huge_declared_length_is_1009_at_once(self):
+        with self.ws() as ws:
+            ws.send(frame(OP_BINARY, b"", length=1 << 40))
+            self.assertEqual(ws.expect_close(), 1009)
+
+    def test_fragments_over_the_limit_are_1009(self):
+        half = MAX_MESSAGE // 2 + 1
+        with self.ws() as ws:
+            ws.send_frame(OP_BINARY, b"x" * half, fin=False)
+            ws.send(frame(OP_CONT, b"", length=half))
+            self.assertEqual(ws.expect_close(), 1009)
+
+
+# Message sizes the library clients exchange: every length encoding, and
+# 16 MiB (websocket_max_message's default is exactly that).
+CLIENT_SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1 << 20, 16 << 20]
+
+PYTHON_CLIENT = r"""
+import asyncio, os, sys, websockets
+sizes = [int(a) for a in sys.argv[2:]]
+async def main():
+    async with websockets.connect(sys.argv[1], max_size=None, compression=None,
+                                  open_timeout=20, close_timeout=20) as ws:
+        for n in sizes:
+            for msg in (os.urandom(n), "\u00e9" * (n // 2) + "a" * (n % 2)):
+                await ws.send(msg)
+                got = await asyncio.wait_for(ws.recv(), 120)
+                assert type(got) is type(msg) and got == msg, (n, type(got), len(got))
+        await ws.close(code=1000)
+        assert ws.close_code == 1000, ws.close_code
+    print("exchanged", len(sizes) * 2)
+asyncio.run(main())
+"""
+
+NODE_CLIENT = r"""
+const WebSocket = require('/usr/share/nodejs/ws');
+const crypto = require('crypto');
+const sizes = process.argv.slice(2).map(Number);  // node -e: no script path
+const ws = new WebSocket(process.argv[1], {perMessageDeflate: false, maxPayload: 0});
+const expect = [];
+for (const n of sizes) {
+  expect.push({bin: true, data: crypto.randomBytes(n)});
+  expect.push({bin: false, data: Buffer.from('\u00e9'.repeat(n >> 1) + 'a'.repeat(n & 1))});
+}
+let i = 0;
+function next() {
+  if (i === expect.length) { ws.close(1000); return; }
+  ws.send(expect[i].data, {binary: expect[i].bin});
+}
+ws.on('open', next);
+ws.on('message', (data, isBinary) => {
+  const want = expect[i];
+  if (isBinary !== want.bin || !Buffer.from(data).equals(want.data)) {
+    console.error('mismatch at', i, isBinary, data.length, want.data.length);
+    process.exit(1);
+  }
+  i++;
+  next();
+});
+ws.on('close', (code) => {
+  if (i !== expect.length || code !== 1000) {
+    console.error('closed early', i, code);
+    process.exit(1);
+  }
+  console.log('exchanged', i);
+});
+ws.on('error', (e) => { console.error(e); process.exit(1); });
+"""
+
+
+class LibraryClients(EchoServer):
+    """python3-websockets and Node's ws exchange 0 B to 16 MiB."""
+
+    settings = {}
+
+    def run_client(self, cmd):
+        url = "ws://127.0.0.1:%d/echo" % self.srv.port
+        out = subprocess.run(cmd + [url] + [str(n) for n in CLIENT_SIZES],
+                             capture_output=True, text=True, timeout=300)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("exchanged %d" % (2 * len(CLIENT_SIZES)), out.stdout)
+
+    def test_python_websockets(self):
+        self.run_client(["/usr/bin/python3", "-c", PYTHON_CLIENT])
+
+    def test_node_ws(self):
+        self.run_client(["node", "-e", NODE_CLIENT])
+
+
+class ServerSide(EchoServer):
+    """The app's own ping and close (gn_ws_ping, gn_ws_close)."""
+
+    def test_app_pings_then_closes_with_its_code_and_reason(self):
+        with self.ws(path="/c?close_after=2") as ws:
+            self.echo(ws, OP_TEXT, b"one")
+            self.echo(ws, OP_BINARY, b"two")
+            self.assertEqual(ws.recv_frame(), (True, 0, OP_PING, b"ping?"))
+            ws.send_frame(OP_PONG, b"ping?")
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((op, data), (OP_CLOSE, struct.pack("!H", 4000) + b"enough"))
+            ws.send_close(4000)
+            ws.expect_eof()
+        self.srv.wait_for_log(r"ws_echo: closed with 4000: 0, client said 4000")
+
+    def test_app_close_times_out_without_an_answer(self):
+        with self.ws(path="/c?close_after=0") as ws:
+            self.assertEqual(ws.recv_frame()[2], OP_PING)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual(op, OP_CLOSE)
+            ws.expect_eof(timeout=15)  # gn_ws_close's 5 s, then the end
+        self.srv.wait_for_log(r"ws_echo: closed with 4000: -110, client said 0",
+                              timeout=10)
+
+
+class OtherSenders(EchoServer):
+    """gn_ws_send from a green thread that is not the receiver."""
+
+    def test_ticks_from_another_thread_interleave_with_echoes(self):
+        with self.ws(path="/t?ticks=30") as ws:
+            echoes, ticks = [], []
+            for i in range(10):
+                ws.send_frame(OP_BINARY, b"echo %d" % i)
+                time.sleep(0.03)
+            while len(ticks) < 30 or len(echoes) < 10:
+                op, data = ws.recv_message()
+                (ticks if op == OP_TEXT else echoes).append(data)
+            self.assertEqual(ticks, [b"tick %d" % i for i in range(30)])
+            self.assertEqual(echoes, [b"echo %d" % i for i in range(10)])
+            ws.send_close(1000)
+            self.assertEqual(ws.expect_close(answer=False), 1000)
+
+    def test_handler_leaving_stops_its_sender(self):
+        with self.ws(path="/t?ticks=100000") as ws:
+            self.assertEqual(ws.recv_message(), (OP_TEXT, b"tick 0"))
+            ws.send_close(1000)
+            self.assertEqual(ws.expect_close(answer=False), 1000)
+        with self.ws() as ws:  # the worker is fine
+            self.echo(ws, OP_TEXT, b"after")
+
+
+def wait_workers_other_than(srv, old, timeout=20):
+    """Two workers run and none of them is in OLD (a reload completed)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            now = set(srv.wait_workers(2, timeout=2))
+        except AssertionError:
+            continue
+        if not now & old:
+            return now
+        time.sleep(0.1)
+    raise AssertionError("the old workers %s still run" % sorted(old))
+
+
+class Lifecycle(unittest.TestCase):
+    """Stopping, keep-alive pings, the queue limit, the access log."""
+
+    def test_graceful_stop_sends_1001_to_every_websocket(self):
+        with Server(app="ws_echo", workers=1) as srv:
+            clients = [WsClient(srv.port) for _ in range(20)]
+            for i, ws in enumerate(clients):
+                ws.send_frame(OP_TEXT, b"%d" % i)
+                self.assertEqual(ws.recv_message(), (OP_TEXT, b"%d" % i))
+            os.kill(srv.pid, signal.SIGTERM)
+            for ws in clients:
+                self.assertEqual(ws.expect_close(), 1001)
+                ws.close()
+            self.assertEqual(srv.wait_exit(15), 0)
+
+    def test_hup_old_worker_says_1001_and_clients_reconnect(self):
+        with Server(app="ws_echo", workers=2) as srv:
+            old = set(srv.wait_workers(2))
+            clients = [WsClient(srv.port) for _ in range(20)]
+            for ws in clients:
+                self.echo_ok(ws)
+            os.kill(srv.pid, signal.SIGHUP)
+            for ws in clients:
+                self.assertEqual(ws.expect_close(), 1001)
+                ws.close()
+            new = set(srv.wait_workers(2, timeout=15))
+            self.assertFalse(old & new, "the old generation still runs")
+            for _ in range(5):
+                with WsClient(srv.port) as ws:
+                    self.echo_ok(ws)
+
+    def test_two_hups_with_2000_websockets_each_one_gets_1001(self):
+        import resource
+        n = 2000
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, n + 500)), hard))
+        settings = {"workers": {"worker_connections": n + 100}}
+        with Server(app="ws_echo", workers=2, settings=settings) as srv:
+            srv.wait_workers(2)
+            for round_ in range(2):
+                clients = []
+                try:
+                    for i in range(n):
+                        clients.append(WsClient(srv.port, first=frame(OP_TEXT, b"%d" % i)))
+                    for i, ws in enumerate(clients):
+                        self.assertEqual(ws.recv_message(), (OP_TEXT, b"%d" % i))
+                    before = set(srv.wait_workers(2))
+                    os.kill(srv.pid, signal.SIGHUP)
+                    codes = [ws.expect_close() for ws in clients]  # no reset
+                    self.assertEqual(codes, [1001] * n, "round %d" % round_)
+                finally:
+                    for ws in clients:
+                        ws.close()
+                wait_workers_other_than(srv, before)
+
+    def test_usr2_then_term_old_arbiter_says_1001_and_the_new_one_serves(self):
+        import harness
+        tmp = tempfile.mkdtemp(prefix="gn-ws-usr2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        with Server(app="ws_echo", workers=2,
+                    settings={"process": {"pidfile": pidfile}}) as srv:
+            srv.wait_workers(2)
+            old = srv.pid
+            clients = [WsClient(srv.port) for _ in range(200)]
+            for ws in clients:
+                self.echo_ok(ws)
+            os.kill(old, signal.SIGUSR2)
+            new = harness.wait_until(
+                lambda: (lambda p: p if p and p != old else None)(harness.read_pid(pidfile)),
+                10, what="the new arbiter's pidfile")
+            self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+            workers = harness.wait_until(
+                lambda: (lambda p: p if len(p) == 2 else None)(harness.children_of(new)),
+                10, what="the new arbiter's 2 workers")
+            srv.wait_for_log(r"booting worker \d+ with pid %d\b" % workers[-1])
+            sys.stderr.write("usr2: old arbiter %d, new %d with workers %s\n" % (old, new, workers))
+            for ws in clients[:20]:  # both generations serve meanwhile
+                self.echo_ok(ws)
+            os.kill(old, signal.SIGTERM)
+            for ws in clients:
+                self.assertEqual(ws.expect_close(), 1001)
+                ws.close()
+            self.assertEqual(srv.wait_exit(15), 0)
+            for _ in range(20):  # reconnecting clients land on the new one
+                with WsClient(srv.port) as ws:
+                    self.echo_ok(ws)
+            os.kill(new, signal.SIGTERM)
+            harness.wait_until(lambda: not harness.pid_alive(new), 15,
+                               what="the new arbiter to stop")
+
+    def test_stop_waits_for_a_handler_until_its_client_answers(self):
+        with Server(app="ws_echo", workers=1) as srv:
+            ws = WsClient(srv.port)
+            os.kill(srv.pid, signal.SIGTERM)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((op, struct.unpack("!H", data[:2])[0]), (OP_CLOSE, 1001))
+            time.sleep(1)
+            self.assertIsNone(srv.proc.poll(), "exited before the handshake ended")
+            ws.send_close(1001)
+            ws.expect_eof()
+            ws.close()
+            self.assertEqual(srv.wait_exit(15), 0)
+
+    def test_idle_websocket_is_pinged_and_closed_1011_without_pong(self):
+        settings = {"websocket": {"websocket_ping_interval": 1}}
+        with Server(app="ws_echo", settings=settings) as srv, WsClient(srv.port) as ws:
+            for _ in range(3):  # answered pings keep it open
+                t0 = time.monotonic()
+                fin, rsv, op, data = ws.recv_frame()
+                self.assertEqual(op, OP_PING)
+                self.assertGreater(time.monotonic() - t0, 0.5)
+                ws.send_frame(OP_PONG, data)
+            self.echo_ok(ws)
+            t0 = time.monotonic()
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual(op, OP_PING)  # not answered this time
+            self.assertEqual(ws.expect_close(), 1011)
+            self.assertLess(time.monotonic() - t0, 5)
+
+    def test_a_ping_flood_neither_holds_the_worker_nor_grows_the_queue(self):
+        import threading
+        settings = {"websocket": {"websocket_max_queue": 65536}}
+        with Server(app="ws_echo", settings=settings) as srv:
+            (worker,) = srv.wait_workers(1)
+            flood, other = WsClient(srv.port), WsClient(srv.port)
+            self.echo_ok(other)
+            before = self.rss_kb(worker)
+            pings = b"".join(frame(OP_PING, b"p" * 100) for _ in range(2000))
+            flood.sock.settimeout(30)
+            stop = threading.Event()
+
+            def send():  # never reads: the pongs back up
+                for _ in range(100):  # 200,000 pings, 21 MB
+                    if stop.is_set():
+                        return
+                    try:
+                        flood.sock.sendall(pings)
+                    except OSError:
+                        return
+            t = threading.Thread(target=send)
+            t.start()
+            worst = 0.0
+            try:
+                for i in range(20):
+                    t0 = time.monotonic()
+                    self.echo_ok(other)
+                    worst = max(worst, time.monotonic() - t0)
+                    time.sleep(0.05)
+                t.join(30)  # the whole flood was taken
+                self.echo_ok(other)
+                grown = self.rss_kb(worker) - before
+            finally:
+                stop.set()
+                flood.close()
+                t.join(30)
+            self.assertLess(worst, 1.0, "echo round trip during the flood")
+            log = srv.log()
+            self.assertNotIn("held the event loop", log)
+            self.assertLess(grown, 8 * 1024, "the worker grew %d KB" % grown)
+
+    @staticmethod
+    def rss_kb(pid):
+        with open("/proc/%d/status" % pid) as f:
+            return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+    def echo_ok(self, ws):
+        ws.send_frame(OP_TEXT, b"alive")
+        self.assertEqual(ws.recv_message(), (OP_TEXT, b"alive"))
+
+    def test_client_that_stops_reading_is_closed_1013_at_the_queue_limit(self):
+        for timeout in ("0.5", "0"):  # 0: a fan-out sender that never waits
+            with self.subTest(send_timeout=timeout):
+                self.slow_reader(timeout)
+
+    def slow_reader(self, send_timeout):
+        settings = {"websocket": {"websocket_max_queue": 65536},
+                    "app.args": {"send_timeout": send_timeout}}
+        with Server(app="ws_echo", settings=settings) as srv:
+            ws = WsClient(srv.port)
+            other = WsClient(srv.port)
+            msg = frame(OP_BINARY, os.urandom(16384))
+            ws.sock.settimeout(0.2)
+            sent, deadline = 0, time.monotonic() + 20
+            # Send without reading until the server stops taking bytes (or,
+            # with send_timeout 0, closed at once: it then reads and drops
+            # what comes for its closing handshake).
+            while time.monotonic() < deadline:
+                try:
+                    ws.sock.sendall(msg)
+                    sent += 1
+                except socket.timeout:
+                    break
+                if sent % 64 == 0 and "above websocket_max_queue" in srv.log():
+                    break
+            self.assertLess(time.monotonic(), deadline, "the server never pushed back")
+            # Another client is served meanwhile.
+            self.echo_ok(other)
+            # Not a byte read until the echo had no room for send_timeout.
+            srv.wait_for_log(r"above websocket_max_queue", timeout=15)
+            ws.sock.settimeout(15)
+            self.assertEqual(ws.expect_close(), 1013)
+            self.echo_ok(other)
+            other.close()
+            ws.close()
+            log = srv.log()
+            self.assertEqual(log.count("above websocket_max_queue"), 1, log)
+            # The queue never held more than its limit plus one message.
+            self.assertGreater(sent, 65536 // 16384)
+
+    def test_access_log_line_when_the_websocket_closes(self):
+        with Server(app="ws_echo", accesslog=True) as srv:
+            with WsClient(srv.port, path="/chat") as ws:
+                for m in (b"a", b"bb", b"ccc"):
+                    ws.send_frame(OP_TEXT, m)
+                    self.assertEqual(ws.recv_message(), (OP_TEXT, m))
+                ws.send_close(1000)
+                self.assertEqual(ws.expect_close(answer=False), 1000)
+
+            def line():
+                with open(srv.access_log_path) as f:
+                    return re.search(r'"GET /chat HTTP/1.1" 101 6 .* websocket '
+                                     r'in=3/6 out=3/6 close=1000/1000 time=\d+\.\d{3}$',
+                                     f.read(), re.M)
+            deadline = time.monotonic() + 10
+            while not line() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            with open(srv.access_log_path) as f:
+                self.assertTrue(line(), f.read())
+
+
+if __name__ == "__main__":
+    unittest.main()
