@@ -538,6 +538,27 @@ def wait_workers_other_than(srv, old, timeout=20):
     raise AssertionError("the old workers %s still run" % sorted(old))
 
 
+def socket_owners(port, socks, pids):
+    """The pid (among PIDS, else -1) holding the server's end of each of
+    SOCKS, connections to 127.0.0.1:PORT: from /proc/net/tcp's inodes."""
+    inode_of = {}
+    with open("/proc/net/tcp") as f:
+        for line in f.readlines()[1:]:
+            fields = line.split()
+            if fields[1] == "0100007F:%04X" % port and fields[3] == "01":
+                inode_of[int(fields[2].split(":")[1], 16)] = int(fields[9])
+    pid_of = {}
+    for pid in pids:
+        for fd in os.listdir("/proc/%d/fd" % pid):
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+            except OSError:
+                continue
+            if link.startswith("socket:["):
+                pid_of[int(link[8:-1])] = pid
+    return [pid_of.get(inode_of.get(s.getsockname()[1]), -1) for s in socks]
+
+
 class Lifecycle(unittest.TestCase):
     """Stopping, keep-alive pings, the queue limit, the access log."""
 
@@ -628,6 +649,87 @@ class Lifecycle(unittest.TestCase):
             os.kill(new, signal.SIGTERM)
             harness.wait_until(lambda: not harness.pid_alive(new), 15,
                                what="the new arbiter to stop")
+
+    def test_hup_hup_usr2_with_2000_websockets_each_gets_1001_and_reconnects(self):
+        """Acceptance 3 as one scenario: 2,000 WebSockets through HUP, HUP,
+        then USR2 and TERM to the old arbiter. At each step every socket is
+        served by the generation about to go (seen from /proc), gets 1001
+        from it (a reset fails expect_close), and its reconnection echoes
+        through the next generation."""
+        import harness
+        import resource
+        n = 2000
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, n + 500)), hard))
+        tmp = tempfile.mkdtemp(prefix="gn-ws-acc3-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        settings = {"workers": {"worker_connections": n + 100},
+                    "process": {"pidfile": pidfile}}
+        with Server(app="ws_echo", workers=2, settings=settings) as srv:
+            gen = set(srv.wait_workers(2))
+            clients = self.open_echoing(srv.port, n, gen)
+            for step in ("HUP", "HUP", "USR2"):
+                try:
+                    if step == "HUP":
+                        os.kill(srv.pid, signal.SIGHUP)
+                    else:
+                        new_arbiter, new_gen = self.usr2(srv, pidfile)
+                        for ws in clients[:20]:  # the old generation still serves
+                            self.echo_ok(ws)
+                        os.kill(srv.pid, signal.SIGTERM)
+                    codes = [ws.expect_close() for ws in clients]
+                    self.assertEqual(codes.count(1001), n, "after %s" % step)
+                finally:
+                    for ws in clients:
+                        ws.close()
+                if step == "HUP":
+                    gen = set(wait_workers_other_than(srv, gen))
+                else:
+                    self.assertEqual(srv.wait_exit(30), 0)
+                    gen = new_gen
+                clients = self.open_echoing(srv.port, n, gen)
+            for ws in clients:
+                ws.close()
+            os.kill(new_arbiter, signal.SIGTERM)
+            harness.wait_until(lambda: not harness.pid_alive(new_arbiter), 30,
+                               what="the new arbiter to stop")
+            log = srv.log()  # each old worker ended by itself, in time
+            self.assertNotIn("killing", log)
+            self.assertNotIn("cancelling", log)
+
+    def usr2(self, srv, pidfile):
+        """USR2 to SRV's arbiter: the new arbiter's pid and its 2 workers."""
+        import harness
+        old = srv.pid
+        os.kill(old, signal.SIGUSR2)
+        new = harness.wait_until(
+            lambda: (lambda p: p if p and p != old else None)(harness.read_pid(pidfile)),
+            20, what="the new arbiter's pidfile")
+        self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+        workers = harness.wait_until(
+            lambda: (lambda p: p if len(p) == 2 else None)(harness.children_of(new)),
+            20, what="the new arbiter's 2 workers")
+        for pid in workers:
+            srv.wait_for_log(r"booting worker \d+ with pid %d\b" % pid, timeout=20)
+        return new, set(workers)
+
+    def open_echoing(self, port, n, workers):
+        """N WebSockets to PORT, each echoing once, all served by WORKERS."""
+        clients = []
+        try:
+            for i in range(n):
+                clients.append(WsClient(port, first=frame(OP_TEXT, b"%d" % i)))
+            for i, ws in enumerate(clients):
+                self.assertEqual(ws.recv_message(), (OP_TEXT, b"%d" % i))
+            owners = socket_owners(port, [ws.sock for ws in clients], workers)
+            self.assertEqual(set(owners) - set(workers), set(),
+                             "sockets served outside the generation %s" % sorted(workers))
+            return clients
+        except BaseException:
+            for ws in clients:
+                ws.close()
+            raise
 
     def test_stop_waits_for_a_handler_until_its_client_answers(self):
         with Server(app="ws_echo", workers=1) as srv:
