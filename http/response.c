@@ -19,6 +19,7 @@
 #include "http/request.h"
 #include "http/serve.h"
 #include "net/conn.h"
+#include "net/stream.h"
 
 const char *gn__status_reason(int status)
 {
@@ -344,6 +345,7 @@ static int build_101(struct gn_response *res, struct gn_buf *head,
 }
 
 static size_t token_len(const char *s);
+static int protocol_valid(const char *s);
 
 struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
 {
@@ -363,7 +365,7 @@ struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
         return NULL;
     }
     /* Bytes after the head are the new protocol's only if no body is. */
-    if (protocol == NULL || token_len(protocol) == 0 || req->version != 11 ||
+    if (protocol == NULL || !protocol_valid(protocol) || req->version != 11 ||
         !req->body_done) {
         errno = EINVAL;
         return NULL;
@@ -398,6 +400,88 @@ struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
     return c;
 }
 
+/* Whether the comma-separated LIST (a header value; NULL: none) holds
+ * ITEM, compared without case. */
+static int list_has(const char *list, const char *item)
+{
+    size_t n = strlen(item), len;
+    const char *p = list, *end;
+
+    while (p != NULL && *p) {
+        while (*p == ' ' || *p == '\t' || *p == ',')
+            p++;
+        for (end = p; *end && *end != ','; end++)
+            ;
+        for (len = (size_t)(end - p);
+             len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'); len--)
+            ;
+        if (len == n && n > 0 && strncasecmp(p, item, n) == 0)
+            return 1;
+        p = end;
+    }
+    return 0;
+}
+
+/* The generic upgrade's end: the stream handle goes with the handler. */
+static void stream_end(struct gn_response *res, int rc)
+{
+    (void)rc;
+    gn__stream_free(res->conn->proto_data);
+}
+
+GN_API gn_stream_t *gn_response_upgrade(gn_response_t *res,
+                                        const char *protocol)
+{
+    struct gn_request *req;
+    gn_stream_t *s;
+    char *name;
+
+    if (!gn__on_loop_thread()) {
+        errno = EPERM;
+        return NULL;
+    }
+    if (res == NULL || protocol == NULL || !protocol_valid(protocol)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    if (res->head_sent || res->failed) {
+        errno = res->failed ? EPIPE : EALREADY;
+        return NULL;
+    }
+    /* Only what the client asked for (RFC 9110 7.8): a 101 it did not
+     * expect would turn the rest of its stream into garbage. The app
+     * answers the refusal itself (426 with Upgrade, 400...). */
+    req = res->req;
+    if (req->version != 11 ||
+        !list_has(gn_request_header(req, "Upgrade"), protocol) ||
+        !list_has(gn_request_header(req, "Connection"), "upgrade")) {
+        errno = EPROTO;
+        return NULL;
+    }
+    if (!req->body_done) {
+        errno = EBUSY; /* its bytes would be taken for the new protocol's */
+        return NULL;
+    }
+    /* Everything that can fail without a word, before the 101. */
+    name = gn__arena_alloc(&req->arena, strlen(protocol) + 1);
+    s = name ? gn__stream_new(res->conn, protocol) : NULL;
+    if (s == NULL) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    if (gn__http_upgrade(res, protocol) == NULL) {
+        int err = errno;
+
+        gn__stream_free(s);
+        errno = err;
+        return NULL;
+    }
+    gn__stream_upgrade(s);
+    res->upgrade_end = stream_end;
+    res->log_extra = strcpy(name, protocol); /* outlives the handle */
+    return s;
+}
+
 /* ---- the public API --------------------------------------------------- */
 
 static int is_tchar(unsigned char c)
@@ -415,6 +499,23 @@ static size_t token_len(const char *s)
         if (!is_tchar((unsigned char)*p))
             return 0;
     return (size_t)(p - s);
+}
+
+/* An Upgrade protocol: a token, or token "/" token (RFC 9110 7.8). */
+static int protocol_valid(const char *s)
+{
+    const char *slash = strchr(s, '/');
+    char name[128];
+    size_t n;
+
+    if (slash == NULL)
+        return token_len(s) > 0;
+    n = (size_t)(slash - s);
+    if (n == 0 || n >= sizeof(name))
+        return 0;
+    memcpy(name, s, n);
+    name[n] = '\0';
+    return token_len(name) > 0 && token_len(slash + 1) > 0;
 }
 
 /* Field values: visible characters, spaces and tabs, obs-text. S's

@@ -11,10 +11,16 @@
  * Every waiting call checks the coroutine's cancellation first: once the
  * worker cancels its streams (graceful_timeout nearly over) each returns
  * -ECANCELED at once, and the one a handler is parked in returns it too.
+ *
+ * The same handle serves an HTTP connection an app took over after a 101
+ * (gn_response_upgrade, http/): gn__stream_upgrade() puts the connection
+ * under the upgraded protocol below, and the handle is the app's until
+ * its HTTP handler returns.
  */
 #include "net/stream.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -28,8 +34,8 @@
 
 struct gn_stream {
     struct gn_conn *c;
-    const struct gn_stream_ctx *ctx;
-    int closed; /* gn_stream_close ran */
+    const char *name; /* [stream:NAME]'s, or the upgraded protocol */
+    int closed;       /* gn_stream_close ran */
 };
 
 /* ---- the protocol ----------------------------------------------------- */
@@ -37,7 +43,7 @@ struct gn_stream {
 static int stream_serve(struct gn_conn *c)
 {
     const struct gn_stream_ctx *ctx = c->ctx;
-    struct gn_stream s = {.c = c, .ctx = ctx};
+    struct gn_stream s = {.c = c, .name = ctx->name};
     int rc;
 
     if (ctx->desc == NULL) {
@@ -66,6 +72,56 @@ const struct gn_conn_proto gn__stream_proto = {
     .serve = stream_serve,
     .client_left = stream_client_left,
 };
+
+/* ---- an upgraded HTTP connection ------------------------------------- */
+
+/* Its handler runs inside the HTTP serve() that upgraded it, which closes
+ * the connection when the handler returns. */
+static int upgraded_serve(struct gn_conn *c)
+{
+    (void)c;
+    return -1; /* never idle, never served again */
+}
+
+/* A half-close is part of many protocols (a client sends, shuts its end,
+ * reads the answers): not HTTP's "nobody reads the answer", which would
+ * fail the handler's writes or cancel it; its next read sees the end. */
+static void upgraded_client_left(struct gn_conn *c)
+{
+    (void)c;
+}
+
+/* Its writes wait in place (gn__conn_wait), and a stopping worker is seen
+ * with gn_stream_stopping, then cancelled as every busy handler is: no
+ * writable or stop call. */
+static const struct gn_conn_proto upgraded_proto = {
+    .serve = upgraded_serve,
+    .client_left = upgraded_client_left,
+};
+
+gn_stream_t *gn__stream_new(struct gn_conn *c, const char *name)
+{
+    size_t len = strlen(name);
+    struct gn_stream *s = malloc(sizeof(*s) + len + 1);
+
+    if (s == NULL)
+        return NULL;
+    *s = (struct gn_stream){.c = c, .name = memcpy(s + 1, name, len + 1)};
+    return s;
+}
+
+void gn__stream_upgrade(gn_stream_t *s)
+{
+    s->c->proto = &upgraded_proto;
+    s->c->proto_data = s;
+}
+
+void gn__stream_free(gn_stream_t *s)
+{
+    if (s != NULL && s->c->proto_data == s)
+        s->c->proto_data = NULL;
+    free(s);
+}
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -330,7 +386,7 @@ const char *gn_stream_local_addr(gn_stream_t *s, int *port)
 
 const char *gn_stream_name(const gn_stream_t *s)
 {
-    return s->ctx->name;
+    return s->name;
 }
 
 int gn_stream_stopping(const gn_stream_t *s)

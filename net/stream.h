@@ -30,4 +30,17 @@ struct gn_stream_ctx {
  * connection closes. */
 extern const struct gn_conn_proto gn__stream_proto;
 
+/* A stream handle for C, an HTTP connection about to be upgraded to the
+ * protocol NAME (copied): what gn_stream_name() returns. Nothing changes
+ * on C until gn__stream_upgrade(). NULL on ENOMEM. */
+gn_stream_t *gn__stream_new(struct gn_conn *c, const char *name);
+
+/* The 101 went out: C is S's from now on (its protocol no longer HTTP's:
+ * a client's half-close is for the handler to read), until the handler
+ * returns and the connection closes. */
+void gn__stream_upgrade(gn_stream_t *s);
+
+/* Free S (NULL: nothing), detaching it from its connection. */
+void gn__stream_free(gn_stream_t *s);
+
 #endif /* GN_NET_STREAM_H */

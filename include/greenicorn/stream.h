@@ -23,7 +23,8 @@ extern "C" {
 
 /* One client connection of a stream app, valid from the call of the
  * app's handle() until it returns; the server closes the connection then.
- * Since ABI 1.4. */
+ * Or an HTTP connection an app's handle() took over (gn_response_upgrade
+ * below), valid until that handle() returns. Since ABI 1.4. */
 typedef struct gn_stream gn_stream_t;
 
 /*
@@ -119,6 +120,49 @@ GN_API int gn_stream_close(gn_stream_t *s);
  * max_requests): finish soon, within graceful_timeout; else 0. Since ABI
  * 1.4. */
 GN_API int gn_stream_stopping(const gn_stream_t *s);
+
+/* ------------------------------------------------------------------------
+ * Taking over an HTTP connection (Upgrade)
+ * ------------------------------------------------------------------------ */
+
+/*
+ * From an HTTP app's handle(): switch the connection to PROTOCOL (a token,
+ * or token/version, e.g. "line-echo" or "IRC/6.9") and own it through the
+ * returned stream handle, as Node's 'upgrade' event or Go's Hijack give a
+ * socket. The server sends "101 Switching Protocols" with Date, Server,
+ * the headers the app added with gn_response_header (Connection is refused
+ * there already; an Upgrade line of the app's, e.g. kept from a 426, is
+ * left out) and its own Connection: Upgrade and Upgrade: PROTOCOL.
+ *
+ * The gn_stream_* calls then work on the connection: the first bytes read
+ * are those the client sent after the request head (pipelined before it
+ * saw the 101); gn_stream_stopping, the cancellation near graceful_timeout
+ * (-ECANCELED), the addresses all work as for a stream app, and
+ * gn_stream_name returns PROTOCOL. request_timeout no longer applies. The
+ * handle is valid until handle() returns; the server closes the connection
+ * then (it never serves HTTP again), and the access log line says 101 and
+ * names PROTOCOL. The request's accessors (method, path, headers,
+ * addresses) keep working until then; the response takes nothing more
+ * (its calls return -EALREADY).
+ *
+ * Refused, with nothing sent and the response still the app's to answer,
+ * NULL with errno:
+ *   EPROTO    the client did not ask for PROTOCOL: the request is not
+ *             HTTP/1.1, or its Upgrade header does not list PROTOCOL (as
+ *             sent, compared without case), or its Connection header
+ *             lacks "upgrade" (RFC 9110 7.8: an unasked-for 101 would
+ *             garble the client's stream). Answer 426 or 400 yourself.
+ *   EBUSY     the request has a body not read to its end (gn_request_read
+ *             until it returns 0): its bytes are not the new protocol's.
+ *   EALREADY  a head was sent already (gn_response_flush, an upgrade).
+ *   EINVAL    RES is NULL or PROTOCOL is not a token (or token/token).
+ *   EPIPE     the client is gone, or the 101 could not be sent (then the
+ *             connection is lost: return).
+ *   ENOMEM, or EPERM off the loop's thread.
+ * Any method may upgrade (the client chose it). Since ABI 1.4.
+ */
+GN_API gn_stream_t *gn_response_upgrade(gn_response_t *res,
+                                        const char *protocol);
 
 #ifdef __cplusplus
 }

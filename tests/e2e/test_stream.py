@@ -4,6 +4,7 @@ line_echo.so served beside HTTP, under load, through graceful stops,
 reloads, upgrades and max_requests, and the config errors that name
 FILE:LINE."""
 import asyncio
+import errno
 import sys
 import os
 import re
@@ -662,6 +663,188 @@ class ConfigErrorTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("\n[stream:w]\nbind = 127.0.0.1:%d\nmodule = %s\n\n[stream:w.args]\n"
                       "k = v\n" % (port, app_path("whoami")), r.stdout)
+
+
+def upgrade_probe_path():
+    return harness.test_plugin_path("upgrade_probe")
+
+
+def read_response_head(sock, timeout=IO):
+    """(status, [(name lowercased, value)], bytes after the head) of the
+    response SOCK receives; the header list keeps repeated names."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise AssertionError("closed before a response head: %r" % buf)
+        buf += chunk
+    head, rest = buf.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = [(n.strip().lower(), v.strip()) for n, v in
+               (line.split(":", 1) for line in lines[1:])]
+    return status, headers, rest
+
+
+def values(headers, name):
+    return [v for n, v in headers if n == name]
+
+
+UPGRADE_REQUEST = ("GET /chat?x=1 HTTP/1.1\r\nHost: probe.test\r\n"
+                   "Connection: keep-alive, Upgrade\r\nUpgrade: other/2, GN-Line\r\n"
+                   "%s\r\n")
+
+
+class UpgradeTest(unittest.TestCase):
+    """gn_response_upgrade: an HTTP handler takes its connection over to a
+    made-up line protocol (tests/plugins/upgrade_probe.c) after a 101,
+    and talks to it with the gn_stream_* calls."""
+
+    def server(self, graceful=30, http=None, **kw):
+        srv = Server(app=upgrade_probe_path(),
+                     settings={"workers": {"graceful_timeout": graceful},
+                               "http": http or {}}, **kw)
+        srv.__enter__()
+        self.addCleanup(srv.__exit__, None, None, None)
+        return srv
+
+    def connect(self, srv, request):
+        sock = socket.create_connection(("127.0.0.1", srv.port), timeout=IO)
+        self.addCleanup(sock.close)
+        sock.sendall(request.encode())
+        return sock
+
+    def upgrade(self, srv, extra_headers="", pipelined=""):
+        sock = self.connect(srv, UPGRADE_REQUEST % extra_headers + pipelined)
+        status, headers, rest = read_response_head(sock)
+        self.assertEqual(status, 101, headers)
+        return sock, headers, rest
+
+    def test_101_then_the_protocol_with_the_bytes_sent_after_the_head(self):
+        srv = self.server(accesslog=True)
+        sock, headers, rest = self.upgrade(srv, pipelined="whoami\nhello\n")
+        self.assertEqual(values(headers, "connection"), ["Upgrade"])
+        self.assertEqual(values(headers, "upgrade"), ["gn-line"])
+        self.assertEqual(values(headers, "x-probe"), ["yes"])
+        self.assertEqual(len(values(headers, "date")), 1)
+        self.assertEqual(values(headers, "content-length"), [])
+        self.assertEqual(values(headers, "transfer-encoding"), [])
+        # The request's accessors still work; the pipelined lines came first.
+        want = b"GET /chat probe.test gn-line\nhello\n"
+        while len(rest) < len(want):
+            rest += read_line(sock)
+        self.assertEqual(rest, want)
+        sock.sendall(b"addr\n")
+        self.assertEqual(read_line(sock).decode(), "peer=127.0.0.1:%d local=127.0.0.1:%d\n"
+                         % (sock.getsockname()[1], srv.port))
+        sock.sendall(b"response\n")  # the response takes nothing more
+        self.assertEqual(read_line(sock), b"write=-%d header=-%d\n"
+                         % (errno.EALREADY, errno.EALREADY))
+        big = b"".join(b"line %d\n" % i for i in range(5000))
+        sock.sendall(big)
+        got = b""
+        while len(got) < len(big):
+            got += read_line(sock)
+        self.assertEqual(got, big)
+        # A half-close is the protocol's end of input, not a lost client:
+        # the handler reads it, returns, and the server closes.
+        sock.sendall(b"last\n")
+        sock.shutdown(socket.SHUT_WR)
+        self.assertEqual(recv_all(sock), b"last\n")
+        try:
+            wait_until(lambda: re.search(
+                r'"GET /chat\?x=1 HTTP/1\.1" 101 - .* gn-line$',
+                open(srv.access_log_path).read(), re.M), 10, what="the access log line")
+        except AssertionError:
+            self.fail(open(srv.access_log_path).read())
+        # The worker serves HTTP on other connections all along.
+        status, headers, _ = read_response_head(self.connect(
+            srv, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
+        self.assertEqual(status, 426)
+
+    def test_half_close_is_read_even_with_cancel_on_disconnect(self):
+        # HTTP's "the client left" (cancel the handler) is not the upgraded
+        # protocol's: there a half-close is its end of input.
+        srv = self.server(http={"cancel_on_disconnect": "on"})
+        sock, _, rest = self.upgrade(srv)
+        sock.sendall(b"one\n")
+        self.assertEqual(read_line(sock), b"one\n")
+        sock.sendall(b"sleep 1\ntwo\n")
+        time.sleep(0.3)
+        sock.shutdown(socket.SHUT_WR)  # while the handler sleeps
+        self.assertEqual(recv_all(sock), b"slept\ntwo\n")
+        self.assertNotIn("cancelling", srv.log())
+
+    def test_connection_and_upgrade_on_the_101_are_the_servers(self):
+        srv = self.server()
+        sock, headers, _ = self.upgrade(srv, "X-Try-Connection: 1\r\nX-Try-Upgrade: 1\r\n")
+        self.assertEqual(values(headers, "x-connection-rc"), ["-%d" % errno.EPERM])
+        self.assertEqual(values(headers, "x-upgrade-rc"), ["0"])  # kept for a 426...
+        self.assertEqual(values(headers, "connection"), ["Upgrade"])
+        self.assertEqual(values(headers, "upgrade"), ["gn-line"])  # ...not on the 101
+        sock.sendall(b"ping\n")
+        self.assertEqual(read_line(sock), b"ping\n")
+
+    def refused(self, srv, request):
+        sock = self.connect(srv, request)
+        status, headers, rest = read_response_head(sock)
+        self.assertEqual((status, values(headers, "upgrade")), (426, ["gn-line"]))
+        n = int(values(headers, "content-length")[0])
+        while len(rest) < n:
+            rest += sock.recv(4096)
+        return rest.decode().strip()
+
+    def test_refused_unless_the_client_asked_for_it(self):
+        srv = self.server()
+        cases = {
+            "no Upgrade": "GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n\r\n",
+            "another protocol": "GET / HTTP/1.1\r\nHost: x\r\nConnection: upgrade\r\n"
+                                "Upgrade: gn-line/2\r\n\r\n",
+            "Connection without upgrade": "GET / HTTP/1.1\r\nHost: x\r\n"
+                                          "Connection: keep-alive\r\nUpgrade: gn-line\r\n\r\n",
+            "HTTP/1.0": "GET / HTTP/1.0\r\nConnection: upgrade\r\nUpgrade: gn-line\r\n\r\n",
+        }
+        for what, request in cases.items():
+            with self.subTest(what):
+                self.assertEqual(self.refused(srv, request), "refused: EPROTO")
+
+    def test_a_body_must_be_read_first(self):
+        srv = self.server()
+        post = ("POST /up HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                "Upgrade: gn-line\r\nContent-Length: 5\r\n%s\r\nbody!")
+        self.assertEqual(self.refused(srv, post % "X-Leave-Body: 1\r\n"), "refused: EBUSY")
+        # Read to its end, the bytes after it are the new protocol's.
+        sock = self.connect(srv, post % "" + "whoami\n")
+        status, headers, rest = read_response_head(sock)
+        self.assertEqual(status, 101, headers)
+        self.assertEqual(rest or read_line(sock), b"POST /up x gn-line\n")
+
+    def test_graceful_stop_tells_the_handler_then_cancels_it_in_time(self):
+        srv = self.server(graceful=4)
+        sock, _, _ = self.upgrade(srv)
+        sock.sendall(b"hi\n")
+        self.assertEqual(read_line(sock), b"hi\n")
+        (worker,) = srv.wait_workers(1)
+        srv.signal(signal.SIGTERM)
+        t0 = time.monotonic()
+        self.assertEqual(read_line(sock, timeout=3), b"stopping\n")  # unasked
+        sock.sendall(b"still\n")  # served on while graceful_timeout runs
+        self.assertEqual(read_line(sock), b"still\n")
+        sock.sendall(b"park\n")
+        sock.settimeout(15)
+        try:
+            self.assertEqual(sock.recv(4096), b"")
+        except ConnectionResetError:
+            pass
+        took = time.monotonic() - t0
+        self.assertEqual(srv.wait_exit(15), 0)
+        log = srv.log()
+        self.assertIn("upgrade_probe: parked read returned -125 (Operation canceled)", log)
+        self.assertIn("cancelling 1 connection still being served", log)
+        self.assertNotIn("killing", log)
+        self.assertLess(took, 4.0, log)  # cancelled before graceful_timeout
+        self.assertGreater(took, 2.0, log)  # ... not at once
 
 
 if __name__ == "__main__":
