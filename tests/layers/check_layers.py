@@ -23,6 +23,12 @@ An angle include (<...>) is a system or public header and is read only
 when it names a file of the tree from the root (<green/coro.h>): <net/if.h>
 is the system's, not net/'s.
 
+The prose must say the same: where the tree has docs/ARCHITECTURE.md, its
+"Layers" table must list LAYERS' folders in this order, each row's "may
+include" column naming what allowed() lets it include ("itself" for the
+first, then "the above" or the folders below, each), and the paragraph
+after it must name each folder of OUTSIDE.
+
     python3 tests/layers/check_layers.py [--root DIR]
     python3 tests/layers/check_layers.py --self-test
 """
@@ -170,9 +176,53 @@ def check(root):
     return problems
 
 
+DOC = os.path.join("docs", "ARCHITECTURE.md")
+
+
+def check_doc(root):
+    """What ROOT's docs/ARCHITECTURE.md "Layers" section says otherwise than
+    LAYERS and OUTSIDE: a list of problems (none without the file)."""
+    path = os.path.join(root, DOC)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(r"^## Layers\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    if m is None:
+        return ['%s: no "## Layers" section' % DOC]
+    section = m.group(1)
+    rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+            for line in section.splitlines()
+            if line.startswith("| `") and line.count("|") >= 4]
+    problems = []
+    folders = [r[0].strip("`").rstrip("/") for r in rows]
+    want = [folder for folder, _ in LAYERS]
+    if folders != want:
+        problems.append("%s: the Layers table lists %s; LAYERS is %s"
+                        % (DOC, " < ".join(folders), ORDER))
+    for i, row in enumerate(rows):
+        if i >= len(want) or folders[i] != want[i]:
+            break
+        may = row[-1]
+        below = want[:i]
+        named = [w.strip("`").rstrip("/") for w in re.split(r",\s*", may)]
+        ok = (may == "itself") if i == 0 else (
+            may == "the above" or named == below)
+        if not ok:
+            problems.append("%s: row %s/ says it may include %r; LAYERS lets "
+                            "it include %s" % (DOC, want[i], may,
+                                               ", ".join(below) or "itself"))
+    rest = section[section.rfind("|"):]
+    for folder in OUTSIDE:
+        if "`%s/`" % folder not in rest:
+            problems.append("%s: the text after the Layers table does not "
+                            "name `%s/`, a folder of OUTSIDE" % (DOC, folder))
+    return problems
+
+
 def run(root):
     """Check ROOT, print the breaches; the exit status."""
-    problems = check(root)
+    problems = check(root) + check_doc(root)
     for p in problems:
         print(p)
     if problems:
@@ -257,6 +307,23 @@ def self_test():
            1, 'green/coro.S:1: cannot place "nowhere.h" in a layer')
     expect(dict(CLEAN, **{"tools/x.c": ""}),
            1, "tools/x.c: folder tools/ is in no row of LAYERS or OUTSIDE")
+    # The architecture's table and text follow LAYERS and OUTSIDE.
+    table = "".join("| `%s/` | x | %s |\n" % (folder, "itself" if i == 0 else
+                                              "the above")
+                    for i, (folder, _) in enumerate(LAYERS))
+    beside = " ".join("`%s/`" % folder for folder in OUTSIDE)
+    doc = "# A\n\n## Layers\n\n%s\nBeside: %s.\n\n## Next\n" % (table, beside)
+    expect(dict(CLEAN, **{DOC: doc}), 0)
+    swapped = table.replace("`net/`", "`tmp/`").replace("`http/`", "`net/`") \
+                   .replace("`tmp/`", "`http/`")
+    expect(dict(CLEAN, **{DOC: doc.replace(table, swapped)}), 1,
+           "the Layers table lists include < core < config < green < http < net")
+    expect(dict(CLEAN, **{DOC: doc.replace("| `config/` | x | the above |",
+                                           "| `config/` | x | `include/` |")}),
+           1, "row config/ says it may include '`include/`'; LAYERS lets it "
+           "include include, core")
+    expect(dict(CLEAN, **{DOC: doc.replace("`bench/`", "bench")}), 1,
+           "does not name `bench/`, a folder of OUTSIDE")
     # A meson build directory is not sources, whatever its name.
     expect(dict(CLEAN, **{"out/meson-private/x": "", "out/config.h":
                           '#include "server/main.c"\n'}), 0)
