@@ -422,10 +422,12 @@ static int list_has(const char *list, const char *item)
     return 0;
 }
 
-/* The generic upgrade's end: the stream handle goes with the handler. */
+/* The generic upgrade's end: the stream handle goes with the handler;
+ * the access log counts what it wrote. */
 static void stream_end(struct gn_response *res, int rc)
 {
     (void)rc;
+    res->body_sent = gn__stream_sent(res->conn->proto_data);
     gn__stream_free(res->conn->proto_data);
 }
 

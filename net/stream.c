@@ -36,6 +36,7 @@ struct gn_stream {
     struct gn_conn *c;
     const char *name; /* [stream:NAME]'s, or the upgraded protocol */
     int closed;       /* gn_stream_close ran */
+    uint64_t sent;    /* bytes written to the client */
 };
 
 /* ---- the protocol ----------------------------------------------------- */
@@ -114,6 +115,11 @@ void gn__stream_upgrade(gn_stream_t *s)
 {
     s->c->proto = &upgraded_proto;
     s->c->proto_data = s;
+}
+
+uint64_t gn__stream_sent(const gn_stream_t *s)
+{
+    return s->sent;
 }
 
 void gn__stream_free(gn_stream_t *s)
@@ -318,6 +324,7 @@ ssize_t gn_stream_writev(gn_stream_t *s, const struct iovec *iov, int iovcnt,
                 return rc;
             continue;
         }
+        s->sent += (uint64_t)n;
         while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
             n -= (ssize_t)mh.msg_iov->iov_len;
             mh.msg_iov++;

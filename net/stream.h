@@ -40,6 +40,9 @@ gn_stream_t *gn__stream_new(struct gn_conn *c, const char *name);
  * returns and the connection closes. */
 void gn__stream_upgrade(gn_stream_t *s);
 
+/* The bytes written to S's client so far (the access log's). */
+uint64_t gn__stream_sent(const gn_stream_t *s);
+
 /* Free S (NULL: nothing), detaching it from its connection. */
 void gn__stream_free(gn_stream_t *s);
 

@@ -140,10 +140,11 @@ GN_API int gn_stream_stopping(const gn_stream_t *s);
  * (-ECANCELED), the addresses all work as for a stream app, and
  * gn_stream_name returns PROTOCOL. request_timeout no longer applies. The
  * handle is valid until handle() returns; the server closes the connection
- * then (it never serves HTTP again), and the access log line says 101 and
- * names PROTOCOL. The request's accessors (method, path, headers,
- * addresses) keep working until then; the response takes nothing more
- * (its calls return -EALREADY).
+ * then (it never serves HTTP again), and the access log line says 101,
+ * counts the bytes written to the stream, and names PROTOCOL. The
+ * request's accessors (method, path, headers, addresses) keep working
+ * until then; the response takes nothing more (its calls return
+ * -EALREADY).
  *
  * Refused, with nothing sent and the response still the app's to answer,
  * NULL with errno:

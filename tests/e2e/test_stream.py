@@ -747,17 +747,23 @@ class UpgradeTest(unittest.TestCase):
         while len(got) < len(big):
             got += read_line(sock)
         self.assertEqual(got, big)
+        sent = len(want) + len("peer=127.0.0.1:%d local=127.0.0.1:%d\n" % (
+            sock.getsockname()[1], srv.port)) + len(
+            b"write=-%d header=-%d\n" % (errno.EALREADY, errno.EALREADY)) + len(big) + 5
         # A half-close is the protocol's end of input, not a lost client:
         # the handler reads it, returns, and the server closes.
         sock.sendall(b"last\n")
         sock.shutdown(socket.SHUT_WR)
         self.assertEqual(recv_all(sock), b"last\n")
+        def access_log():
+            with open(srv.access_log_path) as f:
+                return f.read()
         try:
             wait_until(lambda: re.search(
-                r'"GET /chat\?x=1 HTTP/1\.1" 101 - .* gn-line$',
-                open(srv.access_log_path).read(), re.M), 10, what="the access log line")
+                r'"GET /chat\?x=1 HTTP/1\.1" 101 %d .* gn-line$' % sent,
+                access_log(), re.M), 10, what="the access log line")
         except AssertionError:
-            self.fail(open(srv.access_log_path).read())
+            self.fail(access_log())
         # The worker serves HTTP on other connections all along.
         status, headers, _ = read_response_head(self.connect(
             srv, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"))
