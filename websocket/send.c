@@ -287,6 +287,12 @@ void gn__ws_send_close(struct gn_ws *ws, unsigned code, const char *reason)
     if (code != GN_WS_CLOSE_NO_STATUS)
         len = gn__ws_close_payload(payload, code, reason);
     gn__ws_send_frame(ws, GN_WS_OP_CLOSE, 0, payload, len, 1, -1);
+    /* Closed by another green thread (a fan-out that found the queue
+     * full, gn_ws_close): a receiver parked without a deadline must wake
+     * to arm the closing handshake's, or a client that neither reads nor
+     * writes would hold the connection for good. */
+    if (ws->receiving && ws->c->io_waiter != NULL)
+        gn__green_wake(ws->c->io_waiter, 0);
 }
 
 /* Send everything queued, up to DEADLINE. */
