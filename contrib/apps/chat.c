@@ -40,6 +40,8 @@
  *     max_length = 4096        bytes of one chat message: a longer one is
  *                              refused (and one on the channel, from
  *                              elsewhere, dropped)
+ *     yield_every = 64         sends of the fan-out between two turns
+ *                              given to the other green threads
  *
  * contrib/apps/chat.conf is a whole config. Every worker subscribes in
  * init, so preload_app (init in the arbiter, where no green thread can
@@ -69,6 +71,7 @@ struct chat {
     int port;
     const char *channel;
     int pool_size;
+    unsigned yield_every;
     double timeout;
     size_t max_length;
     gn_redis_pool_t *pool;
@@ -169,11 +172,6 @@ static void leave(struct chat *st, struct client *c)
         c->next->prev = c->prev;
 }
 
-/* Sends between two turns given to the others: a send that the socket
- * takes at once costs a few microseconds, so the fan-out yields about
- * every millisecond, well within max_blocking_ms. */
-#define SENDS_PER_TURN 64
-
 /* TEXT to every client of this worker, in list order. Each send only
  * queues: a client whose queue is full is closed by the server (1013)
  * and the walk goes on. -EINVAL when TEXT is not UTF-8 (the first send
@@ -190,7 +188,7 @@ static int broadcast(struct chat *st, const void *text, size_t len)
             rc = -EINVAL;
             break;
         }
-        if (++st->sends >= SENDS_PER_TURN) {
+        if (++st->sends >= st->yield_every) {
             st->sends = 0;
             if ((rc = gn_yield()) != 0)
                 break;
@@ -367,6 +365,12 @@ static int parse_arg(struct chat *st, const gn_app_arg_t *a)
         if (parse_long(a->value, 1, 1 << 20, &v) != 0)
             return -EINVAL;
         st->max_length = (size_t)v;
+    } else if (strcmp(a->name, "yield_every") == 0) {
+        /* A send the socket takes at once costs a few microseconds: 64
+         * yield about every millisecond, well within max_blocking_ms. */
+        if (parse_long(a->value, 1, 1 << 20, &v) != 0)
+            return -EINVAL;
+        st->yield_every = (unsigned)v;
     } else if (strcmp(a->name, "timeout") == 0) {
         st->timeout = strtod(a->value, &end);
         if (end == a->value || *end != '\0' || !(st->timeout > 0) ||
@@ -403,7 +407,8 @@ static int chat_init(const gn_app_arg_t *args, size_t nargs, void **state)
                         .channel = "greenicorn:chat",
                         .pool_size = 16,
                         .timeout = 2,
-                        .max_length = 4096};
+                        .max_length = 4096,
+                        .yield_every = 64};
     for (size_t i = 0; i < nargs; i++) {
         if (parse_arg(st, &args[i]) != 0) {
             gn_log(GN_LOG_ERROR, "chat: bad argument %s = '%s'", args[i].name,

@@ -303,6 +303,46 @@ class ChatTest(ServerTestCase):
         self.assertNotIn("[ERROR]", srv.log())
         self.assertNotIn("[WARNING]", srv.log())
 
+    def test_clients_coming_and_going_during_the_fan_out(self):
+        # 150 steady clients, and the fan-out yielding after every send
+        # (yield_every = 1) while others connect and vanish (reset, no
+        # close frame): some leave while a walk is suspended just before
+        # them (the cursor's case). The steady ones get everything; no
+        # worker dies (under ASan, no use after free).
+        redis = self.start_redis()
+        srv = self.start_chat(redis, extra={"app.args": {"yield_every": 1}})
+        pids = sorted(srv.worker_pids())
+        nclients, senders, count = 150, range(3), 200
+
+        async def churn(stop):
+            n = 0
+            while not stop.is_set():
+                c = await Client.connect(srv.port)
+                await asyncio.sleep(0.001 * (n % 7))
+                c.writer.transport.abort()
+                n += 1
+            return n
+
+        async def scenario():
+            clients = await connect_all(srv.port, nclients)
+            stop = asyncio.Event()
+            churners = [asyncio.ensure_future(churn(stop)) for _ in range(4)]
+            await asyncio.gather(*(paced(clients[s], s, count, 0.01) for s in senders),
+                                 *(c.receive(lambda c: c.nchat >= len(senders) * count)
+                                   for c in clients))
+            stop.set()
+            churned = sum(await asyncio.gather(*churners))
+            await asyncio.sleep(0.3)
+            await asyncio.gather(*(c.close() for c in clients))
+            return clients, churned
+
+        clients, churned = run(scenario(), 4 * WAIT)
+        self.assertGreater(churned, 20)
+        self.assert_delivered(clients, senders, count)
+        self.assertEqual(sorted(srv.worker_pids()), pids)
+        self.assertNotIn("[ERROR]", srv.log())
+        sys.stderr.write("chat churn: %d clients came and went\n" % churned)
+
     def test_clients_stay_connected_across_a_redis_restart(self):
         redis = self.start_redis()
         srv = self.start_chat(redis)
