@@ -11,8 +11,10 @@ and its script in a real browser: test_chat_browser.py."""
 import asyncio
 import os
 import re
+import shutil
 import struct
 import sys
+import tempfile
 import time
 import unittest
 
@@ -486,6 +488,43 @@ class ChatTest(ServerTestCase):
                             len(stalled.chat()), gave_up[0], sorted(lat)[len(lat) // 2] * 1e3,
                             p99(lat) * 1e3))
         self.assertLess(p99(lat), WAIT)  # a sanity bound, not a target
+
+    def test_the_example_config_runs_the_chat(self):
+        # contrib/apps/chat.conf as shipped, but for the paths and ports.
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "..", "..", "contrib", "apps", "chat.conf")) as f:
+            text = f.read()
+        redis = self.start_redis()
+        for old, new in (("module = build/contrib/apps/chat.so", "module = " + CHAT),
+                         ("port = 6379", "port = %d" % redis.port)):
+            self.assertIn(old, text)
+            text = text.replace(old, new)
+        tmp = tempfile.mkdtemp(prefix="greenicorn-chat-conf-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        config = os.path.join(tmp, "chat.conf")
+        with open(config, "w") as f:
+            f.write(text)
+        srv = self.start_server(app=None, use_config=False,
+                                args=["-c", config, "-b", "127.0.0.1:{port}"])
+        srv.wait_workers(2, timeout=WAIT)
+        wait_until(lambda: numsub(redis, CHANNEL) == 2, WAIT, interval=0.05,
+                   what="2 subscriptions")
+        self.assertEqual(srv.get("/")[0], 200)
+
+        async def scenario():
+            a, b = await connect_all(srv.port, 2)
+            a.send("hello")
+            await asyncio.gather(*(c.receive(lambda c: c.texts()) for c in (a, b)))
+            # Past websocket_max_message (64 KiB there): 1009, unread.
+            b.send("x" * 70000)
+            await b.receive(lambda c: False)
+            b.writer.close()
+            await a.close()
+            return a, b
+
+        a, b = run(scenario(), 2 * WAIT)
+        self.assertEqual((a.texts(), b.texts()), (["hello"], ["hello"]))
+        self.assertEqual(b.close_code, 1009)
 
     def test_preload_app_is_refused(self):
         redis = self.start_redis()
