@@ -91,17 +91,24 @@ static int check_app(const struct gn_config *cfg, int from_cli, char *err)
     return 0;
 }
 
-/* The trial's child: what a worker does with the apps (as its user,
- * unless preload_app inits them in the arbiter), then fini. Its exit
- * status; the reason written to FD. */
+/* The trial's child: what a worker does with the apps (as its user, with
+ * its green runtime, unless preload_app inits them in the arbiter), then
+ * fini. Its exit status; the reason written to FD. */
 static int trial_child(const struct gn_config *cfg, int fd)
 {
-    char err[GN_ERR_LEN];
+    char err[GN_ERR_LEN] = "";
     struct gn_apps *apps = NULL;
 
-    if ((cfg->preload_app || gn__privileges_drop(cfg->uid, cfg->gid, cfg->user,
-                                                 cfg->group, err) == 0) &&
-        (apps = gn__arbiter_preload(cfg, err)) != NULL) {
+    if (!cfg->preload_app &&
+        (gn__privileges_drop(cfg->uid, cfg->gid, cfg->user, cfg->group, err) !=
+             0 ||
+         gn__worker_trial_begin(cfg) != 0)) {
+        if (err[0] == '\0')
+            snprintf(err, sizeof(err), "cannot start a worker's runtime: %s",
+                     strerror(errno));
+    } else if ((apps = gn__arbiter_preload(cfg, err)) != NULL) {
+        if (!cfg->preload_app)
+            gn__worker_trial_end();
         gn__apps_unload(apps); /* runs fini */
         free(apps);
         return 0;

@@ -612,6 +612,27 @@ static int start_loop(struct gn_worker *w)
     return 0;
 }
 
+int gn__worker_trial_begin(const struct gn_config *cfg)
+{
+    /* Held by the trial child until it exits: the process is thrown away. */
+    struct gn_loop *loop = gn__loop_new();
+    struct gn_coro_pool *coros =
+        gn__coro_pool_new((size_t)cfg->stack_size * 1024, 0);
+
+    if (loop == NULL || coros == NULL) {
+        errno = ENOMEM;
+        return -1;
+    }
+    gn__green_init(loop, NULL);
+    gn__threads_init(coros);
+    return 0;
+}
+
+void gn__worker_trial_end(void)
+{
+    gn__threads_stop();
+}
+
 /* Ask the kernel for SIGTERM (a graceful stop) when the arbiter dies,
  * and check it has not died already: its death before this call sends
  * nothing. Set again after dropping privileges, which clears it. 0, or -1

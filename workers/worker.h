@@ -96,6 +96,16 @@ struct gn_worker_spec {
     const struct gn_apps *preloaded;
 };
 
+/* --check-config's trial child, which runs the apps' init and fini as a
+ * worker would: give it the green runtime a worker gives init (a loop,
+ * coroutines, green threads), so an init that spawns a green thread (a
+ * Redis subscription) passes there too; the threads never run. 0, or -1
+ * with errno set. */
+int gn__worker_trial_begin(const struct gn_config *cfg);
+
+/* ... and before fini: cancel those threads, as a stopping worker does. */
+void gn__worker_trial_end(void);
+
 /* Run a worker in the freshly forked child and return its exit status. */
 int gn__worker_run(const struct gn_worker_spec *spec);
 

@@ -18,6 +18,7 @@ import tempfile
 import time
 import unittest
 
+import harness
 from harness import ServerTestCase, app_path, wait_until
 from test_redis import REDIS_SERVER, RedisServer
 from test_redis_sub import numsub
@@ -525,6 +526,23 @@ class ChatTest(ServerTestCase):
         a, b = run(scenario(), 2 * WAIT)
         self.assertEqual((a.texts(), b.texts()), (["hello"], ["hello"]))
         self.assertEqual(b.close_code, 1009)
+
+    def test_check_config_accepts_the_example_config(self):
+        # --check-config runs init and fini in a child as a worker would:
+        # the chat's init starts a green thread (its subscription), which
+        # only a worker's green runtime can do. No Redis is needed: the
+        # thread would connect once the loop ran, and it never runs there.
+        here = os.path.dirname(os.path.abspath(__file__))
+        with open(os.path.join(here, "..", "..", "contrib", "apps", "chat.conf")) as f:
+            text = f.read().replace("module = build/contrib/apps/chat.so",
+                                    "module = " + CHAT)
+        tmp = tempfile.mkdtemp(prefix="greenicorn-chat-check-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        config = os.path.join(tmp, "chat.conf")
+        with open(config, "w") as f:
+            f.write(text)
+        r = harness.run_cli(["--check-config", "-c", config])
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
 
     def test_preload_app_is_refused(self):
         redis = self.start_redis()
