@@ -43,8 +43,6 @@ import time
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 BUILD = os.environ.get("GN_BUILD") or os.path.join(REPO, "build")
-GREENICORN = os.path.join(BUILD, "greenicorn")
-APPS = os.path.join(BUILD, "contrib", "apps")
 HELLO = b"Hello, World!"
 CPUS = os.cpu_count() or 1
 SERVER_CPUS = "0"
@@ -52,7 +50,6 @@ CLIENT_CPUS = "1" if CPUS >= 2 else "0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH = os.path.dirname(os.path.abspath(__file__))
 WSLOAD = os.path.join(BUILD, "bench", "wsload")
-BENCH_APPS = os.path.join(BUILD, "bench")
 
 
 def log(msg):
@@ -190,15 +187,21 @@ class Peer:
 
 class Greenicorn(Peer):
     name = "greenicorn"
-    needs = (GREENICORN,)
+    build = BUILD
     kinds = ("http", "ws")
 
     @classmethod
+    def available(cls):
+        exe = os.path.join(cls.build, "greenicorn")
+        return None if os.path.exists(exe) else "not installed (%s)" % exe
+
+    @classmethod
     def missing_for(cls, scenario):
-        module = scenario.greenicorn_module()
+        module = scenario.greenicorn_module(cls.build)
         if os.path.exists(module):
             return None
-        return "not built (%s; %s)" % (os.path.relpath(module, BUILD), scenario.greenicorn_needs)
+        return "not built (%s; %s)" % (os.path.relpath(module, cls.build),
+                                       scenario.greenicorn_needs)
 
     def command(self, scenario):
         conf = os.path.join(self.dir, "greenicorn.conf")
@@ -223,12 +226,20 @@ class Greenicorn(Peer):
                 loglevel = warning
                 [app]
                 module = %s
-                """ % (self.port, self.workers, scenario.greenicorn_module())))
+                """ % (self.port, self.workers, scenario.greenicorn_module(self.build))))
             if args:
                 f.write("[app.args]\n")
             for key, value in args.items():
                 f.write("%s = %s\n" % (key, value))
-        return [GREENICORN, "-c", conf]
+        return [os.path.join(self.build, "greenicorn"), "-c", conf]
+
+
+class GreenicornBase(Greenicorn):
+    """greenicorn from another build directory (--base BUILD, e.g. the
+    commit before a change), run beside the first in the same invocation:
+    its row's ratios are the change's effect."""
+    name = "greenicorn-base"
+    build = None  # set by --base
 
 
 class Nginx(Peer):
@@ -413,7 +424,7 @@ class GeventWebsocket(Peer):
                 "--chdir", self.dir, "-b", "127.0.0.1:%d" % self.port, "ws_gevent:app"]
 
 
-PEERS = [Greenicorn, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket]
+PEERS = [Greenicorn, GreenicornBase, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket]
 
 
 # ---------------------------------------------------------------------------
@@ -581,8 +592,10 @@ class Scenario:
     headers = ()
     pipeline = 0
 
-    def greenicorn_module(self):
-        return os.path.join(APPS, self.greenicorn_app + ".so")
+    repeat = 1  # runs per server by default (--repeat), alternating peers
+
+    def greenicorn_module(self, build=BUILD):
+        return os.path.join(build, "contrib", "apps", self.greenicorn_app + ".so")
 
     def path_for(self, peer):
         if isinstance(peer, H2o):
@@ -683,6 +696,7 @@ class WsEcho(Scenario):
     (wsload echo); the server's CPU is read when wsload starts and ends its
     measured window."""
     name = "ws-echo-50"
+    repeat = 3
     title = "WebSocket echo, 32-byte text messages, 50 connections, 1 worker"
     kind = "ws"
     greenicorn_app = "ws_echo"
@@ -715,6 +729,7 @@ class WsIdle(Scenario):
     over its RSS before, divided by K; then one more echo on each, to show
     they were all alive."""
     name = "ws-idle-10000"
+    repeat = 3
     title = "10,000 idle WebSockets: RSS each above baseline"
     kind = "ws"
     connections = 10000
@@ -750,6 +765,7 @@ class WsBroadcast(Scenario):
     that send until the last socket has it, median of the rounds after a
     warm-up one, and the server's CPU per round."""
     name = "ws-broadcast-5000"
+    repeat = 3
     title = "WebSocket broadcast of one message to 5,000 sockets, 1 worker"
     kind = "ws"
     connections = 5000
@@ -758,8 +774,8 @@ class WsBroadcast(Scenario):
     greenicorn_needs = ("bench/apps/ws_broadcast.c builds once "
                         "include/greenicorn/websocket.h is merged")
 
-    def greenicorn_module(self):
-        return os.path.join(BENCH_APPS, "ws_broadcast.so")
+    def greenicorn_module(self, build=BUILD):
+        return os.path.join(build, "bench", "ws_broadcast.so")
 
     def measure(self, peer, duration, workdir):
         marks = {}
@@ -868,6 +884,14 @@ def fmt(v, spec):
     return spec % v if v is not None else "-"
 
 
+def fmts(r, key, spec):
+    """R[KEY] as SPEC; over several runs "median (min–max)"."""
+    lo_hi = r.get("spread", {}).get(key)
+    if r.get("runs", 1) < 2 or lo_hi is None or r.get(key) is None:
+        return fmt(r.get(key), spec)
+    return "%s (%s–%s)" % (spec % r[key], spec % lo_hi[0], spec % lo_hi[1])
+
+
 def print_ws_table(scenario, results, out):
     """The ws-* tables: each figure, and greenicorn's over each peer's."""
     g = results.get("greenicorn", {})
@@ -879,22 +903,22 @@ def print_ws_table(scenario, results, out):
         head = ["round trips/s", "p50 ms", "p99 ms", "server CPU µs/msg",
                 "wsload CPU µs/msg", "server busy", "wsload busy",
                 "rt/s greenicorn/peer", "CPU greenicorn/peer"]
-        row = lambda r: [fmt(r.get("rps"), "%.0f"), fmt(r.get("p50"), "%.3f"),
-                         fmt(r.get("p99"), "%.3f"), fmt(r.get("cpu_us"), "%.2f"),
+        row = lambda r: [fmts(r, "rps", "%.0f"), fmt(r.get("p50"), "%.3f"),
+                         fmt(r.get("p99"), "%.3f"), fmts(r, "cpu_us", "%.2f"),
                          fmt(r.get("client_cpu_us"), "%.2f"),
                          fmt(r.get("server_busy", 0) * 100, "%.0f %%"),
                          fmt(r.get("client_busy", 0) * 100, "%.0f %%"),
                          ratio(r, "rps"), ratio(r, "cpu_us")]
     elif isinstance(scenario, WsIdle):
         head = ["KB RSS per idle WebSocket", "greenicorn/peer"]
-        row = lambda r: [fmt(r.get("rss_kb_each"), "%.2f"), ratio(r, "rss_kb_each")]
+        row = lambda r: [fmts(r, "rss_kb_each", "%.2f"), ratio(r, "rss_kb_each")]
     else:
-        head = ["ms to the last socket (median)", "min", "max", "ms to the first",
+        head = ["ms to the last socket (median)", "min round", "max round", "ms to the first",
                 "server CPU ms/broadcast", "wsload CPU ms/broadcast",
                 "time greenicorn/peer", "CPU greenicorn/peer"]
-        row = lambda r: [fmt(r.get("last_ms"), "%.1f"), fmt(r.get("last_ms_min"), "%.1f"),
+        row = lambda r: [fmts(r, "last_ms", "%.1f"), fmt(r.get("last_ms_min"), "%.1f"),
                          fmt(r.get("last_ms_max"), "%.1f"), fmt(r.get("first_ms"), "%.2f"),
-                         fmt(r.get("cpu_ms"), "%.1f"), fmt(r.get("client_cpu_ms"), "%.1f"),
+                         fmts(r, "cpu_ms", "%.1f"), fmt(r.get("client_cpu_ms"), "%.1f"),
                          ratio(r, "last_ms"), ratio(r, "cpu_ms")]
     out.write("| server | %s |\n|---|%s\n" % (" | ".join(head), "---|" * len(head)))
     for name, r in results.items():
@@ -911,6 +935,14 @@ def print_ws_table(scenario, results, out):
 
 def print_table(scenario, results, out):
     out.write("\n### %s\n\n" % scenario.title)
+    failed = ["%s (%d of %d)" % (n, r["failed_runs"], r["runs"] + r["failed_runs"])
+              for n, r in results.items() if r.get("failed_runs")]
+    if failed:
+        out.write("Runs that failed, left out of the figures: %s.\n\n" % ", ".join(failed))
+    runs = max((r.get("runs", 1) for r in results.values()), default=1)
+    if runs > 1:
+        out.write("Each figure: the median of %d runs per server, taken in turns, "
+                  "(min–max) of the runs beside it; ratios of the medians.\n\n" % runs)
     if scenario.kind == "ws":
         print_ws_table(scenario, results, out)
         return
@@ -922,7 +954,7 @@ def print_table(scenario, results, out):
                 out.write("| %s | %s | |\n" % (name, r["skipped"]))
                 continue
             ratio = "%.2f" % (g / r["rss_kb_each"]) if g and r["rss_kb_each"] else "-"
-            out.write("| %s | %.2f | %s |\n" % (name, r["rss_kb_each"], ratio))
+            out.write("| %s | %s | %s |\n" % (name, fmts(r, "rss_kb_each", "%.2f"), ratio))
         return
     out.write("| server | req/s | p50 ms | p99 ms | errors | CPU µs/req | req/s greenicorn/peer | CPU greenicorn/peer |\n")
     out.write("|---|---|---|---|---|---|---|---|\n")
@@ -935,9 +967,81 @@ def print_table(scenario, results, out):
         cpu_ratio = (g.get("cpu_us") / r["cpu_us"]
                      if g.get("cpu_us") and r.get("cpu_us") else None)
         out.write("| %s | %s | %s | %s | %d | %s | %s | %s |\n" % (
-            name, fmt(r.get("rps"), "%.0f"), fmt(r.get("p50"), "%.2f"), fmt(r.get("p99"), "%.2f"),
-            r.get("errors", 0), fmt(r.get("cpu_us"), "%.2f"), fmt(rps_ratio, "%.2f"),
+            name, fmts(r, "rps", "%.0f"), fmt(r.get("p50"), "%.2f"), fmt(r.get("p99"), "%.2f"),
+            r.get("errors", 0), fmts(r, "cpu_us", "%.2f"), fmt(rps_ratio, "%.2f"),
             fmt(cpu_ratio, "%.2f")))
+
+
+def run_once(sc, cls, duration, workdir):
+    """One run of scenario SC against peer CLS, started and stopped for it:
+    its figures, or {"skipped": why}."""
+    peer = cls(workdir, workers=sc.workers, cpus=sc.server_cpus)
+    try:
+        peer.start(sc)
+        return sc.measure(peer, duration, workdir)
+    except Exception as e:  # a peer failing is a row, not the end
+        return {"skipped": "failed: %s" % str(e).splitlines()[0]}
+    finally:
+        peer.stop()
+
+
+def summarize(runs):
+    """Runs of one peer -> one row: each numeric figure's median, and its
+    min and max under "spread" (a figure that is itself a minimum or a
+    maximum over a run, key *_min / *_max, takes the runs' min / max)."""
+    good = [r for r in runs if "skipped" not in r]
+    if not good:
+        return runs[-1]
+    row = {"runs": len(good), "spread": {}}
+    if len(good) < len(runs):
+        row["failed_runs"] = len(runs) - len(good)
+    for key in good[0]:
+        vals = [r.get(key) for r in good]
+        if not all(isinstance(v, (int, float)) for v in vals):
+            row[key] = good[-1][key]
+            continue
+        vals = sorted(vals)
+        if key == "errors":  # every run's count
+            row[key] = sum(vals)
+        elif key.endswith("_min"):
+            row[key] = vals[0]
+        elif key.endswith("_max"):
+            row[key] = vals[-1]
+        else:
+            mid = len(vals) // 2
+            row[key] = vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+        row["spread"][key] = (vals[0], vals[-1])
+    return row
+
+
+def run_scenario(sc, wanted, repeat, duration, workdir):
+    """SC against each chosen peer, REPEAT runs each taken in turns (so a
+    slow spell of the shared machine falls on every peer alike): peer name
+    -> summarize()d row, in PEERS' order."""
+    peers, results = [], {}
+    for cls in PEERS:
+        if wanted and cls.name not in wanted:
+            continue
+        if sc.peers and cls.name not in sc.peers:
+            continue
+        if sc.kind not in cls.kinds:
+            continue
+        why = cls.available() or cls.missing_for(sc)
+        if why:
+            results[cls.name] = {"skipped": why}
+            continue
+        if not cls(workdir, workers=sc.workers, cpus=sc.server_cpus).supports(sc):
+            continue
+        peers.append(cls)
+        results[cls.name] = None  # keeps PEERS' order
+    runs = {cls.name: [] for cls in peers}
+    for i in range(repeat):
+        for cls in peers:
+            log("bench: %s / %s (run %d of %d)" % (sc.name, cls.name, i + 1, repeat))
+            runs[cls.name].append(run_once(sc, cls, duration, workdir))
+    for cls in peers:
+        results[cls.name] = summarize(runs[cls.name])
+    return results
 
 
 def main():
@@ -946,13 +1050,22 @@ def main():
                     % ", ".join(s.name for s in SCENARIOS))
     ap.add_argument("--duration", type=int, default=8, help="seconds per run (default 8)")
     ap.add_argument("--peers", help="comma-separated peer names (default: all installed)")
+    ap.add_argument("--repeat", type=int, help="runs per server, taken in turns (greenicorn, "
+                    "peer, peer, greenicorn, ...); each figure is their median, with "
+                    "min-max beside it (default: 3 for ws-*, 1 for the others)")
+    ap.add_argument("--base", metavar="BUILD", help="also run greenicorn from BUILD "
+                    "(a build of the code before a change) as the peer greenicorn-base")
     args = ap.parse_args()
+    if args.base:
+        GreenicornBase.build = os.path.abspath(args.base)
 
     chosen = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios]
     unknown = set(args.scenarios) - {s.name for s in SCENARIOS}
     if unknown:
         ap.error("unknown scenario(s): %s" % ", ".join(sorted(unknown)))
     wanted = set(args.peers.split(",")) if args.peers else None
+    if not args.base:
+        wanted = (wanted or {c.name for c in PEERS}) - {GreenicornBase.name}
     if any(s.kind == "http" for s in chosen) and not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (scripts/install-deps --bench)")
 
@@ -960,33 +1073,14 @@ def main():
     out.write("# greenicorn benchmark, %s\n\n" % time.strftime("%Y-%m-%d %H:%M %Z"))
     out.write("Machine: %d CPUs (%s), %s. Server on CPU %s, wrk/wsload on CPU %s; %d s per run.\n"
               % (CPUS, cpu_model(), os.uname().release, SERVER_CPUS, CLIENT_CPUS, args.duration))
+    if args.base:
+        out.write("greenicorn: %s; greenicorn-base: %s.\n" % (BUILD, GreenicornBase.build))
     all_results = {}
     with tempfile.TemporaryDirectory(prefix="greenicorn-bench-") as workdir:
         os.chmod(workdir, 0o755)
         for sc in chosen:
-            results = {}
-            for cls in PEERS:
-                if wanted and cls.name not in wanted:
-                    continue
-                if sc.peers and cls.name not in sc.peers:
-                    continue
-                if sc.kind not in cls.kinds:
-                    continue
-                why = cls.available() or cls.missing_for(sc)
-                if why:
-                    results[cls.name] = {"skipped": why}
-                    continue
-                peer = cls(workdir, workers=sc.workers, cpus=sc.server_cpus)
-                if not peer.supports(sc):
-                    continue
-                log("bench: %s / %s" % (sc.name, cls.name))
-                try:
-                    peer.start(sc)
-                    results[cls.name] = sc.measure(peer, args.duration, workdir)
-                except Exception as e:  # a peer failing is a row, not the end
-                    results[cls.name] = {"skipped": "failed: %s" % str(e).splitlines()[0]}
-                finally:
-                    peer.stop()
+            results = run_scenario(sc, wanted, args.repeat or sc.repeat, args.duration,
+                                   workdir)
             all_results[sc.name] = results
             print_table(sc, results, out)
             out.flush()
