@@ -121,11 +121,14 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
         /* A yield: to the back of the run queue, no watch needed. */
         wt->woken = 1;
         schedule(wt);
-    } else {
+    } else if (fd >= 0 || timeout_ms >= 0) {
         rc = gn__watch_start(&w, green_loop, fd, events, timeout_ms, fire, wt);
         if (rc != 0)
             return rc;
     }
+    /* else only a wake-up ends the wait (a WebSocket's receiver between
+     * messages): libevent would hold an event with neither fd nor time,
+     * which keeps no loop alive, for an assign, an add and a del a wait. */
     gn__coro_set_waiter(wt->co, wt);
     gn__coro_yield(GN_YIELD_WAIT);
     gn__coro_set_waiter(wt->co, NULL);
