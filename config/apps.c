@@ -38,26 +38,35 @@ int gn__spec_split(const char *spec, const char *default_symbol, char **path,
     return 0;
 }
 
-int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
-                       size_t errlen)
+int gn__spec_set(char **spec, char **path, char **symbol, const char *value,
+                 const char *default_symbol, char *err, size_t errlen)
 {
-    char *path, *symbol, *copy;
-    int rc = gn__spec_split(spec, GN_APP_SYMBOL, &path, &symbol, err, errlen);
+    char *p, *s, *copy;
+    int rc = gn__spec_split(value, default_symbol, &p, &s, err, errlen);
 
     if (rc != 0)
         return rc;
-    copy = strdup(spec);
+    copy = strdup(value);
     if (copy == NULL) {
-        free(path);
-        free(symbol);
+        free(p);
+        free(s);
         gn__reason(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    gn__app_spec_clear(app);
-    app->spec = copy;
-    app->path = path;
-    app->symbol = symbol;
+    free(*spec);
+    free(*path);
+    free(*symbol);
+    *spec = copy;
+    *path = p;
+    *symbol = s;
     return 0;
+}
+
+int gn__app_spec_parse(struct gn_app_conf *app, const char *spec, char *err,
+                       size_t errlen)
+{
+    return gn__spec_set(&app->spec, &app->path, &app->symbol, spec,
+                        GN_APP_SYMBOL, err, errlen);
 }
 
 void gn__app_spec_clear(struct gn_app_conf *app)
@@ -111,23 +120,32 @@ int gn__mount_parse(char **mount, const char *value, char *err, size_t errlen)
     return 0;
 }
 
-int gn__app_conf_add_arg(struct gn_app_conf *app, const char *name,
-                         const char *value)
+int gn__args_add(gn_app_arg_t **args, size_t *nargs, const char *name,
+                 const char *value)
 {
-    gn_app_arg_t *grown = realloc(app->args, (app->nargs + 1) * sizeof(*grown));
+    gn_app_arg_t *grown = realloc(*args, (*nargs + 1) * sizeof(*grown));
     char *n = strdup(name), *v = strdup(value);
 
     if (grown != NULL)
-        app->args = grown;
+        *args = grown;
     if (grown == NULL || n == NULL || v == NULL) {
         free(n);
         free(v);
         return -ENOMEM;
     }
-    app->args[app->nargs].name = n;
-    app->args[app->nargs].value = v;
-    app->nargs++;
+    grown[*nargs].name = n;
+    grown[*nargs].value = v;
+    (*nargs)++;
     return 0;
+}
+
+void gn__args_clear(gn_app_arg_t *args, size_t nargs)
+{
+    for (size_t i = 0; i < nargs; i++) {
+        free((char *)args[i].name);
+        free((char *)args[i].value);
+    }
+    free(args);
 }
 
 void gn__app_conf_clear(struct gn_app_conf *app)
@@ -135,25 +153,22 @@ void gn__app_conf_clear(struct gn_app_conf *app)
     gn__app_spec_clear(app);
     free(app->name);
     free(app->mount);
-    for (size_t i = 0; i < app->nargs; i++) {
-        free((char *)app->args[i].name);
-        free((char *)app->args[i].value);
-    }
-    free(app->args);
+    gn__args_clear(app->args, app->nargs);
     memset(app, 0, sizeof(*app));
 }
 
 /* ---- [app:NAME] sections ---------------------------------------------- */
 
-int gn__app_section_name(const char *section, char *name, size_t len,
-                         int *is_args)
+int gn__section_name(const char *section, const char *kind, char *name,
+                     size_t len, int *is_args)
 {
+    size_t klen = strlen(kind);
     const char *p, *end;
     size_t n;
 
-    if (strncmp(section, "app:", 4) != 0)
+    if (strncmp(section, kind, klen) != 0 || section[klen] != ':')
         return 0;
-    p = section + 4;
+    p = section + klen + 1;
     n = strlen(p);
     *is_args = n > 5 && strcmp(p + n - 5, ".args") == 0;
     end = p + n - (*is_args ? 5 : 0);
@@ -228,9 +243,8 @@ void gn__named_apps_clear(struct gn_config *cfg)
 
 /* ---- the checks once everything is read ------------------------------- */
 
-/* "FILE:LINE: " for a line of the config file, else "". */
-static const char *at(const struct gn_config *cfg, int line, char *out,
-                      size_t len)
+const char *gn__config_at(const struct gn_config *cfg, int line, char *out,
+                          size_t len)
 {
     if (line > 0 && cfg->file)
         snprintf(out, len, "%s:%d: ", cfg->file, line);
@@ -248,7 +262,7 @@ static int check_named(const struct gn_config *cfg,
         snprintf(err, GN_ERR_LEN,
                  "%s[app:%s]: no %s (an [app:NAME] section "
                  "needs module and mount)",
-                 at(cfg, app->line, where, sizeof(where)), app->name,
+                 gn__config_at(cfg, app->line, where, sizeof(where)), app->name,
                  app->spec ? "mount" : "module");
         return -EINVAL;
     }
@@ -265,7 +279,7 @@ int gn__config_check_apps(const struct gn_config *cfg, int mount_line,
 
     if (cfg->nnamed_apps + 1 > GN_MAX_APPS) {
         snprintf(err, GN_ERR_LEN, "%s[app:%s]: more than %d apps",
-                 at(cfg, cfg->named_apps[GN_MAX_APPS - 1].line, where,
+                 gn__config_at(cfg, cfg->named_apps[GN_MAX_APPS - 1].line, where,
                     sizeof(where)),
                  cfg->named_apps[GN_MAX_APPS - 1].name, GN_MAX_APPS);
         return -EINVAL;
@@ -286,7 +300,7 @@ int gn__config_check_apps(const struct gn_config *cfg, int mount_line,
                 continue;
             snprintf(
                 err, GN_ERR_LEN, "%smount: '%s' is already the mount of %s%s%s",
-                at(cfg, lines[i], where, sizeof(where)), apps[i]->mount,
+                gn__config_at(cfg, lines[i], where, sizeof(where)), apps[i]->mount,
                 apps[j]->name ? "[app:" : "[app]",
                 apps[j]->name ? apps[j]->name : "", apps[j]->name ? "]" : "");
             return -EINVAL;

@@ -176,7 +176,7 @@ static void named_app_header(struct load *ld, const char *section)
     char name[LINE_MAX_BYTES];
     int is_args;
 
-    switch (gn__stream_section_name(section, name, sizeof(name), &is_args)) {
+    switch (gn__section_name(section, "stream", name, sizeof(name), &is_args)) {
     case 1:
         if (gn__config_stream(ld->cfg, name, ld->lineno) == NULL)
             fail(ld, "[%s]: out of memory", section);
@@ -186,7 +186,7 @@ static void named_app_header(struct load *ld, const char *section)
              section);
         return;
     }
-    switch (gn__app_section_name(section, name, sizeof(name), &is_args)) {
+    switch (gn__section_name(section, "app", name, sizeof(name), &is_args)) {
     case 0:
         fail(ld,
              "[%s]: unknown section (known: %s, [app:NAME], "
@@ -244,7 +244,7 @@ static char *read_line(char *buf, int size, void *stream)
 static int add_app_arg(struct load *ld, struct gn_app_conf *app,
                        const char *name, const char *value)
 {
-    if (gn__app_conf_add_arg(app, name, value) != 0) {
+    if (gn__args_add(&app->args, &app->nargs, name, value) != 0) {
         fail(ld, "%s: out of memory", name);
         return 0;
     }
@@ -259,7 +259,7 @@ static int handle_named_app(struct load *ld, const char *section,
     struct gn_app_conf *app;
     int is_args;
 
-    if (gn__app_section_name(section, app_name, sizeof(app_name), &is_args) !=
+    if (gn__section_name(section, "app", app_name, sizeof(app_name), &is_args) !=
             1 ||
         (app = gn__config_named_app(ld->cfg, app_name, 0)) == NULL) {
         fail(ld, "[%s]: unknown section", section);
@@ -283,14 +283,14 @@ static int handle_stream(struct load *ld, const char *section,
     struct gn_stream_conf *st;
     int is_args;
 
-    if (gn__stream_section_name(section, st_name, sizeof(st_name),
+    if (gn__section_name(section, "stream", st_name, sizeof(st_name),
                                 &is_args) != 1 ||
         (st = gn__config_stream(ld->cfg, st_name, 0)) == NULL) {
         fail(ld, "[%s]: unknown section", section);
         return 0;
     }
     if (is_args) {
-        if (gn__stream_add_arg(st, name, value) != 0) {
+        if (gn__args_add(&st->args, &st->nargs, name, value) != 0) {
             fail(ld, "%s: out of memory", name);
             return 0;
         }

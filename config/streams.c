@@ -9,38 +9,12 @@
  */
 #include "config/streams.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config/apps.h"
 #include "config/settings.h"
-
-#define PREFIX "stream:"
-#define PREFIX_LEN 7
-
-int gn__stream_section_name(const char *section, char *name, size_t len,
-                            int *is_args)
-{
-    const char *p, *end;
-    size_t n;
-
-    if (strncmp(section, PREFIX, PREFIX_LEN) != 0)
-        return 0;
-    p = section + PREFIX_LEN;
-    n = strlen(p);
-    *is_args = n > 5 && strcmp(p + n - 5, ".args") == 0;
-    end = p + n - (*is_args ? 5 : 0);
-    if (end == p || (size_t)(end - p) >= len)
-        return -1;
-    for (const char *c = p; c < end; c++)
-        if (!isalnum((unsigned char)*c) && *c != '_' && *c != '-')
-            return -1;
-    memcpy(name, p, (size_t)(end - p));
-    name[end - p] = '\0';
-    return 1;
-}
 
 struct gn_stream_conf *gn__config_stream(struct gn_config *cfg,
                                          const char *name, int line)
@@ -66,27 +40,6 @@ struct gn_stream_conf *gn__config_stream(struct gn_config *cfg,
     for (size_t i = 0; i < cfg->nstreams; i++)
         cfg->streams[i].bind.stream = cfg->streams[i].name;
     return grown;
-}
-
-static int set_module(struct gn_stream_conf *st, const char *value, char *err,
-                      size_t errlen)
-{
-    char *path, *symbol, *spec;
-    int rc = gn__spec_split(value, GN_STREAM_APP_SYMBOL, &path, &symbol, err,
-                            errlen);
-
-    if (rc != 0)
-        return rc;
-    if ((spec = strdup(value)) == NULL) {
-        free(path);
-        free(symbol);
-        gn__reason(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    st->spec = spec;
-    st->path = path;
-    st->symbol = symbol;
-    return 0;
 }
 
 static int set_bind(struct gn_stream_conf *st, const char *value, char *err,
@@ -127,27 +80,9 @@ int gn__stream_set(struct gn_stream_conf *st, const char *key,
         return -EINVAL;
     }
     *seen = line;
-    return module ? set_module(st, value, err, errlen)
+    return module ? gn__spec_set(&st->spec, &st->path, &st->symbol, value,
+                                 GN_STREAM_APP_SYMBOL, err, errlen)
                   : set_bind(st, value, err, errlen);
-}
-
-int gn__stream_add_arg(struct gn_stream_conf *st, const char *name,
-                       const char *value)
-{
-    gn_app_arg_t *grown = realloc(st->args, (st->nargs + 1) * sizeof(*grown));
-    char *n = strdup(name), *v = strdup(value);
-
-    if (grown != NULL)
-        st->args = grown;
-    if (grown == NULL || n == NULL || v == NULL) {
-        free(n);
-        free(v);
-        return -ENOMEM;
-    }
-    st->args[st->nargs].name = n;
-    st->args[st->nargs].value = v;
-    st->nargs++;
-    return 0;
 }
 
 int gn__config_stream_adopt(struct gn_config *cfg, const char *name, int fd)
@@ -170,17 +105,6 @@ int gn__config_stream_adopt(struct gn_config *cfg, const char *name, int fd)
 }
 
 /* ---- the checks once everything is read ------------------------------- */
-
-/* "FILE:LINE: " for a line of the config file, else "". */
-static const char *at(const struct gn_config *cfg, int line, char *out,
-                      size_t len)
-{
-    if (line > 0 && cfg->file)
-        snprintf(out, len, "%s:%d: ", cfg->file, line);
-    else
-        *out = '\0';
-    return out;
-}
 
 /* Whether A and B name the same address: the same text, or the same TCP
  * host and port (a port of 0 is the kernel's choice: never the same). */
@@ -207,7 +131,7 @@ static int check_one(const struct gn_config *cfg, size_t i, char *err)
         snprintf(err, GN_ERR_LEN,
                  "%s[stream:%s]: no %s (a [stream:NAME] section needs "
                  "module and bind)",
-                 at(cfg, st->line, where, sizeof(where)), st->name,
+                 gn__config_at(cfg, st->line, where, sizeof(where)), st->name,
                  st->spec ? "bind" : "module");
         return -EINVAL;
     }
@@ -216,7 +140,7 @@ static int check_one(const struct gn_config *cfg, size_t i, char *err)
             continue;
         snprintf(err, GN_ERR_LEN,
                  "%sbind: '%s' is already the bind of [stream:%s]",
-                 at(cfg, st->bind_line, where, sizeof(where)), st->bind.spec,
+                 gn__config_at(cfg, st->bind_line, where, sizeof(where)), st->bind.spec,
                  cfg->streams[j].name);
         return -EINVAL;
     }
@@ -234,7 +158,7 @@ static int check_one(const struct gn_config *cfg, size_t i, char *err)
             line = "line ";
         }
         snprintf(err, GN_ERR_LEN, "%sbind: '%s' is already an HTTP bind (%s%s)",
-                 at(cfg, st->bind_line, where, sizeof(where)), st->bind.spec,
+                 gn__config_at(cfg, st->bind_line, where, sizeof(where)), st->bind.spec,
                  line, origin);
         return -EINVAL;
     }
@@ -272,11 +196,7 @@ static void stream_clear(struct gn_stream_conf *st)
     free(st->path);
     free(st->symbol);
     gn__bind_clear(&st->bind);
-    for (size_t i = 0; i < st->nargs; i++) {
-        free((char *)st->args[i].name);
-        free((char *)st->args[i].value);
-    }
-    free(st->args);
+    gn__args_clear(st->args, st->nargs);
     memset(st, 0, sizeof(*st));
 }
 

@@ -10,12 +10,6 @@
 
 #include "config/config.h"
 
-/* Whether SECTION is "stream:NAME" or "stream:NAME.args": 1 with NAME
- * copied (LEN bytes of room) and *IS_ARGS set, 0 when it is neither, -1
- * when it is one with a bad NAME (letters, digits, '_' and '-' only). */
-int gn__stream_section_name(const char *section, char *name, size_t len,
-                            int *is_args);
-
 /* The [stream:NAME] of CFG; created (remembering LINE, its first section
  * header) when LINE is not 0. NULL when absent, or on ENOMEM. */
 struct gn_stream_conf *gn__config_stream(struct gn_config *cfg,
@@ -25,10 +19,6 @@ struct gn_stream_conf *gn__config_stream(struct gn_config *cfg,
  * another key, -EINVAL for a bad value or a key set twice, -ENOMEM. */
 int gn__stream_set(struct gn_stream_conf *st, const char *key,
                    const char *value, int line, char *err, size_t errlen);
-
-/* Append NAME = VALUE to ST's args. 0 or -ENOMEM. */
-int gn__stream_add_arg(struct gn_stream_conf *st, const char *name,
-                       const char *value);
 
 /* Once everything is read: every stream has a module and a bind, and no
  * address is bound twice (by two streams, or by a stream and HTTP). 0, or
