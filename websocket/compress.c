@@ -23,7 +23,6 @@
 #include <strings.h>
 
 #include "core/log.h"
-#include "http/request.h"
 #include "http/response.h"
 #include "websocket/deflate.h"
 #include "websocket/frame.h"
@@ -91,25 +90,39 @@ void gn__ws_pmd_free(struct gn_ws_pmd *p)
     free(p);
 }
 
-struct gn_ws_pmd *gn__ws_pmd_negotiate(gn_request_t *req,
-                                       gn_response_t *res)
-{
-    struct gn_ws_deflate_policy pol;
+/* Sec-WebSocket-Extensions lines read at once; more are rare enough for a
+ * malloc. The negotiation's buffers are the thread's, not the stack's: it
+ * runs on the handler's coroutine stack, whose pages stay resident once
+ * touched for as long as the WebSocket lives (one page more is 4 KB per
+ * idle socket: tests/e2e/test_memory.py), so it keeps its frames small.
+ * It never yields. */
+#define LINES_AT_ONCE 8
+
+static _Thread_local struct {
+    const char *values[LINES_AT_ONCE];
+    size_t lens[LINES_AT_ONCE];
     struct gn_ws_deflate_params params;
     char answer[GN_WS_DEFLATE_RESPONSE_MAX];
+} scratch;
+
+struct gn_ws_pmd *gn__ws_pmd_negotiate(gn_request_t *req, gn_response_t *res)
+{
+    struct gn_ws_deflate_policy pol;
+    const char **values = scratch.values;
+    size_t *lens = scratch.lens;
     size_t count = gn_request_header_count(req), n = 0;
-    const char **values;
-    size_t *lens;
-    struct gn_ws_pmd *p;
+    struct gn_ws_pmd *p = NULL;
 
     gn__ws_deflate_policy_default(&pol);
     pol.enabled = gn__ws_settings()->compression != 0;
     if (!pol.enabled || gn_request_header(req, "Sec-WebSocket-Extensions") == NULL)
         return NULL;
-    values = gn__arena_alloc(&req->arena, count * sizeof(*values));
-    lens = gn__arena_alloc(&req->arena, count * sizeof(*lens));
-    if (values == NULL || lens == NULL)
-        return NULL;
+    if (count > LINES_AT_ONCE) {
+        values = malloc(count * sizeof(*values));
+        lens = malloc(count * sizeof(*lens));
+        if (values == NULL || lens == NULL)
+            goto out;
+    }
     for (size_t i = 0; i < count; i++) {
         const char *name, *value;
 
@@ -119,16 +132,21 @@ struct gn_ws_pmd *gn__ws_pmd_negotiate(gn_request_t *req,
             lens[n++] = strlen(value);
         }
     }
-    if (!gn__ws_deflate_negotiate(&pol, values, lens, n, &params, answer))
-        return NULL;
-    p = gn__ws_pmd_new(&params);
+    if (!gn__ws_deflate_negotiate(&pol, values, lens, n, &scratch.params,
+                                  scratch.answer))
+        goto out;
+    p = gn__ws_pmd_new(&scratch.params);
     if (p == NULL) {
         gn_log_warn("out of memory for permessage-deflate: going on without");
-        return NULL;
-    }
-    if (gn_response_header(res, "Sec-WebSocket-Extensions", answer) != 0) {
+    } else if (gn_response_header(res, "Sec-WebSocket-Extensions",
+                                  scratch.answer) != 0) {
         gn__ws_pmd_free(p);
-        return NULL;
+        p = NULL;
+    }
+out:
+    if (values != scratch.values) {
+        free(values);
+        free(lens);
     }
     return p;
 }
