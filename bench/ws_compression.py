@@ -2,7 +2,7 @@
 """Server CPU per echoed message with permessage-deflate on and off.
 
 Starts greenicorn (1 worker, ws_echo.so) twice, websocket_compression off
-then on, and echoes the same 1 KiB JSON-ish text message over C
+then on, and echoes 1 KiB JSON-ish text messages (all different) over C
 connections with python3-websockets (compression="deflate" when on: the
 client compresses what it sends, the server inflates it and compresses
 the echo, which is at GN_WS_COMPRESS_MIN). Reports the worker's user +
@@ -44,31 +44,39 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-async def client(port, deflate, msg, n):
+# Messages each connection cycles through: all different, so that the
+# server's compress-once for a fan-out (the same bytes sent again) never
+# applies to an echo.
+VARIANTS = 32
+
+
+async def client(port, deflate, msgs, n):
     async with websockets.connect("ws://127.0.0.1:%d/" % port, max_size=None,
                                   compression="deflate" if deflate else None) as ws:
         assert bool(ws.extensions) == deflate, ws.extensions
-        for _ in range(n):
+        for i in range(n):
+            msg = msgs[i % len(msgs)]
             await ws.send(msg)
             got = await asyncio.wait_for(ws.recv(), 30)
             assert got == msg
 
 
-async def run(port, deflate, msg, conns, n):
-    await asyncio.gather(*(client(port, deflate, msg, n) for _ in range(conns)))
+async def run(port, deflate, sets, n):
+    await asyncio.gather(*(client(port, deflate, msgs, n) for msgs in sets))
 
 
 def measure(deflate, args):
     settings = {"websocket": {"websocket_compression": "on" if deflate else "off"}}
-    msg = message(args.size, 1)
+    sets = [[message(args.size, c * VARIANTS + i) for i in range(VARIANTS)]
+            for c in range(args.conns)]
     with Server(app="ws_echo", workers=1, settings=settings) as srv:
         (worker,) = srv.wait_workers(1)
-        asyncio.run(run(srv.port, deflate, msg, args.conns, 50))  # warm-up
+        asyncio.run(run(srv.port, deflate, sets, 50))  # warm-up
         before = cpu_ticks(worker)
-        asyncio.run(run(srv.port, deflate, msg, args.conns, args.n))
+        asyncio.run(run(srv.port, deflate, sets, args.n))
         ticks = cpu_ticks(worker) - before
     msgs = args.conns * args.n
-    return ticks / os.sysconf("SC_CLK_TCK") / msgs * 1e6, msg
+    return ticks / os.sysconf("SC_CLK_TCK") / msgs * 1e6, sets[0][0]
 
 
 def main():

@@ -44,8 +44,10 @@
  * A fixed ~3 us a message (resetting the stream, the flush) dominates
  * below 1 KiB, and a message under 1 KiB fits one TCP segment (MSS 1448)
  * whether compressed or not: compressing it saves bytes but no packet nor
- * round trip, for 3-10 us of CPU (an echo costs ~5 us without). From
- * 1 KiB on it saves whole segments. So 1 KiB, Node's ws's threshold too.
+ * round trip, for 3-10 us of CPU in a loop, more in a busy worker
+ * (bench/ws_compression.py: a 1 KiB echo costs 13-19 us of server CPU
+ * without compression, ~44 us with it, libz 58% of it by perf). From 1 KiB
+ * on it saves whole segments. So 1 KiB, Node's ws's threshold too.
  */
 
 /* Messages up to this size are kept for a fan-out's next socket. */
