@@ -436,6 +436,9 @@ OFFERS = [
     (["x-webkit-deflate-frame", PMD + "; server_max_window_bits=9"],
      NO_TAKEOVER + "; server_max_window_bits=9"),
     (["foo; bar=baz"], None),
+    # More lines than the negotiation reads at once: the last one counts.
+    (["x-foo"] * 9 + [PMD + "; client_max_window_bits=12"],
+     NO_TAKEOVER + "; client_max_window_bits=12"),
 ]
 
 BOMB_LIMIT = 128 * 1024
