@@ -110,6 +110,7 @@ struct gn_config {
     int64_t websocket_max_message; /* bytes a message may have, else 1009 */
     int64_t websocket_max_queue;   /* bytes queued per socket, else 1013 */
     int websocket_ping_interval;   /* seconds; 0: no keep-alive pings */
+    int websocket_compression;     /* accept permessage-deflate */
     char *websocket_allowed_origins; /* NULL or "": any Origin */
 
     /* [proxy] */

@@ -788,6 +788,10 @@ const struct gn_setting gn__settings[] = {
                 "seconds a WebSocket may stay silent before the server pings "
                 "it; no pong within as long again closes it with 1011 (0: no "
                 "pings)"),
+    BOOL_SETTING(websocket_compression, "websocket", "websocket-compression", 0,
+                 "off",
+                 "accept permessage-deflate (RFC 7692) when a client offers "
+                 "it: messages compressed with zlib, each on its own"),
     {.name = "websocket_allowed_origins",
      .section = "websocket",
      .flag = "websocket-allowed-origins",

@@ -2,7 +2,8 @@
  * The opening handshake from an HTTP handler (RFC 6455 4.2): check the
  * request, answer what is wrong with it (400, 426, 403) or switch the
  * connection over with "101 Switching Protocols" and the
- * Sec-WebSocket-Accept it proves the handshake with.
+ * Sec-WebSocket-Accept it proves the handshake with, and the
+ * permessage-deflate it agreed on (websocket/compress.c).
  */
 #include <errno.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "net/conn.h"
+#include "websocket/compress.h"
 #include "websocket/handshake.h"
 #include "websocket/ws.h"
 
@@ -77,6 +79,7 @@ GN_API gn_ws_t *gn_ws_accept(gn_request_t *req, gn_response_t *res,
     char accept[GN_WS_ACCEPT_LEN + 1];
     const char *why = NULL;
     struct gn_conn *c;
+    struct gn_ws_pmd *pmd;
     struct gn_ws *ws;
     int status;
 
@@ -92,13 +95,20 @@ GN_API gn_ws_t *gn_ws_accept(gn_request_t *req, gn_response_t *res,
          gn_response_header(res, "Sec-WebSocket-Protocol", subprotocol) != 0))
         return NULL;
     /* Extensions (permessage-deflate) are agreed on here: their
-     * Sec-WebSocket-Extensions answer goes in the 101, and
-     * gn__ws_set_ext() hands the WebSocket their transform. */
+     * Sec-WebSocket-Extensions answer goes in the 101, and the WebSocket
+     * gets their transform. */
+    pmd = gn__ws_pmd_negotiate(req, res);
     c = gn__http_upgrade(res, "websocket");
-    if (c == NULL)
+    if (c == NULL) {
+        gn__ws_pmd_free(pmd);
         return NULL;
+    }
     ws = gn__ws_start(c, res);
-    if (ws == NULL)
+    if (ws == NULL) {
         gn_log_error("out of memory for a WebSocket from %s", c->remote_addr);
+        gn__ws_pmd_free(pmd);
+    } else if (pmd != NULL) {
+        gn__ws_pmd_attach(ws, pmd);
+    }
     return ws;
 }

@@ -289,23 +289,56 @@ static bool choose(const struct gn_ws_deflate_policy *pol,
     return true;
 }
 
+/* Append S to RESP at *N. */
+static void put(char resp[GN_WS_DEFLATE_RESPONSE_MAX], size_t *n,
+                const char *s)
+{
+    size_t len = strlen(s);
+
+    assert(*n + len < GN_WS_DEFLATE_RESPONSE_MAX);
+    memcpy(resp + *n, s, len + 1);
+    *n += len;
+}
+
+/* Append "; NAME=BITS" (BITS 8..15). */
+static void put_bits(char resp[GN_WS_DEFLATE_RESPONSE_MAX], size_t *n,
+                     const char *name, int bits)
+{
+    char num[3] = {0};
+
+    if (bits >= 10) {
+        num[0] = '1';
+        num[1] = (char)('0' + bits - 10);
+    } else {
+        num[0] = (char)('0' + bits);
+    }
+    put(resp, n, "; ");
+    put(resp, n, name);
+    put(resp, n, "=");
+    put(resp, n, num);
+}
+
+/* Written without snprintf: this runs on a WebSocket handler's coroutine
+ * stack, and vfprintf's frame took it into a second page that every idle
+ * WebSocket then kept (4 KB each, tests/e2e/test_memory.py). */
 static void write_response(const struct offer *o,
                            const struct gn_ws_deflate_params *p,
                            char resp[GN_WS_DEFLATE_RESPONSE_MAX])
 {
-    int n = snprintf(resp, GN_WS_DEFLATE_RESPONSE_MAX, "permessage-deflate%s%s",
-                     p->server_no_context_takeover ? "; server_no_context_takeover" : "",
-                     p->client_no_context_takeover ? "; client_no_context_takeover" : "");
+    size_t n = 0;
 
+    resp[0] = '\0';
+    put(resp, &n, "permessage-deflate");
+    if (p->server_no_context_takeover)
+        put(resp, &n, "; server_no_context_takeover");
+    if (p->client_no_context_takeover)
+        put(resp, &n, "; client_no_context_takeover");
     /* RFC 7692 section 7.1.2: each window parameter is answered only when
      * it was offered, server_max_window_bits then must be. */
     if (o->has_smwb)
-        n += snprintf(resp + n, GN_WS_DEFLATE_RESPONSE_MAX - (size_t)n,
-                      "; server_max_window_bits=%d", p->server_max_window_bits);
+        put_bits(resp, &n, "server_max_window_bits", p->server_max_window_bits);
     if (o->has_cmwb)
-        n += snprintf(resp + n, GN_WS_DEFLATE_RESPONSE_MAX - (size_t)n,
-                      "; client_max_window_bits=%d", p->client_max_window_bits);
-    assert(n > 0 && n < GN_WS_DEFLATE_RESPONSE_MAX);
+        put_bits(resp, &n, "client_max_window_bits", p->client_max_window_bits);
 }
 
 int gn__ws_deflate_negotiate(const struct gn_ws_deflate_policy *pol,

@@ -37,6 +37,7 @@ struct gn_ws {
     uint32_t utf8;     /* the open text message's validation state */
     char *msg;         /* the message being reassembled, or the last one */
     size_t msglen, msgcap;
+    struct gn_ws_zbuf dec; /* the last message decoded by ext, or empty */
     int receiving;     /* a green thread is in gn_ws_recv */
     int64_t last_in_ms;
     size_t streak;     /* bytes read since this WebSocket last waited */

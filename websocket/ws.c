@@ -348,18 +348,41 @@ static int check_text(struct gn_ws *ws, const void *p, size_t n, int last)
  * *OUT and *OUTLEN, text checked whole. 0, or the error. */
 static int decode(struct gn_ws *ws, const void **out, size_t *outlen)
 {
-    int rc = ws->ext->decode(ws->ext_state, *out, *outlen,
-                             settings->max_message, out, outlen);
+    int rc;
 
+    ws->dec.len = 0;
+    rc = ws->ext->decode(ws->ext_state, *out, *outlen, settings->max_message,
+                         &ws->dec);
     if (rc == -EMSGSIZE)
         return fail(ws, GN_WS_CLOSE_TOO_BIG);
+    if (rc == -ENOMEM)
+        return fail(ws, GN_WS_CLOSE_ERROR);
+    /* Not DEFLATE (RFC 7692 7.2.2 fails the connection and names no
+     * code): 1007, the message's data is not what its frames say it is
+     * (Node's ws answers the same). */
     if (rc < 0)
         return fail(ws, GN_WS_CLOSE_BAD_DATA);
+    *out = ws->dec.data != NULL ? (const void *)ws->dec.data : (const void *)"";
+    *outlen = ws->dec.len;
     if (ws->seq.opcode == GN_WS_OP_TEXT) {
         ws->utf8 = GN_UTF8_ACCEPT;
         return check_text(ws, *out, *outlen, 1);
     }
     return 0;
+}
+
+/* The most bytes a message sent with RSV bits RSV may have on the wire:
+ * websocket_max_message, and for an encoded (compressed) one what DEFLATE
+ * may add to data it cannot shrink (zlib's deflateBound for any memLevel:
+ * python3-websockets compresses with memLevel 5, whose stored blocks of
+ * random bytes outgrow the default's bound), so that a message of the
+ * limit that a client compressed anyway still passes. Its decoded bytes
+ * are held to websocket_max_message. */
+static uint64_t wire_limit(unsigned rsv)
+{
+    uint64_t max = settings->max_message;
+
+    return rsv == 0 ? max : max + ((max + 7) >> 3) + ((max + 63) >> 6) + 5;
 }
 
 /* The next message into *OUT, *OUTLEN and *TYPE: 0, or the error. */
@@ -395,7 +418,7 @@ static int next_message(struct gn_ws *ws, int *type, const void **out,
         int first = !ws->seq.open;
         if ((rc = gn__ws_seq_frame(&ws->seq, &f)) != 0)
             return fail(ws, (unsigned)-rc);
-        if (ws->msglen + f.len > settings->max_message)
+        if (ws->msglen + f.len > wire_limit(first ? f.rsv : ws->msg_rsv))
             return fail(ws, GN_WS_CLOSE_TOO_BIG);
         if (first) {
             ws->msglen = 0;
@@ -441,6 +464,8 @@ static int next_message(struct gn_ws *ws, int *type, const void **out,
  * socket keeps none). */
 static void drop_message(struct gn_ws *ws)
 {
+    free(ws->dec.data);
+    ws->dec = (struct gn_ws_zbuf){0};
     if (!ws->seq.open) {
         free(ws->msg);
         ws->msg = NULL;
@@ -490,6 +515,9 @@ GN_API int gn_ws_recv(gn_ws_t *ws, int *type, const void **data, size_t *len,
 GN_API int gn_ws_send(gn_ws_t *ws, int type, const void *data, size_t len,
                       double timeout)
 {
+    struct gn_ws_zbuf z = {0};
+    const void *wire = data;
+    size_t wirelen = len;
     unsigned rsv = 0;
     int64_t ms;
     int rc = check_ws(ws);
@@ -505,16 +533,23 @@ GN_API int gn_ws_send(gn_ws_t *ws, int type, const void *data, size_t len,
     if (ws->gone || ws->close_sent)
         return -EPIPE;
     if (ws->ext != NULL) {
-        rc = ws->ext->encode(ws->ext_state, data, len, &data, &len);
-        if (rc < 0)
+        rc = ws->ext->encode(ws->ext_state, data, len, &z);
+        if (rc < 0) {
+            free(z.data);
             return rc;
-        rsv = rc == 0 ? ws->ext->rsv : 0;
+        }
+        if (rc == 0) {
+            rsv = ws->ext->rsv;
+            wire = z.data;
+            wirelen = z.len;
+        }
     }
     rc = gn__ws_send_frame(ws, type == GN_WS_TEXT ? GN_WS_OP_TEXT : GN_WS_OP_BINARY,
-                    rsv, data, len, 0, gn__ws_deadline(ms));
+                    rsv, wire, wirelen, 0, gn__ws_deadline(ms));
+    free(z.data); /* sent, or copied to the queue */
     if (rc == 0) {
         ws->out_msgs++;
-        ws->out_bytes += len;
+        ws->out_bytes += len; /* the message's bytes, as in_bytes counts */
     }
     return rc;
 }
@@ -638,6 +673,7 @@ static void ws_end(struct gn_response *res, int rc)
     log_figures(ws, res);
     gn__ws_set_gone(ws);
     free(ws->msg);
+    free(ws->dec.data);
     if (ws->ext != NULL && ws->ext->free != NULL)
         ws->ext->free(ws->ext_state);
     c->proto_data = NULL;

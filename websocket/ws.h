@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "greenicorn.h"
+#include "websocket/deflate.h" /* struct gn_ws_zbuf */
 
 struct gn_conn;
 struct gn_response;
@@ -22,6 +23,7 @@ struct gn_ws_settings {
     int64_t close_ms;        /* how long a closing handshake may take */
     int64_t write_ms;        /* write_timeout: the server's own frames */
     const char *allowed_origins; /* websocket_allowed_origins ("": any) */
+    int compression;         /* websocket_compression: permessage-deflate */
 };
 
 /* Use S (which must outlive the worker's connections) from now on. Until
@@ -33,25 +35,31 @@ const struct gn_ws_settings *gn__ws_settings(void);
 
 /*
  * A per-message extension (RFC 6455 9, RFC 7692's permessage-deflate in
- * websocket/deflate.c): it owns the RSV bits it negotiated, and transforms
+ * websocket/compress.c): it owns the RSV bits it negotiated, and transforms
  * whole messages. A message whose first frame carries RSV is reassembled
  * as sent, then handed to decode (and only then checked as UTF-8); RSV on
  * a continuation or control frame stays a protocol error (1002). Data
  * messages sent go through encode. Control frames never do.
+ *
+ * The buffers are the caller's, so that nothing outlives a message in the
+ * extension's state and two green threads may send on one WebSocket at
+ * once: decode writes into the WebSocket's (freed once the message is
+ * consumed), encode into the sender's (freed once the frame is sent or
+ * queued).
  */
 struct gn_ws_ext {
     unsigned rsv; /* GN_WS_RSV1 for permessage-deflate */
-    /* The message IN[0, LEN) as it was before encoding, into *OUT and
-     * *OUTLEN (valid until the next call), at most MAX bytes: 0,
-     * -EMSGSIZE past MAX (closes 1009), another negative errno for data
-     * that does not decode (closes 1007). */
+    /* Append the message IN[0, LEN), as it was before encoding, to OUT
+     * (empty), at most MAX bytes: 0, -EMSGSIZE past MAX (closes 1009),
+     * -ENOMEM (1011), another negative errno for data that does not decode
+     * (1007). */
     int (*decode)(void *state, const void *in, size_t len, size_t max,
-                  const void **out, size_t *outlen);
-    /* The message IN[0, LEN) to send, encoded into *OUT and *OUTLEN (valid
-     * until the next call): 0 (sent with RSV), 1 to send IN as it is
-     * (without RSV), or a negative errno. */
-    int (*encode)(void *state, const void *in, size_t len, const void **out,
-                  size_t *outlen);
+                  struct gn_ws_zbuf *out);
+    /* Append the message IN[0, LEN) to send, encoded, to OUT (empty): 0
+     * (sent with RSV), 1 to send IN as it is (without RSV; OUT unused), or
+     * a negative errno. */
+    int (*encode)(void *state, const void *in, size_t len,
+                  struct gn_ws_zbuf *out);
     /* Free STATE when the WebSocket ends. NULL: nothing to free. */
     void (*free)(void *state);
 };

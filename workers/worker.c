@@ -859,6 +859,7 @@ static void apply_http_settings(struct gn_worker *w,
     w->ws.max_message = (uint64_t)cfg->websocket_max_message;
     w->ws.max_queue = (uint64_t)cfg->websocket_max_queue;
     w->ws.ping_ms = cfg->websocket_ping_interval * 1000LL;
+    w->ws.compression = cfg->websocket_compression;
     w->ws.close_ms = 5000; /* a closing handshake's time */
     w->ws.write_ms = cfg->write_timeout * 1000LL;
     w->ws.allowed_origins =

@@ -46,7 +46,10 @@ GN_API int gn_ws_offers(const gn_request_t *req, const char *subprotocol);
  * version or no Upgrade: websocket, 403 for an Origin not in
  * websocket_allowed_origins, 500 for a SUBPROTOCOL not offered) or the
  * client is gone: the handler then returns 0. After it RES is spent. May
- * yield. Since ABI 1.4.
+ * yield. With websocket_compression on, it also agrees on
+ * permessage-deflate when the client offers it: the server then inflates
+ * and compresses messages itself, and the calls below see plain ones.
+ * Since ABI 1.4.
  */
 GN_API gn_ws_t *gn_ws_accept(gn_request_t *req, gn_response_t *res,
                              const char *subprotocol);

@@ -9,6 +9,7 @@ import socket
 import sys
 import time
 import unittest
+import zlib
 
 from harness import ServerTestCase, wait_until
 
@@ -116,16 +117,22 @@ class IdleWebSocketTest(ServerTestCase):
     SOCKETS = int(os.environ.get("GN_WS_IDLE_SOCKETS", "3000"))
     BOUND_KB = 8.4  # per socket (9.0 with the response on the stack)
 
+    # What each socket sends after its handshake: "hi" in a masked frame.
+    HEADERS = b""
+    FIRST = b"\x81\x82abcd" + bytes(a ^ b for a, b in zip(b"hi", b"ab"))
+    SETTINGS = {}
+
     def test_idle_websockets_cost_at_most_node_ws(self):
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, min(hard, self.SOCKETS + 500)), hard))
-        srv = self.start_server(app="ws_echo", workers=1,
-                                settings={"workers": {"worker_connections": self.SOCKETS + 100}})
+        settings = {"workers": {"worker_connections": self.SOCKETS + 100}}
+        settings.update(self.SETTINGS)
+        srv = self.start_server(app="ws_echo", workers=1, settings=settings)
         (worker,) = srv.wait_workers(1)
         request = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                    b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                   b"Sec-WebSocket-Version: 13\r\n\r\n"
-                   + b"\x81\x82abcd" + bytes(a ^ b for a, b in zip(b"hi", b"ab")))
+                   b"Sec-WebSocket-Version: 13\r\n" + self.HEADERS + b"\r\n"
+                   + self.FIRST)
 
         def open_many(n):
             socks = []
@@ -139,6 +146,9 @@ class IdleWebSocketTest(ServerTestCase):
                     chunk = s.recv(4096)
                     self.assertTrue(chunk, "closed before the echo")
                     buf += chunk
+                self.assertEqual(self.HEADERS.replace(b"Sec-WebSocket-Extensions: ", b"")
+                                 .startswith(b"permessage-deflate"),
+                                 b"\r\nSec-WebSocket-Extensions: permessage-deflate" in buf)
             return socks
 
         socks = open_many(50)
@@ -155,6 +165,25 @@ class IdleWebSocketTest(ServerTestCase):
         finally:
             for s in socks:
                 s.close()
+
+
+
+def _deflated_hi():
+    z = zlib.compressobj(6, zlib.DEFLATED, -15)
+    payload = (z.compress(b"hi") + z.flush(zlib.Z_SYNC_FLUSH))[:-4]
+    return (bytes([0xC1, 0x80 | len(payload)]) + b"abcd"
+            + bytes(c ^ b"abcd"[i % 4] for i, c in enumerate(payload)))
+
+
+class IdleCompressedWebSocketTest(IdleWebSocketTest):
+    """The same with permessage-deflate agreed and the first message
+    compressed (inflated with the worker's shared stream): without context
+    takeover an idle socket keeps no zlib state, only its few bytes of
+    permessage-deflate parameters."""
+
+    HEADERS = b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n"
+    FIRST = _deflated_hi()
+    SETTINGS = {"websocket": {"websocket_compression": "on"}}
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import time
 import unittest
+import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import Server  # noqa: E402
@@ -397,16 +398,230 @@ class Limits(EchoServer):
             self.assertEqual(ws.expect_close(), 1009)
 
 
+def deflate(data, wbits=15):
+    """DATA as a permessage-deflate payload (RFC 7692 7.2.1): raw DEFLATE
+    flushed, its 00 00 ff ff tail dropped."""
+    z = zlib.compressobj(6, zlib.DEFLATED, -wbits)
+    out = z.compress(data) + z.flush(zlib.Z_SYNC_FLUSH)
+    assert out.endswith(b"\x00\x00\xff\xff")
+    return out[:-4]
+
+
+def inflate(payload):
+    return zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff")
+
+
+PMD = "permessage-deflate"
+NO_TAKEOVER = PMD + "; server_no_context_takeover; client_no_context_takeover"
+RSV1 = 4  # as wsclient's frame() and recv_frame() count the RSV bits
+
+# (offer lines, the answer expected: None for a 101 without the extension).
+OFFERS = [
+    ([PMD], NO_TAKEOVER),
+    ([PMD + "; client_max_window_bits"], NO_TAKEOVER + "; client_max_window_bits=15"),
+    ([PMD + "; client_max_window_bits=10"], NO_TAKEOVER + "; client_max_window_bits=10"),
+    ([PMD + "; server_max_window_bits=12; server_no_context_takeover"],
+     NO_TAKEOVER + "; server_max_window_bits=12"),
+    # zlib has no 8-bit raw window: declined.
+    ([PMD + "; server_max_window_bits=8"], None),
+    # Declined offers (RFC 7692 section 7): the next one is taken.
+    ([PMD + "; server_max_window_bits=8, " + PMD], NO_TAKEOVER),
+    ([PMD + "; unknown_param, " + PMD + "; client_max_window_bits"],
+     NO_TAKEOVER + "; client_max_window_bits=15"),
+    ([PMD + "; client_no_context_takeover; client_no_context_takeover"], None),
+    ([PMD + "; client_max_window_bits=16"], None),
+    ([PMD + "; server_max_window_bits"], None),
+    ([PMD + '; client_max_window_bits="10"'], NO_TAKEOVER + "; client_max_window_bits=10"),
+    # Other extensions are skipped; offers on several lines all count.
+    (["x-webkit-deflate-frame", PMD + "; server_max_window_bits=9"],
+     NO_TAKEOVER + "; server_max_window_bits=9"),
+    (["foo; bar=baz"], None),
+    # More lines than the negotiation reads at once: the last one counts.
+    (["x-foo"] * 9 + [PMD + "; client_max_window_bits=12"],
+     NO_TAKEOVER + "; client_max_window_bits=12"),
+]
+
+BOMB_LIMIT = 128 * 1024
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS for %d" % pid)
+
+
+class Compression(EchoServer):
+    """permessage-deflate (RFC 7692) with websocket_compression = on."""
+
+    settings = {"websocket": {"websocket_max_message": MAX_MESSAGE,
+                              "websocket_compression": "on"}}
+
+    def pmd(self, offer=PMD):
+        ws = WsClient(self.srv.port, headers={"Sec-WebSocket-Extensions": offer})
+        self.assertEqual(ws.headers.get("sec-websocket-extensions"), NO_TAKEOVER)
+        return ws
+
+    def handshake_with_lines(self, lines):
+        request = handshake_request(port=self.srv.port)
+        extra = "".join("Sec-WebSocket-Extensions: %s\r\n" % v for v in lines)
+        request = request[:-2] + extra.encode() + b"\r\n"
+        return self.raw_handshake(request)
+
+    def test_negotiation_answers_each_offer(self):
+        for lines, answer in OFFERS:
+            with self.subTest(offer=lines):
+                status, headers = self.handshake_with_lines(lines)
+                self.assertEqual(status, 101)
+                self.assertEqual(headers.get("sec-websocket-extensions"), answer)
+
+    def test_server_max_window_bits_8_is_declined_and_frames_stay_plain(self):
+        ws = WsClient(self.srv.port, headers={
+            "Sec-WebSocket-Extensions": PMD + "; server_max_window_bits=8"})
+        with ws:
+            self.assertNotIn("sec-websocket-extensions", ws.headers)
+            big = b"a" * 4096
+            ws.send_frame(OP_BINARY, big)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((fin, rsv, op, data), (True, 0, OP_BINARY, big))
+            ws.send_frame(OP_BINARY, deflate(big), rsv=RSV1)
+            self.assertEqual(ws.expect_close(), 1002)
+
+    def test_rsv1_without_an_offer_is_1002(self):
+        self.assert_closes(1002, frame(OP_TEXT, deflate(b"hello"), rsv=RSV1))
+
+    def test_compressed_messages_are_inflated(self):
+        with self.pmd() as ws:
+            for msg in (b"", b"hi", "caf\u00e9 ".encode() * 300, os.urandom(3000)):
+                ws.send_frame(OP_TEXT if msg[:1] != b"" and msg.isascii() else OP_BINARY,
+                              deflate(msg), rsv=RSV1)
+                fin, rsv, op, data = ws.recv_frame()
+                self.assertTrue(fin)
+                self.assertEqual(inflate(data) if rsv else data, msg)
+
+    def test_small_messages_come_back_plain_large_ones_compressed(self):
+        with self.pmd() as ws:
+            small = b'{"id": 1, "text": "hello"}' * 30  # 780 bytes
+            ws.send_frame(OP_TEXT, small)
+            self.assertEqual(ws.recv_frame(), (True, 0, OP_TEXT, small))
+            large = b'{"id": 1, "text": "hello"}' * 100  # 2,600 bytes
+            ws.send_frame(OP_TEXT, deflate(large), rsv=RSV1)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((fin, rsv, op), (True, RSV1, OP_TEXT))
+            self.assertLess(len(data), len(large) // 4)
+            self.assertEqual(inflate(data), large)
+            # Random bytes do not shrink: sent as they are.
+            noise = os.urandom(4096)
+            ws.send_frame(OP_BINARY, noise)
+            self.assertEqual(ws.recv_frame(), (True, 0, OP_BINARY, noise))
+
+    def test_compressed_fragmented_message_with_a_ping_inside(self):
+        msg = ("fragment \u00e9t\u00e9 " * 500).encode()
+        z = deflate(msg)
+        a, b = len(z) // 3, 2 * len(z) // 3
+        with self.pmd() as ws:
+            ws.send_frame(OP_TEXT, z[:a], fin=False, rsv=RSV1)
+            ws.send_frame(OP_CONT, z[a:b], fin=False)
+            ws.send_frame(OP_PING, b"p")
+            ws.send_frame(OP_CONT, z[b:])
+            self.assertEqual(ws.recv_frame(), (True, 0, OP_PONG, b"p"))
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((fin, rsv, op), (True, RSV1, OP_TEXT))
+            self.assertEqual(inflate(data), msg)
+
+    def test_rsv1_on_a_continuation_is_1002(self):
+        z = deflate(b"x" * 100)
+        with self.pmd() as ws:
+            ws.send_frame(OP_BINARY, z[:10], fin=False, rsv=RSV1)
+            ws.send_frame(OP_CONT, z[10:], rsv=RSV1)
+            self.assertEqual(ws.expect_close(), 1002)
+
+    def test_rsv1_on_a_control_frame_is_1002(self):
+        with self.pmd() as ws:
+            ws.send_frame(OP_PING, b"p", rsv=RSV1)
+            self.assertEqual(ws.expect_close(), 1002)
+
+    def test_rsv2_stays_1002(self):
+        with self.pmd() as ws:
+            ws.send_frame(OP_TEXT, b"x", rsv=2)
+            self.assertEqual(ws.expect_close(), 1002)
+
+    def test_invalid_deflate_data_is_1007(self):
+        # BTYPE 11 is reserved: not DEFLATE.
+        for payload in (b"\xff\xff\xff\xff", b"\x07" + b"\x00" * 8):
+            with self.subTest(payload=payload), self.pmd() as ws:
+                ws.send_frame(OP_BINARY, payload, rsv=RSV1)
+                self.assertEqual(ws.expect_close(), 1007)
+
+    def test_inflated_text_not_utf8_is_1007(self):
+        with self.pmd() as ws:
+            ws.send_frame(OP_TEXT, deflate(b"ok \xff\xfe"), rsv=RSV1)
+            self.assertEqual(ws.expect_close(), 1007)
+
+    def test_message_inflating_to_the_limit_echoes_and_past_it_is_1009(self):
+        with self.pmd() as ws:
+            ws.send_frame(OP_BINARY, deflate(b"z" * MAX_MESSAGE), rsv=RSV1)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual(inflate(data) if rsv else data, b"z" * MAX_MESSAGE)
+            ws.send_frame(OP_BINARY, deflate(b"z" * (MAX_MESSAGE + 1)), rsv=RSV1)
+            self.assertEqual(ws.expect_close(), 1009)
+
+    def test_incompressible_message_at_the_limit_compressed_anyway_passes(self):
+        msg = os.urandom(MAX_MESSAGE)
+        z = deflate(msg)
+        self.assertGreater(len(z), MAX_MESSAGE)
+        with self.pmd() as ws:
+            ws.send_frame(OP_BINARY, z, rsv=RSV1)
+            fin, rsv, op, data = ws.recv_frame()
+            self.assertEqual((rsv, data), (0, msg))
+
+    def test_compressed_frame_far_past_the_limit_is_1009_from_its_head(self):
+        with self.pmd() as ws:
+            ws.send(frame(OP_BINARY, b"", rsv=RSV1, length=2 * MAX_MESSAGE))
+            self.assertEqual(ws.expect_close(), 1009)
+
+
+class CompressionBomb(EchoServer):
+    """A small websocket_max_message against a message that inflates 512
+    times past it: 1009, and the worker never holds the inflated bytes."""
+
+    settings = {"websocket": {"websocket_max_message": BOMB_LIMIT,
+                              "websocket_compression": "on"}}
+
+    def test_zip_bomb_is_1009_without_the_worker_growing(self):
+        bomb = deflate(b"\0" * (64 << 20))  # 64 MiB of zeros
+        self.assertLess(len(bomb), BOMB_LIMIT)
+        (worker,) = self.srv.wait_workers(1)
+        with WsClient(self.srv.port,
+                      headers={"Sec-WebSocket-Extensions": PMD}) as ws:
+            ws.send_frame(OP_BINARY, b"warm up " * 200, rsv=0)  # streams made
+            ws.recv_frame()
+            ws.send_frame(OP_BINARY, deflate(b"w" * 4000), rsv=RSV1)
+            ws.recv_frame()
+            before = rss_kb(worker)
+            ws.send_frame(OP_BINARY, bomb, rsv=RSV1)
+            self.assertEqual(ws.expect_close(), 1009)
+        grew = rss_kb(worker) - before
+        # The limit (128 KiB) inflated, the 64 KiB bomb held: far below
+        # the 64 MiB it would inflate to.
+        self.assertLess(grew, 2048, "worker RSS grew %d KB" % grew)
+
+
 # Message sizes the library clients exchange: every length encoding, and
 # 16 MiB (websocket_max_message's default is exactly that).
 CLIENT_SIZES = [0, 1, 125, 126, 127, 65535, 65536, 1 << 20, 16 << 20]
 
 PYTHON_CLIENT = r"""
 import asyncio, os, sys, websockets
-sizes = [int(a) for a in sys.argv[2:]]
+deflate = sys.argv[2] == "deflate"
+sizes = [int(a) for a in sys.argv[3:]]
 async def main():
-    async with websockets.connect(sys.argv[1], max_size=None, compression=None,
+    async with websockets.connect(sys.argv[1], max_size=None,
+                                  compression="deflate" if deflate else None,
                                   open_timeout=20, close_timeout=20) as ws:
+        names = [e.name for e in ws.extensions]
+        assert names == (["permessage-deflate"] if deflate else []), names
         for n in sizes:
             for msg in (os.urandom(n), "\u00e9" * (n // 2) + "a" * (n % 2)):
                 await ws.send(msg)
@@ -421,8 +636,9 @@ asyncio.run(main())
 NODE_CLIENT = r"""
 const WebSocket = require('/usr/share/nodejs/ws');
 const crypto = require('crypto');
-const sizes = process.argv.slice(2).map(Number);  // node -e: no script path
-const ws = new WebSocket(process.argv[1], {perMessageDeflate: false, maxPayload: 0});
+const deflate = process.argv[2] === 'deflate';  // node -e: no script path
+const sizes = process.argv.slice(3).map(Number);
+const ws = new WebSocket(process.argv[1], {perMessageDeflate: deflate, maxPayload: 0});
 const expect = [];
 for (const n of sizes) {
   expect.push({bin: true, data: crypto.randomBytes(n)});
@@ -433,7 +649,13 @@ function next() {
   if (i === expect.length) { ws.close(1000); return; }
   ws.send(expect[i].data, {binary: expect[i].bin});
 }
-ws.on('open', next);
+ws.on('open', () => {
+  if (ws.extensions.includes('permessage-deflate') !== deflate) {
+    console.error('extensions:', JSON.stringify(ws.extensions));
+    process.exit(1);
+  }
+  next();
+});
 ws.on('message', (data, isBinary) => {
   const want = expect[i];
   if (isBinary !== want.bin || !Buffer.from(data).equals(want.data)) {
@@ -458,10 +680,11 @@ class LibraryClients(EchoServer):
     """python3-websockets and Node's ws exchange 0 B to 16 MiB."""
 
     settings = {}
+    mode = "none"  # what the clients offer: "deflate" or nothing
 
     def run_client(self, cmd):
         url = "ws://127.0.0.1:%d/echo" % self.srv.port
-        out = subprocess.run(cmd + [url] + [str(n) for n in CLIENT_SIZES],
+        out = subprocess.run(cmd + [url, self.mode] + [str(n) for n in CLIENT_SIZES],
                              capture_output=True, text=True, timeout=300)
         self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
         self.assertIn("exchanged %d" % (2 * len(CLIENT_SIZES)), out.stdout)
@@ -471,6 +694,32 @@ class LibraryClients(EchoServer):
 
     def test_node_ws(self):
         self.run_client(["node", "-e", NODE_CLIENT])
+
+
+class LibraryClientsCompressed(LibraryClients):
+    """The same with permessage-deflate offered and agreed (the clients
+    check the handshake's answer): their messages come compressed, the
+    server's above 1 KiB too; 16 MiB of random bytes, compressed anyway,
+    still passes websocket_max_message."""
+
+    settings = {"websocket": {"websocket_compression": "on"}}
+    mode = "deflate"
+
+
+class CompressionOffered(LibraryClients):
+    """Clients that offer permessage-deflate to a server with it off go on
+    uncompressed (the clients check that none was agreed)."""
+
+    mode = "none"
+
+    def test_python_websockets(self):
+        self.run_client(["/usr/bin/python3", "-c",
+                         PYTHON_CLIENT.replace('compression="deflate" if deflate else None',
+                                               'compression="deflate"')])
+
+    def test_node_ws(self):
+        self.run_client(["node", "-e", NODE_CLIENT.replace(
+            "{perMessageDeflate: deflate,", "{perMessageDeflate: true,")])
 
 
 class ServerSide(EchoServer):

@@ -8,14 +8,26 @@
  * length (every shorter prefix asks for more, with no error an earlier
  * prefix did not give), that unmasking twice restores the bytes, at any
  * offset split, and that a valid head rebuilds to the same length.
+ *
+ * With RSV1 negotiated (the first input byte odd) it also follows the
+ * compressed path: RSV1 only on a message's first frame, the compressed
+ * frames reassembled and inflated by websocket/compress.c's transform
+ * within LIMIT (never growing past it), inflated text checked whole, and
+ * what inflated compresses and inflates back to the same bytes.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "websocket/compress.h"
 #include "websocket/frame.h"
 #include "websocket/utf8.h"
+#include "websocket/ws.h"
+
+/* websocket_max_message for the compressed path: small, so that a bomb
+ * in the input hits it. */
+#define LIMIT 65536
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -75,8 +87,56 @@ static void check_rebuild(const struct gn_ws_frame *f)
         abort(); /* the minimal head is never longer than the client's */
 }
 
+/* Append P[0, N) to B. */
+static void append(struct gn_ws_zbuf *b, const uint8_t *p, size_t n)
+{
+    if (b->len + n > b->cap) {
+        b->cap = b->len + n;
+        b->data = realloc(b->data, b->cap ? b->cap : 1);
+        if (b->data == NULL)
+            abort();
+    }
+    if (n)
+        memcpy(b->data + b->len, p, n);
+    b->len += n;
+}
+
+/* A compressed message M ended: inflate it as ws.c would. 0 to go on, -1
+ * for a close. */
+static int inflate_message(struct gn_ws_pmd *pmd, const struct gn_ws_zbuf *m,
+                           unsigned opcode)
+{
+    struct gn_ws_zbuf out = {0}, z = {0}, back = {0};
+    int rc = gn__ws_pmd_ext.decode(pmd, m->data, m->len, LIMIT, &out);
+
+    if (out.len > LIMIT || out.cap > LIMIT)
+        abort(); /* inflated past the limit */
+    if (rc == 0 && opcode == GN_WS_OP_TEXT &&
+        gn__utf8_feed(GN_UTF8_ACCEPT, out.data, out.len) != GN_UTF8_ACCEPT)
+        rc = -1; /* 1007 */
+    if (rc == 0) {
+        int enc = gn__ws_pmd_ext.encode(pmd, out.data, out.len, &z);
+
+        if (enc < 0)
+            abort();
+        if (enc == 0 &&
+            (gn__ws_pmd_ext.decode(pmd, z.data, z.len, LIMIT, &back) != 0 ||
+             back.len != out.len ||
+             (out.len && memcmp(back.data, out.data, out.len) != 0)))
+            abort(); /* what we send does not read back */
+    }
+    free(out.data);
+    free(z.data);
+    free(back.data);
+    return rc == 0 ? 0 : -1;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    static const struct gn_ws_deflate_params params = {true, true, 15, 15};
+    struct gn_ws_pmd *pmd = NULL;
+    struct gn_ws_zbuf msg = {0};
+    unsigned msg_rsv = 0;
     uint8_t *buf = malloc(size ? size : 1);
     struct gn_ws_seq seq = {0};
     uint32_t utf8 = GN_UTF8_ACCEPT;
@@ -85,6 +145,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = size ? 1 : 0;
 
     if (buf == NULL)
+        abort();
+    if (rsv_ok && (pmd = gn__ws_pmd_new(&params)) == NULL)
         abort();
     memcpy(buf, data, size);
     while (pos < size) {
@@ -113,8 +175,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int first = !seq.open;
         if (gn__ws_seq_frame(&seq, &f) != 0)
             break;
-        if (first)
+        if (first) {
             utf8 = GN_UTF8_ACCEPT;
+            msg_rsv = f.rsv;
+            msg.len = 0;
+        } else if (f.rsv) {
+            break; /* RSV1 past the first frame: 1002 */
+        }
+        if (msg_rsv) {
+            if (msg.len + f.len > 2 * LIMIT)
+                break; /* 1009 from the head */
+            append(&msg, p, (size_t)f.len);
+            if (f.fin && inflate_message(pmd, &msg, seq.opcode) != 0)
+                break;
+            continue;
+        }
         if (seq.opcode == GN_WS_OP_TEXT) {
             utf8 = gn__utf8_feed(utf8, p, (size_t)f.len);
             if (utf8 == GN_UTF8_REJECT)
@@ -122,5 +197,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
     }
     free(buf);
+    free(msg.data);
+    gn__ws_pmd_free(pmd);
     return 0;
 }
