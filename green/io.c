@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/iov.h"
 #include "green/dns.h"
 #include "green/loop.h"
 #include "green/park.h"
@@ -205,21 +206,6 @@ GN_API ssize_t gn_read(int fd, void *buf, size_t len, double timeout)
     return gn_readv(fd, &iov, 1, timeout);
 }
 
-/* Step IOV past N bytes written; the number of buffers left. */
-static int advance(struct iovec **iov, int iovcnt, size_t n)
-{
-    while (iovcnt > 0 && n >= (*iov)->iov_len) {
-        n -= (*iov)->iov_len;
-        (*iov)++;
-        iovcnt--;
-    }
-    if (iovcnt > 0) {
-        (*iov)->iov_base = (char *)(*iov)->iov_base + n;
-        (*iov)->iov_len -= n;
-    }
-    return iovcnt;
-}
-
 GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
                          double timeout)
 {
@@ -237,13 +223,13 @@ GN_API ssize_t gn_writev(int fd, const struct iovec *iov, int iovcnt,
     memcpy(copy, iov, (size_t)iovcnt * sizeof(*iov));
     for (int i = 0; i < iovcnt; i++)
         total += iov[i].iov_len;
-    while ((iovcnt = advance(&at, iovcnt, 0)) > 0) {
+    while ((iovcnt = (int)gn__iov_advance(&at, (size_t)iovcnt, 0)) > 0) {
         n = io_step(fd, &kind, at, iovcnt, 1, &d);
         if (n < 0)
             return n;
         if (n == 0)
             return -EIO; /* a write that takes nothing: no progress */
-        iovcnt = advance(&at, iovcnt, (size_t)n);
+        iovcnt = (int)gn__iov_advance(&at, (size_t)iovcnt, (size_t)n);
     }
     return (ssize_t)total;
 }

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "core/clock.h"
+#include "core/iov.h"
 #include "core/log.h"
 #include "green/coro.h"
 #include "green/park.h"
@@ -236,15 +237,7 @@ static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
                 return rc;
             continue;
         }
-        while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
-            n -= (ssize_t)mh.msg_iov->iov_len;
-            mh.msg_iov++;
-            mh.msg_iovlen--;
-        }
-        if (mh.msg_iovlen > 0) {
-            mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
-            mh.msg_iov->iov_len -= (size_t)n;
-        }
+        mh.msg_iovlen = gn__iov_advance(&mh.msg_iov, mh.msg_iovlen, (size_t)n);
     }
     return 0;
 }

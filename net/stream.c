@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 
 #include "core/clock.h"
+#include "core/iov.h"
 #include "core/log.h"
 #include "green/coro.h"
 #include "green/park.h"
@@ -325,15 +326,7 @@ ssize_t gn_stream_writev(gn_stream_t *s, const struct iovec *iov, int iovcnt,
             continue;
         }
         s->sent += (uint64_t)n;
-        while (mh.msg_iovlen > 0 && (size_t)n >= mh.msg_iov->iov_len) {
-            n -= (ssize_t)mh.msg_iov->iov_len;
-            mh.msg_iov++;
-            mh.msg_iovlen--;
-        }
-        if (mh.msg_iovlen > 0) {
-            mh.msg_iov->iov_base = (char *)mh.msg_iov->iov_base + n;
-            mh.msg_iov->iov_len -= (size_t)n;
-        }
+        mh.msg_iovlen = gn__iov_advance(&mh.msg_iov, mh.msg_iovlen, (size_t)n);
     }
     return total;
 }
