@@ -105,22 +105,35 @@ static int open_symbol(struct load *l)
     return check_version(l);
 }
 
+/* The first check of an app and of a stream app: a descriptor of at
+ * least MIN bytes (a TYPE, WHAT's: "an app" or "a stream app"), so that
+ * its handle can be read. 0, or -EPROTO with WHY said. */
+static int too_small(const struct load *l, size_t min, const char *type,
+                     const char *what)
+{
+    if (l->h.struct_size >= min)
+        return 0;
+    snprintf(l->why, l->len,
+             "%s: %s is %u bytes, smaller than any %s: is it %s descriptor?",
+             l->path, l->symbol, l->h.struct_size, type, what);
+    return -EPROTO;
+}
+
+static int no_handle(const struct load *l)
+{
+    snprintf(l->why, l->len, "%s: %s has no handle function", l->path,
+             l->symbol);
+    return -EPROTO;
+}
+
 /* An app's checks beyond its version: 0, or -EPROTO with WHY said. */
 static int check_app(const struct load *l)
 {
     const gn_app_t *d = l->sym;
 
-    if (l->h.struct_size < APP_V1_0_SIZE)
-        snprintf(l->why, l->len,
-                 "%s: %s is %u bytes, smaller than any gn_app_t: is it an "
-                 "app descriptor?",
-                 l->path, l->symbol, l->h.struct_size);
-    else if (d->handle == NULL)
-        snprintf(l->why, l->len, "%s: %s has no handle function", l->path,
-                 l->symbol);
-    else
-        return 0;
-    return -EPROTO;
+    if (too_small(l, APP_V1_0_SIZE, "gn_app_t", "an app") != 0)
+        return -EPROTO;
+    return d->handle != NULL ? 0 : no_handle(l);
 }
 
 /* A stream app's checks beyond its version. */
@@ -128,17 +141,9 @@ static int check_stream(const struct load *l)
 {
     const gn_stream_app_t *d = l->sym;
 
-    if (l->h.struct_size < STREAM_V1_4_SIZE)
-        snprintf(l->why, l->len,
-                 "%s: %s is %u bytes, smaller than any gn_stream_app_t: is "
-                 "it a stream app descriptor?",
-                 l->path, l->symbol, l->h.struct_size);
-    else if (d->handle == NULL)
-        snprintf(l->why, l->len, "%s: %s has no handle function", l->path,
-                 l->symbol);
-    else
-        return 0;
-    return -EPROTO;
+    if (too_small(l, STREAM_V1_4_SIZE, "gn_stream_app_t", "a stream app") != 0)
+        return -EPROTO;
+    return d->handle != NULL ? 0 : no_handle(l);
 }
 
 /* A hook's checks beyond its version, for the hook L is configured as. */
