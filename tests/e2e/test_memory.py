@@ -186,5 +186,21 @@ class IdleCompressedWebSocketTest(IdleWebSocketTest):
     SETTINGS = {"websocket": {"websocket_compression": "on"}}
 
 
+class IdleBrowserWebSocketTest(IdleWebSocketTest):
+    """The same with the head a browser sends (about 900 bytes: its user
+    agent, languages, cookies, origin, extensions offered): the request
+    kept for the handler's life must not cost a 4 KiB arena block."""
+
+    HEADERS = (
+        b"Origin: http://x\r\n"
+        b"User-Agent: Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 "
+        b"(KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36\r\n"
+        b"Accept-Encoding: gzip, deflate, br\r\n"
+        b"Accept-Language: en-GB,en-US;q=0.9,en;q=0.8,fr;q=0.7\r\n"
+        b"Cache-Control: no-cache\r\nPragma: no-cache\r\n"
+        b"Cookie: session=" + b"s" * 200 + b"; theme=dark; _ga=" + b"g" * 120 + b"\r\n"
+        b"Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+
+
 if __name__ == "__main__":
     unittest.main()
