@@ -584,7 +584,15 @@ static int await_close(struct gn_ws *ws, int64_t deadline)
         rc = next_message(ws, &type, &data, &len, deadline);
     while (rc == 0);
     ws->receiving = 0;
-    return ws->close_rcvd ? 0 : rc == -EPIPE ? -EPIPE : rc;
+    if (ws->close_rcvd)
+        return 0;
+    /* The closing handshake's own time ran out (it began, to the
+     * millisecond, before the caller's): the client did not answer either
+     * way, which gn_ws_close says with -ETIMEDOUT. */
+    if (rc == -EPIPE &&
+        gn__monotonic_ms() >= ws->close_sent_ms + settings->close_ms)
+        return -ETIMEDOUT;
+    return rc;
 }
 
 GN_API int gn_ws_close(gn_ws_t *ws, int code, const char *reason,
