@@ -665,6 +665,14 @@ static int parse_hook(struct gn_config *cfg, const struct gn_setting *s,
         .offset = FIELD(n), .min = lo, .max = hi, .defval = def, .help = h     \
     }
 
+/* A byte count (an int64_t field), at least LO. */
+#define SIZE_SETTING(n, sec, fl, lo, def, h)                                  \
+    {                                                                          \
+        .name = #n, .section = sec, .flag = fl, .metavar = "BYTES",            \
+        .parse = parse_size, .print = print_size, .offset = FIELD(n),          \
+        .min = lo, .defval = def, .help = h                                    \
+    }
+
 /* An on|off switch: --FLAG turns it on, INI takes on/off/yes/no/... */
 #define BOOL_SETTING(n, sec, fl, sh, def, h)                                  \
     {                                                                          \
@@ -720,16 +728,8 @@ const struct gn_setting gn__settings[] = {
                 0, 65536, "8190",
                 "the longest header field (name and value) in bytes, else "
                 "431 (0: 65536)"),
-    {.name = "limit_request_body",
-     .section = "http",
-     .flag = "limit-request-body",
-     .metavar = "BYTES",
-     .parse = parse_size,
-     .print = print_size,
-     .offset = FIELD(limit_request_body),
-     .min = 0,
-     .defval = "0",
-     .help = "the largest request body in bytes, else 413 (0: no limit)"},
+    SIZE_SETTING(limit_request_body, "http", "limit-request-body", 0, "0",
+                 "the largest request body in bytes, else 413 (0: no limit)"),
     INT_SETTING(first_byte_timeout, "http", "first-byte-timeout", 0, 1, 86400,
                 "10",
                 "seconds a new connection may wait before sending its first "
@@ -759,30 +759,16 @@ const struct gn_setting gn__settings[] = {
      .min = 0,
      .defval = "greenicorn",
      .help = "the Server header of every response (empty: none)"},
-    {.name = "websocket_max_message",
-     .section = "websocket",
-     .flag = "websocket-max-message",
-     .metavar = "BYTES",
-     .parse = parse_size,
-     .print = print_size,
-     .offset = FIELD(websocket_max_message),
-     .min = 1,
-     .defval = "16777216",
-     .help = "the largest WebSocket message in bytes (all its fragments): "
-             "a larger one is refused with close code 1009 before it is "
-             "stored"},
-    {.name = "websocket_max_queue",
-     .section = "websocket",
-     .flag = "websocket-max-queue",
-     .metavar = "BYTES",
-     .parse = parse_size,
-     .print = print_size,
-     .offset = FIELD(websocket_max_queue),
-     .min = 1,
-     .defval = "1048576",
-     .help = "bytes queued for a WebSocket client that reads slower than "
-             "it is sent to: past them (after the sender's timeout) the "
-             "socket is closed with 1013"},
+    SIZE_SETTING(websocket_max_message, "websocket", "websocket-max-message",
+                 1, "16777216",
+                 "the largest WebSocket message in bytes (all its fragments): "
+                 "a larger one is refused with close code 1009 before it is "
+                 "stored"),
+    SIZE_SETTING(websocket_max_queue, "websocket", "websocket-max-queue", 1,
+                 "1048576",
+                 "bytes queued for a WebSocket client that reads slower than "
+                 "it is sent to: past them (after the sender's timeout) the "
+                 "socket is closed with 1013"),
     INT_SETTING(websocket_ping_interval, "websocket", "websocket-ping-interval",
                 0, 0, 86400, "0",
                 "seconds a WebSocket may stay silent before the server pings "
