@@ -300,6 +300,19 @@ def app(environ, start_response):
 """
 
 
+def gunicorn_lacks(module, package):
+    """Why MODULE cannot be imported by the Python gunicorn runs on (the
+    Debian PACKAGE to install), or None when it can."""
+    with open(shutil.which("gunicorn")) as f:
+        python = f.readline()[2:].strip() or "python3"
+    try:
+        subprocess.run([python, "-c", "import " + module], check=True,
+                       capture_output=True, timeout=30)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+        return "not installed (%s for %s)" % (package, python)
+    return None
+
+
 class GunicornGevent(Peer):
     name = "gunicorn+gevent"
     needs = ("gunicorn",)
@@ -309,15 +322,7 @@ class GunicornGevent(Peer):
         missing = super().available()
         if missing:
             return missing
-        # gevent must be importable by the Python gunicorn runs on.
-        with open(shutil.which("gunicorn")) as f:
-            python = f.readline()[2:].strip() or "python3"
-        try:
-            subprocess.run([python, "-c", "import gevent"], check=True,
-                           capture_output=True)
-        except (subprocess.CalledProcessError, OSError):
-            return "not installed (python3-gevent for %s)" % python
-        return None
+        return gunicorn_lacks("gevent", "python3-gevent")
 
     def command(self, scenario):
         with open(os.path.join(self.dir, "benchapp.py"), "w") as f:
@@ -407,14 +412,8 @@ class GeventWebsocket(Peer):
         missing = super().available()
         if missing:
             return missing
-        with open(shutil.which("gunicorn")) as f:
-            python = f.readline()[2:].strip() or "python3"
-        try:
-            subprocess.run([python, "-c", "import geventwebsocket.gunicorn.workers"],
-                           check=True, capture_output=True, timeout=30)
-        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
-            return "not installed (python3-gevent-websocket for %s)" % python
-        return None
+        return gunicorn_lacks("geventwebsocket.gunicorn.workers",
+                              "python3-gevent-websocket")
 
     def command(self, scenario):
         shutil.copy(os.path.join(BENCH, "ws_gevent.py"), self.dir)
