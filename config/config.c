@@ -89,6 +89,7 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->errorlog);
     free(cfg->server_header);
     free(cfg->websocket_allowed_origins);
+    free(cfg->resolv_conf);
     gn__ipset_clear(&cfg->proxy_allow_ips);
     gn__access_format_clear(&cfg->access_log_format);
     free(cfg->pidfile);

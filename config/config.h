@@ -113,6 +113,14 @@ struct gn_config {
     int websocket_compression;     /* accept permessage-deflate */
     char *websocket_allowed_origins; /* NULL or "": any Origin */
 
+    /* [green] */
+    int patch_all;     /* interpose libc's blocking calls in workers */
+    int patch_exclude; /* families left alone: socket 1, dns 2, time 4,
+                        * select 8, ssl 16 (patch/patch.h's bits) */
+    char *resolv_conf; /* what green lookups read; NULL: the system's */
+    int threadpool_size;  /* threads per worker for gn_run_in_thread */
+    int threadpool_queue; /* calls that may wait for one */
+
     /* [proxy] */
     int proxy_protocol;
     struct gn_ipset proxy_allow_ips;

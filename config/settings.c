@@ -175,6 +175,61 @@ static void print_bool(const struct gn_config *cfg, const struct gn_setting *s,
     fputs(*(const int *)cfield(cfg, s) ? "on" : "off", out);
 }
 
+/* ---- patch_all's families ----------------------------------------------- */
+
+/* gevent's patch_all() keyword names, in the bit order of
+ * config.h's GN_CONFIG_PATCH_* (patch/patch.h's families). */
+static const char *const patch_families[] = {"socket", "dns", "time",
+                                             "select", "ssl", NULL};
+
+/* "dns, ssl": a comma- or space-separated list of families, as a bit
+ * mask; "" or "none": no family. */
+static int parse_families(struct gn_config *cfg, const struct gn_setting *s,
+                          const char *value, char *err, size_t errlen)
+{
+    int mask = 0;
+    const char *p = value;
+
+    if (strcasecmp(value, "none") == 0)
+        p = "";
+    while (*p != '\0') {
+        size_t n = strcspn(p, ", \t");
+        int i;
+
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        for (i = 0; patch_families[i] != NULL; i++)
+            if (strlen(patch_families[i]) == n &&
+                strncasecmp(p, patch_families[i], n) == 0)
+                break;
+        if (patch_families[i] == NULL) {
+            gn__reason(err, errlen,
+                       "'%.*s' is not a family (socket, dns, time, select, "
+                       "ssl)",
+                       (int)n, p);
+            return -EINVAL;
+        }
+        mask |= 1 << i;
+        p += n;
+    }
+    *(int *)field(cfg, s) = mask;
+    return 0;
+}
+
+static void print_families(const struct gn_config *cfg,
+                           const struct gn_setting *s, FILE *out)
+{
+    int mask = *(const int *)cfield(cfg, s), any = 0;
+
+    for (int i = 0; patch_families[i] != NULL; i++)
+        if (mask & (1 << i))
+            fprintf(out, "%s%s", any++ ? ", " : "", patch_families[i]);
+    if (!any)
+        fputs("none", out);
+}
+
 /* ---- text and address sets ---------------------------------------------- */
 
 /* A header value: printable, no CR, LF or other controls; "" means none. */
@@ -790,6 +845,37 @@ const struct gn_setting gn__settings[] = {
      .help = "the Origins a browser may open a WebSocket from, "
              "comma-separated (e.g. https://example.com); others get 403 "
              "(empty or *: any)"},
+    BOOL_SETTING(patch_all, "green", "patch-all", 0, "off",
+                 "make unmodified blocking C libraries cooperative: their "
+                 "socket, DNS, sleep and poll calls inside a worker's "
+                 "coroutines park it instead of blocking the worker"),
+    {.name = "patch_exclude",
+     .section = "green",
+     .flag = "patch-exclude",
+     .metavar = "FAMILIES",
+     .parse = parse_families,
+     .print = print_families,
+     .offset = FIELD(patch_exclude),
+     .defval = "none",
+     .help = "families patch_all leaves to the C library, comma-separated: "
+             "socket, dns, time, select, ssl"},
+    {.name = "resolv_conf",
+     .section = "green",
+     .flag = "resolv-conf",
+     .metavar = "FILE",
+     .parse = parse_path,
+     .print = print_path,
+     .offset = FIELD(resolv_conf),
+     .defval = "/etc/resolv.conf",
+     .help = "the resolver configuration green name lookups read (a "
+             "nameserver may name a port: 127.0.0.1:5353)"},
+    INT_SETTING(threadpool_size, "green", "threadpool-size", 0, 1, 1024, "10",
+                "threads each worker runs blocking functions on "
+                "(gn_run_in_thread); started when first used"),
+    INT_SETTING(threadpool_queue, "green", "threadpool-queue", 0, 0, 1000000,
+                "1000",
+                "calls that may wait for a free thread; past them a call "
+                "fails at once with EAGAIN"),
     BOOL_SETTING(proxy_protocol, "proxy", "proxy-protocol", 0, "off",
                  "expect a PROXY protocol v1 or v2 header on each connection "
                  "from proxy_allow_ips"),
@@ -1015,7 +1101,7 @@ const size_t gn__settings_count =
     sizeof(gn__settings) / sizeof(gn__settings[0]);
 
 const char *const gn__sections[] = {
-    "server",  "workers", "http", "websocket", "proxy",    "process",
+    "server",  "workers", "http", "websocket", "green", "proxy", "process",
     "logging", "hooks",   "app",  "app.args",  NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)

@@ -101,6 +101,9 @@ struct gn_coro_pool {
 static coro_ctx loop_ctx;
 static struct gn_coro *current;
 
+_Thread_local unsigned gn__patch_now;
+unsigned gn__coro_patch_families;
+
 #ifdef CORO_ASAN
 /* The loop's stack as ASan reported it on entering a coroutine, and the
  * loop's fake stack while a coroutine runs. */
@@ -489,7 +492,9 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
     current = co;
     co->state = CORO_RUNNING;
     asan_to_coro(co);
+    gn__patch_now = gn__coro_patch_families;
     ctx_switch(&loop_ctx, &co->ctx);
+    gn__patch_now = 0;
     asan_in_loop();
     current = NULL;
 

@@ -87,6 +87,18 @@ void gn__coro_yield(enum gn_yield why);
 /* The coroutine running now, or NULL when called outside any. */
 struct gn_coro *gn__coro_current(void);
 
+/*
+ * The patch_all families (patch/patch.h's GN_PATCH_* bits) of the
+ * coroutine running now on this thread: gn__coro_resume sets it to
+ * gn__coro_patch_families for the length of the switch and clears it
+ * when the coroutine yields or ends, so it is 0 in the loop, in the
+ * arbiter, on every other thread and in a worker with patching off. An
+ * interposed libc call tests it with one TLS load and one branch.
+ */
+extern _Thread_local unsigned gn__patch_now
+    __attribute__((tls_model("initial-exec")));
+extern unsigned gn__coro_patch_families;
+
 /* Give CO back to its pool. CO must not be running. Releasing a suspended
  * coroutine abandons its stack: nothing on it runs again, so the owner must
  * first disarm anything that points into it (prefer resuming it with an

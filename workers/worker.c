@@ -33,6 +33,7 @@
 #include "http/response.h"
 #include "http/serve.h"
 #include "net/conn.h"
+#include "patch/patch.h"
 #include "plugins/hooks.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
@@ -681,6 +682,25 @@ static int set_up_streams(struct gn_worker *w)
     return 0;
 }
 
+/* The config's bits for patch_all's families are patch/patch.h's. */
+_Static_assert(GN_PATCH_SOCKET == 1 && GN_PATCH_DNS == 2 &&
+                   GN_PATCH_TIME == 4 && GN_PATCH_SELECT == 8 &&
+                   GN_PATCH_SSL == 16,
+               "patch_exclude's bits are the families'");
+
+/* patch_all for the coroutines this worker runs from now on (before the
+ * apps' init: the green threads it spawns are patched too), and the boot
+ * line that says what is. */
+static void start_patching(const struct gn_config *cfg)
+{
+    char what[64];
+
+    if (!cfg->patch_all)
+        return;
+    gn__patch_enable(GN_PATCH_ALL & ~(unsigned)cfg->patch_exclude);
+    gn_log_info("patch_all: %s", gn__patch_describe(what, sizeof(what)));
+}
+
 /* Everything between fork and serving, from the post_fork hook to the
  * post_worker_init one. 0, or -1 when the worker cannot start: then the
  * reason is logged and left on the heartbeat page for the arbiter, once,
@@ -714,6 +734,7 @@ static int boot(struct gn_worker *w)
         why = strerror(errno ? errno : ENOMEM);
         goto failed;
     }
+    start_patching(w->cfg);
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
                           gn__apps_init(&w->apps, err) != 0))
         goto failed;

@@ -47,6 +47,7 @@ LAYERS = [
     ("core", "clock, logging, syslog, process title, privileges, sockets"),
     ("config", "INI loading, the settings table, apps and mounts"),
     ("green", "coroutines, the loop, park/wake, green I/O, sync, DNS, sys"),
+    ("patch", "patch_all: libc's blocking calls, interposed"),
     ("net", "a connection: life, readiness, timers, buffers, transport"),
     ("http", "HTTP/1.1 over a connection"),
     ("websocket", "RFC 6455 over an upgraded connection"),
@@ -317,7 +318,7 @@ def self_test():
     swapped = table.replace("`net/`", "`tmp/`").replace("`http/`", "`net/`") \
                    .replace("`tmp/`", "`http/`")
     expect(dict(CLEAN, **{DOC: doc.replace(table, swapped)}), 1,
-           "the Layers table lists include < core < config < green < http < net")
+           "the Layers table lists include < core < config < green < patch < http < net")
     expect(dict(CLEAN, **{DOC: doc.replace("| `config/` | x | the above |",
                                            "| `config/` | x | `include/` |")}),
            1, "row config/ says it may include '`include/`'; LAYERS lets it "
