@@ -82,5 +82,15 @@ __attribute__((constructor)) void gn__sys_init(void)
     BIND(setsockopt);
     BIND(fstat);
     BIND(fcntl);
+    BIND(sleep);
+    BIND(usleep);
+    BIND(nanosleep);
+    BIND(clock_nanosleep);
+    BIND(getaddrinfo);
+    BIND(getnameinfo);
+    BIND(gethostbyname);
+    BIND(gethostbyname2);
+    BIND(gethostbyname_r);
+    BIND(gethostbyname2_r);
     BIND(close); /* last: marks the table done */
 }

@@ -11,11 +11,13 @@
 #ifndef GN_GREEN_SYS_H
 #define GN_GREEN_SYS_H
 
+#include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <time.h>
 
 /* The C library's functions, resolved by gn__sys_init (run as a
  * constructor, so set before main). Read through the wrappers below. */
@@ -39,6 +41,23 @@ struct gn_sys_table {
     int (*setsockopt)(int, int, int, const void *, socklen_t);
     int (*fstat)(int, struct stat *);
     int (*fcntl)(int, int, ...);
+    /* For patch/'s pass-through (time and dns families), not wrapped:
+     * greenicorn itself never sleeps or resolves through them. */
+    unsigned (*sleep)(unsigned);
+    int (*usleep)(useconds_t);
+    int (*nanosleep)(const struct timespec *, struct timespec *);
+    int (*clock_nanosleep)(clockid_t, int, const struct timespec *,
+                           struct timespec *);
+    int (*getaddrinfo)(const char *, const char *, const struct addrinfo *,
+                       struct addrinfo **);
+    int (*getnameinfo)(const struct sockaddr *, socklen_t, char *, socklen_t,
+                       char *, socklen_t, int);
+    struct hostent *(*gethostbyname)(const char *);
+    struct hostent *(*gethostbyname2)(const char *, int);
+    int (*gethostbyname_r)(const char *, struct hostent *, char *, size_t,
+                           struct hostent **, int *);
+    int (*gethostbyname2_r)(const char *, int, struct hostent *, char *,
+                            size_t, struct hostent **, int *);
 };
 
 extern struct gn_sys_table gn__sys;
