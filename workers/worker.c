@@ -605,6 +605,7 @@ static int start_loop(struct gn_worker *w)
     gn__green_init(w->loop, on_resume);
     gn__green_on_park(on_park);
     gn__threads_init(w->coros);
+    gn__dns_configure(w->cfg->resolv_conf);
     if (w->cfg->max_blocking_ms > 0) {
         watched = w;
         gn__coro_pool_watch(w->coros, w->cfg->max_blocking_ms * 1000LL,

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dns_responder.h"
 #include "green/coro.h"
 #include "green/dns.h"
 #include "green/loop.h"
@@ -64,6 +65,28 @@ START_TEST(connect_tcp_to_an_unknown_name)
 }
 END_TEST
 
+/* The nameserver the resolv_conf file names (here on a port of its own),
+ * not the system's: gn__dns_configure is what the worker calls. */
+START_TEST(connect_tcp_asks_the_resolv_conf_nameserver)
+{
+    static const struct dns_record records[] = {
+        {"up.greenicorn.test", DNS_A, "127.0.0.1"}, {NULL, 0, NULL}};
+    struct dns_responder r = {.records = records};
+    int port, lfd = tcp_listener(&port, 0, 8);
+    struct conn c = {.host = "up.greenicorn.test", .port = port, .timeout = 5};
+    char path[64];
+
+    dns_responder_start(&r, NULL, path, sizeof(path));
+    gn__dns_configure(path);
+    go(connect_task, &c);
+    run();
+    check_connected(lfd, c.rc, 1);
+    dns_responder_stop(&r, path);
+    ck_assert_int_ge(r.queries, 1);
+    close(lfd);
+}
+END_TEST
+
 /* ---- the suite
  * ------------------------------------------------------------------ */
 
@@ -75,6 +98,7 @@ static Suite *green_dns_suite(void)
     tc = test_case(s, "resolve");
     tcase_add_test(tc, connect_tcp_to_localhost);
     tcase_add_test(tc, connect_tcp_to_an_unknown_name);
+    tcase_add_test(tc, connect_tcp_asks_the_resolv_conf_nameserver);
     return s;
 }
 

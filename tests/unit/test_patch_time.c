@@ -20,12 +20,19 @@
 #include "run_suite.h"
 
 /* What a sleeper task does and how it went. */
-enum how { NANOSLEEP, USLEEP, SLEEP, CLOCK_REL, CLOCK_ABS_MONO, CLOCK_ABS_REAL };
+enum how {
+    NANOSLEEP,
+    USLEEP,
+    SLEEP,
+    CLOCK_REL,
+    CLOCK_ABS_MONO,
+    CLOCK_ABS_REAL
+};
 
 struct sleeper {
     enum how how;
-    int64_t ms;        /* how long to sleep */
-    int rc, err;       /* the call's return value and errno */
+    int64_t ms;  /* how long to sleep */
+    int rc, err; /* the call's return value and errno */
     struct timespec rem;
     int64_t took_ms;
 };
@@ -34,7 +41,8 @@ static void sleep_task(struct gn_coro *co, void *arg)
 {
     struct sleeper *s = arg;
     struct timespec req = {.tv_sec = s->ms / 1000,
-                           .tv_nsec = (s->ms % 1000) * 1000000}, now;
+                           .tv_nsec = (s->ms % 1000) * 1000000},
+                    now;
     int64_t start = gn_test_now_ms();
 
     (void)co;
@@ -49,8 +57,8 @@ static void sleep_task(struct gn_coro *co, void *arg)
         break;
     case CLOCK_ABS_MONO:
     case CLOCK_ABS_REAL: {
-        clockid_t clk = s->how == CLOCK_ABS_MONO ? CLOCK_MONOTONIC
-                                                 : CLOCK_REALTIME;
+        clockid_t clk =
+            s->how == CLOCK_ABS_MONO ? CLOCK_MONOTONIC : CLOCK_REALTIME;
         clock_gettime(clk, &now);
         now.tv_sec += req.tv_sec;
         now.tv_nsec += req.tv_nsec;
@@ -195,9 +203,7 @@ static void check_cancelled(enum how how)
     case CLOCK_REL: /* the error number itself */
         ck_assert_int_eq(s.rc, ECANCELED);
         break;
-    default:
-        ck_assert_int_eq(s.rc, -1);
-        ck_assert_int_eq(s.err, ECANCELED);
+    default: ck_assert_int_eq(s.rc, -1); ck_assert_int_eq(s.err, ECANCELED);
     }
     if (how == NANOSLEEP || how == CLOCK_REL) {
         int64_t left = s.rem.tv_sec * 1000 + s.rem.tv_nsec / 1000000;
