@@ -74,8 +74,9 @@ struct gn_coro {
     gn__coro_exit_fn exit_fn;
     void *exit_arg;
     void *data;
-    void *waiter;  /* the green wait it is suspended in, or NULL */
-    int cancelled; /* 0, or the error its green waits now return */
+    void *waiter;      /* the green wait it is suspended in, or NULL */
+    int cancelled;     /* 0, or the error its green waits now return */
+    void *patch_state; /* patch/'s, while suspended (gn__coro_switch_hook) */
     struct gn_coro_pool *pool;
     struct gn_coro *next_idle;
     enum coro_state state;
@@ -103,6 +104,7 @@ static struct gn_coro *current;
 
 _Thread_local unsigned gn__patch_now;
 unsigned gn__coro_patch_families;
+void (*gn__coro_switch_hook)(struct gn_coro *co, enum gn_coro_switch what);
 
 #ifdef CORO_ASAN
 /* The loop's stack as ASan reported it on entering a coroutine, and the
@@ -426,6 +428,7 @@ struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
     co->data = NULL;
     co->waiter = NULL;
     co->cancelled = 0;
+    co->patch_state = NULL;
     co->state = CORO_READY;
     asan_forget_stack(co);
     init_ctx(co);
@@ -439,6 +442,8 @@ void gn__coro_release(struct gn_coro *co)
 
     assert(co != NULL && co != current);
     assert(co->state != CORO_RUNNING && co->state != CORO_IDLE);
+    if (co->patch_state != NULL && gn__coro_switch_hook != NULL)
+        gn__coro_switch_hook(co, GN_CORO_GONE); /* abandoned suspended */
     pool = co->pool;
     pool->n_live--;
     if (pool->n_idle >= pool->max_idle) {
@@ -492,11 +497,16 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
     current = co;
     co->state = CORO_RUNNING;
     asan_to_coro(co);
+    if (gn__coro_switch_hook != NULL)
+        gn__coro_switch_hook(co, GN_CORO_IN);
     gn__patch_now = gn__coro_patch_families;
     ctx_switch(&loop_ctx, &co->ctx);
     gn__patch_now = 0;
     asan_in_loop();
     current = NULL;
+    if (gn__coro_switch_hook != NULL)
+        gn__coro_switch_hook(co, co->state == CORO_DONE ? GN_CORO_DONE
+                                                        : GN_CORO_OUT);
 
     if (start != 0 && (ran = now_us() - start) > co->pool->slow_us)
         co->pool->slow(co, ran);
@@ -523,6 +533,16 @@ void gn__coro_yield(enum gn_yield why)
 struct gn_coro *gn__coro_current(void)
 {
     return current;
+}
+
+void gn__coro_set_patch_state(struct gn_coro *co, void *state)
+{
+    co->patch_state = state;
+}
+
+void *gn__coro_patch_state(const struct gn_coro *co)
+{
+    return co->patch_state;
 }
 
 void gn__coro_set_data(struct gn_coro *co, void *data)

@@ -99,6 +99,27 @@ extern _Thread_local unsigned gn__patch_now
     __attribute__((tls_model("initial-exec")));
 extern unsigned gn__coro_patch_families;
 
+/* When a coroutine's code stops or starts running on the thread. */
+enum gn_coro_switch {
+    GN_CORO_IN,   /* about to be resumed */
+    GN_CORO_OUT,  /* has just yielded */
+    GN_CORO_DONE, /* its function has just returned */
+    GN_CORO_GONE, /* released while suspended, with a patch state */
+};
+
+/*
+ * Called with the coroutine and the switch (NULL: nothing is called) by
+ * gn__coro_resume around every switch, and by gn__coro_release for a
+ * suspended coroutine that still has a patch state: how patch/ keeps
+ * per coroutine what a library keeps per thread (OpenSSL's error queue).
+ * The state lives in CO's slot below while CO is suspended; the hook
+ * frees it. Set once by the loop's thread, before coroutines run.
+ */
+extern void (*gn__coro_switch_hook)(struct gn_coro *co,
+                                    enum gn_coro_switch what);
+void gn__coro_set_patch_state(struct gn_coro *co, void *state);
+void *gn__coro_patch_state(const struct gn_coro *co);
+
 /* Give CO back to its pool. CO must not be running. Releasing a suspended
  * coroutine abandons its stack: nothing on it runs again, so the owner must
  * first disarm anything that points into it (prefer resuming it with an

@@ -8,12 +8,15 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "patch/ssl.h"
+
 static const char *const family_names[] = {"socket", "dns", "time", "select",
                                            "ssl"};
 
 void gn__patch_enable(unsigned families)
 {
     gn__coro_patch_families = families & GN_PATCH_ALL;
+    gn__patch_ssl_enable((families & GN_PATCH_SSL) != 0);
 }
 
 const char *gn__patch_describe(char *buf, size_t len)

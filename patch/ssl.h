@@ -1,0 +1,12 @@
+/*
+ * The ssl family: OpenSSL's per-thread error queue made per coroutine
+ * (patch/ssl.c says how).
+ */
+#ifndef GN_PATCH_SSL_H
+#define GN_PATCH_SSL_H
+
+/* Keep (ON) or stop keeping each coroutine's OpenSSL errors apart. Called
+ * by gn__patch_enable on the loop's thread, before coroutines run. */
+void gn__patch_ssl_enable(int on);
+
+#endif /* GN_PATCH_SSL_H */
