@@ -13,6 +13,8 @@
 
 #include <netdb.h>
 #include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -41,6 +43,20 @@ struct gn_sys_table {
     int (*setsockopt)(int, int, int, const void *, socklen_t);
     int (*fstat)(int, struct stat *);
     int (*fcntl)(int, int, ...);
+    /* For patch/, whose definitions pass straight through to these. */
+    int (*socketpair)(int, int, int, int[2]);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
+                        socklen_t *);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *,
+                      socklen_t);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
+                 const sigset_t *);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                   const sigset_t *);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
     /* For patch/'s pass-through (time and dns families), not wrapped:
      * greenicorn itself never sleeps or resolves through them. */
     unsigned (*sleep)(unsigned);
