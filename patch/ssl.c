@@ -10,16 +10,16 @@
  * So when a patched coroutine stops running (gn__coro_switch_hook's OUT),
  * the errors pending on the thread are moved into storage of that
  * coroutine's own (ERR_get_error_all: code, file, line, function, and the
- * data when its flags say it is text); when it runs again (IN) the thread's queue is cleared and its
- * errors are pushed back (ERR_new, ERR_set_debug, ERR_set_error), in the
- * same order. A coroutine that ends takes its errors with it. Marks
- * (ERR_set_mark) do not survive a park; OpenSSL 1.1, which lacks
+ * data when its flags say it is text); when it runs again (IN) the thread's
+ * queue is cleared and its errors are pushed back (ERR_new, ERR_set_debug,
+ * ERR_set_error), in the same order. A coroutine that ends takes its errors
+ * with it. Marks (ERR_set_mark) do not survive a park; OpenSSL 1.1, which lacks
  * ERR_get_error_all, is not supported (the queue is then the thread's).
  *
  * greenicorn does not link OpenSSL: its ERR_ functions are looked up in
- * the process (dlsym(RTLD_DEFAULT)) once libcrypto is there, which the
- * loader's count of objects loaded says cheaply (looked at once in 64
- * switches until libcrypto is found).
+ * the loaded libcrypto (dlsym on it) once it is there, which the loader's
+ * count of objects loaded says cheaply (looked at once in 64 switches
+ * until libcrypto is found).
  */
 #include "patch/ssl.h"
 
@@ -76,19 +76,43 @@ static int count_adds(struct dl_phdr_info *info, size_t size, void *arg)
     return 1; /* the first object tells: the count is global */
 }
 
-/* FIELD from the process's symbol NAME; 0 when there is none. */
+/* The first loaded object whose file is libcrypto's, into ARG. */
+static int find_libcrypto(struct dl_phdr_info *info, size_t size, void *arg)
+{
+    const char *slash = strrchr(info->dlpi_name, '/');
+    const char *base = slash ? slash + 1 : info->dlpi_name;
+
+    (void)size;
+    if (strncmp(base, "libcrypto.so", 12) != 0)
+        return 0;
+    *(const char **)arg = info->dlpi_name;
+    return 1;
+}
+
+/* FIELD from libcrypto's symbol NAME; 0 when there is none. */
 #define FIND(field, name)                                                      \
-    (fn = dlsym(RTLD_DEFAULT, name)) != NULL &&                                \
+    (fn = dlsym(lib, name)) != NULL &&                                         \
         (memcpy(&err.field, &fn, sizeof(err.field)), 1)
 
+/* libcrypto's error functions, when it is loaded. A plugin's libcrypto
+ * comes with the plugin's RTLD_LOCAL, out of the global scope: it is
+ * found by its file name and opened again (RTLD_NOLOAD: only if there),
+ * which also keeps it loaded while its functions are known. */
 static int find_crypto(void)
 {
-    void *fn;
+    const char *path = NULL;
+    void *lib, *fn;
 
-    return FIND(get_error_all, "ERR_get_error_all") &&
-           FIND(peek_error, "ERR_peek_error") &&
-           FIND(clear_error, "ERR_clear_error") && FIND(new_error, "ERR_new") &&
-           FIND(set_debug, "ERR_set_debug") && FIND(set_error, "ERR_set_error");
+    dl_iterate_phdr(find_libcrypto, &path);
+    if (path == NULL || (lib = dlopen(path, RTLD_LAZY | RTLD_NOLOAD)) == NULL)
+        return 0;
+    if (FIND(get_error_all, "ERR_get_error_all") &&
+        FIND(peek_error, "ERR_peek_error") &&
+        FIND(clear_error, "ERR_clear_error") && FIND(new_error, "ERR_new") &&
+        FIND(set_debug, "ERR_set_debug") && FIND(set_error, "ERR_set_error"))
+        return 1;
+    dlclose(lib); /* OpenSSL 1.1: no ERR_get_error_all */
+    return 0;
 }
 
 /* Whether libcrypto's error functions are known, looking again when
