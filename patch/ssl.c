@@ -18,8 +18,8 @@
  *
  * greenicorn does not link OpenSSL: its ERR_ functions are looked up in
  * the loaded libcrypto (dlsym on it) once it is there, which the loader's
- * count of objects loaded says cheaply (looked at once in 64 switches
- * until libcrypto is found).
+ * count of objects loaded says (looked at on the first switch, then once
+ * in 4,096 until libcrypto is found; until then the hook is a decrement).
  */
 #include "patch/ssl.h"
 
@@ -52,8 +52,8 @@ static struct {
     void (*set_error)(int lib, int reason, const char *fmt, ...);
     int found;
     unsigned long long adds; /* objects loaded when last looked */
-    unsigned skip;
-} err;
+    unsigned countdown;      /* switches until the next look */
+} err = {.countdown = 1};
 
 /* One error as ERR_get_error_all gave it. The strings are our copies:
  * OpenSSL 3 keeps its own copies in the queue's slot, reused next. */
@@ -116,15 +116,13 @@ static int find_crypto(void)
 }
 
 /* Whether libcrypto's error functions are known, looking again when
- * objects were loaded since (at most once in 64 calls). */
+ * objects were loaded since the last look. */
 static int crypto_loaded(void)
 {
     unsigned long long adds = 0;
 
     if (err.found)
         return 1;
-    if (err.skip++ % 64 != 0)
-        return 0;
     dl_iterate_phdr(count_adds, &adds);
     if (adds == err.adds)
         return 0;
@@ -151,7 +149,7 @@ static void save(struct gn_coro *co)
     unsigned long code;
     int line, flags;
 
-    if (!crypto_loaded() || err.peek_error() == 0)
+    if (err.peek_error() == 0)
         return;
     if ((st = calloc(1, sizeof(*st))) == NULL) {
         err.clear_error(); /* lost rather than shown to another */
@@ -205,7 +203,7 @@ static void on_switch(struct gn_coro *co, enum gn_coro_switch what)
         break;
     case GN_CORO_OUT: save(co); break;
     case GN_CORO_DONE: /* its errors end with it */
-        if (crypto_loaded() && err.peek_error() != 0)
+        if (err.peek_error() != 0)
             err.clear_error();
         /* fall through */
     case GN_CORO_GONE:
@@ -217,7 +215,23 @@ static void on_switch(struct gn_coro *co, enum gn_coro_switch what)
     }
 }
 
+/* The hook until libcrypto is found: a look at the first switch (the
+ * apps and the libraries they link are loaded by then), then once in 4,096
+ * switches (a libcrypto dlopen'ed later), a decrement otherwise. Looking
+ * costs a walk of the loaded objects: every switch would make hello
+ * 1.5 % dearer in instructions. */
+static void probe(struct gn_coro *co, enum gn_coro_switch what)
+{
+    if (--err.countdown != 0)
+        return;
+    err.countdown = 4096;
+    if (!crypto_loaded())
+        return;
+    gn__coro_switch_hook = on_switch;
+    on_switch(co, what);
+}
+
 void gn__patch_ssl_enable(int on)
 {
-    gn__coro_switch_hook = on ? on_switch : NULL;
+    gn__coro_switch_hook = !on ? NULL : err.found ? on_switch : probe;
 }
