@@ -219,9 +219,12 @@ class PatchRows(ServerTestCase):
     row's app, patch_all on or off."""
 
     def serve(self, app, patch_all, args, green=None):
+        # Patched, no run of a request's code may hold the loop for long
+        # (a TLS handshake's CPU under a sanitizer stays well under 500 ms);
+        # unpatched, every request does, for its 100 ms at least.
         settings = {"green": dict(green or {}, patch_all="on" if patch_all else "off"),
                     "app.args": args,
-                    "workers": {"max_blocking_ms": 50}}
+                    "workers": {"max_blocking_ms": 500 if patch_all else 50}}
         return self.start_server(app=test_plugin_path(app), workers=1,
                                  settings=settings)
 
@@ -236,10 +239,12 @@ class PatchRows(ServerTestCase):
         # Serialised they would take >= 5 s; together ~0.1-0.2 s.
         self.assertLess(burst.total, 1.5)
         self.assertGreaterEqual(len(burst.hellos), 1)
-        # The issue's 10 ms, generously for a loaded machine: blocked, a
-        # /hello would wait for the whole burst.
-        self.assertLess(statistics.median(burst.hellos), 0.1)
-        self.assertLess(max(burst.hellos), 0.5)
+        # The issue's 10 ms, generously for a loaded machine or a sanitizer
+        # build (50 TLS handshakes are CPU the worker spends between the
+        # /hello requests): blocked, a /hello would wait for the whole
+        # burst, >= 5 s.
+        self.assertLess(statistics.median(burst.hellos), 0.25)
+        self.assertLess(max(burst.hellos), 2.0)
         self.assertNotIn("held the event loop", srv.log())
 
     def check_serialised(self, srv, row):
