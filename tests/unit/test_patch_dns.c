@@ -309,6 +309,33 @@ START_TEST(getaddrinfo_passes_through)
 }
 END_TEST
 
+static void inside_evdns_task(struct gn_coro *co, void *arg)
+{
+    gn__dns_inside++;
+    gai_task(co, arg);
+    gn__dns_inside--;
+}
+
+/* A call made while evdns's own code runs (gn__dns_inside) is the C
+ * library's: the resolver never recurses into itself. */
+START_TEST(getaddrinfo_inside_the_resolver_passes_through)
+{
+    struct gai g = {.node = NAME}, after = {.node = NAME};
+
+    serve_dns(0, NULL);
+    go(inside_evdns_task, &g);
+    run();
+    ck_assert_int_ne(g.rc, 0);
+    ck_assert_int_eq(__atomic_load_n(&responder.queries, __ATOMIC_SEQ_CST),
+                     0);
+    go(gai_task, &after); /* and the flag is not left set */
+    run();
+    ck_assert_int_eq(after.rc, 0);
+    freeaddrinfo(after.res);
+    stop_dns();
+}
+END_TEST
+
 /* ---- gethostbyname ------------------------------------------------------- */
 
 struct ghbn {
@@ -481,6 +508,7 @@ static Suite *patch_dns_suite(void)
     tcase_add_test(tc, getaddrinfo_honours_timeout_and_attempts);
     tcase_add_test(tc, getaddrinfo_cancelled);
     tcase_add_test(tc, getaddrinfo_passes_through);
+    tcase_add_test(tc, getaddrinfo_inside_the_resolver_passes_through);
     tc = test_case(s, "gethostbyname");
     tcase_add_test(tc, gethostbyname_asks_the_nameserver);
     tcase_add_test(tc, gethostbyname_r_small_buffer_is_erange);
