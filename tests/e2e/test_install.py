@@ -186,7 +186,8 @@ class InstallTest(ServerTestCase):
                        for p in glob.glob(os.path.join(source, "greenicorn", "*.h")))
         self.assertIn("version.h", parts)
         self.assertEqual(sorted(os.listdir(os.path.join(include, "greenicorn"))),
-                         sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "wait.h"]))
+                         sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "wait.h",
+                                         "zeromq.h"]))
         for rel in ["greenicorn.h"] + ["greenicorn/" + p for p in parts]:
             with self.subTest(header=rel):
                 with open(os.path.join(source, rel), "rb") as a, \
