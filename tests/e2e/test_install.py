@@ -348,6 +348,23 @@ class InstallTest(ServerTestCase):
         self.assertEqual(self.mapped_client(srv, "libgn_pq.so"),
                          self.installed("libgn_pq.so"))
 
+    def test_a_zeromq_app_built_out_of_tree_loads(self):
+        flags = self.pkg_config_relocated("greenicorn-zmq", "--cflags", "--libs")
+        self.assertIn("-lgn_zmq", flags)
+        self.assertIn("-lzmq", flags)
+        app = self.build_example("zmq_jobs.c", "greenicorn-zmq")
+        self.use_installed_binary()
+        # No backend listens: the app is loaded and answers 503.
+        srv = self.start_server(app=app, settings={
+            "app.args": {"jobs": "tcp://127.0.0.1:%d" % free_port(),
+                         "timeout": 0.5}})
+        srv.wait_workers(1)
+        status, _headers, body = srv.get("/?job")
+        self.assertEqual((status, body),
+                         (503, b"no backend took the job within 0.5 s\n"), srv.log())
+        self.assertEqual(self.mapped_client(srv, "libgn_zmq.so"),
+                         self.installed("libgn_zmq.so"))
+
 
 if __name__ == "__main__":
     unittest.main()
