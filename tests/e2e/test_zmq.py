@@ -38,6 +38,20 @@ SKIP = NO_ZMQ or (None if os.path.exists(APP)
 DELAY = 0.1  # seconds the backend takes per job
 
 
+def _sanitized():
+    """Whether the server under test is a sanitizer build (ASan makes
+    every request several times dearer)."""
+    with open(harness.GREENICORN, "rb") as f:
+        return b"__asan_init" in f.read()
+
+
+# The slowest /hello allowed while 50 jobs wait. The matrix says 10 ms;
+# on a loaded machine (and the Python client beside it) 100 ms, still
+# less than one job's wait; a sanitizer build 300 ms. Serialised jobs
+# would keep it waiting for seconds.
+HELLO_BOUND = 0.3 if os.path.exists(harness.GREENICORN) and _sanitized() else 0.1
+
+
 class Backend:
     """zmq_backend.py running: its endpoints in .pull, .router, .pub."""
 
@@ -171,8 +185,9 @@ class ZmqJobsTest(ServerTestCase):
 
     def matrix_row(self, srv, label):
         """50 jobs of 0.1 s at once while /hello is probed: (their
-        seconds, hello's slowest answer)."""
-        self.overlap(srv, 5, label + " warm-up")
+        seconds, hello's slowest answer). A first 50 warm up: REQ sockets
+        are made, and connected, as the requests first need them."""
+        self.overlap(srv, 50, label + " warm-up")
         probe = HelloProbe(srv)
         probe.start()
         try:
@@ -182,17 +197,19 @@ class ZmqJobsTest(ServerTestCase):
         self.assertEqual(probe.errors, [])
         self.assertGreater(len(probe.took), 2)
         slowest = max(probe.took)
-        sys.stderr.write("; /hello meanwhile: %d answers, slowest %.1f ms "
-                         % (len(probe.took), slowest * 1000))
+        sys.stderr.write("; /hello meanwhile: %d answers, median %.1f ms, "
+                         "slowest %.1f ms " % (
+                             len(probe.took),
+                             sorted(probe.took)[len(probe.took) // 2] * 1000,
+                             slowest * 1000))
         return elapsed, slowest
 
     def assert_matrix_row(self, srv, label):
         elapsed, slowest = self.matrix_row(srv, label)
-        # The matrix says 0.3 s and 10 ms; bounds for a loaded machine:
-        # one after another the jobs would take 5 s, and a hello stuck
-        # behind one job 100 ms.
+        # The matrix says 0.3 s; a bound for a loaded machine: one after
+        # another the jobs would take 5 s. For /hello, see HELLO_BOUND.
         self.assertLess(elapsed, 1.0)
-        self.assertLess(slowest, 0.1)
+        self.assertLess(slowest, HELLO_BOUND)
 
     def test_fifty_jobs_together_while_hello_answers_pull(self):
         self.assert_matrix_row(self.start_jobs({}), "push/pull")
