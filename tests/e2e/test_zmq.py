@@ -16,6 +16,7 @@ import asyncio
 import os
 import re
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -270,6 +271,37 @@ class ZmqJobsTest(ServerTestCase):
         self.assertEqual(r.status, 413)
         r.read()
         conn.close()
+
+    def test_term_stops_the_worker_at_once(self):
+        # The answers' thread parks on its PULL with no time limit: the
+        # worker cancels it and exits without waiting for anything.
+        srv = self.start_jobs({})
+        self.assertEqual(srv.get("/?one")[0], 200)
+        started = time.monotonic()
+        self.assertEqual(srv.stop(), 0)
+        self.assertLess(time.monotonic() - started, 5)
+        self.assertNotIn("[ERROR]", srv.log())
+
+    def test_new_workers_make_their_own_sockets(self):
+        # A HUP forks new workers: each makes its context, binds a PULL of
+        # its own and starts its reader, and the jobs go on.
+        srv = self.start_jobs({})
+        old = srv.wait_workers(1)[0]
+        self.assertEqual(srv.get("/?before")[2], b"done before pending=1")
+        srv.signal(signal.SIGHUP)
+        harness.wait_until(lambda: srv.worker_pids() not in ([], [old]), 20,
+                           what="a new worker")
+        names = ["after-%d" % i for i in range(20)]
+        results, _t = get_many(srv.port, ["/?" + x for x in names])
+        self.assert_answered(results, names)
+        self.assertNotIn("[ERROR]", srv.log())
+
+    def test_preload_app_is_refused(self):
+        with self.assertRaises(AssertionError) as cm:
+            self.start_server(app="zmq-jobs", workers=1, start_retries=1,
+                              settings={"app.args": {"jobs": self.backend.pull},
+                                        "workers": {"preload_app": "on"}})
+        self.assertIn("preload_app is not for this app", str(cm.exception))
 
 
 if __name__ == "__main__":
