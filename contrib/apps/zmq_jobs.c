@@ -452,6 +452,10 @@ static void jobs_fini(void *state)
 
     if (st == NULL)
         return;
+    if (st->strays > 0)
+        gn_log(GN_LOG_INFO,
+               "zmq-jobs: %llu answer(s) came after their request gave up",
+               st->strays);
     /* The worker cancelled the reader as it began to stop: it has
      * returned. Were it still waiting, its sockets would be left to the
      * process's exit rather than closed under it. */
@@ -515,8 +519,7 @@ static int open_pool(struct jobs *st)
     st->slots = gn_sem_new((unsigned)st->pool_size);
     if (st->idle == NULL || st->slots == NULL)
         return -ENOMEM;
-    /* The sockets come with the requests; one now checks the endpoints
-     * (and that this is a worker: gn_spawn tells, as in push mode). */
+    /* The sockets come with the requests; one now checks the endpoints. */
     if ((probe = gn_zmq_socket(NULL, ZMQ_REQ)) == NULL)
         return -errno;
     st->idle[st->nidle++] = probe;
@@ -524,7 +527,8 @@ static int open_pool(struct jobs *st)
 }
 
 /* A green thread that returns at once: whether this init runs in a
- * worker (in the arbiter, with preload_app, none can start). */
+ * worker (in the arbiter, with preload_app, none can start). The worker
+ * frees it once it returned. */
 static int nothing(void *arg)
 {
     (void)arg;
@@ -550,7 +554,8 @@ static int jobs_init(const gn_app_arg_t *args, size_t nargs, void **state)
             return -EINVAL;
         }
     }
-    if (st->req_mode && gn_spawn(nothing, NULL) == NULL)
+    /* No context in the arbiter: it would not survive the fork. */
+    if (gn_spawn(nothing, NULL) == NULL)
         rc = -EAGAIN;
     else
         rc = st->req_mode ? open_pool(st) : open_push(st);
@@ -562,7 +567,7 @@ static int jobs_init(const gn_app_arg_t *args, size_t nargs, void **state)
         jobs_fini(st);
         return rc;
     }
-    /* In a worker (gn_spawn just proved it): wait green from now on. */
+    /* In a worker (gn_spawn proved it): wait green from now on. */
     gn_zmq_set_wait(gn_wait_fd);
     *state = st;
     return 0;
