@@ -31,7 +31,9 @@
  *
  * Link: dependency gn_zmq_dep in this tree; installed as
  * LIBDIR/greenicorn/green/libgn_zmq.so with <greenicorn/zeromq.h>
- * (pkg-config greenicorn-zmq). Debian: libzmq3-dev. Since ABI 1.5.
+ * (pkg-config greenicorn-zmq). Debian: libzmq3-dev. Once loaded it stays
+ * (linked -z nodelete), and libzmq with it: a worker unloads its apps as
+ * it stops, while the context's I/O threads still run. Since ABI 1.5.
  */
 #ifndef GN_GREEN_ZEROMQ_H
 #define GN_GREEN_ZEROMQ_H
@@ -52,8 +54,9 @@ void gn_zmq_set_wait(gn_green_wait_fn wait);
 
 /* This process's context, made on the first call in each process (one
  * inherited through fork is never used: it has no I/O threads there). It
- * lives as long as the process: never zmq_ctx_term it. NULL with errno
- * when libzmq cannot make one. Does not yield. Since ABI 1.5. */
+ * lives as long as the process: never zmq_ctx_term it. Call it from the
+ * worker's own thread. NULL with errno when libzmq cannot make one. Does
+ * not yield. Since ABI 1.5. */
 void *gn_zmq_context(void);
 
 /* A new socket of TYPE (ZMQ_PUSH, ZMQ_SUB...) in CTX (NULL:
