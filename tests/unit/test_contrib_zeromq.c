@@ -288,6 +288,35 @@ START_TEST(a_socket_waited_on_is_not_closed)
 }
 END_TEST
 
+/* ---- outside a coroutine, and zmq_msg_t ---------------------------------- */
+
+START_TEST(outside_a_coroutine_the_default_wait_polls)
+{
+    gn_zmq_t *pull = zsock(ZMQ_PULL, "inproc://plain", 1);
+    gn_zmq_t *push = zsock(ZMQ_PUSH, "inproc://plain", 0);
+    int64_t start = gn_test_now_ms();
+    char buf[4];
+    zmq_msg_t msg;
+
+    gn_zmq_set_wait(NULL); /* poll(2), as before any hook ran */
+    ck_assert_int_eq(gn_zmq_recv(pull, buf, sizeof(buf), 0, 0.1), -ETIMEDOUT);
+    ck_assert_int_ge(gn_test_now_ms() - start, 80);
+    /* A longer frame is cut to the buffer, and says its size. */
+    ck_assert_int_eq(gn_zmq_send(push, "truncated", 9, 0, 1), 9);
+    ck_assert_int_eq(gn_zmq_recv(pull, buf, sizeof(buf), 0, 1), 9);
+    ck_assert_mem_eq(buf, "trun", 4);
+    ck_assert_int_eq(zmq_msg_init_size(&msg, 3), 0);
+    memcpy(zmq_msg_data(&msg), "msg", 3);
+    ck_assert_int_eq(gn_zmq_msg_send(push, &msg, 0, 1), 3);
+    ck_assert_int_eq(zmq_msg_init(&msg), 0);
+    ck_assert_int_eq(gn_zmq_msg_recv(pull, &msg, 0, 1), 3);
+    ck_assert_mem_eq(zmq_msg_data(&msg), "msg", 3);
+    zmq_msg_close(&msg);
+    ck_assert_int_eq(gn_zmq_close(push), 0);
+    ck_assert_int_eq(gn_zmq_close(pull), 0);
+}
+END_TEST
+
 /* ---- contexts ----------------------------------------------------------- */
 
 START_TEST(each_process_gets_its_own_context)
@@ -326,6 +355,8 @@ static Suite *zeromq_suite(void)
     tc = test_case(s, "messages");
     tcase_add_test(tc, multipart_messages_go_and_come_whole);
     tcase_add_test(tc, poll_waits_for_any_of_several);
+
+    tcase_add_test(tc, outside_a_coroutine_the_default_wait_polls);
 
     tc = test_case(s, "context");
     tcase_add_test(tc, each_process_gets_its_own_context);
