@@ -15,6 +15,7 @@ Needs Debian's python3-zmq, a module of Debian's own python: run it with
 import asyncio
 import os
 import re
+import resource
 import select
 import signal
 import subprocess
@@ -51,6 +52,19 @@ def _sanitized():
 # less than one job's wait; a sanitizer build 300 ms. Serialised jobs
 # would keep it waiting for seconds.
 HELLO_BOUND = 0.3 if os.path.exists(harness.GREENICORN) and _sanitized() else 0.1
+
+
+def _raise_fd_limit(want=4096):
+    """1,000 clients and their 1,000 connections in the server, which
+    inherits this limit: more descriptors than a default soft limit of
+    1024 (up to the hard limit)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (
+            want if hard == resource.RLIM_INFINITY else min(want, hard), hard))
+
+
+_raise_fd_limit()
 
 
 class Backend:
