@@ -146,7 +146,9 @@ class InstallTest(ServerTestCase):
                         "greenicorn-redis.pc", "greenicorn-pq.pc", "include/greenicorn/redis.h",
                         "include/greenicorn/pq.h", "include/greenicorn/wait.h",
                         "include/greenicorn/redis_sub.h",
-                        "greenicorn/green/libgn_redis.so", "greenicorn/green/libgn_pq.so"]:
+                        "greenicorn/green/libgn_redis.so", "greenicorn/green/libgn_pq.so",
+                        "greenicorn-maria.pc", "include/greenicorn/maria.h",
+                        "greenicorn/green/libgn_maria.so"]:
             with self.subTest(pattern=pattern):
                 self.installed(pattern)
 
@@ -187,7 +189,7 @@ class InstallTest(ServerTestCase):
         self.assertIn("version.h", parts)
         self.assertEqual(sorted(os.listdir(os.path.join(include, "greenicorn"))),
                          sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "wait.h",
-                                         "zeromq.h"]))
+                                         "zeromq.h", "maria.h"]))
         for rel in ["greenicorn.h"] + ["greenicorn/" + p for p in parts]:
             with self.subTest(header=rel):
                 with open(os.path.join(source, rel), "rb") as a, \
