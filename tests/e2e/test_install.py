@@ -10,14 +10,14 @@ temporary DESTDIR, and pkg-config finds it there through
 PKG_CONFIG_SYSROOT_DIR, as a cross-compiling packager would.
 
 Apps on the cooperative database clients (contrib/green) are built out of
-tree the same way with `pkg-config greenicorn-redis` / `greenicorn-pq`, as
-docs/plugins.md section 9 does: the Redis example serves requests against
-a redis-server of the test's own, the PostgreSQL one loads and answers
-503 without a database. Their Libs carry a run path to the installed
-clients, which only exists once the files are where the prefix says:
-pkg-config reads them from copies of the installed .pc files with the
-prefix moved into DESTDIR, as if greenicorn had been configured with
---prefix=DESTDIR/PREFIX."""
+tree the same way with `pkg-config greenicorn-redis` / `greenicorn-pq` /
+`greenicorn-maria`, as docs/plugins.md section 9 does: the Redis example
+serves requests against a redis-server of the test's own, the PostgreSQL
+and MariaDB ones load and answer 503 without a database. Their Libs carry
+a run path to the installed clients, which only exists once the files are
+where the prefix says: pkg-config reads them from copies of the installed
+.pc files with the prefix moved into DESTDIR, as if greenicorn had been
+configured with --prefix=DESTDIR/PREFIX."""
 import glob
 import os
 import re
@@ -366,6 +366,22 @@ class InstallTest(ServerTestCase):
                          (503, b"no backend took the job within 0.5 s\n"), srv.log())
         self.assertEqual(self.mapped_client(srv, "libgn_zmq.so"),
                          self.installed("libgn_zmq.so"))
+
+    def test_a_mariadb_app_built_out_of_tree_loads(self):
+        flags = self.pkg_config_relocated("greenicorn-maria", "--cflags", "--libs")
+        self.assertIn("-lgn_maria", flags)
+        self.assertIn("-lmariadb", flags)
+        app = self.build_example("mycount.c", "greenicorn-maria")
+        self.use_installed_binary()
+        # Nothing listens on the port: the app is loaded and answers 503.
+        srv = self.start_server(app=app, settings={
+            "app.args": {"host": "127.0.0.1", "port": free_port(), "timeout": 5}})
+        srv.wait_workers(1)
+        status, _headers, body = srv.get("/")
+        self.assertEqual((status, body), (503, b"database unavailable\n"), srv.log())
+        self.assertIn("mycount: connection to MariaDB at 127.0.0.1:", srv.log())
+        self.assertEqual(self.mapped_client(srv, "libgn_maria.so"),
+                         self.installed("libgn_maria.so"))
 
 
 if __name__ == "__main__":
