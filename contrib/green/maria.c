@@ -508,6 +508,19 @@ GN_API int gn_maria_exec(gn_maria_t *c, const char *sql, int nparams,
     return rc;
 }
 
+/* ---- the library ------------------------------------------------------ */
+
+/* The first mysql_init sets up libmariadb's library-wide state (its
+ * plugins, charsets, default paths), which only mysql_library_end frees.
+ * It is called when this library is unloaded -- with the last app that
+ * linked it, its dependents gone -- or at exit: otherwise a worker that
+ * dlcloses its apps unloads libmariadb with that state still allocated
+ * (LeakSanitizer reports it). */
+__attribute__((destructor)) static void end_library(void)
+{
+    mysql_library_end();
+}
+
 /* ---- the pool --------------------------------------------------------- */
 
 struct gn_maria_pool {

@@ -127,9 +127,12 @@ static int init(const gn_app_arg_t *args, size_t nargs, void **state)
     return 0;
 }
 
+/* The worker is done with libmariadb: free its library-wide state (the
+ * first mysql_init's), which dlclose would otherwise leave allocated. */
 static void fini(void *state)
 {
     free(state);
+    mysql_library_end();
 }
 
 GN_EXPORT const gn_app_t greenicorn_app = {
