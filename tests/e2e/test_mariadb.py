@@ -20,6 +20,7 @@ the set-up failed."""
 import atexit
 import re
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -210,6 +211,23 @@ class CountTest(MariaTestCase):
                          sorted(p.replace("\\", "\\\\") for p in paths))
         self.assertEqual(self.errors(srv), [])
 
+    def test_question_marks_in_quotes_and_comments_are_not_parameters(self):
+        srv = self.start_mycount({
+            "query": "SELECT CONCAT('it''s ?', 'a \\' ?', \"b ?\", ?) "
+                     "AS `?` /* ? */ # ?",
+            "path_param": "on"})
+        status, _h, body = srv.get("/x%3F")
+        self.assertEqual((status, body), (200, b"it's ?a ' ?b ?/x?\n"),
+                         srv.log())
+
+    def test_over_the_unix_socket(self):
+        # Nothing listens on the port: only the socket can answer.
+        srv = self.start_mycount({
+            "host": "localhost", "socket": MY.socket,
+            "port": harness.free_port(), "query": "SELECT 6 * 7"})
+        status, _h, body = srv.get("/")
+        self.assertEqual((status, body), (200, b"42\n"), srv.log())
+
     def test_a_placeholder_count_that_does_not_match_is_a_clear_error(self):
         srv = self.start_mycount({"query": "SELECT ?, ?", "path_param": "on"})
         status, _h, body = srv.get("/")
@@ -277,6 +295,25 @@ class FailureTest(MariaTestCase):
                          r"127\.0\.0\.1:%d timed out after 0\.[0-9]+ s$"
                          % MY.port)
         self.assertEqual(len(self.errors(srv)), 2, srv.log())
+
+    def test_a_server_that_never_greets_times_the_connection_out(self):
+        # The kernel completes the TCP handshake; nobody ever answers.
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.addCleanup(silent.close)
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        port = silent.getsockname()[1]
+        srv = self.start_mycount({"port": port, "timeout": 0.5},
+                                 extra={"app:hello": {
+                                     "module": harness.app_path("hello"),
+                                     "mount": "/hello"}})
+        started = time.monotonic()
+        status, _h, body = srv.get("/")
+        self.assertEqual((status, body), (503, b"database unavailable\n"))
+        self.assertLess(time.monotonic() - started, 2)
+        srv.wait_for_log(r"\[ERROR\] mycount: connection to MariaDB at "
+                         r"127\.0\.0\.1:%d timed out after 0\.[0-9]+ s$" % port)
+        self.assertEqual(srv.get("/hello")[0], 200)
 
     def test_request_timeout_cancels_the_query(self):
         srv = self.start_mycount({"query": "SELECT SLEEP(30)"},
