@@ -84,13 +84,16 @@ static void kill_socket(MYSQL *my)
     close(pair[0]);
 }
 
-/* Finish STEP (waiting for STATUS) without waiting: its socket killed,
- * each round tells libmariadb that what it waits for has come, and it
- * fails. 0, or -EIO if it would not end (the connection is then leaked
- * rather than freed under a suspended step). */
-static int end_step(MYSQL *my, enum step step, int status, union step_out *out)
+/* Finish STEP (waiting for STATUS) without waiting: its socket killed
+ * (unless KILL is 0: the socket is no longer open, and every read or
+ * write already fails), each round tells libmariadb that what it waits for
+ * has come, and it fails. 0, or -EIO if it would not end (the connection
+ * is then leaked rather than freed under a suspended step). */
+static int end_step(MYSQL *my, enum step step, int status, union step_out *out,
+                    int kill)
 {
-    kill_socket(my);
+    if (kill)
+        kill_socket(my);
     for (int round = 0; status != 0 && round < END_ROUNDS; round++)
         status = step_cont(my, step, status, out);
     return status == 0 ? 0 : -EIO;
@@ -137,7 +140,8 @@ static int drive(MYSQL *my, enum step step, int status, union step_out *out,
             continue;
         }
         if (ready < 0) {
-            end_step(my, step, status, out);
+            /* EBADF: the number may be someone else's by now. */
+            end_step(my, step, status, out, ready != -EBADF);
             return ready;
         }
         ready = ((ready & GN_WAIT_READ) ? MYSQL_WAIT_READ : 0) |
@@ -233,7 +237,7 @@ GN_API void gn_maria_close(gn_maria_t *c)
     /* COM_QUIT goes if the socket takes it now; else the socket dies and
      * the close ends without it (the server notices the EOF). */
     status = mysql_close_start(c->my);
-    if (status != 0 && end_step(c->my, STEP_CLOSE, status, &out) != 0)
+    if (status != 0 && end_step(c->my, STEP_CLOSE, status, &out, 1) != 0)
         gn_log(GN_LOG_WARNING,
                "gn_maria: closing the connection to %s "
                "would not end: leaked",
