@@ -112,7 +112,9 @@ static int plan_wait(MYSQL *my, int status, double end, int *events,
         *events |= GN_WAIT_READ;
     if (status & MYSQL_WAIT_WRITE)
         *events |= GN_WAIT_WRITE;
-    if (*events == 0) /* a timer alone: the socket stands in */
+    /* A timer alone (libmariadb asks for none today): the socket's
+     * readability stands in, and may end the timer early. */
+    if (*events == 0)
         *events = GN_WAIT_READ;
     *timeout = left;
     if (!(status & MYSQL_WAIT_TIMEOUT))
