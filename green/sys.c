@@ -82,5 +82,14 @@ __attribute__((constructor)) void gn__sys_init(void)
     BIND(setsockopt);
     BIND(fstat);
     BIND(fcntl);
+    BIND(socketpair);
+    BIND(recvfrom);
+    BIND(sendto);
+    BIND(ppoll);
+    BIND(select);
+    BIND(pselect);
+    BIND(dup);
+    BIND(dup2);
+    BIND(dup3);
     BIND(close); /* last: marks the table done */
 }

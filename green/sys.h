@@ -12,6 +12,8 @@
 #define GN_GREEN_SYS_H
 
 #include <poll.h>
+#include <signal.h>
+#include <sys/select.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -39,6 +41,20 @@ struct gn_sys_table {
     int (*setsockopt)(int, int, int, const void *, socklen_t);
     int (*fstat)(int, struct stat *);
     int (*fcntl)(int, int, ...);
+    /* For patch/, whose definitions pass straight through to these. */
+    int (*socketpair)(int, int, int, int[2]);
+    ssize_t (*recvfrom)(int, void *, size_t, int, struct sockaddr *,
+                        socklen_t *);
+    ssize_t (*sendto)(int, const void *, size_t, int, const struct sockaddr *,
+                      socklen_t);
+    int (*ppoll)(struct pollfd *, nfds_t, const struct timespec *,
+                 const sigset_t *);
+    int (*select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+    int (*pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+                   const sigset_t *);
+    int (*dup)(int);
+    int (*dup2)(int, int);
+    int (*dup3)(int, int, int);
 };
 
 extern struct gn_sys_table gn__sys;
