@@ -91,6 +91,12 @@ void gn__fd_forget(int fd)
     }
 }
 
+void gn__fd_new(int fd, enum gn_fd_kind kind)
+{
+    gn__fd_forget(fd);
+    gn__fd_set_kind(fd, kind);
+}
+
 void gn__fd_link(struct gn_fd_waiter *n, int fd, struct gn_waiter *wt)
 {
     struct fd_entry *e = entry(fd);

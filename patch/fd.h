@@ -66,6 +66,11 @@ enum gn_fd_kind gn__fd_kind(int fd);
 /* Record FD's kind (a socket we just made, or what a failed call proved). */
 void gn__fd_set_kind(int fd, enum gn_fd_kind kind);
 
+/* FD was just made as a KIND (socket, socketpair, accept): a number the
+ * table may still hold from a descriptor closed behind its back, so wake
+ * that one's waiters (-EBADF) and record KIND. */
+void gn__fd_new(int fd, enum gn_fd_kind kind);
+
 /* FD is being closed or replaced: wake every coroutine parked on it with
  * -EBADF and forget its kind. */
 void gn__fd_forget(int fd);

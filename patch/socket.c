@@ -34,7 +34,7 @@ GN_INTERPOSE int socket(int domain, int type, int protocol)
     /* Made outside a coroutine too: the number may have been something
      * else that was closed behind the table's back. */
     if (fd >= 0 && gn__fd_tracking())
-        gn__fd_set_kind(fd, GN_FD_SOCKET);
+        gn__fd_new(fd, GN_FD_SOCKET);
     return fd;
 }
 
@@ -43,8 +43,8 @@ GN_INTERPOSE int socketpair(int domain, int type, int protocol, int sv[2])
     int rc = gn__sys.socketpair(domain, type, protocol, sv);
 
     if (rc == 0 && gn__fd_tracking()) {
-        gn__fd_set_kind(sv[0], GN_FD_SOCKET);
-        gn__fd_set_kind(sv[1], GN_FD_SOCKET);
+        gn__fd_new(sv[0], GN_FD_SOCKET);
+        gn__fd_new(sv[1], GN_FD_SOCKET);
     }
     return rc;
 }
@@ -77,7 +77,7 @@ static int coop_accept4(int fd, struct sockaddr *sa, socklen_t *len, int flags)
         err = errno;
         set_flags(fd, fl);
         if (afd >= 0) {
-            gn__fd_set_kind(afd, GN_FD_SOCKET);
+            gn__fd_new(afd, GN_FD_SOCKET);
             errno = saved;
             return afd;
         }
@@ -100,7 +100,7 @@ GN_INTERPOSE int accept4(int fd, __SOCKADDR_ARG sa, socklen_t *restrict len,
         int afd = gn__sys_accept4(fd, sa.__sockaddr__, len, flags);
 
         if (afd >= 0 && gn__fd_tracking())
-            gn__fd_set_kind(afd, GN_FD_SOCKET);
+            gn__fd_new(afd, GN_FD_SOCKET);
         return afd;
     }
     return coop_accept4(fd, sa.__sockaddr__, len, flags);

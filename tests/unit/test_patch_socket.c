@@ -555,6 +555,35 @@ START_TEST(close_wakes_waiter_ebadf)
 }
 END_TEST
 
+/* Closed behind the table's back (the C library's own close), then the
+ * number is made again by socket(): the old waiter learns EBADF. */
+static void reuse_cb(int fd, short what, void *arg)
+{
+    int *fdp = arg;
+
+    ck_assert_int_eq(gn__sys_close(*fdp), 0);
+    ck_assert_int_eq(socket(AF_UNIX, SOCK_STREAM, 0), *fdp);
+}
+
+START_TEST(reused_number_wakes_stale_waiter)
+{
+    int sv[2], fd;
+    struct call c = {.len = sizeof(c.buf)};
+
+    gn__patch_enable(GN_PATCH_ALL);
+    blocking_pair(sv);
+    set_timeo(sv[0], SO_RCVTIMEO, 3000);
+    c.fd = fd = sv[0];
+    go(recv_task, &c);
+    later(50, reuse_cb, &fd);
+    run();
+    ck_assert_int_eq(c.rc, -1);
+    ck_assert_int_eq(c.err, EBADF);
+    ck_assert_int_lt(c.took_ms, 2000);
+    close_pair(sv);
+}
+END_TEST
+
 START_TEST(dup2_over_waited_fd_wakes_ebadf)
 {
     int sv[2], other[2];
@@ -916,6 +945,7 @@ static Suite *patch_socket_suite(void)
     tc = test_case(s, "close");
     tcase_add_test(tc, close_wakes_waiter_ebadf);
     tcase_add_test(tc, dup2_over_waited_fd_wakes_ebadf);
+    tcase_add_test(tc, reused_number_wakes_stale_waiter);
     tcase_add_test(tc, errno_survives_park);
     tcase_add_test(tc, cancel_ecanceled);
     tc = test_case(s, "pass-through");
