@@ -52,12 +52,13 @@ struct gn_fd_waiter {
     struct gn_fd_waiter *next, *prev;
 };
 
-/* Whether the caller may use the table: the loop's thread of a worker with
- * the socket family patched (in a coroutine or in the loop itself). */
+/* Whether the caller may use the table: the loop's thread (in a coroutine
+ * or in the loop itself) of a worker with any family patched; not only
+ * the socket family, as poll and the other families' waits (select, dns,
+ * ssl) park through the table too. */
 static inline int gn__fd_tracking(void)
 {
-    return (gn__coro_patch_families & GN_PATCH_SOCKET) &&
-           gn__on_loop_thread();
+    return gn__coro_patch_families != 0 && gn__on_loop_thread();
 }
 
 /* FD's kind: cached, else learnt with one fstat and cached. */

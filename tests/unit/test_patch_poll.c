@@ -161,6 +161,25 @@ START_TEST(poll_close_pollnval)
 }
 END_TEST
 
+/* With only the select family patched (patch_exclude = socket) a close
+ * still wakes a poll: close is the table's whatever the families. */
+START_TEST(poll_close_select_family_only)
+{
+    struct polling pl = {.timeout_ms = 3000};
+
+    gn__patch_enable(GN_PATCH_SELECT);
+    pairs(&pl);
+    go(poll_task, &pl);
+    go(close_a_task, &pl);
+    run();
+    ck_assert_int_eq(pl.rc, 1);
+    ck_assert_int_eq(pl.p[0].revents, POLLNVAL);
+    ck_assert_int_lt(pl.took_ms, 2000);
+    pl.a[0] = socket(AF_UNIX, SOCK_STREAM, 0);
+    unpair(&pl);
+}
+END_TEST
+
 static void ppoll_task(struct gn_coro *co, void *arg)
 {
     struct polling *pl = arg;
@@ -411,6 +430,7 @@ static Suite *patch_poll_suite(void)
     tcase_add_test(tc, poll_parks_on_all);
     tcase_add_test(tc, poll_timeout_and_zero);
     tcase_add_test(tc, poll_close_pollnval);
+    tcase_add_test(tc, poll_close_select_family_only);
     tcase_add_test(tc, ppoll_parks);
     tcase_add_test(tc, poll_no_fds_sleeps);
     tc = test_case(s, "select");
