@@ -224,6 +224,53 @@ START_TEST(rcvtimeo_eagain_as_libc)
 }
 END_TEST
 
+static void timed_write_task(struct gn_coro *co, void *arg)
+{
+    struct call *c = arg;
+    static char big[4 * 1024 * 1024];
+    int64_t start = gn_test_now_ms();
+
+    c->rc = write(c->fd, big, sizeof(big));
+    c->err = errno;
+    c->took_ms = gn_test_now_ms() - start;
+    c->done = 1;
+}
+
+/* SO_SNDTIMEO on a blocking write nobody reads: the bytes that went, as
+ * Linux returns them. */
+START_TEST(sndtimeo_partial_as_libc)
+{
+    int sv[2];
+    struct call c = {0};
+    struct ticker t = {.stop = &c.done};
+    static char big[4 * 1024 * 1024];
+    ssize_t n;
+    int64_t start;
+
+    gn__patch_enable(GN_PATCH_ALL);
+    blocking_pair(sv);
+    set_timeo(sv[0], SO_SNDTIMEO, 150);
+    c.fd = sv[0];
+    go(timed_write_task, &c);
+    go(tick_task, &t);
+    run();
+    ck_assert_int_gt(c.rc, 0);
+    ck_assert_int_lt(c.rc, sizeof(big));
+    ck_assert_int_ge(c.took_ms, 140);
+    ck_assert_int_ge(t.ticks, 3);
+    close_pair(sv);
+    /* The C library's: the same shape. */
+    blocking_pair(sv);
+    set_timeo(sv[0], SO_SNDTIMEO, 150);
+    start = gn_test_now_ms();
+    n = gn__sys_write(sv[0], big, sizeof(big));
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_lt(n, sizeof(big));
+    ck_assert_int_ge(gn_test_now_ms() - start, 140);
+    close_pair(sv);
+}
+END_TEST
+
 /* ---- connect -------------------------------------------------------------- */
 
 struct dial {
@@ -934,6 +981,7 @@ static Suite *patch_socket_suite(void)
     tcase_add_test(tc, blocking_accept_parks);
     tc = test_case(s, "timeouts");
     tcase_add_test(tc, rcvtimeo_eagain_as_libc);
+    tcase_add_test(tc, sndtimeo_partial_as_libc);
     tcase_add_test(tc, connect_ok_and_refused);
     tcase_add_test(tc, connect_timeout_einprogress_as_libc);
     tc = test_case(s, "partial");
