@@ -117,19 +117,50 @@ START_TEST(blocking_recv_parks)
 }
 END_TEST
 
+static void readv_task(struct gn_coro *co, void *arg)
+{
+    struct call *c = arg;
+    struct iovec iov[2] = {{c->buf, 1}, {c->buf + 1, 10}};
+
+    c->rc = readv(c->fd, iov, 2);
+    c->done = 1;
+}
+
+static void recvmsg_task(struct gn_coro *co, void *arg)
+{
+    struct call *c = arg;
+    struct iovec iov = {c->buf, 2};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    c->rc = recvmsg(c->fd, &mh, 0);
+    c->done = 1;
+}
+
 START_TEST(blocking_read_and_readv_park)
 {
     int sv[2];
-    struct call c = {.len = sizeof(c.buf)};
+    struct call c = {.len = sizeof(c.buf)}, v = {0}, m = {0};
 
     gn__patch_enable(GN_PATCH_ALL);
     blocking_pair(sv);
-    c.fd = sv[0];
+    c.fd = v.fd = m.fd = sv[0];
     later(50, write_byte_cb, &sv[1]);
     go(read_task, &c);
     ck_assert(!c.done);
     run();
     ck_assert_int_eq(c.rc, 3);
+    later(50, write_byte_cb, &sv[1]);
+    go(readv_task, &v);
+    ck_assert(!v.done);
+    run();
+    ck_assert_int_eq(v.rc, 3);
+    ck_assert_int_eq(memcmp(v.buf, "abc", 3), 0);
+    later(50, write_byte_cb, &sv[1]);
+    go(recvmsg_task, &m);
+    ck_assert(!m.done);
+    run();
+    ck_assert_int_eq(m.rc, 2); /* as much as it asked for */
+    ck_assert_int_eq(memcmp(m.buf, "ab", 2), 0);
     close_pair(sv);
 }
 END_TEST
