@@ -90,7 +90,7 @@ static void blocking_pair(int sv[2])
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 }
 
-/* ---- blocking and non-blocking ------------------------------------------ */
+/* ---- blocking and non-blocking ------------------------------------------- */
 
 START_TEST(blocking_recv_parks)
 {
@@ -213,7 +213,7 @@ START_TEST(nonblocking_eagain_as_libc)
 }
 END_TEST
 
-/* ---- timeouts ------------------------------------------------------------- */
+/* ---- timeouts ------------------------------------------------------------ */
 
 static void set_timeo(int fd, int opt, int ms)
 {
@@ -302,7 +302,7 @@ START_TEST(sndtimeo_partial_as_libc)
 }
 END_TEST
 
-/* ---- connect -------------------------------------------------------------- */
+/* ---- connect ------------------------------------------------------------- */
 
 struct dial {
     int port;
@@ -406,7 +406,7 @@ START_TEST(connect_timeout_einprogress_as_libc)
 }
 END_TEST
 
-/* ---- accept ---------------------------------------------------------------- */
+/* ---- accept -------------------------------------------------------------- */
 
 static void accept_task(struct gn_coro *co, void *arg)
 {
@@ -498,7 +498,8 @@ static void bulk_write_task(struct gn_coro *co, void *arg)
 static void bulk_writev_task(struct gn_coro *co, void *arg)
 {
     struct bulk *b = arg;
-    struct iovec iov[3] = {{b->buf, 1}, {b->buf + 1, b->len / 2},
+    struct iovec iov[3] = {{b->buf, 1},
+                           {b->buf + 1, b->len / 2},
                            {b->buf + 1 + b->len / 2, b->len - 1 - b->len / 2}};
 
     b->rc = writev(b->fd, iov, 3);
@@ -740,7 +741,7 @@ START_TEST(cancel_ecanceled)
 }
 END_TEST
 
-/* ---- datagrams, files ------------------------------------------------------ */
+/* ---- datagrams, files ---------------------------------------------------- */
 
 struct dgram {
     int fd;
@@ -768,9 +769,9 @@ static void sendto_cb(int fd, short what, void *arg)
 {
     struct udp *u = arg;
 
-    ck_assert_int_eq(sendto(u->fd, "ping", 4, 0, (struct sockaddr *)&u->to,
-                            sizeof(u->to)),
-                     4);
+    ck_assert_int_eq(
+        sendto(u->fd, "ping", 4, 0, (struct sockaddr *)&u->to, sizeof(u->to)),
+        4);
 }
 
 START_TEST(udp_recvfrom_parks)
@@ -788,9 +789,9 @@ START_TEST(udp_recvfrom_parks)
     ck_assert_int_eq(bind(d.fd, (struct sockaddr *)&u.to, sizeof(u.to)), 0);
     ck_assert_int_eq(getsockname(d.fd, (struct sockaddr *)&u.to, &len), 0);
     ck_assert_int_eq(bind(u.fd, (struct sockaddr *)&me,
-                          (me = (struct sockaddr_in){
-                               .sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+                          (me = (struct sockaddr_in){.sin_family = AF_INET,
+                                                     .sin_addr.s_addr = htonl(
+                                                         INADDR_LOOPBACK)},
                            sizeof(me))),
                      0);
     ck_assert_int_eq(getsockname(u.fd, (struct sockaddr *)&me, &melen), 0);
@@ -875,7 +876,7 @@ START_TEST(stale_socket_entry_corrected)
 }
 END_TEST
 
-/* ---- outside coroutines ---------------------------------------------------- */
+/* ---- outside coroutines -------------------------------------------------- */
 
 START_TEST(outside_coroutine_is_libc)
 {
@@ -973,7 +974,7 @@ START_TEST(patching_off_is_libc)
 }
 END_TEST
 
-/* ---- the fortified forms ---------------------------------------------------- */
+/* ---- the fortified forms ------------------------------------------------- */
 
 START_TEST(fortified_forms_check_and_call)
 {
