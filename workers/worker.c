@@ -29,6 +29,7 @@
 #include "green/park.h"
 #include "green/sync.h"
 #include "green/sys.h"
+#include "green/threadpool.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/serve.h"
@@ -46,6 +47,12 @@
  * loop even on a loaded machine; what a handler does on -ECANCELED (a last
  * write, a log line) must fit in it. */
 #define CANCEL_MARGIN_MS 1000
+
+/* How long an exiting worker waits for functions still running on its
+ * thread pool (their callers were cancelled and are gone): within the
+ * cancel margin above, so a stuck one never holds the exit until the
+ * arbiter's SIGKILL. */
+#define POOL_STOP_MS 500
 
 /* Released coroutines kept for reuse (their stacks stay mapped): as many
  * as connections may be served at once, so a worker at its peak
@@ -605,6 +612,7 @@ static int start_loop(struct gn_worker *w)
     gn__green_init(w->loop, on_resume);
     gn__green_on_park(on_park);
     gn__threads_init(w->coros);
+    gn__threadpool_setup(w->cfg->threadpool_size, w->cfg->threadpool_queue);
     if (w->cfg->max_blocking_ms > 0) {
         watched = w;
         gn__coro_pool_watch(w->coros, w->cfg->max_blocking_ms * 1000LL,
@@ -759,6 +767,22 @@ failed:
     return -1;
 }
 
+/* The apps' code must outlive the functions running it on the thread
+ * pool: one still stuck after POOL_STOP_MS keeps the apps loaded (no
+ * fini, no dlclose) and ends with the process. */
+static void stop_pool_then_unload(struct gn_worker *w)
+{
+    int busy = gn__threadpool_stop(POOL_STOP_MS);
+
+    if (busy == 0) {
+        gn__apps_unload(&w->apps);
+        return;
+    }
+    gn_log_warn("worker %d (pid %d): %d thread pool function%s still "
+                "running after %d ms: exiting without unloading the apps",
+                w->id, (int)w->pid, busy, busy == 1 ? "" : "s", POOL_STOP_MS);
+}
+
 static void teardown(struct gn_worker *w)
 {
     sigset_t stop;
@@ -771,7 +795,7 @@ static void teardown(struct gn_worker *w)
     sigaddset(&stop, SIGQUIT);
     sigaddset(&stop, SIGUSR1);
     sigprocmask(SIG_BLOCK, &stop, NULL);
-    gn__apps_unload(&w->apps);
+    stop_pool_then_unload(w);
     if (w->loop != NULL) {
         stop_accepting(w);
         for (size_t i = 0; i < 5; i++)
