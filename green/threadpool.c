@@ -211,10 +211,14 @@ static void on_done(int fd, short what, void *arg)
         gn__watch_stop(&tp.watch);
 }
 
-/* Start the threads (with every signal blocked: they are the loop's).
- * 0, or a negative errno when not one could start. */
+/* Start the threads with the asynchronous signals blocked: TERM, USR1,
+ * CHLD ... are the loop's to handle. The ones a fault raises stay open,
+ * so a crash in a function is reported as one. 0, or a negative errno
+ * when not one could start. */
 static int start_pool(void)
 {
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT,
+                                 SIGTRAP, SIGSYS};
     sigset_t all, old;
     int rc = 0;
 
@@ -225,6 +229,8 @@ static int start_pool(void)
         goto fail;
     }
     sigfillset(&all);
+    for (size_t i = 0; i < sizeof(faults) / sizeof(*faults); i++)
+        sigdelset(&all, faults[i]);
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_mutex_lock(&tp.lock);
     tp.stopping = 0;
@@ -328,6 +334,11 @@ static int run_job(struct job *j, int64_t timeout_ms, void **result)
     }
     j->wait = &wt;
     rc = gn__green_park(&wt, -1, 0, timeout_ms);
+    /* A timer that could not be armed (libevent out of memory): FN has
+     * ARG now, so wait for it rather than report an error drop() would
+     * follow. Waiting for a wake-up alone arms nothing. */
+    if (rc < 0 && rc != -ETIMEDOUT && rc != -ECANCELED)
+        rc = gn__green_park(&wt, -1, 0, -1);
     return give_up(j, rc, result);
 }
 

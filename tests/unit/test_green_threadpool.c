@@ -217,6 +217,49 @@ START_TEST(threadpool_runs_size_functions_at_once)
 }
 END_TEST
 
+/* gevent's threadpool.spawn: green threads around the call, joined
+ * later, so one task has several functions out at once. */
+static int spawned_call(void *arg)
+{
+    struct work *w = arg;
+
+    w->rc = gn_run_in_thread(work_fn, w, drop_fn, 10, &w->result);
+    return w->rc;
+}
+
+static void fan_out_task(struct gn_coro *co, void *arg)
+{
+    struct work *w = arg;
+    gn_thread_t *t[3];
+    int rc;
+
+    (void)co;
+    for (int i = 0; i < 3; i++)
+        ck_assert_ptr_nonnull(t[i] = gn_spawn(spawned_call, &w[i]));
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(gn_join(t[i], 10, &rc), 0);
+        ck_assert_int_eq(rc, 0);
+    }
+}
+
+START_TEST(threadpool_calls_from_green_threads_overlap)
+{
+    struct work w[3];
+    int64_t start = gn_test_now_ms(), took;
+
+    gn__threadpool_setup(3, 0);
+    for (int i = 0; i < 3; i++)
+        w[i] = (struct work){.sleep_ms = 150};
+    go(fan_out_task, w);
+    run();
+    took = gn_test_now_ms() - start;
+    for (int i = 0; i < 3; i++)
+        ck_assert_ptr_eq(w[i].result, (char *)&w[i] + 1);
+    ck_assert_int_ge(took, 140);
+    ck_assert_int_lt(took, 400); /* one after another: 450 */
+}
+END_TEST
+
 /* ---- order ------------------------------------------------------------ */
 
 static int order[16], norder;
@@ -460,6 +503,7 @@ static Suite *green_threadpool_suite(void)
     tcase_add_test(tc, threadpool_callers_are_patched_where_its_threads_are_not);
     tcase_add_test(tc, threadpool_starts_its_threads_on_first_use);
     tcase_add_test(tc, threadpool_runs_size_functions_at_once);
+    tcase_add_test(tc, threadpool_calls_from_green_threads_overlap);
     tcase_add_test(tc, threadpool_runs_and_answers_in_call_order);
 
     tc = test_case(s, "queue");
