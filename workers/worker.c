@@ -49,10 +49,11 @@
 #define CANCEL_MARGIN_MS 1000
 
 /* How long an exiting worker waits for functions still running on its
- * thread pool (their callers were cancelled and are gone): within the
- * cancel margin above, so a stuck one never holds the exit until the
- * arbiter's SIGKILL. */
-#define POOL_STOP_MS 500
+ * thread pool (their callers were cancelled and are gone): a quarter of
+ * the cancel margin above at most, so a stuck one never holds the exit
+ * until the arbiter's SIGKILL (under ASan, 500 ms left too little of a
+ * 750 ms margin for the exit itself). */
+#define POOL_STOP_MS 250
 
 /* Released coroutines kept for reuse (their stacks stay mapped): as many
  * as connections may be served at once, so a worker at its peak
@@ -769,7 +770,10 @@ failed:
 
 /* The apps' code must outlive the functions running it on the thread
  * pool: one still stuck after POOL_STOP_MS keeps the apps loaded (no
- * fini, no dlclose) and ends with the process. */
+ * fini, no dlclose) and ends with the process. They stay reachable from
+ * here meanwhile, for what they are: in use, not leaked. */
+static struct gn_apps apps_in_use;
+
 static void stop_pool_then_unload(struct gn_worker *w)
 {
     int busy = gn__threadpool_stop(POOL_STOP_MS);
@@ -778,6 +782,7 @@ static void stop_pool_then_unload(struct gn_worker *w)
         gn__apps_unload(&w->apps);
         return;
     }
+    apps_in_use = w->apps;
     gn_log_warn("worker %d (pid %d): %d thread pool function%s still "
                 "running after %d ms: exiting without unloading the apps",
                 w->id, (int)w->pid, busy, busy == 1 ? "" : "s", POOL_STOP_MS);

@@ -143,7 +143,7 @@ class PoolLimitsTest(ServerTestCase):
     def test_a_stuck_function_does_not_hold_the_exit(self):
         srv = self.start_server(
             app=test_plugin_path("pool_probe"), workers=1,
-            settings={"workers": {"graceful_timeout": 3}})
+            settings={"workers": {"graceful_timeout": 4}})
         pid = srv.wait_workers(1)[0]
         caller = threading.Thread(target=lambda: concurrently(
             srv, ["/block?ms=30000&timeout=-1"], timeout=10))
@@ -155,11 +155,11 @@ class PoolLimitsTest(ServerTestCase):
         srv.stop(signal.SIGTERM, timeout=10)
         took = time.monotonic() - started
         log = srv.log()
-        self.assertIn("1 thread pool function still running after 500 ms: "
+        self.assertIn("1 thread pool function still running after 250 ms: "
                       "exiting without unloading the apps", log)
         self.assertNotIn("still running when graceful_timeout ended", log)
         self.assertRegex(log, r"worker 1 \(pid %d\) exited" % pid)
-        self.assertLess(took, 3 + 2)
+        self.assertLess(took, 4 + 2)
 
 
 class PoolStartTest(ServerTestCase):
