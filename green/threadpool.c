@@ -202,8 +202,7 @@ static void on_done(int fd, short what, void *arg)
     (void)what;
     (void)arg;
     if (gn__sys_read(fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-        gn_log_error("thread pool: reading its eventfd: %s",
-                     strerror(errno));
+        gn_log_error("thread pool: reading its eventfd: %s", strerror(errno));
     deliver();
     /* Nothing handed over: no watch, so a loop with nothing else to do
      * can end. */
@@ -217,8 +216,8 @@ static void on_done(int fd, short what, void *arg)
  * when not one could start. */
 static int start_pool(void)
 {
-    static const int faults[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT,
-                                 SIGTRAP, SIGSYS};
+    static const int faults[] = {SIGSEGV, SIGBUS,  SIGILL, SIGFPE,
+                                 SIGABRT, SIGTRAP, SIGSYS};
     sigset_t all, old;
     int rc = 0;
 

@@ -82,9 +82,9 @@ static int block(gn_response_t *res, const char *query)
         gn_response_status(res, rc == -EAGAIN ? 503 : 500, NULL);
         return gn_response_printf(res, "pool: %s\n", strerror(-rc));
     }
-    rc = gn_response_printf(res, "ok %ld same_thread %d green %d\n",
-                            (long)(intptr_t)result, b->same_thread,
-                            b->green_rc);
+    rc =
+        gn_response_printf(res, "ok %ld same_thread %d green %d\n",
+                           (long)(intptr_t)result, b->same_thread, b->green_rc);
     free(b);
     return rc;
 }
@@ -112,8 +112,8 @@ static int init(const gn_app_arg_t *args, size_t nargs, void **state)
     (void)nargs;
     (void)state;
     rc = gn_run_in_thread(block_fn, &b, NULL, 1, &result);
-    gn_log(GN_LOG_WARNING, "pool_probe: init ran inline (rc %d, same thread "
-           "%d)", rc, b.same_thread);
+    gn_log(GN_LOG_WARNING, "pool_probe: init ran inline (rc %d, %s %d)", rc,
+           "same thread", b.same_thread);
     return rc;
 }
 

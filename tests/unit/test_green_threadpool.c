@@ -32,24 +32,24 @@
 /* What a function saw, written on its thread, read once it is done. */
 struct work {
     int sleep_ms;
-    int index;              /* for the order test */
-    pthread_t thread;       /* where it ran */
-    int on_loop_thread;     /* gn__on_loop_thread() there */
-    unsigned patch_now;     /* gn__patch_now there */
-    int patched_time;       /* gn__patch_on(GN_PATCH_TIME) there */
-    int green_rc;           /* a green call made there */
-    atomic_int started;     /* it began */
-    atomic_int finished;    /* it returned */
-    int64_t finished_ms;    /* when */
+    int index;           /* for the order test */
+    pthread_t thread;    /* where it ran */
+    int on_loop_thread;  /* gn__on_loop_thread() there */
+    unsigned patch_now;  /* gn__patch_now there */
+    int patched_time;    /* gn__patch_on(GN_PATCH_TIME) there */
+    int green_rc;        /* a green call made there */
+    atomic_int started;  /* it began */
+    atomic_int finished; /* it returned */
+    int64_t finished_ms; /* when */
     /* The caller's side. */
     double timeout;
     int rc;
     void *result;
     int64_t took_ms;
-    int dropped;            /* drop ran */
-    void *dropped_result;   /* with this */
-    int drop_on_loop;       /* gn__on_loop_thread() in drop */
-    int drop_in_coro;       /* gn__coro_current() != NULL in drop */
+    int dropped;               /* drop ran */
+    void *dropped_result;      /* with this */
+    int drop_on_loop;          /* gn__on_loop_thread() in drop */
+    int drop_in_coro;          /* gn__coro_current() != NULL in drop */
     int dropped_before_finish; /* drop ran before the function ended */
 };
 
@@ -366,7 +366,7 @@ START_TEST(threadpool_times_out_and_drops_the_late_result)
     ck_assert_int_lt(w.took_ms, 250);
     ck_assert(atomic_load(&w.started));
     ck_assert_int_eq(w.dropped, 0); /* not while the function runs */
-    drain(); /* until the pool delivers it */
+    drain();                        /* until the pool delivers it */
     ck_assert(atomic_load(&w.finished));
     ck_assert_int_eq(w.dropped, 1);
     ck_assert_int_eq(w.dropped_before_finish, 0);
@@ -500,7 +500,8 @@ static Suite *green_threadpool_suite(void)
 
     tcase_add_test(tc, threadpool_returns_the_result_from_another_thread);
     tcase_add_test(tc, threadpool_passes_libc_through_on_its_threads);
-    tcase_add_test(tc, threadpool_callers_are_patched_where_its_threads_are_not);
+    tcase_add_test(tc,
+                   threadpool_callers_are_patched_where_its_threads_are_not);
     tcase_add_test(tc, threadpool_starts_its_threads_on_first_use);
     tcase_add_test(tc, threadpool_runs_size_functions_at_once);
     tcase_add_test(tc, threadpool_calls_from_green_threads_overlap);
