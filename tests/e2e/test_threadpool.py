@@ -29,23 +29,33 @@ def pool_threads(pid):
 
 
 def concurrently(srv, targets, timeout=30):
-    """GET each of TARGETS at once, each on its own connection: the
-    (status, body) list in order, and the seconds the lot took."""
+    """GET each of TARGETS at once, each on its own connection, connected
+    beforehand so that the measure is the server's: the (status, body)
+    list in order, and the seconds from the first request sent to the
+    last answer."""
     results = [None] * len(targets)
+    connected = threading.Barrier(len(targets) + 1, timeout=timeout)
     gate = threading.Event()
 
     def one(i, target):
-        gate.wait(10)
+        conn = srv.http(timeout)
         try:
-            status, _h, body = srv.get(target, timeout=timeout)
-            results[i] = (status, body)
-        except OSError as e:
+            conn.connect()
+            connected.wait()
+            gate.wait(timeout)
+            conn.request("GET", target)
+            r = conn.getresponse()
+            results[i] = (r.status, r.read())
+        except (OSError, threading.BrokenBarrierError) as e:
             results[i] = (None, repr(e))
+        finally:
+            conn.close()
 
     threads = [threading.Thread(target=one, args=(i, t))
                for i, t in enumerate(targets)]
     for t in threads:
         t.start()
+    connected.wait()
     started = time.monotonic()
     gate.set()
     for t in threads:
