@@ -198,7 +198,7 @@ static ssize_t coop_sendmsg(int fd, const struct msghdr *mh, int flags)
     }
 }
 
-/* ---- recv / send ----------------------------------------------------------- */
+/* ---- recv / send --------------------------------------------------------- */
 
 static ssize_t coop_recv(int fd, void *buf, size_t len, int flags,
                          struct sockaddr *sa, socklen_t *salen)
@@ -236,9 +236,8 @@ GN_INTERPOSE ssize_t recv(int fd, void *buf, size_t len, int flags)
     return coop_recv(fd, buf, len, flags, NULL, NULL);
 }
 
-GN_INTERPOSE ssize_t recvfrom(int fd, void *restrict buf, size_t len,
-                              int flags, __SOCKADDR_ARG sa,
-                              socklen_t *restrict salen)
+GN_INTERPOSE ssize_t recvfrom(int fd, void *restrict buf, size_t len, int flags,
+                              __SOCKADDR_ARG sa, socklen_t *restrict salen)
 {
     if (!gn__patch_on(GN_PATCH_SOCKET))
         return gn__sys.recvfrom(fd, buf, len, flags, sa.__sockaddr__, salen);
@@ -274,7 +273,7 @@ GN_INTERPOSE ssize_t sendmsg(int fd, const struct msghdr *mh, int flags)
     return coop_sendmsg(fd, mh, flags);
 }
 
-/* ---- read / write ---------------------------------------------------------- */
+/* ---- read / write -------------------------------------------------------- */
 
 /* Whether FD's read or write takes the socket path; a socket that turns
  * out not to be one (closed and reused behind the table's back) is
@@ -365,8 +364,7 @@ GN_INTERPOSE ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen);
 GN_INTERPOSE ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen,
                                 int flags);
 GN_INTERPOSE ssize_t __recvfrom_chk(int fd, void *restrict buf, size_t len,
-                                    size_t buflen, int flags,
-                                    __SOCKADDR_ARG sa,
+                                    size_t buflen, int flags, __SOCKADDR_ARG sa,
                                     socklen_t *restrict salen);
 
 ssize_t __read_chk(int fd, void *buf, size_t len, size_t buflen)

@@ -148,7 +148,7 @@ int __ppoll_chk(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
     return ppoll(fds, n, timeout, mask);
 }
 
-/* ---- select ---------------------------------------------------------------- */
+/* ---- select -------------------------------------------------------------- */
 
 static int ask_select(struct ask *a)
 {
@@ -183,10 +183,8 @@ static nfds_t select_fds(const struct ask *a, struct pollfd *fds)
 static int coop_select(int nfds, fd_set *r, fd_set *w, fd_set *e,
                        int64_t timeout_ms, const sigset_t *mask)
 {
-    struct ask a = {.fn = ask_select,
-                    .mask = mask,
-                    .nfds = nfds,
-                    .set = {r, w, e}};
+    struct ask a = {
+        .fn = ask_select, .mask = mask, .nfds = nfds, .set = {r, w, e}};
     struct pollfd stack[16], *fds = stack;
     nfds_t n;
     int rc;

@@ -111,7 +111,7 @@ GN_INTERPOSE int accept(int fd, __SOCKADDR_ARG sa, socklen_t *restrict len)
     return accept4(fd, sa, len, 0);
 }
 
-/* ---- connect --------------------------------------------------------------- */
+/* ---- connect ------------------------------------------------------------- */
 
 /* After a wait for writability: 0 connected, 1 still in progress (a
  * spurious wake-up), or -1 with errno the connection's error. */

@@ -56,12 +56,12 @@ static int watch_events(const struct pollfd *p)
 static void many_fire(int fd, short what, void *arg)
 {
     struct gn_waiter *wt = arg;
+    int ready = what & (GN_WATCH_READ | GN_WATCH_WRITE);
 
     /* Resumes the coroutine, which stops the other watches: not a byte of
-     * this watch is touched after it. */
-    gn__green_wake_now(wt, what & (GN_WATCH_READ | GN_WATCH_WRITE)
-                               ? what & (GN_WATCH_READ | GN_WATCH_WRITE)
-                               : GN_WATCH_READ);
+     * this watch is touched after it. Any positive result will do: the
+     * caller asks the kernel for the exact answer. */
+    gn__green_wake_now(wt, ready ? ready : GN_WATCH_READ);
 }
 
 #define MANY_ON_STACK 8

@@ -33,8 +33,7 @@ int gn__patch_wait(int fd, int events, int64_t timeout_ms);
  * again for the exact revents), -ETIMEDOUT, -EBADF, -ECANCELED, -ENOMEM.
  * Only in a coroutine.
  */
-int gn__patch_wait_many(const struct pollfd *fds, nfds_t n,
-                        int64_t timeout_ms);
+int gn__patch_wait_many(const struct pollfd *fds, nfds_t n, int64_t timeout_ms);
 
 /* Monotonic milliseconds, for deadlines. */
 int64_t gn__patch_now_ms(void);

@@ -29,6 +29,7 @@
 #include "green/park.h"
 #include "green/sync.h"
 #include "green/sys.h"
+#include "green/threadpool.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/serve.h"
@@ -46,6 +47,13 @@
  * loop even on a loaded machine; what a handler does on -ECANCELED (a last
  * write, a log line) must fit in it. */
 #define CANCEL_MARGIN_MS 1000
+
+/* How long an exiting worker waits for functions still running on its
+ * thread pool (their callers were cancelled and are gone): a quarter of
+ * the cancel margin above at most, so a stuck one never holds the exit
+ * until the arbiter's SIGKILL (under ASan, 500 ms left too little of a
+ * 750 ms margin for the exit itself). */
+#define POOL_STOP_MS 250
 
 /* Released coroutines kept for reuse (their stacks stay mapped): as many
  * as connections may be served at once, so a worker at its peak
@@ -606,6 +614,7 @@ static int start_loop(struct gn_worker *w)
     gn__green_on_park(on_park);
     gn__threads_init(w->coros);
     gn__dns_configure(w->cfg->resolv_conf);
+    gn__threadpool_setup(w->cfg->threadpool_size, w->cfg->threadpool_queue);
     if (w->cfg->max_blocking_ms > 0) {
         watched = w;
         gn__coro_pool_watch(w->coros, w->cfg->max_blocking_ms * 1000LL,
@@ -760,6 +769,26 @@ failed:
     return -1;
 }
 
+/* The apps' code must outlive the functions running it on the thread
+ * pool: one still stuck after POOL_STOP_MS keeps the apps loaded (no
+ * fini, no dlclose) and ends with the process. They stay reachable from
+ * here meanwhile, for what they are: in use, not leaked. */
+static struct gn_apps apps_in_use;
+
+static void stop_pool_then_unload(struct gn_worker *w)
+{
+    int busy = gn__threadpool_stop(POOL_STOP_MS);
+
+    if (busy == 0) {
+        gn__apps_unload(&w->apps);
+        return;
+    }
+    apps_in_use = w->apps;
+    gn_log_warn("worker %d (pid %d): %d thread pool function%s still "
+                "running after %d ms: exiting without unloading the apps",
+                w->id, (int)w->pid, busy, busy == 1 ? "" : "s", POOL_STOP_MS);
+}
+
 static void teardown(struct gn_worker *w)
 {
     sigset_t stop;
@@ -772,7 +801,7 @@ static void teardown(struct gn_worker *w)
     sigaddset(&stop, SIGQUIT);
     sigaddset(&stop, SIGUSR1);
     sigprocmask(SIG_BLOCK, &stop, NULL);
-    gn__apps_unload(&w->apps);
+    stop_pool_then_unload(w);
     if (w->loop != NULL) {
         stop_accepting(w);
         for (size_t i = 0; i < 5; i++)

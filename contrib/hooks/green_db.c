@@ -7,13 +7,15 @@
  *     [hooks]
  *     post_fork = build/contrib/hooks/green_db.so
  *
- * This module links libgn_pq and libgn_redis, so the arbiter loads them
- * with it; an app linking them later gets the same objects (the dynamic
- * linker matches their soname), already green. Without the hook the
- * clients poll(2) and block their worker while they wait.
+ * This module links libgn_pq, libgn_redis, libgn_zmq and libgn_maria
+ * (those that were built), so the arbiter loads them with it; an app
+ * linking them later gets the same objects (the dynamic linker matches
+ * their soname), already green. Without the hook the clients poll(2) and
+ * block their worker while they wait.
  *
- * A deployment with its own post_fork hook calls gn_pq_set_wait and
- * gn_redis_set_wait from it instead.
+ * A deployment with its own post_fork hook calls gn_pq_set_wait,
+ * gn_redis_set_wait, gn_zmq_set_wait and gn_maria_set_wait from it
+ * instead.
  */
 #include <greenicorn.h>
 
@@ -22,6 +24,12 @@
 #endif
 #ifdef GN_HAVE_REDIS
 #include "redis.h"
+#endif
+#ifdef GN_HAVE_ZMQ
+#include "zeromq.h"
+#endif
+#ifdef GN_HAVE_MARIA
+#include "maria.h"
 #endif
 
 static int make_green(const gn_hook_args_t *args)
@@ -32,6 +40,12 @@ static int make_green(const gn_hook_args_t *args)
 #endif
 #ifdef GN_HAVE_REDIS
     gn_redis_set_wait(gn_wait_fd);
+#endif
+#ifdef GN_HAVE_ZMQ
+    gn_zmq_set_wait(gn_wait_fd);
+#endif
+#ifdef GN_HAVE_MARIA
+    gn_maria_set_wait(gn_wait_fd);
 #endif
     gn_log(GN_LOG_DEBUG, "green_db: database clients wait with gn_wait_fd");
     return 0;

@@ -2,8 +2,8 @@
  * greenicorn/green.h - the green API: cooperative calls a handler makes
  * instead of blocking ones (sleep and yield, waiting on a descriptor,
  * connecting with names resolved without blocking, reading, writing,
- * accepting), and green threads with their events, semaphores and
- * queues.
+ * accepting), green threads with their events, semaphores and queues,
+ * and a thread pool for what cannot cooperate.
  *
  * Part of the plugin ABI: a plugin includes <greenicorn.h>, which includes
  * this header; the rules for threads and errors are written there.
@@ -176,6 +176,41 @@ GN_API int gn_queue_put(gn_queue_t *q, void *item, double timeout);
 GN_API int gn_queue_get(gn_queue_t *q, void **item, double timeout);
 GN_API size_t gn_queue_len(const gn_queue_t *q);
 GN_API void gn_queue_free(gn_queue_t *q);
+
+/* ---- a thread pool for what cannot cooperate (gevent's threadpool) ---- */
+
+/*
+ * Run FN(ARG) on one of the worker's pool threads and park the calling
+ * green thread until it returns, for what would block the worker and
+ * cannot be made cooperative: CPU-heavy work, a library making raw system
+ * calls, file I/O on a slow disk. 0 with what FN returned in *RESULT (if
+ * not NULL), -ETIMEDOUT, -ECANCELED, -EAGAIN at once when
+ * threadpool_size functions run and threadpool_queue calls wait already
+ * (answer "busy", e.g. 503), -EINVAL for a NULL FN, -ENOMEM. May yield.
+ *
+ * FN runs on a plain thread: the green calls there return -EPERM and,
+ * with patch_all, the C library calls it makes are the C library's own
+ * (they block that thread, not the worker). It must not touch the
+ * request, the response or any green object.
+ *
+ * On -ETIMEDOUT and -ECANCELED the call returns while FN may still run:
+ * it runs on to its end and what it returns is not given to the caller.
+ * So ARG must stay valid until FN is done with it, which the caller cannot
+ * tell: DROP (may be NULL) is called, on the worker's loop thread outside
+ * any green thread (it must not wait), with ARG and what FN returned
+ * once FN returned -- or with ARG and NULL, before the call returns, when
+ * FN never started (it was still queued: it is then never run). Free ARG
+ * and the result there. DROP is called exactly when the call returns
+ * -ETIMEDOUT or -ECANCELED, never otherwise; on any other error FN never
+ * had ARG.
+ *
+ * Outside a green thread (an app's init, a hook) FN runs inline on the
+ * caller's thread, TIMEOUT not honoured, and the call returns 0: no thread
+ * is ever started in the arbiter (preload_app). Since ABI 1.5.
+ */
+GN_API int gn_run_in_thread(void *(*fn)(void *arg), void *arg,
+                            void (*drop)(void *arg, void *result),
+                            double timeout, void **result);
 
 #ifdef __cplusplus
 }

@@ -10,14 +10,14 @@ temporary DESTDIR, and pkg-config finds it there through
 PKG_CONFIG_SYSROOT_DIR, as a cross-compiling packager would.
 
 Apps on the cooperative database clients (contrib/green) are built out of
-tree the same way with `pkg-config greenicorn-redis` / `greenicorn-pq`, as
-docs/plugins.md section 9 does: the Redis example serves requests against
-a redis-server of the test's own, the PostgreSQL one loads and answers
-503 without a database. Their Libs carry a run path to the installed
-clients, which only exists once the files are where the prefix says:
-pkg-config reads them from copies of the installed .pc files with the
-prefix moved into DESTDIR, as if greenicorn had been configured with
---prefix=DESTDIR/PREFIX."""
+tree the same way with `pkg-config greenicorn-redis` / `greenicorn-pq` /
+`greenicorn-maria`, as docs/plugins.md section 9 does: the Redis example
+serves requests against a redis-server of the test's own, the PostgreSQL
+and MariaDB ones load and answer 503 without a database. Their Libs carry
+a run path to the installed clients, which only exists once the files are
+where the prefix says: pkg-config reads them from copies of the installed
+.pc files with the prefix moved into DESTDIR, as if greenicorn had been
+configured with --prefix=DESTDIR/PREFIX."""
 import glob
 import os
 import re
@@ -146,7 +146,9 @@ class InstallTest(ServerTestCase):
                         "greenicorn-redis.pc", "greenicorn-pq.pc", "include/greenicorn/redis.h",
                         "include/greenicorn/pq.h", "include/greenicorn/wait.h",
                         "include/greenicorn/redis_sub.h",
-                        "greenicorn/green/libgn_redis.so", "greenicorn/green/libgn_pq.so"]:
+                        "greenicorn/green/libgn_redis.so", "greenicorn/green/libgn_pq.so",
+                        "greenicorn-maria.pc", "include/greenicorn/maria.h",
+                        "greenicorn/green/libgn_maria.so"]:
             with self.subTest(pattern=pattern):
                 self.installed(pattern)
 
@@ -186,7 +188,8 @@ class InstallTest(ServerTestCase):
                        for p in glob.glob(os.path.join(source, "greenicorn", "*.h")))
         self.assertIn("version.h", parts)
         self.assertEqual(sorted(os.listdir(os.path.join(include, "greenicorn"))),
-                         sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "wait.h"]))
+                         sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "wait.h",
+                                         "zeromq.h", "maria.h"]))
         for rel in ["greenicorn.h"] + ["greenicorn/" + p for p in parts]:
             with self.subTest(header=rel):
                 with open(os.path.join(source, rel), "rb") as a, \
@@ -346,6 +349,39 @@ class InstallTest(ServerTestCase):
         self.assertIn("pgcount: ", srv.log())
         self.assertEqual(self.mapped_client(srv, "libgn_pq.so"),
                          self.installed("libgn_pq.so"))
+
+    def test_a_zeromq_app_built_out_of_tree_loads(self):
+        flags = self.pkg_config_relocated("greenicorn-zmq", "--cflags", "--libs")
+        self.assertIn("-lgn_zmq", flags)
+        self.assertIn("-lzmq", flags)
+        app = self.build_example("zmq_jobs.c", "greenicorn-zmq")
+        self.use_installed_binary()
+        # No backend listens: the app is loaded and answers 503.
+        srv = self.start_server(app=app, settings={
+            "app.args": {"jobs": "tcp://127.0.0.1:%d" % free_port(),
+                         "timeout": 0.5}})
+        srv.wait_workers(1)
+        status, _headers, body = srv.get("/?job")
+        self.assertEqual((status, body),
+                         (503, b"no backend took the job within 0.5 s\n"), srv.log())
+        self.assertEqual(self.mapped_client(srv, "libgn_zmq.so"),
+                         self.installed("libgn_zmq.so"))
+
+    def test_a_mariadb_app_built_out_of_tree_loads(self):
+        flags = self.pkg_config_relocated("greenicorn-maria", "--cflags", "--libs")
+        self.assertIn("-lgn_maria", flags)
+        self.assertIn("-lmariadb", flags)
+        app = self.build_example("mycount.c", "greenicorn-maria")
+        self.use_installed_binary()
+        # Nothing listens on the port: the app is loaded and answers 503.
+        srv = self.start_server(app=app, settings={
+            "app.args": {"host": "127.0.0.1", "port": free_port(), "timeout": 5}})
+        srv.wait_workers(1)
+        status, _headers, body = srv.get("/")
+        self.assertEqual((status, body), (503, b"database unavailable\n"), srv.log())
+        self.assertIn("mycount: connection to MariaDB at 127.0.0.1:", srv.log())
+        self.assertEqual(self.mapped_client(srv, "libgn_maria.so"),
+                         self.installed("libgn_maria.so"))
 
 
 if __name__ == "__main__":

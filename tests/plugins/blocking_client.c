@@ -66,8 +66,7 @@ static int fetch(char *buf, size_t cap)
         err = -ETIMEDOUT;
         goto out;
     }
-    while (got + chunk_len <= cap &&
-           (n = recv(fd, chunk, chunk_len, 0)) > 0) {
+    while (got + chunk_len <= cap && (n = recv(fd, chunk, chunk_len, 0)) > 0) {
         memcpy(buf + got, chunk, (size_t)n);
         got += (size_t)n;
     }

@@ -213,7 +213,7 @@ START_TEST(ppoll_parks)
 }
 END_TEST
 
-/* ---- select ---------------------------------------------------------------- */
+/* ---- select -------------------------------------------------------------- */
 
 static void select_task(struct gn_coro *co, void *arg)
 {
@@ -370,7 +370,7 @@ START_TEST(poll_no_fds_sleeps)
 }
 END_TEST
 
-/* ---- outside coroutines ---------------------------------------------------- */
+/* ---- outside coroutines -------------------------------------------------- */
 
 struct thread_arg {
     int fd;

@@ -90,7 +90,7 @@ static void blocking_pair(int sv[2])
     ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 }
 
-/* ---- blocking and non-blocking ------------------------------------------ */
+/* ---- blocking and non-blocking ------------------------------------------- */
 
 START_TEST(blocking_recv_parks)
 {
@@ -117,19 +117,50 @@ START_TEST(blocking_recv_parks)
 }
 END_TEST
 
+static void readv_task(struct gn_coro *co, void *arg)
+{
+    struct call *c = arg;
+    struct iovec iov[2] = {{c->buf, 1}, {c->buf + 1, 10}};
+
+    c->rc = readv(c->fd, iov, 2);
+    c->done = 1;
+}
+
+static void recvmsg_task(struct gn_coro *co, void *arg)
+{
+    struct call *c = arg;
+    struct iovec iov = {c->buf, 2};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    c->rc = recvmsg(c->fd, &mh, 0);
+    c->done = 1;
+}
+
 START_TEST(blocking_read_and_readv_park)
 {
     int sv[2];
-    struct call c = {.len = sizeof(c.buf)};
+    struct call c = {.len = sizeof(c.buf)}, v = {0}, m = {0};
 
     gn__patch_enable(GN_PATCH_ALL);
     blocking_pair(sv);
-    c.fd = sv[0];
+    c.fd = v.fd = m.fd = sv[0];
     later(50, write_byte_cb, &sv[1]);
     go(read_task, &c);
     ck_assert(!c.done);
     run();
     ck_assert_int_eq(c.rc, 3);
+    later(50, write_byte_cb, &sv[1]);
+    go(readv_task, &v);
+    ck_assert(!v.done);
+    run();
+    ck_assert_int_eq(v.rc, 3);
+    ck_assert_int_eq(memcmp(v.buf, "abc", 3), 0);
+    later(50, write_byte_cb, &sv[1]);
+    go(recvmsg_task, &m);
+    ck_assert(!m.done);
+    run();
+    ck_assert_int_eq(m.rc, 2); /* as much as it asked for */
+    ck_assert_int_eq(memcmp(m.buf, "ab", 2), 0);
     close_pair(sv);
 }
 END_TEST
@@ -182,7 +213,7 @@ START_TEST(nonblocking_eagain_as_libc)
 }
 END_TEST
 
-/* ---- timeouts ------------------------------------------------------------- */
+/* ---- timeouts ------------------------------------------------------------ */
 
 static void set_timeo(int fd, int opt, int ms)
 {
@@ -224,7 +255,54 @@ START_TEST(rcvtimeo_eagain_as_libc)
 }
 END_TEST
 
-/* ---- connect -------------------------------------------------------------- */
+static void timed_write_task(struct gn_coro *co, void *arg)
+{
+    struct call *c = arg;
+    static char big[4 * 1024 * 1024];
+    int64_t start = gn_test_now_ms();
+
+    c->rc = write(c->fd, big, sizeof(big));
+    c->err = errno;
+    c->took_ms = gn_test_now_ms() - start;
+    c->done = 1;
+}
+
+/* SO_SNDTIMEO on a blocking write nobody reads: the bytes that went, as
+ * Linux returns them. */
+START_TEST(sndtimeo_partial_as_libc)
+{
+    int sv[2];
+    struct call c = {0};
+    struct ticker t = {.stop = &c.done};
+    static char big[4 * 1024 * 1024];
+    ssize_t n;
+    int64_t start;
+
+    gn__patch_enable(GN_PATCH_ALL);
+    blocking_pair(sv);
+    set_timeo(sv[0], SO_SNDTIMEO, 150);
+    c.fd = sv[0];
+    go(timed_write_task, &c);
+    go(tick_task, &t);
+    run();
+    ck_assert_int_gt(c.rc, 0);
+    ck_assert_int_lt(c.rc, sizeof(big));
+    ck_assert_int_ge(c.took_ms, 140);
+    ck_assert_int_ge(t.ticks, 3);
+    close_pair(sv);
+    /* The C library's: the same shape. */
+    blocking_pair(sv);
+    set_timeo(sv[0], SO_SNDTIMEO, 150);
+    start = gn_test_now_ms();
+    n = gn__sys_write(sv[0], big, sizeof(big));
+    ck_assert_int_gt(n, 0);
+    ck_assert_int_lt(n, sizeof(big));
+    ck_assert_int_ge(gn_test_now_ms() - start, 140);
+    close_pair(sv);
+}
+END_TEST
+
+/* ---- connect ------------------------------------------------------------- */
 
 struct dial {
     int port;
@@ -328,7 +406,7 @@ START_TEST(connect_timeout_einprogress_as_libc)
 }
 END_TEST
 
-/* ---- accept ---------------------------------------------------------------- */
+/* ---- accept -------------------------------------------------------------- */
 
 static void accept_task(struct gn_coro *co, void *arg)
 {
@@ -420,7 +498,8 @@ static void bulk_write_task(struct gn_coro *co, void *arg)
 static void bulk_writev_task(struct gn_coro *co, void *arg)
 {
     struct bulk *b = arg;
-    struct iovec iov[3] = {{b->buf, 1}, {b->buf + 1, b->len / 2},
+    struct iovec iov[3] = {{b->buf, 1},
+                           {b->buf + 1, b->len / 2},
                            {b->buf + 1 + b->len / 2, b->len - 1 - b->len / 2}};
 
     b->rc = writev(b->fd, iov, 3);
@@ -662,7 +741,7 @@ START_TEST(cancel_ecanceled)
 }
 END_TEST
 
-/* ---- datagrams, files ------------------------------------------------------ */
+/* ---- datagrams, files ---------------------------------------------------- */
 
 struct dgram {
     int fd;
@@ -690,9 +769,9 @@ static void sendto_cb(int fd, short what, void *arg)
 {
     struct udp *u = arg;
 
-    ck_assert_int_eq(sendto(u->fd, "ping", 4, 0, (struct sockaddr *)&u->to,
-                            sizeof(u->to)),
-                     4);
+    ck_assert_int_eq(
+        sendto(u->fd, "ping", 4, 0, (struct sockaddr *)&u->to, sizeof(u->to)),
+        4);
 }
 
 START_TEST(udp_recvfrom_parks)
@@ -710,9 +789,9 @@ START_TEST(udp_recvfrom_parks)
     ck_assert_int_eq(bind(d.fd, (struct sockaddr *)&u.to, sizeof(u.to)), 0);
     ck_assert_int_eq(getsockname(d.fd, (struct sockaddr *)&u.to, &len), 0);
     ck_assert_int_eq(bind(u.fd, (struct sockaddr *)&me,
-                          (me = (struct sockaddr_in){
-                               .sin_family = AF_INET,
-                               .sin_addr.s_addr = htonl(INADDR_LOOPBACK)},
+                          (me = (struct sockaddr_in){.sin_family = AF_INET,
+                                                     .sin_addr.s_addr = htonl(
+                                                         INADDR_LOOPBACK)},
                            sizeof(me))),
                      0);
     ck_assert_int_eq(getsockname(u.fd, (struct sockaddr *)&me, &melen), 0);
@@ -797,7 +876,7 @@ START_TEST(stale_socket_entry_corrected)
 }
 END_TEST
 
-/* ---- outside coroutines ---------------------------------------------------- */
+/* ---- outside coroutines -------------------------------------------------- */
 
 START_TEST(outside_coroutine_is_libc)
 {
@@ -895,7 +974,7 @@ START_TEST(patching_off_is_libc)
 }
 END_TEST
 
-/* ---- the fortified forms ---------------------------------------------------- */
+/* ---- the fortified forms ------------------------------------------------- */
 
 START_TEST(fortified_forms_check_and_call)
 {
@@ -934,6 +1013,7 @@ static Suite *patch_socket_suite(void)
     tcase_add_test(tc, blocking_accept_parks);
     tc = test_case(s, "timeouts");
     tcase_add_test(tc, rcvtimeo_eagain_as_libc);
+    tcase_add_test(tc, sndtimeo_partial_as_libc);
     tcase_add_test(tc, connect_ok_and_refused);
     tcase_add_test(tc, connect_timeout_einprogress_as_libc);
     tc = test_case(s, "partial");
