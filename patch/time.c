@@ -30,8 +30,14 @@
 
 #define NS 1000000000LL
 
+/* Longer is forever: 4e9 s (126 years, past 2096 on the realtime clock)
+ * keeps a clock's reading plus a sleep within int64_t nanoseconds. */
+#define FOREVER_S 4000000000LL
+
 static int64_t ts_ns(const struct timespec *ts)
 {
+    if (ts->tv_sec >= FOREVER_S)
+        return FOREVER_S * NS;
     return (int64_t)ts->tv_sec * NS + ts->tv_nsec;
 }
 

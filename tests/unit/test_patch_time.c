@@ -236,6 +236,36 @@ START_TEST(clock_nanosleep_cancelled)
 }
 END_TEST
 
+static void forever_task(struct gn_coro *co, void *arg)
+{
+    struct sleeper *s = arg;
+    struct timespec req = {.tv_sec = INT64_MAX, .tv_nsec = 999999999};
+    int64_t start = gn_test_now_ms();
+
+    (void)co;
+    s->rc = nanosleep(&req, &s->rem);
+    s->err = errno;
+    s->took_ms = gn_test_now_ms() - start;
+}
+
+/* The longest sleep there is parks until cancelled: no overflow makes it
+ * end at once. */
+START_TEST(longest_sleep_parks)
+{
+    struct sleeper s = {0};
+    struct gn_coro *co;
+
+    gn__patch_enable(GN_PATCH_ALL);
+    co = go(forever_task, &s);
+    cancel_after(co, 100);
+    run();
+    ck_assert_int_eq(s.rc, -1);
+    ck_assert_int_eq(s.err, ECANCELED);
+    ck_assert_int_ge(s.took_ms, 90);
+    ck_assert_int_gt(s.rem.tv_sec, 1000000);
+}
+END_TEST
+
 /* ---- passed through ----------------------------------------------------- */
 
 /* With the family left out the coroutines block the thread: serialised. */
@@ -307,6 +337,7 @@ static Suite *patch_time_suite(void)
     tcase_add_test(tc, usleep_cancelled);
     tcase_add_test(tc, sleep_cancelled);
     tcase_add_test(tc, clock_nanosleep_cancelled);
+    tcase_add_test(tc, longest_sleep_parks);
     tc = test_case(s, "passed through");
     tcase_add_test(tc, time_family_off_blocks);
     tcase_add_test(tc, patching_off_blocks);
