@@ -210,6 +210,8 @@ void dns_responder_start(struct dns_responder *r, const char *options,
     fprintf(f, "nameserver 127.0.0.1:%d\n", r->port);
     if (options != NULL)
         fprintf(f, "options %s\n", options);
+    if (r->search != NULL)
+        fprintf(f, "search %s\n", r->search);
     ck_assert_int_eq(fclose(f), 0);
 }
 

@@ -24,6 +24,7 @@ struct dns_responder {
     const struct dns_record *records; /* ended by a NULL name */
     int delay_ms;                     /* before each answer */
     int silent;                       /* answer nothing */
+    const char *search;               /* resolv.conf's search list, or NULL */
     int port;                         /* set by dns_responder_start */
     int queries;                      /* questions seen (read after stop) */
     /* private */

@@ -208,6 +208,21 @@ START_TEST(getaddrinfo_canonical_name_and_addresses)
 }
 END_TEST
 
+/* resolv.conf's search list: a single label is tried in its domains. */
+START_TEST(getaddrinfo_honours_the_search_list)
+{
+    struct gai g = ask("svc", "80", AF_INET, SOCK_STREAM, 0);
+
+    responder = (struct dns_responder){
+        .records = records, .search = "nowhere.test greenicorn.test"};
+    dns_responder_start(&responder, "ndots:1", resolv, sizeof(resolv));
+    gn__dns_configure(resolv);
+    gn__patch_enable(GN_PATCH_ALL);
+    check_as_glibc(&g, "127.0.0.7");
+    ck_assert_int_ge(stop_dns(), 2);
+}
+END_TEST
+
 /* Lookups park: three answered after 300 ms each take ~300 ms in all. */
 START_TEST(getaddrinfo_parks)
 {
@@ -326,8 +341,7 @@ START_TEST(getaddrinfo_inside_the_resolver_passes_through)
     go(inside_evdns_task, &g);
     run();
     ck_assert_int_ne(g.rc, 0);
-    ck_assert_int_eq(__atomic_load_n(&responder.queries, __ATOMIC_SEQ_CST),
-                     0);
+    ck_assert_int_eq(__atomic_load_n(&responder.queries, __ATOMIC_SEQ_CST), 0);
     go(gai_task, &after); /* and the flag is not left set */
     run();
     ck_assert_int_eq(after.rc, 0);
@@ -404,6 +418,31 @@ START_TEST(gethostbyname_asks_the_nameserver)
     ck_assert_int_eq(nx.rc, 0);
     ck_assert_ptr_null(nx.he);
     ck_assert_int_eq(nx.herr, HOST_NOT_FOUND);
+    stop_dns();
+}
+END_TEST
+
+static void ghbn2_task(struct gn_coro *co, void *arg)
+{
+    struct ghbn *g = arg;
+
+    (void)co;
+    g->he = gethostbyname2(g->name, AF_INET6);
+    g->herr = h_errno;
+    note_hostent(g);
+}
+
+START_TEST(gethostbyname2_asks_for_ipv6)
+{
+    struct ghbn g = {.name = "six.greenicorn.test"};
+
+    serve_dns(0, NULL);
+    go(ghbn2_task, &g);
+    run();
+    ck_assert_ptr_nonnull(g.he);
+    ck_assert_str_eq(g.first, "::1");
+    ck_assert_int_eq(g.len, 16);
+    ck_assert_int_eq(g.naddrs, 1);
     stop_dns();
 }
 END_TEST
@@ -503,6 +542,7 @@ static Suite *patch_dns_suite(void)
     tcase_add_test(tc, getaddrinfo_asks_the_nameserver);
     tcase_add_test(tc, getaddrinfo_canonical_name_and_addresses);
     tcase_add_test(tc, getaddrinfo_parks);
+    tcase_add_test(tc, getaddrinfo_honours_the_search_list);
     tcase_add_test(tc, getaddrinfo_errors_as_glibc_gives_them);
     tcase_add_test(tc, getaddrinfo_v4_mapped);
     tcase_add_test(tc, getaddrinfo_honours_timeout_and_attempts);
@@ -511,6 +551,7 @@ static Suite *patch_dns_suite(void)
     tcase_add_test(tc, getaddrinfo_inside_the_resolver_passes_through);
     tc = test_case(s, "gethostbyname");
     tcase_add_test(tc, gethostbyname_asks_the_nameserver);
+    tcase_add_test(tc, gethostbyname2_asks_for_ipv6);
     tcase_add_test(tc, gethostbyname_r_small_buffer_is_erange);
     tcase_add_test(tc, gethostbyname_matches_glibc_without_dns);
     tc = test_case(s, "getnameinfo");
