@@ -3,7 +3,9 @@
  * with the vectors of the protocol's document, of engine.io-parser's tests
  * and of the protocol's test suite: packets and their types, long-polling
  * payloads (record separator, binary as 'b' + base64), WebSocket frames,
- * the maxPayload limit and the malformed payloads the reference refuses.
+ * the maxPayload limit and the malformed payloads the reference refuses;
+ * python-engineio's payloads (sio_peer_vectors.h) read, and the same
+ * packets written by us into the same bytes.
  */
 #include <check.h>
 #include <errno.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "run_suite.h"
+#include "sio_peer_vectors.h"
 #include "socketio/base64.h"
 #include "socketio/engine.h"
 
@@ -362,6 +365,42 @@ START_TEST(ws_frames)
 }
 END_TEST
 
+START_TEST(peer_payloads)
+{
+    const struct peer_eio *v = &peer_eio[_i];
+    uint8_t *p = dup_bytes(v->payload, v->len);
+    struct gn_eio_payload it;
+    struct gn_eio_packet pkt;
+    struct gn_buf b;
+    unsigned k = 0;
+    int rc;
+
+    ck_assert_int_eq(gn__eio_payload_init(&it, p, v->len, 1 << 20), 0);
+    while ((rc = gn__eio_payload_next(&it, &pkt)) == 1) {
+        ck_assert_uint_lt(k, v->n);
+        ck_assert_int_eq(pkt.type, v->pkt[k].type);
+        ck_assert_int_eq(pkt.binary, v->pkt[k].binary);
+        ck_assert_uint_eq(pkt.len, v->pkt[k].n);
+        ck_assert_mem_eq(pkt.data, v->pkt[k].data, pkt.len);
+        k++;
+    }
+    ck_assert_int_eq(rc, 0);
+    ck_assert_uint_eq(k, v->n);
+    gn__buf_init(&b, NULL, 0);
+    for (k = 0; k < v->n; k++) {
+        struct gn_eio_packet out = {
+            (enum gn_eio_type)v->pkt[k].type, v->pkt[k].binary,
+            (const uint8_t *)v->pkt[k].data, v->pkt[k].n};
+
+        ck_assert_int_eq(gn__eio_payload_add(&b, &out), 0);
+    }
+    ck_assert_uint_eq(b.len, v->len);
+    ck_assert_mem_eq(b.data, v->payload, b.len);
+    gn__buf_free(&b);
+    free(p);
+}
+END_TEST
+
 static Suite *engine_suite(void)
 {
     Suite *s = suite_create("socketio/engine");
@@ -381,6 +420,8 @@ static Suite *engine_suite(void)
     tcase_add_test(l, payload_encode);
     tcase_add_test(l, payload_encode_long_binary);
     tcase_add_test(l, ws_frames);
+    tcase_add_loop_test(l, peer_payloads, 0,
+                        sizeof(peer_eio) / sizeof(peer_eio[0]));
     suite_add_tcase(s, b);
     suite_add_tcase(s, p);
     suite_add_tcase(s, l);

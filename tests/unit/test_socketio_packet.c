@@ -3,9 +3,11 @@
  * with the vectors of the protocol's document and test suite and of
  * socket.io-parser's tests: every packet type decoded and encoded, round
  * trips, binary packets put together from their head and attachments and
- * taken apart again, and what must be refused: malformed heads, unknown
- * types, data of the wrong kind, attachment counts and placeholders that
- * lie, too many attachments, JSON nested too deep, numbers out of range.
+ * taken apart again, python-socketio's packets (sio_peer_vectors.h, by
+ * gen_sio_peer_vectors.py) read and written back, and what must be refused:
+ * malformed heads, unknown types, data of the wrong kind, attachment counts and
+ * placeholders that lie, too many attachments, JSON nested too deep, numbers
+ * out of range.
  */
 #include <check.h>
 #include <errno.h>
@@ -14,6 +16,7 @@
 #include <jansson.h>
 
 #include "run_suite.h"
+#include "sio_peer_vectors.h"
 #include "socketio/binary.h"
 #include "socketio/packet.h"
 
@@ -637,6 +640,48 @@ START_TEST(binary_values)
 }
 END_TEST
 
+/* python-socketio's packet, decoded and its attachments put in place,
+ * encoded again: the same head (the JSON compared as values: Python
+ * escapes non-ASCII and writes 0.1 shorter) and the same attachments. */
+START_TEST(peer_packets)
+{
+    const struct peer_sio *v = &peer_sio[_i];
+    struct gn_sio_packet pkt, theirs, ours;
+    struct gn_sio_attachment att[4];
+    unsigned natt;
+    struct gn_buf b;
+
+    ck_assert_msg(gn__sio_decode(v->head, v->head_len, &lim, &pkt, err) == 0,
+                  "%s: %s", v->head, err);
+    ck_assert_uint_eq(pkt.attachments, v->natt);
+    for (unsigned i = 0; i < v->natt; i++)
+        ck_assert_int_eq(gn__sio_attach(&pkt, v->att[i].p, v->att[i].n),
+                         i + 1 == v->natt);
+    ck_assert(!gn__sio_incomplete(&pkt));
+    gn__buf_init(&b, NULL, 0);
+    ck_assert_int_eq(gn__sio_encode(&b, &pkt, att, 4, &natt), 0);
+    ck_assert_uint_eq(natt, v->natt);
+    for (unsigned i = 0; i < natt; i++) {
+        ck_assert_uint_eq(att[i].n, v->att[i].n);
+        ck_assert_mem_eq(att[i].p, v->att[i].p, att[i].n);
+    }
+    ck_assert_int_eq(gn__sio_decode(v->head, v->head_len, &lim, &theirs, err),
+                     0);
+    ck_assert_int_eq(gn__sio_decode(b.data, b.len, &lim, &ours, err), 0);
+    ck_assert_int_eq(ours.type, theirs.type);
+    ck_assert_int_eq(ours.id, theirs.id);
+    ck_assert_uint_eq(ours.attachments, theirs.attachments);
+    ck_assert_uint_eq(ours.nsp_len, theirs.nsp_len);
+    ck_assert_mem_eq(ours.nsp, theirs.nsp, ours.nsp_len);
+    ck_assert(ours.data ? json_equal(ours.data, theirs.data)
+                        : theirs.data == NULL);
+    gn__sio_packet_clear(&ours);
+    gn__sio_packet_clear(&theirs);
+    gn__sio_packet_clear(&pkt);
+    gn__buf_free(&b);
+}
+END_TEST
+
 static Suite *packet_suite(void)
 {
     Suite *s = suite_create("socketio/packet");
@@ -666,6 +711,8 @@ static Suite *packet_suite(void)
     tcase_add_test(b, binaries_extracted);
     tcase_add_test(b, binary_roundtrip);
     tcase_add_test(b, binary_values);
+    tcase_add_loop_test(b, peer_packets, 0,
+                        sizeof(peer_sio) / sizeof(peer_sio[0]));
     suite_add_tcase(s, d);
     suite_add_tcase(s, e);
     suite_add_tcase(s, b);
