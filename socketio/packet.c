@@ -34,6 +34,11 @@ static int fail(char err[GN_ERR_LEN], int rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, GN_ERR_LEN, fmt, ap);
     va_end(ap);
+    /* The reason may quote the client's bytes (jansson's "near '...'"):
+     * keep what is logged printable ASCII. */
+    for (char *c = err; *c; c++)
+        if ((unsigned char)*c < 0x20 || (unsigned char)*c >= 0x7f)
+            *c = '?';
     return rc;
 }
 
@@ -171,7 +176,8 @@ static int decode_head(const char *p, size_t n, const struct gn_sio_limits *lim,
     if (n == 0)
         return fail(err, -EBADMSG, "empty packet");
     if (p[0] < '0' || p[0] > '0' + GN_SIO_BINARY_ACK)
-        return fail(err, -EPROTONOSUPPORT, "unknown packet type '%c'", p[0]);
+        return fail(err, -EPROTONOSUPPORT, "unknown packet type 0x%02x",
+                    (unsigned char)p[0]);
     pkt->type = (enum gn_sio_type)(p[0] - '0');
     *i = 1;
     if (pkt->type == GN_SIO_BINARY_EVENT || pkt->type == GN_SIO_BINARY_ACK) {

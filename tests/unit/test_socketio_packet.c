@@ -275,6 +275,9 @@ static const struct refusal REFUSED[] = {
     {"2[\"e\",{\"a\":1,\"a\":2}]", -EBADMSG},
     {"2[\"e\",1e400]", -EBADMSG},
     {"2/\xff,[\"e\"]", -EBADMSG},
+    /* reasons that would quote control bytes */
+    {"2[\"e\",\x01\x1b[2J]", -EBADMSG},
+    {"\x1b", -EPROTONOSUPPORT},
 };
 
 START_TEST(decode_refused)
@@ -290,6 +293,9 @@ START_TEST(decode_refused)
         return;
     }
     ck_assert_msg(err[0] != '\0', "\"%s\": no reason", r->text);
+    for (const char *c = err; *c; c++)
+        ck_assert_msg(*c >= 0x20 && *c < 0x7f, "\"%s\": unprintable reason",
+                      r->text);
     /* A refused packet is left empty, nothing to release. */
     ck_assert_ptr_null(pkt.data);
     ck_assert_ptr_null(pkt.slots);
