@@ -197,51 +197,79 @@ static int has_binary(const json_t *v, unsigned depth)
     return rc;
 }
 
+/* Record RC as X's failure; NULL. */
+static json_t *stop(struct extraction *x, int rc)
+{
+    if (x->rc == 0)
+        x->rc = rc;
+    return NULL;
+}
+
 static json_t *placeholder(struct extraction *x, const uint8_t *p, size_t n)
 {
-    if (x->n == x->max) {
-        x->rc = -E2BIG;
-        return NULL;
+    json_t *ph;
+
+    if (x->n == x->max)
+        return stop(x, -E2BIG);
+    ph = json_pack("{s:b,s:I}", "_placeholder", 1, "num", (json_int_t)x->n);
+    if (ph == NULL)
+        return stop(x, -ENOMEM);
+    x->att[x->n++] = (struct gn_sio_attachment){p, n};
+    return ph;
+}
+
+static json_t *extract(json_t *v, struct extraction *x, unsigned depth);
+
+/* A copy of the array or object V, its members extracted. */
+static json_t *extract_members(json_t *v, struct extraction *x, unsigned depth)
+{
+    json_t *copy = json_is_array(v) ? json_array() : json_object();
+    const char *key;
+    json_t *c;
+    size_t i;
+    int rc = 0;
+
+    if (copy == NULL)
+        return stop(x, -ENOMEM);
+    /* The _new calls take the member's reference, and fail on NULL (an
+     * extraction that stopped). */
+    if (json_is_array(v)) {
+        json_array_foreach (v, i, c) {
+            if ((rc = json_array_append_new(copy, extract(c, x, depth + 1))))
+                break;
+        }
+    } else {
+        json_object_foreach (v, key, c) {
+            if ((rc = json_object_set_new_nocheck(copy, key,
+                                                  extract(c, x, depth + 1))))
+                break;
+        }
     }
-    x->att[x->n] = (struct gn_sio_attachment){p, n};
-    return json_pack("{s:b,s:I}", "_placeholder", 1, "num", (json_int_t)x->n++);
+    if (rc != 0 || x->rc != 0) {
+        json_decref(copy);
+        return stop(x, -ENOMEM); /* keeps an earlier failure's code */
+    }
+    return copy;
 }
 
 /* A copy of V with its binary values replaced by placeholders (scalars
- * shared, not copied), or NULL with X->rc set. */
+ * shared, not copied), or NULL with X->rc set. An object of the
+ * placeholder's own shape among binary values is refused: the client
+ * would take it for one. */
 static json_t *extract(json_t *v, struct extraction *x, unsigned depth)
 {
     const uint8_t *p;
-    const char *key;
-    size_t n, i;
-    json_t *c, *copy = NULL;
+    size_t n;
 
-    if (depth > GN_SIO_ENCODE_DEPTH) {
-        x->rc = -E2BIG;
-        return NULL;
-    }
+    if (depth > GN_SIO_ENCODE_DEPTH)
+        return stop(x, -E2BIG);
     if (gn__sio_binary_get(v, &p, &n))
-        copy = placeholder(x, p, n);
-    else if (json_is_array(v) && (copy = json_array()) != NULL)
-        json_array_foreach (v, i, c) {
-            if (json_array_append_new(copy, extract(c, x, depth + 1)) != 0)
-                break;
-        }
-    else if (json_is_object(v) && (copy = json_object()) != NULL)
-        json_object_foreach (v, key, c) {
-            if (json_object_set_new_nocheck(copy, key,
-                                            extract(c, x, depth + 1)) != 0)
-                break;
-        }
-    else if (!json_is_array(v) && !json_is_object(v))
-        return json_incref(v);
-    if (copy == NULL || x->rc != 0) {
-        if (x->rc == 0)
-            x->rc = -ENOMEM;
-        json_decref(copy);
-        return NULL;
-    }
-    return copy;
+        return placeholder(x, p, n);
+    if (is_placeholder(v))
+        return stop(x, -EINVAL);
+    if (json_is_array(v) || json_is_object(v))
+        return extract_members(v, x, depth);
+    return json_incref(v);
 }
 
 int gn__sio_encode(struct gn_buf *out, const struct gn_sio_packet *pkt,

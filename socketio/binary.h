@@ -70,7 +70,9 @@ struct gn_sio_attachment {
  * of them, at most MAX. An EVENT or ACK that holds any goes as a
  * BINARY_EVENT or BINARY_ACK; PKT itself is not changed. 0, -E2BIG (more
  * than MAX, or data nested deeper than GN_SIO_ENCODE_DEPTH), -EINVAL (a
- * binary value in a packet of another type), -ENOMEM. */
+ * binary value in a packet of another type, or beside one an object of
+ * the placeholder's shape, which the client would take for one), or
+ * -ENOMEM. */
 int gn__sio_encode(struct gn_buf *out, const struct gn_sio_packet *pkt,
                    struct gn_sio_attachment *att, unsigned max, unsigned *natt);
 

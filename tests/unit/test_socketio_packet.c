@@ -581,6 +581,37 @@ START_TEST(binaries_extracted)
 }
 END_TEST
 
+/* Beside a binary value, an object of the placeholder's shape would be
+ * read by the client as a placeholder: refused. Without one it is data. */
+START_TEST(placeholder_shaped_data_beside_binaries)
+{
+    struct gn_sio_packet pkt = {GN_SIO_EVENT,
+                                "/",
+                                1,
+                                GN_SIO_NO_ID,
+                                0,
+                                json_pack("[so{sbsi}]", "e",
+                                          gn__sio_binary_new("x", 1),
+                                          "_placeholder", 1, "num", 0)};
+    struct gn_sio_attachment att[4];
+    unsigned natt = 9;
+    struct gn_buf b;
+
+    gn__buf_init(&b, NULL, 0);
+    ck_assert_int_eq(gn__sio_encode(&b, &pkt, att, 4, &natt), -EINVAL);
+    ck_assert_uint_eq(natt, 0);
+    ck_assert_int_eq(json_array_remove(pkt.data, 1), 0);
+    ck_assert_int_eq(gn__sio_encode(&b, &pkt, att, 4, &natt), 0);
+    ck_assert_uint_eq(natt, 0);
+    ck_assert_uint_eq(b.len,
+                      strlen("2[\"e\",{\"_placeholder\":true,\"num\":0}]"));
+    ck_assert_mem_eq(b.data, "2[\"e\",{\"_placeholder\":true,\"num\":0}]",
+                     b.len);
+    gn__buf_free(&b);
+    gn__sio_packet_clear(&pkt);
+}
+END_TEST
+
 /* Without binaries gn__sio_encode writes the text form. */
 START_TEST(encode_without_binaries)
 {
@@ -709,6 +740,7 @@ static Suite *packet_suite(void)
     tcase_add_loop_test(e, encode_vectors_roundtrip, 0, nv);
     tcase_add_test(e, encode_built_packets);
     tcase_add_test(e, encode_without_binaries);
+    tcase_add_test(e, placeholder_shaped_data_beside_binaries);
     tcase_add_test(b, attachment_limit);
     tcase_add_loop_test(b, lying_counts_refused, 0, nl);
     tcase_add_test(b, placeholder_number_as_real);
