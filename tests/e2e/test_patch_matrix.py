@@ -1,0 +1,572 @@
+#!/usr/bin/env python3
+"""The patch_all acceptance matrix (issue #14, "one matrix, real servers"):
+for each client library an app that calls its ORDINARY BLOCKING API,
+unmodified (tests/plugins/block_*.c), on ONE worker, with N = 50 concurrent
+requests that each wait ~100 ms on the server side:
+
+- patch_all on: the 50 finish together (the acceptance says within 0.3 s;
+  asserted under ON_BOUND on a loaded machine, the time measured printed)
+  and /hello, a second mount on the same worker, keeps answering meanwhile
+  (p50 and max printed, max asserted under HELLO_BOUND);
+- patch_all off: they serialise (>= N x 100 ms) and the blocked-loop
+  warning (max_blocking_ms) names the requests.
+
+The rows and their 100 ms:
+
+    hiredis sync API     redis-server        BLPOP with a 0.1 s timeout
+    libpq sync API       PostgreSQL          SELECT pg_sleep(0.1)
+    libcurl easy API     greenicorn's echo   GET ?sleep=0.1 (another port)
+    libmemcached         memcached           a get while it is SIGSTOPped
+
+Every server is started here on a free port of 127.0.0.1 and stopped at
+the end (PostgreSQL and Redis through test_postgres's and test_redis's
+classes). The patch-off cases take >= 5 s each, so they run side by side
+in one test.
+
+The harness -- burst(), HelloProbe, MatrixCase.run_on/run_off and the
+Row table -- is meant for more rows: a row names its plugin, its mount,
+what each answer holds, and a peer that gives the plugin's arguments.
+"""
+import http.client
+import os
+import re
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+from harness import ServerTestCase, app_path, free_port, test_plugin_path, wait_until
+from test_postgres import PG_BIN, Postgres
+from test_redis import REDIS_SERVER, RedisServer, resp_command
+
+N = 50                # concurrent requests per burst
+WAIT = 0.1            # seconds each waits on the server side
+ON_BOUND = 1.5        # s for N with patch_all on (the acceptance's 0.3 s,
+                      # on a loaded 2-core machine)
+HELLO_BOUND = 0.1     # s for the slowest /hello meanwhile (acceptance: 10 ms)
+OFF_BOUND = N * WAIT  # s at least with patch_all off: they serialise
+MAX_BLOCKING_MS = 50  # the blocked-loop warning's threshold
+BURST_TIMEOUT = 60.0  # s for a burst to be answered at all
+PROBE_INTERVAL = 0.01 # s between two /hello probes
+MEMCACHED = shutil.which("memcached")
+
+# What each row measured, printed at the end of the module.
+REPORT = []
+
+
+def report(line):
+    REPORT.append(line)
+    sys.stderr.write("matrix: %s\n" % line)
+    sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------
+# The load: N requests at once, /hello meanwhile
+# ---------------------------------------------------------------------------
+
+def burst(port, path, n=N, timeout=BURST_TIMEOUT):
+    """N GETs of PATH?n=I (I from 0: each request can be told apart in the
+    log) sent at once, each on its own connection: (seconds from the first
+    send to the last answer, [(status, body bytes)] in I's order)."""
+    sel = selectors.DefaultSelector()
+    socks, bufs = [], []
+    try:
+        for _ in range(n):
+            socks.append(socket.create_connection(("127.0.0.1", port), timeout=10))
+            bufs.append(bytearray())
+        start = time.monotonic()
+        for i, s in enumerate(socks):
+            s.sendall(b"GET %s?n=%d HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                      b"Connection: close\r\n\r\n" % (path.encode(), i))
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ, i)
+        left, deadline = n, start + timeout
+        while left:
+            wait = deadline - time.monotonic()
+            if wait <= 0:
+                raise AssertionError("%d of %d answers to %s missing after %.0f s"
+                                     % (left, n, path, timeout))
+            for key, _ in sel.select(wait):
+                try:
+                    data = key.fileobj.recv(65536)
+                except ConnectionResetError:
+                    data = b""
+                if data:
+                    bufs[key.data].extend(data)
+                else:
+                    sel.unregister(key.fileobj)
+                    left -= 1
+        wall = time.monotonic() - start
+    finally:
+        sel.close()
+        for s in socks:
+            s.close()
+    return wall, [parse_answer(bytes(b)) for b in bufs]
+
+
+def log_tail(srv, size=3000):
+    """The end of SRV's log, without the blocked-loop warnings (counted)."""
+    lines = srv.log().splitlines()
+    kept = [l for l in lines if "held the event loop" not in l]
+    return ("(%d blocked-loop warnings left out)\n" % (len(lines) - len(kept))
+            + "\n".join(kept)[-size:])
+
+
+def parse_answer(raw):
+    """(status, body) of a whole HTTP/1.1 answer; (0, RAW) if it is not
+    one (the connection closed early)."""
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", head)
+    if not sep or not m:
+        return 0, raw
+    return int(m.group(1)), body
+
+
+class HelloProbe(threading.Thread):
+    """GET /hello on one keep-alive connection every PROBE_INTERVAL, each
+    answer timed, from start() until finish()."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        self.port = port
+        self.times = []
+        self.error = None
+        self.ready = threading.Event()
+        self.done = threading.Event()
+
+    def get(self, conn):
+        t0 = time.monotonic()
+        conn.request("GET", "/hello")
+        r = conn.getresponse()
+        body = r.read()
+        if r.status != 200 or body != b"Hello, World!":
+            raise AssertionError("/hello answered %d %r" % (r.status, body))
+        return time.monotonic() - t0
+
+    def run(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=BURST_TIMEOUT)
+        try:
+            self.get(conn)  # connected and warm: not timed
+            self.ready.set()
+            while not self.done.is_set():
+                self.times.append(self.get(conn))
+                self.done.wait(PROBE_INTERVAL)
+        except Exception as e:  # noqa: BLE001 - handed to finish()
+            self.error = e
+        finally:
+            conn.close()
+            self.ready.set()
+
+    def begin(self):
+        self.start()
+        if not self.ready.wait(10) or self.error:
+            raise AssertionError("/hello did not answer: %s" % self.error)
+
+    def finish(self):
+        """(count, p50, max) of the times in seconds."""
+        self.done.set()
+        self.join(BURST_TIMEOUT)
+        if self.is_alive():
+            raise AssertionError("/hello probe still waiting after %.0f s" % BURST_TIMEOUT)
+        if self.error:
+            raise self.error
+        if not self.times:
+            raise AssertionError("no /hello probe ran during the burst")
+        return len(self.times), statistics.median(self.times), max(self.times)
+
+
+# ---------------------------------------------------------------------------
+# The servers
+# ---------------------------------------------------------------------------
+
+class RedisPeer:
+    """redis-server: BLPOP on a list nobody pushes to times out in 0.1 s."""
+    name = "redis-server"
+
+    def __init__(self):
+        self.server = None
+
+    def missing(self):
+        return None if REDIS_SERVER else "redis-server is not installed"
+
+    def start(self):
+        self.server = RedisServer().start()
+
+    def stop(self):
+        if self.server:
+            self.server.close()
+
+    def args(self):
+        return {"port": self.server.port, "key": "matrix:nobody-pushes",
+                "wait": str(WAIT)}
+
+
+class PostgresPeer:
+    """PostgreSQL: SELECT pg_sleep(0.1)."""
+    name = "PostgreSQL"
+
+    def __init__(self):
+        self.pg = None
+
+    def missing(self):
+        if not os.access(os.path.join(PG_BIN, "initdb"), os.X_OK):
+            return "PostgreSQL 15 is not installed (%s/initdb)" % PG_BIN
+        return None
+
+    def start(self):
+        self.pg = Postgres()
+        self.pg.initdb()
+        self.pg.start()
+
+    def stop(self):
+        if self.pg:
+            self.pg.destroy()
+
+    def args(self):
+        return {"conninfo": self.pg.conninfo("connect_timeout=10"),
+                "query": "SELECT pg_sleep(%s)" % WAIT}
+
+
+class EchoPeer:
+    """A second greenicorn with the echo app: ?sleep=0.1 answers after a
+    green sleep of 0.1 s (any number of them at once, on one worker)."""
+    name = "greenicorn echo"
+
+    def __init__(self):
+        self.server = None
+
+    def missing(self):
+        return None
+
+    def start(self):
+        self.server = harness.Server(app="echo", workers=1)
+        self.server.__enter__()
+
+    def stop(self):
+        if self.server:
+            self.server.__exit__(None, None, None)
+
+    def args(self):
+        # An address, not "localhost": libcurl's threaded resolver would
+        # look a name up on a thread of its own.
+        return {"url": "http://127.0.0.1:%d/?sleep=%s" % (self.server.port, WAIT),
+                "timeout": "30"}
+
+
+class StoppingRelay(threading.Thread):
+    """A TCP relay in front of a memcached that is stopped (SIGSTOP) for
+    WAIT seconds whenever a request reaches it: the relay stops memcached
+    BEFORE it passes the request on, so the request waits on a stopped
+    server however fast the client sends its next one, and continues it
+    (SIGCONT) WAIT seconds later. Requests that come during a stop wait
+    for the same continue. The relay only times the stops; memcached
+    answers everything itself."""
+
+    def __init__(self, pid, port):
+        super().__init__(daemon=True)
+        self.pid, self.backend = pid, port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.listener, selectors.EVENT_READ, None)
+        self.stopped_until = None  # monotonic time of the next SIGCONT
+        self.stops = 0
+        self.done = False
+        self.wake_r, self.wake_w = socket.socketpair()
+        self.sel.register(self.wake_r, selectors.EVENT_READ, "wake")
+
+    def run(self):
+        try:
+            while not self.done:
+                wait = None if self.stopped_until is None else \
+                    max(0.0, self.stopped_until - time.monotonic())
+                for key, _ in self.sel.select(wait):
+                    self.ready(key)
+                if self.stopped_until is not None and time.monotonic() >= self.stopped_until:
+                    os.kill(self.pid, signal.SIGCONT)
+                    self.stopped_until = None
+        finally:
+            if self.stopped_until is not None:
+                os.kill(self.pid, signal.SIGCONT)
+            for key in list(self.sel.get_map().values()):
+                key.fileobj.close()
+            self.sel.close()
+
+    def ready(self, key):
+        if key.data == "wake" or key.fileobj.fileno() == -1:
+            return  # woken to end, or closed with its peer just now
+        if key.data is None:
+            client, _ = self.listener.accept()
+            server = socket.create_connection(("127.0.0.1", self.backend), timeout=10)
+            client.settimeout(10)
+            self.sel.register(client, selectors.EVENT_READ, (server, True))
+            self.sel.register(server, selectors.EVENT_READ, (client, False))
+            return
+        peer, from_client = key.data
+        try:
+            data = key.fileobj.recv(65536)
+        except OSError:
+            data = b""
+        if not data:
+            for s in (key.fileobj, peer):
+                self.sel.unregister(s)
+                s.close()
+            return
+        if from_client and self.stopped_until is None:
+            self.stop_backend()
+            self.stopped_until = time.monotonic() + WAIT
+        peer.sendall(data)
+
+    def stop_backend(self):
+        """SIGSTOP memcached and wait until every thread of it has stopped:
+        the signal is only queued when kill() returns, and a memcached
+        running on the other core would answer the request first."""
+        os.kill(self.pid, signal.SIGSTOP)
+        self.stops += 1
+        tasks = "/proc/%d/task" % self.pid
+
+        def stopped():
+            for tid in os.listdir(tasks):
+                with open(os.path.join(tasks, tid, "stat")) as f:
+                    # The state follows the command name in parentheses.
+                    if f.read().rpartition(")")[2].split()[0] not in "tT":
+                        return False
+            return True
+        wait_until(stopped, 5, interval=0.0002, what="memcached to stop")
+
+    def close(self):
+        self.done = True
+        self.wake_w.send(b"x")
+        self.join(10)
+        self.wake_w.close()
+
+
+class MemcachedPeer:
+    """memcached, with a key to get, behind a StoppingRelay: each get the
+    plugin sends finds memcached stopped for 100 ms."""
+    name = "memcached"
+    KEY, VALUE = "matrix", "cooperative"
+
+    def __init__(self):
+        self.proc = self.relay = None
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="greenicorn-memcached-")
+
+    def missing(self):
+        return None if MEMCACHED else "memcached is not installed"
+
+    def start(self):
+        cmd = [MEMCACHED, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
+               "-t", "1", "-c", "1024"]
+        if os.geteuid() == 0:
+            cmd += ["-u", "nobody"]  # it refuses root otherwise
+        self.proc = harness.spawn_logged(cmd, self.tmp)
+        wait_until(self.answers, 10, interval=0.05, what="memcached to answer")
+        reply = self.command(b"set %s 0 0 %d\r\n%s\r\n"
+                             % (self.KEY.encode(), len(self.VALUE), self.VALUE.encode()))
+        if reply != b"STORED\r\n":
+            raise AssertionError("memcached set answered %r" % reply)
+        self.relay = StoppingRelay(self.proc.pid, self.port)
+        self.relay.start()
+
+    def command(self, line):
+        with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            s.sendall(line)
+            return s.recv(4096)
+
+    def answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("memcached exited with %s" % self.proc.returncode)
+        try:
+            return self.command(b"version\r\n").startswith(b"VERSION ")
+        except OSError:
+            return False
+
+    def stop(self):
+        if self.relay:
+            self.relay.close()
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def args(self):
+        return {"port": self.relay.port, "key": self.KEY}
+
+
+class Row:
+    """One library of the matrix: its plugin (tests/plugins), the mount
+    it is served on, a regex every 200 answer matches, and its peer."""
+
+    def __init__(self, name, plugin, mount, expect, peer):
+        self.name, self.plugin, self.mount = name, plugin, mount
+        self.expect, self.peer = expect, peer
+
+    def missing(self):
+        """Why the row cannot run here, or None."""
+        if not os.path.exists(test_plugin_path(self.plugin)):
+            return "%s was not built (its -dev package missing?)" % test_plugin_path(self.plugin)
+        return self.peer.missing()
+
+
+ROWS = [
+    Row("hiredis", "block_redis", "/redis", r"^nil\n$", RedisPeer()),
+    Row("libpq", "block_pq", "/pq", r"^rows 1 \n$", PostgresPeer()),
+    Row("libcurl", "block_curl", "/curl",
+        r"^status 200\n(.|\n)*query: sleep=0\.1\n", EchoPeer()),
+    Row("libmemcached", "block_memcached", "/memcached",
+        r"^value cooperative\n$", MemcachedPeer()),
+]
+BY_NAME = {row.name: row for row in ROWS}
+
+
+def setUpModule():
+    for row in ROWS:
+        # Registered first: it runs even if a start fails.
+        unittest.addModuleCleanup(row.peer.stop)
+        if row.missing() is None:
+            row.peer.start()
+
+
+def tearDownModule():
+    sys.stderr.write("\n---- the patch_all matrix (N = %d, %d ms each) ----\n"
+                     % (N, WAIT * 1000))
+    for line in REPORT:
+        sys.stderr.write("  %s\n" % line)
+
+
+# ---------------------------------------------------------------------------
+# The tests
+# ---------------------------------------------------------------------------
+
+class MatrixCase(ServerTestCase):
+    """Runs rows: a server with the row's plugin and hello on one worker."""
+
+    def row_server(self, row, patch_all):
+        return self.start_server(app=None, workers=1, settings={
+            "app:lib": {"module": test_plugin_path(row.plugin), "mount": row.mount},
+            "app:lib.args": row.peer.args(),
+            "app:hello": {"module": app_path("hello"), "mount": "/hello"},
+            "green": {"patch_all": "on" if patch_all else "off"},
+            "workers": {"max_blocking_ms": MAX_BLOCKING_MS},
+        })
+
+    def need(self, row):
+        why = row.missing()
+        if why:
+            self.skipTest("%s: %s" % (row.name, why))
+
+    def check_answers(self, row, answers):
+        bad = [(i, a) for i, a in enumerate(answers)
+               if a[0] != 200 or not re.search(row.expect, a[1].decode("utf-8", "replace"))]
+        self.assertEqual(bad, [], "%s: answers that are not 200 matching %r"
+                         % (row.name, row.expect))
+
+    def loaded(self, row, srv):
+        """A burst against the row with /hello probed meanwhile: (wall,
+        answers, (probes, p50, max))."""
+        probe = HelloProbe(srv.port)
+        probe.begin()
+        try:
+            wall, answers = burst(srv.port, row.mount)
+        finally:
+            stats = probe.finish()
+        return wall, answers, stats
+
+    def run_on(self, row):
+        """patch_all on: N at once take about one wait, /hello answers."""
+        self.need(row)
+        srv = self.row_server(row, patch_all=True)
+        srv.wait_for_log(r"patch_all: socket, dns, time, select, ssl")
+        # The first burst opens the connections the plugin keeps.
+        cold, answers = burst(srv.port, row.mount)
+        self.check_answers(row, answers)
+        wall, answers, (probes, p50, worst) = self.loaded(row, srv)
+        blocked = len(re.findall(r"held the event loop", srv.log()))
+        report("%-12s patch_all=on : %d in %.3f s (first burst, connecting: "
+               "%.3f s); /hello p50 %.1f ms, max %.1f ms (%d probes); "
+               "%d blocked-loop warnings"
+               % (row.name, N, wall, cold, p50 * 1000, worst * 1000, probes, blocked))
+        self.check_answers(row, answers)
+        self.assertLess(wall, ON_BOUND, "%s: %d requests with patch_all on took "
+                        "%.3f s\n%s" % (row.name, N, wall, log_tail(srv)))
+        self.assertLess(worst, HELLO_BOUND, "%s: /hello took %.1f ms meanwhile"
+                        % (row.name, worst * 1000))
+
+    def run_off(self, rows):
+        """patch_all off, all ROWS side by side (each on its own server):
+        each row's N serialise, and the warning names their requests."""
+        runs = []
+        for row in rows:
+            if row.missing() is None:
+                runs.append({"row": row, "srv": self.row_server(row, patch_all=False)})
+
+        def load(run):
+            try:
+                run["result"] = self.loaded(run["row"], run["srv"])
+            except BaseException as e:  # noqa: BLE001 - checked below
+                run["error"] = e
+        threads = [threading.Thread(target=load, args=(run,)) for run in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(BURST_TIMEOUT + 30)
+        for run in runs:
+            row, srv = run["row"], run["srv"]
+            with self.subTest(row=row.name):
+                if "error" in run:
+                    raise run["error"]
+                wall, answers, (probes, p50, worst) = run["result"]
+                named = set(re.findall(r'"GET %s\?n=(\d+)" held the event loop for \d+ ms'
+                                       % re.escape(row.mount), srv.log()))
+                report("%-12s patch_all=off: %d in %.3f s; /hello p50 %.1f ms, "
+                       "max %.1f ms (%d probes); %d requests named by the "
+                       "blocked-loop warning" % (row.name, N, wall, p50 * 1000,
+                                                 worst * 1000, probes, len(named)))
+                self.check_answers(row, answers)
+                self.assertGreaterEqual(wall, OFF_BOUND, "%s: %d requests with "
+                                        "patch_all off took only %.3f s"
+                                        % (row.name, N, wall))
+                # Each request held the loop for its whole wait.
+                self.assertGreaterEqual(len(named), N * 9 // 10, log_tail(srv))
+                # And /hello waited behind one at least.
+                self.assertGreaterEqual(worst, WAIT / 2)
+        for row in rows:
+            with self.subTest(row=row.name):
+                self.need(row)
+
+
+class PatchAllOn(MatrixCase):
+    def test_hiredis(self):
+        self.run_on(BY_NAME["hiredis"])
+
+    def test_libpq(self):
+        self.run_on(BY_NAME["libpq"])
+
+    def test_libcurl(self):
+        self.run_on(BY_NAME["libcurl"])
+
+    def test_libmemcached(self):
+        self.run_on(BY_NAME["libmemcached"])
+
+
+class PatchAllOff(MatrixCase):
+    def test_rows_serialise(self):
+        self.run_off(ROWS)
+
+
+if __name__ == "__main__":
+    unittest.main()
