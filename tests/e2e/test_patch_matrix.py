@@ -15,13 +15,14 @@ The rows and their 100 ms:
 
     hiredis sync API     redis-server        BLPOP with a 0.1 s timeout
     libpq sync API       PostgreSQL          SELECT pg_sleep(0.1)
+    libmariadb sync API  MariaDB             SELECT SLEEP(0.1)
     libcurl easy API     greenicorn's echo   GET ?sleep=0.1 (another port)
     libmemcached         memcached           a get while it is SIGSTOPped
 
 Every server is started here on a free port of 127.0.0.1 and stopped at
-the end (PostgreSQL and Redis through test_postgres's and test_redis's
-classes). The patch-off cases take >= 5 s each, so they run side by side
-in one test.
+the end (PostgreSQL, Redis and MariaDB through test_postgres's,
+test_redis's and mariadb_server's classes). The patch-off cases take
+>= 5 s each, so they run side by side in one test.
 
 The harness -- burst(), HelloProbe, MatrixCase.run_on/run_off and the
 Row table -- is meant for more rows: a row names its plugin, its mount,
@@ -44,6 +45,7 @@ import unittest
 
 import harness
 from harness import ServerTestCase, app_path, free_port, test_plugin_path, wait_until
+import mariadb_server
 from test_postgres import PG_BIN, Postgres
 from test_redis import REDIS_SERVER, RedisServer, resp_command
 
@@ -233,6 +235,30 @@ class PostgresPeer:
     def args(self):
         return {"conninfo": self.pg.conninfo("connect_timeout=10"),
                 "query": "SELECT pg_sleep(%s)" % WAIT}
+
+
+class MariaDBPeer:
+    """MariaDB (mariadb_server.py's, as e2e/mariadb starts it):
+    SELECT SLEEP(0.1)."""
+    name = "MariaDB"
+
+    def __init__(self):
+        self.db = None
+
+    def missing(self):
+        return mariadb_server.skip_reason()
+
+    def start(self):
+        self.db = mariadb_server.MariaDB()
+        self.db.install()
+        self.db.start()
+
+    def stop(self):
+        if self.db:
+            self.db.destroy()
+
+    def args(self):
+        return self.db.app_args(query="SELECT SLEEP(%s)" % WAIT)
 
 
 class EchoPeer:
@@ -425,6 +451,7 @@ class Row:
 ROWS = [
     Row("hiredis", "block_redis", "/redis", r"^nil\n$", RedisPeer()),
     Row("libpq", "block_pq", "/pq", r"^rows 1 \n$", PostgresPeer()),
+    Row("libmariadb", "block_mariadb", "/mariadb", r"^0\n$", MariaDBPeer()),
     Row("libcurl", "block_curl", "/curl",
         r"^status 200\n(.|\n)*query: sleep=0\.1\n", EchoPeer()),
     Row("libmemcached", "block_memcached", "/memcached",
@@ -555,6 +582,9 @@ class PatchAllOn(MatrixCase):
 
     def test_libpq(self):
         self.run_on(BY_NAME["libpq"])
+
+    def test_libmariadb(self):
+        self.run_on(BY_NAME["libmariadb"])
 
     def test_libcurl(self):
         self.run_on(BY_NAME["libcurl"])
