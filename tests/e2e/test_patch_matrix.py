@@ -258,7 +258,7 @@ class MariaDBPeer:
             self.db.destroy()
 
     def args(self):
-        return self.db.app_args(query="SELECT SLEEP(%s)" % WAIT)
+        return self.db.app_args(query="SELECT SLEEP(%s)" % WAIT, pool="yes")
 
 
 class EchoPeer:

@@ -7,10 +7,12 @@
  * it); with patch_all on the same calls park only the request.
  *
  * Each request opens its own connection (no pool: the blocking API's
- * plainest use), runs the query and answers 200 text/plain with the first
- * column of the first row and a newline ("0\n" for SELECT SLEEP(0.1); an
- * SQL NULL is an empty line; "ok\n" without rows or result set), or 503
- * and one log line with libmariadb's error.
+ * plainest use; with pool = yes the worker keeps the idle ones on
+ * block.h's stack instead, so that a burst of requests measures the
+ * queries rather than the connects), runs the query and answers 200
+ * text/plain with the first column of the first row and a newline ("0\n"
+ * for SELECT SLEEP(0.1); an SQL NULL is an empty line; "ok\n" without rows
+ * or result set), or 503 and one log line with libmariadb's error.
  *
  * App arguments (all optional):
  *
@@ -19,6 +21,7 @@
  *     socket = PATH      a unix socket instead of TCP (host localhost)
  *     user, password, database
  *     query = SQL        default SELECT SLEEP(0.1)
+ *     pool = yes         keep connections for the next requests (no)
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -27,10 +30,19 @@
 #include <greenicorn.h>
 #include <mysql.h>
 
+#include "block.h"
+
 struct block_mariadb {
     const char *host, *socket, *user, *password, *database, *query;
     unsigned port;
+    int keep;               /* pool = yes */
+    struct block_pool pool; /* the idle connections, with keep */
 };
+
+static void close_conn(void *my)
+{
+    mysql_close(my);
+}
 
 static int failed(gn_response_t *res, MYSQL *my, const char *what)
 {
@@ -63,20 +75,30 @@ static int answer(gn_response_t *res, MYSQL *my)
 static int handle(gn_request_t *req, gn_response_t *res, void *state)
 {
     struct block_mariadb *b = state;
-    MYSQL *my = mysql_init(NULL);
+    MYSQL *my = block_pool_take(&b->pool);
     int rc;
 
     (void)req;
-    if (my == NULL)
-        return -ENOMEM;
-    if (mysql_real_connect(my, b->host, b->user, b->password, b->database,
-                           b->port, b->socket, 0) == NULL)
-        rc = failed(res, my, "connect");
-    else if (mysql_query(my, b->query) != 0)
+    if (my == NULL) {
+        if ((my = mysql_init(NULL)) == NULL)
+            return -ENOMEM;
+        if (mysql_real_connect(my, b->host, b->user, b->password, b->database,
+                               b->port, b->socket, 0) == NULL) {
+            rc = failed(res, my, "connect");
+            mysql_close(my);
+            return rc;
+        }
+    }
+    if (mysql_query(my, b->query) != 0) {
         rc = failed(res, my, "query");
+        mysql_close(my); /* it may be broken: not kept */
+        return rc;
+    }
+    rc = answer(res, my);
+    if (b->keep)
+        block_pool_give(&b->pool, my);
     else
-        rc = answer(res, my);
-    mysql_close(my);
+        mysql_close(my);
     return rc;
 }
 
@@ -94,6 +116,11 @@ static int parse_arg(struct block_mariadb *b, const gn_app_arg_t *arg)
             *slots[i] = arg->value;
             return 0;
         }
+    }
+    if (strcmp(arg->name, "pool") == 0 &&
+        (strcmp(arg->value, "yes") == 0 || strcmp(arg->value, "no") == 0)) {
+        b->keep = strcmp(arg->value, "yes") == 0;
+        return 0;
     }
     if (strcmp(arg->name, "port") == 0) {
         unsigned long port = strtoul(arg->value, &end, 10);
@@ -117,6 +144,7 @@ static int init(const gn_app_arg_t *args, size_t nargs, void **state)
     b->host = "127.0.0.1";
     b->port = 3306;
     b->query = "SELECT SLEEP(0.1)";
+    b->pool.close = close_conn;
     for (size_t i = 0; i < nargs; i++) {
         if (parse_arg(b, &args[i]) != 0) {
             free(b);
@@ -131,7 +159,10 @@ static int init(const gn_app_arg_t *args, size_t nargs, void **state)
  * first mysql_init's), which dlclose would otherwise leave allocated. */
 static void fini(void *state)
 {
-    free(state);
+    struct block_mariadb *b = state;
+
+    block_pool_drain(&b->pool);
+    free(b);
     mysql_library_end();
 }
 

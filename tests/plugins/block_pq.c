@@ -76,8 +76,8 @@ static int pq_handle(gn_request_t *req, gn_response_t *res, void *state)
                       PQresultStatus(r) == PGRES_COMMAND_OK))
         rc = answer(res, r);
     else
-        rc = block_fail(res, 503, "block_pq", "query: %s",
-                        PQerrorMessage(conn));
+        rc =
+            block_fail(res, 503, "block_pq", "query: %s", PQerrorMessage(conn));
     PQclear(r);
     if (PQstatus(conn) == CONNECTION_OK &&
         PQtransactionStatus(conn) == PQTRANS_IDLE)

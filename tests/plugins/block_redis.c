@@ -42,8 +42,7 @@ static void close_context(void *c)
 }
 
 /* An idle connection, or a new one; NULL with the reason in ERR. */
-static redisContext *get_context(struct block_redis *br, char *err,
-                                 size_t len)
+static redisContext *get_context(struct block_redis *br, char *err, size_t len)
 {
     redisContext *c = block_pool_take(&br->pool);
 
