@@ -16,7 +16,8 @@ The rows and their 100 ms:
     hiredis sync API     redis-server        BLPOP with a 0.1 s timeout
     libpq sync API       PostgreSQL          SELECT pg_sleep(0.1)
     libmariadb sync API  MariaDB             SELECT SLEEP(0.1)
-    libcurl easy API     greenicorn's echo   GET ?sleep=0.1 (another port)
+    libcurl easy API     greenicorn's echo   GET ?sleep=0.1 (another port),
+                                             by address and by name
     libmemcached         memcached           a get while it is SIGSTOPped
 
 Every server is started here on a free port of 127.0.0.1 and stopped at
@@ -287,6 +288,33 @@ class EchoPeer:
                 "timeout": "30"}
 
 
+class EchoByNamePeer:
+    """The same echo server, by the name "localhost": libcurl's threaded
+    resolver looks it up on a thread of its own, and the transfer waits
+    for it in poll on the resolver's socketpair. A new easy handle per
+    request (pool = no), so that every request looks the name up again
+    and connects."""
+    name = "greenicorn echo, by name"
+
+    def __init__(self, echo):
+        self.echo = echo
+
+    def missing(self):
+        return self.echo.missing()
+
+    def start(self):
+        pass  # the EchoPeer's row starts it
+
+    def stop(self):
+        pass
+
+    def args(self):
+        args = self.echo.args()
+        args["url"] = args["url"].replace("//127.0.0.1:", "//localhost:")
+        args["pool"] = "no"
+        return args
+
+
 class StoppingRelay(threading.Thread):
     """A TCP relay in front of a memcached that is stopped (SIGSTOP) for
     WAIT seconds whenever a request reaches it: the relay stops memcached
@@ -448,12 +476,15 @@ class Row:
         return self.peer.missing()
 
 
+ECHO = EchoPeer()
 ROWS = [
     Row("hiredis", "block_redis", "/redis", r"^nil\n$", RedisPeer()),
     Row("libpq", "block_pq", "/pq", r"^rows 1 \n$", PostgresPeer()),
     Row("libmariadb", "block_mariadb", "/mariadb", r"^0\n$", MariaDBPeer()),
     Row("libcurl", "block_curl", "/curl",
-        r"^status 200\n(.|\n)*query: sleep=0\.1\n", EchoPeer()),
+        r"^status 200\n(.|\n)*query: sleep=0\.1\n", ECHO),
+    Row("libcurl-name", "block_curl", "/curl-name",
+        r"^status 200\n(.|\n)*query: sleep=0\.1\n", EchoByNamePeer(ECHO)),
     Row("libmemcached", "block_memcached", "/memcached",
         r"^value cooperative\n$", MemcachedPeer()),
 ]
@@ -588,6 +619,9 @@ class PatchAllOn(MatrixCase):
 
     def test_libcurl(self):
         self.run_on(BY_NAME["libcurl"])
+
+    def test_libcurl_by_name(self):
+        self.run_on(BY_NAME["libcurl-name"])
 
     def test_libmemcached(self):
         self.run_on(BY_NAME["libmemcached"])

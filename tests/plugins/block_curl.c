@@ -12,15 +12,18 @@
  *     [app:curl.args]
  *     url = http://127.0.0.1:8001/?sleep=0.1     required
  *     timeout = 5                                 seconds (default 5)
+ *     pool = no       a new easy handle (and connection, and name lookup)
+ *                     for every request (default yes: kept per worker)
  *
- * Give the URL an address, not a name: libcurl's threaded resolver looks
- * a name up on a thread of its own, which patch_all leaves alone (the
- * lookup blocks nobody, but the coroutine waits for it in poll).
+ * A host name in the URL is looked up by libcurl's threaded resolver, on a
+ * thread of its own, which patch_all leaves alone: the lookup blocks no
+ * coroutine, and the transfer's coroutine waits for it in poll(2) on the
+ * resolver's socketpair, which parks it.
  *
  * Each request answers 200 text/plain "status N\n" followed by the body
  * the URL answered (at most 64 KiB of it); 502 with libcurl's error when
- * the transfer failed. Easy handles are kept per worker, and with them
- * their connections.
+ * the transfer failed. Easy handles are kept per worker (unless pool = no),
+ * and with them their connections.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -34,6 +37,7 @@
 struct block_curl {
     const char *url;
     long timeout_ms;
+    int keep; /* pool = yes */
     struct block_pool pool;
 };
 
@@ -96,7 +100,10 @@ static int curl_handle(gn_request_t *req, gn_response_t *res, void *state)
     gn_response_printf(res, "status %ld\n", status);
     rc = gn_response_write(res, b->data, b->len);
     free(b);
-    block_pool_give(&bc->pool, easy);
+    if (bc->keep)
+        block_pool_give(&bc->pool, easy);
+    else
+        curl_easy_cleanup(easy);
     return rc;
 }
 
@@ -104,14 +111,18 @@ static int curl_init(const gn_app_arg_t *args, size_t nargs, void **state)
 {
     struct block_curl *bc = calloc(1, sizeof(*bc));
     const char *timeout = block_arg(args, nargs, "timeout", "5");
+    const char *pool = block_arg(args, nargs, "pool", "yes");
 
     if (bc == NULL)
         return -ENOMEM;
     bc->url = block_arg(args, nargs, "url", NULL);
     bc->timeout_ms = (long)(atof(timeout) * 1000);
-    if (bc->url == NULL || bc->timeout_ms <= 0) {
+    bc->keep = strcmp(pool, "yes") == 0;
+    if (bc->url == NULL || bc->timeout_ms <= 0 ||
+        (!bc->keep && strcmp(pool, "no") != 0)) {
         gn_log(GN_LOG_ERROR, "block_curl: the url argument is required, "
-                             "and the timeout a positive number of seconds");
+                             "the timeout a positive number of seconds and "
+                             "pool yes or no");
         free(bc);
         return -EINVAL;
     }
