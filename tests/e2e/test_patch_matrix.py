@@ -25,9 +25,16 @@ the end (PostgreSQL, Redis and MariaDB through test_postgres's,
 test_redis's and mariadb_server's classes). The patch-off cases take
 >= 5 s each, so they run side by side in one test.
 
-The harness -- burst(), HelloProbe, MatrixCase.run_on/run_off and the
-Row table -- is meant for more rows: a row names its plugin, its mount,
-what each answer holds, and a peer that gives the plugin's arguments.
+The harness -- burst(), HelloProbe, MatrixCase.run_on/run_off and Row --
+is meant for more rows, here or in another module: a Row names its plugin
+(tests/plugins), its mount, a regex each 200 answer matches, and a peer
+whose args() are the plugin's app arguments (and missing(): why it cannot
+run, or None). Another module starts its own peers and calls
+
+    from test_patch_matrix import MatrixCase, Row
+    class MyRows(MatrixCase):
+        def test_on(self):  self.run_on(MY_ROW)
+        def test_off(self): self.run_off([MY_ROW])
 """
 import http.client
 import os
@@ -410,14 +417,15 @@ class MemcachedPeer:
     KEY, VALUE = "matrix", "cooperative"
 
     def __init__(self):
-        self.proc = self.relay = None
-        self.port = free_port()
-        self.tmp = tempfile.mkdtemp(prefix="greenicorn-memcached-")
+        self.proc = self.relay = self.tmp = None
+        self.port = None
 
     def missing(self):
         return None if MEMCACHED else "memcached is not installed"
 
     def start(self):
+        self.port = free_port()
+        self.tmp = tempfile.mkdtemp(prefix="greenicorn-memcached-")
         cmd = [MEMCACHED, "-l", "127.0.0.1", "-p", str(self.port), "-U", "0",
                "-t", "1", "-c", "1024"]
         if os.geteuid() == 0:
@@ -455,7 +463,8 @@ class MemcachedPeer:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(10)
-        shutil.rmtree(self.tmp, ignore_errors=True)
+        if self.tmp:
+            shutil.rmtree(self.tmp, ignore_errors=True)
 
     def args(self):
         return {"port": self.relay.port, "key": self.KEY}
@@ -587,6 +596,8 @@ class MatrixCase(ServerTestCase):
             with self.subTest(row=row.name):
                 if "error" in run:
                     raise run["error"]
+                self.assertIn("result", run, "%s: the load still runs" % row.name)
+                self.assertNotIn("patch_all: ", srv.log())
                 wall, answers, (probes, p50, worst) = run["result"]
                 named = set(re.findall(r'"GET %s\?n=(\d+)" held the event loop for \d+ ms'
                                        % re.escape(row.mount), srv.log()))
