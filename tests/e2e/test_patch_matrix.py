@@ -9,7 +9,10 @@ requests that each wait ~100 ms on the server side:
   and /hello, a second mount on the same worker, keeps answering meanwhile
   (p50 and max printed, max asserted under HELLO_BOUND);
 - patch_all off: they serialise (>= N x 100 ms) and the blocked-loop
-  warning (max_blocking_ms) names the requests.
+  warning (max_blocking_ms) names the requests;
+- patch_all on with one family left out (patch_exclude): a row whose
+  waits go through that family serialises, any other does not. So the
+  matrix says which family each library needs (Row.needs).
 
 The rows and their 100 ms:
 
@@ -22,19 +25,22 @@ The rows and their 100 ms:
 
 Every server is started here on a free port of 127.0.0.1 and stopped at
 the end (PostgreSQL, Redis and MariaDB through test_postgres's,
-test_redis's and mariadb_server's classes). The patch-off cases take
->= 5 s each, so they run side by side in one test.
+test_redis's and mariadb_server's classes). The serialising cases take
+>= 5 s each, so they run side by side: one test for patching off, one
+for the families left out.
 
 The harness -- burst(), HelloProbe, MatrixCase.run_on/run_off and Row --
 is meant for more rows, here or in another module: a Row names its plugin
-(tests/plugins), its mount, a regex each 200 answer matches, and a peer
-whose args() are the plugin's app arguments (and missing(): why it cannot
-run, or None). Another module starts its own peers and calls
+(tests/plugins), its mount, a regex each 200 answer matches, a peer whose
+args() are the plugin's app arguments (and missing(): why it cannot run,
+or None), and the families its waits need. Another module starts its own
+peers and calls
 
     from test_patch_matrix import MatrixCase, Row
     class MyRows(MatrixCase):
         def test_on(self):  self.run_on(MY_ROW)
         def test_off(self): self.run_off([MY_ROW])
+        def test_families(self): self.run_excluded([MY_ROW], ["socket", "select"])
 """
 import http.client
 import os
@@ -476,9 +482,11 @@ class Row:
     bound for the slowest /hello (HELLO_BOUND unless the row's own
     requests do more work on the worker)."""
 
-    def __init__(self, name, plugin, mount, expect, peer, hello_bound=HELLO_BOUND):
+    def __init__(self, name, plugin, mount, expect, peer, needs,
+                 hello_bound=HELLO_BOUND):
         self.name, self.plugin, self.mount = name, plugin, mount
         self.expect, self.peer = expect, peer
+        self.needs = needs  # the families whose calls wait for the server
         self.hello_bound = hello_bound
 
     def missing(self):
@@ -490,19 +498,22 @@ class Row:
 
 ECHO = EchoPeer()
 ROWS = [
-    Row("hiredis", "block_redis", "/redis", r"^nil\n$", RedisPeer()),
-    Row("libpq", "block_pq", "/pq", r"^rows 1 \n$", PostgresPeer()),
-    Row("libmariadb", "block_mariadb", "/mariadb", r"^0\n$", MariaDBPeer()),
+    # hiredis reads a blocking socket; the others read non-blocking ones
+    # and wait in poll.
+    Row("hiredis", "block_redis", "/redis", r"^nil\n$", RedisPeer(), {"socket"}),
+    Row("libpq", "block_pq", "/pq", r"^rows 1 \n$", PostgresPeer(), {"select"}),
+    Row("libmariadb", "block_mariadb", "/mariadb", r"^0\n$", MariaDBPeer(),
+        {"select"}),
     Row("libcurl", "block_curl", "/curl",
-        r"^status 200\n(.|\n)*query: sleep=0\.1\n", ECHO),
+        r"^status 200\n(.|\n)*query: sleep=0\.1\n", ECHO, {"select"}),
     # Each of its requests makes and frees an easy handle and starts a
     # resolver thread on the worker, 50 at once: up to 78 ms of /hello
     # waiting for that CPU was seen under ASan on the loaded machine.
     Row("libcurl-name", "block_curl", "/curl-name",
         r"^status 200\n(.|\n)*query: sleep=0\.1\n", EchoByNamePeer(ECHO),
-        hello_bound=2 * HELLO_BOUND),
+        {"select"}, hello_bound=2 * HELLO_BOUND),
     Row("libmemcached", "block_memcached", "/memcached",
-        r"^value cooperative\n$", MemcachedPeer()),
+        r"^value cooperative\n$", MemcachedPeer(), {"select"}),
 ]
 BY_NAME = {row.name: row for row in ROWS}
 
@@ -529,12 +540,13 @@ def tearDownModule():
 class MatrixCase(ServerTestCase):
     """Runs rows: a server with the row's plugin and hello on one worker."""
 
-    def row_server(self, row, patch_all):
+    def row_server(self, row, patch_all, exclude="none"):
         return self.start_server(app=None, workers=1, settings={
             "app:lib": {"module": test_plugin_path(row.plugin), "mount": row.mount},
             "app:lib.args": row.peer.args(),
             "app:hello": {"module": app_path("hello"), "mount": "/hello"},
-            "green": {"patch_all": "on" if patch_all else "off"},
+            "green": {"patch_all": "on" if patch_all else "off",
+                      "patch_exclude": exclude},
             "workers": {"max_blocking_ms": MAX_BLOCKING_MS},
         })
 
@@ -580,46 +592,93 @@ class MatrixCase(ServerTestCase):
         self.assertLess(worst, row.hello_bound, "%s: /hello took %.1f ms meanwhile"
                         % (row.name, worst * 1000))
 
-    def run_off(self, rows):
-        """patch_all off, all ROWS side by side (each on its own server):
-        each row's N serialise, and the warning names their requests."""
-        runs = []
-        for row in rows:
-            if row.missing() is None:
-                runs.append({"row": row, "srv": self.row_server(row, patch_all=False)})
+    def side_by_side(self, jobs):
+        """JOBS, [(row, server, warm)], loaded at once, each from a thread
+        of its own (a warm one after a first burst that opens its
+        connections): [{"row", "srv", "result": loaded()'s}], in order."""
+        runs = [{"row": row, "srv": srv, "warm": warm} for row, srv, warm in jobs]
 
         def load(run):
             try:
+                if run["warm"]:
+                    burst(run["srv"].port, run["row"].mount)
                 run["result"] = self.loaded(run["row"], run["srv"])
-            except BaseException as e:  # noqa: BLE001 - checked below
+            except BaseException as e:  # noqa: BLE001 - raised below
                 run["error"] = e
         threads = [threading.Thread(target=load, args=(run,)) for run in runs]
         for t in threads:
             t.start()
         for t in threads:
-            t.join(BURST_TIMEOUT + 30)
+            t.join(2 * BURST_TIMEOUT + 30)
         for run in runs:
-            row, srv = run["row"], run["srv"]
+            if "error" in run:
+                raise run["error"]
+            self.assertIn("result", run, "%s: the load still runs" % run["row"].name)
+        return runs
+
+    def check_serialised(self, run, label):
+        """RUN's N took N waits, the warning named them, /hello waited."""
+        row, srv = run["row"], run["srv"]
+        wall, answers, (probes, p50, worst) = run["result"]
+        named = set(re.findall(r'"GET %s\?n=(\d+)" held the event loop for \d+ ms'
+                               % re.escape(row.mount), srv.log()))
+        report("%-12s %s: %d in %.3f s; /hello p50 %.1f ms, max %.1f ms "
+               "(%d probes); %d requests named by the blocked-loop warning"
+               % (row.name, label, N, wall, p50 * 1000, worst * 1000, probes,
+                  len(named)))
+        self.check_answers(row, answers)
+        self.assertGreaterEqual(wall, OFF_BOUND, "%s: %d requests with %s took "
+                                "only %.3f s" % (row.name, N, label, wall))
+        # Each request held the loop for its whole wait.
+        self.assertGreaterEqual(len(named), N * 9 // 10, log_tail(srv))
+        # And /hello waited behind one at least.
+        self.assertGreaterEqual(worst, WAIT / 2)
+
+    def check_together(self, run, label):
+        """RUN's N took about one wait, /hello answered meanwhile."""
+        row, srv = run["row"], run["srv"]
+        wall, answers, (probes, p50, worst) = run["result"]
+        report("%-12s %s: %d in %.3f s; /hello p50 %.1f ms, max %.1f ms "
+               "(%d probes)" % (row.name, label, N, wall, p50 * 1000,
+                                worst * 1000, probes))
+        self.check_answers(row, answers)
+        self.assertLess(wall, ON_BOUND, "%s: %d requests with %s took %.3f s\n%s"
+                        % (row.name, N, label, wall, log_tail(srv)))
+        self.assertLess(worst, row.hello_bound, "%s: /hello took %.1f ms meanwhile"
+                        % (row.name, worst * 1000))
+
+    def run_off(self, rows):
+        """patch_all off, all ROWS side by side (each on its own server):
+        each row's N serialise, and the warning names their requests."""
+        jobs = [(row, self.row_server(row, patch_all=False), False)
+                for row in rows if row.missing() is None]
+        for run in self.side_by_side(jobs):
+            with self.subTest(row=run["row"].name):
+                self.assertNotIn("patch_all: ", run["srv"].log())
+                self.check_serialised(run, "patch_all=off")
+        for row in rows:
             with self.subTest(row=row.name):
-                if "error" in run:
-                    raise run["error"]
-                self.assertIn("result", run, "%s: the load still runs" % row.name)
-                self.assertNotIn("patch_all: ", srv.log())
-                wall, answers, (probes, p50, worst) = run["result"]
-                named = set(re.findall(r'"GET %s\?n=(\d+)" held the event loop for \d+ ms'
-                                       % re.escape(row.mount), srv.log()))
-                report("%-12s patch_all=off: %d in %.3f s; /hello p50 %.1f ms, "
-                       "max %.1f ms (%d probes); %d requests named by the "
-                       "blocked-loop warning" % (row.name, N, wall, p50 * 1000,
-                                                 worst * 1000, probes, len(named)))
-                self.check_answers(row, answers)
-                self.assertGreaterEqual(wall, OFF_BOUND, "%s: %d requests with "
-                                        "patch_all off took only %.3f s"
-                                        % (row.name, N, wall))
-                # Each request held the loop for its whole wait.
-                self.assertGreaterEqual(len(named), N * 9 // 10, log_tail(srv))
-                # And /hello waited behind one at least.
-                self.assertGreaterEqual(worst, WAIT / 2)
+                self.need(row)
+
+    def run_excluded(self, rows, families):
+        """patch_all on with each of FAMILIES left out in turn, for every
+        row at once: a row whose blocking calls need the family left out
+        serialises as with patching off, any other row does not."""
+        jobs, labels = [], []
+        for family in families:
+            for row in rows:
+                if row.missing() is None:
+                    jobs.append((row, self.row_server(row, patch_all=True,
+                                                      exclude=family),
+                                 family not in row.needs))
+                    labels.append(family)
+        for run, family in zip(self.side_by_side(jobs), labels):
+            row, label = run["row"], "exclude=%-6s" % family
+            with self.subTest(row=row.name, exclude=family):
+                if family in row.needs:
+                    self.check_serialised(run, label)
+                else:
+                    self.check_together(run, label)
         for row in rows:
             with self.subTest(row=row.name):
                 self.need(row)
@@ -648,6 +707,11 @@ class PatchAllOn(MatrixCase):
 class PatchAllOff(MatrixCase):
     def test_rows_serialise(self):
         self.run_off(ROWS)
+
+
+class PatchExclude(MatrixCase):
+    def test_each_row_needs_its_families(self):
+        self.run_excluded(ROWS, ["socket", "select"])
 
 
 if __name__ == "__main__":
