@@ -61,7 +61,7 @@ import harness
 from harness import ServerTestCase, app_path, free_port, test_plugin_path, wait_until
 import mariadb_server
 from test_postgres import PG_BIN, Postgres
-from test_redis import REDIS_SERVER, RedisServer, resp_command
+from test_redis import REDIS_SERVER, RedisServer
 
 N = 50                # concurrent requests per burst
 WAIT = 0.1            # seconds each waits on the server side
