@@ -90,7 +90,11 @@ class MariaDB:
             self._as_owner([INSTALL_DB, "--no-defaults",
                             "--datadir=" + self.data,
                             "--auth-root-authentication-method=normal",
-                            "--skip-test-db", "--skip-name-resolve"]),
+                            "--skip-test-db", "--skip-name-resolve",
+                            # Its temp tables in its own dir: installs
+                            # sharing /tmp at once sometimes failed
+                            # ("Could not remove temporary table").
+                            "--tmpdir=" + self.tmp]),
             capture_output=True, text=True, timeout=120, cwd=self.tmp,
             stdin=subprocess.DEVNULL)
         if out.returncode != 0:
@@ -101,7 +105,7 @@ class MariaDB:
         # --no-defaults first: nothing of /etc/mysql applies.
         return [MARIADBD, "--no-defaults", "--datadir=" + self.data,
                 "--port=%d" % port, "--bind-address=127.0.0.1",
-                "--socket=" + self.socket,
+                "--socket=" + self.socket, "--tmpdir=" + self.tmp,
                 "--pid-file=" + os.path.join(self.tmp, "mariadbd.pid"),
                 "--log-error=" + self.log_path,
                 "--skip-grant-tables", "--skip-name-resolve", "--skip-log-bin",
