@@ -81,6 +81,12 @@ static int resolver(void)
     dns = evdns_base_new(gn__loop_event_base(gn__green_loop()), 0);
     if (dns == NULL)
         return -ENOMEM;
+    /* evdns keeps at most 64 questions in flight and queues the rest;
+     * libc has no such limit, and a worker's coroutines ask at once (each
+     * getaddrinfo is two questions, A and AAAA): 50 lookups would wait
+     * two round trips. The file may still set its own (options
+     * max-inflight:N). */
+    evdns_base_set_option(dns, "max-inflight:", "1024");
     /* Nameservers, search, ndots, timeout and attempts, and the hosts
      * file. Without a readable file evdns asks 127.0.0.1, as libc does. */
     gn__dns_inside++;
