@@ -585,7 +585,12 @@ class MatrixCase(ServerTestCase):
             "app:hello": {"module": app_path("hello"), "mount": "/hello"},
             "green": {"patch_all": "on" if patch_all else "off",
                       "patch_exclude": exclude},
-            "workers": {"max_blocking_ms": MAX_BLOCKING_MS},
+            # The probe keeps one connection: an unpatched row holds the
+            # loop for seconds, and a keep-alive timer that expired
+            # meanwhile could close it just as the next probe is sent
+            # (the race every keep-alive client must retry, which the
+            # probe does not).
+            "workers": {"max_blocking_ms": MAX_BLOCKING_MS, "keepalive": 60},
         })
 
     def need(self, row):
