@@ -162,8 +162,22 @@ class FleetTest(unittest.TestCase):
         fl = fleet.Fleet(name, workdir, GREENICORN, APPS, port=free_port(), pdeathsig=True)
         self.addCleanup(self.assert_cleaned, fl)
         self.addCleanup(fl.down)
-        fl.up(timeout=WAIT)
+        try:
+            fl.up(timeout=WAIT)
+        except BaseException:
+            self.dump_logs(fl)
+            raise
         return fl
+
+    def dump_logs(self, fl):
+        """The fleet's logs on stderr (they go with its directory)."""
+        for path in ["haproxy.log", "redis.log"] + ["%s/error.log" % h for h in fleet.HOSTS]:
+            try:
+                with open(os.path.join(fl.workdir, path), "rb") as f:
+                    text = f.read().decode("utf-8", "replace")
+            except OSError:
+                continue
+            sys.stderr.write("---- %s ----\n%s\n" % (path, text[-6000:]))
 
     def assert_cleaned(self, fl):
         """Nothing of the fleet is left: namespaces, processes, files."""
@@ -204,6 +218,13 @@ class FleetTest(unittest.TestCase):
     def test_upgrade_reload_and_kill_under_wrk_then_chat(self):
         t0 = time.monotonic()
         fl = self.start_fleet()
+        try:
+            self.upgrade_reload_kill_chat(fl, t0)
+        except BaseException:
+            self.dump_logs(fl)
+            raise
+
+    def upgrade_reload_kill_chat(self, fl, t0):
         figure("fleet up in %.1f s: hosts %s on %s, HAProxy on %s"
                % (time.monotonic() - t0, [fl.addr(h) for h in fleet.HOSTS], fl.subnet,
                   fl.url))
