@@ -114,8 +114,19 @@ class Wrk:
     def stop(self):
         """{requests, failed, seconds, out}: failed counts non-2xx/3xx
         answers and every socket error (connect, read, write, timeout)."""
-        self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=30)
+        # wrk's SIGINT handler only sets a flag; its main thread notices
+        # when its sleep is interrupted. A signal that lands on one of its
+        # other threads stops those but leaves main asleep (till -d): the
+        # next one, with main the only thread left, ends it.
+        out = None
+        for _ in range(10):
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                out, _ = self.proc.communicate(timeout=3)
+                break
+            except subprocess.TimeoutExpired:
+                pass
+        assert out is not None, "wrk still running 30 s after SIGINT"
         assert self.proc.returncode == 0, out
         done = re.search(r"(\d+) requests in", out)
         assert done, out
