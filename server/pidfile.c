@@ -34,11 +34,6 @@ static pid_t read_pid(const char *path)
     return pid > 0 ? (pid_t)pid : 0;
 }
 
-static int alive(pid_t pid)
-{
-    return kill(pid, 0) == 0 || errno == EPERM;
-}
-
 /* The first NUL-terminated string of /proc/PID/NAME into OUT ("" if none),
  * a trailing newline cut. */
 static void proc_text(pid_t pid, const char *name, char *out, size_t len)
@@ -54,6 +49,24 @@ static void proc_text(pid_t pid, const char *name, char *out, size_t len)
         close(fd);
     out[n > 0 ? n : 0] = '\0';
     out[strcspn(out, "\n")] = '\0';
+}
+
+/* Whether PID is a zombie: dead, not yet reaped (an arbiter SIGKILLed
+ * after USR2 orphaned it, under a PID 1 slow to reap). kill(pid, 0)
+ * still succeeds on one; it runs nothing. No /proc: not known, no. */
+static int zombie(pid_t pid)
+{
+    char stat[512];
+    const char *end;
+
+    proc_text(pid, "stat", stat, sizeof(stat));
+    end = strrchr(stat, ')'); /* the command name may hold ") Z" */
+    return end != NULL && end[1] == ' ' && end[2] == 'Z';
+}
+
+static int alive(pid_t pid)
+{
+    return (kill(pid, 0) == 0 || errno == EPERM) && !zombie(pid);
 }
 
 /* Whether PID runs greenicorn: the same command name as ours (the

@@ -609,6 +609,28 @@ class ArbiterTest(ServerTestCase):
         self.assertEqual(srv.worker_pids(), workers)
         self.assertEqual(srv.get("/")[0], 200)
 
+    def test_a_pidfile_naming_a_killed_arbiter_not_yet_reaped_is_replaced(self):
+        # An arbiter SIGKILLed whose parent has not reaped it (an arbiter
+        # orphaned by USR2, under a PID 1 slow to reap) is a zombie: it
+        # still answers kill(pid, 0), but runs nothing. Restarting on its
+        # pidfile must work (contrib/deploy/fleet brings a killed host back).
+        pidfile = os.path.join(tempfile.mkdtemp(prefix="gn-zombie-"), "g.pid")
+        self.addCleanup(subprocess.run, ["rm", "-rf", os.path.dirname(pidfile)])
+        first = self.start_server(app="hello", workers=1,
+                                  settings={"process": {"pidfile": pidfile}})
+        worker = first.wait_workers(1)[0]
+        os.kill(first.pid, signal.SIGKILL)   # not waited for: a zombie
+        wait_until(lambda: not pid_alive(first.pid) and not pid_alive(worker), 10,
+                   what="the arbiter a zombie, its worker gone")
+        self.assertEqual(read_pid(pidfile), first.pid)
+        with open("/proc/%d/stat" % first.pid) as f:
+            self.assertEqual(f.read().rsplit(")", 1)[1].split()[0], "Z")
+        second = self.start_server(app="hello", workers=1,
+                                   settings={"process": {"pidfile": pidfile}})
+        second.wait_workers(1)
+        self.assertEqual(read_pid(pidfile), second.pid)
+        self.assertEqual(second.get("/")[0], 200)
+
     def test_hup_three_times_under_load_fails_no_request(self):
         srv = self.start_server(app="echo", workers=2)
         srv.wait_workers(2)
