@@ -424,12 +424,8 @@ class Fleet:
     def start_host(self, host, wait=True, timeout=30):
         """Start greenicorn on HOST (again, after a kill)."""
         os.makedirs(self.hostdir(host), exist_ok=True)
-        # After a SIGKILL the pidfile stays behind, naming an arbiter that
-        # may linger as a zombie (orphaned by USR2, its new parent slow
-        # to reap), which greenicorn takes for a live one.
-        stale = read_pid(self.pidfile(host))
-        if stale and not pid_alive(stale):
-            os.unlink(self.pidfile(host))
+        # A pidfile left by a SIGKILL stays: greenicorn replaces it (its
+        # pid is dead, or a zombie waiting for its parent to reap it).
         conf = os.path.join(self.hostdir(host), "greenicorn.conf")
         with open(conf, "w") as f:
             f.write(self.host_config(host))
