@@ -282,6 +282,7 @@ class FleetTest(unittest.TestCase):
         # 3. SIGKILL h2's process group; HAProxy's check takes it out.
         w = w_next
         time.sleep(1)
+        self.assertEqual([fl.state(h) for h in fleet.HOSTS], ["UP"] * 3)
         in_flight = int(fl.stats()["h2"]["scur"])
         killed = fl.kill("h2")
         t_kill = time.monotonic()
@@ -310,6 +311,10 @@ class FleetTest(unittest.TestCase):
                        % (t_up - t_down), back, c3, c4)
         self.assertEqual(back["failed"], 0, back["out"])
         self.assertGreater(c4["h2"]["stot"], before_back, "h2 serves again")
+        # HAProxy took out h2 once, for the kill, and no other host ever.
+        with open(os.path.join(fl.workdir, "haproxy.log")) as f:
+            changes = re.findall(r"Server hosts/(h\d) is (UP|DOWN)", f.read())
+        self.assertEqual(changes, [("h2", "DOWN"), ("h2", "UP")])
         total = sum(p["requests"] for p in (up, hup, kill, back))
         figure("total: %d requests through HAProxy, %d failed"
                % (total, sum(p["failed"] for p in (up, hup, kill, back))))
