@@ -6,6 +6,11 @@
  *                              serves others meanwhile)
  *     GET /path?stream=4       sends the answer in 4 flushed pieces
  *                              (chunked transfer encoding)
+ *     GET /path?stream=4&gap=0.5  ... waiting 0.5 s between pieces (to see
+ *                              that a proxy passes them on as they come)
+ *     GET /path?cache=60       adds "Cache-Control: public, max-age=60"
+ *                              (for caching proxies; without it nothing is
+ *                              marked cacheable)
  *     GET /path?spin=2         spins on the CPU for 2 s without yielding:
  *                              a hung handler, for the `timeout` watchdog
  *     GET /path?size=N         answers N bytes of 'x' instead, streamed in
@@ -51,6 +56,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -193,7 +199,7 @@ static int write_size(gn_response_t *res, unsigned long long n)
 }
 
 static int write_body(gn_response_t *res, const char *body, size_t len,
-                      long pieces)
+                      long pieces, double gap)
 {
     size_t step = pieces > 1 ? len / (size_t)pieces + 1 : len;
     int rc = gn_response_printf(res, "body-length: %zu\n\n", len);
@@ -203,6 +209,8 @@ static int write_body(gn_response_t *res, const char *body, size_t len,
     for (size_t off = 0; rc == 0 && off < len; off += step) {
         size_t n = len - off < step ? len - off : step;
 
+        if (gap > 0 && off > 0 && gn_sleep(gap) != 0)
+            return -ECANCELED;
         rc = gn_response_write(res, body + off, n);
         if (rc == 0 && pieces > 1)
             rc = gn_response_flush(res);
@@ -219,6 +227,8 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     const char *size = query_param(query, "size");
     const char *gone = query_param(query, "wait_gone");
     const char *depth = query_param(query, "recurse");
+    const char *gap = query_param(query, "gap");
+    const char *cache = query_param(query, "cache");
     char *body = NULL;
     ssize_t len;
     int rc;
@@ -240,9 +250,17 @@ static int echo_handle(gn_request_t *req, gn_response_t *res, void *state)
     if (len < 0)
         return (int)len;
     gn_response_header(res, "Content-Type", "text/plain");
+    if (cache != NULL) {
+        char value[64];
+
+        snprintf(value, sizeof(value), "public, max-age=%ld",
+                 strtol(cache, NULL, 10));
+        gn_response_header(res, "Cache-Control", value);
+    }
     write_head(req, res, state);
     rc = write_body(res, body, (size_t)len,
-                    stream ? strtol(stream, NULL, 10) : 0);
+                    stream ? strtol(stream, NULL, 10) : 0,
+                    gap ? strtod(gap, NULL) : 0);
     free(body);
     return rc;
 }
