@@ -88,6 +88,7 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->accesslog);
     free(cfg->errorlog);
     free(cfg->server_header);
+    free(cfg->health_check_path);
     free(cfg->websocket_allowed_origins);
     free(cfg->resolv_conf);
     gn__ipset_clear(&cfg->proxy_allow_ips);

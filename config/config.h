@@ -105,6 +105,7 @@ struct gn_config {
     int request_timeout; /* seconds a handler may take; 0: no limit */
     int cancel_on_disconnect; /* a client that leaves cancels its handler */
     char *server_header; /* NULL: none */
+    char *health_check_path; /* answered by the worker; NULL: none */
 
     /* [websocket] */
     int64_t websocket_max_message; /* bytes a message may have, else 1009 */

@@ -245,6 +245,25 @@ static int parse_text(struct gn_config *cfg, const struct gn_setting *s,
     return parse_path(cfg, s, value, err, errlen);
 }
 
+/* A request path: empty (none), or starting with "/" and without spaces,
+ * controls, "?" or "#", so that it can equal a request's path. */
+static int parse_health_path(struct gn_config *cfg, const struct gn_setting *s,
+                             const char *value, char *err, size_t errlen)
+{
+    if (*value != '\0' && *value != '/') {
+        gn__reason(err, errlen, "must start with /");
+        return -EINVAL;
+    }
+    for (const char *c = value; *c; c++) {
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '?' || *c == '#') {
+            gn__reason(err, errlen,
+                       "spaces, controls, ? and # are not allowed");
+            return -EINVAL;
+        }
+    }
+    return parse_path(cfg, s, value, err, errlen);
+}
+
 static int parse_ipset(struct gn_config *cfg, const struct gn_setting *s,
                        const char *value, char *err, size_t errlen)
 {
@@ -814,6 +833,18 @@ const struct gn_setting gn__settings[] = {
      .min = 0,
      .defval = "greenicorn",
      .help = "the Server header of every response (empty: none)"},
+    {.name = "health_check_path",
+     .section = "http",
+     .flag = "health-check-path",
+     .metavar = "PATH",
+     .parse = parse_health_path,
+     .print = print_path,
+     .offset = FIELD(health_check_path),
+     .min = 0,
+     .defval = "",
+     .help = "a path (e.g. /healthz) a worker answers itself with 200, "
+             "without routing or calling an app, for a load balancer's "
+             "liveness check (empty: none)"},
     SIZE_SETTING(websocket_max_message, "websocket", "websocket-max-message",
                  1, "16777216",
                  "the largest WebSocket message in bytes (all its fragments): "

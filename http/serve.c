@@ -336,6 +336,35 @@ static int request_hook(struct gn_conn *c, int post, struct gn_request *req,
     return x->hook ? x->hook(x->owner, post, req, res) : 0;
 }
 
+/* health_check_path: the worker answers it here, before routing and
+ * hooks, so a load balancer's check says whether this worker's loop runs
+ * (it is answered while every handler waits on something) and never
+ * depends on an app: no app or hook sees it. 1 when REQ was that request
+ * and is answered. */
+static int answer_health(struct gn_conn *c, struct gn_request *req,
+                         struct gn_response *res)
+{
+    const char *path = ctx_of(c)->health_path;
+    int get =
+        strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+
+    if (path == NULL || strcmp(req->path, path) != 0)
+        return 0;
+    req->script_name = "";
+    req->path_info = req->path;
+    gn_response_status(res, get ? 200 : 405, NULL);
+    if (!get)
+        gn_response_header(res, "Allow", "GET, HEAD");
+    gn_response_header(res, "Content-Type", "text/plain");
+    gn_response_header(res, "Cache-Control", "no-store");
+    if (get)
+        gn_response_write(res, "OK\n", 3);
+    else
+        gn_response_write(res, "Method Not Allowed\n", 19);
+    gn__response_finish(res);
+    return 1;
+}
+
 static void call_app(struct gn_conn *c, struct gn_request *req,
                      struct gn_response *res)
 {
@@ -475,8 +504,10 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     gn__response_init(res, c, &req);
     c->res = res;
     c->body_status = 0;
-    call_app(c, &req, res);
-    request_hook(c, 1, &req, res);
+    if (!answer_health(c, &req, res)) {
+        call_app(c, &req, res);
+        request_hook(c, 1, &req, res);
+    }
     c->res = NULL;
     if (res->failed || !res->keep_alive)
         c->closing = 1;

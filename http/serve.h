@@ -40,6 +40,7 @@ struct gn_http_ctx {
     const struct gn_ipset *proxy_allow_ips;
     const struct gn_ipset *forwarded_allow_ips;
     const char *server_header; /* NULL: none */
+    const char *health_path;   /* answered here, no app; NULL: none */
     const struct gn_access_format *access_format;
 
     void *owner; /* handed to every call below */

@@ -892,6 +892,7 @@ static void apply_http_settings(struct gn_worker *w,
     w->http.proxy_allow_ips = &cfg->proxy_allow_ips;
     w->http.forwarded_allow_ips = &cfg->forwarded_allow_ips;
     w->http.server_header = cfg->server_header;
+    w->http.health_path = cfg->health_check_path;
     w->http.access_format = &cfg->access_log_format;
     w->http.owner = w;
     w->http.route = http_route;

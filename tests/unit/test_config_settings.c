@@ -140,6 +140,21 @@ START_TEST(settings_paths_and_levels)
 }
 END_TEST
 
+START_TEST(settings_health_check_path)
+{
+    ck_assert_ptr_null(cfg->health_check_path); /* off by default */
+    ck_assert_int_eq(set("health_check_path", "/healthz"), 0);
+    ck_assert_str_eq(cfg->health_check_path, "/healthz");
+    ck_assert_int_lt(set("health_check_path", "healthz"), 0);
+    ck_assert_ptr_nonnull(strstr(err, "must start with /"));
+    ck_assert_int_lt(set("health_check_path", "/a b"), 0);
+    ck_assert_int_lt(set("health_check_path", "/h?x=1"), 0);
+    ck_assert_str_eq(cfg->health_check_path, "/healthz"); /* kept */
+    ck_assert_int_eq(set("health_check_path", ""), 0);
+    ck_assert_ptr_null(cfg->health_check_path);
+}
+END_TEST
+
 START_TEST(settings_app_spec)
 {
     ck_assert_int_eq(gn__config_set_app(cfg, "./a.so", "APP", err), 0);
@@ -183,6 +198,7 @@ static Suite *settings_suite(void)
     tcase_add_test(tc, settings_bind_list_in_one_value);
     tcase_add_test(tc, settings_bind_errors);
     tcase_add_test(tc, settings_paths_and_levels);
+    tcase_add_test(tc, settings_health_check_path);
     tcase_add_test(tc, settings_app_spec);
     tcase_add_test(tc, settings_suggest);
     tcase_add_test(tc, settings_unknown_name);
