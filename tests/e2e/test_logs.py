@@ -153,7 +153,7 @@ class LogrotateTest(ServerTestCase):
         with open(self.RECIPE) as f:
             recipe = f.read()
         recipe = recipe.replace("/var/log/greenicorn/", self.logs + "/")
-        recipe = recipe.replace("/run/greenicorn.pid", self.pidfile)
+        recipe = recipe.replace("/run/greenicorn/greenicorn.pid", self.pidfile)
         self.assertIn(self.pidfile, recipe)
         conf = os.path.join(self.dir, "logrotate.conf")
         with open(conf, "w") as f:
