@@ -656,6 +656,65 @@ class SystemdRecipe(unittest.TestCase):
         r = self.verify()
         self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
 
+    def test_units_command_serves_the_units_socket(self):
+        """The service's ExecStart (its config and pid paths moved into the
+        temp dir) under systemd-socket-activate with the socket unit's
+        ListenStream (its port changed): the passed socket is served, READY=1
+        reaches NOTIFY_SOCKET, and the pid file names the arbiter. (The
+        sandboxing options need systemd as PID 1: not run here.)"""
+        activate = shutil.which("systemd-socket-activate")
+        self.assertIsNotNone(activate, "systemd-socket-activate is not installed")
+        port = harness.free_port()
+        listen = re.search(r"^ListenStream=(\S+)$", recipe_text(
+            "systemd/greenicorn.socket",
+            (("ListenStream=127.0.0.1:8000", "ListenStream=127.0.0.1:%d" % port),)),
+            re.M).group(1)
+        conf, pid = os.path.join(self.tmp, "greenicorn.conf"), os.path.join(self.tmp, "pid")
+        with open(conf, "w") as f:
+            f.write("[app]\nmodule = %s\n[logging]\nerrorlog = %s\n"
+                    % (app_path("echo"), os.path.join(self.tmp, "error.log")))
+        service = recipe_text("systemd/greenicorn.service", (
+            ("/usr/local/bin/greenicorn ", os.path.abspath(harness.GREENICORN) + " "),
+            ("-c /etc/greenicorn/greenicorn.conf", "-c " + conf),
+            ("--pid /run/greenicorn/greenicorn.pid", "--pid " + pid)))
+        argv = re.search(r"^ExecStart=(.*)$", service, re.M).group(1).split()
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.addCleanup(notify.close)
+        notify.bind(os.path.join(self.tmp, "notify"))
+        notify.settimeout(15)
+        # It listens, and on the first connection execs greenicorn with the
+        # socket as fd 3 (LISTEN_FDS=1); its environment is only what -E gives.
+        proc = subprocess.Popen(
+            harness.PDEATHSIG + [activate, "-l", listen, "-E",
+                                 "NOTIFY_SOCKET=" + os.path.join(self.tmp, "notify")] + argv,
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, start_new_session=True)
+
+        def stop():
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, 9)
+                    proc.wait(5)
+        self.addCleanup(stop)
+        def first_connection():
+            try:
+                socket.create_connection(("127.0.0.1", port), 1).close()
+                return True
+            except OSError:
+                return False
+        wait_until(first_connection, 10, what="systemd-socket-activate listening")
+        self.assertIn("READY=1", notify.recv(4096).decode())
+        reply = harness.raw_exchange(
+            port, b"GET /activated HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertIn(b"target: /activated\n", reply)
+        with open(pid) as f:
+            self.assertEqual(int(f.read()), proc.pid)  # exec: the same process
+        stop()
+        self.assertEqual(proc.returncode, 0)
+
     def test_verify_would_report_a_bad_key(self):
         self.render(extra="ProtectSystm=strict\n")
         r = self.verify()
