@@ -18,7 +18,6 @@ class: scripts/install-deps --test installs them all.
 
     python3 tests/e2e/test_deploy.py -v
 """
-import http.client
 import os
 import re
 import shutil
@@ -32,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import harness
 from harness import ServerTestCase, app_path, wait_until
-from test_proxies import (HAPROXY, NGINX, Proxy, RawFrom, access_entries,
+from test_proxies import (HAPROXY, NGINX, Proxy, access_entries,
                           find_binary, http_from, wait_access)
 from wsclient import OP_TEXT, WsClient
 
@@ -91,6 +90,13 @@ def upstream_conns(port):
             if raddr == "0100007F" and int(rport, 16) == port:
                 conns[int(local.split(":")[1], 16)] = state == "01"
     return conns
+
+
+def cpu_seconds(pid):
+    """User + system CPU seconds process PID has used."""
+    with open("/proc/%d/stat" % pid) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------------------
@@ -175,14 +181,17 @@ class HealthCheck(ServerTestCase):
                 c.close()
 
     def test_stalled_worker_does_not_answer(self):
-        """A handler that spins without yielding stalls the worker: its
-        health answer comes only after the spin (so a check with a 1 s
-        timeout sees a dead worker)."""
+        """A handler that spins (6 s) without yielding stalls the worker:
+        once it spins, a health check with a 1 s timeout gets nothing; the
+        answer comes after the spin."""
         srv = self.start(health_check_path="/healthz")
+        worker = srv.worker_pids()[0]
+        before = cpu_seconds(worker)
         spinner = srv.raw()
         try:
-            spinner.send(b"GET /?spin=3 HTTP/1.1\r\nHost: x\r\n\r\n")
-            time.sleep(0.5)
+            spinner.send(b"GET /?spin=6 HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_until(lambda: cpu_seconds(worker) - before >= 0.3, 10,
+                       what="the worker spinning")
             with self.assertRaises(socket.timeout):
                 srv.get("/healthz", timeout=1.0)
             status, _, body = srv.get("/healthz", timeout=10)
