@@ -406,6 +406,10 @@ PROXIED = {"http": {"health_check_path": "/healthz"},
            "proxy": {"proxy_protocol": "on", "proxy_allow_ips": "127.0.0.1"}}
 
 
+REQUEST_HEAD = re.compile(rb"(GET|POST|HEAD|OPTIONS) (\S+) HTTP/1\.\d\r\n.*?\r\n\r\n",
+                          re.S)
+
+
 class FakeServer:
     """A server HAProxy's checks find healthy (it answers /healthz) that
     drops every other request unanswered: a backend that failed mid-request.
@@ -430,21 +434,24 @@ class FakeServer:
                 continue
             with conn:
                 conn.settimeout(5)
-                data = b""
+                data, line = b"", None
                 try:
-                    while b"\r\n\r\n" not in data:
+                    # Past the PROXY v2 header (its signature holds a
+                    # CRLFCRLF too) to the end of the request head.
+                    while line is None:
                         more = conn.recv(65536)
                         if not more:
                             break
                         data += more
+                        line = REQUEST_HEAD.search(data)
                 except OSError:
                     continue
-                line = re.search(rb"(GET|POST|HEAD|OPTIONS) (\S+) HTTP", data)
                 if line and line.group(2) == b"/healthz":
                     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n"
                                  b"Connection: close\r\n\r\nOK\n")
                 elif line:
-                    self.dropped.append(line.group(0).decode())
+                    self.dropped.append("%s %s" % (line.group(1).decode(),
+                                                   line.group(2).decode()))
 
     def stop(self):
         self.stopped.set()
