@@ -472,6 +472,14 @@ class HaproxyRecipe(ServerTestCase):
         cls.addClassCleanup(cls.proxy.__exit__, None, None, None)
         cls.proxy.wait_status("app1", "UP")
 
+    def test_shipped_file_is_valid_as_is(self):
+        """haproxy -c on the file unchanged, with the lines the live test
+        leaves out (user, group, chroot, daemon, /dev/log)."""
+        r = subprocess.run([HAPROXY, "-c", "-f", os.path.join(DEPLOY, "haproxy", "haproxy.cfg")],
+                           capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("Configuration file is valid", r.stdout + r.stderr)
+
     def test_proxy_v2_gives_the_client_address(self):
         r, fields, _ = echo(CLIENT, self.proxy.port, "/v2")
         self.assertEqual(r.status, 200)
@@ -593,6 +601,14 @@ class VarnishRecipe(ServerTestCase):
         # The probe (GET /healthz) finds greenicorn healthy.
         wait_until(lambda: access_entries(cls.srv, "/healthz"), 15,
                    what="Varnish's first health probe")
+
+    def test_shipped_vcl_compiles_as_is(self):
+        work = tempfile.mkdtemp(prefix="greenicorn-e2e-vcc-")
+        self.addCleanup(shutil.rmtree, work, True)
+        r = subprocess.run([VARNISHD, "-C", "-j", "none", "-n", work, "-f",
+                            os.path.join(DEPLOY, "varnish", "greenicorn.vcl")],
+                           capture_output=True, text=True, timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr[-3000:])
 
     def test_cacheable_get_is_served_from_cache(self):
         first, f1, b1 = echo(CLIENT, self.proxy.port, "/cached?cache=60")
