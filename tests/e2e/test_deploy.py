@@ -273,6 +273,19 @@ class NginxRecipe(ServerTestCase):
         cls.proxy.__enter__()
         cls.addClassCleanup(cls.proxy.__exit__, None, None, None)
 
+    def test_shipped_file_is_valid_as_is(self):
+        """nginx -t with the file included unchanged (listen 80 and all)."""
+        tmp = tempfile.mkdtemp(prefix="greenicorn-e2e-nginx-t-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        conf = os.path.join(tmp, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(NGINX_MAIN.replace("@TMP@", tmp).replace(
+                "@RECIPE@", "include %s;" % os.path.join(DEPLOY, "nginx", "greenicorn.conf")))
+        r = subprocess.run([NGINX, "-t", "-p", tmp + "/", "-e", os.path.join(tmp, "error.log"),
+                            "-c", conf], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("test is successful", r.stderr)
+
     def test_upstream_connections_are_kept_alive(self):
         """Twenty requests, each from a new client connection, reach
         greenicorn over one upstream connection."""
