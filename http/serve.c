@@ -470,7 +470,7 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
 {
     struct gn_request req;
     struct gn_response *res;
-    int status;
+    int status, health;
 
     gn__request_init(&req, c, p);
     if (gn__log_access_enabled())
@@ -504,7 +504,8 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     gn__response_init(res, c, &req);
     c->res = res;
     c->body_status = 0;
-    if (!answer_health(c, &req, res)) {
+    health = answer_health(c, &req, res);
+    if (!health) {
         call_app(c, &req, res);
         request_hook(c, 1, &req, res);
     }
@@ -520,7 +521,10 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     res_put(res);
     gn__request_release(&req);
     c->nrequests++;
-    ctx_of(c)->request_done(ctx_of(c)->owner);
+    /* max_requests bounds what apps leak; a balancer's checks, every few
+     * seconds, would otherwise recycle idle workers. */
+    if (!health)
+        ctx_of(c)->request_done(ctx_of(c)->owner);
     return c->closing ? -1 : 0;
 }
 

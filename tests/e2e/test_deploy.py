@@ -148,6 +148,22 @@ class HealthCheck(ServerTestCase):
         self.assertEqual(len(re.findall(r"request=GET:/healthz/more\b", log)), 2, log)
         self.assertIsNone(re.search(r"request=\w+:/healthz(\s|$)", log), log)
 
+    def test_not_counted_toward_max_requests(self):
+        """Checks every few seconds would recycle workers that serve
+        nothing else: only app requests count toward max_requests."""
+        srv = self.start_server(app="echo", workers=1, settings={
+            "http": {"health_check_path": "/healthz"},
+            "workers": {"max_requests": 3, "max_requests_jitter": 0}})
+        first = srv.wait_workers(1)[0]
+        for _ in range(10):
+            self.assertEqual(srv.get("/healthz")[0], 200)
+        time.sleep(0.5)
+        self.assertEqual(srv.worker_pids(), [first])
+        self.assertNotIn("reached max_requests", srv.log())
+        for i in range(3):
+            self.assertEqual(srv.get("/app/%d" % i)[0], 200)
+        srv.wait_for_log(r"worker 1 \(pid %d\) reached max_requests" % first, timeout=10)
+
     def test_off_by_default(self):
         srv = self.start()
         status, _, body = srv.get("/healthz")
