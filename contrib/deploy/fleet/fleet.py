@@ -3,8 +3,8 @@
 
 Three hosts are network namespaces on a private bridge; each runs
 greenicorn (its own config, 2 workers: the chat of contrib/apps on /, the
-echo app on /load, hello on /health); one Redis on the bridge carries the
-chat between them; HAProxy on 127.0.0.1 balances over the hosts and takes
+echo app on /load, the built-in health answer on /health); one Redis on
+the bridge carries the chat between them; HAProxy on 127.0.0.1 balances over the hosts and takes
 a host out when its health check fails. Then try what a fleet is for:
 
     sudo contrib/deploy/fleet/fleet.py up         # prints the front URL
@@ -395,6 +395,10 @@ class Fleet:
             "# Longer than HAProxy keeps an idle connection to a server.",
             "keepalive = 75",
             "",
+            "[http]",
+            "# HAProxy's check, answered by each worker itself (no app).",
+            "health_check_path = /health",
+            "",
             "[process]",
             "pidfile = %s" % self.pidfile(host),
             "",
@@ -413,11 +417,6 @@ class Fleet:
             "[app:load]",
             "module = %s" % a(self.apps, "echo.so"),
             "mount = /load",
-            "",
-            "# HAProxy's check. TODO: the built-in health answer once it exists.",
-            "[app:health]",
-            "module = %s" % a(self.apps, "hello.so"),
-            "mount = /health",
             "",
         ])
 
