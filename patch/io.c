@@ -60,6 +60,20 @@ static int iov_rest(const struct iovec *iov, size_t cnt, size_t done,
     return n;
 }
 
+/* MH from DONE bytes on, in PART: what is left of its buffers (in REST,
+ * IOV_WINDOW entries), without the ancillary data, which went with the
+ * first bytes. */
+static void rest_of(const struct msghdr *mh, size_t done, struct msghdr *part,
+                    struct iovec *rest)
+{
+    *part = *mh;
+    part->msg_iov = rest;
+    part->msg_iovlen =
+        (size_t)iov_rest(mh->msg_iov, mh->msg_iovlen, done, rest, IOV_WINDOW);
+    part->msg_control = NULL;
+    part->msg_controllen = 0;
+}
+
 static size_t iov_total(const struct iovec *iov, size_t cnt)
 {
     size_t total = 0;
@@ -133,14 +147,8 @@ static ssize_t coop_recvmsg(int fd, struct msghdr *mh, int flags)
         rc = wait_io(fd, GN_WATCH_READ, deadline);
         if (rc < 0)
             return stopped(done, rc);
-        if (done > 0) {
-            /* MSG_WAITALL: the rest into what is left of the buffers. */
-            part.msg_iov = rest;
-            part.msg_iovlen = (size_t)iov_rest(mh->msg_iov, mh->msg_iovlen,
-                                               done, rest, IOV_WINDOW);
-            part.msg_control = NULL;
-            part.msg_controllen = 0;
-        }
+        if (done > 0) /* MSG_WAITALL: the rest into what is left */
+            rest_of(mh, done, &part, rest);
         n = gn__sys_recvmsg(fd, done > 0 ? &part : mh, flags | MSG_DONTWAIT);
         if (n < 0 && again())
             continue;
@@ -176,15 +184,8 @@ static ssize_t coop_sendmsg(int fd, const struct msghdr *mh, int flags)
         rc = wait_io(fd, GN_WATCH_WRITE, deadline);
         if (rc < 0)
             return stopped(done, rc);
-        if (done > 0) {
-            /* The rest of a stream: what is left of the buffers, without
-             * the ancillary data, which went with the first bytes. */
-            part.msg_iov = rest;
-            part.msg_iovlen = (size_t)iov_rest(mh->msg_iov, mh->msg_iovlen,
-                                               done, rest, IOV_WINDOW);
-            part.msg_control = NULL;
-            part.msg_controllen = 0;
-        }
+        if (done > 0) /* the rest of a stream */
+            rest_of(mh, done, &part, rest);
         n = gn__sys_sendmsg(fd, done > 0 ? &part : mh, flags | MSG_DONTWAIT);
         if (n < 0 && again())
             continue;
