@@ -24,6 +24,7 @@
 #include <greenicorn.h>
 
 #include "deadline.h"
+#include "message.h"
 #include "maria.h"
 
 #define ERR_LEN 512   /* room for gn_maria_error's line */
@@ -156,28 +157,6 @@ static int drive(MYSQL *my, enum step step, int status, union step_out *out,
 
 /* ---- messages --------------------------------------------------------- */
 
-/* MSG as one line in BUF: newlines (and the spaces after them) become
- * "; ", a trailing one goes. */
-static void one_line(char *buf, size_t len, const char *msg)
-{
-    size_t n = 0;
-
-    for (; *msg != '\0' && n + 1 < len; msg++) {
-        if (*msg != '\n') {
-            buf[n++] = *msg;
-            continue;
-        }
-        while (msg[1] == '\t' || msg[1] == ' ')
-            msg++;
-        if (msg[1] != '\0' && n + 3 < len) {
-            buf[n++] = ';';
-            buf[n++] = ' ';
-        }
-    }
-    if (len > 0)
-        buf[n] = '\0';
-}
-
 static void describe_server(const gn_maria_params_t *p, char *buf, size_t len)
 {
     const char *host = p->host != NULL ? p->host : "localhost";
@@ -213,7 +192,7 @@ static void describe_mysql(struct gn_maria *c, const char *what)
     snprintf(c->err, sizeof(c->err), "%s %s: ", what, c->where);
     n = strlen(c->err);
     room = sizeof(c->err) - n;
-    one_line(c->err + n, room > strlen(number) ? room - strlen(number) : 1,
+    gn_green_one_line(c->err + n, room > strlen(number) ? room - strlen(number) : 1,
              mysql_error(c->my));
     strcat(c->err, number);
 }
@@ -435,7 +414,7 @@ static int query_failed(struct gn_maria *c, int rc, double timeout)
     }
     snprintf(c->err, sizeof(c->err), "ERROR %u (%s): ", number,
              mysql_sqlstate(c->my));
-    one_line(c->err + strlen(c->err), sizeof(c->err) - strlen(c->err),
+    gn_green_one_line(c->err + strlen(c->err), sizeof(c->err) - strlen(c->err),
              mysql_error(c->my));
     return (int)number;
 }

@@ -20,6 +20,7 @@
 #include <libpq-events.h>
 
 #include "deadline.h"
+#include "message.h"
 #include "pq.h"
 
 #define ERR_LEN 512 /* room for gn_pq_error's line */
@@ -47,28 +48,6 @@ static int wait_for(PGconn *conn, int events, double end)
 }
 
 /* ---- messages --------------------------------------------------------- */
-
-/* MSG (libpq's, lines ending in "\n", continued with "\t") as one line in
- * BUF: lines joined with "; ", the last newline dropped. */
-static void one_line(char *buf, size_t len, const char *msg)
-{
-    size_t n = 0;
-
-    for (; *msg != '\0' && n + 1 < len; msg++) {
-        if (*msg != '\n') {
-            buf[n++] = *msg;
-            continue;
-        }
-        while (msg[1] == '\t' || msg[1] == ' ')
-            msg++;
-        if (msg[1] != '\0' && n + 3 < len) {
-            buf[n++] = ';';
-            buf[n++] = ' ';
-        }
-    }
-    if (len > 0)
-        buf[n] = '\0';
-}
 
 /* Where CONN's server is, for messages: `server at "HOST", port PORT`. */
 static void describe_server(PGconn *conn, char *buf, size_t len)
@@ -151,7 +130,7 @@ GN_API const char *gn_pq_error(PGconn *conn)
     if (e == NULL)
         return PQerrorMessage(conn);
     if (!e->own)
-        one_line(e->msg, sizeof(e->msg), PQerrorMessage(conn));
+        gn_green_one_line(e->msg, sizeof(e->msg), PQerrorMessage(conn));
     return e->msg;
 }
 
@@ -226,7 +205,7 @@ GN_API PGconn *gn_pq_connect(const char *conninfo, double timeout, char *err,
     if (rc == 0)
         return conn;
     if (rc == -EIO) {
-        one_line(err, errlen, PQerrorMessage(conn));
+        gn_green_one_line(err, errlen, PQerrorMessage(conn));
     } else {
         char what[256], server[200];
 
