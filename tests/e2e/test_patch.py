@@ -4,60 +4,20 @@ that uses the C library's blocking socket, connect, send, poll and
 (fortified) recv, unmodified, on one worker, waits 1 s for its backend;
 with patch_all on, /hello on the same worker answers meanwhile in a few
 milliseconds; with it off, /hello waits behind the blocked worker."""
-import socket
 import threading
 import time
 import unittest
 
 from harness import ServerTestCase, test_plugin_path
+from test_patch_dns_ssl import SlowServer
 
 BACKEND_DELAY = 1.0
-
-
-class SlowBackend:
-    """A TCP server on 127.0.0.1 that reads "ping" and answers "pong" after
-    BACKEND_DELAY seconds, then closes; stopped by close()."""
-
-    def __init__(self):
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.listen(16)
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stopping.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except socket.timeout:
-                continue
-            except OSError:
-                return
-            threading.Thread(target=self._answer, args=(conn,), daemon=True).start()
-
-    def _answer(self, conn):
-        with conn:
-            conn.settimeout(10)
-            try:
-                conn.recv(16)
-                time.sleep(BACKEND_DELAY)
-                conn.sendall(b"pong")
-            except OSError:
-                pass
-
-    def close(self):
-        self.stopping.set()
-        self.sock.close()
-        self.thread.join(5)
 
 
 class PatchAllTest(ServerTestCase):
 
     def setUp(self):
-        self.backend = SlowBackend()
+        self.backend = SlowServer(delay=BACKEND_DELAY)
         self.addCleanup(self.backend.close)
 
     def start(self, patch_all):
