@@ -73,6 +73,11 @@ static void mark_title_end(const char *title)
     if (arg_area(&start, &end) != 0)
         return;
     len = strnlen(start, (size_t)(end - start));
+    /* A title that ends exactly where argv[0] did gets a space there from
+     * libbsd (and its NUL one byte on): that space is not the title's. */
+    if (len > tlen && start[len - 1] == ' ' &&
+        memcmp(start + len - 1 - tlen, title, tlen) == 0)
+        len--;
     if (start + len + 1 >= end)
         return; /* the title fills the area, or runs past it */
     if (len < tlen || memcmp(start + len - tlen, title, tlen) != 0)

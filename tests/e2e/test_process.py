@@ -14,8 +14,8 @@ import time
 import unittest
 
 import harness
-from harness import (ServerTestCase, app_path, free_port, pid_alive, read_pid,
-                     wait_until)
+from harness import (GREENICORN, ServerTestCase, app_path, free_port,
+                     pid_alive, read_pid, wait_until)
 
 
 def build_has(macro):
@@ -273,20 +273,32 @@ class ProcessSettingsTest(ServerTestCase):
         has exactly one of the two to check."""
         srv = self.start_server(app="hello", workers=1, args=["-n", "e2e-title"])
         if HAVE_LIBBSD:
-            self.check_full_title(srv)
+            self.check_full_title(srv, "e2e-title")
         else:
             self.check_command_name(srv)
 
-    def check_full_title(self, srv):
+    def test_a_title_as_long_as_the_command_has_no_trailing_space(self):
+        """libbsd puts a space where argv[0]'s NUL was when a title ends
+        exactly there: the master's title, sized to the binary's path
+        here, must still read as itself (a fresh clone at a path of that
+        length once showed "greenicorn: master [NAME] ")."""
+        name = "x" * (len(GREENICORN) - len("greenicorn: master []"))
+        self.assertGreater(len(name), 0)
+        srv = self.start_server(app="hello", workers=1, args=["-n", name])
+        if HAVE_LIBBSD:
+            self.check_full_title(srv, name)
+        else:
+            srv.wait_workers(1)
+            self.assertEqual(comm(srv.pid), as_shown("master", name))
+
+    def check_full_title(self, srv, name):
         (worker,) = srv.wait_workers(1)
         for pid, role in ((srv.pid, "master"), (worker, "worker")):
-            want = "greenicorn: %s [e2e-title]" % role
+            want = "greenicorn: %s [%s]" % (role, name)
             wait_until(lambda: title(pid) == want, 5, what="the title of %d" % pid)
-            # setproctitle writes the title, then core/proctitle.c clears
-            # what follows it: a loaded machine may show the moment
-            # between, so wait for the area as it stays.
             wait_until(lambda: cmdline(pid) in (want.encode(), want.encode() + b"\0"),
-                       5, what="the argument area of %d" % pid)
+                       5, what="the argument area of %d to hold the title "
+                       "alone" % pid)
             ps = subprocess.run(["ps", "-o", "args=", "-p", str(pid)],
                                 capture_output=True, text=True, timeout=10).stdout
             self.assertEqual(ps, want + "\n")
