@@ -105,6 +105,13 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->syslog_prefix);
     free(cfg->syslog_facility_name);
     gn__ipset_clear(&cfg->forwarded_allow_ips);
+    free(cfg->certfile);
+    free(cfg->keyfile);
+    free(cfg->ca_certs);
+    free(cfg->ciphers);
+    free(cfg->tls_ciphersuites);
+    if (cfg->tls != NULL)
+        cfg->tls_free(cfg->tls);
     gn__app_conf_clear(&cfg->app);
     gn__named_apps_clear(cfg);
     gn__streams_clear(cfg);
@@ -588,15 +595,59 @@ int gn__config_set_app(struct gn_config *cfg, const char *spec,
     return gn__config_set(cfg, "module", spec, origin, err);
 }
 
+/* A tls:// bind needs a certificate; client certificates need the CAs
+ * that sign them. */
+static int check_tls(const struct gn_config *cfg, char err[GN_ERR_LEN])
+{
+    const struct gn_bind *b = NULL;
+
+    for (size_t i = 0; i < cfg->nbinds && b == NULL; i++)
+        if (cfg->binds[i].tls)
+            b = &cfg->binds[i];
+    for (size_t i = 0; i < cfg->nstreams && b == NULL; i++)
+        if (cfg->streams[i].bind.tls)
+            b = &cfg->streams[i].bind;
+    if (b != NULL && cfg->certfile == NULL) {
+        snprintf(err, GN_ERR_LEN, "bind %s: TLS needs a certfile", b->spec);
+        return -EINVAL;
+    }
+    if (cfg->certfile == NULL && (cfg->keyfile || cfg->ca_certs)) {
+        snprintf(err, GN_ERR_LEN, "%s is set but certfile is not",
+                 cfg->keyfile ? "keyfile" : "ca_certs");
+        return -EINVAL;
+    }
+    if (cfg->cert_reqs != GN_CERT_NONE && cfg->ca_certs == NULL) {
+        snprintf(err, GN_ERR_LEN,
+                 "cert_reqs = %s needs ca_certs (the CAs client certificates "
+                 "are checked against)",
+                 cfg->cert_reqs == GN_CERT_REQUIRED ? "required" : "optional");
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN])
 {
     const struct gn_setting *mount = gn__setting_find("mount");
 
     return gn__config_check_apps(cfg, cfg->set_line[gn__setting_index(mount)],
                                  err) ||
-                   gn__config_check_streams(cfg, err)
+                   gn__config_check_streams(cfg, err) || check_tls(cfg, err)
                ? -EINVAL
                : 0;
+}
+
+int gn__config_tls_everywhere(const struct gn_config *cfg)
+{
+    if (cfg->certfile == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->nbinds; i++)
+        if (cfg->binds[i].tls)
+            return 0;
+    for (size_t i = 0; i < cfg->nstreams; i++)
+        if (cfg->streams[i].bind.tls)
+            return 0;
+    return 1;
 }
 
 int gn__config_serves_http(const struct gn_config *cfg)
@@ -615,6 +666,10 @@ struct gn_bind *gn__config_listen_binds(const struct gn_config *cfg,
         return NULL;
     if (nhttp > 0)
         memcpy(all, cfg->binds, nhttp * sizeof(*all));
+    /* Gunicorn's way: a certfile and no bind marked tls:// makes every
+     * HTTP bind TLS. */
+    for (size_t i = 0; i < nhttp; i++)
+        all[i].tls |= gn__config_tls_everywhere(cfg);
     for (size_t i = 0; i < cfg->nstreams; i++) {
         all[nhttp + i] = cfg->streams[i].bind;
         all[nhttp + i].stream = cfg->streams[i].name;

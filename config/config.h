@@ -68,6 +68,9 @@ enum gn_hook_id {
 /* Their names, indexed by enum gn_hook_id: the [hooks] keys. */
 extern const char *const gn__hook_names[GN_HOOK_COUNT];
 
+/* cert_reqs: Python's ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED. */
+enum { GN_CERT_NONE, GN_CERT_OPTIONAL, GN_CERT_REQUIRED };
+
 /* The most apps one configuration mounts. */
 #define GN_MAX_APPS 64
 
@@ -126,6 +129,20 @@ struct gn_config {
     int proxy_protocol;
     struct gn_ipset proxy_allow_ips;
     struct gn_ipset forwarded_allow_ips;
+
+    /* [tls]: TLS termination (net/tls.c builds the context from these) */
+    char *certfile;         /* NULL: no TLS */
+    char *keyfile;          /* NULL: the key is in certfile */
+    char *ca_certs;         /* client certificates' CAs; NULL: none */
+    int cert_reqs;          /* GN_CERT_NONE, _OPTIONAL, _REQUIRED */
+    char *ciphers;          /* TLS <= 1.2 cipher list (OpenSSL's syntax) */
+    char *tls_ciphersuites; /* TLS 1.3 suites */
+    int tls_min_version;    /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
+    int handshake_timeout;  /* seconds */
+    /* The server context built from them (net/tls.c's, opaque here), freed
+     * with the config by TLS_FREE: a reload that fails keeps the old. */
+    void *tls;
+    void (*tls_free)(void *tls);
 
     /* [process] */
     int daemon;
@@ -220,6 +237,10 @@ int gn__config_check(const struct gn_config *cfg, char err[GN_ERR_LEN]);
  * for GN_MAX_APPS). Their number. */
 size_t gn__config_apps(const struct gn_config *cfg,
                        const struct gn_app_conf **out);
+
+/* Whether CFG terminates TLS on every HTTP bind: a certfile, and no bind
+ * (HTTP's or a stream's) written tls://ADDRESS, as Gunicorn does. */
+int gn__config_tls_everywhere(const struct gn_config *cfg);
 
 /* Every address to listen on, HTTP's first (none when CFG has no HTTP app
  * but has streams), then each stream's, tagged with its name: a new array

@@ -363,6 +363,56 @@ static void print_loglevel(const struct gn_config *cfg,
             fputs(levels[i].name, out);
 }
 
+/* ---- TLS ---------------------------------------------------------------- */
+
+static const char *const cert_reqs_names[] = {"none", "optional", "required"};
+
+/* none, optional or required; Gunicorn's numbers (Python's ssl.CERT_*) too. */
+static int parse_cert_reqs(struct gn_config *cfg, const struct gn_setting *s,
+                           const char *value, char *err, size_t errlen)
+{
+    for (int i = 0; i < 3; i++) {
+        if (strcasecmp(value, cert_reqs_names[i]) == 0 ||
+            (value[0] == '0' + i && value[1] == '\0')) {
+            *(int *)field(cfg, s) = i;
+            return 0;
+        }
+    }
+    gn__reason(err, errlen, "'%s' is not none, optional or required (0, 1, 2)",
+               value);
+    return -EINVAL;
+}
+
+static void print_cert_reqs(const struct gn_config *cfg,
+                            const struct gn_setting *s, FILE *out)
+{
+    fputs(cert_reqs_names[*(const int *)cfield(cfg, s)], out);
+}
+
+/* 1.2 or 1.3 (TLSv1.2, TLSv1.3 as OpenSSL and nginx write them): the
+ * protocol version as on the wire, 0x0303 or 0x0304. Older ones are not
+ * offered at all. */
+static int parse_tls_version(struct gn_config *cfg, const struct gn_setting *s,
+                             const char *value, char *err, size_t errlen)
+{
+    const char *v = strncasecmp(value, "TLSv", 4) == 0 ? value + 4 : value;
+
+    if (strcmp(v, "1.2") == 0 || strcmp(v, "1.3") == 0) {
+        *(int *)field(cfg, s) = v[2] == '2' ? 0x0303 : 0x0304;
+        return 0;
+    }
+    gn__reason(err, errlen,
+               "'%s' is not a TLS version greenicorn offers (1.2 or 1.3)",
+               value);
+    return -EINVAL;
+}
+
+static void print_tls_version(const struct gn_config *cfg,
+                              const struct gn_setting *s, FILE *out)
+{
+    fputs(*(const int *)cfield(cfg, s) == 0x0304 ? "1.3" : "1.2", out);
+}
+
 /* ---- listening addresses ---------------------------------------------- */
 
 static int parse_port(const char *text, int *port)
@@ -460,15 +510,26 @@ int gn__bind_parse(struct gn_bind *b, const char *spec, char *err,
 {
     int rc;
 
+    const char *addr = spec;
+
     memset(b, 0, sizeof(*b));
-    if (strncmp(spec, "unix:", 5) == 0)
-        rc = parse_unix_bind(b, spec + 5, err, errlen);
-    else if (strncmp(spec, "fd://", 5) == 0)
-        rc = parse_fd_bind(b, spec, err, errlen);
+    /* tls://ADDRESS: the same address, its connections speak TLS. */
+    if (strncmp(addr, "tls://", 6) == 0) {
+        addr += 6;
+        if (strncmp(addr, "tls://", 6) == 0 || *addr == '\0') {
+            gn__reason(err, errlen, "'%s': tls:// takes one address", spec);
+            return -EINVAL;
+        }
+    }
+    if (strncmp(addr, "unix:", 5) == 0)
+        rc = parse_unix_bind(b, addr + 5, err, errlen);
+    else if (strncmp(addr, "fd://", 5) == 0)
+        rc = parse_fd_bind(b, addr, err, errlen);
     else
-        rc = parse_tcp_bind(b, spec, err, errlen);
+        rc = parse_tcp_bind(b, addr, err, errlen);
     if (rc != 0)
         return rc;
+    b->tls = addr != spec;
     b->spec = strdup(spec);
     if (b->spec == NULL || (b->host == NULL && b->path == NULL)) {
         gn__bind_clear(b);
@@ -766,7 +827,8 @@ const struct gn_setting gn__settings[] = {
      .clear = gn__binds_clear,
      .defval = "127.0.0.1:8000",
      .help = "address to listen on: HOST:PORT, [IPv6]:PORT, HOST, :PORT, "
-             "unix:PATH or fd://N (repeat for several)"},
+             "unix:PATH or fd://N, each as tls://ADDRESS for TLS (repeat "
+             "for several)"},
     INT_SETTING(backlog, "server", "backlog", 0, 1, INT_MAX, "2048",
                 "the listen() backlog of each socket"),
     BOOL_SETTING(reuse_port, "server", "reuse-port", 0, "off",
@@ -929,6 +991,79 @@ const struct gn_setting gn__settings[] = {
      .defval = "127.0.0.1,::1",
      .help = "peers whose X-Forwarded-For and X-Forwarded-Proto are "
              "believed"},
+    {.name = "certfile",
+     .section = "tls",
+     .flag = "certfile",
+     .metavar = "FILE",
+     .parse = parse_path,
+     .print = print_path,
+     .offset = FIELD(certfile),
+     .defval = "",
+     .help = "the server's certificate chain (PEM): TLS on the tls:// "
+             "binds, or on every bind when none is marked"},
+    {.name = "keyfile",
+     .section = "tls",
+     .flag = "keyfile",
+     .metavar = "FILE",
+     .parse = parse_path,
+     .print = print_path,
+     .offset = FIELD(keyfile),
+     .defval = "",
+     .help = "the certificate's private key (PEM); empty: it is in certfile"},
+    {.name = "ca_certs",
+     .section = "tls",
+     .flag = "ca-certs",
+     .metavar = "FILE",
+     .parse = parse_path,
+     .print = print_path,
+     .offset = FIELD(ca_certs),
+     .defval = "",
+     .help = "CA certificates (PEM) that client certificates are checked "
+             "against"},
+    {.name = "cert_reqs",
+     .section = "tls",
+     .flag = "cert-reqs",
+     .metavar = "none|optional|required",
+     .parse = parse_cert_reqs,
+     .print = print_cert_reqs,
+     .offset = FIELD(cert_reqs),
+     .defval = "none",
+     .help = "client certificates: not asked for, checked when sent, or "
+             "required"},
+    {.name = "ciphers",
+     .section = "tls",
+     .flag = "ciphers",
+     .metavar = "LIST",
+     .parse = parse_text,
+     .print = print_path,
+     .offset = FIELD(ciphers),
+     .defval = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+               "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305",
+     .help = "TLS 1.2 cipher list, in OpenSSL's syntax (default: forward "
+             "secret AEAD ciphers only)"},
+    {.name = "tls_ciphersuites",
+     .section = "tls",
+     .flag = "tls-ciphersuites",
+     .metavar = "LIST",
+     .parse = parse_text,
+     .print = print_path,
+     .offset = FIELD(tls_ciphersuites),
+     .defval = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:"
+               "TLS_CHACHA20_POLY1305_SHA256",
+     .help = "TLS 1.3 cipher suites, colon-separated"},
+    {.name = "tls_min_version",
+     .section = "tls",
+     .flag = "tls-min-version",
+     .metavar = "1.2|1.3",
+     .parse = parse_tls_version,
+     .print = print_tls_version,
+     .offset = FIELD(tls_min_version),
+     .defval = "1.2",
+     .help = "the oldest TLS version accepted"},
+    INT_SETTING(handshake_timeout, "tls", "handshake-timeout", 0, 1, 86400,
+                "10",
+                "seconds a client has to finish the TLS handshake"),
     INT_SETTING(max_blocking_ms, "workers", "max-blocking-ms", 0, 0, 3600000,
                 "100",
                 "warn when a request's code runs this many milliseconds "
@@ -1132,8 +1267,8 @@ const size_t gn__settings_count =
     sizeof(gn__settings) / sizeof(gn__settings[0]);
 
 const char *const gn__sections[] = {
-    "server",  "workers", "http", "websocket", "green", "proxy", "process",
-    "logging", "hooks",   "app",  "app.args",  NULL};
+    "server",  "workers", "http", "websocket", "green", "proxy", "tls",
+    "process", "logging", "hooks", "app",      "app.args",  NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)
 {

@@ -224,6 +224,7 @@ static int open_one(const struct gn_bind *b, int backlog, int reuse_port,
     int rc;
 
     l->kind = b->kind;
+    l->tls = b->tls;
     l->spec = strdup(b->spec);
     l->stream = b->stream ? strdup(b->stream) : NULL;
     if (b->kind == GN_BIND_UNIX)
@@ -327,6 +328,7 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
                 continue;
             kept_from[i] = (int)(k - old);
             ls[i] = *k;
+            ls[i].tls = binds[i].tls; /* certfile may have come or gone */
             *k = (struct gn_listener){.fd = -1}; /* taken, strings too */
             if (!ls[i].per_worker)
                 listen(ls[i].fd, backlog); /* a new backlog, if any */

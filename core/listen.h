@@ -28,6 +28,7 @@ struct gn_bind {
     char *origin;
     /* The [stream:NAME] it serves (borrowed from the config); NULL: HTTP. */
     const char *stream;
+    int tls; /* written tls://ADDRESS (or made TLS by certfile alone) */
 };
 
 struct gn_listener {
@@ -39,6 +40,7 @@ struct gn_listener {
     int per_worker;  /* reuse_port: bound, not listening; each worker
                         listens on a socket of its own (gn__listener_own) */
     char *stream;    /* the [stream:NAME] served here; NULL: HTTP */
+    int tls;         /* its connections speak TLS first */
 };
 
 /*

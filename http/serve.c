@@ -25,6 +25,7 @@
 #include "http/request.h"
 #include "http/response.h"
 #include "net/conn.h"
+#include "net/transport.h"
 
 #define BODY_ROOM_MIN 4096    /* room behind a head for body bytes */
 #define DRAIN_MAX (64 * 1024) /* unread body we read past to keep alive */
@@ -494,6 +495,8 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     gn__request_set_peer(&req, c->remote_addr, c->remote_port,
                          c->forwarded_trusted ? ctx_of(c)->forwarded_allow_ips
                                               : NULL);
+    if (c->tp->secure)
+        req.scheme = "https"; /* TLS ended here: whatever a proxy says */
     if ((res = res_get()) == NULL) {
         gn_log_error("out of memory for a response; closing connection "
                      "from %s",

@@ -185,6 +185,8 @@ void gn__conn_close(struct gn_conn *c)
     assert(c->coro == NULL); /* idle: nobody runs on it */
     gn__watch_stop(&c->io);
     gn__watch_stop(&c->idle);
+    if (c->tp->close != NULL)
+        c->tp->close(c);
     gn__sys_close(c->fd);
     free(c->rbuf);
     free(c->out);
@@ -214,6 +216,20 @@ void gn__conn_shutdown(struct gn_conn *c)
 
 /* ---- socket I/O (inside the coroutine) -------------------------------- */
 
+/* The readiness to wait for after the transport said EAGAIN to a call
+ * that goes DIR (GN_WATCH_READ or _WRITE): DIR, unless the transport needs
+ * the other way first (TLS: a read that must send, a write that must
+ * read). Its ready bit is cleared: the socket was found drained (or full)
+ * that way, and only a new edge says otherwise. */
+static int blocked_on(struct gn_conn *c, int dir)
+{
+    int want = c->tp_want ? c->tp_want : dir;
+
+    c->tp_want = 0;
+    c->ready &= ~want;
+    return want;
+}
+
 static char *rbuf_get(struct gn_conns *set);
 static void rbuf_put(struct gn_conns *set, char *buf, size_t cap);
 
@@ -231,8 +247,7 @@ static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
         if (n < 0 && errno != EAGAIN)
             return -errno;
         if (n < 0) {
-            c->ready &= ~GN_WATCH_WRITE;
-            rc = conn_wait(c, GN_WATCH_WRITE, c->set->write_ms);
+            rc = conn_wait(c, blocked_on(c, GN_WATCH_WRITE), c->set->write_ms);
             if (rc < 0)
                 return rc;
             continue;
@@ -312,6 +327,7 @@ int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt, int last)
 
 int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
 {
+    size_t burst = 0; /* sent since the loop last had a turn */
     ssize_t n;
     int rc;
 
@@ -323,10 +339,13 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
         n = c->tp->sendfile(c, fd, &offset, chunk);
         if (n > 0) {
             count -= (size_t)n;
-            if ((size_t)n < chunk || count == 0)
+            burst += (size_t)n;
+            if (burst < SENDFILE_MAX || count == 0)
                 continue;
-            /* After a whole chunk, a turn of the loop, so that one large
-             * file does not hold the other connections up. */
+            /* After a chunk's worth (one call for TCP, many records for
+             * TLS), a turn of the loop, so that one large file does not
+             * hold the other connections up. */
+            burst = 0;
             if ((rc = gn__wait_ms(0)) < 0)
                 return rc;
             continue;
@@ -337,8 +356,7 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
             continue;
         if (errno != EAGAIN)
             return -errno;
-        c->ready &= ~GN_WATCH_WRITE;
-        rc = conn_wait(c, GN_WATCH_WRITE, c->set->write_ms);
+        rc = conn_wait(c, blocked_on(c, GN_WATCH_WRITE), c->set->write_ms);
         if (rc < 0)
             return rc;
     }
@@ -353,7 +371,7 @@ ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms)
     assert(c->rbuf != NULL && c->rpos <= c->rlen && c->rlen <= c->rcap);
     size_t room = c->rcap - c->rlen;
     ssize_t n;
-    int rc;
+    int rc, want;
 
     for (;;) {
         n = c->tp->recv(c, c->rbuf + c->rlen, room, 0);
@@ -371,13 +389,13 @@ ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms)
             continue;
         if (errno != EAGAIN)
             return -errno;
-        c->ready &= ~GN_WATCH_READ;
+        want = blocked_on(c, GN_WATCH_READ);
         if (timeout_ms == 0)
             return -EAGAIN;
         /* The client may wait for the answers before it sends more. */
         if ((rc = gn__conn_flush(c)) != 0)
             return rc;
-        rc = conn_wait(c, GN_WATCH_READ, timeout_ms);
+        rc = conn_wait(c, want, timeout_ms);
         if (rc < 0)
             return rc;
     }
@@ -385,18 +403,22 @@ ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms)
 
 int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms)
 {
-    int rc;
+    /* A TLS read may have to send first (gn__conn_recv said so). */
+    int rc, want = c->tp_want ? c->tp_want : GN_WATCH_READ;
 
+    c->tp_want = 0;
     /* The peer's end may have come with the last bytes read, on the edge
      * that read consumed: no edge will follow, and a read sees the end. */
-    if ((c->ready & GN_WATCH_READ) || c->rdhup)
+    if ((c->ready & want) || c->rdhup)
         return GN_WATCH_READ;
     if (c->rbuf != NULL && c->rpos == c->rlen) {
         rbuf_put(c->set, c->rbuf, c->rcap);
         c->rbuf = NULL;
         c->rlen = c->rpos = c->rcap = 0;
     }
-    rc = conn_wait(c, GN_WATCH_READ, timeout_ms);
+    rc = conn_wait(c, want, timeout_ms);
+    if (rc > 0)
+        rc = GN_WATCH_READ; /* what the caller waited for: try reading */
     if (c->rbuf == NULL) {
         if ((c->rbuf = rbuf_get(c->set)) == NULL)
             return -ENOMEM;
@@ -417,7 +439,12 @@ ssize_t gn__conn_recv(struct gn_conn *c, void *buf, size_t len)
     if (n >= 0)
         return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c->ready &= ~GN_WATCH_READ;
+        /* What gn__conn_wait_input then waits for, if the transport
+         * named it: kept in tp_want (TCP never sets it). */
+        int want = c->tp_want;
+
+        blocked_on(c, GN_WATCH_READ);
+        c->tp_want = want;
         return -EAGAIN;
     }
     return -errno;
@@ -436,7 +463,9 @@ ssize_t gn__conn_send_nowait(struct gn_conn *c, const struct iovec *iov,
     if (n >= 0)
         return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        c->ready &= ~GN_WATCH_WRITE;
+        /* (A TLS write never needs to read first: net/tls.c refuses
+         * renegotiation, and TLS 1.3 writes never read.) */
+        blocked_on(c, GN_WATCH_WRITE);
         return -EAGAIN;
     }
     return -errno;
@@ -550,6 +579,11 @@ static void conn_main(struct gn_coro *co, void *arg)
     }
     c->rcap = RBUF_INITIAL;
     c->rlen = c->rpos = 0;
+    /* TLS: the handshake first, once, within its own timeout. */
+    if (c->tp->handshake != NULL && (rc = c->tp->handshake(c)) < 0) {
+        c->closing = 1;
+        return;
+    }
     rc = c->proto->serve(c);
     /* Idle again (rc >= 0) or closing: the held answers go out first. */
     if (gn__conn_flush(c) != 0 || rc < 0) {

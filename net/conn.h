@@ -63,6 +63,9 @@ struct gn_conn {
     struct gn_conns *set;
     const void *ctx; /* the protocol's context (http/: struct gn_http_ctx) */
     const struct gn_transport *tp;     /* how its bytes cross the socket */
+    void *tp_data;                     /* the transport's state (TLS: SSL) */
+    int tp_want; /* after EAGAIN: what the transport waits for (0: the
+                    call's own direction; TLS may need the other) */
     const struct gn_conn_proto *proto; /* what is spoken on it */
     struct gn_conn *prev, *next;       /* the worker's list */
     struct gn_watch io;          /* the socket's edges, for its whole life */

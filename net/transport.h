@@ -1,9 +1,11 @@
 /*
  * A connection's transport: how its bytes cross the socket. Plain TCP (and
- * unix sockets) is the one implementation today; TLS will be another,
- * which is why callers never assume what a short read means: a transport
- * that decrypts may hold bytes the socket no longer has, and says so with
- * pending().
+ * unix sockets, net/transport.c) and TLS (net/tls.c) are the two. Callers
+ * never assume what a short read means: a transport that decrypts may hold
+ * bytes the socket no longer has, and says so with pending(); and they
+ * never assume which way a transport that said EAGAIN waits: TLS may have
+ * to send before it can read on (or read before it can send), and says
+ * which in the connection's tp_want.
  */
 #ifndef GN_NET_TRANSPORT_H
 #define GN_NET_TRANSPORT_H
@@ -16,7 +18,12 @@ struct gn_conn;
 
 struct gn_transport {
     /* recv(2) / sendmsg(2) / sendfile(2) / shutdown(2) on C: the same
-     * returns and errno as those, never blocking. */
+     * returns and errno as those, never blocking. After EAGAIN, C->tp_want
+     * is the readiness to wait for (GN_WATCH_READ or GN_WATCH_WRITE), or
+     * 0 for the call's own direction. A sendmsg or sendfile that said
+     * EAGAIN must be called again with the same bytes first (TLS has
+     * sealed them into a record already): its callers do, retrying what
+     * was not sent. */
     ssize_t (*recv)(struct gn_conn *c, void *buf, size_t len, int flags);
     ssize_t (*sendmsg)(struct gn_conn *c, const struct msghdr *mh, int flags);
     ssize_t (*sendfile)(struct gn_conn *c, int fd, off_t *offset, size_t count);
@@ -25,6 +32,16 @@ struct gn_transport {
      * the socket has: with 0, a recv that returned less than asked means
      * the socket is drained and only a new edge brings more. */
     size_t (*pending)(struct gn_conn *c);
+    /* Before C's protocol first serves it, from its coroutine: 0 when the
+     * connection is ready (at once for TCP; after the handshake for TLS),
+     * or a negative errno to close it. NULL: nothing to do. */
+    int (*handshake)(struct gn_conn *c);
+    /* C is closing (from the loop, never waiting): say goodbye if the
+     * protocol has a way (TLS's close_notify) and free the state. NULL:
+     * nothing to do. */
+    void (*close)(struct gn_conn *c);
+    /* "https" rather than "http" for requests that arrive on it. */
+    int secure;
 };
 
 /* Plain TCP (or a unix socket), through green/sys. */

@@ -712,13 +712,17 @@ static void log_listeners(const struct arbiter *a)
 {
     for (size_t i = 0; i < a->nls; i++)
         if (a->ls[i].stream != NULL)
-            gn_log_info("listening at: %s for [stream:%s] (%d)",
-                        a->ls[i].name, a->ls[i].stream, (int)getpid());
+            gn_log_info("listening at: %s for [stream:%s]%s (%d)",
+                        a->ls[i].name, a->ls[i].stream,
+                        a->ls[i].tls ? " over TLS" : "", (int)getpid());
         else
-            gn_log_info("listening at: %s%s (%d)",
+            gn_log_info("listening at: %s%s%s (%d)",
                         strncmp(a->ls[i].name, "unix:", 5) == 0 ? ""
+                        : a->ls[i].tls                          ? "https://"
                                                                 : "http://",
-                        a->ls[i].name, (int)getpid());
+                        a->ls[i].name,
+                        a->ls[i].tls && a->ls[i].name[0] == 'u' ? " (TLS)" : "",
+                        (int)getpid());
 }
 
 /* A reload may name another pidfile: write it, drop the old one. */

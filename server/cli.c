@@ -51,15 +51,12 @@ static const struct {
     const char *name;
     const char *instead;
 } unsupported[] = {
-    {"certfile", "terminate TLS in a reverse proxy such as nginx"},
-    {"keyfile", "terminate TLS in a reverse proxy such as nginx"},
-    {"ca-certs", "terminate TLS in a reverse proxy such as nginx"},
-    {"cert-reqs", "terminate TLS in a reverse proxy such as nginx"},
-    {"ssl-version", "terminate TLS in a reverse proxy such as nginx"},
-    {"ciphers", "terminate TLS in a reverse proxy such as nginx"},
+    {"ssl-version", "use --tls-min-version (1.2 or 1.3)"},
     {"do-handshake-on-connect",
-     "terminate TLS in a reverse proxy such as nginx"},
-    {"suppress-ragged-eofs", "terminate TLS in a reverse proxy such as nginx"},
+     "the TLS handshake always runs first, green, within "
+     "--handshake-timeout"},
+    {"suppress-ragged-eofs",
+     "a TLS client's close without close_notify is always taken as its end"},
     {"statsd-host", "time requests in the access log (%(D)s, %(L)s) or in "
                     "a pre_request/post_request hook"},
     {"statsd-prefix", "time requests in the access log (%(D)s, %(L)s) or in "

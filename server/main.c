@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/privileges.h"
 #include "core/systemd.h"
+#include "net/tls.h"
 #include "plugins/appset.h"
 #include "plugins/hooks.h"
 #include "server/arbiter.h"
@@ -328,6 +329,38 @@ static int use_activated_sockets(struct gn_config *cfg, char *err)
     return gn__config_set(cfg, "bind", activated, "LISTEN_FDS", err) ? -1 : 0;
 }
 
+static void tls_free(void *tls)
+{
+    gn__tls_free(tls);
+}
+
+/* TLS: the server context from CFG's [tls] settings, kept with CFG (a
+ * reload that fails keeps the old config, and so the old certificate),
+ * made before anything is bound so that a bad certificate or key refuses
+ * the start. Nothing when no bind speaks TLS. */
+static int tls_setup(struct gn_config *cfg, char *err)
+{
+    struct gn_tls_opts o = {
+        .certfile = cfg->certfile,
+        .keyfile = cfg->keyfile,
+        .ca_certs = cfg->ca_certs,
+        .cert_reqs = cfg->cert_reqs,
+        .ciphers = cfg->ciphers,
+        .ciphersuites = cfg->tls_ciphersuites,
+        .min_version = cfg->tls_min_version,
+        .handshake_ms = cfg->handshake_timeout * 1000LL,
+    };
+    struct gn_tls *t;
+
+    if (cfg->certfile == NULL)
+        return 0;
+    if (gn__tls_new(&o, &t, err) != 0)
+        return -1;
+    cfg->tls = t;
+    cfg->tls_free = tls_free;
+    return 0;
+}
+
 /* HUP: the configuration as a fresh start would build it. */
 static struct gn_config *reconfigure(void *ctx, char *err)
 {
@@ -341,7 +374,7 @@ static struct gn_config *reconfigure(void *ctx, char *err)
         return NULL;
     }
     if (configure(cfg, cli, err) != 0 || use_activated_sockets(cfg, err) ||
-        gn__process_setup(cfg, err) != 0 ||
+        tls_setup(cfg, err) != 0 || gn__process_setup(cfg, err) != 0 ||
         check_app(cfg, cli->app != NULL, err) != 0) {
         gn__config_free(cfg);
         return NULL;
@@ -468,6 +501,9 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return fail(GN_EXIT_CONFIG, err);
     }
     raise_fd_limit(cfg);
+    if (cfg->tls != NULL)
+        gn_log_info("TLS: %s, certificate %s", gn__tls_library(),
+                    cfg->certfile);
     /* gn_config_get works from a preloaded init too. */
     gn__hooks_set_server(getpid(), cfg, cfg->workers);
     /* Gunicorn loads a preloaded app before on_starting. */
@@ -521,6 +557,8 @@ static int start(struct gn_config *cfg, const struct gn_cli *cli, char *err)
     int status = configure(cfg, cli, err);
 
     if (status == 0 && use_activated_sockets(cfg, err) != 0)
+        status = GN_EXIT_CONFIG;
+    if (status == 0 && !cli->print_config && tls_setup(cfg, err) != 0)
         status = GN_EXIT_CONFIG;
     if (status == 0 && cli->print_config)
         gn__config_print(cfg, stdout);

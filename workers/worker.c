@@ -34,6 +34,7 @@
 #include "http/response.h"
 #include "http/serve.h"
 #include "net/conn.h"
+#include "net/tls.h"
 #include "patch/patch.h"
 #include "plugins/hooks.h"
 
@@ -363,11 +364,15 @@ static void accept_check_starved(struct gn_worker *w)
 /* What the connections of the listener LFD speak, and its context: the
  * stream app of a [stream:NAME] listener, HTTP/1.1 on the others. */
 static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
-                                                  const void **ctx)
+                                                  const void **ctx, int *tls)
 {
+    *tls = 0;
     for (size_t i = 0; i < w->nls; i++) {
-        if (w->ls[i].fd != lfd || w->ls[i].stream == NULL)
+        if (w->ls[i].fd != lfd)
             continue;
+        *tls = w->ls[i].tls;
+        if (w->ls[i].stream == NULL)
+            break;
         *ctx = &w->stream_ctx[i];
         return &gn__stream_proto;
     }
@@ -383,7 +388,8 @@ static void accept_ready(int fd, short what, void *arg)
     int cfd, first = 1;
     const void *ctx;
     struct gn_conn *c;
-    const struct gn_conn_proto *proto = listener_proto(w, fd, &ctx);
+    int tls;
+    const struct gn_conn_proto *proto = listener_proto(w, fd, &ctx, &tls);
 
     w->wakeups++;
     for (; w->net.n < (size_t)w->cfg->worker_connections; first = 0) {
@@ -405,6 +411,13 @@ static void accept_ready(int fd, short what, void *arg)
         w->accepted++;
         c = gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto,
                          ctx);
+        /* A TLS bind's connection shakes hands when its coroutine starts. */
+        if (c != NULL && tls && gn__tls_attach(c, w->cfg->tls) != 0) {
+            gn_log_error("out of memory for TLS; closing connection from %s",
+                         c->remote_addr);
+            gn__conn_close(c);
+            c = NULL;
+        }
         /* A stream app may speak first: its handler starts at once. */
         if (c != NULL && proto == &gn__stream_proto)
             gn__conn_start(c);

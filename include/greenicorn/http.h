@@ -154,8 +154,9 @@ GN_API int gn_request_trailer_at(const gn_request_t *req, size_t i,
 GN_API const char *gn_request_remote_addr(const gn_request_t *req);
 GN_API int gn_request_remote_port(const gn_request_t *req);
 
-/* "https" when a peer in forwarded_allow_ips says so in X-Forwarded-Proto,
- * else "http". Since ABI 1.1. */
+/* "https" when the request came over TLS (a tls:// bind), or when a peer
+ * in forwarded_allow_ips says so in X-Forwarded-Proto, else "http". Since
+ * ABI 1.1. */
 GN_API const char *gn_request_scheme(const gn_request_t *req);
 
 /* The local address and port the connection arrived on ("127.0.0.1",

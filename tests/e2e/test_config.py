@@ -336,7 +336,7 @@ class ConfigTest(ServerTestCase):
 
     def test_gunicorn_options_not_supported_yet(self):
         path = self.write(self.good_config())
-        for args in (["--certfile", "c.pem"], ["--keyfile=k.pem"], ["--ca-certs", "ca"],
+        for args in (["--do-handshake-on-connect"], ["--suppress-ragged-eofs=true"],
                      ["--statsd-host", "127.0.0.1:8125"], ["--threads", "4"],
                      ["--paste", "x.ini"], ["--ssl-version", "TLSv1_2"],
                      ["--log-config", "log.ini"], ["--capture-output"]):
@@ -351,6 +351,9 @@ class ConfigTest(ServerTestCase):
                 self.assertNotIn("unrecognized option", r.stderr)
         # A real typo still says so.
         r = run_cli(["--check-config", "-c", path, "--certfilez", "x"])
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("unrecognized option", r.stderr)
+        r = run_cli(["--check-config", "-c", path, "--statsd-hostz", "x"])
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("unrecognized option", r.stderr)
 

@@ -126,6 +126,128 @@ START_TEST(settings_bind_errors)
 }
 END_TEST
 
+START_TEST(settings_tls_binds)
+{
+    size_t n;
+    struct gn_bind *all;
+
+    ck_assert_int_eq(set("bind", "tls://0.0.0.0:8443 127.0.0.1:8000"), 0);
+    ck_assert_int_eq(set("bind", "tls://[::1]:443 tls://unix:/tmp/s"), 0);
+    ck_assert_uint_eq(cfg->nbinds, 4);
+    ck_assert_int_eq(cfg->binds[0].tls, 1);
+    ck_assert_str_eq(cfg->binds[0].host, "0.0.0.0");
+    ck_assert_int_eq(cfg->binds[0].port, 8443);
+    ck_assert_str_eq(cfg->binds[0].spec, "tls://0.0.0.0:8443");
+    ck_assert_int_eq(cfg->binds[1].tls, 0);
+    ck_assert_int_eq(cfg->binds[2].tls, 1);
+    ck_assert_str_eq(cfg->binds[2].host, "::1");
+    ck_assert_int_eq(cfg->binds[3].kind, GN_BIND_UNIX);
+    ck_assert_int_eq(cfg->binds[3].tls, 1);
+    ck_assert_str_eq(cfg->binds[3].path, "/tmp/s");
+    ck_assert_int_lt(set("bind", "tls://"), 0);
+    ck_assert_ptr_nonnull(strstr(err, "tls:// takes one address"));
+    ck_assert_int_lt(set("bind", "tls://tls://x:1"), 0);
+    ck_assert_int_lt(set("bind", "tls://host:99999"), 0);
+    ck_assert_ptr_nonnull(strstr(err, "port must be 0..65535"));
+    /* A marked bind and a certfile: only the marked one is TLS. */
+    ck_assert_int_eq(set("certfile", "/x.pem"), 0);
+    ck_assert_int_eq(gn__config_tls_everywhere(cfg), 0);
+    all = gn__config_listen_binds(cfg, &n);
+    ck_assert_uint_eq(n, 4);
+    ck_assert_int_eq(all[0].tls, 1);
+    ck_assert_int_eq(all[1].tls, 0);
+    free(all);
+}
+END_TEST
+
+START_TEST(settings_tls_certfile_alone_is_gunicorns)
+{
+    size_t n;
+    struct gn_bind *all;
+
+    ck_assert_int_eq(set("bind", "127.0.0.1:1 unix:/tmp/p"), 0);
+    all = gn__config_listen_binds(cfg, &n);
+    ck_assert_int_eq(all[0].tls + all[1].tls, 0);
+    free(all);
+    ck_assert_int_eq(set("certfile", "/x.pem"), 0);
+    ck_assert_int_eq(gn__config_tls_everywhere(cfg), 1);
+    all = gn__config_listen_binds(cfg, &n);
+    ck_assert_uint_eq(n, 2);
+    ck_assert_int_eq(all[0].tls, 1);
+    ck_assert_int_eq(all[1].tls, 1);
+    free(all);
+    ck_assert_int_eq(cfg->binds[0].tls, 0); /* the config is not changed */
+}
+END_TEST
+
+START_TEST(settings_tls_values)
+{
+    ck_assert_int_eq(cfg->cert_reqs, GN_CERT_NONE);
+    ck_assert_int_eq(cfg->tls_min_version, 0x0303);
+    ck_assert_int_eq(cfg->handshake_timeout, 10);
+    ck_assert_ptr_null(cfg->certfile);
+    ck_assert_ptr_nonnull(strstr(cfg->ciphers, "ECDHE-ECDSA-AES128-GCM"));
+    ck_assert_ptr_null(strstr(cfg->ciphers, "CBC"));
+    ck_assert_int_eq(set("cert_reqs", "required"), 0);
+    ck_assert_int_eq(cfg->cert_reqs, GN_CERT_REQUIRED);
+    ck_assert_int_eq(set("cert_reqs", "Optional"), 0);
+    ck_assert_int_eq(cfg->cert_reqs, GN_CERT_OPTIONAL);
+    ck_assert_int_eq(set("cert_reqs", "0"), 0); /* ssl.CERT_NONE */
+    ck_assert_int_eq(cfg->cert_reqs, GN_CERT_NONE);
+    ck_assert_int_eq(set("cert_reqs", "2"), 0);
+    ck_assert_int_eq(cfg->cert_reqs, GN_CERT_REQUIRED);
+    ck_assert_int_lt(set("cert_reqs", "3"), 0);
+    ck_assert_str_eq(err, "--test: '3' is not none, optional or required "
+                          "(0, 1, 2)");
+    ck_assert_int_lt(set("cert_reqs", "maybe"), 0);
+    ck_assert_int_lt(set("cert_reqs", ""), 0);
+    ck_assert_int_eq(set("tls_min_version", "1.3"), 0);
+    ck_assert_int_eq(cfg->tls_min_version, 0x0304);
+    ck_assert_int_eq(set("tls_min_version", "TLSv1.2"), 0);
+    ck_assert_int_eq(cfg->tls_min_version, 0x0303);
+    ck_assert_int_eq(set("tls_min_version", "tlsv1.3"), 0);
+    ck_assert_int_eq(cfg->tls_min_version, 0x0304);
+    ck_assert_int_lt(set("tls_min_version", "1.1"), 0);
+    ck_assert_str_eq(err, "--test: '1.1' is not a TLS version greenicorn "
+                          "offers (1.2 or 1.3)");
+    ck_assert_int_lt(set("tls_min_version", "1.2x"), 0);
+    ck_assert_int_lt(set("tls_min_version", "TLSv1"), 0);
+    ck_assert_int_lt(set("tls_min_version", ""), 0);
+    ck_assert_int_eq(cfg->tls_min_version, 0x0304); /* left as it was */
+    ck_assert_int_lt(set("handshake_timeout", "0"), 0);
+    ck_assert_int_eq(set("handshake_timeout", "3"), 0);
+    ck_assert_int_eq(cfg->handshake_timeout, 3);
+    ck_assert_int_lt(set("ciphers", "A\x01B"), 0);
+    ck_assert_int_eq(set("ciphers", "HIGH:!aNULL"), 0);
+    ck_assert_str_eq(cfg->ciphers, "HIGH:!aNULL");
+    ck_assert_int_eq(set("tls_ciphersuites", ""), 0);
+    ck_assert_ptr_null(cfg->tls_ciphersuites);
+}
+END_TEST
+
+START_TEST(settings_tls_checks)
+{
+    ck_assert_int_eq(set("bind", "tls://127.0.0.1:1"), 0);
+    ck_assert_int_lt(gn__config_check(cfg, err), 0);
+    ck_assert_str_eq(err, "bind tls://127.0.0.1:1: TLS needs a certfile");
+    ck_assert_int_eq(set("certfile", "/c.pem"), 0);
+    ck_assert_int_eq(gn__config_check(cfg, err), 0);
+    ck_assert_int_eq(set("cert_reqs", "optional"), 0);
+    ck_assert_int_lt(gn__config_check(cfg, err), 0);
+    ck_assert_str_eq(err, "cert_reqs = optional needs ca_certs (the CAs "
+                          "client certificates are checked against)");
+    ck_assert_int_eq(set("ca_certs", "/ca.pem"), 0);
+    ck_assert_int_eq(gn__config_check(cfg, err), 0);
+    ck_assert_int_eq(set("certfile", ""), 0);
+    ck_assert_int_lt(gn__config_check(cfg, err), 0);
+    ck_assert_str_eq(err, "bind tls://127.0.0.1:1: TLS needs a certfile");
+    gn__binds_clear(cfg);
+    ck_assert_int_eq(set("bind", "127.0.0.1:1"), 0);
+    ck_assert_int_lt(gn__config_check(cfg, err), 0);
+    ck_assert_str_eq(err, "ca_certs is set but certfile is not");
+}
+END_TEST
+
 START_TEST(settings_paths_and_levels)
 {
     ck_assert_int_eq(set("accesslog", "/var/log/a.log"), 0);
@@ -197,6 +319,10 @@ static Suite *settings_suite(void)
     tcase_add_test(tc, settings_bind_forms);
     tcase_add_test(tc, settings_bind_list_in_one_value);
     tcase_add_test(tc, settings_bind_errors);
+    tcase_add_test(tc, settings_tls_binds);
+    tcase_add_test(tc, settings_tls_certfile_alone_is_gunicorns);
+    tcase_add_test(tc, settings_tls_values);
+    tcase_add_test(tc, settings_tls_checks);
     tcase_add_test(tc, settings_paths_and_levels);
     tcase_add_test(tc, settings_health_check_path);
     tcase_add_test(tc, settings_app_spec);

@@ -1,0 +1,551 @@
+#!/usr/bin/env python3
+"""TLS termination: tls:// binds beside plain ones, curl and Python's ssl
+over them (keep-alive, a POST body, a file sent with sendfile), `openssl
+s_client` (TLS 1.2 and 1.3 accepted, 1.1 refused, ALPN http/1.1), client
+certificates with cert_reqs, a client that stalls mid-handshake, a stream
+app and a WebSocket over TLS, and the certificates refused at start-up
+with a message that names the file.
+
+The certificates are made by the test with `openssl` (a CA, a server
+certificate for 127.0.0.1 signed by it, a client certificate, a stranger's
+client certificate, an expired certificate, a key that belongs to no
+certificate here) in a temp directory."""
+import base64
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import tempfile
+import time
+import unittest
+
+import harness
+from harness import Server, app_path, run_cli
+import wsclient
+
+IO = 30.0  # seconds for any one exchange: generous, on a loaded machine
+OPENSSL = shutil.which("openssl")
+CURL = shutil.which("curl")
+
+CA_CNF = """[ca]
+default_ca = d
+[d]
+database = {dir}/index
+new_certs_dir = {dir}
+serial = {dir}/serial
+default_md = sha256
+policy = p
+copy_extensions = copy
+[p]
+commonName = supplied
+"""
+
+
+def openssl(*args, cwd):
+    r = subprocess.run([OPENSSL] + list(args), cwd=cwd, capture_output=True,
+                       text=True, timeout=60)
+    if r.returncode != 0:
+        raise AssertionError("openssl %s failed:\n%s" % (" ".join(args), r.stderr))
+    return r
+
+
+class Certs:
+    """The certificates of one test module, in DIR."""
+
+    def __init__(self, dir):
+        self.dir = dir
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+        openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem",
+                "-days", "3", "-subj", "/CN=greenicorn test CA", cwd=dir)
+        with open(os.path.join(dir, "ca.cnf"), "w") as f:
+            f.write(CA_CNF.format(dir=dir))
+        open(os.path.join(dir, "index"), "w").close()
+        with open(os.path.join(dir, "serial"), "w") as f:
+            f.write("01\n")
+        self.ca = self.path("ca.pem")
+        self.server_cert, self.server_key = self.issue(
+            "server", "/CN=127.0.0.1", san="IP:127.0.0.1,DNS:localhost")
+        self.client_cert, self.client_key = self.issue("client", "/CN=alice")
+        self.old_cert, self.old_key = self.issue(
+            "old", "/CN=old", dates=("20200101000000Z", "20200201000000Z"))
+        # A stranger: a self-signed client certificate the CA never saw.
+        openssl("req", "-x509", *ec, "-keyout", "stranger.key", "-out",
+                "stranger.pem", "-days", "3", "-subj", "/CN=mallory", cwd=dir)
+        self.stranger_cert = self.path("stranger.pem")
+        self.stranger_key = self.path("stranger.key")
+        # A key of its own: it matches no certificate here.
+        openssl("genpkey", "-algorithm", "EC", "-pkeyopt",
+                "ec_paramgen_curve:P-256", "-out", "other.key", cwd=dir)
+        self.other_key = self.path("other.key")
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def issue(self, name, subj, san=None, dates=None):
+        """A key and a certificate for SUBJ signed by the CA."""
+        ext = ["-addext", "subjectAltName=" + san] if san else []
+        openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                "-nodes", "-keyout", name + ".key", "-out", name + ".csr",
+                "-subj", subj, *ext, cwd=self.dir)
+        when = (["-startdate", dates[0], "-enddate", dates[1]] if dates
+                else ["-days", "3"])
+        openssl("ca", "-batch", "-config", "ca.cnf", "-cert", "ca.pem",
+                "-keyfile", "ca.key", "-in", name + ".csr", "-out",
+                name + ".pem", *when, cwd=self.dir)
+        return self.path(name + ".pem"), self.path(name + ".key")
+
+
+CERTS = None
+TMP = None
+
+
+def setUpModule():
+    global CERTS, TMP
+    for tool, name in ((OPENSSL, "openssl"), (CURL, "curl")):
+        if tool is None:
+            raise unittest.SkipTest("%s is not installed (scripts/install-deps --test)" % name)
+    TMP = tempfile.mkdtemp(prefix="greenicorn-tls-")
+    CERTS = Certs(TMP)
+
+
+def tearDownModule():
+    if TMP:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+class TlsServer(Server):
+    """A Server whose bind is tls://127.0.0.1:PORT, with CERTS' server
+    certificate; PLAIN=True adds a plain bind on another port."""
+
+    def __init__(self, app="echo", tls=None, plain=False, **kw):
+        self.tls = tls or {}
+        self.plain = plain
+        self.plain_port = harness.free_port() if plain else None
+        super().__init__(app=app, **kw)
+
+    def config_sections(self):
+        sections = super().config_sections()
+        binds = "tls://127.0.0.1:%d" % self.port
+        if self.plain:
+            binds += " 127.0.0.1:%d" % self.plain_port
+        sections["server"]["bind"] = binds
+        tls = {"certfile": CERTS.server_cert, "keyfile": CERTS.server_key}
+        tls.update(self.tls)
+        sections["tls"] = tls
+        return sections
+
+    def listening_line(self):
+        return "listening at: https://127.0.0.1:%d (%d)" % (self.port, self.proc.pid)
+
+    @property
+    def url(self):
+        return "https://127.0.0.1:%d" % self.port
+
+
+def client_context(cert=None, key=None):
+    ctx = ssl.create_default_context(cafile=CERTS.ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    return ctx
+
+
+def https_get(port, path="/", ctx=None, method="GET", body=None):
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=IO,
+                                       context=ctx or client_context())
+    try:
+        conn.request(method, path, body=body)
+        r = conn.getresponse()
+        return r.status, r.read()
+    finally:
+        conn.close()
+
+
+def fields(body):
+    """The echo app's "key: value" lines."""
+    head = body.split(b"\n\n", 1)[0].decode("latin-1")
+    return dict(line.partition(": ")[::2] for line in head.split("\n"))
+
+
+def s_client(port, *args, data=b"", timeout=IO):
+    """`openssl s_client` to PORT with ARGS, sending DATA: (rc, output)."""
+    cmd = [OPENSSL, "s_client", "-connect", "127.0.0.1:%d" % port,
+           "-CAfile", CERTS.ca, "-verify_return_error", "-ign_eof"] + list(args)
+    r = subprocess.run(cmd, input=data, capture_output=True, timeout=timeout)
+    return r.returncode, (r.stdout + r.stderr).decode("latin-1")
+
+
+def curl(*args, timeout=IO):
+    cmd = [CURL, "-sS", "--max-time", str(int(timeout)), "--cacert", CERTS.ca] + list(args)
+    return subprocess.run(cmd, capture_output=True, timeout=timeout + 10)
+
+
+class TestHttps(unittest.TestCase):
+    """One server with a TLS and a plain bind for the class."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.www = tempfile.mkdtemp(prefix="greenicorn-tls-www-")
+        cls.big = os.urandom(3 * 1024 * 1024 + 123)
+        with open(os.path.join(cls.www, "big.bin"), "wb") as f:
+            f.write(cls.big)
+        cls.srv = TlsServer(plain=True, workers=1, settings={
+            "app:files": {"module": app_path("static"), "mount": "/static"},
+            "app:files.args": {"root": cls.www},
+        })
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+        shutil.rmtree(cls.www, ignore_errors=True)
+
+    def test_curl_keepalive_and_post(self):
+        url = self.srv.url
+        body = os.urandom(200 * 1024)
+        path = os.path.join(TMP, "post.bin")
+        with open(path, "wb") as f:
+            f.write(body)
+        out = os.path.join(TMP, "post.out")
+        # Three requests on one connection: num_connects is 0 on reuse.
+        r = curl("-w", "%{http_code} %{num_connects} %{scheme}\n",
+                 url + "/a", url + "/b", "-o", "/dev/null", "-o", "/dev/null")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        lines = r.stdout.decode().split()
+        self.assertEqual(lines, ["200", "1", "HTTPS", "200", "0", "HTTPS"], r.stdout)
+        r = curl("--data-binary", "@" + path, "-o", out, url + "/post")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out, "rb") as f:
+            echoed = f.read()
+        self.assertEqual(fields(echoed)["method"], "POST")
+        self.assertEqual(echoed.split(b"\n\n", 1)[1], body)
+
+    def test_scheme_https_and_plain_bind_beside(self):
+        status, body = https_get(self.srv.port, "/x")
+        self.assertEqual(status, 200)
+        self.assertEqual(fields(body)["scheme"], "https")
+        conn = http.client.HTTPConnection("127.0.0.1", self.srv.plain_port, timeout=IO)
+        conn.request("GET", "/x")
+        r = conn.getresponse()
+        self.assertEqual(fields(r.read())["scheme"], "http")
+        conn.close()
+
+    def test_python_ssl_several_requests_one_connection(self):
+        conn = http.client.HTTPSConnection("127.0.0.1", self.srv.port, timeout=IO,
+                                           context=client_context())
+        try:
+            ports = set()
+            for i in range(5):
+                conn.request("POST", "/n%d" % i, body=b"x" * (i * 7000))
+                r = conn.getresponse()
+                data = r.read()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(data.split(b"\n\n", 1)[1], b"x" * (i * 7000))
+                ports.add(conn.sock.getsockname()[1])
+            self.assertEqual(len(ports), 1)
+            self.assertEqual(conn.sock.version(), "TLSv1.3")
+        finally:
+            conn.close()
+
+    def test_sendfile_over_tls(self):
+        status, data = https_get(self.srv.port, "/static/big.bin")
+        self.assertEqual(status, 200)
+        self.assertEqual(len(data), len(self.big))
+        self.assertEqual(data, self.big)
+
+    def test_s_client_versions_and_alpn(self):
+        req = b"GET /v HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        for flag, name in (("-tls1_2", "TLSv1.2"), ("-tls1_3", "TLSv1.3")):
+            with self.subTest(flag=flag):
+                rc, out = s_client(self.srv.port, flag, "-alpn", "h2,http/1.1", data=req)
+                self.assertEqual(rc, 0, out)
+                self.assertIn("Protocol  : %s" % name if name == "TLSv1.2"
+                              else "New, TLSv1.3", out)
+                self.assertIn("ALPN protocol: http/1.1", out)
+                self.assertIn("Verify return code: 0 (ok)", out)
+                self.assertIn("HTTP/1.1 200 OK", out)
+                self.assertIn("scheme: https", out)
+        # TLS 1.1, even from a client willing to speak it, is refused.
+        rc, out = s_client(self.srv.port, "-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0",
+                           data=req)
+        self.assertNotEqual(rc, 0, out)
+        self.assertNotIn("HTTP/1.1 200", out)
+        self.assertRegex(out, r"alert protocol version|unsupported protocol|"
+                              r"no protocols available|wrong version number")
+        # Without ALPN the handshake goes on, naming none.
+        rc, out = s_client(self.srv.port, data=req)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("No ALPN negotiated", out)
+
+    def test_stalled_handshake_costs_one_coroutine(self):
+        # Half a ClientHello: the record header promises more.
+        stalled = socket.create_connection(("127.0.0.1", self.srv.port), timeout=IO)
+        try:
+            stalled.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+            time.sleep(0.3)
+            t0 = time.monotonic()
+            for i in range(3):
+                status, _ = https_get(self.srv.port, "/during%d" % i)
+                self.assertEqual(status, 200)
+            self.assertLess(time.monotonic() - t0, 10.0)
+        finally:
+            stalled.close()
+
+
+class TestHandshakeTimeout(unittest.TestCase):
+    def test_stalled_client_dropped_after_handshake_timeout(self):
+        with TlsServer(tls={"handshake_timeout": 2},
+                       settings={"http": {"first_byte_timeout": 60}}) as srv:
+            stalled = socket.create_connection(("127.0.0.1", srv.port), timeout=IO)
+            try:
+                t0 = time.monotonic()
+                stalled.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")
+                # Others are served meanwhile, by the one worker.
+                status, body = https_get(srv.port, "/other")
+                self.assertEqual(status, 200)
+                stalled.settimeout(IO)
+                try:
+                    data = stalled.recv(100)
+                except ConnectionResetError:
+                    data = b""
+                waited = time.monotonic() - t0
+                self.assertEqual(data, b"")
+                self.assertGreaterEqual(waited, 1.5)
+                self.assertLess(waited, 15.0)
+            finally:
+                stalled.close()
+            self.assertEqual(https_get(srv.port, "/after")[0], 200)
+
+
+class TestClientCertificates(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = TlsServer(tls={"ca_certs": CERTS.ca, "cert_reqs": "required"})
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def test_accepted_with_a_certificate_the_ca_signed(self):
+        r = curl("--cert", CERTS.client_cert, "--key", CERTS.client_key,
+                 self.srv.url + "/mine")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(fields(r.stdout)["scheme"], "https")
+        status, _ = https_get(self.srv.port, "/py", ctx=client_context(
+            CERTS.client_cert, CERTS.client_key))
+        self.assertEqual(status, 200)
+
+    def test_refused_without_one(self):
+        r = curl(self.srv.url + "/none")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.stdout, b"")
+        with self.assertRaises((ssl.SSLError, ConnectionResetError, BrokenPipeError)):
+            https_get(self.srv.port, "/none")
+
+    def test_refused_with_a_stranger(self):
+        r = curl("--cert", CERTS.stranger_cert, "--key", CERTS.stranger_key,
+                 self.srv.url + "/stranger")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertEqual(r.stdout, b"")
+        rc, out = s_client(self.srv.port, "-cert", CERTS.stranger_cert, "-key",
+                           CERTS.stranger_key, "-tls1_2",
+                           data=b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertNotIn("HTTP/1.1 200", out)
+        self.assertRegex(out, r"alert (unknown ca|certificate unknown|bad certificate)")
+
+
+class TestOptionalClientCertificates(unittest.TestCase):
+    def test_optional_serves_both(self):
+        with TlsServer(tls={"ca_certs": CERTS.ca, "cert_reqs": "optional"}) as srv:
+            self.assertEqual(https_get(srv.port, "/anon")[0], 200)
+            self.assertEqual(https_get(srv.port, "/cert", ctx=client_context(
+                CERTS.client_cert, CERTS.client_key))[0], 200)
+
+
+class TestMinVersion(unittest.TestCase):
+    def test_tls13_only(self):
+        with TlsServer(tls={"tls_min_version": "1.3"}) as srv:
+            req = b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            rc, out = s_client(srv.port, "-tls1_2", data=req)
+            self.assertNotEqual(rc, 0, out)
+            self.assertNotIn("HTTP/1.1 200", out)
+            rc, out = s_client(srv.port, "-tls1_3", data=req)
+            self.assertEqual(rc, 0, out)
+            self.assertIn("HTTP/1.1 200 OK", out)
+
+
+class TlsWsClient(wsclient.WsClient):
+    """wsclient.WsClient over TLS (wss://)."""
+
+    def __init__(self, port, path="/", timeout=IO):
+        raw = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.sock = client_context().wrap_socket(raw, server_hostname="127.0.0.1")
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(wsclient.handshake_request(path, key, port=port))
+        self.status, self.headers, self.buf = wsclient.read_head(self.sock)
+        if self.status != 101:
+            raise AssertionError("handshake answered %d %r" % (self.status, self.headers))
+        if self.headers.get("sec-websocket-accept") != wsclient.accept_for(key):
+            raise AssertionError("bad Sec-WebSocket-Accept: %r" % self.headers)
+
+
+class TestUpgradedAndStreams(unittest.TestCase):
+    def test_websocket_over_tls(self):
+        with TlsServer(app="ws_echo") as srv:
+            with TlsWsClient(srv.port) as ws:
+                for size in (5, 70000, 1 << 20):
+                    payload = os.urandom(size)
+                    ws.send_frame(wsclient.OP_BINARY, payload)
+                    self.assertEqual(ws.recv_message(), (wsclient.OP_BINARY, payload))
+                ws.send_close(1000)
+                self.assertEqual(ws.expect_close(), 1000)
+
+    def test_stream_app_over_tls(self):
+        sport = harness.free_port()
+        with TlsServer(settings={
+                "stream:echo": {"bind": "tls://127.0.0.1:%d" % sport,
+                                "module": app_path("line_echo")},
+        }) as srv:
+            srv.wait_for_log(r"listening at: 127\.0\.0\.1:%d for \[stream:echo\] over TLS"
+                             % sport)
+            raw = socket.create_connection(("127.0.0.1", sport), timeout=IO)
+            with client_context().wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                lines = [b"hello\n", b"x" * 3000 + b"\n", b"bye\n"]
+                s.sendall(b"".join(lines))
+                got = b""
+                while len(got) < sum(map(len, lines)):
+                    chunk = s.recv(65536)
+                    self.assertTrue(chunk, "closed early after %r" % got[:80])
+                    got += chunk
+                self.assertEqual(got, b"".join(lines))
+            # Plain bytes on a TLS stream bind get no echo.
+            with socket.create_connection(("127.0.0.1", sport), timeout=IO) as p:
+                p.sendall(b"plain\n" * 100)
+                try:
+                    data = p.recv(100)
+                except ConnectionResetError:
+                    data = b""
+                self.assertNotIn(b"plain", data)
+
+
+class TestStartRefused(unittest.TestCase):
+    """A certificate or key that cannot serve refuses the start, naming the
+    file, before anything is bound."""
+
+    def start(self, tls, extra=()):
+        port = harness.free_port()
+        cmd = ["-b", "tls://127.0.0.1:%d" % port]
+        for key, value in tls.items():
+            cmd += ["--" + key.replace("_", "-"), value]
+        r = run_cli(cmd + list(extra) + [app_path("hello")], timeout=30)
+        # Nothing was bound: the port is still free.
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", port))
+        return r
+
+    def test_expired(self):
+        r = self.start({"certfile": CERTS.old_cert, "keyfile": CERTS.old_key})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("%s: the certificate expired on Feb  1 00:00:00 2020 GMT"
+                      % CERTS.old_cert, r.stderr)
+        self.assertNotIn("listening at", r.stderr)
+
+    def test_key_of_another_certificate(self):
+        r = self.start({"certfile": CERTS.server_cert, "keyfile": CERTS.other_key})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("%s: the private key does not match the certificate in %s"
+                      % (CERTS.other_key, CERTS.server_cert), r.stderr)
+
+    def test_missing_file(self):
+        missing = os.path.join(TMP, "nope.pem")
+        r = self.start({"certfile": missing})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("%s: cannot read the certificate: No such file or directory"
+                      % missing, r.stderr)
+
+    def test_not_a_certificate(self):
+        r = self.start({"certfile": CERTS.server_key, "keyfile": CERTS.server_key})
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("%s: not a PEM certificate" % CERTS.server_key, r.stderr)
+
+    def test_check_config_says_so_too(self):
+        r = run_cli(["--check-config", "-b", "tls://127.0.0.1:1", "--certfile",
+                     CERTS.old_cert, "--keyfile", CERTS.old_key, app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s: the certificate expired" % CERTS.old_cert, r.stderr)
+
+    def test_tls_bind_needs_a_certfile(self):
+        r = run_cli(["--check-config", "-b", "tls://127.0.0.1:1", app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("bind tls://127.0.0.1:1: TLS needs a certfile", r.stderr)
+
+    def test_cert_reqs_needs_ca_certs(self):
+        r = run_cli(["--check-config", "--certfile", CERTS.server_cert, "--keyfile",
+                     CERTS.server_key, "--cert-reqs", "required", app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cert_reqs = required needs ca_certs", r.stderr)
+
+    def test_bad_cipher_list(self):
+        r = run_cli(["--check-config", "--certfile", CERTS.server_cert, "--keyfile",
+                     CERTS.server_key, "--ciphers", "NO-SUCH-CIPHER", app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("ciphers: no cipher in 'NO-SUCH-CIPHER'", r.stderr)
+
+
+def served_cert_subject(port):
+    """The CN of the certificate a new connection to PORT is shown."""
+    raw = socket.create_connection(("127.0.0.1", port), timeout=IO)
+    with client_context().wrap_socket(raw, server_hostname="127.0.0.1") as s:
+        subject = dict(x[0] for x in s.getpeercert()["subject"])
+    return subject["commonName"]
+
+
+class TestReload(unittest.TestCase):
+    """HUP loads the certificate again; a bad one keeps the running one."""
+
+    def test_hup_reloads_and_a_bad_key_keeps_the_old(self):
+        live = os.path.join(TMP, "reload")
+        os.makedirs(live, exist_ok=True)
+        cert, key = os.path.join(live, "cert.pem"), os.path.join(live, "key.pem")
+        shutil.copy(CERTS.server_cert, cert)
+        shutil.copy(CERTS.server_key, key)
+        new_cert, new_key = CERTS.issue("renewed", "/CN=localhost",
+                                        san="IP:127.0.0.1,DNS:localhost")
+        with TlsServer(tls={"certfile": cert, "keyfile": key}) as srv:
+            srv.wait_workers(1)
+            self.assertEqual(served_cert_subject(srv.port), "127.0.0.1")
+            # Renewed: the new one is served after HUP.
+            shutil.copy(new_cert, cert)
+            shutil.copy(new_key, key)
+            srv.signal(signal.SIGHUP)
+            harness.wait_until(lambda: served_cert_subject(srv.port) == "localhost",
+                               20, what="the renewed certificate served")
+            # A key that is not the certificate's: refused, the old kept.
+            shutil.copy(CERTS.other_key, key)
+            srv.signal(signal.SIGHUP)
+            srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                             r"%s: the private key does not match the certificate in %s"
+                             % (re.escape(key), re.escape(cert)), timeout=20)
+            self.assertEqual(served_cert_subject(srv.port), "localhost")
+            self.assertEqual(https_get(srv.port, "/still")[0], 200)
+
+
+class TestGunicornStyle(unittest.TestCase):
+    def test_certfile_alone_makes_every_bind_tls(self):
+        # Gunicorn's way: --certfile and --keyfile, binds unmarked.
+        srv = Server(app="echo", use_config=False,
+                     args=["-b", "127.0.0.1:{port}", "--certfile", CERTS.server_cert,
+                           "--keyfile", CERTS.server_key, app_path("echo")])
+        srv.listening_line = lambda: "listening at: https://127.0.0.1:%d" % srv.port
+        with srv:
+            status, body = https_get(srv.port, "/g")
+            self.assertEqual(status, 200)
+            self.assertEqual(fields(body)["scheme"], "https")
+
+
+if __name__ == "__main__":
+    unittest.main()
