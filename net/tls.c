@@ -37,7 +37,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/core_names.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/params.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -50,10 +54,25 @@
 
 #define RECORD_MAX 16384 /* TLS's largest plaintext record */
 
+/* A session ticket key: its name (in every ticket it seals), AES-256
+ * and HMAC-SHA256 keys. */
+struct ticket_key {
+    unsigned char name[16], aes[32], hmac[32];
+    int set;
+};
+
 struct gn_tls {
     SSL_CTX *ctx;
     int64_t handshake_ms;
+    /* [0] seals new tickets, [1] (the previous context's [0]) still opens
+     * the tickets it sealed. */
+    struct ticket_key keys[2];
 };
+
+/* The ticket key of the last context made in this process: the next one
+ * (a reload's) keeps it as its previous key, so a HUP rotates the keys
+ * without making every client shake hands in full again. */
+static struct ticket_key last_key;
 
 /* ---- the BIO: green/sys on the connection's socket -------------------- */
 
@@ -113,6 +132,67 @@ static int bio_setup(char err[GN_ERR_LEN])
 }
 
 /* ---- the context ------------------------------------------------------ */
+
+/* Session tickets (RFC 5077; TLS 1.3's too): sealed and opened with our
+ * keys. They are made by the arbiter with the context, before the fork,
+ * so every worker opens what any worker sealed: a returning client
+ * resumes whichever worker it reaches. */
+static int ticket_mac(EVP_MAC_CTX *hctx, struct ticket_key *k)
+{
+    OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k->hmac,
+                                          sizeof(k->hmac)),
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, "SHA256", 0),
+        OSSL_PARAM_construct_end(),
+    };
+
+    return EVP_MAC_CTX_set_params(hctx, params);
+}
+
+static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
+                     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int seal)
+{
+    struct gn_tls *t = SSL_get_app_data(ssl);
+    struct ticket_key *k = &t->keys[0];
+
+    if (seal) {
+        if (RAND_bytes(iv, 16) != 1 ||
+            !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ||
+            !ticket_mac(hctx, k))
+            return -1;
+        memcpy(name, k->name, sizeof(k->name));
+        return 1;
+    }
+    for (int i = 0; i < 2; i++) {
+        k = &t->keys[i];
+        if (!k->set || memcmp(name, k->name, sizeof(k->name)) != 0)
+            continue;
+        if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ||
+            !ticket_mac(hctx, k))
+            return -1;
+        return i == 0 ? 1 : 2; /* 2: resumed; seal a new ticket with [0] */
+    }
+    return 0; /* a key we no longer have: a full handshake */
+}
+
+static int ticket_keys(struct gn_tls *t, char err[GN_ERR_LEN])
+{
+    struct ticket_key *k = &t->keys[0];
+
+    if (RAND_bytes(k->name, sizeof(k->name)) != 1 ||
+        RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
+        RAND_bytes(k->hmac, sizeof(k->hmac)) != 1) {
+        snprintf(err, GN_ERR_LEN, "TLS: no random bytes for ticket keys");
+        return -EIO;
+    }
+    k->set = 1;
+    t->keys[1] = last_key;
+    if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(t->ctx, ticket_cb)) {
+        snprintf(err, GN_ERR_LEN, "TLS: cannot set the ticket keys");
+        return -EINVAL;
+    }
+    return 0;
+}
 
 /* OpenSSL's reason for the last failure, its queue emptied. */
 static const char *ssl_reason(char *buf, size_t len)
@@ -312,10 +392,12 @@ int gn__tls_new(const struct gn_tls_opts *o, struct gn_tls **out,
     t->handshake_ms = o->handshake_ms;
     if ((rc = apply_protocol(t->ctx, o, err)) != 0 ||
         (rc = load_identity(t->ctx, o, err)) != 0 ||
-        (rc = load_client_cas(t->ctx, o, err)) != 0) {
+        (rc = load_client_cas(t->ctx, o, err)) != 0 ||
+        (rc = ticket_keys(t, err)) != 0) {
         gn__tls_free(t);
         return rc;
     }
+    last_key = t->keys[0]; /* made: the next context's previous key */
     ERR_clear_error();
     *out = t;
     return 0;
@@ -326,6 +408,7 @@ void gn__tls_free(struct gn_tls *t)
     if (t == NULL)
         return;
     SSL_CTX_free(t->ctx);
+    OPENSSL_cleanse(t->keys, sizeof(t->keys));
     free(t);
 }
 

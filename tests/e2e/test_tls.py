@@ -534,6 +534,63 @@ class TestReload(unittest.TestCase):
             self.assertEqual(https_get(srv.port, "/still")[0], 200)
 
 
+class TestResumption(unittest.TestCase):
+    """Session tickets: sealed with keys the arbiter made before the fork,
+    so a client resumes on whichever worker it reaches; a HUP rotates them,
+    keeping the previous key for one more generation."""
+
+    REQ = b"GET /r HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+
+    def connect(self, port, sess, *args):
+        """(reused, worker pid) of one s_client exchange with SESS."""
+        rc, out = s_client(port, "-sess_in", sess, *args, data=self.REQ)
+        self.assertEqual(rc, 0, out)
+        self.assertIn("HTTP/1.1 200 OK", out)
+        m = re.search(r"(?m)^(New|Reused), (TLSv1\.[23])", out)
+        self.assertIsNotNone(m, out)
+        return m.group(1) == "Reused", int(re.search(r"(?m)^pid: (\d+)", out).group(1))
+
+    def new_session(self, port, sess, *args):
+        rc, out = s_client(port, "-sess_out", sess, *args, data=self.REQ)
+        self.assertEqual(rc, 0, out)
+        self.assertRegex(out, r"(?m)^New, TLSv1\.[23]")
+        self.assertTrue(os.path.getsize(sess) > 0)
+
+    def test_resumed_on_every_worker_and_across_a_reload(self):
+        with TlsServer(workers=2, settings={"server": {"reuse_port": "on"}}) as srv:
+            workers = set(srv.wait_workers(2))
+            for version in ("-tls1_3", "-tls1_2"):
+                with self.subTest(version=version):
+                    sess = os.path.join(TMP, "sess%s.pem" % version)
+                    self.new_session(srv.port, sess, version)
+                    pids = set()
+                    # Each connection comes from a new port, which
+                    # reuse_port spreads over the workers.
+                    for _ in range(40):
+                        reused, pid = self.connect(srv.port, sess, version)
+                        self.assertTrue(reused, "not resumed on worker %d" % pid)
+                        pids.add(pid)
+                        if pids == workers:
+                            break
+                    self.assertEqual(pids, workers)
+
+            sess = os.path.join(TMP, "sess-hup.pem")
+            self.new_session(srv.port, sess, "-tls1_3")
+
+            def reload():
+                old = set(srv.worker_pids())
+                srv.signal(signal.SIGHUP)
+                harness.wait_until(
+                    lambda: len(srv.worker_pids()) == 2 and not set(srv.worker_pids()) & old,
+                    30, what="the reload's workers alone")
+            # One reload: the previous key still opens the ticket.
+            reload()
+            self.assertEqual(self.connect(srv.port, sess, "-tls1_3")[0], True)
+            # Two: that key is gone, a full handshake (which still works).
+            reload()
+            self.assertEqual(self.connect(srv.port, sess, "-tls1_3")[0], False)
+
+
 class TestGunicornStyle(unittest.TestCase):
     def test_certfile_alone_makes_every_bind_tls(self):
         # Gunicorn's way: --certfile and --keyfile, binds unmarked.
