@@ -1000,7 +1000,8 @@ const struct gn_setting gn__settings[] = {
      .offset = FIELD(certfile),
      .defval = "",
      .help = "the server's certificate chain (PEM): TLS on the tls:// "
-             "binds, or on every bind when none is marked"},
+             "binds, or on every bind when none is marked; several files "
+             "are chosen by SNI"},
     {.name = "keyfile",
      .section = "tls",
      .flag = "keyfile",
@@ -1009,7 +1010,8 @@ const struct gn_setting gn__settings[] = {
      .print = print_path,
      .offset = FIELD(keyfile),
      .defval = "",
-     .help = "the certificate's private key (PEM); empty: it is in certfile"},
+     .help = "the certificate's private key (PEM), one per certificate; "
+             "empty: in certfile"},
     {.name = "ca_certs",
      .section = "tls",
      .flag = "ca-certs",

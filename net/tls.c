@@ -44,6 +44,7 @@
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -61,8 +62,13 @@ struct ticket_key {
     int set;
 };
 
+#define MAX_CERTS 16 /* certificates one server offers by SNI */
+
 struct gn_tls {
-    SSL_CTX *ctx;
+    /* One context per certificate, configured alike: [0] is the default,
+     * the others are chosen by the name the client asks for (SNI). */
+    SSL_CTX *ctx[MAX_CERTS];
+    size_t nctx;
     int64_t handshake_ms;
     /* [0] seals new tickets, [1] (the previous context's [0]) still opens
      * the tickets it sealed. */
@@ -187,11 +193,36 @@ static int ticket_keys(struct gn_tls *t, char err[GN_ERR_LEN])
     }
     k->set = 1;
     t->keys[1] = last_key;
-    if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(t->ctx, ticket_cb)) {
-        snprintf(err, GN_ERR_LEN, "TLS: cannot set the ticket keys");
-        return -EINVAL;
+    for (size_t i = 0; i < t->nctx; i++) {
+        if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(t->ctx[i], ticket_cb)) {
+            snprintf(err, GN_ERR_LEN, "TLS: cannot set the ticket keys");
+            return -EINVAL;
+        }
     }
     return 0;
+}
+
+/* SNI: the first certificate that names the host the client asks for
+ * (its subjectAltName DNS names, wildcards included, or else its CN);
+ * none, or no name asked: the first certificate. */
+static int servername(SSL *ssl, int *alert, void *arg)
+{
+    const char *name = SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name);
+    struct gn_tls *t = arg;
+
+    (void)alert;
+    if (name == NULL)
+        return SSL_TLSEXT_ERR_NOACK;
+    for (size_t i = 0; i < t->nctx; i++) {
+        X509 *x = SSL_CTX_get0_certificate(t->ctx[i]);
+
+        if (x != NULL && X509_check_host(x, name, 0, 0, NULL) == 1) {
+            if (i > 0)
+                SSL_set_SSL_CTX(ssl, t->ctx[i]);
+            return SSL_TLSEXT_ERR_OK;
+        }
+    }
+    return SSL_TLSEXT_ERR_NOACK; /* the default certificate */
 }
 
 /* OpenSSL's reason for the last failure, its queue emptied. */
@@ -267,20 +298,20 @@ static int check_dates(SSL_CTX *ctx, const char *file, char err[GN_ERR_LEN])
     return -EINVAL;
 }
 
-static int load_identity(SSL_CTX *ctx, const struct gn_tls_opts *o,
-                         char err[GN_ERR_LEN])
+static int load_identity(SSL_CTX *ctx, const char *certfile,
+                         const char *keyfile, char err[GN_ERR_LEN])
 {
-    const char *key = o->keyfile ? o->keyfile : o->certfile;
+    const char *key = keyfile ? keyfile : certfile;
     char why[160];
 
-    if (readable(o->certfile, "certificate", err) != 0)
+    if (readable(certfile, "certificate", err) != 0)
         return -EINVAL;
-    if (SSL_CTX_use_certificate_chain_file(ctx, o->certfile) != 1) {
-        snprintf(err, GN_ERR_LEN, "%s: not a PEM certificate (%s)", o->certfile,
+    if (SSL_CTX_use_certificate_chain_file(ctx, certfile) != 1) {
+        snprintf(err, GN_ERR_LEN, "%s: not a PEM certificate (%s)", certfile,
                  ssl_reason(why, sizeof(why)));
         return -EINVAL;
     }
-    if (check_dates(ctx, o->certfile, err) != 0)
+    if (check_dates(ctx, certfile, err) != 0)
         return -EINVAL;
     if (readable(key, "private key", err) != 0)
         return -EINVAL;
@@ -293,7 +324,7 @@ static int load_identity(SSL_CTX *ctx, const struct gn_tls_opts *o,
             snprintf(err, GN_ERR_LEN,
                      "%s: the private key does not match the certificate "
                      "in %s",
-                     key, o->certfile);
+                     key, certfile);
         else
             snprintf(err, GN_ERR_LEN, "%s: not a PEM private key (%s)", key,
                      ssl_reason(why, sizeof(why)));
@@ -304,7 +335,7 @@ static int load_identity(SSL_CTX *ctx, const struct gn_tls_opts *o,
         ERR_clear_error();
         snprintf(err, GN_ERR_LEN,
                  "%s: the private key does not match the certificate in %s",
-                 key, o->certfile);
+                 key, certfile);
         return -EINVAL;
     }
     return 0;
@@ -374,28 +405,89 @@ static int apply_protocol(SSL_CTX *ctx, const struct gn_tls_opts *o,
     return 0;
 }
 
+/* The files of a list ("a.pem b.pem", or commas) into FILES[0, *N) in
+ * BUF: 0, or -EINVAL when there are more than MAX_CERTS. */
+static int split_files(const char *list, char *buf, size_t len,
+                       char *files[MAX_CERTS], size_t *n)
+{
+    char *save = NULL, *tok;
+
+    *n = 0;
+    if (list == NULL)
+        return 0;
+    snprintf(buf, len, "%s", list);
+    for (tok = strtok_r(buf, " \t,", &save); tok;
+         tok = strtok_r(NULL, " \t,", &save)) {
+        if (*n == MAX_CERTS)
+            return -EINVAL;
+        files[(*n)++] = tok;
+    }
+    return 0;
+}
+
+/* Context I of T, for the certificate CERT and its KEY (NULL: in CERT). */
+static int add_context(struct gn_tls *t, const struct gn_tls_opts *o,
+                       const char *cert, const char *key, char err[GN_ERR_LEN])
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    int rc;
+
+    if (ctx == NULL) {
+        ERR_clear_error();
+        snprintf(err, GN_ERR_LEN, "TLS: out of memory");
+        return -ENOMEM;
+    }
+    t->ctx[t->nctx++] = ctx;
+    if ((rc = apply_protocol(ctx, o, err)) != 0 ||
+        (rc = load_identity(ctx, cert, key, err)) != 0 ||
+        (rc = load_client_cas(ctx, o, err)) != 0)
+        return rc;
+    return 0;
+}
+
 int gn__tls_new(const struct gn_tls_opts *o, struct gn_tls **out,
                 char err[GN_ERR_LEN])
 {
+    char cbuf[4096], kbuf[4096], *certs[MAX_CERTS], *keys[MAX_CERTS];
+    size_t ncerts, nkeys;
     struct gn_tls *t;
     int rc;
 
     if ((rc = bio_setup(err)) != 0)
         return rc;
-    if ((t = calloc(1, sizeof(*t))) == NULL ||
-        (t->ctx = SSL_CTX_new(TLS_server_method())) == NULL) {
-        free(t);
-        ERR_clear_error();
+    if (split_files(o->certfile, cbuf, sizeof(cbuf), certs, &ncerts) != 0 ||
+        split_files(o->keyfile, kbuf, sizeof(kbuf), keys, &nkeys) != 0) {
+        snprintf(err, GN_ERR_LEN, "certfile: at most %d certificates",
+                 MAX_CERTS);
+        return -EINVAL;
+    }
+    if (ncerts == 0 || (nkeys != 0 && nkeys != ncerts)) {
+        snprintf(err, GN_ERR_LEN,
+                 "keyfile names %zu keys for %zu certificates in certfile "
+                 "(one each, in the same order, or none: each key in its "
+                 "certificate's file)",
+                 nkeys, ncerts);
+        return -EINVAL;
+    }
+    if ((t = calloc(1, sizeof(*t))) == NULL) {
         snprintf(err, GN_ERR_LEN, "TLS: out of memory");
         return -ENOMEM;
     }
     t->handshake_ms = o->handshake_ms;
-    if ((rc = apply_protocol(t->ctx, o, err)) != 0 ||
-        (rc = load_identity(t->ctx, o, err)) != 0 ||
-        (rc = load_client_cas(t->ctx, o, err)) != 0 ||
-        (rc = ticket_keys(t, err)) != 0) {
+    for (size_t i = 0; i < ncerts; i++) {
+        if ((rc = add_context(t, o, certs[i], nkeys ? keys[i] : NULL, err)) !=
+            0) {
+            gn__tls_free(t);
+            return rc;
+        }
+    }
+    if ((rc = ticket_keys(t, err)) != 0) {
         gn__tls_free(t);
         return rc;
+    }
+    if (t->nctx > 1) {
+        SSL_CTX_set_tlsext_servername_callback(t->ctx[0], servername);
+        SSL_CTX_set_tlsext_servername_arg(t->ctx[0], t);
     }
     last_key = t->keys[0]; /* made: the next context's previous key */
     ERR_clear_error();
@@ -407,7 +499,8 @@ void gn__tls_free(struct gn_tls *t)
 {
     if (t == NULL)
         return;
-    SSL_CTX_free(t->ctx);
+    for (size_t i = 0; i < t->nctx; i++)
+        SSL_CTX_free(t->ctx[i]);
     OPENSSL_cleanse(t->keys, sizeof(t->keys));
     free(t);
 }
@@ -678,7 +771,7 @@ static const struct gn_transport tls_transport = {
 
 int gn__tls_attach(struct gn_conn *c, struct gn_tls *t)
 {
-    SSL *ssl = SSL_new(t->ctx);
+    SSL *ssl = SSL_new(t->ctx[0]);
     BIO *bio = ssl ? BIO_new(bio_method) : NULL;
 
     if (bio == NULL) {

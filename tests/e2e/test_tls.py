@@ -534,6 +534,54 @@ class TestReload(unittest.TestCase):
             self.assertEqual(https_get(srv.port, "/still")[0], 200)
 
 
+class TestSni(unittest.TestCase):
+    """Several certificates: the one naming the host the client asks for
+    (SNI), else the first."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.cert, cls.key = CERTS.issue("example", "/CN=example.test",
+                                        san="DNS:example.test,DNS:*.wild.test")
+        cls.srv = TlsServer(tls={
+            "certfile": "%s %s" % (CERTS.server_cert, cls.cert),
+            "keyfile": "%s,%s" % (CERTS.server_key, cls.key)})
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def subject(self, *args):
+        rc, out = s_client(self.srv.port, *args,
+                           data=b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        self.assertEqual(rc, 0, out)
+        self.assertIn("HTTP/1.1 200 OK", out)
+        return re.search(r"(?m)^subject=CN ?= ?(\S+)", out).group(1)
+
+    def test_chosen_by_name(self):
+        self.assertEqual(self.subject("-servername", "example.test",
+                                      "-verify_hostname", "example.test"), "example.test")
+        self.assertEqual(self.subject("-servername", "a.wild.test"), "example.test")
+        self.assertEqual(self.subject("-servername", "localhost"), "127.0.0.1")
+        self.assertEqual(self.subject("-servername", "unknown.test"), "127.0.0.1")
+        self.assertEqual(self.subject("-noservername"), "127.0.0.1")
+        # Python's ssl checks the name it asked for.
+        raw = socket.create_connection(("127.0.0.1", self.srv.port), timeout=IO)
+        with client_context().wrap_socket(raw, server_hostname="example.test") as s:
+            self.assertEqual(dict(x[0] for x in s.getpeercert()["subject"])["commonName"],
+                             "example.test")
+
+    def test_each_certificate_is_checked(self):
+        r = run_cli(["--check-config", "--certfile", "%s %s" % (CERTS.server_cert, CERTS.old_cert),
+                     "--keyfile", "%s %s" % (CERTS.server_key, CERTS.old_key), app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("%s: the certificate expired" % CERTS.old_cert, r.stderr)
+        r = run_cli(["--check-config", "--certfile", "%s %s" % (CERTS.server_cert, self.cert),
+                     "--keyfile", CERTS.server_key, app_path("hello")])
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("keyfile names 1 keys for 2 certificates in certfile", r.stderr)
+
+
 class TestResumption(unittest.TestCase):
     """Session tickets: sealed with keys the arbiter made before the fork,
     so a client resumes on whichever worker it reaches; a HUP rotates them,
