@@ -177,6 +177,9 @@ START_TEST(settings_tls_certfile_alone_is_gunicorns)
     ck_assert_int_eq(all[1].tls, 1);
     free(all);
     ck_assert_int_eq(cfg->binds[0].tls, 0); /* the config is not changed */
+    ck_assert_int_eq(set("proxy_protocol", "on"), 0);
+    ck_assert_int_lt(gn__config_check(cfg, err), 0);
+    ck_assert_ptr_nonnull(strstr(err, "proxy_protocol cannot be used"));
 }
 END_TEST
 
@@ -238,6 +241,12 @@ START_TEST(settings_tls_checks)
                           "client certificates are checked against)");
     ck_assert_int_eq(set("ca_certs", "/ca.pem"), 0);
     ck_assert_int_eq(gn__config_check(cfg, err), 0);
+    ck_assert_int_eq(set("proxy_protocol", "on"), 0);
+    ck_assert_int_lt(gn__config_check(cfg, err), 0);
+    ck_assert_str_eq(err, "proxy_protocol cannot be used with TLS binds: "
+                          "terminate TLS in the proxy, or take the PROXY "
+                          "header off");
+    ck_assert_int_eq(set("proxy_protocol", "off"), 0);
     ck_assert_int_eq(set("certfile", ""), 0);
     ck_assert_int_lt(gn__config_check(cfg, err), 0);
     ck_assert_str_eq(err, "bind tls://127.0.0.1:1: TLS needs a certfile");
