@@ -501,9 +501,12 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return fail(GN_EXIT_CONFIG, err);
     }
     raise_fd_limit(cfg);
+    /* Kernel TLS needs OpenSSL's own socket BIO; ours keeps patch_all's
+     * interposed calls out of the worker's I/O. */
     if (cfg->tls != NULL)
-        gn_log_info("TLS: %s, certificate %s", gn__tls_library(),
-                    cfg->certfile);
+        gn_log_info("TLS: %s, certificate %s; sendfile over TLS: reads and "
+                    "writes (no kernel TLS)",
+                    gn__tls_library(), cfg->certfile);
     /* gn_config_get works from a preloaded init too. */
     gn__hooks_set_server(getpid(), cfg, cfg->workers);
     /* Gunicorn loads a preloaded app before on_starting. */

@@ -255,6 +255,9 @@ class TestHttps(unittest.TestCase):
         self.assertEqual(status, 200)
         self.assertEqual(len(data), len(self.big))
         self.assertEqual(data, self.big)
+        # The log says how files go out over TLS.
+        self.srv.wait_for_log(r"TLS: OpenSSL 3\.\S+ .*, certificate \S+server\.pem; "
+                              r"sendfile over TLS: reads and writes \(no kernel TLS\)")
 
     def test_s_client_versions_and_alpn(self):
         req = b"GET /v HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
@@ -279,6 +282,23 @@ class TestHttps(unittest.TestCase):
         rc, out = s_client(self.srv.port, data=req)
         self.assertEqual(rc, 0, out)
         self.assertIn("No ALPN negotiated", out)
+
+    def test_no_weak_cipher_by_default(self):
+        req = b"GET /c HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        # CBC, no forward secrecy, SHA-1 MACs: none is offered.
+        for cipher in ("AES128-SHA", "AES256-GCM-SHA384", "ECDHE-ECDSA-AES128-SHA",
+                       "ECDHE-ECDSA-AES256-SHA384", "ECDHE-ECDSA-AES128-SHA256"):
+            with self.subTest(cipher=cipher):
+                rc, out = s_client(self.srv.port, "-tls1_2", "-cipher",
+                                   cipher + "@SECLEVEL=0", data=req)
+                self.assertNotEqual(rc, 0, out)
+                self.assertNotIn("HTTP/1.1 200", out)
+                self.assertIn("handshake failure", out)
+        for cipher in ("ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"):
+            with self.subTest(cipher=cipher):
+                rc, out = s_client(self.srv.port, "-tls1_2", "-cipher", cipher, data=req)
+                self.assertEqual(rc, 0, out)
+                self.assertIn("Cipher is %s" % cipher, out)
 
     def test_stalled_handshake_costs_one_coroutine(self):
         # Half a ClientHello: the record header promises more.
