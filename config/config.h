@@ -139,6 +139,7 @@ struct gn_config {
     char *tls_ciphersuites; /* TLS 1.3 suites */
     int tls_min_version;    /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
     int handshake_timeout;  /* seconds */
+    int ticket_key_rotation; /* seconds between ticket keys; 0: HUP only */
     /* The server context built from them (net/tls.c's, opaque here), freed
      * with the config by TLS_FREE: a reload that fails keeps the old. */
     void *tls;

@@ -1066,6 +1066,10 @@ const struct gn_setting gn__settings[] = {
     INT_SETTING(handshake_timeout, "tls", "handshake-timeout", 0, 1, 86400,
                 "10",
                 "seconds a client has to finish the TLS handshake"),
+    INT_SETTING(ticket_key_rotation, "tls", "ticket-key-rotation", 0, 0,
+                2592000, "3600",
+                "seconds between new TLS session ticket keys (the previous "
+                "one still opens tickets; 0: only on HUP)"),
     INT_SETTING(max_blocking_ms, "workers", "max-blocking-ms", 0, 0, 3600000,
                 "100",
                 "warn when a request's code runs this many milliseconds "

@@ -34,6 +34,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -70,15 +72,20 @@ struct gn_tls {
     SSL_CTX *ctx[MAX_CERTS];
     size_t nctx;
     int64_t handshake_ms;
-    /* [0] seals new tickets, [1] (the previous context's [0]) still opens
-     * the tickets it sealed. */
+};
+
+/* The session ticket keys, in memory the arbiter maps shared before its
+ * first fork, so every worker seals and opens with the same: [0] seals,
+ * [1] (the one before) still opens. The arbiter rotates them, on HUP (a
+ * new context) and every ticket_key_rotation seconds; workers read them
+ * under SEQ, odd while the arbiter writes (a seqlock). */
+struct ticket_ring {
+    uint32_t seq;
     struct ticket_key keys[2];
 };
 
-/* The ticket key of the last context made in this process: the next one
- * (a reload's) keeps it as its previous key, so a HUP rotates the keys
- * without making every client shake hands in full again. */
-static struct ticket_key last_key;
+static struct ticket_ring *ring;
+static int64_t ring_rotated_ms; /* the arbiter's: when it last rotated */
 
 /* ---- the BIO: green/sys on the connection's socket -------------------- */
 
@@ -155,44 +162,119 @@ static int ticket_mac(EVP_MAC_CTX *hctx, struct ticket_key *k)
     return EVP_MAC_CTX_set_params(hctx, params);
 }
 
+/* The ring's keys as of now (a copy: the arbiter may rotate meanwhile). */
+static void ring_read(struct ticket_key keys[2])
+{
+    uint32_t seq;
+
+    for (;;) {
+        seq = __atomic_load_n(&ring->seq, __ATOMIC_ACQUIRE);
+        if (seq & 1) {
+            sched_yield(); /* the arbiter is a few stores from done */
+            continue;
+        }
+        memcpy(keys, ring->keys, sizeof(ring->keys));
+        __atomic_thread_fence(__ATOMIC_ACQUIRE);
+        if (__atomic_load_n(&ring->seq, __ATOMIC_RELAXED) == seq)
+            return;
+    }
+}
+
 static int ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
                      EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int seal)
 {
-    struct gn_tls *t = SSL_get_app_data(ssl);
-    struct ticket_key *k = &t->keys[0];
+    struct ticket_key keys[2], *k = &keys[0];
+    int rc = 0;
 
+    (void)ssl;
+    ring_read(keys);
     if (seal) {
-        if (RAND_bytes(iv, 16) != 1 ||
-            !EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ||
-            !ticket_mac(hctx, k))
-            return -1;
+        rc = RAND_bytes(iv, 16) == 1 &&
+                     EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
+                                        iv) &&
+                     ticket_mac(hctx, k)
+                 ? 1
+                 : -1;
         memcpy(name, k->name, sizeof(k->name));
-        return 1;
     }
-    for (int i = 0; i < 2; i++) {
-        k = &t->keys[i];
+    for (int i = 0; !seal && i < 2 && rc == 0; i++) {
+        k = &keys[i];
         if (!k->set || memcmp(name, k->name, sizeof(k->name)) != 0)
             continue;
         if (!EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes, iv) ||
             !ticket_mac(hctx, k))
-            return -1;
-        return i == 0 ? 1 : 2; /* 2: resumed; seal a new ticket with [0] */
+            rc = -1;
+        else
+            rc = i == 0 ? 1 : 2; /* 2: resumed; seal a new ticket with [0] */
     }
-    return 0; /* a key we no longer have: a full handshake */
+    OPENSSL_cleanse(keys, sizeof(keys));
+    return rc; /* 0: a key we no longer have, a full handshake */
 }
 
+static int new_key(struct ticket_key *k)
+{
+    k->set = 1;
+    return RAND_bytes(k->name, sizeof(k->name)) == 1 &&
+                   RAND_bytes(k->aes, sizeof(k->aes)) == 1 &&
+                   RAND_bytes(k->hmac, sizeof(k->hmac)) == 1
+               ? 0
+               : -EIO;
+}
+
+/* A new sealing key; the current one still opens. In the arbiter. */
+static int ring_rotate(void)
+{
+    struct ticket_key k;
+
+    if (new_key(&k) != 0)
+        return -EIO;
+    __atomic_store_n(&ring->seq, ring->seq + 1, __ATOMIC_RELAXED); /* odd */
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+    ring->keys[1] = ring->keys[0];
+    ring->keys[0] = k;
+    __atomic_store_n(&ring->seq, ring->seq + 1, __ATOMIC_RELEASE);
+    OPENSSL_cleanse(&k, sizeof(k));
+    ring_rotated_ms = gn__monotonic_ms();
+    return 0;
+}
+
+void gn__tls_rotate_due(int64_t every_ms)
+{
+    if (ring == NULL || every_ms <= 0 ||
+        gn__monotonic_ms() - ring_rotated_ms < every_ms)
+        return;
+    if (ring_rotate() == 0)
+        gn_log_info("TLS: new session ticket key (the previous one still "
+                    "opens tickets)");
+    else
+        ring_rotated_ms = gn__monotonic_ms(); /* try again next period */
+}
+
+/* The keys for T's contexts: the ring made (the first context of this
+ * process), or rotated (a reload's). */
 static int ticket_keys(struct gn_tls *t, char err[GN_ERR_LEN])
 {
-    struct ticket_key *k = &t->keys[0];
+    int rc;
 
-    if (RAND_bytes(k->name, sizeof(k->name)) != 1 ||
-        RAND_bytes(k->aes, sizeof(k->aes)) != 1 ||
-        RAND_bytes(k->hmac, sizeof(k->hmac)) != 1) {
-        snprintf(err, GN_ERR_LEN, "TLS: no random bytes for ticket keys");
-        return -EIO;
+    if (ring == NULL) {
+        void *p = mmap(NULL, sizeof(*ring), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+        if (p == MAP_FAILED) {
+            snprintf(err, GN_ERR_LEN, "TLS: cannot map the ticket keys: %s",
+                     strerror(errno));
+            return -ENOMEM;
+        }
+        ring = p; /* zeroed: no previous key */
+        rc = new_key(&ring->keys[0]);
+        ring_rotated_ms = gn__monotonic_ms();
+    } else {
+        rc = ring_rotate();
     }
-    k->set = 1;
-    t->keys[1] = last_key;
+    if (rc != 0) {
+        snprintf(err, GN_ERR_LEN, "TLS: no random bytes for ticket keys");
+        return rc;
+    }
     for (size_t i = 0; i < t->nctx; i++) {
         if (!SSL_CTX_set_tlsext_ticket_key_evp_cb(t->ctx[i], ticket_cb)) {
             snprintf(err, GN_ERR_LEN, "TLS: cannot set the ticket keys");
@@ -489,7 +571,6 @@ int gn__tls_new(const struct gn_tls_opts *o, struct gn_tls **out,
         SSL_CTX_set_tlsext_servername_callback(t->ctx[0], servername);
         SSL_CTX_set_tlsext_servername_arg(t->ctx[0], t);
     }
-    last_key = t->keys[0]; /* made: the next context's previous key */
     ERR_clear_error();
     *out = t;
     return 0;
@@ -501,7 +582,6 @@ void gn__tls_free(struct gn_tls *t)
         return;
     for (size_t i = 0; i < t->nctx; i++)
         SSL_CTX_free(t->ctx[i]);
-    OPENSSL_cleanse(t->keys, sizeof(t->keys));
     free(t);
 }
 

@@ -39,6 +39,12 @@ struct gn_tls_opts {
 int gn__tls_new(const struct gn_tls_opts *o, struct gn_tls **out,
                 char err[GN_ERR_LEN]);
 
+/* In the arbiter, from its loop: a new session ticket key when the last is
+ * EVERY_MS old (<= 0: never; a new context rotates too). The keys live in
+ * memory the workers share, made with the first context, so any worker
+ * opens what any worker sealed; the previous key still opens tickets. */
+void gn__tls_rotate_due(int64_t every_ms);
+
 /* Free T (NULL is fine); connections must no longer use it. */
 void gn__tls_free(struct gn_tls *t);
 

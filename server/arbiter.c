@@ -28,6 +28,7 @@
 #include "core/log.h"
 #include "core/proctitle.h"
 #include "core/systemd.h"
+#include "net/tls.h"
 #include "plugins/hooks.h"
 #include "server/pidfile.h"
 #include "server/process.h"
@@ -1130,6 +1131,8 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
         reload_on_change(&a);
         reap_workers(&a); /* a SIGCHLD byte may have been dropped */
         murder_silent_workers(&a);
+        if (a.cfg->tls != NULL)
+            gn__tls_rotate_due(a.cfg->ticket_key_rotation * 1000LL);
     }
     gn_log_info("%s: %s stop", gn__signal_name(a.stop),
                 a.stop == SIGTERM ? "graceful" : "quick");

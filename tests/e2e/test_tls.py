@@ -658,6 +658,31 @@ class TestResumption(unittest.TestCase):
             reload()
             self.assertEqual(self.connect(srv.port, sess, "-tls1_3")[0], False)
 
+    def test_keys_rotate_on_schedule(self):
+        period = 5
+        with TlsServer(workers=2, tls={"ticket_key_rotation": period}) as srv:
+            srv.wait_workers(2)
+            sess = os.path.join(TMP, "sess-rot.pem")
+
+            def rotations():
+                return srv.log().count("TLS: new session ticket key")
+            # A session sealed with the key of one period (not across a
+            # rotation, which the loop retries).
+            for _ in range(3):
+                n0 = rotations()
+                self.new_session(srv.port, sess, "-tls1_3")
+                if rotations() == n0:
+                    break
+            self.assertEqual(rotations(), n0)
+            harness.wait_until(lambda: rotations() == n0 + 1, 3 * period,
+                               what="a new ticket key")
+            # The previous key still opens it, on any worker.
+            self.assertTrue(self.connect(srv.port, sess, "-tls1_3")[0])
+            self.assertEqual(rotations(), n0 + 1, "the next period came too soon")
+            harness.wait_until(lambda: rotations() >= n0 + 2, 3 * period,
+                               what="another ticket key")
+            self.assertFalse(self.connect(srv.port, sess, "-tls1_3")[0])
+
 
 class TestGunicornStyle(unittest.TestCase):
     def test_certfile_alone_makes_every_bind_tls(self):
