@@ -93,7 +93,9 @@ int gn__config_stream_adopt(struct gn_config *cfg, const char *name, int fd)
 
     if (st == NULL || st->spec == NULL)
         return 0;
-    snprintf(spec, sizeof(spec), "fd://%d", fd);
+    /* The configured bind's TLS mark stays with the socket. */
+    snprintf(spec, sizeof(spec), "%sfd://%d", st->bind.tls ? "tls://" : "",
+             fd);
     if (gn__bind_parse(&b, spec, why, sizeof(why)) != 0)
         return -ENOMEM;
     b.origin = st->bind.origin;

@@ -225,11 +225,17 @@ static void remember_config_path(const struct gn_cli *cli)
  * systemd socket activation: the sockets it passed (LISTEN_FDS, for our
  * pid) replace the configured binds, now and at every reload. A socket
  * whose name (FileDescriptorName=, in LISTEN_FDNAMES) is the NAME of a
- * [stream:NAME] serves that stream instead of its bind; the others serve
- * HTTP. After USR2 the old arbiter's sockets come the same way, in
- * GREENICORN_FDS: "FD" for HTTP, "FD:NAME" for a stream's.
+ * [stream:NAME] serves that stream instead of its bind (over TLS when its
+ * configured bind is tls://); the others serve HTTP, over TLS when named
+ * TLS_FD_NAME. After USR2 the old arbiter's sockets come the same way, in
+ * GREENICORN_FDS: "FD" for HTTP, "FD:+tls" for HTTP over TLS, "FD:NAME"
+ * for a stream's.
  */
 #define MAX_ACTIVATED 64
+/* The name of an HTTP socket that speaks TLS: no stream's (their names
+ * have no '+'), and one systemd's FileDescriptorName= takes. */
+#define TLS_FD_NAME "+tls"
+
 static struct {
     int fd;
     char name[64]; /* "" for HTTP, or systemd's name for it */
@@ -306,7 +312,9 @@ static int use_activated_sockets(struct gn_config *cfg, char *err)
     for (size_t i = 0; i < nactivated; i++) {
         if (activated_fds[i].fd < 0)
             continue; /* dropped below */
-        rc = activated_fds[i].name[0] == '\0'
+        int tls = strcmp(activated_fds[i].name, TLS_FD_NAME) == 0;
+
+        rc = activated_fds[i].name[0] == '\0' || tls
                  ? 0
                  : gn__config_stream_adopt(cfg, activated_fds[i].name,
                                            activated_fds[i].fd);
@@ -314,14 +322,14 @@ static int use_activated_sockets(struct gn_config *cfg, char *err)
             snprintf(err, GN_ERR_LEN, "LISTEN_FDS: out of memory");
             return -1;
         }
-        if (rc == 0 && upgraded && activated_fds[i].name[0] != '\0') {
+        if (rc == 0 && upgraded && activated_fds[i].name[0] != '\0' && !tls) {
             drop_inherited(i);
             continue;
         }
-        if (rc == 0 && len < sizeof(activated) - 16)
+        if (rc == 0 && len < sizeof(activated) - 24)
             len += (size_t)snprintf(activated + len, sizeof(activated) - len,
-                                    "%sfd://%d", len ? " " : "",
-                                    activated_fds[i].fd);
+                                    "%s%sfd://%d", len ? " " : "",
+                                    tls ? "tls://" : "", activated_fds[i].fd);
     }
     if (activated[0] == '\0')
         return 0; /* only streams' sockets: HTTP's binds stay */
@@ -413,10 +421,14 @@ static void pass_listeners(const struct gn_listener *ls, size_t nls)
     size_t n = 0;
 
     for (size_t i = 0; i < nls && n < sizeof(fds) - 80; i++) {
+        const char *name = ls[i].stream ? ls[i].stream
+                           : ls[i].tls  ? TLS_FD_NAME
+                                        : NULL;
+
         fcntl(ls[i].fd, F_SETFD, 0);
         n += (size_t)snprintf(fds + n, sizeof(fds) - n, "%s%d%s%.64s",
-                              i ? " " : "", ls[i].fd, ls[i].stream ? ":" : "",
-                              ls[i].stream ? ls[i].stream : "");
+                              i ? " " : "", ls[i].fd, name ? ":" : "",
+                              name ? name : "");
     }
     setenv(GN_ENV_FDS, fds, 1);
 }

@@ -684,6 +684,50 @@ class TestResumption(unittest.TestCase):
             self.assertFalse(self.connect(srv.port, sess, "-tls1_3")[0])
 
 
+class TestUpgrade(unittest.TestCase):
+    """USR2: the new arbiter serves TLS where the old one did, and plain
+    where it did, HTTP's binds and a stream's alike."""
+
+    def test_usr2_keeps_tls_binds_tls(self):
+        tmp = tempfile.mkdtemp(prefix="gn-tls-usr2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        sport = harness.free_port()
+        srv = TlsServer(plain=True, settings={
+            "process": {"pidfile": pidfile},
+            "workers": {"graceful_timeout": 4},
+            "stream:echo": {"bind": "tls://127.0.0.1:%d" % sport,
+                            "module": app_path("line_echo")}})
+        with srv:
+            old = srv.pid
+            srv.signal(signal.SIGUSR2)
+            new = harness.wait_until(lambda: (lambda x: x if x and x != old else None)(
+                harness.read_pid(pidfile)), 15, what="the new arbiter's pidfile")
+            self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+            srv.wait_for_log(r"\[%d\] \[INFO\] listening at: https://127\.0\.0\.1:%d "
+                             % (new, srv.port), 10)
+            new_workers = harness.wait_until(lambda: harness.children_of(new), 15,
+                                             what="the new arbiter's worker")
+            srv.wait_for_log(r"booting worker \d+ with pid %d\b" % new_workers[-1], 10)
+            srv.signal(signal.SIGTERM)
+            self.assertEqual(srv.wait_exit(15), 0)
+            # Only the new generation is left to answer.
+            status, body = https_get(srv.port, "/after")
+            self.assertEqual(status, 200)
+            self.assertEqual(int(fields(body)["pid"]), new_workers[-1])
+            conn = http.client.HTTPConnection("127.0.0.1", srv.plain_port, timeout=IO)
+            conn.request("GET", "/plain")
+            self.assertEqual(fields(conn.getresponse().read())["scheme"], "http")
+            conn.close()
+            raw = socket.create_connection(("127.0.0.1", sport), timeout=IO)
+            with client_context().wrap_socket(raw, server_hostname="127.0.0.1") as s:
+                s.sendall(b"still tls\n")
+                self.assertEqual(s.recv(100), b"still tls\n")
+            os.kill(new, signal.SIGTERM)
+            harness.wait_until(lambda: not harness.pid_alive(new), 15,
+                               what="the new arbiter to stop")
+
+
 class TestGunicornStyle(unittest.TestCase):
     def test_certfile_alone_makes_every_bind_tls(self):
         # Gunicorn's way: --certfile and --keyfile, binds unmarked.
