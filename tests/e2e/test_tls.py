@@ -233,6 +233,19 @@ class TestHttps(unittest.TestCase):
         self.assertEqual(fields(r.read())["scheme"], "http")
         conn.close()
 
+    def test_close_notify_when_the_server_closes(self):
+        raw = socket.create_connection(("127.0.0.1", self.srv.port), timeout=IO)
+        with client_context().wrap_socket(raw, server_hostname="127.0.0.1",
+                                          suppress_ragged_eofs=False) as s:
+            s.sendall(b"GET /bye HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)  # SSLEOFError if no close_notify came
+                if not chunk:
+                    break
+                data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 OK"), data[:80])
+
     def test_python_ssl_several_requests_one_connection(self):
         conn = http.client.HTTPSConnection("127.0.0.1", self.srv.port, timeout=IO,
                                            context=client_context())
@@ -338,6 +351,27 @@ class TestHandshakeTimeout(unittest.TestCase):
             finally:
                 stalled.close()
             self.assertEqual(https_get(srv.port, "/after")[0], 200)
+
+
+class TestTimeoutsAfterTheHandshake(unittest.TestCase):
+    def test_silent_after_handshake_gets_header_timeout(self):
+        with TlsServer(settings={"http": {"header_timeout": 2, "first_byte_timeout": 60}}) as srv:
+            raw = socket.create_connection(("127.0.0.1", srv.port), timeout=IO)
+            # A close without close_notify would raise SSLEOFError here.
+            with client_context().wrap_socket(raw, server_hostname="127.0.0.1",
+                                              suppress_ragged_eofs=False) as s:
+                t0 = time.monotonic()
+                s.sendall(b"GET / HTTP/1.1\r\n")  # and no more
+                data = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    data += chunk
+                waited = time.monotonic() - t0
+            self.assertTrue(data.startswith(b"HTTP/1.1 408"), data[:100])
+            self.assertGreaterEqual(waited, 1.5)
+            self.assertLess(waited, 15.0)
 
 
 class TestClientCertificates(unittest.TestCase):
