@@ -359,9 +359,27 @@ static int tls_setup(struct gn_config *cfg, char *err)
         .handshake_ms = cfg->handshake_timeout * 1000LL,
     };
     struct gn_tls *t;
+    size_t n;
+    struct gn_bind *binds;
 
-    if (cfg->certfile == NULL)
+    if (cfg->certfile == NULL) {
+        /* Checked with the config, but sockets inherited after USR2 or
+         * from systemd (tls://fd://N) come after that check. */
+        if ((binds = gn__config_listen_binds(cfg, &n)) == NULL) {
+            snprintf(err, GN_ERR_LEN, "out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (binds[i].tls) {
+                snprintf(err, GN_ERR_LEN, "bind %s: TLS needs a certfile",
+                         binds[i].spec);
+                free(binds);
+                return -1;
+            }
+        }
+        free(binds);
         return 0;
+    }
     if (gn__tls_new(&o, &t, err) != 0)
         return -1;
     cfg->tls = t;

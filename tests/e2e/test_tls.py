@@ -762,6 +762,48 @@ class TestUpgrade(unittest.TestCase):
                                what="the new arbiter to stop")
 
 
+class TestSocketActivation(unittest.TestCase):
+    """systemd's sockets: one named +tls serves HTTP over TLS."""
+
+    def activated(self, *args):
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        self.addCleanup(listener.close)
+        fd = listener.fileno()
+        cmd = harness.PDEATHSIG + [
+            "sh", "-c", 'exec 3<&%d; LISTEN_PID=$$ LISTEN_FDS=1 '
+            'LISTEN_FDNAMES=+tls exec "$@"' % fd,
+            "sh", harness.GREENICORN, "-b", "127.0.0.1:1"] + list(args) + [app_path("echo")]
+        proc = subprocess.Popen(cmd, pass_fds=(fd,), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+        self.addCleanup(lambda: proc.poll() is None and proc.kill())
+        return proc, listener.getsockname()[1]
+
+    def test_named_tls_serves_tls(self):
+        proc, port = self.activated("--certfile", CERTS.server_cert,
+                                    "--keyfile", CERTS.server_key)
+        status, body = harness.wait_until(lambda: self.try_get(port), 15,
+                                          what="TLS on the activated socket")
+        self.assertEqual(fields(body)["scheme"], "https")
+        proc.terminate()
+        self.assertEqual(proc.wait(15), 0)
+        proc.stdout.close()
+
+    def try_get(self, port):
+        try:
+            return https_get(port, "/act")
+        except (OSError, ssl.SSLError):
+            return None
+
+    def test_named_tls_without_a_certfile_is_refused(self):
+        proc, port = self.activated()
+        out = proc.communicate(timeout=15)[0].decode()
+        self.assertEqual(proc.returncode, 1, out)
+        self.assertIn("bind tls://fd://3: TLS needs a certfile", out)
+
+
 class TestGunicornStyle(unittest.TestCase):
     def test_certfile_alone_makes_every_bind_tls(self):
         # Gunicorn's way: --certfile and --keyfile, binds unmarked.
