@@ -12,6 +12,7 @@ client certificate, an expired certificate, a key that belongs to no
 certificate here) in a temp directory."""
 import base64
 import http.client
+import json
 import os
 import re
 import shutil
@@ -802,6 +803,33 @@ class TestSocketActivation(unittest.TestCase):
         out = proc.communicate(timeout=15)[0].decode()
         self.assertEqual(proc.returncode, 1, out)
         self.assertIn("bind tls://fd://3: TLS needs a certfile", out)
+
+
+class TestTestssl(unittest.TestCase):
+    """Debian's testssl.sh against the defaults: no protocol below TLS 1.2,
+    no weak cipher category offered."""
+
+    def test_nothing_weak_offered_by_default(self):
+        testssl = shutil.which("testssl") or shutil.which("testssl.sh")
+        if testssl is None:
+            raise unittest.SkipTest("testssl.sh is not installed (scripts/install-deps --test)")
+        with TlsServer() as srv:
+            out = os.path.join(TMP, "testssl.json")
+            r = subprocess.run([testssl, "--quiet", "--color", "0", "--warnings", "off",
+                                "-p", "-s", "--jsonfile-pretty", out,
+                                "127.0.0.1:%d" % srv.port],
+                               capture_output=True, text=True, timeout=240)
+            with open(out) as f:
+                scan = json.load(f)["scanResult"][0]
+        found = {x["id"]: x["finding"] for x in scan["protocols"] + scan["ciphers"]}
+        for old in ("SSLv2", "SSLv3", "TLS1", "TLS1_1"):
+            self.assertEqual(found[old], "not offered", r.stdout)
+        self.assertEqual(found["TLS1_2"], "offered")
+        self.assertTrue(found["TLS1_3"].startswith("offered"), found["TLS1_3"])
+        self.assertEqual(found["ALPN"], "http/1.1")
+        for weak in ("NULL", "aNULL", "EXPORT", "LOW", "3DES_IDEA", "AVERAGE"):
+            self.assertEqual(found["cipherlist_" + weak], "not offered", r.stdout)
+        self.assertEqual(found["cipherlist_STRONG"], "offered")
 
 
 class TestGunicornStyle(unittest.TestCase):
