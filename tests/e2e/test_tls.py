@@ -571,7 +571,7 @@ class TestReload(unittest.TestCase):
         new_cert, new_key = CERTS.issue("renewed", "/CN=localhost",
                                         san="IP:127.0.0.1,DNS:localhost")
         with TlsServer(tls={"certfile": cert, "keyfile": key}) as srv:
-            srv.wait_workers(1)
+            (old,) = srv.wait_workers(1)
             self.assertEqual(served_cert_subject(srv.port), "127.0.0.1")
             # Renewed: the new one is served after HUP.
             shutil.copy(new_cert, cert)
@@ -579,6 +579,11 @@ class TestReload(unittest.TestCase):
             srv.signal(signal.SIGHUP)
             harness.wait_until(lambda: served_cert_subject(srv.port) == "localhost",
                                20, what="the renewed certificate served")
+            # Until the arbiter sees the new worker up, the old one still
+            # accepts (with the old certificate): the reload ends when it
+            # is gone.
+            harness.wait_until(lambda: not harness.pid_alive(old), 20,
+                               what="the old generation's worker to exit")
             # A key that is not the certificate's: refused, the old kept.
             shutil.copy(CERTS.other_key, key)
             srv.signal(signal.SIGHUP)
