@@ -9,4 +9,10 @@
  * by gn__patch_enable on the loop's thread, before coroutines run. */
 void gn__patch_ssl_enable(int on);
 
+/* The executable's own OpenSSL calls leave no error behind (greenicorn's
+ * server: net/tls.c clears the queue around each): only the apps and
+ * libraries loaded beside it make the family's hook run. Call before
+ * gn__patch_enable. */
+void gn__patch_ssl_executable_is_clean(void);
+
 #endif /* GN_PATCH_SSL_H */

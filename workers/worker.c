@@ -36,6 +36,7 @@
 #include "net/conn.h"
 #include "net/tls.h"
 #include "patch/patch.h"
+#include "patch/ssl.h"
 #include "plugins/hooks.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
@@ -720,6 +721,7 @@ static void start_patching(const struct gn_config *cfg)
 
     if (!cfg->patch_all)
         return;
+    gn__patch_ssl_executable_is_clean();
     gn__patch_enable(GN_PATCH_ALL & ~(unsigned)cfg->patch_exclude);
     gn_log_info("patch_all: %s", gn__patch_describe(what, sizeof(what)));
 }
