@@ -289,6 +289,14 @@ static bool choose(const struct gn_ws_deflate_policy *pol,
     return true;
 }
 
+/* The longest answer write_response() can make fits, NUL included. */
+_Static_assert(sizeof("permessage-deflate; server_no_context_takeover"
+                      "; client_no_context_takeover"
+                      "; server_max_window_bits=15"
+                      "; client_max_window_bits=15") <=
+                   GN_WS_DEFLATE_RESPONSE_MAX,
+               "GN_WS_DEFLATE_RESPONSE_MAX holds every answer");
+
 /* Append S to RESP at *N. */
 static void put(char resp[GN_WS_DEFLATE_RESPONSE_MAX], size_t *n,
                 const char *s)

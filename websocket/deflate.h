@@ -21,8 +21,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Longest response value gn__ws_deflate_negotiate() writes, NUL included. */
-#define GN_WS_DEFLATE_RESPONSE_MAX 128
+/* Longest response value gn__ws_deflate_negotiate() writes, NUL included:
+ * every parameter, both windows of two digits, is 128 characters
+ * (deflate.c checks it at compile time). */
+#define GN_WS_DEFLATE_RESPONSE_MAX 129
 
 /*
  * The server's side of the negotiation (the websocket_compression setting

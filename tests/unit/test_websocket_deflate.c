@@ -71,6 +71,26 @@ START_TEST(deflate_negotiate_default_policy)
 }
 END_TEST
 
+/* The longest answer there is: every parameter, both windows of two
+ * digits (128 characters; found by fuzz_ws_extensions, the buffer had
+ * room for 127 and a NUL). */
+START_TEST(deflate_negotiate_longest_answer)
+{
+    struct gn_ws_deflate_policy pol = policy(false, 15);
+    struct gn_ws_deflate_params p;
+    char r[GN_WS_DEFLATE_RESPONSE_MAX];
+
+    ck_assert_int_eq(nego1(&pol,
+                           "permessage-deflate; server_max_window_bits=10; "
+                           "client_max_window_bits",
+                           &p, r),
+                     1);
+    ck_assert_str_eq(r, NSNCT "; server_max_window_bits=10"
+                              "; client_max_window_bits=15");
+    ck_assert_uint_lt(strlen(r), GN_WS_DEFLATE_RESPONSE_MAX);
+}
+END_TEST
+
 START_TEST(deflate_negotiate_rfc7692_examples)
 {
     struct gn_ws_deflate_policy pol = policy(true, 15);
@@ -656,6 +676,7 @@ static Suite *deflate_suite(void)
     tcase_add_test(nego, deflate_negotiate_first_acceptable_offer);
     tcase_add_test(nego, deflate_negotiate_repeated_header_lines);
     tcase_add_test(nego, deflate_negotiate_disabled);
+    tcase_add_test(nego, deflate_negotiate_longest_answer);
     tcase_add_test(inf, deflate_inflate_rfc7692_examples);
     tcase_add_test(inf, deflate_inflate_python_takeover);
     tcase_add_test(inf, deflate_inflate_python_no_takeover);
