@@ -579,22 +579,6 @@ static int idle_alive(gn_maria_t *c)
     return !c->broken && p.fd >= 0 && poll(&p, 1, 0) == 0;
 }
 
-/* Why the pool's semaphore said RC, in ERR. */
-static void describe_slot_wait(gn_maria_pool_t *pool, int rc, double timeout,
-                               char *err, size_t errlen)
-{
-    if (rc == -ETIMEDOUT)
-        snprintf(err, errlen, "all %d connections stayed busy for %.3g s",
-                 pool->size, timeout);
-    else if (rc == -EWOULDBLOCK)
-        snprintf(err, errlen, "all %d connections are in use", pool->size);
-    else if (rc == -ECANCELED)
-        snprintf(err, errlen, "waiting for a connection was cancelled");
-    else
-        snprintf(err, errlen, "waiting for a connection failed: %s",
-                 strerror(-rc));
-}
-
 GN_API gn_maria_t *gn_maria_pool_get(gn_maria_pool_t *pool, double timeout,
                                      char *err, size_t errlen)
 {
@@ -604,7 +588,7 @@ GN_API gn_maria_t *gn_maria_pool_get(gn_maria_pool_t *pool, double timeout,
 
     assert(pool != NULL && err != NULL);
     if ((rc = gn_sem_acquire(pool->slots, timeout)) != 0) {
-        describe_slot_wait(pool, rc, timeout, err, errlen);
+        gn_green_slot_wait_error(err, errlen, rc, timeout, pool->size);
         return NULL;
     }
     while (pool->nidle > 0) {

@@ -356,22 +356,6 @@ static int idle_alive(PGconn *conn)
     return PQstatus(conn) == CONNECTION_OK;
 }
 
-/* Why the pool's semaphore said RC, in ERR. */
-static void describe_slot_wait(gn_pq_pool_t *pool, int rc, double timeout,
-                               char *err, size_t errlen)
-{
-    if (rc == -ETIMEDOUT)
-        snprintf(err, errlen, "all %d connections stayed busy for %.3g s",
-                 pool->size, timeout);
-    else if (rc == -EWOULDBLOCK)
-        snprintf(err, errlen, "all %d connections are in use", pool->size);
-    else if (rc == -ECANCELED)
-        snprintf(err, errlen, "waiting for a connection was cancelled");
-    else
-        snprintf(err, errlen, "waiting for a connection failed: %s",
-                 strerror(-rc));
-}
-
 GN_API PGconn *gn_pq_pool_get(gn_pq_pool_t *pool, double timeout, char *err,
                               size_t errlen)
 {
@@ -381,7 +365,7 @@ GN_API PGconn *gn_pq_pool_get(gn_pq_pool_t *pool, double timeout, char *err,
 
     assert(pool != NULL && err != NULL);
     if ((rc = gn_sem_acquire(pool->slots, timeout)) != 0) {
-        describe_slot_wait(pool, rc, timeout, err, errlen);
+        gn_green_slot_wait_error(err, errlen, rc, timeout, pool->size);
         return NULL;
     }
     while (pool->nidle > 0) {
