@@ -165,6 +165,40 @@ static void beat(struct gn_worker *w)
         w->heartbeat->beat_ms = gn__monotonic_ms();
 }
 
+/* The resident set size in KiB from /proc/self/statm (its second field,
+ * in pages), or -1. One open and read a second: cheap beside the tick. */
+static int64_t rss_kb(void)
+{
+    char buf[128];
+    long pages, resident;
+    int fd = open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+    ssize_t n;
+
+    if (fd < 0)
+        return -1;
+    n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (sscanf(buf, "%ld %ld", &pages, &resident) != 2)
+        return -1;
+    return (int64_t)resident * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+/* Publish the counters the arbiter's tools read (see gn_worker_stats). */
+static void publish_stats(struct gn_worker *w)
+{
+    struct gn_worker_stats *st;
+
+    if (w->heartbeat == NULL)
+        return;
+    st = &w->heartbeat->stats;
+    st->requests = w->nrequests;
+    st->accepted = w->accepted;
+    st->conns = (int32_t)w->net.n;
+}
+
 /* ---- accepting and stopping ------------------------------------------- */
 
 static void accept_ready(int fd, short what, void *arg);
@@ -272,6 +306,7 @@ static void resume_accepting(struct gn_worker *w)
 
 void gn__worker_conn_closed(struct gn_worker *w)
 {
+    publish_stats(w);
     maybe_exit(w);
     resume_accepting(w);
 }
@@ -319,6 +354,7 @@ static void update_serve_more(struct gn_worker *w)
 void gn__worker_request_done(struct gn_worker *w)
 {
     w->nrequests++;
+    publish_stats(w);
     update_serve_more(w);
     if (w->max_requests && w->nrequests >= w->max_requests)
         ask_to_retire(w);
@@ -424,6 +460,7 @@ static void accept_ready(int fd, short what, void *arg)
             gn__conn_start(c);
         if (w->net.n > w->conns_peak)
             w->conns_peak = w->net.n;
+        publish_stats(w);
     }
     /* At the cap, or out of descriptors: stop accepting until a connection
      * closes or the next tick. */
@@ -560,6 +597,9 @@ static void on_tick(int fd, short what, void *arg)
     struct gn_worker *w = arg;
 
     beat(w);
+    publish_stats(w);
+    if (w->heartbeat)
+        w->heartbeat->stats.rss_kb = rss_kb();
     gn__log_report_lost(0); /* access lines a full disk refused */
     accept_check_starved(w);
     release_memory(w);
@@ -982,8 +1022,10 @@ int gn__worker_run(const struct gn_worker_spec *spec)
         return GN_EXIT_BOOT_ERROR;
     }
     gn_log_info("booting worker %d with pid %d", id, (int)w.pid);
-    if (w.heartbeat)
+    if (w.heartbeat) {
+        w.heartbeat->stats.started_ms = gn__monotonic_ms();
         w.heartbeat->booted = 1;
+    }
     if (gn__loop_run(w.loop) != 0) {
         gn_log_error("worker %d (pid %d): event loop failed", id, (int)w.pid);
         status = 1;

@@ -26,6 +26,20 @@
 struct gn_conn;
 struct gn_coro_pool;
 
+/* What a worker counts for the operator's tools (metrics, `ctl workers`):
+ * written by the worker's loop with plain stores, read by the arbiter
+ * without locks, so each field is one aligned word and a reader may see a
+ * value one update old, never a torn one. Totals count since the worker
+ * started; the arbiter adds a dead worker's to its own. */
+struct gn_worker_stats {
+    volatile int64_t started_ms; /* monotonic ms the worker booted */
+    volatile uint64_t requests;  /* responses finished, stream connections
+                                    served (max_requests' count) */
+    volatile uint64_t accepted;  /* connections accepted */
+    volatile int32_t conns;      /* connections open now */
+    volatile int64_t rss_kb;     /* resident set size, sampled each tick */
+};
+
 /* A page the arbiter maps shared before forking each worker: the worker
  * writes it from its event loop, the arbiter reads it. */
 struct gn_heartbeat {
@@ -41,6 +55,7 @@ struct gn_heartbeat {
      * written before it exits GN_EXIT_BOOT_ERROR, so the arbiter can say
      * why a reload's new workers never came up. */
     char boot_error[240];
+    struct gn_worker_stats stats;
 };
 
 struct gn_worker {
