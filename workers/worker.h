@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #include "config/config.h"
@@ -56,7 +57,20 @@ struct gn_heartbeat {
      * why a reload's new workers never came up. */
     char boot_error[240];
     struct gn_worker_stats stats;
+    /* Live introspection (`greenicorn ctl dump`): the arbiter writes a
+     * file name to dump_path, bumps dump_asked and sends GN_DUMP_SIGNAL;
+     * the worker writes its listing of coroutines to that file (from its
+     * loop, or from the signal handler when a handler holds the loop) and
+     * then sets dump_done to dump_asked. */
+    volatile uint32_t dump_asked, dump_done;
+    char dump_path[128];
 };
+
+/* Sent to a worker: write a dump of its coroutines (to the heartbeat
+ * page's dump_path when the arbiter asked, else to the error log). Linux
+ * has no SIGINFO, BSD's status signal; SIGPWR is its alias on the Linux
+ * ports that define it, and nothing else here uses it. */
+#define GN_DUMP_SIGNAL SIGPWR
 
 struct gn_worker {
     int id;  /* 1..workers, stable across respawns of a slot */
