@@ -38,7 +38,7 @@ import harness
 from harness import wait_until
 
 PACKAGES = ("greenicorn", "libgreenicorn-dev")
-TOOLS = ("dpkg-buildpackage", "dh", "lintian", "apt-get", "setpriv",
+TOOLS = ("dpkg-buildpackage", "dh", "lintian", "apt-get", "setpriv", "systemd-analyze",
          "systemd-socket-activate")
 MISSING = [t for t in TOOLS if shutil.which(t) is None]
 APT = ["apt-get", "-y", "-q", "--no-install-recommends", "-o", "DPkg::Lock::Timeout=600"]
@@ -193,6 +193,11 @@ class DebianPackageTest(unittest.TestCase):
                                     "/etc/greenicorn/greenicorn.conf"])
         with open("/etc/greenicorn/greenicorn.conf") as f:
             self.assertRegex(f.read(), r"\nmodule = /usr/lib/[^/\n]+/greenicorn/apps/hello\.so\n")
+        # systemd accepts the installed units as they are: ExecStart's
+        # binary exists, and so does the man page Documentation= names.
+        r = run(["systemd-analyze", "verify", "/lib/systemd/system/greenicorn.socket",
+                 "/lib/systemd/system/greenicorn.service"], 60)
+        self.assertEqual((r.returncode, r.stdout + r.stderr), (0, ""))
         # What systemd makes before ExecStart: RuntimeDirectory (the pid
         # file's), owned by the user.
         (runtime,) = unit_values(service, "RuntimeDirectory")
