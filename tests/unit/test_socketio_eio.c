@@ -7,6 +7,7 @@
  */
 #include <check.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -542,6 +543,250 @@ START_TEST(shutdown_answers_close)
 }
 END_TEST
 
+/* ---- WebSocket -------------------------------------------------------- */
+
+/* A WebSocket client's end: what it read and has not consumed yet. */
+struct wsc {
+    int fd;
+    uint8_t buf[8192];
+    size_t len;
+};
+
+static void ws_fill(struct wsc *w)
+{
+    ssize_t n;
+
+    ck_assert_uint_lt(w->len, sizeof(w->buf));
+    n = gn_read(w->fd, w->buf + w->len, sizeof(w->buf) - w->len, 10.0);
+    ck_assert_msg(n > 0, "WebSocket read: %zd", n);
+    w->len += (size_t)n;
+}
+
+/* Open a WebSocket on a new connection with QUERY: 101 expected. */
+static void ws_connect(struct wsc *w, const char *query)
+{
+    char req[512];
+    int n;
+    uint8_t *end;
+
+    w->fd = http_connect();
+    w->len = 0;
+    n = snprintf(req, sizeof(req),
+                 "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 query);
+    ck_assert_int_eq(gn_write(w->fd, req, (size_t)n, 10.0), n);
+    while ((end = memmem(w->buf, w->len, "\r\n\r\n", 4)) == NULL)
+        ws_fill(w);
+    ck_assert_msg(memcmp(w->buf, "HTTP/1.1 101 ", 13) == 0, "%.*s",
+                  (int)w->len, w->buf);
+    w->len -= (size_t)(end + 4 - w->buf);
+    memmove(w->buf, end + 4, w->len);
+}
+
+/* Send a frame of OPCODE with P[0, N) (< 126 bytes), masked. */
+static void ws_send(struct wsc *w, int opcode, const void *p, size_t n)
+{
+    uint8_t f[256] = {(uint8_t)(0x80 | opcode), (uint8_t)(0x80 | n), 1, 2, 3,
+                      4};
+
+    ck_assert_uint_lt(n, 126);
+    for (size_t i = 0; i < n; i++)
+        f[6 + i] = ((const uint8_t *)p)[i] ^ f[2 + i % 4];
+    ck_assert_int_eq(gn_write(w->fd, f, 6 + n, 10.0), (ssize_t)(6 + n));
+}
+
+/* The next frame: its opcode; its payload in OUT (NUL-terminated). */
+static int ws_next(struct wsc *w, char *data, size_t cap, size_t *len)
+{
+    size_t n, head = 2;
+    int op;
+
+    while (w->len < 2)
+        ws_fill(w);
+    op = w->buf[0] & 0x0f;
+    n = w->buf[1] & 0x7f;
+    ck_assert_uint_lt(n, 126); /* the tests' frames are short */
+    while (w->len < head + n)
+        ws_fill(w);
+    ck_assert_uint_lt(n, cap);
+    memcpy(data, w->buf + head, n);
+    data[n] = '\0';
+    *len = n;
+    w->len -= head + n;
+    memmove(w->buf, w->buf + head + n, w->len);
+    return op;
+}
+
+/* The next frame is text TEXT. */
+static void ws_expect_text(struct wsc *w, const char *text)
+{
+    char data[256];
+    size_t n;
+
+    ck_assert_int_eq(ws_next(w, data, sizeof(data), &n), 1);
+    ck_assert_str_eq(data, text);
+}
+
+static void ws_task(struct gn_coro *co, void *arg)
+{
+    struct wsc w;
+    char data[256], want[256];
+    size_t n;
+
+    (void)co;
+    (void)arg;
+    echo = 1;
+    ws_connect(&w, "EIO=4&transport=websocket");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1);
+    ck_assert_ptr_nonnull(last);
+    snprintf(want, sizeof(want),
+             "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":25000,"
+             "\"pingTimeout\":20000,\"maxPayload\":1000}",
+             gn__eio_sid(last));
+    ck_assert_str_eq(data, want);
+    ck_assert_int_eq(gn__eio_sid_owner(gn__eio_sid(last)), getpid());
+    /* A text message and a binary one, echoed as they came. */
+    ws_send(&w, 1, "4hello", 6);
+    ws_expect_text(&w, "4hello");
+    ck_assert_str_eq(msg, "hello");
+    ws_send(&w, 2, "\x01\x02\x03", 3);
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 2);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_mem_eq(data, "\x01\x02\x03", 3);
+    ck_assert_int_eq(msg_binary, 1);
+    /* A malformed packet closes the session. */
+    ws_send(&w, 1, "9", 1);
+    ws_expect_text(&w, "1");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8); /* close */
+    ck_assert_str_eq(reason, "parse error");
+    close(w.fd);
+}
+
+START_TEST(websocket_from_the_start)
+{
+    go(ws_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static char up_sid[21];
+static int up_stage;
+
+/* The polling side of an upgrade: a GET parked when the probe comes. */
+static void up_poll(struct gn_coro *co, void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    const char *body;
+    char q[128];
+
+    (void)co;
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", up_sid);
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "6"); /* the probe ends it */
+    up_stage = 1;
+    close(fd);
+}
+
+static void start_poll(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    go(up_poll, arg);
+}
+
+static void up_ws(struct gn_coro *co, void *arg)
+{
+    const struct gn_eio_packet queued = {GN_EIO_MESSAGE, false,
+                                         (const uint8_t *)"queued", 6};
+    struct wsc w;
+    char q[128];
+    int fd = http_connect();
+
+    (void)co;
+    (void)arg;
+    echo = 1;
+    handshake(fd, up_sid);
+    later(0, start_poll, (void *)(intptr_t)fd);
+    gn_sleep(0.05); /* the GET is parked */
+    snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", up_sid);
+    ws_connect(&w, q);
+    ws_send(&w, 1, "2probe", 6);
+    ws_expect_text(&w, "3probe");
+    for (int i = 0; i < 500 && !up_stage; i++)
+        gn_sleep(0.01);
+    ck_assert_int_eq(up_stage, 1);
+    /* Sent while paused: held for the WebSocket, not lost. */
+    ck_assert_int_eq(gn__eio_send(last, &queued, 1), 0);
+    ws_send(&w, 1, "5", 1);
+    ws_expect_text(&w, "4queued");
+    ws_send(&w, 1, "4after", 6);
+    ws_expect_text(&w, "4after");
+    /* Polling is over for this session. */
+    fd = http_connect();
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", up_sid);
+    {
+        const char *body;
+
+        check_error(get(fd, q, &body), 400, 3);
+    }
+    close(fd);
+    /* The worker stops: CLOSE, then the close frame. */
+    gn__eio_shutdown();
+    ws_expect_text(&w, "1");
+    {
+        char data[64];
+        size_t n;
+
+        ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    }
+    ck_assert_str_eq(reason, "server shutting down");
+    close(w.fd);
+}
+
+START_TEST(polling_upgrades_to_websocket)
+{
+    go(up_ws, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static void bad_upgrade_task(struct gn_coro *co, void *arg)
+{
+    struct wsc w;
+    char q[128], sid[21], data[64];
+    const char *body;
+    int fd = http_connect();
+    size_t n;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", sid);
+    ws_connect(&w, q);
+    ws_send(&w, 1, "4notaprobe", 10);
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    close(w.fd);
+    /* The session stays on polling. */
+    ck_assert_int_eq(closed_n, 0);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    ck_assert_int_eq(post(fd, q, "1", 1, &body), 200);
+    ck_assert_str_eq(reason, "transport close");
+    close(fd);
+}
+
+START_TEST(failed_probe_keeps_polling)
+{
+    go(bad_upgrade_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("socketio/eio");
@@ -557,6 +802,9 @@ static Suite *suite(void)
     tcase_add_test(tc, overlapping_get_closes_the_session);
     tcase_add_test(tc, missed_pong_closes_the_session);
     tcase_add_test(tc, shutdown_answers_close);
+    tcase_add_test(tc, websocket_from_the_start);
+    tcase_add_test(tc, polling_upgrades_to_websocket);
+    tcase_add_test(tc, failed_probe_keeps_polling);
     return s;
 }
 
