@@ -69,8 +69,9 @@ int gn__eio_polling_open(struct gn_eio_server *srv, gn_request_t *req,
 }
 
 /* Park the GET on S until it has something to answer, up to the
- * heartbeat's two waits (a ping comes before). */
-static void await_packets(struct gn_eio_session *s)
+ * heartbeat's two waits (a ping comes before). 0, or the cancellation
+ * error (the client left, with cancel_on_disconnect; request_timeout). */
+static int await_packets(struct gn_eio_session *s)
 {
     const struct gn_eio_settings *set = gn__eio_settings();
     int64_t due = set->ping_interval_ms + set->ping_timeout_ms;
@@ -84,9 +85,12 @@ static void await_packets(struct gn_eio_session *s)
         rc = gn__green_park(&wt, -1, 0, due);
         s->poller = NULL;
         wt = (struct gn_waiter){0};
-        if (rc < 0) /* the wait's time, or the worker cancels it */
+        if (rc == -ETIMEDOUT)
             break;
+        if (rc < 0)
+            return rc;
     }
+    return 0;
 }
 
 int gn__eio_polling_get(struct gn_eio_session *s, gn_request_t *req,
@@ -108,11 +112,13 @@ int gn__eio_polling_get(struct gn_eio_session *s, gn_request_t *req,
     }
     gn__eio_session_hold(s);
     s->getting = true;
-    if (gn__green_can_wait())
-        await_packets(s);
+    rc = gn__green_can_wait() ? await_packets(s) : 0;
     s->getting = false;
     gn__buf_init(&b, storage, sizeof(storage));
-    gn__eio_session_drain(s, &b);
+    /* A GET whose client is gone leaves the queue to the next one: what
+     * it took would be lost. */
+    if (rc == 0 && !gn_response_client_gone(res))
+        gn__eio_session_drain(s, &b);
     if (s->closed)
         gn__eio_payload_add(&b, &close_pkt);
     else if (b.len == 0 || s->upgrading || s->transport != GN_EIO_POLLING)

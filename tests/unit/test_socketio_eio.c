@@ -313,6 +313,50 @@ START_TEST(polling_get_waits_for_packets)
 }
 END_TEST
 
+static void send_kept(int fd, short what, void *arg)
+{
+    const struct gn_eio_packet p = {GN_EIO_MESSAGE, false,
+                                    (const uint8_t *)"kept", 4};
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    ck_assert_ptr_nonnull(last);
+    ck_assert_int_eq(gn__eio_send(last, &p, 1), 0);
+}
+
+static void gone_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect(), fd2 = http_connect();
+    const char *body;
+    char q[128], req[256], sid[21];
+    int n;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    n = snprintf(req, sizeof(req),
+                 "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n\r\n", q);
+    ck_assert_int_eq(gn_write(fd2, req, (size_t)n, 10.0), n);
+    gn_sleep(0.05);
+    close(fd2); /* the client leaves its GET */
+    later(100, send_kept, NULL);
+    gn_sleep(0.2);
+    /* The packet woke the abandoned GET, which left it to this one. */
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "4kept");
+    close(fd);
+}
+
+START_TEST(abandoned_get_loses_nothing)
+{
+    go(gone_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 /* ---- bad input -------------------------------------------------------- */
 
 static void bad_query_task(struct gn_coro *co, void *arg)
@@ -823,6 +867,7 @@ static Suite *suite(void)
     tcase_add_test(tc, polling_handshake);
     tcase_add_test(tc, polling_round_trip);
     tcase_add_test(tc, polling_get_waits_for_packets);
+    tcase_add_test(tc, abandoned_get_loses_nothing);
     tcase_add_test(tc, bad_queries_get_their_codes);
     tcase_add_test(tc, bad_payloads_close_the_session);
     tcase_add_test(tc, overlapping_get_closes_the_session);
