@@ -511,6 +511,45 @@ START_TEST(overlapping_get_closes_the_session)
 }
 END_TEST
 
+static void queue_task(struct gn_coro *co, void *arg)
+{
+    const struct gn_eio_packet ten = {GN_EIO_MESSAGE, false,
+                                      (const uint8_t *)"0123456789", 10};
+    const struct gn_eio_packet rs = {GN_EIO_MESSAGE, false,
+                                     (const uint8_t *)"a\x1e" "b", 3};
+    struct gn_eio_session *s;
+    int fd = http_connect();
+    const char *body;
+    char q[128], sid[21];
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    s = last;
+    ck_assert_ptr_nonnull(s);
+    /* A text packet may not hold the separator. */
+    ck_assert_int_eq(gn__eio_send(s, &rs, 1), -EINVAL);
+    /* 11 bytes a packet, 40 allowed: three fit, the fourth closes. */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(gn__eio_send(s, &ten, 1), 0);
+    ck_assert_int_eq(closed_n, 0);
+    ck_assert_int_eq(gn__eio_send(s, &ten, 1), -ENOBUFS);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "forced close");
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd);
+}
+
+START_TEST(full_queue_closes_the_session)
+{
+    set.max_queue = 40;
+    go(queue_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 /* ---- heartbeat -------------------------------------------------------- */
 
 static void pong_task(struct gn_coro *co, void *arg)
@@ -871,6 +910,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_queries_get_their_codes);
     tcase_add_test(tc, bad_payloads_close_the_session);
     tcase_add_test(tc, overlapping_get_closes_the_session);
+    tcase_add_test(tc, full_queue_closes_the_session);
     tcase_add_test(tc, missed_pong_closes_the_session);
     tcase_add_test(tc, shutdown_answers_close);
     tcase_add_test(tc, websocket_from_the_start);
