@@ -22,6 +22,9 @@
 
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
 
+static const struct gn_eio_packet close_pkt = {GN_EIO_CLOSE, false,
+                                               (const uint8_t *)"", 0};
+
 /* Answer 200 with the payload (or "ok") in B, which is freed. */
 static int answer(gn_response_t *res, struct gn_buf *b)
 {
@@ -60,9 +63,12 @@ int gn__eio_polling_open(struct gn_eio_server *srv, gn_request_t *req,
     gn__eio_session_hold(s);
     if (srv->h.open)
         srv->h.open(s, srv->ctx);
-    /* What the handler queued on open goes with the OPEN. */
+    /* What the handler queued on open goes with the OPEN; a session the
+     * handler closed at once says so. */
     if (!s->closed)
         gn__eio_session_drain(s, &b);
+    else
+        gn__eio_payload_add(&b, &close_pkt);
     rc = answer(res, &b);
     gn__eio_session_release(s);
     return rc;
@@ -96,8 +102,6 @@ static int await_packets(struct gn_eio_session *s)
 int gn__eio_polling_get(struct gn_eio_session *s, gn_request_t *req,
                         gn_response_t *res)
 {
-    static const struct gn_eio_packet close_pkt = {GN_EIO_CLOSE, false,
-                                                   (const uint8_t *)"", 0};
     static const struct gn_eio_packet noop = {GN_EIO_NOOP, false,
                                               (const uint8_t *)"", 0};
     char storage[512];

@@ -27,7 +27,7 @@ static const char *last_body; /* the body of the last response read */
 
 static struct gn_eio_server *srv;
 static struct gn_eio_session *last; /* the session opened last */
-static int opened, closed_n, echo;
+static int opened, closed_n, echo, refuse_open;
 static char reason[64];
 static char msg[4096];
 static size_t msg_len;
@@ -38,6 +38,8 @@ static void on_open(struct gn_eio_session *s, void *ctx)
     (void)ctx;
     last = s;
     opened++;
+    if (refuse_open)
+        gn__eio_close(s, "forced close");
 }
 
 static void on_message(struct gn_eio_session *s, const struct gn_eio_packet *p,
@@ -96,7 +98,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(srv);
     http_app = app;
     last = NULL;
-    opened = closed_n = echo = msgs = msg_binary = 0;
+    opened = closed_n = echo = msgs = msg_binary = refuse_open = 0;
     msg_len = 0;
     reason[0] = msg[0] = '\0';
 }
@@ -226,6 +228,32 @@ static void handshake_task(struct gn_coro *co, void *arg)
 START_TEST(polling_handshake)
 {
     go(handshake_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static void refused_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128], sid[21];
+
+    (void)co;
+    (void)arg;
+    refuse_open = 1;
+    ck_assert_int_eq(get(fd, "EIO=4&transport=polling", &body), 200);
+    sid_of(body, sid);
+    ck_assert_ptr_nonnull(strstr(body, "}\x1e" "1"));
+    ck_assert_int_eq(closed_n, 1);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd);
+}
+
+START_TEST(session_closed_on_open_says_so)
+{
+    go(refused_task, NULL);
     run();
     finish();
 }
@@ -904,6 +932,7 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, sid_names_its_owner);
     tcase_add_test(tc, polling_handshake);
+    tcase_add_test(tc, session_closed_on_open_says_so);
     tcase_add_test(tc, polling_round_trip);
     tcase_add_test(tc, polling_get_waits_for_packets);
     tcase_add_test(tc, abandoned_get_loses_nothing);
