@@ -810,6 +810,38 @@ START_TEST(websocket_from_the_start)
 }
 END_TEST
 
+static void ws_pong_task(struct gn_coro *co, void *arg)
+{
+    struct wsc w;
+    char data[256];
+    size_t n;
+
+    (void)co;
+    (void)arg;
+    ws_connect(&w, "EIO=4&transport=websocket");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1); /* OPEN */
+    for (int i = 0; i < 3; i++) {
+        ws_expect_text(&w, "2");
+        ws_send(&w, 1, "3", 1);
+    }
+    ws_expect_text(&w, "2"); /* unanswered */
+    ws_expect_text(&w, "1");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "ping timeout");
+    close(w.fd);
+}
+
+START_TEST(websocket_missed_pong_closes)
+{
+    set.ping_interval_ms = 100;
+    set.ping_timeout_ms = 150;
+    go(ws_pong_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 static char up_sid[21];
 static int up_stage;
 
@@ -943,6 +975,7 @@ static Suite *suite(void)
     tcase_add_test(tc, missed_pong_closes_the_session);
     tcase_add_test(tc, shutdown_answers_close);
     tcase_add_test(tc, websocket_from_the_start);
+    tcase_add_test(tc, websocket_missed_pong_closes);
     tcase_add_test(tc, polling_upgrades_to_websocket);
     tcase_add_test(tc, failed_probe_keeps_polling);
     return s;
