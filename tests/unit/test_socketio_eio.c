@@ -610,8 +610,9 @@ static void pong_task(struct gn_coro *co, void *arg)
 
 START_TEST(missed_pong_closes_the_session)
 {
-    set.ping_interval_ms = 100;
-    set.ping_timeout_ms = 150;
+    /* A timeout long enough for a loaded machine to answer in. */
+    set.ping_interval_ms = 200;
+    set.ping_timeout_ms = 1000;
     go(pong_task, NULL);
     run();
     finish();
@@ -834,8 +835,9 @@ static void ws_pong_task(struct gn_coro *co, void *arg)
 
 START_TEST(websocket_missed_pong_closes)
 {
-    set.ping_interval_ms = 100;
-    set.ping_timeout_ms = 150;
+    /* A timeout long enough for a loaded machine to answer in. */
+    set.ping_interval_ms = 200;
+    set.ping_timeout_ms = 1000;
     go(ws_pong_task, NULL);
     run();
     finish();
