@@ -578,6 +578,41 @@ START_TEST(full_queue_closes_the_session)
 }
 END_TEST
 
+static void overlap_post_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect(), fd2 = http_connect();
+    const char *body;
+    char q[128], req[256], sid[21];
+    int n;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    /* A POST whose body is still coming ... */
+    n = snprintf(req, sizeof(req),
+                 "POST /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 10\r\n\r\n4ab",
+                 q);
+    ck_assert_int_eq(gn_write(fd2, req, (size_t)n, 10.0), n);
+    gn_sleep(0.05);
+    /* ... and a second one: refused, and the session is closed. */
+    check_error(post(fd, q, "4cd", 3, &body), 400, 3);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "transport error");
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd2);
+    close(fd);
+}
+
+START_TEST(overlapping_post_closes_the_session)
+{
+    go(overlap_post_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 /* ---- heartbeat -------------------------------------------------------- */
 
 static void pong_task(struct gn_coro *co, void *arg)
@@ -973,6 +1008,7 @@ static Suite *suite(void)
     tcase_add_test(tc, bad_queries_get_their_codes);
     tcase_add_test(tc, bad_payloads_close_the_session);
     tcase_add_test(tc, overlapping_get_closes_the_session);
+    tcase_add_test(tc, overlapping_post_closes_the_session);
     tcase_add_test(tc, full_queue_closes_the_session);
     tcase_add_test(tc, missed_pong_closes_the_session);
     tcase_add_test(tc, shutdown_answers_close);
