@@ -105,6 +105,10 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->syslog_addr);
     free(cfg->syslog_prefix);
     free(cfg->syslog_facility_name);
+    free(cfg->statsd_host);
+    free(cfg->statsd_prefix);
+    free(cfg->dogstatsd_tags);
+    free(cfg->metrics_bind);
     gn__ipset_clear(&cfg->forwarded_allow_ips);
     free(cfg->certfile);
     free(cfg->keyfile);

@@ -86,6 +86,7 @@ struct gn_config {
     size_t nbinds;
     int backlog;
     int reuse_port; /* a listening socket per worker (SO_REUSEPORT) */
+    char *metrics_bind; /* HOST:PORT of the arbiter's /metrics; NULL: off */
 
     /* [workers] */
     int workers;
@@ -95,6 +96,8 @@ struct gn_config {
     int keepalive;        /* seconds an idle keep-alive connection waits */
     int max_requests;     /* 0 disables recycling */
     int max_requests_jitter;
+    int max_worker_memory; /* MiB of RSS past which a worker is replaced;
+                              0: off */
     int max_blocking_ms; /* warn when code holds the loop longer; 0: off */
     int preload_app;     /* apps loaded and inited in the arbiter */
     int reload;          /* reload when a plugin or the config changes */
@@ -180,6 +183,9 @@ struct gn_config {
     char *syslog_prefix; /* the program name there; NULL: "greenicorn" */
     int syslog_facility; /* LOG_USER, LOG_DAEMON, ... */
     char *syslog_facility_name;
+    char *statsd_host;    /* HOST:PORT or unix:PATH; NULL: no statsd */
+    char *statsd_prefix;  /* before every metric name; NULL: none */
+    char *dogstatsd_tags; /* "a:b,c" appended as |#a:b,c; NULL: none */
 
     /* [hooks]: "PATH.so[:SYMBOL]" for each hook, NULL when unset */
     char *hooks[GN_HOOK_COUNT];

@@ -9,6 +9,7 @@
 #include "config/access_format.h"
 #include "config/apps.h"
 #include "config/ipset.h"
+#include "core/statsd.h"
 #include "core/syslog.h"
 
 #include <errno.h>
@@ -349,6 +350,46 @@ static void print_ipset(const struct gn_config *cfg, const struct gn_setting *s,
     const struct gn_ipset *set = cfield(cfg, s);
 
     fputs(set->spec ? set->spec : "", out);
+}
+
+/* ---- statsd and metrics ------------------------------------------------- */
+
+static int parse_statsd_host(struct gn_config *cfg, const struct gn_setting *s,
+                             const char *value, char *err, size_t errlen)
+{
+    if (*value != '\0' && !gn__statsd_addr_valid(value)) {
+        gn__reason(err, errlen, "'%s' is not HOST:PORT or unix:PATH", value);
+        return -EINVAL;
+    }
+    return parse_path(cfg, s, value, err, errlen);
+}
+
+static int parse_metrics_bind(struct gn_config *cfg, const struct gn_setting *s,
+                              const char *value, char *err, size_t errlen)
+{
+    char host[256], port[16];
+
+    if (*value != '\0' && gn__hostport_split(value, NULL, host, sizeof(host),
+                                              port, sizeof(port)) != 0) {
+        gn__reason(err, errlen, "'%s' is not HOST:PORT", value);
+        return -EINVAL;
+    }
+    return parse_path(cfg, s, value, err, errlen);
+}
+
+/* dogstatsd tags: "a:b,c", without the characters statsd lines use. */
+static int parse_tags(struct gn_config *cfg, const struct gn_setting *s,
+                      const char *value, char *err, size_t errlen)
+{
+    for (const char *c = value; *c; c++) {
+        if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '|' ||
+            *c == '#' || *c == '@') {
+            gn__reason(err, errlen,
+                       "spaces, controls, '|', '#' and '@' are not allowed");
+            return -EINVAL;
+        }
+    }
+    return parse_path(cfg, s, value, err, errlen);
 }
 
 /* ---- syslog ------------------------------------------------------------- */
@@ -894,6 +935,17 @@ const struct gn_setting gn__settings[] = {
     BOOL_SETTING(reuse_port, "server", "reuse-port", 0, "off",
                  "give each worker its own listening socket on TCP addresses "
                  "(SO_REUSEPORT): the kernel spreads connections, no herd"),
+    {.name = "metrics_bind",
+     .section = "server",
+     .flag = "metrics-bind",
+     .metavar = "HOST:PORT",
+     .parse = parse_metrics_bind,
+     .print = print_path,
+     .offset = FIELD(metrics_bind),
+     .min = 0,
+     .defval = "",
+     .help = "where the arbiter serves Prometheus metrics at /metrics "
+             "(default: nowhere)"},
     INT_SETTING(workers, "workers", "workers", 'w', 1, 1024, "1",
                 "the number of worker processes"),
     INT_SETTING(worker_connections, "workers", "worker-connections", 0, 1,
@@ -914,6 +966,10 @@ const struct gn_setting gn__settings[] = {
                 "never)"),
     INT_SETTING(max_requests_jitter, "workers", "max-requests-jitter", 0, 0,
                 INT_MAX, "0", "a random 0..N added to max_requests per worker"),
+    INT_SETTING(max_worker_memory, "workers", "max-worker-memory", 0, 0,
+                INT_MAX, "0",
+                "MiB of resident memory past which a worker is replaced, as "
+                "max_requests replaces one (0: never)"),
     INT_SETTING(limit_request_line, "http", "limit-request-line", 0, 0, 65536,
                 "4094",
                 "the longest request line in bytes, else 414 (0: 65536)"),
@@ -1338,6 +1394,38 @@ const struct gn_setting gn__settings[] = {
      .offset = FIELD(loglevel),
      .defval = "info",
      .help = "debug, info, warning, error or critical"},
+    {.name = "statsd_host",
+     .section = "logging",
+     .flag = "statsd-host",
+     .metavar = "HOST:PORT",
+     .parse = parse_statsd_host,
+     .print = print_path,
+     .offset = FIELD(statsd_host),
+     .min = 0,
+     .defval = "",
+     .help = "send statsd metrics to HOST:PORT (port 8125 by default) or "
+             "unix:PATH over datagrams (default: none)"},
+    {.name = "statsd_prefix",
+     .section = "logging",
+     .flag = "statsd-prefix",
+     .metavar = "PREFIX",
+     .parse = parse_tags,
+     .print = print_path,
+     .offset = FIELD(statsd_prefix),
+     .min = 0,
+     .defval = "",
+     .help = "put PREFIX. before every statsd metric name"},
+    {.name = "dogstatsd_tags",
+     .section = "logging",
+     .flag = "dogstatsd-tags",
+     .metavar = "TAGS",
+     .parse = parse_tags,
+     .print = print_path,
+     .offset = FIELD(dogstatsd_tags),
+     .min = 0,
+     .defval = "",
+     .help = "comma-separated DogStatsD tags (a:b,c) added to every "
+             "statsd metric"},
     HOOK_SETTING(on_starting, GN_HOOK_ON_STARTING),
     HOOK_SETTING(on_reload, GN_HOOK_ON_RELOAD),
     HOOK_SETTING(when_ready, GN_HOOK_WHEN_READY),

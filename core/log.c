@@ -22,6 +22,7 @@
 #include <syslog.h>
 #include <unistd.h>
 
+#include "core/statsd.h"
 #include "core/syslog.h"
 #include "core/timefmt.h"
 
@@ -122,6 +123,20 @@ static void write_all(int fd, const char *buf, size_t len)
 static void vlog(int level, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/* statsd's log.LEVEL counters (Gunicorn's): warnings and worse. */
+static const char *statsd_name(int level)
+{
+    if (level >= GN_LOG_CRITICAL)
+        return "log.critical";
+    if (level >= GN_LOG_ERROR)
+        return "log.error";
+    if (level >= GN_LOG_WARNING)
+        return "log.warning";
+    return NULL;
+}
+
+static int counted_as_exception; /* the line being logged is gn__log_exception's */
+
 static void vlog(int level, const char *fmt, va_list ap)
 {
     char line[LINE_BYTES];
@@ -142,6 +157,10 @@ static void vlog(int level, const char *fmt, va_list ap)
     gn__syslog_send(syslog_severity(level), line + stamp, n - stamp);
     line[n++] = '\n';
     write_all(logs.err_fd, line, n);
+    if (counted_as_exception)
+        gn__statsd_count("log.exception", 1);
+    else if (statsd_name(level) != NULL)
+        gn__statsd_count(statsd_name(level), 1);
     errno = saved;
 }
 
@@ -152,6 +171,19 @@ void gn__log_write(int level, const char *fmt, ...)
     va_start(ap, fmt);
     vlog(level, fmt, ap);
     va_end(ap);
+}
+
+void gn__log_exception(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (GN_LOG_ERROR < gn__log_level)
+        return;
+    counted_as_exception = 1;
+    va_start(ap, fmt);
+    vlog(GN_LOG_ERROR, fmt, ap);
+    va_end(ap);
+    counted_as_exception = 0;
 }
 
 GN_API void gn_log(int level, const char *fmt, ...)

@@ -32,6 +32,11 @@ void gn__log_write(int level, const char *fmt, ...)
 #define gn_log_error(...) gn__log_at(GN_LOG_ERROR, __VA_ARGS__)
 #define gn_log_critical(...) gn__log_at(GN_LOG_CRITICAL, __VA_ARGS__)
 
+/* An app's failure, Gunicorn's log.exception: logged at ERROR, and
+ * counted by statsd as log.exception rather than log.error. */
+void gn__log_exception(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
 /*
  * Open the logs: ERRORLOG ("-" for stderr) and ACCESSLOG (NULL for none,
  * "-" for stdout), appending. Until this is called, errors go to stderr.

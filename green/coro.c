@@ -391,6 +391,11 @@ size_t gn__coro_pool_stack_size(const struct gn_coro_pool *pool)
     return pool->stack_size;
 }
 
+size_t gn__coro_pool_live(const struct gn_coro_pool *pool)
+{
+    return pool->n_live;
+}
+
 size_t gn__coro_pool_trim(struct gn_coro_pool *pool, size_t keep)
 {
     struct gn_coro **link = &pool->idle, *co;

@@ -59,6 +59,9 @@ void gn__coro_pool_watch(struct gn_coro_pool *pool, int64_t slow_us,
 /* The usable stack size of the pool's coroutines. */
 size_t gn__coro_pool_stack_size(const struct gn_coro_pool *pool);
 
+/* The coroutines of POOL taken and not yet released (for metrics). */
+size_t gn__coro_pool_live(const struct gn_coro_pool *pool);
+
 /* Unmap the stacks of idle coroutines beyond the KEEP most recently used:
  * after a burst the pool gives back what it kept for it. How many went. */
 size_t gn__coro_pool_trim(struct gn_coro_pool *pool, size_t keep);

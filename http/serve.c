@@ -366,11 +366,14 @@ static int answer_health(struct gn_conn *c, struct gn_request *req,
     return 1;
 }
 
+/* Serve REQ with its app (named in *NAME, NULL when none is mounted). */
 static void call_app(struct gn_conn *c, struct gn_request *req,
-                     struct gn_response *res)
+                     struct gn_response *res, const char **name)
 {
     struct gn_http_app app;
     int found = route(c, req, &app), rc, late;
+
+    *name = found ? app.name : NULL;
 
     if (request_hook(c, 0, req, res) != 0) {
         gn__response_error(res, 500, 1);
@@ -408,8 +411,8 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         return;
     }
     if (!c->body_status)
-        gn_log_error("app %s failed on \"%s %s\": %s", app.name, req->method,
-                     req->target, strerror(-rc));
+        gn__log_exception("app %s failed on \"%s %s\": %s", app.name,
+                          req->method, req->target, strerror(-rc));
     if (!res->head_sent)
         gn__response_error(res, 500, 1);
     c->closing = 1;
@@ -471,10 +474,11 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
 {
     struct gn_request req;
     struct gn_response *res;
+    const char *app = NULL;
     int status, health;
 
     gn__request_init(&req, c, p);
-    if (gn__log_access_enabled())
+    if (gn__log_access_enabled() || ctx_of(c)->served != NULL)
         req.start_us = gn__monotonic_us(); /* for %(D)s and friends */
     gn__http_parser_begin(p, &req);
     status = read_head(c, p, &req);
@@ -509,7 +513,7 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     c->body_status = 0;
     health = answer_health(c, &req, res);
     if (!health) {
-        call_app(c, &req, res);
+        call_app(c, &req, res, &app);
         request_hook(c, 1, &req, res);
     }
     c->res = NULL;
@@ -520,6 +524,9 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     if (c->closing && !req.body_done)
         c->linger = 1;
     log_access(c, &req, res);
+    if (!health && ctx_of(c)->served != NULL)
+        ctx_of(c)->served(ctx_of(c)->owner, res->status,
+                          gn__monotonic_us() - req.start_us, app);
     gn__response_release(res);
     res_put(res);
     gn__request_release(&req);

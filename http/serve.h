@@ -56,6 +56,9 @@ struct gn_http_ctx {
     void (*serving)(void *owner, struct gn_request *req);
     /* A request was served (the owner updates serve_more). */
     void (*request_done)(void *owner);
+    /* ... with STATUS in US microseconds by the app named APP (NULL: none
+     * was mounted there), for the owner's metrics; NULL: not measured. */
+    void (*served)(void *owner, int status, int64_t us, const char *app);
     /* Whether a request after the current one may be served (the owner's
      * max_requests): read for every response, so kept as a value. */
     int serve_more;

@@ -27,12 +27,15 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/proctitle.h"
+#include "core/statsd.h"
 #include "core/systemd.h"
 #include "net/tls.h"
 #include "plugins/hooks.h"
 #include "server/pidfile.h"
 #include "server/process.h"
 #include "server/reloader.h"
+#include "server/metrics.h"
+#include "server/scrape.h"
 #include "server/signals.h"
 #include "workers/worker.h"
 
@@ -42,6 +45,7 @@
 #define ABORT_GRACE_MS 2000  /* SIGABRT to SIGKILL for a hung worker */
 #define RELOAD_WAIT_MS 30000 /* the longest an old generation waits */
 #define SETTLE_MS 300        /* `reload`: quiet time after a change */
+#define GAUGE_MS 1000        /* statsd's workers gauge, at least this often */
 
 struct slot {
     pid_t pid;
@@ -86,6 +90,12 @@ struct arbiter {
     int prev_generation;
     struct gn_reloader *reloader; /* `reload`: the watched files, or NULL */
     int64_t changed_ms;           /* when one last changed, or 0 */
+    /* Metrics: the counters of the workers gone, the /metrics endpoint
+     * (NULL without metrics_bind), and statsd's last workers gauge. */
+    struct gn_metrics_totals totals;
+    struct gn_scrape *scrape;
+    int64_t gauge_ms;
+    int gauge_sent;
 };
 
 /* ---- workers ---------------------------------------------------------- */
@@ -130,6 +140,7 @@ static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb,
                                   .heartbeat = hb,
                                   .preloaded = a->apps};
 
+    gn__scrape_forked(a->scrape);
     exit(gn__worker_run(&spec));
 }
 
@@ -346,9 +357,16 @@ static void grant_retirement(struct arbiter *a)
     }
     if (next == NULL)
         return;
-    gn_log_info("worker %d (pid %d) reached max_requests: starting its "
-                "replacement",
-                next->id, (int)next->pid);
+    if (next->heartbeat->stats.retire_memory)
+        gn_log_info("worker %d (pid %d) uses %lld MiB (RSS), past "
+                    "max_worker_memory (%d MiB): starting its replacement",
+                    next->id, (int)next->pid,
+                    (long long)(next->heartbeat->stats.rss_kb / 1024),
+                    a->cfg->max_worker_memory);
+    else
+        gn_log_info("worker %d (pid %d) reached max_requests: starting its "
+                    "replacement",
+                    next->id, (int)next->pid);
     next->retiring = next->replacing = 1;
 }
 
@@ -365,6 +383,86 @@ static void manage_workers(struct arbiter *a)
             break;
     retire_previous_generation(a);
     notify_ready(a);
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+/* /metrics' text, for the endpoint: the live workers and the totals. */
+static char *render_metrics(void *arg, size_t *len)
+{
+    struct arbiter *a = arg;
+    struct gn_metrics_worker *w = calloc(a->nslots + 1, sizeof(*w));
+    char *text;
+
+    if (w == NULL)
+        return NULL;
+    for (size_t i = 0; i < a->nslots; i++)
+        w[i] = (struct gn_metrics_worker){.id = a->slots[i].id,
+                                          .pid = a->slots[i].pid,
+                                          .hb = a->slots[i].heartbeat};
+    text = gn__metrics_render(&a->totals, w, a->nslots, live_workers(a), a->ls,
+                              a->nls, len);
+    free(w);
+    return text;
+}
+
+/* The endpoint at the configuration's metrics_bind, opened (again) when
+ * it changed or is not open yet: an address in use (the old arbiter's,
+ * during USR2) is tried again each tick, and said once. */
+static void open_scrape(struct arbiter *a)
+{
+    static char failed[GN_ERR_LEN];
+    const char *want = a->cfg->metrics_bind;
+    char err[GN_ERR_LEN];
+    struct gn_scrape *s;
+
+    if (a->scrape != NULL &&
+        (want == NULL || strcmp(gn__scrape_addr(a->scrape), want) != 0)) {
+        gn__scrape_close(a->scrape);
+        a->scrape = NULL;
+    }
+    if (want == NULL || a->scrape != NULL)
+        return;
+    s = gn__scrape_open(want, render_metrics, a, err);
+    if (s == NULL) {
+        if (strcmp(failed, err) != 0)
+            gn_log_error("%s (trying again each second)", err);
+        snprintf(failed, sizeof(failed), "%s", err);
+        return;
+    }
+    failed[0] = '\0';
+    a->scrape = s;
+    gn_log_info("metrics at: http://%s/metrics (%d)", want, (int)getpid());
+}
+
+/* statsd as the configuration says (the workers forked from now on
+ * inherit it): the host is resolved here, once. */
+static void open_statsd(const struct gn_config *cfg)
+{
+    char err[GN_ERR_LEN];
+
+    if (gn__statsd_open(cfg->statsd_host, cfg->statsd_prefix,
+                        cfg->dogstatsd_tags, err, sizeof(err)) != 0)
+        gn_log_error("%s: statsd is off", err);
+    else if (cfg->statsd_host != NULL)
+        gn_log_info("statsd: sending to %s", cfg->statsd_host);
+}
+
+/* Each turn: statsd's workers gauge when it changed or GAUGE_MS went by,
+ * and what the turn buffered (the logs' counters too) in one datagram. */
+static void send_statsd(struct arbiter *a)
+{
+    int n = live_workers(a);
+    int64_t now = gn__monotonic_ms();
+
+    if (!gn__statsd_enabled())
+        return;
+    if (n != a->gauge_sent || now - a->gauge_ms >= GAUGE_MS) {
+        gn__statsd_gauge("workers", n);
+        a->gauge_sent = n;
+        a->gauge_ms = now;
+    }
+    gn__statsd_flush();
 }
 
 /* ---- binary upgrade (USR2) -------------------------------------------- */
@@ -594,6 +692,36 @@ static void boot_failed(struct arbiter *a, const struct slot *s, int status)
     a->exit_status = GN_EXIT_BOOT;
 }
 
+/* Why S, which ended with STATUS, is replaced (a GN_RESTART_*), or -1
+ * when it is not a restart (a stop, a reload, TTOU). */
+static int restart_reason(const struct arbiter *a, const struct slot *s,
+                          int status)
+{
+    if (a->stop)
+        return -1;
+    if (s->aborted_ms != 0)
+        return GN_RESTART_WATCHDOG;
+    if (s->retiring && s->heartbeat->retire_ms != 0)
+        return s->heartbeat->stats.retire_memory ? GN_RESTART_MEMORY
+                                                 : GN_RESTART_MAX_REQUESTS;
+    if (s->killed)
+        return -1;
+    if (WIFSIGNALED(status) ||
+        (WEXITSTATUS(status) != 0 && WEXITSTATUS(status) != GN_EXIT_BOOT_ERROR))
+        return GN_RESTART_CRASH;
+    return -1;
+}
+
+/* A worker ended: its counters go to the totals, so none goes down. */
+static void count_exit(struct arbiter *a, const struct slot *s, int status)
+{
+    int why = restart_reason(a, s, status);
+
+    gn__metrics_add(&a->totals, &s->heartbeat->stats);
+    if (why >= 0)
+        a->totals.restarts[why]++;
+}
+
 static void reap_one(struct arbiter *a, pid_t pid, int status)
 {
     struct slot *s = find_slot(a, pid);
@@ -613,6 +741,7 @@ static void reap_one(struct arbiter *a, pid_t pid, int status)
         a->quick_deaths = 0; /* it ran a while: the loop is over */
     if (!a->stop && counts(a, s) && !s->heartbeat->booted)
         boot_failed(a, s, status);
+    count_exit(a, s, status);
     forget_slot(a, s);
 }
 
@@ -655,15 +784,18 @@ static void murder_silent_workers(struct arbiter *a)
 
 /* ---- signals and the loop --------------------------------------------- */
 
-/* Until a signal, a watched file's change, or TIMEOUT_MS. */
+/* Until a signal, a watched file's change, a scraper's turn, or
+ * TIMEOUT_MS. */
 static void wait_for_signal(const struct arbiter *a, int timeout_ms)
 {
-    struct pollfd pfd[2] = {{.fd = gn__signals_fd(), .events = POLLIN},
-                            {.fd = -1, .events = POLLIN}};
+    struct pollfd pfd[2 + 16] = {{.fd = gn__signals_fd(), .events = POLLIN},
+                                 {.fd = -1, .events = POLLIN}};
+    size_t n = 2;
 
     if (a->reloader != NULL)
         pfd[1].fd = gn__reloader_fd(a->reloader);
-    poll(pfd, 2, timeout_ms);
+    n += gn__scrape_pollfds(a->scrape, pfd + n, 16);
+    poll(pfd, n, timeout_ms);
 }
 
 /* ---- reload (the setting) --------------------------------------------- */
@@ -891,6 +1023,8 @@ static void roll_back(struct arbiter *a, const struct slot *failed,
     open_logs(cfg);
     set_target(a, cfg->workers);
     watch_files(a);
+    open_statsd(cfg);
+    open_scrape(a);
     a->quick_deaths = 0;
     a->spawn_not_before = 0;
 }
@@ -978,6 +1112,8 @@ static void reload(struct arbiter *a, const char *why)
     a->ls = ls;
     a->nls = nls;
     set_target(a, cfg->workers);
+    open_statsd(cfg);
+    open_scrape(a);
     gn__hook_run(GN_HOOK_ON_RELOAD);
     a->generation++;
     a->reloaded_ms = gn__monotonic_ms();
@@ -1118,6 +1254,8 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     gn__proctitle_set("master", gn__config_proc_name(cfg));
     log_start(&a);
     watch_files(&a);
+    open_statsd(cfg);
+    open_scrape(&a);
     a.target = 0;
     set_target(&a, cfg->workers);
     if (gn__hook_run(GN_HOOK_WHEN_READY) != 0) {
@@ -1131,6 +1269,10 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
         reload_on_change(&a);
         reap_workers(&a); /* a SIGCHLD byte may have been dropped */
         murder_silent_workers(&a);
+        gn__scrape_run(a.scrape);
+        if (a.cfg->metrics_bind != NULL && a.scrape == NULL)
+            open_scrape(&a);
+        send_statsd(&a);
         if (a.cfg->tls != NULL)
             gn__tls_rotate_due(a.cfg->ticket_key_rotation * 1000LL);
     }
@@ -1143,7 +1285,10 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
      * After USR2 the new arbiter serves the same unix sockets: keep their
      * paths. */
     gn__listeners_close(a.ls, a.nls, a.reexec_pid == 0);
+    gn__scrape_close(a.scrape);
     stop_workers(&a);
+    gn__statsd_flush();
+    gn__statsd_close();
     free(a.slots);
     gn__reloader_free(a.reloader);
     remove_pidfiles(&a);

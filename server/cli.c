@@ -57,12 +57,6 @@ static const struct {
      "--handshake-timeout"},
     {"suppress-ragged-eofs",
      "a TLS client's close without close_notify is always taken as its end"},
-    {"statsd-host", "time requests in the access log (%(D)s, %(L)s) or in "
-                    "a pre_request/post_request hook"},
-    {"statsd-prefix", "time requests in the access log (%(D)s, %(L)s) or in "
-                      "a pre_request/post_request hook"},
-    {"dogstatsd-tags", "time requests in the access log (%(D)s, %(L)s) or "
-                       "in a pre_request/post_request hook"},
     {"threads", "each worker serves --worker-connections requests at once "
                 "on coroutines; raise that, or -w"},
     {"log-config", "use --error-logfile, --access-logfile and --log-syslog"},

@@ -55,6 +55,7 @@ static const struct gn_ws_settings defaults = {
     .allowed_origins = "",
 };
 static const struct gn_ws_settings *settings = &defaults;
+static size_t ws_open; /* gn__ws_start'd and not yet ended */
 
 void gn__ws_setup(const struct gn_ws_settings *s)
 {
@@ -686,6 +687,7 @@ static void ws_end(struct gn_response *res, int rc)
         ws->ext->free(ws->ext_state);
     c->proto_data = NULL;
     free(ws);
+    ws_open--;
 }
 
 void gn__ws_set_ext(struct gn_ws *ws, const struct gn_ws_ext *ext,
@@ -695,12 +697,18 @@ void gn__ws_set_ext(struct gn_ws *ws, const struct gn_ws_ext *ext,
     ws->ext_state = state;
 }
 
+size_t gn__ws_open(void)
+{
+    return ws_open;
+}
+
 struct gn_ws *gn__ws_start(struct gn_conn *c, struct gn_response *res)
 {
     struct gn_ws *ws = calloc(1, sizeof(*ws));
 
     if (ws == NULL)
         return NULL;
+    ws_open++;
     ws->c = c;
     ws->res = res;
     ws->last_in_ms = gn__monotonic_ms();

@@ -33,6 +33,9 @@ void gn__ws_setup(const struct gn_ws_settings *s);
 /* The settings in force. */
 const struct gn_ws_settings *gn__ws_settings(void);
 
+/* The WebSockets of this process open now (for metrics). */
+size_t gn__ws_open(void);
+
 /*
  * A per-message extension (RFC 6455 9, RFC 7692's permessage-deflate in
  * websocket/compress.c): it owns the RSV bits it negotiated, and transforms

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/privileges.h"
 #include "core/proctitle.h"
+#include "core/statsd.h"
 #include "green/coro.h"
 #include "green/dns.h"
 #include "green/park.h"
@@ -38,6 +39,7 @@
 #include "patch/patch.h"
 #include "patch/ssl.h"
 #include "plugins/hooks.h"
+#include "websocket/ws.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
@@ -197,6 +199,73 @@ static void publish_stats(struct gn_worker *w)
     st->requests = w->nrequests;
     st->accepted = w->accepted;
     st->conns = (int32_t)w->net.n;
+    st->websockets = (int32_t)gn__ws_open();
+    st->coroutines = w->coros ? (int32_t)gn__coro_pool_live(w->coros) : 0;
+}
+
+/* ---- metrics ---------------------------------------------------------- */
+
+const int64_t gn__stats_buckets_us[GN_STATS_BUCKETS] = {
+    5000,   10000,   25000,   50000,   100000,  250000,
+    500000, 1000000, 2500000, 5000000, 10000000};
+
+/* The apps' names on the heartbeat page, in the order their counters
+ * use (the apps' own: longest mount first). */
+static void publish_app_names(struct gn_worker *w)
+{
+    struct gn_worker_stats *st;
+
+    if (w->heartbeat == NULL)
+        return;
+    st = &w->heartbeat->stats;
+    for (size_t i = 0; i < w->apps.n && i < GN_STATS_APPS; i++)
+        snprintf(st->app_names[i], sizeof(st->app_names[i]), "%.*s",
+                 (int)sizeof(st->app_names[i]) - 1, w->apps.v[i].name);
+}
+
+/* The statsd lines of a turn of the loop go out together, at its end. */
+static void statsd_flush(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    gn__statsd_flush();
+}
+
+static void statsd_request(struct gn_worker *w, int status, int64_t us)
+{
+    char name[32];
+
+    gn__statsd_count("requests", 1);
+    gn__statsd_timing("request.duration", (double)us / 1000.0);
+    snprintf(name, sizeof(name), "request.status.%d", status);
+    gn__statsd_count(name, 1);
+    if (!gn__watch_active(&w->statsd_watch))
+        gn__watch_start(&w->statsd_watch, w->loop, -1, 0, 0, statsd_flush, w);
+}
+
+/* A response went out: count it for /metrics and statsd. */
+static void http_served(void *owner, int status, int64_t us, const char *app)
+{
+    struct gn_worker *w = owner;
+    struct gn_worker_stats *st;
+    size_t b = 0;
+
+    if (gn__statsd_enabled())
+        statsd_request(w, status, us);
+    if (w->heartbeat == NULL)
+        return;
+    st = &w->heartbeat->stats;
+    st->status[status >= 100 && status < 600 ? status / 100 : 0]++;
+    while (b < GN_STATS_BUCKETS && us > gn__stats_buckets_us[b])
+        b++;
+    st->duration_bucket[b]++;
+    st->duration_us += (uint64_t)(us > 0 ? us : 0);
+    for (size_t i = 0; app && i < w->apps.n && i < GN_STATS_APPS; i++)
+        if (w->apps.v[i].name == app) {
+            st->app_requests[i]++;
+            break;
+        }
 }
 
 /* ---- accepting and stopping ------------------------------------------- */
@@ -315,6 +384,8 @@ void gn__worker_conn_closed(struct gn_worker *w)
     resume_accepting(w);
 }
 
+static void update_serve_more(struct gn_worker *w);
+
 static int owns_a_socket(const struct gn_worker *w)
 {
     for (size_t i = 0; i < w->nls; i++)
@@ -323,22 +394,33 @@ static int owns_a_socket(const struct gn_worker *w)
     return 0;
 }
 
-/* max_requests reached: ask the arbiter to start our replacement; it
- * sends TERM once that one is up, one worker at a time, so recycling never
- * takes capacity away. Meanwhile every response closes its connection. */
-static void ask_to_retire(struct gn_worker *w)
+/* max_requests reached, or max_worker_memory (MEMORY): ask the arbiter to
+ * start our replacement; it sends TERM once that one is up, one worker at a
+ * time, so recycling never takes capacity away. Meanwhile every response
+ * closes its connection. */
+static void ask_to_retire(struct gn_worker *w, int memory)
 {
     if (w->retire_asked_ms != 0)
         return;
     w->retire_asked_ms = gn__monotonic_ms();
     if (w->heartbeat == NULL) {
-        stop_gracefully(w, "max_requests reached");
+        stop_gracefully(w, memory ? "max_worker_memory reached"
+                                  : "max_requests reached");
         return;
     }
-    gn_log_info("worker %d (pid %d) reached max_requests (%llu): waiting for "
-                "its replacement",
-                w->id, (int)w->pid, (unsigned long long)w->max_requests);
+    if (memory)
+        gn_log_info("worker %d (pid %d) uses %lld MiB of memory (RSS), past "
+                    "max_worker_memory (%d MiB): waiting for its replacement",
+                    w->id, (int)w->pid,
+                    (long long)(w->heartbeat->stats.rss_kb / 1024),
+                    w->cfg->max_worker_memory);
+    else
+        gn_log_info("worker %d (pid %d) reached max_requests (%llu): waiting "
+                    "for its replacement",
+                    w->id, (int)w->pid, (unsigned long long)w->max_requests);
+    w->heartbeat->stats.retire_memory = memory;
     w->heartbeat->retire_ms = w->retire_asked_ms;
+    update_serve_more(w); /* keep-alive clients move to the others */
     /* Wake the arbiter now rather than at its next tick: SIGCHLD only
      * makes it look at its workers. */
     kill(w->ppid, SIGCHLD);
@@ -352,6 +434,7 @@ static void ask_to_retire(struct gn_worker *w)
 static void update_serve_more(struct gn_worker *w)
 {
     w->http.serve_more =
+        !w->retire_asked_ms &&
         !(w->max_requests && w->nrequests + 1 >= w->max_requests);
 }
 
@@ -361,7 +444,7 @@ void gn__worker_request_done(struct gn_worker *w)
     publish_stats(w);
     update_serve_more(w);
     if (w->max_requests && w->nrequests >= w->max_requests)
-        ask_to_retire(w);
+        ask_to_retire(w, 0);
 }
 
 /* ---- accepting -------------------------------------------------------- */
@@ -596,14 +679,29 @@ static void on_signal(int signo, short what, void *arg)
     }
 }
 
+/* Sample the RSS for the arbiter; past max_worker_memory, be replaced.
+ * The RSS is sampled once a tick: a worker may pass the limit by what it
+ * allocates in one second. */
+static void check_memory(struct gn_worker *w)
+{
+    int64_t kb = rss_kb();
+
+    if (w->heartbeat == NULL)
+        return;
+    w->heartbeat->stats.rss_kb = kb;
+    if (w->cfg->max_worker_memory > 0 &&
+        kb > (int64_t)w->cfg->max_worker_memory * 1024)
+        ask_to_retire(w, 1);
+}
+
 static void on_tick(int fd, short what, void *arg)
 {
     struct gn_worker *w = arg;
 
     beat(w);
     publish_stats(w);
-    if (w->heartbeat)
-        w->heartbeat->stats.rss_kb = rss_kb();
+    check_memory(w);
+    gn__statsd_flush(); /* what the logs counted since the last */
     gn__log_report_lost(0); /* access lines a full disk refused */
     accept_check_starved(w);
     release_memory(w);
@@ -613,7 +711,9 @@ static void on_tick(int fd, short what, void *arg)
     /* An arbiter that never answers (an old binary) must not keep us. */
     if (w->retire_asked_ms &&
         gn__monotonic_ms() - w->retire_asked_ms > RETIRE_WAIT_MS)
-        stop_gracefully(w, "max_requests reached");
+        stop_gracefully(w, w->heartbeat && w->heartbeat->stats.retire_memory
+                               ? "max_worker_memory reached"
+                               : "max_requests reached");
     resume_accepting(w);
 }
 
@@ -807,6 +907,7 @@ static int boot(struct gn_worker *w)
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
                           gn__apps_init(&w->apps, err) != 0))
         goto failed;
+    publish_app_names(w);
     if (set_up_streams(w) != 0) {
         why = "out of memory";
         goto failed;
@@ -867,6 +968,8 @@ static void teardown(struct gn_worker *w)
             gn__watch_stop(&w->signal_watch[i]);
         gn__watch_stop(&w->tick);
         gn__watch_stop(&w->cancel_timer);
+        gn__watch_stop(&w->statsd_watch);
+        gn__statsd_flush();
     }
     free(w->accept_watch);
     free(w->stream_ctx);
@@ -962,6 +1065,7 @@ static void apply_http_settings(struct gn_worker *w,
                        : NULL;
     w->http.serving = http_serving;
     w->http.request_done = http_request_done;
+    w->http.served = http_served;
     w->net.first_byte_ms = cfg->first_byte_timeout * 1000LL;
     w->net.keepalive_ms = (int64_t)cfg->keepalive * 1000;
     w->net.write_ms = cfg->write_timeout * 1000LL;
@@ -1018,6 +1122,7 @@ int gn__worker_run(const struct gn_worker_spec *spec)
     int status = GN_EXIT_OK;
 
     gn__log_set_pid((int)w.pid);
+    gn__statsd_forked();
     if (watch_arbiter(&w) != 0)
         return GN_EXIT_OK;
     apply_http_settings(&w, cfg);

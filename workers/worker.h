@@ -28,6 +28,15 @@
 struct gn_conn;
 struct gn_coro_pool;
 
+/* The fixed shape of the metrics on the heartbeat page. */
+#define GN_STATS_APPS 16     /* apps counted by name (the rest: not) */
+#define GN_STATS_APP_NAME 48 /* bytes of each name, NUL included */
+#define GN_STATS_BUCKETS 11  /* request-duration bounds, +Inf besides */
+
+/* The bounds in microseconds, Prometheus's default buckets (5 ms to
+ * 10 s), ascending. */
+extern const int64_t gn__stats_buckets_us[GN_STATS_BUCKETS];
+
 /* What a worker counts for the operator's tools (metrics, `ctl workers`):
  * written by the worker's loop with plain stores, read by the arbiter
  * without locks, so each field is one aligned word and a reader may see a
@@ -40,6 +49,22 @@ struct gn_worker_stats {
     volatile uint64_t accepted;  /* connections accepted */
     volatile int32_t conns;      /* connections open now */
     volatile int64_t rss_kb;     /* resident set size, sampled each tick */
+    /* Below, for `/metrics` (server/metrics.c). Responses by status
+     * class: [1] 1xx ... [5] 5xx, [0] any other (499 counts as 4xx). */
+    volatile uint64_t status[6];
+    /* Responses by app, in the order of app_names (written at boot; ""
+     * ends the list); a request no app is mounted for counts in none. */
+    volatile uint64_t app_requests[GN_STATS_APPS];
+    char app_names[GN_STATS_APPS][GN_STATS_APP_NAME];
+    /* Responses whose time (head read to response done) was at most
+     * gn__stats_buckets_us[i], not cumulative; the last slot is +Inf. */
+    volatile uint64_t duration_bucket[GN_STATS_BUCKETS + 1];
+    volatile uint64_t duration_us;  /* their times' sum */
+    volatile int32_t websockets;    /* WebSockets open now */
+    volatile int32_t coroutines;    /* coroutines live now (connections
+                                       being served, green threads) */
+    volatile int32_t retire_memory; /* the retire_ms request is for RSS
+                                       past max_worker_memory */
 };
 
 /* A page the arbiter maps shared before forking each worker: the worker
@@ -96,6 +121,7 @@ struct gn_worker {
      * with (unused for HTTP listeners). */
     struct gn_stream_ctx *stream_ctx;
     struct gn_watch cancel_timer; /* graceful_timeout nearly over */
+    struct gn_watch statsd_watch; /* sends a turn's statsd lines */
     struct gn_ws_settings ws; /* what websocket/ needs of us */
     struct gn_eio_settings eio; /* what socketio/'s engine needs of us */
     int accepting;

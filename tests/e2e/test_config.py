@@ -337,7 +337,7 @@ class ConfigTest(ServerTestCase):
     def test_gunicorn_options_not_supported_yet(self):
         path = self.write(self.good_config())
         for args in (["--do-handshake-on-connect"], ["--suppress-ragged-eofs=true"],
-                     ["--statsd-host", "127.0.0.1:8125"], ["--threads", "4"],
+                     ["--log-config-dict", "{}"], ["--threads", "4"],
                      ["--paste", "x.ini"], ["--ssl-version", "TLSv1_2"],
                      ["--log-config", "log.ini"], ["--capture-output"]):
             with self.subTest(args=args):
