@@ -188,7 +188,8 @@ class Peer:
 class Greenicorn(Peer):
     name = "greenicorn"
     build = BUILD
-    kinds = ("http", "ws")
+    kinds = ("http", "ws", "statsd")
+    logging = ""  # more [logging] lines (the statsd variants')
 
     @classmethod
     def available(cls):
@@ -224,9 +225,11 @@ class Greenicorn(Peer):
                 max_blocking_ms = 0
                 [logging]
                 loglevel = warning
+                %s
                 [app]
                 module = %s
-                """ % (self.port, self.workers, scenario.greenicorn_module(self.build))))
+                """ % (self.port, self.workers, self.logging,
+                       scenario.greenicorn_module(self.build))))
             if args:
                 f.write("[app.args]\n")
             for key, value in args.items():
@@ -240,6 +243,29 @@ class GreenicornBase(Greenicorn):
     its row's ratios are the change's effect."""
     name = "greenicorn-base"
     build = None  # set by --base
+
+
+class GreenicornStatsdRefused(Greenicorn):
+    """statsd_host on a loopback port nobody listens on: every datagram
+    is answered by ICMP port unreachable, and the next send fails
+    (ECONNREFUSED, counted, not retried)."""
+    name = "greenicorn-statsd-refused"
+    kinds = ("statsd",)
+
+    def command(self, scenario):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.logging = "statsd_host = 127.0.0.1:%d" % port
+        return Greenicorn.command(self, scenario)
+
+
+class GreenicornStatsdNoHost(Greenicorn):
+    """statsd_host naming a host that does not exist (.invalid never
+    resolves): said once at start, then statsd is off."""
+    name = "greenicorn-statsd-no-host"
+    kinds = ("statsd",)
+    logging = "statsd_host = statsd.invalid:8125"
 
 
 class Nginx(Peer):
@@ -423,7 +449,7 @@ class GeventWebsocket(Peer):
                 "--chdir", self.dir, "-b", "127.0.0.1:%d" % self.port, "ws_gevent:app"]
 
 
-PEERS = [Greenicorn, GreenicornBase, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket]
+PEERS = [Greenicorn, GreenicornBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket]
 
 
 # ---------------------------------------------------------------------------
@@ -671,6 +697,13 @@ class TwoWorkers(Scenario):
     server_cpus = "0-1"
 
 
+class Statsd(Scenario):
+    name = "statsd"
+    title = ("statsd: off, to a closed port (ICMP errors), to a host that does "
+             "not exist; plaintext keep-alive, 50 connections, 1 worker")
+    kind = "statsd"  # greenicorn and its statsd variants only
+
+
 class Idle(Scenario):
     name = "idle-10000"
     title = "10,000 idle keep-alive connections: RSS each above baseline"
@@ -794,7 +827,7 @@ class WsBroadcast(Scenario):
 
 
 SCENARIOS = [Plaintext50(), Plaintext1000(), Pipelined16(), NewConnection(), Big(),
-             Sleep(), TwoWorkers(), Idle(), WsEcho(), WsIdle(), WsBroadcast()]
+             Sleep(), TwoWorkers(), Idle(), WsEcho(), WsIdle(), WsBroadcast(), Statsd()]
 
 # Issue #7's targets: (scenario, check(results) -> (met, text)).
 
