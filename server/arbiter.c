@@ -358,10 +358,10 @@ static void grant_retirement(struct arbiter *a)
     if (next == NULL)
         return;
     if (next->heartbeat->stats.retire_memory)
-        gn_log_info("worker %d (pid %d) uses %lld MiB (RSS), past "
+        gn_log_info("worker %d (pid %d) uses %.1f MiB (RSS), past "
                     "max_worker_memory (%d MiB): starting its replacement",
                     next->id, (int)next->pid,
-                    (long long)(next->heartbeat->stats.rss_kb / 1024),
+                    (double)next->heartbeat->stats.rss_kb / 1024,
                     a->cfg->max_worker_memory);
     else
         gn_log_info("worker %d (pid %d) reached max_requests: starting its "

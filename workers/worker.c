@@ -409,10 +409,10 @@ static void ask_to_retire(struct gn_worker *w, int memory)
         return;
     }
     if (memory)
-        gn_log_info("worker %d (pid %d) uses %lld MiB of memory (RSS), past "
+        gn_log_info("worker %d (pid %d) uses %.1f MiB of memory (RSS), past "
                     "max_worker_memory (%d MiB): waiting for its replacement",
                     w->id, (int)w->pid,
-                    (long long)(w->heartbeat->stats.rss_kb / 1024),
+                    (double)w->heartbeat->stats.rss_kb / 1024,
                     w->cfg->max_worker_memory);
     else
         gn_log_info("worker %d (pid %d) reached max_requests (%llu): waiting "

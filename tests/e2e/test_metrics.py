@@ -141,6 +141,33 @@ class StatsdTest(ServerTestCase):
         self.assertLessEqual(max(sizes), 1432)
         self.assertGreaterEqual(max(d.count(b"\n") for d in self.udp.datagrams), 2)
 
+    def test_unix_socket_and_patch_all(self):
+        """statsd_host unix:PATH (a datagram socket, as Gunicorn takes),
+        with patch_all on: the worker's sends go through the patched
+        send(), which must not park on the non-blocking socket."""
+        import tempfile
+        d = tempfile.mkdtemp(prefix="gn-statsd-")
+        path = os.path.join(d, "statsd.sock")
+        u = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        u.bind(path)
+        u.settimeout(0.2)
+        self.addCleanup(lambda: (u.close(), os.unlink(path), os.rmdir(d)))
+        srv = self.start_server(app=LEAK_APP, workers=1, settings={
+            "logging": {"statsd_host": "unix://" + path, "statsd_prefix": "svc",
+                        "dogstatsd_tags": "env:e2e,team"},
+            "green": {"patch_all": "on"}})
+        self.assertEqual(load(srv.port, ["/"] * 20), [200] * 20)
+        got = []
+
+        def counted():
+            try:
+                got.extend(u.recv(65536).decode().split("\n"))
+            except socket.timeout:
+                pass
+            return sum(sums(got).get(("requests", "c"), [])) >= 20
+        wait_until(counted, 10, what="20 requests counted over unix:PATH")
+        self.assertEqual(sum(sums(got)[("request.status.200", "c")]), 20)
+
     def test_log_counters(self):
         """The log counters: a worker killed by SIGKILL is an error line
         of the arbiter's, counted as log.error."""
@@ -248,6 +275,21 @@ class PrometheusTest(ServerTestCase):
         self.assertEqual(value(samples, "greenicorn_app_requests_total", app="leak"), 50)
         self.assertEqual(sorted(new), sorted(srv.wait_workers(2)))
 
+    def test_max_requests_restarts_keep_the_totals(self):
+        srv = self.start(workers=1, settings={"workers": {"max_requests": 15}})
+        srv.wait_workers(1)
+        self.assertEqual(load(srv.port, ["/"] * 50, threads=2), [200] * 50)
+
+        def settled():
+            s = scrape(self.mport)[0]
+            return s if value(s, "greenicorn_worker_restarts_total",
+                              reason="max_requests") >= 3 else None
+        s = wait_until(settled, 20, interval=0.2, what="3 max_requests restarts")
+        self.assertEqual(value(s, "greenicorn_requests_total", status="2xx"), 50)
+        self.assertEqual(value(s, "greenicorn_worker_requests_total"), 50)
+        self.assertEqual(value(s, "greenicorn_worker_restarts_total", reason="crash"), 0)
+        self.assertEqual(value(s, "greenicorn_worker_restarts_total", reason="memory"), 0)
+
     def test_a_slow_scraper_does_not_stop_the_arbiter(self):
         """Scrapers that connect and say nothing, or ask and never read,
         hold nothing: other scrapes are answered, a worker killed is
@@ -302,9 +344,9 @@ class MemoryRecyclingTest(ServerTestCase):
             stats = load.stop()
         self.assertEqual(stats["failed"], [])
         self.assertGreater(stats["ok"], 3 * 24)
-        m = srv.wait_for_log(r"worker \d+ \(pid \d+\) uses (\d+) MiB of memory "
+        m = srv.wait_for_log(r"worker \d+ \(pid \d+\) uses (\d+\.\d) MiB of memory "
                              r"\(RSS\), past max_worker_memory \((\d+) MiB\)")
-        self.assertGreater(int(m.group(1)), limit)
+        self.assertGreater(float(m.group(1)), limit)
         self.assertEqual(int(m.group(2)), limit)
         srv.wait_for_log(r"past max_worker_memory \(%d MiB\): starting its "
                          r"replacement" % limit)
