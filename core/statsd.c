@@ -47,8 +47,8 @@ int gn__hostport_split(const char *addr, const char *defport, char *host,
             return -EINVAL; /* a bare IPv6 address: write [ADDR]:PORT */
         end = colon ? colon : addr + strlen(addr);
     }
-    if (end == addr || (size_t)(end - addr) >= hlen)
-        return -EINVAL;
+    if ((end == addr && colon == NULL) || (size_t)(end - addr) >= hlen)
+        return -EINVAL; /* ":PORT" leaves HOST empty: every address */
     if (colon == NULL && defport == NULL)
         return -EINVAL;
     snprintf(host, hlen, "%.*s", (int)(end - addr), addr);

@@ -20,8 +20,8 @@
  * sends "PREFIX.gunicorn.requests"; we send "PREFIX.greenicorn.requests". */
 #define GN_STATSD_NAMESPACE "greenicorn."
 
-/* Split "HOST:PORT", "[IPv6]:PORT" or "HOST" (then DEFPORT; NULL: a port is
- * required) into HOST and PORT. 0, or -EINVAL. */
+/* Split "HOST:PORT", "[IPv6]:PORT", ":PORT" (HOST "") or "HOST" (then
+ * DEFPORT; NULL: a port is required) into HOST and PORT. 0, or -EINVAL. */
 int gn__hostport_split(const char *addr, const char *defport, char *host,
                        size_t hlen, char *port, size_t plen);
 

@@ -19,7 +19,7 @@ import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from harness import (KeepAliveLoad, ServerTestCase, free_port,
+from harness import (KeepAliveLoad, ServerTestCase, free_port, run_cli,
                      test_plugin_path, wait_until)
 
 LEAK_APP = test_plugin_path("leak_app")
@@ -307,6 +307,36 @@ class PrometheusTest(ServerTestCase):
                    what="the replacement")
         self.assertEqual(get(self.mport, "/other"), 404)
         self.assertEqual(get(srv.port, "/"), 200)
+
+
+class SettingsTest(unittest.TestCase):
+    """The addresses the settings take, and refuse, at start."""
+
+    def test_addresses(self):
+        for flag, value in (("--metrics-bind", "127.0.0.1:9101"),
+                            ("--metrics-bind", ":9101"),
+                            ("--metrics-bind", "[::1]:9101"),
+                            ("--statsd-host", "localhost"),
+                            ("--statsd-host", "[::1]:8125"),
+                            ("--statsd-host", "unix:/run/statsd.sock"),
+                            ("--statsd-host", "unix:///run/statsd.sock"),
+                            ("--max-worker-memory", "512")):
+            with self.subTest(flag=flag, value=value):
+                r = run_cli([flag, value, "--print-config", LEAK_APP])
+                self.assertEqual(r.returncode, 0, r.stderr)
+                key = flag[2:].replace("-", "_")
+                self.assertIn("%s = %s\n" % (key, value), r.stdout)
+        for flag, value in (("--metrics-bind", "localhost"),
+                            ("--metrics-bind", "127.0.0.1:0"),
+                            ("--metrics-bind", "::1:9101"),
+                            ("--statsd-host", "host:port"),
+                            ("--statsd-host", "unix:"),
+                            ("--dogstatsd-tags", "a|b"),
+                            ("--max-worker-memory", "-1")):
+            with self.subTest(flag=flag, value=value):
+                r = run_cli([flag, value, "--print-config", LEAK_APP])
+                self.assertEqual(r.returncode, 2, r.stderr)
+                self.assertIn(flag, r.stderr)
 
 
 class MemoryRecyclingTest(ServerTestCase):
