@@ -1286,6 +1286,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
      * paths. */
     gn__listeners_close(a.ls, a.nls, a.reexec_pid == 0);
     gn__scrape_close(a.scrape);
+    a.scrape = NULL; /* stop_workers' waits poll no scraper */
     stop_workers(&a);
     gn__statsd_flush();
     gn__statsd_close();

@@ -215,6 +215,16 @@ def value(samples, name, **labels):
     return samples[(name, tuple(sorted(labels.items())))]
 
 
+def scrape_when_counted(port, n):
+    """A scrape once N responses are counted: a worker counts a response
+    just after its last byte went out, so the client may be a little
+    ahead of the counters (then they must catch up within seconds)."""
+    def counted():
+        got = scrape(port)
+        return got if value(got[0], "greenicorn_request_duration_seconds_count") >= n else None
+    return wait_until(counted, 5, interval=0.05, what="%d responses counted" % n)
+
+
 class PrometheusTest(ServerTestCase):
 
     def start(self, **kw):
@@ -229,7 +239,7 @@ class PrometheusTest(ServerTestCase):
         srv.wait_workers(2)
         statuses = load(srv.port, ["/"] * 30 + ["/status/404"] * 7 + ["/status/503"] * 3)
         self.assertEqual(len(statuses), 40)
-        samples, types, text = scrape(self.mport)
+        samples, types, text = scrape_when_counted(self.mport, 40)
         self.assertIn("# HELP greenicorn_requests_total", text)
         self.assertEqual(types["greenicorn_requests"], "counter")
         self.assertEqual(types["greenicorn_request_duration_seconds"], "histogram")
@@ -270,7 +280,7 @@ class PrometheusTest(ServerTestCase):
                                reason="crash"), 1)
         self.assertNotIn(str(pids[0]), [dict(l).get("pid") for (_, l) in samples])
         load(srv.port, ["/"] * 10)
-        samples, _, _ = scrape(self.mport)
+        samples, _, _ = scrape_when_counted(self.mport, 50)
         self.assertEqual(value(samples, "greenicorn_requests_total", status="2xx"), 40)
         self.assertEqual(value(samples, "greenicorn_app_requests_total", app="leak"), 50)
         self.assertEqual(sorted(new), sorted(srv.wait_workers(2)))
@@ -282,8 +292,9 @@ class PrometheusTest(ServerTestCase):
 
         def settled():
             s = scrape(self.mport)[0]
-            return s if value(s, "greenicorn_worker_restarts_total",
-                              reason="max_requests") >= 3 else None
+            return s if (value(s, "greenicorn_worker_restarts_total",
+                               reason="max_requests") >= 3 and
+                         value(s, "greenicorn_request_duration_seconds_count") >= 50) else None
         s = wait_until(settled, 20, interval=0.2, what="3 max_requests restarts")
         self.assertEqual(value(s, "greenicorn_requests_total", status="2xx"), 50)
         self.assertEqual(value(s, "greenicorn_worker_requests_total"), 50)
