@@ -38,6 +38,7 @@
 #include "patch/patch.h"
 #include "patch/ssl.h"
 #include "plugins/hooks.h"
+#include "workers/dump.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
@@ -660,7 +661,7 @@ static int start_loop(struct gn_worker *w)
         gn__coro_pool_new((size_t)w->cfg->stack_size * 1024, pool_idle(w->cfg));
     w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
     if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
-        watch_signals(w) != 0 || arm_accept(w) != 0)
+        watch_signals(w) != 0 || gn__dump_watch(w) != 0 || arm_accept(w) != 0)
         return -1;
     w->net.loop = w->loop;
     w->net.coros = w->coros;
@@ -861,6 +862,7 @@ static void teardown(struct gn_worker *w)
         stop_accepting(w);
         for (size_t i = 0; i < 5; i++)
             gn__watch_stop(&w->signal_watch[i]);
+        gn__dump_unwatch();
         gn__watch_stop(&w->tick);
         gn__watch_stop(&w->cancel_timer);
     }
