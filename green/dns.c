@@ -105,7 +105,7 @@ static int lookup_green(const char *host, const char *port,
                         const struct evutil_addrinfo *hints, int64_t timeout_ms,
                         int *eai, struct addrinfo **out)
 {
-    struct gn_waiter wt = {0};
+    struct gn_waiter wt = {.on = "DNS lookup"};
     struct lookup *lk = calloc(1, sizeof(*lk));
     struct evdns_getaddrinfo_request *req;
     int rc;
@@ -246,7 +246,7 @@ static void take_records(struct records *rec, struct gn_dns_answer *out)
 int gn__dns_addresses(const char *name, int want4, int want6,
                       int64_t timeout_ms, struct gn_dns_answer *out)
 {
-    struct gn_waiter wt = {0};
+    struct gn_waiter wt = {.on = "DNS lookup"};
     struct records *rec = calloc(1, sizeof(*rec));
     int rc;
 
@@ -336,7 +336,7 @@ static int reverse_result(struct lookup *lk, char *name, size_t len)
 int gn__dns_reverse(const struct sockaddr *sa, char *name, size_t len,
                     int64_t timeout_ms)
 {
-    struct gn_waiter wt = {0};
+    struct gn_waiter wt = {.on = "DNS lookup"};
     struct lookup *lk = calloc(1, sizeof(*lk));
     struct evdns_request *req;
     int rc;

@@ -30,6 +30,9 @@ __attribute__((constructor)) static void mark_loop_thread(void)
     gn__loop_thread = 1;
 }
 
+const char gn__wait_fd_kind[] = "fd", gn__wait_sleep_kind[] = "sleep",
+           gn__wait_yield_kind[] = "yield", gn__wait_wakeup_kind[] = "wake-up";
+
 static struct gn_loop *green_loop;
 static void (*resumed)(struct gn_coro *co);
 static void (*parking)(struct gn_coro *co);
@@ -76,6 +79,12 @@ void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *))
 {
     green_loop = loop;
     resumed = on_resume;
+    gn__coro_set_clock(loop != NULL ? gn__green_now_ms : NULL);
+}
+
+int64_t gn__green_now_ms(void)
+{
+    return green_loop != NULL ? gn__loop_now_ms(green_loop) : 0;
 }
 
 void gn__green_on_park(void (*on_park)(struct gn_coro *))
@@ -117,6 +126,17 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
         return wt->result;
     if (parking != NULL)
         parking(wt->co); /* must not wait: WT is not armed yet */
+    /* For the listing: a few stores and the loop's cached clock. */
+    if (wt->on == NULL) {
+        wt->on = fd >= 0            ? gn__wait_fd_kind
+                 : timeout_ms == 0 ? gn__wait_yield_kind
+                 : timeout_ms > 0  ? gn__wait_sleep_kind
+                                   : gn__wait_wakeup_kind;
+        wt->on_fd = fd;
+        wt->on_events = events;
+    }
+    wt->timeout_ms = timeout_ms;
+    wt->since_ms = gn__loop_now_ms(green_loop);
     if (fd < 0 && timeout_ms == 0) {
         /* A yield: to the back of the run queue, no watch needed. */
         wt->woken = 1;
@@ -207,6 +227,7 @@ int gn__wait_fd(int fd, int events, int64_t timeout_ms)
      * before the readiness it saw in the same turn). */
     if (!gn__green_can_wait() || timeout_ms == 0)
         return poll_fd(fd, events, timeout_ms);
+    wt.on = NULL;
     rc = gn__green_park(&wt, fd, events, timeout_ms);
     if (rc < 0)
         return rc;
@@ -225,6 +246,7 @@ int gn__wait_ms(int64_t ms)
             ;
         return 0;
     }
+    wt.on = NULL;
     rc = gn__green_park(&wt, -1, 0, ms);
     return rc == -ETIMEDOUT ? 0 : rc; /* the timer firing is the point */
 }
@@ -285,6 +307,7 @@ GN_API int gn_yield(void)
         return 0;
     }
     /* A timer due now: every coroutine already ready runs first. */
+    wt.on = NULL;
     rc = gn__green_park(&wt, -1, 0, 0);
     return rc == -ETIMEDOUT ? 0 : rc;
 }

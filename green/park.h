@@ -60,7 +60,25 @@ struct gn_waiter {
     struct gn_waiter *next, *prev;
     void *item;
     struct gn_waiter *run_next; /* on the run queue */
+    /* What it waits on, for the worker's listing of its coroutines. A
+     * caller that parks with no fd sets ON ("lock", "event", ...; a
+     * string that lives as long as the program) and, when it waits for a
+     * socket's edge another watch reports, ON_FD and ON_EVENTS; left NULL,
+     * gn__green_park names the wait from its arguments ("fd", "sleep",
+     * "yield", "wake-up"). SINCE_MS (gn__coro_now_ms) and TIMEOUT_MS
+     * are gn__green_park's. */
+    const char *on;
+    int on_fd, on_events;
+    int64_t since_ms, timeout_ms;
 };
+
+/* The kinds of wait gn__green_park names itself (compare by pointer). */
+extern const char gn__wait_fd_kind[], gn__wait_sleep_kind[],
+    gn__wait_yield_kind[], gn__wait_wakeup_kind[];
+
+/* The loop's cached time in monotonic-ish ms, as the registry stamps
+ * coroutines and waits with (set by gn__green_init). */
+int64_t gn__green_now_ms(void);
 
 /*
  * Park the running coroutine in WT until FD is ready for EVENTS

@@ -16,6 +16,7 @@
 #include "green/sync.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,9 +74,10 @@ static struct gn_waiter *q_pop(struct waitq *q)
 
 /* Park on Q until woken (0 or the waker's error), TIMEOUT or a cancel;
  * unlinked either way. */
-static int q_wait(struct waitq *q, double timeout, void **item)
+static int q_wait(struct waitq *q, const char *on, double timeout,
+                  void **item)
 {
-    struct gn_waiter wt = {.item = item ? *item : NULL};
+    struct gn_waiter wt = {.item = item ? *item : NULL, .on = on};
     int64_t ms;
     int rc;
 
@@ -154,6 +156,20 @@ static void thread_main(struct gn_coro *co, void *arg)
     finished(t);
 }
 
+/* For the worker's listing: a green thread runs its function. */
+static void thread_describe(void *arg, char *buf, size_t len,
+                           const void **code)
+{
+    const struct gn_thread *t = arg;
+    union {
+        int (*fn)(void *);
+        const void *p;
+    } u = {.fn = t->fn};
+
+    *code = u.p;
+    snprintf(buf, len, "green thread%s", t->killed ? " (killed)" : "");
+}
+
 /* On the loop's stack once thread_main returned. */
 static void thread_exit(struct gn_coro *co, void *arg)
 {
@@ -192,6 +208,7 @@ GN_API gn_thread_t *gn_spawn(int (*fn)(void *arg), void *arg)
         free(t);
         return NULL;
     }
+    gn__coro_set_describe(t->co, thread_describe);
     t->next = threads.all;
     if (threads.all)
         threads.all->prev = t;
@@ -220,7 +237,7 @@ GN_API int gn_kill(gn_thread_t *t)
 
 GN_API int gn_join(gn_thread_t *t, double timeout, int *result)
 {
-    struct gn_waiter wt = {0};
+    struct gn_waiter wt = {.on = "join"};
     int64_t ms;
     int rc;
 
@@ -252,7 +269,7 @@ GN_API int gn_join(gn_thread_t *t, double timeout, int *result)
  * business (timeout). */
 static void wait_finished(struct gn_thread *t)
 {
-    struct gn_waiter wt = {0};
+    struct gn_waiter wt = {.on = "join (killed thread)"};
     struct gn_coro *self = gn__coro_current();
     int saved;
 
@@ -364,7 +381,7 @@ GN_API int gn_event_wait(gn_event_t *e, double timeout)
         return -EPERM;
     if (e->set)
         return 0;
-    rc = q_wait(&e->waiters, timeout, NULL);
+    rc = q_wait(&e->waiters, "event", timeout, NULL);
     return rc > 0 ? 0 : rc;
 }
 
@@ -399,7 +416,7 @@ GN_API int gn_sem_acquire(gn_sem_t *s, double timeout)
         return 0;
     }
     /* A waker hands the unit over directly (count untouched). */
-    return q_wait(&s->waiters, timeout, NULL);
+    return q_wait(&s->waiters, "semaphore", timeout, NULL);
 }
 
 GN_API void gn_sem_release(gn_sem_t *s)
@@ -477,7 +494,7 @@ GN_API int gn_queue_put(gn_queue_t *q, void *item, double timeout)
         return 0;
     }
     /* Full: wait for a getter to take our item from our waiter. */
-    return q_wait(&q->putters, timeout, &item);
+    return q_wait(&q->putters, "queue (put)", timeout, &item);
 }
 
 GN_API int gn_queue_get(gn_queue_t *q, void **item, double timeout)
@@ -497,7 +514,7 @@ GN_API int gn_queue_get(gn_queue_t *q, void **item, double timeout)
         }
         return 0;
     }
-    rc = q_wait(&q->getters, timeout, &got);
+    rc = q_wait(&q->getters, "queue (get)", timeout, &got);
     if (rc == 0)
         *item = got;
     return rc;

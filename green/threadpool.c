@@ -323,7 +323,7 @@ static int give_up(struct job *j, int rc, void **result)
  * caller is cancelled. */
 static int run_job(struct job *j, int64_t timeout_ms, void **result)
 {
-    struct gn_waiter wt = {0};
+    struct gn_waiter wt = {.on = "thread-pool job"};
     int rc;
 
     rc = submit(j);

@@ -134,6 +134,9 @@ static int wait_writable(struct gn_ws *ws, int64_t deadline)
     if (gn__ws_expired(deadline))
         return -ETIMEDOUT;
     ws->wr_waiter = &wt;
+    wt.on = gn__wait_fd_kind;
+    wt.on_fd = ws->c->fd;
+    wt.on_events = GN_WATCH_WRITE;
     rc = gn__green_park(&wt, -1, 0, gn__ws_left(deadline));
     ws->wr_waiter = NULL;
     return rc < 0 ? rc : 0;
@@ -147,6 +150,7 @@ static int wait_space(struct gn_ws *ws, int64_t deadline)
 
     if (gn__ws_expired(deadline))
         return -ETIMEDOUT;
+    wt.on = "WebSocket send queue";
     wt.next = ws->space;
     if (ws->space)
         ws->space->prev = &wt;

@@ -150,14 +150,18 @@ static struct gn_worker *watched;
 
 static void blocked_too_long(struct gn_coro *co, int64_t us)
 {
+    /* The watchdog's backtrace, taken while the run still went on. */
+    const char *stack = gn__dump_blocked_backtrace();
+
     (void)co;
     /* The run that blocked started the last handler, or continued it. */
     gn_log_warn("worker %d (pid %d): \"%s\" held the event loop for %lld "
-                "ms without yielding (max_blocking_ms = %d)",
+                "ms without yielding (max_blocking_ms = %d)%s%s",
                 watched->id, (int)watched->pid,
                 watched->last_request[0] ? watched->last_request
                                          : "connection code",
-                (long long)(us / 1000), watched->cfg->max_blocking_ms);
+                (long long)(us / 1000), watched->cfg->max_blocking_ms,
+                stack[0] ? "\n" : "", stack);
 }
 
 static void beat(struct gn_worker *w)
@@ -646,6 +650,9 @@ static void reset_signals(void)
     for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
         signal(reset[i], SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
+    /* Until gn__dump_watch answers it: its default action would end a
+     * booting worker that a `ctl dump` reached early. */
+    signal(GN_DUMP_SIGNAL, SIG_IGN);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
