@@ -8,6 +8,7 @@ import json
 import os
 import pwd
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -389,6 +390,61 @@ class CtlTest(ServerTestCase):
         srv.stop()
         self.assertEqual(srv.returncode, 0)
         self.assertEqual(os.listdir(tmp), [])
+
+    def test_dump_of_5000_sleepers_and_of_a_spinning_handler(self):
+        """Issue #17's acceptance 5 through `ctl dump`: 5,000 connections
+        in a green sleep are 5,000 coroutines waiting on a sleep; a handler
+        spinning in a tight loop is listed with a backtrace naming it."""
+        conns = 5000
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        want = min(4 * conns, hard) if hard != resource.RLIM_INFINITY else 4 * conns
+        if soft != resource.RLIM_INFINITY and soft < want:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+        if min(want, hard) < conns + 500:
+            self.skipTest("open-files limit below %d" % (conns + 500))
+        srv = self.start_server(app=harness.test_plugin_path("spin_probe"), workers=1,
+                                settings={"process": {"control_socket": self.sock},
+                                          "server": {"backlog": 4096},
+                                          "workers": {"worker_connections": conns + 100}})
+        pid = srv.wait_workers(1)[0]
+        socks = []
+        self.addCleanup(lambda: [s.close() for s in socks])
+        for _ in range(conns):
+            s = socket.create_connection(("127.0.0.1", srv.port), timeout=30)
+            s.sendall(b"GET /sleep?ms=60000 HTTP/1.1\r\nHost: t\r\n\r\n")
+            socks.append(s)
+
+        def all_asleep():
+            (w,) = self.ctl_json("dump")["workers"]
+            return w if "%d coroutines waiting on sleep" % conns in w["listing"] else None
+        w = wait_until(all_asleep, 60, interval=0.5, what="5000 sleepers in a dump")
+        self.assertEqual((w["pid"], w["answered"]), (pid, True))
+        self.assertIn("dump of worker 1 (pid %d): %d coroutines" % (pid, conns),
+                      w["listing"])
+        # The sleepers sleep on (a handler runs to its end): the spinning
+        # one joins them, and holds the loop.
+        result = []
+
+        def spin():
+            with harness.RawConn(srv.port, timeout=60) as c:
+                c.send(b"GET /spin?ms=4000 HTTP/1.1\r\nHost: t\r\n\r\n")
+                result.append(c.read_response())
+        t = threading.Thread(target=spin)
+        t.start()
+        self.addCleanup(t.join, 60)
+
+        def held():
+            (w,) = self.ctl_json("dump")["workers"]
+            return w if w["answered"] and "holds the loop" in w["listing"] else None
+        w = wait_until(held, 20, interval=0.3, what="a dump while the loop is held")
+        self.assertRegex(w["listing"], r'"GET /spin\?ms=4000" .* holds the loop')
+        self.assertRegex(w["listing"], r"(?m)^    #\d+ spin_in_place\+0x[0-9a-f]+ "
+                         r"\[spin_probe\.so\]$")
+        rc, out, _ = self.ctl("dump")
+        self.assertEqual(rc, 0)
+        self.assertIn("== worker 1 (pid %d)" % pid, out)
+        t.join(60)
+        self.assertEqual(result[0].status, 200)
 
     # -- who may talk, and what ------------------------------------------
 
