@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -1400,22 +1401,29 @@ static int dump_ask(struct arbiter *a, struct slot *s)
     return 0;
 }
 
-/* The file at PATH, read (at most DUMP_MAX bytes) and removed. */
+/* The file at PATH, read (at most DUMP_MAX bytes) and removed. The
+ * directory is the workers' user's: only a regular file is read, never
+ * through a link, and a FIFO put there cannot block the arbiter. */
 static json_t *dump_read(const char *path)
 {
     char *buf = malloc(DUMP_MAX + 1);
     size_t got = 0;
     ssize_t n = 1;
     json_t *text;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
     while (fd >= 0 && buf != NULL && n > 0 && got < DUMP_MAX)
         if ((n = read(fd, buf + got, DUMP_MAX - got)) > 0)
             got += (size_t)n;
+    text = fd >= 0 && buf ? json_stringn_nocheck(buf, got) : NULL;
     if (fd >= 0)
         close(fd);
     unlink(path);
-    text = buf ? json_stringn_nocheck(buf, got) : NULL;
     free(buf);
     return text;
 }
@@ -1478,8 +1486,11 @@ static void dump_check(struct arbiter *a)
             continue;
         if (__atomic_load_n(&s->heartbeat->dump_done, __ATOMIC_ACQUIRE) ==
             s->dump_seq) {
+            json_t *text;
+
             dump_path(a, s, s->dump_seq, path, sizeof(path));
-            dump_add(a, s, dump_read(path), NULL);
+            text = dump_read(path);
+            dump_add(a, s, text, text ? NULL : "its listing cannot be read");
             s->dump_seq = 0;
         } else if (late) {
             dump_missed(a, s, "no answer within 2 s");
