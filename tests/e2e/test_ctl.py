@@ -133,6 +133,14 @@ class CtlTest(ServerTestCase):
         rc, _, err = self.ctl("status", sock=os.path.join(self.dir, "none.sock"))
         self.assertEqual(rc, 1)
         self.assertIn("no such socket", err)
+        p = subprocess.run([GREENICORN, "ctl", "--help"], capture_output=True, text=True)
+        self.assertEqual(p.returncode, 0)
+        self.assertIn("usage: greenicorn ctl -s SOCKET COMMAND [ARGS] [--json]", p.stdout)
+        for cmd in ("status", "workers", "stats", "reload", "upgrade", "add [N]",
+                    "remove [N]", "reopen-logs", "dump"):
+            self.assertRegex(p.stdout, r"(?m)^  %s  " % re.escape(cmd))
+        p = subprocess.run([GREENICORN, "--help"], capture_output=True, text=True)
+        self.assertIn("greenicorn ctl -s SOCKET COMMAND", p.stdout)
         p = subprocess.run([GREENICORN, "ctl", "status"], capture_output=True, text=True)
         self.assertEqual(p.returncode, 2)
         self.assertIn("no control socket: give -s SOCKET", p.stderr)
