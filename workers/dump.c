@@ -234,9 +234,12 @@ static int unwind_frames(struct out *o, int from_signal)
         uw.init_local(&uw_cur, &uw_ctx) != 0)
         return -1;
     for (int k = 0; k < 2 * MAX_FRAMES && n < MAX_FRAMES; k++) {
-        if (!past) {
-            past = uw.is_signal_frame(&uw_cur) > 0; /* the handler's frames */
-        } else {
+        /* libunwind flags the frame the signal interrupted (the one
+         * below the kernel's signal frame, __restore_rt): the handler's
+         * frames above it are left out. */
+        if (!past)
+            past = uw.is_signal_frame(&uw_cur) > 0;
+        if (past) {
             if (uw.get_reg(&uw_cur, UNW_REG_IP, &ip) != 0 || ip == 0)
                 break;
             if (uw.get_proc_name(&uw_cur, name, sizeof(name), &off) != 0) {
