@@ -80,7 +80,7 @@ struct gn_coro {
     struct gn_coro_pool *pool;
     struct gn_coro *next_idle;
     struct gn_coro *live_prev, *live_next; /* the pool's live list */
-    int64_t started_ms;
+    int64_t started_us; /* its first run's start; 0 before */
     gn__coro_describe_fn describe;
     enum coro_state state;
     enum gn_yield why;
@@ -110,7 +110,7 @@ static struct gn_coro *current;
  * every store is there when the handler interrupts. */
 static volatile uint64_t run_seq;
 static volatile int64_t run_start_us;
-static int64_t (*clock_ms)(void);
+static void (*volatile next_run)(void);
 
 _Thread_local unsigned gn__patch_now;
 unsigned gn__coro_patch_families;
@@ -440,7 +440,7 @@ struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
     co->cancelled = 0;
     co->patch_state = NULL;
     co->describe = NULL;
-    co->started_ms = clock_ms != NULL ? clock_ms() : 0;
+    co->started_us = 0;
     co->live_prev = NULL;
     co->live_next = pool->live;
     if (pool->live != NULL)
@@ -519,6 +519,14 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
     start = co->pool->slow_us ? now_us() : 0;
     run_start_us = start;
     run_seq++;
+    if (co->state == CORO_READY) /* its first run: born now */
+        co->started_us = start ? start : now_us();
+    if (__builtin_expect(next_run != NULL, 0)) {
+        void (*fn)(void) = next_run;
+
+        next_run = NULL;
+        fn();
+    }
     current = co;
     co->state = CORO_RUNNING;
     asan_to_coro(co);
@@ -618,14 +626,16 @@ void gn__coro_describe(const struct gn_coro *co, char *buf, size_t len,
         co->describe(co->arg, buf, len, code);
 }
 
-void gn__coro_set_clock(int64_t (*now_ms)(void))
+int64_t gn__coro_clock_us(void)
 {
-    clock_ms = now_ms;
+    return now_us();
 }
 
-int64_t gn__coro_now_ms(void)
+int64_t gn__coro_run_start_us(void)
 {
-    return clock_ms != NULL ? clock_ms() : 0;
+    int64_t start = run_start_us;
+
+    return start ? start : now_us();
 }
 
 struct gn_coro *gn__coro_pool_first(const struct gn_coro_pool *pool)
@@ -643,9 +653,14 @@ size_t gn__coro_pool_live(const struct gn_coro_pool *pool)
     return pool->n_live;
 }
 
-int64_t gn__coro_started_ms(const struct gn_coro *co)
+int64_t gn__coro_started_us(const struct gn_coro *co)
 {
-    return co->started_ms;
+    return co->started_us;
+}
+
+void gn__coro_on_next_run(void (*fn)(void))
+{
+    next_run = fn;
 }
 
 void gn__coro_run_now(struct gn_coro_run *run)

@@ -155,10 +155,14 @@ void gn__coro_set_describe(struct gn_coro *co, gn__coro_describe_fn fn);
 void gn__coro_describe(const struct gn_coro *co, char *buf, size_t len,
                        const void **code);
 
-/* The clock the registry stamps coroutines with (monotonic ms, cheap:
- * the loop's cached time); NULL: they are stamped 0. */
-void gn__coro_set_clock(int64_t (*now_ms)(void));
-int64_t gn__coro_now_ms(void);
+/* The registry's clock: CLOCK_MONOTONIC in microseconds. */
+int64_t gn__coro_clock_us(void);
+
+/* When the run going on now began (gn__coro_clock_us): the time a timed
+ * pool (gn__coro_pool_watch) took at the resume anyway, so a wait stamps
+ * itself for free; read from the clock when the pool is not timed. From
+ * inside a coroutine. */
+int64_t gn__coro_run_start_us(void);
 
 /* The live coroutines of POOL (taken and not yet released), newest
  * first: gn__coro_pool_first, then gn__coro_next until NULL; and their
@@ -167,8 +171,14 @@ struct gn_coro *gn__coro_pool_first(const struct gn_coro_pool *pool);
 struct gn_coro *gn__coro_next(const struct gn_coro *co);
 size_t gn__coro_pool_live(const struct gn_coro_pool *pool);
 
-/* When CO was taken from its pool (gn__coro_set_clock's ms). */
-int64_t gn__coro_started_ms(const struct gn_coro *co);
+/* When CO's first run began (gn__coro_clock_us), 0 before it. */
+int64_t gn__coro_started_us(const struct gn_coro *co);
+
+/* Call FN once, at the next resume of any coroutine (NULL: cancel): a
+ * watchdog that stopped its timer while nothing ran asks to be woken
+ * when something does. One load and branch per resume. Callable from a
+ * signal handler. */
+void gn__coro_on_next_run(void (*fn)(void));
 
 /* The run of a coroutine going on now: its coroutine (NULL: the loop
  * runs), a count of runs that changes at every resume (so a watchdog can

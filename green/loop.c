@@ -101,14 +101,6 @@ int64_t gn__loop_time(struct gn_loop *loop)
     return tv.tv_sec;
 }
 
-int64_t gn__loop_now_ms(struct gn_loop *loop)
-{
-    struct timeval tv;
-
-    event_base_gettimeofday_cached(loop->base, &tv);
-    return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* The common-timeout token for MS on LOOP, or NULL when the table is
  * full (the heap serves the rest). Durations of 0 stay on the heap. */
 static const struct timeval *common_timeout(struct gn_loop *loop, int64_t ms)

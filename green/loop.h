@@ -53,10 +53,6 @@ void gn__loop_break(struct gn_loop *loop);
 /* The loop's cached wall-clock time in seconds (refreshed per iteration). */
 int64_t gn__loop_time(struct gn_loop *loop);
 
-/* The loop's cached time in milliseconds (monotonic where libevent's
- * clock is; refreshed per iteration): for stamps, not for timeouts. */
-int64_t gn__loop_now_ms(struct gn_loop *loop);
-
 /*
  * Arm W: call CB(fd, what, ARG) once FD is ready for EVENTS
  * (GN_WATCH_READ/WRITE, optionally | GN_WATCH_PERSIST) or TIMEOUT_MS passes

@@ -79,12 +79,6 @@ void gn__green_init(struct gn_loop *loop, void (*on_resume)(struct gn_coro *))
 {
     green_loop = loop;
     resumed = on_resume;
-    gn__coro_set_clock(loop != NULL ? gn__green_now_ms : NULL);
-}
-
-int64_t gn__green_now_ms(void)
-{
-    return green_loop != NULL ? gn__loop_now_ms(green_loop) : 0;
 }
 
 void gn__green_on_park(void (*on_park)(struct gn_coro *))
@@ -126,7 +120,7 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
         return wt->result;
     if (parking != NULL)
         parking(wt->co); /* must not wait: WT is not armed yet */
-    /* For the listing: a few stores and the loop's cached clock. */
+    /* For the listing: a few stores, and a time at hand. */
     if (wt->on == NULL) {
         wt->on = fd >= 0            ? gn__wait_fd_kind
                  : timeout_ms == 0 ? gn__wait_yield_kind
@@ -136,7 +130,7 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
         wt->on_events = events;
     }
     wt->timeout_ms = timeout_ms;
-    wt->since_ms = gn__loop_now_ms(green_loop);
+    wt->since_us = gn__coro_run_start_us();
     if (fd < 0 && timeout_ms == 0) {
         /* A yield: to the back of the run queue, no watch needed. */
         wt->woken = 1;

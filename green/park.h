@@ -65,20 +65,17 @@ struct gn_waiter {
      * string that lives as long as the program) and, when it waits for a
      * socket's edge another watch reports, ON_FD and ON_EVENTS; left NULL,
      * gn__green_park names the wait from its arguments ("fd", "sleep",
-     * "yield", "wake-up"). SINCE_MS (gn__coro_now_ms) and TIMEOUT_MS
-     * are gn__green_park's. */
+     * "yield", "wake-up"). SINCE_US and TIMEOUT_MS are gn__green_park's:
+     * SINCE_US is when the run that parked began (gn__coro_run_start_us,
+     * a time at hand), so it is early by that run's length at most. */
     const char *on;
     int on_fd, on_events;
-    int64_t since_ms, timeout_ms;
+    int64_t since_us, timeout_ms;
 };
 
 /* The kinds of wait gn__green_park names itself (compare by pointer). */
 extern const char gn__wait_fd_kind[], gn__wait_sleep_kind[],
     gn__wait_yield_kind[], gn__wait_wakeup_kind[];
-
-/* The loop's cached time in monotonic-ish ms, as the registry stamps
- * coroutines and waits with (set by gn__green_init). */
-int64_t gn__green_now_ms(void);
 
 /*
  * Park the running coroutine in WT until FD is ready for EVENTS

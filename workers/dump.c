@@ -3,17 +3,22 @@
  * serves, how long it has lived, what it waits on and since when) and
  * backtraces of the code that holds the loop.
  *
- * Three parties. The signal handler (GN_DUMP_SIGNAL) only counts the
- * request and pokes an eventfd the loop watches and a semaphore the
- * monitor thread waits on. The loop, once free, writes the listing: no
- * coroutine runs then, so it is consistent. The monitor thread (gevent's
- * monitor thread, in C) sees when the loop does not answer because one
- * run of a coroutine goes on and on: it signals the loop's thread again,
- * and the handler, which interrupts the spinning code on its own thread,
- * writes the listing itself with a backtrace of the interrupted stack.
- * With max_blocking_ms the thread is also the watchdog of every run: one
- * past the limit gets its backtrace taken while it still runs, and the
- * "held the event loop" warning prints it once the run ends.
+ * The signal handler (GN_DUMP_SIGNAL) counts the request, pokes an
+ * eventfd the loop watches and arms a one-shot timer. The loop, once
+ * free, writes the listing: no coroutine runs then, so it is consistent.
+ * When the timer fires (HELD_MS later, its signal sent to the loop's
+ * thread) and the listing is still not written while the same run of one
+ * coroutine has gone on all that time, that coroutine holds the loop: the
+ * handler, which interrupts its code on its own thread, writes the
+ * listing itself with a backtrace of the interrupted stack. With
+ * max_blocking_ms a second timer is the watchdog (gevent's monitor
+ * thread, without the thread: a thread in the process makes glibc take
+ * its slower multi-threaded path in every system call wrapper, about 100
+ * instructions a request): it ticks twice per max_blocking_ms while
+ * coroutines run, takes the backtrace of a run past the limit while it
+ * still runs, for the "held the event loop" warning once it ends, and
+ * stops after a tick with no run in between, so an idle worker gets no
+ * signals.
  *
  * Backtraces use libunwind (Debian's libunwind8), loaded with dlopen at
  * boot: unw_get_proc_name reads a module's .symtab, so a plugin's static
@@ -34,8 +39,6 @@
 #include <errno.h>
 #include <execinfo.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <semaphore.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -65,25 +68,26 @@
 #define MAX_FRAMES 32
 #define MAX_GROUPS 24
 
-/* What the monitor asks the handler for. */
-enum { ACT_BACKTRACE = 1, ACT_DUMP = 2 };
+/* Which timer a SI_TIMER signal is from. */
+enum { TIMER_DUMP = 1, TIMER_WATCH = 2 };
 
+/* Everything here is touched by the loop's thread only (the handler runs
+ * there too: an app's thread that gets the signal passes it on). */
 static struct {
     struct gn_worker *w;
     pid_t pid, tid;       /* the loop's thread */
     int efd;              /* handler -> loop */
     struct gn_watch watch;
-    sem_t sem;            /* handler -> monitor */
-    int sem_ok;
-    pthread_t thread;
-    int thread_on;
-    volatile int stop;
+    timer_t dump_timer;   /* HELD_MS after a request not yet answered */
+    timer_t watch_timer;  /* max_blocking_ms' watchdog */
+    int timers;           /* how many of them exist */
     int64_t slow_us;      /* max_blocking_ms; 0: no watchdog */
-    uint32_t wanted;      /* dumps signalled (atomics) */
-    uint32_t served;      /* ... and written */
-    int action;           /* ACT_* bits (atomics) */
-    volatile uint64_t action_seq; /* the run the monitor saw */
-    volatile uint64_t bt_seq;     /* the run dm.bt is of */
+    volatile uint32_t wanted, served; /* dumps signalled, and written */
+    volatile int dump_armed;
+    volatile uint64_t dump_seq;  /* the run going on when it was asked */
+    volatile int watch_idle;     /* stopped until a run begins */
+    volatile uint64_t watch_seq; /* the run at the last tick */
+    volatile uint64_t bt_seq;    /* the run dm.bt is of */
     char bt[4096];
 } dm = {.efd = -1};
 
@@ -230,9 +234,12 @@ static int unwind_frames(struct out *o, int from_signal)
         uw.init_local(&uw_cur, &uw_ctx) != 0)
         return -1;
     for (int k = 0; k < 2 * MAX_FRAMES && n < MAX_FRAMES; k++) {
-        if (!past) {
-            past = uw.is_signal_frame(&uw_cur) > 0; /* the handler's frames */
-        } else {
+        /* libunwind flags the frame the signal interrupted (the one
+         * below the kernel's signal frame, __restore_rt): the handler's
+         * frames above it are left out. */
+        if (!past)
+            past = uw.is_signal_frame(&uw_cur) > 0;
+        if (past) {
             if (uw.get_reg(&uw_cur, UNW_REG_IP, &ip) != 0 || ip == 0)
                 break;
             if (uw.get_proc_name(&uw_cur, name, sizeof(name), &off) != 0) {
@@ -286,22 +293,7 @@ static void backtrace_to(struct out *o, int from_signal)
 
 /* ---- the listing ------------------------------------------------------ */
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
+/* Times are gn__coro_clock_us (CLOCK_MONOTONIC), printed in ms. */
 static const char *direction(int events)
 {
     int rw = events & (GN_WATCH_READ | GN_WATCH_WRITE);
@@ -356,7 +348,7 @@ static void list_one(struct out *o, size_t i, struct gn_coro *co,
                      const struct gn_coro_run *run, int64_t now)
 {
     const struct gn_waiter *wt = gn__coro_waiter(co);
-    char what[320], wait[160], code[200] = "";
+    char what[320], wait[160], code[200] = "", age[40];
     const void *fn;
     Dl_info di;
 
@@ -383,19 +375,23 @@ static void list_one(struct out *o, size_t i, struct gn_coro *co,
         if (wt->timeout_ms >= 0 && wt->on != gn__wait_sleep_kind)
             snprintf(wait, sizeof(wait),
                      "waits on %s for %lld ms (timeout %lld ms)", on,
-                     (long long)(now - wt->since_ms),
+                     (long long)((now - wt->since_us) / 1000),
                      (long long)wt->timeout_ms);
         else if (wt->on == gn__wait_sleep_kind)
             snprintf(wait, sizeof(wait), "waits on %s of %lld ms for %lld ms",
                      on, (long long)wt->timeout_ms,
-                     (long long)(now - wt->since_ms));
+                     (long long)((now - wt->since_us) / 1000));
         else
             snprintf(wait, sizeof(wait), "waits on %s for %lld ms", on,
-                     (long long)(now - wt->since_ms));
+                     (long long)((now - wt->since_us) / 1000));
     }
-    out_line(o, "coroutine %zu: %s%s, up %lld ms, %s", i,
-             what[0] ? what : "(no description)", code,
-             (long long)(now - gn__coro_started_ms(co)), wait);
+    if (gn__coro_started_us(co) == 0)
+        snprintf(age, sizeof(age), "not started");
+    else
+        snprintf(age, sizeof(age), "up %lld ms",
+                 (long long)((now - gn__coro_started_us(co)) / 1000));
+    out_line(o, "coroutine %zu: %s%s, %s, %s", i,
+             what[0] ? what : "(no description)", code, age, wait);
 }
 
 /* The whole listing; RUN: the run going on (its coroutine, when the
@@ -405,7 +401,7 @@ static void list_all(struct out *o, const struct gn_coro_run *run)
     const struct gn_worker *w = dm.w;
     struct group g[MAX_GROUPS];
     size_t ng = 0, i = 0, n = gn__coro_pool_live(w->coros);
-    int64_t now = wall_ms();
+    int64_t now = gn__coro_clock_us();
 
     out_line(o,
              "dump of worker %d (pid %d): %zu coroutines, %zu connections, "
@@ -433,7 +429,7 @@ static void list_all(struct out *o, const struct gn_coro_run *run)
         if (co == run->co) {
             if (run->start_us)
                 out_line(o, "  held the loop for %lld ms so far; its stack:",
-                         (long long)((mono_us() - run->start_us) / 1000));
+                         (long long)((gn__coro_clock_us() - run->start_us) / 1000));
             else
                 out_line(o, "  its stack:");
             backtrace_to(o, 1);
@@ -494,59 +490,118 @@ static void write_dump(const struct gn_coro_run *run)
         __atomic_store_n(&hb->dump_done, asked, __ATOMIC_RELEASE);
 }
 
-/* ---- the three parties ------------------------------------------------ */
+/* ---- the handler, the loop, and two timers ----------------------------- */
+
+static void arm(timer_t t, int64_t first_ms, int64_t every_ms)
+{
+    struct itimerspec its = {
+        .it_value = {.tv_sec = first_ms / 1000,
+                     .tv_nsec = (first_ms % 1000) * 1000000},
+        .it_interval = {.tv_sec = every_ms / 1000,
+                        .tv_nsec = (every_ms % 1000) * 1000000},
+    };
+
+    timer_settime(t, 0, &its, NULL); /* async-signal-safe */
+}
+
+/* The watchdog's period: twice per max_blocking_ms, so a run past the
+ * limit has its backtrace before it is 1.5 times the limit. */
+static int64_t watch_period_ms(void)
+{
+    int64_t ms = dm.slow_us / 2000;
+
+    return ms > 0 ? ms : 1;
+}
+
+/* A run began after the watchdog stopped for want of any: tick again. */
+static void wake_watchdog(void)
+{
+    dm.watch_idle = 0;
+    arm(dm.watch_timer, watch_period_ms(), watch_period_ms());
+}
+
+/* The watchdog's tick, in the handler on the loop's thread. */
+static void watchdog_tick(const struct gn_coro_run *run)
+{
+    if (run->co != NULL && run->start_us != 0 && run->seq != dm.bt_seq &&
+        gn__coro_clock_us() - run->start_us > dm.slow_us) {
+        struct out o = {.mode = OUT_TEXT, .buf = dm.bt, .cap = sizeof(dm.bt)};
+
+        dm.bt[0] = '\0';
+        out_line(&o, "  its stack:");
+        backtrace_to(&o, 1);
+        if (o.len > 0 && dm.bt[o.len - 1] == '\n')
+            dm.bt[o.len - 1] = '\0'; /* the log ends the line */
+        dm.bt_seq = run->seq;
+    }
+    /* Nothing ran for a whole period: stop until something does, so an
+     * idle worker gets no signals. */
+    if (run->co == NULL && run->seq == dm.watch_seq && !dm.watch_idle) {
+        dm.watch_idle = 1;
+        arm(dm.watch_timer, 0, 0);
+        gn__coro_on_next_run(wake_watchdog);
+    }
+    dm.watch_seq = run->seq;
+}
+
+/* HELD_MS after a dump was asked for and not written. */
+static void dump_check(const struct gn_coro_run *run)
+{
+    uint32_t want = dm.wanted;
+
+    if (dm.served == want) {
+        dm.dump_armed = 0;
+        return;
+    }
+    if (run->co != NULL && run->seq == dm.dump_seq) {
+        /* One run went on all that time: it holds the loop. */
+        dm.dump_armed = 0;
+        write_dump(run);
+        dm.served = want;
+        return;
+    }
+    dm.dump_seq = run->seq; /* the loop is turning: it will get there */
+    arm(dm.dump_timer, HELD_MS, 0);
+}
 
 static void on_dump_signal(int signo, siginfo_t *si, void *uc)
 {
-    int saved = errno, act;
+    int saved = errno;
     uint64_t one = 1;
     struct gn_coro_run run;
 
-    (void)si;
     (void)uc;
     if (!gn__loop_thread) { /* an app's thread got it: the loop's business */
         syscall(SYS_tgkill, dm.pid, dm.tid, signo);
         errno = saved;
         return;
     }
-    act = __atomic_exchange_n(&dm.action, 0, __ATOMIC_ACQ_REL);
-    if (act == 0) { /* from outside: the arbiter, or kill -PWR */
-        __atomic_add_fetch(&dm.wanted, 1, __ATOMIC_ACQ_REL);
+    gn__coro_run_now(&run);
+    if (si->si_code == SI_TIMER && si->si_value.sival_int == TIMER_WATCH)
+        watchdog_tick(&run);
+    else if (si->si_code == SI_TIMER && si->si_value.sival_int == TIMER_DUMP)
+        dump_check(&run);
+    else { /* from outside: the arbiter, or kill -PWR */
+        dm.wanted++;
         if (write(dm.efd, &one, sizeof(one)) < 0) {
             /* the counter is full: the loop will look anyway */
         }
-        if (dm.sem_ok)
-            sem_post(&dm.sem);
-    }
-    gn__coro_run_now(&run);
-    /* The run the monitor saw is still going: it holds the loop. */
-    if (run.co != NULL && run.seq == dm.action_seq) {
-        if (act & ACT_BACKTRACE) {
-            struct out o = {.mode = OUT_TEXT, .buf = dm.bt,
-                            .cap = sizeof(dm.bt)};
-
-            dm.bt[0] = '\0';
-            out_line(&o, "  its stack:");
-            backtrace_to(&o, 1);
-            if (o.len > 0 && dm.bt[o.len - 1] == '\n')
-                dm.bt[o.len - 1] = '\0'; /* the log ends the line */
-            dm.bt_seq = run.seq;
-        }
-        if (act & ACT_DUMP) {
-            uint32_t want = __atomic_load_n(&dm.wanted, __ATOMIC_ACQUIRE);
-
-            write_dump(&run);
-            __atomic_store_n(&dm.served, want, __ATOMIC_RELEASE);
+        if (!dm.dump_armed) {
+            dm.dump_armed = 1;
+            dm.dump_seq = run.seq;
+            arm(dm.dump_timer, HELD_MS, 0);
         }
     }
     errno = saved;
 }
 
-/* The loop's side: it is free, no coroutine runs. */
+/* The loop's side: it is free, no coroutine runs. The handler only
+ * touches the counters while this is not running or interrupts it, and
+ * then finds nothing to do (no coroutine runs), so plain accesses do. */
 static void on_wake(int fd, short what, void *arg)
 {
     uint64_t n;
-    uint32_t want = __atomic_load_n(&dm.wanted, __ATOMIC_ACQUIRE);
+    uint32_t want = dm.wanted;
     struct gn_coro_run run = {0};
 
     (void)what;
@@ -554,85 +609,10 @@ static void on_wake(int fd, short what, void *arg)
     if (read(fd, &n, sizeof(n)) < 0) {
         /* EAGAIN: a wake-up already read */
     }
-    if (__atomic_load_n(&dm.served, __ATOMIC_ACQUIRE) == want)
+    if (dm.served == want)
         return; /* the handler wrote it while the loop was held */
     write_dump(&run);
-    __atomic_store_n(&dm.served, want, __ATOMIC_RELEASE);
-}
-
-static void ask(int act, uint64_t seq)
-{
-    dm.action_seq = seq;
-    __atomic_or_fetch(&dm.action, act, __ATOMIC_ACQ_REL);
-    syscall(SYS_tgkill, dm.pid, dm.tid, GN_DUMP_SIGNAL);
-}
-
-/* Sleep on the semaphore until MS passes (< 0: until posted). */
-static void monitor_wait(int64_t ms)
-{
-    struct timespec ts;
-
-    if (ms < 0) {
-        while (sem_wait(&dm.sem) != 0 && errno == EINTR)
-            ;
-        return;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += ms / 1000;
-    ts.tv_nsec += (ms % 1000) * 1000000;
-    if (ts.tv_nsec >= 1000000000) {
-        ts.tv_sec++;
-        ts.tv_nsec -= 1000000000;
-    }
-    while (sem_clockwait(&dm.sem, CLOCK_MONOTONIC, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static void *monitor(void *arg)
-{
-    /* A watchdog look four times per max_blocking_ms: a run past it gets
-     * its backtrace before it is 1.25 times the limit. */
-    int64_t period = dm.slow_us ? dm.slow_us / 4000 : -1;
-    uint64_t bt_asked = 0, dump_seq = 0;
-    int64_t dump_since = 0;
-    int pending = 0, dump_asked = 0;
-    struct gn_coro_run run;
-
-    (void)arg;
-    if (period == 0)
-        period = 1;
-    while (!dm.stop) {
-        int want = __atomic_load_n(&dm.wanted, __ATOMIC_ACQUIRE) !=
-                   __atomic_load_n(&dm.served, __ATOMIC_ACQUIRE);
-        int64_t now;
-
-        monitor_wait(want && (period < 0 || period > 50) ? 50 : period);
-        if (dm.stop)
-            break;
-        gn__coro_run_now(&run);
-        now = mono_us();
-        if (dm.slow_us && run.co != NULL && run.start_us != 0 &&
-            now - run.start_us > dm.slow_us && run.seq != bt_asked) {
-            bt_asked = run.seq;
-            ask(ACT_BACKTRACE, run.seq);
-        }
-        if (__atomic_load_n(&dm.wanted, __ATOMIC_ACQUIRE) ==
-            __atomic_load_n(&dm.served, __ATOMIC_ACQUIRE)) {
-            pending = dump_asked = 0;
-            continue;
-        }
-        if (!pending || run.seq != dump_seq || run.co == NULL) {
-            /* The loop is turning (or just got it): it will answer. */
-            pending = 1;
-            dump_asked = 0;
-            dump_seq = run.seq;
-            dump_since = now;
-        } else if (!dump_asked && now - dump_since >= HELD_MS * 1000LL) {
-            dump_asked = 1;
-            ask(ACT_DUMP, run.seq);
-        }
-    }
-    return NULL;
+    dm.served = want;
 }
 
 /* The handler runs on an alternate stack: the interrupted coroutine's may
@@ -663,12 +643,21 @@ static void warm_up(void)
     backtrace_to(&o, 0);
 }
 
+/* A timer that signals the loop's thread with ID in si_value. */
+static int make_timer(timer_t *t, int id)
+{
+    struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID,
+                           .sigev_signo = GN_DUMP_SIGNAL,
+                           .sigev_value = {.sival_int = id}};
+
+    sev._sigev_un._tid = dm.tid; /* glibc 2.36 names it no other way */
+    return timer_create(CLOCK_MONOTONIC, &sev, t) == 0 ? 0 : -errno;
+}
+
 int gn__dump_watch(struct gn_worker *w)
 {
     struct sigaction sa = {.sa_sigaction = on_dump_signal,
                            .sa_flags = SA_SIGINFO | SA_RESTART | SA_ONSTACK};
-    sigset_t all, old;
-    pthread_attr_t attr;
     int rc;
 
     dm.w = w;
@@ -682,42 +671,33 @@ int gn__dump_watch(struct gn_worker *w)
                          GN_WATCH_READ | GN_WATCH_PERSIST, -1, on_wake, NULL);
     if (rc != 0)
         return rc;
-    if (sem_init(&dm.sem, 0, 0) != 0)
-        return -errno;
-    dm.sem_ok = 1;
+    if ((rc = make_timer(&dm.dump_timer, TIMER_DUMP)) != 0)
+        return rc;
+    dm.timers = 1;
+    if (dm.slow_us && (rc = make_timer(&dm.watch_timer, TIMER_WATCH)) != 0)
+        return rc;
+    dm.timers = dm.slow_us ? 2 : 1;
     warm_up();
     ensure_altstack();
-    /* The monitor takes no signal: they are the loop's. */
-    sigfillset(&all);
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 64 * 1024); /* it calls nothing deep */
-    pthread_sigmask(SIG_SETMASK, &all, &old);
-    rc = pthread_create(&dm.thread, &attr, monitor, NULL);
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    pthread_attr_destroy(&attr);
-    if (rc != 0)
-        return -rc;
-    pthread_setname_np(dm.thread, "gn-monitor");
-    dm.thread_on = 1;
     sigemptyset(&sa.sa_mask);
     if (sigaction(GN_DUMP_SIGNAL, &sa, NULL) != 0)
         return -errno;
+    if (dm.slow_us) { /* asleep until the first run */
+        dm.watch_idle = 1;
+        gn__coro_on_next_run(wake_watchdog);
+    }
     return 0;
 }
 
 void gn__dump_unwatch(void)
 {
     signal(GN_DUMP_SIGNAL, SIG_IGN);
-    if (dm.thread_on) {
-        dm.stop = 1;
-        sem_post(&dm.sem);
-        pthread_join(dm.thread, NULL);
-        dm.thread_on = 0;
-    }
-    if (dm.sem_ok) {
-        sem_destroy(&dm.sem);
-        dm.sem_ok = 0;
-    }
+    gn__coro_on_next_run(NULL);
+    if (dm.timers >= 1)
+        timer_delete(dm.dump_timer);
+    if (dm.timers >= 2)
+        timer_delete(dm.watch_timer);
+    dm.timers = 0;
     gn__watch_stop(&dm.watch);
     if (dm.efd >= 0)
         close(dm.efd);

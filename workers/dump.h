@@ -9,11 +9,11 @@
  *
  * The listing is written from the loop when the loop is free, so it is
  * consistent. When a coroutine holds the loop (a handler spinning), a
- * monitor thread notices the loop did not answer and has the signal
- * handler itself write the listing, with a backtrace of the running
- * stack. The same thread is max_blocking_ms's watchdog: it catches the
- * backtrace of a run that goes past the limit while it still runs, for
- * the "held the event loop" warning.
+ * timer notices the loop did not answer and the signal handler itself
+ * writes the listing, with a backtrace of the running stack. Another
+ * timer is max_blocking_ms's watchdog: it takes the backtrace of a run
+ * that goes past the limit while it still runs, for the "held the event
+ * loop" warning.
  */
 #ifndef GN_WORKERS_DUMP_H
 #define GN_WORKERS_DUMP_H

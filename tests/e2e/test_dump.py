@@ -181,14 +181,16 @@ class TestDump(ServerTestCase):
         srv.stop(signal.SIGQUIT)
 
     def test_idle_worker_lists_nothing(self):
-        """No connection: no coroutine; the dump says so and the worker
+        """No request: no coroutine; the dump says so and the worker
         goes on serving."""
         srv = self.start_server(app=SPIN)
         pid = srv.wait_workers(1)[0]
         d = dump_until(srv, pid, lambda d: True, 20, "a dump")
-        self.assertEqual(d[0], "dump of worker 1 (pid %d): 0 coroutines, 0 "
-                         "connections, 0 requests served; written by the loop"
-                         % pid)
+        # The harness's probe connection may not be closed yet: a
+        # connection with no request has no coroutine.
+        self.assertRegex(d[0], r"^dump of worker 1 \(pid %d\): 0 coroutines, "
+                         r"[01] connections, 0 requests served; written by "
+                         r"the loop$" % pid)
         self.assertEqual(d[1:], ["end of dump of worker 1 (pid %d)" % pid])
         with RawConn(srv.port) as c:
             c.send(b"GET /sleep?ms=1 HTTP/1.1\r\nHost: t\r\n\r\n")
