@@ -399,6 +399,29 @@ class CtlTest(ServerTestCase):
         self.assertEqual(srv.returncode, 0)
         self.assertEqual(os.listdir(tmp), [])
 
+    def test_dump_with_workers_running_as_another_user(self):
+        """The arbiter (root) makes the dump's directory and files; the
+        workers, as `user`, must be able to write their listings there."""
+        runner = other_uid_runner()
+        if runner is None:
+            self.skipTest("no other uid usable (needs root, setpriv and nobody)")
+        uid = runner[1]
+        tmp = os.path.join(self.dir, "tmp")
+        os.mkdir(tmp)
+        srv = self.start(workers=2, process={"user": "nobody", "worker_tmp_dir": tmp})
+        pids = srv.wait_workers(2)
+        wait_until(lambda: self.ctl_json("status")["workers"]["booted"] == 2, 10,
+                   what="2 workers booted")
+        self.assertEqual({os.stat("/proc/%d" % p).st_uid for p in pids}, {uid})
+        ws = self.ctl_json("dump")["workers"]
+        self.assertEqual([w["answered"] for w in ws], [True, True], ws)
+        for w in ws:
+            self.assertIn("pid %d" % w["pid"], w["listing"])
+        (dump_dir,) = [n for n in os.listdir(tmp) if n.startswith("greenicorn-dump-")]
+        st = os.stat(os.path.join(tmp, dump_dir))
+        self.assertEqual((st.st_uid, stat.S_IMODE(st.st_mode)), (uid, 0o700))
+        self.assertEqual(os.listdir(os.path.join(tmp, dump_dir)), [])   # read, removed
+
     def test_dump_of_5000_sleepers_and_of_a_spinning_handler(self):
         """Issue #17's acceptance 5 through `ctl dump`: 5,000 connections
         in a green sleep are 5,000 coroutines waiting on a sleep; a handler
