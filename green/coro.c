@@ -110,7 +110,6 @@ static struct gn_coro *current;
  * every store is there when the handler interrupts. */
 static volatile uint64_t run_seq;
 static volatile int64_t run_start_us;
-static void (*volatile next_run)(void);
 
 _Thread_local unsigned gn__patch_now;
 unsigned gn__coro_patch_families;
@@ -521,12 +520,6 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
     run_seq++;
     if (co->state == CORO_READY) /* its first run: born now */
         co->started_us = start ? start : now_us();
-    if (__builtin_expect(next_run != NULL, 0)) {
-        void (*fn)(void) = next_run;
-
-        next_run = NULL;
-        fn();
-    }
     current = co;
     co->state = CORO_RUNNING;
     asan_to_coro(co);
@@ -656,11 +649,6 @@ size_t gn__coro_pool_live(const struct gn_coro_pool *pool)
 int64_t gn__coro_started_us(const struct gn_coro *co)
 {
     return co->started_us;
-}
-
-void gn__coro_on_next_run(void (*fn)(void))
-{
-    next_run = fn;
 }
 
 void gn__coro_run_now(struct gn_coro_run *run)

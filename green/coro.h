@@ -174,12 +174,6 @@ size_t gn__coro_pool_live(const struct gn_coro_pool *pool);
 /* When CO's first run began (gn__coro_clock_us), 0 before it. */
 int64_t gn__coro_started_us(const struct gn_coro *co);
 
-/* Call FN once, at the next resume of any coroutine (NULL: cancel): a
- * watchdog that stopped its timer while nothing ran asks to be woken
- * when something does. One load and branch per resume. Callable from a
- * signal handler. */
-void gn__coro_on_next_run(void (*fn)(void));
-
 /* The run of a coroutine going on now: its coroutine (NULL: the loop
  * runs), a count of runs that changes at every resume (so a watchdog can
  * tell one long run from many short ones), and when it began in

@@ -108,6 +108,12 @@ static void fire(int fd, short what, void *arg)
 
 int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
 {
+    return gn__green_park_on(wt, NULL, -1, 0, fd, events, timeout_ms);
+}
+
+int gn__green_park_on(struct gn_waiter *wt, const char *on, int on_fd,
+                      int on_events, int fd, int events, int64_t timeout_ms)
+{
     struct gn_watch w = {0};
     int rc;
 
@@ -121,14 +127,17 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
     if (parking != NULL)
         parking(wt->co); /* must not wait: WT is not armed yet */
     /* For the listing: a few stores, and a time at hand. */
-    if (wt->on == NULL) {
-        wt->on = fd >= 0            ? gn__wait_fd_kind
-                 : timeout_ms == 0 ? gn__wait_yield_kind
-                 : timeout_ms > 0  ? gn__wait_sleep_kind
-                                   : gn__wait_wakeup_kind;
-        wt->on_fd = fd;
-        wt->on_events = events;
+    if (on == NULL) {
+        on = fd >= 0            ? gn__wait_fd_kind
+             : timeout_ms == 0 ? gn__wait_yield_kind
+             : timeout_ms > 0  ? gn__wait_sleep_kind
+                               : gn__wait_wakeup_kind;
+        on_fd = fd;
+        on_events = events;
     }
+    wt->on = on;
+    wt->on_fd = on_fd;
+    wt->on_events = on_events;
     wt->timeout_ms = timeout_ms;
     wt->since_us = gn__coro_run_start_us();
     if (fd < 0 && timeout_ms == 0) {
@@ -221,7 +230,6 @@ int gn__wait_fd(int fd, int events, int64_t timeout_ms)
      * before the readiness it saw in the same turn). */
     if (!gn__green_can_wait() || timeout_ms == 0)
         return poll_fd(fd, events, timeout_ms);
-    wt.on = NULL;
     rc = gn__green_park(&wt, fd, events, timeout_ms);
     if (rc < 0)
         return rc;
@@ -240,7 +248,6 @@ int gn__wait_ms(int64_t ms)
             ;
         return 0;
     }
-    wt.on = NULL;
     rc = gn__green_park(&wt, -1, 0, ms);
     return rc == -ETIMEDOUT ? 0 : rc; /* the timer firing is the point */
 }
@@ -301,7 +308,6 @@ GN_API int gn_yield(void)
         return 0;
     }
     /* A timer due now: every coroutine already ready runs first. */
-    wt.on = NULL;
     rc = gn__green_park(&wt, -1, 0, 0);
     return rc == -ETIMEDOUT ? 0 : rc;
 }

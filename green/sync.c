@@ -77,7 +77,7 @@ static struct gn_waiter *q_pop(struct waitq *q)
 static int q_wait(struct waitq *q, const char *on, double timeout,
                   void **item)
 {
-    struct gn_waiter wt = {.item = item ? *item : NULL, .on = on};
+    struct gn_waiter wt = {.item = item ? *item : NULL};
     int64_t ms;
     int rc;
 
@@ -86,7 +86,7 @@ static int q_wait(struct waitq *q, const char *on, double timeout,
     if (!gn__green_can_wait())
         return -EWOULDBLOCK;
     q_push(q, &wt);
-    rc = gn__green_park(&wt, -1, 0, ms);
+    rc = gn__green_park_on(&wt, on, -1, 0, -1, 0, ms);
     q_remove(q, &wt);
     if (item)
         *item = wt.item;
@@ -237,7 +237,7 @@ GN_API int gn_kill(gn_thread_t *t)
 
 GN_API int gn_join(gn_thread_t *t, double timeout, int *result)
 {
-    struct gn_waiter wt = {.on = "join"};
+    struct gn_waiter wt = {0};
     int64_t ms;
     int rc;
 
@@ -253,7 +253,7 @@ GN_API int gn_join(gn_thread_t *t, double timeout, int *result)
         if (!gn__green_can_wait())
             return -EWOULDBLOCK;
         t->joiner = &wt;
-        rc = gn__green_park(&wt, -1, 0, ms);
+        rc = gn__green_park_on(&wt, "join", -1, 0, -1, 0, ms);
         t->joiner = NULL;
         if (!t->done)
             return rc < 0 ? rc : -ETIMEDOUT;
@@ -269,7 +269,7 @@ GN_API int gn_join(gn_thread_t *t, double timeout, int *result)
  * business (timeout). */
 static void wait_finished(struct gn_thread *t)
 {
-    struct gn_waiter wt = {.on = "join (killed thread)"};
+    struct gn_waiter wt = {0};
     struct gn_coro *self = gn__coro_current();
     int saved;
 
@@ -278,7 +278,7 @@ static void wait_finished(struct gn_thread *t)
         saved = gn__coro_cancelled(self);
         gn__coro_set_cancelled(self, 0);
         q_push(&t->done_waiters, &wt);
-        gn__green_park(&wt, -1, 0, -1);
+        gn__green_park_on(&wt, "join (killed thread)", -1, 0, -1, 0, -1);
         q_remove(&t->done_waiters, &wt);
         gn__coro_set_cancelled(self, saved);
     }

@@ -130,10 +130,9 @@ static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
         return c->ready & events;
     c->io_waiter = &wt;
     c->io_events = events;
-    wt.on = gn__wait_fd_kind; /* the connection's own watch reports it */
-    wt.on_fd = c->fd;
-    wt.on_events = events;
-    rc = gn__green_park(&wt, -1, 0, timeout_ms);
+    /* The connection's own watch reports the edge. */
+    rc = gn__green_park_on(&wt, gn__wait_fd_kind, c->fd, events, -1, 0,
+                           timeout_ms);
     c->io_waiter = NULL;
     return rc;
 }

@@ -14,11 +14,13 @@
  * max_blocking_ms a second timer is the watchdog (gevent's monitor
  * thread, without the thread: a thread in the process makes glibc take
  * its slower multi-threaded path in every system call wrapper, about 100
- * instructions a request): it ticks twice per max_blocking_ms while
- * coroutines run, takes the backtrace of a run past the limit while it
- * still runs, for the "held the event loop" warning once it ends, and
- * stops after a tick with no run in between, so an idle worker gets no
- * signals.
+ * instructions a request). It runs on the loop thread's CPU-time clock,
+ * ticking twice per max_blocking_ms of CPU: it takes the backtrace of a
+ * run that spins past the limit while it still runs, for the "held the
+ * event loop" warning once it ends; a thread blocked in a system call
+ * uses no CPU, so it is never interrupted there, and an idle worker gets
+ * no signal. A run that blocks in a system call is warned about without
+ * a backtrace.
  *
  * Backtraces use libunwind (Debian's libunwind8), loaded with dlopen at
  * boot: unw_get_proc_name reads a module's .symtab, so a plugin's static
@@ -85,8 +87,6 @@ static struct {
     volatile uint32_t wanted, served; /* dumps signalled, and written */
     volatile int dump_armed;
     volatile uint64_t dump_seq;  /* the run going on when it was asked */
-    volatile int watch_idle;     /* stopped until a run begins */
-    volatile uint64_t watch_seq; /* the run at the last tick */
     volatile uint64_t bt_seq;    /* the run dm.bt is of */
     char bt[4096];
 } dm = {.efd = -1};
@@ -504,8 +504,9 @@ static void arm(timer_t t, int64_t first_ms, int64_t every_ms)
     timer_settime(t, 0, &its, NULL); /* async-signal-safe */
 }
 
-/* The watchdog's period: twice per max_blocking_ms, so a run past the
- * limit has its backtrace before it is 1.5 times the limit. */
+/* The watchdog's period, in the loop thread's CPU time: twice per
+ * max_blocking_ms, so a run spinning past the limit has its backtrace
+ * before it is 1.5 times the limit. */
 static int64_t watch_period_ms(void)
 {
     int64_t ms = dm.slow_us / 2000;
@@ -513,14 +514,8 @@ static int64_t watch_period_ms(void)
     return ms > 0 ? ms : 1;
 }
 
-/* A run began after the watchdog stopped for want of any: tick again. */
-static void wake_watchdog(void)
-{
-    dm.watch_idle = 0;
-    arm(dm.watch_timer, watch_period_ms(), watch_period_ms());
-}
-
-/* The watchdog's tick, in the handler on the loop's thread. */
+/* The watchdog's tick, in the handler on the loop's thread: it comes
+ * only while the thread uses CPU, an idle worker gets none. */
 static void watchdog_tick(const struct gn_coro_run *run)
 {
     if (run->co != NULL && run->start_us != 0 && run->seq != dm.bt_seq &&
@@ -534,14 +529,6 @@ static void watchdog_tick(const struct gn_coro_run *run)
             dm.bt[o.len - 1] = '\0'; /* the log ends the line */
         dm.bt_seq = run->seq;
     }
-    /* Nothing ran for a whole period: stop until something does, so an
-     * idle worker gets no signals. */
-    if (run->co == NULL && run->seq == dm.watch_seq && !dm.watch_idle) {
-        dm.watch_idle = 1;
-        arm(dm.watch_timer, 0, 0);
-        gn__coro_on_next_run(wake_watchdog);
-    }
-    dm.watch_seq = run->seq;
 }
 
 /* HELD_MS after a dump was asked for and not written. */
@@ -643,15 +630,15 @@ static void warm_up(void)
     backtrace_to(&o, 0);
 }
 
-/* A timer that signals the loop's thread with ID in si_value. */
-static int make_timer(timer_t *t, int id)
+/* A timer on CLOCK that signals the loop's thread with ID in si_value. */
+static int make_timer(timer_t *t, clockid_t clock, int id)
 {
     struct sigevent sev = {.sigev_notify = SIGEV_THREAD_ID,
                            .sigev_signo = GN_DUMP_SIGNAL,
                            .sigev_value = {.sival_int = id}};
 
     sev._sigev_un._tid = dm.tid; /* glibc 2.36 names it no other way */
-    return timer_create(CLOCK_MONOTONIC, &sev, t) == 0 ? 0 : -errno;
+    return timer_create(clock, &sev, t) == 0 ? 0 : -errno;
 }
 
 int gn__dump_watch(struct gn_worker *w)
@@ -671,10 +658,16 @@ int gn__dump_watch(struct gn_worker *w)
                          GN_WATCH_READ | GN_WATCH_PERSIST, -1, on_wake, NULL);
     if (rc != 0)
         return rc;
-    if ((rc = make_timer(&dm.dump_timer, TIMER_DUMP)) != 0)
+    if ((rc = make_timer(&dm.dump_timer, CLOCK_MONOTONIC, TIMER_DUMP)) != 0)
         return rc;
     dm.timers = 1;
-    if (dm.slow_us && (rc = make_timer(&dm.watch_timer, TIMER_WATCH)) != 0)
+    /* The watchdog counts the loop thread's CPU time, not the clock's: a
+     * thread blocked in a system call (a handler's poll) uses none, so
+     * it is never interrupted there (a poll returns EINTR whatever
+     * SA_RESTART says, and apps treat that as an error); spinning code
+     * uses it all. */
+    if (dm.slow_us && (rc = make_timer(&dm.watch_timer,
+                                       CLOCK_THREAD_CPUTIME_ID, TIMER_WATCH)) != 0)
         return rc;
     dm.timers = dm.slow_us ? 2 : 1;
     warm_up();
@@ -682,17 +675,14 @@ int gn__dump_watch(struct gn_worker *w)
     sigemptyset(&sa.sa_mask);
     if (sigaction(GN_DUMP_SIGNAL, &sa, NULL) != 0)
         return -errno;
-    if (dm.slow_us) { /* asleep until the first run */
-        dm.watch_idle = 1;
-        gn__coro_on_next_run(wake_watchdog);
-    }
+    if (dm.slow_us)
+        arm(dm.watch_timer, watch_period_ms(), watch_period_ms());
     return 0;
 }
 
 void gn__dump_unwatch(void)
 {
     signal(GN_DUMP_SIGNAL, SIG_IGN);
-    gn__coro_on_next_run(NULL);
     if (dm.timers >= 1)
         timer_delete(dm.dump_timer);
     if (dm.timers >= 2)
