@@ -95,6 +95,7 @@ void gn__config_free(struct gn_config *cfg)
     gn__ipset_clear(&cfg->proxy_allow_ips);
     gn__access_format_clear(&cfg->access_log_format);
     free(cfg->pidfile);
+    free(cfg->control_socket);
     free(cfg->user);
     free(cfg->group);
     free(cfg->chdir);

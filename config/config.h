@@ -163,6 +163,7 @@ struct gn_config {
     /* [process] */
     int daemon;
     char *pidfile; /* NULL: none */
+    char *control_socket; /* the `greenicorn ctl` socket; NULL: none */
     char *user;    /* as written; NULL: keep the user */
     char *group;   /* as written; NULL: the user's group */
     int uid, gid;  /* resolved; -1 when not set */

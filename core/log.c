@@ -220,6 +220,11 @@ static int open_set(const char *err_path, const char *access_path,
     return 0;
 }
 
+int gn__log_error_fd(void)
+{
+    return logs.err_fd;
+}
+
 /* Make EFD/AFD the log descriptors, closing the ones they replace. */
 static void swap_fds(int efd, int afd)
 {

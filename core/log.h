@@ -54,6 +54,10 @@ int gn__log_syslog(const char *addr, int facility, const char *prefix,
 /* Reopen both files by name (after logrotate moved them). 0 or -errno. */
 int gn__log_reopen(void);
 
+/* The error log's descriptor (stderr when it is not a file), for a
+ * signal handler that must write without formatting through the log. */
+int gn__log_error_fd(void);
+
 /* Give the files (and those created by later opens) to UID:GID, the user
  * the workers run as, so they can reopen them after a rotation; UID -1
  * leaves owners alone. Only root can: elsewhere it does nothing. */

@@ -79,6 +79,9 @@ struct gn_coro {
     void *patch_state; /* patch/'s, while suspended (gn__coro_switch_hook) */
     struct gn_coro_pool *pool;
     struct gn_coro *next_idle;
+    struct gn_coro *live_prev, *live_next; /* the pool's live list */
+    int64_t started_us; /* its first run's start; 0 before */
+    gn__coro_describe_fn describe;
     enum coro_state state;
     enum gn_yield why;
 #ifdef CORO_ASAN
@@ -95,12 +98,18 @@ struct gn_coro_pool {
     size_t n_idle;
     size_t n_live; /* taken and not yet released */
     struct gn_coro *idle;
+    struct gn_coro *live; /* taken and not released, newest first */
     int64_t slow_us; /* a run longer than this calls slow(); 0: not timed */
     void (*slow)(struct gn_coro *co, int64_t us);
 };
 
 static coro_ctx loop_ctx;
 static struct gn_coro *current;
+
+/* The run going on now, for a watchdog's signal handler: volatile, so
+ * every store is there when the handler interrupts. */
+static volatile uint64_t run_seq;
+static volatile int64_t run_start_us;
 
 _Thread_local unsigned gn__patch_now;
 unsigned gn__coro_patch_families;
@@ -434,6 +443,13 @@ struct gn_coro *gn__coro_new(struct gn_coro_pool *pool, gn__coro_fn fn,
     co->waiter = NULL;
     co->cancelled = 0;
     co->patch_state = NULL;
+    co->describe = NULL;
+    co->started_us = 0;
+    co->live_prev = NULL;
+    co->live_next = pool->live;
+    if (pool->live != NULL)
+        pool->live->live_prev = co;
+    pool->live = co;
     co->state = CORO_READY;
     asan_forget_stack(co);
     init_ctx(co);
@@ -451,6 +467,12 @@ void gn__coro_release(struct gn_coro *co)
         gn__coro_switch_hook(co, GN_CORO_GONE); /* abandoned suspended */
     pool = co->pool;
     pool->n_live--;
+    if (co->live_prev != NULL)
+        co->live_prev->live_next = co->live_next;
+    else
+        pool->live = co->live_next;
+    if (co->live_next != NULL)
+        co->live_next->live_prev = co->live_prev;
     if (pool->n_idle >= pool->max_idle) {
         destroy_coro(co);
         return;
@@ -499,6 +521,10 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
     assert(current == NULL); /* no nesting: coroutines yield to the loop */
     assert(co->state == CORO_READY || co->state == CORO_SUSPENDED);
     start = co->pool->slow_us ? now_us() : 0;
+    run_start_us = start;
+    run_seq++;
+    if (co->state == CORO_READY) /* its first run: born now */
+        co->started_us = start ? start : now_us();
     current = co;
     co->state = CORO_RUNNING;
     asan_to_coro(co);
@@ -580,6 +606,56 @@ void gn__coro_set_cancelled(struct gn_coro *co, int err)
 int gn__coro_cancelled(const struct gn_coro *co)
 {
     return co->cancelled;
+}
+
+void gn__coro_set_describe(struct gn_coro *co, gn__coro_describe_fn fn)
+{
+    co->describe = fn;
+}
+
+void gn__coro_describe(const struct gn_coro *co, char *buf, size_t len,
+                       const void **code)
+{
+    *code = NULL;
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    if (co->describe != NULL)
+        co->describe(co->arg, buf, len, code);
+}
+
+int64_t gn__coro_clock_us(void)
+{
+    return now_us();
+}
+
+int64_t gn__coro_run_start_us(void)
+{
+    int64_t start = run_start_us;
+
+    return start ? start : now_us();
+}
+
+struct gn_coro *gn__coro_pool_first(const struct gn_coro_pool *pool)
+{
+    return pool->live;
+}
+
+struct gn_coro *gn__coro_next(const struct gn_coro *co)
+{
+    return co->live_next;
+}
+
+int64_t gn__coro_started_us(const struct gn_coro *co)
+{
+    return co->started_us;
+}
+
+void gn__coro_run_now(struct gn_coro_run *run)
+{
+    run->co = current;
+    run->seq = run_seq;
+    run->start_us = run_start_us;
 }
 
 int gn__coro_overflowed(const struct gn_coro *co, const void *addr)

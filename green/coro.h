@@ -137,6 +137,58 @@ void *gn__coro_data(const struct gn_coro *co);
 void gn__coro_set_waiter(struct gn_coro *co, void *waiter);
 void *gn__coro_waiter(const struct gn_coro *co);
 
+/* ---- the registry of live coroutines (the worker's listing) ---------- */
+
+/*
+ * What a coroutine serves, for the worker's listing: called with the ARG
+ * its function was given (gn__coro_new), it writes into BUF (LEN bytes,
+ * NUL-terminated, cut short if need be); *CODE may be set to the address
+ * of the function it runs (a green thread's), for the lister to name.
+ * Set by whoever made CO, from the layer that knows what it serves (a
+ * connection's protocol, a green thread's function): green/ knows none.
+ * Called from the loop, or from a signal handler while the loop is held,
+ * so it only formats what it finds (no allocation, no lock).
+ */
+typedef void (*gn__coro_describe_fn)(void *arg, char *buf, size_t len,
+                                     const void **code);
+void gn__coro_set_describe(struct gn_coro *co, gn__coro_describe_fn fn);
+
+/* CO's description by its describe function into BUF ("" without one);
+ * *CODE as that function set it, else NULL. */
+void gn__coro_describe(const struct gn_coro *co, char *buf, size_t len,
+                       const void **code);
+
+/* The registry's clock: CLOCK_MONOTONIC in microseconds. */
+int64_t gn__coro_clock_us(void);
+
+/* When the run going on now began (gn__coro_clock_us): the time a timed
+ * pool (gn__coro_pool_watch) took at the resume anyway, so a wait stamps
+ * itself for free; read from the clock when the pool is not timed. From
+ * inside a coroutine. */
+int64_t gn__coro_run_start_us(void);
+
+/* The live coroutines of POOL (taken and not yet released), newest
+ * first: gn__coro_pool_first, then gn__coro_next until NULL (their
+ * count: gn__coro_pool_live). Walk it from the loop, or while the loop
+ * is held. */
+struct gn_coro *gn__coro_pool_first(const struct gn_coro_pool *pool);
+struct gn_coro *gn__coro_next(const struct gn_coro *co);
+
+/* When CO's first run began (gn__coro_clock_us), 0 before it. */
+int64_t gn__coro_started_us(const struct gn_coro *co);
+
+/* The run of a coroutine going on now: its coroutine (NULL: the loop
+ * runs), a count of runs that changes at every resume (so a watchdog can
+ * tell one long run from many short ones), and when it began in
+ * microseconds (0 unless the pool is timed, gn__coro_pool_watch).
+ * Async-signal-safe. */
+struct gn_coro_run {
+    struct gn_coro *co;
+    uint64_t seq;
+    int64_t start_us;
+};
+void gn__coro_run_now(struct gn_coro_run *run);
+
 /* Whether a fault at ADDR is CO overflowing its stack (ADDR in the guard
  * below it). Async-signal-safe. */
 int gn__coro_overflowed(const struct gn_coro *co, const void *addr);

@@ -121,7 +121,7 @@ static int lookup_green(const char *host, const char *port,
     req = evdns_getaddrinfo(dns, host, port, hints, answered, lk);
     gn__dns_inside--;
     if (!lk->done) {
-        rc = gn__green_park(&wt, -1, 0, timeout_ms);
+        rc = gn__green_park_on(&wt, "DNS lookup", -1, 0, -1, 0, timeout_ms);
         if (!lk->done) { /* gave up: the callback frees LK */
             lk->wt = NULL;
             if (req != NULL)
@@ -261,7 +261,7 @@ int gn__dns_addresses(const char *name, int want4, int want6,
     if (want6)
         ask_records(rec, 1, name);
     if (rec->pending > 0) {
-        rc = gn__green_park(&wt, -1, 0, timeout_ms);
+        rc = gn__green_park_on(&wt, "DNS lookup", -1, 0, -1, 0, timeout_ms);
         if (rec->pending > 0) { /* gave up: the last callback frees REC */
             rec->wt = NULL;
             for (int i = 0; i < 2; i++)
@@ -354,7 +354,7 @@ int gn__dns_reverse(const struct sockaddr *sa, char *name, size_t len,
                    : -EAFNOSUPPORT;
     }
     if (!lk->done) {
-        rc = gn__green_park(&wt, -1, 0, timeout_ms);
+        rc = gn__green_park_on(&wt, "DNS lookup", -1, 0, -1, 0, timeout_ms);
         if (!lk->done) { /* gave up: the callback frees LK */
             lk->wt = NULL;
             evdns_cancel_request(dns, req);

@@ -30,6 +30,9 @@ __attribute__((constructor)) static void mark_loop_thread(void)
     gn__loop_thread = 1;
 }
 
+const char gn__wait_fd_kind[] = "fd", gn__wait_sleep_kind[] = "sleep",
+           gn__wait_yield_kind[] = "yield", gn__wait_wakeup_kind[] = "wake-up";
+
 static struct gn_loop *green_loop;
 static void (*resumed)(struct gn_coro *co);
 static void (*parking)(struct gn_coro *co);
@@ -105,6 +108,12 @@ static void fire(int fd, short what, void *arg)
 
 int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
 {
+    return gn__green_park_on(wt, NULL, -1, 0, fd, events, timeout_ms);
+}
+
+int gn__green_park_on(struct gn_waiter *wt, const char *on, int on_fd,
+                      int on_events, int fd, int events, int64_t timeout_ms)
+{
     struct gn_watch w = {0};
     int rc;
 
@@ -117,6 +126,20 @@ int gn__green_park(struct gn_waiter *wt, int fd, int events, int64_t timeout_ms)
         return wt->result;
     if (parking != NULL)
         parking(wt->co); /* must not wait: WT is not armed yet */
+    /* For the listing: a few stores, and a time at hand. */
+    if (on == NULL) {
+        on = fd >= 0            ? gn__wait_fd_kind
+             : timeout_ms == 0 ? gn__wait_yield_kind
+             : timeout_ms > 0  ? gn__wait_sleep_kind
+                               : gn__wait_wakeup_kind;
+        on_fd = fd;
+        on_events = events;
+    }
+    wt->on = on;
+    wt->on_fd = on_fd;
+    wt->on_events = on_events;
+    wt->timeout_ms = timeout_ms;
+    wt->since_us = gn__coro_run_start_us();
     if (fd < 0 && timeout_ms == 0) {
         /* A yield: to the back of the run queue, no watch needed. */
         wt->woken = 1;

@@ -60,7 +60,30 @@ struct gn_waiter {
     struct gn_waiter *next, *prev;
     void *item;
     struct gn_waiter *run_next; /* on the run queue */
+    /* What it waits on, for the worker's listing of its coroutines, set
+     * by every park (gn__green_park_on): a kind, the fd and GN_WATCH_*
+     * bits of an fd wait, the timeout, and SINCE_US, when the run that
+     * parked began (gn__coro_run_start_us, a time at hand), so early by
+     * that run's length at most. */
+    const char *on;
+    int on_fd, on_events;
+    int64_t since_us, timeout_ms;
 };
+
+/* The kinds of wait gn__green_park names itself (compare by pointer). */
+extern const char gn__wait_fd_kind[], gn__wait_sleep_kind[],
+    gn__wait_yield_kind[], gn__wait_wakeup_kind[];
+
+/*
+ * gn__green_park, saying for the worker's listing what the wait is: ON
+ * ("event", "thread-pool job", ...: a string that lives as long as the
+ * program; NULL: named from the arguments, "fd", "sleep", "yield" or
+ * "wake-up") and, when another watch reports the edge it waits for (a
+ * connection's), the socket and its GN_WATCH_* bits as ON_FD, ON_EVENTS
+ * (-1, 0: none).
+ */
+int gn__green_park_on(struct gn_waiter *wt, const char *on, int on_fd,
+                      int on_events, int fd, int events, int64_t timeout_ms);
 
 /*
  * Park the running coroutine in WT until FD is ready for EVENTS

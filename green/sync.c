@@ -16,6 +16,7 @@
 #include "green/sync.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -73,7 +74,8 @@ static struct gn_waiter *q_pop(struct waitq *q)
 
 /* Park on Q until woken (0 or the waker's error), TIMEOUT or a cancel;
  * unlinked either way. */
-static int q_wait(struct waitq *q, double timeout, void **item)
+static int q_wait(struct waitq *q, const char *on, double timeout,
+                  void **item)
 {
     struct gn_waiter wt = {.item = item ? *item : NULL};
     int64_t ms;
@@ -84,7 +86,7 @@ static int q_wait(struct waitq *q, double timeout, void **item)
     if (!gn__green_can_wait())
         return -EWOULDBLOCK;
     q_push(q, &wt);
-    rc = gn__green_park(&wt, -1, 0, ms);
+    rc = gn__green_park_on(&wt, on, -1, 0, -1, 0, ms);
     q_remove(q, &wt);
     if (item)
         *item = wt.item;
@@ -154,6 +156,20 @@ static void thread_main(struct gn_coro *co, void *arg)
     finished(t);
 }
 
+/* For the worker's listing: a green thread runs its function. */
+static void thread_describe(void *arg, char *buf, size_t len,
+                           const void **code)
+{
+    const struct gn_thread *t = arg;
+    union {
+        int (*fn)(void *);
+        const void *p;
+    } u = {.fn = t->fn};
+
+    *code = u.p;
+    snprintf(buf, len, "green thread%s", t->killed ? " (killed)" : "");
+}
+
 /* On the loop's stack once thread_main returned. */
 static void thread_exit(struct gn_coro *co, void *arg)
 {
@@ -192,6 +208,7 @@ GN_API gn_thread_t *gn_spawn(int (*fn)(void *arg), void *arg)
         free(t);
         return NULL;
     }
+    gn__coro_set_describe(t->co, thread_describe);
     t->next = threads.all;
     if (threads.all)
         threads.all->prev = t;
@@ -236,7 +253,7 @@ GN_API int gn_join(gn_thread_t *t, double timeout, int *result)
         if (!gn__green_can_wait())
             return -EWOULDBLOCK;
         t->joiner = &wt;
-        rc = gn__green_park(&wt, -1, 0, ms);
+        rc = gn__green_park_on(&wt, "join", -1, 0, -1, 0, ms);
         t->joiner = NULL;
         if (!t->done)
             return rc < 0 ? rc : -ETIMEDOUT;
@@ -261,7 +278,7 @@ static void wait_finished(struct gn_thread *t)
         saved = gn__coro_cancelled(self);
         gn__coro_set_cancelled(self, 0);
         q_push(&t->done_waiters, &wt);
-        gn__green_park(&wt, -1, 0, -1);
+        gn__green_park_on(&wt, "join (killed thread)", -1, 0, -1, 0, -1);
         q_remove(&t->done_waiters, &wt);
         gn__coro_set_cancelled(self, saved);
     }
@@ -364,7 +381,7 @@ GN_API int gn_event_wait(gn_event_t *e, double timeout)
         return -EPERM;
     if (e->set)
         return 0;
-    rc = q_wait(&e->waiters, timeout, NULL);
+    rc = q_wait(&e->waiters, "event", timeout, NULL);
     return rc > 0 ? 0 : rc;
 }
 
@@ -399,7 +416,7 @@ GN_API int gn_sem_acquire(gn_sem_t *s, double timeout)
         return 0;
     }
     /* A waker hands the unit over directly (count untouched). */
-    return q_wait(&s->waiters, timeout, NULL);
+    return q_wait(&s->waiters, "semaphore", timeout, NULL);
 }
 
 GN_API void gn_sem_release(gn_sem_t *s)
@@ -477,7 +494,7 @@ GN_API int gn_queue_put(gn_queue_t *q, void *item, double timeout)
         return 0;
     }
     /* Full: wait for a getter to take our item from our waiter. */
-    return q_wait(&q->putters, timeout, &item);
+    return q_wait(&q->putters, "queue (put)", timeout, &item);
 }
 
 GN_API int gn_queue_get(gn_queue_t *q, void **item, double timeout)
@@ -497,7 +514,7 @@ GN_API int gn_queue_get(gn_queue_t *q, void **item, double timeout)
         }
         return 0;
     }
-    rc = q_wait(&q->getters, timeout, &got);
+    rc = q_wait(&q->getters, "queue (get)", timeout, &got);
     if (rc == 0)
         *item = got;
     return rc;

@@ -332,12 +332,12 @@ static int run_job(struct job *j, int64_t timeout_ms, void **result)
         return rc;
     }
     j->wait = &wt;
-    rc = gn__green_park(&wt, -1, 0, timeout_ms);
+    rc = gn__green_park_on(&wt, "thread-pool job", -1, 0, -1, 0, timeout_ms);
     /* A timer that could not be armed (libevent out of memory): FN has
      * ARG now, so wait for it rather than report an error drop() would
      * follow. Waiting for a wake-up alone arms nothing. */
     if (rc < 0 && rc != -ETIMEDOUT && rc != -ECANCELED)
-        rc = gn__green_park(&wt, -1, 0, -1);
+        rc = gn__green_park_on(&wt, "thread-pool job", -1, 0, -1, 0, -1);
     return give_up(j, rc, result);
 }
 

@@ -9,6 +9,7 @@
 #include "http/serve.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -593,7 +594,20 @@ static int http_serve(struct gn_conn *c)
     return rc;
 }
 
+/* The request line of the handler that runs (or reading the next one). */
+static void describe(const struct gn_conn *c, char *buf, size_t len)
+{
+    const struct gn_request *req = c->handling;
+
+    if (req == NULL)
+        snprintf(buf, len, "HTTP, between requests");
+    else
+        snprintf(buf, len, "\"%s %s\"%s", req->method, req->target,
+                 c->proto_data != NULL ? " (upgraded)" : "");
+}
+
 const struct gn_conn_proto gn__http1 = {
     .serve = http_serve,
     .client_left = client_left,
+    .describe = describe,
 };

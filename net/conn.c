@@ -25,6 +25,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
@@ -129,7 +130,9 @@ static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
         return c->ready & events;
     c->io_waiter = &wt;
     c->io_events = events;
-    rc = gn__green_park(&wt, -1, 0, timeout_ms);
+    /* The connection's own watch reports the edge. */
+    rc = gn__green_park_on(&wt, gn__wait_fd_kind, c->fd, events, -1, 0,
+                           timeout_ms);
     c->io_waiter = NULL;
     return rc;
 }
@@ -612,6 +615,22 @@ static void conn_coro_exit(struct gn_coro *co, void *arg)
         go_idle(c, c->set->keepalive_ms);
 }
 
+/* For the worker's listing: the protocol's words, then the connection. */
+static void conn_describe(void *arg, char *buf, size_t len, const void **code)
+{
+    const struct gn_conn *c = arg;
+    size_t n = 0;
+
+    (void)code;
+    if (c->proto->describe != NULL) {
+        c->proto->describe(c, buf, len);
+        n = strnlen(buf, len);
+    }
+    if (n + 1 < len)
+        snprintf(buf + n, len - n, "%s(fd %d from %s)", n ? " " : "", c->fd,
+                 c->remote_addr);
+}
+
 static void start_serving(struct gn_conn *c)
 {
     gn__watch_stop(&c->idle);
@@ -624,6 +643,7 @@ static void start_serving(struct gn_conn *c)
         return;
     }
     gn__coro_set_data(c->coro, c);
+    gn__coro_set_describe(c->coro, conn_describe);
     gn__coro_resume(c->coro);
 }
 

@@ -40,6 +40,10 @@ struct gn_conn_proto {
     /* The worker began a graceful stop while C's coroutine runs (a stream
      * handler, a WebSocket): tell it. NULL: nothing to do. */
     void (*stop)(struct gn_conn *c);
+    /* What C's coroutine serves, for the worker's listing of its
+     * coroutines ("GET /path"), into BUF (LEN bytes, NUL-terminated); see
+     * gn__coro_describe_fn. NULL: the connection alone is named. */
+    void (*describe)(const struct gn_conn *c, char *buf, size_t len);
 };
 
 /* What the connections of a process share, set up by its owner (the

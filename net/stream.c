@@ -20,6 +20,7 @@
 #include "net/stream.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -70,9 +71,17 @@ static void stream_client_left(struct gn_conn *c)
     (void)c; /* the handler's next read or write says so */
 }
 
+static void stream_describe(const struct gn_conn *c, char *buf, size_t len)
+{
+    const struct gn_stream_ctx *ctx = c->ctx;
+
+    snprintf(buf, len, "%s", ctx->label);
+}
+
 const struct gn_conn_proto gn__stream_proto = {
     .serve = stream_serve,
     .client_left = stream_client_left,
+    .describe = stream_describe,
 };
 
 /* ---- an upgraded HTTP connection ------------------------------------- */

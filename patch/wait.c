@@ -103,7 +103,8 @@ int gn__patch_wait_many(const struct pollfd *fds, nfds_t n, int64_t timeout_ms)
     /* The timer (or nothing: only a watch or a wake-up ends it) is the
      * park's own. */
     if (rc == 0)
-        rc = gn__green_park(&wt, -1, 0, timeout_ms);
+        rc = gn__green_park_on(&wt, "poll of several fds", -1, 0, -1, 0,
+                               timeout_ms);
     for (nfds_t i = 0; i < armed; i++) {
         gn__watch_stop(&mw[i].w);
         gn__fd_unlink(&mw[i].link);

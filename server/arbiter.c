@@ -14,13 +14,16 @@
  */
 #include "server/arbiter.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -31,6 +34,7 @@
 #include "core/systemd.h"
 #include "net/tls.h"
 #include "plugins/hooks.h"
+#include "server/control.h"
 #include "server/pidfile.h"
 #include "server/process.h"
 #include "server/reloader.h"
@@ -46,6 +50,9 @@
 #define RELOAD_WAIT_MS 30000 /* the longest an old generation waits */
 #define SETTLE_MS 300        /* `reload`: quiet time after a change */
 #define GAUGE_MS 1000        /* statsd's workers gauge, at least this often */
+#define DUMP_WAIT_MS 2000    /* `ctl dump`: the longest a worker may take */
+#define DUMP_POLL_MS 20      /* ... checked this often meanwhile */
+#define DUMP_MAX (32 << 20)  /* the most of one worker's listing we read */
 
 struct slot {
     pid_t pid;
@@ -57,6 +64,7 @@ struct slot {
     int retiring;       /* sent TERM (TTOU, reload): not counted */
     int killed;         /* sent SIGKILL at the end of graceful_timeout */
     int replacing;      /* asked to retire; TERM once its replacement is up */
+    uint32_t dump_seq;  /* `ctl dump`: the dump_asked it must answer, or 0 */
     struct gn_heartbeat *heartbeat;
 };
 
@@ -96,6 +104,18 @@ struct arbiter {
     struct gn_scrape *scrape;
     int64_t gauge_ms;
     int gauge_sent;
+    /* control_socket: `greenicorn ctl`'s socket, or NULL. */
+    struct gn_control *ctl;
+    int ctl_failed_generation; /* could not move it in this one; -1 */
+    int64_t started_ms;
+    uint64_t gone_requests, gone_accepted; /* totals of workers reaped */
+    int exits;                             /* workers reaped */
+    /* A `ctl dump` in progress: its client, the listings so far, and
+     * when it gives up on the workers that have not answered. */
+    struct gn_control_client *dump_client;
+    json_t *dump_out;
+    int64_t dump_deadline;
+    char dump_dir[88]; /* made at the first dump; "" before */
 };
 
 /* ---- workers ---------------------------------------------------------- */
@@ -141,6 +161,7 @@ static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb,
                                   .preloaded = a->apps};
 
     gn__scrape_forked(a->scrape);
+    gn__control_forget(a->ctl); /* the arbiter's alone */
     exit(gn__worker_run(&spec));
 }
 
@@ -508,7 +529,7 @@ static void upgrade(struct arbiter *a)
 /* The new arbiter ended while we still run: it failed, we carry on. */
 static void upgrade_failed(struct arbiter *a, int status)
 {
-    char old[4096];
+    char old[4096], err[GN_ERR_LEN];
 
     gn_log_error("the new arbiter (pid %d) exited (%s %d); this one (pid "
                  "%d) keeps serving",
@@ -520,6 +541,9 @@ static void upgrade_failed(struct arbiter *a, int status)
         oldbin_path(a, old, sizeof(old));
         rename(old, a->cfg->pidfile);
     }
+    /* It may have taken the control socket's path over: take it back. */
+    if (a->ctl != NULL && gn__control_rebind(a->ctl, err) != 0)
+        gn_log_error("%s", err);
 }
 
 /* At exit: the pidfile, or the .oldbin one after USR2, if still ours. */
@@ -619,8 +643,15 @@ static void log_exit(struct arbiter *a, const struct slot *s, int status)
         gn_log_info("worker %d (pid %d) exited%s", s->id, (int)s->pid, then);
 }
 
+static void dump_missed(struct arbiter *a, struct slot *s, const char *why);
+
 static void forget_slot(struct arbiter *a, struct slot *s)
 {
+    if (s->dump_seq != 0)
+        dump_missed(a, s, "it exited before answering");
+    a->gone_requests += s->heartbeat->stats.requests;
+    a->gone_accepted += s->heartbeat->stats.accepted;
+    a->exits++;
     munmap(s->heartbeat, sizeof(*s->heartbeat));
     *s = a->slots[--a->nslots];
 }
@@ -785,17 +816,29 @@ static void murder_silent_workers(struct arbiter *a)
 /* ---- signals and the loop --------------------------------------------- */
 
 /* Until a signal, a watched file's change, a scraper's turn, or
- * TIMEOUT_MS. */
-static void wait_for_signal(const struct arbiter *a, int timeout_ms)
+ * TIMEOUT_MS; meanwhile the control socket's clients are served. */
+static void wait_for_signal(struct arbiter *a, int timeout_ms)
 {
-    struct pollfd pfd[2 + 16] = {{.fd = gn__signals_fd(), .events = POLLIN},
-                                 {.fd = -1, .events = POLLIN}};
-    size_t n = 2;
+    struct pollfd pfd[2 + GN_CONTROL_POLLFDS + 16] = {
+        {.fd = gn__signals_fd(), .events = POLLIN},
+        {.fd = -1, .events = POLLIN}};
+    size_t nctl = 0, n;
+    int ctl_ms;
 
     if (a->reloader != NULL)
         pfd[1].fd = gn__reloader_fd(a->reloader);
+    if (a->ctl != NULL) {
+        nctl = gn__control_pollfds(a->ctl, pfd + 2);
+        ctl_ms = gn__control_timeout(a->ctl);
+        if (ctl_ms >= 0 && ctl_ms < timeout_ms)
+            timeout_ms = ctl_ms;
+    }
+    n = 2 + nctl;
     n += gn__scrape_pollfds(a->scrape, pfd + n, 16);
-    poll(pfd, n, timeout_ms);
+    if (a->dump_client != NULL && timeout_ms > DUMP_POLL_MS)
+        timeout_ms = DUMP_POLL_MS;
+    if (poll(pfd, n, timeout_ms) >= 0 && a->ctl != NULL)
+        gn__control_run(a->ctl, pfd + 2, nctl);
 }
 
 /* ---- reload (the setting) --------------------------------------------- */
@@ -1171,6 +1214,479 @@ static void drain_signals(struct arbiter *a)
         handle_signal(a, signo);
 }
 
+/* ---- the control socket (`greenicorn ctl`) ---------------------------- */
+
+static json_t *listeners_json(const struct arbiter *a)
+{
+    json_t *ls = json_array();
+
+    for (size_t i = 0; ls != NULL && i < a->nls; i++)
+        json_array_append_new(ls, json_string(a->ls[i].name));
+    return ls;
+}
+
+static const char *worker_state(const struct slot *s)
+{
+    if (s->retiring)
+        return "retiring";
+    return s->heartbeat->booted ? "ready" : "booting";
+}
+
+static json_t *cmd_status(struct arbiter *a)
+{
+    int booted = 0;
+
+    for (size_t i = 0; i < a->nslots; i++)
+        booted += counts(a, &a->slots[i]) && a->slots[i].heartbeat->booted;
+    return json_pack(
+        "{s:i, s:s, s:f, s:{s:i, s:i, s:i}, s:i, s:o, s:s?, s:i}", "pid",
+        (int)getpid(), "version", gn_version(), "uptime",
+        (gn__monotonic_ms() - a->started_ms) / 1000.0, "workers", "wanted",
+        a->target, "alive", (int)a->nslots, "booted", booted, "generation",
+        a->generation, "listeners", listeners_json(a), "config",
+        a->cfg->file, "new_arbiter", (int)a->reexec_pid);
+}
+
+static int by_id(const void *x, const void *y)
+{
+    json_int_t a = json_integer_value(json_object_get(*(json_t *const *)x, "id"));
+    json_int_t b = json_integer_value(json_object_get(*(json_t *const *)y, "id"));
+
+    if (a == b) {
+        a = json_integer_value(json_object_get(*(json_t *const *)x, "pid"));
+        b = json_integer_value(json_object_get(*(json_t *const *)y, "pid"));
+    }
+    return (a > b) - (a < b);
+}
+
+/* LIST's objects by their "id" (then "pid"), as a new array; LIST is
+ * released. */
+static json_t *sorted_by_id(json_t *list)
+{
+    size_t n = json_array_size(list);
+    json_t **items = calloc(n + 1, sizeof(*items)), *sorted = json_array();
+
+    for (size_t i = 0; items != NULL && i < n; i++)
+        items[i] = json_array_get(list, i);
+    if (items != NULL)
+        qsort(items, n, sizeof(*items), by_id);
+    for (size_t i = 0; items != NULL && i < n; i++)
+        json_array_append(sorted, items[i]);
+    free(items);
+    json_decref(list);
+    return sorted;
+}
+
+static json_t *cmd_workers(struct arbiter *a)
+{
+    json_t *list = json_array();
+    int64_t now = gn__monotonic_ms();
+
+    for (size_t i = 0; list != NULL && i < a->nslots; i++) {
+        const struct slot *s = &a->slots[i];
+        const struct gn_worker_stats *st = &s->heartbeat->stats;
+
+        json_array_append_new(
+            list,
+            json_pack("{s:i, s:i, s:f, s:i, s:I, s:I, s:i, s:I, s:s, s:i}",
+                      "id", s->id, "pid", (int)s->pid, "age",
+                      (now - s->spawned_ms) / 1000.0, "forked", s->age,
+                      "requests", (json_int_t)st->requests, "accepted",
+                      (json_int_t)st->accepted, "connections", (int)st->conns,
+                      "rss_kb", (json_int_t)st->rss_kb, "state",
+                      worker_state(s), "generation", s->generation));
+    }
+    return json_pack("{s:o}", "workers", sorted_by_id(list));
+}
+
+static json_t *cmd_stats(struct arbiter *a)
+{
+    uint64_t requests = a->gone_requests, accepted = a->gone_accepted;
+    int64_t conns = 0, rss = 0;
+
+    for (size_t i = 0; i < a->nslots; i++) {
+        const struct gn_worker_stats *st = &a->slots[i].heartbeat->stats;
+
+        requests += st->requests;
+        accepted += st->accepted;
+        conns += st->conns;
+        rss += st->rss_kb > 0 ? st->rss_kb : 0;
+    }
+    return json_pack("{s:I, s:I, s:I, s:I, s:i, s:i, s:i, s:f}", "requests",
+                     (json_int_t)requests, "accepted", (json_int_t)accepted,
+                     "connections", (json_int_t)conns, "rss_kb",
+                     (json_int_t)rss, "workers_forked", a->forks,
+                     "workers_exited", a->exits, "reloads", a->generation,
+                     "uptime", (gn__monotonic_ms() - a->started_ms) / 1000.0);
+}
+
+/* "add N" / "remove N": N, a count from 1 to 1000 (1 when absent), or -1. */
+static int count_arg(int argc, char **argv)
+{
+    char *end;
+    long n;
+
+    if (argc == 1)
+        return 1;
+    errno = 0;
+    n = strtol(argv[1], &end, 10);
+    if (argc > 2 || errno || *end || end == argv[1] || n < 1 || n > 1000)
+        return -1;
+    return (int)n;
+}
+
+/* What a signal does, N times: the same path as the signal's. */
+static void as_signal(struct arbiter *a, int signo, int n)
+{
+    gn_log_info("control_socket: as %s%s", gn__signal_name(signo),
+                n > 1 ? " (repeated)" : "");
+    for (int i = 0; i < n; i++)
+        handle_signal(a, signo);
+}
+
+static void cmd_scale(struct arbiter *a, struct gn_control_client *c,
+                      int argc, char **argv)
+{
+    int n = count_arg(argc, argv), old = a->target;
+    int add = strcmp(argv[0], "add") == 0;
+
+    if (n < 0) {
+        gn__control_error(c, "usage: %s [N], N from 1 to 1000", argv[0]);
+        return;
+    }
+    as_signal(a, add ? SIGTTIN : SIGTTOU, n);
+    gn__control_reply(c, json_pack("{s:i, s:i}", "previous", old, "workers",
+                                   a->target));
+}
+
+static void cmd_reload(struct arbiter *a, struct gn_control_client *c)
+{
+    int generation = a->generation;
+
+    as_signal(a, SIGHUP, 1);
+    if (a->generation == generation)
+        gn__control_error(c, "reload failed, the running configuration "
+                             "stays: see the error log");
+    else
+        gn__control_reply(c, json_pack("{s:i}", "generation", a->generation));
+}
+
+static void cmd_upgrade(struct arbiter *a, struct gn_control_client *c)
+{
+    pid_t before = a->reexec_pid;
+
+    as_signal(a, SIGUSR2, 1);
+    if (a->reexec_pid == 0 || a->reexec_pid == before)
+        gn__control_error(c, "%s", before ? "a new arbiter is running already"
+                                          : "cannot start a new arbiter: see "
+                                            "the error log");
+    else
+        gn__control_reply(c, json_pack("{s:i, s:i}", "old_pid", (int)getpid(),
+                                       "new_pid", (int)a->reexec_pid));
+}
+
+static void dump_start(struct arbiter *a, struct gn_control_client *c);
+
+static const char *const commands_help[][2] = {
+    {"status", "the arbiter: pid, version, uptime, workers, listeners"},
+    {"workers", "each worker: pid, age, requests, connections, RSS, state"},
+    {"stats", "totals since the start"},
+    {"reload", "reload the configuration (as HUP)"},
+    {"upgrade", "start a new arbiter from the binary on disk (as USR2)"},
+    {"add [N]", "N more workers (as TTIN N times)"},
+    {"remove [N]", "N fewer workers (as TTOU N times)"},
+    {"reopen-logs", "reopen the log files (as USR1)"},
+    {"dump", "each worker's listing of its coroutines"},
+    {"help", "this list"},
+};
+
+static json_t *cmd_help(void)
+{
+    json_t *list = json_object();
+
+    for (size_t i = 0; i < sizeof(commands_help) / sizeof(commands_help[0]);
+         i++)
+        json_object_set_new(list, commands_help[i][0],
+                            json_string(commands_help[i][1]));
+    return json_pack("{s:o}", "commands", list);
+}
+
+static void control_command(void *ctx, struct gn_control_client *c, int argc,
+                            char **argv)
+{
+    struct arbiter *a = ctx;
+    const char *cmd = argv[0];
+    int plain = argc == 1;
+
+    if (strcmp(cmd, "add") == 0 || strcmp(cmd, "remove") == 0)
+        cmd_scale(a, c, argc, argv);
+    else if (!plain)
+        gn__control_error(c, "%s takes no arguments", cmd);
+    else if (strcmp(cmd, "status") == 0)
+        gn__control_reply(c, cmd_status(a));
+    else if (strcmp(cmd, "workers") == 0)
+        gn__control_reply(c, cmd_workers(a));
+    else if (strcmp(cmd, "stats") == 0)
+        gn__control_reply(c, cmd_stats(a));
+    else if (strcmp(cmd, "reload") == 0)
+        cmd_reload(a, c);
+    else if (strcmp(cmd, "upgrade") == 0)
+        cmd_upgrade(a, c);
+    else if (strcmp(cmd, "reopen-logs") == 0) {
+        as_signal(a, SIGUSR1, 1);
+        gn__control_reply(c, json_pack("{s:b}", "reopened", 1));
+    } else if (strcmp(cmd, "dump") == 0)
+        dump_start(a, c);
+    else if (strcmp(cmd, "help") == 0)
+        gn__control_reply(c, cmd_help());
+    else
+        gn__control_error(c, "unknown command '%.64s': try 'help'", cmd);
+}
+
+/* Listen at CFG's control_socket, when it names one other than the
+ * socket's now: at start, and in the loop after a reload (or its roll
+ * back) changed it, never from a command's callback, whose client the
+ * old socket's close would free. On failure the old socket stays. */
+static int control_follow(struct arbiter *a, const struct gn_config *cfg,
+                          char *err)
+{
+    const char *now = a->ctl ? gn__control_path(a->ctl) : NULL;
+    struct gn_control *fresh = NULL;
+    if (cfg->control_socket == now ||
+        (now && cfg->control_socket && strcmp(now, cfg->control_socket) == 0) ||
+        a->ctl_failed_generation == a->generation)
+        return 0;
+    if (cfg->control_socket != NULL &&
+        (fresh = gn__control_open(cfg->control_socket, control_command, a,
+                                  err)) == NULL) {
+        a->ctl_failed_generation = a->generation; /* said once */
+        return -1;
+    }
+    if (a->dump_client != NULL)
+        dump_missed(a, NULL, "the control socket moved");
+    gn__control_close(a->ctl);
+    a->ctl = fresh;
+    if (fresh != NULL)
+        gn_log_info("control socket at %s", cfg->control_socket);
+    return 0;
+}
+
+/* ---- `ctl dump`: the arbiter's side --------------------------------- */
+
+/* The private directory the workers write their listings to: in
+ * worker_tmp_dir or $TMPDIR, mode 0700, owned by the workers' user. */
+static int dump_dir(struct arbiter *a)
+{
+    const char *base = a->cfg->worker_tmp_dir ? a->cfg->worker_tmp_dir
+                       : getenv("TMPDIR")     ? getenv("TMPDIR")
+                                              : "/tmp";
+
+    if (a->dump_dir[0] != '\0')
+        return 0;
+    /* Room left for "/worker-ID-PID-SEQ" in the page's dump_path. */
+    if (snprintf(a->dump_dir, sizeof(a->dump_dir), "%s/greenicorn-dump-XXXXXX",
+                 base) >= (int)sizeof(a->dump_dir)) {
+        a->dump_dir[0] = '\0';
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    if (mkdtemp(a->dump_dir) == NULL) {
+        a->dump_dir[0] = '\0';
+        return -1;
+    }
+    if (geteuid() == 0 && a->cfg->uid >= 0 &&
+        chown(a->dump_dir, (uid_t)a->cfg->uid, (gid_t)a->cfg->gid) != 0)
+        gn_log_warn("dump: cannot give %s to the workers' user: %s",
+                    a->dump_dir, strerror(errno));
+    return 0;
+}
+
+#define DUMP_PATH_LEN (sizeof(((struct arbiter *)0)->dump_dir) + 40)
+
+static void dump_path(const struct arbiter *a, const struct slot *s,
+                      uint32_t seq, char *out, size_t len)
+{
+    snprintf(out, len, "%s/worker-%d-%d-%u", a->dump_dir, s->id, (int)s->pid,
+             (unsigned)seq);
+}
+
+/* Ask S for its listing: a fresh file, its name on the page, dump_asked
+ * bumped after it (the worker reads the name once it sees the bump), the
+ * signal. */
+static int dump_ask(struct arbiter *a, struct slot *s)
+{
+    struct gn_heartbeat *hb = s->heartbeat;
+    uint32_t seq = hb->dump_asked + 1;
+    char path[DUMP_PATH_LEN];
+    int fd;
+
+    _Static_assert(DUMP_PATH_LEN <= sizeof(hb->dump_path), "dump_path");
+    seq += seq == 0;
+    dump_path(a, s, seq, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (geteuid() == 0 && a->cfg->uid >= 0)
+        (void)!fchown(fd, (uid_t)a->cfg->uid, (gid_t)a->cfg->gid);
+    close(fd);
+    memcpy(hb->dump_path, path, sizeof(path));
+    __atomic_store_n(&hb->dump_asked, seq, __ATOMIC_RELEASE);
+    s->dump_seq = seq;
+    kill(s->pid, GN_DUMP_SIGNAL);
+    return 0;
+}
+
+/* The file at PATH, read (at most DUMP_MAX bytes) and removed. The
+ * directory is the workers' user's: only a regular file is read, never
+ * through a link, and a FIFO put there cannot block the arbiter. */
+static json_t *dump_read(const char *path)
+{
+    char *buf = malloc(DUMP_MAX + 1);
+    size_t got = 0;
+    ssize_t n = 1;
+    json_t *text;
+    struct stat st;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+
+    if (fd >= 0 && (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))) {
+        close(fd);
+        fd = -1;
+    }
+    while (fd >= 0 && buf != NULL && n > 0 && got < DUMP_MAX)
+        if ((n = read(fd, buf + got, DUMP_MAX - got)) > 0)
+            got += (size_t)n;
+    text = fd >= 0 && buf ? json_stringn_nocheck(buf, got) : NULL;
+    if (fd >= 0)
+        close(fd);
+    unlink(path);
+    free(buf);
+    return text;
+}
+
+static void dump_add(struct arbiter *a, const struct slot *s, json_t *text,
+                     const char *why)
+{
+    json_array_append_new(
+        a->dump_out, json_pack("{s:i, s:i, s:b, s:o?, s:s?}", "id", s->id,
+                               "pid", (int)s->pid, "answered", text != NULL,
+                               "listing", text, "error", why));
+}
+
+/* Answer the dump's client with every worker's listing, by id. */
+static void dump_finish(struct arbiter *a)
+{
+    json_t *sorted = sorted_by_id(a->dump_out);
+
+    a->dump_out = NULL;
+    gn__control_reply(a->dump_client, json_pack("{s:o}", "workers", sorted));
+    a->dump_client = NULL;
+}
+
+/* S will not answer (WHY): said in its place. S NULL: the whole dump is
+ * off (the socket goes), answered with WHY. */
+static void dump_missed(struct arbiter *a, struct slot *s, const char *why)
+{
+    char path[DUMP_PATH_LEN];
+
+    if (s == NULL) {
+        for (size_t i = 0; i < a->nslots; i++)
+            if (a->slots[i].dump_seq != 0)
+                dump_missed(a, &a->slots[i], why);
+        gn__control_error(a->dump_client, "dump: %s", why);
+        json_decref(a->dump_out);
+        a->dump_out = NULL;
+        a->dump_client = NULL;
+        return;
+    }
+    dump_path(a, s, s->dump_seq, path, sizeof(path));
+    unlink(path);
+    s->dump_seq = 0;
+    dump_add(a, s, NULL, why);
+}
+
+/* Collect the listings of the workers that answered; finish once all did,
+ * or at the deadline. */
+static void dump_check(struct arbiter *a)
+{
+    int waiting = 0, late;
+    char path[DUMP_PATH_LEN];
+
+    if (a->dump_client == NULL)
+        return;
+    late = gn__monotonic_ms() >= a->dump_deadline;
+    for (size_t i = 0; i < a->nslots; i++) {
+        struct slot *s = &a->slots[i];
+
+        if (s->dump_seq == 0)
+            continue;
+        if (__atomic_load_n(&s->heartbeat->dump_done, __ATOMIC_ACQUIRE) ==
+            s->dump_seq) {
+            json_t *text;
+
+            dump_path(a, s, s->dump_seq, path, sizeof(path));
+            text = dump_read(path);
+            dump_add(a, s, text, text ? NULL : "its listing cannot be read");
+            s->dump_seq = 0;
+        } else if (late) {
+            dump_missed(a, s, "no answer within 2 s");
+        } else {
+            waiting++;
+        }
+    }
+    if (waiting == 0)
+        dump_finish(a);
+}
+
+static void dump_start(struct arbiter *a, struct gn_control_client *c)
+{
+    if (a->dump_client != NULL) {
+        gn__control_error(c, "a dump is running already");
+        return;
+    }
+    if (dump_dir(a) != 0) {
+        gn__control_error(c, "dump: cannot make a directory in %s: %s",
+                          a->cfg->worker_tmp_dir ? a->cfg->worker_tmp_dir
+                                                 : "$TMPDIR or /tmp",
+                          strerror(errno));
+        return;
+    }
+    a->dump_out = json_array();
+    a->dump_client = c;
+    a->dump_deadline = gn__monotonic_ms() + DUMP_WAIT_MS;
+    for (size_t i = 0; i < a->nslots; i++) {
+        struct slot *s = &a->slots[i];
+        int rc;
+
+        /* A booting worker has no handler for the signal yet: its
+         * default action would kill it. */
+        if (!s->heartbeat->booted)
+            dump_add(a, s, NULL, "booting");
+        else if ((rc = dump_ask(a, s)) != 0)
+            dump_add(a, s, NULL, strerror(-rc));
+    }
+    dump_check(a);
+}
+
+/* At exit: whatever a worker wrote after we gave up on it. */
+static void dump_cleanup(struct arbiter *a)
+{
+    char path[512];
+    DIR *d;
+    struct dirent *e;
+
+    if (a->dump_client != NULL)
+        dump_missed(a, NULL, "the server is stopping");
+    if (a->dump_dir[0] == '\0' || (d = opendir(a->dump_dir)) == NULL)
+        return;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.' &&
+            snprintf(path, sizeof(path), "%s/%s", a->dump_dir, e->d_name) <
+                (int)sizeof(path))
+            unlink(path);
+    closedir(d);
+    rmdir(a->dump_dir);
+}
+
 /* Stop every worker: TERM for a graceful stop (they finish in-flight
  * requests), QUIT for a quick one; SIGKILL what is left after
  * graceful_timeout. */
@@ -1232,20 +1748,26 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
                         .nls = nls,
                         .ops = ops,
                         .ready_generation = -1,
+                        .ctl_failed_generation = -1,
                         .target = cfg->workers};
     int rc = gn__signals_install();
 
     char err[GN_ERR_LEN];
 
     gn__log_set_pid((int)getpid());
+    a.started_ms = gn__monotonic_ms();
     if (rc == 0 && cfg->pidfile &&
         gn__pidfile_write(cfg->pidfile, getpid(), err) != 0)
         rc = -EEXIST;
+    else if (rc == 0 && control_follow(&a, cfg, err) != 0)
+        rc = -EADDRINUSE;
     else if (rc != 0)
         snprintf(err, sizeof(err), "cannot install signal handlers: %s",
                  strerror(-rc));
     if (rc != 0) {
         gn_log_error("%s", err);
+        if (rc == -EADDRINUSE && cfg->pidfile)
+            gn__pidfile_remove(cfg->pidfile, getpid());
         gn__listeners_close(ls, nls, 1);
         drop_preloaded(&a);
         gn__config_free(cfg);
@@ -1268,6 +1790,9 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
         drain_signals(&a);
         reload_on_change(&a);
         reap_workers(&a); /* a SIGCHLD byte may have been dropped */
+        dump_check(&a);
+        if (control_follow(&a, a.cfg, err) != 0)
+            gn_log_error("%s", err);
         murder_silent_workers(&a);
         gn__scrape_run(a.scrape);
         if (a.cfg->metrics_bind != NULL && a.scrape == NULL)
@@ -1281,6 +1806,11 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     /* After USR2 the new arbiter is the service: not stopping. */
     if (a.reexec_pid == 0)
         gn__notify("STOPPING=1");
+    /* No commands while stopping; after USR2 the path is the new
+     * arbiter's and stays. */
+    dump_cleanup(&a);
+    gn__control_close(a.ctl);
+    a.ctl = NULL;
     /* Stop accepting at once: the workers' copies drain what they have.
      * After USR2 the new arbiter serves the same unix sockets: keep their
      * paths. */

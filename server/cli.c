@@ -262,7 +262,8 @@ void gn__cli_free(struct gn_cli *cli)
 void gn__cli_usage(FILE *out)
 {
     fprintf(out,
-            "usage: greenicorn [OPTIONS] [APP]\n\n"
+            "usage: greenicorn [OPTIONS] [APP]\n"
+            "       greenicorn ctl -s SOCKET COMMAND [ARGS] [--json]\n\n"
             "Serve the app plugin APP (PATH.so[:SYMBOL]) over HTTP/1.1 from "
             "forked green workers.\n\n"
             "  -c, --config FILE        the INI config file (default: "
@@ -306,5 +307,7 @@ void gn__cli_usage(FILE *out)
         "--error-logfile\n\n"
         "Signals: TERM graceful stop, INT/QUIT quick stop, HUP reload, USR2 "
         "upgrade the binary, TTIN/TTOU "
-        "one worker more/fewer, USR1 reopen logs.\n");
+        "one worker more/fewer, USR1 reopen logs.\n"
+        "With --control-socket, `greenicorn ctl -s SOCKET help` lists the "
+        "commands\n(status, workers, reload, upgrade, add, remove, ...).\n");
 }

@@ -29,6 +29,7 @@
 #include "plugins/hooks.h"
 #include "server/arbiter.h"
 #include "server/cli.h"
+#include "server/ctl.h"
 #include "server/process.h"
 #include "server/signals.h"
 #include "workers/worker.h"
@@ -625,6 +626,10 @@ int main(int argc, char **argv)
     char err[GN_ERR_LEN];
     int status;
 
+    /* `greenicorn ctl ...`: the control socket's client (an APP is a
+     * PATH.so, never "ctl"). */
+    if (argc > 1 && strcmp(argv[1], "ctl") == 0)
+        return gn__ctl_main(argc - 1, argv + 1);
     if (gn__cli_parse(argc, argv, &cli, err) != 0) {
         gn__cli_free(&cli);
         return fail(GN_EXIT_USAGE, err);

@@ -134,7 +134,8 @@ static int wait_writable(struct gn_ws *ws, int64_t deadline)
     if (gn__ws_expired(deadline))
         return -ETIMEDOUT;
     ws->wr_waiter = &wt;
-    rc = gn__green_park(&wt, -1, 0, gn__ws_left(deadline));
+    rc = gn__green_park_on(&wt, gn__wait_fd_kind, ws->c->fd, GN_WATCH_WRITE,
+                           -1, 0, gn__ws_left(deadline));
     ws->wr_waiter = NULL;
     return rc < 0 ? rc : 0;
 }
@@ -151,7 +152,8 @@ static int wait_space(struct gn_ws *ws, int64_t deadline)
     if (ws->space)
         ws->space->prev = &wt;
     ws->space = &wt;
-    rc = gn__green_park(&wt, -1, 0, gn__ws_left(deadline));
+    rc = gn__green_park_on(&wt, "WebSocket send queue", -1, 0, -1, 0,
+                           gn__ws_left(deadline));
     if (ws->space == &wt || wt.prev != NULL || wt.next != NULL) {
         /* Still linked (a timeout): unlink. */
         if (wt.prev)

@@ -40,6 +40,7 @@
 #include "patch/ssl.h"
 #include "plugins/hooks.h"
 #include "websocket/ws.h"
+#include "workers/dump.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
@@ -151,14 +152,18 @@ static struct gn_worker *watched;
 
 static void blocked_too_long(struct gn_coro *co, int64_t us)
 {
+    /* The watchdog's backtrace, taken while the run still went on. */
+    const char *stack = gn__dump_blocked_backtrace();
+
     (void)co;
     /* The run that blocked started the last handler, or continued it. */
     gn_log_warn("worker %d (pid %d): \"%s\" held the event loop for %lld "
-                "ms without yielding (max_blocking_ms = %d)",
+                "ms without yielding (max_blocking_ms = %d)%s%s",
                 watched->id, (int)watched->pid,
                 watched->last_request[0] ? watched->last_request
                                          : "connection code",
-                (long long)(us / 1000), watched->cfg->max_blocking_ms);
+                (long long)(us / 1000), watched->cfg->max_blocking_ms,
+                stack[0] ? "\n" : "", stack);
 }
 
 static void beat(struct gn_worker *w)
@@ -749,6 +754,9 @@ static void reset_signals(void)
     for (size_t i = 0; i < sizeof(reset) / sizeof(reset[0]); i++)
         signal(reset[i], SIG_DFL);
     signal(SIGPIPE, SIG_IGN);
+    /* Until gn__dump_watch answers it: its default action would end a
+     * booting worker that a `ctl dump` reached early. */
+    signal(GN_DUMP_SIGNAL, SIG_IGN);
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
 }
@@ -764,7 +772,7 @@ static int start_loop(struct gn_worker *w)
         gn__coro_pool_new((size_t)w->cfg->stack_size * 1024, pool_idle(w->cfg));
     w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
     if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
-        watch_signals(w) != 0 || arm_accept(w) != 0)
+        watch_signals(w) != 0 || gn__dump_watch(w) != 0 || arm_accept(w) != 0)
         return -1;
     w->net.loop = w->loop;
     w->net.coros = w->coros;
@@ -966,6 +974,7 @@ static void teardown(struct gn_worker *w)
         stop_accepting(w);
         for (size_t i = 0; i < 5; i++)
             gn__watch_stop(&w->signal_watch[i]);
+        gn__dump_unwatch();
         gn__watch_stop(&w->tick);
         gn__watch_stop(&w->cancel_timer);
         gn__watch_stop(&w->statsd_watch);

@@ -779,12 +779,122 @@ START_TEST(coro_pool_watch_reports_slow_runs)
 }
 END_TEST
 
+/* ---- the registry of live coroutines (the worker's listing) ---------- */
+
+static const char code_mark; /* where a described function would be */
+
+static void describe_arg(void *arg, char *buf, size_t len, const void **code)
+{
+    snprintf(buf, len, "serving %s", (const char *)arg);
+    *code = &code_mark;
+}
+
+static void yield_once(struct gn_coro *co, void *arg)
+{
+    (void)co;
+    (void)arg;
+    gn__coro_yield(GN_YIELD_WAIT);
+}
+
+/* What the listing walks: the live coroutines newest first, their count,
+ * when each first ran, and what its describe function says. */
+START_TEST(coro_registry_lists_live_coroutines)
+{
+    struct gn_coro_pool *pool = gn__coro_pool_new(64 * 1024, 4);
+    struct gn_coro *a, *b, *c;
+    char buf[64];
+    const void *code;
+    int64_t before = gn__coro_clock_us();
+
+    ck_assert_ptr_nonnull(pool);
+    ck_assert_ptr_null(gn__coro_pool_first(pool));
+    a = gn__coro_new(pool, yield_once, "a", NULL, NULL);
+    b = gn__coro_new(pool, yield_once, "b", NULL, NULL);
+    c = gn__coro_new(pool, yield_once, "c", NULL, NULL);
+    ck_assert_uint_eq(gn__coro_pool_live(pool), 3);
+    ck_assert_ptr_eq(gn__coro_pool_first(pool), c);
+    ck_assert_ptr_eq(gn__coro_next(c), b);
+    ck_assert_ptr_eq(gn__coro_next(b), a);
+    ck_assert_ptr_null(gn__coro_next(a));
+    ck_assert_int_eq(gn__coro_started_us(a), 0); /* not run yet */
+
+    /* No describe function: "" and no code. */
+    gn__coro_describe(a, buf, sizeof(buf), &code);
+    ck_assert_str_eq(buf, "");
+    ck_assert_ptr_null(code);
+    gn__coro_set_describe(b, describe_arg);
+    gn__coro_describe(b, buf, sizeof(buf), &code);
+    ck_assert_str_eq(buf, "serving b"); /* called with gn__coro_new's ARG */
+    ck_assert_ptr_eq(code, &code_mark);
+
+    /* Out of the middle, suspended or not, and from either end. */
+    ck_assert_int_eq(gn__coro_resume(b), GN_YIELD_WAIT);
+    ck_assert_int_ge(gn__coro_started_us(b), before);
+    ck_assert_int_le(gn__coro_started_us(b), gn__coro_clock_us());
+    gn__coro_release(b);
+    ck_assert_ptr_eq(gn__coro_next(c), a);
+    ck_assert_uint_eq(gn__coro_pool_live(pool), 2);
+    gn__coro_release(c);
+    ck_assert_ptr_eq(gn__coro_pool_first(pool), a);
+    gn__coro_release(a);
+    ck_assert_ptr_null(gn__coro_pool_first(pool));
+
+    /* A reused coroutine forgets its describe function. */
+    b = gn__coro_new(pool, yield_once, "b", NULL, NULL);
+    gn__coro_describe(b, buf, sizeof(buf), &code);
+    ck_assert_str_eq(buf, "");
+    gn__coro_release(b);
+    gn__coro_pool_free(pool);
+}
+END_TEST
+
+static struct gn_coro_run seen_run;
+
+static void note_run(struct gn_coro *co, void *arg)
+{
+    (void)co;
+    (void)arg;
+    gn__coro_run_now(&seen_run);
+}
+
+/* The watchdog's view: which coroutine runs, a count that moves at each
+ * resume, and when the run began when the pool is timed. */
+START_TEST(coro_run_now_names_the_running_coroutine)
+{
+    struct gn_coro_pool *pool = gn__coro_pool_new(64 * 1024, 4);
+    struct gn_coro_run out;
+    struct gn_coro *co;
+    uint64_t seq;
+
+    ck_assert_ptr_nonnull(pool);
+    co = gn__coro_new(pool, note_run, NULL, NULL, NULL);
+    gn__coro_resume(co);
+    ck_assert_ptr_eq(seen_run.co, co);
+    ck_assert_int_eq(seen_run.start_us, 0); /* not timed */
+    gn__coro_run_now(&out);
+    ck_assert_ptr_null(out.co); /* back in the loop */
+    ck_assert_uint_eq(out.seq, seen_run.seq);
+    seq = out.seq;
+    gn__coro_release(co);
+
+    gn__coro_pool_watch(pool, 1000 * 1000, on_slow);
+    co = gn__coro_new(pool, note_run, NULL, NULL, NULL);
+    gn__coro_resume(co);
+    ck_assert_uint_eq(seen_run.seq, seq + 1);
+    ck_assert_int_gt(seen_run.start_us, 0);
+    gn__coro_release(co);
+    gn__coro_pool_free(pool);
+}
+END_TEST
+
 static Suite *coro_suite(void)
 {
     Suite *s = suite_create("green/coro");
 
     add_case(s, "completion", coro_runs_to_completion, 0);
     add_case(s, "pool_watch", coro_pool_watch_reports_slow_runs, 0);
+    add_case(s, "registry", coro_registry_lists_live_coroutines, 0);
+    add_case(s, "run_now", coro_run_now_names_the_running_coroutine, 0);
     add_case(s, "ping_pong", coro_yield_ping_pong, 0);
     add_case(s, "many_switches", coro_many_switches, 0);
     add_case(s, "deep_call", coro_deep_call, 0);

@@ -128,6 +128,64 @@ static void write_later(struct gn_coro *co, void *arg)
     ck_assert_int_eq(write(fd, "x", 1), 1);
 }
 
+/* ---- what a parked coroutine is recorded as waiting on ------------------ */
+
+static void event_fn(struct gn_coro *co, void *arg)
+{
+    (void)co;
+    gn_event_wait(arg, 10);
+}
+
+/* The worker's listing reads gn__coro_waiter: the kind of wait, its fd
+ * and direction, its timeout and since when, each set at park time. */
+START_TEST(green_park_records_the_wait)
+{
+    struct sleeper s = {.seconds = 10};
+    int p[2], want = 3;
+    struct fd_waiter fw;
+    gn_event_t *ev = gn_event_new();
+    struct gn_coro *sleeping, *reading, *waiting;
+    const struct gn_waiter *wt;
+    int64_t before = gn__coro_clock_us();
+
+    ck_assert_ptr_nonnull(ev);
+    ck_assert_int_eq(pipe2(p, O_NONBLOCK), 0);
+    fw.fd = p[0];
+    fw.events = GN_WATCH_READ;
+    fw.timeout_ms = 5000;
+    sleeping = spawn(sleep_fn, &s, &want);
+    reading = spawn(wait_fn, &fw, &want);
+    waiting = spawn(event_fn, ev, &want);
+
+    wt = gn__coro_waiter(sleeping);
+    ck_assert_ptr_nonnull(wt);
+    ck_assert_ptr_eq(wt->on, gn__wait_sleep_kind);
+    ck_assert_int_eq(wt->timeout_ms, 10000);
+    ck_assert_int_ge(wt->since_us, before);
+    ck_assert_int_le(wt->since_us, gn__coro_clock_us());
+
+    wt = gn__coro_waiter(reading);
+    ck_assert_ptr_eq(wt->on, gn__wait_fd_kind);
+    ck_assert_int_eq(wt->on_fd, p[0]);
+    ck_assert_int_eq(wt->on_events, GN_WATCH_READ);
+    ck_assert_int_eq(wt->timeout_ms, 5000);
+
+    wt = gn__coro_waiter(waiting);
+    ck_assert_str_eq(wt->on, "event");
+    ck_assert_int_eq(wt->timeout_ms, 10000);
+
+    /* Done waiting: no wait recorded. */
+    gn__green_cancel(sleeping, -ECANCELED);
+    gn__green_cancel(reading, -ECANCELED);
+    gn__green_cancel(waiting, -ECANCELED);
+    gn__loop_run(loop);
+    ck_assert_int_eq(done, 3);
+    close(p[0]);
+    close(p[1]);
+    gn_event_free(ev);
+}
+END_TEST
+
 START_TEST(green_wait_fd_ready)
 {
     int p[2], want = 2;
@@ -496,6 +554,7 @@ static Suite *green_suite(void)
     tcase_add_checked_fixture(fds, setup, teardown);
     tcase_add_checked_fixture(cancel, setup, teardown);
     tcase_add_test(sleeping, green_sleeps_overlap);
+    tcase_add_test(sleeping, green_park_records_the_wait);
     tcase_add_test(sleeping, green_sleep_rejects_bad_values);
     tcase_add_test(sleeping, green_sleep_outside_a_coroutine_blocks);
     tcase_add_test(fds, green_wait_fd_ready);
