@@ -1203,6 +1203,14 @@ static void handle_signal(struct arbiter *a, int signo)
         gn_log_info("SIGWINCH: stopping every worker gracefully");
         set_target(a, 0);
         break;
+    case SIGPWR:
+        /* The workers' dump signal, sent to the arbiter: every worker
+         * lists its coroutines in the error log (`ctl dump` collects
+         * them instead). */
+        gn_log_info("SIGPWR: every worker dumps its coroutines to the "
+                    "error log");
+        signal_workers(a, GN_DUMP_SIGNAL);
+        break;
     }
 }
 

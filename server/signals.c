@@ -13,8 +13,9 @@
 
 static int pipe_fds[2] = {-1, -1};
 
-static const int handled[] = {SIGHUP,  SIGCHLD, SIGTERM, SIGINT,  SIGQUIT,
-                              SIGTTIN, SIGTTOU, SIGUSR1, SIGUSR2, SIGWINCH};
+static const int handled[] = {SIGHUP,  SIGCHLD, SIGTERM,  SIGINT,
+                              SIGQUIT, SIGTTIN, SIGTTOU,  SIGUSR1,
+                              SIGUSR2, SIGWINCH, SIGPWR};
 #define NHANDLED (sizeof(handled) / sizeof(handled[0]))
 
 static void on_signal(int signo)
@@ -61,11 +62,13 @@ int gn__signals_next(void)
     return n == 1 ? b : 0;
 }
 
-/* In the child: default handlers, and the pipe closed. */
+/* In the child: default handlers, and the pipe closed. SIGPWR's default
+ * would kill it: a worker takes it as its dump request once booted, and
+ * ignores it until then. */
 static void forget(void)
 {
     for (size_t i = 0; i < NHANDLED; i++)
-        signal(handled[i], SIG_DFL);
+        signal(handled[i], handled[i] == SIGPWR ? SIG_IGN : SIG_DFL);
     close(pipe_fds[0]);
     close(pipe_fds[1]);
     pipe_fds[0] = pipe_fds[1] = -1;
