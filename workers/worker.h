@@ -18,6 +18,7 @@
 #include "net/conn.h"
 #include "net/stream.h"
 #include "plugins/appset.h"
+#include "socketio/eio.h"
 #include "websocket/ws.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
@@ -96,6 +97,7 @@ struct gn_worker {
     struct gn_stream_ctx *stream_ctx;
     struct gn_watch cancel_timer; /* graceful_timeout nearly over */
     struct gn_ws_settings ws; /* what websocket/ needs of us */
+    struct gn_eio_settings eio; /* what socketio/'s engine needs of us */
     int accepting;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
