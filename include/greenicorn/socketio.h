@@ -48,6 +48,24 @@ typedef struct gn_sio gn_sio_t;
 /* One client's connection to one namespace. */
 typedef struct gn_sio_socket gn_sio_socket_t;
 
+/* A server on the [socketio] settings (path, transports, heartbeats,
+ * maxPayload), with namespace "/" declared; NULL with errno set. Call it
+ * in the app's init (each worker then holds its own sessions). Since ABI
+ * 1.6. */
+GN_API gn_sio_t *gn_sio_new(void);
+
+/* Close every session ("server shutting down": the clients are told;
+ * no disconnect handler runs any more, as the app is going) and free SIO,
+ * in the app's fini. Handlers still running see their sockets gone. Since
+ * ABI 1.6. */
+GN_API void gn_sio_free(gn_sio_t *sio);
+
+/* Serve REQ if its path is the Socket.IO path: 1 served (RES answered, or
+ * the connection became a WebSocket that ended), 0 not Socket.IO's (call
+ * it first in the app's handler, and serve the rest), or a negative errno
+ * for the app's handler to return. Since ABI 1.6. */
+GN_API int gn_sio_handle(gn_sio_t *sio, gn_request_t *req, gn_response_t *res);
+
 /* A client connects to a namespace, with AUTH (the client's auth object,
  * or NULL). Return NULL to accept, or the message of the refusal (the
  * client gets CONNECT_ERROR {"message": ...}; copied at once). */
