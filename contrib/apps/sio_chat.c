@@ -201,8 +201,7 @@ static int parse_redis(struct sio_chat *st, const char *v)
         st->port = -1;
         return 0;
     }
-    if (colon == NULL || colon == v ||
-        (size_t)(colon - v) >= sizeof(st->host))
+    if (colon == NULL || colon == v || (size_t)(colon - v) >= sizeof(st->host))
         return -EINVAL;
     port = strtol(colon + 1, &end, 10);
     if (*end != '\0' || end == colon + 1 || port < 1 || port > 65535)
@@ -293,8 +292,8 @@ static int sio_chat_init(const gn_app_arg_t *args, size_t nargs, void **state)
         return -ENOMEM;
     }
     if (st->port != 0) {
-        st->redis = gn_sio_redis_start(st->sio, st->host,
-                                       st->port < 0 ? 0 : st->port, st->channel);
+        st->redis = gn_sio_redis_start(
+            st->sio, st->host, st->port < 0 ? 0 : st->port, st->channel);
         if (st->redis == NULL) {
             err = errno;
             gn_log(GN_LOG_ERROR, "sio_chat: cannot subscribe to %s: %s%s",
@@ -311,9 +310,7 @@ static int sio_chat_init(const gn_app_arg_t *args, size_t nargs, void **state)
 }
 
 GN_EXPORT const gn_app_t greenicorn_app = {
-    GN_APP_HEADER,
-    .name = "sio_chat",
-    .init = sio_chat_init,
-    .handle = sio_chat_handle,
+    GN_APP_HEADER,         .name = "sio_chat",
+    .init = sio_chat_init, .handle = sio_chat_handle,
     .fini = sio_chat_fini,
 };

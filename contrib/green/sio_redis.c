@@ -52,12 +52,12 @@ static void on_message(const char *channel, const void *data, size_t len,
     (void)channel;
     if (gn_sio_deliver(r->sio, data, len) == -EBADMSG)
         gn_log(GN_LOG_WARNING,
-               "socketio: %zu bytes on %s are no adapter message: dropped",
-               len, channel);
+               "socketio: %zu bytes on %s are no adapter message: dropped", len,
+               channel);
 }
 
-gn_sio_redis_t *gn_sio_redis_start(gn_sio_t *sio, const char *host, int port,
-                                   const char *channel)
+GN_API gn_sio_redis_t *gn_sio_redis_start(gn_sio_t *sio, const char *host,
+                                          int port, const char *channel)
 {
     gn_redis_sub_opts_t opts = {.name = "socketio"};
     const char *channels[1];
@@ -77,8 +77,8 @@ gn_sio_redis_t *gn_sio_redis_start(gn_sio_t *sio, const char *host, int port,
     errno = ENOMEM;
     if (r->channel != NULL && r->pool != NULL) {
         channels[0] = r->channel;
-        r->sub = gn_redis_sub_start(host, port, channels, 1, on_message, r,
-                                    &opts);
+        r->sub =
+            gn_redis_sub_start(host, port, channels, 1, on_message, r, &opts);
     }
     if (r->sub == NULL) {
         err = errno;
@@ -94,12 +94,12 @@ gn_sio_redis_t *gn_sio_redis_start(gn_sio_t *sio, const char *host, int port,
     return r;
 }
 
-int gn_sio_redis_up(const gn_sio_redis_t *r)
+GN_API int gn_sio_redis_up(const gn_sio_redis_t *r)
 {
     return r != NULL && gn_redis_sub_up(r->sub);
 }
 
-void gn_sio_redis_stop(gn_sio_redis_t *r)
+GN_API void gn_sio_redis_stop(gn_sio_redis_t *r)
 {
     if (r == NULL)
         return;
