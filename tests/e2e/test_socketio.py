@@ -8,14 +8,21 @@ included) and one that times out; namespace "/private" with its auth
 accepted and refused, an unknown namespace refused; rooms, where 100
 clients in 5 rooms each receive every say to their room exactly once and
 nothing else, on one instance and then across two instances sharing one
-Redis (the adapter: contrib/green/sio_redis.c) that the test starts."""
+Redis (the adapter: contrib/green/sio_redis.c) that the test starts.
+Node's socket.io-client 4.8, installed from npm into the build tree (or a
+temporary folder), runs the same per-transport scenario
+(sio_node_client.js)."""
+import json
+import os
+import shutil
+import subprocess
+import tempfile
 import threading
 import time
 import unittest
 
 import socketio
 
-import harness
 from harness import ServerTestCase, app_path, wait_until
 from test_redis import RedisServer
 from test_redis_sub import numsub
@@ -213,6 +220,60 @@ class TestRooms(SocketIOCase):
         b = self.start_chat(redis)
         wait_until(lambda: numsub(redis, CHANNEL) == 2, WAIT, what="2 subscriptions")
         self.run_rooms([a.port, b.port])
+
+
+NODE_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                           "sio_node_client.js")
+
+
+def node_modules():
+    """A folder holding socket.io-client 4.8 from npm: in the build tree
+    when meson runs this (kept between runs), else a temporary one."""
+    root = os.environ.get("GN_BUILD_ROOT")
+    if root:
+        prefix = os.path.join(root, "npm-socketio")
+    else:
+        prefix = tempfile.mkdtemp(prefix="greenicorn-npm-")
+    mods = os.path.join(prefix, "node_modules")
+    if not os.path.isdir(os.path.join(mods, "socket.io-client")):
+        os.makedirs(prefix, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund",
+                        "--prefix", prefix, "socket.io-client@4.8"],
+                       check=True, timeout=300, stdout=subprocess.DEVNULL)
+    return mods
+
+
+class TestNodeClient(SocketIOCase):
+
+    def test_each_transport(self):
+        self.assertTrue(shutil.which("node") and shutil.which("npm"),
+                        "node and npm are needed")
+        mods = node_modules()
+        srv = self.start_chat()
+        for name, transports in TRANSPORTS.items():
+            with self.subTest(transport=name):
+                run = subprocess.run(["node", NODE_CLIENT, str(srv.port),
+                                      ",".join(transports)],
+                                     env=dict(os.environ, NODE_PATH=mods),
+                                     capture_output=True, text=True, timeout=WAIT)
+                self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+                got = json.loads(run.stdout.strip().splitlines()[-1])
+                sid = got.pop("sid")
+                self.assertEqual(got, {
+                    "echo": {"a": [1, 2.5, "é", None, True]},
+                    "echo_many": ["x", [1]],
+                    "echo_binary": "AAH/",
+                    "echo_nested": {"b": ["eHk=", "t"]},
+                    "ask": ["Mw==", "two", 1],
+                    "join": True,
+                    "say": True,
+                    "said": [{"room": "r", "text": "hi", "from": sid}],
+                    "transport": "polling" if name == "polling" else "websocket",
+                    "private_echo": 7,
+                    "private_sid_differs": True,
+                    "refused /private": "not authorized",
+                    "refused /nope": "Invalid namespace",
+                })
 
 
 if __name__ == "__main__":
