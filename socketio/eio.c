@@ -151,9 +151,16 @@ static bool allowed(const char *transport)
 static int refuse(gn_response_t *res, const struct gn_eio_request *r,
                   enum gn_eio_error code)
 {
-    gn_log_debug("Engine.IO request refused: %s (transport %s, sid %s)",
-                 gn__eio_error_message(code),
-                 r->transport ? r->transport : "-", r->sid ? r->sid : "-");
+    /* Once per request; a sid unknown is routine (a worker restarted, a
+     * session timed out) and left to the debug log. */
+    if (code == GN_EIO_UNKNOWN_SID)
+        gn_log_debug("Engine.IO request refused: %s (transport %s, sid %s)",
+                     gn__eio_error_message(code),
+                     r->transport ? r->transport : "-", r->sid);
+    else
+        gn_log_info("Engine.IO request refused: %s (transport %s, sid %s)",
+                    gn__eio_error_message(code),
+                    r->transport ? r->transport : "-", r->sid ? r->sid : "-");
     return r->ws_upgrade ? gn__eio_answer_error_plain(res, code)
                          : gn__eio_answer_error(res, code);
 }

@@ -22,6 +22,9 @@
 
 #define TEXT_PLAIN "text/plain; charset=UTF-8"
 
+static const struct gn_eio_packet close_pkt = {GN_EIO_CLOSE, false,
+                                               (const uint8_t *)"", 0};
+
 /* Answer 200 with the payload (or "ok") in B, which is freed. */
 static int answer(gn_response_t *res, struct gn_buf *b)
 {
@@ -60,17 +63,21 @@ int gn__eio_polling_open(struct gn_eio_server *srv, gn_request_t *req,
     gn__eio_session_hold(s);
     if (srv->h.open)
         srv->h.open(s, srv->ctx);
-    /* What the handler queued on open goes with the OPEN. */
+    /* What the handler queued on open goes with the OPEN; a session the
+     * handler closed at once says so. */
     if (!s->closed)
         gn__eio_session_drain(s, &b);
+    else
+        gn__eio_payload_add(&b, &close_pkt);
     rc = answer(res, &b);
     gn__eio_session_release(s);
     return rc;
 }
 
 /* Park the GET on S until it has something to answer, up to the
- * heartbeat's two waits (a ping comes before). */
-static void await_packets(struct gn_eio_session *s)
+ * heartbeat's two waits (a ping comes before). 0, or the cancellation
+ * error (the client left, with cancel_on_disconnect; request_timeout). */
+static int await_packets(struct gn_eio_session *s)
 {
     const struct gn_eio_settings *set = gn__eio_settings();
     int64_t due = set->ping_interval_ms + set->ping_timeout_ms;
@@ -84,16 +91,17 @@ static void await_packets(struct gn_eio_session *s)
         rc = gn__green_park(&wt, -1, 0, due);
         s->poller = NULL;
         wt = (struct gn_waiter){0};
-        if (rc < 0) /* the wait's time, or the worker cancels it */
+        if (rc == -ETIMEDOUT)
             break;
+        if (rc < 0)
+            return rc;
     }
+    return 0;
 }
 
 int gn__eio_polling_get(struct gn_eio_session *s, gn_request_t *req,
                         gn_response_t *res)
 {
-    static const struct gn_eio_packet close_pkt = {GN_EIO_CLOSE, false,
-                                                   (const uint8_t *)"", 0};
     static const struct gn_eio_packet noop = {GN_EIO_NOOP, false,
                                               (const uint8_t *)"", 0};
     char storage[512];
@@ -108,11 +116,13 @@ int gn__eio_polling_get(struct gn_eio_session *s, gn_request_t *req,
     }
     gn__eio_session_hold(s);
     s->getting = true;
-    if (gn__green_can_wait())
-        await_packets(s);
+    rc = gn__green_can_wait() ? await_packets(s) : 0;
     s->getting = false;
     gn__buf_init(&b, storage, sizeof(storage));
-    gn__eio_session_drain(s, &b);
+    /* A GET whose client is gone leaves the queue to the next one: what
+     * it took would be lost. */
+    if (rc == 0 && !gn_response_client_gone(res))
+        gn__eio_session_drain(s, &b);
     if (s->closed)
         gn__eio_payload_add(&b, &close_pkt);
     else if (b.len == 0 || s->upgrading || s->transport != GN_EIO_POLLING)

@@ -300,7 +300,12 @@ void gn__eio_close(struct gn_eio_session *s, const char *reason)
     s->closed = true;
     gn__eio_heartbeat_stop(s);
     unlink_session(s);
-    gn_log_debug("Engine.IO session %s closed: %s", s->sid, reason);
+    /* A client's fault is logged once, here; the rest is routine. */
+    if (strcmp(reason, "parse error") == 0 ||
+        strcmp(reason, "transport error") == 0)
+        gn_log_info("Engine.IO session %s closed: %s", s->sid, reason);
+    else
+        gn_log_debug("Engine.IO session %s closed: %s", s->sid, reason);
     if (s->srv->h.close)
         s->srv->h.close(s, reason, s->srv->ctx);
     /* A parked GET answers CLOSE; a WebSocket sends it and closes. */

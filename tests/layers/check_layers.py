@@ -51,7 +51,7 @@ LAYERS = [
     ("net", "a connection: life, readiness, timers, buffers, transport"),
     ("http", "HTTP/1.1 over a connection"),
     ("websocket", "RFC 6455 over an upgraded connection"),
-    ("socketio", "Engine.IO 4 and Socket.IO 5: the protocol codecs"),
+    ("socketio", "Engine.IO 4 and Socket.IO 5: codecs, sessions, transports"),
     ("plugins", "the one loader, app sets, hook dispatch"),
     ("workers", "the worker process"),
     ("server", "the arbiter"),

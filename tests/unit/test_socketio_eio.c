@@ -27,7 +27,7 @@ static const char *last_body; /* the body of the last response read */
 
 static struct gn_eio_server *srv;
 static struct gn_eio_session *last; /* the session opened last */
-static int opened, closed_n, echo;
+static int opened, closed_n, echo, refuse_open;
 static char reason[64];
 static char msg[4096];
 static size_t msg_len;
@@ -38,6 +38,8 @@ static void on_open(struct gn_eio_session *s, void *ctx)
     (void)ctx;
     last = s;
     opened++;
+    if (refuse_open)
+        gn__eio_close(s, "forced close");
 }
 
 static void on_message(struct gn_eio_session *s, const struct gn_eio_packet *p,
@@ -96,7 +98,7 @@ static void setup(void)
     ck_assert_ptr_nonnull(srv);
     http_app = app;
     last = NULL;
-    opened = closed_n = echo = msgs = msg_binary = 0;
+    opened = closed_n = echo = msgs = msg_binary = refuse_open = 0;
     msg_len = 0;
     reason[0] = msg[0] = '\0';
 }
@@ -231,6 +233,32 @@ START_TEST(polling_handshake)
 }
 END_TEST
 
+static void refused_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128], sid[21];
+
+    (void)co;
+    (void)arg;
+    refuse_open = 1;
+    ck_assert_int_eq(get(fd, "EIO=4&transport=polling", &body), 200);
+    sid_of(body, sid);
+    ck_assert_ptr_nonnull(strstr(body, "}\x1e" "1"));
+    ck_assert_int_eq(closed_n, 1);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd);
+}
+
+START_TEST(session_closed_on_open_says_so)
+{
+    go(refused_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 static void round_trip_task(struct gn_coro *co, void *arg)
 {
     int fd = http_connect();
@@ -308,6 +336,50 @@ static void wait_task(struct gn_coro *co, void *arg)
 START_TEST(polling_get_waits_for_packets)
 {
     go(wait_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static void send_kept(int fd, short what, void *arg)
+{
+    const struct gn_eio_packet p = {GN_EIO_MESSAGE, false,
+                                    (const uint8_t *)"kept", 4};
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    ck_assert_ptr_nonnull(last);
+    ck_assert_int_eq(gn__eio_send(last, &p, 1), 0);
+}
+
+static void gone_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect(), fd2 = http_connect();
+    const char *body;
+    char q[128], req[256], sid[21];
+    int n;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    n = snprintf(req, sizeof(req),
+                 "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n\r\n", q);
+    ck_assert_int_eq(gn_write(fd2, req, (size_t)n, 10.0), n);
+    gn_sleep(0.05);
+    close(fd2); /* the client leaves its GET */
+    later(100, send_kept, NULL);
+    gn_sleep(0.2);
+    /* The packet woke the abandoned GET, which left it to this one. */
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "4kept");
+    close(fd);
+}
+
+START_TEST(abandoned_get_loses_nothing)
+{
+    go(gone_task, NULL);
     run();
     finish();
 }
@@ -467,6 +539,80 @@ START_TEST(overlapping_get_closes_the_session)
 }
 END_TEST
 
+static void queue_task(struct gn_coro *co, void *arg)
+{
+    const struct gn_eio_packet ten = {GN_EIO_MESSAGE, false,
+                                      (const uint8_t *)"0123456789", 10};
+    const struct gn_eio_packet rs = {GN_EIO_MESSAGE, false,
+                                     (const uint8_t *)"a\x1e" "b", 3};
+    struct gn_eio_session *s;
+    int fd = http_connect();
+    const char *body;
+    char q[128], sid[21];
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    s = last;
+    ck_assert_ptr_nonnull(s);
+    /* A text packet may not hold the separator. */
+    ck_assert_int_eq(gn__eio_send(s, &rs, 1), -EINVAL);
+    /* 11 bytes a packet, 40 allowed: three fit, the fourth closes. */
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(gn__eio_send(s, &ten, 1), 0);
+    ck_assert_int_eq(closed_n, 0);
+    ck_assert_int_eq(gn__eio_send(s, &ten, 1), -ENOBUFS);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "forced close");
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd);
+}
+
+START_TEST(full_queue_closes_the_session)
+{
+    set.max_queue = 40;
+    go(queue_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static void overlap_post_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect(), fd2 = http_connect();
+    const char *body;
+    char q[128], req[256], sid[21];
+    int n;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    /* A POST whose body is still coming ... */
+    n = snprintf(req, sizeof(req),
+                 "POST /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
+                 "Content-Length: 10\r\n\r\n4ab",
+                 q);
+    ck_assert_int_eq(gn_write(fd2, req, (size_t)n, 10.0), n);
+    gn_sleep(0.05);
+    /* ... and a second one: refused, and the session is closed. */
+    check_error(post(fd, q, "4cd", 3, &body), 400, 3);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "transport error");
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd2);
+    close(fd);
+}
+
+START_TEST(overlapping_post_closes_the_session)
+{
+    go(overlap_post_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 /* ---- heartbeat -------------------------------------------------------- */
 
 static void pong_task(struct gn_coro *co, void *arg)
@@ -499,8 +645,9 @@ static void pong_task(struct gn_coro *co, void *arg)
 
 START_TEST(missed_pong_closes_the_session)
 {
-    set.ping_interval_ms = 100;
-    set.ping_timeout_ms = 150;
+    /* A timeout long enough for a loaded machine to answer in. */
+    set.ping_interval_ms = 200;
+    set.ping_timeout_ms = 1000;
     go(pong_task, NULL);
     run();
     finish();
@@ -699,6 +846,39 @@ START_TEST(websocket_from_the_start)
 }
 END_TEST
 
+static void ws_pong_task(struct gn_coro *co, void *arg)
+{
+    struct wsc w;
+    char data[256];
+    size_t n;
+
+    (void)co;
+    (void)arg;
+    ws_connect(&w, "EIO=4&transport=websocket");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1); /* OPEN */
+    for (int i = 0; i < 3; i++) {
+        ws_expect_text(&w, "2");
+        ws_send(&w, 1, "3", 1);
+    }
+    ws_expect_text(&w, "2"); /* unanswered */
+    ws_expect_text(&w, "1");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "ping timeout");
+    close(w.fd);
+}
+
+START_TEST(websocket_missed_pong_closes)
+{
+    /* A timeout long enough for a loaded machine to answer in. */
+    set.ping_interval_ms = 200;
+    set.ping_timeout_ms = 1000;
+    go(ws_pong_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 static char up_sid[21];
 static int up_stage;
 
@@ -821,14 +1001,19 @@ static Suite *suite(void)
     tcase_add_checked_fixture(tc, setup, NULL);
     tcase_add_test(tc, sid_names_its_owner);
     tcase_add_test(tc, polling_handshake);
+    tcase_add_test(tc, session_closed_on_open_says_so);
     tcase_add_test(tc, polling_round_trip);
     tcase_add_test(tc, polling_get_waits_for_packets);
+    tcase_add_test(tc, abandoned_get_loses_nothing);
     tcase_add_test(tc, bad_queries_get_their_codes);
     tcase_add_test(tc, bad_payloads_close_the_session);
     tcase_add_test(tc, overlapping_get_closes_the_session);
+    tcase_add_test(tc, overlapping_post_closes_the_session);
+    tcase_add_test(tc, full_queue_closes_the_session);
     tcase_add_test(tc, missed_pong_closes_the_session);
     tcase_add_test(tc, shutdown_answers_close);
     tcase_add_test(tc, websocket_from_the_start);
+    tcase_add_test(tc, websocket_missed_pong_closes);
     tcase_add_test(tc, polling_upgrades_to_websocket);
     tcase_add_test(tc, failed_probe_keeps_polling);
     return s;
