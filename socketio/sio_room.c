@@ -108,7 +108,7 @@ static json_t *adapter_message(gn_sio_t *sio, const struct sio_nsp *ns,
                                const char *room, const char *except,
                                const struct gn_eio_packet *pkts, size_t n)
 {
-    json_t *m = json_pack("[sssOOs#]", ADAPTER_TAG, sio->uid, ns->name,
+    json_t *m = json_pack("[sssoos#]", ADAPTER_TAG, sio->uid, ns->name,
                           room ? json_string(room) : json_null(),
                           except ? json_string(except) : json_null(),
                           (const char *)pkts[0].data, pkts[0].len);
