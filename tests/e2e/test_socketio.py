@@ -20,6 +20,8 @@ import tempfile
 import threading
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 import socketio
 
@@ -220,6 +222,54 @@ class TestRooms(SocketIOCase):
         b = self.start_chat(redis)
         wait_until(lambda: numsub(redis, CHANNEL) == 2, WAIT, what="2 subscriptions")
         self.run_rooms([a.port, b.port])
+
+
+class TestBadInput(SocketIOCase):
+    """Socket.IO packets that break the protocol, over raw long-polling:
+    the session is closed (its sid is unknown from then on), the cause
+    logged once, and the worker serves on."""
+
+    CASES = {
+        "count above placeholders": '452-["echo",{"_placeholder":true,"num":0}]',
+        "count below placeholders": '451-["echo",{"_placeholder":true,"num":0},'
+                                    '{"_placeholder":true,"num":1}]',
+        "attachment never sent": '451-["echo",{"_placeholder":true,"num":0}]'
+                                 '\x1e42["echo"]',
+        "binary nobody announced": "bAAE=",
+        "malformed": '42["echo"',
+        "unknown type": "49[]",
+    }
+
+    def test_bad_packets_close_the_session(self):
+        srv = self.start_chat()
+        base = "http://127.0.0.1:%d/socket.io/?EIO=4&transport=polling" % srv.port
+
+        def get(sid=None):
+            url = base + ("&sid=" + sid if sid else "")
+            return urllib.request.urlopen(url, timeout=WAIT).read().decode()
+
+        def post(sid, body):
+            req = urllib.request.Request(base + "&sid=" + sid, data=body.encode(),
+                                         method="POST")
+            return urllib.request.urlopen(req, timeout=WAIT).read()
+
+        for name, payload in self.CASES.items():
+            with self.subTest(case=name):
+                sid = json.loads(get()[1:])["sid"]
+                self.assertEqual(post(sid, "40"), b"ok")
+                self.assertTrue(get(sid).startswith('40{"sid":'))
+                post(sid, payload)
+                with self.assertRaises(urllib.error.HTTPError) as cm:
+                    get(sid)
+                self.assertEqual(cm.exception.code, 400)
+                self.assertEqual(json.loads(cm.exception.read()),
+                                 {"code": 1, "message": "Session ID unknown"})
+                wait_until(lambda: sid in srv.log(), WAIT, what="the log line")
+                self.assertEqual(srv.log().count("session %s:" % sid), 1, srv.log())
+        # The worker is fine: a client still gets its echo.
+        c = self.client(srv.port, ["polling"])
+        self.assertEqual(c.sio.call("echo", 1, timeout=WAIT), 1)
+        self.assertNotIn("Segmentation", srv.log())
 
 
 NODE_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
