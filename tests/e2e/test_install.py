@@ -188,7 +188,7 @@ class InstallTest(ServerTestCase):
                        for p in glob.glob(os.path.join(source, "greenicorn", "*.h")))
         self.assertIn("version.h", parts)
         self.assertEqual(sorted(os.listdir(os.path.join(include, "greenicorn"))),
-                         sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "wait.h",
+                         sorted(parts + ["pq.h", "redis.h", "redis_sub.h", "sio_redis.h", "wait.h",
                                          "zeromq.h", "maria.h"]))
         for rel in ["greenicorn.h"] + ["greenicorn/" + p for p in parts]:
             with self.subTest(header=rel):
