@@ -34,6 +34,7 @@
 #include "http/response.h"
 #include "http/serve.h"
 #include "net/conn.h"
+#include "net/peer.h"
 #include "net/tls.h"
 #include "patch/patch.h"
 #include "patch/ssl.h"
@@ -223,11 +224,14 @@ static void stop_accepting(struct gn_worker *w)
     w->accepting = 0;
 }
 
+static void stop_peer_listening(struct gn_worker *w);
+
 /* Stopping ends the loop once the last connection closed and the green
  * threads of the worker's own (killed when it began) have returned. */
 static void maybe_exit(struct gn_worker *w)
 {
-    if (w->net.stopping && w->net.n == 0 && gn__threads_live() == 0)
+    if (w->net.stopping && w->net.n == 0 && gn__threads_live() == 0 &&
+        (w->peer == NULL || gn__peer_busy(w->peer) == 0))
         gn__loop_break(w->loop);
 }
 
@@ -246,6 +250,10 @@ static void cancel_busy(int fd, short what, void *arg)
             continue;
         gn__green_cancel(c->coro, -ECANCELED);
         n++;
+    }
+    if (w->peer != NULL) {
+        n += gn__peer_busy(w->peer);
+        gn__peer_stop(w->peer); /* and cancel the calls it serves */
     }
     if (n > 0)
         gn_log_warn("worker %d (pid %d): graceful_timeout (%d s) nearly "
@@ -290,6 +298,10 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
         next = c->next;
         gn__conn_shutdown(c);
     }
+    /* Other workers' calls for our sessions now find no one (the sessions
+     * end with us): their clients are told the session is unknown and
+     * reconnect. Calls being served finish, as requests do. */
+    stop_peer_listening(w);
     arm_cancel(w);
     gn__threads_stop();
     maybe_exit(w);
@@ -766,6 +778,34 @@ static void start_patching(const struct gn_config *cfg)
     gn_log_info("patch_all: %s", gn__patch_describe(what, sizeof(what)));
 }
 
+/* A call another worker made to us ended: a stopping worker may exit. */
+static void peer_idle(void *owner)
+{
+    maybe_exit(owner);
+}
+
+/* Listen for the other workers' calls (net/peer.h), as our pid of the
+ * arbiter's instance. Without it the worker still serves; only requests
+ * for its sessions that land on other workers fail (the clients
+ * reconnect). */
+static void start_peer(struct gn_worker *w)
+{
+    if (gn__peer_token()[0] == '\0')
+        return; /* not started by an arbiter (tests) */
+    w->peer = gn__peer_new(w->loop, w->coros, gn__peer_token(), w->pid,
+                           peer_idle, w);
+    if (w->peer == NULL)
+        gn_log_warn("worker %d (pid %d): no worker-to-worker channel: %s",
+                    w->id, (int)w->pid, strerror(errno));
+}
+
+/* Unbind the channel's name, keeping the calls being served. */
+static void stop_peer_listening(struct gn_worker *w)
+{
+    if (w->peer != NULL)
+        gn__peer_unbind(w->peer);
+}
+
 /* Everything between fork and serving, from the post_fork hook to the
  * post_worker_init one. 0, or -1 when the worker cannot start: then the
  * reason is logged and left on the heartbeat page for the arbiter, once,
@@ -799,6 +839,7 @@ static int boot(struct gn_worker *w)
         why = strerror(errno ? errno : ENOMEM);
         goto failed;
     }
+    start_peer(w);
     start_patching(w->cfg);
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
                           gn__apps_init(&w->apps, err) != 0))
@@ -864,6 +905,8 @@ static void teardown(struct gn_worker *w)
         gn__watch_stop(&w->tick);
         gn__watch_stop(&w->cancel_timer);
     }
+    gn__peer_free(w->peer);
+    w->peer = NULL;
     free(w->accept_watch);
     free(w->stream_ctx);
     gn__threads_free();

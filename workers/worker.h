@@ -96,6 +96,9 @@ struct gn_worker {
     struct gn_stream_ctx *stream_ctx;
     struct gn_watch cancel_timer; /* graceful_timeout nearly over */
     struct gn_ws_settings ws; /* what websocket/ needs of us */
+    /* The worker-to-worker channel (net/peer.h): other workers' calls
+     * for the sessions we hold. NULL when it could not listen. */
+    struct gn_peer *peer;
     int accepting;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
