@@ -30,6 +30,7 @@
 #include "green/sync.h"
 #include "green/sys.h"
 #include "green/threadpool.h"
+#include "http/relay.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/serve.h"
@@ -794,9 +795,14 @@ static void start_peer(struct gn_worker *w)
         return; /* not started by an arbiter (tests) */
     w->peer = gn__peer_new(w->loop, w->coros, gn__peer_token(), w->pid,
                            peer_idle, w);
-    if (w->peer == NULL)
+    if (w->peer == NULL) {
         gn_log_warn("worker %d (pid %d): no worker-to-worker channel: %s",
                     w->id, (int)w->pid, strerror(errno));
+        return;
+    }
+    /* Other workers' requests, relayed or handed over, are served as
+     * our own connections'. */
+    gn__http_relay_serve(w->peer, &w->net, &w->http);
 }
 
 /* Unbind the channel's name, keeping the calls being served. */
