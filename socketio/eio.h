@@ -17,6 +17,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "greenicorn.h"
 #include "socketio/engine.h" /* struct gn_eio_packet */
@@ -30,6 +31,12 @@ struct gn_eio_settings {
     uint64_t max_queue;       /* bytes queued to one session, else closed */
     int allow_polling;        /* transports offered */
     int allow_websocket;
+    /* A request whose sid names a session of another process OWNER (the
+     * sid's owner, gn__eio_sid_owner): serve it there and answer RES,
+     * returning as gn__eio_serve does. NULL: such a sid is unknown (400,
+     * "Session ID unknown"). Set by the worker (the peer channel). */
+    int (*forward)(const char *sid, pid_t owner, gn_request_t *req,
+                   gn_response_t *res);
 };
 
 /* Use S (which must outlive the worker's sessions) from now on. Until
@@ -67,7 +74,21 @@ struct gn_eio_server *gn__eio_server_new(const struct gn_eio_handler *h,
 /* Close every session ("server shutting down") and free SRV. */
 void gn__eio_server_free(struct gn_eio_server *srv);
 
-/* Serve REQ if its path is the engine's: 1 served (a response was written,
+/* The worker stops (TERM, HUP's old generation, TTOU, max_requests):
+ * close every session of every server ("server shutting down") with an
+ * Engine.IO CLOSE, so that clients see their transport close and
+ * reconnect. A pending GET answers "1"; a WebSocket sends "1", then its
+ * close frame. Call before the connections are told to stop. */
+void gn__eio_shutdown(void);
+
+/* The process that holds the session SID, as the sid says (a sid is the
+ * base64url, unpadded, of 15 bytes: the owner's pid in 4 bytes,
+ * big-endian, then 11 random bytes; 20 characters), or -1 when SID is not
+ * such a sid. */
+pid_t gn__eio_sid_owner(const char *sid);
+
+/* Serve REQ if its path (relative to the app's mount: gn_request_path_info)
+ * starts with the path setting: 1 served (a response was written,
  * or the connection became a WebSocket whose life ends before this
  * returns), 0 not the engine's path (nothing written), or a negative errno
  * for a connection to close. */

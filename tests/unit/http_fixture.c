@@ -4,6 +4,7 @@
 #include "http_fixture.h"
 
 #include <check.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -86,10 +87,11 @@ static void client(struct gn_coro *co, void *arg)
         gn_sleep(0.01);
 }
 
+static struct gn_ipset no_ips;
+static struct gn_access_format no_format;
+
 size_t http_exchange(const char *request, char *out, size_t cap)
 {
-    static struct gn_ipset no_ips;
-    static struct gn_access_format no_format;
     struct gn_http_ctx ctx = {
         .limits = GN_HTTP_LIMITS_DEFAULT,
         .header_ms = 10000,
@@ -131,4 +133,71 @@ size_t http_exchange(const char *request, char *out, size_t cap)
     ck_assert_uint_eq(set.n, 0);
     gn__conn_free_spares(&set);
     return x.len;
+}
+
+/* http_connect's context and connection set, shared by its connections. */
+static struct gn_http_ctx open_ctx = {
+    .limits = GN_HTTP_LIMITS_DEFAULT,
+    .header_ms = 10000,
+    .body_ms = 10000,
+    .keepalive = 30,
+    .proxy_allow_ips = &no_ips,
+    .forwarded_allow_ips = &no_ips,
+    .server_header = "greenicorn-test",
+    .access_format = &no_format,
+    .route = route,
+    .hook = hook,
+    .serving = serving,
+    .request_done = request_done,
+    .serve_more = 1,
+};
+static struct gn_conns open_set = {
+    .first_byte_ms = 30000,
+    .keepalive_ms = 30000,
+    .write_ms = 10000,
+    .closed = conn_closed,
+};
+
+int http_connect(void)
+{
+    struct sockaddr peer = {.sa_family = AF_UNIX};
+    int fds[2];
+
+    open_ctx.head_max = gn__http_head_max(&open_ctx.limits);
+    open_set.loop = loop;
+    open_set.coros = pool;
+    ck_assert_int_eq(
+        socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, fds),
+        0);
+    ck_assert_ptr_nonnull(gn__conn_new(&open_set, fds[1], &peer, sizeof(peer),
+                                       &gn__http1, &open_ctx));
+    return fds[0];
+}
+
+size_t http_read_response(int fd, char *out, size_t cap, const char **body)
+{
+    size_t len = 0, want = 0;
+    const char *end = NULL;
+
+    out[0] = '\0';
+    for (;;) {
+        ssize_t n;
+
+        if (end == NULL && (end = strstr(out, "\r\n\r\n")) != NULL) {
+            const char *cl = strcasestr(out, "\r\nContent-Length: ");
+
+            ck_assert_msg(cl != NULL && cl < end, "no Content-Length: %s", out);
+            want = (size_t)(end + 4 - out) + strtoul(cl + 18, NULL, 10);
+            ck_assert_uint_lt(want, cap);
+        }
+        if (end != NULL && len >= want)
+            break;
+        n = gn_read(fd, out + len, cap - 1 - len, 10.0);
+        ck_assert_msg(n > 0, "no response (%zd) after: %.*s", n, (int)len, out);
+        len += (size_t)n;
+        out[len] = '\0';
+    }
+    ck_assert_uint_eq(len, want); /* nothing more was sent */
+    *body = end + 4;
+    return len;
 }

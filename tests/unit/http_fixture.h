@@ -24,4 +24,16 @@ extern int http_served, http_pre_hooks, http_post_hooks;
  * closed within a few seconds. */
 size_t http_exchange(const char *request, char *out, size_t cap);
 
+/* A connection served as http_exchange serves one, left open for
+ * long-lived exchanges (a request that waits, a WebSocket): the client's
+ * end, non-blocking, for the test's tasks to write requests to and read
+ * answers from (gn_write, gn_read); the test closes it. Several may be
+ * open at once. */
+int http_connect(void);
+
+/* Read one response from FD (a head with Content-Length, and its body)
+ * into OUT (NUL-terminated, at most CAP - 1 bytes), within a few seconds:
+ * its length; *BODY points to the body in OUT. Fails the test otherwise. */
+size_t http_read_response(int fd, char *out, size_t cap, const char **body);
+
 #endif /* GN_TESTS_HTTP_FIXTURE_H */

@@ -1,0 +1,814 @@
+/*
+ * Unit tests of the Engine.IO 4 server (socketio/eio.c, session.c,
+ * polling.c, transport.c, heartbeat.c) driven in-process: gn__eio_serve
+ * mounted as the app of connections served by http/serve.c over
+ * socketpairs (http_fixture.c), the client written by hand as the
+ * protocol has it. Bad input is answered with the protocol's codes.
+ */
+#include <check.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "green/park.h"
+#include "green_fixture.h"
+#include "greenicorn.h"
+#include "http_fixture.h"
+#include "run_suite.h"
+#include "socketio/eio.h"
+
+static char out[65536];
+static const char *last_body; /* the body of the last response read */
+
+/* ---- the layer above, as the tests see it ----------------------------- */
+
+static struct gn_eio_server *srv;
+static struct gn_eio_session *last; /* the session opened last */
+static int opened, closed_n, echo;
+static char reason[64];
+static char msg[4096];
+static size_t msg_len;
+static int msg_binary, msgs;
+
+static void on_open(struct gn_eio_session *s, void *ctx)
+{
+    (void)ctx;
+    last = s;
+    opened++;
+}
+
+static void on_message(struct gn_eio_session *s, const struct gn_eio_packet *p,
+                       void *ctx)
+{
+    (void)ctx;
+    ck_assert_uint_lt(msg_len + p->len, sizeof(msg));
+    memcpy(msg + msg_len, p->data, p->len); /* appended: several per test */
+    msg_len += p->len;
+    msg[msg_len] = '\0';
+    msg_binary = p->binary;
+    msgs++;
+    if (echo)
+        ck_assert_int_eq(gn__eio_send(s, p, 1), 0);
+}
+
+static void on_close(struct gn_eio_session *s, const char *why, void *ctx)
+{
+    (void)ctx;
+    if (s == last)
+        last = NULL;
+    snprintf(reason, sizeof(reason), "%s", why);
+    closed_n++;
+}
+
+static const struct gn_eio_handler handler = {on_open, on_message, on_close};
+
+static int app(gn_request_t *req, gn_response_t *res, void *state)
+{
+    int rc;
+
+    (void)state;
+    rc = gn__eio_serve(srv, req, res);
+    if (rc == 0) {
+        gn_response_status(res, 404, NULL);
+        return gn_response_write(res, "not here", 8);
+    }
+    return rc < 0 ? rc : 0;
+}
+
+static struct gn_eio_settings set;
+
+static void setup(void)
+{
+    set = (struct gn_eio_settings){
+        .path = "/socket.io/",
+        .ping_interval_ms = 25000,
+        .ping_timeout_ms = 20000,
+        .max_payload = 1000,
+        .max_queue = 100000,
+        .allow_polling = 1,
+        .allow_websocket = 1,
+    };
+    gn__eio_setup(&set);
+    srv = gn__eio_server_new(&handler, NULL);
+    ck_assert_ptr_nonnull(srv);
+    http_app = app;
+    last = NULL;
+    opened = closed_n = echo = msgs = msg_binary = 0;
+    msg_len = 0;
+    reason[0] = msg[0] = '\0';
+}
+
+/* After run(), while the loop is alive: every session closes. */
+static void finish(void)
+{
+    gn__eio_server_free(srv);
+    srv = NULL;
+}
+
+/* ---- the client ------------------------------------------------------- */
+
+/* Send REQUEST on FD and read its response into OUT: the status; *BODY
+ * its body. */
+static int request(int fd, const char *request, const char **body)
+{
+    size_t n = strlen(request);
+
+    ck_assert_int_eq(gn_write(fd, request, n, 10.0), (ssize_t)n);
+    http_read_response(fd, out, sizeof(out), body);
+    last_body = *body;
+    return atoi(out + 9);
+}
+
+static int get(int fd, const char *query, const char **body)
+{
+    char req[512];
+
+    snprintf(req, sizeof(req), "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n\r\n",
+             query);
+    return request(fd, req, body);
+}
+
+static int post(int fd, const char *query, const char *payload, size_t len,
+                const char **body)
+{
+    char req[8192];
+    int n = snprintf(req, sizeof(req),
+                     "POST /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
+                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
+                     query, len);
+
+    ck_assert_uint_lt((size_t)n + len, sizeof(req));
+    memcpy(req + n, payload, len);
+    req[n + len] = '\0';
+    return request(fd, req, body);
+}
+
+/* The sid of an OPEN packet's BODY into SID[21]. */
+static void sid_of(const char *body, char sid[21])
+{
+    const char *p = strstr(body, "\"sid\":\"");
+
+    ck_assert_msg(body[0] == '0' && p != NULL, "%s", body);
+    memcpy(sid, p + 7, 20);
+    sid[20] = '\0';
+    ck_assert_int_eq(p[27], '"');
+}
+
+/* Handshake over polling on FD: the new session's sid in SID. */
+static void handshake(int fd, char sid[21])
+{
+    const char *body;
+
+    ck_assert_int_eq(get(fd, "EIO=4&transport=polling", &body), 200);
+    sid_of(body, sid);
+}
+
+/* STATUS and the last body read are the error WANT_STATUS, CODE. */
+static void check_error(int status, int want_status, int code)
+{
+    const char *body = last_body;
+    char want[128];
+
+    ck_assert_int_eq(status, want_status);
+    snprintf(want, sizeof(want), "\"code\":%d", code);
+    ck_assert_msg(strstr(body, want) != NULL, "%s", body);
+}
+
+/* ---- sids ------------------------------------------------------------- */
+
+START_TEST(sid_names_its_owner)
+{
+    ck_assert_int_eq(gn__eio_sid_owner(NULL), -1);
+    ck_assert_int_eq(gn__eio_sid_owner(""), -1);
+    ck_assert_int_eq(gn__eio_sid_owner("AAAAAQAAAAAAAAAAAAAA"), 1);
+    ck_assert_int_eq(gn__eio_sid_owner("AAAAAQAAAAAAAAAAAAA"), -1); /* 19 */
+    ck_assert_int_eq(gn__eio_sid_owner("AAAAAQAAAAAAAAAAAAA+"), -1);
+    ck_assert_int_eq(gn__eio_sid_owner("AAAAAQAAAAAAAAAAAA=="), -1);
+    ck_assert_int_eq(gn__eio_sid_owner("AAAAAAAAAAAAAAAAAAAA"), -1); /* 0 */
+    ck_assert_int_eq(gn__eio_sid_owner("f____wAAAAAAAAAAAAAA"), 0x7fffffff);
+    ck_assert_int_eq(gn__eio_sid_owner("gAAAAAAAAAAAAAAAAAAA"), -1);
+}
+END_TEST
+
+/* ---- polling ---------------------------------------------------------- */
+
+static void handshake_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char want[256], sid[21];
+
+    (void)co;
+    (void)arg;
+    ck_assert_int_eq(get(fd, "EIO=4&transport=polling&t=x", &body), 200);
+    ck_assert_ptr_nonnull(strcasestr(out, "\r\nContent-Type: text/plain; "
+                                          "charset=UTF-8\r\n"));
+    sid_of(body, sid);
+    snprintf(want, sizeof(want),
+             "0{\"sid\":\"%s\",\"upgrades\":[\"websocket\"],"
+             "\"pingInterval\":25000,\"pingTimeout\":20000,"
+             "\"maxPayload\":1000}",
+             sid);
+    ck_assert_str_eq(body, want);
+    ck_assert_int_eq(gn__eio_sid_owner(sid), getpid());
+    ck_assert_int_eq(opened, 1);
+    ck_assert_ptr_nonnull(last);
+    ck_assert_str_eq(gn__eio_sid(last), sid);
+    /* Not the engine's path: left to the app. */
+    ck_assert_int_eq(request(fd, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+                             &body), 404);
+    close(fd);
+}
+
+START_TEST(polling_handshake)
+{
+    go(handshake_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static void round_trip_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char sid[21], q[128];
+
+    (void)co;
+    (void)arg;
+    echo = 1;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    ck_assert_int_eq(post(fd, q, "4hello\x1e" "4world", 13, &body), 200);
+    ck_assert_str_eq(body, "ok");
+    ck_assert_int_eq(msgs, 2);
+    ck_assert_str_eq(msg, "helloworld");
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "4hello\x1e" "4world");
+    /* Binary: 'b' and base64 both ways. */
+    msg_len = 0;
+    ck_assert_int_eq(post(fd, q, "bAQID", 5, &body), 200);
+    ck_assert_int_eq(msg_binary, 1);
+    ck_assert_uint_eq(msg_len, 3);
+    ck_assert_mem_eq(msg, "\x01\x02\x03", 3);
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "bAQID");
+    /* The client closes: the handler hears it. */
+    ck_assert_int_eq(post(fd, q, "1", 1, &body), 200);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "transport close");
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd);
+}
+
+START_TEST(polling_round_trip)
+{
+    go(round_trip_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static char wait_sid[21];
+
+static void send_later(int fd, short what, void *arg)
+{
+    const struct gn_eio_packet p = {GN_EIO_MESSAGE, false,
+                                    (const uint8_t *)"late", 4};
+
+    (void)fd;
+    (void)what;
+    (void)arg;
+    ck_assert_ptr_nonnull(last);
+    ck_assert_int_eq(gn__eio_send(last, &p, 1), 0);
+}
+
+static void wait_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128];
+    int64_t t0;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, wait_sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", wait_sid);
+    later(200, send_later, NULL);
+    t0 = gn_test_now_ms();
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_ge(gn_test_now_ms() - t0, 150); /* it waited */
+    ck_assert_str_eq(body, "4late");
+    close(fd);
+}
+
+START_TEST(polling_get_waits_for_packets)
+{
+    go(wait_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+/* ---- bad input -------------------------------------------------------- */
+
+static void bad_query_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128], sid[21];
+
+    (void)co;
+    (void)arg;
+    check_error(get(fd, "EIO=4&transport=carrier-pigeon", &body), 400, 0);
+    check_error(get(fd, "EIO=4", &body), 400, 0);
+    check_error(get(fd, "EIO=3&transport=polling", &body), 400, 5);
+    check_error(get(fd, "transport=polling", &body), 400, 5);
+    check_error(get(fd, "EIO=4&transport=polling&sid=nope", &body), 400,
+                1);
+    /* Well-formed, but of this process and unknown. */
+    handshake(fd, sid);
+    sid[19] = sid[19] == 'A' ? 'B' : 'A';
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    check_error(get(fd, q, &body), 400, 1);
+    /* Another process's, with no forwarder. */
+    check_error(get(fd, "EIO=4&transport=polling&sid=AAAAAQAAAAAAAAAAAAAA",
+                    &body),
+                400, 1);
+    check_error(post(fd, "EIO=4&transport=polling", "40", 2, &body), 400,
+                2);
+    check_error(get(fd, "EIO=4&transport=websocket", &body), 400, 3);
+    check_error(get(fd, "EIO=4&transport=polling&sid=%zz", &body), 400,
+                3);
+    ck_assert_int_eq(opened, 1);
+    close(fd);
+}
+
+START_TEST(bad_queries_get_their_codes)
+{
+    go(bad_query_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+/* POST PAYLOAD[0, LEN) to a new session: its status, and the session's
+ * state after in *GONE. */
+static int post_to_new(int fd, const char *payload, size_t len, int *gone)
+{
+    const char *body;
+    char q[128], sid[21];
+    int status;
+
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    status = post(fd, q, payload, len, &body);
+    if (status == 400)
+        check_error(status, 400, 3);
+    if (status == 200) { /* open: a GET would wait for a ping */
+        *gone = last == NULL || strcmp(gn__eio_sid(last), sid) != 0;
+        return status;
+    }
+    *gone = get(fd, q, &body) == 400;
+    if (*gone)
+        check_error(400, 400, 1);
+    return status;
+}
+
+static void bad_payload_task(struct gn_coro *co, void *arg)
+{
+    static char big[1002];
+    int fd = http_connect();
+    int gone;
+
+    (void)co;
+    (void)arg;
+    memset(big, '4', sizeof(big));
+    /* Malformed packets close the session ("parse error"). */
+    ck_assert_int_eq(post_to_new(fd, "9x", 2, &gone), 400);
+    ck_assert(gone);
+    ck_assert_str_eq(reason, "parse error");
+    ck_assert_int_eq(post_to_new(fd, "", 0, &gone), 400);
+    ck_assert(gone);
+    ck_assert_int_eq(post_to_new(fd, "4a\x1e\x1e" "4b", 6, &gone), 400);
+    ck_assert(gone);
+    ck_assert_int_eq(post_to_new(fd, "b!!!!", 5, &gone), 400);
+    ck_assert(gone);
+    ck_assert_int_eq(post_to_new(fd, "4\xff", 2, &gone), 400);
+    ck_assert(gone);
+    /* Past maxPayload (1000 here): 413. */
+    ck_assert_int_eq(post_to_new(fd, big, sizeof(big), &gone), 413);
+    ck_assert(gone);
+    /* Exactly maxPayload passes. */
+    msgs = 0;
+    msg_len = 0;
+    ck_assert_int_eq(post_to_new(fd, big, 1000, &gone), 200);
+    ck_assert(!gone);
+    ck_assert_int_eq(msgs, 1);
+    ck_assert_uint_eq(msg_len, 999);
+    close(fd);
+}
+
+START_TEST(bad_payloads_close_the_session)
+{
+    go(bad_payload_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+/* ---- overlapping GETs ------------------------------------------------- */
+
+static char overlap_sid[21];
+static int overlap_first_done;
+
+static void first_get(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128];
+
+    (void)co;
+    (void)arg;
+    handshake(fd, overlap_sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", overlap_sid);
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "1"); /* the session closed under it */
+    overlap_first_done = 1;
+    close(fd);
+}
+
+static void second_get(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128];
+
+    (void)co;
+    (void)arg;
+    gn_sleep(0.1);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", overlap_sid);
+    check_error(get(fd, q, &body), 400, 3);
+    check_error(get(fd, q, &body), 400, 1);
+    ck_assert_str_eq(reason, "transport error");
+    close(fd);
+}
+
+START_TEST(overlapping_get_closes_the_session)
+{
+    go(first_get, NULL);
+    go(second_get, NULL);
+    run();
+    ck_assert(overlap_first_done);
+    finish();
+}
+END_TEST
+
+/* ---- heartbeat -------------------------------------------------------- */
+
+static void pong_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128], sid[21];
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    /* Answering pings keeps it open well past the timeout. */
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(get(fd, q, &body), 200);
+        ck_assert_str_eq(body, "2");
+        ck_assert_int_eq(post(fd, q, "3", 1, &body), 200);
+    }
+    ck_assert_int_eq(closed_n, 0);
+    /* Not answering closes it. */
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "2");
+    for (int i = 0; i < 500 && closed_n == 0; i++)
+        gn_sleep(0.01);
+    ck_assert_int_eq(closed_n, 1);
+    ck_assert_str_eq(reason, "ping timeout");
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd);
+}
+
+START_TEST(missed_pong_closes_the_session)
+{
+    set.ping_interval_ms = 100;
+    set.ping_timeout_ms = 150;
+    go(pong_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+/* ---- shutdown --------------------------------------------------------- */
+
+static void stop_later(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    gn__eio_shutdown();
+}
+
+static void shutdown_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect();
+    const char *body;
+    char q[128], sid[21];
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    later(100, stop_later, NULL);
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "1");
+    ck_assert_str_eq(reason, "server shutting down");
+    check_error(get(fd, q, &body), 400, 1);
+    close(fd);
+}
+
+START_TEST(shutdown_answers_close)
+{
+    go(shutdown_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+/* ---- WebSocket -------------------------------------------------------- */
+
+/* A WebSocket client's end: what it read and has not consumed yet. */
+struct wsc {
+    int fd;
+    uint8_t buf[8192];
+    size_t len;
+};
+
+static void ws_fill(struct wsc *w)
+{
+    ssize_t n;
+
+    ck_assert_uint_lt(w->len, sizeof(w->buf));
+    n = gn_read(w->fd, w->buf + w->len, sizeof(w->buf) - w->len, 10.0);
+    ck_assert_msg(n > 0, "WebSocket read: %zd", n);
+    w->len += (size_t)n;
+}
+
+/* Open a WebSocket on a new connection with QUERY: 101 expected. */
+static void ws_connect(struct wsc *w, const char *query)
+{
+    char req[512];
+    int n;
+    uint8_t *end;
+
+    w->fd = http_connect();
+    w->len = 0;
+    n = snprintf(req, sizeof(req),
+                 "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 query);
+    ck_assert_int_eq(gn_write(w->fd, req, (size_t)n, 10.0), n);
+    while ((end = memmem(w->buf, w->len, "\r\n\r\n", 4)) == NULL)
+        ws_fill(w);
+    ck_assert_msg(memcmp(w->buf, "HTTP/1.1 101 ", 13) == 0, "%.*s",
+                  (int)w->len, w->buf);
+    w->len -= (size_t)(end + 4 - w->buf);
+    memmove(w->buf, end + 4, w->len);
+}
+
+/* Send a frame of OPCODE with P[0, N) (< 126 bytes), masked. */
+static void ws_send(struct wsc *w, int opcode, const void *p, size_t n)
+{
+    uint8_t f[256] = {(uint8_t)(0x80 | opcode), (uint8_t)(0x80 | n), 1, 2, 3,
+                      4};
+
+    ck_assert_uint_lt(n, 126);
+    for (size_t i = 0; i < n; i++)
+        f[6 + i] = ((const uint8_t *)p)[i] ^ f[2 + i % 4];
+    ck_assert_int_eq(gn_write(w->fd, f, 6 + n, 10.0), (ssize_t)(6 + n));
+}
+
+/* The next frame: its opcode; its payload in OUT (NUL-terminated). */
+static int ws_next(struct wsc *w, char *data, size_t cap, size_t *len)
+{
+    size_t n, head = 2;
+    int op;
+
+    while (w->len < 2)
+        ws_fill(w);
+    op = w->buf[0] & 0x0f;
+    n = w->buf[1] & 0x7f;
+    ck_assert_uint_lt(n, 126); /* the tests' frames are short */
+    while (w->len < head + n)
+        ws_fill(w);
+    ck_assert_uint_lt(n, cap);
+    memcpy(data, w->buf + head, n);
+    data[n] = '\0';
+    *len = n;
+    w->len -= head + n;
+    memmove(w->buf, w->buf + head + n, w->len);
+    return op;
+}
+
+/* The next frame is text TEXT. */
+static void ws_expect_text(struct wsc *w, const char *text)
+{
+    char data[256];
+    size_t n;
+
+    ck_assert_int_eq(ws_next(w, data, sizeof(data), &n), 1);
+    ck_assert_str_eq(data, text);
+}
+
+static void ws_task(struct gn_coro *co, void *arg)
+{
+    struct wsc w;
+    char data[256], want[256];
+    size_t n;
+
+    (void)co;
+    (void)arg;
+    echo = 1;
+    ws_connect(&w, "EIO=4&transport=websocket");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1);
+    ck_assert_ptr_nonnull(last);
+    snprintf(want, sizeof(want),
+             "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":25000,"
+             "\"pingTimeout\":20000,\"maxPayload\":1000}",
+             gn__eio_sid(last));
+    ck_assert_str_eq(data, want);
+    ck_assert_int_eq(gn__eio_sid_owner(gn__eio_sid(last)), getpid());
+    /* A text message and a binary one, echoed as they came. */
+    ws_send(&w, 1, "4hello", 6);
+    ws_expect_text(&w, "4hello");
+    ck_assert_str_eq(msg, "hello");
+    ws_send(&w, 2, "\x01\x02\x03", 3);
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 2);
+    ck_assert_uint_eq(n, 3);
+    ck_assert_mem_eq(data, "\x01\x02\x03", 3);
+    ck_assert_int_eq(msg_binary, 1);
+    /* A malformed packet closes the session. */
+    ws_send(&w, 1, "9", 1);
+    ws_expect_text(&w, "1");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8); /* close */
+    ck_assert_str_eq(reason, "parse error");
+    close(w.fd);
+}
+
+START_TEST(websocket_from_the_start)
+{
+    go(ws_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static char up_sid[21];
+static int up_stage;
+
+/* The polling side of an upgrade: a GET parked when the probe comes. */
+static void up_poll(struct gn_coro *co, void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    const char *body;
+    char q[128];
+
+    (void)co;
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", up_sid);
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "6"); /* the probe ends it */
+    up_stage = 1;
+    close(fd);
+}
+
+static void start_poll(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    go(up_poll, arg);
+}
+
+static void up_ws(struct gn_coro *co, void *arg)
+{
+    const struct gn_eio_packet queued = {GN_EIO_MESSAGE, false,
+                                         (const uint8_t *)"queued", 6};
+    struct wsc w;
+    char q[128];
+    int fd = http_connect();
+
+    (void)co;
+    (void)arg;
+    echo = 1;
+    handshake(fd, up_sid);
+    later(0, start_poll, (void *)(intptr_t)fd);
+    gn_sleep(0.05); /* the GET is parked */
+    snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", up_sid);
+    ws_connect(&w, q);
+    ws_send(&w, 1, "2probe", 6);
+    ws_expect_text(&w, "3probe");
+    for (int i = 0; i < 500 && !up_stage; i++)
+        gn_sleep(0.01);
+    ck_assert_int_eq(up_stage, 1);
+    /* Sent while paused: held for the WebSocket, not lost. */
+    ck_assert_int_eq(gn__eio_send(last, &queued, 1), 0);
+    ws_send(&w, 1, "5", 1);
+    ws_expect_text(&w, "4queued");
+    ws_send(&w, 1, "4after", 6);
+    ws_expect_text(&w, "4after");
+    /* Polling is over for this session. */
+    fd = http_connect();
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", up_sid);
+    {
+        const char *body;
+
+        check_error(get(fd, q, &body), 400, 3);
+    }
+    close(fd);
+    /* The worker stops: CLOSE, then the close frame. */
+    gn__eio_shutdown();
+    ws_expect_text(&w, "1");
+    {
+        char data[64];
+        size_t n;
+
+        ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    }
+    ck_assert_str_eq(reason, "server shutting down");
+    close(w.fd);
+}
+
+START_TEST(polling_upgrades_to_websocket)
+{
+    go(up_ws, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static void bad_upgrade_task(struct gn_coro *co, void *arg)
+{
+    struct wsc w;
+    char q[128], sid[21], data[64];
+    const char *body;
+    int fd = http_connect();
+    size_t n;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", sid);
+    ws_connect(&w, q);
+    ws_send(&w, 1, "4notaprobe", 10);
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    close(w.fd);
+    /* The session stays on polling. */
+    ck_assert_int_eq(closed_n, 0);
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    ck_assert_int_eq(post(fd, q, "1", 1, &body), 200);
+    ck_assert_str_eq(reason, "transport close");
+    close(fd);
+}
+
+START_TEST(failed_probe_keeps_polling)
+{
+    go(bad_upgrade_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("socketio/eio");
+    TCase *tc = test_case(s, "eio");
+
+    tcase_add_checked_fixture(tc, setup, NULL);
+    tcase_add_test(tc, sid_names_its_owner);
+    tcase_add_test(tc, polling_handshake);
+    tcase_add_test(tc, polling_round_trip);
+    tcase_add_test(tc, polling_get_waits_for_packets);
+    tcase_add_test(tc, bad_queries_get_their_codes);
+    tcase_add_test(tc, bad_payloads_close_the_session);
+    tcase_add_test(tc, overlapping_get_closes_the_session);
+    tcase_add_test(tc, missed_pong_closes_the_session);
+    tcase_add_test(tc, shutdown_answers_close);
+    tcase_add_test(tc, websocket_from_the_start);
+    tcase_add_test(tc, polling_upgrades_to_websocket);
+    tcase_add_test(tc, failed_probe_keeps_polling);
+    return s;
+}
+
+int main(void)
+{
+    return gn_test_run_suite(suite());
+}
