@@ -90,6 +90,7 @@ void gn__config_free(struct gn_config *cfg)
     free(cfg->server_header);
     free(cfg->health_check_path);
     free(cfg->websocket_allowed_origins);
+    free(cfg->socketio_path);
     free(cfg->resolv_conf);
     gn__ipset_clear(&cfg->proxy_allow_ips);
     gn__access_format_clear(&cfg->access_log_format);

@@ -74,6 +74,10 @@ enum { GN_CERT_NONE, GN_CERT_OPTIONAL, GN_CERT_REQUIRED };
 /* The most apps one configuration mounts. */
 #define GN_MAX_APPS 64
 
+/* [socketio] transports, as bits of socketio_transports. */
+#define GN_CONFIG_SIO_POLLING 1
+#define GN_CONFIG_SIO_WEBSOCKET 2
+
 struct gn_config {
     char *file; /* the config file read, or NULL */
 
@@ -116,6 +120,14 @@ struct gn_config {
     int websocket_ping_interval;   /* seconds; 0: no keep-alive pings */
     int websocket_compression;     /* accept permessage-deflate */
     char *websocket_allowed_origins; /* NULL or "": any Origin */
+
+    /* [socketio] (transports: bits of GN_CONFIG_SIO_*) */
+    char *socketio_path;        /* Engine.IO's path under an app's mount */
+    int socketio_ping_interval; /* seconds between the server's pings */
+    int socketio_ping_timeout;  /* seconds a pong may take, else closed */
+    int64_t socketio_max_payload; /* bytes of a POST or a message */
+    int64_t socketio_max_queue;   /* bytes queued to one session */
+    int socketio_transports; /* GN_CONFIG_SIO_POLLING | _WEBSOCKET */
 
     /* [green] */
     int patch_all;     /* interpose libc's blocking calls in workers */

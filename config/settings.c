@@ -230,6 +230,55 @@ static void print_families(const struct gn_config *cfg,
         fputs("none", out);
 }
 
+/* Engine.IO's transports, in the bit order of GN_CONFIG_SIO_*. */
+static const char *const sio_transports[] = {"polling", "websocket", NULL};
+
+/* "polling, websocket": a comma- or space-separated list of transports,
+ * as a bit mask; at least one. */
+static int parse_transports(struct gn_config *cfg, const struct gn_setting *s,
+                            const char *value, char *err, size_t errlen)
+{
+    int mask = 0;
+
+    for (const char *p = value; *p != '\0';) {
+        size_t n = strcspn(p, ", \t");
+        int i;
+
+        if (n == 0) {
+            p++;
+            continue;
+        }
+        for (i = 0; sio_transports[i] != NULL; i++)
+            if (strlen(sio_transports[i]) == n &&
+                strncasecmp(p, sio_transports[i], n) == 0)
+                break;
+        if (sio_transports[i] == NULL) {
+            gn__reason(err, errlen,
+                       "'%.*s' is not a transport (polling, websocket)",
+                       (int)n, p);
+            return -EINVAL;
+        }
+        mask |= 1 << i;
+        p += n;
+    }
+    if (mask == 0) {
+        gn__reason(err, errlen, "name at least one transport");
+        return -EINVAL;
+    }
+    *(int *)field(cfg, s) = mask;
+    return 0;
+}
+
+static void print_transports(const struct gn_config *cfg,
+                             const struct gn_setting *s, FILE *out)
+{
+    int mask = *(const int *)cfield(cfg, s), any = 0;
+
+    for (int i = 0; sio_transports[i] != NULL; i++)
+        if (mask & (1 << i))
+            fprintf(out, "%s%s", any++ ? ", " : "", sio_transports[i]);
+}
+
 /* ---- text and address sets ---------------------------------------------- */
 
 /* A header value: printable, no CR, LF or other controls; "" means none. */
@@ -262,6 +311,17 @@ static int parse_health_path(struct gn_config *cfg, const struct gn_setting *s,
         }
     }
     return parse_path(cfg, s, value, err, errlen);
+}
+
+/* Engine.IO's path: as a health check's, but never empty. */
+static int parse_sio_path(struct gn_config *cfg, const struct gn_setting *s,
+                          const char *value, char *err, size_t errlen)
+{
+    if (*value == '\0') {
+        gn__reason(err, errlen, "must not be empty");
+        return -EINVAL;
+    }
+    return parse_health_path(cfg, s, value, err, errlen);
 }
 
 static int parse_ipset(struct gn_config *cfg, const struct gn_setting *s,
@@ -938,6 +998,47 @@ const struct gn_setting gn__settings[] = {
      .help = "the Origins a browser may open a WebSocket from, "
              "comma-separated (e.g. https://example.com); others get 403 "
              "(empty or *: any)"},
+    {.name = "socketio_path",
+     .section = "socketio",
+     .flag = "socketio-path",
+     .metavar = "PATH",
+     .parse = parse_sio_path,
+     .print = print_path,
+     .offset = FIELD(socketio_path),
+     .min = 1,
+     .defval = "/socket.io/",
+     .help = "the path Engine.IO (Socket.IO) is served on, under the mount "
+             "of an app that speaks it: requests starting with it go to the "
+             "engine"},
+    INT_SETTING(socketio_ping_interval, "socketio", "socketio-ping-interval",
+                0, 1, 3600, "25",
+                "seconds between the server's pings to a Socket.IO client "
+                "(the handshake's pingInterval)"),
+    INT_SETTING(socketio_ping_timeout, "socketio", "socketio-ping-timeout", 0,
+                1, 3600, "20",
+                "seconds a Socket.IO client may take to answer a ping before "
+                "its session is closed (\"ping timeout\"; the handshake's "
+                "pingTimeout)"),
+    SIZE_SETTING(socketio_max_payload, "socketio", "socketio-max-payload", 1,
+                 "1000000",
+                 "the largest long-polling POST or WebSocket message of a "
+                 "Socket.IO client, in bytes (the handshake's maxPayload): a "
+                 "larger POST gets 413 and closes the session"),
+    SIZE_SETTING(socketio_max_queue, "socketio", "socketio-max-queue", 1,
+                 "4000000",
+                 "bytes queued to one Socket.IO session that its client does "
+                 "not fetch: past them the session is closed (\"forced "
+                 "close\")"),
+    {.name = "socketio_transports",
+     .section = "socketio",
+     .flag = "socketio-transports",
+     .metavar = "LIST",
+     .parse = parse_transports,
+     .print = print_transports,
+     .offset = FIELD(socketio_transports),
+     .defval = "polling, websocket",
+     .help = "the Engine.IO transports offered, comma-separated: polling, "
+             "websocket (a polling session upgrades when both are)"},
     BOOL_SETTING(patch_all, "green", "patch-all", 0, "off",
                  "make unmodified blocking C libraries cooperative: their "
                  "socket, DNS, sleep and poll calls inside a worker's "
@@ -1273,7 +1374,8 @@ const size_t gn__settings_count =
     sizeof(gn__settings) / sizeof(gn__settings[0]);
 
 const char *const gn__sections[] = {
-    "server",  "workers", "http", "websocket", "green", "proxy", "tls",
+    "server",  "workers", "http", "websocket", "socketio", "green", "proxy",
+    "tls",
     "process", "logging", "hooks", "app",      "app.args",  NULL};
 
 const struct gn_setting *gn__setting_find(const char *name)

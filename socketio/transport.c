@@ -73,7 +73,8 @@ void gn__eio_ws_close(struct gn_eio_session *s)
 }
 
 /* The next packet on WS into PKT, waiting up to TIMEOUT seconds: 0, or a
- * negative errno (-EBADMSG: a malformed one). */
+ * negative errno (-EBADMSG: a malformed one; -EMSGSIZE: past
+ * maxPayload). */
 static int next_packet(gn_ws_t *ws, struct gn_eio_packet *pkt, double timeout)
 {
     const void *data;
@@ -83,6 +84,8 @@ static int next_packet(gn_ws_t *ws, struct gn_eio_packet *pkt, double timeout)
     rc = gn_ws_recv(ws, &type, &data, &len, timeout);
     if (rc < 0)
         return rc;
+    if (len > gn__eio_settings()->max_payload)
+        return -EMSGSIZE; /* maxPayload holds for a frame too */
     if (type == GN_WS_BINARY) {
         gn__eio_packet_binary(data, len, pkt);
         return 0;
@@ -102,6 +105,11 @@ static void serve(struct gn_eio_session *s)
         rc = next_packet(s->ws, &pkt, -1);
         if (rc == -EBADMSG) {
             gn__eio_close(s, "parse error");
+            break;
+        }
+        if (rc == -EMSGSIZE) {
+            gn_ws_close(s->ws, 1009, NULL, 0); /* no CLOSE packet: 1009 */
+            gn__eio_close(s, "transport error");
             break;
         }
         if (rc < 0) {

@@ -40,6 +40,7 @@
 #include "patch/patch.h"
 #include "patch/ssl.h"
 #include "plugins/hooks.h"
+#include "socketio/relay.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
@@ -285,6 +286,10 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
     gn_log_info("worker %d (pid %d) stopping: %s", w->id, (int)w->pid, why);
     w->net.stopping = 1;
     stop_accepting(w);
+    /* Engine.IO sessions end with a CLOSE their clients reconnect after
+     * (a pending GET answers it, a WebSocket sends it before the 1001 its
+     * connection's stop op sends below). */
+    gn__eio_shutdown();
     /* Close our copies so new connections are refused, not accepted into
      * a backlog nobody reads (the arbiter closes its own). A socket of our
      * own (reuse_port) holds connections no other worker can take: accept
@@ -801,8 +806,9 @@ static void start_peer(struct gn_worker *w)
         return;
     }
     /* Other workers' requests, relayed or handed over, are served as
-     * our own connections'. */
+     * our own connections'; and ours for their sessions go to them. */
     gn__http_relay_serve(w->peer, &w->net, &w->http);
+    w->eio.forward = gn__eio_forward;
 }
 
 /* Unbind the channel's name, keeping the calls being served. */
@@ -1021,6 +1027,17 @@ static void apply_http_settings(struct gn_worker *w,
     w->ws.allowed_origins =
         cfg->websocket_allowed_origins ? cfg->websocket_allowed_origins : "";
     gn__ws_setup(&w->ws);
+    w->eio.path = cfg->socketio_path ? cfg->socketio_path : "/socket.io/";
+    w->eio.ping_interval_ms = cfg->socketio_ping_interval * 1000LL;
+    w->eio.ping_timeout_ms = cfg->socketio_ping_timeout * 1000LL;
+    w->eio.max_payload = (uint64_t)cfg->socketio_max_payload;
+    w->eio.max_queue = (uint64_t)cfg->socketio_max_queue;
+    w->eio.allow_polling =
+        (cfg->socketio_transports & GN_CONFIG_SIO_POLLING) != 0;
+    w->eio.allow_websocket =
+        (cfg->socketio_transports & GN_CONFIG_SIO_WEBSOCKET) != 0;
+    w->eio.forward = NULL; /* start_peer sets it, once it listens */
+    gn__eio_setup(&w->eio);
 }
 
 static uint64_t pick_max_requests(const struct gn_config *cfg)

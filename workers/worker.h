@@ -18,6 +18,7 @@
 #include "net/conn.h"
 #include "net/stream.h"
 #include "plugins/appset.h"
+#include "socketio/eio.h"
 #include "websocket/ws.h"
 
 /* Exit statuses a worker reports to the arbiter (Gunicorn's). */
@@ -99,6 +100,7 @@ struct gn_worker {
     /* The worker-to-worker channel (net/peer.h): other workers' calls
      * for the sessions we hold. NULL when it could not listen. */
     struct gn_peer *peer;
+    struct gn_eio_settings eio; /* what socketio/'s engine needs of us */
     int accepting;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */

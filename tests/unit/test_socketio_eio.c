@@ -586,16 +586,23 @@ static void ws_connect(struct wsc *w, const char *query)
     memmove(w->buf, end + 4, w->len);
 }
 
-/* Send a frame of OPCODE with P[0, N) (< 126 bytes), masked. */
+/* Send a frame of OPCODE with P[0, N) (< 64 KiB), masked. */
 static void ws_send(struct wsc *w, int opcode, const void *p, size_t n)
 {
-    uint8_t f[256] = {(uint8_t)(0x80 | opcode), (uint8_t)(0x80 | n), 1, 2, 3,
-                      4};
+    static uint8_t f[8 + 65536];
+    size_t head = n < 126 ? 6 : 8;
 
-    ck_assert_uint_lt(n, 126);
+    ck_assert_uint_lt(n, 65536);
+    f[0] = (uint8_t)(0x80 | opcode);
+    f[1] = (uint8_t)(0x80 | (n < 126 ? n : 126));
+    if (n >= 126) {
+        f[2] = (uint8_t)(n >> 8);
+        f[3] = (uint8_t)n;
+    }
+    memcpy(f + head - 4, "\x01\x02\x03\x04", 4);
     for (size_t i = 0; i < n; i++)
-        f[6 + i] = ((const uint8_t *)p)[i] ^ f[2 + i % 4];
-    ck_assert_int_eq(gn_write(w->fd, f, 6 + n, 10.0), (ssize_t)(6 + n));
+        f[head + i] = ((const uint8_t *)p)[i] ^ f[head - 4 + i % 4];
+    ck_assert_int_eq(gn_write(w->fd, f, head + n, 10.0), (ssize_t)(head + n));
 }
 
 /* The next frame: its opcode; its payload in OUT (NUL-terminated). */
@@ -657,6 +664,25 @@ static void ws_task(struct gn_coro *co, void *arg)
     ck_assert_uint_eq(n, 3);
     ck_assert_mem_eq(data, "\x01\x02\x03", 3);
     ck_assert_int_eq(msg_binary, 1);
+    /* maxPayload (1000 here) holds for frames. */
+    {
+        static char big[1001];
+
+        memset(big, '4', sizeof(big));
+        echo = 0;
+        msg_len = 0;
+        ws_send(&w, 1, big, 1000);
+        ws_send(&w, 1, big, 1001);
+        ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8); /* close */
+        ck_assert_uint_ge(n, 2);
+        ck_assert_int_eq((uint8_t)data[0] << 8 | (uint8_t)data[1], 1009);
+        ck_assert_str_eq(reason, "transport error");
+        ck_assert_uint_eq(msg_len, 999); /* the first passed */
+        close(w.fd);
+        echo = 1;
+    }
+    ws_connect(&w, "EIO=4&transport=websocket");
+    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1);
     /* A malformed packet closes the session. */
     ws_send(&w, 1, "9", 1);
     ws_expect_text(&w, "1");
