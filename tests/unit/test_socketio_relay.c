@@ -23,10 +23,12 @@
 #include "green_fixture.h"
 #include "greenicorn.h"
 #include "http/relay.h"
+#include "http/request.h"
 #include "http/serve.h"
 #include "http_fixture.h"
 #include "net/conn.h"
 #include "net/peer.h"
+#include "net/transport.h"
 #include "run_suite.h"
 #include "socketio/eio.h"
 #include "socketio/handshake.h"
@@ -122,6 +124,8 @@ static struct gn_eio_settings settings;
 /* ---- worker A: every Engine.IO request goes to a_to ----------------------- */
 
 static pid_t a_to;
+static int a_tls; /* A's connections claim to be TLS */
+static struct gn_transport fake_tls;
 
 static int a_app(gn_request_t *req, gn_response_t *res, void *state)
 {
@@ -129,6 +133,12 @@ static int a_app(gn_request_t *req, gn_response_t *res, void *state)
     int rc;
 
     (void)state;
+    if (a_tls) {
+        /* TCP's calls, TLS's flag: what the forwarder looks at. */
+        fake_tls = gn__transport_tcp;
+        fake_tls.secure = 1;
+        req->conn->tp = &fake_tls;
+    }
     gn__eio_query_get(gn_request_query(req), "sid", sid, sizeof(sid));
     rc = gn__eio_forward(sid, a_to, req, res);
     ck_assert_int_ne(rc, 0); /* forwarded requests are always answered */
@@ -180,6 +190,7 @@ static void setup(void)
     ck_assert_int_eq(gn__http_relay_serve(b, &b_set, &b_ctx), 0);
     http_app = a_app;
     a_to = ID_B;
+    a_tls = 0;
 }
 
 static void finish(void)
@@ -446,6 +457,48 @@ START_TEST(websocket_upgrade_handed_over)
 }
 END_TEST
 
+/* Over TLS the socket cannot cross: the upgrade is refused, polling (which
+ * is relayed) goes on. */
+static void tls_task(struct gn_coro *co, void *arg)
+{
+    int fd = http_connect(), ws = http_connect();
+    char q[128], sid[21], req[512];
+    const char *body;
+    int n;
+
+    (void)co;
+    (void)arg;
+    handshake(fd, sid);
+    snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", sid);
+    n = snprintf(req, sizeof(req),
+                 "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
+                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 "Sec-WebSocket-Version: 13\r\n\r\n",
+                 q);
+    ck_assert_int_lt(n, (int)sizeof(req));
+    ck_assert_int_eq(request(ws, req, &body), 400);
+    ck_assert_ptr_nonnull(strstr(body, "TLS"));
+    ck_assert_ptr_nonnull(strcasestr(out, "\r\nContent-Type: text/plain"));
+    close(ws);
+    /* The session goes on polling. */
+    snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
+    ck_assert_int_eq(post(fd, q, "4still", &body), 200);
+    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_str_eq(body, "4still");
+    close(fd);
+}
+
+START_TEST(websocket_upgrade_over_tls_refused)
+{
+    setup();
+    a_tls = 1;
+    go(tls_task, NULL);
+    run();
+    finish();
+}
+END_TEST
+
 static Suite *socketio_relay_suite(void)
 {
     Suite *s = suite_create("socketio/relay");
@@ -454,6 +507,7 @@ static Suite *socketio_relay_suite(void)
     tcase_add_test(tc, polling_served_by_the_owner);
     tcase_add_test(tc, gone_owner_means_unknown_session);
     tcase_add_test(tc, websocket_upgrade_handed_over);
+    tcase_add_test(tc, websocket_upgrade_over_tls_refused);
     return s;
 }
 
