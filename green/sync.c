@@ -102,6 +102,7 @@ struct gn_thread {
     int result;
     int done;
     int killed;
+    int detached;              /* gn__spawn_detached: freed at its end */
     struct gn_watch start;     /* the timer that first resumes it */
     struct gn_waiter *joiner;  /* the one joining it, if any */
     struct waitq done_waiters; /* owners reaping it */
@@ -155,12 +156,16 @@ static void thread_main(struct gn_coro *co, void *arg)
 }
 
 /* On the loop's stack once thread_main returned. */
+static void free_thread(struct gn_thread *t);
+
 static void thread_exit(struct gn_coro *co, void *arg)
 {
     struct gn_thread *t = arg;
 
     gn__coro_release(co);
     t->co = NULL;
+    if (t->detached)
+        free_thread(t); /* nobody joins it, nor reaps it */
 }
 
 static void thread_start(int fd, short what, void *arg)
@@ -170,7 +175,8 @@ static void thread_start(int fd, short what, void *arg)
     gn__coro_resume(t->co);
 }
 
-GN_API gn_thread_t *gn_spawn(int (*fn)(void *arg), void *arg)
+static struct gn_thread *spawn(int (*fn)(void *arg), void *arg,
+                               struct gn_coro *owner, int detached)
 {
     struct gn_thread *t;
 
@@ -183,7 +189,8 @@ GN_API gn_thread_t *gn_spawn(int (*fn)(void *arg), void *arg)
         return NULL;
     t->fn = fn;
     t->arg = arg;
-    t->owner = gn__coro_current();
+    t->owner = owner;
+    t->detached = detached;
     t->co = gn__coro_new(threads.pool, thread_main, t, thread_exit, t);
     if (t->co == NULL || gn__watch_start(&t->start, gn__green_loop(), -1, 0, 0,
                                          thread_start, t) != 0) {
@@ -198,6 +205,16 @@ GN_API gn_thread_t *gn_spawn(int (*fn)(void *arg), void *arg)
     threads.all = t;
     threads.live++;
     return t;
+}
+
+GN_API gn_thread_t *gn_spawn(int (*fn)(void *arg), void *arg)
+{
+    return spawn(fn, arg, gn__coro_current(), 0);
+}
+
+struct gn_thread *gn__spawn_detached(int (*fn)(void *arg), void *arg)
+{
+    return spawn(fn, arg, NULL, 1);
 }
 
 static void free_thread(struct gn_thread *t)
@@ -290,7 +307,7 @@ void gn__threads_reap(struct gn_coro *owner)
     }
     for (t = threads.all; t != NULL; t = next) {
         next = t->next;
-        if (t->owner == owner && t->done && t->joiner == NULL)
+        if (t->owner == owner && t->done && t->joiner == NULL && !t->detached)
             free_thread(t);
     }
 }

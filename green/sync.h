@@ -13,6 +13,14 @@ struct gn_coro_pool;
 /* The pool gn_spawn takes coroutines from (the worker's). */
 void gn__threads_init(struct gn_coro_pool *pool);
 
+/* Start FN(ARG) in a green thread the worker owns, whoever calls (a
+ * request's coroutine included), whose record is freed once FN returns:
+ * for work that outlives the request that started it, as a Socket.IO
+ * event's handler outlives the POST that carried the event. It is never
+ * joined; it is cancelled when the worker stops. NULL when out of memory
+ * or off the loop. */
+struct gn_thread *gn__spawn_detached(int (*fn)(void *arg), void *arg);
+
 /* Threads started and not yet returned. */
 size_t gn__threads_live(void);
 

@@ -37,6 +37,8 @@
  *                         their connections (gn_stream_*)
  *   greenicorn/websocket.h WebSocket from a handler: gn_ws_accept,
  *                         gn_ws_recv, gn_ws_send, ...
+ *   greenicorn/socketio.h a Socket.IO 5 server: gn_sio_new, gn_sio_on,
+ *                         gn_sio_emit, rooms (Since ABI 1.6)
  */
 #ifndef GREENICORN_H
 #define GREENICORN_H
@@ -49,5 +51,6 @@
 #include "greenicorn/log.h"
 #include "greenicorn/stream.h"
 #include "greenicorn/websocket.h"
+#include "greenicorn/socketio.h"
 
 #endif /* GREENICORN_H */

@@ -1112,6 +1112,55 @@ END_TEST
 /* ---- the suite
  * ------------------------------------------------------------------ */
 
+/* ---- detached threads (gn__spawn_detached) ---------------------------- */
+
+static int detached_result;
+
+static int detached_fn(void *arg)
+{
+    int rc = gn_sleep(0.05);
+
+    detached_result = rc == 0 ? *(int *)arg : rc;
+    return 0;
+}
+
+static int owned_result;
+
+static int owned_fn(void *arg)
+{
+    (void)arg;
+    owned_result = gn_sleep(5);
+    return 0;
+}
+
+/* Spawns one thread of each kind, then ends as a request ends (reaping
+ * what it spawned). */
+static void spawn_then_end(struct gn_coro *co, void *arg)
+{
+    ck_assert_ptr_nonnull(gn__spawn_detached(detached_fn, arg));
+    ck_assert_ptr_nonnull(gn_spawn(owned_fn, NULL));
+    gn__threads_reap(co);
+}
+
+START_TEST(detached_thread_outlives_its_spawner)
+{
+    static int value = 42;
+
+    detached_result = -1;
+    owned_result = 1;
+    go(spawn_then_end, &value);
+    run();
+    /* The owned one was cancelled with its request; the detached one
+     * still runs, ends on its own, and its record is freed then. */
+    ck_assert_int_eq(owned_result, -ECANCELED);
+    ck_assert_int_eq(detached_result, -1);
+    ck_assert_uint_eq(gn__threads_live(), 1);
+    drain();
+    ck_assert_int_eq(detached_result, 42);
+    ck_assert_uint_eq(gn__threads_live(), 0);
+}
+END_TEST
+
 static Suite *green_sync_suite(void)
 {
     Suite *s = suite_create("green/sync");
@@ -1120,6 +1169,7 @@ static Suite *green_sync_suite(void)
     tc = test_case(s, "threads");
     tcase_add_loop_test(tc, spawn_runs_when_the_spawner_waits, 0, 2);
     tcase_add_test(tc, join_returns_the_result_and_frees);
+    tcase_add_test(tc, detached_thread_outlives_its_spawner);
     tcase_add_test(tc, join_times_out_then_joins_again);
     tcase_add_test(tc, join_is_cancelled);
     tcase_add_test(tc, join_outside_a_coroutine_would_block);
