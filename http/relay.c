@@ -227,11 +227,17 @@ int gn__http_hand_over(gn_request_t *req, gn_response_t *res, pid_t to,
         in.fd = c->fd; /* still ours: the other side gets a copy */
         rc = gn__peer_call(gn__peer_token(), to, &in, &out, timeout_ms);
         if (rc == 0 && out.kind != 0)
-            rc = -(int)out.kind;
+            rc = -(int)out.kind; /* refused: the socket is still ours only */
+        else if (rc != 0 && rc != -ESRCH && rc != -EPERM)
+            rc = 0; /* lost on the way: it may have been adopted */
         gn__peer_msg_release(&out);
     }
     gn__buf_free(&head);
     if (rc == 0) {
+        /* Adopted, or maybe (no answer came after the socket went): the
+         * other side may be serving it, so nothing may be written here.
+         * If it is not, our close was the last and the client sees the
+         * end, as with any dropped connection. */
         c->rpos = c->rlen; /* those bytes went with it */
         rc = gn__http_hand_off(res);
     }

@@ -59,7 +59,10 @@ int gn__http_relay(gn_request_t *req, gn_response_t *res, pid_t to,
  * written, the connection closes here once the handler returns), or a
  * negative errno with nothing changed: -EPROTONOSUPPORT for a TLS
  * connection, -EINVAL for a request with a body, -ESRCH when TO is gone,
- * -ETIMEDOUT, or the callee's refusal.
+ * -EPERM when it runs as another user, or the callee's refusal. A call
+ * that fails once the socket was sent (a timeout, the callee gone
+ * mid-call) counts as handed over: it may have been adopted, and two
+ * processes must never answer one client.
  */
 int gn__http_hand_over(gn_request_t *req, gn_response_t *res, pid_t to,
                        int64_t timeout_ms);

@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "config/access_format.h"
 #include "config/ipset.h"
@@ -26,6 +29,7 @@
 
 #define ID_B 100000012
 #define ID_NONE 100000013
+#define ID_SQUAT 100000014
 
 /* ---- worker B ------------------------------------------------------------ */
 
@@ -313,6 +317,65 @@ START_TEST(hand_over_to_gone_owner)
 }
 END_TEST
 
+/* A process at ID_SQUAT's name that takes the socket and the call, then
+ * closes without a word (it died mid-call, say). */
+static void squat_task(struct gn_coro *co, void *arg)
+{
+    int lfd = *(int *)arg, fd, passed = -1;
+    char buf[4096];
+    union {
+        struct cmsghdr h;
+        char space[CMSG_SPACE(sizeof(int))];
+    } ctl;
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr mh = {.msg_iov = &iov,
+                        .msg_iovlen = 1,
+                        .msg_control = ctl.space,
+                        .msg_controllen = sizeof(ctl.space)};
+
+    (void)co;
+    ck_assert_int_gt(gn__wait_fd(lfd, GN_WATCH_READ, 5000), 0);
+    fd = accept(lfd, NULL, NULL);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_gt(recvmsg(fd, &mh, 0), 0);
+    ck_assert_ptr_nonnull(CMSG_FIRSTHDR(&mh));
+    memcpy(&passed, CMSG_DATA(CMSG_FIRSTHDR(&mh)), sizeof(int));
+    ck_assert_int_ge(passed, 0);
+    close(passed);
+    close(fd);
+}
+
+START_TEST(hand_over_unanswered_writes_nothing)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    char out[4096];
+    int lfd, n;
+
+    start_b();
+    n = snprintf(sun.sun_path + 1, sizeof(sun.sun_path) - 1,
+                 "greenicorn.%s.%ld", gn__peer_token(), (long)ID_SQUAT);
+    lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sun,
+                          (socklen_t)(offsetof(struct sockaddr_un, sun_path) +
+                                      1 + (size_t)n)),
+                     0);
+    ck_assert_int_eq(listen(lfd, 4), 0);
+    http_app = handing_app;
+    a_to = ID_SQUAT;
+    a_timeout_ms = 5000;
+    go(squat_task, &lfd);
+    /* The socket may have been adopted: A must not answer on it too. With
+     * both copies closed the client sees the end, and nothing else. */
+    ck_assert_uint_eq(
+        http_exchange("GET /ws HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+                      out, sizeof(out)),
+        0);
+    ck_assert_int_eq(a_rc, 0);
+    close(lfd);
+    stop_b();
+}
+END_TEST
+
 static Suite *http_relay_suite(void)
 {
     Suite *s = suite_create("http/relay");
@@ -325,6 +388,7 @@ static Suite *http_relay_suite(void)
     tcase_add_test(tc, relay_times_out);
     tcase_add_test(tc, handed_over);
     tcase_add_test(tc, hand_over_to_gone_owner);
+    tcase_add_test(tc, hand_over_unanswered_writes_nothing);
     return s;
 }
 
