@@ -185,6 +185,50 @@ class SioWorkers(ServerTestCase):
         self.assertTrue(elsewhere, "every request landed on its session's owner")
         self.assertNotIn("Session ID unknown", srv.log())
 
+    def test_fifty_clients_hundred_acks_each(self):
+        """The issue's acceptance 2: polling only, 4 workers, 50 clients
+        exchange 100 acked messages each, no error, no session lost, the
+        polls landing on workers other than the sessions' owners."""
+        import socketio
+        srv = self.start()
+        sids, errors, disconnects = [], [], []
+
+        def one(i):
+            try:
+                sio = socketio.Client(reconnection=False)
+                sio.on("disconnect", lambda: disconnects.append(i))
+                sio.connect(srv.url, transports=["polling"], wait_timeout=WAIT)
+                eio_sid = sio.eio.sid
+                for n in range(100):
+                    got = sio.call("echo", ["c%d" % i, n], timeout=WAIT)
+                    if got != ["c%d" % i, n]:
+                        raise AssertionError("ack %d: %r" % (n, got))
+                if sio.eio.sid != eio_sid:
+                    raise AssertionError("the session changed")
+                sids.append(eio_sid)
+                sio.disconnect()
+            except BaseException as e:
+                errors.append("client %d: %r" % (i, e))
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT * 4)
+        took = time.monotonic() - t0
+        self.assertEqual(errors, [])
+        self.assertEqual(len(set(sids)), 50)
+        # Each disconnect is the client's own, at its end.
+        self.assertEqual(sorted(disconnects), list(range(50)))
+        elsewhere = self.served_elsewhere(srv, set(sids))
+        self.assertTrue(elsewhere, "every request landed on its session's owner")
+        self.assertTrue(all(status == 200 for _, _, status in elsewhere), elsewhere[:5])
+        self.assertNotIn("Session ID unknown", srv.log())
+        print("\n5,000 acked echoes by 50 polling clients in %.1f s; %d "
+              "requests served through another worker" % (took, len(elsewhere)),
+              file=sys.stderr)
+
     def test_websocket_upgrade_moves_to_the_owner(self):
         srv = self.start()
         moved = 0
