@@ -231,6 +231,7 @@ START_TEST(fd_passed)
     run();
     ck_assert_int_eq(c.rc, 0);
     ck_assert_uint_eq(c.out.kind, 0);
+    gn__peer_msg_release(&c.out);
     /* The caller's descriptor is still its own ... */
     ck_assert_int_ne(fcntl(sv[0], F_GETFD), -1);
     close(sv[0]);
@@ -257,6 +258,7 @@ START_TEST(fd_not_taken_is_closed)
     go(call_task, &c);
     run();
     ck_assert_int_eq(c.rc, 0);
+    gn__peer_msg_release(&c.out);
     close(sv[0]);
     /* The callee's copy was closed when its call ended: no leak. */
     ck_assert_int_eq(read(sv[1], buf, sizeof(buf)), 0);
@@ -302,6 +304,7 @@ START_TEST(unknown_kind)
     ck_assert_int_eq(c.rc, 0);
     ck_assert_uint_eq(c.out.kind, ENOSYS);
     ck_assert_uint_eq(c.out.nparts, 0);
+    gn__peer_msg_release(&c.out);
     free_peers();
 }
 END_TEST
@@ -466,6 +469,7 @@ START_TEST(stop_cancels_calls_served)
     run();
     ck_assert_int_eq(c.rc, 0);
     ck_assert_uint_eq(c.out.kind, ECANCELED);
+    gn__peer_msg_release(&c.out);
     ck_assert_int_lt(c.took_ms, 3000);
     ck_assert_uint_eq(gn__peer_busy(b), 0);
     free_peers();
