@@ -13,9 +13,11 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -303,6 +305,47 @@ class SioWorkers(ServerTestCase):
         c.handshake()
         c.post("40")
         self.assertTrue(c.until("40").startswith("40{"))
+
+
+class SioUpgrade(ServerTestCase):
+
+    def test_sessions_reach_across_generations_after_usr2(self):
+        """USR2 passes the instance token to the new arbiter: while both
+        generations serve, a session of an old worker is served whichever
+        generation's worker its requests land on."""
+        tmp = tempfile.mkdtemp(prefix="gn-sio-usr2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        srv = self.start_server(
+            app="sio_chat", workers=2, accesslog=True,
+            settings={"app.args": {"redis": "none"},
+                      "process": {"pidfile": pidfile},
+                      "logging": {"access_log_format": "%(p)s %(r)s %(s)s"}})
+        old_workers = set(srv.wait_workers(2))
+        c = EioClient(srv.port)
+        c.handshake()
+        c.post("40")
+        c.until("40")
+        self.assertIn(owner_of(c.sid), old_workers)
+        old = srv.pid
+        srv.signal(signal.SIGUSR2)
+        new = wait_until(lambda: (lambda p: p if p and p != old else None)(
+            harness.read_pid(pidfile)), WAIT, what="the new arbiter's pidfile")
+        self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+        new_workers = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(
+            harness.children_of(new)), WAIT, what="the new arbiter's 2 workers")
+        srv.wait_for_log(r"booting worker \d+ with pid %d\b" % new_workers[-1], WAIT)
+        for n in range(40):
+            c.post('42%d["echo",%d]' % (n, n))
+            self.assertEqual(c.until("43"), "43%d[%d]" % (n, n))
+        served_by = {int(line.split()[0].strip("<>"))
+                     for line in srv.access_log().splitlines() if c.sid in line}
+        self.assertTrue(served_by & set(new_workers),
+                        "no request landed on the new generation")
+        srv.signal(signal.SIGTERM)
+        srv.wait_exit(WAIT)
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not harness.pid_alive(new), WAIT, what="the new arbiter to stop")
 
 
 class WsReader:
