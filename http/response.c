@@ -347,6 +347,23 @@ static int build_101(struct gn_response *res, struct gn_buf *head,
 static size_t token_len(const char *s);
 static int protocol_valid(const char *s);
 
+int gn__http_hand_off(struct gn_response *res)
+{
+    if (res->head_sent || res->failed)
+        return -EALREADY;
+    res->head_sent = 1; /* nothing of ours goes out */
+    res->status = 101;  /* what the other process answers */
+    res->upgraded = 1;
+    res->sealed = 1;
+    res->keep_alive = 0;
+    res->log_extra = "handed over";
+    res->conn->closing = 1;
+    res->conn->handed_off = 1;
+    if (res->deadline != NULL)
+        gn__watch_stop(res->deadline);
+    return 0;
+}
+
 struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
 {
     struct gn_conn *c = res->conn;

@@ -77,6 +77,16 @@ int gn__response_continue(struct gn_response *res);
  */
 struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol);
 
+/*
+ * RES's connection went to another process with its socket (net/peer.h:
+ * a WebSocket handshake for a session that process holds), which answers
+ * the request there. Here nothing more is written: the connection closes
+ * once the handler returns, dropping our descriptor only (no shutdown, no
+ * lingering read), and the access log says 101 "handed over". 0, or
+ * -EALREADY when a head was sent.
+ */
+int gn__http_hand_off(struct gn_response *res);
+
 /* The standard reason phrase of STATUS ("Unknown" when none). */
 const char *gn__status_reason(int status);
 

@@ -181,6 +181,61 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
     return c;
 }
 
+struct gn_conn *gn__conn_adopt(struct gn_conns *set, int fd,
+                               const struct gn_conn_proto *proto,
+                               const void *ctx, const char *remote_addr,
+                               int remote_port, const void *bytes, size_t len)
+{
+    struct sockaddr_storage ss;
+    socklen_t sslen = sizeof(ss);
+    struct gn_conn *c;
+    char *copy = malloc(len ? len : 1);
+
+    if (copy == NULL || len > UINT32_MAX) {
+        free(copy);
+        gn__sys_close(fd);
+        return NULL;
+    }
+    memcpy(copy, bytes, len);
+    if (getpeername(fd, (struct sockaddr *)&ss, &sslen) != 0) {
+        memset(&ss, 0, sizeof(ss));
+        ss.ss_family = AF_UNSPEC;
+        sslen = 0;
+    }
+    if ((c = gn__conn_new(set, fd, (struct sockaddr *)&ss, sslen, proto,
+                          ctx)) == NULL) {
+        free(copy);
+        return NULL;
+    }
+    c->adopted = copy;
+    c->adopted_len = (uint32_t)len;
+    snprintf(c->remote_addr, sizeof(c->remote_addr), "%s", remote_addr);
+    c->remote_port = (uint16_t)remote_port;
+    c->proxied = 1;
+    /* Its request is here already: serve it from the loop (the caller may
+     * be a coroutine, which cannot start another). */
+    c->ready |= GN_WATCH_READ;
+    go_idle(c, 0);
+    return c;
+}
+
+/* An adopted connection's bytes into its fresh read buffer. */
+static int take_adopted(struct gn_conn *c)
+{
+    int rc = 0;
+
+    if (c->adopted_len > c->rcap)
+        rc = gn__conn_grow(c, c->adopted_len);
+    if (rc == 0) {
+        memcpy(c->rbuf, c->adopted, c->adopted_len);
+        c->rlen = c->adopted_len;
+    }
+    free(c->adopted);
+    c->adopted = NULL;
+    c->adopted_len = 0;
+    return rc;
+}
+
 void gn__conn_close(struct gn_conn *c)
 {
     struct gn_conns *set = c->set;
@@ -193,6 +248,7 @@ void gn__conn_close(struct gn_conn *c)
     gn__sys_close(c->fd);
     free(c->rbuf);
     free(c->out);
+    free(c->adopted);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -582,6 +638,10 @@ static void conn_main(struct gn_coro *co, void *arg)
     }
     c->rcap = RBUF_INITIAL;
     c->rlen = c->rpos = 0;
+    if (c->adopted != NULL && take_adopted(c) != 0) {
+        c->closing = 1;
+        return;
+    }
     /* TLS: the handshake first, once, within its own timeout. */
     if (c->tp->handshake != NULL && (rc = c->tp->handshake(c)) < 0) {
         c->closing = 1;
@@ -591,7 +651,9 @@ static void conn_main(struct gn_coro *co, void *arg)
     /* Idle again (rc >= 0) or closing: the held answers go out first. */
     if (gn__conn_flush(c) != 0 || rc < 0) {
         c->closing = 1;
-        if (rc < 0 && c->linger)
+        /* A socket handed over is another process's now: shutting its
+         * writing down would cut that process's client off. */
+        if (rc < 0 && c->linger && !c->handed_off)
             linger(c);
     }
 }

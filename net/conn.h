@@ -90,6 +90,12 @@ struct gn_conn {
     int forwarded_trusted; /* the peer is in forwarded_allow_ips */
     int peer_checked;      /* ... which was looked up */
     int client_left;       /* it closed its end while a handler ran */
+    int handed_off; /* its socket went to another process (net/peer.h):
+                       closing drops our descriptor only, quietly */
+    /* An adopted connection's bytes another process read of it, served
+     * before what its socket brings (freed when its coroutine starts). */
+    char *adopted;
+    uint32_t adopted_len;
     int unanswered;        /* ... before the head of the answer was sent */
     uint32_t nrequests;
     /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
@@ -113,6 +119,21 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
                              const struct sockaddr *peer, socklen_t len,
                              const struct gn_conn_proto *proto,
                              const void *ctx);
+
+/*
+ * Serve FD, a client's socket another process of ours accepted, served
+ * part of and handed over (net/peer.h), as if accepted here: its bytes
+ * BYTES[0, LEN) (what that process read: a request head to serve again,
+ * and whatever followed it) come first, then what the socket brings. The
+ * client is REMOTE_ADDR:REMOTE_PORT as that process saw it (a PROXY
+ * header, read there, is not expected again). Plain TCP only: a TLS
+ * session's state cannot cross. It starts on the loop's next turn. NULL on
+ * ENOMEM (FD is then closed).
+ */
+struct gn_conn *gn__conn_adopt(struct gn_conns *set, int fd,
+                               const struct gn_conn_proto *proto,
+                               const void *ctx, const char *remote_addr,
+                               int remote_port, const void *bytes, size_t len);
 
 /* Close and free C: the one place a connection ends. C must be idle (no
  * coroutine running on it). */

@@ -43,6 +43,11 @@ struct gn_arbiter_ops {
  * ":NAME" when it is the socket of [stream:NAME]. */
 #define GN_ENV_FDS "GREENICORN_FDS"
 
+/* ... and the instance token its workers reach each other with
+ * (net/peer.h), so that old and new workers still do during the
+ * upgrade. */
+#define GN_ENV_PEER_TOKEN "GREENICORN_PEER_TOKEN"
+
 /*
  * Supervise workers serving on LS until told to stop; returns the process
  * exit status. Takes ownership of CFG, LS and APPS (the preloaded apps, or

@@ -24,6 +24,7 @@
 #include "core/log.h"
 #include "core/privileges.h"
 #include "core/systemd.h"
+#include "net/peer.h"
 #include "net/tls.h"
 #include "plugins/appset.h"
 #include "plugins/hooks.h"
@@ -256,6 +257,18 @@ static void add_activated(int fd, const char *name, size_t len)
     nactivated++;
 }
 
+/* The instance's token for the worker-to-worker channel: the old
+ * arbiter's after USR2 (INHERITED), else a new one. Only a USR2 passes
+ * it: a token found in the environment otherwise (a greenicorn started
+ * by another's app) would join two instances. */
+static char peer_token_err;
+
+static void take_peer_token(const char *inherited)
+{
+    if (gn__peer_token_init(inherited) != 0)
+        peer_token_err = 1;
+}
+
 static void take_activated_sockets(void)
 {
     const char *inherited = getenv(GN_ENV_FDS);
@@ -278,6 +291,7 @@ static void take_activated_sockets(void)
                 add_activated(atoi(p), "", 0);
         }
         unsetenv(GN_ENV_FDS);
+        take_peer_token(getenv(GN_ENV_PEER_TOKEN));
         activated_by = "sockets inherited from the old arbiter (USR2)";
         upgraded = 1;
         return;
@@ -450,6 +464,7 @@ static void pass_listeners(const struct gn_listener *ls, size_t nls)
                               name ? name : "");
     }
     setenv(GN_ENV_FDS, fds, 1);
+    setenv(GN_ENV_PEER_TOKEN, gn__peer_token(), 1);
 }
 
 static pid_t reexec(void *ctx, const struct gn_listener *ls, size_t nls)
@@ -646,6 +661,11 @@ int main(int argc, char **argv)
     remember_start(argc, argv);
     remember_config_path(&cli);
     take_activated_sockets();
+    if (gn__peer_token()[0] == '\0')
+        take_peer_token(NULL);
+    unsetenv(GN_ENV_PEER_TOKEN);
+    if (peer_token_err)
+        return fail(GN_EXIT_CONFIG, "no random bytes for the instance token");
     cfg = gn__config_new();
     if (cfg == NULL)
         return fail(GN_EXIT_CONFIG, "out of memory");

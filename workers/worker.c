@@ -31,16 +31,19 @@
 #include "green/sync.h"
 #include "green/sys.h"
 #include "green/threadpool.h"
+#include "http/relay.h"
 #include "http/request.h"
 #include "http/response.h"
 #include "http/serve.h"
 #include "net/conn.h"
+#include "net/peer.h"
 #include "net/tls.h"
 #include "patch/patch.h"
 #include "patch/ssl.h"
 #include "plugins/hooks.h"
 #include "websocket/ws.h"
 #include "workers/dump.h"
+#include "socketio/relay.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */
 #define RETIRE_WAIT_MS 30000
@@ -297,11 +300,14 @@ static void stop_accepting(struct gn_worker *w)
     w->accepting = 0;
 }
 
+static void stop_peer_listening(struct gn_worker *w);
+
 /* Stopping ends the loop once the last connection closed and the green
  * threads of the worker's own (killed when it began) have returned. */
 static void maybe_exit(struct gn_worker *w)
 {
-    if (w->net.stopping && w->net.n == 0 && gn__threads_live() == 0)
+    if (w->net.stopping && w->net.n == 0 && gn__threads_live() == 0 &&
+        (w->peer == NULL || gn__peer_busy(w->peer) == 0))
         gn__loop_break(w->loop);
 }
 
@@ -320,6 +326,10 @@ static void cancel_busy(int fd, short what, void *arg)
             continue;
         gn__green_cancel(c->coro, -ECANCELED);
         n++;
+    }
+    if (w->peer != NULL) {
+        n += gn__peer_busy(w->peer);
+        gn__peer_stop(w->peer); /* and cancel the calls it serves */
     }
     if (n > 0)
         gn_log_warn("worker %d (pid %d): graceful_timeout (%d s) nearly "
@@ -368,6 +378,10 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
         next = c->next;
         gn__conn_shutdown(c);
     }
+    /* Other workers' calls for our sessions now find no one (the sessions
+     * end with us): their clients are told the session is unknown and
+     * reconnect. Calls being served finish, as requests do. */
+    stop_peer_listening(w);
     arm_cancel(w);
     gn__threads_stop();
     maybe_exit(w);
@@ -878,6 +892,40 @@ static void start_patching(const struct gn_config *cfg)
     gn_log_info("patch_all: %s", gn__patch_describe(what, sizeof(what)));
 }
 
+/* A call another worker made to us ended: a stopping worker may exit. */
+static void peer_idle(void *owner)
+{
+    maybe_exit(owner);
+}
+
+/* Listen for the other workers' calls (net/peer.h), as our pid of the
+ * arbiter's instance. Without it the worker still serves; only requests
+ * for its sessions that land on other workers fail (the clients
+ * reconnect). */
+static void start_peer(struct gn_worker *w)
+{
+    if (gn__peer_token()[0] == '\0')
+        return; /* not started by an arbiter (tests) */
+    w->peer = gn__peer_new(w->loop, w->coros, gn__peer_token(), w->pid,
+                           peer_idle, w);
+    if (w->peer == NULL) {
+        gn_log_warn("worker %d (pid %d): no worker-to-worker channel: %s",
+                    w->id, (int)w->pid, strerror(errno));
+        return;
+    }
+    /* Other workers' requests, relayed or handed over, are served as
+     * our own connections'; and ours for their sessions go to them. */
+    gn__http_relay_serve(w->peer, &w->net, &w->http);
+    w->eio.forward = gn__eio_forward;
+}
+
+/* Unbind the channel's name, keeping the calls being served. */
+static void stop_peer_listening(struct gn_worker *w)
+{
+    if (w->peer != NULL)
+        gn__peer_unbind(w->peer);
+}
+
 /* Everything between fork and serving, from the post_fork hook to the
  * post_worker_init one. 0, or -1 when the worker cannot start: then the
  * reason is logged and left on the heartbeat page for the arbiter, once,
@@ -911,6 +959,7 @@ static int boot(struct gn_worker *w)
         why = strerror(errno ? errno : ENOMEM);
         goto failed;
     }
+    start_peer(w);
     start_patching(w->cfg);
     if (!w->preloaded && (gn__apps_load(&w->apps, w->cfg, "module", err) != 0 ||
                           gn__apps_init(&w->apps, err) != 0))
@@ -980,6 +1029,8 @@ static void teardown(struct gn_worker *w)
         gn__watch_stop(&w->statsd_watch);
         gn__statsd_flush();
     }
+    gn__peer_free(w->peer);
+    w->peer = NULL;
     free(w->accept_watch);
     free(w->stream_ctx);
     gn__threads_free();
@@ -1098,7 +1149,7 @@ static void apply_http_settings(struct gn_worker *w,
         (cfg->socketio_transports & GN_CONFIG_SIO_POLLING) != 0;
     w->eio.allow_websocket =
         (cfg->socketio_transports & GN_CONFIG_SIO_WEBSOCKET) != 0;
-    w->eio.forward = NULL; /* the peer channel sets its own */
+    w->eio.forward = NULL; /* start_peer sets it, once it listens */
     gn__eio_setup(&w->eio);
 }
 

@@ -123,6 +123,9 @@ struct gn_worker {
     struct gn_watch cancel_timer; /* graceful_timeout nearly over */
     struct gn_watch statsd_watch; /* sends a turn's statsd lines */
     struct gn_ws_settings ws; /* what websocket/ needs of us */
+    /* The worker-to-worker channel (net/peer.h): other workers' calls
+     * for the sessions we hold. NULL when it could not listen. */
+    struct gn_peer *peer;
     struct gn_eio_settings eio; /* what socketio/'s engine needs of us */
     int accepting;
     uint64_t accepted;      /* connections accepted */

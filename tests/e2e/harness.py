@@ -171,6 +171,11 @@ def read_pid(path):
         return 0
 
 
+# The sockets an idle worker holds: its listener and its end of the
+# worker-to-worker channel (net/peer.c).
+IDLE_WORKER_SOCKETS = 2
+
+
 def socket_fds(pid):
     """How many sockets the process PID holds open."""
     n = 0

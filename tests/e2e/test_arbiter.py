@@ -14,14 +14,17 @@ import time
 import unittest
 
 import harness
-from harness import ServerTestCase, pid_alive, read_pid, socket_fds, wait_until
+from harness import (IDLE_WORKER_SOCKETS, ServerTestCase, pid_alive, read_pid,
+                     socket_fds, wait_until)
 
 
 def settled_sockets(pids):
     """The workers' socket count once only their listeners are open: the
     harness's start-up probe connection may still be closing."""
-    return wait_until(lambda: (sum(socket_fds(p) for p in pids) == len(pids)
-                               and len(pids)), 3, what="idle workers")
+    return wait_until(lambda: (sum(socket_fds(p) for p in pids)
+                               == IDLE_WORKER_SOCKETS * len(pids)
+                               and IDLE_WORKER_SOCKETS * len(pids)), 3,
+                      what="idle workers")
 
 
 def session_members(sid):

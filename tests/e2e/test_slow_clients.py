@@ -15,7 +15,7 @@ import socket
 import time
 import unittest
 
-from harness import ServerTestCase, socket_fds, wait_until
+from harness import IDLE_WORKER_SOCKETS, ServerTestCase, socket_fds, wait_until
 
 MARGIN = 3.0    # seconds a timeout may fire late
 
@@ -216,9 +216,10 @@ class TimeoutsTest(ServerTestCase):
                           keepalive=60)
         worker = srv.worker_pids()[0]
         self.assertEqual(srv.get("/warm-up")[0], 200)
-        # Only the listener once the warm-up (and the harness's start-up
-        # probe) connections are closed.
-        idle_sockets = wait_until(lambda: socket_fds(worker) == 1 and 1, 5,
+        # Only the listener (and the peer channel) once the warm-up (and
+        # the harness's start-up probe) connections are closed.
+        idle_sockets = wait_until(lambda: socket_fds(worker) == IDLE_WORKER_SOCKETS
+                                  and IDLE_WORKER_SOCKETS, 5,
                                   what="the worker to close earlier connections")
         base_rss = vm_rss_kb(worker)
 

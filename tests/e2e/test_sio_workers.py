@@ -1,0 +1,382 @@
+#!/usr/bin/python3
+"""Many workers, no stickiness: sio_chat.so (contrib/apps/sio_chat.c) on 4
+workers, its Socket.IO sessions' requests landing on any of them. Raw
+Engine.IO over http.client (the handshake on one connection, every poll
+on a new one) and python3-socketio's client in polling-only mode exchange
+acked echoes without an error, and the access log shows requests served
+by a worker other than the session's owner (the pid in the sid). A
+WebSocket upgrade that lands on another worker moves there; a session
+whose worker is gone is "Session ID unknown". Run with Debian's
+/usr/bin/python3 (python3-socketio, python3-requests)."""
+import base64
+import http.client
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+import harness
+from harness import ServerTestCase, wait_until
+from wsclient import OP_TEXT, frame, handshake_request, read_head
+
+WORKERS = 4
+WAIT = 60  # seconds for anything to happen: generous on a loaded machine
+RS = "\x1e"  # Engine.IO's record separator between packets of a payload
+
+
+def owner_of(sid):
+    """The pid a sid names: its first four bytes, big-endian."""
+    raw = base64.urlsafe_b64decode(sid + "=" * (-len(sid) % 4))
+    return int.from_bytes(raw[:4], "big")
+
+
+class EioClient:
+    """A raw Engine.IO client over long-polling: each request on a new
+    connection (Connection: close), so the kernel hands each to any
+    worker."""
+
+    def __init__(self, port):
+        self.port = port
+        self.sid = None
+
+    def request(self, method, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=WAIT)
+        try:
+            query = "EIO=4&transport=polling"
+            if self.sid:
+                query += "&sid=" + self.sid
+            headers = {"Connection": "close"}
+            if body is not None:
+                headers["Content-Type"] = "text/plain;charset=UTF-8"
+            conn.request(method, "/socket.io/?" + query,
+                         body=body.encode() if body is not None else None,
+                         headers=headers)
+            res = conn.getresponse()
+            return res.status, res.read().decode()
+        finally:
+            conn.close()
+
+    def handshake(self):
+        status, body = self.request("GET")
+        assert status == 200 and body.startswith("0{"), (status, body)
+        self.sid = json.loads(body[1:])["sid"]
+        return self.sid
+
+    def post(self, payload):
+        status, body = self.request("POST", payload)
+        assert (status, body) == (200, "ok"), (status, body)
+
+    def get(self):
+        status, body = self.request("GET")
+        assert status == 200, (status, body)
+        return body.split(RS) if body else []
+
+    def until(self, want):
+        """GET until a packet starting with WANT comes (answering pings):
+        that packet."""
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            for pkt in self.get():
+                if pkt == "2":
+                    self.post("3")
+                elif pkt.startswith(want):
+                    return pkt
+                elif pkt != "6":
+                    raise AssertionError("unexpected packet %r" % pkt)
+        raise AssertionError("no %r within %d s" % (want, WAIT))
+
+
+class SioWorkers(ServerTestCase):
+
+    def start(self, **settings):
+        srv = self.start_server(
+            app="sio_chat", workers=WORKERS, accesslog=True,
+            settings={"app.args": {"redis": "none"},
+                      "socketio": dict({"socketio_ping_interval": 5,
+                                        "socketio_ping_timeout": 10}, **settings),
+                      "logging": {"access_log_format": "%(p)s %(r)s %(s)s"}})
+        wait_until(lambda: len(srv.worker_pids()) == WORKERS, WAIT,
+                   what="%d workers" % WORKERS)
+        return srv
+
+    def served_elsewhere(self, srv, sids):
+        """Access log lines (pid, request line, status) of requests for
+        SIDS logged by a worker other than the session's owner."""
+        lines = []
+        for line in srv.access_log().splitlines():
+            m = re.match(r"<(\d+)> (\S+ \S*sid=([\w-]+)\S* \S+) (\d+)", line)
+            if m and m.group(3) in sids and int(m.group(1)) != owner_of(m.group(3)):
+                lines.append((int(m.group(1)), m.group(2), int(m.group(4))))
+        return lines
+
+    def assert_only_closing_polls_failed(self, srv, sids):
+        """Every request of SIDS was answered 200 wherever it landed, but
+        for at most one GET per session: the client's poll racing its own
+        disconnect (its CLOSE ends the session while the next GET is on
+        its way), answered "Session ID unknown" as on one worker."""
+        failed = {}
+        for line in srv.access_log().splitlines():
+            m = re.match(r"<\d+> (\S+) \S*sid=([\w-]+)\S* \S+ (\d+)", line)
+            if m and m.group(2) in sids and m.group(3) != "200":
+                self.assertEqual((m.group(1), m.group(3)), ("GET", "400"), line)
+                failed.setdefault(m.group(2), set()).add(line)
+        # Logged by the worker it landed on and, relayed, by the owner.
+        for sid, lines in failed.items():
+            self.assertLessEqual(len(lines), 2, lines)
+
+    def test_raw_polling_sessions_across_workers(self):
+        srv = self.start()
+        workers = set(srv.worker_pids())
+        clients, errors = [], []
+
+        def one(i):
+            try:
+                c = EioClient(srv.port)
+                c.handshake()
+                assert owner_of(c.sid) in workers, (c.sid, workers)
+                c.post("40")  # Socket.IO CONNECT to "/"
+                assert c.until("40").startswith('40{"sid":'), c.sid
+                for n in range(10):
+                    arg = "m%d-%d" % (i, n)
+                    c.post('42%d["echo",%s]' % (n, json.dumps(arg)))
+                    assert c.until("43") == '43%d[%s]' % (n, json.dumps(arg))
+                clients.append(c)
+            except BaseException as e:  # reported by the main thread
+                errors.append("client %d: %r" % (i, e))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT * 3)
+        self.assertEqual(errors, [])
+        self.assertEqual(len(clients), 8)
+        sids = {c.sid for c in clients}
+        elsewhere = self.served_elsewhere(srv, sids)
+        self.assertTrue(elsewhere, "every request landed on its session's owner")
+        # Relayed, and answered as the owner would have.
+        for pid, _, status in elsewhere:
+            self.assertIn(pid, workers)
+            self.assertEqual(status, 200)
+        landed = {pid for pid, _, _ in elsewhere}
+        print("\n%d requests of %d sessions served through another worker "
+              "(%d workers)" % (len(elsewhere), len(sids), len(landed)),
+              file=sys.stderr)
+
+    def test_python_socketio_polling_only(self):
+        import socketio
+        srv = self.start()
+        clients, errors = [], []
+
+        def one(i):
+            try:
+                sio = socketio.Client(reconnection=False)
+                sio.connect(srv.url, transports=["polling"], wait_timeout=WAIT)
+                for n in range(20):
+                    payload = {"client": i, "n": n, "text": "héllo %d" % n}
+                    self.assertEqual(sio.call("echo", payload, timeout=WAIT), payload)
+                self.assertEqual(sio.call("echo", [1, "two", None], timeout=WAIT),
+                                 [1, "two", None])
+                clients.append(sio.get_sid("/"))
+                clients.append(sio.eio.sid)
+                sio.disconnect()
+            except BaseException as e:
+                errors.append("client %d: %r" % (i, e))
+
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT * 3)
+        self.assertEqual(errors, [])
+        eio_sids = set(clients[1::2])
+        self.assertEqual(len(eio_sids), 12)
+        elsewhere = self.served_elsewhere(srv, eio_sids)
+        self.assertTrue(elsewhere, "every request landed on its session's owner")
+        self.assert_only_closing_polls_failed(srv, eio_sids)
+
+    def test_fifty_clients_hundred_acks_each(self):
+        """The issue's acceptance 2: polling only, 4 workers, 50 clients
+        exchange 100 acked messages each, no error, no session lost, the
+        polls landing on workers other than the sessions' owners."""
+        import socketio
+        srv = self.start()
+        sids, errors, disconnects = [], [], []
+
+        def one(i):
+            try:
+                sio = socketio.Client(reconnection=False)
+                sio.on("disconnect", lambda: disconnects.append(i))
+                sio.connect(srv.url, transports=["polling"], wait_timeout=WAIT)
+                eio_sid = sio.eio.sid
+                for n in range(100):
+                    got = sio.call("echo", ["c%d" % i, n], timeout=WAIT)
+                    if got != ["c%d" % i, n]:
+                        raise AssertionError("ack %d: %r" % (n, got))
+                if sio.eio.sid != eio_sid:
+                    raise AssertionError("the session changed")
+                sids.append(eio_sid)
+                sio.disconnect()
+            except BaseException as e:
+                errors.append("client %d: %r" % (i, e))
+
+        t0 = time.monotonic()
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(WAIT * 4)
+        took = time.monotonic() - t0
+        self.assertEqual(errors, [])
+        self.assertEqual(len(set(sids)), 50)
+        # Each disconnect is the client's own, at its end.
+        self.assertEqual(sorted(disconnects), list(range(50)))
+        elsewhere = self.served_elsewhere(srv, set(sids))
+        self.assertTrue(elsewhere, "every request landed on its session's owner")
+        self.assert_only_closing_polls_failed(srv, set(sids))
+        print("\n5,000 acked echoes by 50 polling clients in %.1f s; %d "
+              "requests served through another worker" % (took, len(elsewhere)),
+              file=sys.stderr)
+
+    def test_websocket_upgrade_moves_to_the_owner(self):
+        srv = self.start()
+        moved = 0
+        for i in range(8):
+            c = EioClient(srv.port)
+            c.handshake()
+            c.post("40")
+            c.until("40")
+            sock = socket.create_connection(("127.0.0.1", srv.port), timeout=WAIT)
+            try:
+                sock.sendall(handshake_request(
+                    "/socket.io/?EIO=4&transport=websocket&sid=" + c.sid,
+                    port=srv.port))
+                status, fields, rest = read_head(sock)
+                self.assertEqual(status, 101, fields)
+                ws = WsReader(sock, rest)
+                sock.sendall(frame(OP_TEXT, b"2probe"))
+                self.assertEqual(ws.next_text(), "3probe")
+                sock.sendall(frame(OP_TEXT, b"5"))
+                sock.sendall(frame(OP_TEXT, b'421["echo","over ws %d"]' % i))
+                self.assertEqual(ws.next_text(skip=("2", "6")), '431["over ws %d"]' % i)
+            finally:
+                sock.close()
+        upgrades = [line for line in srv.access_log().splitlines()
+                    if "transport=websocket" in line]
+        handed = [line for line in upgrades if line.endswith("handed over")]
+        self.assertTrue(handed, "every upgrade landed on its session's owner")
+        # Each upgrade is logged by its owner (101), and by the worker it
+        # landed on too when that was another one.
+        for line in handed:
+            sid = re.search(r"sid=([\w-]+)", line).group(1)
+            self.assertNotEqual(int(line.split()[0].strip("<>")), owner_of(sid), line)
+        print("\n%d of 8 upgrades handed over to their owner" % len(handed),
+              file=sys.stderr)
+
+    def test_unknown_owner_and_hup(self):
+        srv = self.start()
+        # A sid naming a process that is no worker of ours.
+        c = EioClient(srv.port)
+        c.sid = base64.urlsafe_b64encode((1).to_bytes(4, "big") + b"x" * 11).decode()
+        status, body = c.request("GET")
+        self.assertEqual(status, 400)
+        self.assertEqual(json.loads(body), {"code": 1, "message": "Session ID unknown"})
+        # HUP: the old workers' sessions end; asked for later, from any
+        # worker, they are unknown, and a new session works.
+        c = EioClient(srv.port)
+        c.handshake()
+        old = set(srv.worker_pids())
+        os.kill(srv.pid, signal.SIGHUP)
+        wait_until(lambda: not (set(srv.worker_pids()) & old)
+                   and len(srv.worker_pids()) == WORKERS, WAIT,
+                   what="the old workers to be replaced")
+        for _ in range(8):
+            status, body = c.request("GET")
+            self.assertEqual(status, 400, body)
+            self.assertEqual(json.loads(body)["code"], 1)
+        c = EioClient(srv.port)
+        c.handshake()
+        c.post("40")
+        self.assertTrue(c.until("40").startswith("40{"))
+
+
+class SioUpgrade(ServerTestCase):
+
+    def test_sessions_reach_across_generations_after_usr2(self):
+        """USR2 passes the instance token to the new arbiter: while both
+        generations serve, a session of an old worker is served whichever
+        generation's worker its requests land on."""
+        tmp = tempfile.mkdtemp(prefix="gn-sio-usr2-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        pidfile = os.path.join(tmp, "g.pid")
+        srv = self.start_server(
+            app="sio_chat", workers=2, accesslog=True,
+            settings={"app.args": {"redis": "none"},
+                      "process": {"pidfile": pidfile},
+                      "logging": {"access_log_format": "%(p)s %(r)s %(s)s"}})
+        old_workers = set(srv.wait_workers(2))
+        c = EioClient(srv.port)
+        c.handshake()
+        c.post("40")
+        c.until("40")
+        self.assertIn(owner_of(c.sid), old_workers)
+        old = srv.pid
+        srv.signal(signal.SIGUSR2)
+        new = wait_until(lambda: (lambda p: p if p and p != old else None)(
+            harness.read_pid(pidfile)), WAIT, what="the new arbiter's pidfile")
+        self.addCleanup(lambda: harness.pid_alive(new) and os.kill(new, signal.SIGKILL))
+        new_workers = wait_until(lambda: (lambda p: p if len(p) == 2 else None)(
+            harness.children_of(new)), WAIT, what="the new arbiter's 2 workers")
+        srv.wait_for_log(r"booting worker \d+ with pid %d\b" % new_workers[-1], WAIT)
+        for n in range(40):
+            c.post('42%d["echo",%d]' % (n, n))
+            self.assertEqual(c.until("43"), "43%d[%d]" % (n, n))
+        served_by = {int(line.split()[0].strip("<>"))
+                     for line in srv.access_log().splitlines() if c.sid in line}
+        self.assertTrue(served_by & set(new_workers),
+                        "no request landed on the new generation")
+        srv.signal(signal.SIGTERM)
+        srv.wait_exit(WAIT)
+        os.kill(new, signal.SIGTERM)
+        wait_until(lambda: not harness.pid_alive(new), WAIT, what="the new arbiter to stop")
+
+
+class WsReader:
+    """Text frames from the server's side of a WebSocket."""
+
+    def __init__(self, sock, buf):
+        self.sock = sock
+        self.buf = bytearray(buf)
+
+    def _need(self, n):
+        while len(self.buf) < n:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                raise AssertionError("WebSocket closed")
+            self.buf += chunk
+
+    def next_text(self, skip=()):
+        while True:
+            self._need(2)
+            op, n, at = self.buf[0] & 0x0F, self.buf[1] & 0x7F, 2
+            if n == 126:
+                self._need(4)
+                n, at = int.from_bytes(self.buf[2:4], "big"), 4
+            self._need(at + n)
+            data = bytes(self.buf[at:at + n])
+            del self.buf[:at + n]
+            assert op == OP_TEXT, (op, data)
+            text = data.decode()
+            if text not in skip:
+                return text
+
+
+if __name__ == "__main__":
+    unittest.main()
