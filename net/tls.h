@@ -3,7 +3,9 @@
  * policy, protocol versions, ciphers, ALPN), built once by the arbiter from
  * the configuration before anything is bound and inherited by the workers
  * through fork, and the TLS transport a connection accepted on a TLS bind
- * speaks (net/transport.h's table, over OpenSSL 3).
+ * speaks (net/transport.h's table, over OpenSSL 3). Made of three files:
+ * the context (net/tls_context.c), the session ticket keys every worker
+ * shares (net/tls_tickets.c) and the transport (net/tls_transport.c).
  *
  * net/ knows no configuration: the owner (server/) fills struct
  * gn_tls_opts from it.
