@@ -145,7 +145,7 @@ struct gn_config {
     struct gn_ipset proxy_allow_ips;
     struct gn_ipset forwarded_allow_ips;
 
-    /* [tls]: TLS termination (net/tls.c builds the context from these) */
+    /* [tls]: TLS termination (net/tls_context.c builds the context) */
     char *certfile;         /* NULL: no TLS */
     char *keyfile;          /* NULL: the key is in certfile */
     char *ca_certs;         /* client certificates' CAs; NULL: none */
@@ -155,8 +155,9 @@ struct gn_config {
     int tls_min_version;    /* 0x0303 (TLS 1.2) or 0x0304 (TLS 1.3) */
     int handshake_timeout;  /* seconds */
     int ticket_key_rotation; /* seconds between ticket keys; 0: HUP only */
-    /* The server context built from them (net/tls.c's, opaque here), freed
-     * with the config by TLS_FREE: a reload that fails keeps the old. */
+    /* The server context built from them (net/tls_context.c's, opaque
+     * here), freed with the config by TLS_FREE: a reload that fails keeps
+     * the old. */
     void *tls;
     void (*tls_free)(void *tls);
 

@@ -1,11 +1,11 @@
 /*
  * A connection's transport: how its bytes cross the socket. Plain TCP (and
- * unix sockets, net/transport.c) and TLS (net/tls.c) are the two. Callers
- * never assume what a short read means: a transport that decrypts may hold
- * bytes the socket no longer has, and says so with pending(); and they
- * never assume which way a transport that said EAGAIN waits: TLS may have
- * to send before it can read on (or read before it can send), and says
- * which in the connection's tp_want.
+ * unix sockets, net/transport.c) and TLS (net/tls_transport.c) are the
+ * two. Callers never assume what a short read means: a transport that
+ * decrypts may hold bytes the socket no longer has, and says so with
+ * pending(); and they never assume which way a transport that said EAGAIN
+ * waits: TLS may have to send before it can read on (or read before it can
+ * send), and says which in the connection's tp_want.
  */
 #ifndef GN_NET_TRANSPORT_H
 #define GN_NET_TRANSPORT_H

@@ -19,7 +19,7 @@
  * The hook runs only once a loaded object other than OpenSSL's own needs
  * libssl or libcrypto (its DT_NEEDED says so): an app or a library it
  * links. greenicorn's server links OpenSSL for TLS too, but keeps its own
- * queue clean (net/tls.c clears it around every call), so the worker says
+ * queue clean (net/tls_*.c clear it around every call), so the worker says
  * its executable does not count (gn__patch_ssl_executable_is_clean):
  * without it, every switch would ask OpenSSL about its queue, and hello
  * with patch_all cost 4.8 % more instructions than without.

@@ -10,7 +10,7 @@
 void gn__patch_ssl_enable(int on);
 
 /* The executable's own OpenSSL calls leave no error behind (greenicorn's
- * server: net/tls.c clears the queue around each): only the apps and
+ * server: net/tls_*.c clear the queue around each): only the apps and
  * libraries loaded beside it make the family's hook run. Call before
  * gn__patch_enable. */
 void gn__patch_ssl_executable_is_clean(void);
