@@ -617,14 +617,6 @@ static int check_tls(const struct gn_config *cfg, char err[GN_ERR_LEN])
         snprintf(err, GN_ERR_LEN, "bind %s: TLS needs a certfile", b->spec);
         return -EINVAL;
     }
-    /* The PROXY header comes before the handshake, in the clear, and is
-     * read by HTTP after it: they do not mix (yet). */
-    if (cfg->proxy_protocol && (b != NULL || gn__config_tls_everywhere(cfg))) {
-        snprintf(err, GN_ERR_LEN,
-                 "proxy_protocol cannot be used with TLS binds: terminate TLS "
-                 "in the proxy, or take the PROXY header off");
-        return -EINVAL;
-    }
     if (cfg->certfile == NULL && (cfg->keyfile || cfg->ca_certs)) {
         snprintf(err, GN_ERR_LEN, "%s is set but certfile is not",
                  cfg->keyfile ? "keyfile" : "ca_certs");

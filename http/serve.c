@@ -3,8 +3,10 @@
  * within header_timeout, checks it against the limits, routes it to an app
  * between the pre_request and post_request hooks, reads or drains its body,
  * and decides keep-alive; the PROXY protocol header before the first
- * request. Bytes come and go only through the connection's calls
- * (gn__conn_fill, gn__conn_writev ...), never a socket call of its own.
+ * request (on a TLS connection, before the handshake: the preface). Bytes
+ * come and go only through the connection's calls (gn__conn_fill,
+ * gn__conn_writev, gn__conn_peek_clear ...), never a socket call of its
+ * own.
  */
 #include "http/serve.h"
 
@@ -540,8 +542,39 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
 }
 
 /* With proxy_protocol on, a connection from a peer in proxy_allow_ips
- * starts with a PROXY header naming the real client. 0 when it was read
- * (or none is expected), -1 to drop the connection. */
+ * starts with a PROXY header naming the real client: whether C's should,
+ * and has not been read yet. */
+static int expects_proxy(const struct gn_conn *c)
+{
+    const struct gn_http_ctx *x = ctx_of(c);
+
+    return x->proxy_protocol && !c->proxied &&
+           gn__ipset_match(x->proxy_allow_ips, c->remote_addr);
+}
+
+/* The PROXY header parsed (N bytes, or N < 0: not one): C's client is the
+ * one it names. 0, or -1 to drop the connection. */
+static int proxy_read(struct gn_conn *c, int n,
+                      const struct gn_proxy_info *info)
+{
+    if (n < 0) {
+        gn_log_debug("%s: no valid PROXY protocol header; dropping the "
+                     "connection",
+                     c->remote_addr);
+        return -1;
+    }
+    c->proxied = 1;
+    if (!info->local) {
+        memcpy(c->remote_addr, info->addr, sizeof(c->remote_addr));
+        c->remote_port = info->port;
+        trust_peer(c);
+    }
+    return 0;
+}
+
+/* The PROXY header at the start of C's input (through the transport: a
+ * plain connection's, read with the request that follows it). 0 when it
+ * was read (or none is expected), -1 to drop the connection. */
 static int read_proxy_header(struct gn_conn *c)
 {
     const struct gn_http_ctx *x = ctx_of(c);
@@ -549,8 +582,7 @@ static int read_proxy_header(struct gn_conn *c)
     struct gn_proxy_info info;
     int n;
 
-    if (!x->proxy_protocol || c->proxied ||
-        !gn__ipset_match(x->proxy_allow_ips, c->remote_addr))
+    if (!expects_proxy(c))
         return 0;
     while ((n = gn__proxy_parse(c->rbuf + c->rpos, c->rlen - c->rpos, &info)) ==
            0) {
@@ -559,20 +591,37 @@ static int read_proxy_header(struct gn_conn *c)
             gn__conn_fill(c, left) <= 0)
             return -1;
     }
-    if (n < 0) {
-        gn_log_debug("%s: no valid PROXY protocol header; dropping the "
-                     "connection",
-                     c->remote_addr);
+    if (n > 0)
+        c->rpos += (uint32_t)n;
+    return proxy_read(c, n, &info);
+}
+
+/* The preface of a connection whose transport has a session (TLS): the
+ * PROXY header comes in the clear before the handshake, so it is peeked
+ * at on the socket itself and only its own bytes are taken, the
+ * ClientHello behind it left to the transport. Once per connection. */
+static int http_preface(struct gn_conn *c)
+{
+    const struct gn_http_ctx *x = ctx_of(c);
+    int64_t deadline = gn__monotonic_ms() + x->header_ms, left;
+    struct gn_proxy_info info;
+    int n;
+
+    if (c->peer_checked)
+        return 0;
+    trust_peer(c);
+    c->peer_checked = 1;
+    if (!expects_proxy(c))
+        return 0;
+    while ((n = gn__proxy_parse(c->rbuf, c->rlen, &info)) == 0) {
+        left = deadline - gn__monotonic_ms();
+        if (gn__conn_head_room(c, x->head_max) != 0 || left <= 0 ||
+            gn__conn_peek_clear(c, left) <= 0)
+            return -1;
+    }
+    if (n > 0 && gn__conn_take_clear(c, (size_t)n) != 0)
         return -1;
-    }
-    c->rpos += (uint32_t)n;
-    c->proxied = 1;
-    if (!info.local) {
-        memcpy(c->remote_addr, info.addr, sizeof(c->remote_addr));
-        c->remote_port = info.port;
-        trust_peer(c);
-    }
-    return 0;
+    return proxy_read(c, n, &info);
 }
 
 /* Serve C while it has input: its protocol's serve (struct gn_conn_proto). */
@@ -610,4 +659,5 @@ const struct gn_conn_proto gn__http1 = {
     .serve = http_serve,
     .client_left = client_left,
     .describe = describe,
+    .preface = http_preface,
 };

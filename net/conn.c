@@ -522,12 +522,59 @@ ssize_t gn__conn_send_nowait(struct gn_conn *c, const struct iovec *iov,
     if (n >= 0)
         return n;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        /* (A TLS write never needs to read first: net/tls.c refuses
+        /* (A TLS write never needs to read first: net/tls_context.c refuses
          * renegotiation, and TLS 1.3 writes never read.) */
         blocked_on(c, GN_WATCH_WRITE);
         return -EAGAIN;
     }
     return -errno;
+}
+
+ssize_t gn__conn_peek_clear(struct gn_conn *c, int64_t timeout_ms)
+{
+    assert(c->rbuf != NULL && c->rlen < c->rcap);
+    int64_t deadline = gn__monotonic_ms() + timeout_ms, left;
+    ssize_t n;
+    int rc;
+
+    for (;;) {
+        n = gn__sys_recv(c->fd, c->rbuf, c->rcap, MSG_PEEK | MSG_DONTWAIT);
+        if (n > (ssize_t)c->rlen) {
+            c->rlen = (uint32_t)n;
+            return n;
+        }
+        if (n == 0)
+            return 0;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return -errno;
+        /* Nothing new: only a new edge brings more (an edge comes with
+         * every arrival, also when unread bytes are waiting). */
+        c->ready &= ~GN_WATCH_READ;
+        if ((left = deadline - gn__monotonic_ms()) <= 0)
+            return -ETIMEDOUT;
+        if ((rc = conn_wait(c, GN_WATCH_READ, left)) < 0)
+            return rc;
+    }
+}
+
+int gn__conn_take_clear(struct gn_conn *c, size_t n)
+{
+    size_t got = 0;
+    ssize_t r;
+
+    assert(n <= c->rcap);
+    while (got < n) {
+        r = gn__sys_recv(c->fd, c->rbuf, n - got, MSG_DONTWAIT);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            return r < 0 && errno != EAGAIN ? -errno : -EIO; /* peeked */
+        got += (size_t)r;
+    }
+    c->rlen = c->rpos = 0;
+    return 0;
 }
 
 int gn__conn_grow(struct gn_conn *c, size_t cap)
@@ -642,8 +689,11 @@ static void conn_main(struct gn_coro *co, void *arg)
         c->closing = 1;
         return;
     }
-    /* TLS: the handshake first, once, within its own timeout. */
-    if (c->tp->handshake != NULL && (rc = c->tp->handshake(c)) < 0) {
+    /* TLS: the handshake first, once, within its own timeout; what comes
+     * in the clear before it (a PROXY header) before that. */
+    if (c->tp->handshake != NULL &&
+        ((c->proto->preface != NULL && c->proto->preface(c) < 0) ||
+         (rc = c->tp->handshake(c)) < 0)) {
         c->closing = 1;
         return;
     }

@@ -44,6 +44,12 @@ struct gn_conn_proto {
      * coroutines ("GET /path"), into BUF (LEN bytes, NUL-terminated); see
      * gn__coro_describe_fn. NULL: the connection alone is named. */
     void (*describe)(const struct gn_conn *c, char *buf, size_t len);
+    /* Before C's transport starts its session (TLS's handshake), from
+     * C's coroutine: read what the peer sends in the clear ahead of it
+     * (a PROXY header before the ClientHello), with gn__conn_peek_clear
+     * and gn__conn_take_clear. 0, or < 0 to close. Called each time the
+     * coroutine starts while the transport has a handshake. NULL: none. */
+    int (*preface)(struct gn_conn *c);
 };
 
 /* What the connections of a process share, set up by its owner (the
@@ -206,6 +212,19 @@ ssize_t gn__conn_recv(struct gn_conn *c, void *buf, size_t len);
  * edge says when it takes bytes again. Callable from the loop. */
 ssize_t gn__conn_send_nowait(struct gn_conn *c, const struct iovec *iov,
                              int iovcnt);
+
+/* Preface stage (struct gn_conn_proto's preface), before the transport's
+ * session: peek at the socket's own bytes, under the transport, into C's
+ * read buffer [0, rlen) without taking them off the socket, waiting up to
+ * TIMEOUT_MS for more than the C->rlen bytes peeked before (C->rlen < the
+ * buffer's capacity: gn__conn_head_room first). The bytes peeked (more
+ * than before), 0 at EOF, or a negative errno (-ETIMEDOUT). */
+ssize_t gn__conn_peek_clear(struct gn_conn *c, int64_t timeout_ms);
+
+/* Preface stage: take the first N bytes peeked off the socket (they are
+ * the preface's; the transport's session starts after them) and empty C's
+ * read buffer. 0, or a negative errno. */
+int gn__conn_take_clear(struct gn_conn *c, size_t n);
 
 /* Grow C's read buffer to CAP bytes: 0 or -ENOMEM. */
 int gn__conn_grow(struct gn_conn *c, size_t cap);

@@ -3,8 +3,10 @@
 over them (keep-alive, a POST body, a file sent with sendfile), `openssl
 s_client` (TLS 1.2 and 1.3 accepted, 1.1 refused, ALPN http/1.1), client
 certificates with cert_reqs, a client that stalls mid-handshake, a stream
-app and a WebSocket over TLS, and the certificates refused at start-up
-with a message that names the file.
+app and a WebSocket over TLS, the certificates refused at start-up with a
+message that names the file, and the PROXY protocol on a TLS bind (the
+header in the clear before the ClientHello, from a raw client and from
+HAProxy's `send-proxy-v2 ssl`).
 
 The certificates are made by the test with `openssl` (a CA, a server
 certificate for 127.0.0.1 signed by it, a client certificate, a stranger's
@@ -592,6 +594,214 @@ class TestReload(unittest.TestCase):
                              % (re.escape(key), re.escape(cert)), timeout=20)
             self.assertEqual(served_cert_subject(srv.port), "localhost")
             self.assertEqual(https_get(srv.port, "/still")[0], 200)
+
+
+PROXIED = "203.0.113.7"  # the client a PROXY header names
+ACCESS_RE = re.compile(r'^(\S+) - - \[[^\]]*\] "(\S+) (\S+) HTTP/\d\.\d" (\d{3}) ')
+
+
+def proxy_v2(addr, port, dst="127.0.0.1", dport=443):
+    """A PROXY protocol v2 header: PROXY, TCP over IPv4, ADDR:PORT to
+    DST:DPORT."""
+    body = (socket.inet_aton(addr) + socket.inet_aton(dst) +
+            port.to_bytes(2, "big") + dport.to_bytes(2, "big"))
+    return (b"\r\n\r\n\x00\r\nQUIT\n" + b"\x21\x11" + len(body).to_bytes(2, "big") +
+            body)
+
+
+def tls_after_preface(port, preface, request, split=False):
+    """Connect to PORT, send PREFACE in the clear and then a TLS session
+    that sends REQUEST and reads the answer to the server's close. The
+    preface and the ClientHello go out in one write (the server must take
+    the preface's bytes alone), or, SPLIT, the preface in two writes apart
+    and the ClientHello after. The answer's bytes."""
+    ctx = client_context()
+    inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(inc, out, server_hostname="127.0.0.1")
+    sock = socket.create_connection(("127.0.0.1", port), timeout=IO)
+    try:
+        try:
+            tls.do_handshake()
+        except ssl.SSLWantReadError:
+            pass
+        hello = out.read()
+        if split:
+            sock.sendall(preface[:7])
+            time.sleep(0.2)
+            sock.sendall(preface[7:])
+            time.sleep(0.2)
+            sock.sendall(hello)
+        else:
+            sock.sendall(preface + hello)
+        answer, sent = b"", False
+        while True:
+            try:
+                if not sent:
+                    tls.do_handshake()
+                    tls.write(request)
+                    sent = True
+                while True:
+                    chunk = tls.read(65536)
+                    if not chunk:  # the server's close_notify
+                        return answer
+                    answer += chunk
+            except ssl.SSLWantReadError:
+                pass
+            except ssl.SSLZeroReturnError:
+                return answer
+            if out.pending:
+                sock.sendall(out.read())
+            data = sock.recv(65536)
+            if not data:
+                return answer
+            inc.write(data)
+    finally:
+        sock.close()
+
+
+class TestProxyProtocol(unittest.TestCase):
+    """proxy_protocol on a TLS bind: the PROXY header comes in the clear
+    before the ClientHello; the request's REMOTE_ADDR and the access log
+    name the client it says."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = TlsServer(workers=1, accesslog=True, settings={"proxy": {"proxy_protocol": "on"}})
+        cls.srv.__enter__()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.__exit__(None, None, None)
+
+    def logged(self, target):
+        """The access log's address for TARGET, once it is logged."""
+        def find():
+            for line in self.srv.access_log().splitlines():
+                m = ACCESS_RE.match(line)
+                if m and m.group(3) == target:
+                    return m.group(1)
+            return None
+        return harness.wait_until(find, 10, what="access log line for " + target)
+
+    def check(self, target, **kw):
+        answer = tls_after_preface(
+            self.srv.port, proxy_v2(PROXIED, 4242),
+            b"GET " + target.encode() + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            **kw)
+        self.assertTrue(answer.startswith(b"HTTP/1.1 200"), answer[:200])
+        f = fields(answer.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(f["remote"], "%s:4242" % PROXIED, f)
+        self.assertEqual(f["scheme"], "https", f)
+        self.assertEqual(self.logged(target), PROXIED)
+
+    def test_v2_header_and_client_hello_in_one_write(self):
+        self.check("/proxy/one")
+
+    def test_v2_header_in_pieces(self):
+        self.check("/proxy/pieces", split=True)
+
+    def test_v1_header(self):
+        answer = tls_after_preface(
+            self.srv.port, b"PROXY TCP4 198.51.100.2 127.0.0.1 5151 443\r\n",
+            b"GET /proxy/v1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        f = fields(answer.split(b"\r\n\r\n", 1)[1])
+        self.assertEqual(f["remote"], "198.51.100.2:5151", f)
+        self.assertEqual(self.logged("/proxy/v1"), "198.51.100.2")
+
+    def test_no_header_is_dropped(self):
+        # A TLS client that sends no PROXY header is dropped: its
+        # ClientHello is not a PROXY header.
+        raw = socket.create_connection(("127.0.0.1", self.srv.port), timeout=IO)
+        with self.assertRaises((ssl.SSLError, ConnectionError, OSError)):
+            with client_context().wrap_socket(raw, server_hostname="127.0.0.1"):
+                pass
+        raw.close()
+        self.assertEqual(https_get_proxied(self.srv.port), PROXIED)
+
+
+def https_get_proxied(port):
+    """The remote address one proxied request on PORT shows."""
+    answer = tls_after_preface(
+        port, proxy_v2(PROXIED, 4343),
+        b"GET /proxy/again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    return fields(answer.split(b"\r\n\r\n", 1)[1])["remote"].rpartition(":")[0]
+
+
+HAPROXY = shutil.which("haproxy")
+HAPROXY_CLIENT = "127.0.0.3"  # where HAProxy's client connects from
+HAPROXY_CFG = """global
+    log stderr format raw local0 info
+defaults
+    log global
+    mode http
+    timeout connect 5s
+    timeout client 30s
+    timeout server 30s
+frontend f
+    bind 127.0.0.1:{port}
+    default_backend g
+backend g
+    server g 127.0.0.1:{upstream} send-proxy-v2 ssl verify none
+"""
+
+
+@unittest.skipIf(HAPROXY is None, "haproxy is not installed (scripts/install-deps --test)")
+class TestProxyProtocolBehindHaproxy(unittest.TestCase):
+    """HAProxy (HTTP mode) re-encrypts to a tls:// bind and sends PROXY v2
+    first (`send-proxy-v2 ssl verify none`): greenicorn sees HAProxy's
+    client."""
+
+    def test_haproxy_send_proxy_v2_ssl(self):
+        tmp = tempfile.mkdtemp(prefix="greenicorn-tls-haproxy-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        with TlsServer(workers=1, accesslog=True, settings={"proxy": {"proxy_protocol": "on"}}) as srv:
+            port = harness.free_port()
+            cfg = os.path.join(tmp, "haproxy.cfg")
+            with open(cfg, "w") as f:
+                f.write(HAPROXY_CFG.format(port=port, upstream=srv.port))
+            log = open(os.path.join(tmp, "haproxy.log"), "wb")
+            self.addCleanup(log.close)
+            proc = subprocess.Popen([HAPROXY, "-db", "-f", cfg], stdout=log,
+                                    stderr=subprocess.STDOUT, start_new_session=True)
+
+            def stop():
+                if proc.poll() is None:
+                    proc.terminate()
+                    try:
+                        proc.wait(10)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait(10)
+            self.addCleanup(stop)
+
+            def listening():
+                try:
+                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    return True
+                except OSError:
+                    self.assertIsNone(proc.poll(), "haproxy exited")
+                    return False
+            harness.wait_until(listening, 20, what="haproxy listening")
+            for i in range(3):
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=IO,
+                                                  source_address=(HAPROXY_CLIENT, 0))
+                try:
+                    conn.request("GET", "/haproxy/%d" % i)
+                    r = conn.getresponse()
+                    body = r.read()
+                    client_port = conn.sock.getsockname()[1]
+                finally:
+                    conn.close()
+                self.assertEqual(r.status, 200, body[:300])
+                f = fields(body)
+                self.assertEqual(f["remote"], "%s:%d" % (HAPROXY_CLIENT, client_port), f)
+                self.assertEqual(f["scheme"], "https", f)
+
+            def logged():
+                return sorted(m.group(1) for m in map(ACCESS_RE.match, srv.access_log().splitlines())
+                              if m and m.group(3).startswith("/haproxy/"))
+            harness.wait_until(lambda: len(logged()) == 3, 10, what="3 access log lines")
+            self.assertEqual(logged(), [HAPROXY_CLIENT] * 3)
 
 
 class TestSni(unittest.TestCase):
