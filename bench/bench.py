@@ -20,6 +20,12 @@ small file), lwan (not packaged in Debian 12: said so). Network load stays
 on loopback, bounded in connections and time; everything started is
 stopped, even on failure.
 
+The tls-* scenarios serve the same hello over TLS with one ECDSA P-256
+certificate made for the run, greenicorn against nginx (same ciphers and
+TLS 1.3 suites, server preference): keep-alive requests with wrk over
+https, and full handshakes per second with bench/tlsload (C, OpenSSL,
+epoll, on the load CPU; no session resumed), and the targets of issue #16.
+
 The ws-* scenarios drive WebSocket servers with bench/wsload (C, epoll, on
 the load CPU): greenicorn with ws_echo.so (ws_broadcast.so for the
 broadcast), Node's ws (bench/ws_node.js) and gevent-websocket under
@@ -50,6 +56,14 @@ CLIENT_CPUS = "1" if CPUS >= 2 else "0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH = os.path.dirname(os.path.abspath(__file__))
 WSLOAD = os.path.join(BUILD, "bench", "wsload")
+TLSLOAD = os.path.join(BUILD, "bench", "tlsload")
+# The tls-* scenarios' ciphers and TLS 1.3 suites, on both servers:
+# greenicorn's defaults (config/settings.c), given to nginx too, server
+# preference on both, so both negotiate the same suite.
+TLS_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+               "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+               "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
+TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 
 
 def log(msg):
@@ -182,13 +196,14 @@ class Peer:
         self.proc = None
 
     def url(self, scenario):
-        return "http://127.0.0.1:%d%s" % (self.port, scenario.path_for(self))
+        return "%s://127.0.0.1:%d%s" % ("https" if scenario.tls else "http", self.port,
+                                        scenario.path_for(self))
 
 
 class Greenicorn(Peer):
     name = "greenicorn"
     build = BUILD
-    kinds = ("http", "ws", "statsd")
+    kinds = ("http", "ws", "statsd", "tls-handshake")
     logging = ""  # more [logging] lines (the statsd variants')
 
     @classmethod
@@ -215,7 +230,7 @@ class Greenicorn(Peer):
         with open(conf, "w") as f:
             f.write(textwrap.dedent("""\
                 [server]
-                bind = 127.0.0.1:%d
+                bind = %s127.0.0.1:%d
                 backlog = 8192
                 [workers]
                 workers = %d
@@ -228,8 +243,12 @@ class Greenicorn(Peer):
                 %s
                 [app]
                 module = %s
-                """ % (self.port, self.workers, self.logging,
+                """ % ("tls://" if scenario.tls else "", self.port, self.workers, self.logging,
                        scenario.greenicorn_module(self.build))))
+            if scenario.tls:
+                cert, key = tls_cert(os.path.dirname(self.dir))
+                f.write("[tls]\ncertfile = %s\nkeyfile = %s\nciphers = %s\n"
+                        % (cert, key, TLS_CIPHERS))
             if args:
                 f.write("[app.args]\n")
             for key, value in args.items():
@@ -271,6 +290,7 @@ class GreenicornStatsdNoHost(Greenicorn):
 class Nginx(Peer):
     name = "nginx"
     needs = ("nginx",)
+    kinds = ("http", "tls-handshake")
 
     def supports(self, scenario):
         return scenario.nginx_ok
@@ -298,14 +318,28 @@ class Nginx(Peer):
                     uwsgi_temp_path %s;
                     scgi_temp_path %s;
                     server {
-                        listen 127.0.0.1:%d backlog=8192;
+                        listen 127.0.0.1:%d backlog=8192%s;
+                        %s
                         location = / { default_type text/plain; return 200 "Hello, World!"; }
                         location = /big.bin { root %s; }
                     }
                 }
                 """ % (self.workers, self.dir, self.dir, self.dir, self.dir,
-                       self.dir, self.dir, self.dir, self.port, self.dir)))
+                       self.dir, self.dir, self.dir, self.port,
+                       " ssl" if scenario.tls else "", self.tls_conf(scenario), self.dir)))
         return ["nginx", "-c", conf, "-p", self.dir]
+
+    def tls_conf(self, scenario):
+        """The server block's TLS lines: the certificate greenicorn has,
+        its protocols and ciphers (nginx's session cache and tickets are
+        left at their defaults, as greenicorn's)."""
+        if not scenario.tls:
+            return ""
+        cert, key = tls_cert(os.path.dirname(self.dir))
+        return ("ssl_certificate %s; ssl_certificate_key %s; "
+                "ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers %s; "
+                "ssl_conf_command Ciphersuites %s; "
+                "ssl_prefer_server_ciphers on;" % (cert, key, TLS_CIPHERS, TLS13_SUITES))
 
 
 GUNICORN_APP = """\
@@ -563,14 +597,48 @@ def wsload_lines(proc, deadline):
             buf += chunk
 
 
-def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300):
+def tls_cert(workdir):
+    """The tls-* scenarios' certificate, made once per run in WORKDIR: an
+    ECDSA P-256 key and a self-signed certificate for 127.0.0.1, served by
+    every peer alike. (cert, key) paths."""
+    cert, key = os.path.join(workdir, "tls-cert.pem"), os.path.join(workdir, "tls-key.pem")
+    if not os.path.exists(cert):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "2", "-subj", "/CN=127.0.0.1",
+                        "-addext", "subjectAltName=IP:127.0.0.1"],
+                       check=True, capture_output=True, timeout=60)
+        os.chmod(key, 0o644)  # nginx's workers are nobody (the master reads it)
+    return cert, key
+
+
+def tlsload_path(workdir):
+    """bench/tlsload as meson built it, or compiled here with cc (and
+    OpenSSL) for a build directory from before it."""
+    if os.path.exists(TLSLOAD):
+        return TLSLOAD
+    out = os.path.join(workdir, "tlsload")
+    if not os.path.exists(out):
+        cc = os.environ.get("CC") or "cc"
+        subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE", "-o", out,
+                        os.path.join(BENCH, "tlsload.c"), "-lssl", "-lcrypto"],
+                       check=True, timeout=120)
+    return out
+
+
+def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300, program=None):
     """Run bench/wsload MODE against PORT on the load CPU; call
     ON_PHASE(words, proc) on each "phase ..." line (the moment to read the
-    server's CPU or RSS) and return its "result KEY VALUE" lines as a dict.
-    A run wsload fails (a wrong answer, a closed socket) raises."""
+    server's CPU or RSS) and return its "result KEY VALUE" lines as a dict
+    (and its "info ..." line under "info"). A run wsload fails (a wrong
+    answer, a closed socket) raises. PROGRAM: another load generator that
+    speaks the same lines (bench/tlsload), MODE then only names its logs."""
     err_path = os.path.join(workdir, "wsload-%s.err" % mode)
-    cmd = ["taskset", "-c", CLIENT_CPUS, wsload_path(workdir), mode,
-           "-p", str(port)] + [str(a) for a in args]
+    if program is None:
+        cmd = [wsload_path(workdir), mode]
+    else:
+        cmd = [program]
+    cmd = ["taskset", "-c", CLIENT_CPUS] + cmd + ["-p", str(port)] + [str(a) for a in args]
     results = {}
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -583,6 +651,8 @@ def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300):
                 on_phase(words[1:], proc)
             elif words and words[0] == "result":
                 results[words[1]] = float(words[2])
+            elif words and words[0] == "info":
+                results["info"] = " ".join(words[1:])
         rc = proc.wait(max(1.0, deadline - time.monotonic()))
     finally:
         if proc.poll() is None:
@@ -604,7 +674,7 @@ def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300):
 class Scenario:
     name = "?"
     title = "?"
-    kind = "http"  # or "ws": which peers serve it (Peer.kinds)
+    kind = "http"  # or "ws", "tls-handshake": which peers serve it (Peer.kinds)
     connections = 50
     greenicorn_app = "hello"
     greenicorn_needs = ""
@@ -616,6 +686,7 @@ class Scenario:
     peers = None  # None: every peer; else names
     headers = ()
     pipeline = 0
+    tls = False  # served over TLS (tls_cert's certificate)
 
     repeat = 1  # runs per server by default (--repeat), alternating peers
 
@@ -723,6 +794,52 @@ class Idle(Scenario):
                 "errors": 0}
 
 
+class TlsKeepalive(Scenario):
+    """wrk over TLS: one handshake per connection, then keep-alive requests;
+    the server's CPU per request is the record layer's cost on top of
+    plaintext-50's."""
+    name = "tls-keepalive-50"
+    title = "TLS keep-alive, 50 connections, 1 worker (ECDSA P-256)"
+    tls = True
+    peers = ("greenicorn", "greenicorn-base", "nginx")
+
+
+class TlsHandshake(Scenario):
+    """Full handshakes: bench/tlsload keeps 16 new connections in flight,
+    each a full handshake (no session resumed) and one request
+    (Connection: close). The server's CPU is read when tlsload opens and
+    closes its measured window."""
+    name = "tls-handshake"
+    title = "TLS full handshakes (ECDSA P-256), 16 in flight, 1 worker"
+    kind = "tls-handshake"
+    tls = True
+    connections = 16
+    peers = ("greenicorn", "greenicorn-base", "nginx")
+
+    def measure(self, peer, duration, workdir):
+        marks = {}
+
+        def on_phase(words, proc):
+            marks[words[0]] = (cpu_ticks(peer.pids()), time.monotonic())
+
+        r = run_wsload(workdir, "tlsload", peer.port,
+                       ["-c", self.connections, "-d", duration, "-w", 1,
+                        "-P", self.path_for(peer)],
+                       on_phase=on_phase, timeout=duration + 120,
+                       program=tlsload_path(workdir))
+        if "measure" not in marks or "end" not in marks:
+            raise RuntimeError("tlsload: no measured window")
+        ticks = marks["end"][0] - marks["measure"][0]
+        seconds = marks["end"][1] - marks["measure"][1]
+        n = r.get("handshakes", 0)
+        return {"rps": r.get("rate", 0.0), "requests": n,
+                "cpu_us": ticks * 1e6 / CLK_TCK / n if n else None,
+                "client_cpu_us": r.get("client_cpu_us"),
+                "server_busy": ticks / CLK_TCK / seconds if seconds > 0 else None,
+                "client_busy": r.get("client_busy"),
+                "errors": int(r.get("errors", 0)), "info": r.get("info", "")}
+
+
 class WsEcho(Scenario):
     """Each connection sends a 32-byte text message and waits for its echo
     (wsload echo); the server's CPU is read when wsload starts and ends its
@@ -827,7 +944,8 @@ class WsBroadcast(Scenario):
 
 
 SCENARIOS = [Plaintext50(), Plaintext1000(), Pipelined16(), NewConnection(), Big(),
-             Sleep(), TwoWorkers(), Idle(), WsEcho(), WsIdle(), WsBroadcast(), Statsd()]
+             Sleep(), TwoWorkers(), Idle(), TlsKeepalive(), TlsHandshake(), WsEcho(),
+             WsIdle(), WsBroadcast(), Statsd()]
 
 # Issue #7's targets: (scenario, check(results) -> (met, text)).
 
@@ -877,6 +995,25 @@ def targets(all_results):
     errors = sum(res.get("errors", 0) for sc in all_results.values()
                  for name, res in sc.items() if name == "greenicorn")
     add("no request errors (greenicorn)", errors == 0, "%d" % errors)
+    return out
+
+
+def tls_targets(all_results):
+    """Issue #16's targets (acceptance 2)."""
+    out = []
+
+    def add(what, ratio, ok):
+        met = "n/a" if ratio is None else "met" if ok(ratio) else "NOT met"
+        out.append((what, met, "%.2fx" % ratio if ratio is not None else "-"))
+
+    r = all_results.get("tls-keepalive-50", {})
+    add("tls-keepalive-50: CPU/request <= 1.0x nginx", nginx_ratio(r, "cpu_us"),
+        lambda x: x <= 1.0)
+    r = all_results.get("tls-handshake", {})
+    add("tls-handshake: handshakes/s >= 1.0x nginx", nginx_ratio(r, "rps"),
+        lambda x: x >= 1.0)
+    add("tls-handshake: CPU/handshake <= 1.0x nginx (what handshakes/s is capped by "
+        "when tlsload is not)", nginx_ratio(r, "cpu_us"), lambda x: x <= 1.0)
     return out
 
 
@@ -965,6 +1102,40 @@ def print_ws_table(scenario, results, out):
                       % ", ".join(capped))
 
 
+def print_handshake_table(results, out):
+    """tls-handshake: handshakes/s, each side's CPU per handshake and busy
+    share, and whether tlsload was the limit."""
+    g = results.get("greenicorn", {})
+
+    def ratio(r, key):
+        return fmt(g[key] / r[key] if g.get(key) and r.get(key) else None, "%.2f")
+
+    head = ["handshakes/s", "errors", "server CPU µs/handshake", "tlsload CPU µs/handshake",
+            "server busy", "tlsload busy", "hs/s greenicorn/peer", "CPU greenicorn/peer"]
+    out.write("| server | %s |\n|---|%s\n" % (" | ".join(head), "---|" * len(head)))
+    for name, r in results.items():
+        if "skipped" in r:
+            out.write("| %s | %s |\n" % (name, " | ".join([r["skipped"]] + [""] * (len(head) - 1))))
+            continue
+        out.write("| %s | %s |\n" % (name, " | ".join([
+            fmts(r, "rps", "%.0f"), "%d" % r.get("errors", 0), fmts(r, "cpu_us", "%.1f"),
+            fmt(r.get("client_cpu_us"), "%.1f"),
+            fmt(r["server_busy"] * 100 if r.get("server_busy") is not None else None, "%.0f %%"),
+            fmt(r["client_busy"] * 100 if r.get("client_busy") is not None else None, "%.0f %%"),
+            ratio(r, "rps"), ratio(r, "cpu_us")])))
+    infos = sorted({"%s: %s" % (n, r["info"]) for n, r in results.items() if r.get("info")})
+    if infos:
+        out.write("\nNegotiated: %s.\n" % "; ".join(infos))
+    capped = [n for n, r in results.items()
+              if r.get("client_busy") is not None and r.get("server_busy") is not None
+              and r["client_busy"] >= r["server_busy"]]
+    if capped:
+        out.write("\ntlsload was as busy as the server against %s: handshakes/s there "
+                  "may be tlsload's limit (a client verifies the ECDSA signature, which "
+                  "costs more than making it); the server's CPU per handshake is not.\n"
+                  % ", ".join(capped))
+
+
 def print_table(scenario, results, out):
     out.write("\n### %s\n\n" % scenario.title)
     failed = ["%s (%d of %d)" % (n, r["failed_runs"], r["runs"] + r["failed_runs"])
@@ -977,6 +1148,9 @@ def print_table(scenario, results, out):
                   "(min–max) of the runs beside it; ratios of the medians.\n\n" % runs)
     if scenario.kind == "ws":
         print_ws_table(scenario, results, out)
+        return
+    if scenario.kind == "tls-handshake":
+        print_handshake_table(results, out)
         return
     if isinstance(scenario, Idle):
         out.write("| server | KB RSS per idle connection | greenicorn/peer |\n|---|---|---|\n")
@@ -1117,9 +1291,12 @@ def main():
             all_results[sc.name] = results
             print_table(sc, results, out)
             out.flush()
-    tables = [("issue #7", "http", targets), ("issue #13", "ws", ws_targets)]
+    tables = [("issue #7", "http", targets), ("issue #13", "ws", ws_targets),
+              ("issue #16", "tls", tls_targets)]
     for issue, kind, check in tables:
-        if not any(s.kind == kind for s in chosen):
+        if kind == "tls" and not any(s.tls for s in chosen):
+            continue
+        if kind != "tls" and not any(s.kind == kind and not s.tls for s in chosen):
             continue
         out.write("\n### Targets (%s)\n\n| target | | measured |\n|---|---|---|\n" % issue)
         for what, met, detail in check(all_results):

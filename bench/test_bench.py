@@ -111,5 +111,54 @@ class TurnsTest(unittest.TestCase):
         self.assertEqual(results["b"]["v"], 4.0)  # runs 2, 4, 6
 
 
+class TlsTest(unittest.TestCase):
+    """The tls-* scenarios' table and targets, on made-up figures."""
+
+    def test_handshake_table_and_targets(self):
+        import io
+        results = {"greenicorn": {"rps": 500.0, "cpu_us": 300.0, "client_cpu_us": 600.0,
+                                  "server_busy": 0.15, "client_busy": 0.30, "errors": 0,
+                                  "info": "TLSv1.3 TLS_AES_128_GCM_SHA256 x25519"},
+                   "nginx": {"rps": 400.0, "cpu_us": 400.0, "client_cpu_us": 600.0,
+                             "server_busy": 0.5, "client_busy": 0.25, "errors": 0}}
+        out = io.StringIO()
+        bench.print_table(bench.TlsHandshake(), results, out)
+        text = out.getvalue()
+        self.assertIn("| greenicorn | 500 | 0 | 300.0 | 600.0 | 15 % | 30 % | 1.00 | 1.00 |",
+                      text)
+        self.assertIn("| nginx | 400 | 0 | 400.0 | 600.0 | 50 % | 25 % | 1.25 | 0.75 |", text)
+        self.assertIn("Negotiated: greenicorn: TLSv1.3 TLS_AES_128_GCM_SHA256 x25519.", text)
+        self.assertIn("tlsload was as busy as the server against greenicorn:", text)
+        keepalive = {"greenicorn": {"cpu_us": 20.0}, "nginx": {"cpu_us": 16.0}}
+        got = bench.tls_targets({"tls-handshake": results, "tls-keepalive-50": keepalive})
+        self.assertEqual(got, [
+            ("tls-keepalive-50: CPU/request <= 1.0x nginx", "NOT met", "1.25x"),
+            ("tls-handshake: handshakes/s >= 1.0x nginx", "met", "1.25x"),
+            ("tls-handshake: CPU/handshake <= 1.0x nginx (what handshakes/s is capped by "
+             "when tlsload is not)", "met", "0.75x")])
+        self.assertEqual(bench.tls_targets({})[0][1], "n/a")
+
+    def test_tls_scenarios_speak_https_with_the_same_certificate(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            g = bench.Greenicorn(tmp)
+            n = bench.Nginx(tmp)
+            sc = bench.TlsKeepalive()
+            self.assertTrue(g.url(sc).startswith("https://127.0.0.1:"))
+            g_args = g.command(sc)
+            with open(g_args[g_args.index("-c") + 1]) as f:
+                conf = f.read()
+            cert, key = bench.tls_cert(tmp)
+            self.assertIn("bind = tls://127.0.0.1:%d" % g.port, conf)
+            self.assertIn("certfile = %s" % cert, conf)
+            n.command(sc)
+            with open(os.path.join(n.dir, "nginx.conf")) as f:
+                nconf = f.read()
+            self.assertIn("listen 127.0.0.1:%d backlog=8192 ssl;" % n.port, nconf)
+            self.assertIn("ssl_certificate %s;" % cert, nconf)
+            self.assertIn("ssl_conf_command Ciphersuites %s;" % bench.TLS13_SUITES, nconf)
+            self.assertFalse(bench.Plaintext50().tls)
+            self.assertTrue(bench.Greenicorn(tmp).url(bench.Plaintext50()).startswith("http://"))
+
+
 if __name__ == "__main__":
     unittest.main()
