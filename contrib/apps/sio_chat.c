@@ -20,8 +20,16 @@
  *
  * Rooms span workers and hosts through Redis pub/sub
  * (contrib/green/sio_redis.h): each worker subscribes once, and each say
- * reaches every member once. GET / is a small page; every other path is
- * Socket.IO's or 404.
+ * reaches every member once.
+ *
+ * GET / is a chat page: it loads the Socket.IO browser client from
+ * GET /socket.io.min.js, joins the room ?room=NAME (default "lobby"),
+ * sends say and shows said. That file is npm's socket.io-client
+ * dist/socket.io.min.js, which scripts/sio-client-js vendors into the
+ * build next to sio_chat.so (the repository does not hold it); each
+ * worker reads it once in its init. Without it the page says how to get
+ * it and /socket.io.min.js is a 404. Every other path is Socket.IO's or
+ * 404.
  *
  *     [app]
  *     module = build/contrib/apps/sio_chat.so
@@ -32,8 +40,12 @@
  *     channel = greenicorn:sio_chat
  *     token = secret           /private's auth token
  *     ask_timeout = 5000       ms an ask waits for the client's ack
+ *     client_js = PATH         the browser client (default:
+ *                              socket.io.min.js beside sio_chat.so)
  */
+#include <dlfcn.h>
 #include <errno.h>
+#include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +62,9 @@ struct sio_chat {
     const char *channel;
     const char *token;
     int ask_timeout;
+    const char *client_js; /* NULL: beside this .so */
+    char *js;              /* its contents, NULL when absent */
+    size_t js_len;
     gn_sio_t *sio;
     gn_sio_redis_t *redis;
 };
@@ -57,14 +72,65 @@ struct sio_chat {
 static const char page[] =
     "<!doctype html>\n"
     "<html lang=\"en\">\n"
-    "<head><meta charset=\"utf-8\"><title>greenicorn sio_chat</title>"
-    "<link rel=\"icon\" href=\"data:,\"></head>\n"
+    "<head><meta charset=\"utf-8\"><title>greenicorn sio_chat</title>\n"
+    "<link rel=\"icon\" href=\"data:,\">\n"
+    "<style>body{font-family:sans-serif;max-width:40em;margin:2em auto}"
+    "#log{list-style:none;padding:0}.from{color:#777}</style></head>\n"
     "<body>\n"
-    "<h1>sio_chat</h1>\n"
-    "<p>A Socket.IO 5 server on <code>/socket.io/</code>: events "
-    "<code>echo</code>, <code>join</code> (a room), <code>say</code> "
-    "(<code>{\"room\": R, \"text\": T}</code>, answered by "
-    "<code>said</code> to the room), <code>ask</code>.</p>\n"
+    "<h1>sio_chat: <span id=\"room\"></span></h1>\n"
+    "<p id=\"state\">connecting</p>\n"
+    "<p id=\"missing\" hidden>The Socket.IO browser client is not installed: "
+    "run <code>scripts/sio-client-js BUILD_DIR</code> (it needs npm), "
+    "then reload the workers (<code>kill -HUP</code> the arbiter).</p>\n"
+    "<form id=\"form\"><input id=\"text\" autocomplete=\"off\" size=\"40\" "
+    "placeholder=\"say something\"> <button>say</button></form>\n"
+    "<ul id=\"log\"></ul>\n"
+    "<script src=\"socket.io.min.js\"></script>\n"
+    "<script>\n"
+    "const $ = id => document.getElementById(id);\n"
+    "const room = new URLSearchParams(location.search).get('room') || 'lobby';\n"
+    "$('room').textContent = room;\n"
+    "if (typeof io === 'undefined') {\n"
+    "  $('state').textContent = 'no Socket.IO client';\n"
+    "  $('missing').hidden = false;\n"
+    "} else {\n"
+    /* Engine.IO's path under this page's mount (socketio_path's default). */
+    "  const base = location.pathname.replace(/[^/]*$/, '');\n"
+    "  const socket = io({path: base + 'socket.io/'});\n"
+    /* Rejoin on every connect: a reconnection is a new socket. */
+    "  socket.on('connect', () => {\n"
+    "    $('state').textContent = 'joining';\n"
+    "    socket.emit('join', room, ok => {\n"
+    "      $('state').textContent = ok === true ? 'joined' : 'join failed';\n"
+    "    });\n"
+    "  });\n"
+    "  socket.on('disconnect', () => {\n"
+    "    $('state').textContent = 'disconnected; reconnecting...';\n"
+    "  });\n"
+    "  socket.on('said', m => {\n"
+    "    if (m.room !== room) return;\n"
+    "    const li = document.createElement('li');\n"
+    "    const from = document.createElement('span');\n"
+    "    const text = document.createElement('span');\n"
+    "    from.className = 'from';\n"
+    "    from.textContent = (m.from === socket.id ? 'me' : m.from) + ': ';\n"
+    "    text.className = 'text';\n"
+    "    text.textContent = m.text;\n"
+    "    li.append(from, text);\n"
+    "    $('log').append(li);\n"
+    "  });\n"
+    "  $('form').addEventListener('submit', e => {\n"
+    "    e.preventDefault();\n"
+    "    const text = $('text').value;\n"
+    "    if (text === '' || $('state').textContent !== 'joined') return;\n"
+    "    socket.emit('say', {room, text}, ok => {\n"
+    "      if (ok !== true) $('state').textContent = 'not sent: ' +\n"
+    "        JSON.stringify(ok);\n"
+    "    });\n"
+    "    $('text').value = '';\n"
+    "  });\n"
+    "}\n"
+    "</script>\n"
     "</body>\n"
     "</html>\n";
 
@@ -177,6 +243,11 @@ static int sio_chat_handle(gn_request_t *req, gn_response_t *res, void *state)
         gn_response_header(res, "Content-Type", "text/html; charset=utf-8");
         return gn_response_write(res, page, sizeof(page) - 1);
     }
+    if (strcmp(path, "/socket.io.min.js") == 0 && st->js != NULL) {
+        gn_response_header(res, "Content-Type",
+                           "text/javascript; charset=utf-8");
+        return gn_response_write(res, st->js, st->js_len);
+    }
     gn_response_status(res, 404, NULL);
     gn_response_header(res, "Content-Type", "text/plain");
     return gn_response_write(res, "not found\n", 10);
@@ -223,6 +294,8 @@ static int parse_arg(struct sio_chat *st, const gn_app_arg_t *a)
         st->channel = a->value;
     } else if (strcmp(a->name, "token") == 0) {
         st->token = a->value;
+    } else if (strcmp(a->name, "client_js") == 0 && *a->value != '\0') {
+        st->client_js = a->value;
     } else if (strcmp(a->name, "ask_timeout") == 0) {
         v = strtol(a->value, &end, 10);
         if (*end != '\0' || end == a->value || v < 1 || v > 3600000)
@@ -242,7 +315,70 @@ static void sio_chat_fini(void *state)
         return;
     gn_sio_redis_stop(st->redis);
     gn_sio_free(st->sio);
+    free(st->js);
     free(st);
+}
+
+/* The browser client's path: client_js, else socket.io.min.js in the
+ * folder this .so was loaded from (where scripts/sio-client-js puts it). */
+static int client_js_path(const struct sio_chat *st, char *buf, size_t size)
+{
+    Dl_info info;
+    char dir[4096];
+    int n;
+
+    if (st->client_js != NULL) {
+        n = snprintf(buf, size, "%s", st->client_js);
+    } else {
+        if (dladdr(page, &info) == 0 || info.dli_fname == NULL ||
+            strlen(info.dli_fname) >= sizeof(dir))
+            return -ENOENT;
+        strcpy(dir, info.dli_fname);
+        n = snprintf(buf, size, "%s/socket.io.min.js", dirname(dir));
+    }
+    return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+/* Reads the browser client once, so serving it never blocks a worker on
+ * the disk. Absent is no error: the page then says how to get it. */
+static int load_client_js(struct sio_chat *st)
+{
+    enum { MAX_JS = 4 << 20 }; /* socket.io.min.js 4.8 is about 50 KB */
+    char path[4096];
+    FILE *f;
+    long len;
+    int rc = client_js_path(st, path, sizeof(path));
+
+    if (rc != 0)
+        return rc;
+    f = fopen(path, "re");
+    if (f == NULL) {
+        if (errno != ENOENT)
+            return -errno;
+        gn_log(GN_LOG_WARNING,
+               "sio_chat: no browser client at %s (scripts/sio-client-js "
+               "BUILD_DIR vendors it); the page says so",
+               path);
+        return 0;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || len > MAX_JS ||
+        fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return -EFBIG;
+    }
+    st->js = malloc(len > 0 ? (size_t)len : 1);
+    if (st->js == NULL) {
+        fclose(f);
+        return -ENOMEM;
+    }
+    st->js_len = fread(st->js, 1, (size_t)len, f);
+    rc = ferror(f) || st->js_len != (size_t)len ? -EIO : 0;
+    fclose(f);
+    if (rc != 0) {
+        free(st->js);
+        st->js = NULL;
+    }
+    return rc;
 }
 
 static int register_handlers(struct sio_chat *st)
@@ -279,11 +415,19 @@ static int sio_chat_init(const gn_app_arg_t *args, size_t nargs, void **state)
             return -EINVAL;
         }
     }
+    err = load_client_js(st);
+    if (err != 0) {
+        gn_log(GN_LOG_ERROR, "sio_chat: cannot read the browser client: %s",
+               strerror(-err));
+        free(st);
+        return err;
+    }
     st->sio = gn_sio_new();
     if (st->sio == NULL) {
         err = errno;
         gn_log(GN_LOG_ERROR, "sio_chat: cannot make the server: %s",
                strerror(err));
+        free(st->js);
         free(st);
         return -err;
     }

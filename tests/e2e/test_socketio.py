@@ -272,6 +272,47 @@ class TestBadInput(SocketIOCase):
         self.assertNotIn("Segmentation", srv.log())
 
 
+class TestPage(SocketIOCase):
+    """GET / and the browser client it loads (client_js; the page in a
+    browser: test_sio_chat_browser.py)."""
+
+    def get(self, srv, path):
+        with urllib.request.urlopen(srv.url + path, timeout=WAIT) as r:
+            return r.headers["Content-Type"], r.read()
+
+    def start_page(self, client_js):
+        srv = self.start_server(app=SIO_CHAT, settings={"app.args": {
+            "redis": "none", "client_js": client_js}})
+        srv.wait_workers(1, timeout=WAIT)
+        return srv
+
+    def test_page_serves_the_client_or_says_how_to_get_it(self):
+        d = tempfile.mkdtemp(prefix="greenicorn-sio-page-")
+        self.addCleanup(shutil.rmtree, d, True)
+        js = os.path.join(d, "socket.io.min.js")
+        body = "/* a client */ var io = function () {};\n".encode() * 2000
+        with open(js, "wb") as f:
+            f.write(body)
+        srv = self.start_page(js)
+        ctype, page = self.get(srv, "/")
+        self.assertEqual(ctype, "text/html; charset=utf-8")
+        self.assertIn(b'<script src="socket.io.min.js">', page)
+        self.assertIn(b"socket.emit('say'", page)
+        self.assertEqual(self.get(srv, "/socket.io.min.js"),
+                         ("text/javascript; charset=utf-8", body))
+        srv.stop()
+
+        srv = self.start_page(os.path.join(d, "absent.js"))
+        ctype, page = self.get(srv, "/")
+        self.assertIn(b"scripts/sio-client-js BUILD_DIR", page)
+        with self.assertRaises(urllib.error.HTTPError) as cm:
+            self.get(srv, "/socket.io.min.js")
+        self.assertEqual(cm.exception.code, 404)
+        wait_until(lambda: "no browser client at %s" % d in srv.log(), WAIT,
+                   what="the warning")
+        self.assertNotIn("[ERROR]", srv.log())
+
+
 NODE_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "sio_node_client.js")
 
