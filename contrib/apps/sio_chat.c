@@ -97,6 +97,7 @@ static const char page[] =
     /* Engine.IO's path under this page's mount (socketio_path's default). */
     "  const base = location.pathname.replace(/[^/]*$/, '');\n"
     "  const socket = io({path: base + 'socket.io/'});\n"
+    "  window.chat = socket; /* for the console (and the tests) */\n"
     /* Rejoin on every connect: a reconnection is a new socket. */
     "  socket.on('connect', () => {\n"
     "    $('state').textContent = 'joining';\n"

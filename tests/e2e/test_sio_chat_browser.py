@@ -4,10 +4,14 @@
 sharing a Redis the test starts: the page, opened twice, loads the
 Socket.IO browser client (npm's socket.io-client 4.8, vendored next to
 sio_chat.so by scripts/sio-client-js, as the test does first), joins its
-room, and a message typed in one tab appears in both, once, and not in a
-tab in another room. Run with /usr/bin/python3 (Debian's
+room, and a message typed in one tab appears in the other, once, and not
+in a tab in another room. The two tabs' sessions are held by different
+workers (the pid in each Engine.IO sid; tabs are opened until two differ,
+each request on a new connection spread by SO_REUSEPORT), so the message
+crosses from one worker to the other through Redis. Run with /usr/bin/python3 (Debian's
 python3-selenium); test_socketio.py drives the same app with
 python-socketio and Node's client."""
+import base64
 import os
 import shutil
 import subprocess
@@ -39,6 +43,13 @@ def vendor_client(test):
     test.assertTrue(os.path.getsize(out) > 10000, out)
 
 
+def owner_of(sid):
+    """The pid an Engine.IO sid names: its first four bytes, big-endian
+    (as test_sio_workers.py reads it)."""
+    raw = base64.urlsafe_b64decode(sid + "=" * (-len(sid) % 4))
+    return int.from_bytes(raw[:4], "big")
+
+
 @unittest.skipIf(missing(), missing())
 @unittest.skipUnless(REDIS_SERVER and os.path.exists(SIO_CHAT),
                      "needs redis-server and build/contrib/apps/sio_chat.so")
@@ -51,9 +62,14 @@ class SioChatBrowserTest(ServerTestCase):
         redis = RedisServer()
         self.addCleanup(redis.close)
         redis.start()
+        # No keep-alive and one listening socket per worker: each request,
+        # each tab's handshake included, is a new connection the kernel
+        # gives to either worker.
         srv = self.start_server(app=SIO_CHAT, workers=2, settings={
             "app.args": {"redis": "127.0.0.1:%d" % redis.port,
-                         "channel": CHANNEL}})
+                         "channel": CHANNEL},
+            "server": {"reuse_port": "on"},
+            "workers": {"keepalive": 0}})
         srv.wait_workers(2, timeout=WAIT)
         wait_until(lambda: numsub(redis, CHANNEL) == 2, WAIT, interval=0.05,
                    what="both workers subscribed")
@@ -69,11 +85,18 @@ class SioChatBrowserTest(ServerTestCase):
 
         other = b.new_tab(srv.url + "/?room=elsewhere")
         b.wait(joined, timeout=WAIT, what="the other room's page joined")
-        first = b.new_tab(srv.url + "/?room=lobby")
-        b.wait(joined, timeout=WAIT, what="the first page joined")
-        self.assertEqual(b.text("#room"), "lobby")
-        second = b.new_tab(srv.url + "/?room=lobby")
-        b.wait(joined, timeout=WAIT, what="the second page joined")
+        tabs = {}  # owner pid -> the first lobby tab it holds
+        for _ in range(10):  # both workers get one: (1/2)^9 that they don't
+            tab = b.new_tab(srv.url + "/?room=lobby")
+            b.wait(joined, timeout=WAIT, what="a lobby page joined")
+            self.assertEqual(b.text("#room"), "lobby")
+            tabs.setdefault(owner_of(b.run("return chat.io.engine.id")), tab)
+            if len(tabs) == 2:
+                break
+        self.assertEqual(len(tabs), 2, "every lobby tab on one worker")
+        self.assertEqual(set(tabs), set(srv.worker_pids()))
+        first, second = tabs.values()
+        b.switch(second)
 
         b.type("#text", "hello from the second tab")
         b.wait_text("#log", "hello from the second tab", timeout=WAIT)
