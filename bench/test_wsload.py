@@ -6,13 +6,15 @@
 wsload's figures are only worth something if a broken server cannot look
 fast: each fault below (a changed byte, a wrong opcode, a masked frame, a
 wrong accept key, a broadcast missing or doubled, a socket closed while
-held) must make it fail, and a correct server must pass every mode. The
+held, in sio mode an ack changed, an ack for another id, a namespace
+refused) must make it fail, and a correct server must pass every mode. The
 server is asyncio from the standard library, in a thread of this process,
 on a free 127.0.0.1 port; every run is bounded by a timeout.
 """
 import asyncio
 import base64
 import hashlib
+import json
 import os
 import struct
 import subprocess
@@ -28,10 +30,15 @@ GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 class Server:
     """Echo + broadcast (the protocol of bench/README.md) with one FAULT:
     None, "corrupt", "binary", "masked", "accept", "skip-one", "twice",
-    "close-idle"."""
+    "close-idle". With SIO it speaks Socket.IO 5 over Engine.IO 4's
+    WebSocket transport instead (wsload sio): an "echo" event acked with its
+    arguments; faults "corrupt", "wrong-id", "refuse"."""
 
-    def __init__(self, fault=None):
+    def __init__(self, fault=None, sio=False):
         self.fault = fault
+        self.sio = sio
+        self.paths = []  # each handshake's request target
+        self.pongs = 0   # Engine.IO pongs ("3") received
         self.clients = []
         self.payloads = []  # what each broadcast asked to send
         self.loop = asyncio.new_event_loop()
@@ -81,6 +88,7 @@ class Server:
 
     async def serve(self, reader, writer):
         head = (await reader.readuntil(b"\r\n\r\n")).decode()
+        self.paths.append(head.split(" ")[1])
         key = [line.split(":", 1)[1].strip() for line in head.split("\r\n")
                if line.lower().startswith("sec-websocket-key:")][0]
         accept = base64.b64encode(hashlib.sha1(key.encode() + GUID).digest()).decode()
@@ -90,6 +98,11 @@ class Server:
                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n"
                       % accept).encode())
         self.clients.append(writer)
+        if self.sio:
+            # The OPEN packet, and a ping at once: wsload must answer it.
+            writer.write(self.frame(1, b'0{"sid":"e1","upgrades":[],"pingInterval":'
+                                    b'25000,"pingTimeout":20000,"maxPayload":1000000}'))
+            writer.write(self.frame(1, b"2"))
         messages = 0
         while True:
             b0, b1 = await reader.readexactly(2)
@@ -102,13 +115,33 @@ class Server:
             messages += 1
             if opcode == 8:
                 return
-            if opcode == 1 and data.startswith(b"broadcast:"):
+            if self.sio:
+                self.sio_packet(writer, data)
+            elif opcode == 1 and data.startswith(b"broadcast:"):
                 self.broadcast(data[len(b"broadcast:"):])
             elif self.fault == "close-idle" and messages == 2:
                 return  # the second message (wsload's "check") finds it gone
             else:
                 self.echo(writer, opcode, data)
             await writer.drain()
+
+    def sio_packet(self, writer, data):
+        if data == b"3":
+            self.pongs += 1
+        elif data == b"40":
+            writer.write(self.frame(1, b'44{"message":"not authorized"}'
+                                    if self.fault == "refuse" else b'40{"sid":"s1"}'))
+        elif data.startswith(b"42"):
+            body = data[2:].decode()
+            digits = len(body) - len(body.lstrip("0123456789"))
+            ack_id, args = int(body[:digits]), json.loads(body[digits:])
+            assert args[0] == "echo", args
+            reply = args[1:]
+            if self.fault == "corrupt":
+                reply = [reply[0][:5] + chr(ord(reply[0][5]) ^ 1) + reply[0][6:]]
+            if self.fault == "wrong-id":
+                ack_id += 1
+            writer.write(self.frame(1, ("43%d%s" % (ack_id, json.dumps(reply))).encode()))
 
     def echo(self, writer, opcode, data):
         if self.fault == "corrupt" and len(data) > 5:
@@ -139,15 +172,15 @@ def results(out):
 
 
 class WsloadTest(unittest.TestCase):
-    def run_against(self, fault, *args, stdin=None):
-        server = self.server = Server(fault)
+    def run_against(self, fault, *args, stdin=None, sio=False):
+        server = self.server = Server(fault, sio)
         try:
             return wsload(server.port, *args, stdin=stdin)
         finally:
             server.stop()
 
-    def assert_fails(self, fault, message, *args, stdin=None):
-        r = self.run_against(fault, *args, stdin=stdin)
+    def assert_fails(self, fault, message, *args, stdin=None, sio=False):
+        r = self.run_against(fault, *args, stdin=stdin, sio=sio)
         self.assertEqual(r.returncode, 1, "wsload passed a server with fault %s:\n%s"
                          % (fault, r.stdout))
         self.assertIn(message, r.stderr)
@@ -177,6 +210,29 @@ class WsloadTest(unittest.TestCase):
 
     def test_fails_on_a_wrong_accept_key(self):
         self.assert_fails("accept", "wrong Sec-WebSocket-Accept", "echo", "-c", 3, "-d", 1)
+
+    def test_sio_acks_round_trips(self):
+        r = self.run_against(None, "sio", "-c", 5, "-d", 1, "-w", 0.2, sio=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        res = results(r.stdout)
+        self.assertGreater(res["messages"], 50)
+        self.assertGreater(res["p50_ms"], 0)
+        self.assertEqual(self.server.paths, ["/socket.io/?EIO=4&transport=websocket"] * 5)
+        self.assertEqual(self.server.pongs, 5)  # every socket answered its ping
+
+    def test_sio_fails_on_a_changed_ack(self):
+        self.assert_fails("corrupt", "the echo differs", "sio", "-c", 3, "-d", 1, sio=True)
+
+    def test_sio_fails_on_an_ack_for_another_id(self):
+        self.assert_fails("wrong-id", "the echo differs", "sio", "-c", 3, "-d", 1, sio=True)
+
+    def test_sio_fails_when_the_namespace_refuses(self):
+        self.assert_fails("refuse", "CONNECT refused", "sio", "-c", 3, "-d", 1, sio=True)
+
+    def test_sio_fails_against_a_plain_websocket(self):
+        # It sends no OPEN packet: no socket counts as open.
+        self.assert_fails(None, "0 of 2 WebSockets opened", "sio", "-c", 2, "-d", 1,
+                          "-t", 2)
 
     def test_broadcast_times_every_round(self):
         r = self.run_against(None, "broadcast", "-c", 40, "-r", 3)

@@ -1,6 +1,7 @@
 /*
  * wsload: the WebSocket load generator of bench/ (bench/bench.py runs it
- * against greenicorn, Node's ws and gevent-websocket). One thread, epoll,
+ * against greenicorn, Node's ws and gevent-websocket, and in sio mode
+ * against Socket.IO servers: greenicorn's, Node's socket.io, python-socketio). One thread, epoll,
  * every connection non-blocking, so it can be pinned to the load CPU and
  * still cost less CPU per message than the server it drives; it reports its
  * own CPU time so that claim can be checked on every run.
@@ -8,6 +9,7 @@
  *     wsload echo      -p PORT [-c 50] [-d 8] [-w 1] [-s 32]
  *     wsload idle      -p PORT [-c 10000] [-n]
  *     wsload broadcast -p PORT [-c 5000] [-r 10]
+ *     wsload sio       -p PORT [-c 50] [-d 8] [-w 1] [-s 32]
  *
  * (-H HOST, default 127.0.0.1; -t: seconds any one step may take, 60.)
  *
@@ -20,6 +22,14 @@
  * one of them and times until the last one received <payload> (the
  * protocol is in bench/README.md); one warm-up round, then -r rounds,
  * median reported.
+ *
+ * sio: echo's loop spoken as Socket.IO 5 over Engine.IO 4's WebSocket
+ * transport (no polling first): GET /socket.io/?EIO=4&transport=websocket,
+ * the server's OPEN packet "0{...}", "40" to join the main namespace and
+ * its "40{...}", then each connection sends 42<id>["echo","<-s bytes>"]
+ * and waits for the ack 43<id>["<the same bytes>"]; server pings "2" are
+ * answered "3". The payload is plain ASCII, so every server's JSON writes
+ * the ack byte for byte as expected.
  *
  * Everything received is checked (handshake accept key, unmasked frames,
  * opcode, length, payload, exactly once), so a broken server fails the run
@@ -49,6 +59,7 @@
 
 #define IN_CAP 2048        /* a handshake answer or a few small frames */
 #define MAX_PAYLOAD 256    /* -s is bounded so two frames fit OUT_CAP */
+#define SIO_WRAP 40        /* 42<id>["echo",""] around a sio payload */
 #define OUT_CAP 640        /* a handshake request or a few small frames */
 #define CONNECT_WINDOW 256 /* handshakes in flight while opening many */
 
@@ -60,17 +71,18 @@ struct conn {
     enum state state;
     int waiting; /* an echo is due */
     int got;     /* broadcast: this round's message came */
+    int sio;     /* sio: 1 awaits OPEN, 2 awaits CONNECT, 3 connected */
     uint32_t seq;
     double sent_at;
     char accept[32]; /* the Sec-WebSocket-Accept we expect */
     size_t in_len, out_len, out_off;
-    unsigned char expect[MAX_PAYLOAD];
+    unsigned char expect[MAX_PAYLOAD + SIO_WRAP];
     size_t expect_len;
     unsigned char in[IN_CAP];
     unsigned char out[OUT_CAP];
 };
 
-enum mode { ECHO, IDLE, BROADCAST };
+enum mode { ECHO, IDLE, BROADCAST, SIO };
 
 static struct {
     enum mode mode;
@@ -306,6 +318,20 @@ static void send_frame(struct conn *c, int opcode, const void *data, size_t len)
     queue_out(c, f, h + len);
 }
 
+/* C's payload (in expect) as a Socket.IO event with ack id seq; expect
+ * becomes the ack awaited. */
+static void send_sio_echo(struct conn *c)
+{
+    char msg[MAX_PAYLOAD + SIO_WRAP];
+    int n = snprintf(msg, sizeof(msg), "42%u[\"echo\",\"%.*s\"]", c->seq,
+                     (int)c->expect_len, (const char *)c->expect);
+    int m = snprintf((char *)c->expect, sizeof(c->expect), "43%u[\"%.*s\"]",
+                     c->seq, (int)c->expect_len, msg + n - 2 - c->expect_len);
+
+    c->expect_len = (size_t)m;
+    send_frame(c, 1, msg, (size_t)n);
+}
+
 /* The next echo message of C: its id and sequence number, padded, so a
  * stale or crossed answer cannot pass for the one awaited. */
 static void send_echo(struct conn *c)
@@ -319,6 +345,10 @@ static void send_echo(struct conn *c)
     c->expect_len = (size_t)g.size;
     c->waiting = 1;
     c->sent_at = now();
+    if (g.mode == SIO) {
+        send_sio_echo(c);
+        return;
+    }
     send_frame(c, 1, c->expect, c->expect_len);
 }
 
@@ -357,9 +387,11 @@ static void send_handshake(struct conn *c)
     sha1(cat, strlen(cat), digest);
     base64(digest, 20, c->accept);
     int n = snprintf(req, sizeof(req),
-                     "GET / HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s:%d\r\nUpgrade: websocket\r\n"
                      "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
                      "Sec-WebSocket-Version: 13\r\n\r\n",
+                     g.mode == SIO ? "/socket.io/?EIO=4&transport=websocket"
+                                   : "/",
                      g.host, g.port, key);
     c->state = HANDSHAKE;
     watch(c, EPOLL_CTL_MOD, EPOLLIN);
@@ -416,6 +448,10 @@ static size_t check_handshake(struct conn *c)
         strcasecmp(val, "websocket") != 0)
         die("connection %d: no Upgrade: websocket in the 101", c->id);
     c->state = OPEN;
+    if (g.mode == SIO) {
+        c->sio = 1; /* open once Socket.IO's CONNECT is answered */
+        return len;
+    }
     g.opened++;
     on_open(c);
     return len;
@@ -587,9 +623,42 @@ static void on_broadcast(struct conn *c, int opcode, const unsigned char *p,
     g.last_at = t;
 }
 
+/* Engine.IO and Socket.IO's control packets: the OPEN, the namespace
+ * CONNECT, pings; anything else is an ack for on_echo. Returns 1 if taken. */
+static int on_sio_control(struct conn *c, int opcode, const unsigned char *p,
+                          size_t len)
+{
+    if (opcode != 1)
+        die("connection %d: a binary frame, none expected", c->id);
+    if (len == 1 && p[0] == '2') {
+        send_frame(c, 1, "3", 1);
+        return 1;
+    }
+    if (c->sio == 1) {
+        if (len < 2 || p[0] != '0' || p[1] != '{')
+            die("connection %d: no Engine.IO OPEN packet: \"%.*s\"", c->id,
+                (int)(len < 60 ? len : 60), (const char *)p);
+        c->sio = 2;
+        send_frame(c, 1, "40", 2);
+        return 1;
+    }
+    if (c->sio == 2) {
+        if (len < 3 || memcmp(p, "40{", 3) != 0)
+            die("connection %d: the namespace CONNECT refused: \"%.*s\"",
+                c->id, (int)(len < 60 ? len : 60), (const char *)p);
+        c->sio = 3;
+        g.opened++;
+        on_open(c);
+        return 1;
+    }
+    return 0;
+}
+
 static void on_message(struct conn *c, int opcode, const unsigned char *p,
                        size_t len)
 {
+    if (g.mode == SIO && on_sio_control(c, opcode, p, len))
+        return;
     if (g.mode == BROADCAST && g.in_round)
         on_broadcast(c, opcode, p, len);
     else
@@ -795,7 +864,7 @@ static void run_broadcast(void)
 
 static void usage(void)
 {
-    fputs("usage: wsload echo|idle|broadcast -p PORT [-H HOST] [-c CONNS]\n"
+    fputs("usage: wsload echo|idle|broadcast|sio -p PORT [-H HOST] [-c CONNS]\n"
           "       [-d SECONDS] [-w WARMUP] [-s BYTES] [-r ROUNDS] [-t "
           "STEP_TIMEOUT]\n",
           stderr);
@@ -814,6 +883,8 @@ static void parse_args(int argc, char **argv)
         g.mode = IDLE;
     else if (strcmp(argv[1], "broadcast") == 0)
         g.mode = BROADCAST;
+    else if (strcmp(argv[1], "sio") == 0)
+        g.mode = SIO;
     else
         usage();
     optind = 2;
@@ -832,7 +903,7 @@ static void parse_args(int argc, char **argv)
         }
     }
     if (g.conns < 0)
-        g.conns = g.mode == ECHO ? 50 : g.mode == IDLE ? 10000 : 5000;
+        g.conns = g.mode == ECHO || g.mode == SIO ? 50 : g.mode == IDLE ? 10000 : 5000;
     if (g.port <= 0 || g.port > 65535 || g.conns < 1 || g.duration <= 0 ||
         g.warmup < 0 || g.size < 1 || g.size > MAX_PAYLOAD || g.rounds < 1 ||
         g.step_timeout <= 0)
@@ -866,7 +937,7 @@ int main(int argc, char **argv)
         die("set-up: %s", strerror(errno));
     for (int i = 0; i < g.conns; i++)
         g.c[i].id = i;
-    if (g.mode == ECHO)
+    if (g.mode == ECHO || g.mode == SIO)
         run_echo();
     else if (g.mode == IDLE)
         run_idle();
