@@ -32,6 +32,12 @@ broadcast), Node's ws (bench/ws_node.js) and gevent-websocket under
 Gunicorn (bench/ws_gevent.py); echo round trips/s and server CPU per
 message, KB of RSS per idle WebSocket, time until the last of 5,000
 sockets receives a broadcast, and the targets of issue #13.
+
+sio-echo-50 drives Socket.IO servers with wsload's sio mode (acked "echo"
+events over Engine.IO's WebSocket transport): greenicorn with sio_chat.so,
+Node's socket.io 4.8 (bench/sio_node.js, from npm into a cache folder of
+the build directory) and python-socketio on gevent (bench/sio_gevent.py),
+one process each, and issue #15's target.
 """
 import argparse
 import contextlib
@@ -203,7 +209,7 @@ class Peer:
 class Greenicorn(Peer):
     name = "greenicorn"
     build = BUILD
-    kinds = ("http", "ws", "statsd", "tls-handshake")
+    kinds = ("http", "ws", "statsd", "tls-handshake", "sio")
     logging = ""  # more [logging] lines (the statsd variants')
 
     @classmethod
@@ -483,7 +489,72 @@ class GeventWebsocket(Peer):
                 "--chdir", self.dir, "-b", "127.0.0.1:%d" % self.port, "ws_gevent:app"]
 
 
-PEERS = [Greenicorn, GreenicornBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket]
+SIO_NODE_VERSION = "4.8"
+SIO_NODE_CACHE = os.path.join(BUILD, "npm-socketio-server")
+
+
+def sio_node_modules():
+    """node_modules holding socket.io 4.8 from npm, in a cache folder of
+    the build directory (installed on first use, kept between runs), or
+    None with the reason printed."""
+    mods = os.path.join(SIO_NODE_CACHE, "node_modules")
+    if os.path.isdir(os.path.join(mods, "socket.io")):
+        return mods
+    if not shutil.which("npm"):
+        return None
+    log("bench: npm install socket.io@%s into %s" % (SIO_NODE_VERSION, SIO_NODE_CACHE))
+    os.makedirs(SIO_NODE_CACHE, exist_ok=True)
+    try:
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix",
+                        SIO_NODE_CACHE, "socket.io@" + SIO_NODE_VERSION],
+                       check=True, timeout=600, stdout=subprocess.DEVNULL)
+    except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError) as e:
+        log("bench: npm install socket.io failed: %s" % e)
+        return None
+    return mods
+
+
+class NodeSocketIo(Peer):
+    """Node's socket.io 4.8 server (npm): bench/sio_node.js, one process."""
+    name = "node-socket.io"
+    needs = ("node", "npm")
+    kinds = ("sio",)
+
+    @classmethod
+    def available(cls):
+        missing = super().available()
+        if missing:
+            return missing
+        return None if sio_node_modules() else "not installed (npm socket.io@4.8 failed)"
+
+    def command(self, scenario):
+        return ["env", "NODE_PATH=" + sio_node_modules(), "node",
+                os.path.join(BENCH, "sio_node.js"), str(self.port)]
+
+
+class PythonSocketioGevent(Peer):
+    """python-socketio (Debian python3-socketio) in async_mode gevent, on
+    gevent's pywsgi with gevent-websocket: bench/sio_gevent.py, one process."""
+    name = "python-socketio+gevent"
+    needs = ("/usr/bin/python3",)
+    kinds = ("sio",)
+
+    @classmethod
+    def available(cls):
+        try:
+            subprocess.run(["/usr/bin/python3", "-c",
+                            "import socketio, gevent, geventwebsocket"],
+                           check=True, capture_output=True, timeout=60)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired, OSError):
+            return ("not installed (python3-socketio, python3-gevent, "
+                    "python3-gevent-websocket)")
+        return None
+
+    def command(self, scenario):
+        return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
+
+
+PEERS = [Greenicorn, GreenicornBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -852,6 +923,8 @@ class WsEcho(Scenario):
     greenicorn_needs = "contrib/apps/ws_echo.c comes with issue #13's WebSocket work"
     size = 32
 
+    wsload_mode = "echo"
+
     def measure(self, peer, duration, workdir):
         marks = {}
 
@@ -859,7 +932,7 @@ class WsEcho(Scenario):
             if words[0] in ("measure", "end"):
                 marks[words[0]] = (cpu_ticks(peer.pids()), time.monotonic())
 
-        r = run_wsload(workdir, "echo", peer.port,
+        r = run_wsload(workdir, self.wsload_mode, peer.port,
                        ["-c", self.connections, "-d", duration, "-w", 1, "-s", self.size],
                        on_phase, timeout=duration + 180)
         ticks = marks["end"][0] - marks["measure"][0]
@@ -870,6 +943,21 @@ class WsEcho(Scenario):
                 "client_cpu_us": r["client_cpu_us"],
                 "server_busy": ticks / CLK_TCK / wall,
                 "client_busy": r["client_cpu_s"] / r["seconds"]}
+
+
+class SioEcho(WsEcho):
+    """WsEcho spoken as Socket.IO (wsload sio): each connection emits
+    "echo" with a 32-byte string and an ack id and waits for the ack, over
+    Engine.IO 4's WebSocket transport; a round trip is one acked event."""
+    name = "sio-echo-50"
+    repeat = 3
+    title = ("Socket.IO acked echo, 32-byte string, 50 clients, WebSocket "
+             "transport, 1 process")
+    kind = "sio"
+    greenicorn_app = "sio_chat"
+    greenicorn_needs = "contrib/apps/sio_chat.c comes with issue #15's Socket.IO work"
+    greenicorn_args = {"redis": "none"}
+    wsload_mode = "sio"
 
 
 class WsIdle(Scenario):
@@ -945,7 +1033,7 @@ class WsBroadcast(Scenario):
 
 SCENARIOS = [Plaintext50(), Plaintext1000(), Pipelined16(), NewConnection(), Big(),
              Sleep(), TwoWorkers(), Idle(), TlsKeepalive(), TlsHandshake(), WsEcho(),
-             WsIdle(), WsBroadcast(), Statsd()]
+             WsIdle(), WsBroadcast(), SioEcho(), Statsd()]
 
 # Issue #7's targets: (scenario, check(results) -> (met, text)).
 
@@ -1043,6 +1131,15 @@ def ws_targets(all_results):
     add("ws-broadcast-5000: time to the last socket <= Node ws",
         peer_ratio(r, "node-ws", "last_ms"), 1.0)
     return out
+
+
+def sio_targets(all_results):
+    """Issue #15's target (acceptance 7)."""
+    r = all_results.get("sio-echo-50", {})
+    ratio = peer_ratio(r, "node-socket.io", "cpu_us")
+    met = "n/a" if ratio is None else "met" if ratio <= 0.5 else "NOT met"
+    return [("sio-echo-50: CPU/message <= 0.5x Node socket.io", met,
+             "%.2fx" % ratio if ratio is not None else "-")]
 
 
 # ---------------------------------------------------------------------------
@@ -1146,7 +1243,7 @@ def print_table(scenario, results, out):
     if runs > 1:
         out.write("Each figure: the median of %d runs per server, taken in turns, "
                   "(min–max) of the runs beside it; ratios of the medians.\n\n" % runs)
-    if scenario.kind == "ws":
+    if scenario.kind in ("ws", "sio"):
         print_ws_table(scenario, results, out)
         return
     if scenario.kind == "tls-handshake":
@@ -1258,8 +1355,8 @@ def main():
     ap.add_argument("--peers", help="comma-separated peer names (default: all installed)")
     ap.add_argument("--repeat", type=int, help="runs per server, taken in turns (greenicorn, "
                     "peer, peer, greenicorn, ...); each figure is their median, with "
-                    "min-max beside it (default: 5 for ws-echo-50, 3 for the other ws-*, 1 for "
-                    "the others)")
+                    "min-max beside it (default: 5 for ws-echo-50, 3 for the other ws-* and "
+                    "sio-echo-50, 1 for the others)")
     ap.add_argument("--base", metavar="BUILD", help="also run greenicorn from BUILD "
                     "(a build of the code before a change) as the peer greenicorn-base")
     args = ap.parse_args()
@@ -1292,7 +1389,8 @@ def main():
             print_table(sc, results, out)
             out.flush()
     tables = [("issue #7", "http", targets), ("issue #13", "ws", ws_targets),
-              ("issue #16", "tls", tls_targets)]
+             Sleep(), TwoWorkers(), Idle(), TlsKeepalive(), TlsHandshake(), WsEcho(),
+             WsIdle(), WsBroadcast(), SioEcho(), Statsd()]
     for issue, kind, check in tables:
         if kind == "tls" and not any(s.tls for s in chosen):
             continue
