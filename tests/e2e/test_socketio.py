@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Socket.IO 5 end to end: python-socketio's client (Debian's
 python3-socketio, so this runs under /usr/bin/python3) against
-contrib/apps/sio_chat.so, on one worker: each transport (polling only,
+contrib/apps/sio_chat.so, on WORKERS (4) workers, so that a session's
+requests and its upgrade land on any of them: each transport (polling only,
 WebSocket only, polling upgraded to WebSocket) with echo acks of JSON and
 binary arguments, a server-to-client ack answered by the client (binary
 included) and one that times out; namespace "/private" with its auth
@@ -83,7 +84,11 @@ class Collector:
 
 class SocketIOCase(ServerTestCase):
 
-    def start_chat(self, redis=None, workers=1):
+    # The issue's acceptance 1: every scenario on 4 workers, no stickiness.
+    WORKERS = 4
+
+    def start_chat(self, redis=None, workers=None):
+        workers = workers or self.WORKERS
         args = {"redis": "127.0.0.1:%d" % redis.port if redis else "none",
                 "channel": CHANNEL, "ask_timeout": 1000}
         srv = self.start_server(app=SIO_CHAT, workers=workers,
@@ -213,14 +218,16 @@ class TestRooms(SocketIOCase):
     def test_one_instance_with_redis(self):
         redis = self.start_redis()
         srv = self.start_chat(redis)
-        wait_until(lambda: numsub(redis, CHANNEL) == 1, WAIT, what="the subscription")
+        wait_until(lambda: numsub(redis, CHANNEL) == self.WORKERS, WAIT,
+                   what="every worker's subscription")
         self.run_rooms([srv.port])
 
     def test_two_instances_share_rooms_through_redis(self):
         redis = self.start_redis()
         a = self.start_chat(redis)
         b = self.start_chat(redis)
-        wait_until(lambda: numsub(redis, CHANNEL) == 2, WAIT, what="2 subscriptions")
+        wait_until(lambda: numsub(redis, CHANNEL) == 2 * self.WORKERS, WAIT,
+                   what="both instances' subscriptions")
         self.run_rooms([a.port, b.port])
 
 
