@@ -79,8 +79,11 @@ void gn__eio_server_free(struct gn_eio_server *srv)
 
 void gn__eio_shutdown(void)
 {
-    for (struct gn_eio_server *srv = servers; srv; srv = srv->next)
+    for (struct gn_eio_server *srv = servers; srv; srv = srv->next) {
+        for (struct gn_eio_session *s = srv->sessions; s; s = s->next)
+            s->dropped = true;
         gn__eio_close_all(srv, "server shutting down");
+    }
 }
 
 /* ---- answers ---------------------------------------------------------- */

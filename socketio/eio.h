@@ -75,10 +75,14 @@ struct gn_eio_server *gn__eio_server_new(const struct gn_eio_handler *h,
 void gn__eio_server_free(struct gn_eio_server *srv);
 
 /* The worker stops (TERM, HUP's old generation, TTOU, max_requests):
- * close every session of every server ("server shutting down") with an
- * Engine.IO CLOSE, so that clients see their transport close and
- * reconnect. A pending GET answers "1"; a WebSocket sends "1", then its
- * close frame. Call before the connections are told to stop. */
+ * close every session of every server ("server shutting down") WITHOUT an
+ * Engine.IO CLOSE: the clients see their transport end and reconnect (a
+ * CLOSE means "the server closed the session", after which python-socketio's
+ * client does not reconnect; socket.io-client reconnects either way). A
+ * pending GET answers what was queued, or else 400 "Session ID unknown",
+ * as the session's next request would be; a WebSocket sends its close
+ * frame (1001, going away). Call before the connections are told to
+ * stop. */
 void gn__eio_shutdown(void);
 
 /* The process that holds the session SID, as the sid says (a sid is the

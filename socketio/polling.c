@@ -123,7 +123,13 @@ int gn__eio_polling_get(struct gn_eio_session *s, gn_request_t *req,
      * it took would be lost. */
     if (rc == 0 && !gn_response_client_gone(res))
         gn__eio_session_drain(s, &b);
-    if (s->closed)
+    if (s->closed && s->dropped && b.len == 0) {
+        /* The worker stops: no CLOSE (gn__eio_shutdown says why). */
+        gn__buf_free(&b);
+        gn__eio_session_release(s);
+        return gn__eio_answer_error(res, GN_EIO_UNKNOWN_SID);
+    }
+    if (s->closed && !s->dropped)
         gn__eio_payload_add(&b, &close_pkt);
     else if (b.len == 0 || s->upgrading || s->transport != GN_EIO_POLLING)
         gn__eio_payload_add(&b, &noop); /* the poll ends: the upgrade's

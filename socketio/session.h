@@ -54,6 +54,9 @@ struct gn_eio_session {
     enum gn_eio_transport transport;
     int refs;
     bool closed;
+    bool dropped;   /* the worker stops: closed without telling the client
+                       (no CLOSE), whose transport just ends, so that it
+                       reconnects (a CLOSE stops python-socketio's client) */
     bool upgrading; /* the probe came: polling answers NOOP, then pauses */
     bool getting;   /* a GET is being answered (only one at a time) */
     bool posting;   /* a POST is being read (only one at a time) */

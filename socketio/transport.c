@@ -68,6 +68,11 @@ void gn__eio_ws_close(struct gn_eio_session *s)
 
     if (ws == NULL)
         return;
+    /* The worker stopping drops the session untold: see gn__eio_shutdown. */
+    if (s->dropped) {
+        gn_ws_close(ws, 1001, NULL, 0);
+        return;
+    }
     send_packet(ws, &close_pkt);
     gn_ws_close(ws, 1000, NULL, 0);
 }

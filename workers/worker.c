@@ -360,9 +360,9 @@ static void stop_gracefully(struct gn_worker *w, const char *why)
     gn_log_info("worker %d (pid %d) stopping: %s", w->id, (int)w->pid, why);
     w->net.stopping = 1;
     stop_accepting(w);
-    /* Engine.IO sessions end with a CLOSE their clients reconnect after
-     * (a pending GET answers it, a WebSocket sends it before the 1001 its
-     * connection's stop op sends below). */
+    /* Engine.IO sessions end untold, so that their clients reconnect (a
+     * pending GET answers 400 "Session ID unknown", a WebSocket gets its
+     * 1001): see gn__eio_shutdown. */
     gn__eio_shutdown();
     /* Close our copies so new connections are refused, not accepted into
      * a backlog nobody reads (the arbiter closes its own). A socket of our
