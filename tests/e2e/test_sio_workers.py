@@ -389,12 +389,19 @@ class SioReconnect(SioWorkers):
     test_unknown_owner_and_hup = None
 
     def clients(self, srv):
+        """N clients at least, more (up to 5 N) until every worker holds
+        a session: whichever worker stops has clients to move."""
         out = []
-        for i in range(self.N):
+        workers = set(srv.worker_pids())
+        while len(out) < self.N or (
+                {owner_of(c.sio.eio.sid) for c in out} != workers
+                and len(out) < 5 * self.N):
+            i = len(out)
             c = Reconnecting(i, self.TRANSPORTS[i % 3])
             self.addCleanup(c.sio.disconnect)
             c.sio.connect(srv.url, transports=c.transports, wait_timeout=WAIT)
             out.append(c)
+        self.assertEqual({owner_of(c.sio.eio.sid) for c in out}, workers)
         for c in out:
             self.assertTrue(c.emit().wait(WAIT), "client %d" % c.i)
         return out
