@@ -12,7 +12,7 @@ nothing else, on one instance and then across two instances sharing one
 Redis (the adapter: contrib/green/sio_redis.c) that the test starts.
 Node's socket.io-client 4.8, installed from npm into the build tree (or a
 temporary folder), runs the same per-transport scenario
-(sio_node_client.js)."""
+(sio_node_client.js), and the rooms scenario (sio_node_rooms.js)."""
 import json
 import os
 import shutil
@@ -322,6 +322,8 @@ class TestPage(SocketIOCase):
 
 NODE_CLIENT = os.path.join(os.path.dirname(os.path.abspath(__file__)),
                            "sio_node_client.js")
+NODE_ROOMS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                          "sio_node_rooms.js")
 
 
 def node_modules():
@@ -372,6 +374,39 @@ class TestNodeClient(SocketIOCase):
                     "refused /private": "not authorized",
                     "refused /nope": "Invalid namespace",
                 })
+
+    def run_node_rooms(self, ports, n=TestRooms.N, rooms=TestRooms.ROOMS):
+        """TestRooms' scenario with Node's client (sio_node_rooms.js):
+        every member of a room hears every say to it exactly once, from
+        the sid that said it, and nothing of the other rooms."""
+        run = subprocess.run(["node", NODE_ROOMS, ",".join(map(str, ports)),
+                              str(n), str(rooms)],
+                             env=dict(os.environ, NODE_PATH=node_modules()),
+                             capture_output=True, text=True, timeout=2 * WAIT)
+        self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
+        clients = json.loads(run.stdout.strip().splitlines()[-1])
+        self.assertEqual(len(clients), n)
+        for i, c in enumerate(clients):
+            want = sorted(("m%d" % k, clients[k]["sid"])
+                          for k in range(n) if clients[k]["room"] == c["room"])
+            got = sorted((d["text"], d["from"]) for d in c["said"])
+            self.assertEqual(got, want, "client %d in %s" % (i, c["room"]))
+            self.assertTrue(all(d["room"] == c["room"] for d in c["said"]))
+
+    def test_rooms(self):
+        redis = self.start_redis()
+        srv = self.start_chat(redis)
+        wait_until(lambda: numsub(redis, CHANNEL) == self.WORKERS, WAIT,
+                   what="every worker's subscription")
+        self.run_node_rooms([srv.port])
+
+    def test_rooms_across_two_instances(self):
+        redis = self.start_redis()
+        a = self.start_chat(redis)
+        b = self.start_chat(redis)
+        wait_until(lambda: numsub(redis, CHANNEL) == 2 * self.WORKERS, WAIT,
+                   what="both instances' subscriptions")
+        self.run_node_rooms([a.port, b.port])
 
 
 if __name__ == "__main__":
