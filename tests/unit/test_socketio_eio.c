@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "eio_client.h"
 #include "green/park.h"
 #include "green_fixture.h"
 #include "greenicorn.h"
@@ -20,8 +21,6 @@
 #include "run_suite.h"
 #include "socketio/eio.h"
 
-static char out[65536];
-static const char *last_body; /* the body of the last response read */
 
 /* ---- the layer above, as the tests see it ----------------------------- */
 
@@ -110,68 +109,12 @@ static void finish(void)
     srv = NULL;
 }
 
-/* ---- the client ------------------------------------------------------- */
-
-/* Send REQUEST on FD and read its response into OUT: the status; *BODY
- * its body. */
-static int request(int fd, const char *request, const char **body)
-{
-    size_t n = strlen(request);
-
-    ck_assert_int_eq(gn_write(fd, request, n, 10.0), (ssize_t)n);
-    http_read_response(fd, out, sizeof(out), body);
-    last_body = *body;
-    return atoi(out + 9);
-}
-
-static int get(int fd, const char *query, const char **body)
-{
-    char req[512];
-
-    snprintf(req, sizeof(req), "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n\r\n",
-             query);
-    return request(fd, req, body);
-}
-
-static int post(int fd, const char *query, const char *payload, size_t len,
-                const char **body)
-{
-    char req[8192];
-    int n = snprintf(req, sizeof(req),
-                     "POST /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
-                     "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n",
-                     query, len);
-
-    ck_assert_uint_lt((size_t)n + len, sizeof(req));
-    memcpy(req + n, payload, len);
-    req[n + len] = '\0';
-    return request(fd, req, body);
-}
-
-/* The sid of an OPEN packet's BODY into SID[21]. */
-static void sid_of(const char *body, char sid[21])
-{
-    const char *p = strstr(body, "\"sid\":\"");
-
-    ck_assert_msg(body[0] == '0' && p != NULL, "%s", body);
-    memcpy(sid, p + 7, 20);
-    sid[20] = '\0';
-    ck_assert_int_eq(p[27], '"');
-}
-
-/* Handshake over polling on FD: the new session's sid in SID. */
-static void handshake(int fd, char sid[21])
-{
-    const char *body;
-
-    ck_assert_int_eq(get(fd, "EIO=4&transport=polling", &body), 200);
-    sid_of(body, sid);
-}
+/* ---- the client (eio_client.h) ----------------------------------------- */
 
 /* STATUS and the last body read are the error WANT_STATUS, CODE. */
 static void check_error(int status, int want_status, int code)
 {
-    const char *body = last_body;
+    const char *body = eio_last_body;
     char want[128];
 
     ck_assert_int_eq(status, want_status);
@@ -205,10 +148,10 @@ static void handshake_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    ck_assert_int_eq(get(fd, "EIO=4&transport=polling&t=x", &body), 200);
-    ck_assert_ptr_nonnull(strcasestr(out, "\r\nContent-Type: text/plain; "
+    ck_assert_int_eq(eio_get(fd, "EIO=4&transport=polling&t=x", &body), 200);
+    ck_assert_ptr_nonnull(strcasestr(eio_out, "\r\nContent-Type: text/plain; "
                                           "charset=UTF-8\r\n"));
-    sid_of(body, sid);
+    eio_sid_of(body, sid);
     snprintf(want, sizeof(want),
              "0{\"sid\":\"%s\",\"upgrades\":[\"websocket\"],"
              "\"pingInterval\":25000,\"pingTimeout\":20000,"
@@ -220,7 +163,7 @@ static void handshake_task(struct gn_coro *co, void *arg)
     ck_assert_ptr_nonnull(last);
     ck_assert_str_eq(gn__eio_sid(last), sid);
     /* Not the engine's path: left to the app. */
-    ck_assert_int_eq(request(fd, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
+    ck_assert_int_eq(eio_request(fd, "GET /other HTTP/1.1\r\nHost: x\r\n\r\n",
                              &body), 404);
     close(fd);
 }
@@ -242,12 +185,12 @@ static void refused_task(struct gn_coro *co, void *arg)
     (void)co;
     (void)arg;
     refuse_open = 1;
-    ck_assert_int_eq(get(fd, "EIO=4&transport=polling", &body), 200);
-    sid_of(body, sid);
+    ck_assert_int_eq(eio_get(fd, "EIO=4&transport=polling", &body), 200);
+    eio_sid_of(body, sid);
     ck_assert_ptr_nonnull(strstr(body, "}\x1e" "1"));
     ck_assert_int_eq(closed_n, 1);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     close(fd);
 }
 
@@ -268,27 +211,27 @@ static void round_trip_task(struct gn_coro *co, void *arg)
     (void)co;
     (void)arg;
     echo = 1;
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    ck_assert_int_eq(post(fd, q, "4hello\x1e" "4world", 13, &body), 200);
+    ck_assert_int_eq(eio_post(fd, q, "4hello\x1e" "4world", 13, &body), 200);
     ck_assert_str_eq(body, "ok");
     ck_assert_int_eq(msgs, 2);
     ck_assert_str_eq(msg, "helloworld");
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_str_eq(body, "4hello\x1e" "4world");
     /* Binary: 'b' and base64 both ways. */
     msg_len = 0;
-    ck_assert_int_eq(post(fd, q, "bAQID", 5, &body), 200);
+    ck_assert_int_eq(eio_post(fd, q, "bAQID", 5, &body), 200);
     ck_assert_int_eq(msg_binary, 1);
     ck_assert_uint_eq(msg_len, 3);
     ck_assert_mem_eq(msg, "\x01\x02\x03", 3);
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_str_eq(body, "bAQID");
     /* The client closes: the handler hears it. */
-    ck_assert_int_eq(post(fd, q, "1", 1, &body), 200);
+    ck_assert_int_eq(eio_post(fd, q, "1", 1, &body), 200);
     ck_assert_int_eq(closed_n, 1);
     ck_assert_str_eq(reason, "transport close");
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     close(fd);
 }
 
@@ -323,11 +266,11 @@ static void wait_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, wait_sid);
+    eio_handshake(fd, wait_sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", wait_sid);
     later(200, send_later, NULL);
     t0 = gn_test_now_ms();
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_int_ge(gn_test_now_ms() - t0, 150); /* it waited */
     ck_assert_str_eq(body, "4late");
     close(fd);
@@ -362,7 +305,7 @@ static void gone_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
     n = snprintf(req, sizeof(req),
                  "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n\r\n", q);
@@ -372,7 +315,7 @@ static void gone_task(struct gn_coro *co, void *arg)
     later(100, send_kept, NULL);
     gn_sleep(0.2);
     /* The packet woke the abandoned GET, which left it to this one. */
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_str_eq(body, "4kept");
     close(fd);
 }
@@ -395,25 +338,25 @@ static void bad_query_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    check_error(get(fd, "EIO=4&transport=carrier-pigeon", &body), 400, 0);
-    check_error(get(fd, "EIO=4", &body), 400, 0);
-    check_error(get(fd, "EIO=3&transport=polling", &body), 400, 5);
-    check_error(get(fd, "transport=polling", &body), 400, 5);
-    check_error(get(fd, "EIO=4&transport=polling&sid=nope", &body), 400,
+    check_error(eio_get(fd, "EIO=4&transport=carrier-pigeon", &body), 400, 0);
+    check_error(eio_get(fd, "EIO=4", &body), 400, 0);
+    check_error(eio_get(fd, "EIO=3&transport=polling", &body), 400, 5);
+    check_error(eio_get(fd, "transport=polling", &body), 400, 5);
+    check_error(eio_get(fd, "EIO=4&transport=polling&sid=nope", &body), 400,
                 1);
     /* Well-formed, but of this process and unknown. */
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     sid[19] = sid[19] == 'A' ? 'B' : 'A';
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     /* Another process's, with no forwarder. */
-    check_error(get(fd, "EIO=4&transport=polling&sid=AAAAAQAAAAAAAAAAAAAA",
+    check_error(eio_get(fd, "EIO=4&transport=polling&sid=AAAAAQAAAAAAAAAAAAAA",
                     &body),
                 400, 1);
-    check_error(post(fd, "EIO=4&transport=polling", "40", 2, &body), 400,
+    check_error(eio_post(fd, "EIO=4&transport=polling", "40", 2, &body), 400,
                 2);
-    check_error(get(fd, "EIO=4&transport=websocket", &body), 400, 3);
-    check_error(get(fd, "EIO=4&transport=polling&sid=%zz", &body), 400,
+    check_error(eio_get(fd, "EIO=4&transport=websocket", &body), 400, 3);
+    check_error(eio_get(fd, "EIO=4&transport=polling&sid=%zz", &body), 400,
                 3);
     ck_assert_int_eq(opened, 1);
     close(fd);
@@ -435,16 +378,16 @@ static int post_to_new(int fd, const char *payload, size_t len, int *gone)
     char q[128], sid[21];
     int status;
 
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    status = post(fd, q, payload, len, &body);
+    status = eio_post(fd, q, payload, len, &body);
     if (status == 400)
         check_error(status, 400, 3);
     if (status == 200) { /* open: a GET would wait for a ping */
         *gone = last == NULL || strcmp(gn__eio_sid(last), sid) != 0;
         return status;
     }
-    *gone = get(fd, q, &body) == 400;
+    *gone = eio_get(fd, q, &body) == 400;
     if (*gone)
         check_error(400, 400, 1);
     return status;
@@ -505,9 +448,9 @@ static void first_get(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, overlap_sid);
+    eio_handshake(fd, overlap_sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", overlap_sid);
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_str_eq(body, "1"); /* the session closed under it */
     overlap_first_done = 1;
     close(fd);
@@ -523,8 +466,8 @@ static void second_get(struct gn_coro *co, void *arg)
     (void)arg;
     gn_sleep(0.1);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", overlap_sid);
-    check_error(get(fd, q, &body), 400, 3);
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 3);
+    check_error(eio_get(fd, q, &body), 400, 1);
     ck_assert_str_eq(reason, "transport error");
     close(fd);
 }
@@ -552,7 +495,7 @@ static void queue_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     s = last;
     ck_assert_ptr_nonnull(s);
     /* A text packet may not hold the separator. */
@@ -565,7 +508,7 @@ static void queue_task(struct gn_coro *co, void *arg)
     ck_assert_int_eq(closed_n, 1);
     ck_assert_str_eq(reason, "forced close");
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     close(fd);
 }
 
@@ -587,7 +530,7 @@ static void overlap_post_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
     /* A POST whose body is still coming ... */
     n = snprintf(req, sizeof(req),
@@ -597,10 +540,10 @@ static void overlap_post_task(struct gn_coro *co, void *arg)
     ck_assert_int_eq(gn_write(fd2, req, (size_t)n, 10.0), n);
     gn_sleep(0.05);
     /* ... and a second one: refused, and the session is closed. */
-    check_error(post(fd, q, "4cd", 3, &body), 400, 3);
+    check_error(eio_post(fd, q, "4cd", 3, &body), 400, 3);
     ck_assert_int_eq(closed_n, 1);
     ck_assert_str_eq(reason, "transport error");
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     close(fd2);
     close(fd);
 }
@@ -623,23 +566,23 @@ static void pong_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
     /* Answering pings keeps it open well past the timeout. */
     for (int i = 0; i < 3; i++) {
-        ck_assert_int_eq(get(fd, q, &body), 200);
+        ck_assert_int_eq(eio_get(fd, q, &body), 200);
         ck_assert_str_eq(body, "2");
-        ck_assert_int_eq(post(fd, q, "3", 1, &body), 200);
+        ck_assert_int_eq(eio_post(fd, q, "3", 1, &body), 200);
     }
     ck_assert_int_eq(closed_n, 0);
     /* Not answering closes it. */
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_str_eq(body, "2");
     for (int i = 0; i < 500 && closed_n == 0; i++)
         gn_sleep(0.01);
     ck_assert_int_eq(closed_n, 1);
     ck_assert_str_eq(reason, "ping timeout");
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     close(fd);
 }
 
@@ -672,14 +615,14 @@ static void shutdown_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
     later(100, stop_later, NULL);
     /* No CLOSE ("1"): python-socketio's client would not reconnect after
      * one. The session is gone, as its next request would hear. */
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     ck_assert_str_eq(reason, "server shutting down");
-    check_error(get(fd, q, &body), 400, 1);
+    check_error(eio_get(fd, q, &body), 400, 1);
     close(fd);
 }
 
@@ -693,109 +636,17 @@ END_TEST
 
 /* ---- WebSocket -------------------------------------------------------- */
 
-/* A WebSocket client's end: what it read and has not consumed yet. */
-struct wsc {
-    int fd;
-    uint8_t buf[8192];
-    size_t len;
-};
-
-static void ws_fill(struct wsc *w)
-{
-    ssize_t n;
-
-    ck_assert_uint_lt(w->len, sizeof(w->buf));
-    n = gn_read(w->fd, w->buf + w->len, sizeof(w->buf) - w->len, 10.0);
-    ck_assert_msg(n > 0, "WebSocket read: %zd", n);
-    w->len += (size_t)n;
-}
-
-/* Open a WebSocket on a new connection with QUERY: 101 expected. */
-static void ws_connect(struct wsc *w, const char *query)
-{
-    char req[512];
-    int n;
-    uint8_t *end;
-
-    w->fd = http_connect();
-    w->len = 0;
-    n = snprintf(req, sizeof(req),
-                 "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
-                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n",
-                 query);
-    ck_assert_int_eq(gn_write(w->fd, req, (size_t)n, 10.0), n);
-    while ((end = memmem(w->buf, w->len, "\r\n\r\n", 4)) == NULL)
-        ws_fill(w);
-    ck_assert_msg(memcmp(w->buf, "HTTP/1.1 101 ", 13) == 0, "%.*s",
-                  (int)w->len, w->buf);
-    w->len -= (size_t)(end + 4 - w->buf);
-    memmove(w->buf, end + 4, w->len);
-}
-
-/* Send a frame of OPCODE with P[0, N) (< 64 KiB), masked. */
-static void ws_send(struct wsc *w, int opcode, const void *p, size_t n)
-{
-    static uint8_t f[8 + 65536];
-    size_t head = n < 126 ? 6 : 8;
-
-    ck_assert_uint_lt(n, 65536);
-    f[0] = (uint8_t)(0x80 | opcode);
-    f[1] = (uint8_t)(0x80 | (n < 126 ? n : 126));
-    if (n >= 126) {
-        f[2] = (uint8_t)(n >> 8);
-        f[3] = (uint8_t)n;
-    }
-    memcpy(f + head - 4, "\x01\x02\x03\x04", 4);
-    for (size_t i = 0; i < n; i++)
-        f[head + i] = ((const uint8_t *)p)[i] ^ f[head - 4 + i % 4];
-    ck_assert_int_eq(gn_write(w->fd, f, head + n, 10.0), (ssize_t)(head + n));
-}
-
-/* The next frame: its opcode; its payload in OUT (NUL-terminated). */
-static int ws_next(struct wsc *w, char *data, size_t cap, size_t *len)
-{
-    size_t n, head = 2;
-    int op;
-
-    while (w->len < 2)
-        ws_fill(w);
-    op = w->buf[0] & 0x0f;
-    n = w->buf[1] & 0x7f;
-    ck_assert_uint_lt(n, 126); /* the tests' frames are short */
-    while (w->len < head + n)
-        ws_fill(w);
-    ck_assert_uint_lt(n, cap);
-    memcpy(data, w->buf + head, n);
-    data[n] = '\0';
-    *len = n;
-    w->len -= head + n;
-    memmove(w->buf, w->buf + head + n, w->len);
-    return op;
-}
-
-/* The next frame is text TEXT. */
-static void ws_expect_text(struct wsc *w, const char *text)
-{
-    char data[256];
-    size_t n;
-
-    ck_assert_int_eq(ws_next(w, data, sizeof(data), &n), 1);
-    ck_assert_str_eq(data, text);
-}
-
 static void ws_task(struct gn_coro *co, void *arg)
 {
-    struct wsc w;
+    struct eio_ws w;
     char data[256], want[256];
     size_t n;
 
     (void)co;
     (void)arg;
     echo = 1;
-    ws_connect(&w, "EIO=4&transport=websocket");
-    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1);
+    eio_ws_connect(&w, "EIO=4&transport=websocket", NULL, 0);
+    ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 1);
     ck_assert_ptr_nonnull(last);
     snprintf(want, sizeof(want),
              "0{\"sid\":\"%s\",\"upgrades\":[],\"pingInterval\":25000,"
@@ -804,11 +655,11 @@ static void ws_task(struct gn_coro *co, void *arg)
     ck_assert_str_eq(data, want);
     ck_assert_int_eq(gn__eio_sid_owner(gn__eio_sid(last)), getpid());
     /* A text message and a binary one, echoed as they came. */
-    ws_send(&w, 1, "4hello", 6);
-    ws_expect_text(&w, "4hello");
+    eio_ws_send(&w, 1, "4hello", 6);
+    eio_ws_expect_text(&w, "4hello");
     ck_assert_str_eq(msg, "hello");
-    ws_send(&w, 2, "\x01\x02\x03", 3);
-    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 2);
+    eio_ws_send(&w, 2, "\x01\x02\x03", 3);
+    ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 2);
     ck_assert_uint_eq(n, 3);
     ck_assert_mem_eq(data, "\x01\x02\x03", 3);
     ck_assert_int_eq(msg_binary, 1);
@@ -819,9 +670,9 @@ static void ws_task(struct gn_coro *co, void *arg)
         memset(big, '4', sizeof(big));
         echo = 0;
         msg_len = 0;
-        ws_send(&w, 1, big, 1000);
-        ws_send(&w, 1, big, 1001);
-        ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8); /* close */
+        eio_ws_send(&w, 1, big, 1000);
+        eio_ws_send(&w, 1, big, 1001);
+        ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 8); /* close */
         ck_assert_uint_ge(n, 2);
         ck_assert_int_eq((uint8_t)data[0] << 8 | (uint8_t)data[1], 1009);
         ck_assert_str_eq(reason, "transport error");
@@ -829,12 +680,12 @@ static void ws_task(struct gn_coro *co, void *arg)
         close(w.fd);
         echo = 1;
     }
-    ws_connect(&w, "EIO=4&transport=websocket");
-    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1);
+    eio_ws_connect(&w, "EIO=4&transport=websocket", NULL, 0);
+    ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 1);
     /* A malformed packet closes the session. */
-    ws_send(&w, 1, "9", 1);
-    ws_expect_text(&w, "1");
-    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8); /* close */
+    eio_ws_send(&w, 1, "9", 1);
+    eio_ws_expect_text(&w, "1");
+    ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 8); /* close */
     ck_assert_str_eq(reason, "parse error");
     close(w.fd);
 }
@@ -849,21 +700,21 @@ END_TEST
 
 static void ws_pong_task(struct gn_coro *co, void *arg)
 {
-    struct wsc w;
+    struct eio_ws w;
     char data[256];
     size_t n;
 
     (void)co;
     (void)arg;
-    ws_connect(&w, "EIO=4&transport=websocket");
-    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 1); /* OPEN */
+    eio_ws_connect(&w, "EIO=4&transport=websocket", NULL, 0);
+    ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 1); /* OPEN */
     for (int i = 0; i < 3; i++) {
-        ws_expect_text(&w, "2");
-        ws_send(&w, 1, "3", 1);
+        eio_ws_expect_text(&w, "2");
+        eio_ws_send(&w, 1, "3", 1);
     }
-    ws_expect_text(&w, "2"); /* unanswered */
-    ws_expect_text(&w, "1");
-    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    eio_ws_expect_text(&w, "2"); /* unanswered */
+    eio_ws_expect_text(&w, "1");
+    ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 8);
     ck_assert_int_eq(closed_n, 1);
     ck_assert_str_eq(reason, "ping timeout");
     close(w.fd);
@@ -892,7 +743,7 @@ static void up_poll(struct gn_coro *co, void *arg)
 
     (void)co;
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", up_sid);
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_str_eq(body, "6"); /* the probe ends it */
     up_stage = 1;
     close(fd);
@@ -909,36 +760,36 @@ static void up_ws(struct gn_coro *co, void *arg)
 {
     const struct gn_eio_packet queued = {GN_EIO_MESSAGE, false,
                                          (const uint8_t *)"queued", 6};
-    struct wsc w;
+    struct eio_ws w;
     char q[128];
     int fd = http_connect();
 
     (void)co;
     (void)arg;
     echo = 1;
-    handshake(fd, up_sid);
+    eio_handshake(fd, up_sid);
     later(0, start_poll, (void *)(intptr_t)fd);
     gn_sleep(0.05); /* the GET is parked */
     snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", up_sid);
-    ws_connect(&w, q);
-    ws_send(&w, 1, "2probe", 6);
-    ws_expect_text(&w, "3probe");
+    eio_ws_connect(&w, q, NULL, 0);
+    eio_ws_send(&w, 1, "2probe", 6);
+    eio_ws_expect_text(&w, "3probe");
     for (int i = 0; i < 500 && !up_stage; i++)
         gn_sleep(0.01);
     ck_assert_int_eq(up_stage, 1);
     /* Sent while paused: held for the WebSocket, not lost. */
     ck_assert_int_eq(gn__eio_send(last, &queued, 1), 0);
-    ws_send(&w, 1, "5", 1);
-    ws_expect_text(&w, "4queued");
-    ws_send(&w, 1, "4after", 6);
-    ws_expect_text(&w, "4after");
+    eio_ws_send(&w, 1, "5", 1);
+    eio_ws_expect_text(&w, "4queued");
+    eio_ws_send(&w, 1, "4after", 6);
+    eio_ws_expect_text(&w, "4after");
     /* Polling is over for this session. */
     fd = http_connect();
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", up_sid);
     {
         const char *body;
 
-        check_error(get(fd, q, &body), 400, 3);
+        check_error(eio_get(fd, q, &body), 400, 3);
     }
     close(fd);
     /* The worker stops: the close frame (1001, going away), no CLOSE
@@ -949,7 +800,7 @@ static void up_ws(struct gn_coro *co, void *arg)
         char data[64];
         size_t n;
 
-        ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+        ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 8);
         ck_assert_uint_ge(n, 2);
         ck_assert_int_eq(((unsigned char)data[0] << 8) | (unsigned char)data[1],
                          1001);
@@ -968,7 +819,7 @@ END_TEST
 
 static void bad_upgrade_task(struct gn_coro *co, void *arg)
 {
-    struct wsc w;
+    struct eio_ws w;
     char q[128], sid[21], data[64];
     const char *body;
     int fd = http_connect();
@@ -976,16 +827,16 @@ static void bad_upgrade_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    handshake(fd, sid);
+    eio_handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", sid);
-    ws_connect(&w, q);
-    ws_send(&w, 1, "4notaprobe", 10);
-    ck_assert_int_eq(ws_next(&w, data, sizeof(data), &n), 8);
+    eio_ws_connect(&w, q, NULL, 0);
+    eio_ws_send(&w, 1, "4notaprobe", 10);
+    ck_assert_int_eq(eio_ws_next(&w, data, sizeof(data), &n), 8);
     close(w.fd);
     /* The session stays on polling. */
     ck_assert_int_eq(closed_n, 0);
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    ck_assert_int_eq(post(fd, q, "1", 1, &body), 200);
+    ck_assert_int_eq(eio_post(fd, q, "1", 1, &body), 200);
     ck_assert_str_eq(reason, "transport close");
     close(fd);
 }

@@ -19,6 +19,7 @@
 
 #include "config/access_format.h"
 #include "config/ipset.h"
+#include "eio_client.h"
 #include "green/park.h"
 #include "green_fixture.h"
 #include "greenicorn.h"
@@ -37,8 +38,6 @@
 #define ID_B 100000022
 #define ID_NONE 100000023
 
-static char out[65536];
-static const char *last_body;
 
 /* ---- the engine on B, echoing ------------------------------------------- */
 
@@ -206,48 +205,12 @@ static void finish(void)
     gn__eio_setup(NULL);
 }
 
-/* ---- the client (as test_socketio_eio.c's) -------------------------------- */
+/* ---- the client (eio_client.h) ----------------------------------------- */
 
-static int request(int fd, const char *req, const char **body)
-{
-    size_t n = strlen(req);
-
-    ck_assert_int_eq(gn_write(fd, req, n, 10.0), (ssize_t)n);
-    http_read_response(fd, out, sizeof(out), body);
-    last_body = *body;
-    return atoi(out + 9);
-}
-
-static int get(int fd, const char *query, const char **body)
-{
-    char req[512];
-
-    snprintf(req, sizeof(req), "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n\r\n",
-             query);
-    return request(fd, req, body);
-}
-
-static int post(int fd, const char *query, const char *payload,
-                const char **body)
-{
-    char req[2048];
-
-    snprintf(req, sizeof(req),
-             "POST /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
-             "Content-Type: text/plain\r\nContent-Length: %zu\r\n\r\n%s",
-             query, strlen(payload), payload);
-    return request(fd, req, body);
-}
-
+/* The handshake, made by this worker (A). */
 static void handshake(int fd, char sid[21])
 {
-    const char *body, *p;
-
-    ck_assert_int_eq(get(fd, "EIO=4&transport=polling", &body), 200);
-    p = strstr(body, "\"sid\":\"");
-    ck_assert_msg(body[0] == '0' && p != NULL, "%s", body);
-    memcpy(sid, p + 7, 20);
-    sid[20] = '\0';
+    eio_handshake(fd, sid);
     ck_assert_int_eq(gn__eio_sid_owner(sid), getpid());
 }
 
@@ -279,25 +242,25 @@ static void polling_task(struct gn_coro *co, void *arg)
     (void)arg;
     handshake(h, poll_sid);
     ck_assert_int_eq(opened, 1);
-    ck_assert_ptr_nonnull(strcasestr(out, "\r\nServer: greenicorn-test\r\n"));
+    ck_assert_ptr_nonnull(strcasestr(eio_out, "\r\nServer: greenicorn-test\r\n"));
     ck_assert_ptr_nonnull(
-        strcasestr(out, "\r\nContent-Type: text/plain; charset=UTF-8\r\n"));
+        strcasestr(eio_out, "\r\nContent-Type: text/plain; charset=UTF-8\r\n"));
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", poll_sid);
     /* A POST on one connection, its echo from a GET on another. */
-    ck_assert_int_eq(post(p, q, "4hello\x1e" "4world", &body), 200);
+    ck_assert_int_eq(eio_post(p, q, "4hello\x1e" "4world", 13, &body), 200);
     ck_assert_str_eq(body, "ok");
     ck_assert_int_eq(msgs, 2);
-    ck_assert_int_eq(get(g, q, &body), 200);
+    ck_assert_int_eq(eio_get(g, q, &body), 200);
     ck_assert_str_eq(body, "4hello\x1e" "4world");
     /* A GET with nothing queued waits, there, for what comes. */
     later(300, send_later, NULL);
     t0 = gn_test_now_ms();
-    ck_assert_int_eq(get(h, q, &body), 200);
+    ck_assert_int_eq(eio_get(h, q, &body), 200);
     ck_assert_int_ge(gn_test_now_ms() - t0, 250);
     ck_assert_str_eq(body, "4late");
     /* ... and with nothing, up to the ping interval: a PING. */
     t0 = gn_test_now_ms();
-    ck_assert_int_eq(get(g, q, &body), 200);
+    ck_assert_int_eq(eio_get(g, q, &body), 200);
     ck_assert_str_eq(body, "2");
     ck_assert_int_lt(gn_test_now_ms() - t0, 5000);
     /* A payload past maxPayload is refused there, as the protocol says. */
@@ -307,7 +270,7 @@ static void polling_task(struct gn_coro *co, void *arg)
         memset(big, 'x', sizeof(big) - 1);
         big[0] = '4';
         big[sizeof(big) - 1] = '\0';
-        ck_assert_int_eq(post(p, q, big, &body), 413);
+        ck_assert_int_eq(eio_post(p, q, big, strlen(big), &body), 413);
     }
     close(h);
     close(p);
@@ -334,7 +297,7 @@ static void gone_task(struct gn_coro *co, void *arg)
 
     (void)co;
     (void)arg;
-    ck_assert_int_eq(get(fd, "EIO=4&transport=polling&sid=AAAAAQAAAAAAAAAAAAAA",
+    ck_assert_int_eq(eio_get(fd, "EIO=4&transport=polling&sid=AAAAAQAAAAAAAAAAAAAA",
                          &body),
                      400);
     ck_assert_str_eq(body, "{\"code\":1,\"message\":\"Session ID unknown\"}");
@@ -354,80 +317,20 @@ END_TEST
 
 /* ---- a WebSocket upgrade handed over ------------------------------------ */
 
-struct wsc {
-    int fd;
-    uint8_t buf[8192];
-    size_t len;
-};
-
-static void ws_fill(struct wsc *w)
+/* A WebSocket with QUERY, whose handshake B answered itself, on the
+ * socket A handed over. */
+static void ws_connect(struct eio_ws *w, const char *query)
 {
-    ssize_t n;
+    char head[1024];
 
-    ck_assert_uint_lt(w->len, sizeof(w->buf));
-    n = gn_read(w->fd, w->buf + w->len, sizeof(w->buf) - w->len, 10.0);
-    ck_assert_msg(n > 0, "WebSocket read: %zd", n);
-    w->len += (size_t)n;
-}
-
-static void ws_connect(struct wsc *w, const char *query)
-{
-    char req[512];
-    int n;
-    uint8_t *end;
-
-    w->fd = http_connect();
-    w->len = 0;
-    n = snprintf(req, sizeof(req),
-                 "GET /socket.io/?%s HTTP/1.1\r\nHost: x\r\n"
-                 "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                 "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
-                 "Sec-WebSocket-Version: 13\r\n\r\n",
-                 query);
-    ck_assert_int_eq(gn_write(w->fd, req, (size_t)n, 10.0), n);
-    while ((end = memmem(w->buf, w->len, "\r\n\r\n", 4)) == NULL)
-        ws_fill(w);
-    ck_assert_msg(memcmp(w->buf, "HTTP/1.1 101 ", 13) == 0, "%.*s",
-                  (int)w->len, w->buf);
-    /* B answered the handshake itself, on the socket A handed over. */
-    ck_assert_msg(memmem(w->buf, w->len, "Server: greenicorn-b", 20) != NULL,
-                  "%.*s", (int)w->len, w->buf);
-    w->len -= (size_t)(end + 4 - w->buf);
-    memmove(w->buf, end + 4, w->len);
-}
-
-static void ws_send(struct wsc *w, int opcode, const void *p, size_t n)
-{
-    uint8_t f[256] = {(uint8_t)(0x80 | opcode), (uint8_t)(0x80 | n), 1, 2, 3,
-                      4};
-
-    ck_assert_uint_lt(n, 126);
-    for (size_t i = 0; i < n; i++)
-        f[6 + i] = ((const uint8_t *)p)[i] ^ f[2 + i % 4];
-    ck_assert_int_eq(gn_write(w->fd, f, 6 + n, 10.0), (ssize_t)(6 + n));
-}
-
-static void ws_expect_text(struct wsc *w, const char *text)
-{
-    size_t n;
-
-    while (w->len < 2)
-        ws_fill(w);
-    ck_assert_int_eq(w->buf[0] & 0x0f, 1);
-    n = w->buf[1] & 0x7f;
-    ck_assert_uint_lt(n, 126);
-    while (w->len < 2 + n)
-        ws_fill(w);
-    ck_assert_uint_eq(n, strlen(text));
-    ck_assert(memcmp(w->buf + 2, text, n) == 0);
-    w->len -= 2 + n;
-    memmove(w->buf, w->buf + 2 + n, w->len);
+    eio_ws_connect(w, query, head, sizeof(head));
+    ck_assert_msg(strstr(head, "Server: greenicorn-b") != NULL, "%s", head);
 }
 
 static void upgrade_task(struct gn_coro *co, void *arg)
 {
     int fd = http_connect();
-    struct wsc w;
+    struct eio_ws w;
     char q[128], sid[21];
     const char *body;
 
@@ -436,14 +339,14 @@ static void upgrade_task(struct gn_coro *co, void *arg)
     handshake(fd, sid);
     snprintf(q, sizeof(q), "EIO=4&transport=websocket&sid=%s", sid);
     ws_connect(&w, q);
-    ws_send(&w, 1, "2probe", 6);
-    ws_expect_text(&w, "3probe");
-    ws_send(&w, 1, "5", 1);
-    ws_send(&w, 1, "4over", 5);
-    ws_expect_text(&w, "4over");
+    eio_ws_send(&w, 1, "2probe", 6);
+    eio_ws_expect_text(&w, "3probe");
+    eio_ws_send(&w, 1, "5", 1);
+    eio_ws_send(&w, 1, "4over", 5);
+    eio_ws_expect_text(&w, "4over");
     /* Polling is over for the session, wherever it is asked. */
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    ck_assert_int_eq(get(fd, q, &body), 400);
+    ck_assert_int_eq(eio_get(fd, q, &body), 400);
     close(fd);
     close(w.fd);
 }
@@ -477,14 +380,14 @@ static void tls_task(struct gn_coro *co, void *arg)
                  "Sec-WebSocket-Version: 13\r\n\r\n",
                  q);
     ck_assert_int_lt(n, (int)sizeof(req));
-    ck_assert_int_eq(request(ws, req, &body), 400);
+    ck_assert_int_eq(eio_request(ws, req, &body), 400);
     ck_assert_ptr_nonnull(strstr(body, "TLS"));
-    ck_assert_ptr_nonnull(strcasestr(out, "\r\nContent-Type: text/plain"));
+    ck_assert_ptr_nonnull(strcasestr(eio_out, "\r\nContent-Type: text/plain"));
     close(ws);
     /* The session goes on polling. */
     snprintf(q, sizeof(q), "EIO=4&transport=polling&sid=%s", sid);
-    ck_assert_int_eq(post(fd, q, "4still", &body), 200);
-    ck_assert_int_eq(get(fd, q, &body), 200);
+    ck_assert_int_eq(eio_post(fd, q, "4still", 6, &body), 200);
+    ck_assert_int_eq(eio_get(fd, q, &body), 200);
     ck_assert_str_eq(body, "4still");
     close(fd);
 }
