@@ -16,6 +16,7 @@ import re
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,6 +28,8 @@ from harness import ServerTestCase, wait_until
 from wsclient import OP_TEXT, frame, handshake_request, read_head
 
 WORKERS = 4
+NODE_HUP = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                        "sio_node_hup.js")
 WAIT = 60  # seconds for anything to happen: generous on a loaded machine
 RS = "\x1e"  # Engine.IO's record separator between packets of a payload
 
@@ -510,6 +513,43 @@ class SioReconnect(SioWorkers):
         moved = [c for c in clients if owner_of(c.eio_sids[0]) in gone]
         self.assertTrue(moved, "no client was on the retired worker")
         self.check_after(srv, clients, moved, old - gone)
+
+    def test_node_clients_hup_under_load(self):
+        """The same HUP with Node's socket.io-client 4.8
+        (sio_node_hup.js), whose polling clients keep emitting through it:
+        a POST refused with 400 is a transport error it reconnects from.
+        Every client sees one disconnect, never the server's, and
+        reconnects; no message is acked twice; 10 more each are acked."""
+        from test_socketio import node_modules
+        srv = self.start()
+        old = set(srv.worker_pids())
+        node = subprocess.Popen(
+            ["node", NODE_HUP, str(srv.port), str(self.N)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, NODE_PATH=node_modules()))
+        self.addCleanup(lambda: node.poll() is None and node.kill())
+        line = node.stdout.readline()  # the script's own limit ends it
+        if line.strip() != "ready":
+            node.kill()
+            self.fail(line + node.communicate(timeout=WAIT)[1])
+        time.sleep(1)  # under load
+        os.kill(srv.pid, signal.SIGHUP)
+        wait_until(lambda: not (set(srv.worker_pids()) & old)
+                   and len(srv.worker_pids()) == WORKERS, WAIT,
+                   what="the old workers to be replaced")
+        out, err = node.communicate("go\n", timeout=2 * WAIT)
+        self.assertEqual(node.returncode, 0, out + err)
+        clients = json.loads(out.strip().splitlines()[-1])
+        self.assertEqual(len(clients), self.N)
+        for i, c in enumerate(clients):
+            self.assertEqual(c["connects"], 2, "client %d: %r" % (i, c))
+            self.assertEqual(len(c["reasons"]), 1, "client %d: %r" % (i, c))
+            self.assertNotEqual(c["reasons"][0], "io server disconnect")
+            twice = {m: k for m, k in c["acks"].items() if k != 1}
+            self.assertEqual(twice, {}, "client %d" % i)
+            self.assertEqual(c["after"], 10, "client %d: %r" % (i, c))
+        self.assertNotIn("Segmentation", srv.log())
 
 
 class SioUpgrade(ServerTestCase):
