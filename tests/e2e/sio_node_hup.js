@@ -1,17 +1,20 @@
 // Node socket.io-client 4.8 under a HUP, for test_sio_workers.py:
-// node sio_node_hup.js PORT N. N clients (polling only, WebSocket only,
+// node sio_node_hup.js PORT N [any]. N clients (polling only, WebSocket only,
 // upgraded, in turn), reconnection on, each emitting acked echoes without
 // pause. Prints "ready" once every client is connected and has had an
 // echo acked; the test then sends HUP and, once the old workers are gone,
-// writes a line to stdin. Each client then must be connected again; 10
+// writes a line to stdin. Each client then must be connected again (with
+// "any", connected: max_requests moves only some, at any time); 10
 // more echoes each must all be acked; then one JSON line: per client its
 // connects, its disconnect reasons, its acks per message (each once, or
-// the test fails) and the echoes acked after the reconnection.
+// the test fails), the echoes acked after the reconnection, and whether
+// its session ended again meanwhile (max_requests goes on recycling).
 "use strict";
 const { io } = require("socket.io-client");
 const readline = require("readline");
 
 const [port, n] = [process.argv[2], Number(process.argv[3])];
+const moved = process.argv[4] === "any" ? 1 : 2; // connects each must reach
 const TRANSPORTS = [["polling"], ["websocket"], ["polling", "websocket"]];
 const timer = setTimeout(() => fail("timed out"), 120000);
 
@@ -70,15 +73,19 @@ async function main() {
   const rl = readline.createInterface({ input: process.stdin });
   await new Promise((resolve) => rl.once("line", resolve));
   rl.close();
-  await until(() => clients.every((c) => c.connects >= 2 && c.s.connected));
+  await until(() => clients.every((c) => c.connects >= moved && c.s.connected));
   for (const c of clients)
     c.loading = false;
   await Promise.all(loads);
-  for (const c of clients)
+  for (const c of clients) {
+    const connects = c.connects;
     for (let k = 0; k < 10; k++)
       c.after += (await echo(c)) ? 1 : 0;
+    c.moved_after = c.connects !== connects; // its session ended meanwhile
+  }
   const out = JSON.stringify(clients.map((c) => ({
     connects: c.connects, reasons: c.reasons, acks: c.acks, after: c.after,
+    moved_after: c.moved_after,
     transport: c.s.io.engine.transport.name })));
   for (const c of clients)
     c.s.close();

@@ -551,6 +551,50 @@ class SioReconnect(SioWorkers):
             self.assertEqual(c["after"], 10, "client %d: %r" % (i, c))
         self.assertNotIn("Segmentation", srv.log())
 
+    def test_node_clients_through_max_requests(self):
+        """max_requests recycles workers under polling load (each poll is
+        a request): the sessions of each retiring worker end the same
+        way, and their Node clients reconnect, never told to stop; no ack
+        comes twice; 10 more each are acked, unless its session ended
+        again meanwhile."""
+        from test_socketio import node_modules
+        srv = self.start_server(app="sio_chat", workers=WORKERS, settings={
+            "app.args": {"redis": "none"},
+            "workers": {"max_requests": "150"}})
+        wait_until(lambda: len(srv.worker_pids()) == WORKERS, WAIT,
+                   what="%d workers" % WORKERS)
+        old = set(srv.worker_pids())
+        node = subprocess.Popen(
+            ["node", NODE_HUP, str(srv.port), str(self.N), "any"],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True,
+            env=dict(os.environ, NODE_PATH=node_modules()))
+        self.addCleanup(lambda: node.poll() is None and node.kill())
+        line = node.stdout.readline()  # the script's own limit ends it
+        if line.strip() != "ready":
+            node.kill()
+            self.fail(line + node.communicate(timeout=WAIT)[1])
+        wait_until(lambda: len(old - set(srv.worker_pids())) >= 2, WAIT,
+                   what="two workers recycled by max_requests")
+        out, err = node.communicate("go\n", timeout=2 * WAIT)
+        self.assertEqual(node.returncode, 0, out + err)
+        clients = json.loads(out.strip().splitlines()[-1])
+        self.assertTrue(any(c["connects"] >= 2 for c in clients), clients)
+        print("\n%d workers recycled; %d reconnects of %d clients; %d acks"
+              % (len(old - set(srv.worker_pids())),
+                 sum(c["connects"] - 1 for c in clients), len(clients),
+                 sum(len(c["acks"]) for c in clients)), file=sys.stderr)
+        for i, c in enumerate(clients):
+            self.assertEqual(len(c["reasons"]), c["connects"] - 1,
+                             "client %d: %r" % (i, c))
+            self.assertNotIn("io server disconnect", c["reasons"])
+            twice = {m: k for m, k in c["acks"].items() if k != 1}
+            self.assertEqual(twice, {}, "client %d" % i)
+            # One still being recycled may lose what was in flight then.
+            if not c["moved_after"]:
+                self.assertEqual(c["after"], 10, "client %d: %r" % (i, c))
+        self.assertNotIn("Segmentation", srv.log())
+
 
 class SioUpgrade(ServerTestCase):
 
