@@ -20,7 +20,7 @@ import time
 import unittest
 
 import harness
-from harness import GREENICORN, ServerTestCase, pid_alive, wait_until
+from harness import GREENICORN, ServerTestCase, app_path, pid_alive, wait_until
 
 
 def read(path):
@@ -408,7 +408,15 @@ class CtlTest(ServerTestCase):
         uid = runner[1]
         tmp = os.path.join(self.dir, "tmp")
         os.mkdir(tmp)
-        srv = self.start(workers=2, process={"user": "nobody", "worker_tmp_dir": tmp})
+        # The app from this test's folder (searchable by others): the
+        # build tree may lie in a folder nobody cannot enter (a 0700 temp
+        # dir), and the workers load the app after they drop to nobody.
+        module = shutil.copy(app_path("echo"), self.dir)
+        os.chmod(module, 0o755)
+        srv = self.start_server(app=None, workers=2, settings={
+            "app": {"module": module},
+            "process": {"control_socket": self.sock, "user": "nobody",
+                        "worker_tmp_dir": tmp}})
         pids = srv.wait_workers(2)
         wait_until(lambda: self.ctl_json("status")["workers"]["booted"] == 2, 10,
                    what="2 workers booted")
