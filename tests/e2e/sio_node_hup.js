@@ -78,10 +78,11 @@ async function main() {
     c.loading = false;
   await Promise.all(loads);
   for (const c of clients) {
-    const connects = c.connects;
+    const [connects, ends] = [c.connects, c.reasons.length];
     for (let k = 0; k < 10; k++)
       c.after += (await echo(c)) ? 1 : 0;
-    c.moved_after = c.connects !== connects; // its session ended meanwhile
+    // Its session ended meanwhile (it may not have reconnected yet).
+    c.moved_after = c.connects !== connects || c.reasons.length !== ends;
   }
   const out = JSON.stringify(clients.map((c) => ({
     connects: c.connects, reasons: c.reasons, acks: c.acks, after: c.after,

@@ -585,8 +585,10 @@ class SioReconnect(SioWorkers):
                  sum(c["connects"] - 1 for c in clients), len(clients),
                  sum(len(c["acks"]) for c in clients)), file=sys.stderr)
         for i, c in enumerate(clients):
-            self.assertEqual(len(c["reasons"]), c["connects"] - 1,
-                             "client %d: %r" % (i, c))
+            # Recycling goes on: the last disconnect may still await its
+            # reconnection when the script reports.
+            self.assertIn(len(c["reasons"]), (c["connects"] - 1, c["connects"]),
+                          "client %d: %r" % (i, c))
             self.assertNotIn("io server disconnect", c["reasons"])
             twice = {m: k for m, k in c["acks"].items() if k != 1}
             self.assertEqual(twice, {}, "client %d" % i)
