@@ -35,7 +35,7 @@ extern "C" {
  * refused at load time; minor versions only add functions and append fields
  * to the end of public structs, so an older plugin keeps working. */
 #define GN_ABI_VERSION_MAJOR 1
-#define GN_ABI_VERSION_MINOR 6
+#define GN_ABI_VERSION_MINOR 7
 #define GN_ABI_VERSION ((GN_ABI_VERSION_MAJOR << 16) | GN_ABI_VERSION_MINOR)
 
 /* The running server's version as "MAJOR.MINOR.PATCH"; a static string. */
