@@ -59,6 +59,7 @@ HELLO = b"Hello, World!"
 CPUS = os.cpu_count() or 1
 SERVER_CPUS = "0"
 CLIENT_CPUS = "1" if CPUS >= 2 else "0"
+BOTH_CPUS = "0-1" if CPUS >= 2 else "0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH = os.path.dirname(os.path.abspath(__file__))
 WSLOAD = os.path.join(BUILD, "bench", "wsload")
@@ -70,6 +71,10 @@ TLS_CIPHERS = ("ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
                "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
                "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305")
 TLS13_SUITES = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+PLOTS = os.path.join(BENCH, "plots")  # --plots' default, beside RESULTS.md
+
+sys.path.insert(0, BENCH)
+import plots  # noqa: E402 (bench/plots.py; matplotlib only once it draws)
 
 
 def log(msg):
@@ -571,8 +576,8 @@ request = function() return req end
 """
 
 
-def run_wrk(url, connections, duration, threads=1, script=None, headers=()):
-    cmd = ["taskset", "-c", CLIENT_CPUS, "wrk", "-t%d" % threads,
+def run_wrk(url, connections, duration, threads=1, script=None, headers=(), cpus=CLIENT_CPUS):
+    cmd = ["taskset", "-c", cpus, "wrk", "-t%d" % threads,
            "-c%d" % connections, "-d%ds" % duration, "--latency", "--timeout", "10s"]
     for h in headers:
         cmd += ["-H", h]
@@ -592,13 +597,17 @@ def to_ms(text):
     return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
 
 
+# The percentiles of wrk --latency's distribution (p50 ... in the figures).
+LATENCY_PERCENTILES = ("50", "75", "90", "99")
+
+
 def parse_wrk(out):
     r = {"raw": out}
     m = re.search(r"(\d+) requests in", out)
     r["requests"] = int(m.group(1)) if m else 0
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     r["rps"] = float(m.group(1)) if m else 0.0
-    for pct in ("50", "99"):
+    for pct in LATENCY_PERCENTILES:
         m = re.search(r"^\s+%s%%\s+(\S+)" % pct, out, re.M)
         r["p" + pct] = to_ms(m.group(1)) if m else None
     errors = 0
@@ -758,8 +767,19 @@ class Scenario:
     headers = ()
     pipeline = 0
     tls = False  # served over TLS (tls_cert's certificate)
+    client_cpus = CLIENT_CPUS  # where wrk runs
+    wrk_threads = 1
+    warmup = 1  # seconds of load before the measured run (0: none, a cold server)
+    seconds = None  # the measured run's length when not --duration's
 
     repeat = 1  # runs per server by default (--repeat), alternating peers
+    # Peers that take all REPEAT runs (None: every peer); the others take
+    # OTHERS_REPEAT runs (--others-repeat), spread over the same turns.
+    repeat_peers = None
+    others_repeat = 1
+    # Figures drawn (bench/plots.py): a panel of bars per (key, label), and
+    # wrk's latency percentiles when the runs have them.
+    panels = (("cpu_us", "server CPU µs per request"), ("rps", "requests/s"))
 
     def greenicorn_module(self, build=BUILD):
         return os.path.join(build, "contrib", "apps", self.greenicorn_app + ".so")
@@ -776,17 +796,27 @@ class Scenario:
             script = os.path.join(workdir, "pipeline.lua")
             with open(script, "w") as f:
                 f.write(PIPELINE_LUA % (self.pipeline, self.path_for(peer)))
-        # A short warm-up, then the measured run.
-        run_wrk(peer.url(self), self.connections, 1, script=script, headers=self.headers)
+        wrk = dict(script=script, headers=self.headers, threads=self.wrk_threads,
+                   cpus=self.client_cpus)
+        # A short warm-up (none for a cold start), then the measured run.
+        if self.warmup:
+            run_wrk(peer.url(self), self.connections, self.warmup, **wrk)
         t0 = cpu_ticks(pids)
-        r = run_wrk(peer.url(self), self.connections, duration, script=script,
-                    headers=self.headers)
+        r = run_wrk(peer.url(self), self.connections, self.seconds or duration, **wrk)
         ticks = cpu_ticks(peer.pids()) - t0
         r["cpu_us"] = ticks * 1e6 / CLK_TCK / r["requests"] if r["requests"] else None
         return r
 
 
-class Plaintext50(Scenario):
+class Headline(Scenario):
+    """A row of issue #18's table: 5 runs per server in turns (greenicorn,
+    nginx, greenicorn, nginx ...), medians and min-max; the other peers
+    run once, in the middle turn (--others-repeat)."""
+    repeat = 5
+    repeat_peers = ("greenicorn", "greenicorn-base", "nginx")
+
+
+class Plaintext50(Headline):
     name = "plaintext-50"
     title = "plaintext keep-alive, 50 connections, 1 worker"
 
@@ -797,14 +827,14 @@ class Plaintext1000(Scenario):
     connections = 1000
 
 
-class Pipelined16(Scenario):
+class Pipelined16(Headline):
     name = "pipelined-16"
     title = "plaintext pipelined, depth 16, 50 connections"
     pipeline = 16
     peers = ("greenicorn", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
 
 
-class NewConnection(Scenario):
+class NewConnection(Headline):
     name = "new-connection"
     title = "a new connection per request, 50 clients"
     headers = ("Connection: close",)
@@ -821,22 +851,50 @@ class Big(Scenario):
         return "/big.bin"
 
 
-class Sleep(Scenario):
+class Sleep(Headline):
     name = "sleep"
-    title = "a 100 ms green sleep per request, 5,000 connections, 1 worker"
+    title = "a 100 ms green sleep per request, 5,000 connections, 1 worker (1 s warm-up)"
     connections = 5000
     greenicorn_app = "echo"
     peers = ("greenicorn", "gunicorn+gevent")
+    repeat_peers = ("greenicorn",)
 
     def path_for(self, peer):
         return "/sleep" if isinstance(peer, GunicornGevent) else "/?sleep=0.1"
 
 
-class TwoWorkers(Scenario):
+class SleepCold(Sleep):
+    """Sleep on a server that has served nothing yet: no warm-up (each run
+    starts the server afresh)."""
+    name = "sleep-cold"
+    title = "a 100 ms green sleep per request, 5,000 connections, 1 worker, cold (no warm-up)"
+    peers = ("greenicorn",)
+    warmup = 0
+
+
+class SleepCold4s(SleepCold):
+    """SleepCold in a 4 s run whatever --duration says: the first second,
+    when a cold server is slowest, weighs a quarter of it."""
+    name = "sleep-cold-4s"
+    title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold, "
+             "in a 4 s run")
+    seconds = 4
+
+
+class TwoWorkers(Headline):
+    """2 workers against nginx's worker_processes 2. Nothing is pinned to
+    one core: the server's processes and wrk's 2 threads all run on CPUs
+    0-1 and the kernel places them, as on a 2-core machine that also runs
+    its client. A fixed split cannot be fair there (one core would carry a
+    worker and wrk), and this way what a server's workers leave of the two
+    cores is what wrk drives it with: requests/s measures the whole cost."""
     name = "plaintext-2workers"
-    title = "plaintext keep-alive, 50 connections, 2 workers on 2 cores (wrk shares them)"
+    title = ("plaintext keep-alive, 50 connections, 2 workers on 2 cores "
+             "(wrk's 2 threads share them)")
     workers = 2
-    server_cpus = "0-1"
+    server_cpus = BOTH_CPUS
+    client_cpus = BOTH_CPUS
+    wrk_threads = 2
 
 
 class Statsd(Scenario):
@@ -846,11 +904,12 @@ class Statsd(Scenario):
     kind = "statsd"  # greenicorn and its statsd variants only
 
 
-class Idle(Scenario):
+class Idle(Headline):
     name = "idle-10000"
     title = "10,000 idle keep-alive connections: RSS each above baseline"
     connections = 10000
     peers = ("greenicorn", "nginx", "gunicorn+gevent", "h2o")
+    panels = (("rss_kb_each", "KB RSS per idle connection"),)
 
     def measure(self, peer, duration, workdir):
         base = rss_kb(peer.pids())
@@ -885,6 +944,7 @@ class TlsHandshake(Scenario):
     kind = "tls-handshake"
     tls = True
     connections = 16
+    panels = (("cpu_us", "server CPU µs per handshake"), ("rps", "handshakes/s"))
     peers = ("greenicorn", "greenicorn-base", "nginx")
 
     def measure(self, peer, duration, workdir):
@@ -922,6 +982,7 @@ class WsEcho(Scenario):
     greenicorn_app = "ws_echo"
     greenicorn_needs = "contrib/apps/ws_echo.c comes with issue #13's WebSocket work"
     size = 32
+    panels = (("cpu_us", "server CPU µs per message"), ("rps", "round trips/s"))
 
     wsload_mode = "echo"
 
@@ -972,6 +1033,7 @@ class WsIdle(Scenario):
     connections = 10000
     greenicorn_app = "ws_echo"
     greenicorn_needs = WsEcho.greenicorn_needs
+    panels = (("rss_kb_each", "KB RSS per idle WebSocket"),)
     settle = 2.0
 
     def measure(self, peer, duration, workdir):
@@ -1007,6 +1069,8 @@ class WsBroadcast(Scenario):
     kind = "ws"
     connections = 5000
     rounds = 10
+    panels = (("last_ms", "ms until the last socket has it"),
+              ("cpu_ms", "server CPU ms per broadcast"))
     greenicorn_app = "ws_broadcast"
     greenicorn_needs = ("bench/apps/ws_broadcast.c builds once "
                         "include/greenicorn/websocket.h is merged")
@@ -1032,8 +1096,8 @@ class WsBroadcast(Scenario):
 
 
 SCENARIOS = [Plaintext50(), Plaintext1000(), Pipelined16(), NewConnection(), Big(),
-             Sleep(), TwoWorkers(), Idle(), TlsKeepalive(), TlsHandshake(), WsEcho(),
-             WsIdle(), WsBroadcast(), SioEcho(), Statsd()]
+             Sleep(), SleepCold(), SleepCold4s(), TwoWorkers(), Idle(), TlsKeepalive(),
+             TlsHandshake(), WsEcho(), WsIdle(), WsBroadcast(), SioEcho(), Statsd()]
 
 # Issue #7's targets: (scenario, check(results) -> (met, text)).
 
@@ -1142,6 +1206,76 @@ def sio_targets(all_results):
              "%.2fx" % ratio if ratio is not None else "-")]
 
 
+def lead_checks(all_results):
+    """Issue #18's table, a check per row: dicts with what, value (the
+    figure checked: a ratio greenicorn/nginx of the medians, or
+    greenicorn's median), limit, op ("<=" or ">="), and detail (each
+    server's median (min-max) and runs); value None when it did not run."""
+    out = []
+
+    def vs_nginx(scenario, key, op, limit, unit, spec):
+        r = all_results.get(scenario, {})
+        g, n = r.get("greenicorn") or {}, r.get("nginx") or {}
+        ratio = nginx_ratio(r, key)
+        detail = None
+        if ratio is not None:
+            detail = "greenicorn %s, nginx %s %s" % (
+                runs_cell(g, key, spec), runs_cell(n, key, spec), unit)
+        out.append({"what": "%s: %s %s %.1fx nginx" % (scenario, KEY_NAMES[key], op, limit),
+                    "value": ratio, "limit": limit, "op": op, "detail": detail,
+                    "ratio": True})
+
+    def own(scenario, key, op, limit, unit, spec, what):
+        g = all_results.get(scenario, {}).get("greenicorn") or {}
+        value = g.get(key)
+        out.append({"what": "%s: %s" % (scenario, what), "value": value, "limit": limit,
+                    "op": op, "detail": runs_cell(g, key, spec) + " " + unit
+                    if value is not None else None, "ratio": False})
+
+    vs_nginx("plaintext-50", "cpu_us", "<=", 0.8, "µs", "%.2f")
+    vs_nginx("new-connection", "cpu_us", "<=", 0.9, "µs", "%.2f")
+    own("idle-10000", "rss_kb_each", "<=", 0.5, "KB", "%.2f",
+        "KB per idle keep-alive connection <= 0.5")
+    vs_nginx("idle-10000", "rss_kb_each", "<=", 1.0, "KB", "%.2f")
+    for sc in ("sleep", "sleep-cold", "sleep-cold-4s"):
+        own(sc, "rps", ">=", 48500, "req/s", "%.0f", "req/s >= 48,500 (97% of 50,000)")
+        own(sc, "p99", "<=", 105, "ms", "%.1f", "p99 <= 105 ms")
+    vs_nginx("pipelined-16", "cpu_us", "<=", 0.2, "µs", "%.2f")
+    vs_nginx("plaintext-2workers", "rps", ">=", 1.1, "req/s", "%.0f")
+    return out
+
+
+KEY_NAMES = {"cpu_us": "CPU/request", "rps": "req/s", "rss_kb_each": "KB per idle connection",
+             "p99": "p99"}
+
+
+def runs_cell(r, key, spec):
+    """R[KEY] as "median (min–max), N runs" (fmts, and how many runs)."""
+    n = r.get("runs", 1)
+    return "%s, %d run%s" % (fmts(r, key, spec), n, "" if n == 1 else "s")
+
+
+def check_met(c):
+    """A lead_checks() row's verdict: "met", "NOT met", or "n/a"."""
+    if c["value"] is None:
+        return "n/a"
+    ok = c["value"] <= c["limit"] if c["op"] == "<=" else c["value"] >= c["limit"]
+    return "met" if ok else "NOT met"
+
+
+def lead_targets(all_results):
+    """Issue #18's targets, as the other tables' (what, met, measured)."""
+    rows = []
+    for c in lead_checks(all_results):
+        if c["value"] is None:
+            rows.append((c["what"], "n/a", "-"))
+        elif c["ratio"]:
+            rows.append((c["what"], check_met(c), "%.2fx (%s)" % (c["value"], c["detail"])))
+        else:
+            rows.append((c["what"], check_met(c), c["detail"]))
+    return rows
+
+
 # ---------------------------------------------------------------------------
 # Reporting
 # ---------------------------------------------------------------------------
@@ -1239,10 +1373,14 @@ def print_table(scenario, results, out):
               for n, r in results.items() if r.get("failed_runs")]
     if failed:
         out.write("Runs that failed, left out of the figures: %s.\n\n" % ", ".join(failed))
-    runs = max((r.get("runs", 1) for r in results.values()), default=1)
-    if runs > 1:
+    counts = sorted({r.get("runs", 1) for r in results.values() if "skipped" not in r})
+    if counts and counts[-1] > 1:
+        fewer = ["%s %d" % (n, r.get("runs", 1)) for n, r in results.items()
+                 if "skipped" not in r and r.get("runs", 1) < counts[-1]]
         out.write("Each figure: the median of %d runs per server, taken in turns, "
-                  "(min–max) of the runs beside it; ratios of the medians.\n\n" % runs)
+                  "(min–max) of the runs beside it; ratios of the medians.%s\n\n"
+                  % (counts[-1], " Fewer runs: %s (in the middle turns)." % ", ".join(fewer)
+                     if fewer else ""))
     if scenario.kind in ("ws", "sio"):
         print_ws_table(scenario, results, out)
         return
@@ -1270,9 +1408,28 @@ def print_table(scenario, results, out):
         cpu_ratio = (g.get("cpu_us") / r["cpu_us"]
                      if g.get("cpu_us") and r.get("cpu_us") else None)
         out.write("| %s | %s | %s | %s | %d | %s | %s | %s |\n" % (
-            name, fmts(r, "rps", "%.0f"), fmt(r.get("p50"), "%.2f"), fmt(r.get("p99"), "%.2f"),
+            name, fmts(r, "rps", "%.0f"), fmts(r, "p50", "%.2f"), fmts(r, "p99", "%.2f"),
             r.get("errors", 0), fmts(r, "cpu_us", "%.2f"), fmt(rps_ratio, "%.2f"),
             fmt(cpu_ratio, "%.2f")))
+
+
+def draw(path, what, fn, *args):
+    """FN(PATH, *ARGS) (a plots.draw_*), and the report's Markdown line:
+    an image link relative to bench/ (where RESULTS.md is, absolute when
+    PATH is elsewhere), or why it was not drawn."""
+    try:
+        if fn(path, *args) is None:
+            return ""
+    except ImportError as e:
+        log("bench: no figure for %s: %s" % (what, e))
+        return ("\n(No figure: %s; python3-matplotlib is a module of Debian's "
+                "/usr/bin/python3, which bench/run uses.)\n" % e)
+    except Exception as e:  # a figure failing is a line, not the end of the run
+        log("bench: no figure for %s: %r" % (what, e))
+        return "\n(No figure: %s.)\n" % str(e).splitlines()[0]
+    rel = os.path.relpath(path, BENCH)
+    link = path if rel.startswith("..") else rel
+    return "\n![%s](%s)\n" % (what, link)
 
 
 def run_once(sc, cls, duration, workdir):
@@ -1289,13 +1446,14 @@ def run_once(sc, cls, duration, workdir):
 
 
 def summarize(runs):
-    """Runs of one peer -> one row: each numeric figure's median, and its
-    min and max under "spread" (a figure that is itself a minimum or a
-    maximum over a run, key *_min / *_max, takes the runs' min / max)."""
+    """Runs of one peer -> one row: each numeric figure's median, its min
+    and max under "spread" and every run's value, in run order, under
+    "values" (a figure that is itself a minimum or a maximum over a run,
+    key *_min / *_max, takes the runs' min / max)."""
     good = [r for r in runs if "skipped" not in r]
     if not good:
         return runs[-1]
-    row = {"runs": len(good), "spread": {}}
+    row = {"runs": len(good), "spread": {}, "values": {}}
     if len(good) < len(runs):
         row["failed_runs"] = len(runs) - len(good)
     for key in good[0]:
@@ -1303,6 +1461,7 @@ def summarize(runs):
         if not all(isinstance(v, (int, float)) for v in vals):
             row[key] = good[-1][key]
             continue
+        row["values"][key] = vals
         vals = sorted(vals)
         if key == "errors":  # every run's count
             row[key] = sum(vals)
@@ -1317,10 +1476,33 @@ def summarize(runs):
     return row
 
 
-def run_scenario(sc, wanted, repeat, duration, workdir):
-    """SC against each chosen peer, REPEAT runs each taken in turns (so a
-    slow spell of the shared machine falls on every peer alike): peer name
-    -> summarize()d row, in PEERS' order."""
+def turns(counts, repeat):
+    """The order of the runs: REPEAT turns, each a list of peer names in
+    COUNTS' order; a peer with COUNTS[name] = k < REPEAT runs in k turns
+    spread evenly over them (1 of 5: the middle one), so every peer meets
+    the same spells of a shared machine."""
+    out = [[] for _ in range(repeat)]
+    for name, k in counts.items():
+        k = max(0, min(k, repeat))
+        for j in range(k):
+            out[int((j + 0.5) * repeat / k)].append(name)
+    return out
+
+
+def runs_per_peer(sc, name, repeat, others):
+    """How many of the REPEAT runs peer NAME takes in SC: all of them for
+    the scenario's repeat_peers (every peer when None), else OTHERS (at
+    least 1)."""
+    if sc.repeat_peers is None or name in sc.repeat_peers:
+        return repeat
+    return max(1, min(repeat, others if others is not None else sc.others_repeat))
+
+
+def run_scenario(sc, wanted, repeat, duration, workdir, others=None):
+    """SC against each chosen peer, REPEAT runs taken in turns (so a slow
+    spell of the shared machine falls on every peer alike; peers outside
+    SC.repeat_peers take OTHERS runs, by default SC.others_repeat): peer
+    name -> summarize()d row, in PEERS' order."""
     peers, results = [], {}
     for cls in PEERS:
         if wanted and cls.name not in wanted:
@@ -1337,11 +1519,14 @@ def run_scenario(sc, wanted, repeat, duration, workdir):
             continue
         peers.append(cls)
         results[cls.name] = None  # keeps PEERS' order
+    counts = {cls.name: runs_per_peer(sc, cls.name, repeat, others) for cls in peers}
+    by_name = {cls.name: cls for cls in peers}
     runs = {cls.name: [] for cls in peers}
-    for i in range(repeat):
-        for cls in peers:
-            log("bench: %s / %s (run %d of %d)" % (sc.name, cls.name, i + 1, repeat))
-            runs[cls.name].append(run_once(sc, cls, duration, workdir))
+    for i, turn in enumerate(turns(counts, repeat)):
+        for name in turn:
+            log("bench: %s / %s (run %d of %d)" % (sc.name, name, len(runs[name]) + 1,
+                                                  counts[name]))
+            runs[name].append(run_once(sc, by_name[name], duration, workdir))
     for cls in peers:
         results[cls.name] = summarize(runs[cls.name])
     return results
@@ -1354,9 +1539,19 @@ def main():
     ap.add_argument("--duration", type=int, default=8, help="seconds per run (default 8)")
     ap.add_argument("--peers", help="comma-separated peer names (default: all installed)")
     ap.add_argument("--repeat", type=int, help="runs per server, taken in turns (greenicorn, "
-                    "peer, peer, greenicorn, ...); each figure is their median, with "
-                    "min-max beside it (default: 5 for ws-echo-50, 3 for the other ws-* and "
-                    "sio-echo-50, 1 for the others)")
+                    "nginx, greenicorn, nginx, ...); each figure is their median, with "
+                    "min-max beside it (default: 5 for issue #18's scenarios (plaintext-50, "
+                    "new-connection, idle-10000, sleep, sleep-cold, sleep-cold-4s, "
+                    "pipelined-16, plaintext-2workers) and ws-echo-50, 3 for the other ws-* "
+                    "and sio-echo-50, 1 for the others)")
+    ap.add_argument("--others-repeat", type=int, metavar="N", help="runs of the peers "
+                    "other than greenicorn and nginx in issue #18's scenarios (gunicorn, "
+                    "h2o), spread over the same turns (default 1, the middle turn)")
+    ap.add_argument("--plots", metavar="DIR", default=PLOTS, help="where the figures go, "
+                    "one per scenario and targets-18 (default bench/plots, beside "
+                    "RESULTS.md; the report links them relative to bench/)")
+    ap.add_argument("--plot-format", choices=("png", "svg"), default="png")
+    ap.add_argument("--no-plots", action="store_true", help="draw nothing")
     ap.add_argument("--base", metavar="BUILD", help="also run greenicorn from BUILD "
                     "(a build of the code before a change) as the peer greenicorn-base")
     args = ap.parse_args()
@@ -1375,8 +1570,12 @@ def main():
 
     out = sys.stdout
     out.write("# greenicorn benchmark, %s\n\n" % time.strftime("%Y-%m-%d %H:%M %Z"))
-    out.write("Machine: %d CPUs (%s), %s. Server on CPU %s, wrk/wsload on CPU %s; %d s per run.\n"
-              % (CPUS, cpu_model(), os.uname().release, SERVER_CPUS, CLIENT_CPUS, args.duration))
+    out.write("Machine: %d CPUs (%s), %s. Server on CPU %s, wrk/wsload on CPU %s (both on "
+              "CPUs %s in plaintext-2workers); %d s per run.\n"
+              % (CPUS, cpu_model(), os.uname().release, SERVER_CPUS, CLIENT_CPUS, BOTH_CPUS,
+                 args.duration))
+    if not args.no_plots:
+        os.makedirs(args.plots, exist_ok=True)
     if args.base:
         out.write("greenicorn: %s; greenicorn-base: %s.\n" % (BUILD, GreenicornBase.build))
     all_results = {}
@@ -1384,14 +1583,28 @@ def main():
         os.chmod(workdir, 0o755)
         for sc in chosen:
             results = run_scenario(sc, wanted, args.repeat or sc.repeat, args.duration,
-                                   workdir)
+                                   workdir, args.others_repeat)
             all_results[sc.name] = results
             print_table(sc, results, out)
+            if not args.no_plots:
+                path = os.path.join(args.plots, "%s.%s" % (sc.name, args.plot_format))
+                out.write(draw(path, sc.title, plots.draw_scenario, sc.title, results,
+                               sc.panels))
             out.flush()
-    tables = [("issue #7", "http", targets), ("issue #13", "ws", ws_targets),
-             Sleep(), TwoWorkers(), Idle(), TlsKeepalive(), TlsHandshake(), WsEcho(),
-             WsIdle(), WsBroadcast(), SioEcho(), Statsd()]
-    for issue, kind, check in tables:
+    print_targets(chosen, all_results, out,
+                  None if args.no_plots else os.path.join(args.plots, "targets-18.%s"
+                                                          % args.plot_format))
+
+
+TARGET_TABLES = [("issue #7", "http", targets), ("issue #18", "http", lead_targets),
+                 ("issue #13", "ws", ws_targets), ("issue #16", "tls", tls_targets),
+                 ("issue #15", "sio", sio_targets)]
+
+
+def print_targets(chosen, all_results, out, figure=None):
+    """The report's end: each issue's targets whose kind of scenario was
+    CHOSEN, met or not; issue #18's also drawn to FIGURE (a path) if given."""
+    for issue, kind, check in TARGET_TABLES:
         if kind == "tls" and not any(s.tls for s in chosen):
             continue
         if kind != "tls" and not any(s.kind == kind and not s.tls for s in chosen):
@@ -1399,6 +1612,9 @@ def main():
         out.write("\n### Targets (%s)\n\n| target | | measured |\n|---|---|---|\n" % issue)
         for what, met, detail in check(all_results):
             out.write("| %s | %s | %s |\n" % (what, met, detail))
+        if check is lead_targets and figure:
+            out.write(draw(figure, "issue #18's targets", plots.draw_targets,
+                           lead_checks(all_results)))
 
 
 def cpu_model():

@@ -1,15 +1,20 @@
 #!/usr/bin/env python3
-"""bench/bench.py's repeated runs: taken in turns, summed up as medians.
+"""bench/bench.py's repeated runs: taken in turns, summed up as medians,
+checked against issue #18's targets, and drawn (bench/plots.py).
 
-    python3 bench/test_bench.py -v
+    /usr/bin/python3 bench/test_bench.py -v
 
 No server runs here: fake peers record the order they are run in, and the
-summary and the table cells are checked on figures made up for it.
+summary, the table cells, the targets and the figures are checked on
+figures made up for it. The figures need python3-matplotlib, a module of
+Debian's python (/usr/bin/python3; meson runs it with that one).
 """
 import importlib.util
+import io
 import os
 import tempfile
 import unittest
+import xml.etree.ElementTree as ET
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 spec = importlib.util.spec_from_file_location("bench", os.path.join(HERE, "bench.py"))
@@ -109,6 +114,359 @@ class TurnsTest(unittest.TestCase):
         self.assertEqual(results["a"]["v"], 3.0)  # runs 1, 3, 5
         self.assertEqual(results["a"]["spread"]["v"], (1.0, 5.0))
         self.assertEqual(results["b"]["v"], 4.0)  # runs 2, 4, 6
+
+
+def fake_peers(names, order, missing=()):
+    """Peer classes named NAMES that start nothing and record in ORDER
+    the name of each one started (those in MISSING are not installed)."""
+    out = []
+    for name in names:
+        class Fake(bench.Peer):
+            kinds = ("http",)
+
+            @classmethod
+            def available(cls):
+                return "not installed (x)" if cls.name in missing else None
+
+            def start(self, scenario):
+                order.append(self.name)
+
+            def stop(self):
+                pass
+        Fake.name = name
+        out.append(Fake)
+    return out
+
+
+class CountingScenario(bench.Headline):
+    """A headline scenario whose n-th run (over all peers) measures n."""
+    name = "counting"
+
+    def __init__(self):
+        self.n = 0
+
+    def measure(self, peer, duration, workdir):
+        self.n += 1
+        return {"rps": float(self.n), "cpu_us": 10.0 * self.n, "errors": 0}
+
+
+class HeadlineTurnsTest(unittest.TestCase):
+    """Issue #18's scenarios: 5 runs of greenicorn and nginx in turns, the
+    other peers once, in the middle turn."""
+
+    def run_with(self, names, **kw):
+        order = []
+        saved = bench.PEERS
+        bench.PEERS = fake_peers(names, order, kw.pop("missing", ()))
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                sc = CountingScenario()
+                results = bench.run_scenario(sc, None, kw.pop("repeat", sc.repeat), 1, tmp,
+                                             **kw)
+        finally:
+            bench.PEERS = saved
+        return order, results
+
+    def test_greenicorn_and_nginx_alternate_five_times_others_once_in_the_middle(self):
+        order, results = self.run_with(["greenicorn", "nginx", "gunicorn+gevent", "h2o"])
+        self.assertEqual(order, ["greenicorn", "nginx"] * 2
+                         + ["greenicorn", "nginx", "gunicorn+gevent", "h2o"]
+                         + ["greenicorn", "nginx"] * 2)
+        g, n = results["greenicorn"], results["nginx"]
+        self.assertEqual((g["runs"], n["runs"], results["h2o"]["runs"]), (5, 5, 1))
+        # greenicorn measured runs 1, 3, 5, 9, 11 (5 to 8 were the middle turn)
+        self.assertEqual(g["values"]["rps"], [1.0, 3.0, 5.0, 9.0, 11.0])
+        self.assertEqual((g["rps"], g["spread"]["rps"]), (5.0, (1.0, 11.0)))
+        self.assertEqual(n["values"]["rps"], [2.0, 4.0, 6.0, 10.0, 12.0])
+        self.assertEqual(results["h2o"]["rps"], 8.0)
+        self.assertEqual(results["h2o"]["spread"]["rps"], (8.0, 8.0))
+
+    def test_others_repeat_and_repeat_are_taken(self):
+        order, results = self.run_with(["greenicorn", "nginx", "h2o"], others=2)
+        self.assertEqual(order.count("h2o"), 2)
+        self.assertEqual(order[:5], ["greenicorn", "nginx", "greenicorn", "nginx", "h2o"])
+        order, results = self.run_with(["greenicorn", "nginx", "h2o"], repeat=2, others=9)
+        self.assertEqual(order, ["greenicorn", "nginx", "h2o"] * 2)
+        order, _ = self.run_with(["greenicorn", "nginx", "h2o"], repeat=1)
+        self.assertEqual(order, ["greenicorn", "nginx", "h2o"])
+
+    def test_a_missing_peer_is_a_row_and_takes_no_turn(self):
+        order, results = self.run_with(["greenicorn", "nginx"], missing=("nginx",))
+        self.assertEqual(order, ["greenicorn"] * 5)
+        self.assertEqual(results["nginx"], {"skipped": "not installed (x)"})
+
+    def test_turns_spread_the_fewer_runs(self):
+        self.assertEqual(bench.turns({"a": 5, "b": 1}, 5),
+                         [["a"], ["a"], ["a", "b"], ["a"], ["a"]])
+        self.assertEqual(bench.turns({"a": 5, "b": 2}, 5),
+                         [["a"], ["a", "b"], ["a"], ["a", "b"], ["a"]])
+        self.assertEqual(bench.turns({"a": 3, "b": 7, "c": 0}, 3), [["a", "b"]] * 3)
+        self.assertEqual(bench.turns({"a": 1}, 1), [["a"]])
+
+    def test_headline_scenarios_and_their_settings(self):
+        by_name = {s.name: s for s in bench.SCENARIOS}
+        for name in ("plaintext-50", "new-connection", "idle-10000", "sleep", "sleep-cold",
+                     "sleep-cold-4s", "pipelined-16", "plaintext-2workers"):
+            sc = by_name[name]
+            self.assertEqual(sc.repeat, 5, name)
+            self.assertIn("greenicorn", sc.repeat_peers, name)
+            self.assertEqual(bench.runs_per_peer(sc, "greenicorn", 5, None), 5)
+            if name.startswith("sleep"):
+                self.assertEqual(bench.runs_per_peer(sc, "gunicorn+gevent", 5, None), 1)
+            else:
+                self.assertEqual(bench.runs_per_peer(sc, "nginx", 5, None), 5)
+                self.assertEqual(bench.runs_per_peer(sc, "h2o", 5, None), 1)
+                self.assertEqual(bench.runs_per_peer(sc, "h2o", 5, 3), 3)
+        self.assertEqual(by_name["plaintext-1000"].repeat, 1)
+        self.assertEqual(bench.runs_per_peer(by_name["ws-echo-50"], "node-ws", 5, 1), 5)
+        self.assertEqual((by_name["sleep"].warmup, by_name["sleep"].seconds), (1, None))
+        self.assertEqual((by_name["sleep-cold"].warmup, by_name["sleep-cold"].seconds), (0, None))
+        self.assertEqual((by_name["sleep-cold-4s"].warmup, by_name["sleep-cold-4s"].seconds),
+                         (0, 4))
+        self.assertEqual(by_name["sleep-cold"].connections, 5000)
+
+
+class WrkCallsTest(unittest.TestCase):
+    """What measure() asks wrk for: warm-up or none, the run's length,
+    the threads and CPUs (run_wrk replaced, no wrk run)."""
+
+    def calls(self, sc, duration=8):
+        got = []
+
+        def fake_wrk(url, connections, seconds, **kw):
+            got.append((connections, seconds, kw["threads"], kw["cpus"]))
+            return {"requests": 1000, "rps": 100.0, "errors": 0}
+
+        class P:
+            port = 1
+
+            def pids(self):
+                return []
+
+            def url(self, sc):
+                return "http://127.0.0.1:1/"
+
+        saved = bench.run_wrk
+        bench.run_wrk = fake_wrk
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                sc.measure(P(), duration, tmp)
+        finally:
+            bench.run_wrk = saved
+        return got
+
+    def test_warm_cold_and_4s(self):
+        c = bench.CLIENT_CPUS
+        self.assertEqual(self.calls(bench.Sleep()), [(5000, 1, 1, c), (5000, 8, 1, c)])
+        self.assertEqual(self.calls(bench.SleepCold()), [(5000, 8, 1, c)])
+        self.assertEqual(self.calls(bench.SleepCold4s(), duration=2), [(5000, 4, 1, c)])
+
+    def test_two_workers_share_both_cpus_with_two_wrk_threads(self):
+        sc = bench.TwoWorkers()
+        self.assertEqual((sc.workers, sc.server_cpus), (2, bench.BOTH_CPUS))
+        self.assertEqual(self.calls(sc), [(50, 1, 2, bench.BOTH_CPUS),
+                                          (50, 8, 2, bench.BOTH_CPUS)])
+        with tempfile.TemporaryDirectory() as tmp:
+            n = bench.Nginx(tmp, workers=sc.workers)
+            n.command(sc)
+            with open(os.path.join(n.dir, "nginx.conf")) as f:
+                self.assertIn("worker_processes 2;", f.read())
+
+    def test_wrk_latency_percentiles_are_read(self):
+        out = """Running 1s test @ http://127.0.0.1:1/
+  Latency Distribution
+     50%  173.00us
+     75%    1.20ms
+     90%    2.50ms
+     99%    1.05s
+  1000 requests in 1.00s, 10.00KB read
+Requests/sec:   1000.00
+"""
+        r = bench.parse_wrk(out)
+        self.assertEqual((r["p50"], r["p75"], r["p90"], r["p99"]), (0.173, 1.2, 2.5, 1050.0))
+        self.assertEqual((r["requests"], r["rps"], r["errors"]), (1000, 1000.0, 0))
+
+
+def row(runs):
+    return bench.summarize([dict(r, errors=0) for r in runs])
+
+
+def lead_results(**over):
+    """Made-up medians for every row of issue #18's table, all met."""
+    res = {
+        "plaintext-50": {"greenicorn": row([{"cpu_us": c} for c in (5.0, 5.5, 6.0, 5.2, 5.4)]),
+                         "nginx": row([{"cpu_us": c} for c in (7.0, 7.5, 8.0, 7.2, 7.4)])},
+        "new-connection": {"greenicorn": row([{"cpu_us": 15.0}]),
+                           "nginx": row([{"cpu_us": 20.0}])},
+        "idle-10000": {"greenicorn": row([{"rss_kb_each": 0.45}]),
+                       "nginx": row([{"rss_kb_each": 0.55}])},
+        "pipelined-16": {"greenicorn": row([{"cpu_us": 0.6}]), "nginx": row([{"cpu_us": 4.6}])},
+        "plaintext-2workers": {"greenicorn": row([{"rps": 220000.0}]),
+                               "nginx": row([{"rps": 190000.0}])},
+    }
+    for sc in ("sleep", "sleep-cold", "sleep-cold-4s"):
+        res[sc] = {"greenicorn": row([{"rps": 49000.0, "p99": 103.0},
+                                      {"rps": 48800.0, "p99": 104.0},
+                                      {"rps": 49100.0, "p99": 102.0}])}
+    res.update(over)
+    return res
+
+
+class LeadTargetsTest(unittest.TestCase):
+    """Issue #18's table: each row checked on medians, shown with ranges."""
+
+    def test_every_row_met(self):
+        rows = bench.lead_targets(lead_results())
+        self.assertEqual([w for w, _, _ in rows], [
+            "plaintext-50: CPU/request <= 0.8x nginx",
+            "new-connection: CPU/request <= 0.9x nginx",
+            "idle-10000: KB per idle keep-alive connection <= 0.5",
+            "idle-10000: KB per idle connection <= 1.0x nginx",
+            "sleep: req/s >= 48,500 (97% of 50,000)", "sleep: p99 <= 105 ms",
+            "sleep-cold: req/s >= 48,500 (97% of 50,000)", "sleep-cold: p99 <= 105 ms",
+            "sleep-cold-4s: req/s >= 48,500 (97% of 50,000)", "sleep-cold-4s: p99 <= 105 ms",
+            "pipelined-16: CPU/request <= 0.2x nginx",
+            "plaintext-2workers: req/s >= 1.1x nginx"])
+        self.assertEqual({m for _, m, _ in rows}, {"met"})
+        self.assertEqual(rows[0][2], "0.73x (greenicorn 5.40 (5.00–6.00), 5 runs, "
+                                     "nginx 7.40 (7.00–8.00), 5 runs µs)")
+        self.assertEqual(rows[4][2], "49000 (48800–49100), 3 runs req/s")
+        self.assertEqual(rows[5][2], "103.0 (102.0–104.0), 3 runs ms")
+
+    def test_rows_not_met_and_not_run(self):
+        res = lead_results(**{
+            "plaintext-50": {"greenicorn": row([{"cpu_us": 6.5}]), "nginx": row([{"cpu_us": 8.0}])},
+            "idle-10000": {"greenicorn": row([{"rss_kb_each": 0.52}]),
+                           "nginx": row([{"rss_kb_each": 0.55}])},
+            "sleep-cold-4s": {"greenicorn": row([{"rps": 39000.0, "p99": 900.0}])},
+            "plaintext-2workers": {"greenicorn": row([{"rps": 200000.0}]),
+                                   "nginx": row([{"rps": 190000.0}])}})
+        del res["pipelined-16"]
+        res["new-connection"]["nginx"] = {"skipped": "not installed (nginx)"}
+        got = {w: m for w, m, _ in bench.lead_targets(res)}
+        self.assertEqual(got["plaintext-50: CPU/request <= 0.8x nginx"], "NOT met")  # 0.81x
+        self.assertEqual(got["idle-10000: KB per idle keep-alive connection <= 0.5"], "NOT met")
+        self.assertEqual(got["idle-10000: KB per idle connection <= 1.0x nginx"], "met")
+        self.assertEqual(got["sleep-cold-4s: req/s >= 48,500 (97% of 50,000)"], "NOT met")
+        self.assertEqual(got["sleep-cold-4s: p99 <= 105 ms"], "NOT met")
+        self.assertEqual(got["sleep: p99 <= 105 ms"], "met")
+        self.assertEqual(got["plaintext-2workers: req/s >= 1.1x nginx"], "NOT met")  # 1.05x
+        self.assertEqual(got["pipelined-16: CPU/request <= 0.2x nginx"], "n/a")
+        self.assertEqual(got["new-connection: CPU/request <= 0.9x nginx"], "n/a")
+        self.assertEqual({m for _, m, _ in bench.lead_targets({})}, {"n/a"})
+
+    def test_report_end_prints_each_issue_once_with_18s_figure(self):
+        chosen = [bench.Plaintext50(), bench.WsEcho(), bench.TlsKeepalive(), bench.SioEcho()]
+        out = io.StringIO()
+        with tempfile.TemporaryDirectory() as tmp:
+            fig = os.path.join(tmp, "targets-18.png")
+            bench.print_targets(chosen, lead_results(), out, fig)
+            self.assertTrue(os.path.getsize(fig) > 0)
+        text = out.getvalue()
+        for issue in ("#7", "#18", "#13", "#16", "#15"):
+            self.assertEqual(text.count("### Targets (issue %s)" % issue), 1, issue)
+        self.assertIn("| plaintext-2workers: req/s >= 1.1x nginx | met | 1.16x", text)
+        self.assertIn("![issue #18's targets](%s)" % fig, text)
+        out = io.StringIO()
+        bench.print_targets([bench.WsEcho()], {}, out)
+        self.assertNotIn("issue #18", out.getvalue())
+
+    def test_table_shows_latency_ranges(self):
+        res = {"greenicorn": row([{"rps": 10.0, "p50": 1.0, "p99": 3.0, "cpu_us": 2.0},
+                                  {"rps": 12.0, "p50": 2.0, "p99": 5.0, "cpu_us": 3.0},
+                                  {"rps": 11.0, "p50": 1.5, "p99": 4.0, "cpu_us": 4.0}]),
+               "h2o": row([{"rps": 9.0, "p50": 1.0, "p99": 2.0, "cpu_us": 3.0}])}
+        out = io.StringIO()
+        bench.print_table(bench.Plaintext50(), res, out)
+        text = out.getvalue()
+        self.assertIn("| greenicorn | 11 (10–12) | 1.50 (1.00–2.00) | 4.00 (3.00–5.00) | 0 "
+                      "| 3.00 (2.00–4.00) |", text)
+        self.assertIn("| h2o | 9 | 1.00 | 2.00 | 0 | 3.00 |", text)
+        self.assertIn("median of 3 runs per server", text)
+        self.assertIn("Fewer runs: h2o 1", text)
+
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+class PlotsTest(unittest.TestCase):
+    """bench/plots.py draws made-up results to files that are valid PNG
+    and SVG (python3-matplotlib, headless)."""
+
+    def results(self):
+        g = row([{"rps": r, "cpu_us": c, "p50": 0.2, "p75": 0.3, "p90": 0.4, "p99": p}
+                 for r, c, p in ((140000.0, 6.0, 0.5), (150000.0, 5.5, 0.4),
+                                 (145000.0, 5.8, 0.6))])
+        n = row([{"rps": 130000.0, "cpu_us": 7.0, "p50": 0.25, "p75": 0.3, "p90": 0.5,
+                  "p99": 0.7}])
+        return {"greenicorn": g, "nginx": n, "lwan": {"skipped": "not packaged in Debian 12"}}
+
+    def check_png(self, path):
+        with open(path, "rb") as f:
+            data = f.read()
+        self.assertEqual(data[:8], PNG_MAGIC)
+        self.assertEqual(data[12:16], b"IHDR")
+        width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+        self.assertGreater(width, 300)
+        self.assertGreater(height, 200)
+        self.assertEqual(data[-8:-4], b"IEND")
+
+    def check_svg(self, path):
+        root = ET.parse(path).getroot()
+        self.assertEqual(root.tag, "{http://www.w3.org/2000/svg}svg")
+        return root
+
+    def test_scenario_figure_png_and_svg(self):
+        sc = bench.Plaintext50()
+        with tempfile.TemporaryDirectory() as tmp:
+            png = os.path.join(tmp, "plaintext-50.png")
+            self.assertEqual(bench.plots.draw_scenario(png, sc.title, self.results(),
+                                                       sc.panels), png)
+            self.check_png(png)
+            svg = os.path.join(tmp, "plaintext-50.svg")
+            bench.plots.draw_scenario(svg, sc.title, self.results(), sc.panels)
+            text = ET.tostring(self.check_svg(svg), encoding="unicode")
+            # 3 panels: CPU, req/s, latency; the skipped server is not drawn.
+            for label in ("server CPU", "requests/s", "latency", "greenicorn", "nginx",
+                          "p99"):
+                self.assertTrue(label in text, label)
+            self.assertFalse("lwan" in text)
+
+    def test_figures_of_other_kinds_and_nothing_to_draw(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            idle = {"greenicorn": row([{"rss_kb_each": 0.6}, {"rss_kb_each": 0.5}]),
+                    "nginx": row([{"rss_kb_each": 0.55}])}
+            path = os.path.join(tmp, "idle.png")
+            self.assertEqual(bench.plots.draw_scenario(path, "idle", idle,
+                                                       bench.Idle.panels), path)
+            self.check_png(path)
+            nothing = os.path.join(tmp, "nothing.png")
+            self.assertIsNone(bench.plots.draw_scenario(
+                nothing, "x", {"lwan": {"skipped": "not packaged"}}, bench.Idle.panels))
+            self.assertFalse(os.path.exists(nothing))
+            path = os.path.join(tmp, "targets.svg")
+            self.assertEqual(bench.plots.draw_targets(path, bench.lead_checks(lead_results())),
+                             path)
+            text = ET.tostring(self.check_svg(path), encoding="unicode")
+            self.assertTrue("plaintext-2workers: req/s &gt;= 1.1x nginx" in text)
+            self.assertIsNone(bench.plots.draw_targets(os.path.join(tmp, "t.png"),
+                                                       bench.lead_checks({})))
+
+    def test_report_links_the_figure_relative_to_bench(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            saved = bench.BENCH
+            bench.BENCH = tmp
+            try:
+                os.mkdir(os.path.join(tmp, "plots"))
+                path = os.path.join(tmp, "plots", "plaintext-50.png")
+                line = bench.draw(path, "plaintext", bench.plots.draw_scenario, "t",
+                                  self.results(), bench.Plaintext50.panels)
+                self.assertEqual(line, "\n![plaintext](plots/plaintext-50.png)\n")
+                self.check_png(path)
+                self.assertEqual(bench.draw(path, "x", bench.plots.draw_scenario, "t", {},
+                                            bench.Plaintext50.panels), "")
+            finally:
+                bench.BENCH = saved
 
 
 class TlsTest(unittest.TestCase):
