@@ -803,6 +803,9 @@ class Scenario:
             run_wrk(peer.url(self), self.connections, self.warmup, **wrk)
         t0 = cpu_ticks(pids)
         r = run_wrk(peer.url(self), self.connections, self.seconds or duration, **wrk)
+        if not r["requests"]:  # a failed run (left out, counted), not a figure of 0
+            raise RuntimeError("wrk completed no request in %d s (%s)" % (
+                self.seconds or duration, " ".join(r["raw"].split()[-6:]) or "no output"))
         ticks = cpu_ticks(peer.pids()) - t0
         r["cpu_us"] = ticks * 1e6 / CLK_TCK / r["requests"] if r["requests"] else None
         return r
@@ -1219,8 +1222,8 @@ def lead_checks(all_results):
         ratio = nginx_ratio(r, key)
         detail = None
         if ratio is not None:
-            detail = "greenicorn %s, nginx %s %s" % (
-                runs_cell(g, key, spec), runs_cell(n, key, spec), unit)
+            detail = "greenicorn %s, nginx %s" % (runs_cell(g, key, spec, unit),
+                                                 runs_cell(n, key, spec, unit))
         out.append({"what": "%s: %s %s %.1fx nginx" % (scenario, KEY_NAMES[key], op, limit),
                     "value": ratio, "limit": limit, "op": op, "detail": detail,
                     "ratio": True})
@@ -1229,7 +1232,7 @@ def lead_checks(all_results):
         g = all_results.get(scenario, {}).get("greenicorn") or {}
         value = g.get(key)
         out.append({"what": "%s: %s" % (scenario, what), "value": value, "limit": limit,
-                    "op": op, "detail": runs_cell(g, key, spec) + " " + unit
+                    "op": op, "detail": runs_cell(g, key, spec, unit)
                     if value is not None else None, "ratio": False})
 
     vs_nginx("plaintext-50", "cpu_us", "<=", 0.8, "µs", "%.2f")
@@ -1249,10 +1252,13 @@ KEY_NAMES = {"cpu_us": "CPU/request", "rps": "req/s", "rss_kb_each": "KB per idl
              "p99": "p99"}
 
 
-def runs_cell(r, key, spec):
-    """R[KEY] as "median (min–max), N runs" (fmts, and how many runs)."""
+def runs_cell(r, key, spec, unit):
+    """R[KEY] as "median UNIT (min–max, N runs)", or "value UNIT (1 run)"."""
     n = r.get("runs", 1)
-    return "%s, %d run%s" % (fmts(r, key, spec), n, "" if n == 1 else "s")
+    lo_hi = r.get("spread", {}).get(key)
+    if n < 2 or lo_hi is None:
+        return "%s %s (1 run)" % (spec % r[key], unit)
+    return "%s %s (%s–%s, %d runs)" % (spec % r[key], unit, spec % lo_hi[0], spec % lo_hi[1], n)
 
 
 def check_met(c):
@@ -1270,7 +1276,7 @@ def lead_targets(all_results):
         if c["value"] is None:
             rows.append((c["what"], "n/a", "-"))
         elif c["ratio"]:
-            rows.append((c["what"], check_met(c), "%.2fx (%s)" % (c["value"], c["detail"])))
+            rows.append((c["what"], check_met(c), "%.2fx: %s" % (c["value"], c["detail"])))
         else:
             rows.append((c["what"], check_met(c), c["detail"]))
     return rows

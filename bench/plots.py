@@ -141,13 +141,27 @@ def draw_targets(path, checks):
     share = [c["value"] / c["limit"] if c["op"] == "<=" else c["limit"] / c["value"]
              for c in rows]
     fig, ax = plt.subplots(figsize=(8, 0.45 * len(rows) + 1.4))
-    y = range(len(rows))
-    ax.barh(y, share, color=["#2e8b57" if s <= 1 else "#c44e52" for s in share])
+    y = list(range(len(rows)))
+    # Bars from 1 (the target) to the share, on a log scale: 0.5 and 2 are
+    # as far from the target, and a row 20 times off does not flatten the rest.
+    ax.barh(y, [v - 1 for v in share], left=1,
+            color=[GREENICORN if v <= 1 else "#c44e52" for v in share])
+    ax.set_xscale("log")
+    lo, hi = min(share + [1.0]), max(share + [1.0])
+    ax.set_xlim(lo / 1.6, hi * 1.6)
+    for i, v in zip(y, share):
+        ax.text(v * (1.05 if v >= 1 else 1 / 1.05), i, "%.2f" % v, va="center",
+                ha="left" if v >= 1 else "right", fontsize=7)
     ax.axvline(1.0, color="black", linewidth=1)
-    ax.set_yticks(list(y))
+    from matplotlib.ticker import FuncFormatter
+    plain = FuncFormatter(lambda v, _: "%g" % v)
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis="x", which="both", labelsize=7)
+    ax.set_yticks(y)
     ax.set_yticklabels([c["what"] for c in rows], fontsize=7)
     ax.invert_yaxis()
-    ax.set_xlabel("measured / target (<= 1: met)", fontsize=8)
+    ax.set_xlabel("measured / target, log scale (<= 1: met)", fontsize=8)
     ax.set_title("issue #18's targets (medians)", fontsize=9)
     fig.tight_layout()
     save(plt, fig, path)

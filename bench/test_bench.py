@@ -272,6 +272,29 @@ class WrkCallsTest(unittest.TestCase):
             with open(os.path.join(n.dir, "nginx.conf")) as f:
                 self.assertIn("worker_processes 2;", f.read())
 
+    def test_a_run_without_requests_fails(self):
+        saved = bench.run_wrk
+        bench.run_wrk = lambda *a, **kw: bench.parse_wrk(
+            "  0 requests in 2.03s, 0.00B read\nRequests/sec:      0.00\n")
+
+        class P:
+            def pids(self):
+                return []
+
+            def url(self, sc):
+                return "http://127.0.0.1:1/"
+
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                with self.assertRaisesRegex(RuntimeError, "wrk completed no request in 2 s"):
+                    bench.Sleep().measure(P(), 2, tmp)
+        finally:
+            bench.run_wrk = saved
+        # ... and so a run left out and counted, not a median of 0 req/s:
+        row = bench.summarize([{"skipped": "failed: wrk completed no request in 2 s"},
+                               {"rps": 40000.0, "p99": 110.0, "errors": 0}])
+        self.assertEqual((row["runs"], row["failed_runs"], row["rps"]), (1, 1, 40000.0))
+
     def test_wrk_latency_percentiles_are_read(self):
         out = """Running 1s test @ http://127.0.0.1:1/
   Latency Distribution
@@ -328,10 +351,12 @@ class LeadTargetsTest(unittest.TestCase):
             "pipelined-16: CPU/request <= 0.2x nginx",
             "plaintext-2workers: req/s >= 1.1x nginx"])
         self.assertEqual({m for _, m, _ in rows}, {"met"})
-        self.assertEqual(rows[0][2], "0.73x (greenicorn 5.40 (5.00–6.00), 5 runs, "
-                                     "nginx 7.40 (7.00–8.00), 5 runs µs)")
-        self.assertEqual(rows[4][2], "49000 (48800–49100), 3 runs req/s")
-        self.assertEqual(rows[5][2], "103.0 (102.0–104.0), 3 runs ms")
+        self.assertEqual(rows[0][2], "0.73x: greenicorn 5.40 µs (5.00–6.00, 5 runs), "
+                                     "nginx 7.40 µs (7.00–8.00, 5 runs)")
+        self.assertEqual(rows[1][2], "0.75x: greenicorn 15.00 µs (1 run), "
+                                     "nginx 20.00 µs (1 run)")
+        self.assertEqual(rows[4][2], "49000 req/s (48800–49100, 3 runs)")
+        self.assertEqual(rows[5][2], "103.0 ms (102.0–104.0, 3 runs)")
 
     def test_rows_not_met_and_not_run(self):
         res = lead_results(**{
