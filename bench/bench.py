@@ -13,7 +13,20 @@ capped by what one wrk thread drives: the server's CPU time per request
 (user + system of all its processes over the run, from /proc, divided by
 the requests) is the figure that shows the design. Every scenario prints
 requests/s, p50/p99 latency, errors, CPU per request and the ratio
-greenicorn/peer, and the targets of issue #7 as met or not met.
+greenicorn/peer, and the targets of issues #7 and #18 as met or not met.
+
+Issue #18's scenarios (plaintext-50, new-connection, idle-10000, sleep
+warm, cold and cold in 4 s, pipelined-16, plaintext-2workers) run 5 times
+per server in turns, greenicorn and nginx alternating, the other peers
+once in the middle turn (--repeat, --others-repeat): each figure is the
+median, with the min-max of the runs beside it. plaintext-2workers puts
+the server's 2 workers and wrk's 2 threads on both CPUs, none pinned.
+
+Each scenario is also drawn (bench/plots.py, Debian's python3-matplotlib
+under /usr/bin/python3): CPU per request and requests/s per server with
+the runs' min-max as error bars, and the latency percentiles, as PNG or
+SVG files in --plots DIR (bench/plots/ beside RESULTS.md), linked from
+the report; and issue #18's targets on one scale.
 
 Peers: nginx (return 200), Gunicorn + gevent (a WSGI hello), h2o (a static
 small file), lwan (not packaged in Debian 12: said so). Network load stays
