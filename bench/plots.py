@@ -108,7 +108,8 @@ def draw_scenario(path, title, results, panels, latencies=LATENCIES):
     """Draw RESULTS (server name -> bench.summarize()d row) to PATH: a
     panel of bars for each (key, label) of PANELS the runs have, and the
     LATENCIES percentiles when they have them. Servers skipped are left
-    out. Returns PATH, or None when there was nothing to draw."""
+    out, and named under the panels. Returns PATH, or None when there was
+    nothing to draw."""
     rows = {n: r for n, r in results.items() if r and "skipped" not in r}
     panels = [(k, label) for k, label in panels if has(rows, k)]
     lat = [(k, label) for k, label in latencies if has(rows, k)]
@@ -125,6 +126,10 @@ def draw_scenario(path, title, results, panels, latencies=LATENCIES):
     fig.suptitle(title + ("\nmedian of %d runs, min-max as error bars, each run a dot" % runs
                           if runs > 1 else ""), fontsize=9)
     fig.tight_layout()
+    missing = [n for n, r in results.items() if r and "skipped" in r]
+    if missing:  # said, so a missing bar is not read as a zero
+        fig.subplots_adjust(bottom=0.28)
+        fig.text(0.01, 0.01, "not drawn (see the table): " + ", ".join(missing), fontsize=7)
     save(plt, fig, path)
     return path
 
