@@ -609,6 +609,11 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
     vlen = value_len(value);
     if (nlen == 0 || vlen == (size_t)-1)
         return -EINVAL;
+    /* "Connection: close" is the app asking to close after this
+     * response: honoured, and the server writes the line itself. */
+    if (nlen == 10 && strcasecmp(name, "Connection") == 0 &&
+        strcasecmp(value, "close") == 0)
+        return gn_response_close_connection(res);
     for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)
         if (nlen == framing[i].len && strcasecmp(name, framing[i].name) == 0)
             return -EPERM;
@@ -730,6 +735,19 @@ GN_API int gn_response_sendfile(gn_response_t *res, int fd, off_t offset,
     if (!res->head_sent)
         return sendfile_whole(res, fd, offset, count);
     return sendfile_chunk(res, fd, offset, count);
+}
+
+GN_API int gn_response_close_connection(gn_response_t *res)
+{
+    if (!gn__on_loop_thread())
+        return -EPERM;
+    /* The head, when it goes out, says Connection: close (keep-alive is
+     * decided there from this), and the serve loop closes after the
+     * response, leaving pipelined requests unanswered. Once a head went
+     * out with keep-alive, closing after a complete response is still
+     * clean: the client sees the end of the message, then EOF. */
+    res->conn->closing = 1;
+    return 0;
 }
 
 GN_API int gn_response_client_gone(gn_response_t *res)

@@ -189,8 +189,9 @@ GN_API int gn_response_status(gn_response_t *res, int status,
  * control characters other than tab, else -EINVAL. The server owns the
  * message framing and adds Date and Server itself (the server_header
  * setting): Content-Length, Transfer-Encoding, Connection, Date and Server
- * are refused with -EPERM. -EALREADY once the head was sent. Both strings
- * are copied.
+ * are refused with -EPERM, but for "Connection: close", which is taken as
+ * gn_response_close_connection (since ABI 1.7). -EALREADY once the head
+ * was sent. Both strings are copied.
  */
 GN_API int gn_response_header(gn_response_t *res, const char *name,
                               const char *value);
@@ -236,6 +237,13 @@ GN_API int gn_response_sendfile(gn_response_t *res, int fd, off_t offset,
  * (An HTTP/1.1 client does not half-close while waiting, so its EOF means
  * gone.) Since ABI 1.2. */
 GN_API int gn_response_client_gone(gn_response_t *res);
+
+/* Close the connection after this response: its head says
+ * "Connection: close" (when it has not gone out yet), and requests the
+ * client pipelined behind this one are not served. For an app that knows
+ * the client should go (it is being logged out, or this worker's state
+ * for it is gone). 0, or -EPERM off the loop's thread. Since ABI 1.7. */
+GN_API int gn_response_close_connection(gn_response_t *res);
 
 /* The status set so far (200 unless changed), e.g. for post_request.
  * Since ABI 1.2. */

@@ -466,6 +466,50 @@ class ResponseRefusalTest(ServerTestCase):
         self.assertEqual(second.status, 204, second)
 
 
+class CloseAfterResponseTest(ServerTestCase):
+    """An app asks for the connection to close after its answer, by
+    gn_response_close_connection or by setting Connection: close itself:
+    the answer says so, the server closes, and what was pipelined behind
+    it is not served (tests/plugins/contract.c, /close)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.start_class_server(app=test_plugin_path("contract"),
+                                         workers=1)
+
+    def pipelined(self, target):
+        with RawConn(self.srv.port) as c:
+            c.send(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n"
+                   b"GET /status?code=201 HTTP/1.1\r\nHost: x\r\n\r\n"
+                   % target.encode())
+            first = c.read_response()
+            self.assertTrue(c.closed_by_peer(), "the connection stayed open")
+        return first
+
+    def test_the_call_closes_after_the_answer(self):
+        r = self.pipelined("/close?how=call")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"close 0\n")
+        self.assertEqual(r.header_all("Connection"), ["close"])
+
+    def test_an_app_set_connection_close_is_honoured(self):
+        r = self.pipelined("/close?how=header")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"close 0\n")
+        self.assertEqual(r.header_all("Connection"), ["close"])
+
+    def test_after_the_head_the_response_ends_then_closes(self):
+        r = self.pipelined("/close?how=flush")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.body, b"streamed\nclose 0\n")
+
+    def test_other_answers_keep_the_connection(self):
+        with RawConn(self.srv.port) as c:
+            c.send(b"GET /status?code=201 HTTP/1.1\r\nHost: x\r\n\r\n"
+                   b"GET /status?code=202 HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual([r.status for r in c.read_responses(2)], [201, 202])
+
+
 class ForeignThreadTest(ServerTestCase):
     """A thread the app started may not call the request, response or
     green API: each call returns -EPERM (or NULL) and changes nothing."""

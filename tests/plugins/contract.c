@@ -11,6 +11,10 @@
  *                      at warning level: whether it ran to its end
  *     /thread          a pthread of its own calls the request, response
  *                      and green API; each call's return code
+ *     /close?how=H     asks to close the connection after its answer:
+ *                      H "call" gn_response_close_connection, "header"
+ *                      sets Connection: close itself, "flush" calls it
+ *                      after the head went out; the call's return code
  */
 #include <errno.h>
 #include <pthread.h>
@@ -213,6 +217,21 @@ static int handle(gn_request_t *req, gn_response_t *res, void *state)
 
         return gn_response_printf(res, "status %d %d\n", code,
                                   gn_response_status(res, code, NULL));
+    }
+    if (strcmp(path, "/close") == 0) {
+        int rc;
+
+        if (query && strcmp(query, "how=header") == 0) {
+            rc = gn_response_header(res, "Connection", "close");
+        } else if (query && strcmp(query, "how=flush") == 0) {
+            gn_response_printf(res, "streamed\n");
+            if ((rc = gn_response_flush(res)) != 0)
+                return rc;
+            rc = gn_response_close_connection(res);
+        } else {
+            rc = gn_response_close_connection(res);
+        }
+        return gn_response_printf(res, "close %d\n", rc);
     }
     if (strcmp(path, "/finish") == 0) {
         slept = gn_sleep(param(query, "sleep", 0));
