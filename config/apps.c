@@ -207,19 +207,39 @@ struct gn_app_conf *gn__config_named_app(struct gn_config *cfg,
     return grown;
 }
 
+/* [app:NAME]'s limit_request_body: bytes, as [http]'s (0: no limit). */
+static int body_limit_parse(struct gn_app_conf *app, const char *value,
+                            char *err, size_t errlen)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(value, &end, 10);
+    if (*value < '0' || *value > '9' || *end != '\0' || errno != 0) {
+        gn__reason(err, errlen, "'%s' is not a number of bytes", value);
+        return -EINVAL;
+    }
+    app->body_limit = v;
+    return 0;
+}
+
 int gn__named_app_set(struct gn_app_conf *app, const char *key,
                       const char *value, int line, char *err, size_t errlen)
 {
     int module = strcmp(key, "module") == 0, *seen;
+    int limit = strcmp(key, "limit_request_body") == 0;
 
     if (module)
         seen = &app->module_line;
     else if (strcmp(key, "mount") == 0)
         seen = &app->mount_line;
+    else if (limit)
+        seen = &app->body_limit_line;
     else {
         gn__reason(err, errlen,
-                   "unknown key in [app:%s] (it takes module and "
-                   "mount; arguments go in [app:%s.args])",
+                   "unknown key in [app:%s] (it takes module, mount and "
+                   "limit_request_body; arguments go in [app:%s.args])",
                    app->name, app->name);
         return -ENOENT;
     }
@@ -228,6 +248,8 @@ int gn__named_app_set(struct gn_app_conf *app, const char *key,
         return -EINVAL;
     }
     *seen = line;
+    if (limit)
+        return body_limit_parse(app, value, err, errlen);
     return module ? gn__app_spec_parse(app, value, err, errlen)
                   : gn__mount_parse(&app->mount, value, err, errlen);
 }

@@ -731,9 +731,12 @@ void gn__config_print(const struct gn_config *cfg, FILE *out)
     for (size_t i = 0; i < cfg->nnamed_apps; i++) {
         const struct gn_app_conf *app = &cfg->named_apps[i];
 
-        fprintf(out, "\n[app:%s]\nmodule = %s\nmount = %s\n\n[app:%s.args]\n",
-                app->name, app->spec ? app->spec : "",
-                app->mount ? app->mount : "", app->name);
+        fprintf(out, "\n[app:%s]\nmodule = %s\nmount = %s\n", app->name,
+                app->spec ? app->spec : "", app->mount ? app->mount : "");
+        if (app->body_limit_line)
+            fprintf(out, "limit_request_body = %lld\n",
+                    (long long)app->body_limit);
+        fprintf(out, "\n[app:%s.args]\n", app->name);
         print_args(app, out);
     }
     gn__streams_print(cfg, out);

@@ -30,6 +30,10 @@ struct gn_app_conf {
     size_t nargs;
     int line;                    /* [app:NAME]: its first section header */
     int module_line, mount_line; /* [app:NAME]: where each key was set */
+    /* [app:NAME]'s limit_request_body, set when body_limit_line is not 0
+     * (else [http]'s applies); 0: no limit. */
+    int64_t body_limit;
+    int body_limit_line;
 };
 
 /* A stream app ([stream:NAME]): its plugin "PATH.so[:SYMBOL]", the one

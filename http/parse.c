@@ -211,7 +211,7 @@ static int on_body(llhttp_t *l, const char *at, size_t len)
     struct gn_http_parser *p = parser_of(l);
 
     p->body_total += len;
-    if (p->limits->body && p->body_total > p->limits->body)
+    if (p->body_limit && p->body_total > p->body_limit)
         return refuse(p, 413, "request body too large");
 
     /* The caller fed at most `room` bytes, so the body always fits. */
@@ -255,6 +255,7 @@ void gn__http_parser_begin(struct gn_http_parser *p, struct gn_request *req)
 {
     p->req = req;
     p->body_total = 0;
+    p->body_limit = p->limits->body;
     p->line_start = 0;
     p->in_body = 0;
     p->last_was_value = 0;

@@ -56,6 +56,8 @@ struct gn_http_parser {
     char *out;                  /* body bytes go here (NULL: discard) */
     size_t room, got;           /* out's size, and bytes put there */
     uint64_t body_total;        /* body bytes of this message so far */
+    uint64_t body_limit;        /* this message's (limits->body unless the
+                                   caller set its app's); 0: unlimited */
     uint32_t line_start;        /* offset of the request line in base */
     uint32_t version_end;       /* offset just past its HTTP version */
     int in_body;                /* the head is behind us */

@@ -99,10 +99,17 @@ static int read_head(struct gn_conn *c, struct gn_http_parser *p,
     }
 }
 
+static int route(struct gn_conn *c, struct gn_request *req,
+                 struct gn_http_app *app);
+
 /* Make room for body bytes behind the head, then resolve the head's
- * strings: from here on the buffer does not move until the request ends. */
+ * strings and route the request into *APP (*FOUND: whether an app is
+ * mounted there), whose limit_request_body, if it has one, holds from
+ * here on: before a byte of the body is read or "100 Continue" sent.
+ * From here on the buffer does not move until the request ends. */
 static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
-                       struct gn_request *req)
+                       struct gn_request *req, struct gn_http_app *app,
+                       int *found)
 {
     const char *why = NULL;
     size_t used;
@@ -121,8 +128,11 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
         p->reason = why;
         return status;
     }
-    if (ctx_of(c)->limits.body && req->content_length > 0 &&
-        (uint64_t)req->content_length > ctx_of(c)->limits.body) {
+    *found = route(c, req, app);
+    if (*found && app->has_body_limit)
+        p->body_limit = app->body_limit;
+    if (p->body_limit && req->content_length > 0 &&
+        (uint64_t)req->content_length > p->body_limit) {
         p->reason = "Content-Length above limit_request_body";
         return 413;
     }
@@ -316,8 +326,12 @@ static int route(struct gn_conn *c, struct gn_request *req,
 {
     const struct gn_http_ctx *x = ctx_of(c);
     size_t len = 0;
-    int found = x->route(x->owner, req->path, &len, app);
-    char *script = gn__arena_alloc(&req->arena, len + 1);
+    int found;
+    char *script;
+
+    *app = (struct gn_http_app){0};
+    found = x->route(x->owner, req->path, &len, app);
+    script = gn__arena_alloc(&req->arena, len + 1);
 
     if (script == NULL) {
         len = 0;
@@ -369,14 +383,12 @@ static int answer_health(struct gn_conn *c, struct gn_request *req,
     return 1;
 }
 
-/* Serve REQ with its app (named in *NAME, NULL when none is mounted). */
+/* Serve REQ with APP, routed to (FOUND 0: none is mounted there). */
 static void call_app(struct gn_conn *c, struct gn_request *req,
-                     struct gn_response *res, const char **name)
+                     struct gn_response *res, const struct gn_http_app *app,
+                     int found)
 {
-    struct gn_http_app app;
-    int found = route(c, req, &app), rc, late;
-
-    *name = found ? app.name : NULL;
+    int rc, late;
 
     if (request_hook(c, 0, req, res) != 0) {
         gn__response_error(res, 500, 1);
@@ -386,7 +398,7 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         gn__response_error(res, 404, 0);
         return;
     }
-    late = run_handler(c, &app, req, res, &rc);
+    late = run_handler(c, app, req, res, &rc);
     if (res->upgraded)
         return; /* the upgraded protocol ended with the handler */
     if (c->client_left) {
@@ -414,7 +426,7 @@ static void call_app(struct gn_conn *c, struct gn_request *req,
         return;
     }
     if (!c->body_status)
-        gn__log_exception("app %s failed on \"%s %s\": %s", app.name,
+        gn__log_exception("app %s failed on \"%s %s\": %s", app->name,
                           req->method, req->target, strerror(-rc));
     if (!res->head_sent)
         gn__response_error(res, 500, 1);
@@ -477,8 +489,8 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
 {
     struct gn_request req;
     struct gn_response *res;
-    const char *app = NULL;
-    int status, health;
+    struct gn_http_app app;
+    int status, health, found = 0;
 
     gn__request_init(&req, c, p);
     if (gn__log_access_enabled() || ctx_of(c)->served != NULL)
@@ -490,7 +502,7 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
         return 1;
     }
     if (status == 0)
-        status = finish_head(c, p, &req);
+        status = finish_head(c, p, &req, &app, &found);
     if (status != 0) {
         if (status > 0) {
             reject(c, p, &req, status);
@@ -516,7 +528,7 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     c->body_status = 0;
     health = answer_health(c, &req, res);
     if (!health) {
-        call_app(c, &req, res, &app);
+        call_app(c, &req, res, &app, found);
         request_hook(c, 1, &req, res);
     }
     c->res = NULL;
@@ -529,7 +541,8 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     log_access(c, &req, res);
     if (!health && ctx_of(c)->served != NULL)
         ctx_of(c)->served(ctx_of(c)->owner, res->status,
-                          gn__monotonic_us() - req.start_us, app);
+                          gn__monotonic_us() - req.start_us,
+                          found ? app.name : NULL);
     gn__response_release(res);
     res_put(res);
     gn__request_release(&req);

@@ -24,6 +24,10 @@ struct gn_http_app {
     const gn_app_t *desc; /* its handle() */
     void *state;          /* ... and what it is handed */
     const char *name;     /* for logs */
+    /* Its own limit_request_body, used when has_body_limit (0: none);
+     * else the server's (limits.body). */
+    int has_body_limit;
+    uint64_t body_limit;
 };
 
 /* What serving HTTP needs, set up by the owner of the connections (the

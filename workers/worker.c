@@ -1057,6 +1057,8 @@ static int http_route(void *owner, const char *path, size_t *mount_len,
     app->desc = &p->desc;
     app->state = p->state;
     app->name = p->name;
+    app->has_body_limit = p->conf->body_limit_line != 0;
+    app->body_limit = (uint64_t)p->conf->body_limit;
     return 1;
 }
 

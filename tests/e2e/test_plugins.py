@@ -89,6 +89,77 @@ class NoRootMountTest(ServerTestCase):
             self.assertEqual(r.echo_fields()["path-info"], "/ok")
 
 
+class AppBodyLimitTest(ServerTestCase):
+    """limit_request_body in [app:NAME] overrides [http]'s for the
+    requests routed to that app, before a byte of the body is read: 413
+    and close past it, for a Content-Length, a chunked body and a client
+    waiting for 100 Continue alike."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.start_class_server(app="echo", workers=1, settings={
+            "http": {"limit_request_body": 100},
+            "app:big": {"module": app_path("echo"), "mount": "/big",
+                        "limit_request_body": 1000},
+            "app:tiny": {"module": app_path("echo"), "mount": "/tiny",
+                         "limit_request_body": 10},
+            "app:free": {"module": app_path("echo"), "mount": "/free",
+                         "limit_request_body": 0},
+        })
+
+    def post(self, target, body, chunked=False, expect=False):
+        head = b"POST %s HTTP/1.1\r\nHost: x\r\n" % target.encode()
+        if expect:
+            head += b"Expect: 100-continue\r\n"
+        if chunked:
+            head += b"Transfer-Encoding: chunked\r\n\r\n"
+            data = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        else:
+            head += b"Content-Length: %d\r\n\r\n" % len(body)
+            data = body
+        with RawConn(self.srv.port) as c:
+            if expect:
+                c.send(head)
+                r = c.read_response(allow_interim=True)
+                if r.status != 100:
+                    self.assertTrue(c.closed_by_peer(), "still open after %r" % r)
+                    return r
+                c.send(data)
+            else:
+                c.send(head + data)
+            r = c.read_response()
+            if r.status == 413:
+                self.assertEqual(r.header("Connection"), "close")
+                self.assertTrue(c.closed_by_peer(), "still open after 413")
+            return r
+
+    def length(self, r):
+        self.assertEqual(r.status, 200, r)
+        return int(r.echo_fields()["body-length"])
+
+    def test_an_app_may_take_more_than_the_server(self):
+        self.assertEqual(self.length(self.post("/big/x", b"b" * 500)), 500)
+        self.assertEqual(self.length(self.post("/big/x", b"b" * 1000, chunked=True)), 1000)
+        self.assertEqual(self.post("/big/x", b"b" * 1001).status, 413)
+        self.assertEqual(self.post("/big/x", b"b" * 1001, chunked=True).status, 413)
+
+    def test_an_app_may_take_less_than_the_server(self):
+        self.assertEqual(self.length(self.post("/tiny", b"t" * 10)), 10)
+        self.assertEqual(self.post("/tiny", b"t" * 11).status, 413)
+        self.assertEqual(self.post("/tiny/y", b"t" * 11, chunked=True).status, 413)
+
+    def test_no_100_continue_past_the_apps_limit(self):
+        r = self.post("/tiny", b"t" * 11, expect=True)
+        self.assertEqual(r.status, 413, r)
+        self.assertEqual(self.length(self.post("/big", b"b" * 500, expect=True)), 500)
+
+    def test_zero_is_no_limit_and_others_keep_the_servers(self):
+        self.assertEqual(self.length(self.post("/free", b"f" * 5000)), 5000)
+        self.assertEqual(self.length(self.post("/", b"r" * 100)), 100)
+        self.assertEqual(self.post("/", b"r" * 101).status, 413)
+        self.assertEqual(self.post("/other", b"r" * 101, chunked=True).status, 413)
+
+
 class RequestApiTest(ServerTestCase):
 
     @classmethod
