@@ -84,6 +84,7 @@ void gn__config_free(struct gn_config *cfg)
         return;
     gn__binds_clear(cfg);
     gn__raw_env_clear(cfg);
+    gn__error_pages_clear(&cfg->error_pages);
     free(cfg->file);
     free(cfg->accesslog);
     free(cfg->errorlog);

@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "config/access_format.h"
+#include "config/error_pages.h"
 #include "config/ipset.h"
 #include "core/listen.h"
 #include "core/macros.h"
@@ -112,6 +113,7 @@ struct gn_config {
     int limit_request_fields;     /* 0: the internal cap */
     int limit_request_field_size; /* bytes; 0: the internal cap */
     int64_t limit_request_body;   /* bytes; 0: unlimited */
+    struct gn_error_pages error_pages; /* the server's own error answers */
     int first_byte_timeout;       /* seconds, each */
     int header_timeout;
     int body_timeout;

@@ -8,6 +8,7 @@
 
 #include "config/access_format.h"
 #include "config/apps.h"
+#include "config/error_pages.h"
 #include "config/ipset.h"
 #include "core/statsd.h"
 #include "core/syslog.h"
@@ -829,6 +830,27 @@ static void print_raw_env(const struct gn_config *cfg,
     }
 }
 
+/* ---- error pages ------------------------------------------------------ */
+
+/* "STATUS... FILE [TYPE]" (the key may repeat to add more). */
+static int parse_error_page(struct gn_config *cfg, const struct gn_setting *s,
+                            const char *value, char *err, size_t errlen)
+{
+    (void)s;
+    return gn__error_page_parse(&cfg->error_pages, value, err, errlen);
+}
+
+static void print_error_page(const struct gn_config *cfg,
+                             const struct gn_setting *s, FILE *out)
+{
+    gn__error_pages_print(&cfg->error_pages, s->name, out);
+}
+
+static void error_pages_clear(struct gn_config *cfg)
+{
+    gn__error_pages_clear(&cfg->error_pages);
+}
+
 /* ---- the app ---------------------------------------------------------- */
 
 static int parse_app(struct gn_config *cfg, const struct gn_setting *s,
@@ -982,6 +1004,17 @@ const struct gn_setting gn__settings[] = {
                 "431 (0: 65536)"),
     SIZE_SETTING(limit_request_body, "http", "limit-request-body", 0, "0",
                  "the largest request body in bytes, else 413 (0: no limit)"),
+    {.name = "error_page",
+     .section = "http",
+     .flag = "error-page",
+     .metavar = "'STATUS... FILE [TYPE]'",
+     .parse = parse_error_page,
+     .print = print_error_page,
+     .clear = error_pages_clear,
+     .defval = "",
+     .help = "answer the server's own error STATUS with FILE's bytes "
+             "(read at start and on HUP) as TYPE, else the type its "
+             "extension says (repeatable)"},
     INT_SETTING(first_byte_timeout, "http", "first-byte-timeout", 0, 1, 86400,
                 "10",
                 "seconds a new connection may wait before sending its first "

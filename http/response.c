@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "config/error_pages.h"
 #include "core/timefmt.h"
 #include "green/park.h"
 #include "green/sys.h"
@@ -282,6 +283,9 @@ int gn__response_finish(struct gn_response *res)
 
 int gn__response_error(struct gn_response *res, int status, int close)
 {
+    const struct gn_http_ctx *x = res->conn->ctx;
+    const struct gn_error_page *page;
+
     if (res->head_sent)
         return -EALREADY;
     if (close)
@@ -290,8 +294,19 @@ int gn__response_error(struct gn_response *res, int status, int close)
     res->reason = NULL;
     res->headers.len = 0;
     res->body.len = 0;
-    gn__buf_printf(&res->headers, "Content-Type: text/plain\r\n");
-    gn__buf_printf(&res->body, "%d %s\n", status, gn__status_reason(status));
+    /* error_page: the operator's body and type for this status (a JSON
+     * API's clients get JSON), read with the configuration. */
+    page = gn__error_page_find(x->error_pages, status);
+    if (page != NULL) {
+        gn__buf_append_str(&res->headers, "Content-Type: ");
+        gn__buf_append_str(&res->headers, page->type);
+        gn__buf_append(&res->headers, "\r\n", 2);
+        gn__buf_append(&res->body, page->body, page->len);
+    } else {
+        gn__buf_printf(&res->headers, "Content-Type: text/plain\r\n");
+        gn__buf_printf(&res->body, "%d %s\n", status,
+                       gn__status_reason(status));
+    }
     return send_head(res, 0);
 }
 

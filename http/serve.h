@@ -15,6 +15,7 @@
 #include "net/conn.h"
 
 struct gn_access_format;
+struct gn_error_pages;
 struct gn_ipset;
 struct gn_request;
 struct gn_response;
@@ -46,6 +47,8 @@ struct gn_http_ctx {
     const char *server_header; /* NULL: none */
     const char *health_path;   /* answered here, no app; NULL: none */
     const struct gn_access_format *access_format;
+    /* Bodies and types of the server's own error answers; NULL: none. */
+    const struct gn_error_pages *error_pages;
 
     void *owner; /* handed to every call below */
     /* The app mounted where PATH points, into *APP, and the length of its

@@ -1118,6 +1118,7 @@ static void apply_http_settings(struct gn_worker *w,
     w->http.server_header = cfg->server_header;
     w->http.health_path = cfg->health_check_path;
     w->http.access_format = &cfg->access_log_format;
+    w->http.error_pages = &cfg->error_pages;
     w->http.owner = w;
     w->http.route = http_route;
     /* Hooks are installed before the fork: none set, no call per request. */

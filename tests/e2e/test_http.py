@@ -6,6 +6,7 @@ curl."""
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -14,7 +15,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import harness
-from harness import ServerTestCase, chunked
+from harness import ServerTestCase, chunked, wait_until
 
 
 def echo_request(method, target, headers=(), body=b"", version="HTTP/1.1"):
@@ -466,6 +467,125 @@ class LimitsAndTimeoutsTest(ServerTestCase):
         with ThreadPoolExecutor(6) as ex:
             statuses = list(ex.map(lambda i: srv.get("/?sleep=0.2", timeout=30)[0], range(6)))
         self.assertEqual(statuses, [200] * 6)
+
+
+class ErrorPageTest(ServerTestCase):
+    """error_page: the server's own error answers (404 without a mount,
+    413, 414, 431, 400 ...) with the operator's body and content type per
+    status, read at start-up and on HUP; other statuses keep the short
+    text/plain answer."""
+
+    NOT_FOUND = b'{"error": "not found"}\n'
+    TOO_BIG = b'{"type": "about:blank", "title": "too big"}\n'
+    BAD = b"bad request, see the docs\n"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="gn-error-pages-")
+        cls.addClassCleanup(shutil.rmtree, cls.dir, True)
+        for name, body in [("404.json", cls.NOT_FOUND), ("big.json", cls.TOO_BIG),
+                           ("400.txt", cls.BAD)]:
+            with open(os.path.join(cls.dir, name), "wb") as f:
+                f.write(body)
+        cls.srv = cls.start_class_server(app=None, workers=1, settings={
+            "http": {"limit_request_body": 10, "limit_request_line": 200,
+                     "limit_request_fields": 5, "header_timeout": 1,
+                     "error_page": [
+                         "404 %s/404.json" % cls.dir,
+                         "413 414 431 %s/big.json application/problem+json" % cls.dir,
+                         "400 %s/400.txt" % cls.dir]},
+            "app:api": {"module": harness.app_path("echo"), "mount": "/api"}})
+
+    def answer(self, data, method="GET"):
+        with self.srv.raw() as c:
+            c.send(data)
+            r = c.read_response(method)
+            closed = c.closed_by_peer(5)
+        return r, closed
+
+    def test_404_without_a_mount_is_the_page_and_keeps_the_connection(self):
+        with self.srv.raw() as c:
+            c.send(echo_request("GET", "/nothing") + echo_request("GET", "/api/x"))
+            r = c.read_response()
+            self.assertEqual(r.status, 404, r.raw)
+            self.assertEqual(r.header("Content-Type"), "application/json")
+            self.assertEqual(r.body, self.NOT_FOUND)
+            self.assertEqual(c.read_response().status, 200)
+
+    def test_a_head_request_gets_the_pages_length_and_no_body(self):
+        r, _ = self.answer(echo_request("HEAD", "/nothing"), method="HEAD")
+        self.assertEqual(r.status, 404, r.raw)
+        self.assertEqual(r.header("Content-Type"), "application/json")
+        self.assertEqual(r.header("Content-Length"), str(len(self.NOT_FOUND)))
+        self.assertEqual(r.body, b"")
+
+    def test_413_414_431_share_a_page_with_the_type_named(self):
+        long_line = b"GET /api/" + b"a" * 300 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+        many = echo_request("GET", "/api/x", [("X-%d" % i, "a") for i in range(10)])
+        for name, data, status in [
+                ("body", echo_request("POST", "/api/x", body=b"b" * 11), 413),
+                ("chunked", echo_request("POST", "/api/x",
+                                         [("Transfer-Encoding", "chunked")],
+                                         chunked([b"b" * 11])), 413),
+                ("line", long_line, 414), ("fields", many, 431)]:
+            with self.subTest(name):
+                r, closed = self.answer(data)
+                self.assertEqual(r.status, status, r.raw)
+                self.assertEqual(r.header("Content-Type"), "application/problem+json")
+                self.assertEqual(r.body, self.TOO_BIG)
+                self.assertEqual(r.header("Connection"), "close")
+                self.assertTrue(closed)
+
+    def test_400_has_its_page_and_others_stay_text(self):
+        r, closed = self.answer(b"GET /api/x HTTP/1.1\r\nHost: x\r\n"
+                                b"Content-Length: abc\r\n\r\n")
+        self.assertEqual(r.status, 400, r.raw)
+        self.assertEqual(r.header("Content-Type"), "text/plain; charset=utf-8")
+        self.assertEqual(r.body, self.BAD)
+        self.assertTrue(closed)
+        # 408 (header_timeout) has no page: the server's short text answer.
+        r, _ = self.answer(b"GET /api/x HTTP/1.1\r\nHost: x\r\n")
+        self.assertEqual(r.status, 408, r.raw)
+        self.assertEqual(r.header("Content-Type"), "text/plain", r.raw)
+        self.assertEqual(r.body, b"408 Request Timeout\n")
+
+
+class ErrorPageReloadTest(ServerTestCase):
+    """The pages are read again on HUP; one that cannot be read then is a
+    configuration error naming the file, line and key, and the running
+    configuration (and its pages) goes on serving."""
+
+    def test_hup_rereads_the_pages_and_keeps_them_on_error(self):
+        tmp = tempfile.mkdtemp(prefix="gn-error-pages-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        page = os.path.join(tmp, "404.json")
+        with open(page, "w") as f:
+            f.write('{"v": 1}')
+        srv = self.start_server(app=None, workers=1, settings={
+            "http": {"error_page": "404 %s" % page},
+            "app:api": {"module": harness.app_path("echo"), "mount": "/api"}})
+        self.assertEqual(srv.get("/x")[2], b'{"v": 1}')
+        with open(page, "w") as f:
+            f.write('{"v": 2}')
+        self.assertEqual(srv.get("/x")[2], b'{"v": 1}', "read at start-up only")
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload: 1 new worker\(s\) up", timeout=10)
+        wait_until(lambda: srv.get("/x")[2] == b'{"v": 2}', 10, what="the new page")
+        # A page that is gone: the reload fails and says where and why.
+        with open(srv.config_path) as f:
+            lines = f.read().splitlines()
+        at = lines.index("error_page = 404 %s" % page)
+        lines[at] = "error_page = 404 %s/gone.json" % tmp
+        with open(srv.config_path, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        srv.signal(signal.SIGHUP)
+        srv.wait_for_log(r"reload failed, keeping the running configuration: "
+                         r"%s:%d: error_page: cannot read '%s/gone.json': "
+                         r"No such file or directory"
+                         % (re.escape(srv.config_path), at + 1, re.escape(tmp)),
+                         timeout=10)
+        status, headers, body = srv.get("/x")[:3]
+        self.assertEqual((status, body), (404, b'{"v": 2}'))
 
 
 class UnreadBodyTest(ServerTestCase):
