@@ -707,14 +707,19 @@ def tls_cert(workdir):
 
 def tlsload_path(workdir):
     """bench/tlsload as meson built it, or compiled here with cc (and
-    OpenSSL) for a build directory from before it."""
+    OpenSSL, and GnuTLS where pkg-config finds it) for a build directory
+    from before it."""
     if os.path.exists(TLSLOAD):
         return TLSLOAD
     out = os.path.join(workdir, "tlsload")
     if not os.path.exists(out):
         cc = os.environ.get("CC") or "cc"
-        subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE", "-o", out,
-                        os.path.join(BENCH, "tlsload.c"), "-lssl", "-lcrypto"],
+        gnutls = subprocess.run(["pkg-config", "--exists", "gnutls"]).returncode == 0 \
+            if shutil.which("pkg-config") else False
+        subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE"]
+                       + (["-DHAVE_GNUTLS"] if gnutls else [])
+                       + ["-o", out, os.path.join(BENCH, "tlsload.c"), "-lssl", "-lcrypto"]
+                       + (["-lgnutls"] if gnutls else []),
                        check=True, timeout=120)
     return out
 
