@@ -908,6 +908,25 @@ class TestResumption(unittest.TestCase):
             reload()
             self.assertEqual(self.connect(srv.port, sess, "-tls1_3")[0], False)
 
+    def test_one_ticket_per_handshake(self):
+        # One NewSessionTicket after a full TLS 1.3 handshake (OpenSSL's
+        # default is two, each costing the server about 6 % of a full
+        # handshake), and a client resumes with it (more than once: the
+        # tickets are sealed, not stored; none or one more comes then).
+        with TlsServer(workers=1) as srv:
+            sess = os.path.join(TMP, "sess-one.pem")
+            rc, out = s_client(srv.port, "-tls1_3", "-msg", "-sess_out", sess,
+                               data=self.REQ)
+            self.assertEqual(rc, 0, out)
+            self.assertRegex(out, r"(?m)^New, TLSv1\.3")
+            self.assertEqual(out.count("NewSessionTicket"), 1, out)
+            for _ in range(2):
+                rc, out = s_client(srv.port, "-tls1_3", "-msg", "-sess_in", sess,
+                                   data=self.REQ)
+                self.assertEqual(rc, 0, out)
+                self.assertRegex(out, r"(?m)^Reused, TLSv1\.3")
+                self.assertLessEqual(out.count("NewSessionTicket"), 1, out)
+
     def test_keys_rotate_on_schedule(self):
         period = 5
         with TlsServer(workers=2, tls={"ticket_key_rotation": period}) as srv:
