@@ -522,6 +522,18 @@ class TlsTest(unittest.TestCase):
              "when tlsload is not)", "met", "0.75x")])
         self.assertEqual(bench.tls_targets({})[0][1], "n/a")
 
+    def test_targets_printed_for_the_scenarios_run(self):
+        import io
+        out = io.StringIO()
+        results = {"greenicorn": {"rps": 500.0, "cpu_us": 300.0},
+                   "nginx": {"rps": 400.0, "cpu_us": 400.0}}
+        bench.print_targets([bench.TlsHandshake()], {"tls-handshake": results}, out)
+        text = out.getvalue()
+        self.assertIn("### Targets (issue #16)", text)
+        self.assertIn("| tls-handshake: handshakes/s >= 1.0x nginx | met | 1.25x |", text)
+        self.assertNotIn("issue #7", text)
+        self.assertNotIn("issue #13", text)
+
     def test_tls_scenarios_speak_https_with_the_same_certificate(self):
         with tempfile.TemporaryDirectory() as tmp:
             g = bench.Greenicorn(tmp)
