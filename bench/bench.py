@@ -36,8 +36,9 @@ stopped, even on failure.
 The tls-* scenarios serve the same hello over TLS with one ECDSA P-256
 certificate made for the run, greenicorn against nginx (same ciphers and
 TLS 1.3 suites, server preference): keep-alive requests with wrk over
-https, and full handshakes per second with bench/tlsload (C, OpenSSL,
-epoll, on the load CPU; no session resumed), and the targets of issue #16.
+https, and full handshakes per second with bench/tlsload (C, GnuTLS or
+OpenSSL, epoll, on the load CPU; no session resumed), and the targets of
+issue #16.
 
 The ws-* scenarios drive WebSocket servers with bench/wsload (C, epoll, on
 the load CPU): greenicorn with ws_echo.so (ws_broadcast.so for the
