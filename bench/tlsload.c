@@ -266,26 +266,6 @@ static ssize_t gt_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
     return (ssize_t)len;
 }
 
-/* GnuTLS's writes, kept until tlsload waits (gt_flush): its Finished and
- * the request go together, as OpenSSL's client sends its last flight and
- * as browsers send the request behind their Finished. GnuTLS would send
- * each message apart: more packets, each costing both sides. */
-static ssize_t gt_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
-{
-    struct slot *s = p;
-
-    if (len > sizeof(s->out) - s->out_len) {
-        if (s->out_len > 0) {
-            errno = EAGAIN; /* full: gt_flush first, then GnuTLS again */
-            return -1;
-        }
-        return send(s->fd, buf, len, MSG_NOSIGNAL);
-    }
-    memcpy(s->out + s->out_len, buf, len);
-    s->out_len += len;
-    return (ssize_t)len;
-}
-
 static int gt_flush(struct slot *s)
 {
     ssize_t n;
@@ -301,6 +281,26 @@ static int gt_flush(struct slot *s)
         s->out_len -= (size_t)n;
     }
     return 0;
+}
+
+/* GnuTLS's writes, kept until tlsload waits (gt_flush): its Finished and
+ * the request go together, as browsers send the request behind their
+ * Finished. GnuTLS would send each message apart: more packets, each
+ * costing both sides. What does not fit is sent now, after what is kept;
+ * EAGAIN only when the socket is full (so its write edge comes). */
+static ssize_t gt_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
+{
+    struct slot *s = p;
+
+    if (len > sizeof(s->out) - s->out_len && gt_flush(s) != 0) {
+        errno = EAGAIN;
+        return -1;
+    }
+    if (len > sizeof(s->out) - s->out_len)
+        return send(s->fd, buf, len, MSG_NOSIGNAL);
+    memcpy(s->out + s->out_len, buf, len);
+    s->out_len += len;
+    return (ssize_t)len;
 }
 
 static void gt_open(struct slot *s)
