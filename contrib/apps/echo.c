@@ -41,7 +41,7 @@
  *     path-info: /upload
  *     query: x=1
  *     version: HTTP/1.1
- *     remote: 127.0.0.1:40312
+ *     remote: 127.0.0.1:40312  ([2001:db8::1]:5555 from IPv6)
  *     server: 127.0.0.1:8000
  *     scheme: http
  *     pid: 4242                (the worker's)
@@ -87,22 +87,39 @@ static const char *query_param(const char *query, const char *key)
     return NULL;
 }
 
+/* ADDR:PORT, an IPv6 address in brackets ("[2001:db8::1]:5555", as in
+ * a URI) so the port cannot be read as part of it. */
+static const char *host_port(char *out, size_t len, const char *addr, int port)
+{
+    if (addr == NULL)
+        addr = "";
+    if (strchr(addr, ':') != NULL)
+        snprintf(out, len, "[%s]:%d", addr, port);
+    else
+        snprintf(out, len, "%s:%d", addr, port);
+    return out;
+}
+
 static int write_head(gn_request_t *req, gn_response_t *res,
                       const struct echo *echo)
 {
     const char *name, *value;
+    char remote[64], server[64];
     int v = gn_request_version(req);
 
     gn_response_printf(
         res,
         "method: %s\ntarget: %s\npath: %s\nscript-name: %s\n"
         "path-info: %s\nquery: %s\nversion: HTTP/%d.%d\n"
-        "remote: %s:%d\nserver: %s:%d\nscheme: %s\npid: %d\n",
+        "remote: %s\nserver: %s\nscheme: %s\npid: %d\n",
         gn_request_method(req), gn_request_target(req), gn_request_path(req),
         gn_request_script_name(req), gn_request_path_info(req),
-        gn_request_query(req), v / 10, v % 10, gn_request_remote_addr(req),
-        gn_request_remote_port(req), gn_request_server_addr(req),
-        gn_request_server_port(req), gn_request_scheme(req), (int)getpid());
+        gn_request_query(req), v / 10, v % 10,
+        host_port(remote, sizeof(remote), gn_request_remote_addr(req),
+                  gn_request_remote_port(req)),
+        host_port(server, sizeof(server), gn_request_server_addr(req),
+                  gn_request_server_port(req)),
+        gn_request_scheme(req), (int)getpid());
     if (echo->label != NULL)
         gn_response_printf(res, "label: %s\n", echo->label);
     gn_response_printf(res, "init-pid: %d\n", echo->init_pid);

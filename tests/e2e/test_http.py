@@ -588,6 +588,38 @@ class ErrorPageReloadTest(ServerTestCase):
         self.assertEqual((status, body), (404, b'{"v": 2}'))
 
 
+class PeerAddressTest(ServerTestCase):
+    """An IPv6 client prints as [addr]:port, as in a URI, so its port is
+    never read as a part of its address (#18). The clients are named by a
+    PROXY header and by X-Forwarded-For: traffic stays on 127.0.0.1."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = cls.start_class_server(app="echo", settings={"proxy": {"proxy_protocol": "on"}})
+
+    def remote(self, proxy_header, headers=()):
+        with self.srv.raw() as c:
+            c.send(proxy_header + echo_request("GET", "/peer", headers))
+            r = c.read_response()
+        self.assertEqual(r.status, 200, r.raw)
+        return r.echo_fields()
+
+    def test_ipv6_client_of_a_proxy_header_in_brackets(self):
+        f = self.remote(b"PROXY TCP6 2001:db8::1 ::1 5555 8080\r\n")
+        self.assertEqual(f["remote"], "[2001:db8::1]:5555")
+        self.assertEqual(f["server"], "127.0.0.1:%d" % self.srv.port)
+
+    def test_ipv4_client_of_a_proxy_header_without_brackets(self):
+        f = self.remote(b"PROXY TCP4 198.51.100.2 127.0.0.1 5151 8080\r\n")
+        self.assertEqual(f["remote"], "198.51.100.2:5151")
+
+    def test_ipv6_client_of_x_forwarded_for_in_brackets(self):
+        # A proxy does not say the port: 0, still unambiguous.
+        f = self.remote(b"PROXY TCP4 127.0.0.1 127.0.0.1 4000 8080\r\n",
+                        [("X-Forwarded-For", "2001:db8::7")])
+        self.assertEqual(f["remote"], "[2001:db8::7]:0")
+
+
 class UnreadBodyTest(ServerTestCase):
     """hello never reads the request body: the server must skip it."""
 
