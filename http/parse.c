@@ -7,6 +7,15 @@
  * enforce Gunicorn's size limits; on_headers_complete and
  * on_message_complete pause the parser so the caller handles one message
  * at a time.
+ *
+ * Chunk-size lines are read here, not by llhttp: llhttp 8.1 (Debian 12)
+ * refuses legal chunk extensions (an unquoted value followed by another
+ * extension, "5;a=1;b=2", BWS around ";" and "=", a quoted-pair). The
+ * glue checks each line against RFC 9112 7.1.1 and hands llhttp the size
+ * alone ("5\r\n", from a buffer of its own), so llhttp still frames the
+ * data, its CRLF and the trailers, and never sees an extension, which
+ * carries nothing a server here understands (a recipient ignores those).
+ * Whatever llhttp version the build finds, the same lines are accepted.
  */
 #include "http/parse.h"
 
@@ -191,6 +200,165 @@ static int on_header_value(llhttp_t *l, const char *at, size_t len)
     return 0;
 }
 
+/* ---- chunk-size lines --------------------------------------------------
+ * chunk = chunk-size [ chunk-ext ] CRLF
+ * chunk-ext = *( BWS ";" BWS chunk-ext-name [ BWS "=" BWS chunk-ext-val ] )
+ * chunk-ext-val = token / quoted-string
+ */
+enum {
+    CHUNK_NONE,      /* not in a chunk-size line: llhttp reads */
+    CHUNK_SIZE,      /* hex digits */
+    CHUNK_BWS,       /* BWS after the size or a value, before ";" */
+    CHUNK_NAME_BWS,  /* after ";": BWS before a name */
+    CHUNK_NAME,      /* a name (token) */
+    CHUNK_NAME_END,  /* BWS after a name: "=" or ";" follows */
+    CHUNK_VALUE_BWS, /* after "=": BWS before the value */
+    CHUNK_TOKEN,     /* a token value */
+    CHUNK_QUOTED,    /* inside a quoted-string value */
+    CHUNK_QPAIR,     /* after a backslash inside it */
+    CHUNK_UNQUOTED,  /* after its closing quote */
+    CHUNK_CR,        /* after the line's CR: LF ends it */
+};
+
+static int tchar(unsigned char ch)
+{
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') ||
+           (ch != '\0' && strchr("!#$%&'*+-.^_`|~", ch) != NULL);
+}
+
+static int hex(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') ||
+           ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
+}
+
+/* After a name, a value or the size: what may follow (";" always, CR
+ * only where no BWS came before it). */
+static int chunk_next(unsigned char ch, int cr)
+{
+    if (ch == ';')
+        return CHUNK_NAME_BWS;
+    if (ch == ' ' || ch == '\t')
+        return -1; /* the caller's BWS state */
+    return ch == '\r' && cr ? CHUNK_CR : -2;
+}
+
+/* The state after CH in the line's state S; -1 when CH is not allowed. */
+static int chunk_step(struct gn_http_parser *p, int s, unsigned char ch)
+{
+    int next;
+
+    switch (s) {
+    case CHUNK_SIZE:
+        if (hex(ch)) {
+            p->chunk_sized = 1;
+            if (p->chunk_ndigits == 0 && ch == '0')
+                return s;
+            if (p->chunk_ndigits == sizeof(p->chunk_digits))
+                return -1; /* past 2^64 - 1 */
+            p->chunk_digits[p->chunk_ndigits++] = (char)ch;
+            return s;
+        }
+        if (!p->chunk_sized)
+            return -1;
+        /* fall through */
+    case CHUNK_TOKEN:
+    case CHUNK_UNQUOTED:
+        if (s == CHUNK_TOKEN && tchar(ch))
+            return s;
+        next = chunk_next(ch, 1);
+        return next == -1 ? CHUNK_BWS : next < 0 ? -1 : next;
+    case CHUNK_BWS:
+        next = chunk_next(ch, 0);
+        return next == -1 ? s : next < 0 ? -1 : next;
+    case CHUNK_NAME_BWS:
+        if (ch == ' ' || ch == '\t')
+            return s;
+        return tchar(ch) ? CHUNK_NAME : -1;
+    case CHUNK_NAME:
+    case CHUNK_NAME_END:
+        if (s == CHUNK_NAME && tchar(ch))
+            return s;
+        if (ch == '=')
+            return CHUNK_VALUE_BWS;
+        next = chunk_next(ch, s == CHUNK_NAME);
+        return next == -1 ? CHUNK_NAME_END : next < 0 ? -1 : next;
+    case CHUNK_VALUE_BWS:
+        if (ch == ' ' || ch == '\t')
+            return s;
+        if (ch == '"')
+            return CHUNK_QUOTED;
+        return tchar(ch) ? CHUNK_TOKEN : -1;
+    case CHUNK_QUOTED: /* qdtext: HTAB, SP, VCHAR but " and \, obs-text */
+        if (ch == '"')
+            return CHUNK_UNQUOTED;
+        if (ch == '\\')
+            return CHUNK_QPAIR;
+        return ch == '\t' || (ch >= 0x20 && ch != 0x7f) ? s : -1;
+    case CHUNK_QPAIR: /* HTAB, SP, VCHAR, obs-text */
+        return ch == '\t' || (ch >= 0x20 && ch != 0x7f) ? CHUNK_QUOTED : -1;
+    case CHUNK_CR: return ch == '\n' ? CHUNK_NONE : -1;
+    }
+    return -1;
+}
+
+/* Start reading a chunk-size line. */
+static void chunk_line_begin(struct gn_http_parser *p)
+{
+    p->chunk_state = CHUNK_SIZE;
+    p->chunk_ndigits = 0;
+    p->chunk_sized = 0;
+    p->chunk_line_len = 0;
+}
+
+/* Read the chunk-size line at BASE[*POS, END) as far as it goes, moving
+ * *POS past it; once it is whole, give llhttp its size. HPE_OK, or why
+ * the line is refused. */
+static llhttp_errno_t chunk_line(struct gn_http_parser *p, const char *base,
+                                 size_t *pos, size_t end)
+{
+    char line[sizeof(p->chunk_digits) + 2];
+    int s = p->chunk_state;
+    size_t n;
+
+    while (*pos < end && s != CHUNK_NONE) {
+        if (++p->chunk_line_len > p->limits->field_size)
+            return refuse(p, 400, "chunk extensions too long");
+        s = chunk_step(p, s, (unsigned char)base[(*pos)++]);
+        if (s < 0)
+            return refuse(p, 400, "invalid chunk size line");
+    }
+    p->chunk_state = (uint8_t)s;
+    if (s != CHUNK_NONE)
+        return HPE_OK;
+    n = p->chunk_ndigits;
+    memcpy(line, p->chunk_digits, n);
+    if (n == 0)
+        line[n++] = '0';
+    memcpy(line + n, "\r\n", 2);
+    return llhttp_execute(ll(p), line, n + 2);
+}
+
+static int on_chunk_header(llhttp_t *l)
+{
+    parser_of(l)->last_chunk = l->content_length == 0;
+    return 0;
+}
+
+/* A chunk's data and CRLF are read: pause so the glue reads the next
+ * size line (after the last chunk, the trailers follow: llhttp's). */
+static int on_chunk_complete(llhttp_t *l)
+{
+    struct gn_http_parser *p = parser_of(l);
+
+    if (p->last_chunk)
+        return 0;
+    chunk_line_begin(p);
+    p->chunk_paused = 1;
+    return HPE_PAUSED;
+}
+
 static int on_headers_complete(llhttp_t *l)
 {
     struct gn_http_parser *p = parser_of(l);
@@ -203,6 +371,8 @@ static int on_headers_complete(llhttp_t *l)
         (l->flags & F_CONTENT_LENGTH) ? (int64_t)l->content_length : -1;
     req->upgrade = l->upgrade || l->method == HTTP_CONNECT;
     p->in_body = 1;
+    if (req->chunked)
+        chunk_line_begin(p);
     return HPE_PAUSED;
 }
 
@@ -239,6 +409,8 @@ static const llhttp_settings_t settings = {
     .on_header_value = on_header_value,
     .on_headers_complete = on_headers_complete,
     .on_body = on_body,
+    .on_chunk_header = on_chunk_header,
+    .on_chunk_complete = on_chunk_complete,
     .on_message_complete = on_message_complete,
 };
 
@@ -263,6 +435,9 @@ void gn__http_parser_begin(struct gn_http_parser *p, struct gn_request *req)
     p->room = p->got = 0;
     p->status = 0;
     p->reason = NULL;
+    p->chunk_state = CHUNK_NONE;
+    p->chunk_paused = 0;
+    p->last_chunk = 0;
 }
 
 /* llhttp's error codes as the status we answer. */
@@ -290,10 +465,28 @@ static int crlf_endings(const struct gn_http_parser *p, size_t head_end)
 enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
                                     size_t start, size_t end, size_t *used)
 {
+    size_t pos = start;
     llhttp_errno_t e;
 
     p->base = base;
-    e = llhttp_execute(ll(p), base + start, end - start);
+    for (;;) {
+        if (p->chunk_state != CHUNK_NONE && pos < end) {
+            e = chunk_line(p, base, &pos, end);
+            if (e != HPE_OK)
+                goto fail;
+            if (p->chunk_state != CHUNK_NONE) {
+                *used = end - start; /* the line goes on */
+                return GN_HTTP_MORE;
+            }
+        }
+        e = llhttp_execute(ll(p), base + pos, end - pos);
+        if (e != HPE_PAUSED || !p->chunk_paused)
+            break;
+        /* A chunk ended: its successor's size line is the glue's. */
+        p->chunk_paused = 0;
+        pos = (size_t)(llhttp_get_error_pos(ll(p)) - base);
+        llhttp_resume(ll(p));
+    }
     if (e == HPE_OK) {
         *used = end - start;
         return GN_HTTP_MORE;
@@ -313,6 +506,7 @@ enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
         }
         return GN_HTTP_HEAD;
     }
+fail:
     *used = 0;
     map_error(p, e);
     return GN_HTTP_ERROR;

@@ -63,6 +63,13 @@ struct gn_http_parser {
     int in_body;                /* the head is behind us */
     int last_was_value;         /* header callbacks: a value came last */
     uint32_t trailer_field_len; /* bytes of the trailer field being read */
+    uint8_t chunk_state;        /* the chunk-size line read (parse.c) */
+    uint8_t chunk_paused;       /* llhttp paused at the end of a chunk */
+    uint8_t last_chunk;         /* the size line read was "0" */
+    uint8_t chunk_ndigits;      /* significant digits in chunk_digits */
+    uint8_t chunk_sized;        /* the line has a digit */
+    char chunk_digits[16];      /* its size, without leading zeros */
+    uint32_t chunk_line_len;    /* bytes of the line so far */
     int status;                 /* on GN_HTTP_ERROR: 400, 413, 414 or 431 */
     const char *reason;         /* on GN_HTTP_ERROR: why, for the debug log */
 };

@@ -203,14 +203,111 @@ static int split_target(struct gn_request *req)
     return 0;
 }
 
-/* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host. */
-static int check_host(const struct gn_request *req)
+/* RFC 3986 2.3 and 2.2: unreserved and sub-delims. */
+static int host_char(unsigned char ch)
 {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+           (ch >= '0' && ch <= '9') ||
+           (ch != '\0' && strchr("-._~!$&'()*+,;=", ch) != NULL);
+}
+
+static int hex_digit(unsigned char ch)
+{
+    return (ch >= '0' && ch <= '9') ||
+           ((ch | 0x20) >= 'a' && (ch | 0x20) <= 'f');
+}
+
+/* A reg-name (RFC 3986 3.2.2), which IPv4 addresses are a part of:
+ * unreserved, sub-delims and %HH; empty is allowed. */
+static int reg_name(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '%') {
+            if (len - i < 3 || !hex_digit(s[i + 1]) || !hex_digit(s[i + 2]))
+                return 0;
+            i += 2;
+        } else if (!host_char((unsigned char)s[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* The inside of an IP-literal: an IPv6 address (no zone) or IPvFuture,
+ * "v" 1*HEXDIG "." 1*( unreserved / sub-delims / ":" ). */
+static int ip_literal(const char *s, size_t len)
+{
+    char text[INET6_ADDRSTRLEN];
+    struct in6_addr a;
+    size_t i = 1;
+
+    if (len > 0 && (s[0] | 0x20) == 'v') {
+        while (i < len && hex_digit(s[i]))
+            i++;
+        if (i == 1 || i == len || s[i++] != '.' || i == len)
+            return 0;
+        for (; i < len; i++)
+            if (s[i] != ':' && !host_char((unsigned char)s[i]))
+                return 0;
+        return 1;
+    }
+    if (len >= sizeof(text))
+        return 0;
+    memcpy(text, s, len);
+    text[len] = '\0';
+    return inet_pton(AF_INET6, text, &a) == 1;
+}
+
+/* RFC 9112 3.2: Host = uri-host [ ":" port ]. The port may be empty, as
+ * RFC 3986's *DIGIT allows (and 6.2.3 reads as no port), but is at most
+ * 65535. */
+static int valid_host(const char *v)
+{
+    const char *colon, *end;
+    unsigned port = 0;
+
+    if (*v == '[') {
+        end = strchr(v, ']');
+        if (end == NULL || !ip_literal(v + 1, (size_t)(end - v - 1)))
+            return 0;
+        colon = end[1] == ':' ? end + 1 : NULL;
+        if (colon == NULL && end[1] != '\0')
+            return 0;
+    } else {
+        colon = strchr(v, ':');
+        if (!reg_name(v, colon ? (size_t)(colon - v) : strlen(v)))
+            return 0;
+    }
+    if (colon == NULL)
+        return 1;
+    for (const char *d = colon + 1; *d; d++) {
+        if (*d < '0' || *d > '9')
+            return 0;
+        port = port * 10 + (unsigned)(*d - '0');
+        if (port > 65535)
+            return 0;
+    }
+    return 1;
+}
+
+/* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host, and a Host
+ * holds a host and maybe a port. NULL when it does; else why not. */
+static const char *check_host(const struct gn_request *req)
+{
+    const char *host = NULL;
     int n = 0;
 
-    for (size_t i = 0; i < req->nheaders; i++)
-        n += strcasecmp(req->headers[i].name, "Host") == 0;
-    return req->version == 11 ? n == 1 : n <= 1;
+    for (size_t i = 0; i < req->nheaders; i++) {
+        if (strcasecmp(req->headers[i].name, "Host") == 0) {
+            host = req->headers[i].value;
+            n++;
+        }
+    }
+    if (req->version == 11 ? n != 1 : n > 1)
+        return n ? "repeated Host" : "missing Host";
+    if (host != NULL && !valid_host(host))
+        return "Host is no uri-host [ \":\" port ]";
+    return NULL;
 }
 
 /* llhttp checked that chunked comes last; a coding before it (gzip,
@@ -265,10 +362,8 @@ int gn__request_finish_head(struct gn_request *req, char *base,
         }
     }
     finish_headers(req, base);
-    if (!check_host(req)) {
-        *why = "missing or repeated Host";
+    if ((*why = check_host(req)) != NULL)
         return 400;
-    }
     if (req->chunked && (status = check_codings(req, why)) != 0)
         return status;
     if (strcmp(req->target, "*") == 0 && strcmp(req->method, "OPTIONS")) {

@@ -229,6 +229,32 @@ START_TEST(parse_chunked_body)
 }
 END_TEST
 
+/* Chunk extensions (RFC 9112 7.1.1), several per line, BWS, quoted
+ * strings with quoted-pairs, in pieces of every size: the body is whole
+ * and a request pipelined behind it starts where it should. */
+START_TEST(parse_chunk_extensions)
+{
+    static const char raw[] =
+        "POST / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5;a=1;b=\"x;\\\"y\"\r\nhello\r\n"
+        "006 ; c = 2 ;\td\t;e=\"\"\r\n world\r\n"
+        "0;f;g=h\r\nT: v\r\n\r\n"
+        "GET /next HTTP/1.1\r\nHost: h\r\n\r\n";
+
+    for (size_t step = 1; step <= sizeof(raw); step++) {
+        struct parsed *x = start(raw);
+
+        ck_assert_int_eq(parse_head(x, 0), 0);
+        ck_assert_int_eq(parse_body(x, step), 0);
+        ck_assert_uint_eq(x->body_len, 11);
+        ck_assert_int_eq(memcmp(x->body, "hello world", 11), 0);
+        ck_assert_str_eq(gn_request_trailer(&x->req, "T"), "v");
+        ck_assert_int_eq(memcmp(x->buf + x->pos, "GET /next", 9), 0);
+        finish(x);
+    }
+}
+END_TEST
+
 /* Trailer fields in pieces of every size: names and values whole, in
  * order, trailing blanks trimmed, an empty value kept. */
 START_TEST(parse_trailers)
@@ -407,6 +433,36 @@ START_TEST(reject_missing_or_repeated_host)
 }
 END_TEST
 
+/* The status of a GET whose Host line is "Host: VALUE". */
+static int host_status(const char *value)
+{
+    char raw[512];
+
+    snprintf(raw, sizeof(raw), "GET / HTTP/1.1\r\nHost: %s\r\n\r\n", value);
+    return status_of(raw);
+}
+
+/* Host = uri-host [ ":" port ] (RFC 9112 3.2, RFC 3986 3.2.2). */
+START_TEST(host_syntax)
+{
+    static const char *const good[] = {
+        "", "example.com", "a-b.c_d~e:8080", "x:", "x:0", "x:65535",
+        "127.0.0.1", "999.1.1.1", "a!$&'()*+,;=b", "%41%7e", "[::1]",
+        "[2001:db8::1]:443", "[::ffff:127.0.0.1]", "[v1.x:y]", "[VF.a]:1"};
+    static const char *const bad[] = {
+        "a b", "a\tb", "user@x", "x/y", "x?y", "x#y", "caf\xe9", "a%4",
+        "a%zz", "x:65536", "x:99999999999", "x:8o", "x:-1", "x:1:2",
+        "2001:db8::1", "[2001:db8:::1]", "[::1", "::1]", "[::1]x",
+        "[::1]:x", "[fe80::1%25eth0]", "[v1]", "[v.x]", "[vz.x]", "[v1.]",
+        "[v1.a/b]", "[]", "[127.0.0.1]"};
+
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+        ck_assert_msg(host_status(good[i]) == 0, "Host: %s refused", good[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        ck_assert_msg(host_status(bad[i]) == 400, "Host: %s taken", bad[i]);
+}
+END_TEST
+
 START_TEST(reject_obs_fold_and_bare_cr)
 {
     ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: h\r\nX: a\r\n"
@@ -422,6 +478,36 @@ START_TEST(reject_bad_tokens)
     ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nBad Name: v\r\n\r\n"), 400);
     ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nName : v\r\n\r\n"), 400);
     ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nX: a\x01b\r\n\r\n"), 400);
+}
+END_TEST
+
+/* Malformed chunk-size lines, in pieces of every size. */
+START_TEST(reject_bad_chunk_extensions)
+{
+    static const char *const lines[] = {
+        "5;a=\"x", "5;a=\"x\ny\"", "5;a=1\n", "5;a=1\rx", "5;a\x01",
+        "5;a=1\x01", "5;a=\"\x01\"", "5;a=\"\x7f\"", "5;a=\"\\\x01\"",
+        "5;=1", "5;a=", "5;a= ", "5;a=1 ", "5;a ", "5 ", "5;", "5;a=1;",
+        "5;a=\"x\"y", "5;a/b=1", "5;a=b/c", "5 x", "5;a;;b", "5;a=1=2",
+        "10000000000000000;a", ";a", " ;a"};
+    char raw[256];
+
+    for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+        int n = snprintf(raw, sizeof(raw),
+                         "POST / HTTP/1.1\r\nHost: h\r\n"
+                         "Transfer-Encoding: chunked\r\n\r\n"
+                         "%s\r\nhello\r\n0\r\n\r\n",
+                         lines[i]);
+
+        for (size_t step = 1; step <= (size_t)n; step++) {
+            struct parsed *x = start(raw);
+
+            ck_assert_int_eq(parse_head(x, 0), 0);
+            ck_assert_msg(parse_body(x, step) == 400, "%s taken (step %zu)",
+                          lines[i], step);
+            finish(x);
+        }
+    }
 }
 END_TEST
 
@@ -550,6 +636,7 @@ static Suite *http_parse_suite(void)
     tcase_add_test(ok, parse_head_stops_before_body);
     tcase_add_test(ok, parse_chunked_body);
     tcase_add_test(ok, parse_trailers);
+    tcase_add_test(ok, parse_chunk_extensions);
     tcase_add_test(ok, parse_body_respects_room);
     tcase_add_test(ok, parse_http10_keep_alive);
     tcase_add_test(ok, parse_absolute_form_and_asterisk);
@@ -560,9 +647,11 @@ static Suite *http_parse_suite(void)
     tcase_add_test(bad, reject_conflicting_content_length);
     tcase_add_test(bad, reject_transfer_codings);
     tcase_add_test(bad, reject_missing_or_repeated_host);
+    tcase_add_test(bad, host_syntax);
     tcase_add_test(bad, reject_obs_fold_and_bare_cr);
     tcase_add_test(bad, reject_bad_tokens);
     tcase_add_test(bad, reject_bad_chunks);
+    tcase_add_test(bad, reject_bad_chunk_extensions);
     tcase_add_test(bad, reject_bad_version);
     tcase_add_test(bad, reject_encoded_nul_in_path);
     tcase_add_test(lims, limit_too_many_headers);
