@@ -112,6 +112,7 @@ struct gn_config {
     int limit_request_line;       /* bytes; 0: the internal cap */
     int limit_request_fields;     /* 0: the internal cap */
     int limit_request_field_size; /* bytes; 0: the internal cap */
+    int limit_request_header_size; /* bytes; 0: the internal cap */
     int64_t limit_request_body;   /* bytes; 0: unlimited */
     struct gn_error_pages error_pages; /* the server's own error answers */
     int first_byte_timeout;       /* seconds, each */

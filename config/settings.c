@@ -1002,6 +1002,10 @@ const struct gn_setting gn__settings[] = {
                 0, 65536, "8190",
                 "the longest header field (name and value) in bytes, else "
                 "431 (0: 65536)"),
+    INT_SETTING(limit_request_header_size, "http",
+                "limit-request-header-size", 0, 0, 8388608, "32768",
+                "the largest request head (request line and header fields) "
+                "in bytes, else 431 (0: 8388608)"),
     SIZE_SETTING(limit_request_body, "http", "limit-request-body", 0, "0",
                  "the largest request body in bytes, else 413 (0: no limit)"),
     {.name = "error_page",

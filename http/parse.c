@@ -60,15 +60,36 @@ size_t gn__http_head_max(const struct gn_http_limits *l)
     uint64_t max = (uint64_t)l->request_line + 2 +
                    (uint64_t)l->fields * (l->field_size + 4) + 2;
 
+    if (max > l->head)
+        max = l->head;
     return max < GN_HEAD_CAP ? (size_t)max : GN_HEAD_CAP;
 }
 
+/* Bytes of the head from its request line to AT + LEN. */
+static size_t head_len(const struct gn_http_parser *p, const char *at,
+                       size_t len)
+{
+    return (size_t)(at + len - p->base) - p->line_start;
+}
+
 /* The request line so far ends at AT + LEN: refuse it once it is longer
- * than the limit, without waiting for its end. */
+ * than the limit, without waiting for its end. A line longer than the
+ * whole head may be is a line too long as well. */
 static int check_line(struct gn_http_parser *p, const char *at, size_t len)
 {
-    if ((size_t)(at + len - p->base) - p->line_start > p->limits->request_line)
+    size_t n = head_len(p, at, len);
+
+    if (n > p->limits->request_line || n > p->limits->head)
         return refuse(p, 414, "request line too long");
+    return 0;
+}
+
+/* The header fields so far end at AT + LEN: refuse the head once it is
+ * larger than limit_request_header_size, without waiting for its end. */
+static int check_head(struct gn_http_parser *p, const char *at, size_t len)
+{
+    if (head_len(p, at, len) > p->limits->head)
+        return refuse(p, 431, "request header section too large");
     return 0;
 }
 
@@ -164,7 +185,7 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
     p->last_was_value = 0;
     if (h->name_span.len > p->limits->field_size)
         return refuse(p, 431, "header field too large");
-    return 0;
+    return check_head(p, at, len);
 }
 
 static int only_blanks(const char *from, const char *to)
@@ -197,7 +218,7 @@ static int on_header_value(llhttp_t *l, const char *at, size_t len)
     p->last_was_value = 1;
     if (h->name_span.len + h->value_span.len > p->limits->field_size)
         return refuse(p, 431, "header field too large");
-    return 0;
+    return check_head(p, at, len);
 }
 
 /* ---- chunk-size lines --------------------------------------------------
@@ -502,6 +523,11 @@ enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
         if (!crlf_endings(p, start + *used)) {
             *used = 0;
             refuse(p, 400, "a bare LF ends a line of the head");
+            return GN_HTTP_ERROR;
+        }
+        /* Its last CRLFs, which no callback saw. */
+        if (check_head(p, base + start + *used, 0) != 0) {
+            *used = 0;
             return GN_HTTP_ERROR;
         }
         return GN_HTTP_HEAD;

@@ -22,17 +22,19 @@ struct gn_http_limits {
     uint32_t request_line; /* bytes of "METHOD SP target SP version" */
     uint32_t fields;       /* header lines */
     uint32_t field_size;   /* bytes of a header's name and value */
+    uint32_t head;         /* bytes of the head: line, fields, CRLFs */
     uint64_t body;         /* bytes; 0: unlimited */
 };
 
 #define GN_HTTP_LIMITS_DEFAULT                                                 \
     {                                                                          \
-        4094, 100, 8190, 0                                                     \
+        4094, 100, 8190, 32768, 0                                              \
     }
 #define GN_LIMIT_REQUEST_LINE_CAP 65536
 #define GN_LIMIT_REQUEST_FIELDS_CAP 32768
 #define GN_LIMIT_REQUEST_FIELD_SIZE_CAP 65536
-/* A head never takes more than this, whatever the limits say. */
+/* A head never takes more than this, whatever the limits say (and the
+ * cap of limit_request_header_size). */
 #define GN_HEAD_CAP (8u << 20)
 
 /* The most bytes a request head can take within L. */

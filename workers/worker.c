@@ -1105,6 +1105,9 @@ static void apply_http_settings(struct gn_worker *w,
     l->field_size = cfg->limit_request_field_size
                         ? (uint32_t)cfg->limit_request_field_size
                         : GN_LIMIT_REQUEST_FIELD_SIZE_CAP;
+    l->head = cfg->limit_request_header_size
+                  ? (uint32_t)cfg->limit_request_header_size
+                  : GN_HEAD_CAP;
     l->body = (uint64_t)cfg->limit_request_body;
     w->http.head_max = gn__http_head_max(l);
     w->http.header_ms = cfg->header_timeout * 1000LL;

@@ -26,7 +26,9 @@ GROUPS = {
                                  "limit_request_body": 100}}, "greenicorn"),
     "unlimited": ("echo", {"http": {"limit_request_line": 0,
                                     "limit_request_fields": 0,
-                                    "limit_request_field_size": 0}}, "greenicorn"),
+                                    "limit_request_field_size": 0,
+                                    "limit_request_header_size": 0}}, "greenicorn"),
+    "head_size": ("echo", {"http": {"limit_request_header_size": 200}}, "greenicorn"),
     "no_server_header": ("echo", {"http": {"server_header": ""}}, None),
     "custom_server_header": ("echo", {"http": {"server_header": "acme/2.0"}}, "acme/2.0"),
 }
@@ -140,6 +142,18 @@ def field(n, name=b"X-Long"):
 def fields(n):
     """N - 1 header lines after Host: N header lines in all."""
     return H + b"".join(b"X-%d: a\r\n" % i for i in range(n - 1))
+
+
+def head_of(n):
+    """A GET whose head (request line to blank line) is exactly N bytes,
+    padded with fields of at most 8000 bytes (below the field limit)."""
+    head = b"GET / HTTP/1.1\r\n" + H
+    for i in range(n):
+        name = b"X-Pad%d: " % i
+        room = n - len(head) - len(name) - 4
+        head += name + b"v" * min(room, 8000) + b"\r\n"
+        if room <= 8000:
+            return head + b"\r\n"
 
 
 def get(target=b"/", extra=b"", version=b"HTTP/1.1"):
@@ -586,6 +600,22 @@ CASES = [
     ok("field_size_at_default_limit", get(extra=field(8188))),
     bad("field_size_over_default_limit", get(extra=field(8191)), 431),
     bad("field_name_over_default_limit", get(extra=b"X" * 8191 + b": v\r\n"), 431),
+
+    # -- the whole head (limit_request_header_size, default 32768) -----------
+    ok("head_at_default_limit", head_of(32768)),
+    bad("head_over_default_limit", head_of(32769), 431),
+    bad("head_over_default_limit_small_fields", b"GET / HTTP/1.1\r\n" + H
+        + b"".join(b"X-%d: %s\r\n" % (i, b"v" * 400) for i in range(99)) + b"\r\n", 431),
+    ok("head_at_limit", head_of(200), group="head_size"),
+    bad("head_over_limit", head_of(201), 431, group="head_size"),
+    bad("head_over_limit_by_final_crlf", head_of(202), 431, group="head_size"),
+    bad("head_over_limit_in_pieces", [head_of(400)[:150], head_of(400)[150:300],
+                                      head_of(400)[300:]], 431, group="head_size"),
+    bad("head_line_alone_over_limit", request_line(201) + b"\r\n" + H + b"\r\n", 414,
+        group="head_size"),
+    Case("pipelined_good_then_head_over_limit", get(b"/ok") + head_of(300),
+         [R(200, fields={"path": "/ok"}), R(431, conn="close")], closes=True,
+         group="head_size"),
 
     # -- small limits: line 64, fields 8, field size 64, body 100 -------------
     ok("line_at_limit", request_line(64) + b"\r\n" + H + b"\r\n", group="limits"),

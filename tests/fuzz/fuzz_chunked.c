@@ -16,7 +16,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char head[] = "POST /upload HTTP/1.1\r\nHost: fuzz\r\n"
                            "Transfer-Encoding: chunked\r\n\r\n";
-static const struct gn_http_limits limits = {4094, 100, 8190, 65536};
+static const struct gn_http_limits limits = {
+    .request_line = 4094,
+    .fields = 100,
+    .field_size = 8190,
+    .head = 32768,
+    .body = 65536,
+};
 
 /* Decode the body of BUF[pos, len) in steps; abort on a broken
  * invariant. */

@@ -15,7 +15,13 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Small limits, so the fuzzer reaches them. */
-static const struct gn_http_limits limits = {256, 16, 128, 4096};
+static const struct gn_http_limits limits = {
+    .request_line = 256,
+    .fields = 16,
+    .field_size = 128,
+    .head = 1024,
+    .body = 4096,
+};
 
 /* Parse one message from BUF[*pos, len). 0 to go on with the next. */
 static int one_message(struct gn_http_parser *p, struct gn_request *req,

@@ -602,7 +602,8 @@ END_TEST
 START_TEST(limit_custom_small_limits)
 {
     limits = (struct gn_http_limits){
-        .request_line = 20, .fields = 2, .field_size = 30, .body = 5};
+        .request_line = 20, .fields = 2, .field_size = 30, .head = 1000,
+        .body = 5};
     ck_assert_int_eq(status_of("GET /012345 HTTP/1.1\r\nHost: h\r\n\r\n"), 0);
     ck_assert_int_eq(status_of("GET /01234567 HTTP/1.1\r\nHost: h\r\n\r\n"),
                      414);
@@ -619,6 +620,58 @@ START_TEST(limit_custom_small_limits)
     ck_assert_int_eq(status_of("POST / HTTP/1.1\r\nHost: h\r\n"
                                "Content-Length: 5\r\n\r\nabcde"),
                      0);
+}
+END_TEST
+
+/* A GET of exactly N bytes, its last header field padded. */
+static char *head_of(size_t n, char *raw)
+{
+    static const char pre[] = "GET / HTTP/1.1\r\nHost: h\r\nX: ";
+    size_t pad = n - (sizeof(pre) - 1) - 4;
+
+    memcpy(raw, pre, sizeof(pre) - 1);
+    memset(raw + sizeof(pre) - 1, 'v', pad);
+    memcpy(raw + sizeof(pre) - 1 + pad, "\r\n\r\n", 5);
+    return raw;
+}
+
+/* limit_request_header_size: the whole head, request line to the blank
+ * line, in whatever pieces it comes; 431 past it, 414 while the request
+ * line alone is past it. */
+START_TEST(limit_header_section)
+{
+    char raw[512];
+
+    limits.head = 100;
+    for (size_t step = 1; step <= 101; step += 4) {
+        struct parsed *x = start(head_of(100, raw));
+
+        ck_assert_int_eq(parse_head(x, step), 0);
+        finish(x);
+        x = start(head_of(101, raw));
+        ck_assert_int_eq(parse_head(x, step), 431);
+        finish(x);
+    }
+    /* Past it by the final CRLF only, or by many small fields. */
+    ck_assert_int_eq(status_of(head_of(102, raw)), 431);
+    ck_assert_int_eq(status_of("GET / HTTP/1.1\r\nHost: h\r\nA: 1\r\nB: 2\r\n"
+                               "C: 3\r\nD: 4\r\nE: 5\r\nF: 6\r\nG: 7\r\nH: 8\r\n"
+                               "I: 9\r\nJ: 10\r\nK: 11\r\nL: 12\r\n\r\n"),
+                     431);
+    memset(raw, 'a', 200);
+    memcpy(raw, "GET /", 5);
+    snprintf(raw + 120, 40, " HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(status_of(raw), 414);
+    /* The other limits still apply inside it. */
+    limits.head = 30000;
+    limits.field_size = 50;
+    ck_assert_int_eq(status_of(head_of(100, raw)), 431);
+    /* The buffer a connection may grow its head to follows it. */
+    ck_assert_uint_eq(gn__http_head_max(&limits), 4094 + 2 + 100 * 54 + 2);
+    limits.field_size = 8190;
+    ck_assert_uint_eq(gn__http_head_max(&limits), 30000);
+    limits.head = 100;
+    ck_assert_uint_eq(gn__http_head_max(&limits), 100);
 }
 END_TEST
 
@@ -658,6 +711,7 @@ static Suite *http_parse_suite(void)
     tcase_add_test(lims, limit_many_headers_grow_past_inline);
     tcase_add_test(lims, limit_field_size_and_line);
     tcase_add_test(lims, limit_custom_small_limits);
+    tcase_add_test(lims, limit_header_section);
     suite_add_tcase(s, ok);
     suite_add_tcase(s, bad);
     suite_add_tcase(s, lims);
