@@ -23,6 +23,7 @@
 
 #include <llhttp.h>
 
+#include "core/macros.h"
 #include "http/request.h"
 
 _Static_assert(sizeof(llhttp_t) <= GN__LLHTTP_STORAGE,
@@ -73,19 +74,19 @@ static size_t head_len(const struct gn_http_parser *p, const char *at,
 }
 
 /* The request line so far ends at AT + LEN: refuse it once it is longer
- * than the limit, without waiting for its end. A line longer than the
- * whole head may be is a line too long as well. */
+ * than the limit (or than the whole head may be), without waiting for
+ * its end. */
 static int check_line(struct gn_http_parser *p, const char *at, size_t len)
 {
-    size_t n = head_len(p, at, len);
-
-    if (n > p->limits->request_line || n > p->limits->head)
+    if (head_len(p, at, len) > p->line_max)
         return refuse(p, 414, "request line too long");
     return 0;
 }
 
 /* The header fields so far end at AT + LEN: refuse the head once it is
- * larger than limit_request_header_size, without waiting for its end. */
+ * larger than limit_request_header_size, without waiting for its end
+ * (checked after each value: a name is held to field_size, and the
+ * head's end is checked too). */
 static int check_head(struct gn_http_parser *p, const char *at, size_t len)
 {
     if (head_len(p, at, len) > p->limits->head)
@@ -185,7 +186,7 @@ static int on_header_field(llhttp_t *l, const char *at, size_t len)
     p->last_was_value = 0;
     if (h->name_span.len > p->limits->field_size)
         return refuse(p, 431, "header field too large");
-    return check_head(p, at, len);
+    return 0;
 }
 
 static int only_blanks(const char *from, const char *to)
@@ -440,6 +441,8 @@ void gn__http_parser_init(struct gn_http_parser *p,
 {
     memset(p, 0, sizeof(*p));
     p->limits = limits;
+    p->line_max = limits->request_line < limits->head ? limits->request_line
+                                                      : limits->head;
     llhttp_init(ll(p), HTTP_REQUEST, &settings);
     ll(p)->data = p;
 }
@@ -456,9 +459,7 @@ void gn__http_parser_begin(struct gn_http_parser *p, struct gn_request *req)
     p->room = p->got = 0;
     p->status = 0;
     p->reason = NULL;
-    p->chunk_state = CHUNK_NONE;
-    p->chunk_paused = 0;
-    p->last_chunk = 0;
+    p->chunk_state = CHUNK_NONE; /* a message ended (or it closed) */
 }
 
 /* llhttp's error codes as the status we answer. */
@@ -483,30 +484,44 @@ static int crlf_endings(const struct gn_http_parser *p, size_t head_end)
            memcmp(b + head_end - 4, "\r\n\r\n", 4) == 0;
 }
 
-enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
-                                    size_t start, size_t end, size_t *used)
+/* llhttp over BASE[POS, END) in a chunked body, the glue reading the
+ * chunk-size lines between the chunks (out of the common path: most
+ * requests have no body). HPE_OK when every byte was taken (in a size
+ * line that goes on, too). */
+static llhttp_errno_t run_chunked(struct gn_http_parser *p, const char *base,
+                                  size_t pos, size_t end)
 {
-    size_t pos = start;
     llhttp_errno_t e;
 
-    p->base = base;
     for (;;) {
+        if (p->chunk_paused) { /* a chunk ended: the next line is ours */
+            p->chunk_paused = 0;
+            pos = (size_t)(llhttp_get_error_pos(ll(p)) - base);
+            llhttp_resume(ll(p));
+        }
         if (p->chunk_state != CHUNK_NONE && pos < end) {
             e = chunk_line(p, base, &pos, end);
-            if (e != HPE_OK)
-                goto fail;
-            if (p->chunk_state != CHUNK_NONE) {
-                *used = end - start; /* the line goes on */
-                return GN_HTTP_MORE;
-            }
+            if (e != HPE_OK || p->chunk_state != CHUNK_NONE)
+                return e;
         }
         e = llhttp_execute(ll(p), base + pos, end - pos);
         if (e != HPE_PAUSED || !p->chunk_paused)
-            break;
-        /* A chunk ended: its successor's size line is the glue's. */
-        p->chunk_paused = 0;
-        pos = (size_t)(llhttp_get_error_pos(ll(p)) - base);
-        llhttp_resume(ll(p));
+            return e;
+    }
+}
+
+enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
+                                    size_t start, size_t end, size_t *used)
+{
+    llhttp_errno_t e;
+
+    p->base = base;
+    if (GN_LIKELY(p->chunk_state == CHUNK_NONE)) {
+        e = llhttp_execute(ll(p), base + start, end - start);
+        if (GN_UNLIKELY(e == HPE_PAUSED && p->chunk_paused))
+            e = run_chunked(p, base, start, end);
+    } else {
+        e = run_chunked(p, base, start, end);
     }
     if (e == HPE_OK) {
         *used = end - start;
@@ -532,7 +547,6 @@ enum gn_http_event gn__http_execute(struct gn_http_parser *p, const char *base,
         }
         return GN_HTTP_HEAD;
     }
-fail:
     *used = 0;
     map_error(p, e);
     return GN_HTTP_ERROR;

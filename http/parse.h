@@ -53,6 +53,7 @@ enum gn_http_event {
 struct gn_http_parser {
     _Alignas(8) unsigned char ll[GN__LLHTTP_STORAGE];
     const struct gn_http_limits *limits;
+    uint32_t line_max;          /* the request line's limit, head's too */
     struct gn_request *req;     /* the message being parsed */
     const char *base;           /* the buffer of the current call */
     char *out;                  /* body bytes go here (NULL: discard) */
