@@ -34,6 +34,7 @@
 #include "core/clock.h"
 #include "core/iov.h"
 #include "core/log.h"
+#include "core/macros.h"
 #include "green/coro.h"
 #include "green/park.h"
 #include "green/sync.h"
@@ -50,7 +51,6 @@
 #define SENDFILE_MAX (1 << 20) /* per call: others get the loop in between */
 
 static void on_io(int fd, short what, void *arg);
-static void on_idle_timer(int fd, short what, void *arg);
 
 /* ---- life cycle ------------------------------------------------------- */
 
@@ -103,15 +103,19 @@ int gn__conn_peer_gone(struct gn_conn *c)
            (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-/* Idle for at most TIMEOUT_MS, or serve at once if an edge came while the
- * connection was busy (a timer due now: never a nested resume). */
+/* Idle for at most TIMEOUT_MS (< 0: for ever), on the socket's own watch's
+ * timer; or decide from the loop at once, at a timeout due now, if an edge
+ * came while the connection was busy (never a nested resume). */
 static void go_idle(struct gn_conn *c, int64_t timeout_ms)
 {
     /* Idle, a connection holds neither a buffer nor a coroutine. */
     assert(c->coro == NULL && c->rbuf == NULL && c->out == NULL);
-    if (gn__watch_start(&c->idle, c->set->loop, -1, 0,
-                        (c->ready & GN_WATCH_READ) ? 0 : timeout_ms,
-                        on_idle_timer, c) != 0) {
+    if ((c->ready & GN_WATCH_READ) || timeout_ms == 0) {
+        gn__watch_clear_timeout(&c->io);
+        gn__watch_activate(&c->io, GN_WATCH_TIMEOUT);
+    } else if (timeout_ms < 0) {
+        gn__watch_clear_timeout(&c->io);
+    } else if (gn__watch_set_timeout(&c->io, c->set->loop, timeout_ms) != 0) {
         gn_log_error("cannot watch connection from %s", c->remote_addr);
         gn__conn_close(c);
     }
@@ -147,7 +151,6 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
                              const struct gn_conn_proto *proto, const void *ctx)
 {
     struct gn_conn *c = calloc(1, sizeof(*c));
-    int one = 1;
 
     if (c == NULL) {
         gn__sys_close(fd);
@@ -160,8 +163,8 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
     c->proto = proto;
     if (len > 0)
         describe(peer, c->remote_addr, &c->remote_port);
-    if (peer->sa_family != AF_UNIX)
-        gn__sys_setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* TCP_NODELAY waits for a second write (gn__conn_nodelay). */
+    c->nodelay = peer->sa_family == AF_UNIX;
     c->next = set->list;
     if (set->list)
         set->list->prev = c;
@@ -242,7 +245,6 @@ void gn__conn_close(struct gn_conn *c)
 
     assert(c->coro == NULL); /* idle: nobody runs on it */
     gn__watch_stop(&c->io);
-    gn__watch_stop(&c->idle);
     if (c->tp->close != NULL)
         c->tp->close(c);
     gn__sys_close(c->fd);
@@ -292,6 +294,30 @@ static int blocked_on(struct gn_conn *c, int dir)
 static char *rbuf_get(struct gn_conns *set);
 static void rbuf_put(struct gn_conns *set, char *buf, size_t cap);
 
+void gn__conn_nodelay(struct gn_conn *c)
+{
+    int one = 1;
+
+    if (c->nodelay)
+        return;
+    c->nodelay = 1;
+    gn__sys_setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+/* Before each write to C's socket. Nagle's algorithm holds a small write
+ * back while an earlier one is unacknowledged, so every write after the
+ * first needs TCP_NODELAY; the first never waits, and a connection that
+ * is answered in one write and closed (a new connection per request)
+ * saves the setsockopt. */
+static inline void before_send(struct gn_conn *c)
+{
+    if (GN_LIKELY(c->nodelay))
+        return;
+    if (c->sent_once)
+        gn__conn_nodelay(c);
+    c->sent_once = 1;
+}
+
 /* Send every byte of IOV. */
 static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
 {
@@ -300,6 +326,7 @@ static int send_all(struct gn_conn *c, struct iovec *iov, int iovcnt)
     int rc;
 
     while (mh.msg_iovlen > 0) {
+        before_send(c);
         n = c->tp->sendmsg(c, &mh, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR)
             continue;
@@ -358,6 +385,7 @@ void gn__conn_push(struct gn_conn *c)
     if (c->outlen == 0)
         return;
     iov = (struct iovec){c->out, c->outlen};
+    before_send(c);
     n = c->tp->sendmsg(c, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
     if (n <= 0)
         return; /* full (or failed): the next write or flush_held says */
@@ -395,6 +423,7 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
     while (count > 0) {
         size_t chunk = count < SENDFILE_MAX ? count : SENDFILE_MAX;
 
+        before_send(c);
         n = c->tp->sendfile(c, fd, &offset, chunk);
         if (n > 0) {
             count -= (size_t)n;
@@ -516,6 +545,7 @@ ssize_t gn__conn_send_nowait(struct gn_conn *c, const struct iovec *iov,
                         .msg_iovlen = (size_t)iovcnt};
     ssize_t n;
 
+    before_send(c);
     do
         n = c->tp->sendmsg(c, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
@@ -690,7 +720,10 @@ static void conn_main(struct gn_coro *co, void *arg)
         return;
     }
     /* TLS: the handshake first, once, within its own timeout; what comes
-     * in the clear before it (a PROXY header) before that. */
+     * in the clear before it (a PROXY header) before that. Its records
+     * are written by the library, in several writes. */
+    if (c->tp->handshake != NULL)
+        gn__conn_nodelay(c);
     if (c->tp->handshake != NULL &&
         ((c->proto->preface != NULL && c->proto->preface(c) < 0) ||
          (rc = c->tp->handshake(c)) < 0)) {
@@ -745,7 +778,7 @@ static void conn_describe(void *arg, char *buf, size_t len, const void **code)
 
 static void start_serving(struct gn_conn *c)
 {
-    gn__watch_stop(&c->idle);
+    gn__watch_clear_timeout(&c->io); /* the idle timer */
     c->coro = gn__coro_new(c->set->coros, conn_main, c, conn_coro_exit, c);
     if (c->coro == NULL) {
         gn_log_error("out of memory for a coroutine; closing connection "
@@ -765,39 +798,41 @@ void gn__conn_start(struct gn_conn *c)
         start_serving(c);
 }
 
+/* Idle too long (close quietly, as Gunicorn), or an edge came while the
+ * connection was busy (serve it). */
+static void idle_timeout(struct gn_conn *c)
+{
+    if ((c->ready & GN_WATCH_READ) && !c->set->stopping)
+        start_serving(c);
+    else
+        gn__conn_close(c);
+}
+
 /* An edge on C's socket: remember it; start serving an idle connection
- * that became readable; wake the coroutine waiting for it; tell a running
- * handler its client left. */
+ * that became readable, or act on its idle timer; wake the coroutine
+ * waiting for it; tell a running handler its client left. */
 static void on_io(int fd, short what, void *arg)
 {
     struct gn_conn *c = arg;
 
+    (void)fd;
     c->ready |= what & (GN_WATCH_READ | GN_WATCH_WRITE);
     if (what & GN_WATCH_CLOSED) {
         c->rdhup = 1;
         c->ready |= GN_WATCH_READ; /* a read will see the end */
     }
     if (c->coro == NULL) {
-        if (c->ready & GN_WATCH_READ)
+        if (what & GN_WATCH_TIMEOUT)
+            idle_timeout(c);
+        else if (c->ready & GN_WATCH_READ)
             start_serving(c);
         return;
     }
+    /* (A timeout while busy is one the coroutine's start cancelled.) */
     if ((what & GN_WATCH_WRITE) && c->proto->writable != NULL)
         c->proto->writable(c);
     if (c->io_waiter != NULL && (c->ready & c->io_events))
         gn__green_wake_now(c->io_waiter, c->ready & c->io_events);
     else if ((what & GN_WATCH_CLOSED) && c->handling != NULL)
         c->proto->client_left(c);
-}
-
-/* Idle too long (close quietly, as Gunicorn), or an edge came while the
- * connection was busy (serve it). */
-static void on_idle_timer(int fd, short what, void *arg)
-{
-    struct gn_conn *c = arg;
-
-    if ((c->ready & GN_WATCH_READ) && !c->set->stopping)
-        start_serving(c);
-    else
-        gn__conn_close(c);
 }

@@ -78,8 +78,8 @@ struct gn_conn {
                     call's own direction; TLS may need the other) */
     const struct gn_conn_proto *proto; /* what is spoken on it */
     struct gn_conn *prev, *next;       /* the worker's list */
-    struct gn_watch io;          /* the socket's edges, for its whole life */
-    struct gn_watch idle;        /* idle: keepalive / first byte timer */
+    struct gn_watch io; /* the socket's edges, for its whole life, and
+                           while idle its keepalive / first byte timer */
     struct gn_waiter *io_waiter; /* the coroutine waiting for an edge */
     int io_events;               /* ... for these GN_WATCH_* bits */
     int ready;                   /* edges seen and not yet drained */
@@ -113,7 +113,9 @@ struct gn_conn {
     char *out;
     uint32_t outlen;
     uint16_t remote_port, local_port;
-    int local_known; /* local_addr was looked up */
+    uint8_t local_known; /* local_addr was looked up */
+    uint8_t nodelay;     /* TCP_NODELAY is set (or not TCP) */
+    uint8_t sent_once;   /* a write was made: the next sets TCP_NODELAY */
     char remote_addr[INET6_ADDRSTRLEN];
     char local_addr[INET6_ADDRSTRLEN];
 };
@@ -167,6 +169,10 @@ void gn__conn_push(struct gn_conn *c);
 /* The address C arrived on (getsockname, looked up once): text ("" for a
  * unix socket) and *PORT. */
 const char *gn__conn_local_addr(struct gn_conn *c, int *port);
+
+/* Set TCP_NODELAY on C's socket, once; conn.c sets it itself before a
+ * connection's second write. For writers that bypass conn.c's calls. */
+void gn__conn_nodelay(struct gn_conn *c);
 
 /* Whether C's client closed its end or reset the connection (without
  * waiting). */

@@ -315,6 +315,7 @@ ssize_t gn_stream_writev(gn_stream_t *s, const struct iovec *iov, int iovcnt,
     if ((rc = deadline_of(timeout, &deadline)) != 0)
         return rc;
     c = s->c;
+    gn__conn_nodelay(c); /* a stream app may write in any pattern */
     memcpy(v, iov, (size_t)iovcnt * sizeof(*v));
     mh.msg_iovlen = (size_t)iovcnt;
     for (int i = 0; i < iovcnt; i++)

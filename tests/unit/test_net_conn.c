@@ -1,0 +1,147 @@
+/*
+ * net/conn.c over a real loopback TCP connection, with a protocol of the
+ * test's own: what a connection costs while idle, and when its socket
+ * gets TCP_NODELAY (not for a first write, which Nagle never holds back;
+ * before every later one).
+ */
+#include <malloc.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "green_fixture.h"
+#include "net/conn.h"
+#include "run_suite.h"
+
+static int closed;
+static int nodelay_seen[4]; /* TCP_NODELAY after each write, from serve */
+static int writes;          /* how many writes serve makes */
+
+static int nodelay_of(int fd)
+{
+    int on = -1;
+    socklen_t len = sizeof(on);
+
+    ck_assert_int_eq(getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len), 0);
+    return on != 0;
+}
+
+/* Answer with WRITES small writes, noting TCP_NODELAY after each, then
+ * close. */
+static int serve(struct gn_conn *c)
+{
+    char word[] = "x";
+
+    for (int i = 0; i < writes; i++) {
+        struct iovec iov = {word, 1};
+
+        ck_assert_int_eq(gn__conn_writev(c, &iov, 1, 1), 0);
+        nodelay_seen[i] = nodelay_of(c->fd);
+    }
+    return -1;
+}
+
+static void client_left(struct gn_conn *c)
+{
+    (void)c;
+}
+
+static const struct gn_conn_proto proto = {.serve = serve,
+                                           .client_left = client_left};
+
+static void conn_closed(void *owner)
+{
+    (void)owner;
+    closed++;
+    gn__loop_break(loop);
+}
+
+/* A connection to a listener of ours, served by PROTO until it closes,
+ * after the client sent one byte; returns the bytes it answered. */
+static size_t exchange(int nwrites)
+{
+    struct gn_conns set = {.loop = loop,
+                           .coros = pool,
+                           .first_byte_ms = 10000,
+                           .keepalive_ms = 10000,
+                           .write_ms = 10000,
+                           .closed = conn_closed};
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    char buf[16];
+    size_t got = 0;
+    ssize_t n;
+    int port, lfd = tcp_listener(&port, 0, 4), cfd, sfd;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+    writes = nwrites;
+    closed = 0;
+    memset(nodelay_seen, -1, sizeof(nodelay_seen));
+    cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(cfd, 0);
+    ck_assert_int_eq(connect(cfd, (struct sockaddr *)&to, sizeof(to)), 0);
+    sfd = accept4(lfd, (struct sockaddr *)&peer, &plen,
+                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ck_assert_int_ge(sfd, 0);
+    ck_assert_ptr_nonnull(gn__conn_new(&set, sfd, (struct sockaddr *)&peer,
+                                       plen, &proto, NULL));
+    ck_assert_int_eq(write(cfd, "?", 1), 1);
+    drain(); /* until the connection closed */
+    ck_assert_int_eq(closed, 1);
+    ck_assert_uint_eq(set.n, 0);
+    while ((n = read(cfd, buf, sizeof(buf))) > 0)
+        got += (size_t)n;
+    close(cfd);
+    close(lfd);
+    gn__conn_free_spares(&set);
+    return got;
+}
+
+START_TEST(one_write_needs_no_nodelay)
+{
+    ck_assert_uint_eq(exchange(1), 1);
+    ck_assert_int_eq(nodelay_seen[0], 0);
+}
+END_TEST
+
+START_TEST(second_write_has_nodelay)
+{
+    ck_assert_uint_eq(exchange(3), 3);
+    ck_assert_int_eq(nodelay_seen[0], 0);
+    ck_assert_int_eq(nodelay_seen[1], 1);
+    ck_assert_int_eq(nodelay_seen[2], 1);
+}
+END_TEST
+
+/* An idle keep-alive connection is this struct in a malloc chunk: keep it
+ * under half a kilobyte (issue #18; nginx's is 0.55 KB). */
+START_TEST(idle_connection_under_half_a_kilobyte)
+{
+    struct gn_conn *c = malloc(sizeof(*c));
+
+    ck_assert_ptr_nonnull(c);
+    ck_assert_uint_le(malloc_usable_size(c) + sizeof(size_t), 512);
+    free(c);
+}
+END_TEST
+
+static Suite *net_conn_suite(void)
+{
+    Suite *s = suite_create("net/conn");
+    TCase *tc = test_case(s, "conn");
+
+    tcase_add_test(tc, one_write_needs_no_nodelay);
+    tcase_add_test(tc, second_write_has_nodelay);
+    tcase_add_test(tc, idle_connection_under_half_a_kilobyte);
+    return s;
+}
+
+int main(void)
+{
+    return gn_test_run_suite(net_conn_suite());
+}
