@@ -182,23 +182,6 @@ int gn__watch_signal(struct gn_watch *w, struct gn_loop *loop, int signo,
     return arm(loop, w, -1);
 }
 
-int gn__watch_set_timeout(struct gn_watch *w, struct gn_loop *loop,
-                          int64_t timeout_ms)
-{
-    /* event_add on an event already added only (re)schedules its timer.
-     * A timeout of 0 would leave the watch's fd unregistered once it
-     * fired (libevent drops a timed-out event before re-adding it, and
-     * re-adds only with a timeout): the caller activates it instead. */
-    if (timeout_ms <= 0)
-        return -EINVAL;
-    return arm(loop, w, timeout_ms);
-}
-
-void gn__watch_clear_timeout(struct gn_watch *w)
-{
-    event_remove_timer(as_event(w));
-}
-
 void gn__watch_activate(struct gn_watch *w, int what)
 {
     event_active(as_event(w), what, 1);

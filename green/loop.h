@@ -69,20 +69,6 @@ int gn__watch_signal(struct gn_watch *w, struct gn_loop *loop, int signo,
 /* Disarm W; harmless when it is not armed or was never started. */
 void gn__watch_stop(struct gn_watch *w);
 
-/*
- * A persistent fd watch's own timer, beside its fd (the fd stays
- * registered: no epoll_ctl): gn__watch_set_timeout arms it to call the
- * callback with GN_WATCH_TIMEOUT once TIMEOUT_MS pass without an event
- * (then again every TIMEOUT_MS; any event restarts it) and replaces a
- * timer already armed, 0 or a negative errno; gn__watch_clear_timeout
- * disarms it. One watch then serves a connection's edges and its idle
- * timer, for the memory of one libevent event. W must have been started
- * with an fd, GN_WATCH_PERSIST and no timeout.
- */
-int gn__watch_set_timeout(struct gn_watch *w, struct gn_loop *loop,
-                          int64_t timeout_ms);
-void gn__watch_clear_timeout(struct gn_watch *w);
-
 /* Call W's callback with WHAT from the loop, at its next turn's callbacks
  * (never from inside this call). W must be armed. */
 void gn__watch_activate(struct gn_watch *w, int what);

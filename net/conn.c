@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -103,22 +104,155 @@ int gn__conn_peer_gone(struct gn_conn *c)
            (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-/* Idle for at most TIMEOUT_MS (< 0: for ever), on the socket's own watch's
- * timer; or decide from the loop at once, at a timeout due now, if an edge
- * came while the connection was busy (never a nested resume). */
+/* ---- idle timeouts ---------------------------------------------------- */
+
+static void idle_timeout(struct gn_conn *c);
+
+/* Idle deadlines are kept on the coarse monotonic clock (a read of a
+ * shared page, no system call); a deadline within its tick counts as due. */
+static int64_t coarse_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int64_t coarse_tick_ms(void)
+{
+    static int64_t tick = -1;
+    struct timespec ts;
+
+    if (tick < 0)
+        tick = clock_getres(CLOCK_MONOTONIC_COARSE, &ts) == 0
+                   ? (int64_t)ts.tv_sec * 1000 + (ts.tv_nsec + 999999) / 1000000
+                   : 10;
+    return tick;
+}
+
+static void idle_expire(int fd, short what, void *arg);
+
+/* Set L's timer for its head's deadline, as seen at NOW. */
+static void idle_arm(struct gn_idle_list *l, int64_t now)
+{
+    int64_t left = l->head->idle_deadline - now;
+
+    l->armed = l->head->idle_deadline;
+    if (gn__watch_start(&l->timer, l->set->loop, -1, 0, left > 0 ? left : 1,
+                        idle_expire, l) != 0)
+        l->armed = 0; /* cannot happen for a timer; retried at the next */
+}
+
+/* Take C out of its idle list, if it is in one. */
+static void idle_unlink(struct gn_conn *c)
+{
+    struct gn_idle_list *l;
+
+    if (GN_LIKELY(c->idle_list == 0))
+        return;
+    l = &c->set->idle[c->idle_list - 1];
+    if (c->idle_prev)
+        c->idle_prev->idle_next = c->idle_next;
+    else
+        l->head = c->idle_next;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c->idle_prev;
+    else
+        l->tail = c->idle_prev;
+    c->idle_prev = c->idle_next = NULL;
+    c->idle_list = 0;
+    /* The timer stays as it is: if the head is later now, or none, it
+     * fires once early and is set again then (or not). Touching it here
+     * would cost two libevent calls per keep-alive request. */
+}
+
+/* No connection left: no timer may keep the loop running (a graceful
+ * stop ends when nothing is armed). */
+static void idle_timers_stop(struct gn_conns *set)
+{
+    for (int i = 0; i < GN_IDLE_LISTS; i++) {
+        if (set->idle[i].armed != 0)
+            gn__watch_stop(&set->idle[i].timer);
+        set->idle[i].armed = 0;
+    }
+}
+
+/* The list for TIMEOUT_MS: its own, a free one, or the last (shared:
+ * still in order, its joins then cost a walk). */
+static struct gn_idle_list *idle_list_for(struct gn_conns *set,
+                                          int64_t timeout_ms)
+{
+    struct gn_idle_list *l;
+
+    for (int i = 0; i < GN_IDLE_LISTS; i++) {
+        l = &set->idle[i];
+        if (l->ms == timeout_ms)
+            return l;
+        if (l->ms == 0) {
+            l->ms = timeout_ms;
+            l->set = set;
+            return l;
+        }
+    }
+    return &set->idle[GN_IDLE_LISTS - 1];
+}
+
+/* C idle until TIMEOUT_MS (> 0) from now. */
+static void idle_link(struct gn_conn *c, int64_t timeout_ms)
+{
+    struct gn_idle_list *l = idle_list_for(c->set, timeout_ms);
+    struct gn_conn *after = l->tail;
+    int64_t now = coarse_ms();
+
+    c->idle_deadline = now + timeout_ms;
+    while (after != NULL && after->idle_deadline > c->idle_deadline)
+        after = after->idle_prev;
+    c->idle_prev = after;
+    c->idle_next = after ? after->idle_next : l->head;
+    if (c->idle_next)
+        c->idle_next->idle_prev = c;
+    else
+        l->tail = c;
+    if (after)
+        after->idle_next = c;
+    else
+        l->head = c;
+    c->idle_list = (uint8_t)(l - c->set->idle + 1);
+    if (l->armed == 0 || l->armed > c->idle_deadline)
+        idle_arm(l, now);
+}
+
+/* L's timer: the connections whose deadline passed time out; the timer
+ * is set again for the next one. */
+static void idle_expire(int fd, short what, void *arg)
+{
+    struct gn_idle_list *l = arg;
+    int64_t now = coarse_ms(), due = now + coarse_tick_ms();
+    struct gn_conn *c;
+
+    (void)fd;
+    (void)what;
+    l->armed = 0;
+    while ((c = l->head) != NULL && c->idle_deadline <= due) {
+        idle_unlink(c);
+        idle_timeout(c);
+    }
+    if (l->head != NULL && l->armed == 0)
+        idle_arm(l, now);
+}
+
+/* Idle for at most TIMEOUT_MS (< 0: for ever); or decide from the loop at
+ * once, as at a timeout due now, if an edge came while the connection was
+ * busy (never a nested resume). */
 static void go_idle(struct gn_conn *c, int64_t timeout_ms)
 {
     /* Idle, a connection holds neither a buffer nor a coroutine. */
     assert(c->coro == NULL && c->rbuf == NULL && c->out == NULL);
-    if ((c->ready & GN_WATCH_READ) || timeout_ms == 0) {
-        gn__watch_clear_timeout(&c->io);
+    idle_unlink(c);
+    if ((c->ready & GN_WATCH_READ) || timeout_ms == 0)
         gn__watch_activate(&c->io, GN_WATCH_TIMEOUT);
-    } else if (timeout_ms < 0) {
-        gn__watch_clear_timeout(&c->io);
-    } else if (gn__watch_set_timeout(&c->io, c->set->loop, timeout_ms) != 0) {
-        gn_log_error("cannot watch connection from %s", c->remote_addr);
-        gn__conn_close(c);
-    }
+    else if (timeout_ms > 0)
+        idle_link(c, timeout_ms);
 }
 
 /* Wait for an edge that makes C's socket ready for EVENTS, within
@@ -245,6 +379,7 @@ void gn__conn_close(struct gn_conn *c)
 
     assert(c->coro == NULL); /* idle: nobody runs on it */
     gn__watch_stop(&c->io);
+    idle_unlink(c);
     if (c->tp->close != NULL)
         c->tp->close(c);
     gn__sys_close(c->fd);
@@ -259,6 +394,8 @@ void gn__conn_close(struct gn_conn *c)
         c->next->prev = c->prev;
     set->n--;
     free(c);
+    if (set->n == 0)
+        idle_timers_stop(set);
     set->closed(set->owner);
 }
 
@@ -778,7 +915,7 @@ static void conn_describe(void *arg, char *buf, size_t len, const void **code)
 
 static void start_serving(struct gn_conn *c)
 {
-    gn__watch_clear_timeout(&c->io); /* the idle timer */
+    idle_unlink(c);
     c->coro = gn__coro_new(c->set->coros, conn_main, c, conn_coro_exit, c);
     if (c->coro == NULL) {
         gn_log_error("out of memory for a coroutine; closing connection "

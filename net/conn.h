@@ -52,6 +52,20 @@ struct gn_conn_proto {
     int (*preface)(struct gn_conn *c);
 };
 
+/* Idle connections waiting with one timeout duration, in deadline order
+ * (each joins at the tail: O(1) when they share the duration), and one
+ * timer for the earliest: going idle and waking up cost no libevent call
+ * and a connection no timer of its own. */
+struct gn_idle_list {
+    int64_t ms;                 /* the duration (0: slot unused) */
+    struct gn_conn *head, *tail;
+    int64_t armed;              /* the deadline the timer is set for, or 0 */
+    struct gn_conns *set;
+    struct gn_watch timer;
+};
+
+#define GN_IDLE_LISTS 4 /* first byte, keepalive, shutdown, and one more */
+
 /* What the connections of a process share, set up by its owner (the
  * worker; net/ knows none): the loop, the coroutines, the list, the spare
  * read buffers, the timeouts. */
@@ -64,6 +78,7 @@ struct gn_conns {
     size_t nspare_rbufs;
     int64_t first_byte_ms, keepalive_ms, write_ms;
     int stopping; /* graceful stop: finish in-flight, serve no idle one */
+    struct gn_idle_list idle[GN_IDLE_LISTS]; /* zeroed by the owner */
     /* Called when a connection closed, with OWNER. */
     void (*closed)(void *owner);
     void *owner;
@@ -78,8 +93,9 @@ struct gn_conn {
                     call's own direction; TLS may need the other) */
     const struct gn_conn_proto *proto; /* what is spoken on it */
     struct gn_conn *prev, *next;       /* the worker's list */
-    struct gn_watch io; /* the socket's edges, for its whole life, and
-                           while idle its keepalive / first byte timer */
+    struct gn_watch io;          /* the socket's edges, for its whole life */
+    struct gn_conn *idle_prev, *idle_next; /* in set->idle[idle_list - 1] */
+    int64_t idle_deadline;                 /* ... its monotonic ms */
     struct gn_waiter *io_waiter; /* the coroutine waiting for an edge */
     int io_events;               /* ... for these GN_WATCH_* bits */
     int ready;                   /* edges seen and not yet drained */
@@ -116,6 +132,7 @@ struct gn_conn {
     uint8_t local_known; /* local_addr was looked up */
     uint8_t nodelay;     /* TCP_NODELAY is set (or not TCP) */
     uint8_t sent_once;   /* a write was made: the next sets TCP_NODELAY */
+    uint8_t idle_list;   /* 1 + the idle list it is in, or 0 */
     char remote_addr[INET6_ADDRSTRLEN];
     char local_addr[INET6_ADDRSTRLEN];
 };
