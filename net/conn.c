@@ -5,7 +5,8 @@
  * on an idle connection it gets a coroutine and a read buffer, and its
  * protocol (c->proto, chosen per listener) serves what is buffered; when
  * nothing is left both go back and the connection waits idle again, so an
- * idle connection costs only its struct and a timer.
+ * idle connection costs only its struct, in a list of the idle ones per
+ * timeout duration with one timer for each list.
  *
  * Edge-triggered means the socket's readiness is ours to remember: `ready`
  * keeps the edges seen, and a read or write that finds the socket drained

@@ -52,11 +52,13 @@ static void client_left(struct gn_conn *c)
 static const struct gn_conn_proto proto = {.serve = serve,
                                            .client_left = client_left};
 
+static int closing_wanted = 1; /* closes that end the loop */
+
 static void conn_closed(void *owner)
 {
     (void)owner;
-    closed++;
-    gn__loop_break(loop);
+    if (++closed == closing_wanted)
+        gn__loop_break(loop);
 }
 
 /* A connection to a listener of ours, served by PROTO until it closes,
@@ -118,6 +120,57 @@ START_TEST(second_write_has_nodelay)
 }
 END_TEST
 
+/* Connections that never send time out after first_byte_ms, each by its
+ * own deadline though they share one timer, and once the last is gone
+ * nothing keeps the loop running (a worker's graceful stop ends so). */
+START_TEST(idle_connections_time_out)
+{
+    struct gn_conns set = {.loop = loop,
+                           .coros = pool,
+                           .first_byte_ms = 150,
+                           .keepalive_ms = 10000,
+                           .write_ms = 10000,
+                           .closed = conn_closed};
+    struct sockaddr_in peer;
+    socklen_t plen;
+    int port, lfd = tcp_listener(&port, 0, 8), cfd[3], sfd;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    int64_t t0 = gn_test_now_ms(), took;
+
+    closed = 0;
+    closing_wanted = -1; /* the loop must end by itself */
+    for (int i = 0; i < 3; i++) {
+        cfd[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        ck_assert_int_eq(connect(cfd[i], (struct sockaddr *)&to, sizeof(to)),
+                         0);
+        plen = sizeof(peer);
+        sfd = accept4(lfd, (struct sockaddr *)&peer, &plen,
+                      SOCK_NONBLOCK | SOCK_CLOEXEC);
+        ck_assert_int_ge(sfd, 0);
+        ck_assert_ptr_nonnull(gn__conn_new(&set, sfd, (struct sockaddr *)&peer,
+                                           plen, &proto, NULL));
+        if (i == 0)
+            set.first_byte_ms = 100; /* a second duration, due earlier */
+    }
+    drain(); /* returns once nothing is armed */
+    took = gn_test_now_ms() - t0;
+    closing_wanted = 1;
+    ck_assert_int_eq(closed, 3);
+    ck_assert_uint_eq(set.n, 0);
+    ck_assert_int_ge(took, 100);
+    ck_assert_int_lt(took, 5000); /* not a keepalive's worth later */
+    for (int i = 0; i < 3; i++) {
+        char b;
+
+        ck_assert_int_eq(read(cfd[i], &b, 1), 0); /* closed quietly */
+        close(cfd[i]);
+    }
+    close(lfd);
+}
+END_TEST
+
 /* An idle keep-alive connection is this struct in a malloc chunk: keep it
  * under half a kilobyte (issue #18; nginx's is 0.55 KB). */
 START_TEST(idle_connection_under_half_a_kilobyte)
@@ -138,6 +191,7 @@ static Suite *net_conn_suite(void)
     tcase_add_test(tc, one_write_needs_no_nodelay);
     tcase_add_test(tc, second_write_has_nodelay);
     tcase_add_test(tc, idle_connection_under_half_a_kilobyte);
+    tcase_add_test(tc, idle_connections_time_out);
     return s;
 }
 
