@@ -76,6 +76,9 @@ extern const char *const gn__hook_names[GN_HOOK_COUNT];
 /* cert_reqs: Python's ssl.CERT_NONE, CERT_OPTIONAL, CERT_REQUIRED. */
 enum { GN_CERT_NONE, GN_CERT_OPTIONAL, GN_CERT_REQUIRED };
 
+/* io_engine: how a worker's plain TCP HTTP connections move their bytes. */
+enum { GN_IO_EPOLL, GN_IO_URING };
+
 /* The most apps one configuration mounts. */
 #define GN_MAX_APPS 64
 
@@ -107,6 +110,7 @@ struct gn_config {
     int preload_app;     /* apps loaded and inited in the arbiter */
     int reload;          /* reload when a plugin or the config changes */
     int stack_size;      /* KiB per coroutine */
+    int io_engine;       /* GN_IO_EPOLL or GN_IO_URING */
 
     /* [http] */
     int limit_request_line;       /* bytes; 0: the internal cap */

@@ -515,6 +515,30 @@ static void print_tls_version(const struct gn_config *cfg,
     fputs(*(const int *)cfield(cfg, s) == 0x0304 ? "1.3" : "1.2", out);
 }
 
+/* ---- I/O engine ------------------------------------------------------- */
+
+static const char *const io_engine_names[] = {"epoll", "io_uring"};
+
+static int parse_io_engine(struct gn_config *cfg, const struct gn_setting *s,
+                           const char *value, char *err, size_t errlen)
+{
+    for (int i = 0; i < 2; i++) {
+        if (strcasecmp(value, io_engine_names[i]) == 0) {
+            *(int *)field(cfg, s) = i;
+            return 0;
+        }
+    }
+    gn__reason(err, errlen, "'%s' is not an I/O engine (epoll or io_uring)",
+               value);
+    return -EINVAL;
+}
+
+static void print_io_engine(const struct gn_config *cfg,
+                            const struct gn_setting *s, FILE *out)
+{
+    fputs(io_engine_names[*(const int *)cfield(cfg, s)], out);
+}
+
 /* ---- listening addresses ---------------------------------------------- */
 
 static int parse_port(const char *text, int *port)
@@ -1271,6 +1295,17 @@ const struct gn_setting gn__settings[] = {
     INT_SETTING(stack_size, "workers", "stack-size", 0, 16, 65536, "256",
                 "KiB of stack for each request's coroutine and green "
                 "thread (an overflow is caught and logged)"),
+    {.name = "io_engine",
+     .section = "workers",
+     .flag = "io-engine",
+     .metavar = "epoll|io_uring",
+     .parse = parse_io_engine,
+     .print = print_io_engine,
+     .offset = FIELD(io_engine),
+     .defval = "epoll",
+     .help = "how plain TCP HTTP connections move their bytes: epoll "
+             "readiness and a system call each, or io_uring batches "
+             "(falls back to epoll where the kernel refuses it)"},
     BOOL_SETTING(preload_app, "workers", "preload", 0, "off",
                  "load the apps and run their init in the arbiter, before "
                  "forking: workers share the memory; HUP keeps them"),

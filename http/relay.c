@@ -209,7 +209,7 @@ int gn__http_hand_over(gn_request_t *req, gn_response_t *res, pid_t to,
     struct gn_peer_msg in, out;
     int rc;
 
-    if (c->tp->secure)
+    if (c->tp->secure || c->tp->reads_ahead)
         return -EPROTONOSUPPORT;
     if (!req->body_done || res->head_sent)
         return -EINVAL;

@@ -951,9 +951,12 @@ static void idle_timeout(struct gn_conn *c)
  * waiting for it; tell a running handler its client left. */
 static void on_io(int fd, short what, void *arg)
 {
-    struct gn_conn *c = arg;
-
     (void)fd;
+    gn__conn_event(arg, what);
+}
+
+void gn__conn_event(struct gn_conn *c, int what)
+{
     c->ready |= what & (GN_WATCH_READ | GN_WATCH_WRITE);
     if (what & GN_WATCH_CLOSED) {
         c->rdhup = 1;

@@ -214,6 +214,13 @@ ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms);
  * speaks first: whoami). From the loop, right after gn__conn_new. */
 void gn__conn_start(struct gn_conn *c);
 
+/* An edge for C (GN_WATCH_READ, _WRITE, _CLOSED bits), as its socket's
+ * watch reports them, or a transport that learns of them otherwise (the
+ * io_uring transport's completions): remembered in C->ready; an idle
+ * connection that became readable starts serving, a waiting coroutine
+ * wakes. From the loop. */
+void gn__conn_event(struct gn_conn *c, int what);
+
 /* Wait up to TIMEOUT_MS (< 0: no limit) for an edge that makes C's socket
  * ready for EVENTS (GN_WATCH_READ, GN_WATCH_WRITE): the ready bits (> 0),
  * 0 when gn__green_wake() woke the waiter, -ETIMEDOUT or the cancellation

@@ -42,6 +42,10 @@ struct gn_transport {
     void (*close)(struct gn_conn *c);
     /* "https" rather than "http" for requests that arrive on it. */
     int secure;
+    /* It takes bytes off the socket before its recv is called (io_uring's
+     * receives in flight): the socket cannot be handed to another
+     * process, which would lose them. */
+    int reads_ahead;
 };
 
 /* Plain TCP (or a unix socket), through green/sys. */

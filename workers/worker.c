@@ -38,6 +38,7 @@
 #include "net/conn.h"
 #include "net/peer.h"
 #include "net/tls.h"
+#include "net/uring.h"
 #include "patch/patch.h"
 #include "patch/ssl.h"
 #include "plugins/hooks.h"
@@ -561,6 +562,10 @@ static void accept_ready(int fd, short what, void *arg)
             gn__conn_close(c);
             c = NULL;
         }
+        /* io_engine = io_uring: plain HTTP connections only (a failure
+         * leaves one on epoll). */
+        if (c != NULL && w->uring != NULL && !tls && proto == &gn__http1)
+            gn__uring_attach(w->uring, c);
         /* A stream app may speak first: its handler starts at once. */
         if (c != NULL && proto == &gn__stream_proto)
             gn__conn_start(c);
@@ -777,6 +782,21 @@ static void reset_signals(void)
 
 /* ---- running ---------------------------------------------------------- */
 
+/* io_engine = io_uring: the ring plain TCP HTTP connections use, or epoll
+ * when the kernel refuses it (said once per process). */
+static void start_uring(struct gn_worker *w)
+{
+    static int said;
+    int rc;
+
+    if (w->cfg->io_engine != GN_IO_URING)
+        return;
+    rc = gn__uring_new(w->loop, &w->uring);
+    if (rc != 0 && !said++)
+        gn_log_warn("io_engine = io_uring: %s; using epoll",
+                    rc == -ENOSYS ? "not built with liburing" : strerror(-rc));
+}
+
 /* The loop, the coroutine pool, and what waits on them. 0, or -1 with
  * errno set. */
 static int start_loop(struct gn_worker *w)
@@ -790,6 +810,7 @@ static int start_loop(struct gn_worker *w)
         return -1;
     w->net.loop = w->loop;
     w->net.coros = w->coros;
+    start_uring(w);
     gn__green_init(w->loop, on_resume);
     gn__green_on_park(on_park);
     gn__threads_init(w->coros);
@@ -1036,6 +1057,8 @@ static void teardown(struct gn_worker *w)
     gn__threads_free();
     gn__dns_shutdown();
     gn__green_shutdown();
+    gn__uring_free(w->uring);
+    w->uring = NULL;
     gn__conn_free_spares(&w->net);
     gn__http_free_spares();
     if (w->coros != NULL)

@@ -108,6 +108,7 @@ struct gn_worker {
     struct gn_heartbeat *heartbeat; /* shared with the arbiter */
 
     struct gn_loop *loop;
+    struct gn_uring *uring; /* io_engine = io_uring: the ring, or NULL */
     struct gn_watch *accept_watch; /* one per listener */
     struct gn_watch signal_watch[5];
     struct gn_watch tick;
