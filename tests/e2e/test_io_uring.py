@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""io_engine = io_uring (net/uring.c): the HTTP modules' essentials run
+again with every server on the io_uring transport — keep-alive,
+pipelining, large bodies both ways, sendfile, slow clients and timeouts,
+WebSocket upgrades, graceful stop and HUP — and the worker is seen to hold
+a ring (so the reruns cannot pass on epoll by accident)."""
+import os
+import unittest
+
+import harness
+from harness import ServerTestCase
+
+_plain_sections = harness.Server.config_sections
+
+
+def _uring_sections(self):
+    """Every server of this module on io_uring, unless a test says."""
+    sections = _plain_sections(self)
+    sections["workers"].setdefault("io_engine", "io_uring")
+    return sections
+
+
+harness.Server.config_sections = _uring_sections
+
+# The reruns: imported here, so that unittest runs them in this module.
+from test_http import (HttpTest, TargetTest, LimitsAndTimeoutsTest,  # noqa: E402,F401
+                       UnreadBodyTest, CurlTest)
+from test_slow_clients import TimeoutsTest, ManyConnectionsTest  # noqa: E402,F401
+from test_plugins import SendfileTest  # noqa: E402,F401
+from test_websocket import Handshake, Framing, Fragmentation, Close  # noqa: E402,F401
+import test_arbiter  # noqa: E402
+
+# Graceful stop and HUP from the arbiter's module (the rest of it is about
+# processes, not connections).
+ARBITER_TESTS = [
+    "test_term_lets_inflight_request_finish",
+    "test_term_closes_idle_connections_and_finishes_uploads",
+    "test_term_idle_exits_0_and_workers_gone",
+    "test_hup_reloads_config_app_and_binds",
+    "test_hup_three_times_under_load_fails_no_request",
+]
+
+
+def rings_of(pid):
+    """How many io_uring instances process PID holds."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[io_uring]":
+                n += 1
+        except OSError:
+            pass  # closed meanwhile
+    return n
+
+
+class EngineTest(ServerTestCase):
+    def test_worker_holds_a_ring_with_io_uring_only(self):
+        srv = self.start_server(app="echo")
+        (pid,) = srv.wait_workers(1)
+        self.assertEqual(srv.get("/x")[0], 200)
+        self.assertEqual(rings_of(pid), 1, srv.log())
+        self.assertNotIn("using epoll", srv.log())
+        plain = self.start_server(app="echo",
+                                  settings={"workers": {"io_engine": "epoll"}})
+        (ppid,) = plain.wait_workers(1)
+        self.assertEqual(plain.get("/x")[0], 200)
+        self.assertEqual(rings_of(ppid), 0)
+
+    def test_many_requests_on_many_connections_answered_in_order(self):
+        """Interleaved keep-alive connections, each one's answers in its
+        own order (the ring completes them in any order)."""
+        srv = self.start_server(app="echo")
+        conns = [harness.RawConn(srv.port) for _ in range(20)]
+        try:
+            for round_ in range(20):
+                for i, c in enumerate(conns):
+                    body = b"%d-%d" % (i, round_) * (1 + round_ * 50)
+                    c.send(b"POST /e HTTP/1.1\r\nHost: x\r\n"
+                           b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+                for i, c in enumerate(conns):
+                    r = c.read_response("POST")
+                    self.assertEqual(r.status, 200)
+                    self.assertIn(b"%d-%d" % (i, round_), r.body)
+        finally:
+            for c in conns:
+                c.close()
+
+
+def load_tests(loader, tests, pattern):
+    suite = unittest.TestSuite()
+    for cls in (EngineTest, HttpTest, TargetTest, LimitsAndTimeoutsTest,
+                UnreadBodyTest, CurlTest, TimeoutsTest, ManyConnectionsTest,
+                SendfileTest, Handshake, Framing, Fragmentation, Close):
+        suite.addTests(loader.loadTestsFromTestCase(cls))
+    for name in ARBITER_TESTS:
+        suite.addTest(test_arbiter.ArbiterTest(name))
+    return suite
+
+
+if __name__ == "__main__":
+    unittest.main()
