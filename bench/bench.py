@@ -230,6 +230,7 @@ class Greenicorn(Peer):
     build = BUILD
     kinds = ("http", "ws", "statsd", "tls-handshake", "sio")
     logging = ""  # more [logging] lines (the statsd variants')
+    workers_extra = ""  # more [workers] lines (greenicorn-uring's engine)
 
     @classmethod
     def available(cls):
@@ -263,12 +264,14 @@ class Greenicorn(Peer):
                 keepalive = 60
                 timeout = 60
                 max_blocking_ms = 0
+                %s
                 [logging]
                 loglevel = warning
                 %s
                 [app]
                 module = %s
-                """ % ("tls://" if scenario.tls else "", self.port, self.workers, self.logging,
+                """ % ("tls://" if scenario.tls else "", self.port, self.workers,
+                       self.workers_extra, self.logging,
                        scenario.greenicorn_module(self.build))))
             if scenario.tls:
                 cert, key = tls_cert(os.path.dirname(self.dir))
@@ -287,6 +290,14 @@ class GreenicornBase(Greenicorn):
     its row's ratios are the change's effect."""
     name = "greenicorn-base"
     build = None  # set by --base
+
+
+class GreenicornUring(Greenicorn):
+    """greenicorn with io_engine = io_uring (net/uring.c), beside the
+    default epoll one in the same invocation: plain HTTP only."""
+    name = "greenicorn-uring"
+    kinds = ("http",)
+    workers_extra = "io_engine = io_uring"
 
 
 class GreenicornStatsdRefused(Greenicorn):
@@ -573,7 +584,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornUring, GreenicornBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -835,7 +846,7 @@ class Headline(Scenario):
     nginx, greenicorn, nginx ...), medians and min-max; the other peers
     run once, in the middle turn (--others-repeat)."""
     repeat = 5
-    repeat_peers = ("greenicorn", "greenicorn-base", "nginx")
+    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-uring", "nginx")
 
 
 class Plaintext50(Headline):
@@ -853,7 +864,7 @@ class Pipelined16(Headline):
     name = "pipelined-16"
     title = "plaintext pipelined, depth 16, 50 connections"
     pipeline = 16
-    peers = ("greenicorn", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
+    peers = ("greenicorn", "greenicorn-uring", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
 
 
 class NewConnection(Headline):
@@ -878,8 +889,8 @@ class Sleep(Headline):
     title = "a 100 ms green sleep per request, 5,000 connections, 1 worker (1 s warm-up)"
     connections = 5000
     greenicorn_app = "echo"
-    peers = ("greenicorn", "gunicorn+gevent")
-    repeat_peers = ("greenicorn",)
+    peers = ("greenicorn", "greenicorn-uring", "gunicorn+gevent")
+    repeat_peers = ("greenicorn", "greenicorn-uring")
 
     def path_for(self, peer):
         return "/sleep" if isinstance(peer, GunicornGevent) else "/?sleep=0.1"
