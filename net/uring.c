@@ -492,8 +492,11 @@ static void uring_close(struct gn_conn *c)
         io_uring_sqe_set_data64(sqe, OP_CANCEL);
     }
     /* The kernel looks the descriptor up when an entry is submitted, not
-     * when it is queued: the last answer must reach it before the close. */
-    if (uc->send_armed && io_uring_sq_ready(&uc->u->ring) > 0)
+     * when it is queued: the last answer (and a receive armed this turn)
+     * must reach it before the close, or go to whatever socket takes the
+     * descriptor's number next. */
+    if ((uc->send_armed || uc->recv_armed) &&
+        io_uring_sq_ready(&uc->u->ring) > 0)
         io_uring_submit(&uc->u->ring);
     uconn_free_if_done(uc);
 }
