@@ -5,6 +5,8 @@ pipelining, large bodies both ways, sendfile, slow clients and timeouts,
 WebSocket upgrades, graceful stop and HUP — and the worker is seen to hold
 a ring (so the reruns cannot pass on epoll by accident)."""
 import os
+import resource
+import time
 import unittest
 
 import harness
@@ -81,6 +83,38 @@ class EngineTest(ServerTestCase):
                     r = c.read_response("POST")
                     self.assertEqual(r.status, 200)
                     self.assertIn(b"%d-%d" % (i, round_), r.body)
+        finally:
+            for c in conns:
+                c.close()
+
+    def test_more_held_receives_than_ring_buffers(self):
+        """1,200 connections each with a request waiting behind a sleeping
+        one: each waiting request holds one of the ring's 1,024 buffers
+        until its handler finishes, so the last ones find none (ENOBUFS)
+        and get their receive back as buffers return. Every answer
+        comes."""
+        n = 1200
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < n + 200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 500), hard))
+        srv = self.start_server(app="echo", settings={
+            "workers": {"worker_connections": 4000, "keepalive": 30}})
+        conns = []
+        try:
+            for _ in range(n):
+                conns.append(harness.RawConn(srv.port, timeout=60))
+            for c in conns:
+                c.send(b"GET /s?sleep=1.5 HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)  # the first requests are being served
+            for i, c in enumerate(conns):
+                c.send(b"GET /n%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+            for i, c in enumerate(conns):
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.echo_fields()["target"], "/s?sleep=1.5")
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.echo_fields()["target"], "/n%d" % i)
         finally:
             for c in conns:
                 c.close()
