@@ -73,6 +73,7 @@ struct uconn {
     int held_bid;   /* the buffer of bytes received and not read, or -1 */
     uint32_t held_off, held_len;
     unsigned last_len; /* the last receive's bytes: < BUFSZ, drained */
+    uint64_t queued_in; /* the batch its last entry was queued in */
     char *sbuf;        /* the send's copy */
     uint32_t soff, slen;
     struct uconn *starved_next;
@@ -87,6 +88,7 @@ struct gn_uring {
     struct gn_watch watch; /* the ring's descriptor: completions */
     struct gn_watch flush; /* a zero timer: submit what was queued */
     int in_reap;           /* in the ring's callback: its end submits */
+    uint64_t batch;        /* submissions so far: the batch being queued */
     size_t orphans;        /* closed connections' state, in flight */
     struct uconn *starved_head, *starved_tail;
 };
@@ -94,6 +96,13 @@ struct gn_uring {
 static const struct gn_transport uring_transport;
 
 static void on_ring(int fd, short what, void *arg);
+
+/* Hand what is queued to the kernel: a batch ends. */
+static void submit(struct gn_uring *u)
+{
+    io_uring_submit(&u->ring);
+    u->batch++;
+}
 
 /* The socket's own edge (writable again, after sendfile(2) found it
  * full). */
@@ -118,8 +127,10 @@ static struct io_uring_sqe *get_sqe(struct gn_uring *u)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
 
-    if (sqe == NULL && io_uring_submit(&u->ring) >= 0)
+    if (sqe == NULL) {
+        submit(u);
         sqe = io_uring_get_sqe(&u->ring);
+    }
     if (sqe != NULL)
         schedule_flush(u);
     return sqe;
@@ -145,6 +156,7 @@ static void arm_recv(struct uconn *uc)
         sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV);
     uc->recv_armed = 1;
+    uc->queued_in = u->batch;
 }
 
 static void arm_send(struct uconn *uc)
@@ -160,6 +172,7 @@ static void arm_send(struct uconn *uc)
                        MSG_NOSIGNAL | MSG_WAITALL);
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)uc | OP_SEND);
     uc->send_armed = 1;
+    uc->queued_in = uc->u->batch;
 }
 
 /* ---- buffers ---------------------------------------------------------- */
@@ -330,13 +343,13 @@ static void on_ring(int fd, short what, void *arg)
     for (int round = 0; round < REAP_ROUNDS; round++) {
         n = reap(u);
         if (io_uring_sq_ready(&u->ring) > 0)
-            io_uring_submit(&u->ring);
+            submit(u);
         else if (n == 0)
             break;
     }
     u->in_reap = 0;
     if (io_uring_sq_ready(&u->ring) > 0)
-        io_uring_submit(&u->ring);
+        submit(u);
 }
 
 /* ---- the transport ---------------------------------------------------- */
@@ -476,28 +489,31 @@ static size_t uring_pending(struct gn_conn *c)
 static void uring_close(struct gn_conn *c)
 {
     struct uconn *uc = uc_of(c);
+    struct gn_uring *u = uc->u;
     struct io_uring_sqe *sqe;
 
+    /* The kernel looks the descriptor up when an entry is submitted, not
+     * when it is queued: an entry of this batch (the last answer, a
+     * receive armed this turn) must reach it before the close, or go to
+     * whatever socket takes the descriptor's number next. */
+    if ((uc->send_armed || uc->recv_armed) && uc->queued_in == u->batch &&
+        io_uring_sq_ready(&u->ring) > 0)
+        submit(u);
     c->tp_data = NULL;
     uc->c = NULL;
-    uc->u->orphans++;
+    u->orphans++;
     if (uc->starved)
         unstarve(uc);
     if (uc->held_bid >= 0) {
-        buf_return(uc->u, uc->held_bid);
+        buf_return(u, uc->held_bid);
         uc->held_bid = -1;
     }
-    if (uc->recv_armed && (sqe = get_sqe(uc->u)) != NULL) {
+    /* (The cancellation goes with the next batch: by then the descriptor
+     * is closed, but the receive holds the socket until it ends.) */
+    if (uc->recv_armed && (sqe = get_sqe(u)) != NULL) {
         io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV, 0);
         io_uring_sqe_set_data64(sqe, OP_CANCEL);
     }
-    /* The kernel looks the descriptor up when an entry is submitted, not
-     * when it is queued: the last answer (and a receive armed this turn)
-     * must reach it before the close, or go to whatever socket takes the
-     * descriptor's number next. */
-    if ((uc->send_armed || uc->recv_armed) &&
-        io_uring_sq_ready(&uc->u->ring) > 0)
-        io_uring_submit(&uc->u->ring);
     uconn_free_if_done(uc);
 }
 
@@ -606,7 +622,7 @@ void gn__uring_free(struct gn_uring *u)
      * state is freed as they come. */
     u->in_reap = 1;
     while (u->orphans > 0 && gn__monotonic_ms() < end) {
-        io_uring_submit(&u->ring);
+        submit(u);
         if (io_uring_wait_cqe_timeout(&u->ring, &cqe, &ts) == 0)
             reap(u);
     }
