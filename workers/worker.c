@@ -197,7 +197,10 @@ static int64_t rss_kb(void)
     return (int64_t)resident * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-/* Publish the counters the arbiter's tools read (see gn_worker_stats). */
+/* Publish the gauges the arbiter's tools read (see gn_worker_stats), on
+ * the tick: they lag by a tick at most. The counters are stored as they
+ * change (requests, accepted), exact whenever the arbiter reads them: it
+ * adds a dead worker's to its totals. */
 static void publish_stats(struct gn_worker *w)
 {
     struct gn_worker_stats *st;
@@ -399,7 +402,6 @@ static void resume_accepting(struct gn_worker *w)
 
 void gn__worker_conn_closed(struct gn_worker *w)
 {
-    publish_stats(w);
     maybe_exit(w);
     resume_accepting(w);
 }
@@ -461,7 +463,8 @@ static void update_serve_more(struct gn_worker *w)
 void gn__worker_request_done(struct gn_worker *w)
 {
     w->nrequests++;
-    publish_stats(w);
+    if (w->heartbeat != NULL)
+        w->heartbeat->stats.requests = w->nrequests;
     update_serve_more(w);
     if (w->max_requests && w->nrequests >= w->max_requests)
         ask_to_retire(w, 0);
@@ -571,7 +574,8 @@ static void accept_ready(int fd, short what, void *arg)
             gn__conn_start(c);
         if (w->net.n > w->conns_peak)
             w->conns_peak = w->net.n;
-        publish_stats(w);
+        if (w->heartbeat != NULL)
+            w->heartbeat->stats.accepted = w->accepted;
     }
     /* At the cap, or out of descriptors: stop accepting until a connection
      * closes or the next tick. */

@@ -47,7 +47,7 @@ struct gn_worker_stats {
     volatile uint64_t requests;  /* responses finished, stream connections
                                     served (max_requests' count) */
     volatile uint64_t accepted;  /* connections accepted */
-    volatile int32_t conns;      /* connections open now */
+    volatile int32_t conns;      /* connections open (at the last tick) */
     volatile int64_t rss_kb;     /* resident set size, sampled each tick */
     /* Below, for `/metrics` (server/metrics.c). Responses by status
      * class: [1] 1xx ... [5] 5xx, [0] any other (499 counts as 4xx). */
@@ -60,8 +60,9 @@ struct gn_worker_stats {
      * gn__stats_buckets_us[i], not cumulative; the last slot is +Inf. */
     volatile uint64_t duration_bucket[GN_STATS_BUCKETS + 1];
     volatile uint64_t duration_us;  /* their times' sum */
-    volatile int32_t websockets;    /* WebSockets open now */
-    volatile int32_t coroutines;    /* coroutines live now (connections
+    /* Gauges, published on the tick (not per request): */
+    volatile int32_t websockets;    /* WebSockets open */
+    volatile int32_t coroutines;    /* coroutines live (connections
                                        being served, green threads) */
     volatile int32_t retire_memory; /* the retire_ms request is for RSS
                                        past max_worker_memory */
