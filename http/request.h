@@ -39,7 +39,7 @@ struct gn_arena {
 struct gn_request {
     struct gn_conn *conn;
     struct gn_http_parser *parser;
-    int64_t start_us; /* when serving began, if an access log wants it */
+    int64_t start_us; /* when serving began (gn__monotonic_us) */
 
     /* Filled by the parser. */
     const char *method; /* static */

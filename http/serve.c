@@ -60,7 +60,8 @@ static void trust_peer(struct gn_conn *c)
 static int read_head(struct gn_conn *c, struct gn_http_parser *p,
                      struct gn_request *req)
 {
-    int64_t deadline = gn__monotonic_ms() + ctx_of(c)->header_ms, left;
+    /* From when serving began (REQ's start: the same clock, read once). */
+    int64_t deadline = req->start_us / 1000 + ctx_of(c)->header_ms, left;
     enum gn_http_event ev;
     size_t used;
     ssize_t n;
@@ -493,8 +494,9 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     int status, health, found = 0;
 
     gn__request_init(&req, c, p);
-    if (gn__log_access_enabled() || ctx_of(c)->served != NULL)
-        req.start_us = gn__monotonic_us(); /* for %(D)s and friends */
+    /* One clock read: the head's deadline, the access log's %(D)s and the
+     * metrics' request time. */
+    req.start_us = gn__monotonic_us();
     gn__http_parser_begin(p, &req);
     status = read_head(c, p, &req);
     if (status == HEAD_NONE) {
@@ -591,12 +593,13 @@ static int proxy_read(struct gn_conn *c, int n,
 static int read_proxy_header(struct gn_conn *c)
 {
     const struct gn_http_ctx *x = ctx_of(c);
-    int64_t deadline = gn__monotonic_ms() + x->header_ms, left;
+    int64_t deadline, left;
     struct gn_proxy_info info;
     int n;
 
     if (!expects_proxy(c))
         return 0;
+    deadline = gn__monotonic_ms() + x->header_ms;
     while ((n = gn__proxy_parse(c->rbuf + c->rpos, c->rlen - c->rpos, &info)) ==
            0) {
         left = deadline - gn__monotonic_ms();
