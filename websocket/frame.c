@@ -78,12 +78,21 @@ void gn__ws_unmask(uint8_t *p, size_t n, const uint8_t mask[4],
 {
     uint8_t key[8];
     uint64_t word, k;
+    uint32_t m;
+    unsigned r = (unsigned)(offset & 3) * 8;
     size_t i = 0;
 
-    for (int j = 0; j < 8; j++)
-        key[j] = mask[(offset + (uint64_t)j) & 3];
+    /* The key rotated to the offset (its byte J is MASK[(OFFSET + J) %
+     * 4]), twice over: a rotation of the four bytes as a word. */
+    memcpy(&m, mask, 4);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    m = r ? (m >> r) | (m << (32 - r)) : m;
+#else
+    m = r ? (m << r) | (m >> (32 - r)) : m;
+#endif
+    k = (uint64_t)m << 32 | m;
+    memcpy(key, &k, 8);
     /* Eight bytes at a time: the key, rotated to the offset, repeats. */
-    memcpy(&k, key, 8);
     for (; n - i >= 8; i += 8) {
         memcpy(&word, p + i, 8);
         word ^= k;

@@ -9,6 +9,7 @@
  * they never collide with the receiver parked in gn_ws_recv.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -179,11 +180,24 @@ static void overflow(struct gn_ws *ws)
     gn__ws_send_close(ws, GN_WS_CLOSE_TRY_LATER, "queue full");
 }
 
+/* A send's deadline, TIMEOUT_MS (< 0: none) from its first wait, which
+ * comes in the same run as the call, before anything yields: most sends
+ * never wait, and so read no clock. *DEADLINE is NOT_YET until then. */
+#define NOT_YET INT64_MIN
+
+static int64_t due(int64_t *deadline, int64_t timeout_ms)
+{
+    if (*deadline == NOT_YET)
+        *deadline = gn__ws_deadline(timeout_ms);
+    return *deadline;
+}
+
 /* Hold the socket and write IOV[0, N) from byte DONE on, from the
- * caller's buffers, until DEADLINE. 0, -EPIPE, or -ENOBUFS (the rest was
+ * caller's buffers, until *DEADLINE (see due). 0, -EPIPE, or -ENOBUFS (the rest was
  * queued and the socket closes with 1013: a frame once begun must end). */
 static int write_through(struct gn_ws *ws, struct iovec *iov, int n,
-                         size_t done, size_t total, int64_t deadline)
+                         size_t done, size_t total, int64_t *deadline,
+                         int64_t timeout_ms)
 {
     struct iovec rest[2];
     ssize_t k;
@@ -212,7 +226,8 @@ static int write_through(struct gn_ws *ws, struct iovec *iov, int n,
             gn__ws_set_gone(ws);
             break;
         }
-        if ((rc = wait_writable(ws, deadline)) == -ETIMEDOUT ||
+        if ((rc = wait_writable(ws, due(deadline, timeout_ms))) ==
+                -ETIMEDOUT ||
             rc == -ECANCELED) {
             ws->writing = 0;
             enqueue(ws, iov, n, done);
@@ -231,15 +246,16 @@ static int write_through(struct gn_ws *ws, struct iovec *iov, int n,
 /*
  * Send one frame: HEAD and P[0, N). CONTROL frames (and the server's own
  * close) are never refused for room: they are small, and the protocol
- * needs them out. Waits for room up to DEADLINE.
+ * needs them out. Waits for room up to TIMEOUT_MS.
  */
 int gn__ws_send_frame(struct gn_ws *ws, unsigned opcode, unsigned rsv,
-                      const void *p, size_t n, int control, int64_t deadline)
+                      const void *p, size_t n, int control, int64_t timeout_ms)
 {
     uint8_t head[GN_WS_HEAD_MAX];
     size_t hl = gn__ws_frame_head(head, 1, rsv, opcode, n);
     struct iovec iov[2] = {{head, hl}, {(void *)p, n}};
     size_t total = hl + n;
+    int64_t deadline = NOT_YET;
     ssize_t k;
     int rc;
 
@@ -252,7 +268,7 @@ int gn__ws_send_frame(struct gn_ws *ws, unsigned opcode, unsigned rsv,
             enqueue(ws, iov, 2, 0);
             return 0;
         }
-        rc = wait_space(ws, deadline);
+        rc = wait_space(ws, due(&deadline, timeout_ms));
         if (rc == -ETIMEDOUT) {
             overflow(ws);
             return -ENOBUFS;
@@ -273,7 +289,7 @@ int gn__ws_send_frame(struct gn_ws *ws, unsigned opcode, unsigned rsv,
         enqueue(ws, iov, 2, (size_t)k);
         return 0;
     }
-    return write_through(ws, iov, 2, (size_t)k, total, deadline);
+    return write_through(ws, iov, 2, (size_t)k, total, &deadline, timeout_ms);
 }
 
 void gn__ws_send_close(struct gn_ws *ws, unsigned code, const char *reason)

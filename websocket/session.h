@@ -104,12 +104,13 @@ void gn__ws_writable(struct gn_ws *ws);
 /*
  * Send one frame of OPCODE (with RSV bits) and payload P[0, N) from any
  * green thread: straight to the socket, else queued up to
- * websocket_max_queue, else waiting for room until DEADLINE (then 1013
- * and -ENOBUFS). CONTROL frames are always queued when they must wait.
- * 0, -EPIPE, -ENOBUFS, or the cancellation error.
+ * websocket_max_queue, else waiting for room for up to TIMEOUT_MS (< 0:
+ * no limit; counted from its first wait, then 1013 and -ENOBUFS). CONTROL
+ * frames are always queued when they must wait. 0, -EPIPE, -ENOBUFS, or
+ * the cancellation error.
  */
 int gn__ws_send_frame(struct gn_ws *ws, unsigned opcode, unsigned rsv,
-                      const void *p, size_t n, int control, int64_t deadline);
+                      const void *p, size_t n, int control, int64_t timeout_ms);
 
 /* Send our close frame with CODE and REASON (none for 1005), once. */
 void gn__ws_send_close(struct gn_ws *ws, unsigned code, const char *reason);

@@ -173,7 +173,8 @@ static int timed_out(struct gn_ws *ws, int64_t deadline)
 /* N bytes were read: 0, or the cancellation error of the turn given. */
 static int took(struct gn_ws *ws, size_t n)
 {
-    ws->last_in_ms = gn__monotonic_ms();
+    if (settings->ping_ms > 0) /* only pings ask when input last came */
+        ws->last_in_ms = gn__monotonic_ms();
     ws->streak += n;
     if (ws->streak < YIELD_BYTES)
         return 0;
@@ -465,10 +466,12 @@ static int next_message(struct gn_ws *ws, int *type, const void **out,
  * socket keeps none). */
 static void drop_message(struct gn_ws *ws)
 {
-    free(ws->dec.data);
+    if (ws->dec.data != NULL) /* (no call per message for nothing) */
+        free(ws->dec.data);
     ws->dec = (struct gn_ws_zbuf){0};
     if (!ws->seq.open) {
-        free(ws->msg);
+        if (ws->msg != NULL)
+            free(ws->msg);
         ws->msg = NULL;
         ws->msglen = ws->msgcap = 0;
     }
@@ -546,8 +549,9 @@ GN_API int gn_ws_send(gn_ws_t *ws, int type, const void *data, size_t len,
         }
     }
     rc = gn__ws_send_frame(ws, type == GN_WS_TEXT ? GN_WS_OP_TEXT : GN_WS_OP_BINARY,
-                    rsv, wire, wirelen, 0, gn__ws_deadline(ms));
-    free(z.data); /* sent, or copied to the queue */
+                    rsv, wire, wirelen, 0, ms);
+    if (z.data != NULL)
+        free(z.data); /* sent, or copied to the queue */
     if (rc == 0) {
         ws->out_msgs++;
         ws->out_bytes += len; /* the message's bytes, as in_bytes counts */
@@ -568,7 +572,7 @@ GN_API int gn_ws_ping(gn_ws_t *ws, const void *data, size_t len,
         return -EINVAL;
     if (ws->gone || ws->close_sent)
         return -EPIPE;
-    return gn__ws_send_frame(ws, GN_WS_OP_PING, 0, data, len, 1, gn__ws_deadline(ms));
+    return gn__ws_send_frame(ws, GN_WS_OP_PING, 0, data, len, 1, ms);
 }
 
 /* Read (and drop) until the client's close frame, up to DEADLINE. */

@@ -33,6 +33,27 @@ START_TEST(utf8_valid)
 }
 END_TEST
 
+/* One bad byte, or one good 2-byte code point, anywhere in a long ASCII
+ * run (inside and past the 32- and 8-byte steps). */
+START_TEST(utf8_one_byte_anywhere_in_ascii)
+{
+    char s[80];
+
+    for (size_t at = 0; at + 2 < sizeof(s); at++) {
+        memset(s, 'a', sizeof(s));
+        s[at] = (char)0xff;
+        ck_assert_uint_eq(gn__utf8_feed(GN_UTF8_ACCEPT, s, sizeof(s)),
+                          GN_UTF8_REJECT);
+        s[at] = (char)0xc3;
+        s[at + 1] = (char)0xa9;
+        ck_assert_uint_eq(gn__utf8_feed(GN_UTF8_ACCEPT, s, sizeof(s)),
+                          GN_UTF8_ACCEPT);
+        ck_assert_uint_ne(gn__utf8_feed(GN_UTF8_ACCEPT, s, at + 1),
+                          GN_UTF8_ACCEPT); /* cut inside it */
+    }
+}
+END_TEST
+
 START_TEST(utf8_invalid)
 {
     const char *bad[] = {"\x80", "\xbf", "\xc0\x80", "\xc1\xbf", "\xe0\x80\xaf",
@@ -172,6 +193,25 @@ START_TEST(unmask_at_any_offset)
 }
 END_TEST
 
+/* Every offset into the key, every length around the 8-byte steps: the
+ * same bytes as one byte at a time. */
+START_TEST(unmask_every_offset_and_length)
+{
+    const uint8_t key[4] = {0x12, 0x9a, 0xf0, 0x07};
+    uint8_t data[40], want[40];
+
+    for (uint64_t off = 0; off < 8; off++)
+        for (size_t n = 0; n <= sizeof(data); n++) {
+            for (size_t i = 0; i < n; i++)
+                data[i] = want[i] = (uint8_t)(i * 37 + off);
+            for (size_t i = 0; i < n; i++)
+                want[i] ^= key[(off + i) % 4];
+            gn__ws_unmask(data, n, key, off);
+            ck_assert_mem_eq(data, want, n);
+        }
+}
+END_TEST
+
 START_TEST(close_payloads)
 {
     uint8_t p[GN_WS_CONTROL_MAX] = {0};
@@ -299,6 +339,7 @@ static Suite *ws_suite(void)
 
     tcase_add_test(u, utf8_valid);
     tcase_add_test(u, utf8_invalid);
+    tcase_add_test(u, utf8_one_byte_anywhere_in_ascii);
     tcase_add_test(u, utf8_incomplete_is_neither);
     tcase_add_test(u, utf8_split_anywhere);
     tcase_add_test(u, utf8_reject_is_sticky);
@@ -306,6 +347,7 @@ static Suite *ws_suite(void)
     tcase_add_test(f, frame_parse_errors);
     tcase_add_test(f, frame_head_roundtrip);
     tcase_add_test(f, unmask_at_any_offset);
+    tcase_add_test(f, unmask_every_offset_and_length);
     tcase_add_test(f, close_payloads);
     tcase_add_test(f, close_reason_cut_at_a_code_point);
     tcase_add_test(f, frame_sequence);
