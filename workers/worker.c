@@ -101,6 +101,7 @@ static void serving(struct gn_worker *w, const char *label, size_t len)
 {
     char *out;
 
+    w->shown = label;
     if (label != NULL) {
         memcpy(w->last_request, label, len);
         w->last_request[len] = '\0';
@@ -117,9 +118,14 @@ static void serving(struct gn_worker *w, const char *label, size_t len)
 
 void gn__worker_serving(struct gn_worker *w, struct gn_request *req)
 {
-    /* Called each time a request's code resumes: two short copies. */
+    /* Called each time a request's code resumes: two short copies, but
+     * none when it is the label copied last (a WebSocket's handler resumed
+     * for its next message, nothing else having run since). A label, once
+     * made, does not change; a new request's is made before it shows. */
     if (req != NULL && req->label_len == 0)
         make_label(req);
+    else if (req != NULL && req->label == w->shown)
+        return;
     serving(w, req ? req->label : NULL, req ? req->label_len : 0);
 }
 

@@ -141,6 +141,8 @@ struct gn_worker {
     uint64_t nrequests, max_requests; /* max 0: unlimited */
     int64_t retire_asked_ms; /* when we asked the arbiter to replace us */
     char last_request[160];  /* "METHOD target" of the last handler run */
+    const char *shown;       /* the label copied there (and to the heartbeat
+                                page) last, NULL: none */
 };
 
 /* What the arbiter hands a worker it forks (all of it inherited memory). */
