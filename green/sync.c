@@ -306,6 +306,8 @@ void gn__threads_reap(struct gn_coro *owner)
     struct gn_thread *t, *next;
     int again = 1;
 
+    if (threads.all == NULL)
+        return; /* the common case: after every request, none to reap */
     /* Kill first, so they all wind down at once, then wait for each. */
     for (t = threads.all; t != NULL; t = t->next)
         if (t->owner == owner && !t->done && !t->killed)

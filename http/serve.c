@@ -242,7 +242,9 @@ int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req)
 static void log_access(struct gn_conn *c, struct gn_request *req,
                        struct gn_response *res)
 {
-    gn__access_log(ctx_of(c)->access_format, c, req, res);
+    /* Checked here: the line's buffer makes the call itself cost. */
+    if (gn__log_access_enabled())
+        gn__access_log(ctx_of(c)->access_format, c, req, res);
 }
 
 /* request_timeout, armed around a handler. */
@@ -312,7 +314,8 @@ static int run_handler(struct gn_conn *c, const struct gn_http_app *app,
         res->upgrade_end(res, *rc); /* its threads no longer use it */
     x->serving(x->owner, NULL);
     c->handling = NULL;
-    gn__watch_stop(&timer);
+    if (x->request_timeout > 0)
+        gn__watch_stop(&timer);
     res->deadline = NULL;
     if (d.passed)
         gn__coro_set_cancelled(c->coro, 0); /* to answer the client */
@@ -364,11 +367,11 @@ static int answer_health(struct gn_conn *c, struct gn_request *req,
                          struct gn_response *res)
 {
     const char *path = ctx_of(c)->health_path;
-    int get =
-        strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+    int get;
 
     if (path == NULL || strcmp(req->path, path) != 0)
         return 0;
+    get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
     req->script_name = "";
     req->path_info = req->path;
     gn_response_status(res, get ? 200 : 405, NULL);

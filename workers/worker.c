@@ -102,7 +102,8 @@ static void serving(struct gn_worker *w, const char *label, size_t len)
     char *out;
 
     w->shown = label;
-    if (label != NULL) {
+    /* last_request is for max_blocking_ms' warning only. */
+    if (label != NULL && w->cfg->max_blocking_ms > 0) {
         memcpy(w->last_request, label, len);
         w->last_request[len] = '\0';
     }
