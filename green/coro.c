@@ -523,8 +523,11 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
     start = co->pool->slow_us ? now_us() : 0;
     run_start_us = start;
     run_seq++;
-    if (co->state == CORO_READY) /* its first run: born now */
-        co->started_us = start ? start : now_us();
+    /* Its first run: born now. Untimed, the stamp is taken lazily, by
+     * the run's first gn__coro_now_us (a request reads the clock anyway)
+     * or when the run ends: no clock read of its own per request. */
+    if (co->state == CORO_READY)
+        co->started_us = start;
     current = co;
     co->state = CORO_RUNNING;
     asan_to_coro(co);
@@ -539,6 +542,8 @@ enum gn_yield gn__coro_resume(struct gn_coro *co)
         gn__coro_switch_hook(co, co->state == CORO_DONE ? GN_CORO_DONE
                                                         : GN_CORO_OUT);
 
+    if (co->started_us == 0) /* a first run that read no clock */
+        co->started_us = now_us();
     if (start != 0 && (ran = now_us() - start) > co->pool->slow_us)
         co->pool->slow(co, ran);
     if (co->state != CORO_DONE)
@@ -627,6 +632,15 @@ void gn__coro_describe(const struct gn_coro *co, char *buf, size_t len,
 int64_t gn__coro_clock_us(void)
 {
     return now_us();
+}
+
+int64_t gn__coro_now_us(void)
+{
+    int64_t now = now_us();
+
+    if (current != NULL && current->started_us == 0)
+        current->started_us = now; /* its first run's first stamp */
+    return now;
 }
 
 int64_t gn__coro_run_start_us(void)

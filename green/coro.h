@@ -161,6 +161,11 @@ void gn__coro_describe(const struct gn_coro *co, char *buf, size_t len,
 /* The registry's clock: CLOCK_MONOTONIC in microseconds. */
 int64_t gn__coro_clock_us(void);
 
+/* Now (gn__coro_clock_us), for code that reads the clock anyway: also the
+ * running coroutine's start when its first run has none yet (see
+ * gn__coro_started_us). */
+int64_t gn__coro_now_us(void);
+
 /* When the run going on now began (gn__coro_clock_us): the time a timed
  * pool (gn__coro_pool_watch) took at the resume anyway, so a wait stamps
  * itself for free; read from the clock when the pool is not timed. From
@@ -174,7 +179,12 @@ int64_t gn__coro_run_start_us(void);
 struct gn_coro *gn__coro_pool_first(const struct gn_coro_pool *pool);
 struct gn_coro *gn__coro_next(const struct gn_coro *co);
 
-/* When CO's first run began (gn__coro_clock_us), 0 before it. */
+/* When CO's first run began (gn__coro_clock_us), 0 before it. A timed
+ * pool takes it at the resume; an untimed one takes none of its own: the
+ * first run's first gn__coro_now_us is the stamp (a request's start, a
+ * few hundred instructions in), or the run's end if it read no clock
+ * (late by that run's length at most), and while such a run goes on
+ * it is still 0. */
 int64_t gn__coro_started_us(const struct gn_coro *co);
 
 /* The run of a coroutine going on now: its coroutine (NULL: the loop

@@ -497,9 +497,10 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     int status, health, found = 0;
 
     gn__request_init(&req, c, p);
-    /* One clock read: the head's deadline, the access log's %(D)s and the
-     * metrics' request time. */
-    req.start_us = gn__monotonic_us();
+    /* One clock read: the head's deadline, the access log's %(D)s, the
+     * metrics' request time, and the coroutine's start in the worker's
+     * listing when this is its first run (the same clock). */
+    req.start_us = gn__coro_now_us();
     gn__http_parser_begin(p, &req);
     status = read_head(c, p, &req);
     if (status == HEAD_NONE) {

@@ -385,7 +385,9 @@ static void list_one(struct out *o, size_t i, struct gn_coro *co,
             snprintf(wait, sizeof(wait), "waits on %s for %lld ms", on,
                      (long long)((now - wt->since_us) / 1000));
     }
-    if (gn__coro_started_us(co) == 0)
+    if (gn__coro_started_us(co) == 0 && run->co == co)
+        snprintf(age, sizeof(age), "in its first run"); /* not stamped yet */
+    else if (gn__coro_started_us(co) == 0)
         snprintf(age, sizeof(age), "not started");
     else
         snprintf(age, sizeof(age), "up %lld ms",

@@ -796,6 +796,47 @@ static void yield_once(struct gn_coro *co, void *arg)
     gn__coro_yield(GN_YIELD_WAIT);
 }
 
+/* Reads the clock in its first run (as a request does), then yields. */
+static int64_t stamped_at, started_inside;
+
+static void stamp_then_yield(struct gn_coro *co, void *arg)
+{
+    (void)arg;
+    started_inside = gn__coro_started_us(co); /* 0: not stamped yet */
+    stamped_at = gn__coro_now_us();
+    gn__coro_yield(GN_YIELD_WAIT);
+    stamped_at = -1; /* never resumed again */
+}
+
+/* An untimed pool takes no stamp of its own at a first resume: the run's
+ * first gn__coro_now_us is its start; a run that reads none is stamped
+ * when it ends; later runs keep the first. */
+START_TEST(coro_first_run_stamped_lazily)
+{
+    struct gn_coro_pool *pool = gn__coro_pool_new(64 * 1024, 4);
+    struct gn_coro *a, *b;
+    int64_t before = gn__coro_clock_us(), after;
+
+    ck_assert_ptr_nonnull(pool);
+    a = gn__coro_new(pool, stamp_then_yield, NULL, NULL, NULL);
+    ck_assert_int_eq(gn__coro_resume(a), GN_YIELD_WAIT);
+    ck_assert_int_eq(started_inside, 0);
+    ck_assert_int_ge(stamped_at, before);
+    ck_assert_int_eq(gn__coro_started_us(a), stamped_at);
+    ck_assert_int_ge(gn__coro_now_us(), stamped_at); /* from the loop */
+    ck_assert_int_eq(gn__coro_started_us(a), stamped_at); /* outside: kept */
+
+    b = gn__coro_new(pool, yield_once, NULL, NULL, NULL);
+    ck_assert_int_eq(gn__coro_resume(b), GN_YIELD_WAIT);
+    after = gn__coro_clock_us();
+    ck_assert_int_ge(gn__coro_started_us(b), stamped_at);
+    ck_assert_int_le(gn__coro_started_us(b), after);
+    gn__coro_release(a);
+    gn__coro_release(b);
+    gn__coro_pool_free(pool);
+}
+END_TEST
+
 /* What the listing walks: the live coroutines newest first, their count,
  * when each first ran, and what its describe function says. */
 START_TEST(coro_registry_lists_live_coroutines)
@@ -894,6 +935,7 @@ static Suite *coro_suite(void)
     add_case(s, "completion", coro_runs_to_completion, 0);
     add_case(s, "pool_watch", coro_pool_watch_reports_slow_runs, 0);
     add_case(s, "registry", coro_registry_lists_live_coroutines, 0);
+    add_case(s, "registry", coro_first_run_stamped_lazily, 0);
     add_case(s, "run_now", coro_run_now_names_the_running_coroutine, 0);
     add_case(s, "ping_pong", coro_yield_ping_pong, 0);
     add_case(s, "many_switches", coro_many_switches, 0);
