@@ -154,12 +154,16 @@ static int build_head(struct gn_response *res, struct gn_buf *head,
     /* Appends, not printf: the head is built for every response, and
      * printf made a third of a small response's instructions. HEAD keeps
      * the first append's failure: one check at the end. */
-    gn__buf_append(head, "HTTP/1.1 ", 9);
-    gn__buf_append_u64(head, (unsigned)res->status);
-    gn__buf_append(head, " ", 1);
-    gn__buf_append_str(head, res->reason ? res->reason
-                                         : gn__status_reason(res->status));
-    gn__buf_append(head, "\r\n", 2);
+    if (res->status == 200 && res->reason == NULL) {
+        gn__buf_append(head, "HTTP/1.1 200 OK\r\n", 17); /* the most */
+    } else {
+        gn__buf_append(head, "HTTP/1.1 ", 9);
+        gn__buf_append_u64(head, (unsigned)res->status);
+        gn__buf_append(head, " ", 1);
+        gn__buf_append_str(head, res->reason ? res->reason
+                                             : gn__status_reason(res->status));
+        gn__buf_append(head, "\r\n", 2);
+    }
     if (server != NULL) {
         gn__buf_append(head, "Server: ", 8);
         gn__buf_append_str(head, server);
