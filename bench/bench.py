@@ -294,9 +294,9 @@ class GreenicornBase(Greenicorn):
 
 class GreenicornUring(Greenicorn):
     """greenicorn with io_engine = io_uring (net/uring.c), beside the
-    default epoll one in the same invocation: plain HTTP only."""
+    default epoll one in the same invocation: plain HTTP and WebSocket."""
     name = "greenicorn-uring"
-    kinds = ("http",)
+    kinds = ("http", "ws")
     workers_extra = "io_engine = io_uring"
 
 
