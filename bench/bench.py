@@ -36,8 +36,8 @@ stopped, even on failure.
 The tls-* scenarios serve the same hello over TLS with one ECDSA P-256
 certificate made for the run, greenicorn against nginx (same ciphers and
 TLS 1.3 suites, server preference): keep-alive requests with wrk over
-https, and full handshakes per second with bench/tlsload (C, GnuTLS or
-OpenSSL, epoll, on the load CPU; no session resumed), and the targets of
+https, and full handshakes per second with bench/tlsload (C, a bare TLS 1.3
+client of its own, epoll, on the load CPU; no session resumed), and the targets of
 issue #16.
 
 The ws-* scenarios drive WebSocket servers with bench/wsload (C, epoll, on
@@ -730,7 +730,8 @@ def tlsload_path(workdir):
             if shutil.which("pkg-config") else False
         subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE"]
                        + (["-DHAVE_GNUTLS"] if gnutls else [])
-                       + ["-o", out, os.path.join(BENCH, "tlsload.c"), "-lssl", "-lcrypto"]
+                       + ["-o", out, os.path.join(BENCH, "tlsload.c"),
+                          os.path.join(BENCH, "tlsraw.c"), "-lssl", "-lcrypto"]
                        + (["-lgnutls"] if gnutls else []),
                        check=True, timeout=120)
     return out

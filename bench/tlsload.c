@@ -7,11 +7,11 @@
  * is a full one, and a resumed one is counted as an error), which sends
  * one request (GET PATH, Connection: close) and reads the answer to the
  * server's close, so the server finished the handshake (the client's
- * Finished verified, its two session tickets sealed and sent) before it
+ * Finished verified, its session tickets sealed and sent) before it
  * counts.
  *
  *     tlsload -p PORT [-c 16] [-d 8] [-w 1] [-P /] [-H 127.0.0.1]
- *             [-L gnutls|openssl]
+ *             [-L raw|gnutls|openssl]
  *
  * -w seconds of warm-up, then -d measured seconds. Output: "phase measure"
  * and "phase end" as the window opens and closes (bench.py reads the
@@ -22,21 +22,22 @@
  * and the client library as an "info" line. Errors go to stderr with exit
  * status 1 when nothing succeeded.
  *
- * -L: the client library. GnuTLS (the default where built with it) costs
- * about two thirds of OpenSSL 3.0's client CPU per handshake: OpenSSL
- * spends most of its client handshake finding algorithms and decoding
- * the certificate through its providers, GnuTLS in the arithmetic (both
- * verify the server's handshake signature; neither checks its chain).
- * The server's work is the same with either: one X25519 key share (the
- * group both servers pick), the ECDSA P-256 signature, two tickets. On
- * 2 CPUs the one client core must cost less per handshake than the
- * server's, or tlsload and not the server sets the rate. Either client
- * reads ahead (one read for several records rather than a header and a
- * body apart) and is watched edge-triggered (no epoll_ctl per wait);
- * GnuTLS's writes are held until tlsload waits, so its last flight and
- * the request go in one packet, as browsers send them (GnuTLS would send
- * each message apart; OpenSSL sends its flight in one, the request in
- * another).
+ * -L: the client. On 2 CPUs the one client core must cost less per
+ * handshake than the server's, or tlsload and not the server sets the
+ * rate; but a TLS client costs more than a server per full handshake
+ * (verifying the server's signature costs about twice making it). The
+ * default, raw (bench/tlsraw.c), is a bare TLS 1.3 client that reuses its
+ * own key share and checks no signature: about a third of the server's
+ * CPU per handshake, while the server's work is unchanged (a fresh X25519
+ * share, the ECDSA P-256 signature, its tickets). gnutls and openssl are
+ * the libraries' clients, for comparison: GnuTLS costs about two thirds
+ * of OpenSSL 3.0's client CPU (OpenSSL spends most of it finding
+ * algorithms and decoding the certificate through its providers, GnuTLS
+ * in the arithmetic), both more than the server. Every client reads ahead
+ * (one read for several records rather than a header and a body apart)
+ * and is watched edge-triggered (no epoll_ctl per wait); raw's and
+ * GnuTLS's writes are held until tlsload waits, so their last flight and
+ * the request go in one packet, as browsers send them.
  *
  * Why not `openssl s_time -new`: it makes one connection at a time,
  * blocking, so the server idles while the client verifies and the rate is
@@ -65,44 +66,9 @@
 #include <gnutls/gnutls.h>
 #endif
 
+#include "tlsload.h"
+
 #define MAX_CONNS 1024
-
-enum stage { CONNECTING, HANDSHAKE, WRITING, READING };
-
-/* What a library's call did: done, wants to wait for a direction, the
- * peer's end (close_notify or the socket's EOF), or failed; or to be
- * called again at once (IO_AGAIN). */
-enum io { IO_OK, IO_READ, IO_WRITE, IO_EOF, IO_ERR, IO_AGAIN };
-
-struct slot {
-    int fd;
-    void *tls; /* SSL *, gnutls_session_t */
-    int drained; /* GnuTLS: its last read found the socket empty */
-    char in[4096]; /* GnuTLS: bytes read ahead, [in_at, in_len) unread */
-    size_t in_at, in_len;
-    char out[4096]; /* GnuTLS: bytes written, [0, out_len) not yet sent */
-    size_t out_len;
-    enum stage stage;
-    size_t sent;
-    char head[16]; /* the answer's first bytes: "HTTP/1.1 200" */
-    size_t got;
-};
-
-/* A TLS library, as tlsload drives it. */
-struct lib {
-    const char *name;
-    void (*setup)(void);
-    void (*open)(struct slot *s);
-    void (*close)(struct slot *s);
-    enum io (*handshake)(struct slot *s);
-    enum io (*write)(struct slot *s, const char *buf, size_t len, size_t *n);
-    enum io (*read)(struct slot *s, char *buf, size_t len, size_t *n);
-    int (*resumed)(struct slot *s);
-    void (*info)(struct slot *s, char *out, size_t len);
-    /* Send what the library wrote, before a wait: 0, or -1 when the
-     * socket is full (wait for its edge). NULL: it writes as it goes. */
-    int (*flush)(struct slot *s);
-};
 
 static const struct lib *lib;
 static struct sockaddr_in addr;
@@ -214,6 +180,26 @@ static const struct lib openssl_lib = {
     ossl_write,    ossl_read,  ossl_resumed, ossl_info, NULL,
 };
 
+/* ---- what the clients that hold their writes share ---------------------- */
+
+/* (tlsload.h) */
+int tlsload_flush(struct slot *s)
+{
+    ssize_t n;
+
+    while (s->out_len > 0) {
+        if ((n = send(s->fd, s->out, s->out_len, MSG_NOSIGNAL)) < 0) {
+            if (errno == EAGAIN)
+                return -1;
+            s->out_len = 0; /* the peer is gone: a read will say so */
+            return 0;
+        }
+        memmove(s->out, s->out + n, s->out_len - (size_t)n);
+        s->out_len -= (size_t)n;
+    }
+    return 0;
+}
+
 /* ---- GnuTLS ------------------------------------------------------------ */
 
 #ifdef HAVE_GNUTLS
@@ -266,24 +252,7 @@ static ssize_t gt_pull(gnutls_transport_ptr_t p, void *buf, size_t len)
     return (ssize_t)len;
 }
 
-static int gt_flush(struct slot *s)
-{
-    ssize_t n;
-
-    while (s->out_len > 0) {
-        if ((n = send(s->fd, s->out, s->out_len, MSG_NOSIGNAL)) < 0) {
-            if (errno == EAGAIN)
-                return -1;
-            s->out_len = 0; /* the peer is gone: a read will say so */
-            return 0;
-        }
-        memmove(s->out, s->out + n, s->out_len - (size_t)n);
-        s->out_len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* GnuTLS's writes, kept until tlsload waits (gt_flush): its Finished and
+/* GnuTLS's writes, kept until tlsload waits (tlsload_flush): its Finished and
  * the request go together, as browsers send the request behind their
  * Finished. GnuTLS would send each message apart: more packets, each
  * costing both sides. What does not fit is sent now, after what is kept;
@@ -292,7 +261,7 @@ static ssize_t gt_push(gnutls_transport_ptr_t p, const void *buf, size_t len)
 {
     struct slot *s = p;
 
-    if (len > sizeof(s->out) - s->out_len && gt_flush(s) != 0) {
+    if (len > sizeof(s->out) - s->out_len && tlsload_flush(s) != 0) {
         errno = EAGAIN;
         return -1;
     }
@@ -382,7 +351,7 @@ static void gt_info(struct slot *s, char *out, size_t len)
 
 static const struct lib gnutls_lib = {
     "gnutls", gt_setup, gt_open,    gt_close, gt_handshake,
-    gt_write, gt_read,  gt_resumed, gt_info,  gt_flush,
+    gt_write, gt_read,  gt_resumed, gt_info,  tlsload_flush,
 };
 #endif
 
@@ -527,7 +496,7 @@ static void run_for(double seconds)
 static void usage(void)
 {
     fprintf(stderr, "usage: tlsload -p PORT [-c 16] [-d 8] [-w 1] [-P /] "
-                    "[-H 127.0.0.1] [-L openssl|gnutls]\n");
+                    "[-H 127.0.0.1] [-L raw|openssl|gnutls]\n");
     exit(2);
 }
 
@@ -538,11 +507,7 @@ int main(int argc, char **argv)
     double duration = 8, warmup = 1, t0, c0, elapsed, cpu;
     static struct slot slots[MAX_CONNS];
 
-#ifdef HAVE_GNUTLS
-    lib = &gnutls_lib; /* the cheaper client: see the top of this file */
-#else
-    lib = &openssl_lib;
-#endif
+    lib = &tlsraw_lib; /* the cheapest client: see the top of this file */
     while ((opt = getopt(argc, argv, "p:c:d:w:P:H:L:")) != -1) {
         switch (opt) {
         case 'p': port = atoi(optarg); break;
@@ -554,6 +519,8 @@ int main(int argc, char **argv)
         case 'L':
             if (strcmp(optarg, "openssl") == 0)
                 lib = &openssl_lib;
+            else if (strcmp(optarg, "raw") == 0)
+                lib = &tlsraw_lib;
 #ifdef HAVE_GNUTLS
             else if (strcmp(optarg, "gnutls") == 0)
                 lib = &gnutls_lib;
