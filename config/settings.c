@@ -469,16 +469,26 @@ static void print_loglevel(const struct gn_config *cfg,
 
 static const char *const cert_reqs_names[] = {"none", "optional", "required"};
 
+/* VALUE's place among the N NAMES (any case), or -1. */
+static int name_index(const char *const *names, int n, const char *value)
+{
+    for (int i = 0; i < n; i++)
+        if (strcasecmp(value, names[i]) == 0)
+            return i;
+    return -1;
+}
+
 /* none, optional or required; Gunicorn's numbers (Python's ssl.CERT_*) too. */
 static int parse_cert_reqs(struct gn_config *cfg, const struct gn_setting *s,
                            const char *value, char *err, size_t errlen)
 {
-    for (int i = 0; i < 3; i++) {
-        if (strcasecmp(value, cert_reqs_names[i]) == 0 ||
-            (value[0] == '0' + i && value[1] == '\0')) {
-            *(int *)field(cfg, s) = i;
-            return 0;
-        }
+    int i = name_index(cert_reqs_names, 3, value);
+
+    if (i < 0 && value[0] >= '0' && value[0] <= '2' && value[1] == '\0')
+        i = value[0] - '0';
+    if (i >= 0) {
+        *(int *)field(cfg, s) = i;
+        return 0;
     }
     gn__reason(err, errlen, "'%s' is not none, optional or required (0, 1, 2)",
                value);
@@ -522,11 +532,11 @@ static const char *const io_engine_names[] = {"epoll", "io_uring"};
 static int parse_io_engine(struct gn_config *cfg, const struct gn_setting *s,
                            const char *value, char *err, size_t errlen)
 {
-    for (int i = 0; i < 2; i++) {
-        if (strcasecmp(value, io_engine_names[i]) == 0) {
-            *(int *)field(cfg, s) = i;
-            return 0;
-        }
+    int i = name_index(io_engine_names, 2, value);
+
+    if (i >= 0) {
+        *(int *)field(cfg, s) = i;
+        return 0;
     }
     gn__reason(err, errlen, "'%s' is not an I/O engine (epoll or io_uring)",
                value);
