@@ -1305,6 +1305,11 @@ const struct gn_setting gn__settings[] = {
     INT_SETTING(stack_size, "workers", "stack-size", 0, 16, 65536, "256",
                 "KiB of stack for each request's coroutine and green "
                 "thread (an overflow is caught and logged)"),
+    INT_SETTING(stack_prealloc, "workers", "stack-prealloc", 0, 0, 1000000,
+                "0",
+                "coroutine stacks each worker maps and touches at boot, so "
+                "that a burst of connections finds them ready (at most "
+                "worker_connections; about 8 KiB of memory each)"),
     {.name = "io_engine",
      .section = "workers",
      .flag = "io-engine",

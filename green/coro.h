@@ -66,6 +66,13 @@ size_t gn__coro_pool_live(const struct gn_coro_pool *pool);
  * after a burst the pool gives back what it kept for it. How many went. */
 size_t gn__coro_pool_trim(struct gn_coro_pool *pool, size_t keep);
 
+/* Put up to N fresh coroutines in POOL's idle list (no more than its
+ * max_idle), the top TOUCH bytes of each stack written once so that their
+ * pages are mapped now rather than at a first request: a worker's boot
+ * pays for a burst of new connections. How many it added. */
+size_t gn__coro_pool_prefill(struct gn_coro_pool *pool, size_t n,
+                             size_t touch);
+
 /*
  * Take a coroutine from the pool (or make one) that will run FN(co, ARG) on
  * its first resume and call EXIT(co, EXIT_ARG) when FN returns (EXIT may be

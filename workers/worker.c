@@ -592,6 +592,9 @@ static void accept_ready(int fd, short what, void *arg)
 /* ---- memory ----------------------------------------------------------- */
 
 #define IDLE_CORO_KEEP 64          /* idle coroutine stacks kept past a burst */
+/* The top of a preallocated stack touched at boot: a request's frames
+ * (the parser, the request, the handler's printf) reach about 5 KiB. */
+#define PREALLOC_TOUCH (8 * 1024)
 #define HEAP_TRIM_MIN (256 * 1024) /* free heap bytes worth a malloc_trim */
 
 /* From the tick: once a burst is over (the connections fell to under half
@@ -602,6 +605,10 @@ static void accept_ready(int fd, short what, void *arg)
 static void release_memory(struct gn_worker *w)
 {
     size_t keep = w->net.n > IDLE_CORO_KEEP ? w->net.n : IDLE_CORO_KEEP;
+
+    /* What stack_prealloc mapped at boot stays for the next burst. */
+    if (keep < (size_t)w->cfg->stack_prealloc)
+        keep = (size_t)w->cfg->stack_prealloc;
 
     if (w->conns_peak < 2 * w->net.n + 16 &&
         (w->net.n > 0 || w->accepted == w->accepted_at_trim))
@@ -816,6 +823,9 @@ static int start_loop(struct gn_worker *w)
     w->coros =
         gn__coro_pool_new((size_t)w->cfg->stack_size * 1024, pool_idle(w->cfg));
     w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
+    if (w->coros != NULL && w->cfg->stack_prealloc > 0)
+        gn__coro_pool_prefill(w->coros, (size_t)w->cfg->stack_prealloc,
+                              PREALLOC_TOUCH);
     if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
         watch_signals(w) != 0 || gn__dump_watch(w) != 0 || arm_accept(w) != 0)
         return -1;

@@ -928,6 +928,58 @@ START_TEST(coro_run_now_names_the_running_coroutine)
 }
 END_TEST
 
+/* ---- prefill (stack_prealloc) ---------------------------------------- */
+
+static void note_frame(struct gn_coro *co, void *arg)
+{
+    volatile char here = 0;
+
+    (void)co;
+    *(uintptr_t *)arg = (uintptr_t)&here; /* a number: it is gone soon */
+}
+
+/* Whether each page of [ADDR, ADDR + LEN) is in memory. */
+static bool resident(const char *addr, size_t len)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    unsigned char vec[16];
+
+    ck_assert_uint_le(len / page, sizeof(vec));
+    ck_assert_int_eq(mincore((void *)addr, len, vec), 0);
+    for (size_t i = 0; i < len / page; i++)
+        if (!(vec[i] & 1))
+            return false;
+    return true;
+}
+
+/* Prefilled coroutines wait in the idle list (no more than max_idle),
+ * the top of their stacks already in memory; a coroutine taken from the
+ * pool runs on one of them. */
+START_TEST(coro_pool_prefill_maps_stacks)
+{
+    size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    struct gn_coro_pool *pool = new_pool(64 * 1024, 3);
+    struct gn_coro *co;
+    uintptr_t local = 0;
+    char *top;
+
+    ck_assert_uint_eq(gn__coro_pool_prefill(pool, 10, 2 * page), 3);
+    ck_assert_uint_eq(gn__coro_pool_prefill(pool, 10, 2 * page), 0);
+    ck_assert_uint_eq(gn__coro_pool_live(pool), 0);
+    co = gn__coro_new(pool, note_frame, &local, NULL, NULL);
+    ck_assert_ptr_nonnull(co);
+    ck_assert_int_eq(gn__coro_resume(co), GN_YIELD_DONE);
+    ck_assert_uint_ne(local, 0);
+    /* The frame's page is the stack's top one (the stack top is
+     * page-aligned): the page under it was only ever touched by the
+     * prefill. */
+    top = (char *)((local + page) & ~(uintptr_t)(page - 1));
+    ck_assert(resident(top - 2 * page, 2 * page));
+    gn__coro_release(co);
+    gn__coro_pool_free(pool);
+}
+END_TEST
+
 static Suite *coro_suite(void)
 {
     Suite *s = suite_create("green/coro");
@@ -951,6 +1003,7 @@ static Suite *coro_suite(void)
     add_case(s, "current", coro_current, 0);
     add_case(s, "stack_size", coro_stack_size_rounding, 0);
     add_case(s, "smallest_stack", coro_smallest_stack_runs, 0);
+    add_case(s, "prefill", coro_pool_prefill_maps_stacks, 0);
     if (fault_tests_apply()) {
         add_case(s, "guard_page", coro_guard_page_faults, SIGSEGV);
         add_case(s, "stack_overflow", coro_stack_overflow_faults, SIGSEGV);
