@@ -889,12 +889,16 @@ class Sleep(Headline):
     name = "sleep"
     title = "a 100 ms green sleep per request, 5,000 connections, 1 worker (1 s warm-up)"
     connections = 5000
-    greenicorn_app = "echo"
+    greenicorn_app = "sleep_hello"
     peers = ("greenicorn", "greenicorn-uring", "gunicorn+gevent")
     repeat_peers = ("greenicorn", "greenicorn-uring")
 
+    def greenicorn_module(self, build=BUILD):
+        # bench/apps/sleep_hello.c: the Gunicorn peer's app, in C.
+        return os.path.join(build, "bench", "sleep_hello.so")
+
     def path_for(self, peer):
-        return "/sleep" if isinstance(peer, GunicornGevent) else "/?sleep=0.1"
+        return "/sleep"
 
 
 class SleepCold(Sleep):
