@@ -16,6 +16,8 @@ _Static_assert(sizeof(evutil_socket_t) == sizeof(int),
                "gn__watch_cb assumes evutil_socket_t is int");
 _Static_assert(sizeof(struct event) <= GN__WATCH_STORAGE,
                "struct gn_watch is too small for a libevent struct event");
+_Static_assert(_Alignof(struct event) <= _Alignof(struct gn_watch),
+               "struct gn_watch is not aligned for a libevent struct event");
 
 /* Distinct timeout durations given their own FIFO (libevent's "common
  * timeouts"): thousands of watches with one duration (keepalive, a

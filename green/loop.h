@@ -29,12 +29,13 @@ enum {
 
 typedef void (*gn__watch_cb)(int fd, short what, void *arg);
 
-/* Room for a libevent `struct event` (128 bytes on 64-bit Linux; loop.c
- * checks at compile time that it fits). */
-#define GN__WATCH_STORAGE 136
+/* Room for a libevent `struct event`, exactly: 128 bytes on 64-bit Linux,
+ * aligned as its pointers (loop.c checks at compile time that it fits). No
+ * slack: every idle connection embeds one. */
+#define GN__WATCH_STORAGE 128
 
 struct gn_watch {
-    _Alignas(16) unsigned char ev[GN__WATCH_STORAGE];
+    _Alignas(8) unsigned char ev[GN__WATCH_STORAGE];
 };
 
 /* Create a loop; NULL with errno set. Owned by the caller, freed with

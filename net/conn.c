@@ -81,10 +81,20 @@ const char *gn__conn_local_addr(struct gn_conn *c, int *port)
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
-    if (!c->local_known) {
+    /* Looked up when first asked, into its own allocation: an idle
+     * connection should not carry 46 bytes few requests read. */
+    if (c->local_addr == NULL) {
+        char *addr = malloc(INET6_ADDRSTRLEN);
+
+        if (addr == NULL) { /* ask again next time */
+            *port = 0;
+            return "";
+        }
+        *addr = '\0';
+        c->local_port = 0;
         if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
-            describe((struct sockaddr *)&ss, c->local_addr, &c->local_port);
-        c->local_known = 1;
+            describe((struct sockaddr *)&ss, addr, &c->local_port);
+        c->local_addr = addr;
     }
     *port = c->local_port;
     return c->local_addr;
@@ -387,6 +397,7 @@ void gn__conn_close(struct gn_conn *c)
     free(c->rbuf);
     free(c->out);
     free(c->adopted);
+    free(c->local_addr);
     if (c->prev)
         c->prev->next = c->next;
     else

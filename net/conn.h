@@ -84,57 +84,62 @@ struct gn_conns {
     void *owner;
 };
 
+/* Kept small: an idle keep-alive connection is this struct alone (issue
+ * #18: 384 bytes of malloc). Flags are bytes, the watch leads (its
+ * alignment), what few requests need is allocated when first asked. */
 struct gn_conn {
+    struct gn_watch io;          /* the socket's edges, for its whole life */
     struct gn_conns *set;
     const void *ctx; /* the protocol's context (http/: struct gn_http_ctx) */
     const struct gn_transport *tp;     /* how its bytes cross the socket */
     void *tp_data;                     /* the transport's state (TLS: SSL) */
-    int tp_want; /* after EAGAIN: what the transport waits for (0: the
-                    call's own direction; TLS may need the other) */
     const struct gn_conn_proto *proto; /* what is spoken on it */
     struct gn_conn *prev, *next;       /* the worker's list */
-    struct gn_watch io;          /* the socket's edges, for its whole life */
     struct gn_conn *idle_prev, *idle_next; /* in set->idle[idle_list - 1] */
     int64_t idle_deadline;                 /* ... its monotonic ms */
     struct gn_waiter *io_waiter; /* the coroutine waiting for an edge */
-    int io_events;               /* ... for these GN_WATCH_* bits */
-    int ready;                   /* edges seen and not yet drained */
-    int rdhup;                   /* the peer closed its end */
     struct gn_request *handling; /* the request whose handler runs */
     struct gn_coro *coro;        /* NULL while idle */
     struct gn_response *res;     /* the response being built, if any */
     void *proto_data; /* an upgraded protocol's state (websocket/: gn_ws) */
-    int fd;
-    int closing;           /* close once the current request ends */
-    int linger;            /* the client may still be sending */
-    int body_status;       /* HTTP status of a malformed body, or 0 */
-    int proxied;           /* the PROXY protocol header was read */
-    int forwarded_trusted; /* the peer is in forwarded_allow_ips */
-    int peer_checked;      /* ... which was looked up */
-    int client_left;       /* it closed its end while a handler ran */
-    int handed_off; /* its socket went to another process (net/peer.h):
-                       closing drops our descriptor only, quietly */
     /* An adopted connection's bytes another process read of it, served
      * before what its socket brings (freed when its coroutine starts). */
     char *adopted;
-    uint32_t adopted_len;
-    int unanswered;        /* ... before the head of the answer was sent */
-    uint32_t nrequests;
     /* The read buffer: bytes [0, rlen) were read, [rpos, rlen) not parsed
      * yet. NULL while idle. */
     char *rbuf;
-    uint32_t rlen, rpos, rcap;
     /* Responses held back while pipelined requests are served: OUTLEN
      * bytes in OUT (a spare read buffer, taken when first needed). */
     char *out;
+    /* The address it arrived on, as text: allocated by the first
+     * gn__conn_local_addr() (few requests ask), freed with C. */
+    char *local_addr;
+    int fd;
+    uint32_t adopted_len;
+    uint32_t nrequests;
+    uint32_t rlen, rpos, rcap;
     uint32_t outlen;
+    uint16_t body_status; /* HTTP status of a malformed body, or 0 */
     uint16_t remote_port, local_port;
-    uint8_t local_known; /* local_addr was looked up */
-    uint8_t nodelay;     /* TCP_NODELAY is set (or not TCP) */
-    uint8_t sent_once;   /* a write was made: the next sets TCP_NODELAY */
-    uint8_t idle_list;   /* 1 + the idle list it is in, or 0 */
+    /* Small numbers and flags (0 or 1), a byte each. */
+    uint8_t tp_want; /* after EAGAIN: what the transport waits for (0: the
+                        call's own direction; TLS may need the other) */
+    uint8_t io_events; /* the GN_WATCH_* bits io_waiter waits for */
+    uint8_t ready;             /* edges seen and not yet drained */
+    uint8_t rdhup;             /* the peer closed its end */
+    uint8_t closing;           /* close once the current request ends */
+    uint8_t linger;            /* the client may still be sending */
+    uint8_t proxied;           /* the PROXY protocol header was read */
+    uint8_t forwarded_trusted; /* the peer is in forwarded_allow_ips */
+    uint8_t peer_checked;      /* ... which was looked up */
+    uint8_t client_left;       /* it closed its end while a handler ran */
+    uint8_t unanswered; /* ... before the head of the answer was sent */
+    uint8_t handed_off; /* its socket went to another process (net/peer.h):
+                           closing drops our descriptor only, quietly */
+    uint8_t nodelay;    /* TCP_NODELAY is set (or not TCP) */
+    uint8_t sent_once;  /* a write was made: the next sets TCP_NODELAY */
+    uint8_t idle_list;  /* 1 + the idle list it is in, or 0 */
     char remote_addr[INET6_ADDRSTRLEN];
-    char local_addr[INET6_ADDRSTRLEN];
 };
 
 /* Start serving the accepted socket FD (non-blocking) from PEER with
