@@ -397,7 +397,8 @@ class ChatTest(ServerTestCase):
         self.assertEqual(sorted(srv.worker_pids()), pids)
         lost = re.findall(r"\[(\d+)\] \[WARNING\] chat: redis subscription to "
                           r"127\.0\.0\.1:%d lost: " % redis.port, srv.log())
-        self.assertEqual(sorted(int(p) for p in lost), pids)
+        self.assertEqual(sorted(int(p) for p in lost), pids,
+                         "\n".join(l for l in srv.log().splitlines() if "redis" in l))
         self.assertNotIn("[ERROR]", srv.log())
 
     def test_a_message_while_redis_is_down_is_refused_to_its_sender(self):
