@@ -120,7 +120,8 @@ static void expand_label(const unsigned char secret[32], const char *label,
     memcpy(info + n + 6, label, label_len);
     n += 6 + label_len;
     info[n++] = (unsigned char)ctx_len;
-    memcpy(info + n, ctx, ctx_len);
+    if (ctx_len > 0) /* (CTX may be NULL then: memcpy's arguments may not) */
+        memcpy(info + n, ctx, ctx_len);
     n += ctx_len;
     info[n++] = 1;
     hmac(secret, 32, info, n, NULL, 0, t);
