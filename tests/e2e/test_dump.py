@@ -123,8 +123,11 @@ class TestDump(ServerTestCase):
         t = threading.Thread(target=one)
         t.start()
         self.addCleanup(t.join, 30)
-        d = dump_until(srv, pid, lambda d: any("green thread" in l for l in d),
-                       30, "a dump listing a green thread")
+        # The thread is listed from its spawn, "not started" until the
+        # loop first runs it: wait for it to be waiting.
+        d = dump_until(srv, pid,
+                       lambda d: any("green thread" in l and "waits on" in l for l in d),
+                       30, "a dump listing a green thread that waits")
         text = "\n".join(d)
         self.assertRegex(text, r'coroutine \d+: "GET /thread\?ms=20000" \(fd '
                          r'\d+ from 127\.0\.0\.1\), up \d+ ms, waits on event '
