@@ -78,9 +78,19 @@ class SkipCountingResult(unittest.TextTestResult):
 unittest.TextTestRunner.resultclass = SkipCountingResult
 
 # setpriv execs the binary with a parent-death signal set (same pid).
+# The kernel sends it when the *thread* that forked the child ends, not
+# the process: use it only from the main thread (see pdeathsig()).
 PDEATHSIG = (["setpriv", "--pdeathsig", "TERM", "--"]
              if shutil.which("setpriv") and os.environ.get("GN_E2E_NO_SETPRIV") is None
              else [])
+
+
+def pdeathsig():
+    """PDEATHSIG on the main thread, nothing on another: a server started
+    from an executor's thread would be sent TERM when that thread ends (at
+    the end of asyncio.run), in the middle of the test. Cleanups still stop
+    it."""
+    return PDEATHSIG if threading.current_thread() is threading.main_thread() else []
 
 # Servers started and not yet stopped, for the exit handler.
 _live = set()
@@ -194,7 +204,7 @@ def spawn_logged(cmd, workdir):
     kill) and stopped by the kernel if this test process dies first."""
     with open(os.path.join(workdir, "stderr.log"), "wb") as err, \
             open(os.path.join(workdir, "stdout.log"), "wb") as out:
-        return subprocess.Popen(PDEATHSIG + cmd, stdout=out, stderr=err,
+        return subprocess.Popen(pdeathsig() + cmd, stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=workdir,
                                 start_new_session=True)
 
@@ -780,7 +790,7 @@ def run_until_exit(args, timeout=10.0, cwd=None):
     (a start-up failure): (returncode, stdout, stderr). When it does not
     exit within TIMEOUT, kill its process group and fail."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen(PDEATHSIG + [GREENICORN] + list(args), stdout=out, stderr=err,
+        proc = subprocess.Popen(pdeathsig() + [GREENICORN] + list(args), stdout=out, stderr=err,
                                 stdin=subprocess.DEVNULL, cwd=cwd,
                                 start_new_session=True)
         try:
