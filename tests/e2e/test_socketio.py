@@ -13,6 +13,7 @@ Redis (the adapter: contrib/green/sio_redis.c) that the test starts.
 Node's socket.io-client 4.8, installed from npm into the build tree (or a
 temporary folder), runs the same per-transport scenario
 (sio_node_client.js), and the rooms scenario (sio_node_rooms.js)."""
+import itertools
 import json
 import os
 import shutil
@@ -40,6 +41,40 @@ TRANSPORTS = {
 }
 
 
+def in_order(sio):
+    """Make SIO decode its messages in the order they arrived. Debian's
+    python3-engineio (4.3.4) hands each message to a thread of its own, so
+    a binary packet's attachment could be decoded before its header: the
+    client raised ValueError on b"x" and the ack was lost (seen in a loaded
+    CI run). Each message takes a ticket as it arrives; a binary packet's
+    header and attachments are handled in turn, the other packets' handlers
+    still run side by side (a handler may block, as _slow does)."""
+    eio, handle = sio.eio, sio._handle_eio_message
+    trigger, tickets = eio._trigger_event, itertools.count()
+    cond, turn = threading.Condition(), [0]
+
+    def ordered(ticket, data):
+        with cond:
+            cond.wait_for(lambda: turn[0] == ticket)
+        try:
+            if sio._binary_packet is not None or (
+                    isinstance(data, str) and data[:1] in ("5", "6")):
+                handle(data)  # in turn: the header, then each attachment
+                return
+        finally:
+            with cond:
+                turn[0] += 1
+                cond.notify_all()
+        handle(data)
+
+    def trigger_in_order(event, *args, **kw):
+        if event != "message":
+            return trigger(event, *args, **kw)
+        return eio.start_background_task(ordered, next(tickets), *args)
+    eio._trigger_event = trigger_in_order
+    return sio
+
+
 class Collector:
     """A client whose "said" events are kept, and that answers the
     server's "question" with its arguments reversed."""
@@ -48,7 +83,7 @@ class Collector:
         self.said = []
         self.refused = {}  # namespace: the CONNECT_ERROR's data
         self.lock = threading.Lock()
-        self.sio = socketio.Client(reconnection=False, **kw)
+        self.sio = in_order(socketio.Client(reconnection=False, **kw))
         self.sio.on("said", self._said)
         self.sio.on("question", self._question)
         self.sio.on("question", self._question, namespace="/private")
