@@ -890,8 +890,8 @@ class Sleep(Headline):
     title = "a 100 ms green sleep per request, 5,000 connections, 1 worker (1 s warm-up)"
     connections = 5000
     greenicorn_app = "sleep_hello"
-    peers = ("greenicorn", "greenicorn-uring", "gunicorn+gevent")
-    repeat_peers = ("greenicorn", "greenicorn-uring")
+    peers = ("greenicorn", "greenicorn-base", "greenicorn-uring", "gunicorn+gevent")
+    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-uring")
 
     def greenicorn_module(self, build=BUILD):
         # bench/apps/sleep_hello.c: the Gunicorn peer's app, in C.
@@ -906,7 +906,7 @@ class SleepCold(Sleep):
     starts the server afresh)."""
     name = "sleep-cold"
     title = "a 100 ms green sleep per request, 5,000 connections, 1 worker, cold (no warm-up)"
-    peers = ("greenicorn",)
+    peers = ("greenicorn", "greenicorn-base")
     warmup = 0
 
 

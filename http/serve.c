@@ -460,31 +460,41 @@ static void reject(struct gn_conn *c, struct gn_http_parser *p,
 /* Responses kept for reuse. A response (1.7 KiB, most of it the inline
  * storage for its headers and body) lives off the coroutine's stack, so
  * that a handler that waits long (a WebSocket parked in gn_ws_recv) keeps
- * one stack page resident rather than two; a few are kept so that serving
- * a request allocates nothing. */
-#define RES_SPARES 64
-static struct gn_response *res_spares[RES_SPARES];
+ * one stack page resident rather than two; every one given back is kept
+ * (a list through their first bytes), so that serving a request allocates
+ * nothing, even when thousands that waited finish in one batch (freed,
+ * they let glibc shrink its heap, which the next batch faulted in again).
+ * The worker trims them once a burst is over (gn__http_trim_spares). */
+static struct gn_response *res_spares;
 static size_t nres_spares;
 
 static struct gn_response *res_get(void)
 {
-    if (nres_spares > 0)
-        return res_spares[--nres_spares];
-    return malloc(sizeof(struct gn_response));
+    struct gn_response *res = res_spares;
+
+    if (res == NULL)
+        return malloc(sizeof(struct gn_response));
+    memcpy(&res_spares, res, sizeof(void *)); /* the next one */
+    nres_spares--;
+    return res;
 }
 
 static void res_put(struct gn_response *res)
 {
-    if (nres_spares < RES_SPARES)
-        res_spares[nres_spares++] = res;
-    else
-        free(res);
+    memcpy(res, &res_spares, sizeof(void *));
+    res_spares = res;
+    nres_spares++;
+}
+
+void gn__http_trim_spares(size_t keep)
+{
+    while (nres_spares > keep)
+        free(res_get());
 }
 
 void gn__http_free_spares(void)
 {
-    while (nres_spares > 0)
-        free(res_spares[--nres_spares]);
+    gn__http_trim_spares(0);
 }
 
 /* Serve one request. 0 to go on with the next, 1 to go idle (nothing

@@ -77,7 +77,9 @@ extern const struct gn_conn_proto gn__http1;
 ssize_t gn__http_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
                            size_t len);
 
-/* Free the responses kept for reuse (at exit). */
+/* Free the responses kept for reuse beyond KEEP (after a burst), or all
+ * of them (at exit). */
+void gn__http_trim_spares(size_t keep);
 void gn__http_free_spares(void);
 
 /* Whether C may serve another request after REQ, decided when the head of

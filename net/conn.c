@@ -44,7 +44,6 @@
 #include "net/transport.h"
 
 #define RBUF_INITIAL 4096
-#define RBUF_SPARES 64       /* RBUF_INITIAL buffers kept for reuse */
 #define OUT_CAP RBUF_INITIAL /* responses held back for one write */
 #define CONN_IOV_MAX 8       /* buffers gn__conn_writev adds to them */
 #define LINGER_MS 2000       /* reading a closing client's leftovers */
@@ -820,9 +819,13 @@ static void linger(struct gn_conn *c)
 }
 
 /* A read buffer of RBUF_INITIAL bytes. A connection takes one when a
- * request arrives and gives it back when it goes idle, so a few are kept
- * for the next (a malloc and a free per keep-alive request otherwise);
- * idle connections hold none. */
+ * request arrives and gives it back when it goes idle, and every one given
+ * back is kept for the next (a malloc and a free per keep-alive request
+ * otherwise); idle connections hold none. They are not capped: thousands
+ * of requests that wait (a handler's sleep) end in one batch, and freeing
+ * theirs let glibc shrink its heap, which the next batch then faulted in
+ * again, page by page. The worker trims them with its coroutine stacks once
+ * a burst is over (gn__conn_trim_spares). */
 static char *rbuf_get(struct gn_conns *set)
 {
     char *buf = set->spare_rbufs;
@@ -836,8 +839,7 @@ static char *rbuf_get(struct gn_conns *set)
 
 static void rbuf_put(struct gn_conns *set, char *buf, size_t cap)
 {
-    if (buf == NULL || cap != RBUF_INITIAL ||
-        set->nspare_rbufs >= RBUF_SPARES) {
+    if (buf == NULL || cap != RBUF_INITIAL) {
         free(buf); /* grown for a large head or body: not kept */
         return;
     }
@@ -846,10 +848,15 @@ static void rbuf_put(struct gn_conns *set, char *buf, size_t cap)
     set->nspare_rbufs++;
 }
 
+void gn__conn_trim_spares(struct gn_conns *set, size_t keep)
+{
+    while (set->nspare_rbufs > keep)
+        free(rbuf_get(set));
+}
+
 void gn__conn_free_spares(struct gn_conns *set)
 {
-    while (set->spare_rbufs != NULL)
-        free(rbuf_get(set));
+    gn__conn_trim_spares(set, 0);
 }
 
 static void conn_main(struct gn_coro *co, void *arg)

@@ -169,7 +169,9 @@ struct gn_conn *gn__conn_adopt(struct gn_conns *set, int fd,
  * coroutine running on it). */
 void gn__conn_close(struct gn_conn *c);
 
-/* Free the read buffers SET keeps for reuse (at exit). */
+/* Free the read buffers SET keeps for reuse beyond KEEP (after a burst),
+ * or all of them (at exit). */
+void gn__conn_trim_spares(struct gn_conns *set, size_t keep);
 void gn__conn_free_spares(struct gn_conns *set);
 
 /* Graceful stop: C closes after the request it is serving, or the next

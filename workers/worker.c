@@ -596,26 +596,48 @@ static void accept_ready(int fd, short what, void *arg)
  * (the parser, the request, the handler's printf) reach about 5 KiB. */
 #define PREALLOC_TOUCH (8 * 1024)
 #define HEAP_TRIM_MIN (256 * 1024) /* free heap bytes worth a malloc_trim */
+#define BURST_OVER_MS 2000 /* how long a burst must stay over to be trimmed */
 
-/* From the tick: once a burst is over (the connections fell to under half
- * their peak, or to none after some were accepted), give back what it left:
- * the stacks of idle coroutines beyond what is in use and a few, and the
- * free pages glibc keeps in its heap (its mmap threshold rises with large
- * frees, so 1 MB bodies end up there). A steady load never triggers it. */
+/* Whether the last burst looks over: the connections fell to under half
+ * their peak, or to none after some were accepted. */
+static int burst_over(const struct gn_worker *w)
+{
+    return w->conns_peak >= 2 * w->net.n + 16 ||
+           (w->net.n == 0 && w->accepted != w->accepted_at_trim);
+}
+
+/* From the tick: once a burst has been over for BURST_OVER_MS, give back
+ * what it left: the stacks of idle coroutines beyond what is in use and a
+ * few, the read buffers and responses kept for reuse, and the free pages
+ * glibc keeps in its heap (its mmap threshold rises with large frees, so
+ * 1 MB bodies end up there). A steady load never triggers it, nor does a
+ * client that closes its connections and opens as many again at once (a
+ * benchmark's warm-up, then its run): every stack given back is a mapping
+ * and page faults the next burst pays again (tens of microseconds each on
+ * a virtual machine). */
 static void release_memory(struct gn_worker *w)
 {
     size_t keep = w->net.n > IDLE_CORO_KEEP ? w->net.n : IDLE_CORO_KEEP;
+    int64_t now = gn__monotonic_ms();
 
     /* What stack_prealloc mapped at boot stays for the next burst. */
     if (keep < (size_t)w->cfg->stack_prealloc)
         keep = (size_t)w->cfg->stack_prealloc;
 
-    if (w->conns_peak < 2 * w->net.n + 16 &&
-        (w->net.n > 0 || w->accepted == w->accepted_at_trim))
+    if (!burst_over(w)) {
+        w->burst_over_ms = 0;
         return;
+    }
+    if (w->burst_over_ms == 0)
+        w->burst_over_ms = now;
+    if (now - w->burst_over_ms < BURST_OVER_MS)
+        return;
+    w->burst_over_ms = 0;
     w->conns_peak = w->net.n;
     w->accepted_at_trim = w->accepted;
     gn__coro_pool_trim(w->coros, keep);
+    gn__conn_trim_spares(&w->net, IDLE_CORO_KEEP);
+    gn__http_trim_spares(IDLE_CORO_KEEP);
 #ifdef __GLIBC__
     if (mallinfo2().fordblks >= HEAP_TRIM_MIN)
         malloc_trim(0);

@@ -138,6 +138,7 @@ struct gn_worker {
     int emfile_this_tick;   /* ... and one failed since the last tick */
     size_t conns_peak;      /* most connections at once since the last trim */
     uint64_t accepted_at_trim; /* `accepted` then */
+    int64_t burst_over_ms;  /* since when the burst looks over (0: not) */
     uint64_t nrequests, max_requests; /* max 0: unlimited */
     int64_t retire_asked_ms; /* when we asked the arbiter to replace us */
     char last_request[160];  /* "METHOD target" of the last handler run */
