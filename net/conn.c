@@ -12,8 +12,10 @@
  * keeps the edges seen, and a read or write that finds the socket drained
  * (EAGAIN, or for a read fewer bytes than asked with nothing pending in the
  * transport) clears its bit; the coroutine then parks until the next edge
- * wakes it (conn_wait). Bytes cross the socket through the transport
- * (net/transport.c), never by a system call of this file's own.
+ * wakes it (conn_wait), unless the transport holds input already (TLS
+ * records read ahead: no edge comes for bytes off the socket). Bytes
+ * cross the socket through the transport (net/transport.c), never by a
+ * system call of this file's own.
  *
  * The read buffer holds one request head at a time, at its start. The head
  * may grow the buffer (up to what the limits allow); once it is complete the
@@ -117,6 +119,13 @@ int gn__conn_peer_gone(struct gn_conn *c)
 /* ---- idle timeouts ---------------------------------------------------- */
 
 static void idle_timeout(struct gn_conn *c);
+
+/* Bytes to serve: an edge not yet drained, or input the transport holds
+ * (TLS records read ahead, for which no edge will come). */
+static int readable(struct gn_conn *c)
+{
+    return (c->ready & GN_WATCH_READ) || c->tp->pending(c) > 0;
+}
 
 /* Idle deadlines are kept on the coarse monotonic clock (a read of a
  * shared page, no system call); a deadline within its tick counts as due. */
@@ -259,7 +268,7 @@ static void go_idle(struct gn_conn *c, int64_t timeout_ms)
     /* Idle, a connection holds neither a buffer nor a coroutine. */
     assert(c->coro == NULL && c->rbuf == NULL && c->out == NULL);
     idle_unlink(c);
-    if ((c->ready & GN_WATCH_READ) || timeout_ms == 0)
+    if (readable(c) || timeout_ms == 0)
         gn__watch_activate(&c->io, GN_WATCH_TIMEOUT);
     else if (timeout_ms > 0)
         idle_link(c, timeout_ms);
@@ -267,7 +276,8 @@ static void go_idle(struct gn_conn *c, int64_t timeout_ms)
 
 /* Wait for an edge that makes C's socket ready for EVENTS, within
  * TIMEOUT_MS: the ready bits, -ETIMEDOUT, or the cancellation error.
- * From the coroutine serving C. */
+ * From the coroutine serving C. Input the transport holds already (TLS
+ * records read ahead) counts as readable: no edge will come for it. */
 static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
 {
     assert(c->io_waiter == NULL);
@@ -276,6 +286,8 @@ static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
 
     if (c->ready & events)
         return c->ready & events;
+    if ((events & GN_WATCH_READ) && c->tp->pending(c) > 0)
+        return GN_WATCH_READ;
     c->io_waiter = &wt;
     c->io_events = events;
     /* The connection's own watch reports the edge. */
@@ -958,7 +970,7 @@ void gn__conn_start(struct gn_conn *c)
  * connection was busy (serve it). */
 static void idle_timeout(struct gn_conn *c)
 {
-    if ((c->ready & GN_WATCH_READ) && !c->set->stopping)
+    if (readable(c) && !c->set->stopping)
         start_serving(c);
     else
         gn__conn_close(c);

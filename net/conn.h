@@ -124,6 +124,8 @@ struct gn_conn {
     /* Small numbers and flags (0 or 1), a byte each. */
     uint8_t tp_want; /* after EAGAIN: what the transport waits for (0: the
                         call's own direction; TLS may need the other) */
+    uint8_t tp_starved; /* TLS: its last socket read found nothing, so
+                           what OpenSSL holds is part of a record at most */
     uint8_t io_events; /* the GN_WATCH_* bits io_waiter waits for */
     uint8_t ready;             /* edges seen and not yet drained */
     uint8_t rdhup;             /* the peer closed its end */

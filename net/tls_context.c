@@ -221,6 +221,10 @@ static int apply_protocol(SSL_CTX *ctx, const struct gn_tls_opts *o,
     SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                               SSL_MODE_RELEASE_BUFFERS);
+    /* Read-ahead: one recv takes all the socket has, not a record's
+     * header and then its body (net/tls_transport.c accounts for what it
+     * holds, as nginx does). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     /* One TLS 1.3 session ticket per handshake, not OpenSSL's two: each
      * costs the worker about 6 % of a full handshake (a session encoded,
      * sealed and MACed, a resumption secret derived), and a client gets

@@ -17,6 +17,18 @@
  * wants more from the socket (which our BIO then found drained), and
  * pending() counts what OpenSSL still holds.
  *
+ * OpenSSL reads ahead (net/tls_context.c): one recv takes all the socket
+ * has, several records, rather than a record's header and then its body.
+ * So a socket read that came back short drained the socket, and tls_recv
+ * stops there once OpenSSL holds nothing more, without a recv for the
+ * EAGAIN: one recv per request, as for TCP. What OpenSSL read ahead is
+ * off the socket, and no edge comes for it (also when the handshake's last
+ * read brought the first request, before any edge said readable):
+ * pending() counts whole records too, and the connection asks it before
+ * it waits for input (net/conn.c). Bytes OpenSSL holds after a socket read
+ * that found nothing are part of a record at most (tp_starved): those
+ * count for nothing, or a waiter would spin.
+ *
  * Writes: OpenSSL seals a whole record at once and, when the socket takes
  * only part of it, wants the same write again (SSL_MODE_ACCEPT_MOVING_WRITE
  * _BUFFER lets the bytes come from another address). The connection's
@@ -56,8 +68,8 @@ static BIO_METHOD *bio_method;
 
 static int bio_write(BIO *b, const char *data, size_t len, size_t *written)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
-    ssize_t n = gn__sys_send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    struct gn_conn *c = BIO_get_data(b);
+    ssize_t n = gn__sys_send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
 
     BIO_clear_retry_flags(b);
     if (n >= 0) {
@@ -69,19 +81,31 @@ static int bio_write(BIO *b, const char *data, size_t len, size_t *written)
     return 0;
 }
 
+/* Set by bio_read when the socket gave less than OpenSSL asked for: with
+ * read-ahead OpenSSL asks for all the room in its buffer, so the socket
+ * is drained (an edge says when more arrives). tls_recv clears it before
+ * its reads and looks at it after them, with no wait in between: one per
+ * process, as a worker's I/O is single-threaded. */
+static int read_short;
+
 static int bio_read(BIO *b, char *data, size_t len, size_t *got)
 {
-    int fd = (int)(intptr_t)BIO_get_data(b);
-    ssize_t n = gn__sys_recv(fd, data, len, MSG_DONTWAIT);
+    struct gn_conn *c = BIO_get_data(b);
+    ssize_t n = gn__sys_recv(c->fd, data, len, MSG_DONTWAIT);
 
     BIO_clear_retry_flags(b);
     if (n > 0) {
         *got = (size_t)n;
+        read_short = (size_t)n < len;
+        c->tp_starved = 0;
         return 1;
     }
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         BIO_set_retry_read(b);
-    else if (n == 0)
+        /* OpenSSL reads the socket only when what it holds is not a
+         * whole record: it holds a part of one at most. */
+        c->tp_starved = errno != EINTR;
+    } else if (n == 0)
         errno = 0; /* the peer's end, not an error */
     return 0;
 }
@@ -146,6 +170,14 @@ static ssize_t failed(struct gn_conn *c, SSL *ssl, int ret, int reading)
     return -1;
 }
 
+/* Whether OpenSSL holds a whole record's worth, or bytes decrypted: a
+ * recv would return them without the socket. Bytes it holds after its
+ * last socket read found nothing are part of a record at most. */
+static int holds_input(struct gn_conn *c, SSL *ssl)
+{
+    return SSL_pending(ssl) > 0 || (SSL_has_pending(ssl) && !c->tp_starved);
+}
+
 static ssize_t tls_recv(struct gn_conn *c, void *buf, size_t len, int flags)
 {
     SSL *ssl = c->tp_data;
@@ -155,15 +187,23 @@ static ssize_t tls_recv(struct gn_conn *c, void *buf, size_t len, int flags)
     c->tp_want = 0;
     if (flags & MSG_PEEK) {
         /* Whether anything is there (or the peer left): what OpenSSL
-         * holds, else the socket's own bytes; never a handshake step. */
-        if (SSL_pending(ssl) > 0 && SSL_peek_ex(ssl, buf, len, &n) == 1)
+         * holds, else the socket's own bytes; never a handshake step.
+         * (A peek that reads the socket leaves what it read with OpenSSL,
+         * and the ready bit as it was: holds_input says so to waiters.) */
+        if (holds_input(c, ssl) && SSL_peek_ex(ssl, buf, len, &n) == 1)
             return (ssize_t)n;
         ERR_clear_error();
         return gn__sys_recv(c->fd, buf, len, flags);
     }
     /* Record after record until BUF is full or the socket is drained: a
-     * short read then means what it means for TCP. */
+     * short read then means what it means for TCP. Read-ahead fills
+     * OpenSSL's buffer with all the socket has, so once a socket read
+     * came back short and OpenSSL holds nothing more, the socket is
+     * drained without asking it once more for its EAGAIN. */
+    read_short = 0;
     while (got < len) {
+        if (got > 0 && read_short && !SSL_has_pending(ssl))
+            break;
         ERR_clear_error();
         if ((ret = SSL_read_ex(ssl, (char *)buf + got, len - got, &n)) == 1) {
             got += n;
@@ -307,8 +347,8 @@ static size_t tls_pending(struct gn_conn *c)
     SSL *ssl = c->tp_data;
     int n = SSL_pending(ssl);
 
-    /* A whole record not decrypted yet counts too. */
-    return n > 0 ? (size_t)n : (size_t)SSL_has_pending(ssl);
+    /* Whole records not decrypted yet count too (one byte, at least). */
+    return n > 0 ? (size_t)n : (size_t)holds_input(c, ssl);
 }
 
 static int tls_handshake(struct gn_conn *c)
@@ -376,7 +416,7 @@ int gn__tls_attach(struct gn_conn *c, struct gn_tls *t)
         ERR_clear_error();
         return -ENOMEM;
     }
-    BIO_set_data(bio, (void *)(intptr_t)c->fd);
+    BIO_set_data(bio, c);
     BIO_set_init(bio, 1);
     SSL_set_bio(ssl, bio, bio);
     SSL_set_accept_state(ssl);

@@ -30,7 +30,9 @@ struct gn_transport {
     int (*shutdown)(struct gn_conn *c, int how);
     /* Bytes the transport already holds for the next recv, beyond what
      * the socket has: with 0, a recv that returned less than asked means
-     * the socket is drained and only a new edge brings more. */
+     * the socket is drained and only a new edge brings more. With more,
+     * no edge will come for them: a connection about to wait for input
+     * asks this first (net/conn.c). */
     size_t (*pending)(struct gn_conn *c);
     /* Before C's protocol first serves it, from its coroutine: 0 when the
      * connection is ready (at once for TCP; after the handshake for TLS),

@@ -3,8 +3,10 @@
 over them (keep-alive, a POST body, a file sent with sendfile), `openssl
 s_client` (TLS 1.2 and 1.3 accepted, 1.1 refused, ALPN http/1.1), client
 certificates with cert_reqs, a client that stalls mid-handshake, a stream
-app and a WebSocket over TLS, the certificates refused at start-up with a
-message that names the file, and the PROXY protocol on a TLS bind (the
+app and a WebSocket over TLS, what the server reads ahead (the first
+bytes with the handshake's last flight, several records in one write,
+several messages in one record) served on each protocol, the
+certificates refused at start-up with a message that names the file, and the PROXY protocol on a TLS bind (the
 header in the clear before the ClientHello, from a raw client and from
 HAProxy's `send-proxy-v2 ssl`).
 
@@ -487,6 +489,183 @@ class TestUpgradedAndStreams(unittest.TestCase):
                 except ConnectionResetError:
                     data = b""
                 self.assertNotIn(b"plain", data)
+
+
+class MemTls:
+    """A TLS client over memory BIOs on a TCP socket: its records leave
+    only at flush() (or sendall(), which flushes), so a test chooses which
+    share one TCP write: the client's last handshake flight with the first
+    bytes, two records in one write, two messages in one record. What the
+    server reads ahead of these in one recv is the server's to account
+    for (net/tls_transport.c): no edge comes for it."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=IO)
+        self.inc, self.out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        self.tls = client_context().wrap_bio(self.inc, self.out,
+                                             server_hostname="127.0.0.1")
+        # The handshake up to the client's Finished, which stays held.
+        while True:
+            try:
+                self.tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self.flush()
+                data = self.sock.recv(65536)
+                if not data:
+                    raise ConnectionError("closed during the handshake")
+                self.inc.write(data)
+        assert self.tls.version() == "TLSv1.3", self.tls.version()
+        assert self.out.pending > 0, "no last flight held"
+
+    def record(self, data):
+        """DATA as one record (16 KiB at most), held until flush()."""
+        assert len(data) <= 16384
+        self.tls.write(data)
+
+    def flush(self):
+        """Everything held, in one write."""
+        data = self.out.read()
+        if data:
+            self.sock.sendall(data)
+
+    def sendall(self, data):
+        self.record(data)
+        self.flush()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.tls.read(n)
+            except ssl.SSLWantReadError:
+                data = self.sock.recv(65536)
+                if not data:
+                    return b""
+                self.inc.write(data)
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    def read_exactly(self, n):
+        got = b""
+        while len(got) < n:
+            chunk = self.recv(n - len(got))
+            if not chunk:
+                raise AssertionError("closed after %r" % got[-80:])
+            got += chunk
+        return got
+
+    def read_to_end(self):
+        got = b""
+        while True:
+            chunk = self.recv(65536)
+            if not chunk:
+                return got
+            got += chunk
+
+    def settimeout(self, timeout):
+        self.sock.settimeout(timeout)
+
+    def close(self):
+        self.sock.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class TestReadAhead(unittest.TestCase):
+    """The server reads ahead (one recv takes all the socket has): bytes
+    that came with the handshake's last flight, several records in one
+    TCP write and several messages in one record are all served, on each
+    protocol, without waiting for an edge that will not come."""
+
+    def test_http_requests_with_the_last_flight(self):
+        with TlsServer(workers=1) as srv:
+            with MemTls(srv.port) as c:
+                # Finished and two requests in one record, in one write.
+                c.record(b"GET /a HTTP/1.1\r\nHost: x\r\n\r\n"
+                         b"GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+                c.flush()
+                heads = self.responses(c, 2)
+                self.assertEqual([fields(b)["path"] for b in heads], ["/a", "/b"])
+                # Idle, then two records in one write; then the end.
+                time.sleep(0.2)
+                c.record(b"GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+                c.record(b"GET /d HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                c.flush()
+                heads = self.responses(c, 2)
+                self.assertEqual([fields(b)["path"] for b in heads], ["/c", "/d"])
+                self.assertEqual(c.read_to_end(), b"")
+
+    def responses(self, c, n):
+        """The bodies of N responses with a Content-Length."""
+        bodies, buf = [], b""
+        while len(bodies) < n:
+            while b"\r\n\r\n" not in buf:
+                chunk = c.recv(65536)
+                self.assertTrue(chunk, "closed after %d responses: %r" % (len(bodies), buf))
+                buf += chunk
+            head, buf = buf.split(b"\r\n\r\n", 1)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+            length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+            if len(buf) < length:
+                buf += c.read_exactly(length - len(buf))
+            bodies.append(buf[:length])
+            buf = buf[length:]
+        return bodies
+
+    def test_stream_lines_with_the_last_flight(self):
+        # A fresh worker's first connection: slow the first time through,
+        # the worker often reads the client's Finished and the lines after
+        # it in the handshake's one recv, before any edge said readable.
+        for attempt in range(4):
+            sport = harness.free_port()
+            with TlsServer(settings={
+                    "stream:echo": {"bind": "tls://127.0.0.1:%d" % sport,
+                                    "module": app_path("line_echo")},
+            }, workers=1) as srv:
+                srv.wait_for_log(r"listening at: 127\.0\.0\.1:%d for \[stream:echo\] "
+                                 r"over TLS" % sport)
+                with MemTls(sport) as c:
+                    # Finished, two lines in one record and a third in the
+                    # next, in one write.
+                    c.record(b"one\ntwo\n")
+                    c.record(b"x" * 3000 + b"\n")
+                    c.flush()
+                    want = b"one\ntwo\n" + b"x" * 3000 + b"\n"
+                    self.assertEqual(c.read_exactly(len(want)), want)
+                    # Idle, then two records in one write.
+                    time.sleep(0.1)
+                    c.record(b"three\n")
+                    c.record(b"four\n")
+                    c.flush()
+                    self.assertEqual(c.read_exactly(11), b"three\nfour\n")
+
+    def test_websocket_upgrade_and_frame_with_the_last_flight(self):
+        with TlsServer(app="ws_echo", workers=1) as srv:
+            with MemTls(srv.port) as c:
+                key = base64.b64encode(os.urandom(16)).decode()
+                # Finished, the upgrade and two frames, in one write.
+                c.record(wsclient.handshake_request("/", key, port=srv.port) +
+                         wsclient.frame(wsclient.OP_TEXT, b"first"))
+                c.record(wsclient.frame(wsclient.OP_TEXT, b"second"))
+                c.flush()
+                status, headers, buf = wsclient.read_head(c)
+                self.assertEqual(status, 101)
+                ws = wsclient.WsClient.__new__(wsclient.WsClient)
+                ws.sock, ws.buf = c, buf
+                self.assertEqual(ws.recv_message(), (wsclient.OP_TEXT, b"first"))
+                self.assertEqual(ws.recv_message(), (wsclient.OP_TEXT, b"second"))
+                # Idle, then two frames in one record.
+                time.sleep(0.1)
+                c.sendall(wsclient.frame(wsclient.OP_TEXT, b"third") +
+                          wsclient.frame(wsclient.OP_TEXT, b"fourth"))
+                self.assertEqual(ws.recv_message(), (wsclient.OP_TEXT, b"third"))
+                self.assertEqual(ws.recv_message(), (wsclient.OP_TEXT, b"fourth"))
+                ws.send_close(1000)
+                self.assertEqual(ws.expect_close(), 1000)
 
 
 class TestStartRefused(unittest.TestCase):
