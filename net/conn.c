@@ -302,9 +302,10 @@ int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
     return conn_wait(c, events, timeout_ms);
 }
 
-struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
-                             const struct sockaddr *peer, socklen_t len,
-                             const struct gn_conn_proto *proto, const void *ctx)
+static struct gn_conn *conn_new(struct gn_conns *set, int fd,
+                                const struct sockaddr *peer, socklen_t len,
+                                const struct gn_conn_proto *proto,
+                                const void *ctx, int watch_fd)
 {
     struct gn_conn *c = calloc(1, sizeof(*c));
 
@@ -327,10 +328,13 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
     set->list = c;
     set->n++;
     /* Registered once, for the connection's life (the kernel reports a
-     * request that is already there at once). */
-    if (gn__watch_start(&c->io, set->loop, fd,
-                        GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
-                            GN_WATCH_PERSIST | GN_WATCH_ET,
+     * request that is already there at once); or, bare, a watch without
+     * a descriptor, which the idle path can still activate. */
+    if (gn__watch_start(&c->io, set->loop, watch_fd ? fd : -1,
+                        watch_fd
+                            ? GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
+                                  GN_WATCH_PERSIST | GN_WATCH_ET
+                            : 0,
                         -1, on_io, c) != 0) {
         gn_log_error("cannot watch connection from %s", c->remote_addr);
         gn__conn_close(c);
@@ -338,6 +342,21 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
     }
     go_idle(c, set->first_byte_ms);
     return c;
+}
+
+struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
+                             const struct sockaddr *peer, socklen_t len,
+                             const struct gn_conn_proto *proto, const void *ctx)
+{
+    return conn_new(set, fd, peer, len, proto, ctx, 1);
+}
+
+struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
+                                  const struct sockaddr *peer, socklen_t len,
+                                  const struct gn_conn_proto *proto,
+                                  const void *ctx)
+{
+    return conn_new(set, fd, peer, len, proto, ctx, 0);
 }
 
 struct gn_conn *gn__conn_adopt(struct gn_conns *set, int fd,
@@ -404,7 +423,8 @@ void gn__conn_close(struct gn_conn *c)
     idle_unlink(c);
     if (c->tp->close != NULL)
         c->tp->close(c);
-    gn__sys_close(c->fd);
+    if (c->fd >= 0) /* (-1: the transport closed it) */
+        gn__sys_close(c->fd);
     free(c->rbuf);
     free(c->out);
     free(c->adopted);

@@ -152,6 +152,15 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
                              const struct gn_conn_proto *proto,
                              const void *ctx);
 
+/* As gn__conn_new, for a socket whose edges a transport attached next,
+ * from the loop, reports itself (gn__conn_event; the io_uring
+ * transport): C's watch holds no descriptor, so epoll never hears of the
+ * socket unless the transport registers it. */
+struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
+                                  const struct sockaddr *peer, socklen_t len,
+                                  const struct gn_conn_proto *proto,
+                                  const void *ctx);
+
 /*
  * Serve FD, a client's socket another process of ours accepted, served
  * part of and handed over (net/peer.h), as if accepted here: its bytes

@@ -39,8 +39,9 @@ struct gn_transport {
      * or a negative errno to close it. NULL: nothing to do. */
     int (*handshake)(struct gn_conn *c);
     /* C is closing (from the loop, never waiting): say goodbye if the
-     * protocol has a way (TLS's close_notify) and free the state. NULL:
-     * nothing to do. */
+     * protocol has a way (TLS's close_notify) and free the state. It may
+     * close C's descriptor itself (io_uring: in its batch), and then sets
+     * C->fd to -1. NULL: nothing to do. */
     void (*close)(struct gn_conn *c);
     /* "https" rather than "http" for requests that arrive on it. */
     int secure;

@@ -20,7 +20,22 @@
  * Nothing reaches the kernel when it is queued: a loop turn's submissions
  * go in one io_uring_enter at the end of the ring's callback (whose
  * completions resumed the coroutines that queued them), or, when queued
- * from elsewhere (a timer, a new connection), at a zero timer's turn.
+ * from elsewhere (a timer, a new connection), at the end of the same loop
+ * turn (the flush, an event activated without a descriptor).
+ *
+ * The kernel's side of a completion (task work) runs when the worker
+ * next enters the kernel (IORING_SETUP_COOP_TASKRUN), not by
+ * interrupting it; a sleeping worker is still woken (its epoll_wait says
+ * EINTR). IORING_SETUP_DEFER_TASKRUN, which would run it only when the
+ * worker enters the ring, was measured and dropped: the loop then has to
+ * be woken through an eventfd registered with the ring, whose signal the
+ * kernel defers (RCU) when it comes from a socket's wake-up, and
+ * plaintext-50 fell from 12 k to 4 k requests/s with 12 ms latencies.
+ *
+ * A new connection on the ring is never registered with epoll: its
+ * receives say when it is readable, and its descriptor is closed by the
+ * ring, after the turn's last send. Only a sendfile(2) that finds the
+ * socket full registers it, to wait for room.
  *
  * A connection that closes with operations in flight leaves its state
  * behind (an orphan): its receive is cancelled, its send finishes (the
@@ -59,7 +74,8 @@
 #define REAP_ROUNDS 8       /* submit-and-reap rounds per callback */
 #define FREE_WAIT_MS 1000   /* at exit, for operations still in flight */
 
-enum { OP_RECV = 0, OP_SEND = 1, OP_CANCEL = 2, OP_MASK = 3 };
+/* OP_IGNORE: a cancellation's or a close's own answer. */
+enum { OP_RECV = 0, OP_SEND = 1, OP_IGNORE = 2, OP_MASK = 3 };
 
 struct uconn {
     struct gn_uring *u;
@@ -70,6 +86,7 @@ struct uconn {
     int starved;    /* its receive found no buffer: on the starved list */
     int eof;        /* the peer's end was read */
     int err;        /* a failed operation's errno, for the next call */
+    int watched;    /* its socket is on the loop's epoll (sendfile) */
     int held_bid;   /* the buffer of bytes received and not read, or -1 */
     uint32_t held_off, held_len;
     unsigned last_len; /* the last receive's bytes: < BUFSZ, drained */
@@ -86,7 +103,8 @@ struct gn_uring {
     char *bufs;
     struct gn_loop *loop;
     struct gn_watch watch; /* the ring's descriptor: completions */
-    struct gn_watch flush; /* a zero timer: submit what was queued */
+    struct gn_watch flush; /* no descriptor: activated to submit */
+    int flush_queued;      /* ... activated, for this turn's end */
     int in_reap;           /* in the ring's callback: its end submits */
     uint64_t batch;        /* submissions so far: the batch being queued */
     size_t orphans;        /* closed connections' state, in flight */
@@ -96,12 +114,22 @@ struct gn_uring {
 static const struct gn_transport uring_transport;
 
 static void on_ring(int fd, short what, void *arg);
+static void on_flush(int fd, short what, void *arg);
 
-/* Hand what is queued to the kernel: a batch ends. */
+/* Hand what is queued to the kernel (which also runs the task work that
+ * turns operations that finished into completions): a batch ends. */
 static void submit(struct gn_uring *u)
 {
-    io_uring_submit(&u->ring);
+    io_uring_submit_and_get_events(&u->ring);
     u->batch++;
+}
+
+/* Something for the kernel: entries queued, or task work it flagged
+ * (IORING_SQ_TASKRUN) that only an enter runs. */
+static int kernel_work(struct gn_uring *u)
+{
+    return io_uring_sq_ready(&u->ring) > 0 ||
+           (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
 }
 
 /* The socket's own edge (writable again, after sendfile(2) found it
@@ -114,11 +142,15 @@ static void on_socket(int fd, short what, void *arg)
 
 /* ---- submissions ------------------------------------------------------ */
 
-/* Make sure what is queued reaches the kernel before the loop sleeps. */
+/* Make sure what is queued reaches the kernel before the loop sleeps:
+ * the flush runs after the callbacks already due this turn (libevent
+ * runs what is activated during a turn in the same turn). */
 static void schedule_flush(struct gn_uring *u)
 {
-    if (!u->in_reap && !gn__watch_active(&u->flush))
-        gn__watch_start(&u->flush, u->loop, -1, 0, 0, on_ring, u);
+    if (!u->in_reap && !u->flush_queued) {
+        u->flush_queued = 1;
+        gn__watch_activate(&u->flush, GN_WATCH_TIMEOUT);
+    }
 }
 
 /* A free submission entry (submitting what is queued when the queue is
@@ -322,15 +354,16 @@ static unsigned reap(struct gn_uring *u)
             send_done(uc, got[i].res);
             break;
         default:
-            break; /* a cancellation's own answer */
+            break; /* OP_IGNORE */
         }
     }
     return n;
 }
 
-/* Completions came (the ring's descriptor is readable), or the zero timer
- * fired: reap them, which resumes the coroutines they were for, and
- * submit what those queued; again while that brought more. */
+/* Completions came (the ring's descriptor is readable), or the flush:
+ * run the kernel's side of them and reap them, which resumes the
+ * coroutines they were for, and submit what those queued; again while
+ * that brought more. */
 static void on_ring(int fd, short what, void *arg)
 {
     struct gn_uring *u = arg;
@@ -338,18 +371,29 @@ static void on_ring(int fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    gn__watch_stop(&u->flush);
+    if (u->flush_queued) { /* this does what it would */
+        gn__watch_stop(&u->flush);
+        u->flush_queued = 0;
+    }
     u->in_reap = 1;
     for (int round = 0; round < REAP_ROUNDS; round++) {
-        n = reap(u);
-        if (io_uring_sq_ready(&u->ring) > 0)
+        if (kernel_work(u))
             submit(u);
-        else if (n == 0)
+        n = reap(u);
+        if (n == 0 && !kernel_work(u))
             break;
     }
     u->in_reap = 0;
     if (io_uring_sq_ready(&u->ring) > 0)
         submit(u);
+}
+
+static void on_flush(int fd, short what, void *arg)
+{
+    struct gn_uring *u = arg;
+
+    u->flush_queued = 0;
+    on_ring(fd, what, arg);
 }
 
 /* ---- the transport ---------------------------------------------------- */
@@ -464,9 +508,26 @@ static int drain_sends(struct gn_conn *c)
 static ssize_t uring_sendfile(struct gn_conn *c, int fd, off_t *offset,
                               size_t count)
 {
+    struct uconn *uc = uc_of(c);
+    ssize_t n;
+
     if (drain_sends(c) != 0)
         return -1;
-    return gn__sys_sendfile(c->fd, fd, offset, count);
+    n = gn__sys_sendfile(c->fd, fd, offset, count);
+    /* The socket is full: its own edge says when there is room, so it
+     * joins the loop's epoll now, for the rest of its life (registered
+     * after the failure, epoll reports room that came meanwhile). */
+    if (n < 0 && errno == EAGAIN && !uc->watched) {
+        if (gn__watch_start(&c->io, uc->u->loop, c->fd,
+                            GN_WATCH_WRITE | GN_WATCH_PERSIST | GN_WATCH_ET,
+                            -1, on_socket, c) != 0) {
+            errno = ENOMEM;
+            return -1;
+        }
+        uc->watched = 1;
+        errno = EAGAIN;
+    }
+    return n;
 }
 
 static int uring_shutdown(struct gn_conn *c, int how)
@@ -484,20 +545,37 @@ static size_t uring_pending(struct gn_conn *c)
     return uc->held_bid >= 0 ? uc->held_len - uc->held_off : 0;
 }
 
+/* Close C's descriptor through the ring, after the entries queued before
+ * (the kernel takes each one's socket as it issues it, in order, so the
+ * last answer still goes): 0, or -1 when no entry is free (the caller
+ * closes it). */
+static int close_by_ring(struct gn_conn *c)
+{
+    struct io_uring_sqe *sqe = get_sqe(uc_of(c)->u);
+
+    if (sqe == NULL)
+        return -1;
+    io_uring_prep_close(sqe, c->fd);
+    io_uring_sqe_set_data64(sqe, OP_IGNORE);
+    c->fd = -1; /* gn__conn_close leaves it to the ring */
+    return 0;
+}
+
 /* The connection closes: its buffer goes back, its receive is cancelled,
- * and the state stays until the operations in flight completed. */
+ * its descriptor closed by the ring, and the state stays until the
+ * operations in flight completed. */
 static void uring_close(struct gn_conn *c)
 {
     struct uconn *uc = uc_of(c);
     struct gn_uring *u = uc->u;
     struct io_uring_sqe *sqe;
 
-    /* The kernel looks the descriptor up when an entry is submitted, not
-     * when it is queued: an entry of this batch (the last answer, a
-     * receive armed this turn) must reach it before the close, or go to
-     * whatever socket takes the descriptor's number next. */
-    if ((uc->send_armed || uc->recv_armed) && uc->queued_in == u->batch &&
-        io_uring_sq_ready(&u->ring) > 0)
+    /* Closed by gn__conn_close instead: the kernel looks the descriptor
+     * up when an entry is submitted, not when it is queued, so an entry
+     * of this batch (the last answer, a receive armed this turn) must
+     * reach it before, or go to whatever socket takes its number next. */
+    if (close_by_ring(c) != 0 && (uc->send_armed || uc->recv_armed) &&
+        uc->queued_in == u->batch && io_uring_sq_ready(&u->ring) > 0)
         submit(u);
     c->tp_data = NULL;
     uc->c = NULL;
@@ -508,11 +586,11 @@ static void uring_close(struct gn_conn *c)
         buf_return(u, uc->held_bid);
         uc->held_bid = -1;
     }
-    /* (The cancellation goes with the next batch: by then the descriptor
-     * is closed, but the receive holds the socket until it ends.) */
+    /* (The receive holds the socket until it ends, the descriptor closed
+     * or not.) */
     if (uc->recv_armed && (sqe = get_sqe(u)) != NULL) {
         io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV, 0);
-        io_uring_sqe_set_data64(sqe, OP_CANCEL);
+        io_uring_sqe_set_data64(sqe, OP_IGNORE);
     }
     uconn_free_if_done(uc);
 }
@@ -529,21 +607,40 @@ static const struct gn_transport uring_transport = {
 
 /* ---- the ring --------------------------------------------------------- */
 
-static int setup_ring(struct io_uring *ring)
-{
-    struct io_uring_params p = {0};
-    int rc;
-
+/* The ring's setups, the kernel's most helpful first: each one a kernel
+ * refuses (EINVAL: a flag it does not know) gives way to the next. */
+static const struct gn__uring_setup setups[] = {
     /* No interrupt of a running worker for each completion: it runs the
-     * kernel's side of them when it next enters the kernel anyway. */
-    p.flags = IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
-              IORING_SETUP_SINGLE_ISSUER;
-    rc = io_uring_queue_init_params(RING_ENTRIES, ring, &p);
-    if (rc == -EINVAL) { /* an older kernel: without the hints */
-        memset(&p, 0, sizeof(p));
-        rc = io_uring_queue_init_params(RING_ENTRIES, ring, &p);
+     * kernel's side of them when it next enters the kernel anyway, and
+     * the flag says when only an enter would. One issuer: the worker. */
+    {IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+         IORING_SETUP_TASKRUN_FLAG | IORING_SETUP_SINGLE_ISSUER,
+     "cooperative task work, one issuer"},
+    /* Kernels 5.19 to 6.0: no SINGLE_ISSUER. */
+    {IORING_SETUP_SUBMIT_ALL | IORING_SETUP_COOP_TASKRUN |
+         IORING_SETUP_TASKRUN_FLAG,
+     "cooperative task work (COOP_TASKRUN)"},
+    {0, "no setup flags"},
+};
+
+int gn__uring_try_setups(int (*init)(unsigned flags, void *arg), void *arg,
+                         const struct gn__uring_setup **used)
+{
+    int rc = -EINVAL;
+
+    for (size_t i = 0; i < sizeof(setups) / sizeof(setups[0]); i++) {
+        *used = &setups[i];
+        if ((rc = init(setups[i].flags, arg)) != -EINVAL)
+            return rc;
     }
     return rc;
+}
+
+static int init_ring(unsigned flags, void *arg)
+{
+    struct io_uring_params p = {.flags = flags};
+
+    return io_uring_queue_init_params(RING_ENTRIES, arg, &p);
 }
 
 static int setup_buffers(struct gn_uring *u)
@@ -585,19 +682,28 @@ static void release(struct gn_uring *u, int ring_up)
     free(u);
 }
 
-int gn__uring_new(struct gn_loop *loop, struct gn_uring **out)
+int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
+                  const char **fallback)
 {
     struct gn_uring *u = calloc(1, sizeof(*u));
+    const struct gn__uring_setup *used;
     int rc;
 
+    *fallback = NULL;
     if (u == NULL)
         return -ENOMEM;
     u->loop = loop;
-    if ((rc = setup_ring(&u->ring)) < 0) {
+    if ((rc = gn__uring_try_setups(init_ring, &u->ring, &used)) < 0) {
         release(u, 0);
         return rc;
     }
+    if (used != &setups[0])
+        *fallback = used->what;
+    /* Each enter skips the descriptor's lookup (a refusal costs that
+     * only). */
+    io_uring_register_ring_fd(&u->ring);
     if ((rc = setup_buffers(u)) != 0 ||
+        (rc = gn__watch_start(&u->flush, loop, -1, 0, -1, on_flush, u)) != 0 ||
         (rc = gn__watch_start(&u->watch, loop, u->ring.ring_fd,
                               GN_WATCH_READ | GN_WATCH_PERSIST, -1, on_ring,
                               u)) != 0) {
@@ -618,6 +724,7 @@ void gn__uring_free(struct gn_uring *u)
         return;
     gn__watch_stop(&u->watch);
     gn__watch_stop(&u->flush);
+    u->flush_queued = 0;
     /* Orphans' sends finishing, their receives being cancelled: their
      * state is freed as they come. */
     u->in_reap = 1;
@@ -639,14 +746,9 @@ int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)
     uc->c = c;
     uc->fd = c->fd;
     uc->held_bid = -1;
-    /* Reads come from the ring now; the socket's own edges are needed
-     * for sendfile(2) only. */
-    if (gn__watch_start(&c->io, u->loop, c->fd,
-                        GN_WATCH_WRITE | GN_WATCH_PERSIST | GN_WATCH_ET, -1,
-                        on_socket, c) != 0) {
-        free(uc);
-        return -ENOMEM;
-    }
+    /* A new connection's request is likely there already: the first
+     * receive tries at once rather than waiting for an edge. */
+    uc->last_len = BUFSZ;
     c->tp = &uring_transport;
     c->tp_data = uc;
     c->ready &= ~GN_WATCH_READ;
@@ -656,10 +758,12 @@ int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)
 
 #else /* !GN_HAVE_LIBURING */
 
-int gn__uring_new(struct gn_loop *loop, struct gn_uring **out)
+int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
+                  const char **fallback)
 {
     (void)loop;
     (void)out;
+    *fallback = NULL;
     return -ENOSYS;
 }
 
@@ -672,6 +776,15 @@ int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)
 {
     (void)u;
     (void)c;
+    return -ENOSYS;
+}
+
+int gn__uring_try_setups(int (*init)(unsigned flags, void *arg), void *arg,
+                         const struct gn__uring_setup **used)
+{
+    (void)init;
+    (void)arg;
+    *used = NULL;
     return -ENOSYS;
 }
 

@@ -20,8 +20,11 @@ struct gn_conn;
 struct gn_uring;
 
 /* A ring for LOOP, watched by it: 0 and *OUT, or a negative errno
- * (-ENOSYS without liburing; the kernel's refusal otherwise). */
-int gn__uring_new(struct gn_loop *loop, struct gn_uring **out);
+ * (-ENOSYS without liburing; the kernel's refusal otherwise). *FALLBACK
+ * is NULL, or names the setup taken when the kernel refused the best one
+ * (static; for the caller's log). */
+int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
+                  const char **fallback);
 
 /* Free U, at the worker's exit: waits (bounded) for the operations
  * closed connections left in flight (their last bytes going out), then
@@ -29,8 +32,22 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out);
  * NULL: nothing. */
 void gn__uring_free(struct gn_uring *u);
 
-/* Move the new, idle connection C (plain TCP, nothing read yet) onto U:
- * 0, or -ENOMEM (C keeps the plain transport). */
+/* Move the new, idle connection C (plain TCP, nothing read yet, made by
+ * gn__conn_new_bare: not on epoll) onto U: 0, or -ENOMEM (C has no
+ * transport that hears its socket: close it). */
 int gn__uring_attach(struct gn_uring *u, struct gn_conn *c);
+
+/* One way to set the ring up: io_uring_setup(2)'s FLAGS, and WHAT they
+ * give, in words. */
+struct gn__uring_setup {
+    unsigned flags;
+    const char *what;
+};
+
+/* Call INIT(flags, ARG) with each setup in turn, the best first, until
+ * one is not refused with -EINVAL (a flag the kernel does not know):
+ * INIT's last result, and *USED the setup it was given. */
+int gn__uring_try_setups(int (*init)(unsigned flags, void *arg), void *arg,
+                         const struct gn__uring_setup **used);
 
 #endif /* GN_NET_URING_H */

@@ -563,8 +563,22 @@ static void accept_ready(int fd, short what, void *arg)
             return;
         }
         w->accepted++;
-        c = gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto,
-                         ctx);
+        /* io_engine = io_uring: plain HTTP connections only, their socket
+         * never on epoll (the ring's receives say when it is readable). */
+        if (w->uring != NULL && !tls && proto == &gn__http1) {
+            c = gn__conn_new_bare(&w->net, cfd, (struct sockaddr *)&ss, len,
+                                  proto, ctx);
+            if (c != NULL && gn__uring_attach(w->uring, c) != 0) {
+                gn_log_error("out of memory for io_uring; closing "
+                             "connection from %s",
+                             c->remote_addr);
+                gn__conn_close(c);
+                c = NULL;
+            }
+        } else {
+            c = gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto,
+                             ctx);
+        }
         /* A TLS bind's connection shakes hands when its coroutine starts. */
         if (c != NULL && tls && gn__tls_attach(c, w->cfg->tls) != 0) {
             gn_log_error("out of memory for TLS; closing connection from %s",
@@ -572,10 +586,6 @@ static void accept_ready(int fd, short what, void *arg)
             gn__conn_close(c);
             c = NULL;
         }
-        /* io_engine = io_uring: plain HTTP connections only (a failure
-         * leaves one on epoll). */
-        if (c != NULL && w->uring != NULL && !tls && proto == &gn__http1)
-            gn__uring_attach(w->uring, c);
         /* A stream app may speak first: its handler starts at once. */
         if (c != NULL && proto == &gn__stream_proto)
             gn__conn_start(c);
@@ -827,14 +837,19 @@ static void reset_signals(void)
 static void start_uring(struct gn_worker *w)
 {
     static int said;
+    const char *fallback;
     int rc;
 
     if (w->cfg->io_engine != GN_IO_URING)
         return;
-    rc = gn__uring_new(w->loop, &w->uring);
+    rc = gn__uring_new(w->loop, &w->uring, &fallback);
     if (rc != 0 && !said++)
         gn_log_warn("io_engine = io_uring: %s; using epoll",
                     rc == -ENOSYS ? "not built with liburing" : strerror(-rc));
+    if (rc == 0 && fallback != NULL && !said++)
+        gn_log_warn("io_engine = io_uring: the kernel refused the ring's "
+                    "best setup; using %s",
+                    fallback);
 }
 
 /* The loop, the coroutine pool, and what waits on them. 0, or -1 with

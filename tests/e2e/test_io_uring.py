@@ -55,6 +55,32 @@ def rings_of(pid):
     return n
 
 
+def socket_fds(pid):
+    """The descriptors of process PID that are sockets."""
+    fds = []
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)).startswith("socket:"):
+                fds.append(int(fd))
+        except OSError:
+            pass  # closed meanwhile
+    return fds
+
+
+def epoll_entries(pid):
+    """How many descriptors the epoll instances of process PID watch."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) != "anon_inode:[eventpoll]":
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                n += sum(1 for line in f if line.startswith("tfd:"))
+        except OSError:
+            pass  # closed meanwhile
+    return n
+
+
 class EngineTest(ServerTestCase):
     def test_worker_holds_a_ring_with_io_uring_only(self):
         srv = self.start_server(app="echo")
@@ -67,6 +93,47 @@ class EngineTest(ServerTestCase):
         (ppid,) = plain.wait_workers(1)
         self.assertEqual(plain.get("/x")[0], 200)
         self.assertEqual(rings_of(ppid), 0)
+
+    def test_connections_on_the_ring_stay_off_epoll(self):
+        """A connection the ring serves is never registered with the
+        worker's epoll (its receives are its read edges): 20 open
+        keep-alive connections add no epoll entry."""
+        srv = self.start_server(app="echo")
+        (pid,) = srv.wait_workers(1)
+        self.assertEqual(srv.get("/warm")[0], 200)
+        before = epoll_entries(pid)
+        conns = [harness.RawConn(srv.port) for _ in range(20)]
+        try:
+            for c in conns:
+                c.send(b"GET /k HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(c.read_response().status, 200)
+            self.assertGreaterEqual(len(socket_fds(pid)), 20)
+            self.assertEqual(epoll_entries(pid), before)
+        finally:
+            for c in conns:
+                c.close()
+
+    def test_closed_connections_leave_no_descriptor(self):
+        """A connection that ends with its answer (Connection: close) is
+        closed by the ring after that answer went: the client reads it
+        whole, then the end; the worker holds no descriptor for it."""
+        srv = self.start_server(app="echo")
+        (pid,) = srv.wait_workers(1)
+        self.assertEqual(srv.get("/warm")[0], 200)
+        before = len(socket_fds(pid))
+        for i in range(50):
+            with harness.RawConn(srv.port) as c:
+                c.send(b"GET /c%d HTTP/1.1\r\nHost: x\r\n"
+                       b"Connection: close\r\n\r\n" % i)
+                r = c.read_response()
+                self.assertEqual(r.status, 200)
+                self.assertEqual(r.echo_fields()["target"], "/c%d" % i)
+                self.assertTrue(c.closed_by_peer())
+        # (BEFORE may still count the first connection, closing.)
+        deadline = time.monotonic() + 10
+        while len(socket_fds(pid)) > before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.assertLessEqual(len(socket_fds(pid)), before)
 
     def test_many_requests_on_many_connections_answered_in_order(self):
         """Interleaved keep-alive connections, each one's answers in its
