@@ -300,6 +300,14 @@ class GreenicornUring(Greenicorn):
     workers_extra = "io_engine = io_uring"
 
 
+class GreenicornUringBase(GreenicornBase):
+    """greenicorn-uring from the --base build: the io_uring engine's
+    change, measured in the same invocation."""
+    name = "greenicorn-uring-base"
+    kinds = ("http", "ws")
+    workers_extra = "io_engine = io_uring"
+
+
 class GreenicornStatsdRefused(Greenicorn):
     """statsd_host on a loopback port nobody listens on: every datagram
     is answered by ICMP port unreachable, and the next send fails
@@ -584,7 +592,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornUring, GreenicornBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornUring, GreenicornBase, GreenicornUringBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -847,7 +855,8 @@ class Headline(Scenario):
     nginx, greenicorn, nginx ...), medians and min-max; the other peers
     run once, in the middle turn (--others-repeat)."""
     repeat = 5
-    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-uring", "nginx")
+    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-uring",
+                    "greenicorn-uring-base", "nginx")
 
 
 class Plaintext50(Headline):
@@ -865,7 +874,7 @@ class Pipelined16(Headline):
     name = "pipelined-16"
     title = "plaintext pipelined, depth 16, 50 connections"
     pipeline = 16
-    peers = ("greenicorn", "greenicorn-uring", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
+    peers = ("greenicorn", "greenicorn-uring", "greenicorn-uring-base", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
 
 
 class NewConnection(Headline):
@@ -1597,7 +1606,7 @@ def main():
                     "(a build of the code before a change) as the peer greenicorn-base")
     args = ap.parse_args()
     if args.base:
-        GreenicornBase.build = os.path.abspath(args.base)
+        GreenicornBase.build = GreenicornUringBase.build = os.path.abspath(args.base)
 
     chosen = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios]
     unknown = set(args.scenarios) - {s.name for s in SCENARIOS}
@@ -1605,7 +1614,8 @@ def main():
         ap.error("unknown scenario(s): %s" % ", ".join(sorted(unknown)))
     wanted = set(args.peers.split(",")) if args.peers else None
     if not args.base:
-        wanted = (wanted or {c.name for c in PEERS}) - {GreenicornBase.name}
+        wanted = (wanted or {c.name for c in PEERS}) - {GreenicornBase.name,
+                                                       GreenicornUringBase.name}
     if any(s.kind == "http" for s in chosen) and not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (scripts/install-deps --bench)")
 
