@@ -101,5 +101,7 @@ __attribute__((constructor)) void gn__sys_init(void)
     BIND(gethostbyname2);
     BIND(gethostbyname_r);
     BIND(gethostbyname2_r);
+    BIND(timerfd_create);
+    BIND(timerfd_settime);
     BIND(close); /* last: marks the table done */
 }

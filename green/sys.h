@@ -6,7 +6,7 @@
  * (an interposer that makes an unmodified client library cooperative) can
  * never capture greenicorn's own calls. Each wrapper behaves exactly as
  * the libc function it names: -1 and errno on failure. (libevent makes its
- * own calls: it is left alone.)
+ * own calls: it is left alone, but for its timerfd, see green/loop.c.)
  */
 #ifndef GN_GREEN_SYS_H
 #define GN_GREEN_SYS_H
@@ -74,6 +74,11 @@ struct gn_sys_table {
                            struct hostent **, int *);
     int (*gethostbyname2_r)(const char *, int, struct hostent *, char *,
                             size_t, struct hostent **, int *);
+    /* For green/loop.c's timerfd definitions (the loop's kernel timer),
+     * which pass every other descriptor through to these. */
+    int (*timerfd_create)(int, int);
+    int (*timerfd_settime)(int, int, const struct itimerspec *,
+                           struct itimerspec *);
 };
 
 extern struct gn_sys_table gn__sys;
