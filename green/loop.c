@@ -284,6 +284,11 @@ void gn__watch_stop(struct gn_watch *w)
         event_del(ev);
 }
 
+int gn__watch_started(const struct gn_watch *w)
+{
+    return event_initialized((const struct event *)w->ev);
+}
+
 int gn__watch_active(const struct gn_watch *w)
 {
     const struct event *ev = (const struct event *)w->ev;

@@ -77,4 +77,8 @@ void gn__watch_activate(struct gn_watch *w, int what);
 /* Whether W is armed. */
 int gn__watch_active(const struct gn_watch *w);
 
+/* Whether W was ever started (a zeroed watch was not); stopping it does
+ * not undo that. */
+int gn__watch_started(const struct gn_watch *w);
+
 #endif /* GN_GREEN_LOOP_H */

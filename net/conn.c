@@ -1,7 +1,11 @@
 /*
  * Connections. An accepted socket is registered once with the loop,
  * edge-triggered, for reading, writing and the peer's close, and stays so
- * until it closes: serving a request costs no epoll_ctl. When bytes arrive
+ * until it closes: serving a request costs no epoll_ctl. A new plain HTTP
+ * connection is served at once instead (gn__conn_serve_new), its request
+ * most likely queued, and registered only when it first waits or goes
+ * idle: one served and closed in that run costs no epoll call at all, nor
+ * a loop turn. When bytes arrive
  * on an idle connection it gets a coroutine and a read buffer, and its
  * protocol (c->proto, chosen per listener) serves what is buffered; when
  * nothing is left both go back and the connection waits idle again, so an
@@ -54,6 +58,7 @@
 #define SENDFILE_MAX (1 << 20) /* per call: others get the loop in between */
 
 static void on_io(int fd, short what, void *arg);
+static int conn_watch(struct gn_conn *c);
 
 /* ---- life cycle ------------------------------------------------------- */
 
@@ -288,6 +293,8 @@ static int conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
         return c->ready & events;
     if ((events & GN_WATCH_READ) && c->tp->pending(c) > 0)
         return GN_WATCH_READ;
+    if ((rc = conn_watch(c)) != 0)
+        return rc;
     c->io_waiter = &wt;
     c->io_events = events;
     /* The connection's own watch reports the edge. */
@@ -302,10 +309,27 @@ int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
     return conn_wait(c, events, timeout_ms);
 }
 
-static struct gn_conn *conn_new(struct gn_conns *set, int fd,
-                                const struct sockaddr *peer, socklen_t len,
-                                const struct gn_conn_proto *proto,
-                                const void *ctx, int watch_fd)
+/* C's socket registered with the loop, once, before anything waits on
+ * it: for one served at once (gn__conn_serve_new), whose watch was never
+ * started and which may close unregistered. The others' watch started
+ * with them (bare for the io_uring engine, which registers the socket
+ * itself if ever needed). 0 or a negative errno. */
+static int conn_watch(struct gn_conn *c)
+{
+    if (GN_LIKELY(gn__watch_started(&c->io)))
+        return 0;
+    /* For the connection's life (the kernel reports at once an edge that
+     * is already there). */
+    return gn__watch_start(&c->io, c->set->loop, c->fd,
+                           GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
+                               GN_WATCH_PERSIST | GN_WATCH_ET,
+                           -1, on_io, c);
+}
+
+static struct gn_conn *conn_create(struct gn_conns *set, int fd,
+                                   const struct sockaddr *peer, socklen_t len,
+                                   const struct gn_conn_proto *proto,
+                                   const void *ctx)
 {
     struct gn_conn *c = calloc(1, sizeof(*c));
 
@@ -327,6 +351,18 @@ static struct gn_conn *conn_new(struct gn_conns *set, int fd,
         set->list->prev = c;
     set->list = c;
     set->n++;
+    return c;
+}
+
+static struct gn_conn *conn_new(struct gn_conns *set, int fd,
+                                const struct sockaddr *peer, socklen_t len,
+                                const struct gn_conn_proto *proto,
+                                const void *ctx, int watch_fd)
+{
+    struct gn_conn *c = conn_create(set, fd, peer, len, proto, ctx);
+
+    if (c == NULL)
+        return NULL;
     /* Registered once, for the connection's life (the kernel reports a
      * request that is already there at once); or, bare, a watch without
      * a descriptor, which the idle path can still activate. */
@@ -357,6 +393,21 @@ struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
                                   const void *ctx)
 {
     return conn_new(set, fd, peer, len, proto, ctx, 0);
+}
+
+static void start_serving(struct gn_conn *c);
+
+int gn__conn_serve_new(struct gn_conns *set, int fd,
+                       const struct sockaddr *peer, socklen_t len,
+                       const struct gn_conn_proto *proto, const void *ctx)
+{
+    struct gn_conn *c = conn_create(set, fd, peer, len, proto, ctx);
+
+    if (c == NULL)
+        return -ENOMEM;
+    c->ready |= GN_WATCH_READ; /* most likely: try it */
+    start_serving(c);
+    return 0;
 }
 
 struct gn_conn *gn__conn_adopt(struct gn_conns *set, int fd,
@@ -562,6 +613,10 @@ void gn__conn_push(struct gn_conn *c)
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     ssize_t n;
 
+    /* From its first wait on, a connection served at once is watched:
+     * a handler's client leaving is noticed (failure: its next socket
+     * wait reports it). */
+    (void)conn_watch(c);
     if (c->outlen == 0)
         return;
     iov = (struct iovec){c->out, c->outlen};
@@ -944,8 +999,11 @@ static void conn_coro_exit(struct gn_coro *co, void *arg)
     c->rlen = c->rpos = c->rcap = 0;
     if (c->closing || c->set->stopping)
         gn__conn_close(c);
-    else
-        go_idle(c, c->set->keepalive_ms);
+    else if (conn_watch(c) != 0) {
+        gn_log_error("cannot watch connection from %s", c->remote_addr);
+        gn__conn_close(c);
+    } else /* nothing came yet on one served at once: the first byte's */
+        go_idle(c, c->nrequests ? c->set->keepalive_ms : c->set->first_byte_ms);
 }
 
 /* For the worker's listing: the protocol's words, then the connection. */

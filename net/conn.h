@@ -88,7 +88,8 @@ struct gn_conns {
  * #18: 384 bytes of malloc). Flags are bytes, the watch leads (its
  * alignment), what few requests need is allocated when first asked. */
 struct gn_conn {
-    struct gn_watch io;          /* the socket's edges, for its whole life */
+    struct gn_watch io; /* the socket's edges; never started until its
+                           first wait for one served at once */
     struct gn_conns *set;
     const void *ctx; /* the protocol's context (http/: struct gn_http_ctx) */
     const struct gn_transport *tp;     /* how its bytes cross the socket */
@@ -161,6 +162,17 @@ struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
                                   const struct gn_conn_proto *proto,
                                   const void *ctx);
 
+/* As gn__conn_new(), but serve the connection at once, from the loop,
+ * before registering its socket: most new connections' requests are
+ * already queued, and one served and closed in this run costs no epoll
+ * call. Its socket is registered when its coroutine first waits, or when it
+ * goes idle (with first_byte_ms while nothing came). For plain TCP and a
+ * protocol whose serve goes back to idle when no byte is there (HTTP/1.1
+ * without a PROXY header to expect). 0, or -ENOMEM (FD is then closed). */
+int gn__conn_serve_new(struct gn_conns *set, int fd,
+                       const struct sockaddr *peer, socklen_t len,
+                       const struct gn_conn_proto *proto, const void *ctx);
+
 /*
  * Serve FD, a client's socket another process of ours accepted, served
  * part of and handed over (net/peer.h), as if accepted here: its bytes
@@ -198,7 +210,8 @@ void gn__conn_shutdown(struct gn_conn *c);
 int gn__conn_writev(struct gn_conn *c, struct iovec *iov, int iovcnt, int last);
 
 /* Send what C holds back, without waiting (what the socket takes now):
- * for the worker, when C's coroutine is about to wait. */
+ * for the worker, when C's coroutine is about to wait. C's socket is
+ * registered with the loop from then on (see gn__conn_serve_new). */
 void gn__conn_push(struct gn_conn *c);
 
 /* The address C arrived on (getsockname, looked up once): text ("" for a

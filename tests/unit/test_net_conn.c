@@ -2,8 +2,9 @@
  * net/conn.c over a real loopback TCP connection, with a protocol of the
  * test's own: what a connection costs while idle, and when its socket
  * gets TCP_NODELAY (not for a first write, which Nagle never holds back;
- * before every later one).
+ * before every later one), a new connection served at once.
  */
+#include <errno.h>
 #include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -171,6 +172,88 @@ START_TEST(idle_connections_time_out)
 }
 END_TEST
 
+/* As HTTP/1.1 serves: nothing there yet goes back to idle; a byte is
+ * answered with one, then the connection closes. */
+static int serve_eager(struct gn_conn *c)
+{
+    char word[] = "!";
+    struct iovec iov = {word, 1};
+    ssize_t n = gn__conn_fill(c, 0);
+
+    if (n == -EAGAIN)
+        return 1;
+    ck_assert_int_eq(n, 1);
+    ck_assert_int_eq(gn__conn_writev(c, &iov, 1, 1), 0);
+    return -1;
+}
+
+static const struct gn_conn_proto eager_proto = {.serve = serve_eager,
+                                                 .client_left = client_left};
+
+/* gn__conn_serve_new: a connection whose byte is already queued is served
+ * and closed within the call, the loop never involved (no epoll_ctl pair:
+ * issue #18); one whose byte comes later goes idle, watched, and is served
+ * from the loop when it arrives. */
+static void serve_new(int queued)
+{
+    struct gn_conns set = {.loop = loop,
+                           .coros = pool,
+                           .first_byte_ms = 10000,
+                           .keepalive_ms = 10000,
+                           .write_ms = 10000,
+                           .closed = conn_closed};
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    char b = 0;
+    int port, lfd = tcp_listener(&port, 0, 4), cfd, sfd;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+
+    closed = 0;
+    cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(cfd, 0);
+    ck_assert_int_eq(connect(cfd, (struct sockaddr *)&to, sizeof(to)), 0);
+    if (queued)
+        ck_assert_int_eq(write(cfd, "?", 1), 1);
+    sfd = accept4(lfd, (struct sockaddr *)&peer, &plen,
+                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ck_assert_int_ge(sfd, 0);
+    ck_assert_int_eq(gn__conn_serve_new(&set, sfd, (struct sockaddr *)&peer,
+                                        plen, &eager_proto, NULL),
+                     0);
+    if (queued) {
+        ck_assert_int_eq(closed, 1); /* within the call */
+        ck_assert_uint_eq(set.n, 0);
+    } else {
+        ck_assert_int_eq(closed, 0); /* idle, waiting for its byte */
+        ck_assert_uint_eq(set.n, 1);
+        ck_assert_ptr_nonnull(set.list);
+        ck_assert_ptr_null(set.list->coro);
+        ck_assert_int_eq(write(cfd, "?", 1), 1);
+        drain(); /* until the connection closed */
+        ck_assert_int_eq(closed, 1);
+        ck_assert_uint_eq(set.n, 0);
+    }
+    ck_assert_int_eq(read(cfd, &b, 1), 1);
+    ck_assert_int_eq(b, '!');
+    close(cfd);
+    close(lfd);
+    gn__conn_free_spares(&set);
+}
+
+START_TEST(new_connection_with_its_request_is_served_at_once)
+{
+    serve_new(1);
+}
+END_TEST
+
+START_TEST(new_connection_without_a_request_waits_idle)
+{
+    serve_new(0);
+}
+END_TEST
+
 /* An idle keep-alive connection is this struct in a malloc chunk: keep it
  * well under half a kilobyte (issue #18; nginx's is 0.55 KB), leaving room
  * for libevent's few bytes per descriptor: a chunk of 384 bytes at most. */
@@ -191,6 +274,8 @@ static Suite *net_conn_suite(void)
 
     tcase_add_test(tc, one_write_needs_no_nodelay);
     tcase_add_test(tc, second_write_has_nodelay);
+    tcase_add_test(tc, new_connection_with_its_request_is_served_at_once);
+    tcase_add_test(tc, new_connection_without_a_request_waits_idle);
     tcase_add_test(tc, idle_connection_under_half_a_kilobyte);
     tcase_add_test(tc, idle_connections_time_out);
     return s;
