@@ -75,10 +75,13 @@ static struct event *as_event(struct gn_watch *w)
 #define INTERPOSED __attribute__((visibility("default")))
 
 static struct {
-    int capturing; /* gn__loop_new is building a base */
     _Atomic int fd; /* the newest loop's timerfd, -1: none */
     int64_t armed;  /* when it goes off (CLOCK_MONOTONIC ns), 0: never */
 } ktimer = {.fd = -1};
+
+/* This thread is in gn__loop_new, building a base: a timerfd another
+ * thread (a plugin's) creates meanwhile is not the loop's. */
+static _Thread_local int capturing;
 
 INTERPOSED int timerfd_create(int clockid, int flags);
 INTERPOSED int timerfd_settime(int fd, int flags,
@@ -89,7 +92,7 @@ INTERPOSED int timerfd_create(int clockid, int flags)
 {
     int fd = gn__sys.timerfd_create(clockid, flags);
 
-    if (ktimer.capturing && fd >= 0 && clockid == CLOCK_MONOTONIC) {
+    if (capturing && fd >= 0 && clockid == CLOCK_MONOTONIC) {
         ktimer.fd = fd;
         ktimer.armed = 0;
     }
@@ -139,10 +142,10 @@ struct gn_loop *gn__loop_new(void)
      * 4 ms, which made a 10 ms green sleep take 12.3 ms. */
     event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
-    ktimer.capturing = 1;
+    capturing = 1;
     ktimer.fd = -1;
     loop->base = event_base_new_with_config(cfg);
-    ktimer.capturing = 0;
+    capturing = 0;
     if (loop->base == NULL)
         ktimer.fd = -1;
     loop->timerfd = ktimer.fd;
