@@ -2,7 +2,9 @@
  * Building and sending responses. The head is assembled once, in one
  * buffer, and goes out with the body in a single writev. Header lines from
  * handlers are validated here so a handler cannot inject CR/LF or take over
- * the message framing.
+ * the message framing. A 101's head is built on the heap, not the stack:
+ * the handler then parks on its upgraded connection, maybe for hours,
+ * keeping every stack page the send of that head touched.
  */
 #include "http/response.h"
 
@@ -387,7 +389,6 @@ struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
 {
     struct gn_conn *c = res->conn;
     struct gn_request *req = res->req;
-    char storage[1024];
     struct gn_buf head;
     struct iovec iov;
     int rc;
@@ -410,7 +411,11 @@ struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
         errno = ENOMEM;
         return NULL;
     }
-    gn__buf_init(&head, storage, sizeof(storage));
+    /* On the heap: a handler parked on its upgraded connection for hours
+     * keeps the stack pages its deepest call touched, and this call's
+     * send is the deepest (the transport's copy of it is a malloc
+     * there). One page for the whole life of an idle WebSocket. */
+    gn__buf_init(&head, NULL, 0);
     rc = build_101(res, &head, protocol);
     res->head_sent = 1;
     res->status = 101;
