@@ -10,12 +10,23 @@
  * only when the reader has taken everything, keeps TCP's backpressure: a
  * handler that does not read leaves the bytes in the kernel.
  *
+ * The kernel is offered only as many buffers as receives have needed at
+ * once (FILL_MIN at first, one more each time a receive found none, up to
+ * FILL_MAX), and a buffer given back goes to it again before one it was
+ * never offered: it writes into buffers in the ring's order, so offering
+ * all NBUFS would touch (make resident) every one of them in turn, 4 MiB
+ * per worker however few connections need one at a time. The rest are
+ * for receives whose bytes the reader has not taken yet.
+ *
  * A send copies its bytes (up to SEND_MAX) and queues them; the call
  * returns as if they had gone. Only one send per connection is in flight,
  * so they reach the socket in order: a second one says EAGAIN, and the
  * first one's completion is the write edge that retries it. An error
- * comes back on the next call. sendfile(2) stays a system call, once no
- * send is in flight, waiting on the socket's own epoll edge as before.
+ * comes back on the next call. The copy goes back when the send completes
+ * (a small one to the ring, for the next send of any connection): an idle
+ * connection holds none (its state is a 64-byte chunk). sendfile(2) stays
+ * a system call, once no send is in flight, waiting on the socket's own
+ * epoll edge as before.
  *
  * Nothing reaches the kernel when it is queued: a loop turn's submissions
  * go in one io_uring_enter at the end of the ring's callback (whose
@@ -68,8 +79,12 @@
 #define RING_ENTRIES 1024
 #define NBUFS 1024          /* provided receive buffers (a power of 2) */
 #define BUFSZ 4096          /* ... of this size: one request head */
+#define FILL_MIN 64         /* buffers offered to the kernel at first */
+#define FILL_MAX 128        /* ... at most: a burst past it waits its turn */
 #define BGID 0              /* their group */
 #define SEND_MAX (1 << 18)  /* bytes one send copies: the rest waits */
+#define SEND_SMALL 512      /* copies of up to this many bytes are reused, */
+#define SEND_KEEP 64        /* ... this many kept by the ring between sends */
 #define REAP_BATCH 64       /* completions taken at once */
 #define REAP_ROUNDS 8       /* submit-and-reap rounds per callback */
 #define FREE_WAIT_MS 1000   /* at exit, for operations still in flight */
@@ -77,36 +92,53 @@
 /* OP_IGNORE: a cancellation's or a close's own answer. */
 enum { OP_RECV = 0, OP_SEND = 1, OP_IGNORE = 2, OP_MASK = 3 };
 
+/* A send's copy: LEN bytes, OFF of them sent. */
+struct sendbuf {
+    uint32_t off, len;
+    char data[];
+};
+
+/* A connection's state on the ring: one per connection, idle ones too, so
+ * it is kept within a 64-byte malloc chunk (the net/conn unit test's
+ * budget for an idle connection is the struct gn_conn beside it). */
 struct uconn {
     struct gn_uring *u;
     struct gn_conn *c; /* NULL once the connection closed (an orphan) */
-    int fd;
-    int recv_armed; /* a receive queued or in flight */
-    int send_armed; /* a send queued or in flight */
-    int starved;    /* its receive found no buffer: on the starved list */
-    int eof;        /* the peer's end was read */
-    int err;        /* a failed operation's errno, for the next call */
-    int watched;    /* its socket is on the loop's epoll (sendfile) */
-    int held_bid;   /* the buffer of bytes received and not read, or -1 */
-    uint32_t held_off, held_len;
-    unsigned last_len; /* the last receive's bytes: < BUFSZ, drained */
-    uint64_t queued_in; /* the batch its last entry was queued in */
-    char *sbuf;        /* the send's copy */
-    uint32_t soff, slen;
+    struct sendbuf *send; /* the send in flight's copy, or NULL */
     struct uconn *starved_next;
+    uint32_t queued_in; /* the batch its last entry was queued in */
+    int16_t err;        /* a failed operation's errno, for the next call */
+    int16_t held_bid;   /* the buffer of bytes received and not read, or -1 */
+    uint16_t held_off, held_len;
+    uint16_t last_len;  /* the last receive's bytes: < BUFSZ, drained */
+    uint8_t recv_armed; /* a receive queued or in flight */
+    uint8_t send_armed; /* a send queued or in flight */
+    uint8_t starved;    /* its receive found no buffer: on the starved list */
+    uint8_t eof;        /* the peer's end was read */
+    uint8_t watched;    /* its socket is on the loop's epoll (sendfile) */
 };
+
+_Static_assert(BUFSZ <= UINT16_MAX && NBUFS <= INT16_MAX,
+               "held_off, held_len, last_len and held_bid are 16 bits");
+_Static_assert(sizeof(struct uconn) <= 56, "a 64-byte malloc chunk");
 
 struct gn_uring {
     struct io_uring ring;
     struct io_uring_buf_ring *br;
     size_t br_size;
     char *bufs;
+    uint16_t *spare;  /* buffers not offered: the last given back on top */
+    unsigned nspare;
+    unsigned offered; /* buffers the kernel holds and has not used */
+    unsigned fill;    /* ... how many it is offered */
+    struct sendbuf *spare_sends; /* small copies, for the next sends */
+    unsigned nspare_sends;
     struct gn_loop *loop;
     struct gn_watch watch; /* the ring's descriptor: completions */
     struct gn_watch flush; /* no descriptor: activated to submit */
     int flush_queued;      /* ... activated, for this turn's end */
     int in_reap;           /* in the ring's callback: its end submits */
-    uint64_t batch;        /* submissions so far: the batch being queued */
+    uint32_t batch;        /* submissions so far: the batch being queued */
     size_t orphans;        /* closed connections' state, in flight */
     struct uconn *starved_head, *starved_tail;
 };
@@ -179,7 +211,7 @@ static void arm_recv(struct uconn *uc)
         uc->err = EAGAIN; /* cannot happen with a ring that submits */
         return;
     }
-    io_uring_prep_recv(sqe, uc->fd, NULL, BUFSZ, 0);
+    io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BGID;
     /* The last receive drained the socket: wait for data before trying,
@@ -191,16 +223,48 @@ static void arm_recv(struct uconn *uc)
     uc->queued_in = u->batch;
 }
 
+/* A copy for LEN bytes: a small one the ring kept, or a new one. NULL
+ * when out of memory. */
+static struct sendbuf *sendbuf_get(struct gn_uring *u, size_t len)
+{
+    struct sendbuf *sb = u->spare_sends;
+
+    if (len <= SEND_SMALL && sb != NULL) {
+        memcpy(&u->spare_sends, sb->data, sizeof(sb)); /* the next one */
+        u->nspare_sends--;
+        return sb;
+    }
+    return malloc(sizeof(*sb) + (len <= SEND_SMALL ? SEND_SMALL : len));
+}
+
+/* SB's send is over: a small copy is kept for the next, a large one (or
+ * one past SEND_KEEP) freed. */
+static void sendbuf_put(struct gn_uring *u, struct sendbuf *sb)
+{
+    if (sb == NULL)
+        return;
+    if (sb->len > SEND_SMALL || u->nspare_sends >= SEND_KEEP) {
+        free(sb);
+        return;
+    }
+    memcpy(sb->data, &u->spare_sends, sizeof(sb));
+    u->spare_sends = sb;
+    u->nspare_sends++;
+}
+
 static void arm_send(struct uconn *uc)
 {
     struct io_uring_sqe *sqe = get_sqe(uc->u);
+    struct sendbuf *sb = uc->send;
 
     if (sqe == NULL) {
         uc->err = EIO;
+        sendbuf_put(uc->u, sb);
+        uc->send = NULL;
         return;
     }
     /* MSG_WAITALL: the kernel sends it all, waiting for room. */
-    io_uring_prep_send(sqe, uc->fd, uc->sbuf + uc->soff, uc->slen - uc->soff,
+    io_uring_prep_send(sqe, uc->c->fd, sb->data + sb->off, sb->len - sb->off,
                        MSG_NOSIGNAL | MSG_WAITALL);
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)uc | OP_SEND);
     uc->send_armed = 1;
@@ -209,22 +273,57 @@ static void arm_send(struct uconn *uc)
 
 /* ---- buffers ---------------------------------------------------------- */
 
-static void buf_return(struct gn_uring *u, int bid)
+/* The first connection whose receive found no buffer gets it back. */
+static void feed_one(struct gn_uring *u)
+{
+    struct uconn *uc = u->starved_head;
+
+    u->starved_head = uc->starved_next;
+    if (u->starved_head == NULL)
+        u->starved_tail = NULL;
+    uc->starved = 0;
+    arm_recv(uc);
+}
+
+/* Offer buffer BID to the kernel; a connection that found none gets its
+ * receive back. */
+static void buf_offer(struct gn_uring *u, int bid)
 {
     io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * BUFSZ, BUFSZ,
                           (unsigned short)bid, io_uring_buf_ring_mask(NBUFS),
                           0);
     io_uring_buf_ring_advance(u->br, 1);
-    /* A connection that found none gets its receive back. */
-    if (u->starved_head != NULL) {
-        struct uconn *uc = u->starved_head;
+    u->offered++;
+    if (u->starved_head != NULL)
+        feed_one(u);
+}
 
-        u->starved_head = uc->starved_next;
-        if (u->starved_head == NULL)
-            u->starved_tail = NULL;
-        uc->starved = 0;
-        arm_recv(uc);
-    }
+/* After a batch of completions: the receives that found no buffer get
+ * another try, one per buffer the kernel holds. (Their failures may come
+ * after the completions that made the kernel's buffers up again, which
+ * fed nobody then.) */
+static void feed_starved(struct gn_uring *u)
+{
+    for (unsigned n = u->offered; n > 0 && u->starved_head != NULL; n--)
+        feed_one(u);
+}
+
+/* Buffer BID was read: offered again, or kept on top of the spares when
+ * the kernel holds as many as it is offered. */
+static void buf_return(struct gn_uring *u, int bid)
+{
+    if (u->offered < u->fill)
+        buf_offer(u, bid);
+    else
+        u->spare[u->nspare++] = (uint16_t)bid;
+}
+
+/* The kernel holds fewer than it is offered (it used some): the spares
+ * given back last make up the number. */
+static void top_up(struct gn_uring *u)
+{
+    while (u->offered < u->fill && u->nspare > 0)
+        buf_offer(u, u->spare[--u->nspare]);
 }
 
 static void starve(struct uconn *uc)
@@ -262,7 +361,7 @@ static void uconn_free_if_done(struct uconn *uc)
 {
     if (uc->c != NULL || uc->recv_armed || uc->send_armed)
         return;
-    free(uc->sbuf);
+    sendbuf_put(uc->u, uc->send);
     uc->u->orphans--;
     free(uc);
 }
@@ -273,6 +372,12 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
     int what = GN_WATCH_READ;
 
     uc->recv_armed = 0;
+    if (flags & IORING_CQE_F_BUFFER) { /* the kernel used one */
+        u->offered--;
+        top_up(u);
+        if (res <= 0) /* and put nothing in it */
+            buf_return(u, (int)(flags >> IORING_CQE_BUFFER_SHIFT));
+    }
     if (res > 0 && (flags & IORING_CQE_F_BUFFER)) {
         int bid = (int)(flags >> IORING_CQE_BUFFER_SHIFT);
 
@@ -281,12 +386,18 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
             uconn_free_if_done(uc);
             return;
         }
-        uc->held_bid = bid;
+        uc->held_bid = (int16_t)bid;
         uc->held_off = 0;
-        uc->held_len = (uint32_t)res;
-        uc->last_len = (unsigned)res;
+        uc->held_len = (uint16_t)res;
+        uc->last_len = (uint16_t)res;
     } else if (res == -ENOBUFS && uc->c != NULL) {
-        starve(uc); /* no edge: the next returned buffer re-arms it */
+        starve(uc); /* no edge: the next offered buffer re-arms it */
+        /* One more receive came at once than buffers were offered: offer
+         * one more from now on (a spare, which re-arms a starved one). */
+        if (u->fill < FILL_MAX) {
+            u->fill++;
+            top_up(u);
+        }
         return;
     } else if (res == -EINTR && uc->c != NULL) {
         arm_recv(uc);
@@ -296,7 +407,7 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
             uc->eof = 1;
             what |= GN_WATCH_CLOSED;
         } else if (res != -ECANCELED) {
-            uc->err = -res;
+            uc->err = (int16_t)-res;
         }
     }
     if (uc->c == NULL) {
@@ -308,16 +419,19 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
 
 static void send_done(struct uconn *uc, int res)
 {
+    struct sendbuf *sb = uc->send;
+
     uc->send_armed = 0;
     if (res > 0)
-        uc->soff += (uint32_t)res;
+        sb->off += (uint32_t)res;
     if (res < 0 && uc->err == 0)
-        uc->err = -res;
-    if (res > 0 && uc->soff < uc->slen && uc->c != NULL) {
+        uc->err = (int16_t)-res;
+    if (res > 0 && sb->off < sb->len && uc->c != NULL) {
         arm_send(uc); /* a short send: the rest, still in order */
         return;
     }
-    uc->soff = uc->slen = 0;
+    sendbuf_put(uc->u, sb);
+    uc->send = NULL;
     if (uc->c == NULL) {
         uconn_free_if_done(uc);
         return;
@@ -380,6 +494,7 @@ static void on_ring(int fd, short what, void *arg)
         if (kernel_work(u))
             submit(u);
         n = reap(u);
+        feed_starved(u);
         if (n == 0 && !kernel_work(u))
             break;
     }
@@ -416,7 +531,7 @@ static ssize_t uring_recv(struct gn_conn *c, void *buf, size_t len, int flags)
                uc->u->bufs + (size_t)uc->held_bid * BUFSZ + uc->held_off, n);
         if (flags & MSG_PEEK)
             return (ssize_t)n;
-        uc->held_off += (uint32_t)n;
+        uc->held_off += (uint16_t)n;
         if (uc->held_off == uc->held_len) {
             buf_return(uc->u, uc->held_bid);
             uc->held_bid = -1;
@@ -439,8 +554,8 @@ static ssize_t uring_sendmsg(struct gn_conn *c, const struct msghdr *mh,
                              int flags)
 {
     struct uconn *uc = uc_of(c);
+    struct sendbuf *sb;
     size_t total = 0, n;
-    char *p;
 
     (void)flags;
     if (uc->err != 0) {
@@ -457,20 +572,20 @@ static ssize_t uring_sendmsg(struct gn_conn *c, const struct msghdr *mh,
         total = SEND_MAX;
     if (total == 0)
         return 0;
-    if ((p = realloc(uc->sbuf, total)) == NULL) {
+    if ((sb = sendbuf_get(uc->u, total)) == NULL) {
         errno = ENOMEM;
         return -1;
     }
-    uc->sbuf = p;
     for (size_t i = 0, at = 0; at < total; i++) {
         n = mh->msg_iov[i].iov_len;
         if (n > total - at)
             n = total - at;
-        memcpy(p + at, mh->msg_iov[i].iov_base, n);
+        memcpy(sb->data + at, mh->msg_iov[i].iov_base, n);
         at += n;
     }
-    uc->soff = 0;
-    uc->slen = (uint32_t)total;
+    sb->off = 0;
+    sb->len = (uint32_t)total;
+    uc->send = sb;
     arm_send(uc);
     if (uc->err != 0) {
         errno = uc->err;
@@ -656,7 +771,8 @@ static int setup_buffers(struct gn_uring *u)
         return -errno;
     u->br = mem;
     u->bufs = malloc((size_t)NBUFS * BUFSZ);
-    if (u->bufs == NULL)
+    u->spare = malloc(NBUFS * sizeof(*u->spare));
+    if (u->bufs == NULL || u->spare == NULL)
         return -ENOMEM;
     reg.ring_addr = (uint64_t)(uintptr_t)u->br;
     reg.ring_entries = NBUFS;
@@ -664,11 +780,11 @@ static int setup_buffers(struct gn_uring *u)
     if ((rc = io_uring_register_buf_ring(&u->ring, &reg, 0)) != 0)
         return rc;
     io_uring_buf_ring_init(u->br);
-    for (int i = 0; i < NBUFS; i++)
-        io_uring_buf_ring_add(u->br, u->bufs + (size_t)i * BUFSZ, BUFSZ,
-                              (unsigned short)i, io_uring_buf_ring_mask(NBUFS),
-                              i);
-    io_uring_buf_ring_advance(u->br, NBUFS);
+    /* All spare, the lowest on top; the first FILL_MIN offered. */
+    u->fill = FILL_MIN;
+    for (int i = NBUFS - 1; i >= 0; i--)
+        u->spare[u->nspare++] = (uint16_t)i;
+    top_up(u);
     return 0;
 }
 
@@ -679,6 +795,9 @@ static void release(struct gn_uring *u, int ring_up)
     if (u->br != NULL)
         munmap(u->br, u->br_size);
     free(u->bufs);
+    free(u->spare);
+    while (u->spare_sends != NULL)
+        free(sendbuf_get(u, 0));
     free(u);
 }
 
@@ -744,7 +863,6 @@ int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)
         return -ENOMEM;
     uc->u = u;
     uc->c = c;
-    uc->fd = c->fd;
     uc->held_bid = -1;
     /* A new connection's request is likely there already: the first
      * receive tries at once rather than waiting for an edge. */
