@@ -187,9 +187,48 @@ class EngineTest(ServerTestCase):
                 c.close()
 
 
+class BufferStarvationTest(ServerTestCase):
+    def test_a_burst_past_the_offered_buffers_is_all_served(self):
+        """The ring offers the kernel 64 to 128 receive buffers: 400
+        requests that arrive while the worker spins complete at once, most
+        of them without a buffer (ENOBUFS), after the completions that
+        made the kernel's buffers up again; those receives are retried,
+        and every request is answered (in the second burst, with the offer
+        at its largest, they waited for the keep-alive timeout before)."""
+        n = 400
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < n + 200:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, n + 500), hard))
+        srv = self.start_server(app="echo", workers=1, settings={
+            "workers": {"worker_connections": n + 100, "keepalive": 60}})
+        conns = []
+        try:
+            for i in range(n):  # each on the ring, its receive armed
+                c = harness.RawConn(srv.port, timeout=20)
+                conns.append(c)
+                c.send(b"GET /w%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+                self.assertEqual(c.read_response().status, 200)
+            spinner = harness.RawConn(srv.port, timeout=20)
+            conns.append(spinner)
+            # Twice: the second burst finds the offer at its largest.
+            for burst in range(2):
+                spinner.send(b"GET /?spin=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+                time.sleep(0.3)  # the worker spins: nothing is received meanwhile
+                for i, c in enumerate(conns[:n]):
+                    c.send(b"GET /b%d.%d HTTP/1.1\r\nHost: x\r\n\r\n" % (burst, i))
+                self.assertEqual(spinner.read_response().status, 200)
+                for i, c in enumerate(conns[:n]):
+                    r = c.read_response()
+                    self.assertEqual(r.status, 200)
+                    self.assertEqual(r.echo_fields()["target"], "/b%d.%d" % (burst, i))
+        finally:
+            for c in conns:
+                c.close()
+
+
 def load_tests(loader, tests, pattern):
     suite = unittest.TestSuite()
-    for cls in (EngineTest, HttpTest, TargetTest, LimitsAndTimeoutsTest,
+    for cls in (EngineTest, BufferStarvationTest, HttpTest, TargetTest, LimitsAndTimeoutsTest,
                 UnreadBodyTest, CurlTest, TimeoutsTest, ManyConnectionsTest,
                 SendfileTest, Handshake, Framing, Fragmentation, Close):
         suite.addTests(loader.loadTestsFromTestCase(cls))
