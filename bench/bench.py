@@ -955,7 +955,8 @@ class Idle(Headline):
     name = "idle-10000"
     title = "10,000 idle keep-alive connections: RSS each above baseline"
     connections = 10000
-    peers = ("greenicorn", "nginx", "gunicorn+gevent", "h2o")
+    peers = ("greenicorn", "greenicorn-base", "greenicorn-uring", "greenicorn-uring-base",
+             "nginx", "gunicorn+gevent", "h2o")
     panels = (("rss_kb_each", "KB RSS per idle connection"),)
 
     def measure(self, peer, duration, workdir):
