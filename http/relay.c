@@ -200,6 +200,22 @@ int gn__http_relay(gn_request_t *req, gn_response_t *res, pid_t to,
     return rc;
 }
 
+/* Append to HEAD what C's transport holds for its next reads (io_uring's
+ * received buffer), after gn__conn_release. 0 or a negative errno. */
+static int take_held(struct gn_conn *c, struct gn_buf *head)
+{
+    char chunk[4096];
+    ssize_t n;
+
+    while (c->tp->pending(c) > 0) {
+        n = gn__conn_recv(c, chunk, sizeof(chunk));
+        if (n <= 0)
+            return n == 0 ? 0 : (int)n;
+        gn__buf_append(head, chunk, (size_t)n);
+    }
+    return 0;
+}
+
 int gn__http_hand_over(gn_request_t *req, gn_response_t *res, pid_t to,
                        int64_t timeout_ms)
 {
@@ -209,16 +225,22 @@ int gn__http_hand_over(gn_request_t *req, gn_response_t *res, pid_t to,
     struct gn_peer_msg in, out;
     int rc;
 
-    if (c->tp->secure || c->tp->reads_ahead)
+    if (c->tp->secure)
         return -EPROTONOSUPPORT;
     if (!req->body_done || res->head_sent)
         return -EINVAL;
+    /* io_uring may have a receive in flight: it ends first, so that no
+     * byte is taken off the socket once the other side has it. */
+    if ((rc = gn__conn_release(c, timeout_ms)) != 0)
+        return rc;
     gn__buf_init(&head, head_storage, sizeof(head_storage));
     put_head(&head, req, "1.1", 0, 0);
     /* What the client sent after the head (the new protocol's first
-     * bytes, if it did not wait) is the other side's too. */
+     * bytes, if it did not wait) is the other side's too, and so is what
+     * the transport took off the socket for us. */
     gn__buf_append(&head, c->rbuf + c->rpos, c->rlen - c->rpos);
-    if ((rc = head.err) == 0) {
+    rc = take_held(c, &head);
+    if (rc == 0 && (rc = head.err) == 0) {
         client_of(req, port);
         gn__peer_msg_init(&in, GN_PEER_HTTP_HAND_OVER);
         gn__peer_msg_add(&in, head.data, head.len);

@@ -309,6 +309,21 @@ int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms)
     return conn_wait(c, events, timeout_ms);
 }
 
+int gn__conn_release(struct gn_conn *c, int64_t timeout_ms)
+{
+    int rc;
+
+    if (c->tp->release == NULL)
+        return 0;
+    while ((rc = c->tp->release(c)) == -EINPROGRESS) {
+        /* The receive's end is the edge: an older one says nothing. */
+        c->ready &= ~GN_WATCH_READ;
+        if ((rc = conn_wait(c, GN_WATCH_READ, timeout_ms)) < 0)
+            return rc;
+    }
+    return rc;
+}
+
 /* C's socket registered with the loop, once, before anything waits on
  * it: for one served at once (gn__conn_serve_new), whose watch was never
  * started and which may close unregistered. The others' watch started

@@ -258,6 +258,14 @@ void gn__conn_event(struct gn_conn *c, int what);
  * error. From C's coroutine; one waiter at a time. */
 int gn__conn_wait(struct gn_conn *c, int events, int64_t timeout_ms);
 
+/* Before C's socket goes to another process: make its transport stop
+ * reading ahead (io_uring's receive in flight), waiting up to TIMEOUT_MS
+ * for that. Afterwards every byte the client sent is in C's read buffer,
+ * held by the transport (its pending(), read with gn__conn_recv) or still
+ * in the socket. 0, -ETIMEDOUT or the cancellation error. From C's
+ * coroutine. */
+int gn__conn_release(struct gn_conn *c, int64_t timeout_ms);
+
 /* Wait as gn__conn_wait for input, giving C's read buffer back meanwhile
  * when nothing unread is in it (a connection parked in a read holds no
  * buffer); it has one again when this returns, unless -ENOMEM. */

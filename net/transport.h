@@ -45,10 +45,13 @@ struct gn_transport {
     void (*close)(struct gn_conn *c);
     /* "https" rather than "http" for requests that arrive on it. */
     int secure;
-    /* It takes bytes off the socket before its recv is called (io_uring's
-     * receives in flight): the socket cannot be handed to another
-     * process, which would lose them. */
-    int reads_ahead;
+    /* Stop taking bytes off C's socket ahead of recv (io_uring's receive
+     * in flight), before the socket goes to another process: 0 once
+     * nothing more will be read into the transport (what it holds stays
+     * readable through recv and pending), -EINPROGRESS when a receive
+     * must end first: its end is a read edge, then call again. NULL:
+     * the transport reads only when recv is called. */
+    int (*release)(struct gn_conn *c);
 };
 
 /* Plain TCP (or a unix socket), through green/sys. */

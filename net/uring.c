@@ -48,6 +48,12 @@
  * ring, after the turn's last send. Only a sendfile(2) that finds the
  * socket full registers it, to wait for room.
  *
+ * A socket handed to another worker (a Socket.IO WebSocket that goes to
+ * its session's) is released first: its receive in flight is cancelled
+ * and none is armed again, so every byte not yet read is either in the
+ * buffer the connection holds (read and sent along by the caller) or
+ * still in the socket.
+ *
  * A connection that closes with operations in flight leaves its state
  * behind (an orphan): its receive is cancelled, its send finishes (the
  * kernel holds the socket open until it has), and the state is freed when
@@ -116,6 +122,8 @@ struct uconn {
     uint8_t starved;    /* its receive found no buffer: on the starved list */
     uint8_t eof;        /* the peer's end was read */
     uint8_t watched;    /* its socket is on the loop's epoll (sendfile) */
+    uint8_t released;   /* no more receives: the socket goes elsewhere */
+    uint8_t cancelling; /* ... and the one in flight was asked to end */
 };
 
 _Static_assert(BUFSZ <= UINT16_MAX && NBUFS <= INT16_MAX,
@@ -205,7 +213,8 @@ static void arm_recv(struct uconn *uc)
     struct gn_uring *u = uc->u;
     struct io_uring_sqe *sqe;
 
-    if (uc->recv_armed || uc->starved || uc->eof || uc->c == NULL)
+    if (uc->recv_armed || uc->starved || uc->eof || uc->released ||
+        uc->c == NULL)
         return;
     if ((sqe = get_sqe(u)) == NULL) {
         uc->err = EAGAIN; /* cannot happen with a ring that submits */
@@ -710,6 +719,31 @@ static void uring_close(struct gn_conn *c)
     uconn_free_if_done(uc);
 }
 
+/* The socket is about to go to another process (a Socket.IO WebSocket
+ * handed to its session's worker): no receive is armed again, and the
+ * one in flight is cancelled. Its completion (cancelled, or bytes that
+ * came first, then held for recv) is the read edge the caller waits for
+ * before it calls again. */
+static int uring_release(struct gn_conn *c)
+{
+    struct uconn *uc = uc_of(c);
+    struct io_uring_sqe *sqe;
+
+    uc->released = 1;
+    if (uc->starved)
+        unstarve(uc);
+    if (!uc->recv_armed)
+        return 0;
+    if (!uc->cancelling) {
+        if ((sqe = get_sqe(uc->u)) == NULL)
+            return -EAGAIN;
+        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV, 0);
+        io_uring_sqe_set_data64(sqe, OP_IGNORE);
+        uc->cancelling = 1;
+    }
+    return -EINPROGRESS;
+}
+
 static const struct gn_transport uring_transport = {
     .recv = uring_recv,
     .sendmsg = uring_sendmsg,
@@ -717,7 +751,7 @@ static const struct gn_transport uring_transport = {
     .shutdown = uring_shutdown,
     .pending = uring_pending,
     .close = uring_close,
-    .reads_ahead = 1,
+    .release = uring_release,
 };
 
 /* ---- the ring --------------------------------------------------------- */
