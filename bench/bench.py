@@ -230,7 +230,7 @@ class Greenicorn(Peer):
     build = BUILD
     kinds = ("http", "ws", "statsd", "tls-handshake", "sio")
     logging = ""  # more [logging] lines (the statsd variants')
-    workers_extra = ""  # more [workers] lines (greenicorn-uring's engine)
+    workers_extra = ""  # more [workers] lines (greenicorn-epoll's engine)
 
     @classmethod
     def available(cls):
@@ -292,20 +292,21 @@ class GreenicornBase(Greenicorn):
     build = None  # set by --base
 
 
-class GreenicornUring(Greenicorn):
-    """greenicorn with io_engine = io_uring (net/uring.c), beside the
-    default epoll one in the same invocation: plain HTTP and WebSocket."""
-    name = "greenicorn-uring"
+class GreenicornEpoll(Greenicorn):
+    """greenicorn with io_engine = epoll, beside the default io_uring one
+    (net/uring.c) in the same invocation: plain HTTP and WebSocket, the
+    connections the ring carries."""
+    name = "greenicorn-epoll"
     kinds = ("http", "ws")
-    workers_extra = "io_engine = io_uring"
+    workers_extra = "io_engine = epoll"
 
 
-class GreenicornUringBase(GreenicornBase):
-    """greenicorn-uring from the --base build: the io_uring engine's
-    change, measured in the same invocation."""
-    name = "greenicorn-uring-base"
+class GreenicornEpollBase(GreenicornBase):
+    """greenicorn-epoll from the --base build: a change's effect on the
+    epoll engine, measured in the same invocation."""
+    name = "greenicorn-epoll-base"
     kinds = ("http", "ws")
-    workers_extra = "io_engine = io_uring"
+    workers_extra = "io_engine = epoll"
 
 
 class GreenicornStatsdRefused(Greenicorn):
@@ -592,7 +593,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornUring, GreenicornBase, GreenicornUringBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornEpoll, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -855,8 +856,8 @@ class Headline(Scenario):
     nginx, greenicorn, nginx ...), medians and min-max; the other peers
     run once, in the middle turn (--others-repeat)."""
     repeat = 5
-    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-uring",
-                    "greenicorn-uring-base", "nginx")
+    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll",
+                    "greenicorn-epoll-base", "nginx")
 
 
 class Plaintext50(Headline):
@@ -874,7 +875,7 @@ class Pipelined16(Headline):
     name = "pipelined-16"
     title = "plaintext pipelined, depth 16, 50 connections"
     pipeline = 16
-    peers = ("greenicorn", "greenicorn-uring", "greenicorn-uring-base", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
+    peers = ("greenicorn", "greenicorn-epoll", "greenicorn-epoll-base", "nginx", "h2o", "lwan")  # gevent's pywsgi: no pipelining speed-up
 
 
 class NewConnection(Headline):
@@ -899,8 +900,8 @@ class Sleep(Headline):
     title = "a 100 ms green sleep per request, 5,000 connections, 1 worker (1 s warm-up)"
     connections = 5000
     greenicorn_app = "sleep_hello"
-    peers = ("greenicorn", "greenicorn-base", "greenicorn-uring", "gunicorn+gevent")
-    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-uring")
+    peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "gunicorn+gevent")
+    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll")
 
     def greenicorn_module(self, build=BUILD):
         # bench/apps/sleep_hello.c: the Gunicorn peer's app, in C.
@@ -1607,7 +1608,7 @@ def main():
                     "(a build of the code before a change) as the peer greenicorn-base")
     args = ap.parse_args()
     if args.base:
-        GreenicornBase.build = GreenicornUringBase.build = os.path.abspath(args.base)
+        GreenicornBase.build = GreenicornEpollBase.build = os.path.abspath(args.base)
 
     chosen = [s for s in SCENARIOS if not args.scenarios or s.name in args.scenarios]
     unknown = set(args.scenarios) - {s.name for s in SCENARIOS}
@@ -1616,7 +1617,7 @@ def main():
     wanted = set(args.peers.split(",")) if args.peers else None
     if not args.base:
         wanted = (wanted or {c.name for c in PEERS}) - {GreenicornBase.name,
-                                                       GreenicornUringBase.name}
+                                                       GreenicornEpollBase.name}
     if any(s.kind == "http" for s in chosen) and not shutil.which("wrk"):
         sys.exit("bench: wrk is not installed (scripts/install-deps --bench)")
 

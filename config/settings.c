@@ -1317,7 +1317,7 @@ const struct gn_setting gn__settings[] = {
      .parse = parse_io_engine,
      .print = print_io_engine,
      .offset = FIELD(io_engine),
-     .defval = "epoll",
+     .defval = "io_uring",
      .help = "how plain TCP HTTP connections move their bytes: epoll "
              "readiness and a system call each, or io_uring batches "
              "(falls back to epoll where the kernel refuses it)"},

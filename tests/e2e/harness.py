@@ -198,6 +198,18 @@ def socket_fds(pid):
     return n
 
 
+def io_uring_rings(pid):
+    """How many io_uring instances the process PID holds."""
+    n = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[io_uring]":
+                n += 1
+        except OSError:
+            pass  # closed meanwhile
+    return n
+
+
 def spawn_logged(cmd, workdir):
     """Start CMD in WORKDIR with its stdout and stderr in WORKDIR/stdout.log
     and stderr.log, in a session of its own (its process group is ours to
@@ -472,11 +484,14 @@ class Server:
     use_config False to pass no -c at all (then give -b yourself via args;
                {port} in args is replaced by the chosen port)
     accesslog  True to log accesses to a temp file (srv.access_log_path)
+    wrapper    a command that execs the binary with its arguments (same
+               pid), e.g. [sys.executable, "no_io_uring.py"]
     """
 
     def __init__(self, app="hello", workers=1, settings=None, args=(),
-                 use_config=True, accesslog=False, start_retries=3):
+                 use_config=True, accesslog=False, start_retries=3, wrapper=()):
         self.app = app
+        self.wrapper = list(wrapper)
         self.workers = workers
         self.settings = settings or {}
         self.args = list(args)
@@ -568,7 +583,7 @@ class Server:
         for _attempt in range(self.start_retries):
             self.port = free_port()
             args = [a.replace("{port}", str(self.port)) for a in self.args]
-            cmd = [GREENICORN]
+            cmd = self.wrapper + [GREENICORN]
             if self.use_config:
                 with open(self.config_path, "w") as f:
                     f.write(render_config(self.config_sections()))

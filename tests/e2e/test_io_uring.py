@@ -1,58 +1,36 @@
 #!/usr/bin/env python3
-"""io_engine = io_uring (net/uring.c): the HTTP modules' essentials run
-again with every server on the io_uring transport — keep-alive,
-pipelining, large bodies both ways, sendfile, slow clients and timeouts,
-WebSocket upgrades, graceful stop and HUP — and the worker is seen to hold
-a ring (so the reruns cannot pass on epoll by accident)."""
+"""io_engine = io_uring (net/uring.c), the default: the worker holds a
+ring and its connections stay off epoll, answers keep their order,
+closes leave no descriptor, more held receives than the ring has buffers,
+and a kernel that refuses io_uring (a seccomp filter here, as in a
+container) gets a worker on epoll that says so once and serves. Every
+other e2e module runs on the default engine too; test_epoll.py reruns
+their essentials on epoll."""
 import os
 import resource
+import sys
 import time
 import unittest
 
 import harness
+import wsclient
 from harness import ServerTestCase
 
+NO_IO_URING = [sys.executable, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                            "no_io_uring.py")]
 _plain_sections = harness.Server.config_sections
 
 
 def _uring_sections(self):
-    """Every server of this module on io_uring, unless a test says."""
+    """Every server of this module on io_uring, unless a test says (the
+    default today, written out so that these tests keep testing the ring
+    if the default changes)."""
     sections = _plain_sections(self)
     sections["workers"].setdefault("io_engine", "io_uring")
     return sections
 
 
 harness.Server.config_sections = _uring_sections
-
-# The reruns: imported here, so that unittest runs them in this module.
-from test_http import (HttpTest, TargetTest, LimitsAndTimeoutsTest,  # noqa: E402,F401
-                       UnreadBodyTest, CurlTest)
-from test_slow_clients import TimeoutsTest, ManyConnectionsTest  # noqa: E402,F401
-from test_plugins import SendfileTest  # noqa: E402,F401
-from test_websocket import Handshake, Framing, Fragmentation, Close  # noqa: E402,F401
-import test_arbiter  # noqa: E402
-
-# Graceful stop and HUP from the arbiter's module (the rest of it is about
-# processes, not connections).
-ARBITER_TESTS = [
-    "test_term_lets_inflight_request_finish",
-    "test_term_closes_idle_connections_and_finishes_uploads",
-    "test_term_idle_exits_0_and_workers_gone",
-    "test_hup_reloads_config_app_and_binds",
-    "test_hup_three_times_under_load_fails_no_request",
-]
-
-
-def rings_of(pid):
-    """How many io_uring instances process PID holds."""
-    n = 0
-    for fd in os.listdir("/proc/%d/fd" % pid):
-        try:
-            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) == "anon_inode:[io_uring]":
-                n += 1
-        except OSError:
-            pass  # closed meanwhile
-    return n
 
 
 def socket_fds(pid):
@@ -86,13 +64,13 @@ class EngineTest(ServerTestCase):
         srv = self.start_server(app="echo")
         (pid,) = srv.wait_workers(1)
         self.assertEqual(srv.get("/x")[0], 200)
-        self.assertEqual(rings_of(pid), 1, srv.log())
+        self.assertEqual(harness.io_uring_rings(pid), 1, srv.log())
         self.assertNotIn("using epoll", srv.log())
         plain = self.start_server(app="echo",
                                   settings={"workers": {"io_engine": "epoll"}})
         (ppid,) = plain.wait_workers(1)
         self.assertEqual(plain.get("/x")[0], 200)
-        self.assertEqual(rings_of(ppid), 0)
+        self.assertEqual(harness.io_uring_rings(ppid), 0)
 
     def test_connections_on_the_ring_stay_off_epoll(self):
         """A connection the ring serves is never registered with the
@@ -186,6 +164,26 @@ class EngineTest(ServerTestCase):
             for c in conns:
                 c.close()
 
+    def test_a_kernel_that_refuses_io_uring_gets_epoll(self):
+        """io_uring_setup(2) refused (EPERM, by a seccomp filter as a
+        container's profile would): each worker says so once, holds no
+        ring, and serves on epoll, keep-alive and WebSocket included."""
+        srv = self.start_server(app="ws_echo", workers=2, wrapper=NO_IO_URING)
+        pids = srv.wait_workers(2)
+        with harness.RawConn(srv.port) as c:
+            for i in range(3):
+                c.send(b"GET /plain%d HTTP/1.1\r\nHost: x\r\n\r\n" % i)
+                self.assertEqual(c.read_response().status, 426)
+        with wsclient.WsClient(srv.port, "/echo") as ws:
+            ws.send_frame(wsclient.OP_TEXT, b"over epoll")
+            self.assertEqual(ws.recv_message(), (wsclient.OP_TEXT, b"over epoll"))
+        for pid in pids:
+            self.assertEqual(harness.io_uring_rings(pid), 0, srv.log())
+        log = srv.log()
+        said = [line for line in log.splitlines()
+                if "io_engine = io_uring: Operation not permitted; using epoll" in line]
+        self.assertEqual(len(said), 2, log)
+
 
 class BufferStarvationTest(ServerTestCase):
     def test_a_burst_past_the_offered_buffers_is_all_served(self):
@@ -224,17 +222,6 @@ class BufferStarvationTest(ServerTestCase):
         finally:
             for c in conns:
                 c.close()
-
-
-def load_tests(loader, tests, pattern):
-    suite = unittest.TestSuite()
-    for cls in (EngineTest, BufferStarvationTest, HttpTest, TargetTest, LimitsAndTimeoutsTest,
-                UnreadBodyTest, CurlTest, TimeoutsTest, ManyConnectionsTest,
-                SendfileTest, Handshake, Framing, Fragmentation, Close):
-        suite.addTests(loader.loadTestsFromTestCase(cls))
-    for name in ARBITER_TESTS:
-        suite.addTest(test_arbiter.ArbiterTest(name))
-    return suite
 
 
 if __name__ == "__main__":
