@@ -956,7 +956,7 @@ class Idle(Headline):
     name = "idle-10000"
     title = "10,000 idle keep-alive connections: RSS each above baseline"
     connections = 10000
-    peers = ("greenicorn", "greenicorn-base", "greenicorn-uring", "greenicorn-uring-base",
+    peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "greenicorn-epoll-base",
              "nginx", "gunicorn+gevent", "h2o")
     panels = (("rss_kb_each", "KB RSS per idle connection"),)
 
