@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/epoll.h>
 #include <sys/timerfd.h>
 #include <time.h>
 
@@ -31,6 +32,7 @@ _Static_assert(_Alignof(struct event) <= _Alignof(struct gn_watch),
 struct gn_loop {
     struct event_base *base;
     int timerfd; /* libevent's kernel timer (see below), -1: unknown */
+    int epfd;    /* libevent's epoll descriptor, -1: unknown */
     struct {
         int64_t ms;
         const struct timeval *tv; /* libevent's token for that duration */
@@ -68,6 +70,19 @@ static struct event *as_event(struct gn_watch *w)
  * next turn sets it again. libevent never reads the timerfd, so one that
  * went off stays readable until set: that setting is never skipped. Every
  * other descriptor, and any other use, passes straight through.
+ *
+ * The time a setting is relative to: libevent works it out at the end of
+ * a turn from the time it cached when the turn began, after epoll_wait
+ * returned, not from the time at its end. Taken from now, every timer went
+ * off late by as long as the turn before its wait ran (issue #18: the turn
+ * that resumes a batch of 5,000 sleeping requests made the next batch late
+ * by milliseconds, and late batches merged into bigger ones). So the
+ * executable also defines epoll_create1 and epoll_wait: the loop's epoll
+ * descriptor is remembered as its timerfd is, and when its epoll_wait
+ * returns the time is noted (libevent reads its own a moment later); a
+ * setting counts from that. That time is also the "now" the setting is
+ * compared with: a timer that went off during the turn may then be left
+ * as it is, readable, and the next turn sets it.
  */
 #define TIMER_SLACK_NS 1000000LL
 #define NS 1000000000LL
@@ -75,9 +90,11 @@ static struct event *as_event(struct gn_watch *w)
 #define INTERPOSED __attribute__((visibility("default")))
 
 static struct {
-    _Atomic int fd; /* the newest loop's timerfd, -1: none */
-    int64_t armed;  /* when it goes off (CLOCK_MONOTONIC ns), 0: never */
-} ktimer = {.fd = -1};
+    _Atomic int fd;   /* the newest loop's timerfd, -1: none */
+    _Atomic int epfd; /* its epoll descriptor, -1: none */
+    int64_t armed;    /* when it goes off (CLOCK_MONOTONIC ns), 0: never */
+    int64_t woke;     /* when epoll_wait last returned on EPFD, 0: unknown */
+} ktimer = {.fd = -1, .epfd = -1};
 
 /* This thread is in gn__loop_new, building a base: a timerfd another
  * thread (a plugin's) creates meanwhile is not the loop's. */
@@ -87,6 +104,18 @@ INTERPOSED int timerfd_create(int clockid, int flags);
 INTERPOSED int timerfd_settime(int fd, int flags,
                                const struct itimerspec *value,
                                struct itimerspec *old);
+INTERPOSED int epoll_create1(int flags);
+INTERPOSED int epoll_wait(int epfd, struct epoll_event *events, int max,
+                          int timeout);
+
+static int64_t monotonic_ns(void)
+{
+    struct timespec ts;
+
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return 0;
+    return (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+}
 
 INTERPOSED int timerfd_create(int clockid, int flags)
 {
@@ -99,19 +128,40 @@ INTERPOSED int timerfd_create(int clockid, int flags)
     return fd;
 }
 
+INTERPOSED int epoll_create1(int flags)
+{
+    int fd = gn__sys.epoll_create1(flags);
+
+    if (capturing && fd >= 0) {
+        ktimer.epfd = fd;
+        ktimer.woke = 0;
+    }
+    return fd;
+}
+
+INTERPOSED int epoll_wait(int epfd, struct epoll_event *events, int max,
+                          int timeout)
+{
+    int n = gn__sys.epoll_wait(epfd, events, max, timeout);
+
+    if (epfd == ktimer.epfd)
+        ktimer.woke = monotonic_ns();
+    return n;
+}
+
 INTERPOSED int timerfd_settime(int fd, int flags,
                                const struct itimerspec *value,
                                struct itimerspec *old)
 {
-    struct timespec ts;
     int64_t now, want;
 
     /* libevent's calls: relative, one-shot, the old value unasked. */
     if (fd != ktimer.fd || flags != 0 || old != NULL || value == NULL ||
-        value->it_interval.tv_sec != 0 || value->it_interval.tv_nsec != 0 ||
-        clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        value->it_interval.tv_sec != 0 || value->it_interval.tv_nsec != 0)
         return gn__sys.timerfd_settime(fd, flags, value, old);
-    now = (int64_t)ts.tv_sec * NS + ts.tv_nsec;
+    now = ktimer.woke ? ktimer.woke : monotonic_ns();
+    if (now == 0)
+        return gn__sys.timerfd_settime(fd, flags, value, old);
     want = value->it_value.tv_sec == 0 && value->it_value.tv_nsec == 0
                ? 0 /* disarm */
                : now + (int64_t)value->it_value.tv_sec * NS +
@@ -121,8 +171,16 @@ INTERPOSED int timerfd_settime(int fd, int flags,
     if (ktimer.armed > now &&
         (want == 0 || ktimer.armed <= want + TIMER_SLACK_NS))
         return 0; /* to come, soon enough (or at most once too early) */
-    if (gn__sys.timerfd_settime(fd, 0, value, NULL) != 0)
+    if (want != 0) {
+        /* Absolute: the time counts from NOW, not from the call. */
+        struct itimerspec at = {.it_value = {.tv_sec = want / NS,
+                                             .tv_nsec = want % NS}};
+
+        if (gn__sys.timerfd_settime(fd, TFD_TIMER_ABSTIME, &at, NULL) != 0)
+            return -1;
+    } else if (gn__sys.timerfd_settime(fd, 0, value, NULL) != 0) {
         return -1;
+    }
     ktimer.armed = want;
     return 0;
 }
@@ -144,11 +202,13 @@ struct gn_loop *gn__loop_new(void)
     event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
     capturing = 1;
     ktimer.fd = -1;
+    ktimer.epfd = -1;
     loop->base = event_base_new_with_config(cfg);
     capturing = 0;
     if (loop->base == NULL)
-        ktimer.fd = -1;
+        ktimer.fd = ktimer.epfd = -1;
     loop->timerfd = ktimer.fd;
+    loop->epfd = ktimer.epfd;
     event_config_free(cfg);
     if (loop->base == NULL)
         goto fail_cfg;
@@ -164,8 +224,11 @@ void gn__loop_free(struct gn_loop *loop)
 {
     if (loop == NULL)
         return;
+    /* Closed by libevent: the numbers are reused. */
     if (loop->timerfd >= 0 && ktimer.fd == loop->timerfd)
-        ktimer.fd = -1; /* closed by libevent: the number is reused */
+        ktimer.fd = -1;
+    if (loop->epfd >= 0 && ktimer.epfd == loop->epfd)
+        ktimer.epfd = -1;
     event_base_free(loop->base);
     free(loop);
 }

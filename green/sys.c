@@ -103,5 +103,7 @@ __attribute__((constructor)) void gn__sys_init(void)
     BIND(gethostbyname2_r);
     BIND(timerfd_create);
     BIND(timerfd_settime);
+    BIND(epoll_create1);
+    BIND(epoll_wait);
     BIND(close); /* last: marks the table done */
 }

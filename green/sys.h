@@ -6,7 +6,8 @@
  * (an interposer that makes an unmodified client library cooperative) can
  * never capture greenicorn's own calls. Each wrapper behaves exactly as
  * the libc function it names: -1 and errno on failure. (libevent makes its
- * own calls: it is left alone, but for its timerfd, see green/loop.c.)
+ * own calls: it is left alone, but for its timerfd and epoll_wait, see
+ * green/loop.c.)
  */
 #ifndef GN_GREEN_SYS_H
 #define GN_GREEN_SYS_H
@@ -20,6 +21,8 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <time.h>
+
+struct epoll_event;
 
 /* The C library's functions, resolved by gn__sys_init (run as a
  * constructor, so set before main). Read through the wrappers below. */
@@ -74,11 +77,14 @@ struct gn_sys_table {
                            struct hostent **, int *);
     int (*gethostbyname2_r)(const char *, int, struct hostent *, char *,
                             size_t, struct hostent **, int *);
-    /* For green/loop.c's timerfd definitions (the loop's kernel timer),
-     * which pass every other descriptor through to these. */
+    /* For green/loop.c's timerfd and epoll definitions (the loop's kernel
+     * timer and when its turn began), which pass every other descriptor
+     * through to these. */
     int (*timerfd_create)(int, int);
     int (*timerfd_settime)(int, int, const struct itimerspec *,
                            struct itimerspec *);
+    int (*epoll_create1)(int);
+    int (*epoll_wait)(int, struct epoll_event *, int, int);
 };
 
 extern struct gn_sys_table gn__sys;
