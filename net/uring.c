@@ -23,8 +23,9 @@
  * so they reach the socket in order: a second one says EAGAIN, and the
  * first one's completion is the write edge that retries it. An error
  * comes back on the next call. The copy goes back when the send completes
- * (a small one to the ring, for the next send of any connection): an idle
- * connection holds none (its state is a 64-byte chunk). sendfile(2) stays
+ * (a small one to the ring, for the next send of any connection, and the
+ * largest large one too, up to SEND_MAX per worker): an idle connection
+ * holds none (its state is a 64-byte chunk). sendfile(2) stays
  * a system call, once no send is in flight, waiting on the socket's own
  * epoll edge as before.
  *
@@ -98,9 +99,9 @@
 /* OP_IGNORE: a cancellation's or a close's own answer. */
 enum { OP_RECV = 0, OP_SEND = 1, OP_IGNORE = 2, OP_MASK = 3 };
 
-/* A send's copy: LEN bytes, OFF of them sent. */
+/* A send's copy: LEN bytes of CAP, OFF of them sent. */
 struct sendbuf {
-    uint32_t off, len;
+    uint32_t off, len, cap;
     char data[];
 };
 
@@ -141,6 +142,7 @@ struct gn_uring {
     unsigned fill;    /* ... how many it is offered */
     struct sendbuf *spare_sends; /* small copies, for the next sends */
     unsigned nspare_sends;
+    struct sendbuf *spare_big; /* the largest copy given back, or NULL */
     struct gn_loop *loop;
     struct gn_watch watch; /* the ring's descriptor: completions */
     struct gn_watch flush; /* no descriptor: activated to submit */
@@ -232,27 +234,46 @@ static void arm_recv(struct uconn *uc)
     uc->queued_in = u->batch;
 }
 
-/* A copy for LEN bytes: a small one the ring kept, or a new one. NULL
- * when out of memory. */
+/* A copy for LEN bytes: a small one the ring kept, the large one it
+ * kept if that is large enough, or a new one. NULL when out of memory. */
 static struct sendbuf *sendbuf_get(struct gn_uring *u, size_t len)
 {
     struct sendbuf *sb = u->spare_sends;
+    size_t cap = len <= SEND_SMALL ? SEND_SMALL : len;
 
     if (len <= SEND_SMALL && sb != NULL) {
         memcpy(&u->spare_sends, sb->data, sizeof(sb)); /* the next one */
         u->nspare_sends--;
         return sb;
     }
-    return malloc(sizeof(*sb) + (len <= SEND_SMALL ? SEND_SMALL : len));
+    if (len > SEND_SMALL && u->spare_big != NULL && u->spare_big->cap >= len) {
+        sb = u->spare_big;
+        u->spare_big = NULL;
+        return sb;
+    }
+    if ((sb = malloc(sizeof(*sb) + cap)) != NULL)
+        sb->cap = (uint32_t)cap;
+    return sb;
 }
 
-/* SB's send is over: a small copy is kept for the next, a large one (or
- * one past SEND_KEEP) freed. */
+/* SB's send is over: a small copy is kept for the next (SEND_KEEP at
+ * most), and the largest large one, so that a connection streaming big
+ * answers (or a flood's queued pongs) does not allocate and free up to
+ * SEND_MAX bytes per send; the others are freed. */
 static void sendbuf_put(struct gn_uring *u, struct sendbuf *sb)
 {
     if (sb == NULL)
         return;
-    if (sb->len > SEND_SMALL || u->nspare_sends >= SEND_KEEP) {
+    if (sb->cap > SEND_SMALL) {
+        if (u->spare_big == NULL || u->spare_big->cap < sb->cap) {
+            free(u->spare_big);
+            u->spare_big = sb;
+        } else {
+            free(sb);
+        }
+        return;
+    }
+    if (u->nspare_sends >= SEND_KEEP) {
         free(sb);
         return;
     }
@@ -832,6 +853,7 @@ static void release(struct gn_uring *u, int ring_up)
     free(u->spare);
     while (u->spare_sends != NULL)
         free(sendbuf_get(u, 0));
+    free(u->spare_big);
     free(u);
 }
 
