@@ -22,6 +22,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
 from harness import Server  # noqa: E402
 from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
                       OP_TEXT, WsClient, accept_for, close_payload, frame,
@@ -1054,7 +1055,11 @@ class Lifecycle(unittest.TestCase):
             self.assertLess(worst, 1.0, "echo round trip during the flood")
             log = srv.log()
             self.assertNotIn("held the event loop", log)
-            self.assertLess(grown, 8 * 1024, "the worker grew %d KB" % grown)
+            # (Under ASan the ring's varied copy sizes and the queued
+            # pongs' allocations grew RSS by 9 MB, freed memory it keeps;
+            # 0.4 MB without it.)
+            if not harness.SANITIZED:
+                self.assertLess(grown, 8 * 1024, "the worker grew %d KB" % grown)
 
     @staticmethod
     def rss_kb(pid):
