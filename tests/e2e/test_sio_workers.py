@@ -98,13 +98,21 @@ class EioClient:
 
 class SioWorkers(ServerTestCase):
 
-    def start(self, **settings):
+    # With reuse_port each worker has a socket of its own and the kernel
+    # spreads new connections over them by their addresses, so requests of
+    # a session land on other workers than its owner for sure; a shared
+    # socket leaves it to the workers' race for each connection, which one
+    # worker can win every time on a loaded machine.
+    SPREAD = {"reuse_port": "on"}
+
+    def start(self, server=None, **settings):
         srv = self.start_server(
             app="sio_chat", workers=WORKERS, accesslog=True,
             settings={"app.args": {"redis": "none"},
                       "socketio": dict({"socketio_ping_interval": 5,
                                         "socketio_ping_timeout": 10}, **settings),
-                      "logging": {"access_log_format": "%(p)s %(r)s %(s)s"}})
+                      "logging": {"access_log_format": "%(p)s %(r)s %(s)s"},
+                      "server": dict(server or {})})
         wait_until(lambda: len(srv.worker_pids()) == WORKERS, WAIT,
                    what="%d workers" % WORKERS)
         return srv
@@ -135,7 +143,7 @@ class SioWorkers(ServerTestCase):
             self.assertLessEqual(len(lines), 2, lines)
 
     def test_raw_polling_sessions_across_workers(self):
-        srv = self.start()
+        srv = self.start(server=self.SPREAD)
         workers = set(srv.worker_pids())
         clients, errors = [], []
 
@@ -175,7 +183,7 @@ class SioWorkers(ServerTestCase):
 
     def test_python_socketio_polling_only(self):
         import socketio
-        srv = self.start()
+        srv = self.start(server=self.SPREAD)
         clients, errors = [], []
 
         def one(i):
@@ -210,7 +218,7 @@ class SioWorkers(ServerTestCase):
         exchange 100 acked messages each, no error, no session lost, the
         polls landing on workers other than the sessions' owners."""
         import socketio
-        srv = self.start()
+        srv = self.start(server=self.SPREAD)
         sids, errors, disconnects = [], [], []
 
         def one(i):
@@ -249,7 +257,7 @@ class SioWorkers(ServerTestCase):
               file=sys.stderr)
 
     def test_websocket_upgrade_moves_to_the_owner(self):
-        srv = self.start()
+        srv = self.start(server=self.SPREAD)
         moved = 0
         for i in range(8):
             c = EioClient(srv.port)
