@@ -94,6 +94,7 @@ struct gn_config {
     size_t nbinds;
     int backlog;
     int reuse_port; /* a listening socket per worker (SO_REUSEPORT) */
+    int defer_accept; /* HTTP listeners: accept once bytes came */
     char *metrics_bind; /* HOST:PORT of the arbiter's /metrics; NULL: off */
 
     /* [workers] */

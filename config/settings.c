@@ -991,6 +991,18 @@ const struct gn_setting gn__settings[] = {
     BOOL_SETTING(reuse_port, "server", "reuse-port", 0, "off",
                  "give each worker its own listening socket on TCP addresses "
                  "(SO_REUSEPORT): the kernel spreads connections, no herd"),
+    /* On by default, so not a switch: --defer-accept off turns it off. */
+    {.name = "defer_accept",
+     .section = "server",
+     .flag = "defer-accept",
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(defer_accept),
+     .defval = "on",
+     .help = "hand an HTTP connection to a worker once its first bytes "
+             "came (TCP_DEFER_ACCEPT, nginx's \"deferred\"): one wake-up "
+             "for the connection and its request"},
     {.name = "metrics_bind",
      .section = "server",
      .flag = "metrics-bind",

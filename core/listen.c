@@ -376,6 +376,27 @@ int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN])
     return 0;
 }
 
+/* Only HTTP's clients always speak first (TLS's ClientHello and the PROXY
+ * header too): a stream app may greet first, and its client would wait.
+ * nginx's "deferred" uses the same 1 s: a connection that stays silent is
+ * still handed over after the first SYN-ACK retransmission (the kernel
+ * counts the timeout in those), so an early connect (a browser's
+ * preconnect) waits about a second for its accept, not forever. */
+void gn__listeners_defer_accept(struct gn_listener *ls, size_t n, int on)
+{
+    for (size_t i = 0; i < n; i++) {
+        int domain = 0, secs = on && ls[i].stream == NULL ? 1 : 0;
+        socklen_t len = sizeof(domain);
+
+        if (ls[i].fd < 0 ||
+            getsockopt(ls[i].fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+            (domain != AF_INET && domain != AF_INET6))
+            continue;
+        setsockopt(ls[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+                   sizeof(secs));
+    }
+}
+
 void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix)
 {
     for (size_t i = 0; i < n; i++) {

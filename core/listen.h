@@ -73,6 +73,13 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
  * listening. 0, or -errno with ERR set. */
 int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN]);
 
+/* TCP_DEFER_ACCEPT on every TCP listener of LS that serves HTTP when ON
+ * (off otherwise, and on stream listeners always): the kernel hands a
+ * connection over once its first bytes came, so a worker wakes once for
+ * the connection and its request. Best effort: a socket that refuses it
+ * works as before. */
+void gn__listeners_defer_accept(struct gn_listener *ls, size_t n, int on);
+
 /* Close every listener and free the array. UNLINK removes unix socket
  * files (the arbiter's clean stop); workers pass 0. */
 void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix);

@@ -1103,6 +1103,8 @@ static int reopen_listeners(struct arbiter *a, const struct gn_config *cfg,
     rc = gn__listeners_reopen(a->ls, a->nls, binds, n, cfg->backlog,
                               cfg->reuse_port, ls, nls, err);
     free(binds);
+    if (rc == 0)
+        gn__listeners_defer_accept(*ls, *nls, cfg->defer_accept);
     return rc;
 }
 

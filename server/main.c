@@ -526,6 +526,8 @@ static int open_listeners(const struct gn_config *cfg, struct gn_listener **ls,
     rc = gn__listeners_open(binds, n, cfg->backlog, cfg->reuse_port, ls, nls,
                             err);
     free(binds);
+    if (rc == 0)
+        gn__listeners_defer_accept(*ls, *nls, cfg->defer_accept);
     return rc;
 }
 

@@ -1044,6 +1044,7 @@ static int boot(struct gn_worker *w)
             gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0)
             goto failed;
     }
+    gn__listeners_defer_accept(w->ls, w->nls, w->cfg->defer_accept);
     if (gn__privileges_drop(w->cfg->uid, w->cfg->gid, w->cfg->user,
                             w->cfg->group, err) != 0)
         goto failed;

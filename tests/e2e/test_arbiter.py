@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """The arbiter: respawning killed workers, TERM (graceful) and INT (quick)
 stops, TTIN/TTOU, and replacing a worker after max_requests."""
+import ctypes
 import os
 import re
 import shutil
@@ -307,6 +308,78 @@ class ArbiterTest(ServerTestCase):
         srv.wait_for_log(r"reload failed, keeping the running configuration: "
                          r"reuse_port cannot change while 127.0.0.1:\d+ is bound")
         self.assertEqual(srv.get("/still")[0], 200)
+
+    def defer_accept_of(self, pid, port):
+        """TCP_DEFER_ACCEPT of the listening socket on PORT that PID holds
+        (a copy of its descriptor through pidfd_getfd(2)), or None."""
+        libc = ctypes.CDLL(None, use_errno=True)
+        pidfd = os.pidfd_open(pid)
+        try:
+            for name in os.listdir("/proc/%d/fd" % pid):
+                try:
+                    if not os.readlink("/proc/%d/fd/%s" % (pid, name)).startswith("socket:"):
+                        continue
+                except OSError:
+                    continue
+                fd = libc.syscall(438, pidfd, int(name), 0)  # SYS_pidfd_getfd
+                if fd < 0:
+                    continue
+                with socket.socket(fileno=fd) as s:
+                    if (s.family in (socket.AF_INET, socket.AF_INET6)
+                            and s.type == socket.SOCK_STREAM
+                            and s.getsockname()[1] == port
+                            and s.getsockopt(socket.SOL_SOCKET, socket.SO_ACCEPTCONN)):
+                        return s.getsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT)
+            return None
+        finally:
+            os.close(pidfd)
+
+    def test_defer_accept_on_http_addresses_only(self):
+        stream_port = harness.free_port()
+        srv = self.start_server(app="hello", settings={
+            "stream:echo": {"bind": "127.0.0.1:%d" % stream_port,
+                            "module": harness.app_path("line_echo")}})
+        srv.wait_for_log(r"listening at: 127\.0\.0\.1:%d for \[stream:echo\]"
+                         % stream_port)
+        # On by default, for HTTP; a stream app may greet first: never.
+        self.assertGreater(self.defer_accept_of(srv.pid, srv.port), 0)
+        self.assertEqual(self.defer_accept_of(srv.pid, stream_port), 0)
+        # A client that waits before it speaks is served once it does.
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            time.sleep(0.3)
+            s.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+        self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
+        # One that stays silent is handed over all the same after about a
+        # second (the first SYN-ACK retransmission): a worker then holds
+        # it, and its request timeout applies.
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+            def held():
+                out = subprocess.run(["ss", "-tnpH", "state", "established",
+                                      "sport = :%d" % srv.port],
+                                     capture_output=True, text=True).stdout
+                return set(int(p) for p in re.findall(r"pid=(\d+)", out)) & set(srv.worker_pids())
+            self.assertFalse(held())
+            wait_until(held, 5, what="a worker holding the silent connection")
+        # A reload turns it off (and on again); so does the flag.
+        self.rewrite_config(srv, server={"defer_accept": "off"})
+        srv.signal(signal.SIGHUP)
+        wait_until(lambda: self.defer_accept_of(srv.pid, srv.port) == 0, 10,
+                   what="defer_accept off after HUP")
+        self.assertEqual(srv.get("/after")[0], 200)
+
+    def test_defer_accept_on_each_workers_own_socket(self):
+        srv = self.start_server(app="hello", workers=2, settings={
+            "server": {"reuse_port": "on"}})
+        for pid in srv.wait_workers(2):
+            self.assertGreater(self.defer_accept_of(pid, srv.port), 0)
+        srv2 = self.start_server(app="hello", args=["--defer-accept", "off"])
+        self.assertEqual(self.defer_accept_of(srv2.pid, srv2.port), 0)
 
     def test_max_requests_with_jitter_over_1000_requests(self):
         srv = self.start_server(app="hello", workers=2,
