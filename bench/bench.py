@@ -336,6 +336,7 @@ class Nginx(Peer):
     name = "nginx"
     needs = ("nginx",)
     kinds = ("http", "tls-handshake")
+    listen_extra = ""  # more "listen" parameters
 
     def supports(self, scenario):
         return scenario.nginx_ok
@@ -371,7 +372,8 @@ class Nginx(Peer):
                 }
                 """ % (self.workers, self.dir, self.dir, self.dir, self.dir,
                        self.dir, self.dir, self.dir, self.port,
-                       " ssl" if scenario.tls else "", self.tls_conf(scenario), self.dir)))
+                       self.listen_extra + (" ssl" if scenario.tls else ""),
+                       self.tls_conf(scenario), self.dir)))
         return ["nginx", "-c", conf, "-p", self.dir]
 
     def tls_conf(self, scenario):
@@ -385,6 +387,19 @@ class Nginx(Peer):
                 "ssl_protocols TLSv1.2 TLSv1.3; ssl_ciphers %s; "
                 "ssl_conf_command Ciphersuites %s; "
                 "ssl_prefer_server_ciphers on;" % (cert, key, TLS_CIPHERS, TLS13_SUITES))
+
+
+class NginxDeferred(Nginx):
+    """nginx with "listen ... deferred" (TCP_DEFER_ACCEPT, off by default
+    in nginx), as greenicorn's defer_accept (on by default): beside the
+    nginx row where connections are made per request, so the report shows
+    what that setting alone is worth on each side."""
+    name = "nginx-deferred"
+    kinds = ("http",)
+    listen_extra = " deferred"
+
+    def supports(self, scenario):
+        return scenario.name == "new-connection"
 
 
 GUNICORN_APP = """\
@@ -593,7 +608,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornEpoll, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornEpoll, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -882,6 +897,7 @@ class NewConnection(Headline):
     name = "new-connection"
     title = "a new connection per request, 50 clients"
     headers = ("Connection: close",)
+    repeat_peers = Headline.repeat_peers + ("nginx-deferred",)
 
 
 class Big(Scenario):
