@@ -26,8 +26,8 @@
  * (a small one to the ring, for the next send of any connection, and the
  * largest large one too, up to SEND_MAX per worker): an idle connection
  * holds none (its state is a 64-byte chunk). sendfile(2) stays
- * a system call, once no send is in flight, waiting on the socket's own
- * epoll edge as before.
+ * a system call, once no send is in flight; when it finds the socket full,
+ * a poll on the ring says when there is room.
  *
  * Nothing reaches the kernel when it is queued: a loop turn's submissions
  * go in one io_uring_enter at the end of the ring's callback (whose
@@ -44,10 +44,10 @@
  * kernel defers (RCU) when it comes from a socket's wake-up, and
  * plaintext-50 fell from 12 k to 4 k requests/s with 12 ms latencies.
  *
- * A new connection on the ring is never registered with epoll: its
- * receives say when it is readable, and its descriptor is closed by the
- * ring, after the turn's last send. Only a sendfile(2) that finds the
- * socket full registers it, to wait for room.
+ * A connection on the ring is never registered with epoll (it has no
+ * watch: net/conn.h's bare connection): its receives say when it is
+ * readable, its sends' completions and polls when it is writable, and its
+ * descriptor is closed by the ring, after the turn's last send.
  *
  * A socket handed to another worker (a Socket.IO WebSocket that goes to
  * its session's) is released first: its receive in flight is cancelled
@@ -71,6 +71,7 @@
 #if GN_HAVE_LIBURING
 
 #include <liburing.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,8 +97,9 @@
 #define REAP_ROUNDS 8       /* submit-and-reap rounds per callback */
 #define FREE_WAIT_MS 1000   /* at exit, for operations still in flight */
 
-/* OP_IGNORE: a cancellation's or a close's own answer. */
-enum { OP_RECV = 0, OP_SEND = 1, OP_IGNORE = 2, OP_MASK = 3 };
+/* OP_POLL: room in a socket sendfile(2) found full. OP_IGNORE: a
+ * cancellation's or a close's own answer. */
+enum { OP_RECV = 0, OP_SEND = 1, OP_POLL = 2, OP_IGNORE = 3, OP_MASK = 3 };
 
 /* A send's copy: LEN bytes of CAP, OFF of them sent. */
 struct sendbuf {
@@ -122,7 +124,7 @@ struct uconn {
     uint8_t send_armed; /* a send queued or in flight */
     uint8_t starved;    /* its receive found no buffer: on the starved list */
     uint8_t eof;        /* the peer's end was read */
-    uint8_t watched;    /* its socket is on the loop's epoll (sendfile) */
+    uint8_t poll_armed; /* a poll for room queued or in flight (sendfile) */
     uint8_t released;   /* no more receives: the socket goes elsewhere */
     uint8_t cancelling; /* ... and the one in flight was asked to end */
 };
@@ -172,14 +174,6 @@ static int kernel_work(struct gn_uring *u)
 {
     return io_uring_sq_ready(&u->ring) > 0 ||
            (IO_URING_READ_ONCE(*u->ring.sq.kflags) & IORING_SQ_TASKRUN);
-}
-
-/* The socket's own edge (writable again, after sendfile(2) found it
- * full). */
-static void on_socket(int fd, short what, void *arg)
-{
-    (void)fd;
-    gn__conn_event(arg, what);
 }
 
 /* ---- submissions ------------------------------------------------------ */
@@ -389,7 +383,7 @@ static void unstarve(struct uconn *uc)
 
 static void uconn_free_if_done(struct uconn *uc)
 {
-    if (uc->c != NULL || uc->recv_armed || uc->send_armed)
+    if (uc->c != NULL || uc->recv_armed || uc->send_armed || uc->poll_armed)
         return;
     sendbuf_put(uc->u, uc->send);
     uc->u->orphans--;
@@ -469,6 +463,18 @@ static void send_done(struct uconn *uc, int res)
     gn__conn_event(uc->c, GN_WATCH_WRITE);
 }
 
+/* The socket sendfile(2) found full has room (or an error, which the
+ * next call reports), or the poll was cancelled: a write edge. */
+static void poll_done(struct uconn *uc)
+{
+    uc->poll_armed = 0;
+    if (uc->c == NULL) {
+        uconn_free_if_done(uc);
+        return;
+    }
+    gn__conn_event(uc->c, GN_WATCH_WRITE);
+}
+
 /* Take the completions there are and act on them: the number taken. */
 static unsigned reap(struct gn_uring *u)
 {
@@ -496,6 +502,9 @@ static unsigned reap(struct gn_uring *u)
             break;
         case OP_SEND:
             send_done(uc, got[i].res);
+            break;
+        case OP_POLL:
+            poll_done(uc);
             break;
         default:
             break; /* OP_IGNORE */
@@ -659,17 +668,19 @@ static ssize_t uring_sendfile(struct gn_conn *c, int fd, off_t *offset,
     if (drain_sends(c) != 0)
         return -1;
     n = gn__sys_sendfile(c->fd, fd, offset, count);
-    /* The socket is full: its own edge says when there is room, so it
-     * joins the loop's epoll now, for the rest of its life (registered
-     * after the failure, epoll reports room that came meanwhile). */
-    if (n < 0 && errno == EAGAIN && !uc->watched) {
-        if (gn__watch_start(&c->io, uc->u->loop, c->fd,
-                            GN_WATCH_WRITE | GN_WATCH_PERSIST | GN_WATCH_ET,
-                            -1, on_socket, c) != 0) {
-            errno = ENOMEM;
+    /* The socket is full: a poll's completion says when there is room
+     * (queued after the failure, it sees room that came meanwhile). */
+    if (n < 0 && errno == EAGAIN && !uc->poll_armed) {
+        struct io_uring_sqe *sqe = get_sqe(uc->u);
+
+        if (sqe == NULL) {
+            errno = EIO; /* cannot happen with a ring that submits */
             return -1;
         }
-        uc->watched = 1;
+        io_uring_prep_poll_add(sqe, c->fd, POLLOUT);
+        io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)uc | OP_POLL);
+        uc->poll_armed = 1;
+        uc->queued_in = uc->u->batch;
         errno = EAGAIN;
     }
     return n;
@@ -719,7 +730,8 @@ static void uring_close(struct gn_conn *c)
      * up when an entry is submitted, not when it is queued, so an entry
      * of this batch (the last answer, a receive armed this turn) must
      * reach it before, or go to whatever socket takes its number next. */
-    if (close_by_ring(c) != 0 && (uc->send_armed || uc->recv_armed) &&
+    if (close_by_ring(c) != 0 &&
+        (uc->send_armed || uc->recv_armed || uc->poll_armed) &&
         uc->queued_in == u->batch && io_uring_sq_ready(&u->ring) > 0)
         submit(u);
     c->tp_data = NULL;
@@ -735,6 +747,10 @@ static void uring_close(struct gn_conn *c)
      * or not.) */
     if (uc->recv_armed && (sqe = get_sqe(u)) != NULL) {
         io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV, 0);
+        io_uring_sqe_set_data64(sqe, OP_IGNORE);
+    }
+    if (uc->poll_armed && (sqe = get_sqe(u)) != NULL) {
+        io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)uc | OP_POLL);
         io_uring_sqe_set_data64(sqe, OP_IGNORE);
     }
     uconn_free_if_done(uc);

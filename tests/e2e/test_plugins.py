@@ -214,6 +214,10 @@ class SendfileTest(ServerTestCase):
         cls.big = os.urandom(3 * 1024 * 1024 + 17)
         with open(os.path.join(cls.root, "big.bin"), "wb") as f:
             f.write(cls.big)
+        # More than a socket's largest send buffer (tcp_wmem: 4 MiB).
+        cls.huge = cls.big * 4
+        with open(os.path.join(cls.root, "huge.bin"), "wb") as f:
+            f.write(cls.huge)
         os.mkdir(os.path.join(cls.root, "docs"))
         with open(os.path.join(cls.root, "docs", "index.html"), "w") as f:
             f.write("<h1>docs</h1>\n")
@@ -271,6 +275,18 @@ class SendfileTest(ServerTestCase):
             with self.subTest(target=target):
                 self.assertEqual(self.get(target).status, 404)
         self.assertEqual(self.get("/static/big.bin", method=b"POST").status, 405)
+
+    def test_a_slow_reader_gets_the_whole_file_and_keeps_its_connection(self):
+        # The socket fills and the sendfile waits for room (io_uring: a
+        # poll on the ring; epoll: the socket's watch).
+        with RawConn(self.srv.port, timeout=20) as c:
+            c.send(b"GET /static/huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
+            time.sleep(0.3)
+            r = c.read_response()
+            self.assertEqual(r.status, 200)
+            self.assertEqual(r.body, self.huge)
+            c.send(b"GET /static/docs/ HTTP/1.1\r\nHost: x\r\n\r\n")
+            self.assertEqual(c.read_response().body, b"<h1>docs</h1>\n")
 
     def test_other_connections_are_served_during_a_slow_download(self):
         # A client that reads nothing holds a 3 MiB sendfile: the worker
