@@ -10,7 +10,10 @@
  * protocol (c->proto, chosen per listener) serves what is buffered; when
  * nothing is left both go back and the connection waits idle again, so an
  * idle connection costs only its struct, in a list of the idle ones per
- * timeout duration with one timer for each list.
+ * timeout duration with one timer for each list. A connection whose
+ * transport reports its edges (io_uring's) has no watch at all: one whose
+ * edge came while it was busy waits in one more list, served from the
+ * loop at its next callbacks.
  *
  * Edge-triggered means the socket's readiness is ours to remember: `ready`
  * keeps the edges seen, and a read or write that finds the socket drained
@@ -60,6 +63,12 @@
 static void on_io(int fd, short what, void *arg);
 static int conn_watch(struct gn_conn *c);
 
+/* glibc's chunk is the size plus 8 bytes, in steps of 16 (issue #18). */
+_Static_assert(sizeof(struct gn_conn) + 8 <= 256,
+               "a bare connection (io_uring) in a 256-byte malloc chunk");
+_Static_assert(sizeof(struct gn_conn) + sizeof(struct gn_watch) + 8 <= 384,
+               "a connection and its watch (epoll) in a 384-byte chunk");
+
 /* ---- life cycle ------------------------------------------------------- */
 
 /* SA as text into ADDR ("" for a unix socket) and its port. */
@@ -82,28 +91,33 @@ static void describe(const struct sockaddr *sa, char addr[INET6_ADDRSTRLEN],
     }
 }
 
+struct gn_conn_local {
+    uint16_t port;
+    char addr[INET6_ADDRSTRLEN];
+};
+
 const char *gn__conn_local_addr(struct gn_conn *c, int *port)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
     /* Looked up when first asked, into its own allocation: an idle
-     * connection should not carry 46 bytes few requests read. */
-    if (c->local_addr == NULL) {
-        char *addr = malloc(INET6_ADDRSTRLEN);
+     * connection should not carry 48 bytes few requests read. */
+    if (c->local == NULL) {
+        struct gn_conn_local *l = malloc(sizeof(*l));
 
-        if (addr == NULL) { /* ask again next time */
+        if (l == NULL) { /* ask again next time */
             *port = 0;
             return "";
         }
-        *addr = '\0';
-        c->local_port = 0;
+        *l->addr = '\0';
+        l->port = 0;
         if (getsockname(c->fd, (struct sockaddr *)&ss, &len) == 0)
-            describe((struct sockaddr *)&ss, addr, &c->local_port);
-        c->local_addr = addr;
+            describe((struct sockaddr *)&ss, l->addr, &l->port);
+        c->local = l;
     }
-    *port = c->local_port;
-    return c->local_addr;
+    *port = c->local->port;
+    return c->local->addr;
 }
 
 int gn__conn_peer_gone(struct gn_conn *c)
@@ -194,7 +208,7 @@ static void idle_unlink(struct gn_conn *c)
  * stop ends when nothing is armed). */
 static void idle_timers_stop(struct gn_conns *set)
 {
-    for (int i = 0; i < GN_IDLE_LISTS; i++) {
+    for (int i = 0; i <= GN_IDLE_NOW; i++) {
         if (set->idle[i].armed != 0)
             gn__watch_stop(&set->idle[i].timer);
         set->idle[i].armed = 0;
@@ -265,16 +279,67 @@ static void idle_expire(int fd, short what, void *arg)
         idle_arm(l, now);
 }
 
+/* The now list's timer: the connections in it when it went off are
+ * decided, as at a timeout (those that joined meanwhile wait for the
+ * timer's next run, in this turn still: libevent runs what is activated
+ * during its callbacks before it waits again). */
+static void idle_now(int fd, short what, void *arg)
+{
+    struct gn_idle_list *l = arg;
+    struct gn_conn *c;
+    size_t n = 0;
+
+    (void)fd;
+    (void)what;
+    l->armed = 0;
+    for (c = l->head; c != NULL; c = c->idle_next)
+        n++;
+    while (n-- > 0 && (c = l->head) != NULL) {
+        idle_unlink(c);
+        idle_timeout(c);
+    }
+    if (l->head != NULL && l->armed == 0) {
+        l->armed = 1;
+        gn__watch_activate(&l->timer, GN_WATCH_TIMEOUT);
+    }
+}
+
+/* C decided from the loop at its next callbacks, as at a timeout due now
+ * (never a nested resume). */
+static void idle_link_now(struct gn_conn *c)
+{
+    struct gn_idle_list *l = &c->set->idle[GN_IDLE_NOW];
+
+    c->idle_prev = l->tail;
+    c->idle_next = NULL;
+    if (l->tail)
+        l->tail->idle_next = c;
+    else
+        l->head = c;
+    l->tail = c;
+    c->idle_list = GN_IDLE_NOW + 1;
+    if (l->armed)
+        return;
+    if (!gn__watch_started(&l->timer)) {
+        l->set = c->set;
+        /* A watch without a descriptor, started once: only activated. */
+        (void)gn__watch_start(&l->timer, c->set->loop, -1, 0, -1, idle_now,
+                              l);
+    }
+    l->armed = 1;
+    gn__watch_activate(&l->timer, GN_WATCH_TIMEOUT);
+}
+
 /* Idle for at most TIMEOUT_MS (< 0: for ever); or decide from the loop at
  * once, as at a timeout due now, if an edge came while the connection was
- * busy (never a nested resume). */
+ * busy. */
 static void go_idle(struct gn_conn *c, int64_t timeout_ms)
 {
     /* Idle, a connection holds neither a buffer nor a coroutine. */
     assert(c->coro == NULL && c->rbuf == NULL && c->out == NULL);
     idle_unlink(c);
     if (readable(c) || timeout_ms == 0)
-        gn__watch_activate(&c->io, GN_WATCH_TIMEOUT);
+        idle_link_now(c);
     else if (timeout_ms > 0)
         idle_link(c, timeout_ms);
 }
@@ -327,31 +392,34 @@ int gn__conn_release(struct gn_conn *c, int64_t timeout_ms)
 /* C's socket registered with the loop, once, before anything waits on
  * it: for one served at once (gn__conn_serve_new), whose watch was never
  * started and which may close unregistered. The others' watch started
- * with them (bare for the io_uring engine, which registers the socket
- * itself if ever needed). 0 or a negative errno. */
+ * with them; a bare one has none (the io_uring engine's transport
+ * reports its edges). 0 or a negative errno. */
 static int conn_watch(struct gn_conn *c)
 {
-    if (GN_LIKELY(gn__watch_started(&c->io)))
+    if (GN_LIKELY(c->bare || gn__watch_started(c->io)))
         return 0;
     /* For the connection's life (the kernel reports at once an edge that
      * is already there). */
-    return gn__watch_start(&c->io, c->set->loop, c->fd,
+    return gn__watch_start(c->io, c->set->loop, c->fd,
                            GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
                                GN_WATCH_PERSIST | GN_WATCH_ET,
                            -1, on_io, c);
 }
 
+/* A connection, with its watch unless BARE. */
 static struct gn_conn *conn_create(struct gn_conns *set, int fd,
                                    const struct sockaddr *peer, socklen_t len,
                                    const struct gn_conn_proto *proto,
-                                   const void *ctx)
+                                   const void *ctx, int bare)
 {
-    struct gn_conn *c = calloc(1, sizeof(*c));
+    struct gn_conn *c =
+        calloc(1, sizeof(*c) + (bare ? 0 : sizeof(struct gn_watch)));
 
     if (c == NULL) {
         gn__sys_close(fd);
         return NULL;
     }
+    c->bare = (uint8_t)bare;
     c->set = set;
     c->ctx = ctx;
     c->fd = fd;
@@ -372,21 +440,15 @@ static struct gn_conn *conn_create(struct gn_conns *set, int fd,
 static struct gn_conn *conn_new(struct gn_conns *set, int fd,
                                 const struct sockaddr *peer, socklen_t len,
                                 const struct gn_conn_proto *proto,
-                                const void *ctx, int watch_fd)
+                                const void *ctx, int bare)
 {
-    struct gn_conn *c = conn_create(set, fd, peer, len, proto, ctx);
+    struct gn_conn *c = conn_create(set, fd, peer, len, proto, ctx, bare);
 
     if (c == NULL)
         return NULL;
     /* Registered once, for the connection's life (the kernel reports a
-     * request that is already there at once); or, bare, a watch without
-     * a descriptor, which the idle path can still activate. */
-    if (gn__watch_start(&c->io, set->loop, watch_fd ? fd : -1,
-                        watch_fd
-                            ? GN_WATCH_READ | GN_WATCH_WRITE | GN_WATCH_CLOSED |
-                                  GN_WATCH_PERSIST | GN_WATCH_ET
-                            : 0,
-                        -1, on_io, c) != 0) {
+     * request that is already there at once). */
+    if (!bare && conn_watch(c) != 0) {
         gn_log_error("cannot watch connection from %s", c->remote_addr);
         gn__conn_close(c);
         return NULL;
@@ -399,7 +461,7 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
                              const struct sockaddr *peer, socklen_t len,
                              const struct gn_conn_proto *proto, const void *ctx)
 {
-    return conn_new(set, fd, peer, len, proto, ctx, 1);
+    return conn_new(set, fd, peer, len, proto, ctx, 0);
 }
 
 struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
@@ -407,7 +469,7 @@ struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
                                   const struct gn_conn_proto *proto,
                                   const void *ctx)
 {
-    return conn_new(set, fd, peer, len, proto, ctx, 0);
+    return conn_new(set, fd, peer, len, proto, ctx, 1);
 }
 
 static void start_serving(struct gn_conn *c);
@@ -416,7 +478,7 @@ int gn__conn_serve_new(struct gn_conns *set, int fd,
                        const struct sockaddr *peer, socklen_t len,
                        const struct gn_conn_proto *proto, const void *ctx)
 {
-    struct gn_conn *c = conn_create(set, fd, peer, len, proto, ctx);
+    struct gn_conn *c = conn_create(set, fd, peer, len, proto, ctx, 0);
 
     if (c == NULL)
         return -ENOMEM;
@@ -485,7 +547,8 @@ void gn__conn_close(struct gn_conn *c)
     struct gn_conns *set = c->set;
 
     assert(c->coro == NULL); /* idle: nobody runs on it */
-    gn__watch_stop(&c->io);
+    if (!c->bare)
+        gn__watch_stop(c->io);
     idle_unlink(c);
     if (c->tp->close != NULL)
         c->tp->close(c);
@@ -494,7 +557,7 @@ void gn__conn_close(struct gn_conn *c)
     free(c->rbuf);
     free(c->out);
     free(c->adopted);
-    free(c->local_addr);
+    free(c->local);
     if (c->prev)
         c->prev->next = c->next;
     else

@@ -2,7 +2,8 @@
  * A connection: its socket and transport, its read buffer while a request
  * is being served, and the coroutine that serves it with its protocol. While
  * idle between keep-alive requests a connection holds neither a buffer nor a
- * coroutine, only this struct and a watch on its socket.
+ * coroutine, only this struct (and a watch on its socket, unless a
+ * transport reports its edges: io_uring's).
  */
 #ifndef GN_NET_CONN_H
 #define GN_NET_CONN_H
@@ -59,12 +60,18 @@ struct gn_conn_proto {
 struct gn_idle_list {
     int64_t ms;                 /* the duration (0: slot unused) */
     struct gn_conn *head, *tail;
-    int64_t armed;              /* the deadline the timer is set for, or 0 */
+    int64_t armed; /* the deadline the timer is set for, or 0 (the now
+                      list's: 1 while its timer is activated) */
     struct gn_conns *set;
     struct gn_watch timer;
 };
 
 #define GN_IDLE_LISTS 4 /* first byte, keepalive, shutdown, and one more */
+/* ... and one more list, of the connections to serve (or close) at the
+ * loop's next callbacks: an edge came while one was busy. Its timer is a
+ * watch without a descriptor, activated, so that a connection needs no
+ * watch of its own for that. */
+#define GN_IDLE_NOW GN_IDLE_LISTS
 
 /* What the connections of a process share, set up by its owner (the
  * worker; net/ knows none): the loop, the coroutines, the list, the spare
@@ -78,18 +85,20 @@ struct gn_conns {
     size_t nspare_rbufs;
     int64_t first_byte_ms, keepalive_ms, write_ms;
     int stopping; /* graceful stop: finish in-flight, serve no idle one */
-    struct gn_idle_list idle[GN_IDLE_LISTS]; /* zeroed by the owner */
+    struct gn_idle_list idle[GN_IDLE_LISTS + 1]; /* zeroed by the owner */
     /* Called when a connection closed, with OWNER. */
     void (*closed)(void *owner);
     void *owner;
 };
 
+/* What gn__conn_local_addr() looks up, allocated when first asked. */
+struct gn_conn_local;
+
 /* Kept small: an idle keep-alive connection is this struct alone (issue
- * #18: 384 bytes of malloc). Flags are bytes, the watch leads (its
- * alignment), what few requests need is allocated when first asked. */
+ * #18): 248 bytes, a 256-byte malloc chunk, on io_uring; 376 with the
+ * watch that follows it on epoll. Flags are bytes; what few requests need
+ * is allocated when first asked. */
 struct gn_conn {
-    struct gn_watch io; /* the socket's edges; never started until its
-                           first wait for one served at once */
     struct gn_conns *set;
     const void *ctx; /* the protocol's context (http/: struct gn_http_ctx) */
     const struct gn_transport *tp;     /* how its bytes cross the socket */
@@ -112,16 +121,16 @@ struct gn_conn {
     /* Responses held back while pipelined requests are served: OUTLEN
      * bytes in OUT (a spare read buffer, taken when first needed). */
     char *out;
-    /* The address it arrived on, as text: allocated by the first
+    /* The address it arrived on: allocated by the first
      * gn__conn_local_addr() (few requests ask), freed with C. */
-    char *local_addr;
+    struct gn_conn_local *local;
     int fd;
     uint32_t adopted_len;
     uint32_t nrequests;
     uint32_t rlen, rpos, rcap;
     uint32_t outlen;
     uint16_t body_status; /* HTTP status of a malformed body, or 0 */
-    uint16_t remote_port, local_port;
+    uint16_t remote_port;
     /* Small numbers and flags (0 or 1), a byte each. */
     uint8_t tp_want; /* after EAGAIN: what the transport waits for (0: the
                         call's own direction; TLS may need the other) */
@@ -142,7 +151,12 @@ struct gn_conn {
     uint8_t nodelay;    /* TCP_NODELAY is set (or not TCP) */
     uint8_t sent_once;  /* a write was made: the next sets TCP_NODELAY */
     uint8_t idle_list;  /* 1 + the idle list it is in, or 0 */
+    uint8_t bare; /* no watch follows: its transport reports its edges */
     char remote_addr[INET6_ADDRSTRLEN];
+    /* The socket's edges, registered with the loop (epoll): allocated
+     * with the struct unless bare; never started until its first wait for
+     * one served at once. */
+    struct gn_watch io[];
 };
 
 /* Start serving the accepted socket FD (non-blocking) from PEER with
@@ -155,8 +169,8 @@ struct gn_conn *gn__conn_new(struct gn_conns *set, int fd,
 
 /* As gn__conn_new, for a socket whose edges a transport attached next,
  * from the loop, reports itself (gn__conn_event; the io_uring
- * transport): C's watch holds no descriptor, so epoll never hears of the
- * socket unless the transport registers it. */
+ * transport): C has no watch (C->bare), so epoll never hears of the
+ * socket, and C costs 128 bytes less. */
 struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
                                   const struct sockaddr *peer, socklen_t len,
                                   const struct gn_conn_proto *proto,
