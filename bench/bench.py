@@ -77,6 +77,7 @@ BOTH_CPUS = "0-1" if CPUS >= 2 else "0"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 BENCH = os.path.dirname(os.path.abspath(__file__))
 WSLOAD = os.path.join(BUILD, "bench", "wsload")
+HTTPLOAD = os.path.join(BUILD, "bench", "httpload")
 TLSLOAD = os.path.join(BUILD, "bench", "tlsload")
 # The tls-* scenarios' ciphers and TLS 1.3 suites, on both servers:
 # greenicorn's defaults (config/settings.c), given to nginx too, server
@@ -693,17 +694,23 @@ def idle_connections(port, n, settle=2.0):
     return socks
 
 
-def wsload_path(workdir):
-    """bench/wsload as meson built it (bench/meson.build), or compiled here
-    with cc for a build directory from before it."""
-    if os.path.exists(WSLOAD):
-        return WSLOAD
-    out = os.path.join(workdir, "wsload")
+def wsload_path(workdir, name="wsload", built=None):
+    """bench/wsload (or bench/NAME) as meson built it (bench/meson.build),
+    or compiled here with cc for a build directory from before it."""
+    built = built or WSLOAD
+    if os.path.exists(built):
+        return built
+    out = os.path.join(workdir, name)
     if not os.path.exists(out):
         cc = os.environ.get("CC") or "cc"
         subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE", "-o", out,
-                        os.path.join(BENCH, "wsload.c")], check=True, timeout=120)
+                        os.path.join(BENCH, name + ".c")], check=True, timeout=120)
     return out
+
+
+def httpload_path(workdir):
+    """bench/httpload, as wsload_path finds or compiles wsload."""
+    return wsload_path(workdir, "httpload", HTTPLOAD)
 
 
 def wsload_lines(proc, deadline):
@@ -800,6 +807,13 @@ def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300, program=No
         with open(err_path, errors="replace") as f:
             raise RuntimeError("wsload %s: %s" % (mode, f.read().strip()[-300:]))
     return results
+
+
+def run_httpload(workdir, port, args, on_phase=None, timeout=300):
+    """bench/httpload against PORT on the load CPU (run_wsload's lines):
+    its "result KEY VALUE" lines as a dict; a run it fails raises."""
+    return run_wsload(workdir, "httpload", port, args, on_phase, timeout,
+                      program=httpload_path(workdir))
 
 
 # ---------------------------------------------------------------------------
@@ -912,8 +926,15 @@ class Big(Scenario):
 
 
 class Sleep(Headline):
+    """5,000 connections, each request waits 100 ms in the app: 50,000
+    requests/s at most. Driven by bench/httpload, not wrk: one wrk thread
+    costs about 20 µs of its core per request and tops out near 44,000/s
+    at 5,000 connections even against an instant answer, so the row would
+    measure wrk. The server's CPU is read on httpload's "measure" and "end"
+    lines; its answers are checked (200, the body), any fault fails the run."""
     name = "sleep"
-    title = "a 100 ms green sleep per request, 5,000 connections, 1 worker (1 s warm-up)"
+    title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker "
+             "(1 s warm-up; httpload)")
     connections = 5000
     greenicorn_app = "sleep_hello"
     peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "gunicorn+gevent")
@@ -926,12 +947,39 @@ class Sleep(Headline):
     def path_for(self, peer):
         return "/sleep"
 
+    def measure(self, peer, duration, workdir):
+        marks = {}
+
+        def on_phase(words, proc):
+            if words[0] in ("measure", "end"):
+                marks[words[0]] = (cpu_ticks(peer.pids()), time.monotonic())
+
+        seconds = self.seconds or duration
+        r = run_httpload(workdir, peer.port,
+                         ["-c", self.connections, "-d", seconds, "-w", self.warmup,
+                          "--path", self.path_for(peer), "--expect-body", HELLO.decode()],
+                         on_phase, timeout=seconds + 180)
+        n = int(r.get("requests", 0))
+        if not n or "measure" not in marks or "end" not in marks:
+            raise RuntimeError("httpload completed no request in %s s" % seconds)
+        ticks = marks["end"][0] - marks["measure"][0]
+        wall = marks["end"][1] - marks["measure"][1]
+        out = {"requests": n, "rps": r["rps"], "errors": int(r.get("errors", 0)),
+               "cpu_us": ticks * 1e6 / CLK_TCK / n,
+               "client_cpu_us": r["client_cpu_us"],
+               "server_busy": ticks / CLK_TCK / wall,
+               "client_busy": r["client_cpu_s"] / r["seconds"]}
+        for pct in LATENCY_PERCENTILES:
+            out["p" + pct] = r["p%s_ms" % pct]
+        return out
+
 
 class SleepCold(Sleep):
     """Sleep on a server that has served nothing yet: no warm-up (each run
     starts the server afresh)."""
     name = "sleep-cold"
-    title = "a 100 ms green sleep per request, 5,000 connections, 1 worker, cold (no warm-up)"
+    title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold "
+             "(no warm-up; httpload)")
     peers = ("greenicorn", "greenicorn-base")
     warmup = 0
 
@@ -941,7 +989,7 @@ class SleepCold4s(SleepCold):
     when a cold server is slowest, weighs a quarter of it."""
     name = "sleep-cold-4s"
     title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold, "
-             "in a 4 s run")
+             "in a 4 s run (httpload)")
     seconds = 4
 
 
@@ -1479,6 +1527,25 @@ def print_table(scenario, results, out):
             name, fmts(r, "rps", "%.0f"), fmts(r, "p50", "%.2f"), fmts(r, "p99", "%.2f"),
             r.get("errors", 0), fmts(r, "cpu_us", "%.2f"), fmt(rps_ratio, "%.2f"),
             fmt(cpu_ratio, "%.2f")))
+    print_client_share(results, out)
+
+
+def print_client_share(results, out):
+    """Under a table whose load came from httpload: its CPU per request and
+    both sides' busy share, so a row it capped can be told from one the
+    server did."""
+    rows = [(n, r) for n, r in results.items()
+            if "skipped" not in r and r.get("client_cpu_us") is not None]
+    if not rows:
+        return
+    out.write("\nhttpload (the load, one thread on CPU %s): %s.\n" % (CLIENT_CPUS, "; ".join(
+        "against %s %s µs of its CPU per request, busy %s, the server %s"
+        % (n, fmts(r, "client_cpu_us", "%.2f"), fmts(r, "client_busy", "%.2f"),
+           fmts(r, "server_busy", "%.2f")) for n, r in rows)))
+    capped = [n for n, r in rows if r.get("client_busy", 0) >= 0.9]
+    if capped:
+        out.write("\nhttpload was over 90 %% busy against %s: requests/s there may be "
+                  "its limit.\n" % ", ".join(capped))
 
 
 def draw(path, what, fn, *args):

@@ -255,11 +255,9 @@ class WrkCallsTest(unittest.TestCase):
             bench.run_wrk = saved
         return got
 
-    def test_warm_cold_and_4s(self):
+    def test_plaintext_warms_up_then_measures(self):
         c = bench.CLIENT_CPUS
-        self.assertEqual(self.calls(bench.Sleep()), [(5000, 1, 1, c), (5000, 8, 1, c)])
-        self.assertEqual(self.calls(bench.SleepCold()), [(5000, 8, 1, c)])
-        self.assertEqual(self.calls(bench.SleepCold4s(), duration=2), [(5000, 4, 1, c)])
+        self.assertEqual(self.calls(bench.Plaintext50()), [(50, 1, 1, c), (50, 8, 1, c)])
 
     def test_two_workers_share_both_cpus_with_two_wrk_threads(self):
         sc = bench.TwoWorkers()
@@ -287,7 +285,7 @@ class WrkCallsTest(unittest.TestCase):
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 with self.assertRaisesRegex(RuntimeError, "wrk completed no request in 2 s"):
-                    bench.Sleep().measure(P(), 2, tmp)
+                    bench.Plaintext50().measure(P(), 2, tmp)
         finally:
             bench.run_wrk = saved
         # ... and so a run left out and counted, not a median of 0 req/s:
@@ -308,6 +306,68 @@ Requests/sec:   1000.00
         r = bench.parse_wrk(out)
         self.assertEqual((r["p50"], r["p75"], r["p90"], r["p99"]), (0.173, 1.2, 2.5, 1050.0))
         self.assertEqual((r["requests"], r["rps"], r["errors"]), (1000, 1000.0, 0))
+
+
+class HttploadCallsTest(unittest.TestCase):
+    """The sleep rows drive httpload, not wrk: warm-up or none, the run's
+    length, the path and body it checks; the server's CPU between its
+    "measure" and "end" lines (run_httpload replaced, nothing run)."""
+
+    def measure(self, sc, duration=8, requests=1000):
+        got = []
+
+        def fake(workdir, port, args, on_phase=None, timeout=300):
+            got.append([str(a) for a in args])
+            on_phase(["open", "5000", "0.2", "0"], None)
+            on_phase(["measure"], None)
+            on_phase(["end"], None)
+            return {"requests": requests, "seconds": 8.0, "rps": requests / 8.0,
+                    "p50_ms": 100.5, "p75_ms": 101.0, "p90_ms": 101.5, "p99_ms": 103.0,
+                    "errors": 0, "client_cpu_s": 2.0, "client_cpu_us": 12.5}
+
+        class P:
+            port = 1
+
+            def pids(self):
+                return []
+
+        saved = bench.run_httpload, bench.run_wrk
+        bench.run_httpload = fake
+        bench.run_wrk = None  # a call fails the test
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                r = sc.measure(P(), duration, tmp)
+        finally:
+            bench.run_httpload, bench.run_wrk = saved
+        return got, r
+
+    def test_warm_cold_and_4s(self):
+        def opts(args):
+            return {args[i]: args[i + 1] for i in range(0, len(args), 2)}
+
+        got, r = self.measure(bench.Sleep())
+        self.assertEqual(len(got), 1)
+        self.assertEqual(opts(got[0]), {"-c": "5000", "-d": "8", "-w": "1", "--path": "/sleep",
+                                        "--expect-body": "Hello, World!"})
+        self.assertEqual((r["rps"], r["p50"], r["p99"], r["errors"], r["client_cpu_us"]),
+                         (125.0, 100.5, 103.0, 0, 12.5))
+        self.assertEqual(r["cpu_us"], 0.0)  # no server pids, no ticks
+        self.assertEqual(opts(self.measure(bench.SleepCold())[0][0])["-w"], "0")
+        got = opts(self.measure(bench.SleepCold4s(), duration=2)[0][0])
+        self.assertEqual((got["-d"], got["-w"]), ("4", "0"))
+
+    def test_a_run_without_requests_fails(self):
+        with self.assertRaisesRegex(RuntimeError, "httpload completed no request in 8 s"):
+            self.measure(bench.Sleep(), requests=0)
+
+    def test_the_table_says_what_httpload_cost(self):
+        r = row([{"rps": 49000.0, "p50": 100.4, "p99": 103.0, "cpu_us": 9.0,
+                  "client_cpu_us": 12.0, "client_busy": 0.6, "server_busy": 0.45}])
+        out = io.StringIO()
+        bench.print_table(bench.Sleep(), {"greenicorn": r}, out)
+        self.assertIn("httpload", out.getvalue())
+        self.assertIn("against greenicorn 12.00 µs of its CPU per request, busy 0.60", out.getvalue())
+        self.assertNotIn("over 90 %", out.getvalue())
 
 
 def row(runs):
