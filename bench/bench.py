@@ -7,7 +7,8 @@
     bench/run --peers greenicorn,nginx
 
 Each peer serves an equivalent handler on its own 127.0.0.1 port with the
-same number of workers; wrk drives it. On a machine with 2 or more CPUs the
+same number of workers; wrk drives it (httpload, bench/httpload.c, the
+sleep rows, where one wrk thread would be the limit). On a machine with 2 or more CPUs the
 server runs on CPU 0 and wrk on CPU 1 (taskset), so a peer's requests/s is
 capped by what one wrk thread drives: the server's CPU time per request
 (user + system of all its processes over the run, from /proc, divided by
@@ -144,6 +145,21 @@ def cpu_ticks(pids):
         except OSError:
             pass
     return total
+
+
+def runqueue_ms(pids):
+    """Milliseconds PIDS have waited, runnable, for a CPU (the second
+    field of /proc/PID/schedstat, all their threads'): on a machine shared
+    with other work, the time the server was held back by it."""
+    total = 0
+    for p in pids:
+        try:
+            for tid in os.listdir("/proc/%d/task" % p):
+                with open("/proc/%d/task/%s/schedstat" % (p, tid)) as f:
+                    total += int(f.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / 1e6
 
 
 def rss_kb(pids):
@@ -952,7 +968,8 @@ class Sleep(Headline):
 
         def on_phase(words, proc):
             if words[0] in ("measure", "end"):
-                marks[words[0]] = (cpu_ticks(peer.pids()), time.monotonic())
+                pids = peer.pids()
+                marks[words[0]] = (cpu_ticks(pids), time.monotonic(), runqueue_ms(pids))
 
         seconds = self.seconds or duration
         r = run_httpload(workdir, peer.port,
@@ -968,6 +985,7 @@ class Sleep(Headline):
                "cpu_us": ticks * 1e6 / CLK_TCK / n,
                "client_cpu_us": r["client_cpu_us"],
                "server_busy": ticks / CLK_TCK / wall,
+               "server_waited": (marks["end"][2] - marks["measure"][2]) / 1e3 / wall,
                "client_busy": r["client_cpu_s"] / r["seconds"]}
         for pct in LATENCY_PERCENTILES:
             out["p" + pct] = r["p%s_ms" % pct]
@@ -980,7 +998,7 @@ class SleepCold(Sleep):
     name = "sleep-cold"
     title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold "
              "(no warm-up; httpload)")
-    peers = ("greenicorn", "greenicorn-base")
+    peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll")
     warmup = 0
 
 
@@ -1539,9 +1557,15 @@ def print_client_share(results, out):
     if not rows:
         return
     out.write("\nhttpload (the load, one thread on CPU %s): %s.\n" % (CLIENT_CPUS, "; ".join(
-        "against %s %s µs of its CPU per request, busy %s, the server %s"
+        "against %s %s µs of its CPU per request, busy %s, the server %s%s"
         % (n, fmts(r, "client_cpu_us", "%.2f"), fmts(r, "client_busy", "%.2f"),
-           fmts(r, "server_busy", "%.2f")) for n, r in rows)))
+           fmts(r, "server_busy", "%.2f"),
+           " (and waiting for its CPU %s)" % fmts(r, "server_waited", "%.2f")
+           if r.get("server_waited") is not None else "") for n, r in rows)))
+    if any(r.get("server_waited", 0) >= 0.05 for _, r in rows):
+        out.write("\nThe server waited for its CPU (other work on it: /proc/PID/schedstat) "
+                  "for 5 % of the window or more: those runs measure the machine's load "
+                  "as much as the server.\n")
     capped = [n for n, r in rows if r.get("client_busy", 0) >= 0.9]
     if capped:
         out.write("\nhttpload was over 90 %% busy against %s: requests/s there may be "

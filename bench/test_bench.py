@@ -362,12 +362,15 @@ class HttploadCallsTest(unittest.TestCase):
 
     def test_the_table_says_what_httpload_cost(self):
         r = row([{"rps": 49000.0, "p50": 100.4, "p99": 103.0, "cpu_us": 9.0,
-                  "client_cpu_us": 12.0, "client_busy": 0.6, "server_busy": 0.45}])
+                  "client_cpu_us": 12.0, "client_busy": 0.6, "server_busy": 0.45,
+                  "server_waited": 0.01}])
         out = io.StringIO()
         bench.print_table(bench.Sleep(), {"greenicorn": r}, out)
         self.assertIn("httpload", out.getvalue())
         self.assertIn("against greenicorn 12.00 µs of its CPU per request, busy 0.60", out.getvalue())
+        self.assertIn("(and waiting for its CPU 0.01)", out.getvalue())
         self.assertNotIn("over 90 %", out.getvalue())
+        self.assertNotIn("other work on it", out.getvalue())
 
 
 def row(runs):
