@@ -357,7 +357,7 @@ static void check_header_lines(struct conn *c, const char *b, const char *end)
 }
 
 /* The head, when it is all in: returns the bytes it took, 0 if incomplete. */
-static size_t parse_head(struct conn *c, const char *b, size_t avail)
+static size_t parse_head(struct conn *c, const char *b, size_t avail, double t)
 {
     const char *end = memmem(b, avail, "\r\n\r\n", 4), *v;
     size_t vlen;
@@ -393,6 +393,8 @@ static size_t parse_head(struct conn *c, const char *b, size_t avail)
             die("connection %d: a bad Content-Length \"%s\"", c->id, num);
         c->left = (size_t)n;
         c->state = BODY;
+        if (!n)
+            answer_done(c, t); /* no body byte will come to finish it */
     } else {
         die("connection %d: neither Content-Length nor chunked: a body to "
             "the close is no keep-alive answer",
@@ -437,7 +439,7 @@ static size_t parse_step(struct conn *c, const char *b, size_t avail, double t)
     size_t n;
 
     switch (c->state) {
-    case HEAD: return parse_head(c, b, avail);
+    case HEAD: return parse_head(c, b, avail, t);
     case BODY:
     case CHUNK_DATA:
         n = avail < c->left ? avail : c->left;

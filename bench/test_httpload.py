@@ -26,7 +26,7 @@ BODY = b"Hello, World!"
 
 class Server:
     """Answers every GET with BODY after DELAY seconds, or with one FAULT:
-    None, "chunked", "status", "corrupt", "short", "extra", "no-length",
+    None, "chunked", "empty" (Content-Length: 0), "status", "corrupt", "short", "extra", "no-length",
     "close" (the 20th request on each connection is dropped),
     "connection-close", "bad-chunk"."""
 
@@ -72,7 +72,7 @@ class Server:
             return (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
                     b"5\r\nHello!!\r\n0\r\n\r\n")
         status = b"500 Internal Server Error" if f == "status" else b"200 OK"
-        body = BODY
+        body = b"" if f == "empty" else BODY
         if f == "corrupt":
             body = b"Hello, World?"
         head = b"HTTP/1.1 " + status + b"\r\nContent-Type: text/plain\r\n"
@@ -174,6 +174,10 @@ class HttploadTest(unittest.TestCase):
     def test_chunked_bodies_are_parsed(self):
         res, _ = self.assert_passes("chunked", "-c", 5, "-d", 0.5, "-w", 0,
                                     "--expect-body", BODY.decode())
+        self.assertGreater(res["requests"], 10)
+
+    def test_an_empty_body_ends_the_answer(self):
+        res, _ = self.assert_passes("empty", "-c", 3, "-d", 0.3, "-w", 0)
         self.assertGreater(res["requests"], 10)
 
     def test_no_expected_body_takes_any_body(self):
