@@ -8,7 +8,7 @@
  * is not the limit can be checked on every run.
  *
  *     httpload -p PORT [-H 127.0.0.1] [-c 5000] [-d 8] [-w 1] [-t 60]
- *              [--path /sleep] [--expect-body 'Hello, World!']
+ *              [--path /sleep] [--expect-body 'Hello, World!'] [--ramp 0]
  *
  * It opens -c connections (at most CONNECT_WINDOW connects in flight;
  * EAGAIN, ECONNREFUSED and a connect that times out are retried until the
@@ -17,7 +17,10 @@
  * requests a server sees are measured), then -d measured seconds, then the
  * answers in flight are awaited (and checked) but not counted. The clock
  * starts when all connections are open, so a cold server's accepts are
- * not in the window, but its first requests are, all sent at once.
+ * not in the window, but its first requests are, all sent at once, or
+ * with --ramp spread evenly over that many seconds (connection i's at
+ * RAMP * i / CONNS): the phases a steady load has, where all at once is a
+ * burst one worker serves one request after the other.
  *
  * Every answer is checked: "HTTP/1.1 200", a Content-Length or a chunked
  * body (parsed chunk by chunk), no Connection: close, the body byte for
@@ -91,6 +94,9 @@ static struct {
     int port;
     int conns;
     double duration, warmup, step_timeout;
+    double ramp;     /* --ramp: the first requests spread over it, seconds */
+    double ramp_t0;  /* ... from when */
+    int started;     /* connections that sent their first request */
     const char *path;
     const char *expect; /* the body every answer must have, or NULL */
     size_t expect_len;
@@ -556,6 +562,15 @@ static void pace_connects(double t)
     }
 }
 
+/* The connections whose first request is due: all at once, or with
+ * --ramp connection I at RAMP * I / CONNS after the start. */
+static void start_due(double t)
+{
+    while (g.sending && g.started < g.conns &&
+           g.ramp_t0 + g.ramp * g.started / g.conns <= t)
+        send_request(&g.c[g.started++], t);
+}
+
 /* Run the loop until DONE() or DEADLINE; OPENING paces the connects. */
 static void run_until(int (*done)(void), double deadline, int opening)
 {
@@ -567,8 +582,11 @@ static void run_until(int (*done)(void), double deadline, int opening)
             return;
         if (opening)
             pace_connects(t);
+        start_due(t);
         double left = deadline - t;
-        int ms = opening ? 5 : (int)(left * 1000) + 1;
+        int ms = opening ? 5
+                 : g.started < g.conns && g.sending ? 1
+                                                    : (int)(left * 1000) + 1;
         int n = epoll_wait(g.ep, ev, 1024, ms);
         if (n < 0 && errno != EINTR)
             die("epoll_wait: %s", strerror(errno));
@@ -612,8 +630,8 @@ static void run(void)
     open_all();
     g.sending = 1;
     double t = now();
-    for (int i = 0; i < g.conns; i++)
-        send_request(&g.c[i], t);
+    g.ramp_t0 = t;
+    start_due(t);
     if (g.warmup > 0) {
         load_until(t + g.warmup);
         phase("warm");
@@ -648,7 +666,8 @@ static void usage(void)
 {
     fputs("usage: httpload -p PORT [-H HOST] [-c CONNS] [-d SECONDS] "
           "[-w WARMUP]\n"
-          "       [-t STEP_TIMEOUT] [--path PATH] [--expect-body TEXT]\n",
+          "       [-t STEP_TIMEOUT] [--path PATH] [--expect-body TEXT] "
+          "[--ramp SECONDS]\n",
           stderr);
     exit(2);
 }
@@ -658,6 +677,7 @@ static void parse_args(int argc, char **argv)
     static const struct option longs[] = {
         {"path", required_argument, NULL, 'P'},
         {"expect-body", required_argument, NULL, 'E'},
+        {"ramp", required_argument, NULL, 'R'},
         {NULL, 0, NULL, 0},
     };
     int opt;
@@ -672,11 +692,12 @@ static void parse_args(int argc, char **argv)
         case 't': g.step_timeout = atof(optarg); break;
         case 'P': g.path = optarg; break;
         case 'E': g.expect = optarg; break;
+        case 'R': g.ramp = atof(optarg); break;
         default: usage();
         }
     }
     if (optind != argc || g.port <= 0 || g.port > 65535 || g.conns < 1 ||
-        g.duration <= 0 || g.warmup < 0 || g.step_timeout <= 0 ||
+        g.duration <= 0 || g.warmup < 0 || g.step_timeout <= 0 || g.ramp < 0 ||
         g.path[0] != '/' || strpbrk(g.path, " \r\n"))
         usage();
     g.expect_len = g.expect ? strlen(g.expect) : 0;

@@ -36,6 +36,7 @@ class Server:
         self.requests = 0
         self.targets = set()
         self.connections = 0
+        self.first_at = []  # each connection's first request, loop time
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -94,6 +95,8 @@ class Server:
             while True:
                 head = await reader.readuntil(b"\r\n\r\n")
                 self.targets.add(head.split(b" ")[1].decode())
+                if n == 0:
+                    self.first_at.append(self.loop.time())
                 n += 1
                 self.requests += 1
                 if self.fault == "close" and n == 20:
@@ -170,6 +173,15 @@ class HttploadTest(unittest.TestCase):
         self.assertEqual(phases, ["open", "measure", "end"])
         self.assertGreater(res["requests"], 10)
         self.assertEqual(self.server.targets, {"/"})
+
+    def test_ramp_spreads_the_first_requests(self):
+        res, _ = self.assert_passes(None, "-c", 10, "-d", 1, "-w", 0, "--ramp", 0.5)
+        self.assertGreater(res["requests"], 100)
+        spread = max(self.server.first_at) - min(self.server.first_at)
+        self.assertGreater(spread, 0.35)  # the 10th at 0.45 s
+        self.assertLess(spread, 0.7)
+        res, _ = self.assert_passes(None, "-c", 10, "-d", 0.3, "-w", 0)
+        self.assertLess(max(self.server.first_at) - min(self.server.first_at), 0.2)
 
     def test_chunked_bodies_are_parsed(self):
         res, _ = self.assert_passes("chunked", "-c", 5, "-d", 0.5, "-w", 0,
