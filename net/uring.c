@@ -13,7 +13,14 @@
  * The kernel is offered only as many buffers as receives have needed at
  * once (FILL_MIN at first, one more each time a receive found none, up to
  * FILL_MAX), and a buffer given back goes to it again before one it was
- * never offered: it writes into buffers in the ring's order, so offering
+ * never offered. A receive that found none (ENOBUFS: more sockets got
+ * bytes in one batch than buffers were offered, as when thousands of
+ * connections in step send at once) is still the read edge: its bytes
+ * wait in the socket, and the reader takes them with recv(2) itself, as
+ * on epoll, until the socket is empty; then a receive is armed again.
+ * (Arming it again at once instead fails the same way while the burst
+ * lasts: thousands of entries and completions per batch for no bytes.)
+ * The kernel it writes into buffers in the ring's order, so offering
  * all NBUFS would touch (make resident) every one of them in turn, 4 MiB
  * per worker however few connections need one at a time. The rest are
  * for receives whose bytes the reader has not taken yet.
@@ -114,7 +121,6 @@ struct uconn {
     struct gn_uring *u;
     struct gn_conn *c; /* NULL once the connection closed (an orphan) */
     struct sendbuf *send; /* the send in flight's copy, or NULL */
-    struct uconn *starved_next;
     uint32_t queued_in; /* the batch its last entry was queued in */
     int16_t err;        /* a failed operation's errno, for the next call */
     int16_t held_bid;   /* the buffer of bytes received and not read, or -1 */
@@ -122,7 +128,7 @@ struct uconn {
     uint16_t last_len;  /* the last receive's bytes: < BUFSZ, drained */
     uint8_t recv_armed; /* a receive queued or in flight */
     uint8_t send_armed; /* a send queued or in flight */
-    uint8_t starved;    /* its receive found no buffer: on the starved list */
+    uint8_t direct;     /* its receive found no buffer: recv(2) it */
     uint8_t eof;        /* the peer's end was read */
     uint8_t poll_armed; /* a poll for room queued or in flight (sendfile) */
     uint8_t released;   /* no more receives: the socket goes elsewhere */
@@ -152,7 +158,6 @@ struct gn_uring {
     int in_reap;           /* in the ring's callback: its end submits */
     uint32_t batch;        /* submissions so far: the batch being queued */
     size_t orphans;        /* closed connections' state, in flight */
-    struct uconn *starved_head, *starved_tail;
 };
 
 static const struct gn_transport uring_transport;
@@ -209,7 +214,7 @@ static void arm_recv(struct uconn *uc)
     struct gn_uring *u = uc->u;
     struct io_uring_sqe *sqe;
 
-    if (uc->recv_armed || uc->starved || uc->eof || uc->released ||
+    if (uc->recv_armed || uc->direct || uc->eof || uc->released ||
         uc->c == NULL)
         return;
     if ((sqe = get_sqe(u)) == NULL) {
@@ -297,20 +302,7 @@ static void arm_send(struct uconn *uc)
 
 /* ---- buffers ---------------------------------------------------------- */
 
-/* The first connection whose receive found no buffer gets it back. */
-static void feed_one(struct gn_uring *u)
-{
-    struct uconn *uc = u->starved_head;
-
-    u->starved_head = uc->starved_next;
-    if (u->starved_head == NULL)
-        u->starved_tail = NULL;
-    uc->starved = 0;
-    arm_recv(uc);
-}
-
-/* Offer buffer BID to the kernel; a connection that found none gets its
- * receive back. */
+/* Offer buffer BID to the kernel. */
 static void buf_offer(struct gn_uring *u, int bid)
 {
     io_uring_buf_ring_add(u->br, u->bufs + (size_t)bid * BUFSZ, BUFSZ,
@@ -318,18 +310,6 @@ static void buf_offer(struct gn_uring *u, int bid)
                           0);
     io_uring_buf_ring_advance(u->br, 1);
     u->offered++;
-    if (u->starved_head != NULL)
-        feed_one(u);
-}
-
-/* After a batch of completions: the receives that found no buffer get
- * another try, one per buffer the kernel holds. (Their failures may come
- * after the completions that made the kernel's buffers up again, which
- * fed nobody then.) */
-static void feed_starved(struct gn_uring *u)
-{
-    for (unsigned n = u->offered; n > 0 && u->starved_head != NULL; n--)
-        feed_one(u);
 }
 
 /* Buffer BID was read: offered again, or kept on top of the spares when
@@ -348,35 +328,6 @@ static void top_up(struct gn_uring *u)
 {
     while (u->offered < u->fill && u->nspare > 0)
         buf_offer(u, u->spare[--u->nspare]);
-}
-
-static void starve(struct uconn *uc)
-{
-    struct gn_uring *u = uc->u;
-
-    uc->starved = 1;
-    uc->starved_next = NULL;
-    if (u->starved_tail)
-        u->starved_tail->starved_next = uc;
-    else
-        u->starved_head = uc;
-    u->starved_tail = uc;
-}
-
-static void unstarve(struct uconn *uc)
-{
-    struct gn_uring *u = uc->u;
-    struct uconn **p = &u->starved_head, *prev = NULL;
-
-    for (; *p != NULL; prev = *p, p = &(*p)->starved_next) {
-        if (*p == uc) {
-            *p = uc->starved_next;
-            if (u->starved_tail == uc)
-                u->starved_tail = prev;
-            break;
-        }
-    }
-    uc->starved = 0;
 }
 
 /* ---- completions ------------------------------------------------------ */
@@ -415,14 +366,13 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
         uc->held_len = (uint16_t)res;
         uc->last_len = (uint16_t)res;
     } else if (res == -ENOBUFS && uc->c != NULL) {
-        starve(uc); /* no edge: the next offered buffer re-arms it */
+        uc->direct = 1; /* the bytes are in the socket: the reader's */
         /* One more receive came at once than buffers were offered: offer
-         * one more from now on (a spare, which re-arms a starved one). */
+         * one more from now on. */
         if (u->fill < FILL_MAX) {
             u->fill++;
             top_up(u);
         }
-        return;
     } else if (res == -EINTR && uc->c != NULL) {
         arm_recv(uc);
         return;
@@ -533,7 +483,6 @@ static void on_ring(int fd, short what, void *arg)
         if (kernel_work(u))
             submit(u);
         n = reap(u);
-        feed_starved(u);
         if (n == 0 && !kernel_work(u))
             break;
     }
@@ -555,6 +504,29 @@ static void on_flush(int fd, short what, void *arg)
 static struct uconn *uc_of(struct gn_conn *c)
 {
     return c->tp_data;
+}
+
+/* The bytes a receive found no buffer for, read from the socket: until
+ * a read leaves it empty (short, or EAGAIN), when the ring takes over
+ * again. */
+static ssize_t recv_direct(struct uconn *uc, void *buf, size_t len,
+                           int flags)
+{
+    ssize_t n = gn__sys_recv(uc->c->fd, buf, len, flags | MSG_DONTWAIT);
+
+    if (n == 0) {
+        uc->eof = 1;
+        uc->direct = 0;
+    } else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+        uc->direct = 0; /* the error is the socket's: said now, and again */
+        uc->err = (int16_t)errno;
+    } else if ((n < 0 && errno == EAGAIN) ||
+               (n > 0 && (size_t)n < len && !(flags & MSG_PEEK))) {
+        uc->direct = 0;
+        uc->last_len = 0; /* drained: the next receive polls first */
+        arm_recv(uc);
+    }
+    return n;
 }
 
 static ssize_t uring_recv(struct gn_conn *c, void *buf, size_t len, int flags)
@@ -584,6 +556,8 @@ static ssize_t uring_recv(struct gn_conn *c, void *buf, size_t len, int flags)
         errno = uc->err;
         return -1;
     }
+    if (uc->direct)
+        return recv_direct(uc, buf, len, flags);
     arm_recv(uc);
     errno = EAGAIN;
     return -1;
@@ -737,8 +711,6 @@ static void uring_close(struct gn_conn *c)
     c->tp_data = NULL;
     uc->c = NULL;
     u->orphans++;
-    if (uc->starved)
-        unstarve(uc);
     if (uc->held_bid >= 0) {
         buf_return(u, uc->held_bid);
         uc->held_bid = -1;
@@ -767,8 +739,7 @@ static int uring_release(struct gn_conn *c)
     struct io_uring_sqe *sqe;
 
     uc->released = 1;
-    if (uc->starved)
-        unstarve(uc);
+    uc->direct = 0; /* what is in the socket goes along with it */
     if (!uc->recv_armed)
         return 0;
     if (!uc->cancelling) {

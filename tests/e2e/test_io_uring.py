@@ -189,10 +189,10 @@ class BufferStarvationTest(ServerTestCase):
     def test_a_burst_past_the_offered_buffers_is_all_served(self):
         """The ring offers the kernel 64 to 128 receive buffers: 400
         requests that arrive while the worker spins complete at once, most
-        of them without a buffer (ENOBUFS), after the completions that
-        made the kernel's buffers up again; those receives are retried,
-        and every request is answered (in the second burst, with the offer
-        at its largest, they waited for the keep-alive timeout before)."""
+        of them without a buffer (ENOBUFS); each of those is read from its
+        socket with recv(2), and every request is answered (in the second
+        burst, with the offer at its largest, they once waited for the
+        keep-alive timeout)."""
         n = 400
         soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         if soft < n + 200:
