@@ -720,7 +720,8 @@ def wsload_path(workdir, name="wsload", built=None):
     if not os.path.exists(out):
         cc = os.environ.get("CC") or "cc"
         subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE", "-o", out,
-                        os.path.join(BENCH, name + ".c")], check=True, timeout=120)
+                        os.path.join(BENCH, name + ".c"), os.path.join(BENCH, "loadgen.c")],
+                       check=True, timeout=120)
     return out
 
 
@@ -778,7 +779,8 @@ def tlsload_path(workdir):
         subprocess.run([cc, "-std=c11", "-O2", "-D_GNU_SOURCE"]
                        + (["-DHAVE_GNUTLS"] if gnutls else [])
                        + ["-o", out, os.path.join(BENCH, "tlsload.c"),
-                          os.path.join(BENCH, "tlsraw.c"), "-lssl", "-lcrypto"]
+                          os.path.join(BENCH, "tlsraw.c"), os.path.join(BENCH, "loadgen.c"),
+                          "-lssl", "-lcrypto"]
                        + (["-lgnutls"] if gnutls else []),
                        check=True, timeout=120)
     return out

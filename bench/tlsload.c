@@ -66,6 +66,7 @@
 #include <gnutls/gnutls.h>
 #endif
 
+#include "loadgen.h"
 #include "tlsload.h"
 
 #define MAX_CONNS 1024
@@ -78,23 +79,6 @@ static size_t request_len;
 static long done, errors, reused;
 static int measuring;
 static char last_info[160];
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
 
 /* ---- OpenSSL ----------------------------------------------------------- */
 

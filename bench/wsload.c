@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loadgen.h"
+
 #define IN_CAP 2048        /* a handshake answer or a few small frames */
 #define MAX_PAYLOAD 256    /* -s is bounded so two frames fit OUT_CAP */
 #define SIO_WRAP 40        /* 42<id>["echo",""] around a sio payload */
@@ -116,38 +118,6 @@ static struct {
        .rounds = 10,
        .step_timeout = 60};
 
-static void die(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
-static void phase(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static void die(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fputs("wsload: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-    exit(1);
-}
-
-static double now(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
-static double cpu_seconds(void)
-{
-    struct rusage ru;
-
-    getrusage(RUSAGE_SELF, &ru);
-    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
-           ru.ru_stime.tv_usec / 1e6;
-}
 
 static uint64_t rnd(void)
 {
@@ -155,18 +125,6 @@ static uint64_t rnd(void)
     g.rng ^= g.rng >> 7;
     g.rng ^= g.rng << 17;
     return g.rng;
-}
-
-static void phase(const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    fputs("phase ", stdout);
-    vprintf(fmt, ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-    va_end(ap);
 }
 
 /* ------------------------------------------------------------------------
