@@ -13,17 +13,18 @@
  * The kernel is offered only as many buffers as receives have needed at
  * once (FILL_MIN at first, one more each time a receive found none, up to
  * FILL_MAX), and a buffer given back goes to it again before one it was
- * never offered. A receive that found none (ENOBUFS: more sockets got
- * bytes in one batch than buffers were offered, as when thousands of
- * connections in step send at once) is still the read edge: its bytes
- * wait in the socket, and the reader takes them with recv(2) itself, as
- * on epoll, until the socket is empty; then a receive is armed again.
- * (Arming it again at once instead fails the same way while the burst
- * lasts: thousands of entries and completions per batch for no bytes.)
- * The kernel it writes into buffers in the ring's order, so offering
+ * never offered: it writes into buffers in the ring's order, so offering
  * all NBUFS would touch (make resident) every one of them in turn, 4 MiB
  * per worker however few connections need one at a time. The rest are
  * for receives whose bytes the reader has not taken yet.
+ *
+ * A receive that found no buffer (ENOBUFS: more sockets got bytes in one
+ * batch than buffers were offered, as when thousands of connections in
+ * step send at once) is still the read edge: its bytes wait in the
+ * socket, and the reader takes them with recv(2) itself, as on epoll,
+ * until the socket is empty; then a receive is armed again. (Arming it
+ * again at once instead fails the same way while the burst lasts:
+ * thousands of entries and completions per batch for no bytes.)
  *
  * A send copies its bytes (up to SEND_MAX) and queues them; the call
  * returns as if they had gone. Only one send per connection is in flight,
