@@ -345,15 +345,10 @@ class ArbiterTest(ServerTestCase):
         self.assertGreater(self.defer_accept_of(srv.pid, srv.port), 0)
         self.assertEqual(self.defer_accept_of(srv.pid, stream_port), 0)
         # A client that waits before it speaks is served once it does.
-        with socket.create_connection(("127.0.0.1", srv.port), timeout=5) as s:
+        with harness.RawConn(srv.port) as c:
             time.sleep(0.3)
-            s.sendall(b"GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            c.send(b"GET /late HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = c.read_until_close()
         self.assertTrue(data.startswith(b"HTTP/1.1 200 "), data[:80])
         # One that stays silent is handed over all the same after about a
         # second (the first SYN-ACK retransmission): a worker then holds
