@@ -202,6 +202,10 @@ class LineEchoLoadTest(unittest.TestCase):
         port = free_port()
         with StreamServer({"echo": ("line_echo", port, None)}, workers=2,
                           settings={"workers": {"worker_connections": 1000}}) as srv:
+            # The harness returns once one worker accepts; the clients
+            # connect within 0.1 s, so a second worker still booting (a
+            # busy machine) would see none of them.
+            srv.wait_workers(2, timeout=30)
             results = asyncio.run(self.run_clients(port))
             self.assertEqual(sum(r[0] for r in results), self.CLIENTS * self.LINES)
             self.assertTrue(all(r[1] == b"" for r in results))
