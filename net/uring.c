@@ -1,14 +1,21 @@
 /*
  * The io_uring transport (net/uring.h).
  *
- * Each connection on the ring keeps one receive armed while it holds no
- * unread bytes: the kernel picks one of the ring's provided buffers when
- * data arrives and completes it, and the completion is the connection's
- * read edge (gn__conn_event). The connection's reader takes the bytes out
- * of that buffer (pending() counts what is left) and, once it is empty,
- * gives it back and arms the next receive. One receive at a time, armed
- * only when the reader has taken everything, keeps TCP's backpressure: a
- * handler that does not read leaves the bytes in the kernel.
+ * Each connection on the ring keeps one multishot receive armed: the
+ * kernel picks one of the ring's provided buffers each time data arrives
+ * and posts a completion, and the receive stays armed for the next (no
+ * entry and no poll to arm again per request: the keep-alive loop's
+ * steady state is one send entry per answer). Each completion is the
+ * connection's read edge (gn__conn_event). Its buffer is held, after any
+ * the reader has not finished (they chain, in order, through the ring's
+ * next_bid), and the reader takes the bytes out of them (pending() counts
+ * what is left), giving each back once empty. TCP's backpressure is kept
+ * by holding at most HOLD_MAX: the receive that fills them is cancelled,
+ * so a handler that does not read leaves the rest in the kernel, and it
+ * is armed again once the reader has taken everything. (A kernel without
+ * multishot receives, before 6.0, gets one receive at a time, armed when
+ * the reader has taken everything: the same code, each completion the
+ * last.)
  *
  * The kernel is offered only as many buffers as receives have needed at
  * once (FILL_MIN at first, one more each time a receive found none, up to
@@ -101,6 +108,8 @@
 #define SEND_MAX (1 << 18)  /* bytes one send copies: the rest waits */
 #define SEND_SMALL 512      /* copies of up to this many bytes are reused, */
 #define SEND_KEEP 64        /* ... this many kept by the ring between sends */
+#define HOLD_MAX 2          /* buffers a connection holds before its
+                               receive is cancelled (backpressure) */
 #define REAP_BATCH 64       /* completions taken at once */
 #define REAP_ROUNDS 8       /* submit-and-reap rounds per callback */
 #define FREE_WAIT_MS 1000   /* at exit, for operations still in flight */
@@ -124,20 +133,23 @@ struct uconn {
     struct sendbuf *send; /* the send in flight's copy, or NULL */
     uint32_t queued_in; /* the batch its last entry was queued in */
     int16_t err;        /* a failed operation's errno, for the next call */
-    int16_t held_bid;   /* the buffer of bytes received and not read, or -1 */
-    uint16_t held_off, held_len;
+    int16_t held_bid;   /* the first buffer of bytes not read yet, or -1 */
+    int16_t held_last;  /* ... the last (they chain through next_bid) */
+    uint16_t held_off;  /* the first one's bytes already read */
     uint16_t last_len;  /* the last receive's bytes: < BUFSZ, drained */
-    uint8_t recv_armed; /* a receive queued or in flight */
+    uint8_t nheld;      /* buffers held */
+    uint8_t recv_armed; /* a receive queued or in flight (until its last
+                           completion, a multishot one) */
     uint8_t send_armed; /* a send queued or in flight */
     uint8_t direct;     /* its receive found no buffer: recv(2) it */
     uint8_t eof;        /* the peer's end was read */
     uint8_t poll_armed; /* a poll for room queued or in flight (sendfile) */
     uint8_t released;   /* no more receives: the socket goes elsewhere */
-    uint8_t cancelling; /* ... and the one in flight was asked to end */
+    uint8_t cancelling; /* the receive in flight was asked to end */
 };
 
 _Static_assert(BUFSZ <= UINT16_MAX && NBUFS <= INT16_MAX,
-               "held_off, held_len, last_len and held_bid are 16 bits");
+               "held_off, last_len, held_bid and buffer lengths are 16 bits");
 _Static_assert(sizeof(struct uconn) <= 56, "a 64-byte malloc chunk");
 
 struct gn_uring {
@@ -146,6 +158,9 @@ struct gn_uring {
     size_t br_size;
     char *bufs;
     uint16_t *spare;  /* buffers not offered: the last given back on top */
+    int16_t *next_bid;  /* a held buffer's successor in its chain, or -1 */
+    uint16_t *buf_len;  /* a held buffer's bytes */
+    int multishot;      /* receives are multishot (0: refused, kernel < 6.0) */
     unsigned nspare;
     unsigned offered; /* buffers the kernel holds and has not used */
     unsigned fill;    /* ... how many it is offered */
@@ -222,13 +237,23 @@ static void arm_recv(struct uconn *uc)
         uc->err = EAGAIN; /* cannot happen with a ring that submits */
         return;
     }
-    io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
+    /* The last receive drained the socket (the peer waits for an answer
+     * before it sends more): multishot, waiting for data before trying.
+     * Otherwise the bytes are there or stream in (a new connection's
+     * request, a body): one receive, tried at once, and the next when the
+     * reader has taken it, so that the sender waits for the reader
+     * (backpressure). */
+    if (uc->last_len < BUFSZ) {
+        if (u->multishot)
+            io_uring_prep_recv_multishot(sqe, uc->c->fd, NULL, 0, 0);
+        else
+            io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
+        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    } else {
+        io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
+    }
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BGID;
-    /* The last receive drained the socket: wait for data before trying,
-     * instead of a receive that finds nothing. */
-    if (uc->last_len < BUFSZ)
-        sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV);
     uc->recv_armed = 1;
     uc->queued_in = u->batch;
@@ -331,7 +356,49 @@ static void top_up(struct gn_uring *u)
         buf_offer(u, u->spare[--u->nspare]);
 }
 
+/* A receive's LEN bytes in buffer BID: held after those UC holds. */
+static void hold(struct uconn *uc, int bid, int len)
+{
+    struct gn_uring *u = uc->u;
+
+    u->buf_len[bid] = (uint16_t)len;
+    u->next_bid[bid] = -1;
+    if (uc->held_bid < 0) {
+        uc->held_bid = (int16_t)bid;
+        uc->held_off = 0;
+    } else {
+        u->next_bid[uc->held_last] = (int16_t)bid;
+    }
+    uc->held_last = (int16_t)bid;
+    uc->nheld++;
+}
+
+/* UC's first held buffer was read (or is dropped): back to the ring. */
+static void unhold_first(struct uconn *uc)
+{
+    struct gn_uring *u = uc->u;
+    int bid = uc->held_bid;
+
+    uc->held_bid = u->next_bid[bid];
+    uc->held_off = 0;
+    uc->nheld--;
+    buf_return(u, bid);
+}
+
 /* ---- completions ------------------------------------------------------ */
+
+/* Ask the kernel to end UC's receive (its last completion says when):
+ * once, however often asked. */
+static void cancel_recv(struct uconn *uc)
+{
+    struct io_uring_sqe *sqe;
+
+    if (!uc->recv_armed || uc->cancelling || (sqe = get_sqe(uc->u)) == NULL)
+        return;
+    io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV, 0);
+    io_uring_sqe_set_data64(sqe, OP_IGNORE);
+    uc->cancelling = 1;
+}
 
 static void uconn_free_if_done(struct uconn *uc)
 {
@@ -346,8 +413,11 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
 {
     struct gn_uring *u = uc->u;
     int what = GN_WATCH_READ;
+    int more = (flags & IORING_CQE_F_MORE) != 0; /* still armed */
 
-    uc->recv_armed = 0;
+    uc->recv_armed = (uint8_t)more;
+    if (!more)
+        uc->cancelling = 0;
     if (flags & IORING_CQE_F_BUFFER) { /* the kernel used one */
         u->offered--;
         top_up(u);
@@ -362,12 +432,22 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
             uconn_free_if_done(uc);
             return;
         }
-        uc->held_bid = (int16_t)bid;
-        uc->held_off = 0;
-        uc->held_len = (uint16_t)res;
+        hold(uc, bid, res);
         uc->last_len = (uint16_t)res;
+        /* Backpressure: the reader is behind, or the bytes stream in (a
+         * full buffer): what comes next stays in the socket until the
+         * reader has taken these. (The kernel may fill a few more before
+         * the cancellation reaches it.) */
+        if (uc->nheld >= HOLD_MAX || res == BUFSZ)
+            cancel_recv(uc);
+    } else if (res == -EINVAL && u->multishot && !more && uc->c != NULL) {
+        u->multishot = 0; /* a kernel before 6.0: one at a time */
+        arm_recv(uc);
+        return;
     } else if (res == -ENOBUFS && uc->c != NULL) {
-        uc->direct = 1; /* the bytes are in the socket: the reader's */
+        /* The bytes are in the socket: the reader's, once no receive is
+         * armed (a multishot one says ENOBUFS as its last). */
+        uc->direct = (uint8_t)!more;
         /* One more receive came at once than buffers were offered: offer
          * one more from now on. */
         if (u->fill < FILL_MAX) {
@@ -375,7 +455,8 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
             top_up(u);
         }
     } else if (res == -EINTR && uc->c != NULL) {
-        arm_recv(uc);
+        if (!more && uc->held_bid < 0)
+            arm_recv(uc);
         return;
     } else if (uc->c != NULL) {
         if (res == 0) {
@@ -536,7 +617,7 @@ static ssize_t uring_recv(struct gn_conn *c, void *buf, size_t len, int flags)
     size_t n;
 
     if (uc->held_bid >= 0) {
-        n = uc->held_len - uc->held_off;
+        n = uc->u->buf_len[uc->held_bid] - uc->held_off;
         if (n > len)
             n = len;
         memcpy(buf,
@@ -544,10 +625,12 @@ static ssize_t uring_recv(struct gn_conn *c, void *buf, size_t len, int flags)
         if (flags & MSG_PEEK)
             return (ssize_t)n;
         uc->held_off += (uint16_t)n;
-        if (uc->held_off == uc->held_len) {
-            buf_return(uc->u, uc->held_bid);
-            uc->held_bid = -1;
-            arm_recv(uc); /* its completion is the next read edge */
+        if (uc->held_off == uc->u->buf_len[uc->held_bid]) {
+            unhold_first(uc);
+            /* All taken: a receive armed (if none still is) completes
+             * with the next read edge. */
+            if (uc->held_bid < 0)
+                arm_recv(uc);
         }
         return (ssize_t)n;
     }
@@ -669,11 +752,20 @@ static int uring_shutdown(struct gn_conn *c, int how)
     return gn__sys_shutdown(c->fd, how);
 }
 
+/* The bytes held; or, with none held, 1 while a receive that found no
+ * buffer left its bytes in the socket (direct): that receive's edge may
+ * have been spent on the buffers held before it, and none will follow
+ * until a read takes them. */
 static size_t uring_pending(struct gn_conn *c)
 {
     struct uconn *uc = uc_of(c);
+    size_t n = 0;
 
-    return uc->held_bid >= 0 ? uc->held_len - uc->held_off : 0;
+    if (uc->held_bid < 0)
+        return uc->direct;
+    for (int bid = uc->held_bid; bid >= 0; bid = uc->u->next_bid[bid])
+        n += uc->u->buf_len[bid];
+    return n - uc->held_off;
 }
 
 /* Close C's descriptor through the ring, after the entries queued before
@@ -712,16 +804,11 @@ static void uring_close(struct gn_conn *c)
     c->tp_data = NULL;
     uc->c = NULL;
     u->orphans++;
-    if (uc->held_bid >= 0) {
-        buf_return(u, uc->held_bid);
-        uc->held_bid = -1;
-    }
+    while (uc->held_bid >= 0)
+        unhold_first(uc);
     /* (The receive holds the socket until it ends, the descriptor closed
      * or not.) */
-    if (uc->recv_armed && (sqe = get_sqe(u)) != NULL) {
-        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV, 0);
-        io_uring_sqe_set_data64(sqe, OP_IGNORE);
-    }
+    cancel_recv(uc);
     if (uc->poll_armed && (sqe = get_sqe(u)) != NULL) {
         io_uring_prep_poll_remove(sqe, (uint64_t)(uintptr_t)uc | OP_POLL);
         io_uring_sqe_set_data64(sqe, OP_IGNORE);
@@ -731,26 +818,19 @@ static void uring_close(struct gn_conn *c)
 
 /* The socket is about to go to another process (a Socket.IO WebSocket
  * handed to its session's worker): no receive is armed again, and the
- * one in flight is cancelled. Its completion (cancelled, or bytes that
- * came first, then held for recv) is the read edge the caller waits for
- * before it calls again. */
+ * one in flight is cancelled. Its last completion (cancelled, after any
+ * bytes that came first, held for recv) is the read edge the caller
+ * waits for before it calls again. */
 static int uring_release(struct gn_conn *c)
 {
     struct uconn *uc = uc_of(c);
-    struct io_uring_sqe *sqe;
 
     uc->released = 1;
     uc->direct = 0; /* what is in the socket goes along with it */
     if (!uc->recv_armed)
         return 0;
-    if (!uc->cancelling) {
-        if ((sqe = get_sqe(uc->u)) == NULL)
-            return -EAGAIN;
-        io_uring_prep_cancel64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV, 0);
-        io_uring_sqe_set_data64(sqe, OP_IGNORE);
-        uc->cancelling = 1;
-    }
-    return -EINPROGRESS;
+    cancel_recv(uc);
+    return uc->cancelling ? -EINPROGRESS : -EAGAIN;
 }
 
 static const struct gn_transport uring_transport = {
@@ -815,8 +895,12 @@ static int setup_buffers(struct gn_uring *u)
     u->br = mem;
     u->bufs = malloc((size_t)NBUFS * BUFSZ);
     u->spare = malloc(NBUFS * sizeof(*u->spare));
-    if (u->bufs == NULL || u->spare == NULL)
+    u->next_bid = malloc(NBUFS * sizeof(*u->next_bid));
+    u->buf_len = malloc(NBUFS * sizeof(*u->buf_len));
+    if (u->bufs == NULL || u->spare == NULL || u->next_bid == NULL ||
+        u->buf_len == NULL)
         return -ENOMEM;
+    u->multishot = 1;
     reg.ring_addr = (uint64_t)(uintptr_t)u->br;
     reg.ring_entries = NBUFS;
     reg.bgid = BGID;
@@ -839,6 +923,8 @@ static void release(struct gn_uring *u, int ring_up)
         munmap(u->br, u->br_size);
     free(u->bufs);
     free(u->spare);
+    free(u->next_bid);
+    free(u->buf_len);
     while (u->spare_sends != NULL)
         free(sendbuf_get(u, 0));
     free(u->spare_big);

@@ -8,7 +8,9 @@ other e2e module runs on the default engine too; test_epoll.py reruns
 their essentials on epoll."""
 import os
 import resource
+import socket
 import sys
+import threading
 import time
 import unittest
 
@@ -222,6 +224,75 @@ class BufferStarvationTest(ServerTestCase):
         finally:
             for c in conns:
                 c.close()
+
+
+def tcp_queues():
+    """{(local port, remote port): (send queue, receive queue)} of every
+    IPv4 TCP socket, from /proc/net/tcp."""
+    out = {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local = int(fields[1].split(":")[1], 16)
+            remote = int(fields[2].split(":")[1], 16)
+            tx, rx = (int(x, 16) for x in fields[4].split(":"))
+            out[(local, remote)] = (tx, rx)
+    return out
+
+
+class BackpressureTest(ServerTestCase):
+    """A handler that does not read its body leaves it in the kernel: the
+    ring takes one buffer at a time as bytes stream in, and a multishot
+    receive (armed while a keep-alive connection waits for its next
+    request) is cancelled once the reader falls behind. What the worker
+    took off the socket while the handler sleeps is measured: the bytes
+    the client wrote, less what waits in its send queue and in the
+    server's receive queue."""
+
+    BODY = 16 << 20
+    # The kernel fills what it was offered before the cancellation reaches
+    # it: at most 128 buffers of 4 KiB (net/uring.c's FILL_MAX).
+    MOST = 128 * 4096
+
+    def taken_while_sleeping(self, srv, keep_alive_first):
+        with harness.RawConn(srv.port, timeout=20) as c:
+            if keep_alive_first:
+                c.send(b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+                self.assertEqual(c.read_response().status, 200)
+                time.sleep(0.2)  # the worker waits for the next request
+            c.send(b"POST /?sleep=3 HTTP/1.1\r\nHost: x\r\n"
+                   b"Content-Length: %d\r\n\r\n" % self.BODY)
+            c.sock.setblocking(False)
+            written, chunk, start = 0, b"b" * 65536, time.monotonic()
+            while time.monotonic() - start < 1.0:
+                try:
+                    written += c.sock.send(chunk[:self.BODY - written])
+                except BlockingIOError:
+                    time.sleep(0.01)
+            me = c.local_port()
+            queues = tcp_queues()
+            taken = written - queues[(me, srv.port)][0] - queues[(srv.port, me)][1]
+            # The rest of the body, then the whole answer, intact.
+            c.sock.settimeout(20)
+            sender = threading.Thread(target=c.sock.sendall,
+                                      args=(b"b" * (self.BODY - written),))
+            sender.start()
+            r = c.read_response()
+            sender.join()
+            self.assertEqual(r.status, 200)
+            body = r.echo_body()
+            self.assertEqual((len(body), body.count(b"b")), (self.BODY, self.BODY))
+            return written, taken
+
+    def test_a_handler_that_does_not_read_leaves_the_body_in_the_kernel(self):
+        srv = self.start_server(app="echo", workers=1)
+        for keep_alive_first in (False, True):
+            written, taken = self.taken_while_sleeping(srv, keep_alive_first)
+            sys.stderr.write("backpressure (keep-alive first: %s): wrote %d, the worker "
+                             "took %d\n" % (keep_alive_first, written, taken))
+            self.assertGreater(written, 2 * self.MOST)  # the test's premise
+            self.assertLessEqual(taken, self.MOST)
 
 
 if __name__ == "__main__":
