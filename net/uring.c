@@ -48,7 +48,9 @@
  * go in one io_uring_enter at the end of the ring's callback (whose
  * completions resumed the coroutines that queued them), or, when queued
  * from elsewhere (a timer, a new connection), at the end of the same loop
- * turn (the flush, an event activated without a descriptor).
+ * turn (the flush, an event activated without a descriptor), or sooner
+ * once SUBMIT_BATCH wait (the answers of hundreds of timers due at once
+ * go as they are made, not all after the last).
  *
  * The kernel's side of a completion (task work) runs when the worker
  * next enters the kernel (IORING_SETUP_COOP_TASKRUN), not by
@@ -111,6 +113,8 @@
 #define HOLD_MAX 2          /* buffers a connection holds before its
                                receive is cancelled (backpressure) */
 #define REAP_BATCH 64       /* completions taken at once */
+#define SUBMIT_BATCH 64     /* entries queued outside the ring's callback
+                               before they go */
 #define REAP_ROUNDS 8       /* submit-and-reap rounds per callback */
 #define FREE_WAIT_MS 1000   /* at exit, for operations still in flight */
 
@@ -211,11 +215,20 @@ static void schedule_flush(struct gn_uring *u)
 }
 
 /* A free submission entry (submitting what is queued when the queue is
- * full), or NULL when even that failed. */
+ * full, or holds SUBMIT_BATCH from outside the ring's callback), or NULL
+ * when even that failed. The ring's callback submits after each round of
+ * completions; timers and new connections queue until the flush at the
+ * end of the loop turn, and a turn that runs hundreds of them (the
+ * timers that fell due while the last turn ran, when 5,000 connections
+ * sleep in step) would hold the first answers back until the last is
+ * queued. */
 static struct io_uring_sqe *get_sqe(struct gn_uring *u)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+    struct io_uring_sqe *sqe;
 
+    if (!u->in_reap && io_uring_sq_ready(&u->ring) >= SUBMIT_BATCH)
+        submit(u);
+    sqe = io_uring_get_sqe(&u->ring);
     if (sqe == NULL) {
         submit(u);
         sqe = io_uring_get_sqe(&u->ring);
