@@ -1,21 +1,24 @@
 /*
  * The io_uring transport (net/uring.h).
  *
- * Each connection on the ring keeps one multishot receive armed: the
- * kernel picks one of the ring's provided buffers each time data arrives
- * and posts a completion, and the receive stays armed for the next (no
- * entry and no poll to arm again per request: the keep-alive loop's
- * steady state is one send entry per answer). Each completion is the
- * connection's read edge (gn__conn_event). Its buffer is held, after any
- * the reader has not finished (they chain, in order, through the ring's
- * next_bid), and the reader takes the bytes out of them (pending() counts
- * what is left), giving each back once empty. TCP's backpressure is kept
- * by holding at most HOLD_MAX: the receive that fills them is cancelled,
- * so a handler that does not read leaves the rest in the kernel, and it
- * is armed again once the reader has taken everything. (A kernel without
- * multishot receives, before 6.0, gets one receive at a time, armed when
- * the reader has taken everything: the same code, each completion the
- * last.)
+ * Each connection on the ring keeps one receive armed: the kernel picks
+ * one of the ring's provided buffers when data arrives and completes it,
+ * and each completion is the connection's read edge (gn__conn_event). Its
+ * buffer is held, after any the reader has not finished (they chain, in
+ * order, through the ring's next_bid), and the reader takes the bytes out
+ * of them (pending() counts what is left), giving each back once empty.
+ *
+ * Once a receive has drained the socket (a keep-alive client waits for
+ * its answer before it sends again), the next one is multishot: it stays
+ * armed for the requests that follow, so the steady state is one send
+ * entry per answer, with no receive entry and no poll armed again per
+ * request. Otherwise (a new connection's request, a body streaming in)
+ * one receive is armed at a time, when the reader has taken everything,
+ * which keeps TCP's backpressure: a handler that does not read leaves the
+ * bytes in the kernel. A multishot receive that fills a whole buffer, or
+ * gets ahead of its reader by HOLD_MAX, is cancelled to the same end (the
+ * kernel may fill what it was offered before the cancellation reaches
+ * it). A kernel without multishot receives (before 6.0) gets single ones.
  *
  * The kernel is offered only as many buffers as receives have needed at
  * once (FILL_MIN at first, one more each time a receive found none, up to
@@ -453,8 +456,11 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
          * the cancellation reaches it.) */
         if (uc->nheld >= HOLD_MAX || res == BUFSZ)
             cancel_recv(uc);
-    } else if (res == -EINVAL && u->multishot && !more && uc->c != NULL) {
-        u->multishot = 0; /* a kernel before 6.0: one at a time */
+    } else if (res == -EINVAL && u->multishot && uc->last_len < BUFSZ &&
+               !more && uc->c != NULL) {
+        /* A multishot receive (armed after a drained one) refused: a
+         * kernel before 6.0. Single ones from now on. */
+        u->multishot = 0;
         arm_recv(uc);
         return;
     } else if (res == -ENOBUFS && uc->c != NULL) {
