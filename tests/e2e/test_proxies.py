@@ -30,6 +30,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import harness
+import proc_net
 from harness import ServerTestCase, free_port, spawn_logged, wait_until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -149,19 +150,9 @@ def _stop_leftover_proxies():
 
 
 def listening_inodes(port):
-    """Socket inodes listening on TCP PORT (from /proc/net/tcp{,6})."""
-    inodes = set()
-    for path in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(path) as f:
-                rows = f.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(fields[9])
-    return inodes
+    """Socket inodes listening on TCP PORT, any address, IPv4 or IPv6."""
+    return {s.inode for s in proc_net.sockets(ipv6=True)
+            if s.state == proc_net.LISTEN and s.local_port == port}
 
 
 def pid_listens(pid, port):
@@ -177,7 +168,7 @@ def pid_listens(pid, port):
             link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
         except OSError:
             continue
-        if link.startswith("socket:[") and link[8:-1] in inodes:
+        if link.startswith("socket:[") and int(link[8:-1]) in inodes:
             return True
     return False
 
