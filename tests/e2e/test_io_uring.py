@@ -15,6 +15,7 @@ import time
 import unittest
 
 import harness
+import proc_net
 import wsclient
 from harness import ServerTestCase
 
@@ -228,17 +229,9 @@ class BufferStarvationTest(ServerTestCase):
 
 def tcp_queues():
     """{(local port, remote port): (send queue, receive queue)} of every
-    IPv4 TCP socket, from /proc/net/tcp."""
-    out = {}
-    with open("/proc/net/tcp") as f:
-        next(f)
-        for line in f:
-            fields = line.split()
-            local = int(fields[1].split(":")[1], 16)
-            remote = int(fields[2].split(":")[1], 16)
-            tx, rx = (int(x, 16) for x in fields[4].split(":"))
-            out[(local, remote)] = (tx, rx)
-    return out
+    IPv4 TCP socket."""
+    return {(s.local_port, s.remote_port): (s.tx_queue, s.rx_queue)
+            for s in proc_net.sockets()}
 
 
 class BackpressureTest(ServerTestCase):
