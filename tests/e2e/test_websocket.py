@@ -23,6 +23,7 @@ import zlib
 
 sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
+import proc_net  # noqa: E402
 from harness import Server  # noqa: E402
 from wsclient import (OP_BINARY, OP_CLOSE, OP_CONT, OP_PING, OP_PONG,  # noqa: E402
                       OP_TEXT, WsClient, accept_for, close_payload, frame,
@@ -796,13 +797,10 @@ def wait_workers_other_than(srv, old, timeout=20):
 
 def socket_owners(port, socks, pids):
     """The pid (among PIDS, else -1) holding the server's end of each of
-    SOCKS, connections to 127.0.0.1:PORT: from /proc/net/tcp's inodes."""
-    inode_of = {}
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[1] == "0100007F:%04X" % port and fields[3] == "01":
-                inode_of[int(fields[2].split(":")[1], 16)] = int(fields[9])
+    SOCKS, connections to 127.0.0.1:PORT: by their sockets' inodes."""
+    inode_of = {s.remote_port: s.inode for s in proc_net.sockets()
+                if (s.local_addr, s.local_port) == ("127.0.0.1", port)
+                and s.state == proc_net.ESTABLISHED}
     pid_of = {}
     for pid in pids:
         for fd in os.listdir("/proc/%d/fd" % pid):
