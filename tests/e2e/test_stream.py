@@ -17,6 +17,7 @@ import time
 import unittest
 
 import harness
+import proc_net
 from harness import Server, app_path, free_port, run_cli, wait_until
 
 IO = 30.0  # seconds for any one exchange: generous, on a loaded machine
@@ -256,12 +257,9 @@ class Probe:
 
 def listen_inode(port):
     """The inode of the socket listening on 127.0.0.1:PORT, or None."""
-    with open("/proc/net/tcp") as f:
-        for line in f.readlines()[1:]:
-            fields = line.split()
-            if fields[1] == "0100007F:%04X" % port and fields[3] == "0A":
-                return int(fields[9])
-    return None
+    return next((s.inode for s in proc_net.sockets()
+                 if (s.local_addr, s.local_port) == ("127.0.0.1", port)
+                 and s.state == proc_net.LISTEN), None)
 
 
 def refused(port):
