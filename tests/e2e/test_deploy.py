@@ -30,6 +30,7 @@ import unittest
 from concurrent.futures import ThreadPoolExecutor
 
 import harness
+import proc_net
 from harness import ServerTestCase, app_path, wait_until
 from test_proxies import (HAPROXY, NGINX, Proxy, access_entries,
                           find_binary, http_from, wait_access)
@@ -82,14 +83,9 @@ def upstream_conns(port):
     """{local port: open} of the TCP connections to 127.0.0.1:PORT (each a
     connection a proxy opened to greenicorn), open False once closed
     (TIME_WAIT and the like)."""
-    conns = {}
-    with open("/proc/net/tcp") as f:
-        for row in f.read().splitlines()[1:]:
-            local, remote, state = row.split()[1:4]
-            raddr, rport = remote.split(":")
-            if raddr == "0100007F" and int(rport, 16) == port:
-                conns[int(local.split(":")[1], 16)] = state == "01"
-    return conns
+    return {s.local_port: s.state == proc_net.ESTABLISHED
+            for s in proc_net.sockets()
+            if (s.remote_addr, s.remote_port) == ("127.0.0.1", port)}
 
 
 def cpu_seconds(pid):
