@@ -5,6 +5,7 @@ many bytes wait in a socket's queues.
 
     for s in proc_net.sockets(ipv6=True):
         if s.state == proc_net.LISTEN and s.local_port == port: ...
+    s.inode in proc_net.socket_inodes(pid)    # does process PID hold it?
 
 Each row of the table is one socket: its local and remote address and port,
 its state, its send and receive queues and its inode (the number after
@@ -13,6 +14,7 @@ The kernel prints an address as the 32-bit words it stores, each word as a
 hex number in the host's byte order: 127.0.0.1 is 0100007F on x86.
 """
 import collections
+import os
 import socket
 import sys
 
@@ -78,3 +80,18 @@ def sockets(ipv6=False):
             if path == paths[0]:
                 raise
     return rows
+
+
+def socket_inodes(pid):
+    """The inodes of the sockets process PID holds, from the socket:[INODE]
+    links of /proc/PID/fd (OSError when PID is gone; a descriptor closed
+    while it is read is left out)."""
+    inodes = set()
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(int(link[8:-1]))
+    return inodes

@@ -93,7 +93,8 @@ TCP6_ROWS = """\
 
 class ProcNetTest(unittest.TestCase):
     """proc_net.py: fixed rows of /proc/net/tcp and tcp6 from a
-    little-endian kernel, and this kernel's own rows of a socket of ours."""
+    little-endian kernel, and this kernel's own row of a socket of ours,
+    found among our descriptors too."""
 
     def test_ipv4_row(self):
         self.assertEqual(proc_net.parse(TCP_ROWS, "little"), [proc_net.TcpSocket(
@@ -116,6 +117,7 @@ class ProcNetTest(unittest.TestCase):
             s.listen()
             port, inode = s.getsockname()[1], os.fstat(s.fileno()).st_ino
             rows = [r for r in proc_net.sockets() if r.inode == inode]
+            self.assertIn(inode, proc_net.socket_inodes(os.getpid()))
         self.assertEqual(rows, [proc_net.TcpSocket(
             "127.0.0.1", port, "0.0.0.0", 0, proc_net.LISTEN, 0, 0, inode)])
 

@@ -160,17 +160,9 @@ def pid_listens(pid, port):
     ours, not taken by someone else since free_port() chose it."""
     inodes = listening_inodes(port)
     try:
-        fds = os.listdir("/proc/%d/fd" % pid)
+        return not inodes.isdisjoint(proc_net.socket_inodes(pid))
     except OSError:
         return False
-    for fd in fds:
-        try:
-            link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-        except OSError:
-            continue
-        if link.startswith("socket:[") and int(link[8:-1]) in inodes:
-            return True
-    return False
 
 
 class ProxyStartError(AssertionError):

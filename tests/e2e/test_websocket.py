@@ -801,15 +801,7 @@ def socket_owners(port, socks, pids):
     inode_of = {s.remote_port: s.inode for s in proc_net.sockets()
                 if (s.local_addr, s.local_port) == ("127.0.0.1", port)
                 and s.state == proc_net.ESTABLISHED}
-    pid_of = {}
-    for pid in pids:
-        for fd in os.listdir("/proc/%d/fd" % pid):
-            try:
-                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
-            except OSError:
-                continue
-            if link.startswith("socket:["):
-                pid_of[int(link[8:-1])] = pid
+    pid_of = {inode: pid for pid in pids for inode in proc_net.socket_inodes(pid)}
     return [pid_of.get(inode_of.get(s.getsockname()[1]), -1) for s in socks]
 
 
