@@ -991,6 +991,10 @@ class Sleep(Headline):
                "client_busy": r["client_cpu_s"] / r["seconds"]}
         for pct in LATENCY_PERCENTILES:
             out["p" + pct] = r["p%s_ms" % pct]
+        # Each connection's first answer, warm-up or not: on a cold server
+        # (sleep-cold), what its burst of 5,000 first requests cost.
+        out["first_p50"] = r["first_p50_ms"]
+        out["first_p99"] = r["first_p99_ms"]
         return out
 
 
@@ -1559,11 +1563,14 @@ def print_client_share(results, out):
     if not rows:
         return
     out.write("\nhttpload (the load, one thread on CPU %s): %s.\n" % (CLIENT_CPUS, "; ".join(
-        "against %s %s µs of its CPU per request, busy %s, the server %s%s"
+        "against %s %s µs of its CPU per request, busy %s, the server %s%s%s"
         % (n, fmts(r, "client_cpu_us", "%.2f"), fmts(r, "client_busy", "%.2f"),
            fmts(r, "server_busy", "%.2f"),
            " (and waiting for its CPU %s)" % fmts(r, "server_waited", "%.2f")
-           if r.get("server_waited") is not None else "") for n, r in rows)))
+           if r.get("server_waited") is not None else "",
+           ", each connection's first answer p50 %s ms, p99 %s ms"
+           % (fmts(r, "first_p50", "%.1f"), fmts(r, "first_p99", "%.1f"))
+           if r.get("first_p50") is not None else "") for n, r in rows)))
     if any(r.get("server_waited", 0) >= 0.05 for _, r in rows):
         out.write("\nThe server waited for its CPU (other work on it: /proc/PID/schedstat) "
                   "for 5 % of the window or more: those runs measure the machine's load "

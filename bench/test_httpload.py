@@ -159,6 +159,11 @@ class HttploadTest(unittest.TestCase):
         self.assertLessEqual(res["p75_ms"], res["p90_ms"])
         self.assertLessEqual(res["p90_ms"], res["p99_ms"])
         self.assertLessEqual(res["p99_ms"], res["max_ms"])
+        # The first answers, in the warm-up: each waited its 20 ms too.
+        self.assertGreaterEqual(res["first_p50_ms"], 20)
+        self.assertLessEqual(res["first_p50_ms"], res["first_p99_ms"])
+        self.assertLessEqual(res["first_p99_ms"], res["first_max_ms"])
+        self.assertLess(res["first_max_ms"], 1000)
         self.assertEqual(res["errors"], 0)
         self.assertGreater(res["client_cpu_us"], 0)
         self.assertEqual(self.server.targets, {"/sleep"})
