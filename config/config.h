@@ -111,7 +111,7 @@ struct gn_config {
     int preload_app;     /* apps loaded and inited in the arbiter */
     int reload;          /* reload when a plugin or the config changes */
     int stack_size;      /* KiB per coroutine */
-    int stack_prealloc;  /* coroutine stacks mapped at a worker's boot */
+    int stack_prealloc;  /* requests' stacks and buffers made at boot */
     int io_engine;       /* GN_IO_EPOLL or GN_IO_URING */
 
     /* [http] */

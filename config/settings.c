@@ -1319,9 +1319,11 @@ const struct gn_setting gn__settings[] = {
                 "thread (an overflow is caught and logged)"),
     INT_SETTING(stack_prealloc, "workers", "stack-prealloc", 0, 0, 1000000,
                 "0",
-                "coroutine stacks each worker maps and touches at boot, so "
-                "that a burst of connections finds them ready (at most "
-                "worker_connections; about 8 KiB of memory each)"),
+                "requests each worker readies at boot, so that a burst of "
+                "them on a fresh worker allocates nothing and takes no page "
+                "fault: a coroutine stack, a read buffer, a response and a "
+                "send copy each, touched (at most worker_connections; about "
+                "15 KiB of memory each)"),
     {.name = "io_engine",
      .section = "workers",
      .flag = "io-engine",

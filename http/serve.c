@@ -497,6 +497,19 @@ void gn__http_free_spares(void)
     gn__http_trim_spares(0);
 }
 
+size_t gn__http_prefill_spares(size_t n)
+{
+    struct gn_response *res;
+    size_t added = 0;
+
+    while (nres_spares < n && (res = malloc(sizeof(*res))) != NULL) {
+        memset(res, 0, sizeof(*res));
+        res_put(res);
+        added++;
+    }
+    return added;
+}
+
 /* Serve one request. 0 to go on with the next, 1 to go idle (nothing
  * came), -1 to close. */
 static int serve(struct gn_conn *c, struct gn_http_parser *p)

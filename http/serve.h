@@ -82,6 +82,11 @@ ssize_t gn__http_read_body(struct gn_conn *c, struct gn_request *req, void *buf,
 void gn__http_trim_spares(size_t keep);
 void gn__http_free_spares(void);
 
+/* Add responses to the spares until N are kept, each touched so that its
+ * pages are resident (a worker's boot, for a burst to come). The number
+ * added. */
+size_t gn__http_prefill_spares(size_t n);
+
 /* Whether C may serve another request after REQ, decided when the head of
  * REQ's response is sent. */
 int gn__http_conn_keep_alive(struct gn_conn *c, struct gn_request *req);

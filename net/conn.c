@@ -1024,6 +1024,19 @@ void gn__conn_free_spares(struct gn_conns *set)
     gn__conn_trim_spares(set, 0);
 }
 
+size_t gn__conn_prefill_spares(struct gn_conns *set, size_t n)
+{
+    size_t added = 0;
+    char *buf;
+
+    while (set->nspare_rbufs < n && (buf = malloc(RBUF_INITIAL)) != NULL) {
+        memset(buf, 0, RBUF_INITIAL);
+        rbuf_put(set, buf, RBUF_INITIAL);
+        added++;
+    }
+    return added;
+}
+
 static void conn_main(struct gn_coro *co, void *arg)
 {
     struct gn_conn *c = arg;

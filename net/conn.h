@@ -211,6 +211,11 @@ void gn__conn_close(struct gn_conn *c);
 void gn__conn_trim_spares(struct gn_conns *set, size_t keep);
 void gn__conn_free_spares(struct gn_conns *set);
 
+/* Add read buffers to SET's spares until it keeps N, each touched so that
+ * its pages are resident (a worker's boot, for a burst to come). The
+ * number added. */
+size_t gn__conn_prefill_spares(struct gn_conns *set, size_t n);
+
 /* Graceful stop: C closes after the request it is serving, or the next
  * one if it arrives while C waits idle, or when that wait times out. */
 void gn__conn_shutdown(struct gn_conn *c);

@@ -90,6 +90,7 @@
 
 #if GN_HAVE_LIBURING
 
+#include <limits.h>
 #include <liburing.h>
 #include <poll.h>
 #include <stdint.h>
@@ -173,6 +174,7 @@ struct gn_uring {
     unsigned fill;    /* ... how many it is offered */
     struct sendbuf *spare_sends; /* small copies, for the next sends */
     unsigned nspare_sends;
+    unsigned keep_sends; /* ... kept at most: SEND_KEEP, or the prefill */
     struct sendbuf *spare_big; /* the largest copy given back, or NULL */
     struct gn_loop *loop;
     struct gn_watch watch; /* the ring's descriptor: completions */
@@ -298,7 +300,7 @@ static struct sendbuf *sendbuf_get(struct gn_uring *u, size_t len)
 }
 
 /* SB's send is over: a small copy is kept for the next (SEND_KEEP at
- * most), and the largest large one, so that a connection streaming big
+ * most, or what gn__uring_prefill made), and the largest large one, so that a connection streaming big
  * answers (or a flood's queued pongs) does not allocate and free up to
  * SEND_MAX bytes per send; the others are freed. */
 static void sendbuf_put(struct gn_uring *u, struct sendbuf *sb)
@@ -314,7 +316,7 @@ static void sendbuf_put(struct gn_uring *u, struct sendbuf *sb)
         }
         return;
     }
-    if (u->nspare_sends >= SEND_KEEP) {
+    if (u->nspare_sends >= u->keep_sends) {
         free(sb);
         return;
     }
@@ -961,6 +963,7 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
     if (u == NULL)
         return -ENOMEM;
     u->loop = loop;
+    u->keep_sends = SEND_KEEP;
     if ((rc = gn__uring_try_setups(init_ring, &u->ring, &used)) < 0) {
         release(u, 0);
         return rc;
@@ -980,6 +983,24 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
     }
     *out = u;
     return 0;
+}
+
+size_t gn__uring_prefill(struct gn_uring *u, size_t n)
+{
+    struct sendbuf *sb;
+    size_t added = 0;
+
+    if (n > u->keep_sends)
+        u->keep_sends = n > UINT_MAX ? UINT_MAX : (unsigned)n;
+    while (u->nspare_sends < u->keep_sends && added < n) {
+        if ((sb = malloc(sizeof(*sb) + SEND_SMALL)) == NULL)
+            break;
+        memset(sb, 0, sizeof(*sb) + SEND_SMALL); /* resident now */
+        sb->cap = SEND_SMALL;
+        sendbuf_put(u, sb);
+        added++;
+    }
+    return added;
 }
 
 void gn__uring_free(struct gn_uring *u)
@@ -1037,6 +1058,13 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
 void gn__uring_free(struct gn_uring *u)
 {
     (void)u;
+}
+
+size_t gn__uring_prefill(struct gn_uring *u, size_t n)
+{
+    (void)u;
+    (void)n;
+    return 0;
 }
 
 int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)

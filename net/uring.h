@@ -15,6 +15,8 @@
 #ifndef GN_NET_URING_H
 #define GN_NET_URING_H
 
+#include <stddef.h>
+
 struct gn_loop;
 struct gn_conn;
 struct gn_uring;
@@ -31,6 +33,12 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
  * closes the ring. Connections still open must not be used after it.
  * NULL: nothing. */
 void gn__uring_free(struct gn_uring *u);
+
+/* Make N copies for small sends now, touched so that their pages are
+ * resident, and keep up to N between sends from then on (SEND_KEEP
+ * otherwise): the answers of N requests due at once then allocate
+ * nothing. The number made. */
+size_t gn__uring_prefill(struct gn_uring *u, size_t n);
 
 /* Move the new, idle connection C (plain TCP, nothing read yet, made by
  * gn__conn_new_bare: not on epoll) onto U: 0, or -ENOMEM (C has no

@@ -646,11 +646,14 @@ static int burst_over(const struct gn_worker *w)
 static void release_memory(struct gn_worker *w)
 {
     size_t keep = w->net.n > IDLE_CORO_KEEP ? w->net.n : IDLE_CORO_KEEP;
+    size_t spares = IDLE_CORO_KEEP;
     int64_t now = gn__monotonic_ms();
 
-    /* What stack_prealloc mapped at boot stays for the next burst. */
+    /* What stack_prealloc made at boot stays for the next burst. */
     if (keep < (size_t)w->cfg->stack_prealloc)
         keep = (size_t)w->cfg->stack_prealloc;
+    if (spares < (size_t)w->cfg->stack_prealloc)
+        spares = (size_t)w->cfg->stack_prealloc;
 
     if (!burst_over(w)) {
         w->burst_over_ms = 0;
@@ -664,8 +667,8 @@ static void release_memory(struct gn_worker *w)
     w->conns_peak = w->net.n;
     w->accepted_at_trim = w->accepted;
     gn__coro_pool_trim(w->coros, keep);
-    gn__conn_trim_spares(&w->net, IDLE_CORO_KEEP);
-    gn__http_trim_spares(IDLE_CORO_KEEP);
+    gn__conn_trim_spares(&w->net, spares);
+    gn__http_trim_spares(spares);
 #ifdef __GLIBC__
     if (mallinfo2().fordblks >= HEAP_TRIM_MIN)
         malloc_trim(0);
@@ -870,6 +873,25 @@ static void start_uring(struct gn_worker *w)
                     fallback);
 }
 
+/* stack_prealloc: what N requests at once need, made and touched before
+ * the first is accepted, so that a burst on a fresh worker allocates
+ * nothing and takes no page fault (each costs microseconds, tens of them
+ * on a virtual machine): N coroutine stacks (their top PREALLOC_TOUCH
+ * bytes), read buffers, responses and the ring's copies of their answers.
+ * What cannot be made (out of memory) is made later, as without it. */
+static void prefill(struct gn_worker *w)
+{
+    size_t n = (size_t)w->cfg->stack_prealloc;
+
+    if (n == 0)
+        return;
+    gn__coro_pool_prefill(w->coros, n, PREALLOC_TOUCH);
+    gn__conn_prefill_spares(&w->net, n);
+    gn__http_prefill_spares(n);
+    if (w->uring != NULL)
+        gn__uring_prefill(w->uring, n);
+}
+
 /* The loop, the coroutine pool, and what waits on them. 0, or -1 with
  * errno set. */
 static int start_loop(struct gn_worker *w)
@@ -878,15 +900,13 @@ static int start_loop(struct gn_worker *w)
     w->coros =
         gn__coro_pool_new((size_t)w->cfg->stack_size * 1024, pool_idle(w->cfg));
     w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
-    if (w->coros != NULL && w->cfg->stack_prealloc > 0)
-        gn__coro_pool_prefill(w->coros, (size_t)w->cfg->stack_prealloc,
-                              PREALLOC_TOUCH);
     if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
         watch_signals(w) != 0 || gn__dump_watch(w) != 0 || arm_accept(w) != 0)
         return -1;
     w->net.loop = w->loop;
     w->net.coros = w->coros;
     start_uring(w);
+    prefill(w);
     gn__green_init(w->loop, on_resume);
     gn__green_on_park(on_park);
     gn__threads_init(w->coros);

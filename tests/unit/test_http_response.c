@@ -12,6 +12,7 @@
 #include "green_fixture.h"
 #include "greenicorn.h"
 #include "http/response.h"
+#include "http/serve.h"
 #include "http_fixture.h"
 #include "net/buf.h"
 #include "net/conn.h"
@@ -50,6 +51,25 @@ START_TEST(buffered_body_gets_content_length)
     ck_assert_int_eq(http_served, 1);
     ck_assert_int_eq(http_pre_hooks, 1);
     ck_assert_int_eq(http_post_hooks, 1);
+}
+END_TEST
+
+/* stack_prealloc's responses: made up to a count, used and given back
+ * by a request, trimmed. */
+START_TEST(prefilled_responses_serve_and_stay)
+{
+    http_app = hello;
+    gn__http_free_spares(); /* what an earlier test gave back */
+    ck_assert_uint_eq(gn__http_prefill_spares(4), 4);
+    ck_assert_uint_eq(gn__http_prefill_spares(4), 0);
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_str_eq(body_of(out), "hello");
+    ck_assert_uint_eq(gn__http_prefill_spares(4), 0); /* it came back */
+    ck_assert_uint_eq(gn__http_prefill_spares(6), 2);
+    gn__http_trim_spares(1);
+    ck_assert_uint_eq(gn__http_prefill_spares(2), 1);
+    gn__http_free_spares();
 }
 END_TEST
 
@@ -247,6 +267,7 @@ int main(void)
 
     tcase_add_checked_fixture(tc, reset, NULL);
     tcase_add_test(tc, buffered_body_gets_content_length);
+    tcase_add_test(tc, prefilled_responses_serve_and_stay);
     tcase_add_test(tc, flushed_body_is_chunked);
     tcase_add_test(tc, http10_stream_ends_with_the_connection);
     tcase_add_test(tc, head_gets_length_without_body);

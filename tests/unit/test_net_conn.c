@@ -254,6 +254,22 @@ START_TEST(new_connection_without_a_request_waits_idle)
 }
 END_TEST
 
+/* stack_prealloc's read buffers: made up to a count, touched, trimmed. */
+START_TEST(prefilled_read_buffers_are_kept)
+{
+    struct gn_conns set = {.loop = loop, .coros = pool};
+
+    ck_assert_uint_eq(gn__conn_prefill_spares(&set, 3), 3);
+    ck_assert_uint_eq(set.nspare_rbufs, 3);
+    ck_assert_uint_eq(gn__conn_prefill_spares(&set, 3), 0);
+    ck_assert_uint_eq(gn__conn_prefill_spares(&set, 5), 2);
+    gn__conn_trim_spares(&set, 1);
+    ck_assert_uint_eq(set.nspare_rbufs, 1);
+    gn__conn_free_spares(&set);
+    ck_assert_uint_eq(set.nspare_rbufs, 0);
+}
+END_TEST
+
 /* An idle keep-alive connection is this struct in a malloc chunk: keep it
  * well under half a kilobyte (issue #18; nginx's is 0.55 KB). A bare one
  * (io_uring: the ring's 64-byte state beside it) in a chunk of 256 bytes;
@@ -283,6 +299,7 @@ static Suite *net_conn_suite(void)
     tcase_add_test(tc, new_connection_with_its_request_is_served_at_once);
     tcase_add_test(tc, new_connection_without_a_request_waits_idle);
     tcase_add_test(tc, idle_connection_under_half_a_kilobyte);
+    tcase_add_test(tc, prefilled_read_buffers_are_kept);
     tcase_add_test(tc, idle_connections_time_out);
     return s;
 }
