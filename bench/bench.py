@@ -318,6 +318,20 @@ class GreenicornEpoll(Greenicorn):
     workers_extra = "io_engine = epoll"
 
 
+class GreenicornPrealloc(Greenicorn):
+    """greenicorn with stack_prealloc = the scenario's connections: each
+    worker readies that many requests at boot (their stacks, read buffers,
+    responses and send copies, touched), as a deployment expecting a burst
+    on a fresh worker would set it; beside the default in the cold rows,
+    whose first second is page faults without it."""
+    name = "greenicorn-prealloc"
+    kinds = ("http",)
+
+    def command(self, scenario):
+        self.workers_extra = "stack_prealloc = %d" % scenario.connections
+        return Greenicorn.command(self, scenario)
+
+
 class GreenicornEpollBase(GreenicornBase):
     """greenicorn-epoll from the --base build: a change's effect on the
     epoll engine, measured in the same invocation."""
@@ -625,7 +639,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornEpoll, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornEpoll, GreenicornPrealloc, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -1004,7 +1018,8 @@ class SleepCold(Sleep):
     name = "sleep-cold"
     title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold "
              "(no warm-up; httpload)")
-    peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll")
+    peers = ("greenicorn", "greenicorn-prealloc", "greenicorn-base", "greenicorn-epoll")
+    repeat_peers = peers
     warmup = 0
 
 

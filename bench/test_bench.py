@@ -224,6 +224,21 @@ class HeadlineTurnsTest(unittest.TestCase):
         self.assertEqual((by_name["sleep-cold-4s"].warmup, by_name["sleep-cold-4s"].seconds),
                          (0, 4))
         self.assertEqual(by_name["sleep-cold"].connections, 5000)
+        # The cold rows also run greenicorn readied for the burst, in turns.
+        for name in ("sleep-cold", "sleep-cold-4s"):
+            self.assertIn("greenicorn-prealloc", by_name[name].peers)
+            self.assertEqual(bench.runs_per_peer(by_name[name], "greenicorn-prealloc", 5, None), 5)
+        self.assertNotIn("greenicorn-prealloc", by_name["sleep"].peers)
+
+    def test_prealloc_peer_readies_the_scenarios_connections(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            peer = bench.GreenicornPrealloc(tmp)
+            peer.port = 8080
+            cmd = peer.command(bench.SleepCold())
+            with open(cmd[-1]) as f:
+                conf = f.read()
+        self.assertIn("stack_prealloc = 5000\n", conf)
+        self.assertIn("worker_connections = 12000\n", conf)
 
 
 class WrkCallsTest(unittest.TestCase):
