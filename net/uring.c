@@ -300,9 +300,10 @@ static struct sendbuf *sendbuf_get(struct gn_uring *u, size_t len)
 }
 
 /* SB's send is over: a small copy is kept for the next (SEND_KEEP at
- * most, or what gn__uring_prefill made), and the largest large one, so that a connection streaming big
- * answers (or a flood's queued pongs) does not allocate and free up to
- * SEND_MAX bytes per send; the others are freed. */
+ * most, or as many as gn__uring_prefill made), and the largest large one,
+ * so that a connection streaming big answers (or a flood's queued pongs)
+ * does not allocate and free up to SEND_MAX bytes per send; the others
+ * are freed. */
 static void sendbuf_put(struct gn_uring *u, struct sendbuf *sb)
 {
     if (sb == NULL)
