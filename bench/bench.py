@@ -327,6 +327,10 @@ class GreenicornPrealloc(Greenicorn):
     name = "greenicorn-prealloc"
     kinds = ("http",)
 
+    def supports(self, scenario):
+        # Only where a scenario names it: elsewhere it is greenicorn again.
+        return self.name in (scenario.peers or ())
+
     def command(self, scenario):
         self.workers_extra = "stack_prealloc = %d" % scenario.connections
         return Greenicorn.command(self, scenario)

@@ -18,7 +18,10 @@ loads without it.
 """
 import math
 
-GREENICORN = "#2e8b57"  # greenicorn's rows, and any greenicorn-* variant
+GREENICORN = "#2e8b57"  # greenicorn's rows
+# Its variants (greenicorn-epoll, -prealloc, -base): other greens, so that
+# the latency panel's legend tells them apart.
+GREENICORN_VARIANTS = ("#8fd19e", "#1b5e3a", "#c7e9c0", "#4f9d69")
 OTHERS = ("#4c72b0", "#dd8452", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
 LATENCIES = (("p50", "p50"), ("p75", "p75"), ("p90", "p90"), ("p99", "p99"))
 
@@ -41,7 +44,9 @@ def save(plt, fig, path):
 
 def colours(names):
     others = iter(OTHERS * 3)
-    return [GREENICORN if n.startswith("greenicorn") else next(others) for n in names]
+    variants = iter(GREENICORN_VARIANTS * 3)
+    return [GREENICORN if n == "greenicorn" else
+            next(variants) if n.startswith("greenicorn") else next(others) for n in names]
 
 
 def figure(r, key):

@@ -239,6 +239,11 @@ class HeadlineTurnsTest(unittest.TestCase):
                 conf = f.read()
         self.assertIn("stack_prealloc = 5000\n", conf)
         self.assertIn("worker_connections = 12000\n", conf)
+        with tempfile.TemporaryDirectory() as tmp:
+            peer = bench.GreenicornPrealloc(tmp)
+            self.assertTrue(peer.supports(bench.SleepCold4s()))
+            self.assertFalse(peer.supports(bench.Plaintext50()))
+            self.assertFalse(peer.supports(bench.Sleep()))
 
 
 class WrkCallsTest(unittest.TestCase):
@@ -539,6 +544,12 @@ class PlotsTest(unittest.TestCase):
                           "p99", "not drawn (see the table): lwan"):
                 self.assertTrue(label in text, label)
             self.assertEqual(text.count("lwan"), 1)
+
+    def test_greenicorn_variants_have_colours_of_their_own(self):
+        names = ["greenicorn", "greenicorn-epoll", "greenicorn-prealloc", "nginx", "h2o"]
+        got = bench.plots.colours(names)
+        self.assertEqual(len(set(got)), len(names))
+        self.assertEqual(got[0], bench.plots.GREENICORN)
 
     def test_figures_of_other_kinds_and_nothing_to_draw(self):
         with tempfile.TemporaryDirectory() as tmp:
