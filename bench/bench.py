@@ -336,6 +336,42 @@ class GreenicornPrealloc(Greenicorn):
         return Greenicorn.command(self, scenario)
 
 
+class GreenicornHugePages(Greenicorn):
+    """greenicorn with glibc's malloc asking for transparent huge pages
+    (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, glibc 2.35 and later): its heap
+    (the read buffers, responses and send copies of a burst) is faulted in
+    2 MiB at a time instead of 4 KiB, as a deployment that meets bursts on
+    fresh workers may run it (docs/operating.md); beside the default in the
+    cold rows. The coroutine stacks are mmap'd apart and keep 4 KiB pages."""
+    name = "greenicorn-thp"
+    kinds = ("http",)
+    TUNABLE = "glibc.malloc.hugetlb=1"
+
+    @classmethod
+    def available(cls):
+        why = super().available()
+        if why:
+            return why
+        try:
+            with open("/sys/kernel/mm/transparent_hugepage/enabled") as f:
+                if "[never]" in f.read():
+                    return "transparent huge pages are off (transparent_hugepage/enabled)"
+        except OSError:
+            return "no transparent huge pages in this kernel"
+        version = os.confstr("CS_GNU_LIBC_VERSION") or ""
+        if version.startswith("glibc ") and \
+                tuple(int(x) for x in version.split()[1].split(".")[:2]) < (2, 35):
+            return "%s has no glibc.malloc.hugetlb (2.35 and later)" % version
+        return None
+
+    def supports(self, scenario):
+        # Only where a scenario names it: elsewhere it is greenicorn again.
+        return self.name in (scenario.peers or ())
+
+    def command(self, scenario):
+        return ["env", "GLIBC_TUNABLES=" + self.TUNABLE] + Greenicorn.command(self, scenario)
+
+
 class GreenicornEpollBase(GreenicornBase):
     """greenicorn-epoll from the --base build: a change's effect on the
     epoll engine, measured in the same invocation."""
@@ -643,7 +679,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornEpoll, GreenicornPrealloc, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornEpoll, GreenicornPrealloc, GreenicornHugePages, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -1022,7 +1058,8 @@ class SleepCold(Sleep):
     name = "sleep-cold"
     title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold "
              "(no warm-up; httpload)")
-    peers = ("greenicorn", "greenicorn-prealloc", "greenicorn-base", "greenicorn-epoll")
+    peers = ("greenicorn", "greenicorn-prealloc", "greenicorn-thp", "greenicorn-base",
+             "greenicorn-epoll")
     repeat_peers = peers
     warmup = 0
 

@@ -226,9 +226,11 @@ class HeadlineTurnsTest(unittest.TestCase):
         self.assertEqual(by_name["sleep-cold"].connections, 5000)
         # The cold rows also run greenicorn readied for the burst, in turns.
         for name in ("sleep-cold", "sleep-cold-4s"):
-            self.assertIn("greenicorn-prealloc", by_name[name].peers)
-            self.assertEqual(bench.runs_per_peer(by_name[name], "greenicorn-prealloc", 5, None), 5)
+            for variant in ("greenicorn-prealloc", "greenicorn-thp"):
+                self.assertIn(variant, by_name[name].peers)
+                self.assertEqual(bench.runs_per_peer(by_name[name], variant, 5, None), 5)
         self.assertNotIn("greenicorn-prealloc", by_name["sleep"].peers)
+        self.assertNotIn("greenicorn-thp", by_name["sleep"].peers)
 
     def test_prealloc_peer_readies_the_scenarios_connections(self):
         with tempfile.TemporaryDirectory() as tmp:
@@ -241,6 +243,22 @@ class HeadlineTurnsTest(unittest.TestCase):
         self.assertIn("worker_connections = 12000\n", conf)
         with tempfile.TemporaryDirectory() as tmp:
             peer = bench.GreenicornPrealloc(tmp)
+            self.assertTrue(peer.supports(bench.SleepCold4s()))
+            self.assertFalse(peer.supports(bench.Plaintext50()))
+            self.assertFalse(peer.supports(bench.Sleep()))
+
+    def test_thp_peer_runs_greenicorn_with_mallocs_huge_pages(self):
+        with tempfile.TemporaryDirectory() as tmp:
+            peer = bench.GreenicornHugePages(tmp)
+            peer.port = 8080
+            cmd = peer.command(bench.SleepCold())
+            with open(cmd[-1]) as f:
+                conf = f.read()
+            self.assertEqual(cmd[:2], ["env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"])
+            self.assertEqual(cmd[2], os.path.join(bench.BUILD, "greenicorn"))
+            # The default configuration otherwise: nothing readied at boot.
+            self.assertNotIn("stack_prealloc", conf)
+            self.assertIn("worker_connections = 12000\n", conf)
             self.assertTrue(peer.supports(bench.SleepCold4s()))
             self.assertFalse(peer.supports(bench.Plaintext50()))
             self.assertFalse(peer.supports(bench.Sleep()))
