@@ -238,7 +238,8 @@ int gn__http_hand_over(gn_request_t *req, gn_response_t *res, pid_t to,
     /* What the client sent after the head (the new protocol's first
      * bytes, if it did not wait) is the other side's too, and so is what
      * the transport took off the socket for us. */
-    gn__buf_append(&head, c->rbuf + c->rpos, c->rlen - c->rpos);
+    if (c->rlen > c->rpos) /* (no buffer: http/serve.c's finish_head) */
+        gn__buf_append(&head, c->rbuf + c->rpos, c->rlen - c->rpos);
     rc = take_held(c, &head);
     if (rc == 0 && (rc = head.err) == 0) {
         client_of(req, port);

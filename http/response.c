@@ -407,7 +407,10 @@ struct gn_conn *gn__http_upgrade(struct gn_response *res, const char *protocol)
         errno = EINVAL;
         return NULL;
     }
-    if (gn__request_detach(req, c->rbuf, req->head_end) != 0) {
+    /* (Its strings may have left the buffer already, and the buffer with
+     * them: http/serve.c's finish_head.) */
+    if (c->rbuf != NULL ? gn__request_detach(req, c->rbuf, req->head_end) != 0
+                        : gn__conn_take_rbuf(c) != 0) {
         errno = ENOMEM;
         return NULL;
     }

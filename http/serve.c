@@ -107,7 +107,8 @@ static int route(struct gn_conn *c, struct gn_request *req,
  * strings and route the request into *APP (*FOUND: whether an app is
  * mounted there), whose limit_request_body, if it has one, holds from
  * here on: before a byte of the body is read or "100 Continue" sent.
- * From here on the buffer does not move until the request ends. */
+ * From here on the buffer does not move until the request ends (or goes
+ * back, once the strings are copied out of it: see the end). */
 static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
                        struct gn_request *req, struct gn_http_app *app,
                        int *found)
@@ -142,6 +143,13 @@ static int finish_head(struct gn_conn *c, struct gn_http_parser *p,
      * that has no body, before the handler runs. */
     if (gn__http_execute(p, c->rbuf, c->rpos, c->rpos, &used) == GN_HTTP_ERROR)
         return p->status;
+    /* A whole message (no body, nothing read behind it) on a worker where
+     * many handlers hold read buffers (they wait: a sleep, a query): its
+     * strings move into its arena (a few hundred bytes, most often on the
+     * coroutine's stack) and the buffer's 4 KiB go back while it runs. */
+    if (req->body_done && !req->upgrade && gn__conn_rbuf_crowded(c) &&
+        gn__request_detach(req, c->rbuf, req->head_end) == 0)
+        gn__conn_drop_rbuf(c);
     return 0;
 }
 

@@ -27,7 +27,10 @@
  * The read buffer holds one request head at a time, at its start. The head
  * may grow the buffer (up to what the limits allow); once it is complete the
  * buffer stays put until the request ends, because the request's strings point
- * into it, and body bytes cycle through the room behind the head.
+ * into it, and body bytes cycle through the room behind the head. Unless
+ * they were copied out (an upgrade; a whole message on a worker where many
+ * handlers wait, gn__conn_rbuf_crowded): then the buffer may go back while
+ * the handler runs, and the next read takes one again.
  */
 #include "net/conn.h"
 
@@ -62,6 +65,9 @@
 
 static void on_io(int fd, short what, void *arg);
 static int conn_watch(struct gn_conn *c);
+static char *rbuf_get(struct gn_conns *set);
+static void rbuf_put(struct gn_conns *set, char *buf, size_t cap);
+static void rbuf_free(struct gn_conns *set, char *buf);
 
 /* glibc's chunk is the size plus 8 bytes, in steps of 16 (issue #18). */
 _Static_assert(sizeof(struct gn_conn) + 8 <= 256,
@@ -554,8 +560,8 @@ void gn__conn_close(struct gn_conn *c)
         c->tp->close(c);
     if (c->fd >= 0) /* (-1: the transport closed it) */
         gn__sys_close(c->fd);
-    free(c->rbuf);
-    free(c->out);
+    rbuf_free(set, c->rbuf);
+    rbuf_free(set, c->out);
     free(c->adopted);
     free(c->local);
     if (c->prev)
@@ -600,8 +606,6 @@ static int blocked_on(struct gn_conn *c, int dir)
     return want;
 }
 
-static char *rbuf_get(struct gn_conns *set);
-static void rbuf_put(struct gn_conns *set, char *buf, size_t cap);
 
 void gn__conn_nodelay(struct gn_conn *c)
 {
@@ -769,11 +773,14 @@ int gn__conn_sendfile(struct gn_conn *c, int fd, off_t offset, size_t count)
  * a negative errno (-ETIMEDOUT; -EAGAIN when TIMEOUT_MS is 0). */
 ssize_t gn__conn_fill(struct gn_conn *c, int64_t timeout_ms)
 {
-    assert(c->rbuf != NULL && c->rpos <= c->rlen && c->rlen <= c->rcap);
-    size_t room = c->rcap - c->rlen;
+    size_t room;
     ssize_t n;
     int rc, want;
 
+    if (c->rbuf == NULL && gn__conn_take_rbuf(c) != 0)
+        return -ENOMEM;
+    assert(c->rpos <= c->rlen && c->rlen <= c->rcap);
+    room = c->rcap - c->rlen;
     for (;;) {
         n = c->tp->recv(c, c->rbuf + c->rlen, room, 0);
         if (n > 0) {
@@ -812,19 +819,13 @@ int gn__conn_wait_input(struct gn_conn *c, int64_t timeout_ms)
      * that read consumed: no edge will follow, and a read sees the end. */
     if ((c->ready & want) || c->rdhup)
         return GN_WATCH_READ;
-    if (c->rbuf != NULL && c->rpos == c->rlen) {
-        rbuf_put(c->set, c->rbuf, c->rcap);
-        c->rbuf = NULL;
-        c->rlen = c->rpos = c->rcap = 0;
-    }
+    if (c->rbuf != NULL && c->rpos == c->rlen)
+        gn__conn_drop_rbuf(c);
     rc = conn_wait(c, want, timeout_ms);
     if (rc > 0)
         rc = GN_WATCH_READ; /* what the caller waited for: try reading */
-    if (c->rbuf == NULL) {
-        if ((c->rbuf = rbuf_get(c->set)) == NULL)
-            return -ENOMEM;
-        c->rcap = RBUF_INITIAL;
-    }
+    if (c->rbuf == NULL && gn__conn_take_rbuf(c) != 0)
+        return -ENOMEM;
     return rc;
 }
 
@@ -951,6 +952,30 @@ int gn__conn_head_room(struct gn_conn *c, size_t max)
     return gn__conn_grow(c, cap < max ? cap : max);
 }
 
+int gn__conn_rbuf_crowded(const struct gn_conn *c)
+{
+    return c->rbuf != NULL && c->rpos == c->rlen && c->rcap == RBUF_INITIAL &&
+           c->set->nheld_rbufs > GN_CONN_RBUF_CROWD;
+}
+
+void gn__conn_drop_rbuf(struct gn_conn *c)
+{
+    rbuf_put(c->set, c->rbuf, c->rcap);
+    c->rbuf = NULL;
+    c->rlen = c->rpos = c->rcap = 0;
+}
+
+int gn__conn_take_rbuf(struct gn_conn *c)
+{
+    if (c->rbuf != NULL)
+        return 0;
+    if ((c->rbuf = rbuf_get(c->set)) == NULL)
+        return -ENOMEM;
+    c->rcap = RBUF_INITIAL;
+    c->rlen = c->rpos = 0;
+    return 0;
+}
+
 void gn__conn_body_room(struct gn_conn *c, uint32_t head)
 {
     uint32_t keep = c->rlen - c->rpos;
@@ -991,32 +1016,55 @@ static void linger(struct gn_conn *c)
  * theirs let glibc shrink its heap, which the next batch then faulted in
  * again, page by page. The worker trims them with its coroutine stacks once
  * a burst is over (gn__conn_trim_spares). */
-static char *rbuf_get(struct gn_conns *set)
+static char *spare_pop(struct gn_conns *set)
 {
     char *buf = set->spare_rbufs;
 
-    if (buf == NULL)
-        return malloc(RBUF_INITIAL);
     memcpy(&set->spare_rbufs, buf, sizeof(void *)); /* the next one */
     set->nspare_rbufs--;
     return buf;
 }
 
-static void rbuf_put(struct gn_conns *set, char *buf, size_t cap)
+static void spare_push(struct gn_conns *set, char *buf)
 {
-    if (buf == NULL || cap != RBUF_INITIAL) {
-        free(buf); /* grown for a large head or body: not kept */
-        return;
-    }
     memcpy(buf, &set->spare_rbufs, sizeof(void *));
     set->spare_rbufs = buf;
     set->nspare_rbufs++;
 }
 
+static char *rbuf_get(struct gn_conns *set)
+{
+    char *buf = set->spare_rbufs != NULL ? spare_pop(set)
+                                         : malloc(RBUF_INITIAL);
+
+    if (buf != NULL)
+        set->nheld_rbufs++;
+    return buf;
+}
+
+static void rbuf_put(struct gn_conns *set, char *buf, size_t cap)
+{
+    if (buf == NULL)
+        return;
+    set->nheld_rbufs--;
+    if (cap != RBUF_INITIAL)
+        free(buf); /* grown for a large head or body: not kept */
+    else
+        spare_push(set, buf);
+}
+
+/* Not kept (a closing connection's, should it hold one). */
+static void rbuf_free(struct gn_conns *set, char *buf)
+{
+    if (buf != NULL)
+        set->nheld_rbufs--;
+    free(buf);
+}
+
 void gn__conn_trim_spares(struct gn_conns *set, size_t keep)
 {
     while (set->nspare_rbufs > keep)
-        free(rbuf_get(set));
+        free(spare_pop(set));
 }
 
 void gn__conn_free_spares(struct gn_conns *set)
@@ -1031,7 +1079,7 @@ size_t gn__conn_prefill_spares(struct gn_conns *set, size_t n)
 
     while (set->nspare_rbufs < n && (buf = malloc(RBUF_INITIAL)) != NULL) {
         memset(buf, 0, RBUF_INITIAL);
-        rbuf_put(set, buf, RBUF_INITIAL);
+        spare_push(set, buf);
         added++;
     }
     return added;

@@ -83,6 +83,7 @@ struct gn_conns {
     size_t n;
     void *spare_rbufs; /* read buffers kept for reuse */
     size_t nspare_rbufs;
+    size_t nheld_rbufs; /* ... and taken: held by connections now */
     int64_t first_byte_ms, keepalive_ms, write_ms;
     int stopping; /* graceful stop: finish in-flight, serve no idle one */
     struct gn_idle_list idle[GN_IDLE_LISTS + 1]; /* zeroed by the owner */
@@ -328,5 +329,23 @@ int gn__conn_head_room(struct gn_conn *c, size_t max);
 /* Body stage: recycle the room behind the head that ends at HEAD (which
  * must not move) once the buffer is full. */
 void gn__conn_body_room(struct gn_conn *c, uint32_t head);
+
+/* Handler stage: whether giving C's read buffer back while the handler
+ * runs is worth copying its request's head out of it first: every byte
+ * in it is parsed, it did not grow, and more than GN_CONN_RBUF_CROWD
+ * connections hold one (handlers that wait: a worker with thousands
+ * asleep would hold 4 KiB each for heads of a few hundred bytes). Below
+ * that the copy would cost each quick request for nothing. */
+#define GN_CONN_RBUF_CROWD 64
+int gn__conn_rbuf_crowded(const struct gn_conn *c);
+
+/* Give C's read buffer back (its bytes are all parsed and copied out of
+ * it): the connection holds none until it reads again, when it takes
+ * one. */
+void gn__conn_drop_rbuf(struct gn_conn *c);
+
+/* Make sure C holds a read buffer (after gn__conn_drop_rbuf): 0, or
+ * -ENOMEM. */
+int gn__conn_take_rbuf(struct gn_conn *c);
 
 #endif /* GN_NET_CONN_H */

@@ -270,6 +270,59 @@ START_TEST(prefilled_read_buffers_are_kept)
 }
 END_TEST
 
+/* Read buffers held by connections are counted; one whose bytes are all
+ * parsed may be given back while its handler runs once more than
+ * GN_CONN_RBUF_CROWD are held (http/serve.c's finish_head), and is taken
+ * again, from the spares, to read. */
+START_TEST(read_buffers_held_are_counted_and_given_back)
+{
+    enum { N = GN_CONN_RBUF_CROWD + 2 };
+    struct gn_conns set = {.loop = loop, .coros = pool};
+    struct gn_conn *c[N];
+
+    for (int i = 0; i < N; i++) {
+        c[i] = calloc(1, sizeof(*c[i]));
+        ck_assert_ptr_nonnull(c[i]);
+        c[i]->set = &set;
+        ck_assert_int_eq(gn__conn_take_rbuf(c[i]), 0);
+        ck_assert_int_eq(gn__conn_take_rbuf(c[i]), 0); /* holds one already */
+    }
+    ck_assert_uint_eq(set.nheld_rbufs, N);
+    ck_assert(gn__conn_rbuf_crowded(c[0]));
+    c[0]->rlen = 10; /* bytes not parsed yet: kept */
+    c[0]->rpos = 5;
+    ck_assert(!gn__conn_rbuf_crowded(c[0]));
+    c[0]->rpos = 10;
+    ck_assert(gn__conn_rbuf_crowded(c[0]));
+    ck_assert_int_eq(gn__conn_grow(c[1], 8192), 0); /* grown: kept */
+    ck_assert(!gn__conn_rbuf_crowded(c[1]));
+
+    gn__conn_drop_rbuf(c[0]);
+    ck_assert_ptr_null(c[0]->rbuf);
+    ck_assert_uint_eq(c[0]->rlen + c[0]->rpos + c[0]->rcap, 0);
+    ck_assert(!gn__conn_rbuf_crowded(c[0]));
+    ck_assert_uint_eq(set.nheld_rbufs, N - 1);
+    ck_assert_uint_eq(set.nspare_rbufs, 1);
+    gn__conn_drop_rbuf(c[1]); /* grown: freed, not kept */
+    ck_assert_uint_eq(set.nheld_rbufs, N - 2);
+    ck_assert_uint_eq(set.nspare_rbufs, 1);
+    /* GN_CONN_RBUF_CROWD held: not crowded. */
+    ck_assert(!gn__conn_rbuf_crowded(c[2]));
+
+    ck_assert_int_eq(gn__conn_take_rbuf(c[0]), 0); /* the spare */
+    ck_assert_uint_eq(set.nspare_rbufs, 0);
+    ck_assert_uint_eq(set.nheld_rbufs, N - 1);
+    ck_assert_uint_eq(c[0]->rcap, 4096);
+    for (int i = 0; i < N; i++) {
+        if (c[i]->rbuf != NULL)
+            gn__conn_drop_rbuf(c[i]);
+        free(c[i]);
+    }
+    ck_assert_uint_eq(set.nheld_rbufs, 0);
+    gn__conn_free_spares(&set);
+}
+END_TEST
+
 /* An idle keep-alive connection is this struct in a malloc chunk: keep it
  * well under half a kilobyte (issue #18; nginx's is 0.55 KB). A bare one
  * (io_uring: the ring's 64-byte state beside it) in a chunk of 256 bytes;
@@ -300,6 +353,7 @@ static Suite *net_conn_suite(void)
     tcase_add_test(tc, new_connection_without_a_request_waits_idle);
     tcase_add_test(tc, idle_connection_under_half_a_kilobyte);
     tcase_add_test(tc, prefilled_read_buffers_are_kept);
+    tcase_add_test(tc, read_buffers_held_are_counted_and_given_back);
     tcase_add_test(tc, idle_connections_time_out);
     return s;
 }
