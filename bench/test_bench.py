@@ -232,36 +232,32 @@ class HeadlineTurnsTest(unittest.TestCase):
         self.assertNotIn("greenicorn-prealloc", by_name["sleep"].peers)
         self.assertNotIn("greenicorn-thp", by_name["sleep"].peers)
 
-    def test_prealloc_peer_readies_the_scenarios_connections(self):
+    def cold_peer_command(self, cls):
+        """CLS's command for sleep-cold and its config file's text; and
+        that CLS runs where the cold rows name it, nowhere else."""
         with tempfile.TemporaryDirectory() as tmp:
-            peer = bench.GreenicornPrealloc(tmp)
+            peer = cls(tmp)
             peer.port = 8080
             cmd = peer.command(bench.SleepCold())
             with open(cmd[-1]) as f:
                 conf = f.read()
-        self.assertIn("stack_prealloc = 5000\n", conf)
-        self.assertIn("worker_connections = 12000\n", conf)
-        with tempfile.TemporaryDirectory() as tmp:
-            peer = bench.GreenicornPrealloc(tmp)
             self.assertTrue(peer.supports(bench.SleepCold4s()))
             self.assertFalse(peer.supports(bench.Plaintext50()))
             self.assertFalse(peer.supports(bench.Sleep()))
+        self.assertIn("worker_connections = 12000\n", conf)
+        return cmd, conf
+
+    def test_prealloc_peer_readies_the_scenarios_connections(self):
+        cmd, conf = self.cold_peer_command(bench.GreenicornPrealloc)
+        self.assertEqual(cmd[0], os.path.join(bench.BUILD, "greenicorn"))
+        self.assertIn("stack_prealloc = 5000\n", conf)
 
     def test_thp_peer_runs_greenicorn_with_mallocs_huge_pages(self):
-        with tempfile.TemporaryDirectory() as tmp:
-            peer = bench.GreenicornHugePages(tmp)
-            peer.port = 8080
-            cmd = peer.command(bench.SleepCold())
-            with open(cmd[-1]) as f:
-                conf = f.read()
-            self.assertEqual(cmd[:2], ["env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"])
-            self.assertEqual(cmd[2], os.path.join(bench.BUILD, "greenicorn"))
-            # The default configuration otherwise: nothing readied at boot.
-            self.assertNotIn("stack_prealloc", conf)
-            self.assertIn("worker_connections = 12000\n", conf)
-            self.assertTrue(peer.supports(bench.SleepCold4s()))
-            self.assertFalse(peer.supports(bench.Plaintext50()))
-            self.assertFalse(peer.supports(bench.Sleep()))
+        cmd, conf = self.cold_peer_command(bench.GreenicornHugePages)
+        self.assertEqual(cmd[:2], ["env", "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"])
+        self.assertEqual(cmd[2], os.path.join(bench.BUILD, "greenicorn"))
+        # The default configuration otherwise: nothing readied at boot.
+        self.assertNotIn("stack_prealloc", conf)
 
 
 class WrkCallsTest(unittest.TestCase):
