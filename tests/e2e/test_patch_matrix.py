@@ -612,7 +612,10 @@ class MatrixCase(ServerTestCase):
         try:
             wall, answers = burst(srv.port, row.mount)
         finally:
-            stats = probe.finish()
+            try:
+                stats = probe.finish()
+            except AssertionError as e:  # what the server made of it
+                raise AssertionError("%s: %s\n%s" % (row.name, e, log_tail(srv))) from None
         return wall, answers, stats
 
     def run_on(self, row):
