@@ -3,8 +3,9 @@
  * function, yield/resume in both directions, many coroutines taking turns,
  * what runs on a coroutine's stack (deep recursion, floating point, stack
  * alignment), reuse and unmapping by the pool, and the guard page below each
- * stack. Hot loops count mismatches and assert once at the end, because
- * every Check assertion also records a mark point.
+ * stack (a guard marker, or PROT_NONE where the kernel has none). Hot loops
+ * count mismatches and assert once at the end, because every Check
+ * assertion also records a mark point.
  */
 #include <alloca.h>
 #include <check.h>
@@ -17,7 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -629,6 +635,46 @@ START_TEST(coro_guard_page_faults)
 }
 END_TEST
 
+/* A kernel before 6.13 has no guard markers (madvise says EINVAL): the
+ * guard is then a PROT_NONE region. This test's process refuses the
+ * marker with a seccomp filter, as such a kernel would. */
+static void refuse_guard_markers(void)
+{
+    struct sock_filter code[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS,
+                 offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 102 /* MADV_GUARD_INSTALL */, 0,
+                 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]),
+                              .filter = code};
+
+    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+START_TEST(coro_guard_page_faults_without_markers)
+{
+    struct gn_coro_pool *pool;
+    size_t size;
+    struct gn_coro *co;
+
+    refuse_guard_markers();
+    ck_assert_int_eq(madvise(NULL, 0, 102), -1);
+    pool = new_pool(64 * 1024, 0);
+    size = gn__coro_pool_stack_size(pool);
+    co = gn__coro_new(pool, write_below_stack, &size, NULL, NULL);
+    ck_assert_ptr_nonnull(co);
+    default_segv();
+    gn__coro_resume(co);
+    ck_abort_msg("writing below the stack did not fault");
+}
+END_TEST
+
 /* Small frames, so the overflow cannot step over the guard page. */
 static __attribute__((noinline)) unsigned recurse_forever(unsigned depth)
 {
@@ -1006,6 +1052,8 @@ static Suite *coro_suite(void)
     add_case(s, "prefill", coro_pool_prefill_maps_stacks, 0);
     if (fault_tests_apply()) {
         add_case(s, "guard_page", coro_guard_page_faults, SIGSEGV);
+        add_case(s, "guard_page_no_markers",
+                 coro_guard_page_faults_without_markers, SIGSEGV);
         add_case(s, "stack_overflow", coro_stack_overflow_faults, SIGSEGV);
     }
     return s;
