@@ -10,12 +10,14 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 
 #include "config/error_pages.h"
+#include "core/macros.h"
 #include "core/timefmt.h"
 #include "green/park.h"
 #include "green/sys.h"
@@ -102,6 +104,69 @@ static const char *date_line(size_t *len)
     return line;
 }
 
+/* ---- inline storage, taken at the first write ------------------------- */
+
+static struct gn_response_storage *storage_spares;
+static size_t nstorage_spares;
+
+/* Where a response's buffers start: empty, no room, so that an append
+ * before storage_take (or after it failed) grows them on the heap. */
+static char no_storage[1];
+
+static struct gn_response_storage *storage_get(void)
+{
+    struct gn_response_storage *st = storage_spares;
+
+    if (st == NULL)
+        return malloc(sizeof(*st));
+    storage_spares = st->next;
+    nstorage_spares--;
+    return st;
+}
+
+static void storage_put(struct gn_response_storage *st)
+{
+    st->next = storage_spares;
+    storage_spares = st;
+    nstorage_spares++;
+}
+
+void gn__response_trim_storage(size_t keep)
+{
+    while (nstorage_spares > keep)
+        free(storage_get());
+}
+
+size_t gn__response_prefill_storage(size_t n)
+{
+    struct gn_response_storage *st;
+    size_t added = 0;
+
+    while (nstorage_spares < n && (st = malloc(sizeof(*st))) != NULL) {
+        memset(st, 0, sizeof(*st)); /* touched now, not in the burst */
+        storage_put(st);
+        added++;
+    }
+    return added;
+}
+
+/* Before RES's first append: its buffers move into inline storage. Out of
+ * memory, they stay as they are and grow on the heap when written. */
+static void storage_take(struct gn_response *res)
+{
+    struct gn_response_storage *st;
+
+    if (GN_LIKELY(res->storage != NULL) || res->headers.cap != 0 ||
+        res->body.cap != 0 || (st = storage_get()) == NULL)
+        return;
+    /* Both are empty and own nothing (cap 0): only their room changes. */
+    res->storage = st;
+    res->headers.data = st->headers;
+    res->headers.cap = sizeof(st->headers);
+    res->body.data = st->body;
+    res->body.cap = sizeof(st->body);
+}
+
 void gn__response_init(struct gn_response *res, struct gn_conn *c,
                        struct gn_request *req)
 {
@@ -109,9 +174,9 @@ void gn__response_init(struct gn_response *res, struct gn_conn *c,
     res->req = req;
     res->status = 200;
     res->reason = NULL;
-    gn__buf_init(&res->headers, res->headers_storage,
-                 sizeof(res->headers_storage));
-    gn__buf_init(&res->body, res->body_storage, sizeof(res->body_storage));
+    res->storage = NULL;
+    gn__buf_init(&res->headers, no_storage, 0);
+    gn__buf_init(&res->body, no_storage, 0);
     res->head_sent = res->chunked = res->keep_alive = res->failed = 0;
     res->finishing = 0;
     res->sealed = 0;
@@ -127,6 +192,9 @@ void gn__response_release(struct gn_response *res)
 {
     gn__buf_free(&res->headers);
     gn__buf_free(&res->body);
+    if (res->storage != NULL)
+        storage_put(res->storage);
+    res->storage = NULL;
 }
 
 /* 1xx, 204 and 304 responses never carry a body (RFC 9112 6.3). */
@@ -298,6 +366,7 @@ int gn__response_error(struct gn_response *res, int status, int close)
         res->conn->closing = 1;
     res->status = status;
     res->reason = NULL;
+    storage_take(res);
     res->headers.len = 0;
     res->body.len = 0;
     /* error_page: the operator's body and type for this status (a JSON
@@ -644,6 +713,7 @@ GN_API int gn_response_header(gn_response_t *res, const char *name,
     for (size_t i = 0; i < sizeof(framing) / sizeof(framing[0]); i++)
         if (nlen == framing[i].len && strcasecmp(name, framing[i].name) == 0)
             return -EPERM;
+    storage_take(res);
     before = res->headers.len;
     rc = gn__buf_append(&res->headers, name, nlen);
     rc = rc ? rc : gn__buf_append(&res->headers, ": ", 2);
@@ -668,7 +738,10 @@ GN_API int gn_response_write(gn_response_t *res, const void *buf, size_t len)
 {
     int rc = writable(res);
 
-    return rc ? rc : gn__buf_append(&res->body, buf, len);
+    if (rc != 0)
+        return rc;
+    storage_take(res);
+    return gn__buf_append(&res->body, buf, len);
 }
 
 GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
@@ -678,6 +751,7 @@ GN_API int gn_response_printf(gn_response_t *res, const char *fmt, ...)
 
     if (rc != 0)
         return rc;
+    storage_take(res);
     va_start(ap, fmt);
     rc = gn__buf_vprintf(&res->body, fmt, ap);
     va_end(ap);

@@ -40,8 +40,22 @@ struct gn_response {
     /* Appended to the access log line, after a space (NULL: nothing):
      * what an upgraded protocol adds (websocket/: its figures). */
     const char *log_extra;
-    char headers_storage[512];
-    char body_storage[1024];
+    /* The inline storage of headers and body (below), taken when the
+     * handler first writes; NULL before. */
+    struct gn_response_storage *storage;
+};
+
+/* A response's header lines and the first KiB of its body, before they
+ * outgrow it: 1.5 KiB that a handler waiting before it answers (a sleep,
+ * a long poll; thousands at once) does not hold, so a response is ~170
+ * bytes until its handler writes. Given back with the response and kept
+ * for the next one. */
+struct gn_response_storage {
+    union {
+        struct gn_response_storage *next; /* on the spare list */
+        char headers[512];
+    };
+    char body[1024];
 };
 
 /* Start an empty 200 response to REQ on C. */
@@ -56,8 +70,16 @@ int gn__response_finish(struct gn_response *res);
  * with a short text body instead; CLOSE adds Connection: close. */
 int gn__response_error(struct gn_response *res, int status, int close);
 
-/* Free the buffers. */
+/* Free the buffers and give the storage back. */
 void gn__response_release(struct gn_response *res);
+
+/* Spare storage given back by responses is kept for the next (a batch of
+ * thousands of waiting handlers that answer at once would otherwise free
+ * it, letting glibc shrink its heap and the next batch fault it in
+ * again): down to KEEP after a burst; made ready for N at boot (the
+ * number added). */
+void gn__response_trim_storage(size_t keep);
+size_t gn__response_prefill_storage(size_t n);
 
 /* Send "100 Continue" when REQ asked for it and nothing was sent yet. */
 int gn__response_continue(struct gn_response *res);

@@ -465,14 +465,15 @@ static void reject(struct gn_conn *c, struct gn_http_parser *p,
     res_put(res);
 }
 
-/* Responses kept for reuse. A response (1.7 KiB, most of it the inline
- * storage for its headers and body) lives off the coroutine's stack, so
- * that a handler that waits long (a WebSocket parked in gn_ws_recv) keeps
- * one stack page resident rather than two; every one given back is kept
- * (a list through their first bytes), so that serving a request allocates
- * nothing, even when thousands that waited finish in one batch (freed,
- * they let glibc shrink its heap, which the next batch faulted in again).
- * The worker trims them once a burst is over (gn__http_trim_spares). */
+/* Responses kept for reuse. A response (~170 bytes, and 1.5 KiB of
+ * inline storage once its handler writes: http/response.h) lives off the
+ * coroutine's stack, so that a handler that waits long (a WebSocket
+ * parked in gn_ws_recv) keeps one stack page resident rather than two;
+ * every one given back is kept (a list through their first bytes), so
+ * that serving a request allocates nothing, even when thousands that
+ * waited finish in one batch (freed, they let glibc shrink its heap,
+ * which the next batch faulted in again). The worker trims them, and the
+ * storage, once a burst is over (gn__http_trim_spares). */
 static struct gn_response *res_spares;
 static size_t nres_spares;
 
@@ -498,6 +499,7 @@ void gn__http_trim_spares(size_t keep)
 {
     while (nres_spares > keep)
         free(res_get());
+    gn__response_trim_storage(keep);
 }
 
 void gn__http_free_spares(void)
@@ -515,6 +517,7 @@ size_t gn__http_prefill_spares(size_t n)
         res_put(res);
         added++;
     }
+    gn__response_prefill_storage(n);
     return added;
 }
 

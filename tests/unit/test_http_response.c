@@ -73,6 +73,80 @@ START_TEST(prefilled_responses_serve_and_stay)
 }
 END_TEST
 
+/* A response takes its inline storage when its handler first writes,
+ * not before (a handler that waits holds ~170 bytes, not 1.7 KiB), and
+ * gives it back with itself. */
+static int storage_late(gn_request_t *req, gn_response_t *res, void *state)
+{
+    struct gn_response *r = res;
+
+    ck_assert_ptr_null(r->storage);
+    ck_assert_int_eq(gn_response_status(res, 201, NULL), 0);
+    ck_assert_ptr_null(r->storage);
+    ck_assert_int_eq(gn_response_write(res, "made", 4), 0);
+    ck_assert_ptr_nonnull(r->storage);
+    ck_assert_ptr_eq(r->body.data, r->storage->body);
+    ck_assert_int_eq(gn_response_header(res, "X-Late", "yes"), 0);
+    ck_assert_ptr_eq(r->headers.data, r->storage->headers);
+    return 0;
+}
+
+static int writes_nothing(gn_request_t *req, gn_response_t *res, void *state)
+{
+    ck_assert_ptr_null(((struct gn_response *)res)->storage);
+    return gn_response_status(res, 204, NULL);
+}
+
+START_TEST(storage_is_taken_at_the_first_write)
+{
+    gn__http_free_spares();
+    http_app = storage_late;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 201 Created\r\n", 22) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "\r\nX-Late: yes\r\n"));
+    ck_assert_str_eq(body_of(out), "made");
+    ck_assert_uint_eq(gn__response_prefill_storage(1), 0); /* it came back */
+
+    gn__http_free_spares();
+    http_app = writes_nothing;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 204 ", 13) == 0, "%s", out);
+    ck_assert_uint_eq(gn__response_prefill_storage(1), 1); /* none taken */
+    gn__http_free_spares();
+}
+END_TEST
+
+/* Bytes written past the inline storage move to the heap, in order. */
+static int writes_past_storage(gn_request_t *req, gn_response_t *res,
+                               void *state)
+{
+    char chunk[300];
+
+    for (int i = 0; i < 10; i++) {
+        memset(chunk, 'a' + i, sizeof(chunk));
+        ck_assert_int_eq(gn_response_write(res, chunk, sizeof(chunk)), 0);
+    }
+    return 0;
+}
+
+START_TEST(body_outgrows_its_storage)
+{
+    const char *body;
+
+    http_app = writes_past_storage;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 3000\r\n"));
+    body = body_of(out);
+    ck_assert_uint_eq(strlen(body), 3000);
+    for (int i = 0; i < 3000; i++)
+        if (body[i] != 'a' + i / 300)
+            ck_abort_msg("byte %d is %c", i, body[i]);
+}
+END_TEST
+
 static int streamed(gn_request_t *req, gn_response_t *res, void *state)
 {
     ck_assert_int_eq(gn_response_write(res, "ab", 2), 0);
@@ -268,6 +342,8 @@ int main(void)
     tcase_add_checked_fixture(tc, reset, NULL);
     tcase_add_test(tc, buffered_body_gets_content_length);
     tcase_add_test(tc, prefilled_responses_serve_and_stay);
+    tcase_add_test(tc, storage_is_taken_at_the_first_write);
+    tcase_add_test(tc, body_outgrows_its_storage);
     tcase_add_test(tc, flushed_body_is_chunked);
     tcase_add_test(tc, http10_stream_ends_with_the_connection);
     tcase_add_test(tc, head_gets_length_without_body);
