@@ -397,6 +397,26 @@ void gn__listeners_defer_accept(struct gn_listener *ls, size_t n, int on)
     }
 }
 
+int gn__listeners_nodelay(struct gn_listener *ls, size_t n)
+{
+    static const int one = 1;
+    int all = 1;
+
+    for (size_t i = 0; i < n; i++) {
+        int domain = 0;
+        socklen_t len = sizeof(domain);
+
+        if (ls[i].fd < 0 ||
+            getsockopt(ls[i].fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+            (domain != AF_INET && domain != AF_INET6))
+            continue;
+        if (setsockopt(ls[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
+                       sizeof(one)) != 0)
+            all = 0;
+    }
+    return all;
+}
+
 void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix)
 {
     for (size_t i = 0; i < n; i++) {

@@ -80,6 +80,12 @@ int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN]);
  * works as before. */
 void gn__listeners_defer_accept(struct gn_listener *ls, size_t n, int on);
 
+/* TCP_NODELAY on every TCP listener of LS: the connections accepted from
+ * it inherit it (Linux copies the listener's socket), so none needs a
+ * setsockopt of its own. 1 when every TCP listener took it, 0 when one
+ * refused (its connections must set it themselves). */
+int gn__listeners_nodelay(struct gn_listener *ls, size_t n);
+
 /* Close every listener and free the array. UNLINK removes unix socket
  * files (the arbiter's clean stop); workers pass 0. */
 void gn__listeners_close(struct gn_listener *ls, size_t n, int unlink_unix);

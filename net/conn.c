@@ -433,8 +433,9 @@ static struct gn_conn *conn_create(struct gn_conns *set, int fd,
     c->proto = proto;
     if (len > 0)
         describe(peer, c->remote_addr, &c->remote_port);
-    /* TCP_NODELAY waits for a second write (gn__conn_nodelay). */
-    c->nodelay = peer->sa_family == AF_UNIX;
+    /* TCP_NODELAY: inherited from the listener, or set before a second
+     * write (gn__conn_nodelay). */
+    c->nodelay = peer->sa_family == AF_UNIX || set->nodelay_inherited;
     c->next = set->list;
     if (set->list)
         set->list->prev = c;

@@ -86,6 +86,9 @@ struct gn_conns {
     size_t nheld_rbufs; /* ... and taken: held by connections now */
     int64_t first_byte_ms, keepalive_ms, write_ms;
     int stopping; /* graceful stop: finish in-flight, serve no idle one */
+    /* Accepted TCP sockets come with TCP_NODELAY, set on their listeners
+     * (core/listen.h's gn__listeners_nodelay): none is set per connection. */
+    int nodelay_inherited;
     struct gn_idle_list idle[GN_IDLE_LISTS + 1]; /* zeroed by the owner */
     /* Called when a connection closed, with OWNER. */
     void (*closed)(void *owner);

@@ -1065,6 +1065,7 @@ static int boot(struct gn_worker *w)
             goto failed;
     }
     gn__listeners_defer_accept(w->ls, w->nls, w->cfg->defer_accept);
+    w->net.nodelay_inherited = gn__listeners_nodelay(w->ls, w->nls);
     if (gn__privileges_drop(w->cfg->uid, w->cfg->gid, w->cfg->user,
                             w->cfg->group, err) != 0)
         goto failed;

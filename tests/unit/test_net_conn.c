@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/listen.h"
 #include "green_fixture.h"
 #include "net/conn.h"
 #include "run_suite.h"
@@ -62,9 +63,14 @@ static void conn_closed(void *owner)
         gn__loop_break(loop);
 }
 
+/* How exchange() treats its listener: as it comes, with TCP_NODELAY set
+ * by gn__listeners_nodelay (the worker's way), or said to have it when it
+ * has not (to see that no connection sets it again). */
+enum listener_mode { PLAIN, NODELAY, CLAIMED };
+
 /* A connection to a listener of ours, served by PROTO until it closes,
  * after the client sent one byte; returns the bytes it answered. */
-static size_t exchange(int nwrites)
+static size_t exchange_on(int nwrites, enum listener_mode mode)
 {
     struct gn_conns set = {.loop = loop,
                            .coros = pool,
@@ -82,6 +88,13 @@ static size_t exchange(int nwrites)
                              .sin_port = htons((uint16_t)port),
                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
 
+    if (mode == NODELAY) {
+        struct gn_listener l = {.fd = lfd, .kind = GN_BIND_TCP};
+
+        set.nodelay_inherited = gn__listeners_nodelay(&l, 1);
+        ck_assert_int_eq(set.nodelay_inherited, 1);
+    }
+    set.nodelay_inherited |= mode == CLAIMED;
     writes = nwrites;
     closed = 0;
     memset(nodelay_seen, -1, sizeof(nodelay_seen));
@@ -105,6 +118,11 @@ static size_t exchange(int nwrites)
     return got;
 }
 
+static size_t exchange(int nwrites)
+{
+    return exchange_on(nwrites, PLAIN);
+}
+
 START_TEST(one_write_needs_no_nodelay)
 {
     ck_assert_uint_eq(exchange(1), 1);
@@ -118,6 +136,26 @@ START_TEST(second_write_has_nodelay)
     ck_assert_int_eq(nodelay_seen[0], 0);
     ck_assert_int_eq(nodelay_seen[1], 1);
     ck_assert_int_eq(nodelay_seen[2], 1);
+}
+END_TEST
+
+/* Set on the listener, TCP_NODELAY comes with each accepted socket, from
+ * its first write on. */
+START_TEST(listener_nodelay_is_inherited)
+{
+    ck_assert_uint_eq(exchange_on(3, NODELAY), 3);
+    ck_assert_int_eq(nodelay_seen[0], 1);
+    ck_assert_int_eq(nodelay_seen[1], 1);
+    ck_assert_int_eq(nodelay_seen[2], 1);
+}
+END_TEST
+
+/* ... and then no connection pays a setsockopt of its own for it. */
+START_TEST(inherited_nodelay_is_not_set_again)
+{
+    ck_assert_uint_eq(exchange_on(3, CLAIMED), 3);
+    ck_assert_int_eq(nodelay_seen[1], 0);
+    ck_assert_int_eq(nodelay_seen[2], 0);
 }
 END_TEST
 
@@ -349,6 +387,8 @@ static Suite *net_conn_suite(void)
 
     tcase_add_test(tc, one_write_needs_no_nodelay);
     tcase_add_test(tc, second_write_has_nodelay);
+    tcase_add_test(tc, listener_nodelay_is_inherited);
+    tcase_add_test(tc, inherited_nodelay_is_not_set_again);
     tcase_add_test(tc, new_connection_with_its_request_is_served_at_once);
     tcase_add_test(tc, new_connection_without_a_request_waits_idle);
     tcase_add_test(tc, idle_connection_under_half_a_kilobyte);
