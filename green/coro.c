@@ -317,9 +317,10 @@ static size_t guard_size(void)
 #define STACK_BATCH 16
 #define BATCH_LIVE 32
 
-/* Whether process_madvise takes this advice for our own process (Linux
- * 6.13's, with PIDFD_SELF): a kernel that refuses once is not asked
- * again. */
+/* Whether process_madvise refused advice for our own process: any advice
+ * is allowed on oneself since Linux 6.13, and PIDFD_SELF names oneself
+ * without a descriptor on kernels newer still. A kernel that refuses
+ * once is not asked again. */
 static bool batched_advice_refused;
 
 /* ADVICE on each of the N ranges of IOV in one call. 0 when every byte
