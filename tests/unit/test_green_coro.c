@@ -672,22 +672,39 @@ static void write_below_stack(struct gn_coro *co, void *arg)
     lowest[-1] = 1;
 }
 
-START_TEST(coro_guard_page_faults)
+/* Write below a new coroutine's stack, the last of a burst's (mapped in a
+ * batch) when BURST: its guard must kill the test with SIGSEGV. */
+static void write_below_a_stack(bool burst)
 {
-    struct gn_coro_pool *pool = new_pool(64 * 1024, 0);
+    struct gn_coro_pool *pool = new_pool(64 * 1024, burst ? 64 : 0);
     size_t size = gn__coro_pool_stack_size(pool);
     struct gn_coro *co;
 
+    if (burst) {
+        for (int i = 0; i < 39; i++) {
+            co = gn__coro_new(pool, yield_forever, NULL, NULL, NULL);
+            ck_assert_ptr_nonnull(co);
+            ck_assert_int_eq(gn__coro_resume(co), GN_YIELD_WAIT);
+        }
+    }
     co = gn__coro_new(pool, write_below_stack, &size, NULL, NULL);
     ck_assert_ptr_nonnull(co);
     default_segv();
     gn__coro_resume(co);
     ck_abort_msg("writing below the stack did not fault");
 }
-END_TEST
+
+/* CODE, N instructions, as this test process's seccomp filter. */
+static void install_filter(struct sock_filter *code, unsigned short n)
+{
+    struct sock_fprog prog = {.len = n, .filter = code};
+
+    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
 
 /* A kernel before 6.13 has no guard markers (madvise says EINVAL): the
- * guard is then a PROT_NONE region. This test's process refuses the
+ * guard is then a PROT_NONE region. These tests' processes refuse the
  * marker with a seccomp filter, as such a kernel would. */
 static void refuse_guard_markers(void)
 {
@@ -701,60 +718,13 @@ static void refuse_guard_markers(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]),
-                              .filter = code};
 
-    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
-}
-
-START_TEST(coro_guard_page_faults_without_markers)
-{
-    struct gn_coro_pool *pool;
-    size_t size;
-    struct gn_coro *co;
-
-    refuse_guard_markers();
+    install_filter(code, sizeof(code) / sizeof(code[0]));
     ck_assert_int_eq(madvise(NULL, 0, 102), -1);
-    pool = new_pool(64 * 1024, 0);
-    size = gn__coro_pool_stack_size(pool);
-    co = gn__coro_new(pool, write_below_stack, &size, NULL, NULL);
-    ck_assert_ptr_nonnull(co);
-    default_segv();
-    gn__coro_resume(co);
-    ck_abort_msg("writing below the stack did not fault");
-}
-END_TEST
-
-/* The last of 40 live coroutines, its stack mapped in a batch. */
-static struct gn_coro *burst_coroutine(struct gn_coro_pool *pool,
-                                       gn__coro_fn fn, void *arg)
-{
-    for (int i = 0; i < 39; i++) {
-        struct gn_coro *co = gn__coro_new(pool, yield_forever, NULL, NULL,
-                                          NULL);
-
-        ck_assert_ptr_nonnull(co);
-        ck_assert_int_eq(gn__coro_resume(co), GN_YIELD_WAIT);
-    }
-    return gn__coro_new(pool, fn, arg, NULL, NULL);
 }
 
-START_TEST(coro_guard_page_faults_in_a_burst)
-{
-    struct gn_coro_pool *pool = new_pool(64 * 1024, 64);
-    size_t size = gn__coro_pool_stack_size(pool);
-    struct gn_coro *co = burst_coroutine(pool, write_below_stack, &size);
-
-    ck_assert_ptr_nonnull(co);
-    default_segv();
-    gn__coro_resume(co);
-    ck_abort_msg("writing below the stack did not fault");
-}
-END_TEST
-
-/* A kernel with neither guard markers nor process_madvise for itself:
- * the batch's guards are PROT_NONE regions, made one by one. */
+/* ... nor process_madvise for itself (Linux 6.13): a burst's guards are
+ * then made one by one. */
 static void refuse_batched_advice(void)
 {
     struct sock_filter code[] = {
@@ -763,28 +733,34 @@ static void refuse_batched_advice(void)
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
     };
-    struct sock_fprog prog = {.len = sizeof(code) / sizeof(code[0]),
-                              .filter = code};
 
-    ck_assert_int_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
-    ck_assert_int_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+    install_filter(code, sizeof(code) / sizeof(code[0]));
 }
+
+START_TEST(coro_guard_page_faults)
+{
+    write_below_a_stack(false);
+}
+END_TEST
+
+START_TEST(coro_guard_page_faults_without_markers)
+{
+    refuse_guard_markers();
+    write_below_a_stack(false);
+}
+END_TEST
+
+START_TEST(coro_guard_page_faults_in_a_burst)
+{
+    write_below_a_stack(true);
+}
+END_TEST
 
 START_TEST(coro_guard_page_faults_in_a_burst_without_markers)
 {
-    struct gn_coro_pool *pool;
-    size_t size;
-    struct gn_coro *co;
-
     refuse_guard_markers();
     refuse_batched_advice();
-    pool = new_pool(64 * 1024, 64);
-    size = gn__coro_pool_stack_size(pool);
-    co = burst_coroutine(pool, write_below_stack, &size);
-    ck_assert_ptr_nonnull(co);
-    default_segv();
-    gn__coro_resume(co);
-    ck_abort_msg("writing below the stack did not fault");
+    write_below_a_stack(true);
 }
 END_TEST
 
