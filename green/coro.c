@@ -327,24 +327,23 @@ static bool batched_advice_refused;
  * took it, -1 when the caller must do it range by range. */
 static int advise_all(struct iovec *iov, size_t n, int advice)
 {
+#ifdef SYS_process_madvise
     size_t total = 0;
     long rc;
 
-#ifdef SYS_process_madvise
     if (batched_advice_refused || n < 2)
         return -1;
     for (size_t i = 0; i < n; i++)
         total += iov[i].iov_len;
     rc = syscall(SYS_process_madvise, PIDFD_SELF_PROCESS, iov, n, advice, 0);
-    if (rc < 0 && errno != ENOMEM && errno != EAGAIN)
+    /* Short of memory or interrupted is no refusal: asked again next time. */
+    if (rc < 0 && errno != ENOMEM && errno != EAGAIN && errno != EINTR)
         batched_advice_refused = true;
     return rc >= 0 && (size_t)rc == total ? 0 : -1;
 #else
     (void)iov;
     (void)n;
     (void)advice;
-    (void)total;
-    (void)rc;
     return -1;
 #endif
 }
@@ -472,8 +471,14 @@ static struct gn_coro *take_coro(struct gn_coro_pool *pool)
 {
     struct gn_coro *co;
 
-    if (pool->idle == NULL && make_idle(pool, batch_size(pool)) == 0)
-        return NULL;
+    /* A batch that cannot be had (its address space) may leave room for
+     * one stack. */
+    if (pool->idle == NULL) {
+        size_t n = batch_size(pool);
+
+        if (make_idle(pool, n) == 0 && (n == 1 || make_idle(pool, 1) == 0))
+            return NULL;
+    }
     co = pool->idle;
     pool->idle = co->next_idle;
     pool->n_idle--;
