@@ -382,18 +382,25 @@ int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN])
  * still handed over after the first SYN-ACK retransmission (the kernel
  * counts the timeout in those), so an early connect (a browser's
  * preconnect) waits about a second for its accept, not forever. */
+/* Whether L is an open TCP socket (an fd:// one may be either kind). */
+static int is_tcp(const struct gn_listener *l)
+{
+    int domain = 0;
+    socklen_t len = sizeof(domain);
+
+    return l->fd >= 0 &&
+           getsockopt(l->fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) == 0 &&
+           (domain == AF_INET || domain == AF_INET6);
+}
+
 void gn__listeners_defer_accept(struct gn_listener *ls, size_t n, int on)
 {
     for (size_t i = 0; i < n; i++) {
-        int domain = 0, secs = on && ls[i].stream == NULL ? 1 : 0;
-        socklen_t len = sizeof(domain);
+        int secs = on && ls[i].stream == NULL ? 1 : 0;
 
-        if (ls[i].fd < 0 ||
-            getsockopt(ls[i].fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
-            (domain != AF_INET && domain != AF_INET6))
-            continue;
-        setsockopt(ls[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
-                   sizeof(secs));
+        if (is_tcp(&ls[i]))
+            setsockopt(ls[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+                       sizeof(secs));
     }
 }
 
@@ -402,18 +409,10 @@ int gn__listeners_nodelay(struct gn_listener *ls, size_t n)
     static const int one = 1;
     int all = 1;
 
-    for (size_t i = 0; i < n; i++) {
-        int domain = 0;
-        socklen_t len = sizeof(domain);
-
-        if (ls[i].fd < 0 ||
-            getsockopt(ls[i].fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
-            (domain != AF_INET && domain != AF_INET6))
-            continue;
-        if (setsockopt(ls[i].fd, IPPROTO_TCP, TCP_NODELAY, &one,
-                       sizeof(one)) != 0)
+    for (size_t i = 0; i < n; i++)
+        if (is_tcp(&ls[i]) && setsockopt(ls[i].fd, IPPROTO_TCP, TCP_NODELAY,
+                                         &one, sizeof(one)) != 0)
             all = 0;
-    }
     return all;
 }
 
