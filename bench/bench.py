@@ -162,6 +162,36 @@ def runqueue_ms(pids):
     return total / 1e6
 
 
+# The sleep rows judge latency to a few milliseconds, and a machine's own
+# processes preempt a pinned core all the same: on the VM these figures come
+# from, its agent (nice -10) takes 8-22 ms of CPU 0 or 1 about once a second,
+# and each such stall puts a thousand answers past 105 ms (sched_switch
+# traces, bench/README.md "Shielding the latency rows"). Their servers and
+# httpload run at SCHED_FIFO priority 1, so only the kernel's own threads
+# and other real-time work come before them. A server that would take its
+# whole core still leaves the kernel's normal tasks their reserved share
+# (5 %, sched_rt_runtime_us), which is why the rows that saturate a core
+# (plaintext, new connections) run at the normal priority.
+REALTIME = ["chrt", "--fifo", "1"]
+_realtime_ok = None
+
+
+def realtime_prefix(wanted):
+    """The command prefix that runs a process of a latency row at SCHED_FIFO
+    1, or [] when WANTED is false or the machine refuses it (not root, no
+    chrt, a container without CAP_SYS_NICE): checked once."""
+    global _realtime_ok
+    if not wanted:
+        return []
+    if _realtime_ok is None:
+        try:
+            _realtime_ok = subprocess.run(REALTIME + ["true"], stdout=subprocess.DEVNULL,
+                                          stderr=subprocess.DEVNULL).returncode == 0
+        except OSError:
+            _realtime_ok = False
+    return list(REALTIME) if _realtime_ok else []
+
+
 def rss_kb(pids):
     total = 0
     for p in pids:
@@ -210,7 +240,8 @@ class Peer:
         return True
 
     def start(self, scenario):
-        cmd = ["taskset", "-c", self.cpus] + self.command(scenario)
+        cmd = (realtime_prefix(scenario.realtime) + ["taskset", "-c", self.cpus]
+               + self.command(scenario))
         self.log_path = os.path.join(self.dir, "server.log")
         self.proc = subprocess.Popen(cmd, cwd=self.dir, stdin=subprocess.DEVNULL,
                                      stdout=open(self.log_path, "wb"),
@@ -840,19 +871,22 @@ def tlsload_path(workdir):
     return out
 
 
-def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300, program=None):
+def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300, program=None,
+               realtime=False):
     """Run bench/wsload MODE against PORT on the load CPU; call
     ON_PHASE(words, proc) on each "phase ..." line (the moment to read the
     server's CPU or RSS) and return its "result KEY VALUE" lines as a dict
     (and its "info ..." line under "info"). A run wsload fails (a wrong
     answer, a closed socket) raises. PROGRAM: another load generator that
-    speaks the same lines (bench/tlsload), MODE then only names its logs."""
+    speaks the same lines (bench/tlsload), MODE then only names its logs.
+    REALTIME: at SCHED_FIFO 1, as a latency row's server (realtime_prefix)."""
     err_path = os.path.join(workdir, "wsload-%s.err" % mode)
     if program is None:
         cmd = [wsload_path(workdir), mode]
     else:
         cmd = [program]
-    cmd = ["taskset", "-c", CLIENT_CPUS] + cmd + ["-p", str(port)] + [str(a) for a in args]
+    cmd = (realtime_prefix(realtime) + ["taskset", "-c", CLIENT_CPUS] + cmd
+           + ["-p", str(port)] + [str(a) for a in args])
     results = {}
     with open(err_path, "wb") as err:
         proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -881,11 +915,11 @@ def run_wsload(workdir, mode, port, args, on_phase=None, timeout=300, program=No
     return results
 
 
-def run_httpload(workdir, port, args, on_phase=None, timeout=300):
+def run_httpload(workdir, port, args, on_phase=None, timeout=300, realtime=False):
     """bench/httpload against PORT on the load CPU (run_wsload's lines):
     its "result KEY VALUE" lines as a dict; a run it fails raises."""
     return run_wsload(workdir, "httpload", port, args, on_phase, timeout,
-                      program=httpload_path(workdir))
+                      program=httpload_path(workdir), realtime=realtime)
 
 
 # ---------------------------------------------------------------------------
@@ -912,6 +946,7 @@ class Scenario:
     wrk_threads = 1
     warmup = 1  # seconds of load before the measured run (0: none, a cold server)
     seconds = None  # the measured run's length when not --duration's
+    realtime = False  # its servers and load at SCHED_FIFO 1 (realtime_prefix)
 
     repeat = 1  # runs per server by default (--repeat), alternating peers
     # Peers that take all REPEAT runs (None: every peer); the others take
@@ -1009,6 +1044,7 @@ class Sleep(Headline):
              "(1 s warm-up; httpload)")
     connections = 5000
     greenicorn_app = "sleep_hello"
+    realtime = True
     peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "gunicorn+gevent")
     repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll")
 
@@ -1031,7 +1067,7 @@ class Sleep(Headline):
         r = run_httpload(workdir, peer.port,
                          ["-c", self.connections, "-d", seconds, "-w", self.warmup,
                           "--path", self.path_for(peer), "--expect-body", HELLO.decode()],
-                         on_phase, timeout=seconds + 180)
+                         on_phase, timeout=seconds + 180, realtime=self.realtime)
         n = int(r.get("requests", 0))
         if not n or "measure" not in marks or "end" not in marks:
             raise RuntimeError("httpload completed no request in %s s" % seconds)
@@ -1608,6 +1644,21 @@ def print_table(scenario, results, out):
             r.get("errors", 0), fmts(r, "cpu_us", "%.2f"), fmt(rps_ratio, "%.2f"),
             fmt(cpu_ratio, "%.2f")))
     print_client_share(results, out)
+    print_priority(scenario, out)
+
+
+def print_priority(scenario, out):
+    """Under a latency row's table: whether its processes were shielded."""
+    if not scenario.realtime:
+        return
+    if realtime_prefix(True):
+        out.write("\nEvery server and httpload here ran at SCHED_FIFO priority 1 "
+                  "(`chrt --fifo 1`), ahead of the machine's own processes "
+                  "(bench/README.md, \"Shielding the latency rows\").\n")
+    else:
+        out.write("\n`chrt --fifo 1` was refused on this machine: the servers and httpload "
+                  "ran at the normal priority, and any other process that takes their "
+                  "core for a few milliseconds puts hundreds of answers past the p99.\n")
 
 
 def print_client_share(results, out):

@@ -347,11 +347,15 @@ class HttploadCallsTest(unittest.TestCase):
     length, the path and body it checks; the server's CPU between its
     "measure" and "end" lines (run_httpload replaced, nothing run)."""
 
+    def setUp(self):
+        self.realtime = []
+
     def measure(self, sc, duration=8, requests=1000):
         got = []
 
-        def fake(workdir, port, args, on_phase=None, timeout=300):
+        def fake(workdir, port, args, on_phase=None, timeout=300, realtime=False):
             got.append([str(a) for a in args])
+            self.realtime.append(realtime)
             on_phase(["open", "5000", "0.2", "0"], None)
             on_phase(["measure"], None)
             on_phase(["end"], None)
@@ -391,6 +395,7 @@ class HttploadCallsTest(unittest.TestCase):
         self.assertEqual(opts(self.measure(bench.SleepCold())[0][0])["-w"], "0")
         got = opts(self.measure(bench.SleepCold4s(), duration=2)[0][0])
         self.assertEqual((got["-d"], got["-w"]), ("4", "0"))
+        self.assertEqual(self.realtime, [True, True, True])  # httpload shielded
 
     def test_a_run_without_requests_fails(self):
         with self.assertRaisesRegex(RuntimeError, "httpload completed no request in 8 s"):
@@ -409,6 +414,74 @@ class HttploadCallsTest(unittest.TestCase):
                       out.getvalue())
         self.assertNotIn("over 90 %", out.getvalue())
         self.assertNotIn("other work on it", out.getvalue())
+
+
+class RealtimeTest(unittest.TestCase):
+    """The latency rows (sleep, sleep-cold, sleep-cold-4s) run their servers
+    and httpload at SCHED_FIFO 1 where the machine allows it, the rows that
+    saturate a core at the normal priority; the table says which."""
+
+    def setUp(self):
+        self.saved = bench._realtime_ok
+
+    def tearDown(self):
+        bench._realtime_ok = self.saved
+
+    def test_only_the_latency_rows_ask_for_it(self):
+        by_name = {sc.name: sc for sc in bench.SCENARIOS}
+        asked = sorted(n for n, sc in by_name.items() if sc.realtime)
+        self.assertEqual(asked, ["sleep", "sleep-cold", "sleep-cold-4s"])
+
+    def test_prefix_when_allowed_refused_or_not_asked(self):
+        bench._realtime_ok = True
+        self.assertEqual(bench.realtime_prefix(True), ["chrt", "--fifo", "1"])
+        self.assertEqual(bench.realtime_prefix(False), [])
+        bench._realtime_ok = False
+        self.assertEqual(bench.realtime_prefix(True), [])
+
+    def test_a_server_of_a_latency_row_starts_under_chrt(self):
+        started = []
+
+        class Proc:
+            pid = 0
+
+        def popen(cmd, **kw):
+            kw["stdout"].close()
+            started.append(cmd)
+            return Proc()
+
+        class Fake(bench.Peer):
+            name = "fake"
+
+            def command(self, scenario):
+                return ["server", "--flag"]
+
+        saved = bench.subprocess.Popen, bench.wait_port, bench.time.sleep
+        bench.subprocess.Popen, bench.wait_port = popen, lambda port: True
+        bench.time.sleep = lambda s: None
+        bench._realtime_ok = True
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                peer = Fake(tmp)
+                peer.start(bench.Sleep())
+                peer.start(bench.Plaintext50())
+        finally:
+            bench.subprocess.Popen, bench.wait_port, bench.time.sleep = saved
+        self.assertEqual(started[0], ["chrt", "--fifo", "1", "taskset", "-c", "0",
+                                      "server", "--flag"])
+        self.assertEqual(started[1], ["taskset", "-c", "0", "server", "--flag"])
+
+    def test_the_table_says_whether_it_was_shielded(self):
+        r = row([{"rps": 49000.0, "p50": 100.4, "p99": 103.0, "cpu_us": 9.0}])
+        for ok, says in ((True, "SCHED_FIFO priority 1"), (False, "was refused")):
+            bench._realtime_ok = ok
+            out = io.StringIO()
+            bench.print_table(bench.Sleep(), {"greenicorn": r}, out)
+            self.assertIn(says, out.getvalue())
+            out = io.StringIO()
+            bench.print_table(bench.Plaintext50(), {"greenicorn": r}, out)
+            self.assertNotIn("SCHED_FIFO", out.getvalue())
+            self.assertNotIn("refused", out.getvalue())
 
 
 def row(runs):
