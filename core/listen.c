@@ -376,12 +376,6 @@ int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN])
     return 0;
 }
 
-/* Only HTTP's clients always speak first (TLS's ClientHello and the PROXY
- * header too): a stream app may greet first, and its client would wait.
- * nginx's "deferred" uses the same 1 s: a connection that stays silent is
- * still handed over after the first SYN-ACK retransmission (the kernel
- * counts the timeout in those), so an early connect (a browser's
- * preconnect) waits about a second for its accept, not forever. */
 /* Whether L is an open TCP socket (an fd:// one may be either kind). */
 static int is_tcp(const struct gn_listener *l)
 {
@@ -393,14 +387,23 @@ static int is_tcp(const struct gn_listener *l)
            (domain == AF_INET || domain == AF_INET6);
 }
 
+/* Only HTTP's clients always speak first (TLS's ClientHello and the PROXY
+ * header too): a stream app may greet first, and its client would wait.
+ * nginx's "deferred" uses the same 1 s: a connection that stays silent is
+ * still handed over after the first SYN-ACK retransmission (the kernel
+ * counts the timeout in those), so an early connect (a browser's
+ * preconnect) waits about a second for its accept, not forever. */
 void gn__listeners_defer_accept(struct gn_listener *ls, size_t n, int on)
 {
     for (size_t i = 0; i < n; i++) {
         int secs = on && ls[i].stream == NULL ? 1 : 0;
 
+        ls[i].deferred = 0;
         if (is_tcp(&ls[i]))
-            setsockopt(ls[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
-                       sizeof(secs));
+            ls[i].deferred =
+                setsockopt(ls[i].fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs,
+                           sizeof(secs)) == 0 &&
+                secs > 0;
     }
 }
 

@@ -41,6 +41,8 @@ struct gn_listener {
                         listens on a socket of its own (gn__listener_own) */
     char *stream;    /* the [stream:NAME] served here; NULL: HTTP */
     int tls;         /* its connections speak TLS first */
+    int deferred;    /* TCP_DEFER_ACCEPT taken: a connection accepted from
+                        it has sent bytes (or stayed silent a second) */
 };
 
 /*
@@ -77,7 +79,7 @@ int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN]);
  * (off otherwise, and on stream listeners always): the kernel hands a
  * connection over once its first bytes came, so a worker wakes once for
  * the connection and its request. Best effort: a socket that refuses it
- * works as before. */
+ * works as before. Each listener's deferred says whether it took it. */
 void gn__listeners_defer_accept(struct gn_listener *ls, size_t n, int on);
 
 /* TCP_NODELAY on every TCP listener of LS: the connections accepted from
