@@ -1026,7 +1026,7 @@ void gn__uring_free(struct gn_uring *u)
     release(u, 1); /* the rest go with the ring */
 }
 
-int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)
+int gn__uring_attach(struct gn_uring *u, struct gn_conn *c, int bytes_waiting)
 {
     struct uconn *uc = calloc(1, sizeof(*uc));
 
@@ -1035,12 +1035,22 @@ int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)
     uc->u = u;
     uc->c = c;
     uc->held_bid = -1;
-    /* A new connection's request is likely there already: the first
-     * receive tries at once rather than waiting for an edge. */
-    uc->last_len = BUFSZ;
     c->tp = &uring_transport;
     c->tp_data = uc;
     c->ready &= ~GN_WATCH_READ;
+    /* Its request is in the socket: read as a receive that found no
+     * buffer is (recv_direct), which arms the first receive once it has
+     * drained the socket. In a burst of new connections this is one
+     * recv(2) each, where a receive would go through the ring's next
+     * submission, most likely find the offered buffers taken, and come
+     * back ENOBUFS to be read the same way a turn later. */
+    if (bytes_waiting) {
+        uc->direct = 1;
+        return 0;
+    }
+    /* A new connection's request is likely there already: the first
+     * receive tries at once rather than waiting for an edge. */
+    uc->last_len = BUFSZ;
     arm_recv(uc);
     return 0;
 }
@@ -1068,10 +1078,11 @@ size_t gn__uring_prefill(struct gn_uring *u, size_t n)
     return 0;
 }
 
-int gn__uring_attach(struct gn_uring *u, struct gn_conn *c)
+int gn__uring_attach(struct gn_uring *u, struct gn_conn *c, int bytes_waiting)
 {
     (void)u;
     (void)c;
+    (void)bytes_waiting;
     return -ENOSYS;
 }
 

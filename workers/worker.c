@@ -518,13 +518,16 @@ static void accept_check_starved(struct gn_worker *w)
 /* What the connections of the listener LFD speak, and its context: the
  * stream app of a [stream:NAME] listener, HTTP/1.1 on the others. */
 static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
-                                                  const void **ctx, int *tls)
+                                                  const void **ctx, int *tls,
+                                                  int *deferred)
 {
     *tls = 0;
+    *deferred = 0;
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].fd != lfd)
             continue;
         *tls = w->ls[i].tls;
+        *deferred = w->ls[i].deferred;
         if (w->ls[i].stream == NULL)
             break;
         *ctx = &w->stream_ctx[i];
@@ -547,8 +550,9 @@ static void accept_ready(int fd, short what, void *arg)
     int cfd, first = 1, served = 0;
     const void *ctx;
     struct gn_conn *c;
-    int tls;
-    const struct gn_conn_proto *proto = listener_proto(w, fd, &ctx, &tls);
+    int tls, deferred;
+    const struct gn_conn_proto *proto =
+        listener_proto(w, fd, &ctx, &tls, &deferred);
 
     w->wakeups++;
     for (; w->net.n < (size_t)w->cfg->worker_connections; first = 0) {
@@ -579,21 +583,28 @@ static void accept_ready(int fd, short what, void *arg)
             goto accepted;
         }
         /* io_engine = io_uring: plain HTTP connections only, their socket
-         * never on epoll (the ring's receives say when it is readable). */
+         * never on epoll (the ring's receives say when it is readable).
+         * From a deferred listener the request is there: served at once,
+         * read with recv(2), as on epoll; in a burst, each connection's
+         * request is then read, and its handler started, in the turn that
+         * accepts it, not after the whole backlog's accepts. */
         if (w->uring != NULL && !tls && proto == &gn__http1) {
             c = gn__conn_new_bare(&w->net, cfd, (struct sockaddr *)&ss, len,
                                   proto, ctx);
-            if (c != NULL && gn__uring_attach(w->uring, c) != 0) {
+            if (c != NULL && gn__uring_attach(w->uring, c, deferred) != 0) {
                 gn_log_error("out of memory for io_uring; closing "
                              "connection from %s",
                              c->remote_addr);
                 gn__conn_close(c);
                 c = NULL;
             }
-        } else {
-            c = gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto,
-                             ctx);
+            if (c != NULL && deferred) {
+                gn__conn_event(c, GN_WATCH_READ);
+                served++;
+            }
+            goto accepted;
         }
+        c = gn__conn_new(&w->net, cfd, (struct sockaddr *)&ss, len, proto, ctx);
         /* A TLS bind's connection shakes hands when its coroutine starts. */
         if (c != NULL && tls && gn__tls_attach(c, w->cfg->tls) != 0) {
             gn_log_error("out of memory for TLS; closing connection from %s",

@@ -3,11 +3,20 @@
  * kernel refuses (EINVAL: a flag it does not know) gives way to fewer. A
  * fake io_uring_setup stands in for the kernel, refusing what the test says.
  * (Kernels before 6.0 refuse IORING_SETUP_SINGLE_ISSUER, before 5.19
- * IORING_SETUP_COOP_TASKRUN.)
+ * IORING_SETUP_COOP_TASKRUN.) And, on a real ring over loopback TCP, a new
+ * connection's first bytes: read at once with recv(2) when its listener
+ * deferred the accept, brought by the ring's receive otherwise.
  */
 #include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "config.h"
+#include "green_fixture.h"
+#include "net/conn.h"
+#include "net/transport.h"
 #include "net/uring.h"
 #include "run_suite.h"
 
@@ -107,6 +116,138 @@ START_TEST(refused_everything)
     ck_assert_int_eq(ntried, 3);
 }
 END_TEST
+
+/* ---- a new connection's first bytes ----------------------------------- */
+
+static char served[32]; /* what serve found to read */
+static int closed;
+
+/* Read what the connection holds (the ring brought it, or the socket has
+ * it), then close. */
+static int serve(struct gn_conn *c)
+{
+    ssize_t n = c->tp->recv(c, served, sizeof(served) - 1, 0);
+
+    served[n > 0 ? n : 0] = '\0';
+    return -1;
+}
+
+static void client_left(struct gn_conn *c)
+{
+    (void)c;
+}
+
+static const struct gn_conn_proto proto = {.serve = serve,
+                                           .client_left = client_left};
+
+static void conn_closed(void *owner)
+{
+    (void)owner;
+    closed++;
+    gn__loop_break(loop);
+}
+
+/* A connection on a ring of the fixture's loop, whose client has sent
+ * "GET"; its client's socket in *CFD. NULL when the kernel refuses
+ * io_uring (a seccomp filter, a container): the test has nothing to do. */
+static struct gn_conn *connected(struct gn_conns *set, struct gn_uring **u,
+                                 int bytes_waiting, int *cfd)
+{
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    int port, lfd = tcp_listener(&port, 0, 4), sfd;
+    struct sockaddr_in to = {.sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    const char *fallback;
+    struct gn_conn *c;
+
+    if (gn__uring_new(loop, u, &fallback) != 0) {
+        close(lfd);
+        return NULL;
+    }
+    *cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(*cfd, 0);
+    ck_assert_int_eq(connect(*cfd, (struct sockaddr *)&to, sizeof(to)), 0);
+    ck_assert_int_eq(write(*cfd, "GET", 3), 3);
+    sfd = accept4(lfd, (struct sockaddr *)&peer, &plen,
+                  SOCK_NONBLOCK | SOCK_CLOEXEC);
+    ck_assert_int_ge(sfd, 0);
+    close(lfd);
+    c = gn__conn_new_bare(set, sfd, (struct sockaddr *)&peer, plen, &proto,
+                          NULL);
+    ck_assert_ptr_nonnull(c);
+    ck_assert_int_eq(gn__uring_attach(*u, c, bytes_waiting), 0);
+    served[0] = '\0';
+    closed = 0;
+    return c;
+}
+
+static void finish(struct gn_conns *set, struct gn_uring *u, int cfd)
+{
+    ck_assert_int_eq(closed, 1);
+    ck_assert_uint_eq(set->n, 0);
+    close(cfd);
+    gn__uring_free(u);
+    gn__conn_free_spares(set);
+}
+
+#define CONNS(name)                                                        \
+    struct gn_conns name = {.loop = loop,                                  \
+                            .coros = pool,                                 \
+                            .first_byte_ms = 10000,                        \
+                            .keepalive_ms = 10000,                         \
+                            .write_ms = 10000,                             \
+                            .closed = conn_closed}
+
+/* From a deferred listener: the bytes are read before any loop turn, and
+ * once the socket is empty the ring's receive brings the next ones. */
+START_TEST(waiting_bytes_are_read_at_once)
+{
+    CONNS(set);
+    struct gn_uring *u;
+    char buf[16];
+    int cfd;
+    struct gn_conn *c = connected(&set, &u, 1, &cfd);
+
+    if (c == NULL)
+        return; /* no io_uring here */
+    ck_assert_uint_eq(c->tp->pending(c), 1); /* in the socket, to be read */
+    ck_assert_int_eq(c->tp->recv(c, buf, sizeof(buf), 0), 3);
+    ck_assert_mem_eq(buf, "GET", 3);
+    /* Drained: the ring's turn from now on. */
+    errno = 0;
+    ck_assert_int_eq(c->tp->recv(c, buf, sizeof(buf), 0), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    ck_assert_uint_eq(c->tp->pending(c), 0);
+    ck_assert_int_eq(write(cfd, " /x", 3), 3);
+    gn__loop_run(loop); /* until the connection closed */
+    ck_assert_str_eq(served, " /x");
+    finish(&set, u, cfd);
+}
+END_TEST
+
+/* Otherwise the first receive goes through the ring: nothing is read
+ * before the loop turns, though the bytes are there. */
+START_TEST(other_bytes_come_through_the_ring)
+{
+    CONNS(set);
+    struct gn_uring *u;
+    char buf[16];
+    int cfd;
+    struct gn_conn *c = connected(&set, &u, 0, &cfd);
+
+    if (c == NULL)
+        return;
+    ck_assert_uint_eq(c->tp->pending(c), 0);
+    errno = 0;
+    ck_assert_int_eq(c->tp->recv(c, buf, sizeof(buf), 0), -1);
+    ck_assert_int_eq(errno, EAGAIN);
+    gn__loop_run(loop);
+    ck_assert_str_eq(served, "GET");
+    finish(&set, u, cfd);
+}
+END_TEST
 #endif
 
 static Suite *net_uring_suite(void)
@@ -121,6 +262,9 @@ static Suite *net_uring_suite(void)
     tcase_add_test(tc, a_kernel_without_hints_gets_none);
     tcase_add_test(tc, other_refusals_are_final);
     tcase_add_test(tc, refused_everything);
+    tc = test_case(s, "first bytes");
+    tcase_add_test(tc, waiting_bytes_are_read_at_once);
+    tcase_add_test(tc, other_bytes_come_through_the_ring);
 #endif
     return s;
 }
