@@ -516,7 +516,9 @@ static void accept_check_starved(struct gn_worker *w)
 }
 
 /* What the connections of the listener LFD speak, and its context: the
- * stream app of a [stream:NAME] listener, HTTP/1.1 on the others. */
+ * stream app of a [stream:NAME] listener, HTTP/1.1 on the others; in *TLS
+ * whether they speak TLS first, in *DEFERRED whether they come with their
+ * first bytes (TCP_DEFER_ACCEPT). */
 static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
                                                   const void **ctx, int *tls,
                                                   int *deferred)
