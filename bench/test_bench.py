@@ -226,11 +226,12 @@ class HeadlineTurnsTest(unittest.TestCase):
         self.assertEqual(by_name["sleep-cold"].connections, 5000)
         # The cold rows also run greenicorn readied for the burst, in turns.
         for name in ("sleep-cold", "sleep-cold-4s"):
-            for variant in ("greenicorn-prealloc", "greenicorn-thp"):
+            for variant in ("greenicorn-prealloc", "greenicorn-thp", "greenicorn-stack64"):
                 self.assertIn(variant, by_name[name].peers)
                 self.assertEqual(bench.runs_per_peer(by_name[name], variant, 5, None), 5)
         self.assertNotIn("greenicorn-prealloc", by_name["sleep"].peers)
         self.assertNotIn("greenicorn-thp", by_name["sleep"].peers)
+        self.assertNotIn("greenicorn-stack64", by_name["sleep"].peers)
 
     def cold_peer_command(self, cls):
         """CLS's command for sleep-cold and its config file's text; and
@@ -258,6 +259,13 @@ class HeadlineTurnsTest(unittest.TestCase):
         self.assertEqual(cmd[2], os.path.join(bench.BUILD, "greenicorn"))
         # The default configuration otherwise: nothing readied at boot.
         self.assertNotIn("stack_prealloc", conf)
+
+    def test_stack64_peer_runs_greenicorn_with_smaller_stacks(self):
+        cmd, conf = self.cold_peer_command(bench.GreenicornStack64)
+        self.assertEqual(cmd[0], os.path.join(bench.BUILD, "greenicorn"))
+        self.assertIn("stack_size = 64\n", conf)
+        self.assertNotIn("stack_prealloc", conf)
+        self.assertNotIn("GLIBC_TUNABLES", " ".join(cmd))
 
 
 class WrkCallsTest(unittest.TestCase):
