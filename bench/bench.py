@@ -349,25 +349,30 @@ class GreenicornEpoll(Greenicorn):
     workers_extra = "io_engine = epoll"
 
 
-class GreenicornPrealloc(Greenicorn):
+class GreenicornVariant(Greenicorn):
+    """greenicorn configured otherwise, run only where a scenario names it
+    among its peers (the cold rows): elsewhere it would be greenicorn
+    again."""
+    kinds = ("http",)
+
+    def supports(self, scenario):
+        return self.name in (scenario.peers or ())
+
+
+class GreenicornPrealloc(GreenicornVariant):
     """greenicorn with stack_prealloc = the scenario's connections: each
     worker readies that many requests at boot (their stacks, read buffers,
     responses and send copies, touched), as a deployment expecting a burst
     on a fresh worker would set it; beside the default in the cold rows,
     whose first second is page faults without it."""
     name = "greenicorn-prealloc"
-    kinds = ("http",)
-
-    def supports(self, scenario):
-        # Only where a scenario names it: elsewhere it is greenicorn again.
-        return self.name in (scenario.peers or ())
 
     def command(self, scenario):
         self.workers_extra = "stack_prealloc = %d" % scenario.connections
         return Greenicorn.command(self, scenario)
 
 
-class GreenicornHugePages(Greenicorn):
+class GreenicornHugePages(GreenicornVariant):
     """greenicorn with glibc's malloc asking for transparent huge pages
     (GLIBC_TUNABLES=glibc.malloc.hugetlb=1, glibc 2.35 and later): its heap
     (the read buffers, responses and send copies of a burst) is faulted in
@@ -375,7 +380,6 @@ class GreenicornHugePages(Greenicorn):
     fresh workers may run it (docs/operating.md); beside the default in the
     cold rows. The coroutine stacks are mmap'd apart and keep 4 KiB pages."""
     name = "greenicorn-thp"
-    kinds = ("http",)
     TUNABLE = "glibc.malloc.hugetlb=1"
 
     @classmethod
@@ -395,15 +399,11 @@ class GreenicornHugePages(Greenicorn):
             return "%s has no glibc.malloc.hugetlb (2.35 and later)" % version
         return None
 
-    def supports(self, scenario):
-        # Only where a scenario names it: elsewhere it is greenicorn again.
-        return self.name in (scenario.peers or ())
-
     def command(self, scenario):
         return ["env", "GLIBC_TUNABLES=" + self.TUNABLE] + Greenicorn.command(self, scenario)
 
 
-class GreenicornStack64(Greenicorn):
+class GreenicornStack64(GreenicornVariant):
     """greenicorn with stack_size = 64 (KiB) instead of 256: the stacks of
     a burst lie closer in the address space, so their top pages, the
     only ones a sleeping request touches, share page-table pages (a 2 MiB
@@ -411,12 +411,7 @@ class GreenicornStack64(Greenicorn):
     table costs far more than a page on some virtual machines
     (docs/operating.md); beside the default in the cold rows."""
     name = "greenicorn-stack64"
-    kinds = ("http",)
     workers_extra = "stack_size = 64"
-
-    def supports(self, scenario):
-        # Only where a scenario names it: elsewhere it is greenicorn again.
-        return self.name in (scenario.peers or ())
 
 
 class GreenicornEpollBase(GreenicornBase):
