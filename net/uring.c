@@ -213,7 +213,6 @@ struct gn_uring {
     int epoll_poll;        /* ... its poll on the loop's epoll set: EP_* */
     int min_wait;          /* ... the kernel has IORING_FEAT_MIN_TIMEOUT */
     unsigned last_reaped;  /* ... completions the last turn reaped */
-    unsigned long wakeups; /* ... sleeps in the ring it woke from */
     int streamed;          /* ... one of them filled a whole buffer */
     int registered;        /* the ring's descriptor is registered */
     uint32_t batch;        /* submissions so far: the batch being queued */
@@ -757,7 +756,6 @@ static int ring_wait(void *arg, int timeout_ms)
             rc = io_uring_submit_and_get_events(&u->ring);
     } else {
         rc = enter_and_wait(u, timeout_ms);
-        u->wakeups++;
     }
     u->batch++;
     io_uring_for_each_cqe(&u->ring, head, cqe)
@@ -1165,11 +1163,6 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
     return 0;
 }
 
-unsigned long gn__uring_wakeups(const struct gn_uring *u)
-{
-    return u->wakeups;
-}
-
 size_t gn__uring_prefill(struct gn_uring *u, size_t n)
 {
     struct sendbuf *sb;
@@ -1255,12 +1248,6 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
 void gn__uring_free(struct gn_uring *u)
 {
     (void)u;
-}
-
-unsigned long gn__uring_wakeups(const struct gn_uring *u)
-{
-    (void)u;
-    return 0;
 }
 
 size_t gn__uring_prefill(struct gn_uring *u, size_t n)
