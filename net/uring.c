@@ -16,9 +16,13 @@
  * one receive is armed at a time, when the reader has taken everything,
  * which keeps TCP's backpressure: a handler that does not read leaves the
  * bytes in the kernel. A multishot receive that fills a whole buffer, or
- * gets ahead of its reader by HOLD_MAX, is cancelled to the same end (the
- * kernel may fill what it was offered before the cancellation reaches
- * it). A kernel without multishot receives (before 6.0) gets single ones.
+ * gets ahead of its reader by HOLD_MAX, is cancelled to the same end; and
+ * since the kernel may fill what it was offered before the cancellation
+ * reaches it, it is armed to end by itself after MSHOT_TOTAL bytes (then
+ * armed again, like a single one, once the reader has taken them). A
+ * kernel that refuses the limit (before 6.17) gets multishot receives
+ * without one; a kernel without multishot receives (before 6.0), single
+ * ones.
  *
  * The kernel is offered only as many buffers as receives have needed at
  * once (FILL_MIN at first, one more each time a receive found none, up to
@@ -116,11 +120,17 @@
 #define SEND_KEEP 64        /* ... this many kept by the ring between sends */
 #define HOLD_MAX 2          /* buffers a connection holds before its
                                receive is cancelled (backpressure) */
+#define MSHOT_TOTAL (16 * BUFSZ) /* bytes a multishot receive takes, at
+                               most, before it ends (kernel 6.17+) */
 #define REAP_BATCH 64       /* completions taken at once */
 #define SUBMIT_BATCH 64     /* entries queued outside the ring's callback
                                before they go */
 #define REAP_ROUNDS 8       /* submit-and-reap rounds per callback */
 #define FREE_WAIT_MS 1000   /* at exit, for operations still in flight */
+
+/* How a drained connection's receive is armed: multishot up to
+ * MSHOT_TOTAL bytes, or multishot without a limit, or single. */
+enum { MSHOT_NONE = 0, MSHOT_ENDLESS = 1, MSHOT_LIMITED = 2 };
 
 /* OP_POLL: room in a socket sendfile(2) found full. OP_IGNORE: a
  * cancellation's or a close's own answer. */
@@ -168,7 +178,8 @@ struct gn_uring {
     uint16_t *spare;  /* buffers not offered: the last given back on top */
     int16_t *next_bid;  /* a held buffer's successor in its chain, or -1 */
     uint16_t *buf_len;  /* a held buffer's bytes */
-    int multishot;      /* receives are multishot (0: refused, kernel < 6.0) */
+    int multishot;      /* receives are multishot: MSHOT_LIMITED, or
+                           MSHOT_ENDLESS (kernel < 6.17), or 0 (< 6.0) */
     unsigned nspare;
     unsigned offered; /* buffers the kernel holds and has not used */
     unsigned fill;    /* ... how many it is offered */
@@ -262,7 +273,7 @@ static void arm_recv(struct uconn *uc)
      * reader has taken it, so that the sender waits for the reader
      * (backpressure). */
     if (uc->last_len < BUFSZ) {
-        if (u->multishot)
+        if (u->multishot != MSHOT_NONE)
             io_uring_prep_recv_multishot(sqe, uc->c->fd, NULL, 0, 0);
         else
             io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
@@ -270,6 +281,12 @@ static void arm_recv(struct uconn *uc)
     } else {
         io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
     }
+    /* The kernel's optlen (liburing 2.3's header names it file_index):
+     * the bytes after which the multishot receive ends, so that however
+     * many completions it makes before a cancellation reaches it (a body
+     * streaming into a connection that was waiting), it takes no more. */
+    if (u->multishot == MSHOT_LIMITED && uc->last_len < BUFSZ)
+        sqe->file_index = MSHOT_TOTAL;
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BGID;
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV);
@@ -459,11 +476,12 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
          * the cancellation reaches it.) */
         if (uc->nheld >= HOLD_MAX || res == BUFSZ)
             cancel_recv(uc);
-    } else if (res == -EINVAL && u->multishot && uc->last_len < BUFSZ &&
-               !more && uc->c != NULL) {
+    } else if (res == -EINVAL && u->multishot != MSHOT_NONE &&
+               uc->last_len < BUFSZ && !more && uc->c != NULL) {
         /* A multishot receive (armed after a drained one) refused: a
-         * kernel before 6.0. Single ones from now on. */
-        u->multishot = 0;
+         * kernel before 6.17 (no limit) or 6.0 (no multishot). One step
+         * down from now on. */
+        u->multishot--;
         arm_recv(uc);
         return;
     } else if (res == -ENOBUFS && uc->c != NULL) {
@@ -922,7 +940,7 @@ static int setup_buffers(struct gn_uring *u)
     if (u->bufs == NULL || u->spare == NULL || u->next_bid == NULL ||
         u->buf_len == NULL)
         return -ENOMEM;
-    u->multishot = 1;
+    u->multishot = MSHOT_LIMITED;
     reg.ring_addr = (uint64_t)(uintptr_t)u->br;
     reg.ring_entries = NBUFS;
     reg.bgid = BGID;
@@ -984,6 +1002,11 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
     }
     *out = u;
     return 0;
+}
+
+int gn__uring_multishot(const struct gn_uring *u)
+{
+    return u->multishot;
 }
 
 size_t gn__uring_prefill(struct gn_uring *u, size_t n)
@@ -1069,6 +1092,12 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
 void gn__uring_free(struct gn_uring *u)
 {
     (void)u;
+}
+
+int gn__uring_multishot(const struct gn_uring *u)
+{
+    (void)u;
+    return 0;
 }
 
 size_t gn__uring_prefill(struct gn_uring *u, size_t n)

@@ -40,6 +40,11 @@ void gn__uring_free(struct gn_uring *u);
  * nothing. The number made. */
 size_t gn__uring_prefill(struct gn_uring *u, size_t n);
 
+/* How U arms a drained connection's receive, for tests: 2, multishot
+ * ending by itself after a number of bytes; 1, multishot without that
+ * limit (the kernel refused it); 0, single receives. */
+int gn__uring_multishot(const struct gn_uring *u);
+
 /* Move the new, idle connection C (plain TCP, nothing read yet, made by
  * gn__conn_new_bare: not on epoll) onto U: 0, or -ENOMEM (C has no
  * transport that hears its socket: close it). With BYTES_WAITING (its
