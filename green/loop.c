@@ -96,6 +96,20 @@ static struct {
     int64_t woke;     /* when epoll_wait last returned on EPFD, 0: unknown */
 } ktimer = {.fd = -1, .epfd = -1};
 
+/*
+ * Who waits instead of epoll_wait on the newest loop's descriptor
+ * (gn__loop_set_wait): the io_uring transport, whose ring then holds one
+ * poll on that descriptor beside the connections' operations, so a turn
+ * sleeps in one io_uring_enter(2) and its epoll set is read (without
+ * sleeping) only when that poll said something in it is ready. Kept
+ * beside ktimer because epoll_wait is given only the descriptor.
+ */
+static struct {
+    int epfd; /* the loop's epoll descriptor it waits for, -1: none */
+    gn__loop_wait_fn fn;
+    void *arg;
+} waiter = {.epfd = -1};
+
 /* This thread is in gn__loop_new, building a base: a timerfd another
  * thread (a plugin's) creates meanwhile is not the loop's. */
 static _Thread_local int capturing;
@@ -139,11 +153,29 @@ INTERPOSED int epoll_create1(int flags)
     return fd;
 }
 
+/* The loop's wait, by its waiter: the epoll set read only when the
+ * waiter says it may hold something. */
+static int wait_by_waiter(int epfd, struct epoll_event *events, int max,
+                          int timeout)
+{
+    int rc = waiter.fn(waiter.arg, timeout);
+
+    if (rc < 0) {
+        errno = -rc;
+        return -1;
+    }
+    return rc == 0 ? 0 : gn__sys.epoll_wait(epfd, events, max, 0);
+}
+
 INTERPOSED int epoll_wait(int epfd, struct epoll_event *events, int max,
                           int timeout)
 {
-    int n = gn__sys.epoll_wait(epfd, events, max, timeout);
+    int n;
 
+    if (epfd == waiter.epfd && epfd == ktimer.epfd)
+        n = wait_by_waiter(epfd, events, max, timeout);
+    else
+        n = gn__sys.epoll_wait(epfd, events, max, timeout);
     if (epfd == ktimer.epfd)
         ktimer.woke = monotonic_ns();
     return n;
@@ -229,6 +261,8 @@ void gn__loop_free(struct gn_loop *loop)
         ktimer.fd = -1;
     if (loop->epfd >= 0 && ktimer.epfd == loop->epfd)
         ktimer.epfd = -1;
+    if (loop->epfd >= 0 && waiter.epfd == loop->epfd)
+        waiter.epfd = -1;
     event_base_free(loop->base);
     free(loop);
 }
@@ -236,6 +270,24 @@ void gn__loop_free(struct gn_loop *loop)
 int gn__loop_run(struct gn_loop *loop)
 {
     return event_base_dispatch(loop->base) < 0 ? -EIO : 0;
+}
+
+int gn__loop_set_wait(struct gn_loop *loop, gn__loop_wait_fn fn, void *arg)
+{
+    if (fn == NULL || loop->epfd < 0 || loop->epfd != ktimer.epfd) {
+        if (waiter.epfd == loop->epfd)
+            waiter.epfd = -1;
+        return fn == NULL ? 0 : -ENOTSUP;
+    }
+    waiter.fn = fn;
+    waiter.arg = arg;
+    waiter.epfd = loop->epfd;
+    return 0;
+}
+
+int gn__loop_epoll_fd(const struct gn_loop *loop)
+{
+    return loop->epfd;
 }
 
 struct event_base *gn__loop_event_base(struct gn_loop *loop)

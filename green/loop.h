@@ -51,6 +51,24 @@ struct event_base *gn__loop_event_base(struct gn_loop *loop);
 int gn__loop_run(struct gn_loop *loop);
 void gn__loop_break(struct gn_loop *loop);
 
+/*
+ * Let FN do the loop's waiting (net/uring.c's ring, which watches the
+ * loop's own descriptors through one poll on its epoll set): each time
+ * the loop would call epoll_wait(2), FN(ARG, TIMEOUT_MS) is called instead
+ * (TIMEOUT_MS < 0: no limit, 0: do not sleep) and says whether the epoll
+ * set may have events (> 0: they are then collected without sleeping), it
+ * has none (0), or a negative errno (-EINTR: a signal came). FN NULL: the
+ * loop waits in epoll_wait again. FN runs inside the loop's dispatch: it
+ * may activate watches (gn__watch_activate), no more. 0, or -ENOTSUP when
+ * LOOP's epoll descriptor is not known (not the newest loop): the loop
+ * then keeps waiting in epoll_wait.
+ */
+typedef int (*gn__loop_wait_fn)(void *arg, int timeout_ms);
+int gn__loop_set_wait(struct gn_loop *loop, gn__loop_wait_fn fn, void *arg);
+
+/* LOOP's epoll descriptor, for FN to poll, or -1 when unknown. */
+int gn__loop_epoll_fd(const struct gn_loop *loop);
+
 /* The loop's cached wall-clock time in seconds (refreshed per iteration). */
 int64_t gn__loop_time(struct gn_loop *loop);
 
