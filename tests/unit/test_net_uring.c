@@ -2,8 +2,8 @@
  * net/uring.c's choice of ring setup: the best flags first, and each one a
  * kernel refuses (EINVAL: a flag it does not know) gives way to fewer. A
  * fake io_uring_setup stands in for the kernel, refusing what the test says.
- * (Kernels before 6.0 refuse IORING_SETUP_SINGLE_ISSUER, before 5.19
- * IORING_SETUP_COOP_TASKRUN.) And, on a real ring over loopback TCP, a new
+ * (Kernels before 6.1 refuse IORING_SETUP_DEFER_TASKRUN, before 6.0
+ * IORING_SETUP_SINGLE_ISSUER, before 5.19 IORING_SETUP_COOP_TASKRUN.) And, on a real ring over loopback TCP, a new
  * connection's first bytes: read at once with recv(2) when its listener
  * deferred the accept, brought by the ring's receive otherwise.
  */
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "core/clock.h"
 #include "green_fixture.h"
 #include "net/conn.h"
 #include "net/transport.h"
@@ -58,27 +59,47 @@ static const struct gn__uring_setup *try_with(unsigned refuse, int error,
 static const unsigned coop =
     IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
 
-START_TEST(cooperative_single_issuer_first)
+/* Kernels from 6.1: task work deferred to the worker's own enters, which
+ * lets the loop wait in the ring. */
+START_TEST(deferred_single_issuer_first)
 {
     int rc;
     const struct gn__uring_setup *used = try_with(0, 0, &rc);
 
     ck_assert_int_eq(rc, 0);
     ck_assert_int_eq(ntried, 1);
+    ck_assert_uint_eq(used->flags & IORING_SETUP_DEFER_TASKRUN,
+                      IORING_SETUP_DEFER_TASKRUN);
+    ck_assert_uint_eq(used->flags & IORING_SETUP_SINGLE_ISSUER,
+                      IORING_SETUP_SINGLE_ISSUER);
+}
+END_TEST
+
+/* 6.0: cooperative task work, one issuer. */
+START_TEST(refused_deferred_keeps_cooperative_single_issuer)
+{
+    int rc;
+    const struct gn__uring_setup *used =
+        try_with(IORING_SETUP_DEFER_TASKRUN, 0, &rc);
+
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(ntried, 2);
+    ck_assert_uint_eq(used->flags & IORING_SETUP_DEFER_TASKRUN, 0);
     ck_assert_uint_eq(used->flags & coop, coop);
     ck_assert_uint_eq(used->flags & IORING_SETUP_SINGLE_ISSUER,
                       IORING_SETUP_SINGLE_ISSUER);
 }
 END_TEST
 
+/* 5.19: neither knows SINGLE_ISSUER (nor DEFER_TASKRUN). */
 START_TEST(refused_single_issuer_keeps_cooperative)
 {
     int rc;
-    const struct gn__uring_setup *used =
-        try_with(IORING_SETUP_SINGLE_ISSUER, 0, &rc);
+    const struct gn__uring_setup *used = try_with(
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN, 0, &rc);
 
     ck_assert_int_eq(rc, 0);
-    ck_assert_int_eq(ntried, 2);
+    ck_assert_int_eq(ntried, 3);
     ck_assert_uint_eq(used->flags & IORING_SETUP_SINGLE_ISSUER, 0);
     ck_assert_uint_eq(used->flags & coop, coop);
 }
@@ -88,10 +109,12 @@ START_TEST(a_kernel_without_hints_gets_none)
 {
     int rc;
     const struct gn__uring_setup *used =
-        try_with(IORING_SETUP_COOP_TASKRUN, 0, &rc);
+        try_with(IORING_SETUP_COOP_TASKRUN | IORING_SETUP_DEFER_TASKRUN |
+                     IORING_SETUP_SINGLE_ISSUER,
+                 0, &rc);
 
     ck_assert_int_eq(rc, 0);
-    ck_assert_int_eq(ntried, 3);
+    ck_assert_int_eq(ntried, 4);
     ck_assert_uint_eq(used->flags, 0);
 }
 END_TEST
@@ -115,7 +138,7 @@ START_TEST(refused_everything)
 
     try_with(~0u, -EINVAL, &rc);
     ck_assert_int_eq(rc, -EINVAL);
-    ck_assert_int_eq(ntried, 3);
+    ck_assert_int_eq(ntried, 4);
 }
 END_TEST
 
@@ -237,10 +260,14 @@ START_TEST(waiting_bytes_are_read_at_once)
     gn__loop_run(loop); /* until the connection closed */
     ck_assert_str_eq(served, " /x");
     /* That receive was multishot (the socket had been drained), armed
-     * with a limit of bytes: a kernel that knows it (6.17+) took it. */
-    ck_assert_int_eq(gn__uring_multishot(u), kernel_at_least(6, 17)  ? 2
-                                             : kernel_at_least(6, 0) ? 1
-                                                                     : 0);
+     * with a limit of bytes: a kernel that knows it (6.17+) took it; an
+     * older one with deferred task work (6.1+) gets single receives, 6.0
+     * multishot ones without the limit. */
+    ck_assert_int_eq(gn__uring_multishot(u),
+                     kernel_at_least(6, 17)  ? 2
+                     : kernel_at_least(6, 1) ? 0
+                     : kernel_at_least(6, 0) ? 1
+                                             : 0);
     finish(&set, u, cfd);
 }
 END_TEST
@@ -266,6 +293,63 @@ START_TEST(other_bytes_come_through_the_ring)
     finish(&set, u, cfd);
 }
 END_TEST
+
+/* ---- the loop waiting in the ring ------------------------------------- */
+
+static int pipe_fds[2];
+static int pipe_read;
+static int64_t written_at;
+
+static void write_pipe(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    written_at = gn__monotonic_ms();
+    ck_assert_int_eq(write(pipe_fds[1], "x", 1), 1);
+}
+
+static void pipe_readable(int fd, short what, void *arg)
+{
+    char c;
+
+    (void)what;
+    (void)arg;
+    ck_assert_int_eq(read(fd, &c, 1), 1);
+    pipe_read++;
+    gn__loop_break(loop);
+}
+
+/* With the ring doing the loop's waiting (a kernel with deferred task
+ * work), the loop's own descriptors still wake it: a timer (the loop's
+ * timerfd) and, from it, a pipe, each through the ring's poll on the
+ * epoll set, and the pipe's watch runs in the turn its byte came. Twice:
+ * the poll is queued again after it completed. */
+START_TEST(the_loop_waits_in_the_ring_for_its_descriptors)
+{
+    struct gn_watch rd = {0};
+    struct gn_uring *u;
+    const char *fallback;
+
+    if (gn__uring_new(loop, &u, &fallback) != 0)
+        return; /* no io_uring here */
+    ck_assert_int_eq(pipe(pipe_fds), 0);
+    ck_assert_int_eq(gn__watch_start(&rd, loop, pipe_fds[0],
+                                     GN_WATCH_READ | GN_WATCH_PERSIST, -1,
+                                     pipe_readable, NULL),
+                     0);
+    pipe_read = 0;
+    for (int i = 1; i <= 2; i++) {
+        later(30, write_pipe, NULL);
+        gn__loop_run(loop);
+        ck_assert_int_eq(pipe_read, i);
+        ck_assert_int_lt(gn__monotonic_ms() - written_at, 500);
+    }
+    gn__watch_stop(&rd);
+    close_pair(pipe_fds);
+    gn__uring_free(u);
+}
+END_TEST
 #endif
 
 static Suite *net_uring_suite(void)
@@ -275,7 +359,8 @@ static Suite *net_uring_suite(void)
 
     suite_add_tcase(s, tc);
 #if GN_HAVE_LIBURING
-    tcase_add_test(tc, cooperative_single_issuer_first);
+    tcase_add_test(tc, deferred_single_issuer_first);
+    tcase_add_test(tc, refused_deferred_keeps_cooperative_single_issuer);
     tcase_add_test(tc, refused_single_issuer_keeps_cooperative);
     tcase_add_test(tc, a_kernel_without_hints_gets_none);
     tcase_add_test(tc, other_refusals_are_final);
@@ -283,6 +368,8 @@ static Suite *net_uring_suite(void)
     tc = test_case(s, "first bytes");
     tcase_add_test(tc, waiting_bytes_are_read_at_once);
     tcase_add_test(tc, other_bytes_come_through_the_ring);
+    tc = test_case(s, "the loop's wait");
+    tcase_add_test(tc, the_loop_waits_in_the_ring_for_its_descriptors);
 #endif
     return s;
 }
