@@ -226,6 +226,7 @@ struct gn_uring {
     int epoll_poll;        /* ... its poll on the loop's epoll set: EP_* */
     int min_wait;          /* ... the kernel has IORING_FEAT_MIN_TIMEOUT */
     unsigned last_reaped;  /* ... completions the last turn reaped */
+    unsigned long wakeups; /* ... sleeps in the ring it woke from */
     int registered;        /* the ring's descriptor is registered */
     uint32_t batch;        /* submissions so far: the batch being queued */
     size_t orphans;        /* closed connections' state, in flight */
@@ -772,6 +773,7 @@ static int ring_wait(void *arg, int timeout_ms)
             rc = io_uring_submit_and_get_events(&u->ring);
     } else {
         rc = enter_and_wait(u, timeout_ms);
+        u->wakeups++;
     }
     u->batch++;
     io_uring_for_each_cqe(&u->ring, head, cqe)
@@ -1184,6 +1186,11 @@ int gn__uring_multishot(const struct gn_uring *u)
     return u->multishot;
 }
 
+unsigned long gn__uring_wakeups(const struct gn_uring *u)
+{
+    return u->wakeups;
+}
+
 size_t gn__uring_prefill(struct gn_uring *u, size_t n)
 {
     struct sendbuf *sb;
@@ -1272,6 +1279,12 @@ void gn__uring_free(struct gn_uring *u)
 }
 
 int gn__uring_multishot(const struct gn_uring *u)
+{
+    (void)u;
+    return 0;
+}
+
+unsigned long gn__uring_wakeups(const struct gn_uring *u)
 {
     (void)u;
     return 0;

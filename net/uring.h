@@ -54,6 +54,11 @@ int gn__uring_multishot(const struct gn_uring *u);
  * rather than a loop turn later when a receive would have brought them. */
 int gn__uring_attach(struct gn_uring *u, struct gn_conn *c, int bytes_waiting);
 
+/* How many times the loop woke from a sleep in U's ring (0 when the loop
+ * waits in epoll_wait instead: kernels before 6.1): what the tests count
+ * to see that an idle worker sleeps. */
+unsigned long gn__uring_wakeups(const struct gn_uring *u);
+
 /* One way to set the ring up: io_uring_setup(2)'s FLAGS, and WHAT they
  * give, in words. */
 struct gn__uring_setup {

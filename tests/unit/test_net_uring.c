@@ -172,9 +172,10 @@ static void conn_closed(void *owner)
     gn__loop_break(loop);
 }
 
-/* A connection on a ring of the fixture's loop, whose client has sent
- * "GET"; its client's socket in *CFD. NULL when the kernel refuses
- * io_uring (a seccomp filter, a container): the test has nothing to do. */
+/* A connection on a ring of the fixture's loop (*U, made when NULL),
+ * whose client has sent "GET"; its client's socket in *CFD. NULL when the
+ * kernel refuses io_uring (a seccomp filter, a container): the test has
+ * nothing to do. */
 static struct gn_conn *connected(struct gn_conns *set, struct gn_uring **u,
                                  int bytes_waiting, int *cfd)
 {
@@ -187,7 +188,7 @@ static struct gn_conn *connected(struct gn_conns *set, struct gn_uring **u,
     const char *fallback;
     struct gn_conn *c;
 
-    if (gn__uring_new(loop, u, &fallback) != 0) {
+    if (*u == NULL && gn__uring_new(loop, u, &fallback) != 0) {
         close(lfd);
         return NULL;
     }
@@ -241,7 +242,7 @@ static int kernel_at_least(int major, int minor)
 START_TEST(waiting_bytes_are_read_at_once)
 {
     CONNS(set);
-    struct gn_uring *u;
+    struct gn_uring *u = NULL;
     char buf[16];
     int cfd;
     struct gn_conn *c = connected(&set, &u, 1, &cfd);
@@ -277,7 +278,7 @@ END_TEST
 START_TEST(other_bytes_come_through_the_ring)
 {
     CONNS(set);
-    struct gn_uring *u;
+    struct gn_uring *u = NULL;
     char buf[16];
     int cfd;
     struct gn_conn *c = connected(&set, &u, 0, &cfd);
@@ -295,6 +296,43 @@ START_TEST(other_bytes_come_through_the_ring)
 END_TEST
 
 /* ---- the loop waiting in the ring ------------------------------------- */
+
+static void break_loop(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    gn__loop_break(loop);
+}
+
+/* A turn that reaped several completions makes the next wait a batch (up
+ * to 32, at most 20 us after the first, on kernels from 6.12); a worker
+ * that then has nothing to do still sleeps until something comes. (The
+ * kernel ends a wait with a minimum and no overall timeout when the
+ * minimum passes: such a worker woke every 20 us, 74,000 times in 5 s.) */
+START_TEST(an_idle_worker_sleeps_after_a_busy_turn)
+{
+    CONNS(set);
+    struct gn_uring *u = NULL;
+    int cfd1, cfd2;
+    unsigned long woke;
+
+    if (connected(&set, &u, 0, &cfd1) == NULL)
+        return; /* no io_uring here */
+    ck_assert_ptr_nonnull(connected(&set, &u, 0, &cfd2));
+    while (closed < 2) /* both requests, then both closes */
+        gn__loop_run(loop);
+    woke = gn__uring_wakeups(u);
+    later(200, break_loop, NULL);
+    gn__loop_run(loop);
+    ck_assert_uint_lt(gn__uring_wakeups(u) - woke, 20);
+    ck_assert_uint_eq(set.n, 0);
+    close(cfd1);
+    close(cfd2);
+    gn__uring_free(u);
+    gn__conn_free_spares(&set);
+}
+END_TEST
 
 static int pipe_fds[2];
 static int pipe_read;
@@ -370,6 +408,7 @@ static Suite *net_uring_suite(void)
     tcase_add_test(tc, other_bytes_come_through_the_ring);
     tc = test_case(s, "the loop's wait");
     tcase_add_test(tc, the_loop_waits_in_the_ring_for_its_descriptors);
+    tcase_add_test(tc, an_idle_worker_sleeps_after_a_busy_turn);
 #endif
     return s;
 }
