@@ -665,12 +665,15 @@ static void on_ring(int fd, short what, void *arg)
     u->in_reap = 1;
     u->last_reaped = 0;
     if (u->waits) {
-        /* What the wait brought; its next enter submits and waits. */
-        for (int round = 0; round < REAP_ROUNDS; round++) {
-            if ((n = reap(u)) == 0)
-                break;
+        /* What the wait brought, up to a completion queue's worth: its
+         * next enter submits and waits. (Stopping at REAP_ROUNDS, as
+         * below, left a broadcast's 5,000 send completions to ten loop
+         * turns, and the next broadcast's trigger behind them: its first
+         * socket had it 1.6-1.9 ms after it was sent, 0.6 reaping all.) */
+        unsigned most = u->ring.cq.ring_entries;
+
+        while (u->last_reaped < most && (n = reap(u)) > 0)
             u->last_reaped += n;
-        }
         u->in_reap = 0;
         return;
     }
