@@ -20,11 +20,9 @@
  * since the kernel may fill what it was offered before the cancellation
  * reaches it, it is armed to end by itself after MSHOT_TOTAL bytes (then
  * armed again, like a single one, once the reader has taken them). A
- * kernel that refuses the limit (before 6.17) gets single receives when
- * its task work is deferred (below: without the limit the receive fills
- * every buffer offered in one enter), multishot ones without a limit
- * otherwise; a kernel without multishot receives (before 6.0), single
- * ones.
+ * kernel that refuses the limit (before 6.17) gets the cooperative ring
+ * (below) and multishot receives without it; a kernel without multishot
+ * receives (before 6.0), single ones.
  *
  * The kernel is offered only as many buffers as receives have needed at
  * once (FILL_MIN at first, one more each time a receive found none, up to
@@ -57,14 +55,16 @@
  * go in one io_uring_enter, the one the loop then waits in (below); or
  * sooner once SUBMIT_BATCH wait (the answers of hundreds of timers due
  * at once go as they are made, not all after the last). On a kernel
- * whose ring cannot hold the loop's wait (before 6.1) they go at the end
+ * whose ring does not hold the loop's wait (before 6.17) they go at the end
  * of the ring's callback, whose completions resumed the coroutines that
  * queued them, or, queued from elsewhere (a timer, a new connection), at
  * the end of the same loop turn (the flush, an event activated without
  * a descriptor).
  *
  * The kernel's side of a completion (task work) runs only when the
- * worker enters the ring (IORING_SETUP_DEFER_TASKRUN, kernels from 6.1),
+ * worker enters the ring (IORING_SETUP_DEFER_TASKRUN, taken on kernels
+ * from 6.17, whose multishot receives end after a limit of bytes: without
+ * it one fills every buffer offered inside a single enter, init_ring),
  * in one batch, never by interrupting it, and the loop does its waiting
  * in the ring (ring_wait, given to green/loop.c): one io_uring_enter
  * submits the turn's entries and sleeps until a completion comes, and the
@@ -80,7 +80,7 @@
  * 0.2 epoll_waits, and 13 % less CPU per request), at the price of at
  * most WAIT_MIN_US; a worker that found one sleeps until the next.
  *
- * Kernels 5.19 to 6.0 get cooperative task work (COOP_TASKRUN: run at the
+ * Kernels 5.19 to 6.16 get cooperative task work (COOP_TASKRUN: run at the
  * worker's next system call, a sleeping worker woken with EINTR), the
  * ring's descriptor watched in the epoll set, and a submission at the end
  * of the ring's callback. Waking an epoll_wait through an eventfd
@@ -209,7 +209,8 @@ struct gn_uring {
     int16_t *next_bid;  /* a held buffer's successor in its chain, or -1 */
     uint16_t *buf_len;  /* a held buffer's bytes */
     int multishot;      /* receives are multishot: MSHOT_LIMITED, or
-                           MSHOT_ENDLESS (kernel < 6.17), or 0 (< 6.0) */
+                           MSHOT_ENDLESS (kernel < 6.17), or MSHOT_NONE
+                           (< 6.0) */
     unsigned nspare;
     unsigned offered; /* buffers the kernel holds and has not used */
     unsigned fill;    /* ... how many it is offered */
@@ -307,6 +308,18 @@ static struct io_uring_sqe *get_sqe(struct gn_uring *u)
     return sqe;
 }
 
+/* Prepare SQE as a drained connection's receive (arm_recv): multishot,
+ * waiting for data first, ending after MSHOT_TOTAL bytes (the kernel's
+ * optlen, which liburing 2.3's header names file_index). */
+static void prep_limited_multishot(struct io_uring_sqe *sqe, int fd)
+{
+    io_uring_prep_recv_multishot(sqe, fd, NULL, 0, 0);
+    sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
+    sqe->file_index = MSHOT_TOTAL;
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = BGID;
+}
+
 static void arm_recv(struct uconn *uc)
 {
     struct gn_uring *u = uc->u;
@@ -325,21 +338,20 @@ static void arm_recv(struct uconn *uc)
      * request, a body): one receive, tried at once, and the next when the
      * reader has taken it, so that the sender waits for the reader
      * (backpressure). */
-    if (uc->last_len < BUFSZ) {
-        if (u->multishot != MSHOT_NONE)
+    if (uc->last_len >= BUFSZ) {
+        io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
+    } else if (u->multishot == MSHOT_LIMITED) {
+        /* However many completions it makes before a cancellation
+         * reaches it (a body streaming into a connection that was
+         * waiting), it takes no more than MSHOT_TOTAL. */
+        prep_limited_multishot(sqe, uc->c->fd);
+    } else {
+        if (u->multishot == MSHOT_ENDLESS)
             io_uring_prep_recv_multishot(sqe, uc->c->fd, NULL, 0, 0);
         else
             io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
         sqe->ioprio |= IORING_RECVSEND_POLL_FIRST;
-    } else {
-        io_uring_prep_recv(sqe, uc->c->fd, NULL, BUFSZ, 0);
     }
-    /* The kernel's optlen (liburing 2.3's header names it file_index):
-     * the bytes after which the multishot receive ends, so that however
-     * many completions it makes before a cancellation reaches it (a body
-     * streaming into a connection that was waiting), it takes no more. */
-    if (u->multishot == MSHOT_LIMITED && uc->last_len < BUFSZ)
-        sqe->file_index = MSHOT_TOTAL;
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = BGID;
     io_uring_sqe_set_data64(sqe, (uint64_t)(uintptr_t)uc | OP_RECV);
@@ -533,10 +545,11 @@ static void recv_done(struct uconn *uc, int res, unsigned flags)
                uc->last_len < BUFSZ && !more && uc->c != NULL) {
         /* A multishot receive (armed after a drained one) refused: a
          * kernel before 6.17 (no limit) or 6.0 (no multishot). One step
-         * down from now on; and on a ring whose task work runs only in
-         * the worker's enters, a multishot receive without a limit fills
-         * every buffer offered in one enter, again in the next before
-         * its cancellation (test_io_uring.py's backpressure test: 1 MB
+         * down from now on; but on a ring whose task work runs only in
+         * the worker's enters (init_ring asked the kernel, so this is
+         * not expected), a multishot receive without a limit fills every
+         * buffer offered in one enter, again in the next before its
+         * cancellation (test_io_uring.py's backpressure test: 1 MB
          * taken): single receives there. */
         u->multishot = u->waits ? MSHOT_NONE : u->multishot - 1;
         arm_recv(uc);
@@ -1090,11 +1103,56 @@ int gn__uring_try_setups(int (*init)(unsigned flags, void *arg), void *arg,
     return rc;
 }
 
+/* Does the kernel refuse a multishot receive's limit of bytes (before
+ * 6.17)? Asked with one armed on an empty socket pair, then cancelled: a
+ * kernel that does not know the limit answers EINVAL at once. 0 when the
+ * question could not be asked: the receives' own fallback then acts. */
+static int limit_refused(struct io_uring *ring)
+{
+    struct __kernel_timespec ts = {.tv_sec = 1};
+    struct io_uring_sqe *sqe;
+    struct io_uring_cqe *cqe;
+    unsigned head, seen = 0;
+    int sv[2], refused = 0;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+        return 0;
+    /* A new ring has room for both. */
+    sqe = io_uring_get_sqe(ring);
+    prep_limited_multishot(sqe, sv[0]);
+    io_uring_sqe_set_data64(sqe, 1);
+    sqe = io_uring_get_sqe(ring);
+    io_uring_prep_cancel64(sqe, 1, 0);
+    io_uring_sqe_set_data64(sqe, 2);
+    io_uring_submit_and_wait_timeout(ring, &cqe, 2, &ts, NULL);
+    io_uring_for_each_cqe(ring, head, cqe)
+    {
+        if (cqe->user_data == 1 && cqe->res == -EINVAL)
+            refused = 1;
+        seen++;
+    }
+    io_uring_cq_advance(ring, seen);
+    close(sv[0]);
+    close(sv[1]);
+    return refused;
+}
+
+/* Set the ring up with FLAGS. Deferred task work is taken only where the
+ * kernel also takes a multishot receive's limit: without it such a
+ * receive fills every buffer offered inside one of the worker's enters
+ * (no backpressure, net/uring.c's head), and a kernel from 6.1 to 6.16 is
+ * as well served by the cooperative setup after it, with multishot
+ * receives, as by deferred task work with single ones. */
 static int init_ring(unsigned flags, void *arg)
 {
     struct io_uring_params p = {.flags = flags};
+    int rc = io_uring_queue_init_params(RING_ENTRIES, arg, &p);
 
-    return io_uring_queue_init_params(RING_ENTRIES, arg, &p);
+    if (rc == 0 && (flags & IORING_SETUP_DEFER_TASKRUN) && limit_refused(arg)) {
+        io_uring_queue_exit(arg);
+        return -EINVAL;
+    }
+    return rc;
 }
 
 static int setup_buffers(struct gn_uring *u)
@@ -1163,7 +1221,9 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
         release(u, 0);
         return rc;
     }
-    if (used != &setups[0])
+    /* The second setup is the first's equal on kernels before 6.17
+     * (init_ring): only a setup after both is a fallback to tell. */
+    if (used > &setups[1])
         *fallback = used->what;
     /* Each enter skips the descriptor's lookup (a refusal costs that
      * only). */
