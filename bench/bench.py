@@ -566,6 +566,26 @@ class GunicornGevent(Peer):
                 "--chdir", self.dir, "-b", "127.0.0.1:%d" % self.port, "benchapp:app"]
 
 
+class Floor(Peer):
+    """bench/sleepfloor, in the sleep rows only: the least a server can do
+    there (accept, read a head, answer it 100 ms later from a queue,
+    nothing else), started and pinned as the servers are. Its row is
+    what the row's load and this machine allow any server: a target it
+    misses measures the load, not the server."""
+    name = "floor"
+    path = os.path.join(BUILD, "bench", "sleepfloor")
+
+    @classmethod
+    def available(cls):
+        return None if os.path.exists(cls.path) else "not built (%s)" % cls.path
+
+    def supports(self, scenario):
+        return isinstance(scenario, Sleep)
+
+    def command(self, scenario):
+        return [self.path, "-p", str(self.port)]
+
+
 class H2o(Peer):
     name = "h2o"
     needs = ("h2o",)
@@ -721,7 +741,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornEpoll, GreenicornPrealloc, GreenicornHugePages, GreenicornStack64, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornEpoll, GreenicornPrealloc, GreenicornHugePages, GreenicornStack64, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, Floor, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -1056,8 +1076,8 @@ class Sleep(Headline):
     connections = 5000
     greenicorn_app = "sleep_hello"
     realtime = True
-    peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "gunicorn+gevent")
-    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll")
+    peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "gunicorn+gevent", "floor")
+    repeat_peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "floor")
 
     def greenicorn_module(self, build=BUILD):
         # bench/apps/sleep_hello.c: the Gunicorn peer's app, in C.
@@ -1106,7 +1126,7 @@ class SleepCold(Sleep):
     title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold "
              "(no warm-up; httpload)")
     peers = ("greenicorn", "greenicorn-prealloc", "greenicorn-thp", "greenicorn-stack64",
-             "greenicorn-base", "greenicorn-epoll")
+             "greenicorn-base", "greenicorn-epoll", "floor")
     repeat_peers = peers
     warmup = 0
 
