@@ -1,8 +1,8 @@
 /*
- * sleepfloor: the least a server can do in bench/'s sleep scenarios, run
- * beside the real servers as the `floor` peer, so that a sleep row says
- * what its load allows any server on this machine, not only what each
- * server got. One thread, one epoll set (level-triggered), listening with
+ * sleepmin: a minimal server for bench/'s sleep scenarios, run beside the
+ * real servers as the `minimal` peer, so that a sleep row says what its
+ * load gives a server that does nothing else, not only what each server
+ * got. One thread, one epoll set (level-triggered), listening with
  * TCP_DEFER_ACCEPT as greenicorn does by default: it accepts, reads a
  * request head (no parsing past its end: the load sends nothing else),
  * answers it SLEEP_MS later, and closes a connection the client closed.
@@ -10,9 +10,12 @@
  * order they are due: the waiting ones are a queue, not a timer heap, and
  * the loop's one timeout is its head's deadline, to the microsecond
  * (epoll_pwait2). No allocation after set-up, no logging, no limits but
- * the connection table's.
+ * the connection table's. It makes a system call for each thing it does
+ * (accept, recv, send), as a plain epoll server does: a server that
+ * batches them (greenicorn on io_uring) can beat it, so it is a
+ * reference, not a bound.
  *
- *     sleepfloor -p PORT [-s 100]
+ *     sleepmin -p PORT [-s 100]
  *
  * It is not a server to use: it trusts its client (one request at a time
  * per connection, heads under 1 KiB) and drops a connection that is not.
@@ -173,7 +176,7 @@ int main(int argc, char **argv)
             port = 0, optind = argc;
     }
     if (port <= 0 || port > 65535 || sleep_ns < 0) {
-        fprintf(stderr, "usage: sleepfloor -p PORT [-s SLEEP_MS]\n");
+        fprintf(stderr, "usage: sleepmin -p PORT [-s SLEEP_MS]\n");
         return 2;
     }
     signal(SIGPIPE, SIG_IGN);
@@ -181,7 +184,7 @@ int main(int argc, char **argv)
     queue = calloc(MAX_FDS, sizeof(*queue));
     ep = epoll_create1(EPOLL_CLOEXEC);
     if ((lfd = listen_on(port)) < 0 || conns == NULL || queue == NULL || ep < 0) {
-        perror("sleepfloor");
+        perror("sleepmin");
         return 1;
     }
     epoll_ctl(ep, EPOLL_CTL_ADD, lfd, &(struct epoll_event){.events = EPOLLIN, .data.fd = lfd});
@@ -192,7 +195,7 @@ int main(int argc, char **argv)
                              NULL);
 
         if (n < 0 && errno != EINTR) {
-            perror("sleepfloor: epoll_pwait2");
+            perror("sleepmin: epoll_pwait2");
             return 1;
         }
         for (int i = 0; i < n; i++) {
