@@ -1074,6 +1074,7 @@ class Sleep(Headline):
     title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker "
              "(1 s warm-up; httpload)")
     connections = 5000
+    ramp = 0  # seconds the first requests are spread over (0: sent at once)
     greenicorn_app = "sleep_hello"
     realtime = True
     peers = ("greenicorn", "greenicorn-base", "greenicorn-epoll", "gunicorn+gevent", "minimal")
@@ -1097,7 +1098,8 @@ class Sleep(Headline):
         seconds = self.seconds or duration
         r = run_httpload(workdir, peer.port,
                          ["-c", self.connections, "-d", seconds, "-w", self.warmup,
-                          "--path", self.path_for(peer), "--expect-body", HELLO.decode()],
+                          "--path", self.path_for(peer), "--expect-body", HELLO.decode()]
+                         + (["--ramp", self.ramp] if self.ramp else []),
                          on_phase, timeout=seconds + 180, realtime=self.realtime)
         n = int(r.get("requests", 0))
         if not n or "measure" not in marks or "end" not in marks:
@@ -1138,6 +1140,21 @@ class SleepCold4s(SleepCold):
     title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold, "
              "in a 4 s run (httpload)")
     seconds = 4
+
+
+class SleepColdRamped(SleepCold):
+    """SleepCold with the first requests spread over one sleep period
+    (httpload --ramp 0.1): 20 µs apart, the arrival rate of the steady
+    state, so the first round measures the cold server rather than the
+    load's burst (bench/README.md, "The sleep scenarios' load"). Not one
+    of issue #18's rows: beside them."""
+    name = "sleep-cold-ramped"
+    title = ("a 100 ms green sleep per request, 5,000 connections, 1 worker, cold, "
+             "the first requests spread over 100 ms (httpload --ramp 0.1)")
+    peers = ("greenicorn", "greenicorn-prealloc", "greenicorn-stack64", "greenicorn-base",
+             "minimal")
+    repeat_peers = peers
+    ramp = 0.1
 
 
 class TwoWorkers(Headline):
@@ -1356,7 +1373,7 @@ class WsBroadcast(Scenario):
 
 
 SCENARIOS = [Plaintext50(), Plaintext1000(), Pipelined16(), NewConnection(), Big(),
-             Sleep(), SleepCold(), SleepCold4s(), TwoWorkers(), Idle(), TlsKeepalive(),
+             Sleep(), SleepCold(), SleepCold4s(), SleepColdRamped(), TwoWorkers(), Idle(), TlsKeepalive(),
              TlsHandshake(), WsEcho(), WsIdle(), WsBroadcast(), SioEcho(), Statsd()]
 
 # Issue #7's targets: (scenario, check(results) -> (met, text)).

@@ -229,6 +229,22 @@ class HeadlineTurnsTest(unittest.TestCase):
             for variant in ("greenicorn-prealloc", "greenicorn-thp", "greenicorn-stack64"):
                 self.assertIn(variant, by_name[name].peers)
                 self.assertEqual(bench.runs_per_peer(by_name[name], variant, 5, None), 5)
+        # The ramped cold row spreads the first round over one sleep period;
+        # the others send it at once. Every sleep row runs the minimal
+        # server, and only they do.
+        self.assertEqual(by_name["sleep-cold-ramped"].ramp, 0.1)
+        self.assertEqual(by_name["sleep-cold-ramped"].warmup, 0)
+        for name in ("sleep", "sleep-cold", "sleep-cold-4s", "sleep-cold-ramped"):
+            self.assertIn("minimal", by_name[name].peers, name)
+            self.assertEqual(bench.runs_per_peer(by_name[name], "minimal", 5, None), 5)
+            if name != "sleep-cold-ramped":
+                self.assertEqual(by_name[name].ramp, 0, name)
+        with tempfile.TemporaryDirectory() as tmp:
+            minimal = bench.Minimal(tmp)
+            self.assertTrue(minimal.supports(by_name["sleep-cold-ramped"]))
+            self.assertFalse(minimal.supports(by_name["plaintext-50"]))
+            self.assertEqual(minimal.command(by_name["sleep"])[1:],
+                             ["-p", str(minimal.port)])
         self.assertNotIn("greenicorn-prealloc", by_name["sleep"].peers)
         self.assertNotIn("greenicorn-thp", by_name["sleep"].peers)
         self.assertNotIn("greenicorn-stack64", by_name["sleep"].peers)
@@ -403,7 +419,10 @@ class HttploadCallsTest(unittest.TestCase):
         self.assertEqual(opts(self.measure(bench.SleepCold())[0][0])["-w"], "0")
         got = opts(self.measure(bench.SleepCold4s(), duration=2)[0][0])
         self.assertEqual((got["-d"], got["-w"]), ("4", "0"))
-        self.assertEqual(self.realtime, [True, True, True])  # httpload shielded
+        self.assertNotIn("--ramp", got)
+        got = opts(self.measure(bench.SleepColdRamped())[0][0])
+        self.assertEqual((got["-d"], got["-w"], got["--ramp"]), ("8", "0", "0.1"))
+        self.assertEqual(self.realtime, [True, True, True, True])  # httpload shielded
 
     def test_a_run_without_requests_fails(self):
         with self.assertRaisesRegex(RuntimeError, "httpload completed no request in 8 s"):
@@ -438,7 +457,7 @@ class RealtimeTest(unittest.TestCase):
     def test_only_the_latency_rows_ask_for_it(self):
         by_name = {sc.name: sc for sc in bench.SCENARIOS}
         asked = sorted(n for n, sc in by_name.items() if sc.realtime)
-        self.assertEqual(asked, ["sleep", "sleep-cold", "sleep-cold-4s"])
+        self.assertEqual(asked, ["sleep", "sleep-cold", "sleep-cold-4s", "sleep-cold-ramped"])
 
     def test_prefix_when_allowed_refused_or_not_asked(self):
         bench._realtime_ok = True
