@@ -105,6 +105,7 @@ static void readable(int fd)
 {
     struct conn *c = &conns[fd];
     ssize_t n = recv(fd, c->head + c->len, HEAD_MAX - c->len, 0);
+    const char *end;
 
     if (n <= 0) {
         if (n == 0 || (errno != EAGAIN && errno != EINTR))
@@ -113,11 +114,16 @@ static void readable(int fd)
     }
     c->len += (uint32_t)n;
     if (c->waiting || c->len == HEAD_MAX) {
-        drop(fd); /* a second request before the answer, or no end */
+        drop(fd); /* a request before the answer, or a head with no end */
         return;
     }
-    if (c->len < 4 || memcmp(c->head + c->len - 4, "\r\n\r\n", 4) != 0)
+    end = memmem(c->head, c->len, "\r\n\r\n", 4);
+    if (end == NULL)
         return;
+    if (end + 4 != c->head + c->len) {
+        drop(fd); /* pipelined: more than the one request it answers */
+        return;
+    }
     c->len = 0;
     c->waiting = 1;
     queue[(q_head + q_len++) % MAX_FDS] = (struct due){fd, c->gen, now_ns() + sleep_ns};
