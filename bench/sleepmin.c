@@ -120,8 +120,10 @@ static void readable(int fd)
     end = memmem(c->head, c->len, "\r\n\r\n", 4);
     if (end == NULL)
         return;
-    if (end + 4 != c->head + c->len) {
-        drop(fd); /* pipelined: more than the one request it answers */
+    if (end + 4 != c->head + c->len || q_len == MAX_FDS) {
+        /* Pipelined (more than the one request it answers), or the queue
+         * full of closed connections' entries: dropped, never overwritten. */
+        drop(fd);
         return;
     }
     c->len = 0;
