@@ -130,6 +130,18 @@ def free_port():
         return s.getsockname()[1]
 
 
+def refused_port(test):
+    """A port of 127.0.0.1 that refuses connections until TEST's cleanup:
+    bound, never listening, and held. Unlike free_port()'s, no other
+    process can take it meanwhile, and the kernel never gives it to a
+    connect as its own port, which would connect a socket to itself (a
+    client that keeps retrying, as ZeroMQ's does, gets there in time)."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    test.addCleanup(s.close)
+    s.bind(("127.0.0.1", 0))
+    return s.getsockname()[1]
+
+
 def wait_until(pred, timeout, interval=0.02, what="condition"):
     """Poll PRED until it returns a true value (returned), or raise
     AssertionError after TIMEOUT seconds."""

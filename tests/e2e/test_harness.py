@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """The harness itself: a skipped test must not pass unnoticed. A module
 with skips says how many; under GN_E2E_NO_SKIP=1 or CI=true (scripts/test)
-each skip fails the module. And proc_net.py, which other modules trust to
-read the kernel's socket table, decodes its rows right."""
+each skip fails the module. proc_net.py, which other modules trust to
+read the kernel's socket table, decodes its rows right. And a port
+harness.refused_port gives stays refused until the test's clean-up."""
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import sys
 import tempfile
 import unittest
 
+import harness
 import proc_net
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -120,6 +122,21 @@ class ProcNetTest(unittest.TestCase):
             self.assertIn(inode, proc_net.socket_inodes(os.getpid()))
         self.assertEqual(rows, [proc_net.TcpSocket(
             "127.0.0.1", port, "0.0.0.0", 0, proc_net.LISTEN, 0, 0, inode)])
+
+
+class RefusedPortTest(unittest.TestCase):
+    """harness.refused_port: a connect there is refused, nobody else can
+    bind it while the test runs, and its clean-up lets it go."""
+
+    def test_refused_and_held_until_cleanup(self):
+        port = harness.refused_port(self)
+        with self.assertRaises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with socket.socket() as other, self.assertRaises(OSError):
+            other.bind(("127.0.0.1", port))
+        self.doCleanups()
+        with socket.socket() as other:
+            other.bind(("127.0.0.1", port))
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ import unittest
 from unittest import mock
 
 import harness
-from harness import RawConn, Server, ServerTestCase, free_port
+from harness import RawConn, Server, ServerTestCase
 from test_redis import REDIS_SERVER, RedisServer
 
 BUILD_DIR = os.path.dirname(os.path.abspath(harness.GREENICORN))
@@ -340,8 +340,9 @@ class InstallTest(ServerTestCase):
         app = self.build_example("pgcount.c", "greenicorn-pq")
         self.use_installed_binary()
         # Nothing listens on the port: the app is loaded and answers 503.
+        port = harness.refused_port(self)
         srv = self.start_server(app=app, settings={
-            "app.args": {"conninfo": "host=127.0.0.1 port=%d connect_timeout=5" % free_port(),
+            "app.args": {"conninfo": "host=127.0.0.1 port=%d connect_timeout=5" % port,
                          "timeout": 5}})
         srv.wait_workers(1)
         status, _headers, body = srv.get("/")
@@ -357,8 +358,9 @@ class InstallTest(ServerTestCase):
         app = self.build_example("zmq_jobs.c", "greenicorn-zmq")
         self.use_installed_binary()
         # No backend listens: the app is loaded and answers 503.
+        port = harness.refused_port(self)
         srv = self.start_server(app=app, settings={
-            "app.args": {"jobs": "tcp://127.0.0.1:%d" % free_port(),
+            "app.args": {"jobs": "tcp://127.0.0.1:%d" % port,
                          "timeout": 0.5}})
         srv.wait_workers(1)
         status, _headers, body = srv.get("/?job")
@@ -374,8 +376,9 @@ class InstallTest(ServerTestCase):
         app = self.build_example("mycount.c", "greenicorn-maria")
         self.use_installed_binary()
         # Nothing listens on the port: the app is loaded and answers 503.
+        port = harness.refused_port(self)
         srv = self.start_server(app=app, settings={
-            "app.args": {"host": "127.0.0.1", "port": free_port(), "timeout": 5}})
+            "app.args": {"host": "127.0.0.1", "port": port, "timeout": 5}})
         srv.wait_workers(1)
         status, _headers, body = srv.get("/")
         self.assertEqual((status, body), (503, b"database unavailable\n"), srv.log())
