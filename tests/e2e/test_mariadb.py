@@ -224,7 +224,7 @@ class CountTest(MariaTestCase):
         # Nothing listens on the port: only the socket can answer.
         srv = self.start_mycount({
             "host": "localhost", "socket": MY.socket,
-            "port": harness.free_port(), "query": "SELECT 6 * 7"})
+            "port": harness.refused_port(self), "query": "SELECT 6 * 7"})
         status, _h, body = srv.get("/")
         self.assertEqual((status, body), (200, b"42\n"), srv.log())
 

@@ -266,8 +266,11 @@ class ZmqJobsTest(ServerTestCase):
         self.assertEqual((status, body), (200, b"done next pending=1"))
 
     def test_no_backend_is_503(self):
+        # A port held refusing for the test, not the stopped backend's:
+        # freed, that one could be taken by another test meanwhile.
         self.backend.stop()
-        srv = self.start_jobs({"timeout": 0.5})
+        srv = self.start_jobs({"timeout": 0.5, "jobs": "tcp://127.0.0.1:%d"
+                               % harness.refused_port(self)})
         status, _h, body = srv.get("/?lonely")
         self.assertEqual((status, body),
                          (503, b"no backend took the job within 0.5 s\n"))
