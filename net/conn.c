@@ -398,11 +398,17 @@ int gn__conn_release(struct gn_conn *c, int64_t timeout_ms)
 /* C's socket registered with the loop, once, before anything waits on
  * it: for one served at once (gn__conn_serve_new), whose watch was never
  * started and which may close unregistered. The others' watch started
- * with them; a bare one has none (the io_uring engine's transport
- * reports its edges). 0 or a negative errno. */
+ * with them; a bare one has none: its transport (io_uring's) reports
+ * its edges once told it waits, and a connection served and closed in
+ * one run is never told. 0 or a negative errno. */
 static int conn_watch(struct gn_conn *c)
 {
-    if (GN_LIKELY(c->bare || gn__watch_started(c->io)))
+    if (c->bare) {
+        if (c->tp->watch != NULL)
+            c->tp->watch(c);
+        return 0;
+    }
+    if (GN_LIKELY(gn__watch_started(c->io)))
         return 0;
     /* For the connection's life (the kernel reports at once an edge that
      * is already there). */

@@ -52,6 +52,12 @@ struct gn_transport {
      * must end first: its end is a read edge, then call again. NULL:
      * the transport reads only when recv is called. */
     int (*release)(struct gn_conn *c);
+    /* C is about to wait (its coroutine parks, or it goes idle), and its
+     * next read edge must be reported from now on: a client that leaves
+     * while its handler sleeps is noticed. Called before every wait, so
+     * cheap when nothing is to be done. NULL: the socket's watch reports
+     * the edges (net/conn.c registers it at the same point). */
+    void (*watch)(struct gn_conn *c);
 };
 
 /* Plain TCP (or a unix socket), through green/sys. */

@@ -1,7 +1,10 @@
 /*
  * The io_uring transport (net/uring.h).
  *
- * Each connection on the ring keeps one receive armed: the kernel picks
+ * Each connection on the ring keeps one receive armed once it has waited
+ * (net/conn.c tells the transport, uring_watch, where epoll would
+ * register it; one answered and closed in the run that read its request,
+ * as a new connection per request is, never has one): the kernel picks
  * one of the ring's provided buffers when data arrives and completes it,
  * and each completion is the connection's read edge (gn__conn_event). Its
  * buffer is held, after any the reader has not finished (they chain, in
@@ -230,6 +233,7 @@ struct gn_uring {
     unsigned long wakeups; /* ... sleeps in the ring it woke from */
     int registered;        /* the ring's descriptor is registered */
     uint32_t batch;        /* submissions so far: the batch being queued */
+    unsigned long entries; /* entries queued so far, of every kind */
     size_t orphans;        /* closed connections' state, in flight */
 };
 
@@ -303,8 +307,10 @@ static struct io_uring_sqe *get_sqe(struct gn_uring *u)
         submit(u);
         sqe = io_uring_get_sqe(&u->ring);
     }
-    if (sqe != NULL)
+    if (sqe != NULL) {
+        u->entries++;
         schedule_flush(u);
+    }
     return sqe;
 }
 
@@ -816,7 +822,9 @@ static struct uconn *uc_of(struct gn_conn *c)
 
 /* The bytes a receive found no buffer for, read from the socket: until
  * a read leaves it empty (short, or EAGAIN), when the ring takes over
- * again. */
+ * again: its receive is armed by the next recv, or when the connection
+ * waits (uring_watch), not here, so that one answered and closed in the
+ * same run (a new connection per request) has none to cancel. */
 static ssize_t recv_direct(struct uconn *uc, void *buf, size_t len,
                            int flags)
 {
@@ -832,7 +840,6 @@ static ssize_t recv_direct(struct uconn *uc, void *buf, size_t len,
                (n > 0 && (size_t)n < len && !(flags & MSG_PEEK))) {
         uc->direct = 0;
         uc->last_len = 0; /* drained: the next receive polls first */
-        arm_recv(uc);
     }
     return n;
 }
@@ -1042,6 +1049,17 @@ static void uring_close(struct gn_conn *c)
     uconn_free_if_done(uc);
 }
 
+/* C waits: its receive is armed if none is and the reader holds no
+ * bytes of an earlier one (those make it readable; taking them arms the
+ * next, in uring_recv). */
+static void uring_watch(struct gn_conn *c)
+{
+    struct uconn *uc = uc_of(c);
+
+    if (uc->held_bid < 0)
+        arm_recv(uc);
+}
+
 /* The socket is about to go to another process (a Socket.IO WebSocket
  * handed to its session's worker): no receive is armed again, and the
  * one in flight is cancelled. Its last completion (cancelled, after any
@@ -1067,6 +1085,7 @@ static const struct gn_transport uring_transport = {
     .pending = uring_pending,
     .close = uring_close,
     .release = uring_release,
+    .watch = uring_watch,
 };
 
 /* ---- the ring --------------------------------------------------------- */
@@ -1254,6 +1273,11 @@ unsigned long gn__uring_wakeups(const struct gn_uring *u)
     return u->wakeups;
 }
 
+unsigned long gn__uring_entries(const struct gn_uring *u)
+{
+    return u->entries;
+}
+
 size_t gn__uring_prefill(struct gn_uring *u, size_t n)
 {
     struct sendbuf *sb;
@@ -1348,6 +1372,12 @@ int gn__uring_multishot(const struct gn_uring *u)
 }
 
 unsigned long gn__uring_wakeups(const struct gn_uring *u)
+{
+    (void)u;
+    return 0;
+}
+
+unsigned long gn__uring_entries(const struct gn_uring *u)
 {
     (void)u;
     return 0;

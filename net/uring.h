@@ -59,6 +59,11 @@ int gn__uring_attach(struct gn_uring *u, struct gn_conn *c, int bytes_waiting);
  * to see that an idle worker sleeps. */
 unsigned long gn__uring_wakeups(const struct gn_uring *u);
 
+/* The entries U's ring has queued so far, of every kind (receives,
+ * sends, polls, closes, cancellations): what a path costs the ring, for
+ * the tests to count. */
+unsigned long gn__uring_entries(const struct gn_uring *u);
+
 /* One way to set the ring up: io_uring_setup(2)'s FLAGS, and WHAT they
  * give, in words. */
 struct gn__uring_setup {

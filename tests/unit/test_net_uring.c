@@ -270,6 +270,62 @@ START_TEST(waiting_bytes_are_read_at_once)
 }
 END_TEST
 
+/* A request read, its answer sent and the connection closed in the
+ * same run (a new connection per request, its handler never waiting):
+ * the ring queues the send and the close, and no receive, so no
+ * cancellation either, as epoll never registers such a connection. What
+ * arms the receive is a wait (the connection's watch op), or a read
+ * that finds nothing. */
+START_TEST(a_connection_served_at_once_arms_no_receive)
+{
+    CONNS(set);
+    struct gn_uring *u = NULL;
+    char buf[16];
+    int cfd;
+    struct iovec iov = {.iov_base = "HTTP", .iov_len = 4};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
+    unsigned long before;
+    struct gn_conn *c = connected(&set, &u, 1, &cfd);
+
+    if (c == NULL)
+        return;
+    before = gn__uring_entries(u);
+    ck_assert_int_eq(c->tp->recv(c, buf, sizeof(buf), 0), 3);
+    ck_assert_uint_eq(gn__uring_entries(u), before); /* drained: no receive */
+    ck_assert_int_eq(c->tp->sendmsg(c, &mh, 0), 4);
+    ck_assert_uint_eq(gn__uring_entries(u), before + 1); /* the send */
+    gn__conn_close(c);
+    ck_assert_uint_eq(gn__uring_entries(u), before + 2); /* the close */
+    finish(&set, u, cfd); /* (submits them) */
+}
+END_TEST
+
+/* The same connection waiting instead: its watch arms one receive, once
+ * however often it waits. */
+START_TEST(a_waiting_connection_arms_one_receive)
+{
+    CONNS(set);
+    struct gn_uring *u = NULL;
+    char buf[16];
+    int cfd;
+    unsigned long before;
+    struct gn_conn *c = connected(&set, &u, 1, &cfd);
+
+    if (c == NULL)
+        return;
+    ck_assert_int_eq(c->tp->recv(c, buf, sizeof(buf), 0), 3);
+    before = gn__uring_entries(u);
+    c->tp->watch(c);
+    ck_assert_uint_eq(gn__uring_entries(u), before + 1);
+    c->tp->watch(c);
+    ck_assert_uint_eq(gn__uring_entries(u), before + 1);
+    ck_assert_int_eq(write(cfd, " /y", 3), 3);
+    gn__loop_run(loop); /* the receive's bytes serve it; it closes */
+    ck_assert_str_eq(served, " /y");
+    finish(&set, u, cfd);
+}
+END_TEST
+
 /* Otherwise the first receive goes through the ring: nothing is read
  * before the loop turns, though the bytes are there. */
 START_TEST(other_bytes_come_through_the_ring)
@@ -409,6 +465,8 @@ static Suite *net_uring_suite(void)
     tc = test_case(s, "first bytes");
     tcase_add_test(tc, waiting_bytes_are_read_at_once);
     tcase_add_test(tc, other_bytes_come_through_the_ring);
+    tcase_add_test(tc, a_connection_served_at_once_arms_no_receive);
+    tcase_add_test(tc, a_waiting_connection_arms_one_receive);
     tc = test_case(s, "the loop's wait");
     tcase_add_test(tc, the_loop_waits_in_the_ring_for_its_descriptors);
     tcase_add_test(tc, an_idle_worker_sleeps_after_a_busy_turn);
