@@ -113,6 +113,7 @@ struct gn_config {
     int stack_size;      /* KiB per coroutine */
     int stack_prealloc;  /* requests' stacks and buffers made at boot */
     int io_engine;       /* GN_IO_EPOLL or GN_IO_URING */
+    int io_uring_batch_wait; /* us a busy ring waits for more; 0: none */
 
     /* [http] */
     int limit_request_line;       /* bytes; 0: the internal cap */

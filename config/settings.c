@@ -1335,6 +1335,12 @@ const struct gn_setting gn__settings[] = {
      .help = "how plain TCP HTTP connections move their bytes: epoll "
              "readiness and a system call each, or io_uring batches "
              "(falls back to epoll where the kernel refuses it)"},
+    INT_SETTING(io_uring_batch_wait, "workers", "io-uring-batch-wait", 0, 0,
+                1000, "0",
+                "microseconds a busy worker's ring waits for a few dozen "
+                "completions once one came, to serve them in one turn: "
+                "less CPU where system calls are dear, more latency "
+                "(io_uring on Linux 6.12 and later; 0: off)"),
     BOOL_SETTING(preload_app, "workers", "preload", 0, "off",
                  "load the apps and run their init in the arbiter, before "
                  "forking: workers share the memory; HUP keeps them"),

@@ -75,13 +75,20 @@
  * one poll on the loop's epoll set, queued in the ring beside the
  * connections' operations; the set is read, without sleeping, only in a
  * turn that poll completed. The ring's callback then only reaps: the next
- * wait submits what it queued. A worker whose last turn found several
- * completions waits for up to WAIT_MANY, but no longer than WAIT_MIN_US
- * after the first (kernels from 6.12, IORING_FEAT_MIN_TIMEOUT): under
- * load that makes turns of many requests instead of one or two
- * (plaintext-50: 0.2-0.3 enters a request instead of 0.4-0.6 enters and
- * 0.2 epoll_waits, and 13 % less CPU per request), at the price of at
- * most WAIT_MIN_US; a worker that found one sleeps until the next.
+ * wait submits what it queued, and returns with the first completion.
+ *
+ * A batching wait can be asked for (io_uring_batch_wait, off by default,
+ * gn__uring_set_batch_wait; kernels from 6.12, IORING_FEAT_MIN_TIMEOUT):
+ * a worker whose last turn found several completions then waits for up
+ * to WAIT_MANY, but no longer than that many microseconds once one came,
+ * so that a turn serves many requests where an io_uring_enter costs much.
+ * On a PVM guest, where a system call cost about 1 us, it gave turns of
+ * 3-5 requests instead of 2 and 13 % less CPU a request in plaintext-50.
+ * On a KVM guest, where one costs a fraction of that, it saved nothing
+ * measurable with one worker, added 0.1 ms to the median answer, and cost
+ * two workers sharing their cores with the client 1-12 % of their
+ * requests/s (bench/RESULTS.md): time a worker spends waiting there is
+ * time neither it nor the client uses. Hence off unless asked for.
  *
  * Kernels 5.19 to 6.16 get cooperative task work (COOP_TASKRUN: run at the
  * worker's next system call, a sleeping worker woken with EINTR), the
@@ -153,8 +160,8 @@
 #ifndef IORING_FEAT_MIN_TIMEOUT /* kernels from 6.12; liburing 2.3 predates */
 #define IORING_FEAT_MIN_TIMEOUT (1U << 15)
 #endif
-#define WAIT_MANY 32        /* completions a busy worker waits for ... */
-#define WAIT_MIN_US 20      /* ... at most this long once one came */
+#define WAIT_MANY 32        /* completions a batching wait waits for */
+#define BATCH_WAIT_MAX 1000 /* the longest batching wait, in us */
 #define FREE_WAIT_MS 1000   /* at exit, for operations still in flight */
 
 /* How a drained connection's receive is armed: multishot up to
@@ -228,7 +235,7 @@ struct gn_uring {
     int in_reap;           /* in the ring's callback: its end submits */
     int waits;             /* the loop waits in the ring (ring_wait) */
     int epoll_poll;        /* ... its poll on the loop's epoll set: EP_* */
-    int min_wait;          /* ... the kernel has IORING_FEAT_MIN_TIMEOUT */
+    unsigned batch_us;     /* ... its batching wait; 0: none */
     unsigned last_reaped;  /* ... completions the last turn reaped */
     unsigned long wakeups; /* ... sleeps in the ring it woke from */
     int registered;        /* the ring's descriptor is registered */
@@ -734,10 +741,9 @@ static int arm_epoll_poll(struct gn_uring *u)
     return 0;
 }
 
-/* Submit what is queued and wait for completions: for one, or, when the
- * last turn found several (a busy worker), for up to WAIT_MANY but no
- * longer than WAIT_MIN_US once one came, where the kernel can
- * (IORING_FEAT_MIN_TIMEOUT, 6.12). */
+/* Submit what is queued and wait for completions: for one, or, with a
+ * batching wait and when the last turn found several (a busy worker), for
+ * up to WAIT_MANY but no longer than batch_us once one came. */
 static int enter_and_wait(struct gn_uring *u, int timeout_ms)
 {
     struct io_uring_sq *sq = &u->ring.sq;
@@ -750,9 +756,9 @@ static int enter_and_wait(struct gn_uring *u, int timeout_ms)
     unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
     unsigned wait_nr = 1;
 
-    if (u->min_wait && u->last_reaped >= 2) {
+    if (u->batch_us != 0 && u->last_reaped >= 2) {
         wait_nr = WAIT_MANY;
-        arg.pad = WAIT_MIN_US;
+        arg.pad = u->batch_us;
     }
     if (sq->sqe_head != sq->sqe_tail) {
         sq->sqe_head = sq->sqe_tail;
@@ -1247,7 +1253,6 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
     /* Each enter skips the descriptor's lookup (a refusal costs that
      * only). */
     u->registered = io_uring_register_ring_fd(&u->ring) == 1;
-    u->min_wait = (u->ring.features & IORING_FEAT_MIN_TIMEOUT) != 0;
     u->waits = (used->flags & IORING_SETUP_DEFER_TASKRUN) != 0;
     if ((rc = setup_buffers(u)) != 0 ||
         (rc = gn__watch_start(&u->flush, loop, -1, 0, -1, on_flush, u)) != 0 ||
@@ -1266,6 +1271,16 @@ int gn__uring_new(struct gn_loop *loop, struct gn_uring **out,
 int gn__uring_multishot(const struct gn_uring *u)
 {
     return u->multishot;
+}
+
+int gn__uring_set_batch_wait(struct gn_uring *u, unsigned us)
+{
+    if (us > BATCH_WAIT_MAX)
+        return -EINVAL;
+    if (us != 0 && (!u->waits || !(u->ring.features & IORING_FEAT_MIN_TIMEOUT)))
+        return -ENOTSUP;
+    u->batch_us = us;
+    return 0;
 }
 
 unsigned long gn__uring_wakeups(const struct gn_uring *u)
@@ -1369,6 +1384,12 @@ int gn__uring_multishot(const struct gn_uring *u)
 {
     (void)u;
     return 0;
+}
+
+int gn__uring_set_batch_wait(struct gn_uring *u, unsigned us)
+{
+    (void)u;
+    return us == 0 ? 0 : -ENOTSUP;
 }
 
 unsigned long gn__uring_wakeups(const struct gn_uring *u)

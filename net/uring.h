@@ -54,6 +54,13 @@ int gn__uring_multishot(const struct gn_uring *u);
  * rather than a loop turn later when a receive would have brought them. */
 int gn__uring_attach(struct gn_uring *u, struct gn_conn *c, int bytes_waiting);
 
+/* io_uring_batch_wait: when the last loop turn found several
+ * completions, wait in the ring for up to a few dozen more but no longer
+ * than US microseconds once one came (0: return with the first, the
+ * default). 0; -EINVAL past 1000 us; -ENOTSUP when the kernel cannot
+ * (before 6.12, or a ring the loop does not wait in), nothing changed. */
+int gn__uring_set_batch_wait(struct gn_uring *u, unsigned us);
+
 /* How many times the loop woke from a sleep in U's ring (0 when the loop
  * waits in epoll_wait instead: kernels before 6.1): what the tests count
  * to see that an idle worker sleeps. */

@@ -870,7 +870,7 @@ static void reset_signals(void)
  * when the kernel refuses it (said once per process). */
 static void start_uring(struct gn_worker *w)
 {
-    static int said;
+    static int said, said_batch;
     const char *fallback;
     int rc;
 
@@ -884,6 +884,15 @@ static void start_uring(struct gn_worker *w)
         gn_log_warn("io_engine = io_uring: the kernel refused the ring's "
                     "best setup; using %s",
                     fallback);
+    if (rc == 0 &&
+        gn__uring_set_batch_wait(w->uring,
+                                 (unsigned)w->cfg->io_uring_batch_wait) != 0 &&
+        !said_batch++)
+        gn_log_warn("io_uring_batch_wait = %d: this kernel's ring cannot "
+                    "wait for a batch (Linux 6.12 or later, whose ring the "
+                    "worker sleeps in); each wait returns with its first "
+                    "completion",
+                    w->cfg->io_uring_batch_wait);
 }
 
 /* stack_prealloc: what N requests at once need, made and touched before

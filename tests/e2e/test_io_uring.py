@@ -119,7 +119,26 @@ class EngineTest(ServerTestCase):
     def test_many_requests_on_many_connections_answered_in_order(self):
         """Interleaved keep-alive connections, each one's answers in its
         own order (the ring completes them in any order)."""
-        srv = self.start_server(app="echo")
+        self.interleave(self.start_server(app="echo"))
+
+    def test_a_batching_wait_answers_as_without(self):
+        """io_uring_batch_wait = 20: the same interleaved connections, each
+        answer in its order, while turns wait for more completions; on a
+        kernel that cannot (before 6.12) each worker says once that the
+        setting is ignored, and serves."""
+        srv = self.start_server(app="echo", workers=2, settings={
+            "workers": {"io_uring_batch_wait": 20}})
+        srv.wait_workers(2)
+        self.interleave(srv)
+        said = [line for line in srv.log().splitlines()
+                if "io_uring_batch_wait = 20: this kernel's ring cannot" in line]
+        release = tuple(int(x) for x in os.uname().release.split("-")[0].split(".")[:2])
+        if release >= (6, 17):  # the ring's best setup, which the loop waits in
+            self.assertEqual(said, [], srv.log())
+        else:  # once per worker at most
+            self.assertLessEqual(len(said), 2, srv.log())
+
+    def interleave(self, srv):
         conns = [harness.RawConn(srv.port) for _ in range(20)]
         try:
             for round_ in range(20):

@@ -358,8 +358,9 @@ static void break_loop(int fd, short what, void *arg)
     gn__loop_break(loop);
 }
 
-/* A turn that reaped several completions makes the next wait a batch (up
- * to 32, at most 20 us after the first, on kernels from 6.12); a worker
+/* With a batching wait (io_uring_batch_wait), a turn that reaped several
+ * completions makes the next wait a batch (up to 32, at most 20 us after
+ * the first, on kernels from 6.12 whose ring the loop waits in); a worker
  * that then has nothing to do still sleeps until something comes. (The
  * kernel ends a wait with a minimum and no overall timeout when the
  * minimum passes: such a worker woke every 20 us, 74,000 times in 5 s.) */
@@ -367,11 +368,16 @@ START_TEST(an_idle_worker_sleeps_after_a_busy_turn)
 {
     CONNS(set);
     struct gn_uring *u = NULL;
-    int cfd1, cfd2;
+    int cfd1, cfd2, rc;
     unsigned long woke;
 
     if (connected(&set, &u, 0, &cfd1) == NULL)
         return; /* no io_uring here */
+    rc = gn__uring_set_batch_wait(u, 20);
+    if (kernel_at_least(6, 17))
+        ck_assert_int_eq(rc, 0);
+    else
+        ck_assert(rc == 0 || rc == -ENOTSUP);
     ck_assert_ptr_nonnull(connected(&set, &u, 0, &cfd2));
     while (closed < 2) /* both requests, then both closes */
         gn__loop_run(loop);
@@ -384,6 +390,25 @@ START_TEST(an_idle_worker_sleeps_after_a_busy_turn)
     close(cfd2);
     gn__uring_free(u);
     gn__conn_free_spares(&set);
+}
+END_TEST
+
+/* io_uring_batch_wait's bounds: 0 (off) is always taken, past 1000 us
+ * is refused, and what is refused changes nothing. */
+START_TEST(a_batching_wait_is_bounded)
+{
+    struct gn_uring *u;
+    const char *fallback;
+    int rc;
+
+    if (gn__uring_new(loop, &u, &fallback) != 0)
+        return; /* no io_uring here */
+    ck_assert_int_eq(gn__uring_set_batch_wait(u, 0), 0);
+    ck_assert_int_eq(gn__uring_set_batch_wait(u, 1001), -EINVAL);
+    rc = gn__uring_set_batch_wait(u, 1000);
+    ck_assert(rc == 0 || (rc == -ENOTSUP && !kernel_at_least(6, 17)));
+    ck_assert_int_eq(gn__uring_set_batch_wait(u, 0), 0);
+    gn__uring_free(u);
 }
 END_TEST
 
@@ -470,6 +495,7 @@ static Suite *net_uring_suite(void)
     tc = test_case(s, "the loop's wait");
     tcase_add_test(tc, the_loop_waits_in_the_ring_for_its_descriptors);
     tcase_add_test(tc, an_idle_worker_sleeps_after_a_busy_turn);
+    tcase_add_test(tc, a_batching_wait_is_bounded);
 #endif
     return s;
 }
