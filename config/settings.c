@@ -1340,7 +1340,7 @@ const struct gn_setting gn__settings[] = {
                 "microseconds a busy worker's ring waits for a few dozen "
                 "completions once one came, to serve them in one turn: "
                 "less CPU where system calls are dear, more latency "
-                "(io_uring on Linux 6.12 and later; 0: off)"),
+                "(io_uring on Linux 6.17 and later; 0: off)"),
     BOOL_SETTING(preload_app, "workers", "preload", 0, "off",
                  "load the apps and run their init in the arbiter, before "
                  "forking: workers share the memory; HUP keeps them"),

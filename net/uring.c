@@ -78,17 +78,21 @@
  * wait submits what it queued, and returns with the first completion.
  *
  * A batching wait can be asked for (io_uring_batch_wait, off by default,
- * gn__uring_set_batch_wait; kernels from 6.12, IORING_FEAT_MIN_TIMEOUT):
- * a worker whose last turn found several completions then waits for up
- * to WAIT_MANY, but no longer than that many microseconds once one came,
- * so that a turn serves many requests where an io_uring_enter costs much.
+ * gn__uring_set_batch_wait; a ring the loop waits in, so kernels from
+ * 6.17, IORING_FEAT_MIN_TIMEOUT being 6.12's): a worker whose last turn
+ * found several completions then waits for up to WAIT_MANY, but no
+ * longer than that many microseconds once one came, so that a turn
+ * serves many requests where an io_uring_enter costs much.
  * On a PVM guest, where a system call cost about 1 us, it gave turns of
  * 3-5 requests instead of 2 and 13 % less CPU a request in plaintext-50.
- * On a KVM guest, where one costs a fraction of that, it saved nothing
- * measurable with one worker, added 0.1 ms to the median answer, and cost
- * two workers sharing their cores with the client 1-12 % of their
- * requests/s (bench/RESULTS.md): time a worker spends waiting there is
- * time neither it nor the client uses. Hence off unless asked for.
+ * On a KVM guest, where one costs a fraction of that, it saved a worker
+ * alone on its core 5-9 % of its CPU in three invocations of five (and
+ * cost it 1-2 % in two), added 0.1 ms to the median answer in all, and
+ * cost two workers sharing their cores with the client 1.5-23 % of their
+ * requests/s in all (bench/RESULTS.md): time a worker spends waiting
+ * there is time neither it nor the client uses. Hence off unless asked
+ * for: a default serves answers that should not wait, on cores that are
+ * shared (a proxy, other workers).
  *
  * Kernels 5.19 to 6.16 get cooperative task work (COOP_TASKRUN: run at the
  * worker's next system call, a sleeping worker woken with EINTR), the

@@ -58,7 +58,8 @@ int gn__uring_attach(struct gn_uring *u, struct gn_conn *c, int bytes_waiting);
  * completions, wait in the ring for up to a few dozen more but no longer
  * than US microseconds once one came (0: return with the first, the
  * default). 0; -EINVAL past 1000 us; -ENOTSUP when the kernel cannot
- * (before 6.12, or a ring the loop does not wait in), nothing changed. */
+ * (a ring the loop does not wait in, before 6.17, or no minimum wait,
+ * before 6.12), nothing changed. */
 int gn__uring_set_batch_wait(struct gn_uring *u, unsigned us);
 
 /* How many times the loop woke from a sleep in U's ring (0 when the loop

@@ -889,7 +889,7 @@ static void start_uring(struct gn_worker *w)
                                  (unsigned)w->cfg->io_uring_batch_wait) != 0 &&
         !said_batch++)
         gn_log_warn("io_uring_batch_wait = %d: this kernel's ring cannot "
-                    "wait for a batch (Linux 6.12 or later, whose ring the "
+                    "wait for a batch (Linux 6.17 or later, whose ring the "
                     "worker sleeps in); each wait returns with its first "
                     "completion",
                     w->cfg->io_uring_batch_wait);

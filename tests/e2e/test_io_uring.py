@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
 """io_engine = io_uring (net/uring.c), the default: the worker holds a
-ring and its connections stay off epoll, answers keep their order,
-closes leave no descriptor, more held receives than the ring has buffers,
-and a kernel that refuses io_uring (a seccomp filter here, as in a
-container) gets a worker on epoll that says so once and serves. Every
-other e2e module runs on the default engine too; test_epoll.py reruns
-their essentials on epoll."""
+ring and its connections stay off epoll, answers keep their order (also
+with the ring's batching wait, io_uring_batch_wait), closes leave no
+descriptor, more held receives than the ring has buffers, and a kernel
+that refuses io_uring (a seccomp filter here, as in a container) gets a
+worker on epoll that says so once and serves. Every other e2e module
+runs on the default engine too; test_epoll.py reruns their essentials
+on epoll."""
 import os
 import resource
 import socket
@@ -124,8 +125,8 @@ class EngineTest(ServerTestCase):
     def test_a_batching_wait_answers_as_without(self):
         """io_uring_batch_wait = 20: the same interleaved connections, each
         answer in its order, while turns wait for more completions; on a
-        kernel that cannot (before 6.12) each worker says once that the
-        setting is ignored, and serves."""
+        kernel whose ring the worker does not sleep in (before 6.17) each
+        worker says once that the setting is ignored, and serves."""
         srv = self.start_server(app="echo", workers=2, settings={
             "workers": {"io_uring_batch_wait": 20}})
         srv.wait_workers(2)
@@ -139,6 +140,9 @@ class EngineTest(ServerTestCase):
             self.assertLessEqual(len(said), 2, srv.log())
 
     def interleave(self, srv):
+        """20 keep-alive connections to SRV's echo app, 20 rounds of one
+        request each, bodies growing to 1 KB: each answer echoes its own
+        request, in each connection's order."""
         conns = [harness.RawConn(srv.port) for _ in range(20)]
         try:
             for round_ in range(20):

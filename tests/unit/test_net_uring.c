@@ -360,7 +360,7 @@ static void break_loop(int fd, short what, void *arg)
 
 /* With a batching wait (io_uring_batch_wait), a turn that reaped several
  * completions makes the next wait a batch (up to 32, at most 20 us after
- * the first, on kernels from 6.12 whose ring the loop waits in); a worker
+ * the first, on kernels from 6.17, whose ring the loop waits in); a worker
  * that then has nothing to do still sleeps until something comes. (The
  * kernel ends a wait with a minimum and no overall timeout when the
  * minimum passes: such a worker woke every 20 us, 74,000 times in 5 s.) */
