@@ -394,7 +394,7 @@ START_TEST(an_idle_worker_sleeps_after_a_busy_turn)
 END_TEST
 
 /* io_uring_batch_wait's bounds: 0 (off) is always taken, past 1000 us
- * is refused, and what is refused changes nothing. */
+ * is refused, and 1000 is taken wherever the ring can wait so. */
 START_TEST(a_batching_wait_is_bounded)
 {
     struct gn_uring *u;
