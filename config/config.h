@@ -95,6 +95,8 @@ struct gn_config {
     int backlog;
     int reuse_port; /* a listening socket per worker (SO_REUSEPORT) */
     int defer_accept; /* HTTP listeners: accept once bytes came */
+    int accept_balance; /* shared listeners: leave new connections to a
+                           worker holding fewer (workers/balance.h) */
     char *metrics_bind; /* HOST:PORT of the arbiter's /metrics; NULL: off */
 
     /* [workers] */

@@ -1003,6 +1003,18 @@ const struct gn_setting gn__settings[] = {
      .help = "hand an HTTP connection to a worker once its first bytes "
              "came (TCP_DEFER_ACCEPT, nginx's \"deferred\"): one wake-up "
              "for the connection and its request"},
+    /* On by default too: --accept-balance off turns it off. */
+    {.name = "accept_balance",
+     .section = "server",
+     .flag = "accept-balance",
+     .metavar = "on|off",
+     .parse = parse_bool,
+     .print = print_bool,
+     .offset = FIELD(accept_balance),
+     .defval = "on",
+     .help = "on a socket the workers share, a worker holding more "
+             "connections than another leaves new ones to it, so a burst "
+             "is spread over the workers"},
     {.name = "metrics_bind",
      .section = "server",
      .flag = "metrics-bind",

@@ -41,6 +41,7 @@
 #include "server/metrics.h"
 #include "server/scrape.h"
 #include "server/signals.h"
+#include "workers/balance.h"
 #include "workers/worker.h"
 
 #define TICK_MS 500          /* the main loop's longest sleep */
@@ -65,6 +66,7 @@ struct slot {
     int killed;         /* sent SIGKILL at the end of graceful_timeout */
     int replacing;      /* asked to retire; TERM once its replacement is up */
     uint32_t dump_seq;  /* `ctl dump`: the dump_asked it must answer, or 0 */
+    int balance_slot;   /* its slot on the balance board, or -1 */
     struct gn_heartbeat *heartbeat;
 };
 
@@ -81,6 +83,9 @@ struct arbiter {
     pid_t reexec_pid; /* the new arbiter started by USR2, or 0 */
     struct slot *slots;
     size_t nslots, cap;
+    /* The workers' shared count of their connections, which spreads new
+     * ones over them (workers/balance.h); NULL: none could be mapped. */
+    struct gn_balance *balance;
     int target;               /* workers wanted */
     int forks;                /* workers forked so far: their ages */
     int generation;           /* bumped by each reload */
@@ -149,7 +154,7 @@ static int free_id(const struct arbiter *a)
 }
 
 static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb,
-                      pid_t arbiter)
+                      int balance_slot, pid_t arbiter)
 {
     struct gn_worker_spec spec = {.id = id,
                                   .arbiter = arbiter,
@@ -158,6 +163,8 @@ static void run_child(struct arbiter *a, int id, struct gn_heartbeat *hb,
                                   .ls = a->ls,
                                   .nls = a->nls,
                                   .heartbeat = hb,
+                                  .balance = a->balance,
+                                  .balance_slot = balance_slot,
                                   .preloaded = a->apps};
 
     gn__scrape_forked(a->scrape);
@@ -230,7 +237,7 @@ static int spawn_worker(struct arbiter *a)
 {
     struct slot *s;
     struct gn_heartbeat *hb;
-    int id = free_id(a);
+    int id = free_id(a), bslot;
     pid_t pid, self = getpid();
 
     if (a->nslots == a->cap) {
@@ -251,15 +258,17 @@ static int spawn_worker(struct arbiter *a)
     hb->stack_overflow = 0;
     hb->boot_error[0] = '\0';
     a->forks++;
+    bslot = gn__balance_take(a->balance);
     worker_hook(GN_HOOK_PRE_FORK,
                 &(struct slot){.id = id, .age = a->forks, .pid = 0}, 0);
     pid = gn__signals_fork();
     if (pid == 0)
-        run_child(a, id, hb, self); /* our pid, read before the fork */
+        run_child(a, id, hb, bslot, self); /* our pid, read before the fork */
     if (pid < 0) {
         int rc = -errno;
 
         gn_log_error("cannot fork worker %d: %s", id, strerror(errno));
+        gn__balance_give_back(a->balance, bslot);
         munmap(hb, sizeof(*hb));
         return rc;
     }
@@ -268,6 +277,7 @@ static int spawn_worker(struct arbiter *a)
                        .id = id,
                        .age = a->forks,
                        .generation = a->generation,
+                       .balance_slot = bslot,
                        .heartbeat = hb,
                        .spawned_ms = gn__monotonic_ms()};
     return 0;
@@ -652,6 +662,7 @@ static void forget_slot(struct arbiter *a, struct slot *s)
     a->gone_requests += s->heartbeat->stats.requests;
     a->gone_accepted += s->heartbeat->stats.accepted;
     a->exits++;
+    gn__balance_give_back(a->balance, s->balance_slot);
     munmap(s->heartbeat, sizeof(*s->heartbeat));
     *s = a->slots[--a->nslots];
 }
@@ -1788,6 +1799,10 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     watch_files(&a);
     open_statsd(cfg);
     open_scrape(&a);
+    if ((a.balance = gn__balance_new()) == NULL)
+        gn_log_warn("cannot map the workers' balance board (%s): a burst of "
+                    "new connections may go to one worker",
+                    strerror(errno));
     a.target = 0;
     set_target(&a, cfg->workers);
     if (gn__hook_run(GN_HOOK_WHEN_READY) != 0) {
@@ -1831,6 +1846,7 @@ int gn__arbiter_run(struct gn_config *cfg, struct gn_listener *ls, size_t nls,
     gn__statsd_flush();
     gn__statsd_close();
     free(a.slots);
+    gn__balance_free(a.balance);
     gn__reloader_free(a.reloader);
     remove_pidfiles(&a);
     gn_log_info("shutting down: arbiter");

@@ -43,6 +43,7 @@
 #include "patch/ssl.h"
 #include "plugins/hooks.h"
 #include "websocket/ws.h"
+#include "workers/balance.h"
 #include "workers/dump.h"
 #include "socketio/relay.h"
 
@@ -301,6 +302,7 @@ static int arm_accept(struct gn_worker *w)
             return rc;
     }
     w->accepting = 1;
+    gn__balance_set_state(w->balance, w->balance_slot, GN_BALANCE_ACCEPTING);
     return 0;
 }
 
@@ -309,6 +311,7 @@ static void stop_accepting(struct gn_worker *w)
     for (size_t i = 0; i < w->nls; i++)
         gn__watch_stop(&w->accept_watch[i]);
     w->accepting = 0;
+    gn__balance_set_state(w->balance, w->balance_slot, GN_BALANCE_OFF);
 }
 
 static void stop_peer_listening(struct gn_worker *w);
@@ -409,6 +412,7 @@ static void resume_accepting(struct gn_worker *w)
 
 void gn__worker_conn_closed(struct gn_worker *w)
 {
+    gn__balance_set_counts(w->balance, w->balance_slot, w->net.n, w->accepted);
     maybe_exit(w);
     resume_accepting(w);
 }
@@ -544,6 +548,94 @@ static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
  * the connections that wait for it. */
 #define ACCEPT_SERVE_MAX 16
 
+/* How a worker holding more connections than another leaves the shared
+ * listeners to the others (workers/balance.h): it stops watching them and
+ * looks again every YIELD_MS. Once the others have taken none for
+ * PATIENCE_US of real time (busy, hung; a window alone can end early, its
+ * timer counting from when the loop's turn began), it accepts regardless
+ * for TAKE_MS, then asks the board again. */
+#define YIELD_MS 1
+#define PATIENCE_US 3000
+#define TAKE_MS 20
+
+/* Whether listener LFD is shared with the other workers (not reuse_port's
+ * socket of our own). */
+static int shared_listener(const struct gn_worker *w, int lfd)
+{
+    for (size_t i = 0; i < w->nls; i++)
+        if (w->ls[i].fd == lfd)
+            return !w->ls[i].per_worker;
+    return 0;
+}
+
+/* Whether the next connection on a shared listener is better left to a
+ * worker holding fewer. */
+static int should_yield(struct gn_worker *w)
+{
+    if (w->take_until_ms != 0) {
+        if (gn__monotonic_ms() < w->take_until_ms)
+            return 0;
+        w->take_until_ms = 0;
+    }
+    return gn__balance_yield(w->balance, w->balance_slot, w->net.n);
+}
+
+static void accept_ready(int fd, short what, void *arg);
+
+static int arm_yield_timer(struct gn_worker *w);
+
+/* A window is over. The others took some meanwhile: watch the shared
+ * listeners again. They took none: wait another window, or once that has
+ * lasted PATIENCE_US, take what is there. */
+static void yield_over(int fd, short what, void *arg)
+{
+    struct gn_worker *w = arg;
+    int rc;
+
+    (void)fd;
+    (void)what;
+    if (!w->accepting || w->net.stopping) {
+        w->yielding = 0;
+        return; /* stopped meanwhile: resume_accepting arms them again */
+    }
+    if (gn__balance_others_accepted(w->balance, w->balance_slot) ==
+        w->yield_mark) {
+        if (gn__monotonic_us() - w->yield_since_us < PATIENCE_US &&
+            arm_yield_timer(w) == 0)
+            return;
+        w->take_until_ms = gn__monotonic_ms() + TAKE_MS;
+    }
+    w->yielding = 0;
+    if ((rc = arm_accept(w)) != 0) {
+        gn_log_error("cannot watch the listeners again: %s", strerror(-rc));
+        return;
+    }
+    for (size_t i = 0; w->take_until_ms != 0 && i < w->nls; i++)
+        if (!w->ls[i].per_worker && w->ls[i].fd >= 0)
+            accept_ready(w->ls[i].fd, 0, w);
+}
+
+static int arm_yield_timer(struct gn_worker *w)
+{
+    return gn__watch_start(&w->yield_timer, w->loop, -1, 0, YIELD_MS,
+                           yield_over, w);
+}
+
+/* Leave the shared listeners' backlog to the workers holding fewer
+ * connections: they were woken for it too. */
+static void yield_accepts(struct gn_worker *w)
+{
+    w->yield_mark = gn__balance_others_accepted(w->balance, w->balance_slot);
+    w->yield_since_us = gn__monotonic_us();
+    if (arm_yield_timer(w) != 0)
+        return; /* accept as without a board */
+    for (size_t i = 0; i < w->nls; i++)
+        if (!w->ls[i].per_worker)
+            gn__watch_stop(&w->accept_watch[i]);
+    w->yielding = 1;
+    gn__balance_set_state(w->balance, w->balance_slot, GN_BALANCE_YIELDING);
+}
+
 static void accept_ready(int fd, short what, void *arg)
 {
     struct gn_worker *w = arg;
@@ -555,9 +647,17 @@ static void accept_ready(int fd, short what, void *arg)
     int tls, deferred;
     const struct gn_conn_proto *proto =
         listener_proto(w, fd, &ctx, &tls, &deferred);
+    int shared =
+        w->balance != NULL && w->cfg->accept_balance && shared_listener(w, fd);
 
-    w->wakeups++;
+    w->wakeups += what != 0; /* not when called directly */
     for (; w->net.n < (size_t)w->cfg->worker_connections; first = 0) {
+        if (shared && should_yield(w)) {
+            yield_accepts(w);
+            if (w->yielding)
+                return;
+            shared = 0;
+        }
         len = sizeof(ss);
         cfd = gn__sys_accept4(fd, (struct sockaddr *)&ss, &len,
                               SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -570,7 +670,9 @@ static void accept_ready(int fd, short what, void *arg)
         if (cfd < 0) {
             if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
                 gn_log_error("accept: %s", strerror(errno));
-            w->empty_wakeups += first; /* woken for nothing */
+            if (errno == EAGAIN)
+                w->take_until_ms = 0; /* the backlog is empty */
+            w->empty_wakeups += first && what != 0; /* woken for nothing */
             return;
         }
         w->accepted++;
@@ -618,6 +720,8 @@ static void accept_ready(int fd, short what, void *arg)
         if (c != NULL && proto == &gn__stream_proto)
             gn__conn_start(c);
     accepted:
+        gn__balance_set_counts(w->balance, w->balance_slot, w->net.n,
+                               w->accepted);
         if (w->net.n > w->conns_peak)
             w->conns_peak = w->net.n;
         if (w->heartbeat != NULL)
@@ -1326,6 +1430,8 @@ int gn__worker_run(const struct gn_worker_spec *spec)
         .ls = spec->ls,
         .nls = spec->nls,
         .heartbeat = spec->heartbeat,
+        .balance = spec->balance,
+        .balance_slot = spec->balance ? spec->balance_slot : -1,
     };
     int id = spec->id;
     int status = GN_EXIT_OK;

@@ -107,6 +107,10 @@ struct gn_worker {
     struct gn_listener *ls;
     size_t nls;
     struct gn_heartbeat *heartbeat; /* shared with the arbiter */
+    /* The arbiter's balance board and our slot on it (workers/balance.h);
+     * NULL and -1 without one. */
+    struct gn_balance *balance;
+    int balance_slot;
 
     struct gn_loop *loop;
     struct gn_uring *uring; /* io_engine = io_uring: the ring, or NULL */
@@ -130,6 +134,16 @@ struct gn_worker {
     struct gn_peer *peer;
     struct gn_eio_settings eio; /* what socketio/'s engine needs of us */
     int accepting;
+    /* Holding back from the shared listeners so that a worker with fewer
+     * connections takes the next (workers/balance.h), looked at again
+     * when yield_timer goes off; yield_mark is what the others had
+     * accepted at yield_since_us. When they take none for a while we
+     * accept regardless until take_until_ms (monotonic) or an empty
+     * backlog; 0: not doing so. */
+    int yielding;
+    uint64_t yield_mark;
+    int64_t yield_since_us, take_until_ms;
+    struct gn_watch yield_timer;
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
     uint64_t empty_wakeups; /* ... and another worker took the connection */
@@ -156,6 +170,8 @@ struct gn_worker_spec {
     struct gn_listener *ls;
     size_t nls;
     struct gn_heartbeat *heartbeat;
+    struct gn_balance *balance; /* NULL: none */
+    int balance_slot;           /* -1: none */
     /* preload_app: the apps the arbiter loaded and inited; NULL: the
      * worker loads CFG's apps itself. */
     const struct gn_apps *preloaded;
