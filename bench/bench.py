@@ -279,6 +279,7 @@ class Greenicorn(Peer):
     kinds = ("http", "ws", "statsd", "tls-handshake", "sio")
     logging = ""  # more [logging] lines (the statsd variants')
     workers_extra = ""  # more [workers] lines (greenicorn-epoll's engine)
+    server_extra = ""  # more [server] lines (greenicorn-nobalance's)
 
     @classmethod
     def available(cls):
@@ -306,6 +307,7 @@ class Greenicorn(Peer):
                 [server]
                 bind = %s127.0.0.1:%d
                 backlog = 8192
+                %s
                 [workers]
                 workers = %d
                 worker_connections = 12000
@@ -318,8 +320,8 @@ class Greenicorn(Peer):
                 %s
                 [app]
                 module = %s
-                """ % ("tls://" if scenario.tls else "", self.port, self.workers,
-                       self.workers_extra, self.logging,
+                """ % ("tls://" if scenario.tls else "", self.port, self.server_extra,
+                       self.workers, self.workers_extra, self.logging,
                        scenario.greenicorn_module(self.build))))
             if scenario.tls:
                 cert, key = tls_cert(os.path.dirname(self.dir))
@@ -367,6 +369,17 @@ class GreenicornBatch(GreenicornVariant):
     in the plaintext rows, so each invocation says what it would give."""
     name = "greenicorn-batch"
     workers_extra = "io_uring_batch_wait = 20"
+
+
+class GreenicornNoBalance(GreenicornVariant):
+    """greenicorn with accept_balance = off: whichever worker is quickest
+    takes each new connection, as before the balance board
+    (workers/balance.h); beside the default in plaintext-2workers, where
+    wrk's threads share the two cores with the workers, so that each
+    invocation says what spreading the connections evenly costs or gives
+    there."""
+    name = "greenicorn-nobalance"
+    server_extra = "accept_balance = off"
 
 
 class GreenicornPrealloc(GreenicornVariant):
@@ -751,7 +764,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornEpoll, GreenicornBatch, GreenicornPrealloc, GreenicornHugePages, GreenicornStack64, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, Minimal, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornEpoll, GreenicornBatch, GreenicornNoBalance, GreenicornPrealloc, GreenicornHugePages, GreenicornStack64, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, Minimal, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -1184,7 +1197,7 @@ class TwoWorkers(Headline):
     server_cpus = BOTH_CPUS
     client_cpus = BOTH_CPUS
     wrk_threads = 2
-    variants = ("greenicorn-batch",)
+    variants = ("greenicorn-batch", "greenicorn-nobalance")
     repeat_peers = Headline.repeat_peers + variants
 
 
