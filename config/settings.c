@@ -973,6 +973,15 @@ static int parse_hook(struct gn_config *cfg, const struct gn_setting *s,
         .offset = FIELD(n), .is_switch = 1, .defval = def, .help = h           \
     }
 
+/* A switch that is on by default, so its flag takes a value
+ * (--defer-accept off) instead of being a bare switch. */
+#define ONOFF_SETTING(n, sec, fl, def, h)                                     \
+    {                                                                          \
+        .name = #n, .section = sec, .flag = fl, .metavar = "on|off",           \
+        .parse = parse_bool, .print = print_bool, .offset = FIELD(n),          \
+        .defval = def, .help = h                                               \
+    }
+
 const struct gn_setting gn__settings[] = {
     {.name = "bind",
      .section = "server",
@@ -991,30 +1000,14 @@ const struct gn_setting gn__settings[] = {
     BOOL_SETTING(reuse_port, "server", "reuse-port", 0, "off",
                  "give each worker its own listening socket on TCP addresses "
                  "(SO_REUSEPORT): the kernel spreads connections, no herd"),
-    /* On by default, so not a switch: --defer-accept off turns it off. */
-    {.name = "defer_accept",
-     .section = "server",
-     .flag = "defer-accept",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(defer_accept),
-     .defval = "on",
-     .help = "hand an HTTP connection to a worker once its first bytes "
-             "came (TCP_DEFER_ACCEPT, nginx's \"deferred\"): one wake-up "
-             "for the connection and its request"},
-    /* On by default too: --accept-balance off turns it off. */
-    {.name = "accept_balance",
-     .section = "server",
-     .flag = "accept-balance",
-     .metavar = "on|off",
-     .parse = parse_bool,
-     .print = print_bool,
-     .offset = FIELD(accept_balance),
-     .defval = "on",
-     .help = "on a socket the workers share, a worker holding more "
-             "connections than another leaves new ones to it, so a burst "
-             "is spread over the workers"},
+    ONOFF_SETTING(defer_accept, "server", "defer-accept", "on",
+                  "hand an HTTP connection to a worker once its first bytes "
+                  "came (TCP_DEFER_ACCEPT, nginx's \"deferred\"): one "
+                  "wake-up for the connection and its request"),
+    ONOFF_SETTING(accept_balance, "server", "accept-balance", "on",
+                  "on a socket the workers share, a worker holding more "
+                  "connections than another leaves new ones to it, so a "
+                  "burst is spread over the workers"),
     {.name = "metrics_bind",
      .section = "server",
      .flag = "metrics-bind",
