@@ -3,9 +3,9 @@
  * socket (the balance board). Every worker's loop watches the shared
  * listener, and the kernel wakes them all for each connection; whichever
  * runs first accepts it, so the worker already awake, or the one on the
- * core the client is not on, takes a burst nearly whole: measured, 100
- * keep-alive connections opened one after the other against two idle
- * workers landed 100/0, 99/1 or 94/6 in most runs, on either engine. For
+ * core the client is not on, takes a burst nearly whole: measured, of
+ * 100 keep-alive connections opened one after the other against two
+ * workers one took 76 to 100 in 36 runs of 40, on either engine. For
  * connections that live (WebSockets, streams, a proxy's pool) that is one
  * core doing the work of all for as long as they stay.
  *
@@ -17,9 +17,12 @@
  * (woken for the same connection) take it; if none did meanwhile (busy,
  * hung) it accepts regardless for a while, then asks again.
  * nginx gets a similar spread from EPOLLEXCLUSIVE, which libevent 2.1
- * cannot ask for, and which a worker waiting in its io_uring ring would
- * not benefit from; reuse_port (a listening socket per worker, the
- * kernel's hash choosing) needs none of this and takes no part.
+ * cannot ask for, and whose wake-one stops only at a worker asleep in
+ * epoll_wait (the kernel's ep_poll_callback): a worker waiting in its
+ * io_uring ring, through a poll on its epoll descriptor, would be passed
+ * over and woken with the rest. reuse_port (a listening socket per
+ * worker, the kernel's hash choosing) needs none of this and takes no
+ * part.
  *
  * The arbiter makes the board before its first fork, takes a slot for
  * each worker it forks and gives it back when that worker is reaped. The
