@@ -522,18 +522,21 @@ static void accept_check_starved(struct gn_worker *w)
 /* What the connections of the listener LFD speak, and its context: the
  * stream app of a [stream:NAME] listener, HTTP/1.1 on the others; in *TLS
  * whether they speak TLS first, in *DEFERRED whether they come with their
- * first bytes (TCP_DEFER_ACCEPT). */
+ * first bytes (TCP_DEFER_ACCEPT), in *SHARED whether the other workers
+ * accept from it too (not reuse_port's socket of our own). */
 static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
                                                   const void **ctx, int *tls,
-                                                  int *deferred)
+                                                  int *deferred, int *shared)
 {
     *tls = 0;
     *deferred = 0;
+    *shared = 0;
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].fd != lfd)
             continue;
         *tls = w->ls[i].tls;
         *deferred = w->ls[i].deferred;
+        *shared = !w->ls[i].per_worker;
         if (w->ls[i].stream == NULL)
             break;
         *ctx = &w->stream_ctx[i];
@@ -557,16 +560,6 @@ static const struct gn_conn_proto *listener_proto(struct gn_worker *w, int lfd,
 #define YIELD_MS 1
 #define PATIENCE_US 3000
 #define TAKE_MS 20
-
-/* Whether listener LFD is shared with the other workers (not reuse_port's
- * socket of our own). */
-static int shared_listener(const struct gn_worker *w, int lfd)
-{
-    for (size_t i = 0; i < w->nls; i++)
-        if (w->ls[i].fd == lfd)
-            return !w->ls[i].per_worker;
-    return 0;
-}
 
 /* Whether the next connection on a shared listener is better left to a
  * worker holding fewer. */
@@ -644,12 +637,11 @@ static void accept_ready(int fd, short what, void *arg)
     int cfd, first = 1, served = 0;
     const void *ctx;
     struct gn_conn *c;
-    int tls, deferred;
+    int tls, deferred, shared;
     const struct gn_conn_proto *proto =
-        listener_proto(w, fd, &ctx, &tls, &deferred);
-    int shared =
-        w->balance != NULL && w->cfg->accept_balance && shared_listener(w, fd);
+        listener_proto(w, fd, &ctx, &tls, &deferred, &shared);
 
+    shared = shared && w->balance != NULL && w->cfg->accept_balance;
     w->wakeups += what != 0; /* not when called directly */
     for (; w->net.n < (size_t)w->cfg->worker_connections; first = 0) {
         if (shared && should_yield(w)) {
