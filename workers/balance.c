@@ -6,7 +6,6 @@
  */
 #include "workers/balance.h"
 
-#include <errno.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/mman.h>
@@ -105,9 +104,8 @@ int gn__balance_yield(const struct gn_balance *b, int slot, size_t mine)
     top = atomic_load_explicit(&b->top, memory_order_acquire);
     for (int i = 0; i < top; i++) {
         const struct slot *s = &b->slots[i];
-        int32_t n;
-
         int state = atomic_load_explicit(&s->state, memory_order_relaxed);
+        int32_t n;
 
         if (i == slot || (state != GN_BALANCE_ACCEPTING &&
                           state != GN_BALANCE_YIELDING))
