@@ -13,7 +13,7 @@
  * whether it accepts now, how many connections it holds and how many it
  * has accepted. A worker about to accept first asks gn__balance_yield:
  * when another accepting worker holds fewer by more than a small slack it
- * stops watching the listener for a moment (workers/worker.c), the others
+ * stops watching the listener for a moment (workers/accept.c), the others
  * (woken for the same connection) take it; if none did meanwhile (busy,
  * hung) it accepts regardless for a while, then asks again.
  * nginx gets a similar spread from EPOLLEXCLUSIVE, which libevent 2.1
