@@ -11,8 +11,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "core/clock.h"
@@ -133,7 +135,7 @@ static void yield_over(int fd, short what, void *arg)
     (void)what;
     if (!w->accepting || w->net.stopping) {
         w->yielding = 0;
-        return; /* stopped meanwhile: resume_accepting arms them again */
+        return; /* stopped meanwhile: gn__accept_resume arms them again */
     }
     if (gn__balance_others_accepted(w->balance, w->balance_slot) ==
         w->yield_mark) {
@@ -270,6 +272,49 @@ static void accept_ready(int fd, short what, void *arg)
     gn__accept_stop(w);
 }
 
+/* A 64-bit mix of X (splitmix64's finaliser): close keys spread apart. */
+static uint64_t mix(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+
+/* The balance board's key for the listeners W shares with the other
+ * workers (workers/balance.h): made of the sockets themselves (their
+ * inode numbers), not of their descriptors or addresses, and summed, so
+ * that whatever order a generation lists them in, workers holding the
+ * same sockets get the same key. */
+static uint64_t shared_listeners_key(const struct gn_worker *w)
+{
+    uint64_t key = 0;
+    struct stat st;
+
+    for (size_t i = 0; i < w->nls; i++)
+        if (!w->ls[i].per_worker && w->ls[i].fd >= 0 &&
+            fstat(w->ls[i].fd, &st) == 0)
+            key += mix((uint64_t)st.st_ino ^ mix((uint64_t)st.st_dev));
+    return key;
+}
+
+int gn__accept_init(struct gn_worker *w)
+{
+    w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
+    if (w->accept_watch == NULL)
+        return -ENOMEM;
+    gn__balance_set_group(w->balance, w->balance_slot,
+                          shared_listeners_key(w));
+    return 0;
+}
+
+void gn__accept_free(struct gn_worker *w)
+{
+    free(w->accept_watch);
+    w->accept_watch = NULL;
+}
+
 int gn__accept_start(struct gn_worker *w)
 {
     for (size_t i = 0; i < w->nls; i++) {
@@ -286,8 +331,10 @@ int gn__accept_start(struct gn_worker *w)
 
 void gn__accept_stop(struct gn_worker *w)
 {
-    for (size_t i = 0; i < w->nls; i++)
+    for (size_t i = 0; w->accept_watch != NULL && i < w->nls; i++)
         gn__watch_stop(&w->accept_watch[i]);
+    gn__watch_stop(&w->yield_timer); /* a hold-back ends with it */
+    w->yielding = 0;
     w->accepting = 0;
     gn__balance_set_state(w->balance, w->balance_slot, GN_BALANCE_OFF);
 }

@@ -9,6 +9,13 @@
 
 struct gn_worker;
 
+/* At boot, before the first gn__accept_start: W's watches, and its key on
+ * the balance board (the listeners it shares). 0, or -ENOMEM. */
+int gn__accept_init(struct gn_worker *w);
+
+/* At exit, once accepting stopped: frees what gn__accept_init made. */
+void gn__accept_free(struct gn_worker *w);
+
 /* Watch every listener and tell the balance board so. 0, or -errno. */
 int gn__accept_start(struct gn_worker *w);
 

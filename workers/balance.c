@@ -19,6 +19,7 @@ struct slot {
     _Atomic int state;
     _Atomic int32_t conns;
     _Atomic uint64_t accepted;
+    _Atomic uint64_t group; /* gn__balance_set_group's key */
 } __attribute__((aligned(64)));
 
 struct gn_balance {
@@ -54,6 +55,7 @@ int gn__balance_take(struct gn_balance *b)
             continue;
         atomic_store_explicit(&s->conns, 0, memory_order_relaxed);
         atomic_store_explicit(&s->accepted, 0, memory_order_relaxed);
+        atomic_store_explicit(&s->group, 0, memory_order_relaxed);
         atomic_store_explicit(&s->state, GN_BALANCE_OFF, memory_order_release);
         if (i >= atomic_load_explicit(&b->top, memory_order_relaxed))
             atomic_store_explicit(&b->top, i + 1, memory_order_release);
@@ -82,6 +84,25 @@ void gn__balance_set_state(struct gn_balance *b, int slot,
                               memory_order_relaxed);
 }
 
+void gn__balance_set_group(struct gn_balance *b, int slot, uint64_t group)
+{
+    if (valid(b, slot))
+        atomic_store_explicit(&b->slots[slot].group, group,
+                              memory_order_relaxed);
+}
+
+/* Whether the worker in slot I shares the listeners of GROUP's. */
+static bool in_group(const struct gn_balance *b, int i, uint64_t group)
+{
+    return atomic_load_explicit(&b->slots[i].group, memory_order_relaxed) ==
+           group;
+}
+
+static uint64_t group_of(const struct gn_balance *b, int slot)
+{
+    return atomic_load_explicit(&b->slots[slot].group, memory_order_relaxed);
+}
+
 void gn__balance_set_counts(struct gn_balance *b, int slot, size_t conns,
                             uint64_t accepted)
 {
@@ -98,17 +119,20 @@ int gn__balance_yield(const struct gn_balance *b, int slot, size_t mine)
 {
     int top;
     int64_t least = -1;
+    uint64_t group;
 
     if (!valid(b, slot))
         return 0;
+    group = group_of(b, slot);
     top = atomic_load_explicit(&b->top, memory_order_acquire);
     for (int i = 0; i < top; i++) {
         const struct slot *s = &b->slots[i];
         int state = atomic_load_explicit(&s->state, memory_order_relaxed);
         int32_t n;
 
-        if (i == slot || (state != GN_BALANCE_ACCEPTING &&
-                          state != GN_BALANCE_YIELDING))
+        if (i == slot ||
+            (state != GN_BALANCE_ACCEPTING && state != GN_BALANCE_YIELDING) ||
+            !in_group(b, i, group))
             continue;
         n = atomic_load_explicit(&s->conns, memory_order_relaxed);
         if (least < 0 || n < least)
@@ -120,14 +144,15 @@ int gn__balance_yield(const struct gn_balance *b, int slot, size_t mine)
 
 uint64_t gn__balance_others_accepted(const struct gn_balance *b, int slot)
 {
-    uint64_t sum = 0;
+    uint64_t sum = 0, group;
     int top;
 
     if (!valid(b, slot))
         return 0;
+    group = group_of(b, slot);
     top = atomic_load_explicit(&b->top, memory_order_acquire);
     for (int i = 0; i < top; i++)
-        if (i != slot)
+        if (i != slot && in_group(b, i, group))
             sum += atomic_load_explicit(&b->slots[i].accepted,
                                         memory_order_relaxed);
     return sum;

@@ -69,20 +69,29 @@ enum gn_balance_state {
 void gn__balance_set_state(struct gn_balance *b, int slot,
                            enum gn_balance_state state);
 
+/* The worker in SLOT, before it accepts: a key naming the listening
+ * sockets it shares with other workers (workers/accept.c makes it of
+ * their inode numbers); 0 until set. Workers balance only with those of
+ * the same key: during a reload that listens elsewhere, the old
+ * generation's workers accept until they are told to stop, and one of
+ * them holding back for a new one, which takes nothing from its
+ * listeners, would leave its own backlog waiting. */
+void gn__balance_set_group(struct gn_balance *b, int slot, uint64_t group);
+
 /* The worker in SLOT: the connections it holds, and how many it has
  * accepted since it started. */
 void gn__balance_set_counts(struct gn_balance *b, int slot, size_t conns,
                             uint64_t accepted);
 
 /* Whether the worker in SLOT, holding MINE connections, should leave the
- * next connection to another: one that accepts (not one holding back
+ * next connection to another of its group: one that accepts (not one holding back
  * itself, so two never hold back for each other) and holds fewer than
  * MINE by more than GN_BALANCE_SLACK and a sixteenth of its own. 0 when B
  * is NULL, SLOT is -1 or no other worker accepts. */
 int gn__balance_yield(const struct gn_balance *b, int slot, size_t mine);
 
-/* The connections every worker but SLOT's has accepted, summed: whether
- * they took any while the one in SLOT held back. */
+/* The connections every worker of SLOT's group but SLOT's has accepted,
+ * summed: whether they took any while the one in SLOT held back. */
 uint64_t gn__balance_others_accepted(const struct gn_balance *b, int slot);
 
 /* As close as two workers' counts are kept: 1 apart, and a sixteenth of

@@ -738,8 +738,7 @@ static int start_loop(struct gn_worker *w)
     w->loop = gn__loop_new();
     w->coros =
         gn__coro_pool_new((size_t)w->cfg->stack_size * 1024, pool_idle(w->cfg));
-    w->accept_watch = calloc(w->nls, sizeof(*w->accept_watch));
-    if (w->loop == NULL || w->coros == NULL || w->accept_watch == NULL ||
+    if (w->loop == NULL || w->coros == NULL || gn__accept_init(w) != 0 ||
         watch_signals(w) != 0 || gn__dump_watch(w) != 0 ||
         gn__accept_start(w) != 0)
         return -1;
@@ -990,7 +989,7 @@ static void teardown(struct gn_worker *w)
     }
     gn__peer_free(w->peer);
     w->peer = NULL;
-    free(w->accept_watch);
+    gn__accept_free(w);
     free(w->stream_ctx);
     gn__threads_free();
     gn__dns_shutdown();

@@ -2,8 +2,9 @@
  * Unit tests of workers/balance.c, the board on which workers that share a
  * listener say how many connections they hold: slots taken and given back
  * as the arbiter forks and reaps, who leaves the next connection to whom
- * (the slack, and workers that take none or hold back themselves), the
- * others' progress, and that it is memory a forked child shares.
+ * (the slack, workers that take none or hold back themselves, workers
+ * that share no listener), the others' progress, and that it is memory a
+ * forked child shares.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -114,7 +115,7 @@ START_TEST(a_worker_that_takes_none_is_not_waited_for)
     ck_assert_int_eq(gn__balance_yield(b, me, 100), 0);
     /* Holding back for a moment still counts: it looks again soon, and
      * two that hold back for each other are undone by the patience rule
-     * (workers/worker.c), not here. */
+     * (workers/accept.c), not here. */
     gn__balance_set_state(b, other, GN_BALANCE_YIELDING);
     ck_assert_int_eq(gn__balance_yield(b, me, 100), 1);
     gn__balance_give_back(b, other);
@@ -132,6 +133,37 @@ START_TEST(the_others_progress_is_their_accepts_summed)
     ck_assert_uint_eq(gn__balance_others_accepted(b, me), 12);
     gn__balance_set_counts(b, y, 2, 8);
     ck_assert_uint_eq(gn__balance_others_accepted(b, me), 13);
+}
+END_TEST
+
+START_TEST(workers_balance_only_with_those_sharing_their_listeners)
+{
+    int me = worker(0), same = worker(0), elsewhere = worker(0), again;
+
+    /* A reload's old worker (elsewhere), still accepting from listeners
+     * the new generation does not have. */
+    gn__balance_set_group(b, me, 7);
+    gn__balance_set_group(b, same, 7);
+    gn__balance_set_group(b, elsewhere, 9);
+    gn__balance_set_counts(b, same, 48, 48);
+    gn__balance_set_counts(b, elsewhere, 0, 30);
+    /* It holds none, but takes nothing from ours: the one beside us
+     * decides (48, its sixteenth 3, the slack). */
+    ck_assert_int_eq(gn__balance_yield(b, me, 48 + 3 + GN_BALANCE_SLACK), 0);
+    ck_assert_int_eq(gn__balance_yield(b, me, 48 + 3 + GN_BALANCE_SLACK + 1),
+                     1);
+    ck_assert_uint_eq(gn__balance_others_accepted(b, me), 48);
+    ck_assert_int_eq(gn__balance_yield(b, elsewhere, 1000), 0);
+    ck_assert_uint_eq(gn__balance_others_accepted(b, elsewhere), 0);
+    /* A slot given back and taken again forgets its group. */
+    gn__balance_give_back(b, elsewhere);
+    again = gn__balance_take(b);
+    ck_assert_int_eq(again, elsewhere);
+    gn__balance_set_state(b, again, GN_BALANCE_ACCEPTING);
+    ck_assert_uint_eq(gn__balance_others_accepted(b, again), 0);
+    gn__balance_set_counts(b, again, 0, 0);
+    gn__balance_set_group(b, again, 7);
+    ck_assert_int_eq(gn__balance_yield(b, me, GN_BALANCE_SLACK + 1), 1);
 }
 END_TEST
 
@@ -165,6 +197,7 @@ static Suite *balance_suite(void)
     tcase_add_test(tc, the_least_loaded_other_decides);
     tcase_add_test(tc, a_worker_that_takes_none_is_not_waited_for);
     tcase_add_test(tc, the_others_progress_is_their_accepts_summed);
+    tcase_add_test(tc, workers_balance_only_with_those_sharing_their_listeners);
     tcase_add_test(tc, a_forked_worker_writes_what_the_others_read);
     suite_add_tcase(s, tc);
     return s;
