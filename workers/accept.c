@@ -172,6 +172,7 @@ static void yield_accepts(struct gn_worker *w)
         if (!w->ls[i].per_worker)
             gn__watch_stop(&w->accept_watch[i]);
     w->yielding = 1;
+    w->held_back++;
     gn__balance_set_state(w->balance, w->balance_slot, GN_BALANCE_YIELDING);
 }
 

@@ -739,8 +739,7 @@ static int start_loop(struct gn_worker *w)
     w->coros =
         gn__coro_pool_new((size_t)w->cfg->stack_size * 1024, pool_idle(w->cfg));
     if (w->loop == NULL || w->coros == NULL || gn__accept_init(w) != 0 ||
-        watch_signals(w) != 0 || gn__dump_watch(w) != 0 ||
-        gn__accept_start(w) != 0)
+        watch_signals(w) != 0 || gn__dump_watch(w) != 0)
         return -1;
     w->net.loop = w->loop;
     w->net.coros = w->coros;
@@ -929,6 +928,13 @@ static int boot(struct gn_worker *w)
     }
     if (run_hook(w, GN_HOOK_POST_WORKER_INIT, 0) != 0) {
         why = "the post_worker_init hook failed";
+        goto failed;
+    }
+    /* Only now, ready to serve, the listeners and the balance board: a
+     * worker counted there as accepting while its app's init still runs
+     * would have the others hold back new connections for it. */
+    if (gn__accept_start(w) != 0) {
+        why = "cannot watch the listening sockets";
         goto failed;
     }
     return 0;
@@ -1179,11 +1185,13 @@ int gn__worker_run(const struct gn_worker_spec *spec)
         status = 1;
     }
     gn_log_info("worker %d (pid %d) exiting: %llu requests on %llu "
-                "connections; %llu of %llu accept wakeups found none",
+                "connections; %llu of %llu accept wakeups found none; held "
+                "back %llu times for a worker holding fewer",
                 id, (int)w.pid, (unsigned long long)w.nrequests,
                 (unsigned long long)w.accepted,
                 (unsigned long long)w.empty_wakeups,
-                (unsigned long long)w.wakeups);
+                (unsigned long long)w.wakeups,
+                (unsigned long long)w.held_back);
     gn__log_report_lost(1);
     teardown(&w);
     run_hook(&w, GN_HOOK_WORKER_EXIT, status << 8);

@@ -147,6 +147,7 @@ struct gn_worker {
     uint64_t accepted;      /* connections accepted */
     uint64_t wakeups;       /* times the loop said a listener was ready */
     uint64_t empty_wakeups; /* ... and another worker took the connection */
+    uint64_t held_back;     /* times it held back (yielding) */
     uint64_t accept_emfile; /* accepts failed for want of descriptors, this
                                episode (0: not in one) */
     int emfile_this_tick;   /* ... and one failed since the last tick */

@@ -31,6 +31,8 @@
  *     fail_init = REASON       init fails (logging REASON): the worker
  *                              cannot boot, and greenicorn exits 3
  *     crash_init = yes         init crashes (SIGSEGV): a crash loop
+ *     slow_init = MS           init takes MS milliseconds (an app that
+ *                              loads a model or warms a cache first)
  *
  * The answer is text/plain:
  *
@@ -292,6 +294,14 @@ static int echo_init(const gn_app_arg_t *args, size_t nargs, void **state)
     for (size_t i = 0; i < nargs; i++) {
         if (strcmp(args[i].name, "label") == 0) {
             echo->label = args[i].value; /* lives as long as the worker */
+            continue;
+        }
+        if (strcmp(args[i].name, "slow_init") == 0) {
+            long ms = atol(args[i].value);
+            struct timespec ts = {ms / 1000, ms % 1000 * 1000000L};
+
+            while (ms > 0 && nanosleep(&ts, &ts) != 0 && errno == EINTR)
+                ;
             continue;
         }
         if (strcmp(args[i].name, "fail_init") == 0)

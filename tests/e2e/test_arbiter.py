@@ -381,6 +381,39 @@ class ArbiterTest(ServerTestCase):
         self.assertIn(pids[0], workers)
         self.assertLess(took, 1.5)
 
+    def test_a_booting_worker_does_not_hold_up_accepts(self):
+        # A worker still in its app's init takes no connection: the board
+        # must not count it as accepting, or the others hold back for it
+        # (3 ms each time, then 20 ms of taking regardless, over and over
+        # for as long as the init lasts). Worker 2 is killed and its
+        # replacement spends 2.5 s in echo's init; 12 keep-alive
+        # connections opened meanwhile all go to the other, which must
+        # not have held back once (its exit line counts it). With the
+        # listeners watched before the init, it held back.
+        srv = self.start_server(app="echo", workers=2,
+                                settings={"app.args": {"slow_init": 2500}})
+        first, second = srv.wait_workers(2, timeout=10)
+        os.kill(second, signal.SIGKILL)
+        wait_until(lambda: (lambda p: len(p) == 2 and second not in p)(srv.worker_pids()),
+                   5, what="the replacement forked")
+        started = time.monotonic()
+        conns = []
+        try:
+            for _ in range(12):
+                c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+                conns.append(c)
+                self.assertEqual(self.serving_pids(srv, [c]), [first])
+        finally:
+            for c in conns:
+                c.close()
+        # All of it while the replacement was still in its init.
+        self.assertLess(time.monotonic() - started, 2.0)
+        srv.stop()
+        held = re.search(r"worker \d+ \(pid %d\) exiting: .*; held back (\d+) times"
+                         % first, srv.log())
+        self.assertIsNotNone(held, srv.log())
+        self.assertEqual(int(held.group(1)), 0, srv.log())
+
     def defer_accept_of(self, pid, port):
         """TCP_DEFER_ACCEPT of the listening socket on PORT that PID holds
         (a copy of its descriptor through pidfd_getfd(2)), or None."""
