@@ -40,6 +40,7 @@ struct gn_request {
     struct gn_conn *conn;
     struct gn_http_parser *parser;
     int64_t start_us; /* when serving began (gn__monotonic_us) */
+    int64_t end_us;   /* when its response was done, 0 before */
 
     /* Filled by the parser. */
     const char *method; /* static */

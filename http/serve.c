@@ -522,8 +522,11 @@ size_t gn__http_prefill_spares(size_t n)
 }
 
 /* Serve one request. 0 to go on with the next, 1 to go idle (nothing
- * came), -1 to close. */
-static int serve(struct gn_conn *c, struct gn_http_parser *p)
+ * came), -1 to close. *CLOCK_US: the time the request before it on C
+ * ended when this one was already read (pipelined), else 0; on return,
+ * the time this one ended (or 0). */
+static int serve(struct gn_conn *c, struct gn_http_parser *p,
+                 int64_t *clock_us)
 {
     struct gn_request req;
     struct gn_response *res;
@@ -533,8 +536,10 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
     gn__request_init(&req, c, p);
     /* One clock read: the head's deadline, the access log's %(D)s, the
      * metrics' request time, and the coroutine's start in the worker's
-     * listing when this is its first run (the same clock). */
-    req.start_us = gn__coro_now_us();
+     * listing when this is its first run (the same clock). A pipelined
+     * request begins when the one before it ended: that read serves. */
+    req.start_us = *clock_us ? *clock_us : gn__coro_now_us();
+    *clock_us = 0;
     gn__http_parser_begin(p, &req);
     status = read_head(c, p, &req);
     if (status == HEAD_NONE) {
@@ -578,10 +583,13 @@ static int serve(struct gn_conn *c, struct gn_http_parser *p)
         c->closing = 1;
     if (c->closing && !req.body_done)
         c->linger = 1;
+    /* One read for its end: the access log, the metrics, and the next
+     * pipelined request's start. */
+    req.end_us = *clock_us = gn__monotonic_us();
     log_access(c, &req, res);
     if (!health && ctx_of(c)->served != NULL)
         ctx_of(c)->served(ctx_of(c)->owner, res->status,
-                          gn__monotonic_us() - req.start_us,
+                          req.end_us - req.start_us,
                           found ? app.name : NULL);
     gn__response_release(res);
     res_put(res);
@@ -682,6 +690,7 @@ static int http_preface(struct gn_conn *c)
 static int http_serve(struct gn_conn *c)
 {
     struct gn_http_parser p;
+    int64_t clock_us = 0;
     int rc;
 
     if (!c->peer_checked) {
@@ -692,7 +701,7 @@ static int http_serve(struct gn_conn *c)
     if (read_proxy_header(c) != 0)
         return -1;
     do {
-        rc = serve(c, &p);
+        rc = serve(c, &p, &clock_us);
     } while (rc == 0 && c->rpos < c->rlen); /* pipelined requests wait */
     return rc;
 }
