@@ -285,13 +285,26 @@ static int valid_host(const char *v)
 
 /* RFC 9112 3.2: an HTTP/1.1 request carries exactly one Host, and a Host
  * holds a host and maybe a port. NULL when it does; else why not. */
+/* Whether H's name is LOWER (letters only, lower case; LEN of them),
+ * ignoring case: the length first, which rules out most names without
+ * a call (this runs for every field of every request). */
+static int name_is(const struct gn_header *h, const char *lower, size_t len)
+{
+    if (h->name_span.len != len)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if (((unsigned char)h->name[i] | 0x20) != (unsigned char)lower[i])
+            return 0;
+    return 1;
+}
+
 static const char *check_host(const struct gn_request *req)
 {
     const char *host = NULL;
     int n = 0;
 
     for (size_t i = 0; i < req->nheaders; i++) {
-        if (strcasecmp(req->headers[i].name, "Host") == 0) {
+        if (name_is(&req->headers[i], "host", 4)) {
             host = req->headers[i].value;
             n++;
         }
