@@ -325,6 +325,22 @@ class ArbiterTest(ServerTestCase):
             pids.append(int(re.search(rb"\npid: (\d+)\n", data).group(1)))
         return pids
 
+    def open_answered(self, srv, n):
+        """Open N keep-alive connections to SRV (echo's app) one after the
+        other, each answered before the next opens: the connections, for
+        the caller to close, and the pids that served them."""
+        conns, pids = [], []
+        try:
+            for _ in range(n):
+                conns.append(socket.create_connection(("127.0.0.1", srv.port),
+                                                      timeout=10))
+                pids += self.serving_pids(srv, conns[-1:])
+        except BaseException:
+            for c in conns:
+                c.close()
+            raise
+        return conns, pids
+
     def test_a_burst_of_connections_is_shared_by_the_workers(self):
         # 100 keep-alive connections opened one after the other: without
         # the balance board (workers/balance.h) one worker took 76-100 of
@@ -366,12 +382,8 @@ class ArbiterTest(ServerTestCase):
         spin.sendall(b"GET /?spin=3 HTTP/1.1\r\nHost: x\r\n\r\n")
         time.sleep(0.3)  # its worker is spinning now
         started = time.monotonic()
-        conns = []
+        conns, _ = self.open_answered(srv, 40)
         try:
-            for _ in range(40):
-                c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-                conns.append(c)
-                self.serving_pids(srv, [c])  # answered before the next opens
             took = time.monotonic() - started
             pids = self.serving_pids(srv, conns)
         finally:
@@ -397,15 +409,10 @@ class ArbiterTest(ServerTestCase):
         wait_until(lambda: (lambda p: len(p) == 2 and second not in p)(srv.worker_pids()),
                    5, what="the replacement forked")
         started = time.monotonic()
-        conns = []
-        try:
-            for _ in range(12):
-                c = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
-                conns.append(c)
-                self.assertEqual(self.serving_pids(srv, [c]), [first])
-        finally:
-            for c in conns:
-                c.close()
+        conns, pids = self.open_answered(srv, 12)
+        for c in conns:
+            c.close()
+        self.assertEqual(pids, [first] * 12)
         # All of it while the replacement was still in its init.
         self.assertLess(time.monotonic() - started, 2.0)
         srv.stop()
