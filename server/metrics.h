@@ -14,7 +14,7 @@
 #include <sys/types.h>
 
 #include "core/listen.h"
-#include "workers/worker.h"
+#include "workers/heartbeat.h"
 
 /* Why a worker was replaced, as greenicorn_worker_restarts_total's reason
  * label says. */

@@ -27,7 +27,7 @@
 #include "net/tls.h"
 #include "net/uring.h"
 #include "workers/balance.h"
-#include "workers/worker.h"
+#include "workers/state.h"
 
 /* Out of descriptors (ERR): said once when an episode starts; the tick
  * tries again each second, and those failures are only counted. */

@@ -59,7 +59,7 @@
 #include "green/coro.h"
 #include "green/loop.h"
 #include "green/park.h"
-#include "workers/worker.h"
+#include "workers/state.h"
 
 /* Coroutines listed one by one; past them, counts per wait only. */
 #define DETAIL_LINES 100

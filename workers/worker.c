@@ -44,6 +44,7 @@
 #include "workers/accept.h"
 #include "workers/balance.h"
 #include "workers/dump.h"
+#include "workers/state.h"
 #include "socketio/relay.h"
 
 /* How long a worker past max_requests waits for the arbiter's TERM. */

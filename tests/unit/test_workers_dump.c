@@ -21,7 +21,7 @@
 #include "green/park.h"
 #include "run_suite.h"
 #include "workers/dump.h"
-#include "workers/worker.h"
+#include "workers/state.h"
 
 static struct gn_config cfg;
 static struct gn_heartbeat hb;
