@@ -133,10 +133,7 @@ static void yield_over(int fd, short what, void *arg)
 
     (void)fd;
     (void)what;
-    if (!w->accepting || w->net.stopping) {
-        w->yielding = 0;
-        return; /* stopped meanwhile: gn__accept_resume arms them again */
-    }
+    /* Never after gn__accept_stop, which disarms this timer. */
     if (gn__balance_others_accepted(w->balance, w->balance_slot) ==
         w->yield_mark) {
         if (gn__monotonic_us() - w->yield_since_us < PATIENCE_US &&
