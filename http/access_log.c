@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include "config/access_format.h"
-#include "core/clock.h"
 #include "core/log.h"
 #include "core/timefmt.h"
 #include "http/request.h"
@@ -212,7 +211,7 @@ void gn__access_log(const struct gn_access_format *f, const struct gn_conn *c,
 
     if (!gn__log_access_enabled())
         return;
-    us = (req->end_us ? req->end_us : gn__monotonic_us()) - req->start_us;
+    us = req->end_us - req->start_us;
     l.n = 0;
     for (size_t i = 0; i < f->n; i++) {
         if (f->parts[i].atom == 0)

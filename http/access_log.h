@@ -12,8 +12,9 @@ struct gn_conn;
 struct gn_request;
 struct gn_response;
 
-/* Format and write the line for REQ and RES on C. A no-op when no access
- * log is configured. */
+/* Format and write the line for REQ and RES on C, once REQ's end_us is
+ * set (its time is end_us - start_us). A no-op when no access log is
+ * configured. */
 void gn__access_log(const struct gn_access_format *f, const struct gn_conn *c,
                     const struct gn_request *req,
                     const struct gn_response *res);
