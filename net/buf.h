@@ -25,6 +25,19 @@ void gn__buf_init(struct gn_buf *b, char *storage, size_t size);
 /* gn__buf_append's way when B must grow. */
 int gn__buf_append_grow(struct gn_buf *b, const void *p, size_t n);
 
+/* Grow B to hold N more bytes: 0, or -ENOMEM (B unchanged, B->err set). */
+int gn__buf_grow(struct gn_buf *b, size_t n);
+
+/* Where N more bytes go at B's end (B grown if need be), or NULL when
+ * memory ran out (B->err set). The caller writes them and adds N to
+ * B->len: a line of several parts takes one check, not one a part. */
+static inline char *gn__buf_room(struct gn_buf *b, size_t n)
+{
+    if (n > b->cap - b->len && gn__buf_grow(b, n) != 0)
+        return NULL;
+    return b->data + b->len;
+}
+
 /* Append N bytes. 0, or -ENOMEM (B unchanged, B->err set). Inline: a response
  * head is a dozen appends that nearly always fit. */
 static inline int gn__buf_append(struct gn_buf *b, const void *p, size_t n)

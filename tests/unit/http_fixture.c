@@ -89,6 +89,7 @@ static void client(struct gn_coro *co, void *arg)
 
 static struct gn_ipset no_ips;
 static struct gn_access_format no_format;
+const char *http_server_header = "greenicorn-test";
 
 size_t http_exchange(const char *request, char *out, size_t cap)
 {
@@ -99,7 +100,7 @@ size_t http_exchange(const char *request, char *out, size_t cap)
         .keepalive = 5,
         .proxy_allow_ips = &no_ips,
         .forwarded_allow_ips = &no_ips,
-        .server_header = "greenicorn-test",
+        .server_header = http_server_header,
         .access_format = &no_format,
         .route = route,
         .hook = hook,

@@ -14,6 +14,9 @@
 /* The app every request is routed to (NULL: none is mounted, a 404). */
 extern int (*http_app)(gn_request_t *req, gn_response_t *res, void *state);
 
+/* http_exchange's Server header ("greenicorn-test"; NULL: none). */
+extern const char *http_server_header;
+
 /* Requests served (the context's request_done) and hooks called. */
 extern int http_served, http_pre_hooks, http_post_hooks;
 

@@ -202,6 +202,83 @@ START_TEST(status_and_reason)
 }
 END_TEST
 
+/* Every byte in a header name a handler sets, and in its value: a name
+ * takes RFC 9110's tchars only, a value visible characters, SP, HTAB and
+ * obs-text, the rest refused (-EINVAL) with nothing written. */
+static int is_rfc_tchar(int c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+           (c >= 'A' && c <= 'Z') ||
+           (c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+static int is_rfc_value_byte(int c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+static int every_byte(gn_request_t *req, gn_response_t *res, void *state)
+{
+    char name[] = "X-?-Name", value[] = "a?b";
+
+    for (int c = 1; c < 256; c++) {
+        name[2] = (char)c;
+        value[1] = (char)c;
+        ck_assert_msg(gn_response_header(res, name, "v") ==
+                          (is_rfc_tchar(c) ? 0 : -EINVAL),
+                      "name byte 0x%02x", c);
+        ck_assert_msg(gn_response_header(res, "X-Value", value) ==
+                          (is_rfc_value_byte(c) ? 0 : -EINVAL),
+                      "value byte 0x%02x", c);
+    }
+    ck_assert_int_eq(gn_response_header(res, "", "v"), -EINVAL);
+    ck_assert_int_eq(gn_response_header(res, "X-Empty", ""), 0);
+    return gn_response_write(res, "ok", 2);
+}
+
+START_TEST(header_bytes_are_checked)
+{
+    http_app = every_byte;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    /* The refused ones left nothing behind. */
+    ck_assert_ptr_nonnull(strstr(out, "\r\nX-~-Name: v\r\n"));
+    ck_assert_ptr_null(strstr(out, "X-(-Name"));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nX-Value: a\tb\r\n"));
+    ck_assert_ptr_nonnull(strstr(out, "\r\nX-Empty: \r\n"));
+    ck_assert_str_eq(body_of(out), "ok");
+}
+END_TEST
+
+/* The Server and Date lines, kept together for the second: a context
+ * with another Server value (none, one too long to keep) gets its own. */
+START_TEST(server_and_date_lines)
+{
+    static char longest[301];
+
+    memset(longest, 'g', sizeof(longest) - 1);
+    http_app = hello;
+    http_server_header = NULL;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\nDate: ", 23) == 0, "%s",
+                  out);
+    ck_assert_ptr_null(strstr(out, "Server:"));
+    http_server_header = longest;
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out + 17, "Server: ggg", 11) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "gg\r\nDate: "));
+    ck_assert_uint_eq(strstr(out, "\r\nDate") - out, 17 + 8 + 300);
+    http_server_header = "b";
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+    ck_assert_msg(strncmp(out + 17, "Server: b\r\nDate: ", 17) == 0, "%s", out);
+    http_server_header = "greenicorn-test";
+}
+END_TEST
+
 START_TEST(no_app_is_404)
 {
     http_app = NULL;
@@ -333,6 +410,29 @@ static void reset(void)
     memset(out, 0, sizeof(out));
 }
 
+/* Numbers as heads carry them (status, Content-Length), each digit in
+ * place, the buffer growing past its storage. */
+START_TEST(buf_appends_numbers)
+{
+    char storage[8];
+    struct gn_buf b;
+
+    gn__buf_init(&b, storage, sizeof(storage));
+    ck_assert_int_eq(gn__buf_append_u64(&b, 0), 0);
+    ck_assert_int_eq(gn__buf_append(&b, " ", 1), 0);
+    ck_assert_int_eq(gn__buf_append_u64(&b, 9), 0);
+    ck_assert_int_eq(gn__buf_append_u64(&b, 10), 0);
+    ck_assert_int_eq(gn__buf_append(&b, " ", 1), 0);
+    ck_assert_int_eq(gn__buf_append_u64(&b, 18446744073709551615ULL), 0);
+    ck_assert_int_eq(gn__buf_append_u64(&b, 1000000), 0);
+    ck_assert_int_eq(b.err, 0);
+    ck_assert_uint_eq(b.len, 33);
+    ck_assert_int_eq(memcmp(b.data, "0 910 184467440737095516151000000", 33),
+                     0);
+    gn__buf_free(&b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("http/response");
@@ -348,12 +448,16 @@ int main(void)
     tcase_add_test(tc, http10_stream_ends_with_the_connection);
     tcase_add_test(tc, head_gets_length_without_body);
     tcase_add_test(tc, status_and_reason);
+    tcase_add_test(tc, header_bytes_are_checked);
+    tcase_add_test(tc, server_and_date_lines);
     tcase_add_test(tc, no_app_is_404);
     tcase_add_test(tc, pipelined_answers_in_order);
     tcase_add_test(tc, bad_request_is_400_and_closes);
-    tcase_add_test(tc, upgrade_sends_101_and_hands_over_the_bytes_after_the_head);
+    tcase_add_test(tc,
+                   upgrade_sends_101_and_hands_over_the_bytes_after_the_head);
     tcase_add_test(tc, upgrade_refused_while_a_body_is_unread);
     tcase_add_test(buf, buf_keeps_its_first_error);
+    tcase_add_test(buf, buf_appends_numbers);
     suite_add_tcase(s, buf);
     return gn_test_run_suite(s);
 }
