@@ -182,24 +182,23 @@ static int check_args(const char *service, const struct addrinfo *hints)
     return rc;
 }
 
-/* Append glibc's answer for the address SA, written as a numeric host,
- * with SERVICE and HINTS, at **TAIL, each node flagged as HINTS says.
- * 0 or an EAI_* code. */
-static int expand(const struct sockaddr *sa, const char *service,
+/* Append glibc's answer for the address ADDR of FAMILY (a struct in_addr
+ * or in6_addr), written as a numeric host, with SERVICE and HINTS, at
+ * **TAIL, each node flagged as HINTS says. 0 or an EAI_* code. The
+ * address, not a sockaddr: one built as a sockaddr_in6 and read through a
+ * struct sockaddr breaks C's aliasing rules, and gcc -O3 read the family
+ * before it was written. */
+static int expand(int family, const void *addr, const char *service,
                   const struct addrinfo *hints, struct addrinfo ***tail)
 {
     struct addrinfo h = *hints, *res = NULL;
     char num[INET6_ADDRSTRLEN];
     int rc;
 
-    inet_ntop(sa->sa_family,
-              sa->sa_family == AF_INET
-                  ? (const void *)&((const struct sockaddr_in *)sa)->sin_addr
-                  : (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr,
-              num, sizeof(num));
+    inet_ntop(family, addr, num, sizeof(num));
     h.ai_flags &= ~(AI_CANONNAME | AI_ADDRCONFIG | AI_V4MAPPED | AI_ALL);
     h.ai_flags |= AI_NUMERICHOST;
-    h.ai_family = sa->sa_family;
+    h.ai_family = family;
     h.ai_canonname = NULL;
     h.ai_addr = NULL;
     h.ai_next = NULL;
@@ -276,24 +275,14 @@ static int merged(int e4, int e6)
     return EAI_FAIL;
 }
 
-static struct sockaddr_in sin_of(const struct in_addr *a)
-{
-    return (struct sockaddr_in){.sin_family = AF_INET, .sin_addr = *a};
-}
-
 /* IPv6's ::ffff:a.b.c.d for the IPv4 address A (AI_V4MAPPED). */
-static struct sockaddr_in6 mapped(const struct in_addr *a)
+static struct in6_addr mapped(const struct in_addr *a)
 {
-    struct sockaddr_in6 s = {.sin6_family = AF_INET6};
+    struct in6_addr m = {0};
 
-    s.sin6_addr.s6_addr[10] = s.sin6_addr.s6_addr[11] = 0xff;
-    memcpy(&s.sin6_addr.s6_addr[12], a, 4);
-    return s;
-}
-
-static struct sockaddr_in6 sin6_of(const struct in6_addr *a)
-{
-    return (struct sockaddr_in6){.sin6_family = AF_INET6, .sin6_addr = *a};
+    m.s6_addr[10] = m.s6_addr[11] = 0xff;
+    memcpy(&m.s6_addr[12], a, 4);
+    return m;
 }
 
 /* Expand ANS's IPv4 addresses onto **TAIL: as such, or mapped to IPv6. */
@@ -304,11 +293,10 @@ static int expand4(const struct gn_dns_answer *ans, int as6,
     int rc = 0;
 
     for (size_t i = 0; i < ans->n4 && rc == 0; i++) {
-        struct sockaddr_in6 s6 = mapped(&ans->a4[i]);
-        struct sockaddr_in s4 = sin_of(&ans->a4[i]);
+        struct in6_addr m = mapped(&ans->a4[i]);
 
-        rc = expand(as6 ? (struct sockaddr *)&s6 : (struct sockaddr *)&s4,
-                    service, hints, tail);
+        rc = as6 ? expand(AF_INET6, &m, service, hints, tail)
+                 : expand(AF_INET, &ans->a4[i], service, hints, tail);
     }
     return rc;
 }
@@ -318,11 +306,8 @@ static int expand6(const struct gn_dns_answer *ans, const char *service,
 {
     int rc = 0;
 
-    for (size_t i = 0; i < ans->n6 && rc == 0; i++) {
-        struct sockaddr_in6 s6 = sin6_of(&ans->a6[i]);
-
-        rc = expand((struct sockaddr *)&s6, service, hints, tail);
-    }
+    for (size_t i = 0; i < ans->n6 && rc == 0; i++)
+        rc = expand(AF_INET6, &ans->a6[i], service, hints, tail);
     return rc;
 }
 
