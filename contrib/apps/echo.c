@@ -173,14 +173,21 @@ static void spin(double seconds)
              seconds);
 }
 
-/* N frames of stack, 1 KiB each (volatile: the compiler keeps them). */
+/* N frames of stack, 1 KiB each. The frame's address goes to an empty
+ * asm that may read and write all memory, before the call and after it:
+ * the whole array must exist and outlive the call, so no compiler keeps a
+ * part of it or turns the recursion into a loop (clang -O3 did both to a
+ * volatile array whose first and last bytes alone were used). */
 static int recurse(long n)
 {
-    volatile char frame[1024];
+    char frame[1024];
+    int below;
 
-    frame[0] = (char)n;
-    frame[sizeof(frame) - 1] = (char)n;
-    return n <= 0 ? frame[0] : recurse(n - 1) + frame[sizeof(frame) - 1];
+    memset(frame, (int)n, sizeof(frame));
+    __asm__ volatile("" : : "r"(frame) : "memory");
+    below = n > 0 ? recurse(n - 1) : 0;
+    __asm__ volatile("" : : "r"(frame) : "memory");
+    return below + frame[(unsigned long)n % sizeof(frame)];
 }
 
 /* Poll for the client leaving, for up to SECONDS. */
