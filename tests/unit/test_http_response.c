@@ -20,6 +20,21 @@
 
 static char out[65536];
 
+/* One GET on a connection it closes, the answer in OUT. */
+static void get_closing(void)
+{
+    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
+                  sizeof(out));
+}
+
+/* One GET answered by APP, which must say 200 OK. */
+static void get_ok(int (*app)(gn_request_t *, gn_response_t *, void *))
+{
+    http_app = app;
+    get_closing();
+    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+}
+
 /* The body after the head of the one response in OUT. */
 static const char *body_of(const char *response)
 {
@@ -37,10 +52,7 @@ static int hello(gn_request_t *req, gn_response_t *res, void *state)
 
 START_TEST(buffered_body_gets_content_length)
 {
-    http_app = hello;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
-    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    get_ok(hello);
     ck_assert_ptr_nonnull(strstr(out, "\r\nServer: greenicorn-test\r\n"));
     ck_assert_ptr_nonnull(strstr(out, "\r\nDate: "));
     ck_assert_ptr_nonnull(strstr(out, "\r\nX-Test: 1\r\n"));
@@ -62,8 +74,7 @@ START_TEST(prefilled_responses_serve_and_stay)
     gn__http_free_spares(); /* what an earlier test gave back */
     ck_assert_uint_eq(gn__http_prefill_spares(4), 4);
     ck_assert_uint_eq(gn__http_prefill_spares(4), 0);
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_str_eq(body_of(out), "hello");
     ck_assert_uint_eq(gn__http_prefill_spares(4), 0); /* it came back */
     ck_assert_uint_eq(gn__http_prefill_spares(6), 2);
@@ -101,8 +112,7 @@ START_TEST(storage_is_taken_at_the_first_write)
 {
     gn__http_free_spares();
     http_app = storage_late;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_msg(strncmp(out, "HTTP/1.1 201 Created\r\n", 22) == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "\r\nX-Late: yes\r\n"));
     ck_assert_str_eq(body_of(out), "made");
@@ -110,8 +120,7 @@ START_TEST(storage_is_taken_at_the_first_write)
 
     gn__http_free_spares();
     http_app = writes_nothing;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_msg(strncmp(out, "HTTP/1.1 204 ", 13) == 0, "%s", out);
     ck_assert_uint_eq(gn__response_prefill_storage(1), 1); /* none taken */
     gn__http_free_spares();
@@ -136,8 +145,7 @@ START_TEST(body_outgrows_its_storage)
     const char *body;
 
     http_app = writes_past_storage;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 3000\r\n"));
     body = body_of(out);
     ck_assert_uint_eq(strlen(body), 3000);
@@ -157,8 +165,7 @@ static int streamed(gn_request_t *req, gn_response_t *res, void *state)
 START_TEST(flushed_body_is_chunked)
 {
     http_app = streamed;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_ptr_nonnull(strstr(out, "\r\nTransfer-Encoding: chunked\r\n"));
     ck_assert_ptr_null(strstr(out, "Content-Length"));
     ck_assert_str_eq(body_of(out), "2\r\nab\r\n3\r\ncde\r\n0\r\n\r\n");
@@ -194,8 +201,7 @@ static int teapot(gn_request_t *req, gn_response_t *res, void *state)
 START_TEST(status_and_reason)
 {
     http_app = teapot;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_msg(strncmp(out, "HTTP/1.1 418 Short And Stout\r\n", 30) == 0,
                   "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "\r\nContent-Length: 0\r\n"));
@@ -238,10 +244,7 @@ static int every_byte(gn_request_t *req, gn_response_t *res, void *state)
 
 START_TEST(header_bytes_are_checked)
 {
-    http_app = every_byte;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
-    ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\n", 17) == 0, "%s", out);
+    get_ok(every_byte);
     /* The refused ones left nothing behind. */
     ck_assert_ptr_nonnull(strstr(out, "\r\nX-~-Name: v\r\n"));
     ck_assert_ptr_null(strstr(out, "X-(-Name"));
@@ -260,20 +263,17 @@ START_TEST(server_and_date_lines)
     memset(longest, 'g', sizeof(longest) - 1);
     http_app = hello;
     http_server_header = NULL;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_msg(strncmp(out, "HTTP/1.1 200 OK\r\nDate: ", 23) == 0, "%s",
                   out);
     ck_assert_ptr_null(strstr(out, "Server:"));
     http_server_header = longest;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_msg(strncmp(out + 17, "Server: ggg", 11) == 0, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "gg\r\nDate: "));
     ck_assert_uint_eq(strstr(out, "\r\nDate") - out, 17 + 8 + 300);
     http_server_header = "b";
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_msg(strncmp(out + 17, "Server: b\r\nDate: ", 17) == 0, "%s", out);
     http_server_header = "greenicorn-test";
 }
@@ -282,8 +282,7 @@ END_TEST
 START_TEST(no_app_is_404)
 {
     http_app = NULL;
-    http_exchange("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", out,
-                  sizeof(out));
+    get_closing();
     ck_assert_msg(strncmp(out, "HTTP/1.1 404 ", 13) == 0, "%s", out);
 }
 END_TEST
