@@ -102,31 +102,29 @@ static void append_server_date(struct gn_buf *head, const char *server)
     time_t now = time(NULL);
     size_t server_len;
 
-    if (now == cached && server == cached_server) {
-        gn__buf_append(head, lines, lines_len);
-        return;
+    if (now != cached || server != cached_server) {
+        server_len = server != NULL ? strlen(server) : 0;
+        if (server_len > SERVER_KEPT_MAX) { /* its line as it is */
+            gn__buf_append(head, "Server: ", 8);
+            gn__buf_append(head, server, server_len);
+            gn__buf_append(head, "\r\n", 2);
+            server = NULL; /* and the Date line kept alone */
+        }
+        lines_len = 0;
+        if (server != NULL) {
+            memcpy(lines, "Server: ", 8);
+            memcpy(lines + 8, server, server_len);
+            memcpy(lines + 8 + server_len, "\r\n", 2);
+            lines_len = server_len + 10;
+        }
+        memcpy(lines + lines_len, "Date: ", 6);
+        lines_len += 6;
+        lines_len += gn__time_imf(lines + lines_len, now);
+        memcpy(lines + lines_len, "\r\n", 2);
+        lines_len += 2;
+        cached = now;
+        cached_server = server;
     }
-    server_len = server != NULL ? strlen(server) : 0;
-    if (server_len > SERVER_KEPT_MAX) { /* its line as it is */
-        gn__buf_append(head, "Server: ", 8);
-        gn__buf_append(head, server, server_len);
-        gn__buf_append(head, "\r\n", 2);
-        server = NULL;
-    }
-    lines_len = 0;
-    if (server != NULL) {
-        memcpy(lines, "Server: ", 8);
-        memcpy(lines + 8, server, server_len);
-        memcpy(lines + 8 + server_len, "\r\n", 2);
-        lines_len = server_len + 10;
-    }
-    memcpy(lines + lines_len, "Date: ", 6);
-    lines_len += 6;
-    lines_len += gn__time_imf(lines + lines_len, now);
-    memcpy(lines + lines_len, "\r\n", 2);
-    lines_len += 2;
-    cached = server_len > SERVER_KEPT_MAX ? -1 : now;
-    cached_server = server;
     gn__buf_append(head, lines, lines_len);
 }
 
