@@ -520,12 +520,16 @@ class Server:
     accesslog  True to log accesses to a temp file (srv.access_log_path)
     wrapper    a command that execs the binary with its arguments (same
                pid), e.g. [sys.executable, "no_io_uring.py"]
+    binary     the path to run the binary by (argv[0]), e.g. a symlink to
+               it; $GREENICORN by default
     """
 
     def __init__(self, app="hello", workers=1, settings=None, args=(),
-                 use_config=True, accesslog=False, start_retries=3, wrapper=()):
+                 use_config=True, accesslog=False, start_retries=3, wrapper=(),
+                 binary=None):
         self.app = app
         self.wrapper = list(wrapper)
+        self.binary = binary or GREENICORN
         self.workers = workers
         self.settings = settings or {}
         self.args = list(args)
@@ -617,7 +621,7 @@ class Server:
         for _attempt in range(self.start_retries):
             self.port = free_port()
             args = [a.replace("{port}", str(self.port)) for a in self.args]
-            cmd = self.wrapper + [GREENICORN]
+            cmd = self.wrapper + [self.binary]
             if self.use_config:
                 with open(self.config_path, "w") as f:
                     f.write(render_config(self.config_sections()))

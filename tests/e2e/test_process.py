@@ -279,12 +279,20 @@ class ProcessSettingsTest(ServerTestCase):
 
     def test_a_title_as_long_as_the_command_has_no_trailing_space(self):
         """libbsd puts a space where argv[0]'s NUL was when a title ends
-        exactly there: the master's title, sized to the binary's path
-        here, must still read as itself (a fresh clone at a path of that
-        length once showed "greenicorn: master [NAME] ")."""
-        name = "x" * (len(GREENICORN) - len("greenicorn: master []"))
+        exactly there: the master's title, sized to the path it was run
+        by, must still read as itself (a fresh clone at a path of that
+        length once showed "greenicorn: master [NAME] "). The binary runs
+        through a symlink long enough for a name, whatever the build
+        folder's path (named greenicorn: the title begins with that name)."""
+        links = tempfile.mkdtemp(prefix="greenicorn-e2e-title-")
+        self.addCleanup(shutil.rmtree, links)
+        os.mkdir(os.path.join(links, "l" * 24))
+        binary = os.path.join(links, "l" * 24, "greenicorn")
+        os.symlink(GREENICORN, binary)
+        name = "x" * (len(binary) - len("greenicorn: master []"))
         self.assertGreater(len(name), 0)
-        srv = self.start_server(app="hello", workers=1, args=["-n", name])
+        srv = self.start_server(app="hello", workers=1, args=["-n", name],
+                                binary=binary)
         if HAVE_LIBBSD:
             self.check_full_title(srv, name)
         else:
