@@ -2,13 +2,16 @@
  * Fuzz target: the HTTP request framing (http/parse.c and the head
  * finishing of http/request.c), driven the way http/serve.c drives it:
  * heads and bodies of pipelined requests, fed in pieces whose size the
- * input's first byte chooses.
+ * input's first byte chooses. Each head's client is then taken from its
+ * X-Forwarded-For lines behind a set of trusted proxies (config/ipset.c's
+ * address reading, IPv4 by hand), as from a trusted peer.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "config/ipset.h"
 #include "http/parse.h"
 #include "http/request.h"
 
@@ -22,6 +25,23 @@ static const struct gn_http_limits limits = {
     .head = 1024,
     .body = 4096,
 };
+
+/* The proxies trusted for X-Forwarded-For, parsed at the first input. */
+static struct gn_ipset trusted;
+
+static const struct gn_ipset *trusted_set(void)
+{
+    static int parsed;
+    char err[128];
+
+    if (!parsed && gn__ipset_parse(&trusted,
+                                   "127.0.0.1, 10.0.0.0/8, 192.0.2.0/25, "
+                                   "::1, 2001:db8::/32",
+                                   err, sizeof(err)) != 0)
+        abort();
+    parsed = 1;
+    return &trusted;
+}
 
 /* Parse one message from BUF[*pos, len). 0 to go on with the next. */
 static int one_message(struct gn_http_parser *p, struct gn_request *req,
@@ -46,6 +66,9 @@ static int one_message(struct gn_http_parser *p, struct gn_request *req,
     req->head_end = *pos;
     if (gn__request_finish_head(req, buf, &why) != 0)
         return -1;
+    gn__request_set_peer(req, "127.0.0.1", 5555, trusted_set());
+    if (req->remote_addr == NULL || strlen(req->remote_addr) >= 46)
+        abort(); /* an address that is no address */
     while (!req->body_done) {
         p->out = body;
         p->room = sizeof(body);
