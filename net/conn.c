@@ -505,6 +505,17 @@ struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
     return conn_new(set, fd, peer, len, proto, ctx, 1);
 }
 
+struct gn_conn *gn__conn_new_bare_ready(struct gn_conns *set, int fd,
+                                        const struct sockaddr *peer,
+                                        socklen_t len,
+                                        const struct gn_conn_proto *proto,
+                                        const void *ctx)
+{
+    /* Not idle: its first-byte timer would be armed, then disarmed by
+     * the serving that follows (about 1,100 instructions a connection). */
+    return conn_create(set, fd, peer, len, proto, ctx, 1);
+}
+
 static void start_serving(struct gn_conn *c);
 
 int gn__conn_serve_new(struct gn_conns *set, int fd,

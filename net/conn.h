@@ -180,6 +180,16 @@ struct gn_conn *gn__conn_new_bare(struct gn_conns *set, int fd,
                                   const struct gn_conn_proto *proto,
                                   const void *ctx);
 
+/* As gn__conn_new_bare, for a socket whose first bytes are there already
+ * (its listener defers accepts: TCP_DEFER_ACCEPT): C is not put idle
+ * behind a first-byte timer it would leave at once. The caller attaches
+ * its transport, then serves it now: gn__conn_event(C, GN_WATCH_READ). */
+struct gn_conn *gn__conn_new_bare_ready(struct gn_conns *set, int fd,
+                                        const struct sockaddr *peer,
+                                        socklen_t len,
+                                        const struct gn_conn_proto *proto,
+                                        const void *ctx);
+
 /* As gn__conn_new(), but serve the connection at once, from the loop,
  * before registering its socket: most new connections' requests are
  * already queued, and one served and closed in this run costs no epoll

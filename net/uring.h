@@ -45,8 +45,8 @@ size_t gn__uring_prefill(struct gn_uring *u, size_t n);
  * limit (the kernel refused it); 0, single receives. */
 int gn__uring_multishot(const struct gn_uring *u);
 
-/* Move the new, idle connection C (plain TCP, nothing read yet, made by
- * gn__conn_new_bare: not on epoll) onto U: 0, or -ENOMEM (C has no
+/* Move the new connection C (plain TCP, nothing read yet, made by
+ * gn__conn_new_bare or gn__conn_new_bare_ready: not on epoll) onto U: 0, or -ENOMEM (C has no
  * transport that hears its socket: close it). With BYTES_WAITING (its
  * listener defers accepts until the client has sent: TCP_DEFER_ACCEPT),
  * the first reads take them with recv(2) at once, the ring's receives only
