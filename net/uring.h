@@ -46,12 +46,13 @@ size_t gn__uring_prefill(struct gn_uring *u, size_t n);
 int gn__uring_multishot(const struct gn_uring *u);
 
 /* Move the new connection C (plain TCP, nothing read yet, made by
- * gn__conn_new_bare or gn__conn_new_bare_ready: not on epoll) onto U: 0, or -ENOMEM (C has no
- * transport that hears its socket: close it). With BYTES_WAITING (its
- * listener defers accepts until the client has sent: TCP_DEFER_ACCEPT),
- * the first reads take them with recv(2) at once, the ring's receives only
- * once the socket is empty; the caller serves C now (gn__conn_event),
- * rather than a loop turn later when a receive would have brought them. */
+ * gn__conn_new_bare or gn__conn_new_bare_ready: not on epoll) onto U: 0,
+ * or -ENOMEM (C has no transport that hears its socket: close it). With
+ * BYTES_WAITING (its listener defers accepts until the client has sent:
+ * TCP_DEFER_ACCEPT), the first reads take them with recv(2) at once, the
+ * ring's receives only once the socket is empty; the caller serves C now
+ * (gn__conn_event), rather than a loop turn later when a receive would
+ * have brought them. */
 int gn__uring_attach(struct gn_uring *u, struct gn_conn *c, int bytes_waiting);
 
 /* io_uring_batch_wait: when the last loop turn found several

@@ -229,12 +229,11 @@ static void accept_ready(int fd, short what, void *arg)
          * request is then read, and its handler started, in the turn that
          * accepts it, not after the whole backlog's accepts. */
         if (w->uring != NULL && !tls && proto == &gn__http1) {
-            c = deferred ? gn__conn_new_bare_ready(&w->net, cfd,
-                                                   (struct sockaddr *)&ss,
-                                                   len, proto, ctx)
-                         : gn__conn_new_bare(&w->net, cfd,
-                                             (struct sockaddr *)&ss, len,
-                                             proto, ctx);
+            c = deferred
+                    ? gn__conn_new_bare_ready(
+                          &w->net, cfd, (struct sockaddr *)&ss, len, proto, ctx)
+                    : gn__conn_new_bare(&w->net, cfd, (struct sockaddr *)&ss,
+                                        len, proto, ctx);
             if (c != NULL && gn__uring_attach(w->uring, c, deferred) != 0) {
                 gn_log_error("out of memory for io_uring; closing "
                              "connection from %s",
