@@ -64,6 +64,18 @@ static void conn_closed(void *owner)
         gn__loop_break(loop);
 }
 
+/* A connection set on the fixture's loop and pool, its closes counted by
+ * conn_closed, a new connection given FIRST_BYTE_MS for its first byte. */
+static struct gn_conns test_conns(int64_t first_byte_ms)
+{
+    return (struct gn_conns){.loop = loop,
+                             .coros = pool,
+                             .first_byte_ms = first_byte_ms,
+                             .keepalive_ms = 10000,
+                             .write_ms = 10000,
+                             .closed = conn_closed};
+}
+
 /* How exchange() treats its listener: as it comes, with TCP_NODELAY set
  * by gn__listeners_nodelay (the worker's way), or said to have it when it
  * has not (to see that no connection sets it again). */
@@ -73,12 +85,7 @@ enum listener_mode { PLAIN, NODELAY, CLAIMED };
  * after the client sent one byte; returns the bytes it answered. */
 static size_t exchange_on(int nwrites, enum listener_mode mode)
 {
-    struct gn_conns set = {.loop = loop,
-                           .coros = pool,
-                           .first_byte_ms = 10000,
-                           .keepalive_ms = 10000,
-                           .write_ms = 10000,
-                           .closed = conn_closed};
+    struct gn_conns set = test_conns(10000);
     struct sockaddr_in peer;
     socklen_t plen = sizeof(peer);
     char buf[16];
@@ -165,12 +172,7 @@ END_TEST
  * nothing keeps the loop running (a worker's graceful stop ends so). */
 START_TEST(idle_connections_time_out)
 {
-    struct gn_conns set = {.loop = loop,
-                           .coros = pool,
-                           .first_byte_ms = 150,
-                           .keepalive_ms = 10000,
-                           .write_ms = 10000,
-                           .closed = conn_closed};
+    struct gn_conns set = test_conns(150);
     struct sockaddr_in peer;
     socklen_t plen;
     int port, lfd = tcp_listener(&port, 0, 8), cfd[3], sfd;
@@ -235,12 +237,7 @@ static const struct gn_conn_proto eager_proto = {.serve = serve_eager,
  * from the loop when it arrives. */
 static void serve_new(int queued)
 {
-    struct gn_conns set = {.loop = loop,
-                           .coros = pool,
-                           .first_byte_ms = 10000,
-                           .keepalive_ms = 10000,
-                           .write_ms = 10000,
-                           .closed = conn_closed};
+    struct gn_conns set = test_conns(10000);
     struct sockaddr_in peer;
     socklen_t plen = sizeof(peer);
     char b = 0;
@@ -386,12 +383,7 @@ END_TEST
 static void check_peer(const struct sockaddr *peer, socklen_t len,
                        const char *want, int port)
 {
-    struct gn_conns set = {.loop = loop,
-                           .coros = pool,
-                           .first_byte_ms = 10000,
-                           .keepalive_ms = 10000,
-                           .write_ms = 10000,
-                           .closed = conn_closed};
+    struct gn_conns set = test_conns(10000);
     struct gn_conn *c;
     int sv[2];
 
