@@ -1144,6 +1144,10 @@ class Sleep(Headline):
         # (sleep-cold), what its burst of 5,000 first requests cost.
         out["first_p50"] = r["first_p50_ms"]
         out["first_p99"] = r["first_p99_ms"]
+        # ... and over what spans the burst went and was answered: one
+        # longer than the other is a server slower than the burst.
+        out["first_sent"] = r.get("first_sent_ms")
+        out["first_answered"] = r.get("first_answered_ms")
         return out
 
 
@@ -1747,6 +1751,15 @@ def print_priority(scenario, out):
                   "core for a few milliseconds puts hundreds of answers past the p99.\n")
 
 
+def first_spans(r):
+    """httpload's first requests: over how long they went and their
+    answers came (medians of the runs), or nothing when not measured."""
+    if r.get("first_sent") is None or r.get("first_answered") is None:
+        return ""
+    return " (sent over %s ms, answered over %s)" % (
+        fmts(r, "first_sent", "%.1f"), fmts(r, "first_answered", "%.1f"))
+
+
 def print_client_share(results, out):
     """Under a table whose load came from httpload: its CPU per request and
     both sides' busy share, so a row it capped can be told from one the
@@ -1761,8 +1774,8 @@ def print_client_share(results, out):
            fmts(r, "server_busy", "%.2f"),
            " (and waiting for its CPU %s)" % fmts(r, "server_waited", "%.2f")
            if r.get("server_waited") is not None else "",
-           ", each connection's first answer p50 %s ms, p99 %s ms"
-           % (fmts(r, "first_p50", "%.1f"), fmts(r, "first_p99", "%.1f"))
+           ", each connection's first answer p50 %s ms, p99 %s ms%s"
+           % (fmts(r, "first_p50", "%.1f"), fmts(r, "first_p99", "%.1f"), first_spans(r))
            if r.get("first_p50") is not None else "") for n, r in rows)))
     if any(r.get("server_waited", 0) >= 0.05 for _, r in rows):
         out.write("\nThe server waited for its CPU (other work on it: /proc/PID/schedstat) "

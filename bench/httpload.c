@@ -38,7 +38,13 @@
  * requests, seconds, rps, latency p50/p75/p90/p99 in ms (a log-linear
  * histogram, within 1 %), errors (0: any error ends the run), its own CPU,
  * and first_p50/p99/max: the latency of each connection's first answer,
- * in the window or not (with -w 0, what a cold server's burst costs).
+ * in the window or not (with -w 0, what a cold server's burst costs);
+ * first_sent_ms and first_answered_ms: the spans, first to last, over
+ * which those requests went and their answers came. Every request waits
+ * alike (the sleep scenarios), so a server that keeps up with the burst
+ * answers it over the span it was sent over, and one that does not over
+ * what serving it took: the difference over the connections is what a
+ * first request cost it beyond the gap between two sends.
  *
  * Per request: one send, and one recv when the answer comes in one piece
  * (the socket is level-triggered and a short read means it is drained);
@@ -127,12 +133,19 @@ static struct {
     long long done;
     struct hist all;   /* the measured answers */
     struct hist first; /* each connection's first answer, measured or not */
+    /* When the first requests went and their answers came, first to last:
+     * a server slower than the burst answers it over a longer span than
+     * it was sent over, by what each request cost it beyond the gap
+     * between two sends. */
+    double first_sent[2], first_answered[2];
 } g = {.host = "127.0.0.1",
        .conns = 5000,
        .duration = 8,
        .warmup = 1,
        .step_timeout = 60,
-       .path = "/"};
+       .path = "/",
+       .first_sent = {0, -1},
+       .first_answered = {0, -1}};
 
 
 /* ------------------------------------------------------------------------
@@ -277,6 +290,20 @@ static void check_body(struct conn *c, const char *p, size_t n)
     c->body_seen += n;
 }
 
+/* Widen the span [SPAN[0], SPAN[1]] to hold T (empty: SPAN[1] < 0). */
+static void widen(double span[2], double t)
+{
+    if (span[1] < 0 || t < span[0])
+        span[0] = t;
+    if (t > span[1])
+        span[1] = t;
+}
+
+static double span_ms(const double span[2])
+{
+    return span[1] < 0 ? 0 : (span[1] - span[0]) * 1000;
+}
+
 static void answer_done(struct conn *c, double t)
 {
     if (g.expect && c->body_seen != g.expect_len)
@@ -284,8 +311,10 @@ static void answer_done(struct conn *c, double t)
             c->body_seen, g.expect_len);
     c->state = IDLE;
     g.in_flight--;
-    if (!c->answered++)
+    if (!c->answered++) {
         record(&g.first, t - c->sent_at);
+        widen(g.first_answered, t);
+    }
     if (g.measuring) {
         g.done++;
         record(&g.all, t - c->sent_at);
@@ -541,8 +570,12 @@ static void pace_connects(double t)
 static void start_due(double t)
 {
     while (g.sending && g.started < g.conns &&
-           g.ramp_t0 + g.ramp * g.started / g.conns <= t)
-        send_request(&g.c[g.started++], now());
+           g.ramp_t0 + g.ramp * g.started / g.conns <= t) {
+        double sent = now();
+
+        send_request(&g.c[g.started++], sent);
+        widen(g.first_sent, sent);
+    }
 }
 
 /* Run the loop until DONE() or DEADLINE; OPENING paces the connects. */
@@ -628,13 +661,15 @@ static void run(void)
            "result p99_ms %.3f\nresult max_ms %.3f\nresult errors 0\n"
            "result client_cpu_s %.3f\nresult client_cpu_us %.3f\n"
            "result first_p50_ms %.3f\nresult first_p99_ms %.3f\n"
-           "result first_max_ms %.3f\n",
+           "result first_max_ms %.3f\n"
+           "result first_sent_ms %.3f\nresult first_answered_ms %.3f\n",
            g.done, secs, g.done / secs, percentile_ms(&g.all, 0.5),
            percentile_ms(&g.all, 0.75), percentile_ms(&g.all, 0.9),
            percentile_ms(&g.all, 0.99), percentile_ms(&g.all, 1.0), cpu,
            g.done ? cpu * 1e6 / (double)g.done : 0,
            percentile_ms(&g.first, 0.5), percentile_ms(&g.first, 0.99),
-           percentile_ms(&g.first, 1.0));
+           percentile_ms(&g.first, 1.0), span_ms(g.first_sent),
+           span_ms(g.first_answered));
 }
 
 /* ------------------------------------------------------------------------

@@ -386,7 +386,8 @@ class HttploadCallsTest(unittest.TestCase):
             return {"requests": requests, "seconds": 8.0, "rps": requests / 8.0,
                     "p50_ms": 100.5, "p75_ms": 101.0, "p90_ms": 101.5, "p99_ms": 103.0,
                     "errors": 0, "client_cpu_s": 2.0, "client_cpu_us": 12.5,
-                    "first_p50_ms": 120.0, "first_p99_ms": 150.0, "first_max_ms": 160.0}
+                    "first_p50_ms": 120.0, "first_p99_ms": 150.0, "first_max_ms": 160.0,
+                    "first_sent_ms": 38.5, "first_answered_ms": 47.25}
 
         class P:
             port = 1
@@ -416,6 +417,7 @@ class HttploadCallsTest(unittest.TestCase):
                          (125.0, 100.5, 103.0, 0, 12.5))
         self.assertEqual(r["cpu_us"], 0.0)  # no server pids, no ticks
         self.assertEqual((r["first_p50"], r["first_p99"]), (120.0, 150.0))
+        self.assertEqual((r["first_sent"], r["first_answered"]), (38.5, 47.25))
         self.assertEqual(opts(self.measure(bench.SleepCold())[0][0])["-w"], "0")
         got = opts(self.measure(bench.SleepCold4s(), duration=2)[0][0])
         self.assertEqual((got["-d"], got["-w"]), ("4", "0"))
@@ -431,14 +433,15 @@ class HttploadCallsTest(unittest.TestCase):
     def test_the_table_says_what_httpload_cost(self):
         r = row([{"rps": 49000.0, "p50": 100.4, "p99": 103.0, "cpu_us": 9.0,
                   "client_cpu_us": 12.0, "client_busy": 0.6, "server_busy": 0.45,
-                  "server_waited": 0.01, "first_p50": 131.0, "first_p99": 170.5}])
+                  "server_waited": 0.01, "first_p50": 131.0, "first_p99": 170.5,
+                  "first_sent": 38.0, "first_answered": 52.5}])
         out = io.StringIO()
         bench.print_table(bench.Sleep(), {"greenicorn": r}, out)
         self.assertIn("httpload", out.getvalue())
         self.assertIn("against greenicorn 12.00 µs of its CPU per request, busy 0.60", out.getvalue())
         self.assertIn("(and waiting for its CPU 0.01)", out.getvalue())
-        self.assertIn("each connection's first answer p50 131.0 ms, p99 170.5 ms",
-                      out.getvalue())
+        self.assertIn("each connection's first answer p50 131.0 ms, p99 170.5 ms "
+                      "(sent over 38.0 ms, answered over 52.5)", out.getvalue())
         self.assertNotIn("over 90 %", out.getvalue())
         self.assertNotIn("other work on it", out.getvalue())
 

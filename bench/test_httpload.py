@@ -28,7 +28,9 @@ class Server:
     """Answers every GET with BODY after DELAY seconds, or with one FAULT:
     None, "chunked", "empty" (Content-Length: 0), "status", "corrupt", "short", "extra", "no-length",
     "close" (the 20th request on each connection is dropped),
-    "connection-close", "bad-chunk"."""
+    "connection-close", "bad-chunk", "serial-first" (each connection's
+    first request waits its turn, DELAY after the one before: a server
+    slower than the burst)."""
 
     def __init__(self, fault=None, delay=0.0):
         self.fault = fault
@@ -37,6 +39,7 @@ class Server:
         self.targets = set()
         self.connections = 0
         self.first_at = []  # each connection's first request, loop time
+        self.turn = None  # serial-first: the first requests' lock
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
@@ -101,7 +104,11 @@ class Server:
                 self.requests += 1
                 if self.fault == "close" and n == 20:
                     return
-                if self.delay:
+                if self.fault == "serial-first" and n == 1:
+                    self.turn = self.turn or asyncio.Lock()
+                    async with self.turn:
+                        await asyncio.sleep(self.delay)
+                elif self.delay:
                     await asyncio.sleep(self.delay)
                 writer.write(self.answer())
                 if self.fault in ("no-length", "connection-close"):
@@ -187,6 +194,22 @@ class HttploadTest(unittest.TestCase):
         self.assertLess(spread, 0.7)
         res, _ = self.assert_passes(None, "-c", 10, "-d", 0.3, "-w", 0)
         self.assertLess(max(self.server.first_at) - min(self.server.first_at), 0.2)
+
+    def test_first_round_spans(self):
+        # A server that keeps up: the first answers come over the span the
+        # requests went over (a ramp of 0.3 s), each 20 ms after its own.
+        res, _ = self.assert_passes(None, "-c", 10, "-d", 0.5, "-w", 0, "--ramp", 0.3,
+                                    delay=0.02)
+        self.assertGreater(res["first_sent_ms"], 220)  # the 10th at 0.27 s
+        self.assertLess(res["first_sent_ms"], 400)
+        self.assertLess(abs(res["first_answered_ms"] - res["first_sent_ms"]), 60)
+        # One that serves the burst's first requests one at a time, 30 ms
+        # each: sent at once, answered over at least 9 turns.
+        res, _ = self.assert_passes("serial-first", "-c", 10, "-d", 0.5, "-w", 0,
+                                    delay=0.03)
+        self.assertLess(res["first_sent_ms"], 100)
+        self.assertGreater(res["first_answered_ms"], 260)
+        self.assertLess(res["first_answered_ms"], 1000)
 
     def test_chunked_bodies_are_parsed(self):
         res, _ = self.assert_passes("chunked", "-c", 5, "-d", 0.5, "-w", 0,
