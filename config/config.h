@@ -79,6 +79,9 @@ enum { GN_CERT_NONE, GN_CERT_OPTIONAL, GN_CERT_REQUIRED };
 /* io_engine: how a worker's plain TCP HTTP connections move their bytes. */
 enum { GN_IO_EPOLL, GN_IO_URING };
 
+/* worker_cpu_affinity: whether each worker is pinned to a CPU of its own. */
+enum { GN_AFFINITY_OFF, GN_AFFINITY_AUTO };
+
 /* The most apps one configuration mounts. */
 #define GN_MAX_APPS 64
 
@@ -116,6 +119,7 @@ struct gn_config {
     int stack_prealloc;  /* requests' stacks and buffers made at boot */
     int io_engine;       /* GN_IO_EPOLL or GN_IO_URING */
     int io_uring_batch_wait; /* us a busy ring waits for more; 0: none */
+    int worker_cpu_affinity; /* GN_AFFINITY_OFF or GN_AFFINITY_AUTO */
 
     /* [http] */
     int limit_request_line;       /* bytes; 0: the internal cap */

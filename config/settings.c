@@ -549,6 +549,30 @@ static void print_io_engine(const struct gn_config *cfg,
     fputs(io_engine_names[*(const int *)cfield(cfg, s)], out);
 }
 
+/* ---- CPU affinity ----------------------------------------------------- */
+
+static const char *const affinity_names[] = {"off", "auto"};
+
+static int parse_affinity(struct gn_config *cfg, const struct gn_setting *s,
+                          const char *value, char *err, size_t errlen)
+{
+    int i = name_index(affinity_names, 2, value);
+
+    if (i >= 0) {
+        *(int *)field(cfg, s) = i;
+        return 0;
+    }
+    gn__reason(err, errlen, "'%s' is not a CPU affinity (off or auto)",
+               value);
+    return -EINVAL;
+}
+
+static void print_affinity(const struct gn_config *cfg,
+                           const struct gn_setting *s, FILE *out)
+{
+    fputs(affinity_names[*(const int *)cfield(cfg, s)], out);
+}
+
 /* ---- listening addresses ---------------------------------------------- */
 
 static int parse_port(const char *text, int *port)
@@ -1346,6 +1370,17 @@ const struct gn_setting gn__settings[] = {
                 "completions once one came, to serve them in one turn: "
                 "less CPU where system calls are dear, more latency "
                 "(io_uring on Linux 6.17 and later; 0: off)"),
+    {.name = "worker_cpu_affinity",
+     .section = "workers",
+     .flag = "worker-cpu-affinity",
+     .metavar = "off|auto",
+     .parse = parse_affinity,
+     .print = print_affinity,
+     .offset = FIELD(worker_cpu_affinity),
+     .defval = "off",
+     .help = "auto: worker N runs only on the Nth CPU the server may use "
+             "(in turn when there are more workers), and with reuse_port "
+             "its socket takes the connections that CPU received"},
     BOOL_SETTING(preload_app, "workers", "preload", 0, "off",
                  "load the apps and run their init in the arbiter, before "
                  "forking: workers share the memory; HUP keeps them"),

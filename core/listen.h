@@ -72,8 +72,13 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
 
 /* In a worker, with reuse_port: replace L's descriptor by a socket of the
  * worker's own, bound to the same address with SO_REUSEPORT and
- * listening. 0, or -errno with ERR set. */
-int gn__listener_own(struct gn_listener *l, int backlog, char err[GN_ERR_LEN]);
+ * listening. With CPU >= 0 (the worker's, worker_cpu_affinity) the socket
+ * asks for the connections whose packets that CPU receives
+ * (SO_INCOMING_CPU: the kernel picks such a socket of the group first,
+ * Linux 6.1 and later; before, its hash as without). 0, or -errno with
+ * ERR set. */
+int gn__listener_own(struct gn_listener *l, int backlog, int cpu,
+                     char err[GN_ERR_LEN]);
 
 /* TCP_DEFER_ACCEPT on every TCP listener of LS that serves HTTP when ON
  * (off otherwise, and on stream listeners always): the kernel hands a

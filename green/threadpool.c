@@ -65,6 +65,8 @@ static struct {
     int efd;           /* written by a thread that fills the done list */
     unsigned inflight; /* jobs handed over and not yet delivered */
     struct gn_watch watch;
+    int has_cpus;  /* CPUS was set: the threads start with it */
+    cpu_set_t cpus;
 } tp = {
     .lock = PTHREAD_MUTEX_INITIALIZER,
     .work = PTHREAD_COND_INITIALIZER,
@@ -115,6 +117,14 @@ void gn__threadpool_setup(int size, int queue)
         return;
     tp.size = size > 0 ? size : 1;
     tp.queue = queue >= 0 ? queue : 0;
+}
+
+void gn__threadpool_set_cpus(const cpu_set_t *cpus)
+{
+    if (tp.started)
+        return;
+    tp.cpus = *cpus;
+    tp.has_cpus = 1;
 }
 
 void gn__threadpool_counts(unsigned *running, unsigned *queued)
@@ -219,6 +229,7 @@ static int start_pool(void)
     static const int faults[] = {SIGSEGV, SIGBUS,  SIGILL, SIGFPE,
                                  SIGABRT, SIGTRAP, SIGSYS};
     sigset_t all, old;
+    pthread_attr_t attr;
     int rc = 0;
 
     tp.efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -230,11 +241,15 @@ static int start_pool(void)
     sigfillset(&all);
     for (size_t i = 0; i < sizeof(faults) / sizeof(*faults); i++)
         sigdelset(&all, faults[i]);
+    pthread_attr_init(&attr);
+    if (tp.has_cpus &&
+        pthread_attr_setaffinity_np(&attr, sizeof(tp.cpus), &tp.cpus) != 0)
+        gn_log_warn("thread pool: its threads keep to the loop's CPU");
     pthread_sigmask(SIG_SETMASK, &all, &old);
     pthread_mutex_lock(&tp.lock);
     tp.stopping = 0;
     for (tp.nthreads = 0; tp.nthreads < (unsigned)tp.size; tp.nthreads++) {
-        rc = -pthread_create(&tp.threads[tp.nthreads], NULL, pool_main, NULL);
+        rc = -pthread_create(&tp.threads[tp.nthreads], &attr, pool_main, NULL);
         if (rc != 0)
             break;
         pthread_setname_np(tp.threads[tp.nthreads], "gn-pool");
@@ -242,6 +257,7 @@ static int start_pool(void)
     }
     pthread_mutex_unlock(&tp.lock);
     pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
     if (tp.nthreads == 0)
         goto fail;
     if (rc != 0)

@@ -16,6 +16,7 @@
 #ifndef GN_GREEN_THREADPOOL_H
 #define GN_GREEN_THREADPOOL_H
 
+#include <sched.h>
 #include <stdint.h>
 
 /* The pool's defaults, as config/settings.c's threadpool_size and
@@ -28,6 +29,13 @@
  * the first gn_run_in_thread (the worker, after fork); later it is
  * ignored. */
 void gn__threadpool_setup(int size, int queue);
+
+/* The CPUs the pool's threads may run on (by default the loop thread's,
+ * which they inherit): a worker kept to one CPU (worker_cpu_affinity)
+ * gives them the CPUs it was started with, so that CPU-heavy calls do
+ * not take turns with its loop. Call before the first gn_run_in_thread;
+ * later it is ignored. */
+void gn__threadpool_set_cpus(const cpu_set_t *cpus);
 
 /*
  * Stop the pool once the loop has stopped and no coroutine waits on it:

@@ -42,6 +42,7 @@
 #include "plugins/hooks.h"
 #include "websocket/ws.h"
 #include "workers/accept.h"
+#include "workers/affinity.h"
 #include "workers/balance.h"
 #include "workers/dump.h"
 #include "workers/state.h"
@@ -882,6 +883,28 @@ static void stop_peer_listening(struct gn_worker *w)
         gn__peer_unbind(w->peer);
 }
 
+/* worker_cpu_affinity = auto: W's loop on a CPU of its own
+ * (workers/affinity.h), before its sockets, which then ask for that CPU's
+ * connections; its thread pool keeps the CPUs W was started with. The
+ * CPU, or -1: off, or refused (logged; W runs anywhere, as without). */
+static int pin_to_cpu(const struct gn_worker *w)
+{
+    cpu_set_t was;
+    int cpu;
+
+    if (w->cfg->worker_cpu_affinity != GN_AFFINITY_AUTO)
+        return -1;
+    if ((cpu = gn__affinity_pin(w->id, &was)) < 0) {
+        gn_log_warn("worker %d (pid %d): cannot keep to one CPU "
+                    "(worker_cpu_affinity = auto): %s",
+                    w->id, (int)w->pid, strerror(-cpu));
+        return -1;
+    }
+    gn_log_info("worker %d (pid %d) runs on CPU %d", w->id, (int)w->pid, cpu);
+    gn__threadpool_set_cpus(&was);
+    return cpu;
+}
+
 /* Everything between fork and serving, from the post_fork hook to the
  * post_worker_init one. 0, or -1 when the worker cannot start: then the
  * reason is logged and left on the heartbeat page for the arbiter, once,
@@ -890,6 +913,7 @@ static int boot(struct gn_worker *w)
 {
     char err[GN_ERR_LEN] = "";
     const char *why = err;
+    int cpu;
 
     /* A failing start-up hook stops everything, as a bad app does. */
     if (run_hook(w, GN_HOOK_POST_FORK, 0) != 0) {
@@ -897,10 +921,11 @@ static int boot(struct gn_worker *w)
         goto failed;
     }
     gn__proctitle_set("worker", gn__config_proc_name(w->cfg));
+    cpu = pin_to_cpu(w);
     /* Our own sockets first: binding may need the arbiter's privileges. */
     for (size_t i = 0; i < w->nls; i++) {
         if (w->ls[i].per_worker &&
-            gn__listener_own(&w->ls[i], w->cfg->backlog, err) != 0)
+            gn__listener_own(&w->ls[i], w->cfg->backlog, cpu, err) != 0)
             goto failed;
     }
     gn__listeners_defer_accept(w->ls, w->nls, w->cfg->defer_accept);

@@ -309,6 +309,55 @@ class ArbiterTest(ServerTestCase):
                          r"reuse_port cannot change while 127.0.0.1:\d+ is bound")
         self.assertEqual(srv.get("/still")[0], 200)
 
+    @staticmethod
+    def cpus_of(pid):
+        """The CPUs PID may run on (its main thread: the loop's)."""
+        return sorted(os.sched_getaffinity(pid))
+
+    def connect_from(self, srv, cpu, n):
+        """N connections to SRV made from CPU: the SYN's packets are
+        handled there, on loopback in the connecting thread."""
+        saved = os.sched_getaffinity(0)
+        os.sched_setaffinity(0, {cpu})
+        try:
+            return [socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+                    for _ in range(n)]
+        finally:
+            os.sched_setaffinity(0, saved)
+
+    def test_worker_cpu_affinity_gives_each_worker_a_cpu_and_its_connections(self):
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            self.skipTest("one CPU here")
+        srv = self.start_server(app="echo", workers=2, settings={
+            "server": {"reuse_port": "on"},
+            "workers": {"worker_cpu_affinity": "auto"}})
+        workers = srv.wait_workers(2)
+        # Worker 1 on the first CPU the server may use, worker 2 on the next.
+        self.assertEqual(sorted(self.cpus_of(p) for p in workers), [[cpus[0]], [cpus[1]]])
+        on = {self.cpus_of(p)[0]: p for p in workers}
+        for pid, cpu in ((p, self.cpus_of(p)[0]) for p in workers):
+            srv.wait_for_log(r"worker \d \(pid %d\) runs on CPU %d" % (pid, cpu))
+        # Each worker's own socket asks for what its CPU receives (Linux
+        # 6.1+): 20 connections made from a CPU all go to its worker.
+        for cpu in cpus[:2]:
+            conns = self.connect_from(srv, cpu, 20)
+            try:
+                pids = self.serving_pids(srv, conns)
+            finally:
+                for c in conns:
+                    c.close()
+            self.assertEqual(set(pids), {on[cpu]}, "connections made on CPU %d" % cpu)
+        # A replacement takes the CPU of the worker it replaces.
+        os.kill(on[cpus[1]], signal.SIGKILL)
+        fresh = wait_until(lambda: (lambda p: p if len(p) == 2 and on[cpus[1]] not in p
+                                    else None)(srv.worker_pids()), 10, what="the replacement")
+        new = [p for p in fresh if p != on[cpus[0]]][0]
+        wait_until(lambda: self.cpus_of(new) == [cpus[1]], 5, what="the replacement pinned")
+        # The arbiter itself keeps every CPU (test_threadpool.py: and the
+        # workers' thread pools).
+        self.assertEqual(self.cpus_of(srv.pid), cpus)
+
     def serving_pids(self, srv, conns):
         """Ask once on each of CONNS (open keep-alive connections to SRV,
         echo's app) which worker serves it: their pids, in order. The

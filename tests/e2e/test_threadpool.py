@@ -195,6 +195,26 @@ class PoolStartTest(ServerTestCase):
     def test_preload_app_runs_init_inline_in_the_arbiter(self):
         self.check(preload=True)
 
+    def test_a_pinned_worker_leaves_its_pool_every_cpu(self):
+        # worker_cpu_affinity = auto keeps the worker's loop on one CPU;
+        # its pool's threads, started after, may run on all the CPUs the
+        # server was started with, not take turns with the loop.
+        cpus = sorted(os.sched_getaffinity(0))
+        if len(cpus) < 2:
+            self.skipTest("one CPU here")
+        srv = self.start_server(
+            app=test_plugin_path("pool_probe"), workers=1,
+            settings={"workers": {"worker_cpu_affinity": "auto"},
+                      "green": {"threadpool_size": 3}})
+        pid = srv.wait_workers(1)[0]
+        self.assertEqual(srv.get("/block?ms=1")[0], 200)
+        pool = [int(t) for t in os.listdir("/proc/%d/task" % pid)
+                if open("/proc/%d/task/%s/comm" % (pid, t)).read().startswith("gn-pool")]
+        self.assertEqual(len(pool), 3)
+        self.assertEqual(sorted(os.sched_getaffinity(pid)), [cpus[0]])
+        for tid in pool:
+            self.assertEqual(sorted(os.sched_getaffinity(tid)), cpus)
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,94 @@
+/*
+ * Unit tests of workers/affinity.c: which CPU worker N gets among those
+ * the server may use (in order, in turn past the last, gaps skipped), and
+ * that pinning leaves the process on that CPU alone. Pinning runs in
+ * Check's forked child, so the test runner itself stays unpinned.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <check.h>
+#include <sched.h>
+
+#include "run_suite.h"
+#include "workers/affinity.h"
+
+static cpu_set_t cpus(const int *list, int n)
+{
+    cpu_set_t set;
+
+    CPU_ZERO(&set);
+    for (int i = 0; i < n; i++)
+        CPU_SET(list[i], &set);
+    return set;
+}
+
+START_TEST(workers_take_the_cpus_in_order_then_in_turn)
+{
+    cpu_set_t set = cpus((const int[]){0, 1, 2, 3}, 4);
+
+    ck_assert_int_eq(gn__affinity_cpu(&set, 1), 0);
+    ck_assert_int_eq(gn__affinity_cpu(&set, 2), 1);
+    ck_assert_int_eq(gn__affinity_cpu(&set, 4), 3);
+    ck_assert_int_eq(gn__affinity_cpu(&set, 5), 0);
+    ck_assert_int_eq(gn__affinity_cpu(&set, 7), 2);
+}
+END_TEST
+
+START_TEST(only_the_allowed_cpus_are_taken)
+{
+    /* A server started under taskset -c 3,5,64: those, and no other. */
+    cpu_set_t set = cpus((const int[]){3, 5, 64}, 3);
+
+    ck_assert_int_eq(gn__affinity_cpu(&set, 1), 3);
+    ck_assert_int_eq(gn__affinity_cpu(&set, 2), 5);
+    ck_assert_int_eq(gn__affinity_cpu(&set, 3), 64);
+    ck_assert_int_eq(gn__affinity_cpu(&set, 4), 3);
+}
+END_TEST
+
+START_TEST(no_cpu_or_no_id_gives_none)
+{
+    cpu_set_t none = cpus(NULL, 0), one = cpus((const int[]){1}, 1);
+
+    ck_assert_int_eq(gn__affinity_cpu(&none, 1), -1);
+    ck_assert_int_eq(gn__affinity_cpu(&one, 0), -1);
+    ck_assert_int_eq(gn__affinity_cpu(&one, -3), -1);
+    ck_assert_int_eq(gn__affinity_cpu(&one, 9), 1);
+}
+END_TEST
+
+START_TEST(pinning_leaves_one_cpu)
+{
+    cpu_set_t before, was, after;
+    int cpu, want;
+
+    ck_assert_int_eq(sched_getaffinity(0, sizeof(before), &before), 0);
+    want = gn__affinity_cpu(&before, 2);
+    cpu = gn__affinity_pin(2, &was);
+    ck_assert_int_eq(cpu, want);
+    ck_assert(CPU_EQUAL(&was, &before));
+    ck_assert_int_eq(sched_getaffinity(0, sizeof(after), &after), 0);
+    ck_assert_int_eq(CPU_COUNT(&after), 1);
+    ck_assert(CPU_ISSET(cpu, &after));
+    ck_assert_int_eq(sched_getcpu(), cpu);
+}
+END_TEST
+
+static Suite *affinity_suite(void)
+{
+    Suite *s = suite_create("workers/affinity");
+    TCase *tc = tcase_create("core");
+
+    tcase_add_test(tc, workers_take_the_cpus_in_order_then_in_turn);
+    tcase_add_test(tc, only_the_allowed_cpus_are_taken);
+    tcase_add_test(tc, no_cpu_or_no_id_gives_none);
+    tcase_add_test(tc, pinning_leaves_one_cpu);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    return gn_test_run_suite(affinity_suite());
+}
