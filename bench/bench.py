@@ -382,6 +382,17 @@ class GreenicornNoBalance(GreenicornVariant):
     server_extra = "accept_balance = off"
 
 
+class GreenicornAffinity(GreenicornVariant):
+    """greenicorn with worker_cpu_affinity = auto and reuse_port = on:
+    each worker on a CPU of its own, its socket taking the connections that
+    CPU received (SO_INCOMING_CPU; docs/operating.md); beside the default
+    in plaintext-2workers, where wrk's threads share the two cores with
+    the workers, as nginx-affinity is nginx's counterpart."""
+    name = "greenicorn-affinity"
+    server_extra = "reuse_port = on"
+    workers_extra = "worker_cpu_affinity = auto"
+
+
 class GreenicornPrealloc(GreenicornVariant):
     """greenicorn with stack_prealloc = the scenario's connections: each
     worker readies that many requests at boot (their stacks, read buffers,
@@ -473,6 +484,7 @@ class Nginx(Peer):
     needs = ("nginx",)
     kinds = ("http", "tls-handshake")
     listen_extra = ""  # more "listen" parameters
+    main_extra = ""  # more main-context directives
 
     def supports(self, scenario):
         return scenario.nginx_ok
@@ -485,7 +497,7 @@ class Nginx(Peer):
             f.write(textwrap.dedent("""\
                 daemon off;
                 master_process on;
-                worker_processes %d;
+                worker_processes %d;%s
                 error_log %s/error.log warn;
                 pid %s/nginx.pid;
                 events { worker_connections 12000; }
@@ -506,7 +518,7 @@ class Nginx(Peer):
                         location = /big.bin { root %s; }
                     }
                 }
-                """ % (self.workers, self.dir, self.dir, self.dir, self.dir,
+                """ % (self.workers, self.main_extra, self.dir, self.dir, self.dir, self.dir,
                        self.dir, self.dir, self.dir, self.port,
                        self.listen_extra + (" ssl" if scenario.tls else ""),
                        self.tls_conf(scenario), self.dir)))
@@ -536,6 +548,20 @@ class NginxDeferred(Nginx):
 
     def supports(self, scenario):
         return scenario.name == "new-connection"
+
+
+class NginxAffinity(Nginx):
+    """nginx with "worker_cpu_affinity auto" and "listen ... reuseport"
+    (a listening socket per worker, the kernel's hash choosing: nginx asks
+    for no CPU's connections): the tuning nginx has for what
+    greenicorn-affinity does, beside it in plaintext-2workers."""
+    name = "nginx-affinity"
+    kinds = ("http",)
+    listen_extra = " reuseport"
+    main_extra = "\nworker_cpu_affinity auto;"
+
+    def supports(self, scenario):
+        return scenario.name == "plaintext-2workers"
 
 
 GUNICORN_APP = """\
@@ -764,7 +790,7 @@ class PythonSocketioGevent(Peer):
         return ["/usr/bin/python3", os.path.join(BENCH, "sio_gevent.py"), str(self.port)]
 
 
-PEERS = [Greenicorn, GreenicornEpoll, GreenicornBatch, GreenicornNoBalance, GreenicornPrealloc, GreenicornHugePages, GreenicornStack64, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, GunicornGevent, Minimal, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
+PEERS = [Greenicorn, GreenicornEpoll, GreenicornBatch, GreenicornNoBalance, GreenicornAffinity, GreenicornPrealloc, GreenicornHugePages, GreenicornStack64, GreenicornBase, GreenicornEpollBase, GreenicornStatsdRefused, GreenicornStatsdNoHost, Nginx, NginxDeferred, NginxAffinity, GunicornGevent, Minimal, H2o, Lwan, NodeWs, GeventWebsocket, NodeSocketIo, PythonSocketioGevent]
 
 
 # ---------------------------------------------------------------------------
@@ -1201,8 +1227,8 @@ class TwoWorkers(Headline):
     server_cpus = BOTH_CPUS
     client_cpus = BOTH_CPUS
     wrk_threads = 2
-    variants = ("greenicorn-batch", "greenicorn-nobalance")
-    repeat_peers = Headline.repeat_peers + variants
+    variants = ("greenicorn-batch", "greenicorn-nobalance", "greenicorn-affinity")
+    repeat_peers = Headline.repeat_peers + variants + ("nginx-affinity",)
 
 
 class Statsd(Scenario):
