@@ -467,7 +467,8 @@ static void print_loglevel(const struct gn_config *cfg,
 
 /* ---- TLS ---------------------------------------------------------------- */
 
-static const char *const cert_reqs_names[] = {"none", "optional", "required"};
+static const char *const cert_reqs_names[] = {"none", "optional", "required",
+                                               NULL};
 
 /* VALUE's place among the N NAMES (any case), or -1. */
 static int name_index(const char *const *names, int n, const char *value)
@@ -495,12 +496,6 @@ static int parse_cert_reqs(struct gn_config *cfg, const struct gn_setting *s,
     return -EINVAL;
 }
 
-static void print_cert_reqs(const struct gn_config *cfg,
-                            const struct gn_setting *s, FILE *out)
-{
-    fputs(cert_reqs_names[*(const int *)cfield(cfg, s)], out);
-}
-
 /* 1.2 or 1.3 (TLSv1.2, TLSv1.3 as OpenSSL and nginx write them): the
  * protocol version as on the wire, 0x0303 or 0x0304. Older ones are not
  * offered at all. */
@@ -525,52 +520,38 @@ static void print_tls_version(const struct gn_config *cfg,
     fputs(*(const int *)cfield(cfg, s) == 0x0304 ? "1.3" : "1.2", out);
 }
 
-/* ---- I/O engine ------------------------------------------------------- */
+/* ---- a choice among names -------------------------------------------- */
 
-static const char *const io_engine_names[] = {"epoll", "io_uring"};
+static const char *const io_engine_names[] = {"epoll", "io_uring", NULL};
+static const char *const affinity_names[] = {"off", "auto", NULL};
 
-static int parse_io_engine(struct gn_config *cfg, const struct gn_setting *s,
-                           const char *value, char *err, size_t errlen)
+/* One of S's names (any case): its index, in the int field. */
+static int parse_choice(struct gn_config *cfg, const struct gn_setting *s,
+                        const char *value, char *err, size_t errlen)
 {
-    int i = name_index(io_engine_names, 2, value);
+    char list[128];
+    size_t len = 0;
+    int n = 0, i;
 
-    if (i >= 0) {
+    while (s->names[n] != NULL)
+        n++;
+    if ((i = name_index(s->names, n, value)) >= 0) {
         *(int *)field(cfg, s) = i;
         return 0;
     }
-    gn__reason(err, errlen, "'%s' is not an I/O engine (epoll or io_uring)",
-               value);
+    list[0] = '\0';
+    for (i = 0; i < n && len < sizeof(list); i++)
+        len += (size_t)snprintf(list + len, sizeof(list) - len, "%s%s",
+                                i == 0 ? "" : i == n - 1 ? " or " : ", ",
+                                s->names[i]);
+    gn__reason(err, errlen, "'%s' is not %s (%s)", value, s->kind, list);
     return -EINVAL;
 }
 
-static void print_io_engine(const struct gn_config *cfg,
-                            const struct gn_setting *s, FILE *out)
+static void print_choice(const struct gn_config *cfg,
+                         const struct gn_setting *s, FILE *out)
 {
-    fputs(io_engine_names[*(const int *)cfield(cfg, s)], out);
-}
-
-/* ---- CPU affinity ----------------------------------------------------- */
-
-static const char *const affinity_names[] = {"off", "auto"};
-
-static int parse_affinity(struct gn_config *cfg, const struct gn_setting *s,
-                          const char *value, char *err, size_t errlen)
-{
-    int i = name_index(affinity_names, 2, value);
-
-    if (i >= 0) {
-        *(int *)field(cfg, s) = i;
-        return 0;
-    }
-    gn__reason(err, errlen, "'%s' is not a CPU affinity (off or auto)",
-               value);
-    return -EINVAL;
-}
-
-static void print_affinity(const struct gn_config *cfg,
-                           const struct gn_setting *s, FILE *out)
-{
-    fputs(affinity_names[*(const int *)cfield(cfg, s)], out);
+    fputs(s->names[*(const int *)cfield(cfg, s)], out);
 }
 
 /* ---- listening addresses ---------------------------------------------- */
@@ -1006,6 +987,14 @@ static int parse_hook(struct gn_config *cfg, const struct gn_setting *s,
         .defval = def, .help = h                                               \
     }
 
+/* One of NAMES (parse_choice), KIND in an error. */
+#define CHOICE_SETTING(n, sec, fl, meta, nm, kd, def, h)                      \
+    {                                                                          \
+        .name = #n, .section = sec, .flag = fl, .metavar = meta,               \
+        .parse = parse_choice, .print = print_choice, .names = nm,             \
+        .kind = kd, .offset = FIELD(n), .defval = def, .help = h               \
+    }
+
 const struct gn_setting gn__settings[] = {
     {.name = "bind",
      .section = "server",
@@ -1296,7 +1285,8 @@ const struct gn_setting gn__settings[] = {
      .flag = "cert-reqs",
      .metavar = "none|optional|required",
      .parse = parse_cert_reqs,
-     .print = print_cert_reqs,
+     .print = print_choice,
+     .names = cert_reqs_names,
      .offset = FIELD(cert_reqs),
      .defval = "none",
      .help = "client certificates: not asked for, checked when sent, or "
@@ -1353,34 +1343,23 @@ const struct gn_setting gn__settings[] = {
                 "fault: a coroutine stack, a read buffer, a response and a "
                 "send copy each, touched (at most worker_connections; about "
                 "15 KiB of memory each)"),
-    {.name = "io_engine",
-     .section = "workers",
-     .flag = "io-engine",
-     .metavar = "epoll|io_uring",
-     .parse = parse_io_engine,
-     .print = print_io_engine,
-     .offset = FIELD(io_engine),
-     .defval = "io_uring",
-     .help = "how plain TCP HTTP connections move their bytes: epoll "
-             "readiness and a system call each, or io_uring batches "
-             "(falls back to epoll where the kernel refuses it)"},
+    CHOICE_SETTING(io_engine, "workers", "io-engine", "epoll|io_uring",
+                   io_engine_names, "an I/O engine", "io_uring",
+                   "how plain TCP HTTP connections move their bytes: epoll "
+                   "readiness and a system call each, or io_uring batches "
+                   "(falls back to epoll where the kernel refuses it)"),
     INT_SETTING(io_uring_batch_wait, "workers", "io-uring-batch-wait", 0, 0,
                 1000, "0",
                 "microseconds a busy worker's ring waits for a few dozen "
                 "completions once one came, to serve them in one turn: "
                 "less CPU where system calls are dear, more latency "
                 "(io_uring on Linux 6.17 and later; 0: off)"),
-    {.name = "worker_cpu_affinity",
-     .section = "workers",
-     .flag = "worker-cpu-affinity",
-     .metavar = "off|auto",
-     .parse = parse_affinity,
-     .print = print_affinity,
-     .offset = FIELD(worker_cpu_affinity),
-     .defval = "off",
-     .help = "auto: worker N runs only on the Nth CPU the server may use "
-             "(in turn when there are more workers), and with reuse_port "
-             "its socket takes the connections that CPU received"},
+    CHOICE_SETTING(worker_cpu_affinity, "workers", "worker-cpu-affinity",
+                   "off|auto", affinity_names, "a CPU affinity", "off",
+                   "auto: worker N runs only on the Nth CPU the server may "
+                   "use (in turn when there are more workers), and with "
+                   "reuse_port its socket takes the connections that CPU "
+                   "received"),
     BOOL_SETTING(preload_app, "workers", "preload", 0, "off",
                  "load the apps and run their init in the arbiter, before "
                  "forking: workers share the memory; HUP keeps them"),

@@ -38,6 +38,11 @@ struct gn_setting {
      * the list, so the file's values replace the default and the first
      * command-line flag replaces the file's. NULL for single values. */
     void (*clear)(struct gn_config *cfg);
+    /* A choice (parse_choice): the values, NULL-ended, the int field
+     * holding the index; and what they are, for an error ("an I/O
+     * engine"). NULL otherwise. */
+    const char *const *names;
+    const char *kind;
     int is_switch;      /* on/off: the flag alone means on, as Gunicorn's */
     const char *defval; /* default, as text the parser reads */
     const char *help;   /* one line */
