@@ -385,6 +385,19 @@ int gn__listener_own(struct gn_listener *l, int backlog, int cpu,
     return 0;
 }
 
+int gn__reuse_port_migrates(void)
+{
+    int fd = open("/proc/sys/net/ipv4/tcp_migrate_req", O_RDONLY | O_CLOEXEC);
+    char v = '0';
+
+    if (fd < 0)
+        return 0; /* before 5.14: never */
+    if (read(fd, &v, 1) != 1)
+        v = '0';
+    close(fd);
+    return v != '0';
+}
+
 /* Whether L is an open TCP socket (an fd:// one may be either kind). */
 static int is_tcp(const struct gn_listener *l)
 {

@@ -80,6 +80,12 @@ int gn__listeners_reopen(struct gn_listener *old, size_t nold,
 int gn__listener_own(struct gn_listener *l, int backlog, int cpu,
                      char err[GN_ERR_LEN]);
 
+/* Whether the kernel moves the connections queued on a reuse_port socket
+ * that closes to another of its group (net.ipv4.tcp_migrate_req = 1,
+ * Linux 5.14+); without, a worker that stops resets those that reach its
+ * socket between its last accept and its close. */
+int gn__reuse_port_migrates(void);
+
 /* TCP_DEFER_ACCEPT on every TCP listener of LS that serves HTTP when ON
  * (off otherwise, and on stream listeners always): the kernel hands a
  * connection over once its first bytes came, so a worker wakes once for

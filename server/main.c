@@ -583,6 +583,11 @@ static int serve(struct gn_config *cfg, const struct gn_cli *cli, char *err)
         return GN_EXIT_CONFIG;
     }
     gn__process_chown(cfg, ls, nls);
+    if (cfg->reuse_port && !gn__reuse_port_migrates())
+        gn_log_warn("reuse_port = on: a worker that stops (a reload, a "
+                    "replacement) resets the connections that reach its "
+                    "socket while it closes; net.ipv4.tcp_migrate_req = 1 "
+                    "(Linux 5.14+) moves them to another worker's");
     /* Detach only now, so that a bad address is still reported here.
      * After USR2 the old arbiter, a daemon already, is our parent and
      * must stay so: it watches us, and hands the pidfile over (as
