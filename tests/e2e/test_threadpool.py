@@ -16,16 +16,22 @@ import unittest
 from harness import ServerTestCase, test_plugin_path, wait_until
 
 
-def pool_threads(pid):
-    """How many of PID's threads are the pool's ("gn-pool")."""
-    n = 0
+def pool_tids(pid):
+    """The ids of PID's threads that are the pool's ("gn-pool")."""
+    tids = []
     for tid in os.listdir("/proc/%d/task" % pid):
         try:
             with open("/proc/%d/task/%s/comm" % (pid, tid)) as f:
-                n += f.read().startswith("gn-pool")
+                if f.read().startswith("gn-pool"):
+                    tids.append(int(tid))
         except FileNotFoundError:
             pass  # it just ended
-    return n
+    return tids
+
+
+def pool_threads(pid):
+    """How many of PID's threads are the pool's."""
+    return len(pool_tids(pid))
 
 
 def concurrently(srv, targets, timeout=30):
@@ -208,8 +214,7 @@ class PoolStartTest(ServerTestCase):
                       "green": {"threadpool_size": 3}})
         pid = srv.wait_workers(1)[0]
         self.assertEqual(srv.get("/block?ms=1")[0], 200)
-        pool = [int(t) for t in os.listdir("/proc/%d/task" % pid)
-                if open("/proc/%d/task/%s/comm" % (pid, t)).read().startswith("gn-pool")]
+        pool = pool_tids(pid)
         self.assertEqual(len(pool), 3)
         self.assertEqual(sorted(os.sched_getaffinity(pid)), [cpus[0]])
         for tid in pool:
