@@ -730,6 +730,15 @@ class Server:
                 pass
         return text
 
+    # Warnings about the machine rather than the server's work: reuse_port
+    # where net.ipv4.tcp_migrate_req is 0 (the test cannot change it).
+    MACHINE_WARNINGS = ("net.ipv4.tcp_migrate_req",)
+
+    def warnings(self):
+        """The log's WARNING lines, but those about the machine."""
+        return [line for line in self.log().splitlines()
+                if "[WARNING]" in line and not any(m in line for m in self.MACHINE_WARNINGS)]
+
     def access_log(self):
         try:
             with open(self.access_log_path, "rb") as f:
