@@ -364,18 +364,14 @@ int gn__listener_own(struct gn_listener *l, int backlog, int cpu,
         return fail_errno(err, l->name, "create a socket for");
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
-    if (ss.ss_family == AF_INET6)
-        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-    if (bind(fd, (struct sockaddr *)&ss, len) != 0) {
-        rc = fail_errno(err, l->name, "listen (reuse_port) on");
-        close(fd);
-        return rc;
-    }
     /* A preference, not a promise: a kernel that ignores it spreads
      * connections by its hash, as without. */
     if (cpu >= 0)
-        (void)setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof(cpu));
-    if (listen(fd, backlog) != 0) {
+        setsockopt(fd, SOL_SOCKET, SO_INCOMING_CPU, &cpu, sizeof(cpu));
+    if (ss.ss_family == AF_INET6)
+        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+    if (bind(fd, (struct sockaddr *)&ss, len) != 0 ||
+        listen(fd, backlog) != 0) {
         rc = fail_errno(err, l->name, "listen (reuse_port) on");
         close(fd);
         return rc;
